@@ -1,0 +1,88 @@
+"""The `sitegen` command line: one thin click command per verb, each calling one function."""
+
+import functools
+from pathlib import Path
+
+import click
+
+from sitegen import __version__
+from sitegen.errors import SitegenError
+
+
+def _clear_errors(command):
+    """SitegenError -> its message on stderr and exit status 1, no traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SitegenError as err:
+            raise click.ClickException(str(err)) from None
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sitegen")
+def cli():
+    """Turn an open LLM into a private chat web app that runs on the visitor's own GPU."""
+
+
+@cli.command(name="models")
+@_clear_errors
+def models_command():
+    """List model aliases with their sizes, licences and access."""
+    from sitegen.commands.models import models_table
+    click.echo("\n".join(models_table()))
+
+
+@cli.command(name="build")
+@click.option("-m", "--model", help="Alias (see `sitegen models`), Hub repo id[@revision], HF folder or .gguf file.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder for the site. [default: site]")
+@click.option("-q", "--quant", type=click.Choice(["q4g32", "f16"]), help="Weight scheme. [default: q4g32]")
+@click.option("--shard-mb", type=int, help="Largest shard file, MiB. [default: 32]")
+@click.option("--theme", help="Theme name from themes/. [default: default]")
+@click.option("--title", help="Site title. [default: the model id]")
+@click.option("--description", help="Site description.")
+@click.option("--starter-prompt", "starter_prompts", multiple=True, help="Suggested first message (repeatable).")
+@click.option("--chat-template", type=click.Path(path_type=Path), help="Jinja chat template file to use instead of the model's.")
+@click.option("-f", "--config", "config_file", type=click.Path(path_type=Path),
+              help="Config file with the same options. [default: ./sitegen.yml if present]")
+@_clear_errors
+def build_command(config_file, **flags):
+    """Convert a model and build the static chat site."""
+    from sitegen.commands.build import build
+    from sitegen.config import load_build_config
+    build(load_build_config(config_file, flags))
+
+
+@cli.command(name="generate")
+@click.argument("site", type=click.Path(path_type=Path))
+@click.option("-p", "--prompt", required=True, help="The user message (or raw text with --raw).")
+@click.option("--system", help="System prompt (chat mode).")
+@click.option("--raw", is_flag=True, help="Continue the prompt text as is, without the chat format.")
+@click.option("--max-tokens", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0), default=0.0, show_default=True, help="0 = greedy.")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
+@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--model-id", help="Which model of the site, if it holds several.")
+@_clear_errors
+def generate_command(site, prompt, system, raw, model_id, **sampling):
+    """Generate text on the CPU with the numpy reference forward pass (no browser)."""
+    from sitegen.commands.generate import generate
+    generate(site, prompt, system=system, raw=raw, model_id=model_id, echo=click.echo, **sampling)
+
+
+@cli.command(name="serve")
+@click.argument("site", type=click.Path(path_type=Path), default="site")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--open", "open_browser", is_flag=True, help="Open the site in a browser.")
+@_clear_errors
+def serve_command(site, host, port, open_browser):
+    """Preview a built site on a local web server."""
+    from sitegen.serve import serve_site
+    serve_site(site, host=host, port=port, open_browser=open_browser)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,87 @@
+"""Write the model artifact (`models/<id>/`: shards, tokenizer.json, manifest.json) from a checkpoint."""
+
+from pathlib import Path
+
+import yaml
+
+from sitegen import manifest as manifest_schema
+from sitegen.arch import architecture, check_tensors
+from sitegen.chat_format import chat_format_for
+from sitegen.checkpoint import Checkpoint
+from sitegen.convert import convert_tensors, error_summary
+from sitegen.errors import SitegenError
+from sitegen.shards import ShardWriter
+from sitegen.tokenizer_export import (generation_defaults, load_tokenizer, stop_token_ids, token_text,
+                                      tokenizer_section)
+
+MIB = 1024 * 1024
+
+
+def model_card_license(model_card: str | None) -> str | None:
+    """The `license:` field of a model card's YAML front matter, if any."""
+    if not model_card or not model_card.startswith("---"):
+        return None
+    front, _, _ = model_card[3:].partition("\n---")
+    try:
+        data = yaml.safe_load(front)
+    except yaml.YAMLError:
+        return None
+    return str(data["license"]) if isinstance(data, dict) and data.get("license") else None
+
+
+def _chat_format(checkpoint: Checkpoint, template_override: str | None) -> dict:
+    template = template_override or checkpoint.tokenizer_config.get("chat_template")
+    if isinstance(template, list):  # newer tokenizer_config: [{"name": "default", "template": ...}, ...]
+        template = next((t["template"] for t in template if t.get("name") == "default"), None)
+    if not template:
+        raise SitegenError(f"{checkpoint.source} has no chat template (is it a base model rather than an "
+                           "instruct/chat one?). Pick an instruct model, or pass --chat-template FILE with a "
+                           "jinja chat template.")
+    config = checkpoint.tokenizer_config
+    return chat_format_for(template, bos_token=token_text(config.get("bos_token")) or "",
+                           eos_token=token_text(config.get("eos_token")) or "")
+
+
+def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, source: str, quant: str,
+                shard_mb: int, chat_template: str | None = None, log=print) -> dict:
+    arch = architecture(checkpoint.config)
+    expected = check_tensors(arch, checkpoint.tensors)
+    tokenizer = load_tokenizer(checkpoint.tokenizer_json)
+    chat_format = _chat_format(checkpoint, chat_template)  # fails fast, before the long conversion
+    model_dir.mkdir(parents=True)
+    (model_dir / "tokenizer.json").write_text(checkpoint.tokenizer_json, encoding="utf-8")
+
+    writer = ShardWriter(model_dir, shard_mb * MIB)
+    tensors, stats = convert_tensors(checkpoint, expected, writer, quant)
+    shards = writer.close()
+    log_error_summary(stats, quant, log)
+
+    token_info = tokenizer_section(tokenizer, checkpoint.tokenizer_config, checkpoint.generation_config)
+    manifest = {
+        "format": manifest_schema.FORMAT,
+        "format_version": manifest_schema.FORMAT_VERSION,
+        "model_id": model_id,
+        "source": source,
+        "license": model_card_license(checkpoint.model_card),
+        "architecture": arch,
+        "quantization": manifest_schema.QUANTIZATION[quant],
+        "tensors": tensors,
+        "shards": shards,
+        "total_bytes": sum(s["bytes"] for s in shards),
+        "tokenizer": token_info,
+        "chat_format": chat_format,
+        "stop_token_ids": stop_token_ids(tokenizer, token_info, checkpoint.generation_config,
+                                         chat_format["stop_strings"]),
+        "generation": generation_defaults(checkpoint.generation_config),
+    }
+    manifest_schema.write_manifest(model_dir, manifest)
+    return manifest
+
+
+def log_error_summary(stats, quant: str, log) -> None:
+    rows = error_summary(stats)
+    if not rows:
+        return
+    log(f"{quant} quantisation error (relative RMS, sampled rows): mean / worst tensor per kind")
+    for kind, mean, worst in rows:
+        log(f"  {kind:<36} {mean:8.4f} {worst:8.4f}")

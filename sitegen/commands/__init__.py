@@ -1,0 +1,1 @@
+"""One module per `sitegen` verb; each exposes the single function its click command calls."""

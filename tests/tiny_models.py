@@ -1,0 +1,113 @@
+"""Tiny random-weight Hugging Face checkpoints (Llama with llama3 RoPE scaling, Qwen2 with biases),
+written as real safetensors + config + tokenizer files, for tests that need a whole model."""
+
+import json
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+from safetensors.numpy import save_file
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+CORPUS = [
+    "The capital of France is Paris. The capital of Italy is Rome.",
+    "def add(a, b):\n    return a + b\n",
+    "Numbers 0123456789, prices 3.14 and 42; emoji 🙂 and accents café naïve.",
+    "Hello! How can I help you today? I am a small test model.",
+] * 20
+
+LLAMA3_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] %}"
+    "{% set messages = messages[1:] %}{% else %}{% set system = 'You are a tiny test model.' %}{% endif %}"
+    "{{ '<|start_header_id|>system<|end_header_id|>\n\n' + system + '<|eot_id|>' }}"
+    "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
+    " + message['content'] + '<|eot_id|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+SHAPES = {
+    "llama": dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, intermediate_size=128,
+                  rope_theta=500000.0, rms_norm_eps=1e-5, max_position_embeddings=256, tie_word_embeddings=False,
+                  rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
+                  hidden_act="silu"),
+    "qwen2": dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, intermediate_size=96, rope_theta=1000000.0,
+                  rms_norm_eps=1e-6, max_position_embeddings=256, tie_word_embeddings=True, hidden_act="silu",
+                  use_sliding_window=False, sliding_window=128),
+}
+SPECIALS = {"llama": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+            "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]}
+
+
+def train_tokenizer(specials: list[str], vocab_size: int = 384) -> Tokenizer:
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    return tokenizer
+
+
+def random_weights(config: dict, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h, f, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    hd = config.get("head_dim") or h // config["num_attention_heads"]
+    q, kv = config["num_attention_heads"] * hd, config["num_key_value_heads"] * hd
+    bias = config["model_type"] == "qwen2"
+
+    def mat(rows, cols):
+        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+    w = {"model.embed_tokens.weight": rng.standard_normal((v, h)).astype(np.float32),
+         "model.norm.weight": (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)}
+    for i in range(config["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        w[p + "input_layernorm.weight"] = (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)
+        w[p + "post_attention_layernorm.weight"] = (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)
+        for name, rows in (("q", q), ("k", kv), ("v", kv)):
+            w[f"{p}self_attn.{name}_proj.weight"] = mat(rows, h)
+            if bias:
+                w[f"{p}self_attn.{name}_proj.bias"] = (0.1 * rng.standard_normal(rows)).astype(np.float32)
+        w[p + "self_attn.o_proj.weight"] = mat(h, q)
+        w[p + "mlp.gate_proj.weight"] = mat(f, h)
+        w[p + "mlp.up_proj.weight"] = mat(f, h)
+        w[p + "mlp.down_proj.weight"] = mat(h, f)
+    if not config["tie_word_embeddings"]:
+        w["lm_head.weight"] = mat(v, h)
+    return w
+
+
+def write_tiny_model(folder: Path, arch: str, *, dtype=np.float32, shards: int = 1, seed: int = 0) -> dict:
+    """Write a complete HF model folder; returns the float32 weights as written (after dtype rounding)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = SPECIALS[arch]
+    tokenizer = train_tokenizer(specials)
+    config = dict(SHAPES[arch], vocab_size=tokenizer.get_vocab_size())
+    weights = {name: t.astype(dtype) for name, t in random_weights(config, seed).items()}
+    names = sorted(weights)
+    if shards == 1:
+        save_file(weights, str(folder / "model.safetensors"))
+    else:
+        weight_map = {}
+        for s, chunk in enumerate(np.array_split(np.array(names), shards)):
+            file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+            save_file({n: weights[n] for n in chunk}, str(folder / file))
+            weight_map.update({n: file for n in chunk})
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    tokenizer.save(str(folder / "tokenizer.json"))
+    bos, eos = (specials[0], specials[-1]) if arch == "llama" else (None, "<|im_end|>")
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": bos, "eos_token": eos, "add_bos_token": arch == "llama",
+         "chat_template": LLAMA3_TEMPLATE if arch == "llama" else CHATML_TEMPLATE}))
+    (folder / "generation_config.json").write_text(json.dumps(
+        {"eos_token_id": tokenizer.token_to_id(eos), "temperature": 0.6, "top_p": 0.9}))
+    (folder / "README.md").write_text(f"---\nlicense: apache-2.0\n---\n# Tiny {arch}\n\nRandom weights for tests.\n")
+    return {name: t.astype(np.float32) for name, t in weights.items()}
