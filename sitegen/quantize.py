@@ -25,19 +25,20 @@ def quantize_q4g32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n, k = x.shape
     if k % GROUP:
         raise SitegenError(f"q4g32 needs rows that are a multiple of {GROUP} long, got {k}; use --quant f16.")
-    groups = x.reshape(n, k // GROUP, GROUP)
-    hi, lo = groups.max(axis=2), groups.min(axis=2)
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    starts = np.arange(0, flat.size, GROUP)
+    # reduceat walks each group once; .max(axis=2) over 32-wide rows is 2x slower in numpy
+    hi, lo = np.maximum.reduceat(flat, starts), np.minimum.reduceat(flat, starts)
     largest = np.where(-lo > hi, lo, hi)
     scales = (largest / -CODE_OFFSET).astype(np.float16)
     d = scales.astype(np.float32)
     inverse = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
-    q = groups * inverse[:, :, None]
+    q = flat.reshape(-1, GROUP) * inverse[:, None]
     q += CODE_OFFSET + 0.5
-    np.floor(q, out=q)
-    np.clip(q, 0, 15, out=q)
-    codes = q.astype(np.uint8).reshape(n, k // 2, 2)
-    packed = codes[:, :, 0] | (codes[:, :, 1] << 4)  # two codes per byte, element 2i low nibble
-    return packed.view("<u4").reshape(n, k // 8), scales
+    np.clip(q, 0, 15.5, out=q)  # then truncation to uint8 is the floor
+    codes = q.astype(np.uint8).view("<u2")  # two codes per u16: element 2i low byte, 2i+1 high byte
+    packed = ((codes & 0x0F) | ((codes >> 4) & 0xF0)).astype(np.uint8)  # element 2i low nibble
+    return packed.view("<u4").reshape(n, k // 8), scales.reshape(n, k // GROUP)
 
 
 def dequantize_q4g32(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:

@@ -4,7 +4,6 @@ written as real safetensors + config + tokenizer files, for tests that need a wh
 import json
 from pathlib import Path
 
-import ml_dtypes
 import numpy as np
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

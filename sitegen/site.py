@@ -1,0 +1,348 @@
+"""Site assembler: turns a converted model into the static chat site around it.
+
+`assemble_site` runs after the build wrote the model to `<site>/models/<model id>/` inside its
+temporary folder; it adds everything else (pages, theme, icons, web app manifest, service worker,
+runtime and kernels). The caller owns the folder and the atomic rename.
+
+Rules the output keeps:
+- every URL is relative, so the site works at a domain root and under a GitHub Pages sub-path;
+- nothing is loaded from another origin (no CDN, no web fonts); a CSP meta tag enforces it;
+- the same inputs give the same bytes (no timestamps, sorted walks, deterministic PNG encoding).
+
+Manifest keys read (all required; the manifest is our own build's, see sitegen/manifest.py):
+- `architecture.arch`, `.hidden_size`, `.num_layers`, `.context_length`
+- `quantization.scheme`
+- `tensors.<name>.shape`: the logical (unquantised) shape; the parameter count sums their products
+- `total_bytes`: the weights' download size (all shards)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import markdown
+import numpy as np
+import yaml
+from markdown.extensions import Extension
+from markdown.extensions.tables import TableExtension
+from markdown.treeprocessors import Treeprocessor
+from markupsafe import Markup
+
+from .assets import asset_dir
+from .errors import SitegenError
+
+DEFAULT_THEME = "default"
+ICON_SIZES = (192, 512)
+# The chat UI's entry module. The page references it only when the runtime ships it, so a site
+# built before the runtime exists has no dangling script.
+APP_ENTRY = "runtime/app.js"
+# Layout rules shared by every theme; theme files only set variables (see themes/_layout.css).
+_LAYOUT_CSS = "_layout.css"
+
+
+@dataclass(frozen=True)
+class SiteOptions:
+    """What the site owner chooses about the site; the model decides the rest."""
+
+    title: str | None = None  # None: "Chat with <model id>"
+    description: str | None = None  # None: a sentence saying the chat stays on the device
+    theme: str = DEFAULT_THEME
+    starter_prompts: tuple[str, ...] = (
+        "Explain what a GPU does, in two sentences.",
+        "Write a haiku about the sea.",
+        "Give me three ideas for a rainy weekend.",
+    )
+
+
+def available_themes() -> list[str]:
+    """Names accepted as `SiteOptions.theme` (and `--theme`): `themes/<name>.css`.
+
+    Files starting with `_` are partials shared by all themes, not themes.
+    """
+    return sorted(p.stem for p in asset_dir("themes").glob("*.css") if not p.name.startswith("_"))
+
+
+def assemble_site(
+    site_dir: Path, *, model_id: str, manifest: dict, model_card: str | None, options: SiteOptions
+) -> None:
+    """Write the site's pages and assets into `site_dir`, beside the model already in `models/`."""
+    theme = _load_theme(options.theme)
+    title = options.title or f"Chat with {model_id}"
+    common = {
+        "model_id": model_id,
+        "title": title,
+        "description": options.description
+        or f"A private chat with {model_id}. The model runs in your browser, on your own GPU: "
+        "nothing you type leaves your device.",
+        "theme": theme,
+        "icon_sizes": ICON_SIZES,
+    }
+    files = {**_asset_files("runtime"), **_asset_files("kernels")}
+    files["theme.css"] = theme.css
+    files["layout.css"] = (asset_dir("themes") / _LAYOUT_CSS).read_bytes()
+    for size in ICON_SIZES:
+        files[f"icon-{size}.png"] = _icon_png(size, theme.accent, theme.background)
+    env = _template_env()
+    files["index.html"] = _render(
+        env,
+        "index.html",
+        common,
+        page="chat",
+        app_entry=APP_ENTRY if APP_ENTRY in files else None,
+        starter_prompts=options.starter_prompts,
+    )
+    card_fields, card_html = _render_model_card(model_card)
+    files["about.html"] = _render(
+        env,
+        "about.html",
+        common,
+        page="about",
+        facts=_model_facts(manifest),
+        card_fields=card_fields,
+        card_html=card_html,
+    )
+    # Launchers cut short names past about 12 characters; a long title falls back to the model id.
+    files["manifest.webmanifest"] = _render(
+        env, "manifest.webmanifest", common, short_name=title if len(title) <= 12 else model_id
+    )
+    # The service worker precaches everything above; its cache name changes whenever any of it does.
+    files["sw.js"] = _render(
+        env, "sw.js", common, version=_shell_version(files), shell=["./", *sorted(files)]
+    )
+    for relative, data in sorted(files.items()):
+        target = site_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def _template_env() -> jinja2.Environment:
+    # Autoescape everywhere: the JSON and JS templates only insert values through `tojson`.
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(asset_dir("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render(env: jinja2.Environment, name: str, common: dict, **context) -> bytes:
+    return env.get_template(name).render(**common, **context).encode("utf-8")
+
+
+def _shell_version(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        # Length-prefixed so that moving bytes from one file to the next changes the hash.
+        digest.update(f"{path}\0{len(files[path])}\0".encode())
+        digest.update(files[path])
+    return digest.hexdigest()[:16]
+
+
+def _asset_files(name: str) -> dict[str, bytes]:
+    """The files of an asset folder as site paths; READMEs are for developers and stay out."""
+    root = asset_dir(name)
+    return {
+        f"{name}/{path.relative_to(root).as_posix()}": path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and path.name != "README.md"
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    }
+
+
+# --- theme -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Theme:
+    css: bytes
+    accent: str  # "#rrggbb": theme-color, manifest theme_color, icon background
+    background: str  # "#rrggbb": manifest background_color (splash screen), icon motif
+
+
+def _load_theme(name: str) -> _Theme:
+    themes = available_themes()
+    if name not in themes:
+        raise SitegenError(f"unknown theme {name!r}; available themes: {', '.join(themes)}")
+    css = (asset_dir("themes") / f"{name}.css").read_bytes()
+    text = css.decode("utf-8")
+    return _Theme(css, _css_colour(text, "--accent", name), _css_colour(text, "--bg", name))
+
+
+def _css_colour(css: str, variable: str, theme: str) -> str:
+    # The first definition is the one in the theme's leading :root block (its light scheme, if
+    # it has two): the web app manifest can only carry one colour.
+    match = re.search(rf"(?<![\w-]){variable}\s*:\s*(#[0-9a-fA-F]{{6}})\b", css)
+    if not match:
+        raise SitegenError(f"theme {theme!r} does not define {variable} as a #rrggbb colour")
+    return match.group(1).lower()
+
+
+# --- icons -----------------------------------------------------------------------------------
+
+
+def _icon_png(size: int, fill: str, motif: str) -> bytes:
+    """A square RGB PNG: a speech bubble in `motif` colour on `fill`, full bleed (maskable-safe)."""
+    y, x = (np.mgrid[0:size, 0:size] + 0.5) / size  # pixel centres in unit coordinates
+    bubble = (x - 0.5) ** 2 + (y - 0.46) ** 2 <= 0.28**2
+    tail = _inside_triangle(x, y, (0.3, 0.6), (0.48, 0.72), (0.22, 0.82))
+    pixels = np.where((bubble | tail)[..., None], _rgb(motif), _rgb(fill)).astype(np.uint8)
+    # Each scanline starts with its filter type byte; 0 (none) keeps the encoder trivial.
+    scanlines = np.concatenate([np.zeros((size, 1), np.uint8), pixels.reshape(size, 3 * size)], 1)
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 9))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _inside_triangle(x: np.ndarray, y: np.ndarray, a, b, c) -> np.ndarray:
+    def side(p, q):
+        return (x - q[0]) * (p[1] - q[1]) - (p[0] - q[0]) * (y - q[1])
+
+    d1, d2, d3 = side(a, b), side(b, c), side(c, a)
+    has_negative = (d1 < 0) | (d2 < 0) | (d3 < 0)
+    has_positive = (d1 > 0) | (d2 > 0) | (d3 > 0)
+    return ~(has_negative & has_positive)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+# --- about page ------------------------------------------------------------------------------
+
+
+def _model_facts(manifest: dict) -> list[tuple[str, str]]:
+    config = manifest["architecture"]
+    parameters = sum(math.prod(tensor["shape"]) for tensor in manifest["tensors"].values())
+    return [
+        ("Architecture", str(config["arch"])),
+        ("Parameters", _format_count(parameters)),
+        ("Layers", f"{config['num_layers']:,}"),
+        ("Hidden size", f"{config['hidden_size']:,}"),
+        ("Context length", f"{config['context_length']:,} tokens"),
+        ("Quantisation", str(manifest["quantization"]["scheme"])),
+        ("Download size", _format_bytes(manifest["total_bytes"])),
+    ]
+
+
+def _format_count(count: int) -> str:
+    for scale, unit in ((10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit} ({count:,})"
+    return f"{count:,}"
+
+
+def _format_bytes(count: int) -> str:
+    value, unit = float(count), "bytes"
+    for larger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{count:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+
+
+# YAML front matter as Hugging Face model cards carry it: a leading block between `---` lines.
+_FRONT_MATTER = re.compile(
+    r"\A\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.DOTALL | re.MULTILINE
+)
+_CARD_FIELDS = (("license", "License"), ("base_model", "Base model"))
+
+
+def _render_model_card(card: str | None) -> tuple[list[tuple[str, str]], Markup | None]:
+    """(front-matter rows to show, safe HTML of the card body); the card is untrusted input."""
+    if card is None:
+        return [], None
+    meta, body = _split_front_matter(card)
+    fields = [(label, _plain_text(meta.get(key))) for key, label in _CARD_FIELDS]
+    converter = markdown.Markdown(
+        extensions=[TableExtension(use_align_attribute=True), "fenced_code", _UntrustedMarkdown()]
+    )
+    # Markup: the converter escaped all raw HTML and defused links and images (_UntrustedMarkdown).
+    return [(label, value) for label, value in fields if value], Markup(converter.convert(body))
+
+
+def _split_front_matter(card: str) -> tuple[dict, str]:
+    match = _FRONT_MATTER.match(card)
+    if not match:
+        return {}, card
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        meta = None  # broken front matter is still front matter: hide it, show no fields
+    return (meta if isinstance(meta, dict) else {}), card[match.end() :]
+
+
+def _plain_text(value) -> str:
+    # Only strings and lists of strings are shown; other YAML structures are ignored, not dumped.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)
+    return ""
+
+
+class _UntrustedMarkdown(Extension):
+    """Markdown for text from the internet: raw HTML becomes visible text; links only to the web.
+
+    Python-Markdown passes raw HTML through by design (its old safe_mode is gone), so the two
+    processors that do it are removed: block HTML and inline tags then reach the serializer as
+    text and come out escaped.
+    """
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        # Below 'unescape' (priority 0), which rewrites attribute values: judge their final form.
+        md.treeprocessors.register(_DefuseLinksAndImages(md), "defuse_links_and_images", -10)
+
+
+_WEB_SCHEMES = {"http", "https", "mailto"}
+
+
+class _DefuseLinksAndImages(Treeprocessor):
+    def run(self, root) -> None:
+        for link in root.iter("a"):
+            if _is_web_link(link.get("href", "")):
+                link.set("rel", "nofollow noreferrer")
+            else:  # javascript:, data:, and relative links (to files of the HF repo, not ours)
+                _to_plain_span(link)
+        # Images would load from elsewhere (the CSP blocks them anyway) or point at files of the
+        # model's repository that the site does not carry: show their alt text instead.
+        for image in root.iter("img"):
+            alt = image.get("alt", "")
+            _to_plain_span(image)
+            image.text = alt
+
+
+def _is_web_link(href: str) -> bool:
+    # Browsers decode entities and drop tabs and newlines inside a URL ("jav&#x61;script:",
+    # "java\tscript:"), so the scheme is read from the decoded, squeezed form.
+    decoded = re.sub(r"[\x00-\x20\x7f]", "", html.unescape(href))
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", decoded)
+    return bool(scheme) and scheme.group(1).lower() in _WEB_SCHEMES
+
+
+def _to_plain_span(element) -> None:
+    element.tag = "span"
+    element.attrib.clear()

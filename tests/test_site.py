@@ -1,0 +1,303 @@
+"""Site assembly: file set, relative URLs, no third-party origins, sanitised model card, icons,
+service worker, determinism."""
+
+import json
+import re
+import struct
+import zlib
+from html.parser import HTMLParser
+
+import pytest
+
+from sitegen import site
+from sitegen.assets import asset_dir
+from sitegen.errors import SitegenError
+from sitegen.site import SiteOptions, assemble_site, available_themes
+
+# The keys of sitegen/manifest.py's schema that the about page reads, with made-up values.
+MANIFEST = {
+    "model_id": "tiny-llama",
+    "architecture": {
+        "arch": "llama", "hidden_size": 576, "num_layers": 30, "context_length": 8192,
+    },
+    "quantization": {"scheme": "q4g32", "group_size": 32},
+    "tensors": {
+        "model.embed_tokens.weight": {"shape": [49152, 576], "scheme": "q4g32"},
+        "model.norm.weight": {"shape": [576], "scheme": "f32"},
+    },
+    "shards": [
+        {"file": "shard-00000.bin", "bytes": 33554432, "sha256": "a" * 64},
+        {"file": "shard-00001.bin", "bytes": 1048576, "sha256": "b" * 64},
+    ],
+    "total_bytes": 34603008,
+}
+CARD = """---
+license: apache-2.0
+base_model:
+- example/base-model
+tags: [chat]
+---
+# Tiny Llama
+
+A *small* model for tests.
+"""
+INJECTION = """# Card
+
+<script>alert('script')</script>
+
+<img src="x" onerror="alert('onerror')">
+
+Inline <b onmouseover="alert('inline')">bold</b>
+and <iframe src="https://evil.example/frame"></iframe>
+
+[plain js](javascript:alert(1)) [entity js](jav&#x61;script:alert(2))
+[tabbed js](<java\tscript:alert(3)>) [data](data:text/html;base64,PHNjcmlwdD4=)
+[upper js](JaVaScRiPt:alert(4)) [escaped js](javascript\\:alert(5))
+
+![remote image](https://evil.example/pixel.png) [web link](https://example.org/docs)
+
+[ref js][r]
+
+[r]: javascript:alert('ref')
+"""
+SHELL_FILES = {
+    "index.html", "about.html", "theme.css", "layout.css",
+    "manifest.webmanifest", "sw.js", "icon-192.png", "icon-512.png",
+}
+
+
+class _Tags(HTMLParser):
+    """Every start tag of a page, as (tag, {attribute: value})."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tags = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def build(site_dir, card=CARD, **options):
+    """Assemble like the build does: the model folder is already there."""
+    model_dir = site_dir / "models" / "tiny-llama"
+    model_dir.mkdir(parents=True)
+    (model_dir / "manifest.json").write_text(json.dumps(MANIFEST))
+    assemble_site(site_dir, model_id="tiny-llama", manifest=MANIFEST, model_card=card,
+                  options=SiteOptions(**options))
+    return site_dir
+
+
+def site_files(site_dir):
+    return {p.relative_to(site_dir).as_posix(): p.read_bytes()
+            for p in sorted(site_dir.rglob("*")) if p.is_file()
+            and not p.relative_to(site_dir).as_posix().startswith("models/")}
+
+
+def shipped_assets(name):
+    root = asset_dir(name)
+    return {f"{name}/{p.relative_to(root).as_posix()}" for p in root.rglob("*")
+            if p.is_file() and p.name != "README.md"}
+
+
+@pytest.fixture
+def fake_assets(tmp_path, monkeypatch):
+    """Runtime and kernels folders with code in them, as they will look later."""
+    fake = {}
+    for name, files in {
+        "runtime": {"app.js": "export {};\n", "engine.js": "export const x = 1;\n",
+                    "README.md": "# dev notes\n", "ui/chat.js": "export {};\n"},
+        "kernels": {"matmul_q4.wgsl": "@compute @workgroup_size(64) fn main() {}\n",
+                    "README.md": "# dev notes\n"},
+    }.items():
+        for rel, text in files.items():
+            (tmp_path / "assets" / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "assets" / name / rel).write_text(text)
+        fake[name] = tmp_path / "assets" / name
+    monkeypatch.setattr(site, "asset_dir", lambda name: fake.get(name) or asset_dir(name))
+    return fake
+
+
+def test_file_set_is_the_shell_plus_runtime_and_kernels(tmp_path):
+    files = site_files(build(tmp_path / "site"))
+    assert set(files) == SHELL_FILES | shipped_assets("runtime") | shipped_assets("kernels")
+    assert (tmp_path / "site/models/tiny-llama/manifest.json").is_file()  # left alone
+
+
+def test_runtime_and_kernels_are_copied_without_readmes(tmp_path, fake_assets):
+    site_dir = build(tmp_path / "site")
+    files = site_files(site_dir)
+    assert set(files) - SHELL_FILES == {
+        "runtime/app.js", "runtime/engine.js", "runtime/ui/chat.js", "kernels/matmul_q4.wgsl"}
+    kernel = fake_assets["kernels"] / "matmul_q4.wgsl"
+    assert files["kernels/matmul_q4.wgsl"] == kernel.read_bytes()
+    scripts = [a for t, a in _Tags(files["index.html"].decode()).tags if t == "script"]
+    assert scripts == [{"type": "module", "src": "runtime/app.js"}]
+
+
+def test_no_script_without_an_app_entry(tmp_path):
+    index = (build(tmp_path / "site") / "index.html").read_text()
+    assert "<script" not in index
+    assert "runtime is not part of this build yet" in index
+
+
+def test_pages_are_accessible_and_self_contained(tmp_path):
+    files = site_files(build(tmp_path / "site", title="Tiny chat", description="Talk to tiny."))
+    for page in ("index.html", "about.html"):
+        text = files[page].decode()
+        tags = _Tags(text).tags
+        assert tags[0] == ("html", {"lang": "en"})
+        metas = {a.get("name") or a.get("http-equiv"): a.get("content")
+                 for t, a in tags if t == "meta"}
+        assert metas["viewport"] == "width=device-width, initial-scale=1"
+        assert metas["description"] == "Talk to tiny."
+        assert metas["Content-Security-Policy"].startswith("default-src 'self';")
+        assert "unsafe-inline" not in metas["Content-Security-Policy"]
+        links = {a["rel"]: a["href"] for t, a in tags if t == "link" and a["rel"] != "stylesheet"}
+        assert links["manifest"] == "manifest.webmanifest"
+        styles = [a["href"] for t, a in tags if t == "link" and a["rel"] == "stylesheet"]
+        assert styles == ["theme.css", "layout.css"]
+        assert "about.html" in [a["href"] for t, a in tags if t == "a"]
+        # No inline scripts, no inline styles, no inline event handlers.
+        assert all("src" in a for t, a in tags if t == "script")
+        assert not [k for t, a in tags for k in a if k.startswith("on") or k == "style"]
+        assert "<style" not in text
+    assert "<title>Tiny chat</title>" in files["index.html"].decode()
+    starters = [a["data-prompt"] for t, a in _Tags(files["index.html"].decode()).tags
+                if t == "button" and a.get("class") == "starter"]
+    assert starters == list(SiteOptions().starter_prompts)
+
+
+def test_all_urls_are_relative_and_same_origin(tmp_path, fake_assets):
+    files = site_files(build(tmp_path / "site"))
+    for path, data in files.items():
+        if path.endswith(".png"):
+            continue
+        text = data.decode()
+        assert "://" not in text, path  # no other origin, not even in a comment
+        assert not re.search(r"""(?:href|src|action)\s*=\s*["']?/""", text), path
+        assert not re.search(r"""url\(\s*["']?/|@import""", text), path
+    webmanifest = json.loads(files["manifest.webmanifest"])
+    shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", files["sw.js"].decode()).group(1))
+    icons = [icon["src"] for icon in webmanifest["icons"]]
+    urls = [webmanifest["start_url"], webmanifest["scope"], *icons, *shell]
+    assert urls and not [u for u in urls if u.startswith("/")]
+
+
+def test_about_page_shows_manifest_facts_and_card(tmp_path):
+    about = (build(tmp_path / "site") / "about.html").read_text()
+    rows = dict(re.findall(r'<th scope="row">(.*?)</th><td>(.*?)</td>', about))
+    assert rows == {
+        "Architecture": "llama",
+        "Parameters": "28.3 M (28,312,128)",  # 49152 * 576 + 576
+        "Layers": "30",
+        "Hidden size": "576",
+        "Context length": "8,192 tokens",
+        "Quantisation": "q4g32",
+        "Download size": "33.0 MiB",  # 32 MiB + 1 MiB of shards
+        "License": "apache-2.0",
+        "Base model": "example/base-model",
+    }
+    assert "<h1>Tiny Llama</h1>" in about and "<em>small</em>" in about
+    assert "tags:" not in about and "---" not in about  # front matter is not shown as text
+
+
+def test_about_page_without_a_card(tmp_path):
+    about = (build(tmp_path / "site", card=None) / "about.html").read_text()
+    assert "This model came without a model card." in about
+    assert "License" not in about
+
+
+def test_model_card_html_is_escaped_and_links_defused(tmp_path):
+    about = (build(tmp_path / "site", card=INJECTION) / "about.html").read_text()
+    tags = _Tags(about).tags
+    assert [t for t, a in tags if t in ("script", "iframe", "img", "b")] == []
+    assert not [k for t, a in tags for k in a if k.startswith("on")]
+    hrefs = [a["href"] for t, a in tags if t == "a"]
+    assert hrefs == ["#main", "./", "./", "about.html", "https://example.org/docs"]
+    assert ("a", {"href": "https://example.org/docs", "rel": "nofollow noreferrer"}) in tags
+    # The payloads survive as visible text, and the link texts and image alt text stay readable.
+    for text in (
+        "<p>&lt;script&gt;alert('script')&lt;/script&gt;</p>",
+        "<p>&lt;img src=\"x\" onerror=\"alert('onerror')\"&gt;</p>",
+        "Inline &lt;b onmouseover=\"alert('inline')\"&gt;bold&lt;/b&gt;\nand &lt;iframe",
+        "&lt;iframe src=\"https://evil.example/frame\"&gt;&lt;/iframe&gt;",
+        "<p><span>plain js</span> <span>entity js</span>\n"
+        "<span>tabbed js</span> <span>data</span>\n"
+        "<span>upper js</span> <span>escaped js</span></p>",
+        "<p><span>remote image</span> <a",
+        "<p><span>ref js</span></p>",
+    ):
+        assert text in about
+    assert "evil.example/pixel.png" not in about
+
+
+def test_builds_are_byte_identical(tmp_path, fake_assets):
+    first = site_files(build(tmp_path / "one", card=INJECTION, theme="slate"))
+    second = site_files(build(tmp_path / "two", card=INJECTION, theme="slate"))
+    assert first == second
+
+
+def test_service_worker_precaches_the_shell_under_a_content_version(tmp_path, fake_assets):
+    files = site_files(build(tmp_path / "one"))
+    sw = files["sw.js"].decode()
+    shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", sw).group(1))
+    assert shell == ["./", *sorted(set(files) - {"sw.js"})]
+    version = re.search(r'const VERSION = "([0-9a-f]{16})";', sw).group(1)
+    for event in ("install", "activate", "fetch"):
+        assert f"addEventListener('{event}'" in sw
+    # Any change to a shell file gives a new cache name (same inputs, same name: see above).
+    changed = site_files(build(tmp_path / "two", title="Another title"))["sw.js"].decode()
+    assert re.search(r'const VERSION = "([0-9a-f]{16})";', changed).group(1) != version
+
+
+def test_web_app_manifest(tmp_path):
+    files = site_files(build(tmp_path / "site", theme="slate"))
+    webmanifest = json.loads(files["manifest.webmanifest"])
+    assert webmanifest == {
+        "name": "Chat with tiny-llama",
+        "short_name": "tiny-llama",
+        "description": webmanifest["description"],
+        "lang": "en",
+        "start_url": "./",
+        "scope": "./",
+        "display": "standalone",
+        "theme_color": "#5fb3a1",  # slate's --accent
+        "background_color": "#1e2530",  # slate's --bg
+        "icons": [
+            {"src": "icon-192.png", "sizes": "192x192", "type": "image/png"},
+            {"src": "icon-512.png", "sizes": "512x512", "type": "image/png"},
+        ],
+    }
+    assert files["theme.css"] == (asset_dir("themes") / "slate.css").read_bytes()
+
+
+@pytest.mark.parametrize("size", [192, 512])
+def test_icons_are_valid_pngs(tmp_path, size):
+    png = (build(tmp_path / "site") / f"icon-{size}.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = [], 8
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset:offset + 4])
+        kind, data = png[offset + 4:offset + 8], png[offset + 8:offset + 8 + length]
+        (crc,) = struct.unpack(">I", png[offset + 8 + length:offset + 12 + length])
+        assert crc == zlib.crc32(kind + data)
+        chunks.append((kind, data))
+        offset += 12 + length
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    assert struct.unpack(">IIBBBBB", chunks[0][1]) == (size, size, 8, 2, 0, 0, 0)
+    pixels = zlib.decompress(chunks[1][1])
+    assert len(pixels) == size * (1 + 3 * size)
+    corner = pixels[1:4]  # first pixel: the theme's accent colour
+    assert corner == bytes.fromhex("2b59c3")
+
+
+def test_unknown_theme_lists_the_available_ones(tmp_path):
+    assert available_themes() == ["default", "slate"]
+    expected = r"unknown theme 'neon'; available themes: default, slate"
+    with pytest.raises(SitegenError, match=expected):
+        build(tmp_path / "site", theme="neon")
+
+
+# Runs the generated sw.js in Node against stand-ins for the service worker globals (scope
+# https://user.github.io/repo/, as on GitHub Pages) and reports what it did.
