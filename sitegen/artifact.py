@@ -9,7 +9,6 @@ from sitegen.arch import architecture, check_tensors
 from sitegen.chat_format import chat_format_for
 from sitegen.checkpoint import Checkpoint
 from sitegen.convert import convert_tensors, error_summary
-from sitegen.errors import SitegenError
 from sitegen.shards import ShardWriter
 from sitegen.tokenizer_export import (generation_defaults, load_tokenizer, stop_token_ids, token_text,
                                       tokenizer_section)
@@ -33,10 +32,6 @@ def _chat_format(checkpoint: Checkpoint, template_override: str | None) -> dict:
     template = template_override or checkpoint.tokenizer_config.get("chat_template")
     if isinstance(template, list):  # newer tokenizer_config: [{"name": "default", "template": ...}, ...]
         template = next((t["template"] for t in template if t.get("name") == "default"), None)
-    if not template:
-        raise SitegenError(f"{checkpoint.source} has no chat template (is it a base model rather than an "
-                           "instruct/chat one?). Pick an instruct model, or pass --chat-template FILE with a "
-                           "jinja chat template.")
     config = checkpoint.tokenizer_config
     return chat_format_for(template, bos_token=token_text(config.get("bos_token")) or "",
                            eos_token=token_text(config.get("eos_token")) or "")

