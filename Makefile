@@ -20,7 +20,7 @@ $(BIN)/sitegen: pyproject.toml
 
 $(VENV)/.test-deps: $(BIN)/sitegen package.json
 	$(BIN)/pip install --quiet -e '.[test]' $(TORCH)
-	npm install --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	touch $@
 
 demo: $(BIN)/sitegen

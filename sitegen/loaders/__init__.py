@@ -1,0 +1,1 @@
+"""Model loaders: each turns one kind of checkpoint into a `sitegen.checkpoint.Checkpoint`."""

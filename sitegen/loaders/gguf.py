@@ -1,0 +1,294 @@
+"""Read a llama.cpp GGUF file as a Checkpoint: HF names, HF layout, rows dequantized on demand.
+
+The file is memory-mapped by gguf-py's GGUFReader; a tensor's rows are dequantized only when
+asked for (quantized blocks run along a row, so a block of rows is a plain slice of the map).
+What llama.cpp's converter changed on the way in is undone here: tensor names, the reversed
+dimension order, and the row order of Llama's Q/K projections. The HF config is rebuilt from the
+metadata, and the tokenizer from the stored vocabulary (sitegen.loaders.gguf_tokenizer).
+"""
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from gguf import GGMLQuantizationType as Q
+from gguf import GGUFReader, GGUFValueType, ReaderTensor
+from gguf.quants import dequantize
+
+from sitegen.checkpoint import Checkpoint, TensorEntry
+from sitegen.errors import SitegenError
+from sitegen.loaders.gguf_tokenizer import (generation_config_from_gguf, tokenizer_config_from_gguf,
+                                            tokenizer_json_from_gguf)
+
+SUPPORTED_TYPES = (Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q4_K, Q.Q5_K, Q.Q6_K)
+
+
+@dataclass(frozen=True)
+class _Arch:
+    hf_class: str
+    permuted_qk: bool  # llama.cpp reorders Llama's Q/K rows for its interleaved RoPE; not Qwen2's
+
+
+_ARCHS = {"llama": _Arch("LlamaForCausalLM", permuted_qk=True), "qwen2": _Arch("Qwen2ForCausalLM", permuted_qk=False)}
+
+_GLOBAL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+_BLOCK_NAMES = {
+    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+}
+_ROPE_FREQS = "rope_freqs.weight"  # llama.cpp bakes Llama 3's RoPE scaling into per-dimension factors
+_LLAMA3_ORIGINAL_CONTEXT = 8192  # what llama.cpp's converter assumes when building those factors
+_REQUIRED = object()
+
+
+class _PastEnd(ValueError):
+    pass
+
+
+class _CheckedReader(GGUFReader):
+    """GGUFReader that refuses to read past the end of the file.
+
+    The stock reader slices its memory map, and a slice past the end is silently short: a cut
+    file then fails later as a puzzling reshape error, or loops on a corrupt array length. Slicing
+    a plain ndarray view of the map (rather than the np.memmap subclass) also makes parsing a
+    large vocabulary about three times faster.
+    """
+
+    @functools.cached_property
+    def _bytes(self) -> np.ndarray:
+        return self.data.view(np.ndarray)
+
+    def _get(self, offset: int, dtype: Any, count: int = 1, override_order: str | None = None) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        end = int(offset) + dtype.itemsize * int(count)
+        if end > self._bytes.size:
+            raise _PastEnd(f"needs bytes up to offset {end}, the file has {self._bytes.size}")
+        order = self.byte_order if override_order is None else override_order
+        return self._bytes[offset:end].view(dtype.newbyteorder(order))
+
+
+def _open(path: Path) -> GGUFReader:
+    if not path.is_file():
+        raise SitegenError(f"{path}: no such GGUF file")
+    try:
+        reader = _CheckedReader(path)
+    except (ValueError, IndexError, KeyError, OverflowError) as err:  # what a damaged file makes gguf-py raise
+        raise SitegenError(f"{path} is not a valid, complete GGUF file ({err}); it may be truncated or "
+                           "corrupted: download it again") from None
+    if reader.byte_order != "I":
+        raise SitegenError(f"{path} is a big-endian GGUF file; sitegen reads little-endian GGUF files only")
+    return reader
+
+
+def _field_value(field) -> Any:
+    value = field.contents()
+    if field.types == [GGUFValueType.FLOAT32]:
+        # Hyper-parameters are stored as float32: give the shortest decimal that round-trips
+        # (1e-05, not 9.999999747378752e-06), as HF configs have them.
+        return float(str(np.float32(value)))
+    return value
+
+
+def _metadata(reader: GGUFReader) -> dict[str, Any]:
+    return {name: _field_value(field) for name, field in reader.fields.items()}
+
+
+def read_gguf_metadata(path: Path) -> dict[str, Any]:
+    """Every key/value of a GGUF file's header as plain Python values."""
+    return _metadata(_open(path))
+
+
+def _require(meta: dict[str, Any], key: str) -> Any:
+    if key not in meta:
+        raise SitegenError(f"the GGUF file lacks the metadata key {key!r}; it may come from an older or "
+                           "unusual converter: convert the model again with a recent llama.cpp")
+    return meta[key]
+
+
+def _arch_name(meta: dict[str, Any]) -> str:
+    name = _require(meta, "general.architecture")
+    if name not in _ARCHS:
+        raise SitegenError(f"unsupported architecture {name}; supported: {', '.join(_ARCHS)}")
+    if meta.get("split.count", 1) > 1:
+        raise SitegenError("this GGUF file is one part of a split model; merge the parts first "
+                           "(llama-gguf-split --merge) and give sitegen the merged file")
+    return name
+
+
+def _hf_name(gguf_name: str) -> str:
+    match = re.fullmatch(r"(?:blk\.(\d+)\.)?(\w+)\.(weight|bias)", gguf_name)
+    if match:
+        layer, part, kind = match.groups()
+        table, prefix = (_GLOBAL_NAMES, "") if layer is None else (_BLOCK_NAMES, f"model.layers.{layer}.")
+        if part in table:
+            return f"{prefix}{table[part]}.{kind}"
+    raise SitegenError(f"unexpected tensor {gguf_name!r} in the GGUF file; sitegen converts plain "
+                       "Llama/Qwen2 decoder models only")
+
+
+def _check_type(tensor: ReaderTensor) -> None:
+    if tensor.tensor_type not in SUPPORTED_TYPES:
+        raise SitegenError(
+            f"tensor {tensor.name} is stored as {tensor.tensor_type.name}, which sitegen cannot read; "
+            f"supported types: {', '.join(t.name for t in SUPPORTED_TYPES)}. Use a GGUF quantized with one "
+            "of those (e.g. Q4_K_M, Q8_0) or the original Hugging Face checkpoint.")
+    if len(tensor.shape) > 2:
+        raise SitegenError(f"tensor {tensor.name} has {len(tensor.shape)} dimensions; sitegen expects at most 2")
+
+
+def _undo_qk_permutation(rows: np.ndarray, n_heads: int) -> np.ndarray:
+    """Inverse of convert_hf_to_gguf.py's `permute`: within each head llama.cpp interleaves the
+    two rotary halves row by row (rows 0, half, 1, half + 1, ...); HF keeps the halves apart."""
+    half = rows.shape[0] // n_heads // 2
+    return rows.reshape(n_heads, half, 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
+
+
+def _row_reader(tensor: ReaderTensor, permuted_heads: int | None) -> Callable[[int, int], np.ndarray]:
+    def dequantized(raw: np.ndarray) -> np.ndarray:
+        # A fresh, writable float32 array, never a view of the read-only map.
+        return np.array(dequantize(raw, tensor.tensor_type), dtype=np.float32, order="C")
+
+    def restored(raw: np.ndarray, heads: int) -> np.ndarray:
+        return dequantized(raw) if permuted_heads is None else _undo_qk_permutation(dequantized(raw), heads)
+
+    if len(tensor.shape) == 1:  # norms and biases: a few KiB, and a 1-D quantized slice would cut blocks
+        return lambda start, stop: restored(tensor.data, permuted_heads)[start:stop].copy()
+    if permuted_heads is None:
+        return lambda start, stop: dequantized(tensor.data[start:stop])
+    head_rows = int(tensor.shape[1]) // permuted_heads  # GGUF lists [in, out]
+
+    def whole_heads(start: int, stop: int) -> np.ndarray:  # the permutation stays within a head
+        first, end = start // head_rows * head_rows, -(-stop // head_rows) * head_rows
+        return restored(tensor.data[first:end], (end - first) // head_rows)[start - first:stop - first]
+    return whole_heads
+
+
+def _permuted_heads(hf_name: str, arch: _Arch, n_heads: int, n_kv_heads: int) -> int | None:
+    if not arch.permuted_qk:
+        return None
+    return {"q_proj": n_heads, "k_proj": n_kv_heads}.get(hf_name.split(".")[-2])
+
+
+def _tensor_entries(reader: GGUFReader, arch: _Arch, n_heads: int, n_kv_heads: int) -> dict[str, TensorEntry]:
+    entries = {}
+    for tensor in reader.tensors:
+        if tensor.name == _ROPE_FREQS:
+            continue
+        name = _hf_name(tensor.name)
+        _check_type(tensor)
+        entries[name] = TensorEntry(
+            shape=tuple(int(d) for d in reversed(tensor.shape)),  # GGUF lists the contiguous dimension first
+            read_rows=_row_reader(tensor, _permuted_heads(name, arch, n_heads, n_kv_heads)),
+            source_dtype=tensor.tensor_type.name.lower())
+    return entries
+
+
+def _llama3_factors(inv_freq: np.ndarray, params: dict) -> np.ndarray:
+    """Per-dimension RoPE divisors of HF's `_compute_llama3_parameters`."""
+    context = params["original_max_position_embeddings"]
+    low, high = params["low_freq_factor"], params["high_freq_factor"]
+    wavelen = 2 * math.pi / inv_freq
+    smooth = (context / wavelen - low) / (high - low)
+    medium = 1 / ((1 - smooth) / params["factor"] + smooth)
+    return np.where(wavelen > context / low, params["factor"], np.where(wavelen < context / high, 1.0, medium))
+
+
+def _tidy(value: float) -> float:
+    """Six significant digits: takes float32 and fit noise off (1.0, not 0.99999994)."""
+    return float(f"{value:.6g}")
+
+
+def _llama3_scaling(factors: np.ndarray, theta: float, head_dim: int, context: int) -> dict | None:
+    """Recover HF's llama3 rope_scaling from llama.cpp's per-dimension factors.
+
+    Between the two wavelength limits HF blends linearly in 1/wavelength: with s the blend weight
+    (0: divided by `factor`, 1: unscaled), s = (context / wavelength - low) / (high - low). So
+    `factor` is the largest divisor, and a line fitted through s of the blended dimensions gives
+    low and high for the given context (only the ratios context/low and context/high matter).
+    """
+    inv_freq = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    factor = float(factors.max())
+    if factor == 1.0:  # nothing is scaled
+        return None
+    blend = (1 / factors - 1 / factor) / (1 - 1 / factor)
+    blended = (blend > 1e-4) & (blend < 1 - 1e-4)
+    params = None
+    if blended.sum() >= 2 and len(factors) == len(inv_freq):
+        slope, intercept = np.polyfit(context * inv_freq[blended] / (2 * math.pi), blend[blended], 1)
+        low = -intercept / slope
+        params = {"rope_type": "llama3", "factor": _tidy(factor), "low_freq_factor": _tidy(low),
+                  "high_freq_factor": _tidy(low + 1 / slope), "original_max_position_embeddings": context}
+    if params is None or not np.allclose(_llama3_factors(inv_freq, params), factors, rtol=1e-4):
+        raise SitegenError(f"the GGUF's {_ROPE_FREQS} does not follow Llama 3's RoPE scaling, so sitegen "
+                           "cannot express it as an HF rope_scaling; convert the Hugging Face checkpoint instead")
+    return params
+
+
+def _rope_scaling(meta: dict, arch_name: str, reader: GGUFReader, theta: float, head_dim: int) -> dict | None:
+    kind = meta.get(f"{arch_name}.rope.scaling.type", "none")
+    freqs = next((t for t in reader.tensors if t.name == _ROPE_FREQS), None)
+    if freqs is not None and kind == "none":
+        context = meta.get(f"{arch_name}.rope.scaling.original_context_length", _LLAMA3_ORIGINAL_CONTEXT)
+        return _llama3_scaling(dequantize(freqs.data, freqs.tensor_type).astype(np.float64).ravel(),
+                               theta, head_dim, context)
+    if freqs is None and kind == "none":
+        return None
+    if freqs is None and kind == "linear":
+        return {"rope_type": "linear", "factor": _require(meta, f"{arch_name}.rope.scaling.factor")}
+    raise SitegenError(f"unsupported RoPE scaling in the GGUF file ({kind}"
+                       f"{' with ' + _ROPE_FREQS if freqs is not None else ''}); supported: none, linear, "
+                       f"Llama 3 ({_ROPE_FREQS})")
+
+
+def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
+    def hp(key: str, default: Any = _REQUIRED) -> Any:  # an architecture hyper-parameter
+        return _require(meta, f"{arch_name}.{key}") if default is _REQUIRED else meta.get(f"{arch_name}.{key}", default)
+
+    if f"{arch_name}.attention.sliding_window" in meta:
+        raise SitegenError("the GGUF model uses sliding-window attention, which sitegen does not support")
+    hidden, n_heads = hp("embedding_length"), hp("attention.head_count")
+    head_dim = hp("attention.key_length", hidden // n_heads)
+    if hp("rope.dimension_count", head_dim) != head_dim:
+        raise SitegenError("the GGUF model rotates only part of each head (rope.dimension_count != head size); "
+                           "sitegen does not support partial RoPE")
+    theta = float(hp("rope.freq_base", 10000.0))  # llama.cpp's default
+    names = {t.name for t in reader.tensors}
+    return {
+        "architectures": [_ARCHS[arch_name].hf_class],
+        "model_type": arch_name,
+        "hidden_size": hidden,
+        "intermediate_size": hp("feed_forward_length"),
+        "num_hidden_layers": hp("block_count"),
+        "num_attention_heads": n_heads,
+        "num_key_value_heads": hp("attention.head_count_kv", n_heads),
+        "head_dim": head_dim,
+        "vocab_size": hp("vocab_size", len(_require(meta, "tokenizer.ggml.tokens"))),
+        "max_position_embeddings": hp("context_length"),
+        "rope_theta": theta,
+        "rope_scaling": _rope_scaling(meta, arch_name, reader, theta, head_dim),
+        "rms_norm_eps": hp("attention.layer_norm_rms_epsilon"),
+        "tie_word_embeddings": "output.weight" not in names,
+        "attention_bias": "blk.0.attn_q.bias" in names,
+    }
+
+
+def load_gguf(path: Path) -> Checkpoint:
+    reader = _open(path)
+    meta = _metadata(reader)
+    arch_name = _arch_name(meta)
+    config = _config(meta, arch_name, reader)
+    return Checkpoint(
+        source=str(path),
+        config=config,
+        tensors=_tensor_entries(reader, _ARCHS[arch_name], config["num_attention_heads"],
+                                config["num_key_value_heads"]),
+        tokenizer_json=tokenizer_json_from_gguf(meta),
+        tokenizer_config=tokenizer_config_from_gguf(meta),
+        generation_config=generation_config_from_gguf(meta),
+    )

@@ -1,0 +1,324 @@
+import math
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as Q
+from gguf import GGUFReader, RopeScalingType
+from tokenizers import Tokenizer
+
+from sitegen.errors import SitegenError
+from sitegen.loaders.gguf import SUPPORTED_TYPES, load_gguf
+from tests.gguf_fixtures import QK_K, SHAPES, gguf_name, write_tiny_gguf
+
+# --- the real demo model: SmolLM2-135M-Instruct, Q4_1 + Q8_0 + F32 -------------------------------
+
+
+@pytest.fixture(scope="module")
+def smollm2(smollm2_gguf):
+    return load_gguf(smollm2_gguf)
+
+
+def test_smollm2_config(smollm2):
+    assert smollm2.config == {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576,
+        "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+        "head_dim": 64, "vocab_size": 49152, "max_position_embeddings": 8192, "rope_theta": 100000.0,
+        "rope_scaling": None, "rms_norm_eps": 1e-05, "tie_word_embeddings": True, "attention_bias": False}
+    assert smollm2.model_card is None and smollm2.source.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def test_smollm2_tensor_names_shapes_and_types(smollm2):
+    per_layer = {"input_layernorm.weight": ((576,), "f32"), "post_attention_layernorm.weight": ((576,), "f32"),
+                 "self_attn.q_proj.weight": ((576, 576), "q4_1"), "self_attn.k_proj.weight": ((192, 576), "q4_1"),
+                 "self_attn.v_proj.weight": ((192, 576), "q4_1"), "self_attn.o_proj.weight": ((576, 576), "q4_1"),
+                 "mlp.gate_proj.weight": ((1536, 576), "q4_1"), "mlp.up_proj.weight": ((1536, 576), "q4_1"),
+                 "mlp.down_proj.weight": ((576, 1536), "q4_1")}
+    expected = {"model.embed_tokens.weight": ((49152, 576), "q8_0"), "model.norm.weight": ((576,), "f32")}
+    expected |= {f"model.layers.{i}.{name}": spec for i in range(30) for name, spec in per_layer.items()}
+    assert {name: (t.shape, t.source_dtype) for name, t in smollm2.tensors.items()} == expected
+
+
+@pytest.mark.parametrize("name, start, stop", [
+    ("model.embed_tokens.weight", 49000, 49152),  # Q8_0
+    ("model.layers.7.mlp.down_proj.weight", 5, 37),  # Q4_1
+    ("model.layers.0.self_attn.q_proj.weight", 63, 130),  # permuted: rows cross a head boundary
+    ("model.layers.29.self_attn.k_proj.weight", 0, 1),
+    ("model.norm.weight", 100, 200),  # F32, 1-D
+])
+def test_smollm2_read_rows_is_a_slice_of_read(smollm2, name, start, stop):
+    entry = smollm2.tensors[name]
+    rows, whole = entry.read_rows(start, stop), entry.read()
+    assert rows.dtype == np.float32 and rows.flags.c_contiguous and rows.flags.writeable
+    assert whole.shape == entry.shape
+    np.testing.assert_array_equal(rows, whole[start:stop])
+    assert np.isfinite(whole).all() and np.abs(whole).max() > 0.01
+
+
+def _forward_logits(ckpt, ids: list[int]) -> np.ndarray:
+    """A plain numpy Llama forward pass over the loaded tensors: logits [len(ids), vocab]."""
+    c, w = ckpt.config, lambda name: ckpt.tensors[name].read()
+    n, heads, kv_heads, hd = len(ids), c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+    angles = np.arange(n)[:, None] / c["rope_theta"] ** (np.arange(0, hd, 2) / hd)
+    cos, sin = (np.tile(f(angles), 2)[:, None].astype(np.float32) for f in (np.cos, np.sin))
+
+    def rope(x):  # HF's rotate_half convention: what the Q/K un-permutation must produce
+        return x * cos + np.concatenate([-x[..., hd // 2:], x[..., :hd // 2]], -1) * sin
+
+    def norm(x, weight):
+        return x / np.sqrt((x * x).mean(-1, keepdims=True) + c["rms_norm_eps"]) * weight
+
+    embed = w("model.embed_tokens.weight")
+    x = embed[ids]
+    for i in range(c["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = norm(x, w(p + "input_layernorm.weight"))
+        q = rope((h @ w(p + "self_attn.q_proj.weight").T).reshape(n, heads, hd))
+        k = np.repeat(rope((h @ w(p + "self_attn.k_proj.weight").T).reshape(n, kv_heads, hd)), heads // kv_heads, 1)
+        v = np.repeat((h @ w(p + "self_attn.v_proj.weight").T).reshape(n, kv_heads, hd), heads // kv_heads, 1)
+        causal = np.triu(np.full((n, n), -np.inf, np.float32), 1)
+        scores = np.einsum("qhd,khd->hqk", q, k) / np.float32(math.sqrt(hd)) + causal
+        attn = np.exp(scores - scores.max(-1, keepdims=True))
+        attn /= attn.sum(-1, keepdims=True)
+        x = x + np.einsum("hqk,khd->qhd", attn, v).reshape(n, -1) @ w(p + "self_attn.o_proj.weight").T
+        h = norm(x, w(p + "post_attention_layernorm.weight"))
+        gate = h @ w(p + "mlp.gate_proj.weight").T
+        x = x + (gate / (1 + np.exp(-gate)) * (h @ w(p + "mlp.up_proj.weight").T)) @ w(p + "mlp.down_proj.weight").T
+    return norm(x, w("model.norm.weight")) @ embed.T
+
+
+def test_smollm2_loaded_weights_model_language(smollm2):
+    """The loaded model predicts English well. With Q/K left in llama.cpp's row order the mean NLL
+    of this text is 4.5 instead of 3.2, so this checks the un-permutation on real weights."""
+    tokenizer = Tokenizer.from_str(smollm2.tokenizer_json)
+    prompt = tokenizer.encode("The capital of France is").ids
+    ids = tokenizer.encode("The capital of France is Paris. Once upon a time, in a small village by the sea, "
+                           "there lived an old fisherman who went out every morning before sunrise.").ids
+    assert ids[:len(prompt)] == prompt
+    logits = _forward_logits(smollm2, ids).astype(np.float64)
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    assert -logp[np.arange(len(ids) - 1), ids[1:]].mean() < 3.7
+    assert tokenizer.decode([int(np.argmax(logits[len(prompt) - 1]))]) == " Paris"
+
+
+# --- tiny models in every supported type, Llama (permuted Q/K) and Qwen2 -------------------------
+
+@pytest.mark.parametrize("qtype", SUPPORTED_TYPES, ids=lambda q: q.name)
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_tiny_model_reads_back_within_quantization_error(tmp_path, arch, qtype):
+    originals, steps = write_tiny_gguf(tmp_path / "m.gguf", arch, qtype)
+    ckpt = load_gguf(tmp_path / "m.gguf")
+    assert set(ckpt.tensors) == set(originals)
+    for name, want in originals.items():
+        entry = ckpt.tensors[name]
+        got = entry.read()
+        assert entry.shape == want.shape and got.shape == want.shape, name
+        assert entry.source_dtype == (qtype.name.lower() if want.ndim == 2 else "f32")
+        # Within one quantization step: rounding costs half a step, Q4_0's clipped extreme a whole
+        # one, and the fp16 block scale is itself rounded (up to 8 * 2**-11 of a step more).
+        assert (np.abs(got - want) <= steps[name] * 1.01 + 1e-6).all(), name
+        np.testing.assert_array_equal(entry.read_rows(3, 9), got[3:9])
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_tiny_model_config(tmp_path, arch):
+    write_tiny_gguf(tmp_path / "m.gguf", arch)
+    s = SHAPES[arch]
+    assert load_gguf(tmp_path / "m.gguf").config == {
+        "architectures": [{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}[arch]], "model_type": arch,
+        "hidden_size": 256, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": s["heads"],
+        "num_key_value_heads": 2, "head_dim": 64, "vocab_size": 259, "max_position_embeddings": 512,
+        "rope_theta": 10000.0, "rope_scaling": None, "rms_norm_eps": 1e-06,
+        "tie_word_embeddings": arch == "llama", "attention_bias": True}
+
+
+def _q4_k_block(b: bytes) -> list[float]:
+    """ggml-quants.c dequantize_row_q4_K for one block, transliterated."""
+    d, dmin = np.frombuffer(b[0:4], np.float16).astype(np.float32)
+    scales, qs = b[4:16], b[16:144]
+    return _k_values(d, dmin, scales, lambda j, l, high: (qs[32 * j + l] >> (4 * high)) & 0xF)
+
+
+def _q5_k_block(b: bytes) -> list[float]:
+    d, dmin = np.frombuffer(b[0:4], np.float16).astype(np.float32)
+    scales, qh, qs = b[4:16], b[16:48], b[48:176]
+    return _k_values(d, dmin, scales, lambda j, l, high: ((qs[32 * j + l] >> (4 * high)) & 0xF)
+                     + (16 if qh[l] & (1 << (2 * j + high)) else 0))
+
+
+def _scale_min_k4(j: int, q: bytes) -> tuple[int, int]:
+    if j < 4:
+        return q[j] & 63, q[j + 4] & 63
+    return (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)
+
+
+def _k_values(d, dmin, scales, code) -> list[float]:
+    out = []
+    for j in range(4):  # 64 values per step: a low-nibble sub-block, then a high-nibble one
+        for high in (0, 1):
+            sc, m = _scale_min_k4(2 * j + high, scales)
+            out += [d * sc * code(j, l, high) - dmin * m for l in range(32)]
+    return out
+
+
+def _q6_k_block(b: bytes) -> list[float]:
+    ql, qh, sc = b[0:128], b[128:192], np.frombuffer(b[192:208], np.int8)
+    d = float(np.frombuffer(b[208:210], np.float16)[0])
+    out = [0.0] * QK_K
+    for n in range(2):
+        for l in range(32):
+            lo, hi, s = ql[64 * n:], qh[32 * n:], sc[8 * n:]
+            q1 = ((lo[l] & 0xF) | (((hi[l] >> 0) & 3) << 4)) - 32
+            q2 = ((lo[l + 32] & 0xF) | (((hi[l] >> 2) & 3) << 4)) - 32
+            q3 = ((lo[l] >> 4) | (((hi[l] >> 4) & 3) << 4)) - 32
+            q4 = ((lo[l + 32] >> 4) | (((hi[l] >> 6) & 3) << 4)) - 32
+            is_ = l // 16
+            out[128 * n + l] = d * s[is_] * q1
+            out[128 * n + l + 32] = d * s[is_ + 2] * q2
+            out[128 * n + l + 64] = d * s[is_ + 4] * q3
+            out[128 * n + l + 96] = d * s[is_ + 6] * q4
+    return out
+
+
+@pytest.mark.parametrize("qtype, decode", [(Q.Q4_K, _q4_k_block), (Q.Q5_K, _q5_k_block), (Q.Q6_K, _q6_k_block)],
+                         ids=["Q4_K", "Q5_K", "Q6_K"])
+def test_k_quant_block_matches_reference_decoder(tmp_path, qtype, decode):
+    originals, _ = write_tiny_gguf(tmp_path / "m.gguf", "qwen2", qtype)
+    name = "model.layers.1.mlp.up_proj.weight"  # not permuted: GGUF rows are HF rows
+    stored = next(t for t in GGUFReader(tmp_path / "m.gguf").tensors if t.name == gguf_name(name)).data
+    assert stored.shape == (256, {Q.Q4_K: 144, Q.Q5_K: 176, Q.Q6_K: 210}[qtype])  # one super-block per row
+    row = load_gguf(tmp_path / "m.gguf").tensors[name].read_rows(5, 6)[0]
+    np.testing.assert_allclose(row, decode(bytes(stored[5])), rtol=1e-6, atol=1e-7)
+    assert 0 < np.abs(row - originals[name][5]).max()  # really quantized
+
+
+# --- RoPE scaling -----------------------------------------------------------------------------------
+
+def _llama_cpp_rope_factors(base: float, dim: int, factor: float, low: float, high: float, old_context: int):
+    """convert_hf_to_gguf.py LlamaModel.generate_extra_tensors, for numpy."""
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    low_freq_wavelen, high_freq_wavelen = old_context / low, old_context / high
+    factors = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_freq_wavelen:
+            factors.append(1)
+        elif wavelen > low_freq_wavelen:
+            factors.append(factor)
+        else:
+            smooth = (old_context / wavelen - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
+@pytest.mark.parametrize("theta, factor, low, high", [(500000.0, 32.0, 1.0, 4.0), (500000.0, 8.0, 1.0, 4.0),
+                                                       (10000.0, 4.0, 2.0, 8.0)])
+def test_llama3_rope_scaling_is_recovered_from_rope_freqs(tmp_path, theta, factor, low, high):
+    factors = _llama_cpp_rope_factors(theta, 64, factor, low, high, 8192)
+    assert (factors > 1).any() and (factors < factor).any()  # a real blend, not all-or-nothing
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", rope_theta=theta,
+                    metadata=lambda writer: writer.add_tensor("rope_freqs.weight", factors))
+    ckpt = load_gguf(tmp_path / "m.gguf")
+    assert ckpt.config["rope_scaling"] == {"rope_type": "llama3", "factor": factor, "low_freq_factor": low,
+                                           "high_freq_factor": high, "original_max_position_embeddings": 8192}
+    assert ckpt.config["rope_theta"] == theta
+    assert "rope_freqs.weight" not in ckpt.tensors and len(ckpt.tensors) == 2 + 2 * 12
+
+
+def test_rope_freqs_that_are_not_llama3_scaling_are_refused(tmp_path):
+    factors = _llama_cpp_rope_factors(500000.0, 64, 8.0, 1.0, 4.0, 8192)
+    factors[3] = 2.5  # a factor where the Llama 3 formula has 1
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", rope_theta=500000.0,
+                    metadata=lambda writer: writer.add_tensor("rope_freqs.weight", factors))
+    with pytest.raises(SitegenError, match="does not follow Llama 3's RoPE scaling"):
+        load_gguf(tmp_path / "m.gguf")
+
+
+def test_linear_rope_scaling(tmp_path):
+    def linear(writer):
+        writer.add_rope_scaling_type(RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(4.0)
+    write_tiny_gguf(tmp_path / "m.gguf", "qwen2", metadata=linear)
+    assert load_gguf(tmp_path / "m.gguf").config["rope_scaling"] == {"rope_type": "linear", "factor": 4.0}
+
+
+def test_yarn_and_sliding_window_are_refused(tmp_path):
+    write_tiny_gguf(tmp_path / "yarn.gguf", "qwen2", metadata=lambda w: w.add_rope_scaling_type(RopeScalingType.YARN))
+    with pytest.raises(SitegenError, match=r"unsupported RoPE scaling in the GGUF file \(yarn\)"):
+        load_gguf(tmp_path / "yarn.gguf")
+    write_tiny_gguf(tmp_path / "swa.gguf", "qwen2", metadata=lambda w: w.add_sliding_window(4096))
+    with pytest.raises(SitegenError, match="sliding-window attention"):
+        load_gguf(tmp_path / "swa.gguf")
+
+
+# --- what sitegen refuses -------------------------------------------------------------------------
+
+def test_unsupported_architecture(tmp_path):
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", arch_name="gemma2")
+    with pytest.raises(SitegenError, match="^unsupported architecture gemma2; supported: llama, qwen2$"):
+        load_gguf(tmp_path / "m.gguf")
+
+
+def test_unsupported_tensor_type_names_tensor_type_and_supported_list(tmp_path):
+    write_tiny_gguf(tmp_path / "m.gguf", "qwen2", Q.Q5_0)
+    with pytest.raises(SitegenError) as err:
+        load_gguf(tmp_path / "m.gguf")
+    message = str(err.value)
+    assert message.startswith("tensor token_embd.weight is stored as Q5_0, which sitegen cannot read")
+    assert "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K" in message
+
+
+def test_unknown_tensor_is_refused(tmp_path):
+    write_tiny_gguf(tmp_path / "m.gguf", "llama",
+                    metadata=lambda w: w.add_tensor("blk.0.ffn_gate_inp.weight", np.ones((4, 256), np.float32)))
+    with pytest.raises(SitegenError, match="unexpected tensor 'blk.0.ffn_gate_inp.weight'"):
+        load_gguf(tmp_path / "m.gguf")
+
+
+@pytest.fixture(scope="module")
+def tiny_bytes(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("tiny") / "m.gguf"
+    write_tiny_gguf(path, "llama", Q.Q8_0)
+    return path.read_bytes()
+
+
+def _huge_token_count(data: bytes) -> bytes:
+    """The token array's length field set to 2**40."""
+    key = b"tokenizer.ggml.tokens"
+    at = data.index(key) + len(key) + 4 + 4  # value type, element type, then the uint64 length
+    return data[:at] + (2 ** 40).to_bytes(8, "little") + data[at + 8:]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: b"",
+    lambda data: b"GGML" + data[4:],  # bad magic
+    lambda data: data[:300],  # cut inside the metadata
+    lambda data: data[:data.index(b"blk.1.attn_q.weight") + 10],  # cut inside the tensor infos
+    lambda data: data[:-5000],  # cut inside the tensor data
+    _huge_token_count,
+], ids=["empty", "bad-magic", "cut-metadata", "cut-tensor-info", "cut-data", "corrupt-array-length"])
+def test_damaged_file_gets_a_clear_message(tmp_path, tiny_bytes, damage):
+    (tmp_path / "m.gguf").write_bytes(damage(tiny_bytes))
+    with pytest.raises(SitegenError, match="is not a valid, complete GGUF file .*download it again"):
+        load_gguf(tmp_path / "m.gguf")
+
+
+def test_truncated_demo_model_gets_a_clear_message(tmp_path, smollm2_gguf):
+    with smollm2_gguf.open("rb") as f:
+        (tmp_path / "cut.gguf").write_bytes(f.read(40_000_000))  # header intact, tensor data cut
+    with pytest.raises(SitegenError, match="not a valid, complete GGUF file .*download it again"):
+        load_gguf(tmp_path / "cut.gguf")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SitegenError, match="no such GGUF file"):
+        load_gguf(tmp_path / "absent.gguf")
+
+
+def test_split_model_part_is_refused(tmp_path):
+    def split(writer):
+        writer.add_uint16("split.no", 0)
+        writer.add_uint16("split.count", 2)
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", metadata=split)
+    with pytest.raises(SitegenError, match="one part of a split model"):
+        load_gguf(tmp_path / "m.gguf")
