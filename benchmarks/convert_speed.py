@@ -70,15 +70,13 @@ def main() -> None:
     parser.add_argument("--quant", default="q4g32")
     args = parser.parse_args()
     model = args.workdir / "llama-3.2-1b-shaped"
-    if not (model / "model.safetensors").is_file():
-        model.mkdir(parents=True, exist_ok=True)
+    model.mkdir(parents=True, exist_ok=True)
+    if not (model / "model.safetensors").is_file():  # kept between runs: it takes a minute to write
         print("writing the synthetic checkpoint ...", flush=True)
         write_bf16_safetensors(model / "model.safetensors", tensor_shapes(LLAMA_3_2_1B))
-        specials = SPECIALS["qwen2"]
-        train_tokenizer(specials).save(str(model / "tokenizer.json"))
-        (model / "config.json").write_text(json.dumps(LLAMA_3_2_1B))
-        (model / "tokenizer_config.json").write_text(json.dumps(
-            {"eos_token": "<|im_end|>", "chat_template": CHATML_TEMPLATE}))
+    train_tokenizer(SPECIALS["qwen2"]).save(str(model / "tokenizer.json"))
+    (model / "config.json").write_text(json.dumps(LLAMA_3_2_1B))
+    (model / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|im_end|>", "chat_template": CHATML_TEMPLATE}))
     shapes = tensor_shapes(LLAMA_3_2_1B)
     input_bytes = sum(int(np.prod(s)) * 2 for s in shapes.values())
     largest = max(int(np.prod(s)) * 2 for s in shapes.values())

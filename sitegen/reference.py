@@ -138,6 +138,7 @@ def sample(logits: np.ndarray, *, temperature: float, top_p: float, top_k: int, 
     if top_k:
         order = order[:top_k]
     probs = softmax(logits[order].astype(np.float64) / temperature)
-    keep = int(np.searchsorted(np.cumsum(probs), top_p)) + 1  # smallest prefix reaching top_p
+    # smallest prefix reaching top_p (the sum may fall a rounding error short of 1.0)
+    keep = min(int(np.searchsorted(np.cumsum(probs), top_p)) + 1, len(probs))
     probs = probs[:keep] / probs[:keep].sum()
     return int(order[rng.choice(keep, p=probs)])

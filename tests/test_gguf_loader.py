@@ -8,6 +8,7 @@ from tokenizers import Tokenizer
 
 from sitegen.errors import SitegenError
 from sitegen.loaders.gguf import SUPPORTED_TYPES, load_gguf
+from sitegen.artifact import model_card_license
 from tests.gguf_fixtures import QK_K, SHAPES, gguf_name, write_tiny_gguf
 
 # --- the real demo model: SmolLM2-135M-Instruct, Q4_1 + Q8_0 + F32 -------------------------------
@@ -24,7 +25,13 @@ def test_smollm2_config(smollm2):
         "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
         "head_dim": 64, "vocab_size": 49152, "max_position_embeddings": 8192, "rope_theta": 100000.0,
         "rope_scaling": None, "rms_norm_eps": 1e-05, "tie_word_embeddings": True, "attention_bias": False}
-    assert smollm2.model_card is None and smollm2.source.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert smollm2.source.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def test_smollm2_model_card_from_general_metadata(smollm2):
+    assert model_card_license(smollm2.model_card) == "apache-2.0"
+    assert "# Smollm2 135M 8k Lc100K Mix1 Ep2" in smollm2.model_card
+    assert "- Organization: HuggingFaceTB" in smollm2.model_card
 
 
 def test_smollm2_tensor_names_shapes_and_types(smollm2):

@@ -8,6 +8,7 @@ metadata, and the tokenizer from the stored vocabulary (sitegen.loaders.gguf_tok
 """
 
 import functools
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -291,4 +292,24 @@ def load_gguf(path: Path) -> Checkpoint:
         tokenizer_json=tokenizer_json_from_gguf(meta),
         tokenizer_config=tokenizer_config_from_gguf(meta),
         generation_config=generation_config_from_gguf(meta),
+        model_card=_model_card(meta),
     )
+
+
+# general.* keys shown on the about page, in this order
+_CARD_FIELDS = (("general.organization", "Organization"), ("general.basename", "Model"),
+                ("general.finetune", "Fine-tune"), ("general.size_label", "Size"),
+                ("general.quantized_by", "Quantized by"), ("general.url", "URL"),
+                ("general.source.url", "Source"), ("general.description", "Description"))
+
+
+def _model_card(meta: dict) -> str | None:
+    """A model card in the Hub's format (YAML front matter + markdown) from the GGUF's general.*
+    metadata: a GGUF carries no README, but usually its name, licence and provenance."""
+    lines = [f"- {label}: {meta[key]}" for key, label in _CARD_FIELDS if meta.get(key)]
+    name, license_id = meta.get("general.name"), meta.get("general.license")
+    if not (lines or name or license_id):
+        return None
+    front = f"---\nlicense: {json.dumps(str(license_id))}\n---\n" if license_id else ""
+    title = f"# {name}\n\n" if name else ""
+    return front + title + "From the GGUF file's metadata:\n\n" + "\n".join(lines) + "\n"
