@@ -62,7 +62,7 @@ def random_weights(config: dict, seed: int) -> dict[str, np.ndarray]:
     bias = config["model_type"] == "qwen2"
 
     def mat(rows, cols):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+        return (rng.standard_normal((rows, cols)) * (3 / np.sqrt(cols))).astype(np.float32)
 
     w = {"model.embed_tokens.weight": rng.standard_normal((v, h)).astype(np.float32),
          "model.norm.weight": (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)}
