@@ -1,0 +1,258 @@
+// Validation of chat-completion requests. parseChatRequest() checks an OpenAI-style request
+// object against what this runtime supports and turns it into the plain settings the engine
+// runs with, manifest defaults applied. Every problem is an InvalidRequestError whose `field`
+// names the offending field (as a path: "messages[2].content", "logit_bias.17") and whose
+// message says what is allowed, so a UI or API user can fix the request without reading code.
+//
+// Absent, undefined and null all mean "use the default": OpenAI clients send null for unset
+// options, and object spreads leave undefined behind.
+
+import { InvalidRequestError } from './errors.js';
+import { MAX_LOGIT_BIAS as MAX_LOGIT_BIAS_ENTRIES, MAX_TOP_LOGPROBS } from './sampler.js'; // what the GPU sampler holds
+
+export const MAX_STOP_SEQUENCES = 4;
+const LOGIT_BIAS_RANGE = 100; // OpenAI's: -100 bans a token, 100 all but forces it
+
+// Sampling defaults where neither the request nor the model's generation_config sets a value:
+// OpenAI's (temperature 1, top_p 1) and "off" for the rest.
+const FALLBACK_GENERATION = { temperature: 1, top_p: 1, top_k: 0, repetition_penalty: 1 };
+
+// Every accepted field, and how to read it. A reader gets the value (never null/undefined), the
+// field's name and the manifest, and returns the value to use or throws.
+const FIELDS = {
+  messages: (value, field, manifest) => parseMessages(value, manifest.chat_format),
+  model: checkModel,
+  stream: readBoolean,
+  stream_options: readStreamOptions,
+  n: (value, field) => readInteger(value, field, 1, 1, '1 (one choice per request)'),
+  max_tokens: (value, field) => readInteger(value, field, 1, Infinity),
+  temperature: (value, field) => readNumber(value, field, 0, 2, 'a number from 0 to 2 (0 = greedy)'),
+  top_p: readTopP,
+  top_k: (value, field) => readInteger(value, field, 0, Infinity, 'an integer >= 0 (0 = off)'),
+  frequency_penalty: (value, field) => readNumber(value, field, -2, 2, 'a number from -2 to 2'),
+  presence_penalty: (value, field) => readNumber(value, field, -2, 2, 'a number from -2 to 2'),
+  repetition_penalty: readRepetitionPenalty,
+  logit_bias: (value, field, manifest) => readLogitBias(value, field, manifest.architecture.vocab_size),
+  stop: readStop,
+  seed: (value, field) => readInteger(value, field, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER,
+                                      'an integer from -(2^53 - 1) to 2^53 - 1'),
+  logprobs: readBoolean,
+  top_logprobs: (value, field) => readInteger(value, field, 0, MAX_TOP_LOGPROBS),
+  ignore_eos: readBoolean,
+};
+
+/**
+ * Check `request` and return the settings to run it with:
+ * { messages: [{role, content: string}], stream, includeUsage, maxTokens (null: to the context end),
+ *   stop: string[], seed (null: random), ignoreEos, logprobs, topLogprobs,
+ *   sampling: { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty, logitBias } }
+ * `manifest` is the loaded model's manifest (model_id, generation, chat_format, architecture).
+ */
+export function parseChatRequest(request, manifest) {
+  if (!isPlainObject(request)) {
+    throw new InvalidRequestError(`A chat-completion request must be an object like { messages: [...] }; got ${describe(request)}.`,
+                                  { field: 'request' });
+  }
+  const given = Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined && value !== null));
+  for (const field of Object.keys(given)) {
+    if (!Object.hasOwn(FIELDS, field)) {
+      throw new InvalidRequestError(`Unknown request field "${field}". Supported fields: ${Object.keys(FIELDS).join(', ')}.`,
+                                    { field });
+    }
+  }
+  const read = (field) => (Object.hasOwn(given, field) ? FIELDS[field](given[field], field, manifest) : undefined);
+  if (given.messages === undefined) {
+    throw new InvalidRequestError('messages is required: an array of { role, content } messages.', { field: 'messages' });
+  }
+  const messages = read('messages');
+  read('model');
+  const stream = read('stream') ?? false;
+  if (given.stream_options !== undefined && !stream) {
+    throw new InvalidRequestError('stream_options is only allowed with stream: true.', { field: 'stream_options' });
+  }
+  const logprobs = read('logprobs') ?? false;
+  if (given.top_logprobs !== undefined && !logprobs) {
+    throw new InvalidRequestError('top_logprobs requires logprobs: true.', { field: 'top_logprobs' });
+  }
+  read('n');
+  const defaults = { ...FALLBACK_GENERATION, ...manifest.generation };
+  const setting = (field) => read(field) ?? defaults[field];
+  return {
+    messages,
+    stream,
+    includeUsage: read('stream_options')?.includeUsage ?? false,
+    maxTokens: read('max_tokens') ?? null,
+    stop: read('stop') ?? [],
+    seed: read('seed') ?? null,
+    ignoreEos: read('ignore_eos') ?? false,
+    logprobs,
+    topLogprobs: read('top_logprobs') ?? 0,
+    sampling: {
+      temperature: setting('temperature'),
+      topP: setting('top_p'),
+      topK: setting('top_k'),
+      frequencyPenalty: read('frequency_penalty') ?? 0,
+      presencePenalty: read('presence_penalty') ?? 0,
+      repetitionPenalty: setting('repetition_penalty'),
+      logitBias: read('logit_bias') ?? {},
+    },
+  };
+}
+
+function checkModel(model, field, manifest) {
+  expect(model === manifest.model_id, field, `the loaded model "${manifest.model_id}" (or left out)`, model);
+  return model;
+}
+
+// Messages: an optional first system message, then user and assistant turns ending with the
+// user's. Content is a string or an array of text parts, which we join with newlines.
+function parseMessages(value, chatFormat) {
+  expect(Array.isArray(value) && value.length > 0, 'messages',
+         'a non-empty array of { role, content } messages ending with a user message', value);
+  const messages = value.map((message, i) => parseMessage(message, `messages[${i}]`));
+  messages.forEach(({ role }, i) => {
+    if (role === 'system' && i > 0) {
+      throw new InvalidRequestError(`messages[${i}] is a system message; a system message may only be the first message.`,
+                                    { field: `messages[${i}].role` });
+    }
+  });
+  const last = messages.length - 1;
+  if (messages[last].role !== 'user') {
+    throw new InvalidRequestError(`The last message must be the user's (the model replies to it); messages[${last}] is from ` +
+                                  `the ${messages[last].role}.`, { field: `messages[${last}].role` });
+  }
+  if (messages[0].role === 'system') checkSystemAccepted(chatFormat, messages);
+  return messages;
+}
+
+const ROLES = ['system', 'user', 'assistant'];
+
+function parseMessage(message, path) {
+  expect(isPlainObject(message), path, 'an object { role, content }', message);
+  for (const key of Object.keys(message)) {
+    if (key !== 'role' && key !== 'content') {
+      throw new InvalidRequestError(`Unknown message field "${key}" in ${path}; a message has only role and content.`,
+                                    { field: `${path}.${key}` });
+    }
+  }
+  expect(ROLES.includes(message.role), `${path}.role`, `one of ${ROLES.join(', ')}`, message.role);
+  return { role: message.role, content: readContent(message.content, `${path}.content`) };
+}
+
+function readContent(content, path) {
+  if (typeof content === 'string') return content;
+  expect(Array.isArray(content), path, 'a string or an array of { type: "text", text } parts', content);
+  return content.map((part, i) => {
+    const partPath = `${path}[${i}]`;
+    expect(isPlainObject(part) && part.type === 'text', partPath, 'a text part { type: "text", text } (this model reads text only)', part);
+    expect(typeof part.text === 'string', `${partPath}.text`, 'a string', part.text);
+    return part.text;
+  }).join('\n');
+}
+
+// Whether the model's chat format can take the system message (see sitegen/chat_format.py).
+function checkSystemAccepted(chatFormat, messages) {
+  const system = chatFormat.roles.system;
+  if (system === null) {
+    throw new InvalidRequestError("This model's chat template takes no system message; leave it out or put its text in " +
+                                  'the first user message.', { field: 'messages[0].role' });
+  }
+  if (system.mode === 'first_user' && messages[1]?.role !== 'user') {
+    throw new InvalidRequestError("This model's chat template puts the system message into the first user message, so " +
+                                  'a user message must follow it.', { field: 'messages[1].role' });
+  }
+}
+
+function readStreamOptions(value, field) {
+  expect(isPlainObject(value), field, 'an object { include_usage }', value);
+  for (const key of Object.keys(value)) {
+    if (key !== 'include_usage') {
+      throw new InvalidRequestError(`Unknown field "${key}" in stream_options; it takes only include_usage.`,
+                                    { field: `${field}.${key}` });
+    }
+  }
+  const includeUsage = value.include_usage ?? false;
+  return { includeUsage: readBoolean(includeUsage, `${field}.include_usage`) };
+}
+
+function readTopP(value, field) {
+  const allowed = 'a number greater than 0 and at most 1';
+  expect(typeof value === 'number' && value > 0 && value <= 1, field, allowed, value);
+  return value;
+}
+
+function readRepetitionPenalty(value, field) {
+  const allowed = 'a number greater than 0 (1 = off, above 1 discourages repeats)';
+  expect(typeof value === 'number' && Number.isFinite(value) && value > 0, field, allowed, value);
+  return value;
+}
+
+// Token ids (as object keys, so strings) -> bias added to their logits, passed on as { id: bias }.
+function readLogitBias(value, field, vocabSize) {
+  const entries = isPlainObject(value) ? Object.entries(value) : [];
+  expect(isPlainObject(value) && entries.length <= MAX_LOGIT_BIAS_ENTRIES, field,
+         `an object mapping up to ${MAX_LOGIT_BIAS_ENTRIES} token ids to biases from -100 to 100`, value);
+  const bias = {};
+  for (const [key, amount] of entries) {
+    const entry = `${field}.${key}`;
+    const id = Number(key);
+    if (!/^\d+$/.test(key) || id >= vocabSize) {
+      throw new InvalidRequestError(`${field} key ${JSON.stringify(key)} is not a token id of this model (0 to ${vocabSize - 1}).`,
+                                    { field: entry });
+    }
+    bias[id] = readNumber(amount, entry, -LOGIT_BIAS_RANGE, LOGIT_BIAS_RANGE, 'a bias from -100 to 100');
+  }
+  return bias;
+}
+
+function readStop(value, field) {
+  const allowed = `a non-empty string or an array of up to ${MAX_STOP_SEQUENCES} non-empty strings`;
+  const stops = typeof value === 'string' ? [value] : value;
+  expect(Array.isArray(stops) && stops.length <= MAX_STOP_SEQUENCES, field, allowed, value);
+  stops.forEach((stop, i) => expect(typeof stop === 'string' && stop.length > 0,
+                                    typeof value === 'string' ? field : `${field}[${i}]`, allowed, stop));
+  return stops;
+}
+
+function readBoolean(value, field) {
+  expect(typeof value === 'boolean', field, 'true or false', value);
+  return value;
+}
+
+function readNumber(value, field, min, max, allowed) {
+  expect(typeof value === 'number' && value >= min && value <= max, field, allowed, value);
+  return value;
+}
+
+function readInteger(value, field, min, max, allowed = rangeText(min, max)) {
+  expect(Number.isInteger(value) && value >= min && value <= max, field, allowed, value);
+  return value;
+}
+
+function rangeText(min, max) {
+  return max === Infinity ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+}
+
+function expect(ok, field, allowed, value) {
+  if (!ok) throw new InvalidRequestError(`${field} must be ${allowed}; got ${describe(value)}.`, { field });
+  return true;
+}
+
+// A short rendering of a rejected value for error messages.
+function describe(value) {
+  if (typeof value === 'function') return 'a function';
+  const text = typeof value === 'string' || typeof value === 'object' ? json(value) : String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function json(value) {
+  try {
+    return JSON.stringify(value);
+  } catch { // cycles, BigInts
+    return Array.isArray(value) ? 'an array' : 'an object';
+  }
+}
+
+function isPlainObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

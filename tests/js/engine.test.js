@@ -1,0 +1,277 @@
+// The in-thread engine (runtime/engine.js) end to end: real models on Dawn, real tokenizer.
+//
+//   .venv/bin/python tests/js/fixtures/make_model_fixtures.py      (once: builds build/js-fixtures)
+//   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json XDG_RUNTIME_DIR=/tmp \
+//     node --test tests/js/engine.test.js
+//
+// SmolLM2 checks real answers against the numpy reference; the tiny random Llama, fast even on
+// SwiftShader, carries the mechanics (streaming, stops, seeds, interrupts, cache reuse). Replies
+// stay a few tokens long: SwiftShader runs the GPU on the CPU.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+
+import { CreateEngine } from '../../runtime/engine.js';
+import { createRandom } from '../../runtime/random.js';
+
+const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
+const expectedOf = (name) => JSON.parse(readFileSync(new URL(`${name}.expected.json`, FIXTURES), 'utf8'));
+const manifestOf = (name) => new URL(expectedOf(name).manifest, FIXTURES).href;
+
+const greedy = (messages, fields = {}) => ({ messages, temperature: 0, ...fields });
+const ask = (content) => [{ role: 'user', content }];
+
+async function collect(stream) {
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+const contentOf = (chunks) => chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+
+describe('seeded random numbers', () => {
+  test('repeat for a seed, differ between seeds, lie in [0, 1)', () => {
+    const draw = (seed) => Array.from({ length: 1000 }, createRandom(seed));
+    assert.deepEqual(draw(42), draw(42));
+    assert.notDeepEqual(draw(42), draw(43));
+    assert.notDeepEqual(draw(1), draw(1 + 2 ** 32)); // the high half of a seed counts too
+    for (const value of [...draw(0), ...draw(-5), ...draw(Number.MAX_SAFE_INTEGER)]) assert.ok(value >= 0 && value < 1);
+    const mean = draw(7).reduce((sum, value) => sum + value, 0) / 1000;
+    assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
+  });
+});
+
+describe('SmolLM2-135M-Instruct', () => {
+  const expected = expectedOf('smollm2');
+  const question = ask(expected.prompt);
+  let engine;
+  const reports = [];
+
+  before(async () => {
+    engine = await CreateEngine(manifestOf('smollm2'), { maxContext: 64, initProgressCallback: (r) => reports.push(r) });
+  });
+  after(() => engine?.unload());
+
+  test('reports loading progress up to 1', () => {
+    assert.ok(reports.length >= 3);
+    for (const [earlier, later] of reports.slice(1).map((report, i) => [reports[i], report])) {
+      assert.ok(later.progress >= earlier.progress, `${later.progress} after ${earlier.progress}`);
+    }
+    const last = reports.at(-1);
+    assert.equal(last.progress, 1);
+    assert.equal(reports.filter((report) => report.progress === 1).length, 1, 'progress 1 means ready');
+    assert.equal(last.stage, 'ready');
+    assert.match(last.text, /^Ready/);
+    for (const report of reports) assert.equal(typeof report.text, 'string');
+  });
+
+  test('answers greedily like the reference: the capital of France is Paris', async () => {
+    // "The capital of France is Paris": six tokens, each seconds long on SwiftShader.
+    const reply = await engine.chat.completions.create(greedy(question, { max_tokens: 6 }));
+    const answer = reply.choices[0].message.content;
+    assert.match(answer, /Paris/);
+    assert.ok(expected.greedy_text.startsWith(answer), `${JSON.stringify(answer)} vs ${JSON.stringify(expected.greedy_text)}`);
+    assert.equal(reply.object, 'chat.completion');
+    assert.equal(reply.model, 'smollm2-135m');
+    assert.match(reply.id, /^chatcmpl-/);
+    assert.ok(Number.isInteger(reply.created));
+    assert.equal(reply.choices[0].message.role, 'assistant');
+    assert.equal(reply.choices[0].finish_reason, 'length');
+    assert.equal(reply.choices[0].logprobs, null);
+    const { usage } = reply;
+    assert.equal(usage.prompt_tokens, expected.prompt_ids.length);
+    assert.equal(usage.completion_tokens, 6);
+    assert.equal(usage.total_tokens, usage.prompt_tokens + 6);
+    for (const key of ['prefill_tokens_per_s', 'decode_tokens_per_s', 'time_to_first_token_s']) {
+      assert.ok(usage.extra[key] > 0, `${key}: ${usage.extra[key]}`);
+    }
+  });
+});
+
+describe('engine mechanics (tiny Llama)', () => {
+  const expected = expectedOf('tiny-llama');
+  const hello = ask(expected.prompt);
+  const CONTEXT = 128;
+  let engine;
+  const create = (request) => engine.chat.completions.create(request);
+  const textOf = async (request) => (await create(request)).choices[0].message.content;
+
+  before(async () => {
+    engine = await CreateEngine(manifestOf('tiny-llama'), { maxContext: CONTEXT });
+  });
+  after(() => engine?.unload());
+
+  test('greedy decoding gives the reference text', async () => {
+    const reply = await create(greedy(hello, { max_tokens: expected.greedy_ids.length }));
+    assert.equal(reply.choices[0].message.content, expected.greedy_text);
+    assert.equal(reply.usage.prompt_tokens, expected.prompt_ids.length);
+  });
+
+  test('streams the same text in chunks, usage last, reusing the cached prompt', async () => {
+    const request = greedy(hello, { max_tokens: 8 });
+    const plain = await create(request);
+    const chunks = await collect(await create({ ...request, stream: true, stream_options: { include_usage: true } }));
+    assert.equal(contentOf(chunks), plain.choices[0].message.content);
+    assert.ok(chunks.length >= 4);
+    for (const chunk of chunks) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      assert.equal(chunk.id, chunks[0].id);
+      assert.equal(chunk.model, 'tiny-llama');
+    }
+    assert.notEqual(chunks[0].id, plain.id);
+    assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+    const [finish, usage] = chunks.slice(-2);
+    assert.equal(finish.choices[0].finish_reason, 'length');
+    assert.deepEqual(usage.choices, []);
+    assert.equal(usage.usage.completion_tokens, 8);
+    // The same prompt again: all of it is in the KV cache but its last token, which must run
+    // again for the logits of the reply's first token.
+    assert.equal(usage.usage.extra.prefill_tokens, 1);
+    assert.equal(usage.usage.prompt_tokens_details.cached_tokens, expected.prompt_ids.length - 1);
+    for (const chunk of chunks.slice(0, -1)) assert.equal(chunk.usage, undefined);
+  });
+
+  test('the same seed gives the same tokens; the manifest defaults (temperature 0.6) apply', async () => {
+    const sampled = (seed) => textOf({ messages: hello, seed, max_tokens: 10, temperature: 1.5 });
+    const first = await sampled(7);
+    assert.equal(await sampled(7), first);
+    assert.notEqual(await sampled(8), first);
+    const withDefaults = await textOf({ messages: hello, seed: 3, max_tokens: 10 });
+    assert.equal(await textOf({ messages: hello, seed: 3, max_tokens: 10, temperature: 0.6, top_p: 0.9 }), withDefaults);
+  });
+
+  test('max_tokens ends the reply with finish_reason "length"', async () => {
+    const reply = await create(greedy(hello, { max_tokens: 3 }));
+    assert.equal(reply.choices[0].finish_reason, 'length');
+    assert.equal(reply.usage.completion_tokens, 3);
+  });
+
+  test('a stop string spanning tokens ends the reply before it, streamed or not', async () => {
+    // Without stops, each chunk of a stream is the text of one token.
+    const pieces = (await collect(await create(greedy(hello, { max_tokens: 12, stream: true }))))
+      .map((chunk) => chunk.choices[0].delta.content).filter(Boolean);
+    const text = pieces.join('');
+    const boundary = pieces.slice(0, 3).join('').length;
+    const stop = text.slice(boundary - 1, boundary + 1); // the last character of one token, the first of the next
+    const before = text.slice(0, text.indexOf(stop));
+    const stopped = await create(greedy(hello, { max_tokens: 12, stop: ['never appears', stop] }));
+    assert.equal(stopped.choices[0].message.content, before);
+    assert.equal(stopped.choices[0].finish_reason, 'stop');
+    assert.ok(stopped.usage.completion_tokens < 12);
+    const chunks = await collect(await create(greedy(hello, { max_tokens: 12, stop, stream: true })));
+    assert.equal(contentOf(chunks), before);
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+  });
+
+  test('a stop token ends the reply unless ignore_eos', async () => {
+    const manifest = JSON.parse(readFileSync(new URL(expected.manifest, FIXTURES), 'utf8'));
+    const eos = { [manifest.stop_token_ids[0]]: 100 }; // the model's stop token, made the certain choice
+    const stopped = await create(greedy(hello, { max_tokens: 5, logit_bias: eos }));
+    assert.equal(stopped.choices[0].message.content, '');
+    assert.equal(stopped.choices[0].finish_reason, 'stop');
+    assert.equal(stopped.usage.completion_tokens, 1);
+    const ignored = await create(greedy(hello, { max_tokens: 3, logit_bias: eos, ignore_eos: true }));
+    assert.equal(ignored.choices[0].finish_reason, 'length');
+    assert.equal(ignored.usage.completion_tokens, 3);
+  });
+
+  test('logprobs come in OpenAI\'s shape, and the greedy token is the most likely', async () => {
+    const reply = await create(greedy(hello, { max_tokens: 4, logprobs: true, top_logprobs: 3 }));
+    const entries = reply.choices[0].logprobs.content;
+    assert.equal(entries.length, 4);
+    for (const entry of entries) {
+      assert.deepEqual(Object.keys(entry).sort(), ['bytes', 'logprob', 'token', 'top_logprobs']);
+      assert.equal(typeof entry.token, 'string');
+      assert.deepEqual(entry.bytes, [...new TextEncoder().encode(entry.token)]);
+      assert.ok(entry.logprob <= 0);
+      assert.equal(entry.top_logprobs.length, 3);
+      assert.equal(entry.top_logprobs[0].token, entry.token);
+      assert.ok(Math.abs(entry.top_logprobs[0].logprob - entry.logprob) < 1e-4);
+      assert.ok(entry.top_logprobs[0].logprob >= entry.top_logprobs[1].logprob);
+    }
+  });
+
+  test('interruptGenerate ends a stream with "abort"; the next request works', async () => {
+    const stream = await create(greedy(hello, { max_tokens: 40, stream: true }));
+    const chunks = [];
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      if (chunks.length === 2) engine.interruptGenerate();
+    }
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'abort');
+    assert.ok(chunks.length < 10, `${chunks.length} chunks`);
+    const next = await create(greedy(hello, { max_tokens: 2 }));
+    assert.equal(next.choices[0].finish_reason, 'length');
+  });
+
+  test('a stream the consumer leaves early frees the engine', async () => {
+    const stream = await create(greedy(hello, { max_tokens: 40, stream: true }));
+    const reader = stream[Symbol.asyncIterator]();
+    await reader.next();
+    await reader.return(); // what `break` in a for-await loop does
+    assert.equal((await create(greedy(hello, { max_tokens: 2 }))).usage.completion_tokens, 2);
+  });
+
+  test('a follow-up turn prefills only the new tokens and answers as from scratch', async () => {
+    const first = await create(greedy(hello, { max_tokens: 6 }));
+    const conversation = [...hello, first.choices[0].message, ...ask('And then?')];
+    const followUp = await create(greedy(conversation, { max_tokens: 6 }));
+    const { prompt_tokens: promptTokens, extra } = followUp.usage;
+    assert.ok(extra.prefill_tokens <= promptTokens - first.usage.prompt_tokens,
+              `${extra.prefill_tokens} of ${promptTokens} prefilled after a ${first.usage.prompt_tokens}-token turn`);
+    await engine.resetChat();
+    const fresh = await create(greedy(conversation, { max_tokens: 6 }));
+    assert.equal(fresh.usage.extra.prefill_tokens, promptTokens);
+    assert.equal(fresh.choices[0].message.content, followUp.choices[0].message.content);
+  });
+
+  test('concurrent requests take turns', async () => {
+    const requests = [greedy(hello, { max_tokens: 4 }), greedy(ask('Who are you?'), { max_tokens: 4 })];
+    const together = await Promise.all(requests.map(create));
+    for (const [i, request] of requests.entries()) {
+      assert.equal(together[i].choices[0].message.content, await textOf(request));
+    }
+  });
+
+  test('a prompt that leaves no room for a reply is a ContextWindowExceededError', async () => {
+    const long = ask('Hello there '.repeat(100));
+    await assert.rejects(create(greedy(long)), (error) => {
+      assert.equal(error.name, 'ContextWindowExceededError');
+      assert.equal(error.contextLength, CONTEXT);
+      assert.ok(error.promptTokens > CONTEXT);
+      assert.match(error.message, new RegExp(`${error.promptTokens} tokens.*${CONTEXT}`));
+      return true;
+    });
+  });
+
+  test('max_tokens null runs to the end of the context window', async () => {
+    const reply = await create(greedy(hello, { ignore_eos: true }));
+    assert.equal(reply.choices[0].finish_reason, 'length');
+    assert.equal(reply.usage.total_tokens, CONTEXT);
+  });
+
+  test('invalid requests are InvalidRequestErrors naming the field', async () => {
+    await assert.rejects(create({ messages: [] }), { name: 'InvalidRequestError', field: 'messages' });
+    await assert.rejects(create({ messages: hello, top_k: -1 }), { name: 'InvalidRequestError', field: 'top_k' });
+  });
+
+  // Last: these end the engine.
+  test('unload aborts the running generation and fails the waiting ones', async () => {
+    const running = await create(greedy(hello, { max_tokens: 60, ignore_eos: true, stream: true }));
+    const reader = running[Symbol.asyncIterator]();
+    await reader.next(); // the stream now holds the engine
+    const waiting = create(greedy(hello, { max_tokens: 2 }));
+    const unloading = engine.unload();
+    const rest = await collect(reader);
+    assert.equal(rest.at(-1).choices[0].finish_reason, 'abort');
+    await assert.rejects(waiting, { name: 'ModelNotLoadedError' });
+    await unloading;
+  });
+
+  test('after unload every call is a ModelNotLoadedError', async () => {
+    await assert.rejects(create(greedy(hello)), { name: 'ModelNotLoadedError' });
+    await assert.rejects(engine.resetChat(), { name: 'ModelNotLoadedError' });
+    await engine.unload(); // a second unload is harmless
+  });
+});

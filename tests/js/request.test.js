@@ -1,0 +1,204 @@
+// Validation of chat-completion requests (runtime/request.js). No GPU: parseChatRequest only
+// needs the manifest's model_id, generation defaults, chat format and vocabulary size.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { InvalidRequestError } from '../../runtime/errors.js';
+import { parseChatRequest } from '../../runtime/request.js';
+
+const ROLE = { prefix: '<|im_start|>', suffix: '<|im_end|>\n', trim: false };
+const MANIFEST = {
+  model_id: 'smollm2-135m',
+  architecture: { vocab_size: 49152 },
+  generation: { temperature: 0.6, top_p: 0.9 },
+  chat_format: { roles: { system: { mode: 'turn', ...ROLE }, user: ROLE, assistant: ROLE }, stop_strings: ['<|im_end|>'] },
+};
+const withSystemRole = (system) => ({ ...MANIFEST, chat_format: { ...MANIFEST.chat_format, roles: { ...MANIFEST.chat_format.roles, system } } });
+
+const QUESTION = [{ role: 'user', content: 'What is the capital of France?' }];
+const parse = (fields, manifest = MANIFEST) => parseChatRequest({ messages: QUESTION, ...fields }, manifest);
+
+function assertRejects(request, field, manifest = MANIFEST) {
+  assert.throws(() => parseChatRequest(request, manifest), (error) => {
+    assert.ok(error instanceof InvalidRequestError, `${error.name}: ${error.message}`);
+    assert.equal(error.name, 'InvalidRequestError');
+    assert.equal(error.field, field, error.message);
+    assert.ok(error.message.length > 20, error.message);
+    return true;
+  });
+}
+
+describe('a valid request', () => {
+  test('gets the manifest generation defaults, then OpenAI defaults', () => {
+    const params = parse({});
+    assert.deepEqual(params, {
+      messages: QUESTION, stream: false, includeUsage: false, maxTokens: null, stop: [], seed: null, ignoreEos: false,
+      logprobs: false, topLogprobs: 0,
+      sampling: { temperature: 0.6, topP: 0.9, topK: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
+                  logitBias: {} },
+    });
+    assert.equal(parse({}, { ...MANIFEST, generation: {} }).sampling.temperature, 1);
+  });
+
+  test('takes every supported field', () => {
+    const params = parse({
+      model: 'smollm2-135m', stream: true, stream_options: { include_usage: true }, n: 1, max_tokens: 16,
+      temperature: 0, top_p: 0.5, top_k: 40, frequency_penalty: -2, presence_penalty: 2, repetition_penalty: 1.1,
+      logit_bias: { 0: -100, 49151: 100 }, stop: ['\n\n', 'END'], seed: -7, logprobs: true, top_logprobs: 20,
+      ignore_eos: true,
+    });
+    assert.deepEqual(params, {
+      messages: QUESTION, stream: true, includeUsage: true, maxTokens: 16, stop: ['\n\n', 'END'], seed: -7,
+      ignoreEos: true, logprobs: true, topLogprobs: 20,
+      sampling: { temperature: 0, topP: 0.5, topK: 40, frequencyPenalty: -2, presencePenalty: 2, repetitionPenalty: 1.1,
+                  logitBias: { 0: -100, 49151: 100 } },
+    });
+  });
+
+  test('null and undefined mean "not given"', () => {
+    const params = parse({ temperature: null, max_tokens: null, stop: undefined, seed: null, logit_bias: null, model: null });
+    assert.equal(params.sampling.temperature, 0.6);
+    assert.equal(params.maxTokens, null);
+    assert.deepEqual(params.stop, []);
+    assert.deepEqual(params.sampling.logitBias, {});
+  });
+
+  test('a single stop string becomes a list', () => {
+    assert.deepEqual(parse({ stop: 'Paris' }).stop, ['Paris']);
+  });
+
+  test('text parts are joined with newlines; a conversation may start with a system message', () => {
+    const messages = [
+      { role: 'system', content: [{ type: 'text', text: 'Be brief.' }] },
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello!' },
+      { role: 'user', content: [{ type: 'text', text: 'Line one' }, { type: 'text', text: 'line two' }] },
+    ];
+    assert.deepEqual(parseChatRequest({ messages }, MANIFEST).messages, [
+      { role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' },
+      { role: 'user', content: 'Line one\nline two' },
+    ]);
+  });
+});
+
+describe('an invalid field value names the field', () => {
+  const cases = [
+    ['temperature', [-0.1, 2.01, '1', NaN, true]],
+    ['top_p', [0, 1.5, -1, '0.9']],
+    ['top_k', [-1, 2.5, '40']],
+    ['max_tokens', [0, -5, 1.5, '16']],
+    ['frequency_penalty', [-2.5, 3, 'high']],
+    ['presence_penalty', [2.1, -3]],
+    ['repetition_penalty', [0, -1, Infinity, '1.1']],
+    ['seed', [1.5, '42', 2 ** 60]],
+    ['n', [2, 0, '1']],
+    ['stream', ['yes', 1]],
+    ['logprobs', ['true', 1]],
+    ['ignore_eos', [0, 'no']],
+    ['model', ['gpt-4o', 42]],
+    ['stop', [['a', 'b', 'c', 'd', 'e'], 42, {}]],
+    ['logit_bias', [[1, 2], 'none', 5]],
+  ];
+  for (const [field, values] of cases) {
+    for (const value of values) {
+      test(`${field}: ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`, () => {
+        assertRejects({ messages: QUESTION, [field]: value }, field);
+      });
+    }
+  }
+
+  test('top_logprobs must be an integer from 0 to 20', () => {
+    for (const value of [-1, 21, 1.5, '5']) assertRejects({ messages: QUESTION, logprobs: true, top_logprobs: value }, 'top_logprobs');
+  });
+
+  test('an empty or non-string stop entry is named by its index', () => {
+    assertRejects({ messages: QUESTION, stop: '' }, 'stop');
+    assertRejects({ messages: QUESTION, stop: ['ok', ''] }, 'stop[1]');
+    assertRejects({ messages: QUESTION, stop: ['ok', 7] }, 'stop[1]');
+  });
+
+  test('logit_bias keys are token ids of this vocabulary and values lie in -100..100', () => {
+    assertRejects({ messages: QUESTION, logit_bias: { 49152: 1 } }, 'logit_bias.49152');
+    assertRejects({ messages: QUESTION, logit_bias: { '-1': 1 } }, 'logit_bias.-1');
+    assertRejects({ messages: QUESTION, logit_bias: { hello: 1 } }, 'logit_bias.hello');
+    assertRejects({ messages: QUESTION, logit_bias: { 5: 101 } }, 'logit_bias.5');
+    assertRejects({ messages: QUESTION, logit_bias: { 5: 'up' } }, 'logit_bias.5');
+    const tooMany = Object.fromEntries(Array.from({ length: 1025 }, (_, id) => [id, 1]));
+    assertRejects({ messages: QUESTION, logit_bias: tooMany }, 'logit_bias');
+  });
+
+  test('stream_options: only with stream, only include_usage, a boolean', () => {
+    assertRejects({ messages: QUESTION, stream_options: { include_usage: true } }, 'stream_options');
+    assertRejects({ messages: QUESTION, stream: false, stream_options: { include_usage: true } }, 'stream_options');
+    assertRejects({ messages: QUESTION, stream: true, stream_options: { chunk_size: 2 } }, 'stream_options.chunk_size');
+    assertRejects({ messages: QUESTION, stream: true, stream_options: { include_usage: 'yes' } }, 'stream_options.include_usage');
+    assertRejects({ messages: QUESTION, stream: true, stream_options: true }, 'stream_options');
+  });
+
+  test('top_logprobs requires logprobs', () => {
+    assertRejects({ messages: QUESTION, top_logprobs: 2 }, 'top_logprobs');
+    assertRejects({ messages: QUESTION, logprobs: false, top_logprobs: 2 }, 'top_logprobs');
+  });
+
+  test('an unknown field is named, and the message lists the supported ones', () => {
+    assertRejects({ messages: QUESTION, tools: [] }, 'tools');
+    assertRejects({ messages: QUESTION, max_completion_tokens: 5 }, 'max_completion_tokens');
+    assert.throws(() => parse({ functions: [] }), /Supported fields: messages, model, stream/);
+  });
+
+  test('the message says what is allowed and what was given', () => {
+    assert.throws(() => parse({ temperature: 3 }), { message: 'temperature must be a number from 0 to 2 (0 = greedy); got 3.' });
+    assert.throws(() => parse({ model: 'gpt-4o' }),
+                  { message: 'model must be the loaded model "smollm2-135m" (or left out); got "gpt-4o".' });
+  });
+
+  test('the request itself must be an object', () => {
+    for (const request of [null, undefined, 'hello', [QUESTION]]) assertRejects(request, 'request');
+  });
+});
+
+describe('messages', () => {
+  const reject = (messages, field, manifest) => assertRejects({ messages }, field, manifest);
+
+  test('are required and not empty', () => {
+    assertRejects({}, 'messages');
+    assertRejects({ messages: null }, 'messages');
+    reject([], 'messages');
+    reject('What is the capital of France?', 'messages');
+  });
+
+  test('each is an object with a known role and text content', () => {
+    reject(['hello'], 'messages[0]');
+    reject([{ role: 'tool', content: 'x' }], 'messages[0].role');
+    reject([{ content: 'x' }], 'messages[0].role');
+    reject([{ role: 'user', content: 'x', name: 'ann' }], 'messages[0].name');
+    reject([{ role: 'user' }], 'messages[0].content');
+    reject([{ role: 'user', content: 42 }], 'messages[0].content');
+    reject([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }], 'messages[0].content[0]');
+    reject([{ role: 'user', content: [{ type: 'text', text: 5 }] }], 'messages[0].content[0].text');
+  });
+
+  test('end with the user', () => {
+    reject([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], 'messages[1].role');
+    reject([{ role: 'system', content: 'Be brief.' }], 'messages[0].role');
+  });
+
+  test('may have a system message only first', () => {
+    reject([{ role: 'user', content: 'Hi' }, { role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
+           'messages[1].role');
+  });
+
+  test('have no system message when the chat template takes none', () => {
+    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }];
+    reject(messages, 'messages[0].role', withSystemRole(null));
+  });
+
+  test('follow a system message merged into the first user message with a user message', () => {
+    const firstUser = withSystemRole({ mode: 'first_user', prefix: '<<SYS>>', suffix: '<</SYS>>', trim: true });
+    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'assistant', content: 'Hi' },
+                      { role: 'user', content: 'Hi' }];
+    reject(messages, 'messages[1].role', firstUser);
+    assert.equal(parseChatRequest({ messages: [messages[0], messages[2]] }, firstUser).messages.length, 2);
+  });
+});
