@@ -27,8 +27,19 @@ demo: $(BIN)/sitegen
 	$(BIN)/sitegen build --model smollm2-135m --out site
 	$(BIN)/sitegen serve site
 
+# The runtime tests run on two Vulkan drivers through Dawn: SwiftShader (f32 path, what Chrome
+# gives most machines without shader-f16) and lavapipe (shader-f16: the f16 path).
+SWIFTSHADER := /usr/lib/chromium/vk_swiftshader_icd.json
+LAVAPIPE := /usr/share/vulkan/icd.d/lvp_icd.json
+NODE_TEST := XDG_RUNTIME_DIR=/tmp node --test --test-concurrency=1
+
 test: $(VENV)/.test-deps
+	bash scripts/install-system-deps.sh
 	$(BIN)/pytest -q
+	$(BIN)/python tests/js/fixtures/make_model_fixtures.py
+	$(BIN)/python tests/js/fixtures/make_tokenizer_fixtures.py
+	VK_ICD_FILENAMES=$(SWIFTSHADER) $(NODE_TEST) tests/js/
+	VK_ICD_FILENAMES=$(LAVAPIPE) $(NODE_TEST) tests/js/kernels.test.js tests/js/model.test.js
 
 bench-convert: $(BIN)/sitegen
 	$(BIN)/python benchmarks/convert_speed.py

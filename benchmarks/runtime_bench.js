@@ -1,0 +1,277 @@
+#!/usr/bin/env node
+// Headless benchmark of the WebGPU runtime in Node (npm `webgpu` = Dawn) on whatever adapter is
+// present. Prints load time, prefill tok/s (128- and 1024-token prompts), greedy decode tok/s
+// (256 tokens), dispatches per decoded token, decode as a fraction of the memory-bandwidth
+// roofline: (weight bytes read per token) / (bandwidth of a plain WGSL read of a large buffer,
+// measured in the same run), and sampled decode tok/s (64 tokens, temperature/top-p/top-k).
+//
+//   node benchmarks/runtime_bench.js --shape Llama-3.2-1B      random q4g32 weights made in memory
+//   node benchmarks/runtime_bench.js --manifest site/models/x/manifest.json
+//   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
+//            --profile (GPU time per kernel of one decode step, with timestamp queries)
+
+import { parseArgs } from 'node:util';
+import { create, globals } from 'webgpu';
+import { loadModel } from '../runtime/model.js';
+import { readJSON } from '../runtime/io.js';
+
+Object.assign(globalThis, globals);
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+const SHAPES = {
+  'Llama-3.2-1B': { arch: 'llama', hidden_size: 2048, num_layers: 16, num_heads: 32, num_kv_heads: 8, head_dim: 64,
+    ffn_size: 8192, vocab_size: 128256, rope_theta: 500000, rms_norm_eps: 1e-5, tie_word_embeddings: true,
+    context_length: 131072, attention_bias: false,
+    rope_scaling: { type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
+  'Llama-3.2-3B': { arch: 'llama', hidden_size: 3072, num_layers: 28, num_heads: 24, num_kv_heads: 8, head_dim: 128,
+    ffn_size: 8192, vocab_size: 128256, rope_theta: 500000, rms_norm_eps: 1e-5, tie_word_embeddings: true,
+    context_length: 131072, attention_bias: false,
+    rope_scaling: { type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
+  'Qwen2-1.5B': { arch: 'qwen2', hidden_size: 1536, num_layers: 28, num_heads: 12, num_kv_heads: 2, head_dim: 128,
+    ffn_size: 8960, vocab_size: 151936, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+    context_length: 32768, attention_bias: true, rope_scaling: null },
+};
+
+const { values: args } = parseArgs({ options: {
+  shape: { type: 'string' }, manifest: { type: 'string' }, prompts: { type: 'string', default: '128,1024' },
+  decode: { type: 'string', default: '256' }, f32: { type: 'boolean', default: false },
+  'max-context': { type: 'string', default: '2048' }, profile: { type: 'boolean', default: false },
+} });
+if (!args.shape === !args.manifest) {
+  console.error(`usage: runtime_bench.js --shape ${Object.keys(SHAPES).join('|')} | --manifest PATH [options]`);
+  process.exit(2);
+}
+
+// A manifest for random weights of a named shape: one "shard" per tensor part, made on request.
+function syntheticManifest(name) {
+  const a = SHAPES[name];
+  if (!a) throw new Error(`unknown shape ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
+  const shards = [];
+  const tensors = {};
+  const part = (dtype, shape, fill) => {
+    const bytes = shape.reduce((x, y) => x * y, 1) * (dtype === 'f16' ? 2 : 4) / (dtype === 'u32' ? 8 : 1);
+    shards.push({ file: `synthetic-${shards.length}`, bytes, fill });
+    return { dtype, shape, pieces: [{ shard: shards.length - 1, offset: 0, bytes }] };
+  };
+  const matrix = (key, rows, cols) => {
+    tensors[key] = { shape: [rows, cols], scheme: 'q4g32', parts: {
+      codes: part('u32', [rows, cols], 'codes'), scales: part('f16', [rows, cols / 32], 'scales') } };
+  };
+  const vector = (key, size, fill) => {
+    tensors[key] = { shape: [size], scheme: 'f32', parts: { data: part('f32', [size], fill) } };
+  };
+  const [h, kv] = [a.hidden_size, a.num_kv_heads * a.head_dim];
+  matrix('model.embed_tokens.weight', a.vocab_size, h);
+  vector('model.norm.weight', h, 'ones');
+  for (let i = 0; i < a.num_layers; i++) {
+    const p = `model.layers.${i}.`;
+    vector(`${p}input_layernorm.weight`, h, 'ones');
+    vector(`${p}post_attention_layernorm.weight`, h, 'ones');
+    for (const [n, rows] of [['q', a.num_heads * a.head_dim], ['k', kv], ['v', kv]]) {
+      matrix(`${p}self_attn.${n}_proj.weight`, rows, h);
+      if (a.attention_bias) vector(`${p}self_attn.${n}_proj.bias`, rows, 'zeros');
+    }
+    matrix(`${p}self_attn.o_proj.weight`, h, a.num_heads * a.head_dim);
+    matrix(`${p}mlp.gate_proj.weight`, a.ffn_size, h);
+    matrix(`${p}mlp.up_proj.weight`, a.ffn_size, h);
+    matrix(`${p}mlp.down_proj.weight`, h, a.ffn_size);
+  }
+  return { format: 'sitegen-model', format_version: 1, model_id: name, architecture: a,
+    quantization: { scheme: 'q4g32' }, tensors, shards, total_bytes: shards.reduce((s, x) => s + x.bytes, 0) };
+}
+
+// Random codes; scales small f16 values (0.0005..0.001, random sign) so activations stay finite.
+const PATTERN = (() => {
+  const words = new Uint32Array(1 << 20);
+  let state = 0x9e3779b9;
+  for (let i = 0; i < words.length; i++) {
+    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
+    words[i] = state >>> 0;
+  }
+  return new Uint8Array(words.buffer);
+})();
+
+function syntheticShard(shard) {
+  const bytes = new Uint8Array(shard.bytes);
+  if (shard.fill === 'codes') {
+    for (let at = 0; at < bytes.length; at += PATTERN.length) bytes.set(PATTERN.subarray(0, bytes.length - at), at);
+  } else if (shard.fill === 'scales') {
+    const halves = new Uint16Array(bytes.buffer);
+    for (let i = 0; i < halves.length; i++) halves[i] = 0x1000 + (PATTERN[i % PATTERN.length] << 2) | ((i & 1) << 15);
+  } else if (shard.fill === 'ones') {
+    new Float32Array(bytes.buffer).fill(1);
+  }
+  return bytes;
+}
+
+// Bandwidth of a plain read: every invocation sums vec4<u32>s with a grid stride.
+async function readBandwidth(device, bytes) {
+  const buffer = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  const sink = device.createBuffer({ size: 4 * 65536 * 256, usage: GPUBufferUsage.STORAGE });
+  const module = device.createShaderModule({ code: `
+    @group(0) @binding(0) var<storage, read> data: array<vec4<u32>>;
+    @group(0) @binding(1) var<storage, read_write> sink: array<u32>;
+    @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) id: vec3<u32>,
+                                          @builtin(num_workgroups) grid: vec3<u32>) {
+      var acc = vec4<u32>();
+      for (var i = id.x; i < arrayLength(&data); i += grid.x * 256u) { acc ^= data[i]; }
+      if (all(acc == vec4<u32>(12345u))) { sink[id.x] = acc.x; }
+    }` });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [
+    { binding: 0, resource: { buffer } }, { binding: 1, resource: { buffer: sink } }] });
+  const run = async (repeats) => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(Math.min(65535, 4096));
+    pass.end();
+    const start = performance.now();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return performance.now() - start;
+  };
+  await run(2);
+  const repeats = 20;
+  const ms = Math.min(await run(repeats), await run(repeats));
+  buffer.destroy();
+  sink.destroy();
+  return (repeats * bytes) / (ms / 1000);
+}
+
+// Weight bytes one decode step reads: every matrix and norm once, the embedding only as LM head
+// when tied (the lookup reads one row).
+function weightBytesPerToken(manifest) {
+  const a = manifest.architecture;
+  let bytes = 0;
+  for (const [name, tensor] of Object.entries(manifest.tensors)) {
+    if (name === 'model.embed_tokens.weight' && !a.tie_word_embeddings) continue;
+    for (const part of Object.values(tensor.parts)) bytes += part.pieces.reduce((s, piece) => s + piece.bytes, 0);
+  }
+  return bytes;
+}
+
+// Counts the dispatches, and with --profile records them for a replay with timestamps.
+function instrument(profile) {
+  const counter = { dispatches: 0, recorded: null };
+  const Pass = globalThis.GPUComputePassEncoder.prototype;
+  const [setPipeline, setBindGroup, dispatch] = [Pass.setPipeline, Pass.setBindGroup, Pass.dispatchWorkgroups];
+  let current = {};
+  Pass.setPipeline = function (pipeline) { current.pipeline = pipeline; return setPipeline.call(this, pipeline); };
+  Pass.setBindGroup = function (index, group) { current.bindGroup = group; return setBindGroup.call(this, index, group); };
+  Pass.dispatchWorkgroups = function (...count) {
+    counter.dispatches++;
+    if (profile && counter.recorded) counter.recorded.push({ ...current, count });
+    return dispatch.apply(this, count);
+  };
+  return counter;
+}
+
+async function profileDispatches(device, recorded) {
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * recorded.length });
+  const resolve = device.createBuffer({ size: 16 * recorded.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 16 * recorded.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  recorded.forEach(({ pipeline, bindGroup, count }, i) => {
+    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i,
+      endOfPassWriteIndex: 2 * i + 1 } });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...count);
+    pass.end();
+  });
+  encoder.resolveQuerySet(querySet, 0, 2 * recorded.length, resolve, 0);
+  encoder.copyBufferToBuffer(resolve, 0, read, 0, 16 * recorded.length);
+  device.queue.submit([encoder.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const times = new BigInt64Array(read.getMappedRange());
+  const byKernel = new Map();
+  recorded.forEach(({ pipeline }, i) => {
+    const us = Number(times[2 * i + 1] - times[2 * i]) / 1000;
+    const entry = byKernel.get(pipeline.label) ?? { us: 0, count: 0 };
+    byKernel.set(pipeline.label, { us: entry.us + us, count: entry.count + 1 });
+  });
+  read.unmap();
+  const total = [...byKernel.values()].reduce((s, e) => s + e.us, 0);
+  console.log(`GPU time of one decode step, dispatches run one per pass (no overlap): ${total.toFixed(0)} us`);
+  for (const [label, { us, count }] of [...byKernel].sort((x, y) => y[1].us - x[1].us)) {
+    console.log(`  ${us.toFixed(1).padStart(8)} us  ${String(count).padStart(4)}x  ${label}`);
+  }
+}
+
+async function main() {
+  const gpu = create(args.profile ? ['disable-dawn-features=timestamp_quantization'] : []);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no WebGPU adapter');
+  const features = ['shader-f16', 'subgroups', ...(args.profile ? ['timestamp-query'] : [])]
+    .filter((f) => adapter.features.has(f) && !(args.f32 && f === 'shader-f16'));
+  const limits = Object.fromEntries(['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage',
+    'maxComputeWorkgroupsPerDimension'].map((k) => [k, adapter.limits[k]]));
+  const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: limits });
+  const info = adapter.info;
+  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}`.replace(/\s+/g, ' '));
+  console.log(`features: ${features.join(', ') || 'none'}; subgroup size ${info.subgroupMinSize}..${info.subgroupMaxSize}`);
+
+  const readBytes = Math.min(1 << 30, limits.maxStorageBufferBindingSize, limits.maxBufferSize) & ~15;
+  const bandwidth = await readBandwidth(device, readBytes);
+  console.log(`plain WGSL read of ${(readBytes / 2 ** 20).toFixed(0)} MiB: ${(bandwidth / 1e9).toFixed(0)} GB/s`);
+
+  const manifest = args.shape ? syntheticManifest(args.shape) : await readJSON(args.manifest);
+  const source = args.shape ? manifest : args.manifest;
+  const counter = instrument(args.profile);
+  let start = performance.now();
+  const model = await loadModel(source, { gpu: device, f16: !args.f32, maxContext: Number(args['max-context']),
+    ...(args.shape && { readShard: syntheticShard }) });
+  const weightBytes = weightBytesPerToken(manifest);
+  console.log(`model: ${manifest.model_id}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of weights read per token, `
+    + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}`);
+  console.log(`load: ${((performance.now() - start) / 1000).toFixed(2)} s`);
+
+  const vocab = model.vocabSize;
+  const prompt = (n) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
+  for (const n of args.prompts.split(',').map(Number)) {
+    if (n + 1 > model.contextLength) { console.log(`prefill ${n}: skipped (context ${model.contextLength})`); continue; }
+    model.truncate(0);
+    await model.prefill(prompt(n)); // warm-up
+    model.truncate(0);
+    start = performance.now();
+    await model.prefill(prompt(n));
+    const seconds = (performance.now() - start) / 1000;
+    console.log(`prefill ${n} tokens: ${(n / seconds).toFixed(0)} tok/s (${(seconds * 1000).toFixed(1)} ms)`);
+  }
+
+  const steps = Number(args.decode);
+  model.truncate(0);
+  await model.prefill(prompt(16));
+  model.resetPenalties(prompt(16));
+  let { token } = await model.sample({ temperature: 0 });
+  for (let i = 0; i < 8; i++) ({ token } = await model.step(token, { temperature: 0 })); // warm-up
+  counter.dispatches = 0;
+  counter.recorded = [];
+  ({ token } = await model.step(token, { temperature: 0 }));
+  const perToken = counter.dispatches;
+  const recorded = counter.recorded;
+  counter.recorded = null;
+  start = performance.now();
+  for (let i = 0; i < steps; i++) ({ token } = await model.step(token, { temperature: 0 }));
+  const seconds = (performance.now() - start) / 1000;
+  const rate = steps / seconds;
+  const roofline = bandwidth / weightBytes;
+  console.log(`decode ${steps} tokens: ${rate.toFixed(1)} tok/s (${((seconds / steps) * 1000).toFixed(2)} ms/token), `
+    + `${perToken} dispatches per token`);
+  console.log(`roofline (read bandwidth / weight bytes): ${roofline.toFixed(0)} tok/s; decode at `
+    + `${((100 * rate) / roofline).toFixed(1)}% of it`);
+  const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
+  start = performance.now();
+  for (let i = 0; i < 64; i++) ({ token } = await model.step(token, { ...sampling, random: (i * 0.618) % 1 }));
+  console.log(`decode 64 tokens sampled (temperature 0.7, top_p 0.9, top_k 40): `
+    + `${(64 / ((performance.now() - start) / 1000)).toFixed(1)} tok/s`);
+  if (args.profile) await profileDispatches(device, recorded);
+  await model.destroy();
+  device.destroy();
+}
+
+await main();
+process.exit(0);

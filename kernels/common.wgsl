@@ -1,0 +1,49 @@
+// Included first in every kernel (after the preamble that runtime/kernels.js writes: `enable f16;`
+// where the f16 path runs, `enable subgroups;` where subgroups exist, and `alias T = f16 | f32`,
+// the element type of activations and of the KV cache).
+
+// The one uniform of a step, written by the host once per submit and shared by every dispatch.
+struct Params {
+  rows: u32,                // tokens in this chunk (1 when decoding)
+  pos: u32,                 // cache position of the chunk's first token
+  temperature: f32,         // 0: greedy
+  top_p: f32,
+  top_k: u32,               // 0: off
+  random: f32,              // the caller's uniform draw in [0, 1)
+  frequency_penalty: f32,
+  presence_penalty: f32,
+  repetition_penalty: f32,  // 1: off
+  bias_count: u32,          // entries in the logit-bias list
+  logprobs: u32,            // 1: report the chosen token's log-probability
+  top_logprobs: u32,        // how many alternatives to report (0..20)
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+override WG: u32 = 64;      // workgroup size; the reduction helpers rely on it too
+
+// Built on the reduction library (reduce_subgroups.wgsl or reduce_workgroup.wgsl, one of them
+// is always included): sum_vec4(value, lid) and argmax(best, lid) come from there.
+fn sum_f32(value: f32, lid: u32) -> f32 {
+  return sum_vec4(vec4<f32>(value, 0.0, 0.0, 0.0), lid).x;
+}
+
+// Order of (key, index) pairs for argmax: larger key first, then smaller index.
+fn better(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  return select(a, b, b.x > a.x || (b.x == a.x && b.y < a.y));
+}
+
+// f32 <-> u32 keys with the same order (for argmax and bisection over values): positive floats get
+// the sign bit set, negative ones have every bit flipped.
+fn key_of(value: f32) -> u32 {
+  let bits = bitcast<u32>(value);
+  return select(bits | 0x80000000u, ~bits, (bits >> 31u) == 1u);
+}
+
+fn value_of(key: u32) -> f32 {
+  return bitcast<f32>(select(~key, key & 0x7fffffffu, (key >> 31u) == 1u));
+}
+
+fn max_f32(value: f32, lid: u32) -> f32 {
+  return value_of(argmax(vec2<u32>(key_of(value), 0u), lid).x);
+}

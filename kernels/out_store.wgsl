@@ -1,0 +1,19 @@
+// Matmul epilogue: store y (+ bias) as f32. Used for the fused QKV projection and the LM head.
+
+@group(0) @binding(5) var<storage, read> bias: array<f32>;        // [N], read when HAS_BIAS
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+override N: u32;            // outputs per row = weight rows
+override HAS_BIAS: bool = false;
+override OUT_STRIDE: u32;   // elements between output rows (0: every row lands on the same place)
+override OUT_OFFSET: u32 = 0u;  // where output 0 goes (the first row of an LM-head block)
+
+const PAIRED = false;       // one weight row per output
+
+fn slot_row(tile: u32, slot: u32, width: u32) -> u32 {
+  return tile * width + slot;
+}
+
+fn store(m: u32, n: u32, value: f32, partner: f32) {
+  out[m * OUT_STRIDE + OUT_OFFSET + n] = value + select(0.0, bias[n], HAS_BIAS);
+}

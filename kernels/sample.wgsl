@@ -1,0 +1,193 @@
+// Sampling, second stage, in one workgroup (after sample_scores.wgsl): the best score from the
+// first stage's partials; then, at temperature 0, that token, otherwise a draw from the
+// temperature-scaled distribution truncated by top-k and top-p; then the optional
+// log-probabilities. Writes the token where the next step's embedding lookup reads it and counts
+// it for the frequency/presence penalties, so decoding needs no host round trip to go on.
+//
+// The draw first keeps, in id order, the candidates whose weight exp((s - max) / T) is at least
+// 1e-12: what it leaves out weighs under V * 1e-12 < 2e-7 of the total, less than float rounding.
+// No sorting: top-k keeps the scores >= the largest threshold with at least k candidates at or
+// above it, top-p the largest threshold whose candidates carry at least top_p of the (top-k)
+// weight, both found by search over the order-preserving u32 keys of the scores; ties at a
+// threshold are all kept (as HF's top-k does). The draw is a search too: the candidate whose
+// interval of the kept weight, laid out in id order, holds random * total. Each search measures 16
+// values per pass, so 8 passes cover 32 bits.
+//
+// Log-probabilities are log-softmax of the scores (after penalties and bias, before temperature).
+
+@group(0) @binding(1) var<storage, read> partials: array<vec2<u32>>;  // [GROUPS] from the first stage
+@group(0) @binding(2) var<storage, read_write> history: array<u32>;   // [V]
+@group(0) @binding(3) var<storage, read_write> candidates: array<u32>;  // [V] candidate ids
+@group(0) @binding(4) var<storage, read_write> scores: array<f32>;    // [3 V]: scores; candidates' scores; their weights
+@group(0) @binding(5) var<storage, read_write> result: array<u32>;    // token, logprob, (token, logprob) x top_logprobs
+@group(0) @binding(6) var<storage, read_write> tokens: array<u32>;    // tokens[0]: the next step's input
+
+override V: u32;       // vocabulary size
+override GROUPS: u32;  // first-stage workgroups
+
+const NONE = 0xffffffffu;
+const NEGLIGIBLE = 27.631021;  // -ln(1e-12)
+const BATCH = 8u;
+// what measure() adds up over the kept candidates for a value c
+const COUNT = 0u;   // candidates with key >= c
+const MASS = 1u;    // their weight
+const PREFIX = 2u;  // weight of candidates at positions < c with key >= kept
+
+var<workgroup> offsets: array<u32, WG>;
+var<workgroup> search_span: u32;
+
+fn measure(values: array<vec4<u32>, 4>, mode: u32, kept: u32, count: u32, lid: u32) -> array<vec4<f32>, 4> {
+  var acc: array<vec4<f32>, 4>;
+  // BATCH candidates per invocation per iteration, all loaded before any is used: the trip count
+  // is not known when compiling, so this is what keeps many loads in flight
+  for (var k = 0u; k < (count + WG * BATCH - 1u) / (WG * BATCH); k++) {
+    var keys: array<u32, BATCH>;
+    var weights: array<f32, BATCH>;
+    for (var u = 0u; u < BATCH; u++) {
+      let at = min((k * BATCH + u) * WG + lid, count - 1u);
+      keys[u] = key_of(scores[V + at]);
+      weights[u] = select(scores[2u * V + at], 1.0, mode == COUNT);
+    }
+    for (var u = 0u; u < BATCH; u++) {
+      let i = (k * BATCH + u) * WG + lid;
+      let key = vec4<u32>(keys[u]);
+      let weight = vec4<f32>(select(0.0, weights[u], i < count));
+      let prefix = mode == PREFIX;
+      let kept_here = vec4<bool>(keys[u] >= kept);
+      let position = vec4<u32>(i);
+      acc[0] += select(vec4<f32>(), weight, select(key >= values[0], kept_here & (position < values[0]), prefix));
+      acc[1] += select(vec4<f32>(), weight, select(key >= values[1], kept_here & (position < values[1]), prefix));
+      acc[2] += select(vec4<f32>(), weight, select(key >= values[2], kept_here & (position < values[2]), prefix));
+      acc[3] += select(vec4<f32>(), weight, select(key >= values[3], kept_here & (position < values[3]), prefix));
+    }
+  }
+  return array<vec4<f32>, 4>(sum_vec4(acc[0], lid), sum_vec4(acc[1], lid), sum_vec4(acc[2], lid), sum_vec4(acc[3], lid));
+}
+
+// Total weight of the candidates with key >= kept.
+fn kept_weight(kept: u32, count: u32, lid: u32) -> f32 {
+  let everything = vec4<u32>(count);
+  return measure(array<vec4<u32>, 4>(everything, everything, everything, everything), PREFIX, kept, count, lid)[0].x;
+}
+
+// The largest c in [low, high] with ok(c), where ok(c) is measure(c) >= goal (COUNT, MASS: falls
+// as c rises) or measure(c) <= goal (PREFIX: rises with c), and ok(low) holds. Each round
+// measures 16 values spread over the span and leaves at most 1/16 of it: 8 rounds cover 32 bits.
+fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, kept: u32, count: u32, lid: u32) -> u32 {
+  var low = low_start;
+  var high = high_start;
+  for (var round = 0u; round < 8u; round++) {
+    workgroupBarrier();
+    if (lid == 0u) { search_span = high - low; }
+    let span = workgroupUniformLoad(&search_span);  // the same in every invocation, made provably so
+    if (span == 0u) { break; }
+    let step = span / 16u + 1u;
+    var values: array<vec4<u32>, 4>;
+    for (var j = 0u; j < 16u; j++) { values[j / 4u][j % 4u] = low + select(span, (j + 1u) * step, step <= span / (j + 1u)); }
+    let measured = measure(values, mode, kept, count, lid);
+    var next_low = low;
+    var next_high = high;
+    for (var j = 0u; j < 16u; j++) {
+      let value = measured[j / 4u][j % 4u];
+      if (select(value >= goal, value <= goal, mode == PREFIX)) {
+        next_low = values[j / 4u][j % 4u];
+      } else if (next_high == high) {
+        next_high = values[j / 4u][j % 4u] - 1u;  // the first value that fails
+      }
+    }
+    low = next_low;
+    high = max(next_high, next_low);
+  }
+  return low;
+}
+
+// Keeps the ids with score >= cut, in id order, at the start of candidates (scores and weights
+// alongside); returns how many. Invocation i takes a contiguous slice of ids.
+fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
+  let per = (V + WG * BATCH - 1u) / (WG * BATCH) * BATCH;
+  let first = lid * per;
+  var own = 0u;
+  for (var k = 0u; k < per; k += BATCH) {
+    var batch: array<f32, BATCH>;  // loaded together, then used (see measure)
+    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min(first + k + u, V - 1u)]; }
+    for (var u = 0u; u < BATCH; u++) { own += select(0u, 1u, first + k + u < V && batch[u] >= cut); }
+  }
+  offsets[lid] = own;
+  for (var stride = 1u; stride < WG; stride *= 2u) {  // inclusive prefix sums
+    workgroupBarrier();
+    let add = select(0u, offsets[max(lid, stride) - stride], lid >= stride);
+    workgroupBarrier();
+    offsets[lid] += add;
+  }
+  workgroupBarrier();
+  var at = offsets[lid] - own;
+  for (var k = 0u; k < per; k++) {
+    let i = first + k;
+    let s = scores[min(i, V - 1u)];
+    if (i < V && s >= cut) {
+      candidates[at] = i;
+      scores[V + at] = s;
+      scores[2u * V + at] = exp((s - top_score) / params.temperature);
+      at++;
+    }
+  }
+  storageBarrier();
+  return workgroupUniformLoad(&offsets[WG - 1u]);  // uniform: the searches that use it have barriers
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var best = vec2<u32>(0u, NONE);
+  for (var g = lid; g < GROUPS; g += WG) { best = better(best, partials[g]); }
+  let top = argmax(best, lid);
+  let top_score = value_of(top.x);
+
+  var token = top.y;
+  if (params.temperature > 0.0) {
+    let cut = top_score - NEGLIGIBLE * params.temperature;
+    // after each truncation the survivors are gathered again, so later searches walk only them
+    var kept = key_of(cut);  // every candidate's key is at least this
+    var count = gather(cut, top_score, lid);
+    if (params.top_k > 0u && params.top_k < count) {
+      kept = search(kept, top.x, f32(params.top_k), COUNT, 0u, count, lid);
+      count = gather(value_of(kept), top_score, lid);
+    }
+    if (params.top_p < 1.0) {
+      kept = search(kept, top.x, params.top_p * kept_weight(kept, count, lid), MASS, 0u, count, lid);
+      count = gather(value_of(kept), top_score, lid);
+    }
+    let drawn = search(0u, count, params.random * kept_weight(kept, count, lid), PREFIX, kept, count, lid);
+    if (drawn < count) { token = candidates[drawn]; }  // else rounding put the goal past the end
+  }
+
+  if (params.logprobs != 0u || params.top_logprobs > 0u) {
+    var z = 0.0;
+    for (var k = 0u; k < (V + WG - 1u) / WG; k++) {
+      let i = k * WG + lid;
+      z += select(0.0, exp(scores[min(i, V - 1u)] - top_score), i < V);
+    }
+    let log_total = top_score + log(sum_f32(z, lid));
+    if (lid == 0u) { result[1] = bitcast<u32>(scores[token] - log_total); }
+    var previous = vec2<u32>(NONE, 0u);  // before every real (key, id) in argmax order
+    for (var n = 0u; n < params.top_logprobs; n++) {
+      var next = vec2<u32>(0u, NONE);
+      for (var k = 0u; k < (V + WG - 1u) / WG; k++) {
+        let i = k * WG + lid;
+        let candidate = vec2<u32>(key_of(scores[min(i, V - 1u)]), i);
+        let after = candidate.x < previous.x || (candidate.x == previous.x && candidate.y > previous.y);
+        if (after && i < V) { next = better(next, candidate); }
+      }
+      previous = argmax(next, lid);
+      if (lid == 0u) {
+        result[2u + 2u * n] = previous.y;
+        result[3u + 2u * n] = bitcast<u32>(value_of(previous.x) - log_total);
+      }
+    }
+  }
+
+  if (lid == 0u) {
+    result[0] = token;
+    tokens[0] = token;
+    history[token] += 2u;
+  }
+}

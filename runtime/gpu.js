@@ -1,0 +1,116 @@
+// The WebGPU device layer: finds an adapter (navigator.gpu in browsers, npm `webgpu` = Dawn in
+// Node), asks for only what the adapter really has and the runtime uses, turns device loss and
+// uncaptured errors into typed errors callers can see, and counts every buffer it allocates so
+// leaks show up in tests.
+
+import { DeviceLostError, WebGPUNotAvailableError } from './errors.js';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+const WANTED_FEATURES = ['shader-f16', 'subgroups'];
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
+];
+
+let nodeGpu = null; // Dawn's GPU object: it must stay referenced for the life of the process
+
+async function defaultGpu() {
+  if (typeof navigator !== 'undefined' && navigator.gpu) return navigator.gpu;
+  if (!isNode) return null;
+  if (!nodeGpu) {
+    let dawn;
+    try {
+      dawn = await import('webgpu');
+    } catch (error) {
+      throw new WebGPUNotAvailableError(`WebGPU in Node needs the npm package "webgpu" (Dawn): ${error.message}`);
+    }
+    for (const [name, value] of Object.entries(dawn.globals)) globalThis[name] ??= value;
+    nodeGpu = dawn.create([]);
+  }
+  return nodeGpu;
+}
+
+// { gpu }: a GPU (navigator.gpu-like) to take an adapter from, or a GPUDevice to use as it is.
+// { f16: false } forces the f32 path even where shader-f16 exists (tests compare both paths).
+export async function requestDevice({ gpu, f16 = true, powerPreference = 'high-performance' } = {}) {
+  if (gpu && typeof gpu.createBuffer === 'function') return new Gpu(gpu, { owned: false, f16 });
+  const source = gpu ?? await defaultGpu();
+  if (!source) {
+    throw new WebGPUNotAvailableError('This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome, '
+      + 'Edge or Safari, or Firefox with WebGPU enabled; on Linux Chrome may need --enable-unsafe-webgpu.');
+  }
+  const adapter = await source.requestAdapter({ powerPreference });
+  if (!adapter) {
+    throw new WebGPUNotAvailableError('WebGPU is present but no GPU adapter is available: the GPU may be '
+      + 'blocklisted or hardware acceleration turned off. Check chrome://gpu (or the browser equivalent).');
+  }
+  const requiredFeatures = WANTED_FEATURES.filter((name) => adapter.features.has(name)
+    && (f16 || name !== 'shader-f16'));
+  const requiredLimits = Object.fromEntries(WANTED_LIMITS.map((name) => [name, adapter.limits[name]]));
+  let device;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  } catch (error) {
+    throw new WebGPUNotAvailableError(`The GPU adapter refused a device: ${error.message}`, { cause: error });
+  }
+  return new Gpu(device, { owned: true, f16, adapterInfo: adapter.info });
+}
+
+export class Gpu {
+  #live = new Map(); // GPUBuffer -> bytes
+
+  constructor(device, { owned, f16, adapterInfo }) {
+    this.device = device;
+    this.owned = owned;
+    this.features = {
+      f16: f16 && device.features.has('shader-f16'),
+      subgroups: device.features.has('subgroups'),
+    };
+    this.limits = Object.fromEntries(WANTED_LIMITS.map((name) => [name, device.limits[name]]));
+    const info = adapterInfo ?? device.adapterInfo ?? {};
+    this.subgroupSizes = { min: info.subgroupMinSize ?? 0, max: info.subgroupMaxSize ?? 0 };
+    this.adapter = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+    this.error = null; // first DeviceLostError or uncaptured GPU error; checked by callers between steps
+    this.lost = device.lost.then((info) => {
+      if (info.reason === 'destroyed' && this.destroyed) return null;
+      this.error ??= new DeviceLostError(`The GPU device was lost (${info.reason}): ${info.message || 'no details'}. `
+        + 'Reload the model; on repeated losses, try a smaller model or close other GPU-heavy tabs.');
+      return this.error;
+    });
+    device.addEventListener?.('uncapturederror', (event) => {
+      this.error ??= new Error(`WebGPU error: ${event.error.message}`);
+    });
+    this.destroyed = false;
+  }
+
+  throwIfFailed() {
+    if (this.error) throw this.error;
+  }
+
+  buffer({ label, size, usage }) {
+    const bytes = Math.max(16, Math.ceil(size / 16) * 16); // bindings of vec4 arrays want 16-byte sizes
+    const buffer = this.device.createBuffer({ label, size: bytes, usage });
+    this.#live.set(buffer, bytes);
+    return buffer;
+  }
+
+  release(buffer) {
+    if (!this.#live.delete(buffer)) return;
+    buffer.destroy();
+  }
+
+  // Live buffers this context allocated and their bytes.
+  memory() {
+    let bytes = 0;
+    for (const size of this.#live.values()) bytes += size;
+    return { buffers: this.#live.size, bytes };
+  }
+
+  destroy() {
+    for (const buffer of this.#live.keys()) buffer.destroy();
+    this.#live.clear();
+    this.destroyed = true;
+    if (this.owned) this.device.destroy();
+  }
+}

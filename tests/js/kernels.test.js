@@ -1,0 +1,286 @@
+// Each WGSL kernel against a CPU reference, on every numeric path the adapter has: f32 always, f16
+// where it has shader-f16 (lavapipe). Run once per adapter:
+//   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json node --test tests/js/
+//   VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.json node --test tests/js/
+//
+// Tolerances: on the f32 path the kernels sum in a different order than the float64 reference:
+// 1e-4 relative. On the f16 path activations and the KV cache are stored as f16 (the reference is
+// given the same rounded inputs) and dot products are summed 8 terms at a time in f16: each sum is
+// off by a few f16 ulps (2^-11 relative) of its terms, so 1e-2 relative to the outputs' scale.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADAPTER, Harness, numericPaths, openGpu, roundT } from './helpers/gpu.js';
+import { f16Weight, logSoftmax, matmul, maxError, normals, q4g32Weight, random, rmsScale, silu } from './helpers/reference.js';
+
+const paths = await numericPaths();
+
+for (const path of paths) {
+  describe(`kernels on ${ADAPTER}, ${path} path`, () => {
+    let gpu;
+    let h;
+    const f16 = path === 'f16';
+    const tolerance = f16 ? 1e-2 : 1e-4;
+    before(async () => {
+      gpu = await openGpu(path);
+      h = new Harness(gpu);
+    });
+    after(() => gpu.destroy());
+
+    test('the requested numeric path is the one that runs', () => {
+      assert.equal(gpu.features.f16, f16);
+      assert.match(h.kernels.preamble, f16 ? /alias T = f16/ : /alias T = f32/);
+    });
+
+    // Runs one weight through the decode GEMV and the prefill GEMM with the given input/epilogue
+    // and checks both against the reference (the GEMV computes the chunk's last row only).
+    async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
+      const rand = random(n * 31 + k + rows);
+      const weightRows = epilogue === 'swiglu' ? 2 * n : n;
+      const weight = scheme === 'q4g32' ? q4g32Weight(weightRows, k, rand) : f16Weight(weightRows, k, rand);
+      const x = Float64Array.from(normals(rows * k, rand), Math.fround);
+      const gainIn = normals(k, rand, 0.1).map((v) => 1 + v);
+      const act = norm ? x.map((v, i) => roundT(v * gainIn[i % k], f16)) : normals(rows * k, rand).map((v) => roundT(v, f16));
+      const product = matmul(act, weight.values, rows, weightRows, k);
+      const scale = (m) => (norm ? rmsScale(x, m, k, 1e-5) : 1);
+      const biasValues = Float32Array.from(normals(n, rand, 0.5));
+      const gainOut = Float32Array.from(normals(n, rand, 0.1), (v) => 1 + v);
+      const residual = Float32Array.from(normals(rows * n, rand));
+      const expected = (m, j) => {
+        const y = (row) => product[m * weightRows + row] * scale(m);
+        if (epilogue === 'swiglu') return silu(y(j)) * y(n + j);
+        if (epilogue === 'residual') return residual[m * n + j] + y(j);
+        return y(j) + (bias ? biasValues[j] : 0);
+      };
+
+      for (const kernel of ['gemv', 'gemm']) {
+        const weights = scheme === 'q4g32'
+          ? { codes: h.buffer(weight.codes), scales: h.buffer(weight.scales) } : { data: h.buffer(weight.data) };
+        const resources = { ...weights, act: h.tBuffer(act) };
+        const parts = [{ file: scheme, constants: { K: k } }];
+        if (norm) {
+          parts.push({ file: 'in_norm', constants: { EPS: 1e-5 } });
+          resources.norm_x = h.buffer(Float32Array.from(x));
+        } else {
+          parts.push({ file: 'in_plain' });
+        }
+        if (epilogue === 'store') {
+          parts.push({ file: 'out_store', constants: { N: n, HAS_BIAS: bias, OUT_STRIDE: n } });
+          Object.assign(resources, { out: h.buffer(4 * rows * n), bias: h.buffer(biasValues) });
+        } else if (epilogue === 'residual') {
+          parts.push({ file: 'out_residual', constants: { N: n } });
+          Object.assign(resources, { x: h.buffer(residual), gain: h.buffer(gainOut), normed: h.buffer(4 * rows * n) });
+        } else {
+          parts.push({ file: 'out_swiglu', constants: { N: n } });
+          resources.hidden = h.buffer(4 * rows * n);
+        }
+        const tiles = Math.ceil(n / (epilogue === 'swiglu' ? 2 : 4));
+        const WG = kernel === 'gemv' ? h.kernels.subgroupSize || 64 : 64;
+        await h.run(kernel, { parts, constants: { WG } }, resources,
+          kernel === 'gemv' ? tiles : [Math.ceil(tiles / WG), Math.ceil(rows / 8)], { rows });
+
+        const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
+        const want = checked.flatMap((m) => Array.from({ length: n }, (_, j) => expected(m, j)));
+        const pick = (all) => checked.flatMap((m) => Array.from(all.subarray(m * n, (m + 1) * n)));
+        const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden }[epilogue];
+        const got = pick(epilogue === 'store' || epilogue === 'residual' ? await h.read(outBuffer) : await h.readT(outBuffer));
+        const floor = Math.sqrt(want.reduce((sum, v) => sum + v * v, 0) / want.length);
+        assert.ok(maxError(got, want, floor) < tolerance, `${kernel}: error ${maxError(got, want, floor)}`);
+        if (epilogue === 'residual') {
+          const normed = pick(await h.readT(resources.normed));
+          const wantNormed = want.map((v, i) => v * gainOut[i % n]);
+          assert.ok(maxError(normed, wantNormed, floor) < tolerance, `${kernel}: x ⊙ gain`);
+        }
+        if (kernel === 'gemv' && epilogue === 'store') {
+          assert.ok((await h.read(resources.out)).subarray(0, (rows - 1) * n).every((v) => v === 0), 'GEMV wrote other rows');
+        }
+      }
+    }
+
+    test('matmul q4g32: store with bias (QKV), GEMV and GEMM', () => checkMatmul({ bias: true }));
+    test('matmul q4g32: fused RMSNorm input, store (LM head)', () => checkMatmul({ norm: true, n: 64, k: 96 }));
+    test('matmul q4g32: residual add epilogue writes x and x ⊙ g', () => checkMatmul({ epilogue: 'residual', rows: 9 }));
+    test('matmul q4g32: fused RMSNorm input, SwiGLU epilogue', () => checkMatmul({ norm: true, epilogue: 'swiglu', n: 21 }));
+    test('matmul f16 weights', () => checkMatmul({ scheme: 'f16', norm: true, epilogue: 'swiglu', n: 10, k: 64 }));
+    test('matmul with one chunk row', () => checkMatmul({ rows: 1, n: 8, k: 32 }));
+
+    test('embedding lookup over a table split into row blocks', async () => {
+      const rand = random(7);
+      const [vocab, k, blockRows] = [100, 64, 40];
+      const table = q4g32Weight(vocab, k, rand);
+      const gain = Float32Array.from(normals(k, rand, 0.1), (v) => 1 + v);
+      const tokens = Uint32Array.of(5, 70, 39, 40, 99);
+      const resources = { tokens: h.buffer(tokens), x: h.buffer(4 * tokens.length * k), gain: h.buffer(gain),
+        normed: h.buffer(4 * tokens.length * k) };
+      for (let row0 = 0; row0 < vocab; row0 += blockRows) {
+        const rowsInBlock = Math.min(blockRows, vocab - row0);
+        const block = { codes: h.buffer(table.codes.slice((row0 * k) / 8, ((row0 + rowsInBlock) * k) / 8)),
+          scales: h.buffer(table.scales.slice((row0 * k) / 32, ((row0 + rowsInBlock) * k) / 32)) };
+        await h.run('embed', { parts: [{ file: 'q4g32', constants: { K: k } }],
+          constants: { WG: 64, ROW0: row0, ROWS: rowsInBlock } }, { ...block, ...resources }, [1, tokens.length],
+        { rows: tokens.length });
+      }
+      const want = Array.from(tokens).flatMap((t) => Array.from(table.values.subarray(t * k, (t + 1) * k)));
+      const x = await h.read(resources.x);
+      assert.ok(maxError(x, want) < (f16 ? 1e-3 : 1e-7));
+      assert.ok(maxError(await h.readT(resources.normed), want.map((v, i) => v * gain[i % k])) < tolerance);
+    });
+
+    test('RoPE on q and k, k and v appended to the cache', async () => {
+      const rand = random(11);
+      const [heads, kvHeads, dim, context, rows, pos] = [4, 2, 16, 32, 3, 5];
+      const width = (heads + 2 * kvHeads) * dim;
+      const qkv = Float32Array.from(normals(rows * width, rand));
+      const table = new Float32Array(context * dim);
+      for (let p = 0; p < context; p++) {
+        for (let i = 0; i < dim / 2; i++) {
+          const angle = p * 10000 ** (-(2 * i) / dim);
+          table[2 * (p * (dim / 2) + i)] = Math.cos(angle);
+          table[2 * (p * (dim / 2) + i) + 1] = Math.sin(angle);
+        }
+      }
+      const resources = { qkv: h.buffer(qkv), rope: h.buffer(table), q: h.buffer(4 * rows * heads * dim),
+        k_cache: h.buffer(4 * kvHeads * context * dim), v_cache: h.buffer(4 * kvHeads * context * dim) };
+      await h.run('rope_kv', { constants: { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context } },
+        resources, Math.ceil((rows * (heads + kvHeads) * dim) / 2 / 64), { rows, pos });
+      const rotate = (m, head) => {
+        const base = m * width + head * dim;
+        const out = new Float64Array(dim);
+        for (let i = 0; i < dim / 2; i++) {
+          const [c, s] = [table[2 * ((pos + m) * (dim / 2) + i)], table[2 * ((pos + m) * (dim / 2) + i) + 1]];
+          out[i] = qkv[base + i] * c - qkv[base + i + dim / 2] * s;
+          out[i + dim / 2] = qkv[base + i + dim / 2] * c + qkv[base + i] * s;
+        }
+        return Array.from(out);
+      };
+      const wantQ = [];
+      for (let m = 0; m < rows; m++) for (let head = 0; head < heads; head++) wantQ.push(...rotate(m, head));
+      assert.ok(maxError(await h.read(resources.q), wantQ) < 1e-6);
+      const wantK = new Float64Array(kvHeads * context * dim);
+      const wantV = new Float64Array(kvHeads * context * dim);
+      for (let m = 0; m < rows; m++) {
+        for (let kv = 0; kv < kvHeads; kv++) {
+          const at = (kv * context + pos + m) * dim;
+          wantK.set(rotate(m, heads + kv), at);
+          wantV.set(qkv.subarray(m * width + (heads + kvHeads + kv) * dim, m * width + (heads + kvHeads + kv + 1) * dim), at);
+        }
+      }
+      // the caches were zero: everything outside positions pos.. must still be
+      const cacheTolerance = f16 ? 1e-3 : 1e-6;
+      assert.ok(maxError(await h.readT(resources.k_cache), wantK) < cacheTolerance);
+      assert.ok(maxError(await h.readT(resources.v_cache), wantV) < cacheTolerance);
+    });
+
+    test('attention: causal, grouped-query, over more positions than a workgroup', async () => {
+      const rand = random(13);
+      const [heads, kvHeads, dim, context, rows, pos] = [4, 2, 16, 160, 3, 100];
+      const q = Float32Array.from(normals(rows * heads * dim, rand));
+      const keys = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
+      const values = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
+      const resources = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values),
+        out: h.buffer(4 * rows * heads * dim) };
+      await h.run('attention', { constants: { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context } },
+        resources, [heads, rows], { rows, pos });
+      const want = [];
+      for (let m = 0; m < rows; m++) {
+        for (let head = 0; head < heads; head++) {
+          const kv = Math.floor(head / (heads / kvHeads));
+          const length = pos + m + 1;
+          const scores = Array.from({ length }, (_, s) => {
+            let dot = 0;
+            for (let i = 0; i < dim; i++) dot += q[(m * heads + head) * dim + i] * keys[(kv * context + s) * dim + i];
+            return dot / Math.sqrt(dim);
+          });
+          const weights = logSoftmax(scores).map(Math.exp);
+          for (let i = 0; i < dim; i++) {
+            want.push(weights.reduce((sum, p, s) => sum + p * values[(kv * context + s) * dim + i], 0));
+          }
+        }
+      }
+      assert.ok(maxError(await h.readT(resources.out), want, 0.1) < tolerance);
+    });
+
+    // The sampler's two stages on a 1000-token vocabulary (not a multiple of a workgroup's span).
+    const V = 1000;
+    async function sample(logits, { history = new Uint32Array(V), bias = [], ...params }) {
+      const words = new Uint32Array(Math.max(2, 2 * bias.length));
+      const floats = new Float32Array(words.buffer);
+      bias.forEach(([token, value], i) => { words[2 * i] = token; floats[2 * i + 1] = value; });
+      const resources = { logits: h.buffer(Float32Array.from(logits)), history: h.buffer(history), bias: h.buffer(words),
+        scores: h.buffer(12 * V), partials: h.buffer(8 * 4), candidates: h.buffer(4 * V), result: h.buffer(4 * 42),
+        tokens: h.buffer(16) };
+      const step = { bias_count: bias.length, ...params };
+      const { logits: l, history: hi, bias: b, scores: s, partials: p, candidates: c, result: r, tokens: t } = resources;
+      await h.run('sample_scores', { constants: { WG: 64, V, SPAN: 256 } }, { logits: l, history: hi, bias: b, scores: s, partials: p },
+        4, step);
+      await h.run('sample', { constants: { WG: 256, V, GROUPS: 4 } }, { partials: p, history: hi, candidates: c, scores: s,
+        result: r, tokens: t }, 1, step);
+      const result = await h.read(resources.result, Uint32Array);
+      return { token: result[0], logprob: new Float32Array(result.buffer)[1], result, resources };
+    }
+
+    test('sampling: greedy argmax (first of ties), token written back and counted', async () => {
+      const logits = Array.from(normals(V, random(17), 3));
+      logits[10] = logits[500] = 50;
+      const { token, resources } = await sample(logits, { temperature: 0 });
+      assert.equal(token, 10);
+      assert.equal((await h.read(resources.tokens, Uint32Array))[0], 10);
+      assert.equal((await h.read(resources.history, Uint32Array))[10], 2);
+    });
+
+    test('sampling: penalties, logit bias and log-probabilities', async () => {
+      const logits = Array.from(normals(V, random(19), 3));
+      const history = new Uint32Array(V);
+      const rand = random(23);
+      for (let i = 0; i < 60; i++) history[Math.floor(rand() * V)] = Math.floor(rand() * 4) * 2 + (rand() < 0.5 ? 1 : 0);
+      const bias = [[7, 4.5], [123, -100], [999, 2]];
+      const options = { repetition_penalty: 1.3, frequency_penalty: 0.4, presence_penalty: 0.7 };
+      const scores = logits.map((logit, i) => {
+        let s = Math.fround(logit);
+        if (history[i]) s = s > 0 ? s / options.repetition_penalty : s * options.repetition_penalty;
+        const count = history[i] >> 1;
+        return s - count * options.frequency_penalty - (count > 0 ? options.presence_penalty : 0);
+      });
+      for (const [token, value] of bias) scores[token] += value;
+      const logprobs = logSoftmax(scores);
+      const order = [...logprobs.keys()].sort((a, b) => logprobs[b] - logprobs[a] || a - b);
+      const { token, logprob, result } = await sample(logits, { history, bias, ...options, temperature: 0, logprobs: 1,
+        top_logprobs: 5 });
+      assert.equal(token, order[0]);
+      assert.ok(Math.abs(logprob - logprobs[token]) < 1e-4);
+      const floats = new Float32Array(result.buffer);
+      for (let n = 0; n < 5; n++) {
+        assert.equal(result[2 + 2 * n], order[n]);
+        assert.ok(Math.abs(floats[3 + 2 * n] - logprobs[order[n]]) < 1e-4);
+      }
+    });
+
+    test('sampling: temperature, top-k and top-p draws land where the caller\'s random number says', async () => {
+      const logits = Array.from(normals(V, random(29), 2));
+      const temperature = 0.7;
+      for (const [topK, topP] of [[0, 1], [8, 1], [0, 0.5], [20, 0.8]]) {
+        // the reference: kept tokens as thresholds on the sorted scores, then a walk in id order
+        const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a]);
+        let kept = topK ? order.slice(0, topK) : order;
+        const weights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
+        const total = weights.reduce((a, b) => a + b, 0);
+        let cumulative = 0;
+        const keep = weights.findIndex((w) => (cumulative += w) >= topP * total * (1 - 1e-6));
+        kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a - b);
+        const keptWeights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
+        const keptTotal = keptWeights.reduce((a, b) => a + b, 0);
+        // aim at the middle of a few kept tokens' intervals
+        let start = 0;
+        const probes = [];
+        keptWeights.forEach((w, j) => {
+          if (j % Math.ceil(kept.length / 4) === 0 && w / keptTotal > 1e-3) probes.push([kept[j], (start + w / 2) / keptTotal]);
+          start += w;
+        });
+        for (const [expected, r] of probes) {
+          const { token } = await sample(logits, { temperature, top_k: topK, top_p: topP, random: r });
+          assert.equal(token, expected, `top_k ${topK} top_p ${topP} random ${r}`);
+        }
+      }
+    });
+  });
+}

@@ -1,0 +1,202 @@
+// The whole model on the adapter's own numeric path (f16 where it has shader-f16, f32 otherwise),
+// against the numpy reference's outputs in build/js-fixtures (make them with
+// `.venv/bin/python tests/js/fixtures/make_model_fixtures.py`).
+//
+// f32 path: the 32 greedy tokens must match token for token; logits within 1e-3 (the fixture
+// rounds them to 5 decimals, and the GPU sums in another order than numpy: measured <= 4e-5).
+// f16 path: activations and the KV cache are stored in f16 (11-bit mantissa, 2^-11 relative per
+// rounding). Every layer rounds its normalised input, attention output and FFN hidden state, so the
+// errors add up over the layers to about 1% of the logits' scale (measured: 0.8-2.9% of their RMS
+// at the largest logit difference, SmolLM2's 30 layers the most). Logits must be within 5% of
+// their RMS, and the first 8 greedy tokens must match (on lavapipe all 32 do); close calls between
+// two tokens may legitimately flip later.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { ADAPTER } from './helpers/gpu.js';
+import { loadModel } from '../../runtime/model.js';
+import { Tokenizer } from '../../runtime/tokenizer.js';
+import { ContextWindowExceededError, InvalidRequestError, ModelNotLoadedError } from '../../runtime/errors.js';
+
+const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
+const fixture = (name) => {
+  const path = new URL(`${name}.expected.json`, FIXTURES);
+  if (!existsSync(path)) throw new Error(`Missing ${path.pathname}: run .venv/bin/python tests/js/fixtures/make_model_fixtures.py`);
+  const expected = JSON.parse(readFileSync(path, 'utf8'));
+  return { ...expected, url: new URL(expected.manifest, FIXTURES).href };
+};
+const MAX_CONTEXT = 512;
+
+async function greedy(model, promptIds, count) {
+  model.truncate(0);
+  await model.prefill(promptIds);
+  model.resetPenalties(promptIds);
+  const ids = [(await model.sample({ temperature: 0 })).token];
+  while (ids.length < count) ids.push((await model.step(ids.at(-1), { temperature: 0 })).token);
+  return ids;
+}
+
+function maxDifference(a, b) {
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
+
+for (const name of ['tiny-llama', 'tiny-qwen2', 'smollm2']) {
+  describe(`${name} on ${ADAPTER}`, () => {
+    const expected = fixture(name);
+    let model;
+    before(async () => {
+      model = await loadModel(expected.url, { maxContext: MAX_CONTEXT });
+    });
+    after(() => model?.destroy());
+
+    test('prefill logits match the reference', async () => {
+      model.truncate(0);
+      await model.prefill(expected.prompt_ids);
+      const logits = await model.logits();
+      const tolerance = model.features.f16 ? 0.05 * rms(expected.last_logits) : 1e-3;
+      const difference = maxDifference(logits, expected.last_logits);
+      assert.ok(difference <= tolerance, `${model.features.f16 ? 'f16' : 'f32'} path: max |Δlogit| ${difference} > ${tolerance}`);
+    });
+
+    test('greedy decoding matches the reference', async () => {
+      const ids = await greedy(model, expected.prompt_ids, expected.greedy_ids.length);
+      if (model.features.f16) assert.deepEqual(ids.slice(0, 8), expected.greedy_ids.slice(0, 8));
+      else assert.deepEqual(ids, expected.greedy_ids);
+      if (name === 'smollm2') {
+        const tokenizer = Tokenizer.fromJSON(JSON.parse(readFileSync(new URL('tokenizer.json', expected.url), 'utf8')));
+        assert.match(tokenizer.decode(ids), /Paris/);
+      }
+    });
+  });
+}
+
+describe(`model behaviour on ${ADAPTER}`, () => {
+  const llama = fixture('tiny-llama');
+  let model;
+  before(async () => {
+    model = await loadModel(llama.url, { maxContext: MAX_CONTEXT });
+  });
+  after(() => model?.destroy());
+
+  test('the numeric path follows the adapter', () => {
+    const f16 = model.gpu.device.features.has('shader-f16');
+    assert.equal(model.features.f16, f16);
+    assert.equal(typeof model.features.subgroups, 'boolean');
+  });
+
+  test('a prompt run in pieces and chunks equals one run; decode and prefill kernels agree', async () => {
+    const ids = Array.from({ length: 250 }, (_, i) => (i * 37 + 11) % model.vocabSize); // 2 prefill chunks
+    model.truncate(0);
+    await model.prefill(ids);
+    const whole = await model.logits();
+    model.truncate(0);
+    await model.prefill(ids.slice(0, 180));
+    await model.prefill(ids.slice(180, 249));
+    await model.step(ids[249], { temperature: 0 }); // the last token through the decode kernels
+    assert.equal(model.length, 250);
+    const pieces = await model.logits();
+    assert.ok(maxDifference(pieces, whole) < (model.features.f16 ? 0.05 * rms(whole) : 1e-3));
+  });
+
+  test('truncate keeps a prefix of the cache', async () => {
+    const first = await greedy(model, llama.prompt_ids, 6);
+    model.truncate(llama.prompt_ids.length - 3);
+    await model.prefill(llama.prompt_ids.slice(-3));
+    model.resetPenalties(llama.prompt_ids);
+    assert.equal((await model.sample({ temperature: 0 })).token, first[0]);
+    assert.throws(() => model.truncate(model.length + 1), RangeError);
+  });
+
+  test('sampling options: seeded draws repeat, top_k 1 is greedy, logprobs come back', async () => {
+    const draw = async (opts) => {
+      model.truncate(0);
+      await model.prefill(llama.prompt_ids);
+      model.resetPenalties(llama.prompt_ids);
+      const ids = [];
+      let result = await model.sample({ ...opts, random: 0.25 });
+      for (let i = 0; i < 8; i++) {
+        ids.push(result.token);
+        result = await model.step(result.token, { ...opts, random: (0.37 * (i + 1)) % 1 });
+      }
+      return { ids, result };
+    };
+    const options = { temperature: 0.8, topP: 0.9, topK: 40, frequencyPenalty: 0.3, presencePenalty: 0.2, repetitionPenalty: 1.1 };
+    assert.deepEqual((await draw(options)).ids, (await draw(options)).ids);
+    assert.deepEqual((await draw({ temperature: 1, topK: 1 })).ids, llama.greedy_ids.slice(0, 8));
+    const { result } = await draw({ temperature: 0, logprobs: true, topLogprobs: 5 });
+    assert.ok(result.logprob <= 0);
+    assert.equal(result.topLogprobs.length, 5);
+    assert.equal(result.topLogprobs[0].token, result.token);
+    assert.ok(result.topLogprobs.every((entry, i) => i === 0 || entry.logprob <= result.topLogprobs[i - 1].logprob));
+  });
+
+  test('logit bias and penalties steer the choice', async () => {
+    model.truncate(0);
+    await model.prefill(llama.prompt_ids);
+    model.resetPenalties(llama.prompt_ids);
+    assert.equal((await model.sample({ temperature: 0, logitBias: { 42: 100 } })).token, 42);
+    // repeating 42 is now penalised hard enough to lose, without the bias
+    const next = await model.step(42, { temperature: 0, frequencyPenalty: 100 });
+    assert.notEqual(next.token, 42);
+  });
+
+  test('invalid requests and a full context are refused', async () => {
+    await assert.rejects(model.sample({ temperature: -1 }), InvalidRequestError);
+    await assert.rejects(model.sample({ topLogprobs: 21 }), InvalidRequestError);
+    await assert.rejects(model.sample({ logitBias: { [model.vocabSize]: 1 } }), InvalidRequestError);
+    await assert.rejects(model.step(model.vocabSize), InvalidRequestError);
+    model.truncate(0);
+    await assert.rejects(model.prefill(new Array(model.contextLength + 1).fill(1)), ContextWindowExceededError);
+    assert.equal(model.length, 0);
+  });
+
+  test('50 generations in a row allocate no GPU memory', async () => {
+    const generate = async (i) => {
+      model.truncate(0);
+      await model.prefill(llama.prompt_ids);
+      model.resetPenalties(llama.prompt_ids);
+      let result = await model.sample({ temperature: 0.7, random: (i * 0.13) % 1, logprobs: i % 2 === 1, topLogprobs: i % 3 });
+      for (let t = 0; t < 3; t++) result = await model.step(result.token, { temperature: 0, logitBias: { [i]: 1 } });
+      await model.logits();
+    };
+    await generate(0);
+    const start = model.gpu.memory();
+    for (let i = 1; i <= 50; i++) await generate(i);
+    assert.deepEqual(model.gpu.memory(), start);
+  });
+});
+
+describe(`row-block splitting on ${ADAPTER}`, () => {
+  for (const name of ['tiny-qwen2', 'tiny-llama']) { // tied head (the embedding), separate lm_head
+    test(`${name}: an LM head split into row blocks gives identical results`, async () => {
+      const expected = fixture(name);
+      const whole = await loadModel(expected.url, { maxContext: 64 });
+      // 8 KiB: the 12 KiB head splits, every other weight and the KV cache still fit
+      const split = await loadModel(expected.url, { maxContext: 64, maxBindingBytes: 8192 });
+      try {
+        assert.equal(whole.lmHeadBlocks, 1);
+        assert.equal(split.lmHeadBlocks, 2);
+        for (const model of [whole, split]) await model.prefill(expected.prompt_ids.slice(0, 20));
+        assert.deepEqual(await split.logits(), await whole.logits());
+        const [a, b] = [await whole.sample({ temperature: 0 }), await split.sample({ temperature: 0 })];
+        assert.deepEqual(await split.step(b.token, { temperature: 0 }), await whole.step(a.token, { temperature: 0 }));
+      } finally {
+        await whole.destroy();
+        await split.destroy();
+      }
+    });
+  }
+
+  test('destroy frees every buffer and ends the model', async () => {
+    const model = await loadModel(fixture('tiny-qwen2').url, { maxContext: 64 });
+    assert.ok(model.gpu.memory().buffers > 0);
+    await model.destroy();
+    assert.deepEqual(model.gpu.memory(), { buffers: 0, bytes: 0 });
+    await assert.rejects(model.prefill([1]), ModelNotLoadedError);
+  });
+});
