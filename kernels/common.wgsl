@@ -1,6 +1,8 @@
 // Included first in every kernel (after the preamble that runtime/kernels.js writes: `enable f16;`
 // where the f16 path runs, `enable subgroups;` where subgroups exist, and `alias T = f16 | f32`,
-// the element type of activations and of the KV cache).
+// the element type of activations and of the KV cache). Then come the numeric path's helpers
+// (numeric_f16.wgsl | numeric_f32.wgsl) and the reduction library (reduce_subgroups.wgsl |
+// reduce_workgroup.wgsl), then the kernel's parts and main file.
 
 // The one uniform of a step, written by the host once per submit and shared by every dispatch.
 struct Params {
@@ -22,8 +24,7 @@ struct Params {
 
 override WG: u32 = 64;      // workgroup size; the reduction helpers rely on it too
 
-// Built on the reduction library (reduce_subgroups.wgsl or reduce_workgroup.wgsl, one of them
-// is always included): sum_vec4(value, lid) and argmax(best, lid) come from there.
+// Built on the reduction library's sum_vec4(value, lid) and argmax(best, lid).
 fn sum_f32(value: f32, lid: u32) -> f32 {
   return sum_vec4(vec4<f32>(value, 0.0, 0.0, 0.0), lid).x;
 }

@@ -15,5 +15,7 @@ fn slot_row(tile: u32, slot: u32, width: u32) -> u32 {
 }
 
 fn store(m: u32, n: u32, value: f32, partner: f32) {
-  out[m * OUT_STRIDE + OUT_OFFSET + n] = value + select(0.0, bias[n], HAS_BIAS);
+  var y = value;
+  if (HAS_BIAS) { y += bias[n]; }
+  out[m * OUT_STRIDE + OUT_OFFSET + n] = y;
 }

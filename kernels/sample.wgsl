@@ -4,14 +4,15 @@
 // log-probabilities. Writes the token where the next step's embedding lookup reads it and counts
 // it for the frequency/presence penalties, so decoding needs no host round trip to go on.
 //
-// The draw first keeps, in id order, the candidates whose weight exp((s - max) / T) is at least
+// The draw first keeps the candidates whose weight exp((s - max) / T) is at least
 // 1e-12: what it leaves out weighs under V * 1e-12 < 2e-7 of the total, less than float rounding.
 // No sorting: top-k keeps the scores >= the largest threshold with at least k candidates at or
 // above it, top-p the largest threshold whose candidates carry at least top_p of the (top-k)
 // weight, both found by search over the order-preserving u32 keys of the scores; ties at a
 // threshold are all kept (as HF's top-k does). The draw is a search too: the candidate whose
-// interval of the kept weight, laid out in id order, holds random * total. Each search measures 16
-// values per pass, so 8 passes cover 32 bits.
+// interval of the kept weight, laid out in a fixed order (see gather), holds random * total: the
+// same distribution as any other order. Each search measures 16 values per pass, so 8 passes
+// cover 32 bits. After each truncation the survivors are gathered again.
 //
 // Log-probabilities are log-softmax of the scores (after penalties and bias, before temperature).
 
@@ -101,16 +102,17 @@ fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, kept: u32, coun
   return low;
 }
 
-// Keeps the ids with score >= cut, in id order, at the start of candidates (scores and weights
-// alongside); returns how many. Invocation i takes a contiguous slice of ids.
+// Keeps the ids with score >= cut at the start of candidates, with their scores and weights
+// alongside; returns how many. Invocation t reads ids t, t + WG, ... (coalesced, BATCH loads in
+// flight) and writes its candidates in that order after those of invocations before it, so the
+// layout is fixed: ordered by (id % WG, id).
 fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
-  let per = (V + WG * BATCH - 1u) / (WG * BATCH) * BATCH;
-  let first = lid * per;
+  let rounds = (V + WG * BATCH - 1u) / (WG * BATCH);
   var own = 0u;
-  for (var k = 0u; k < per; k += BATCH) {
-    var batch: array<f32, BATCH>;  // loaded together, then used (see measure)
-    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min(first + k + u, V - 1u)]; }
-    for (var u = 0u; u < BATCH; u++) { own += select(0u, 1u, first + k + u < V && batch[u] >= cut); }
+  for (var r = 0u; r < rounds; r++) {
+    var batch: array<f32, BATCH>;
+    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
+    for (var u = 0u; u < BATCH; u++) { own += select(0u, 1u, (r * BATCH + u) * WG + lid < V && batch[u] >= cut); }
   }
   offsets[lid] = own;
   for (var stride = 1u; stride < WG; stride *= 2u) {  // inclusive prefix sums
@@ -121,14 +123,17 @@ fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
   }
   workgroupBarrier();
   var at = offsets[lid] - own;
-  for (var k = 0u; k < per; k++) {
-    let i = first + k;
-    let s = scores[min(i, V - 1u)];
-    if (i < V && s >= cut) {
-      candidates[at] = i;
-      scores[V + at] = s;
-      scores[2u * V + at] = exp((s - top_score) / params.temperature);
-      at++;
+  for (var r = 0u; r < rounds; r++) {
+    var batch: array<f32, BATCH>;  // all loaded before the stores below, which could alias them
+    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
+    for (var u = 0u; u < BATCH; u++) {
+      let i = (r * BATCH + u) * WG + lid;
+      if (i < V && batch[u] >= cut) {
+        candidates[at] = i;
+        scores[V + at] = batch[u];
+        scores[2u * V + at] = exp((batch[u] - top_score) / params.temperature);
+        at++;
+      }
     }
   }
   storageBarrier();

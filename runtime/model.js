@@ -100,7 +100,7 @@ function weightPlan(a) {
 
 // Per-pair rotation speeds with the model's rope_scaling, as HF transformers computes them
 // (float64, then float32); sitegen/reference.py is the same computation.
-export function ropeInverseFrequencies(a) {
+function ropeInverseFrequencies(a) {
   const d = a.head_dim;
   const scaling = a.rope_scaling;
   const result = new Float32Array(d / 2);
@@ -134,7 +134,7 @@ function ropeTable(inverseFrequencies, positions) {
   return table;
 }
 
-export class Model {
+class Model {
   #length = 0;
   #tokenOnGpu = null;  // what tokens[0] holds: the last sampled token, so step() need not write it
   #buffers;
@@ -146,6 +146,7 @@ export class Model {
   #layers;
   #lmHead;
   #tokenWords = new Uint32Array(PREFILL_CHUNK);
+  #dims;
 
   constructor(gpu, manifest, weights, { maxContext, bindingLimit }) {
     const a = manifest.architecture;
@@ -153,12 +154,12 @@ export class Model {
     this.manifest = manifest;
     this.features = { ...gpu.features };
     this.vocabSize = a.vocab_size;
-    this.dims = {
+    this.#dims = {
       hidden: a.hidden_size, heads: a.num_heads, kvHeads: a.num_kv_heads, headDim: a.head_dim, ffn: a.ffn_size,
       layers: a.num_layers, vocab: a.vocab_size, eps: a.rms_norm_eps,
       q: a.num_heads * a.head_dim, kv: a.num_kv_heads * a.head_dim,
     };
-    const d = this.dims;
+    const d = this.#dims;
     const elementBytes = this.features.f16 ? 2 : 4;
     // the KV cache of a layer and the RoPE table must each fit one binding
     const fits = Math.floor(Math.min(bindingLimit / (d.kv * elementBytes), bindingLimit / (d.headDim * 4)));
@@ -191,7 +192,7 @@ export class Model {
   // Pipelines and bind groups for every dispatch of forward().
   async build(onProgress = () => {}) {
     const a = this.manifest.architecture;
-    const d = this.dims;
+    const d = this.#dims;
     const b = this.#buffers;
     const w = (key) => this.#weights.get(key);
     const one = (key) => w(key).blocks[0].buffers.data;
@@ -239,7 +240,7 @@ export class Model {
   // bindings). input: { normed: true } (RMSNorm(x), fused) or { act: buffer }; output: { store:
   // { out, bias, stride, offset } } | { residual: next norm's weight } | { swiglu: true }.
   async #matmul(tensor, input, output, block = tensor.blocks[0]) {
-    const d = this.dims;
+    const d = this.#dims;
     const b = this.#buffers;
     const parts = [weightPart(tensor)];
     const resources = { ...block.buffers, act: input.normed ? b.normed : input.act };

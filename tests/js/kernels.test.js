@@ -32,8 +32,9 @@ for (const path of paths) {
       assert.match(h.kernels.preamble, f16 ? /alias T = f16/ : /alias T = f32/);
     });
 
-    // Runs one weight through the decode GEMV and the prefill GEMM with the given input/epilogue
-    // and checks both against the reference (the GEMV computes the chunk's last row only).
+    // Runs one weight through the decode GEMV (1 and 2 tiles per workgroup) and the prefill GEMM
+    // with the given input/epilogue and checks them against the reference (the GEMV computes the
+    // chunk's last row only).
     async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
       const rand = random(n * 31 + k + rows);
       const weightRows = epilogue === 'swiglu' ? 2 * n : n;
@@ -53,7 +54,7 @@ for (const path of paths) {
         return y(j) + (bias ? biasValues[j] : 0);
       };
 
-      for (const kernel of ['gemv', 'gemm']) {
+      for (const [kernel, TILES] of [['gemv', 1], ['gemv', 2], ['gemm', 1]]) {
         const weights = scheme === 'q4g32'
           ? { codes: h.buffer(weight.codes), scales: h.buffer(weight.scales) } : { data: h.buffer(weight.data) };
         const resources = { ...weights, act: h.tBuffer(act) };
@@ -76,8 +77,8 @@ for (const path of paths) {
         }
         const tiles = Math.ceil(n / (epilogue === 'swiglu' ? 2 : 4));
         const WG = kernel === 'gemv' ? h.kernels.subgroupSize || 64 : 64;
-        await h.run(kernel, { parts, constants: { WG } }, resources,
-          kernel === 'gemv' ? tiles : [Math.ceil(tiles / WG), Math.ceil(rows / 8)], { rows });
+        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, TILES } : { WG } }, resources,
+          kernel === 'gemv' ? Math.ceil(tiles / TILES) : [Math.ceil(tiles / WG), Math.ceil(rows / 8)], { rows });
 
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
         const want = checked.flatMap((m) => Array.from({ length: n }, (_, j) => expected(m, j)));
@@ -85,7 +86,7 @@ for (const path of paths) {
         const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden }[epilogue];
         const got = pick(epilogue === 'store' || epilogue === 'residual' ? await h.read(outBuffer) : await h.readT(outBuffer));
         const floor = Math.sqrt(want.reduce((sum, v) => sum + v * v, 0) / want.length);
-        assert.ok(maxError(got, want, floor) < tolerance, `${kernel}: error ${maxError(got, want, floor)}`);
+        assert.ok(maxError(got, want, floor) < tolerance, `${kernel} x${TILES}: error ${maxError(got, want, floor)}`);
         if (epilogue === 'residual') {
           const normed = pick(await h.readT(resources.normed));
           const wantNormed = want.map((v, i) => v * gainOut[i % n]);
@@ -259,14 +260,15 @@ for (const path of paths) {
       const logits = Array.from(normals(V, random(29), 2));
       const temperature = 0.7;
       for (const [topK, topP] of [[0, 1], [8, 1], [0, 0.5], [20, 0.8]]) {
-        // the reference: kept tokens as thresholds on the sorted scores, then a walk in id order
+        // the reference: kept tokens as thresholds on the sorted scores, then a walk in the
+        // sampler's fixed order: by (id % WG, id) for its workgroup of 256
         const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a]);
         let kept = topK ? order.slice(0, topK) : order;
         const weights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
         const total = weights.reduce((a, b) => a + b, 0);
         let cumulative = 0;
         const keep = weights.findIndex((w) => (cumulative += w) >= topP * total * (1 - 1e-6));
-        kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a - b);
+        kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a % 256 - b % 256 || a - b);
         const keptWeights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
         const keptTotal = keptWeights.reduce((a, b) => a + b, 0);
         // aim at the middle of a few kept tokens' intervals

@@ -13,11 +13,18 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ADAPTER } from './helpers/gpu.js';
 import { loadModel } from '../../runtime/model.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
-import { ContextWindowExceededError, InvalidRequestError, ModelNotLoadedError } from '../../runtime/errors.js';
+import { readBytes, resolveUrl } from '../../runtime/io.js';
+import { requestDevice } from '../../runtime/gpu.js';
+import {
+  ContextWindowExceededError, IntegrityError, InvalidRequestError, ModelNotLoadedError, WebGPUNotAvailableError,
+} from '../../runtime/errors.js';
 
 const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
 const fixture = (name) => {
@@ -198,5 +205,33 @@ describe(`row-block splitting on ${ADAPTER}`, () => {
     await model.destroy();
     assert.deepEqual(model.gpu.memory(), { buffers: 0, bytes: 0 });
     await assert.rejects(model.prefill([1]), ModelNotLoadedError);
+  });
+});
+
+describe('loading failures', () => {
+  test('a missing file is an error naming it', async () => {
+    await assert.rejects(readBytes('/nonexistent/shard-00000.bin'), /nonexistent\/shard-00000\.bin: no such file/);
+    assert.equal(resolveUrl('shard.bin', 'site/models/m/manifest.json'), 'site/models/m/shard.bin');
+    assert.equal(resolveUrl('shard.bin', 'https://x.org/models/m/manifest.json'), 'https://x.org/models/m/shard.bin');
+  });
+
+  test('no adapter is WebGPUNotAvailableError', async () => {
+    await assert.rejects(requestDevice({ gpu: { requestAdapter: async () => null } }), WebGPUNotAvailableError);
+  });
+
+  test('a shard that does not match its sha256 is IntegrityError naming it', async () => {
+    const expected = fixture('tiny-qwen2');
+    const manifestPath = fileURLToPath(expected.url);
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    const folder = mkdtempSync(join(tmpdir(), 'sitegen-'));
+    try {
+      manifest.shards = manifest.shards.map((shard) => ({ ...shard, file: join(manifestPath, '..', shard.file),
+        sha256: '0'.repeat(64) }));
+      writeFileSync(join(folder, 'manifest.json'), JSON.stringify(manifest));
+      await assert.rejects(loadModel(join(folder, 'manifest.json')), (error) => error instanceof IntegrityError
+        && /shard-00000\.bin/.test(error.message));
+    } finally {
+      rmSync(folder, { recursive: true });
+    }
   });
 });
