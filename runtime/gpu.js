@@ -32,9 +32,11 @@ async function defaultGpu() {
 }
 
 // { gpu }: a GPU (navigator.gpu-like) to take an adapter from, or a GPUDevice to use as it is.
-// { f16: false } forces the f32 path even where shader-f16 exists (tests compare both paths).
-export async function requestDevice({ gpu, f16 = true, powerPreference = 'high-performance' } = {}) {
-  if (gpu && typeof gpu.createBuffer === 'function') return new Gpu(gpu, { owned: false, f16 });
+// { f16: false } forces the f32 path even where shader-f16 exists, { subgroups: false } the
+// workgroup-memory reductions even where subgroups exist (tests run every path the adapter has).
+export async function requestDevice({ gpu, f16 = true, subgroups = true, powerPreference = 'high-performance' } = {}) {
+  const use = { 'shader-f16': f16, subgroups };
+  if (gpu && typeof gpu.createBuffer === 'function') return new Gpu(gpu, { owned: false, use });
   const source = gpu ?? await defaultGpu();
   if (!source) {
     throw new WebGPUNotAvailableError('This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome, '
@@ -45,8 +47,7 @@ export async function requestDevice({ gpu, f16 = true, powerPreference = 'high-p
     throw new WebGPUNotAvailableError('WebGPU is present but no GPU adapter is available: the GPU may be '
       + 'blocklisted or hardware acceleration turned off. Check chrome://gpu (or the browser equivalent).');
   }
-  const requiredFeatures = WANTED_FEATURES.filter((name) => adapter.features.has(name)
-    && (f16 || name !== 'shader-f16'));
+  const requiredFeatures = WANTED_FEATURES.filter((name) => adapter.features.has(name) && use[name]);
   const requiredLimits = Object.fromEntries(WANTED_LIMITS.map((name) => [name, adapter.limits[name]]));
   let device;
   try {
@@ -54,18 +55,18 @@ export async function requestDevice({ gpu, f16 = true, powerPreference = 'high-p
   } catch (error) {
     throw new WebGPUNotAvailableError(`The GPU adapter refused a device: ${error.message}`, { cause: error });
   }
-  return new Gpu(device, { owned: true, f16, adapterInfo: adapter.info });
+  return new Gpu(device, { owned: true, use, adapterInfo: adapter.info });
 }
 
 export class Gpu {
   #live = new Map(); // GPUBuffer -> bytes
 
-  constructor(device, { owned, f16, adapterInfo }) {
+  constructor(device, { owned, use, adapterInfo }) {
     this.device = device;
     this.owned = owned;
     this.features = {
-      f16: f16 && device.features.has('shader-f16'),
-      subgroups: device.features.has('subgroups'),
+      f16: use['shader-f16'] && device.features.has('shader-f16'),
+      subgroups: use.subgroups && device.features.has('subgroups'),
     };
     this.limits = Object.fromEntries(WANTED_LIMITS.map((name) => [name, device.limits[name]]));
     const info = adapterInfo ?? device.adapterInfo ?? {};

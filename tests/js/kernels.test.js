@@ -10,7 +10,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADAPTER, Harness, numericPaths, openGpu, roundT } from './helpers/gpu.js';
+import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from './helpers/gpu.js';
 import { f16Weight, logSoftmax, matmul, maxError, normals, q4g32Weight, random, rmsScale, silu } from './helpers/reference.js';
 
 const paths = await numericPaths();
@@ -29,6 +29,8 @@ for (const path of paths) {
 
     test('the requested numeric path is the one that runs', () => {
       assert.equal(gpu.features.f16, f16);
+      assert.equal(gpu.features.subgroups, path !== NO_SUBGROUPS);
+      assert.equal(h.kernels.preamble.includes('enable subgroups'), path !== NO_SUBGROUPS);
       assert.match(h.kernels.preamble, f16 ? /alias T = f16/ : /alias T = f32/);
     });
 

@@ -9,16 +9,19 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 export const ADAPTER = /lvp/.test(process.env.VK_ICD_FILENAMES ?? '') ? 'lavapipe'
   : /swiftshader/.test(process.env.VK_ICD_FILENAMES ?? '') ? 'swiftshader' : 'default';
 
-// The numeric paths this adapter runs: f32 always, f16 where it has shader-f16.
+// The kernel paths this adapter runs: f32 always, f16 where it has shader-f16, and f32 with the
+// workgroup-memory reductions (the fallback for adapters without subgroups) where it has subgroups.
+export const NO_SUBGROUPS = 'f32 without subgroups';
+
 export async function numericPaths() {
   const gpu = await requestDevice();
-  const paths = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
+  const paths = ['f32', ...(gpu.features.f16 ? ['f16'] : []), ...(gpu.features.subgroups ? [NO_SUBGROUPS] : [])];
   gpu.destroy();
   return paths;
 }
 
 export async function openGpu(path) {
-  return requestDevice({ f16: path === 'f16' });
+  return requestDevice({ f16: path === 'f16', subgroups: path !== NO_SUBGROUPS });
 }
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
