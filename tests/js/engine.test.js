@@ -14,21 +14,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { CreateEngine } from '../../runtime/engine.js';
 import { createRandom } from '../../runtime/random.js';
-
-const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
-const expectedOf = (name) => JSON.parse(readFileSync(new URL(`${name}.expected.json`, FIXTURES), 'utf8'));
-const manifestOf = (name) => new URL(expectedOf(name).manifest, FIXTURES).href;
-
-const greedy = (messages, fields = {}) => ({ messages, temperature: 0, ...fields });
-const ask = (content) => [{ role: 'user', content }];
-
-async function collect(stream) {
-  const chunks = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-const contentOf = (chunks) => chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+import { FIXTURES, ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
 
 describe('seeded random numbers', () => {
   test('repeat for a seed, differ between seeds, lie in [0, 1)', () => {

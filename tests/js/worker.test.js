@@ -5,16 +5,12 @@
 //     node --test tests/js/worker.test.js          (fixtures: see engine.test.js)
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 import { ContextWindowExceededError, InvalidRequestError } from '../../runtime/errors.js';
 import { CreateWorkerEngine } from '../../runtime/worker_client.js';
-
-const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
-const expectedOf = (name) => JSON.parse(readFileSync(new URL(`${name}.expected.json`, FIXTURES), 'utf8'));
-const manifestOf = (name) => new URL(expectedOf(name).manifest, FIXTURES).href;
+import { FIXTURES, ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
 
 // The worker's script: in a browser runtime/worker.js serves its global scope by itself; a Node
 // worker thread hands it parentPort, which already has postMessage and addEventListener.
@@ -38,17 +34,6 @@ function startWorker(source = HOST_SOURCE) {
 }
 
 after(() => Promise.all(workers.map((worker) => worker.terminate())));
-
-const greedy = (messages, fields = {}) => ({ messages, temperature: 0, ...fields });
-const ask = (content) => [{ role: 'user', content }];
-
-async function collect(stream) {
-  const chunks = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-const contentOf = (chunks) => chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
 
 describe('worker protocol without a model', () => {
   test('requests before a load fail with ModelNotLoadedError; unknown operations fail', async () => {
