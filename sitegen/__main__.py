@@ -84,5 +84,20 @@ def serve_command(site, host, port, open_browser):
     serve_site(site, host=host, port=port, open_browser=open_browser)
 
 
+@cli.command(name="deploy")
+@click.argument("site", type=click.Path(path_type=Path), default="site")
+@click.option("--gh-pages", "gh_pages", is_flag=True, help="Publish to a GitHub Pages branch (the only target so far).")
+@click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
+@click.option("--branch", default="gh-pages", show_default=True, help="Branch that GitHub Pages serves.")
+@click.option("-m", "--message", help="Commit message. [default: Deploy <site> with sitegen <version>]")
+@_clear_errors
+def deploy_command(site, gh_pages, remote, branch, message):
+    """Publish a built site to a GitHub Pages branch (the working tree is left alone)."""
+    if not gh_pages:
+        raise SitegenError("choose where to deploy: --gh-pages is the only target so far")
+    from sitegen.commands.deploy import deploy_gh_pages
+    deploy_gh_pages(site, remote=remote, branch=branch, message=message, log=click.echo)
+
+
 if __name__ == "__main__":
     cli()
