@@ -44,6 +44,10 @@ def models_command():
 @click.option("--description", help="Site description.")
 @click.option("--starter-prompt", "starter_prompts", multiple=True, help="Suggested first message (repeatable).")
 @click.option("--chat-template", type=click.Path(path_type=Path), help="Jinja chat template file to use instead of the model's.")
+@click.option("--weights-url", help="Folder URL the shards will be served from (e.g. a Hugging Face resolve/main/ "
+              "URL); the shards are then written beside the site, to OUT-weights/, not into it.")
+@click.option("--colors", multiple=True, metavar="NAME=#RRGGBB",
+              help="Override a theme colour, e.g. accent=#aa3300 (repeatable).")
 @click.option("-f", "--config", "config_file", type=click.Path(path_type=Path),
               help="Config file with the same options. [default: ./sitegen.yml if present]")
 @_clear_errors

@@ -5,8 +5,10 @@ a flag given on the command line wins. Every value is checked here, so the rest 
 trust a BuildConfig.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -28,6 +30,8 @@ class BuildConfig:
     description: str | None = None
     starter_prompts: tuple[str, ...] = ()
     chat_template: Path | None = None
+    weights_url: str | None = None
+    colors: tuple[tuple[str, str], ...] = ()
 
 
 def _text(name, value):
@@ -73,8 +77,55 @@ def _template_file(name, value):
     return path
 
 
+def _weights_url(name, value):
+    """An absolute http(s) URL of the folder the shards will be uploaded to, ending in '/'.
+
+    https is required because the site is served over https (GitHub Pages, any CDN) and browsers
+    block plain-http fetches from such pages; http is accepted for local hosts (testing).
+    """
+    url = _text(name, value).strip()
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise SitegenError(f"{name} must be an https:// URL (http only for localhost), got {value!r}. Example: "
+                           "https://huggingface.co/<user>/<repo>/resolve/main/")
+    if not parts.hostname or parts.query or parts.fragment:
+        raise SitegenError(f"{name} must be a folder URL without ?query or #fragment, got {value!r}.")
+    return url if url.endswith("/") else url + "/"
+
+
+# The colour variables every theme defines (see themes/_layout.css); `colors` may override them.
+THEME_COLORS = ("bg", "fg", "muted", "surface", "user_bubble", "border", "accent", "accent_fg", "danger", "focus")
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _colors(name, value):
+    """{variable: "#rrggbb"} (sitegen.yml) or ("variable=#rrggbb", ...) (--color flags)."""
+    if isinstance(value, (list, tuple)):
+        pairs = []
+        for item in value:
+            key, sep, colour = str(item).partition("=")
+            if not sep:
+                raise SitegenError(f"{name} takes NAME=#rrggbb, got {item!r}.")
+            pairs.append((key, colour))
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise SitegenError(f"{name} must be a mapping of colour name to #rrggbb, got {value!r}.")
+    checked = {}
+    for key, colour in pairs:
+        key = str(key).strip().replace("-", "_")
+        if key not in THEME_COLORS:
+            raise SitegenError(f"{name}: unknown colour {key!r}; the themes' colours are {', '.join(THEME_COLORS)}.")
+        if not isinstance(colour, str) or not _HEX_COLOR.fullmatch(colour.strip()):
+            raise SitegenError(f"{name}: {key} must be a #rrggbb colour (quote it in YAML), got {colour!r}.")
+        checked[key] = colour.strip().lower()
+    return tuple(checked.items())
+
+
 CHECKS = {"model": _text, "out": _path, "quant": _quant, "shard_mb": _shard_mb, "theme": _theme,
-          "title": _text, "description": _text, "starter_prompts": _prompts, "chat_template": _template_file}
+          "title": _text, "description": _text, "starter_prompts": _prompts, "chat_template": _template_file,
+          "weights_url": _weights_url, "colors": _colors}
 
 
 def _read_file(path: Path) -> dict:

@@ -26,6 +26,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 import markdown
@@ -41,9 +42,10 @@ from .errors import SitegenError
 
 DEFAULT_THEME = "default"
 ICON_SIZES = (192, 512)
-# The chat UI's entry module. The page references it only when the runtime ships it, so a site
-# built before the runtime exists has no dangling script.
+# The chat UI's entry module (runtime/app.js) and the script that applies the visitor's saved
+# light/dark choice on every page (a classic script, so it runs before the first paint).
 APP_ENTRY = "runtime/app.js"
+THEME_SCRIPT = "runtime/ui/theme.js"
 # Layout rules shared by every theme; theme files only set variables (see themes/_layout.css).
 _LAYOUT_CSS = "_layout.css"
 
@@ -60,6 +62,8 @@ class SiteOptions:
         "Write a haiku about the sea.",
         "Give me three ideas for a rainy weekend.",
     )
+    weights_url: str | None = None  # None: the shards are in the site, next to the manifest
+    colors: tuple[tuple[str, str], ...] = ()  # (theme variable with _ for -, "#rrggbb") overrides
 
 
 def available_themes() -> list[str]:
@@ -74,7 +78,7 @@ def assemble_site(
     site_dir: Path, *, model_id: str, manifest: dict, model_card: str | None, options: SiteOptions
 ) -> None:
     """Write the site's pages and assets into `site_dir`, beside the model already in `models/`."""
-    theme = _load_theme(options.theme)
+    theme = _load_theme(options.theme, options.colors)
     title = options.title or f"Chat with {model_id}"
     common = {
         "model_id": model_id,
@@ -84,6 +88,8 @@ def assemble_site(
         "nothing you type leaves your device.",
         "theme": theme,
         "icon_sizes": ICON_SIZES,
+        "weights_origin": _origin(options.weights_url) if options.weights_url else None,
+        "theme_script": THEME_SCRIPT,
     }
     files = {**_asset_files("runtime"), **_asset_files("kernels")}
     files["theme.css"] = theme.css
@@ -96,8 +102,9 @@ def assemble_site(
         "index.html",
         common,
         page="chat",
-        app_entry=APP_ENTRY if APP_ENTRY in files else None,
+        app_entry=APP_ENTRY,
         starter_prompts=options.starter_prompts,
+        weights_url=options.weights_url,
     )
     card_fields, card_html = _render_model_card(model_card)
     files["about.html"] = _render(
@@ -173,22 +180,32 @@ class _Theme:
     background: str  # "#rrggbb": manifest background_color (splash screen), icon motif
 
 
-def _load_theme(name: str) -> _Theme:
+def _load_theme(name: str, colors: tuple[tuple[str, str], ...] = ()) -> _Theme:
     themes = available_themes()
     if name not in themes:
         raise SitegenError(f"unknown theme {name!r}; available themes: {', '.join(themes)}")
-    css = (asset_dir("themes") / f"{name}.css").read_bytes()
-    text = css.decode("utf-8")
-    return _Theme(css, _css_colour(text, "--accent", name), _css_colour(text, "--bg", name))
+    text = (asset_dir("themes") / f"{name}.css").read_text(encoding="utf-8")
+    if colors:
+        # Appended, so they win over the theme's own values (in both schemes of a light/dark theme).
+        overrides = "".join(f"\n  --{key.replace('_', '-')}: {value};" for key, value in colors)
+        text += f"\n/* Colours chosen for this site (sitegen build --color / colors:) */\n:root {{{overrides}\n}}\n"
+    return _Theme(text.encode("utf-8"), _css_colour(text, "--accent", name), _css_colour(text, "--bg", name))
 
 
 def _css_colour(css: str, variable: str, theme: str) -> str:
-    # The first definition is the one in the theme's leading :root block (its light scheme, if
-    # it has two): the web app manifest can only carry one colour.
-    match = re.search(rf"(?<![\w-]){variable}\s*:\s*(#[0-9a-fA-F]{{6}})\b", css)
-    if not match:
+    # The web app manifest carries one colour: the light one of light-dark(light, dark), and
+    # the last definition (an override appended to the theme wins, as in the browser).
+    matches = re.findall(
+        rf"(?<![\w-]){variable}\s*:\s*(?:light-dark\(\s*)?(#[0-9a-fA-F]{{6}})\b", css
+    )
+    if not matches:
         raise SitegenError(f"theme {theme!r} does not define {variable} as a #rrggbb colour")
-    return match.group(1).lower()
+    return matches[-1].lower()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 # --- icons -----------------------------------------------------------------------------------

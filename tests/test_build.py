@@ -162,3 +162,20 @@ def test_generate_answers_the_france_question(tmp_path):
     result = sitegen_cli("generate", str(tmp_path / "site"), "--prompt", "What is the capital of France?")
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
+
+
+def test_weights_url_puts_the_shards_beside_the_site(tiny_qwen2, tmp_path):
+    folder, _ = tiny_qwen2
+    url = "https://huggingface.co/me/tiny/resolve/main/"
+    manifest = quiet_build(model=str(folder), out=tmp_path / "site", weights_url=url, shard_mb=1)
+    model_id = manifest["model_id"]
+    site_model, weights = tmp_path / "site" / "models" / model_id, tmp_path / "site-weights" / model_id
+    shard_files = {shard["file"] for shard in manifest["shards"]}
+    assert {p.name for p in site_model.iterdir()} == {"manifest.json", "tokenizer.json"}
+    assert {p.name for p in weights.iterdir()} == shard_files | {"manifest.json"}
+    assert read_manifest(weights) == manifest  # the shards there match the manifest's sizes and hashes
+    assert (tmp_path / "site-weights" / MARKER).is_file()  # so the next build may replace it
+    assert f'data-weights-url="{url}"' in (tmp_path / "site" / "index.html").read_text()
+    # Rebuilding without --weights-url leaves the old weights folder alone and puts the shards back in.
+    quiet_build(model=str(folder), out=tmp_path / "site", shard_mb=1)
+    assert shard_files <= {p.name for p in site_model.iterdir()} and weights.is_dir()

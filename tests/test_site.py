@@ -132,13 +132,7 @@ def test_runtime_and_kernels_are_copied_without_readmes(tmp_path, fake_assets):
     kernel = fake_assets["kernels"] / "matmul_q4.wgsl"
     assert files["kernels/matmul_q4.wgsl"] == kernel.read_bytes()
     scripts = [a for t, a in _Tags(files["index.html"].decode()).tags if t == "script"]
-    assert scripts == [{"type": "module", "src": "runtime/app.js"}]
-
-
-def test_no_script_without_an_app_entry(tmp_path):
-    index = (build(tmp_path / "site") / "index.html").read_text()
-    assert "<script" not in index
-    assert "runtime is not part of this build yet" in index
+    assert scripts == [{"src": "runtime/ui/theme.js"}, {"type": "module", "src": "runtime/app.js"}]
 
 
 def test_pages_are_accessible_and_self_contained(tmp_path):
@@ -211,7 +205,8 @@ def test_about_page_without_a_card(tmp_path):
 def test_model_card_html_is_escaped_and_links_defused(tmp_path):
     about = (build(tmp_path / "site", card=INJECTION) / "about.html").read_text()
     tags = _Tags(about).tags
-    assert [t for t, a in tags if t in ("script", "iframe", "img", "b")] == []
+    assert [t for t, a in tags if t in ("iframe", "img", "b")] == []
+    assert [a for t, a in tags if t == "script"] == [{"src": "runtime/ui/theme.js"}]  # ours only
     assert not [k for t, a in tags for k in a if k.startswith("on")]
     hrefs = [a["href"] for t, a in tags if t == "a"]
     assert hrefs == ["#main", "./", "./", "about.html", "https://example.org/docs"]
@@ -301,3 +296,38 @@ def test_unknown_theme_lists_the_available_ones(tmp_path):
 
 # Runs the generated sw.js in Node against stand-ins for the service worker globals (scope
 # https://user.github.io/repo/, as on GitHub Pages) and reports what it did.
+
+
+def test_weights_url_reaches_the_page_and_the_csp(tmp_path):
+    files = site_files(build(tmp_path / "site", weights_url="https://huggingface.co/me/w/resolve/main/"))
+    index = files["index.html"].decode()
+    (app,) = [a for t, a in _Tags(index).tags if "data-model-manifest" in a]
+    assert app["data-weights-url"] == "https://huggingface.co/me/w/resolve/main/"
+    for page in ("index.html", "about.html"):
+        csp = _csp(files[page].decode())
+        assert "connect-src 'self' https://huggingface.co;" in csp and csp.startswith("default-src 'self';")
+
+
+def test_without_weights_url_the_csp_allows_only_the_own_origin(tmp_path):
+    files = site_files(build(tmp_path / "site"))
+    assert "data-weights-url" not in files["index.html"].decode()
+    assert "connect-src 'self';" in _csp(files["index.html"].decode())
+
+
+def test_colour_overrides_win_in_css_manifest_and_icons(tmp_path):
+    files = site_files(build(tmp_path / "site", colors=(("accent", "#aa3300"), ("bg", "#fafafa"))))
+    css = files["theme.css"].decode()
+    assert css.rstrip().endswith(":root {\n  --accent: #aa3300;\n  --bg: #fafafa;\n}")
+    manifest = json.loads(files["manifest.webmanifest"])
+    assert manifest["theme_color"] == "#aa3300" and manifest["background_color"] == "#fafafa"
+    assert '<meta name="theme-color" content="#aa3300">' in files["index.html"].decode()
+
+
+def test_light_dark_theme_colours_give_the_light_one_to_the_manifest(tmp_path):
+    manifest = json.loads(site_files(build(tmp_path / "site"))["manifest.webmanifest"])
+    assert manifest["theme_color"] == "#2b59c3" and manifest["background_color"] == "#ffffff"
+
+
+def _csp(page):
+    (meta,) = [a for t, a in _Tags(page).tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    return meta["content"]

@@ -3,12 +3,16 @@
 Everything is written into a temporary folder beside the output and renamed into place at the
 end, so a failed or interrupted build leaves the previous site (or nothing) behind, never half
 a site. An existing output folder is replaced only if it is a previous sitegen build.
+
+With --weights-url the shards are not part of the site: they go to a second folder beside it,
+`<out>-weights/<model id>/` (with a copy of the manifest), to be uploaded to that URL; the
+site keeps the manifest and tokenizer and fetches the shards from there.
 """
 
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sitegen import sources
@@ -45,24 +49,49 @@ def atomic_folder(out: Path):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def weights_folder(out: Path) -> Path:
+    """Where a --weights-url build puts the shards: beside the site, never inside it."""
+    return out.with_name(f"{out.name}-weights")
+
+
 def build(config: BuildConfig, log=print) -> dict:
     """Build the site described by `config`; returns the model manifest."""
     out = config.out.resolve()
-    _check_replaceable(out)
+    weights_out = weights_folder(out) if config.weights_url else None
+    for folder in filter(None, (out, weights_out)):
+        _check_replaceable(folder)
     source = sources.resolve(config.model)
     log(f"Loading {source.public_name()} ({source.kind})")
     checkpoint = source.load()
     template = config.chat_template.read_text(encoding="utf-8") if config.chat_template else None
     started = time.perf_counter()
-    with atomic_folder(out) as tmp:
-        manifest = write_model(checkpoint, tmp / "models" / source.model_id, model_id=source.model_id,
+    # The site's folder is entered last, so it is renamed into place only after the weights' one.
+    with ExitStack() as folders:
+        weights_tmp = folders.enter_context(atomic_folder(weights_out)) if weights_out else None
+        tmp = folders.enter_context(atomic_folder(out))
+        model_dir = tmp / "models" / source.model_id
+        manifest = write_model(checkpoint, model_dir, model_id=source.model_id,
                                source=source.public_name(), quant=config.quant, shard_mb=config.shard_mb,
                                chat_template=template, log=log)
+        if weights_tmp:
+            _move_shards(manifest, model_dir, weights_tmp / source.model_id)
         options = SiteOptions(title=config.title, description=config.description, theme=config.theme,
+                              weights_url=config.weights_url, colors=config.colors,
                               **({"starter_prompts": config.starter_prompts} if config.starter_prompts else {}))
         assemble_site(tmp, model_id=source.model_id, manifest=manifest, model_card=checkpoint.model_card,
                       options=options)
     mb = manifest["total_bytes"] / 1e6
     log(f"Built {out} in {time.perf_counter() - started:.1f} s: {source.model_id}, {config.quant}, "
         f"{len(manifest['shards'])} shard(s), {mb:.1f} MB of weights")
+    if weights_out:
+        log(f"Upload the files in {weights_out / source.model_id} to {config.weights_url} "
+            "(the site fetches the shards from there, with CORS).")
     return manifest
+
+
+def _move_shards(manifest: dict, model_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True)
+    for shard in manifest["shards"]:
+        (model_dir / shard["file"]).rename(target / shard["file"])
+    # The manifest travels with the shards, so the uploaded folder says what its files are.
+    shutil.copyfile(model_dir / "manifest.json", target / "manifest.json")

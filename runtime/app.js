@@ -1,0 +1,373 @@
+// The chat page's entry module: wires the page (templates/index.html) to the engine.
+//
+// The engine runs in the service worker where it can (the model then survives reloads and is
+// shared by tabs), else in a dedicated worker: CreateServiceWorkerEngine picks. Conversations
+// live in IndexedDB, settings and the open conversation's id in localStorage, both per site.
+// Each step of a reply is saved as it streams, so a reload or a crash loses at most a second.
+
+import { ChatView } from './ui/chat_view.js';
+import { ConversationList } from './ui/conversation_list.js';
+import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
+import { loadDetails } from './ui/format.js';
+import { describeProblem } from './ui/problems.js';
+import { chatRequest, SettingsForm } from './ui/settings.js';
+import { ConversationStore } from './ui/store.js';
+import { CreateServiceWorkerEngine } from './sw_client.js';
+
+const SAVE_EVERY_MS = 1000;
+const site = new URL('./', location.href).pathname; // several sitegen sites may share an origin
+const $ = (selector) => document.querySelector(selector);
+
+const app = {
+  engine: null,
+  store: null,
+  conversations: [], // most recent first, as the sidebar lists them
+  current: null, // the open conversation; null = a new chat not saved yet
+  generating: null, // Promise of the running reply
+};
+
+const dom = {
+  app: $('.chat-app'),
+  loader: $('.loader'),
+  loadText: $('.load-text'),
+  loadProgress: $('.load-progress'),
+  loadDetails: $('.load-details'),
+  problem: $('.problem'),
+  composer: $('.composer'),
+  prompt: $('#prompt'),
+  send: $('.composer .send'),
+  stop: $('.composer .stop'),
+  starters: $('.starters'),
+  sidebar: $('#conversations'),
+  sidebarToggle: $('.toggle-sidebar'),
+  newChat: $('.new-chat'),
+  exportChats: $('.export-chats'),
+  importChats: $('.import-chats input'),
+};
+
+const chatView = new ChatView($('.messages'), $('#message-template'), {
+  edit: (index, text) => reply(index, text),
+  regenerate: (index) => reply(index),
+});
+const conversationList = new ConversationList($('.conversation-list'), $('#conversation-template'), {
+  open: (id) => openConversation(id),
+  rename: (id, title) => renameConversation(id, title),
+  remove: (id) => deleteConversation(id),
+});
+const settings = new SettingsForm($('.settings-form'), `sitegen-settings:${site}`);
+
+main();
+
+async function main() {
+  wireControls();
+  await openStore();
+  await loadEngine();
+}
+
+// --- the engine ------------------------------------------------------------------------------
+
+async function loadEngine() {
+  hideProblem();
+  dom.loader.hidden = false;
+  setControls();
+  registerServiceWorker();
+  navigator.storage?.persist?.().catch(() => {}); // ask to keep the model when space runs low
+  try {
+    app.engine = await CreateServiceWorkerEngine(dom.app.dataset.modelManifest, {
+      weightsUrl: dom.app.dataset.weightsUrl,
+      initProgressCallback: showProgress,
+    });
+    document.body.dataset.engineHost = app.engine.host;
+    dom.loader.hidden = true;
+  } catch (error) {
+    dom.loader.hidden = true;
+    showProblem(error, { retry: loadEngine });
+  }
+  setControls();
+}
+
+function registerServiceWorker() {
+  // A module service worker (it imports the engine). Without one the site still works online;
+  // the engine then runs in a dedicated worker.
+  navigator.serviceWorker?.register('sw.js', { type: 'module' }).catch((error) => {
+    console.warn('No offline support: the service worker did not register.', error);
+  });
+}
+
+function showProgress(report) {
+  dom.loadText.textContent = report.text;
+  dom.loadProgress.value = report.progress;
+  dom.loadDetails.textContent = loadDetails(report);
+}
+
+// --- conversations ---------------------------------------------------------------------------
+
+async function openStore() {
+  try {
+    app.store = await ConversationStore.open(`sitegen-chats:${site}`);
+    app.conversations = await app.store.list();
+  } catch (error) {
+    // Private windows of some browsers have no IndexedDB: chat on, without saving.
+    console.warn('Conversations will not be saved:', error);
+    app.store = null;
+  }
+  const lastId = readLocal('current');
+  app.current = app.conversations.find((conversation) => conversation.id === lastId) ?? null;
+  showConversation();
+}
+
+function showConversation() {
+  chatView.render(app.current?.messages ?? [], { busy: !!app.generating });
+  conversationList.render(app.conversations, app.current?.id);
+  setControls();
+}
+
+async function save(conversation) {
+  conversation.updated = Date.now();
+  if (!app.conversations.includes(conversation)) app.conversations.unshift(conversation);
+  app.conversations.sort((a, b) => b.updated - a.updated);
+  writeLocal('current', conversation.id);
+  try {
+    await app.store?.put(conversation);
+  } catch (error) {
+    showProblem(new Error(`The conversation could not be saved: ${error.message}`));
+  }
+}
+
+async function openConversation(id) {
+  await stopReply();
+  app.current = app.conversations.find((conversation) => conversation.id === id) ?? null;
+  writeLocal('current', id);
+  closeSidebar();
+  hideProblem();
+  showConversation();
+  dom.prompt.focus();
+}
+
+async function startNewChat() {
+  await stopReply();
+  app.current = null;
+  writeLocal('current', '');
+  closeSidebar();
+  hideProblem();
+  showConversation();
+  dom.prompt.focus();
+}
+
+async function renameConversation(id, title) {
+  const conversation = app.conversations.find((item) => item.id === id);
+  if (!conversation) return;
+  conversation.title = title;
+  await save(conversation);
+  showConversation();
+}
+
+async function deleteConversation(id) {
+  if (app.current?.id === id) await startNewChat();
+  app.conversations = app.conversations.filter((conversation) => conversation.id !== id);
+  try {
+    await app.store?.delete(id);
+  } catch (error) {
+    showProblem(new Error(`The conversation could not be deleted: ${error.message}`));
+  }
+  showConversation();
+}
+
+function exportConversations() {
+  const data = exportFile(app.conversations, { modelId: app.engine?.modelId });
+  const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+  const link = Object.assign(document.createElement('a'), {
+    href: url, download: `conversations-${new Date().toISOString().slice(0, 10)}.json`,
+  });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+async function importConversations(file) {
+  try {
+    const imported = readExportFile(JSON.parse(await file.text()));
+    const added = mergeImported(new Map(app.conversations.map((c) => [c.id, c])), imported);
+    await app.store?.putAll(added);
+    app.conversations = [...app.conversations, ...added].sort((a, b) => b.updated - a.updated);
+    showConversation();
+  } catch (error) {
+    showProblem(new Error(`${file.name} was not imported. ${error.message}`));
+  }
+}
+
+// --- replies ---------------------------------------------------------------------------------
+
+async function send(text) {
+  if (!text.trim() || !app.engine || app.generating) return;
+  if (!app.current) app.current = newConversation();
+  if (!app.current.messages.length) app.current.title = titleFrom(text);
+  app.current.messages.push({ role: 'user', content: text });
+  dom.prompt.value = '';
+  await save(app.current);
+  await generate();
+}
+
+/** Reply again from message `index` on: its new text if given (an edit), else regenerate. */
+async function reply(index, text) {
+  if (!app.current || app.generating) return;
+  const messages = app.current.messages.slice(0, index);
+  if (text !== undefined) messages.push({ role: 'user', content: text });
+  app.current.messages = messages;
+  await save(app.current);
+  await generate();
+}
+
+async function generate() {
+  const conversation = app.current;
+  hideProblem();
+  let finished;
+  app.generating = new Promise((resolve) => { finished = resolve; });
+  showConversation();
+  chatView.startReply();
+  const request = chatRequest(settings.value, conversation.messages);
+  const message = { role: 'assistant', content: '' };
+  let savedAt = 0;
+  try {
+    const stream = await app.engine.chat.completions.create(request);
+    conversation.messages.push(message);
+    const stats = {};
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (choice?.delta?.content) message.content += choice.delta.content;
+      if (choice?.finish_reason) stats.finishReason = choice.finish_reason;
+      if (chunk.usage) {
+        stats.completionTokens = chunk.usage.completion_tokens;
+        stats.decodeTokensPerSecond = chunk.usage.extra?.decode_tokens_per_s;
+      }
+      chatView.updateReply(message.content);
+      if (performance.now() - savedAt > SAVE_EVERY_MS) {
+        savedAt = performance.now();
+        save(conversation);
+      }
+    }
+    message.stats = stats;
+  } catch (error) {
+    // Nothing is lost: a partial reply stays; an empty one is dropped, the question stays.
+    if (!message.content) conversation.messages = conversation.messages.filter((item) => item !== message);
+    else message.stats = { finishReason: 'abort' };
+    showProblem(error, { retry: () => reply(conversation.messages.length) });
+  } finally {
+    chatView.endReply();
+    await save(conversation);
+    app.generating = null;
+    finished();
+    if (app.current === conversation) showConversation();
+  }
+}
+
+async function stopReply() {
+  if (!app.generating) return;
+  app.engine.interruptGenerate();
+  await app.generating;
+}
+
+// --- page state and controls -----------------------------------------------------------------
+
+function setControls() {
+  const ready = !!app.engine;
+  const busy = !!app.generating;
+  dom.prompt.disabled = !ready;
+  dom.send.disabled = !ready || busy;
+  dom.send.hidden = busy;
+  dom.stop.hidden = !busy;
+  dom.newChat.disabled = false;
+  dom.exportChats.disabled = !app.conversations.length;
+  dom.importChats.disabled = !app.store;
+  const empty = !app.current?.messages.length;
+  if (dom.starters) {
+    dom.starters.hidden = !empty;
+    for (const button of dom.starters.querySelectorAll('button')) button.disabled = !ready || busy;
+  }
+}
+
+function showProblem(error, { retry } = {}) {
+  const { title, text, actions } = describeProblem(error);
+  dom.problem.querySelector('.problem-title').textContent = title;
+  dom.problem.querySelector('.problem-text').textContent = text;
+  const handlers = {
+    retry: retry && ['Try again', () => retry()],
+    reload: ['Reload the page', () => location.reload()],
+    'new-chat': ['Start a new chat', () => startNewChat()],
+    dismiss: ['Dismiss', () => hideProblem()],
+  };
+  dom.problem.querySelector('.problem-actions').replaceChildren(...actions
+    .filter((action) => handlers[action])
+    .map((action) => {
+      const [label, onClick] = handlers[action];
+      const button = Object.assign(document.createElement('button'), { type: 'button', textContent: label });
+      button.dataset.action = action;
+      button.addEventListener('click', onClick);
+      return button;
+    }));
+  dom.problem.dataset.error = error?.name ?? 'Error';
+  dom.problem.hidden = false;
+  console.error(error);
+}
+
+function hideProblem() {
+  dom.problem.hidden = true;
+}
+
+function wireControls() {
+  dom.composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send(dom.prompt.value);
+  });
+  dom.prompt.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      dom.composer.requestSubmit();
+    }
+  });
+  dom.stop.addEventListener('click', () => stopReply());
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return;
+    if (app.generating) stopReply();
+    closeSidebar();
+  });
+  dom.starters?.addEventListener('click', (event) => {
+    const prompt = event.target.closest('.starter')?.dataset.prompt;
+    if (prompt) send(prompt);
+  });
+  dom.newChat.addEventListener('click', () => startNewChat());
+  dom.exportChats.addEventListener('click', () => exportConversations());
+  dom.importChats.addEventListener('change', () => {
+    const [file] = dom.importChats.files;
+    dom.importChats.value = '';
+    if (file) importConversations(file);
+  });
+  dom.sidebarToggle.hidden = false;
+  dom.sidebarToggle.addEventListener('click', () => {
+    const open = !dom.sidebar.classList.contains('open');
+    dom.sidebar.classList.toggle('open', open);
+    dom.sidebarToggle.setAttribute('aria-expanded', String(open));
+    if (open) dom.sidebar.querySelector('button')?.focus();
+  });
+}
+
+function closeSidebar() {
+  dom.sidebar.classList.remove('open');
+  dom.sidebarToggle.setAttribute('aria-expanded', 'false');
+}
+
+// localStorage may be off (privacy settings); the values then last for this page only.
+function readLocal(name) {
+  try {
+    return localStorage.getItem(`sitegen-${name}:${site}`);
+  } catch {
+    return null;
+  }
+}
+
+function writeLocal(name, value) {
+  try {
+    localStorage.setItem(`sitegen-${name}:${site}`, value);
+  } catch {
+    // see readLocal
+  }
+}

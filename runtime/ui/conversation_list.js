@@ -1,0 +1,73 @@
+// The sidebar's list of saved conversations, cloned from the page's #conversation-template:
+// open, rename (inline form) and delete (after a confirmation).
+
+export class ConversationList {
+  #list;
+  #template;
+  #actions;
+
+  /** actions: { open(id), rename(id, title), remove(id) }. */
+  constructor(list, template, actions) {
+    this.#list = list;
+    this.#template = template;
+    this.#actions = actions;
+    list.addEventListener('click', (event) => this.#onClick(event));
+  }
+
+  render(conversations, currentId) {
+    this.#list.replaceChildren(...conversations.map((conversation) => {
+      const item = this.#template.content.firstElementChild.cloneNode(true);
+      item.dataset.id = conversation.id;
+      if (conversation.id === currentId) item.setAttribute('aria-current', 'true');
+      const open = item.querySelector('.open-conversation');
+      open.textContent = conversation.title;
+      open.title = conversation.title;
+      item.querySelector('.rename-conversation').setAttribute('aria-label', `Rename “${conversation.title}”`);
+      item.querySelector('.delete-conversation').setAttribute('aria-label', `Delete “${conversation.title}”`);
+      return item;
+    }));
+  }
+
+  #onClick(event) {
+    const button = event.target.closest('button');
+    const item = button?.closest('.conversation');
+    if (!button || !item) return;
+    const { id } = item.dataset;
+    const title = item.querySelector('.open-conversation').textContent;
+    if (button.classList.contains('open-conversation')) this.#actions.open(id);
+    else if (button.classList.contains('rename-conversation')) this.#rename(item, id, title);
+    else if (button.classList.contains('delete-conversation')) {
+      if (confirm(`Delete the conversation “${title}”? This cannot be undone.`)) this.#actions.remove(id);
+    }
+  }
+
+  #rename(item, id, title) {
+    const form = item.querySelector('.rename-form');
+    const input = form.querySelector('input');
+    const buttons = item.querySelectorAll('button');
+    const close = () => {
+      form.hidden = true;
+      buttons.forEach((button) => { button.hidden = false; });
+    };
+    buttons.forEach((button) => { button.hidden = true; });
+    form.hidden = false;
+    input.value = title;
+    input.focus();
+    input.select();
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      if (form.hidden) return; // the blur that closing the form causes submits once more
+      const value = input.value.trim();
+      close();
+      if (value && value !== title) this.#actions.rename(id, value);
+    };
+    input.onkeydown = (event) => {
+      if (event.key === 'Escape') {
+        event.stopPropagation();
+        close();
+        item.querySelector('.rename-conversation').focus();
+      }
+    };
+    input.onblur = () => form.requestSubmit();
+  }
+}

@@ -1,0 +1,125 @@
+// The chat page's pure parts (runtime/ui/): what it shows for numbers and problems, the
+// conversation export format, and the requests settings turn into. The page itself is tested
+// in a real browser (tests/e2e/).
+//
+//   node --test tests/js/ui.test.js
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import {
+  EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
+} from '../../runtime/ui/conversations.js';
+import { formatBytes, formatDuration, loadDetails, replyStats } from '../../runtime/ui/format.js';
+import { describeProblem } from '../../runtime/ui/problems.js';
+import { chatRequest, parseSettings } from '../../runtime/ui/settings.js';
+import {
+  ContextWindowExceededError, DeviceLostError, IntegrityError, QuotaExceededError, WebGPUNotAvailableError, fromPlain, toPlain,
+} from '../../runtime/errors.js';
+
+describe('format', () => {
+  test('sizes in decimal units, durations rounded up', () => {
+    assert.deepEqual([0, 999, 1000, 45_200_000, 1_234_000_000].map(formatBytes), ['0 B', '999 B', '1.00 kB', '45.2 MB', '1.23 GB']);
+    assert.deepEqual([0.2, 58.5, 60, 200, 3900].map(formatDuration), ['1 s', '59 s', '1 min', '3 min 20 s', '1 h 5 min']);
+    assert.equal(formatBytes(NaN), '?');
+  });
+
+  test('the line under the loading bar', () => {
+    const report = { stage: 'weights', loaded: 45_200_000, total: 90_100_000, bytesPerSecond: 12_300_000, secondsLeft: 3.6 };
+    assert.equal(loadDetails(report), '45.2 MB of 90.1 MB · 12.3 MB/s · 4 s left');
+    assert.equal(loadDetails({ ...report, bytesPerSecond: 0, secondsLeft: undefined }), '45.2 MB of 90.1 MB');
+    assert.equal(loadDetails({ stage: 'pipelines', loaded: 3, total: 9 }), '');
+  });
+
+  test('the line under a reply', () => {
+    assert.equal(replyStats({ decodeTokensPerSecond: 23.456, completionTokens: 12, finishReason: 'stop' }), '23.5 tokens/s · 12 tokens');
+    assert.equal(replyStats({ completionTokens: 1, finishReason: 'abort' }), '1 token · stopped');
+    assert.equal(replyStats({ finishReason: 'length' }), 'cut off at the length limit');
+  });
+});
+
+describe('problems', () => {
+  // Errors arrive from a worker as plain objects: describe what fromPlain gives back.
+  const across = (error) => fromPlain(toPlain(error));
+
+  test('each typed error gets its own message and actions', () => {
+    const cases = [
+      [new WebGPUNotAvailableError('no adapter'), /cannot run the model/, /Chrome and Edge 113/, ['reload']],
+      [new QuotaExceededError('full', { needed: 2_500_000_000, available: 1_000_000_000 }), /Not enough storage/,
+        /needs 2.50 GB more; this site may use 1.00 GB/, ['retry']],
+      [new DeviceLostError('lost'), /GPU stopped responding/, /reload the page/, ['reload']],
+      [new IntegrityError('bad', { shard: 'shard-00003.bin' }), /damaged/, /shard-00003.bin did not match/, ['retry']],
+      [new ContextWindowExceededError('too long'), /conversation is full/, /Start a new chat/, ['new-chat', 'dismiss']],
+      [new TypeError('boom'), /Something went wrong/, /^boom /, ['retry', 'reload']],
+    ];
+    for (const [error, title, text, actions] of cases) {
+      const problem = describeProblem(across(error));
+      assert.match(problem.title, title);
+      assert.match(problem.text, text);
+      assert.deepEqual(problem.actions, actions);
+    }
+  });
+});
+
+describe('conversations', () => {
+  test('titles come from the first line, cut at a word', () => {
+    assert.equal(titleFrom('  Hello   there \nsecond line'), 'Hello there');
+    assert.equal(titleFrom('word '.repeat(30)), `${'word '.repeat(12).trim()}…`);
+    assert.equal(titleFrom('x'.repeat(80)), `${'x'.repeat(60)}…`);
+    assert.equal(titleFrom('   '), 'New chat');
+  });
+
+  test('an export reads back; unknown fields are dropped', () => {
+    const conversation = { ...newConversation(1000), title: 'Greeting', messages: [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello!', stats: { decodeTokensPerSecond: 20, completionTokens: 3, finishReason: 'stop', html: '<b>' } },
+    ] };
+    const file = JSON.parse(JSON.stringify(exportFile([conversation], { modelId: 'm', now: 0 })));
+    assert.equal(file.format, EXPORT_FORMAT);
+    assert.equal(file.exported, '1970-01-01T00:00:00.000Z');
+    const [back] = readExportFile(file);
+    assert.deepEqual(back.messages[1].stats, { decodeTokensPerSecond: 20, completionTokens: 3, finishReason: 'stop' });
+    assert.deepEqual({ ...back, messages: back.messages.slice(0, 1) }, { ...conversation, messages: conversation.messages.slice(0, 1) });
+  });
+
+  test('a bad file names its first problem', () => {
+    const good = exportFile([{ ...newConversation(0), messages: [{ role: 'user', content: 'x' }] }]);
+    const cases = [
+      [[], /the file is not a JSON object/],
+      [{ ...good, format: 'other' }, /"format" must be "sitegen-conversations"/],
+      [{ ...good, version: 2 }, /"version" must be 1 \(this file says 2\)/],
+      [{ ...good, conversations: {} }, /"conversations" must be a list/],
+      [{ ...good, conversations: [{ ...good.conversations[0], id: '' }] }, /conversations\[0\]\.id must be/],
+      [{ ...good, conversations: [{ ...good.conversations[0], messages: [{ role: 'system', content: 'x' }] }] },
+        /conversations\[0\]\.messages\[0\]\.role must be "user" or "assistant"/],
+      [{ ...good, conversations: [{ ...good.conversations[0], messages: [{ role: 'user', content: 3 }] }] },
+        /conversations\[0\]\.messages\[0\]\.content must be a string/],
+    ];
+    for (const [data, message] of cases) assert.throws(() => readExportFile(data), message);
+  });
+
+  test('importing never overwrites: the same conversation is skipped, a changed one gets a new id', () => {
+    const mine = { ...newConversation(5), title: 'Mine' };
+    const existing = new Map([[mine.id, mine]]);
+    const fresh = newConversation(7);
+    const added = mergeImported(existing, [{ ...mine }, { ...mine, updated: 9, title: 'Theirs' }, fresh]);
+    assert.equal(added.length, 2);
+    assert.notEqual(added[0].id, mine.id);
+    assert.equal(added[0].title, 'Theirs');
+    assert.equal(added[1], fresh);
+  });
+});
+
+describe('settings', () => {
+  test('empty or out-of-range fields fall back to the model default and are not sent', () => {
+    const settings = parseSettings({ system: '  Be brief. ', temperature: '0', top_p: '1.5', max_tokens: '2.5' });
+    assert.deepEqual(settings, { system: 'Be brief.', temperature: 0, top_p: null, max_tokens: null });
+    assert.deepEqual(chatRequest(settings, [{ role: 'user', content: 'Hi', stats: {} }]), {
+      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
+      stream: true, stream_options: { include_usage: true }, temperature: 0,
+    });
+    const defaults = parseSettings({});
+    assert.deepEqual(chatRequest(defaults, []).messages, []);
+    assert.deepEqual(parseSettings({ top_p: '0.9', max_tokens: '256' }), { system: null, temperature: null, top_p: 0.9, max_tokens: 256 });
+  });
+});
