@@ -7,7 +7,7 @@
 //   'new-chat' start a new conversation (the current one stays saved)
 //   'dismiss'  hide the message
 
-import { formatBytes } from './format.js';
+import { formatBytes } from '../units.js';
 
 const WEBGPU_HELP = 'It works in Chrome and Edge 113 or newer on Windows, macOS, ChromeOS and Android, in '
   + 'Safari 26 or newer, and in Firefox 141 or newer on Windows. On Linux, Chrome needs WebGPU switched on at '
@@ -60,7 +60,7 @@ export function describeProblem(error) {
     case 'InvalidRequestError':
       return { title: 'Check the settings', text: message, actions: ['dismiss'] };
     case 'ModelNotLoadedError':
-    case 'EngineHostLostError':
+    case 'EngineLostError':
       return {
         title: 'The model is not running',
         text: `${message} Reload the page to start it again; your conversations are saved.`,

@@ -1,0 +1,323 @@
+"""The chat page as a visitor uses it, in real Chromium (SwiftShader WebGPU) on the SmolLM2 site.
+
+The visitor's session is shared by the tests of this module, in order, as one visit would be:
+the model loads once (with progress), a question gets the Node engine's greedy answer, Stop,
+reload, offline. Other tests open their own contexts (fresh profiles) when they need one.
+Replies are kept a few tokens long: SwiftShader runs the model at a few tokens per second.
+"""
+
+import json
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "build" / "e2e-artifacts"
+QUESTION = "What is the capital of France?"
+ANSWER_TOKENS = 12
+LOAD_TIMEOUT_MS = 240_000
+REPLY_TIMEOUT_MS = 120_000
+
+# Records how far the loading bar got (its value attribute reflects the engine's progress).
+RECORD_PROGRESS = """
+window.__loadProgress = [];
+new MutationObserver(() => {
+  const bar = document.querySelector('.load-progress');
+  if (bar) window.__loadProgress.push(bar.value);
+}).observe(document, { subtree: true, attributes: true, attributeFilter: ['value'] });
+"""
+
+
+def node_greedy_answer(manifest: Path, question: str, max_tokens: int) -> str:
+    """The in-thread engine's greedy reply in Node (Dawn on SwiftShader), for the same request."""
+    script = ROOT / "tests" / "e2e" / "node_answer.js"
+    request = {"messages": [{"role": "user", "content": question}], "temperature": 0, "max_tokens": max_tokens}
+    env = {"VK_ICD_FILENAMES": "/usr/lib/chromium/vk_swiftshader_icd.json", "XDG_RUNTIME_DIR": "/tmp",
+           "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    done = subprocess.run(["node", str(script), str(manifest), json.dumps(request)], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def visit(browser, site_url):
+    """One visitor's context and page for the whole module, with every request URL logged."""
+    context = browser.new_context()
+    requests = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = context.new_page()
+    page.add_init_script(RECORD_PROGRESS)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.goto(site_url)
+    yield {"context": context, "page": page, "requests": requests, "dialogs": dialogs}
+    context.close()
+
+
+def wait_until_ready(page):
+    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+
+
+def set_settings(page, **values):
+    details = page.locator("details.settings")
+    if not details.evaluate("element => element.open"):
+        details.locator("summary").click()
+    for name, value in values.items():
+        page.fill(f".settings-form [name={name}]", str(value))
+
+
+def ask(page, text):
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+
+
+def wait_for_reply_end(page):
+    page.wait_for_selector(".composer .send:visible", timeout=REPLY_TIMEOUT_MS)
+    return page.locator(".message.assistant").last
+
+
+def test_model_loads_with_progress_to_the_end(visit):
+    page = visit["page"]
+    wait_until_ready(page)
+    progress = page.evaluate("window.__loadProgress")
+    assert progress and max(progress) == 1 and progress == sorted(progress)
+    assert page.locator(".loader").is_hidden()
+    assert page.evaluate("document.body.dataset.engineHost") == "service-worker"
+
+
+def test_question_gets_the_node_engines_greedy_answer(visit, e2e_site):
+    page = visit["page"]
+    wait_until_ready(page)
+    set_settings(page, temperature=0, max_tokens=ANSWER_TOKENS)
+    ask(page, QUESTION)
+    page.wait_for_selector(".composer .stop:visible")  # the reply streams: Stop shows while it runs
+    reply = wait_for_reply_end(page)
+    manifest = next((e2e_site / "models").glob("*/manifest.json"))
+    expected = node_greedy_answer(manifest, QUESTION, ANSWER_TOKENS)
+    assert expected.strip()
+    # Through the browser's own parser, which writes text back in its way (' not &#39;).
+    rendered = page.evaluate("""async (text) => {
+        const template = document.createElement('template');
+        template.innerHTML = (await import('./runtime/ui/markdown.js')).renderMarkdown(text);
+        return template.innerHTML;
+    }""", expected)
+    assert reply.locator(".message-body").inner_html() == rendered
+    assert "tokens/s" in reply.locator(".message-stats").inner_text()
+    assert page.locator(".message.user .message-body").first.inner_text() == QUESTION
+    assert page.locator(".conversation .open-conversation").first.inner_text() == QUESTION
+
+
+def test_stop_ends_the_reply_and_keeps_what_was_written(visit):
+    page = visit["page"]
+    set_settings(page, temperature=0.8, max_tokens=400)
+    ask(page, "Write a long story about a lighthouse keeper.")
+    reply = page.locator(".message.assistant.streaming .message-body")
+    page.wait_for_function("document.querySelector('.message.assistant.streaming .message-body')?.textContent.length > 0",
+                           timeout=REPLY_TIMEOUT_MS)
+    page.click(".composer .stop")
+    last = wait_for_reply_end(page)
+    assert "stopped" in last.locator(".message-stats").inner_text()
+    assert last.locator(".message-body").inner_text().strip()
+    assert reply.count() == 0
+    # Esc stops too.
+    ask(page, "Tell me another long story, about a baker.")
+    page.wait_for_function("document.querySelector('.message.assistant.streaming .message-body')?.textContent.length > 0",
+                           timeout=REPLY_TIMEOUT_MS)
+    page.keyboard.press("Escape")
+    assert "stopped" in wait_for_reply_end(page).locator(".message-stats").inner_text()
+    assert page.locator("#prompt").is_enabled()
+
+
+def test_reload_keeps_the_conversation_and_the_loaded_model(visit):
+    page, requests = visit["page"], visit["requests"]
+    before = page.locator(".messages").inner_text()
+    requests.clear()
+    page.reload()
+    wait_until_ready(page)
+    assert page.locator(".messages").inner_text() == before
+    # The model stayed loaded in the service worker: no shard was read again.
+    assert not [url for url in requests if url.endswith(".bin")]
+
+
+def test_offline_reload_still_answers(visit, site_url):
+    page, context, requests = visit["page"], visit["context"], visit["requests"]
+    context.set_offline(True)
+    try:
+        page.reload()
+        wait_until_ready(page)
+        page.click(".new-chat")
+        set_settings(page, temperature=0, max_tokens=4)
+        ask(page, "Say hello.")
+        reply = wait_for_reply_end(page)
+        assert reply.locator(".message-body").inner_text().strip()
+        assert page.locator(".problem").is_hidden()
+    finally:
+        context.set_offline(False)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(site_url))
+    others = {url for url in requests if not url.startswith(origin + "/") and not url.startswith(("blob:", "data:"))}
+    assert others == set()
+
+
+def test_conversations_rename_delete_export_import(visit, tmp_path):
+    page = visit["page"]
+    first = page.locator(".conversation").first
+    title = first.locator(".open-conversation").inner_text()
+    first.locator(".rename-conversation").click()
+    first.locator(".rename-form input").fill("Renamed chat")
+    first.locator(".rename-form input").press("Enter")
+    assert page.locator(".conversation .open-conversation").first.inner_text() == "Renamed chat"
+    count = page.locator(".conversation").count()
+    with page.expect_download() as download_info:
+        page.click(".export-chats")
+    exported = tmp_path / "export.json"
+    download_info.value.save_as(exported)
+    data = json.loads(exported.read_text())
+    assert data["format"] == "sitegen-conversations" and len(data["conversations"]) == count
+    assert "Renamed chat" in [c["title"] for c in data["conversations"]]
+    # Delete (after the confirmation dialog), then import the export: it comes back.
+    page.locator(".conversation").first.locator(".delete-conversation").click()
+    assert visit["dialogs"][-1].startswith("Delete the conversation “Renamed chat”")
+    assert page.locator(".conversation").count() == count - 1
+    page.set_input_files(".import-chats input", str(exported))
+    page.wait_for_function(f"document.querySelectorAll('.conversation').length === {count}")
+    assert title != "Renamed chat"
+
+
+def test_edit_and_regenerate(visit):
+    page = visit["page"]
+    page.click(".new-chat")
+    set_settings(page, temperature=0, max_tokens=3)
+    ask(page, "Name a colour.")
+    wait_for_reply_end(page)
+    page.locator(".message.assistant .regenerate").click()
+    wait_for_reply_end(page)
+    assert page.locator(".message").count() == 2
+    page.locator(".message.user .edit-message").click()
+    page.locator(".message.user .message-editor textarea").fill("Name a fruit.")
+    page.locator(".message.user .message-editor button[type=submit]").click()
+    wait_for_reply_end(page)
+    assert page.locator(".message.user .message-body").inner_text() == "Name a fruit."
+    assert page.locator(".message").count() == 2
+
+
+# Imported conversations are untrusted too, and go through the same rendering as replies: the
+# way to put exact markdown payloads on the page without making the model say them.
+INJECTIONS = [
+    "<script>window.__pwned = 'script'</script>",
+    "<img src=x onerror=\"window.__pwned = 'img'\">",
+    "<svg onload=\"window.__pwned = 'svg'\"></svg>",
+    "<iframe src=\"javascript:parent.__pwned = 'iframe'\"></iframe>",
+    "[click](javascript:window.__pwned='link')",
+    "[click](JaVaScRiPt:window.__pwned='case')",
+    "[click](java&#x73;cript:window.__pwned='entity')",
+    "[click](data:text/html,<script>parent.__pwned='data'</script>)",
+    "![pixel](https://evil.example/pixel.png)",
+    "[x](https://a.example/\"onmouseover=\"window.__pwned='quote')",
+    "```\"><img src=x onerror=\"window.__pwned='lang'\">\ncode\n```",
+    "<a href=\"javascript:window.__pwned='a'\">a</a> <b onmouseover=\"window.__pwned='b'\">b</b>",
+    "| a | b |\n|---|---|\n| <img src=x onerror=\"window.__pwned='cell'\"> | [c](javascript:alert(1)) |",
+]
+
+
+def test_markdown_payloads_render_inert(visit, tmp_path):
+    page = visit["page"]
+    conversation = {
+        "id": "injections", "title": "Injections", "created": 1, "updated": 2,
+        "messages": [{"role": "user", "content": "<img src=x onerror=\"window.__pwned='user'\">"},
+                     {"role": "assistant", "content": "\n\n".join(INJECTIONS + ["[safe](https://example.org/)"])}],
+    }
+    file = tmp_path / "injections.json"
+    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
+    page.set_input_files(".import-chats input", str(file))
+    page.locator(".conversation", has_text="Injections").locator(".open-conversation").click()
+    body = page.locator(".message.assistant .message-body")
+    body.hover()
+    for link in body.locator("a").all():
+        link.hover()
+    page.wait_for_timeout(500)  # let any handler that got through run
+    assert page.evaluate("window.__pwned") is None
+    assert visit["dialogs"] == [d for d in visit["dialogs"] if d.startswith("Delete")]  # no alert()
+    messages = page.locator(".messages")
+    assert messages.locator("script, iframe, img, svg, object, embed, form, style").count() == 0
+    handlers = messages.evaluate("""list => [...list.querySelectorAll('*')].flatMap(element =>
+        [...element.attributes].map(a => a.name).filter(name => name.startsWith('on')))""")
+    assert handlers == []
+    hrefs = body.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert hrefs and all(href.startswith(("https://", "http://")) for href in hrefs)
+    assert "https://example.org/" in hrefs
+    assert body.locator("a[href='https://example.org/']").get_attribute("rel") == "noopener noreferrer nofollow"
+    # The payloads are shown as text, not lost.
+    assert "<script>window.__pwned = 'script'</script>" in body.inner_text()
+
+
+def test_phone_width_is_usable(visit):
+    page = visit["page"]
+    page.set_viewport_size({"width": 400, "height": 800})
+    try:
+        page.click(".new-chat") if page.locator(".new-chat").is_visible() else None
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400
+        for selector in ("#prompt", ".composer .send", ".toggle-sidebar", ".theme-toggle"):
+            box = page.locator(selector).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 400, selector
+        assert not page.locator(".new-chat").is_visible()  # the conversations are in a drawer
+        page.click(".toggle-sidebar")
+        page.wait_for_function("document.querySelector('.conversations').getBoundingClientRect().left >= 0")
+        assert page.locator(".toggle-sidebar").get_attribute("aria-expanded") == "true"
+        page.keyboard.press("Escape")
+        page.wait_for_function("document.querySelector('.conversations').getBoundingClientRect().right <= 0")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_screenshots_of_both_schemes(visit, scheme):
+    """Saved for people to look at (build/e2e-artifacts/); the test checks the scheme applied."""
+    page = visit["page"]
+    page.locator(".conversation", has_text="Renamed chat").first.locator(".open-conversation").click()
+    page.emulate_media(color_scheme=scheme)
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == ("rgb(255, 255, 255)" if scheme == "light" else "rgb(18, 20, 23)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width, name in ((1280, "desktop"), (400, "phone")):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.screenshot(path=str(ARTIFACTS / f"chat-{scheme}-{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.emulate_media(color_scheme="light")
+
+
+def test_theme_toggle_overrides_the_system_and_is_remembered(visit):
+    page = visit["page"]
+    page.emulate_media(color_scheme="light")
+    toggle = page.locator(".theme-toggle")
+    assert toggle.get_attribute("aria-pressed") == "false"
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 20, 23)"
+    page.goto(page.url.split("#")[0] + "about.html")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 20, 23)"
+    page.locator(".theme-toggle").click()  # back to light, for the tests after this one
+    page.go_back()
+    wait_until_ready(page)
+
+
+def test_a_full_context_offers_a_new_chat(visit, tmp_path):
+    page = visit["page"]
+    long_text = " ".join(f"word{i}" for i in range(6000))  # well past the 4096-token context
+    conversation = {"id": "long", "title": "Too long", "created": 1, "updated": 3,
+                    "messages": [{"role": "user", "content": long_text}, {"role": "assistant", "content": "Hm."}]}
+    file = tmp_path / "long.json"
+    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
+    page.set_input_files(".import-chats input", str(file))
+    page.locator(".conversation", has_text="Too long").locator(".open-conversation").click()
+    page.locator(".message.assistant .regenerate").click()
+    problem = page.locator(".problem")
+    problem.wait_for(state="visible", timeout=REPLY_TIMEOUT_MS)
+    assert problem.get_attribute("data-error") == "ContextWindowExceededError"
+    assert "This conversation is full" in problem.inner_text()
+    assert page.locator(".message.user .message-body").inner_text() == long_text  # nothing lost
+    problem.locator("button[data-action=new-chat]").click()
+    assert page.locator(".message").count() == 0 and problem.is_hidden()
