@@ -8,7 +8,6 @@
 import { ChatView } from './ui/chat_view.js';
 import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
-import { loadDetails } from './ui/format.js';
 import { describeProblem } from './ui/problems.js';
 import { chatRequest, SettingsForm } from './ui/settings.js';
 import { ConversationStore } from './ui/store.js';
@@ -31,7 +30,6 @@ const dom = {
   loader: $('.loader'),
   loadText: $('.load-text'),
   loadProgress: $('.load-progress'),
-  loadDetails: $('.load-details'),
   problem: $('.problem'),
   composer: $('.composer'),
   prompt: $('#prompt'),
@@ -94,10 +92,10 @@ function registerServiceWorker() {
   });
 }
 
+// The report's text carries the numbers: "Downloading weights: 45.2 of 90.1 MB, 12.3 MB/s, 4 s left".
 function showProgress(report) {
   dom.loadText.textContent = report.text;
   dom.loadProgress.value = report.progress;
-  dom.loadDetails.textContent = loadDetails(report);
 }
 
 // --- conversations ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // #message-template. Replies are untrusted model output and go through renderMarkdown, which
 // escapes everything before formatting; the visitor's own messages are shown as plain text.
 
-import { replyStats } from './format.js';
+import { replyStats } from './reply_stats.js';
 import { renderMarkdown } from './markdown.js';
 
 const ROLE_LABELS = { user: 'You said:', assistant: 'The model replied:' };

@@ -68,7 +68,7 @@ function checkMessage(value, where, fail) {
   if (value.role !== 'user' && value.role !== 'assistant') fail(`${where}.role`, 'must be "user" or "assistant"');
   if (typeof value.content !== 'string') fail(`${where}.content`, 'must be a string');
   const message = { role: value.role, content: value.content };
-  // Stats are only ever shown as numbers and words of our own (runtime/ui/format.js): keep known keys.
+  // Stats are only ever shown as numbers and words of our own (runtime/ui/reply_stats.js): keep known keys.
   const stats = value.stats;
   if (stats && typeof stats === 'object') {
     message.stats = {};

@@ -9,11 +9,6 @@
 
 import { formatBytes } from '../units.js';
 
-const WEBGPU_HELP = 'It works in Chrome and Edge 113 or newer on Windows, macOS, ChromeOS and Android, in '
-  + 'Safari 26 or newer, and in Firefox 141 or newer on Windows. On Linux, Chrome needs WebGPU switched on at '
-  + 'chrome://flags/#enable-unsafe-webgpu (and Vulkan drivers). If you use one of these, check that hardware '
-  + 'acceleration is on in the browser settings.';
-
 /** { title, text, actions } for an error from loading the model or from a chat request. */
 export function describeProblem(error) {
   const message = error?.message ?? String(error);
@@ -21,7 +16,8 @@ export function describeProblem(error) {
     case 'WebGPUNotAvailableError':
       return {
         title: 'This browser cannot run the model',
-        text: `The chat runs on your device's GPU through WebGPU, which this browser does not offer. ${WEBGPU_HELP}`,
+        // The runtime's message says which browsers and settings work (runtime/sw_client.js).
+        text: `The chat runs on your device's GPU. ${message}`,
         actions: ['reload'],
       };
     case 'QuotaExceededError': {

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import {
   EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
 } from '../../runtime/ui/conversations.js';
-import { loadDetails, replyStats } from '../../runtime/ui/format.js';
+import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem } from '../../runtime/ui/problems.js';
 import { chatRequest, parseSettings } from '../../runtime/ui/settings.js';
 import {
@@ -18,13 +18,6 @@ import {
 } from '../../runtime/errors.js';
 
 describe('format', () => {
-  test('the line under the loading bar', () => {
-    const report = { stage: 'weights', loaded: 45_200_000, total: 90_100_000, bytesPerSecond: 12_300_000, secondsLeft: 3.6 };
-    assert.equal(loadDetails(report), '45.2 of 90.1 MB · 12.3 MB/s · 4 s left');
-    assert.equal(loadDetails({ ...report, bytesPerSecond: 0, secondsLeft: undefined }), '45.2 of 90.1 MB');
-    assert.equal(loadDetails({ stage: 'pipelines', loaded: 3, total: 9 }), '');
-  });
-
   test('the line under a reply', () => {
     assert.equal(replyStats({ decodeTokensPerSecond: 23.456, completionTokens: 12, finishReason: 'stop' }), '23.5 tokens/s · 12 tokens');
     assert.equal(replyStats({ completionTokens: 1, finishReason: 'abort' }), '1 token · stopped');
@@ -38,7 +31,7 @@ describe('problems', () => {
 
   test('each typed error gets its own message and actions', () => {
     const cases = [
-      [new WebGPUNotAvailableError('no adapter'), /cannot run the model/, /Chrome and Edge 113/, ['reload']],
+      [new WebGPUNotAvailableError('It runs in Chrome 113+.'), /cannot run the model/, /GPU\. It runs in Chrome 113\+\.$/, ['reload']],
       [new QuotaExceededError('full', { needed: 2_500_000_000, available: 1_000_000_000 }), /Not enough storage/,
         /needs 2.50 GB more; this site may use 1.00 GB/, ['retry']],
       [new DeviceLostError('lost'), /GPU stopped responding/, /reload the page/, ['reload']],

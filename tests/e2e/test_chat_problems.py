@@ -1,0 +1,80 @@
+"""What the chat page tells the visitor when the model cannot run, in real Chromium: no WebGPU,
+not enough storage, a damaged download. (A full context is in test_chat_page.py; a lost GPU
+device is tested in Node, tests/js/engine_host.test.js: a browser cannot be made to lose one.)
+"""
+
+import shutil
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import CHROMIUM, serve_folder
+
+LOAD_TIMEOUT_MS = 240_000
+
+
+def problem_of(page, timeout=LOAD_TIMEOUT_MS):
+    problem = page.locator(".problem")
+    problem.wait_for(state="visible", timeout=timeout)
+    return problem
+
+
+def test_without_webgpu_the_page_says_which_browsers_work(browser, site_url):
+    # Chromium on Linux without --enable-unsafe-webgpu: navigator.gpu exists but gives no adapter,
+    # in the page, its workers and its service worker alike: what visitors with such a browser get.
+    plain = browser.browser_type.launch(executable_path=str(CHROMIUM))
+    try:
+        page = plain.new_page()
+        page.goto(site_url)
+        problem = problem_of(page, timeout=60_000)
+        assert problem.get_attribute("data-error") == "WebGPUNotAvailableError"
+        text = problem.inner_text()
+        assert "This browser cannot run the model" in text and "Edge 113+" in text
+        assert "enable-unsafe-webgpu" in text
+        assert page.locator("#prompt").is_disabled() and page.locator(".loader").is_hidden()
+    finally:
+        plain.close()
+
+
+def test_not_enough_storage_says_how_much_is_needed(context, page, site_url):
+    # Chromium's own quota override (DevTools protocol): the origin may store 5 MB.
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(site_url))
+    session = context.new_cdp_session(page)
+    session.send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": 5_000_000})
+    page.goto(site_url)
+    problem = problem_of(page)
+    assert problem.get_attribute("data-error") == "QuotaExceededError"
+    text = problem.inner_text()
+    assert "Not enough storage for the model" in text
+    assert "The model needs" in text and "this site may use" in text
+    assert problem.locator("button[data-action=retry]").is_visible()
+
+
+@pytest.fixture
+def damaged_site(e2e_site, tmp_path):
+    """A copy of the demo site whose last shard has flipped bytes; yields (url, shard path, good bytes)."""
+    site = tmp_path / "site"
+    shutil.copytree(e2e_site, site)
+    # The last one: loading stops at the damaged shard, and every shard before it is cached by then.
+    shard = sorted(site.glob("models/*/*.bin"))[-1]
+    good = shard.read_bytes()
+    damaged = bytearray(good)
+    damaged[1000:1016] = bytes(16)
+    shard.write_bytes(bytes(damaged))
+    with serve_folder(site) as url:
+        yield url, shard, good
+
+
+def test_a_damaged_shard_is_downloaded_again_alone(context, page, request_log, damaged_site):
+    url, shard, good = damaged_site
+    page.goto(url)
+    problem = problem_of(page)
+    assert problem.get_attribute("data-error") == "IntegrityError"
+    assert f"The model file {shard.name} did not match its checksum" in problem.inner_text()
+    shard.write_bytes(good)  # the host serves the right bytes again
+    request_log.clear()
+    problem.locator("button[data-action=retry]").click()
+    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+    assert problem.is_hidden()
+    # The shards that arrived intact came from the cache: only the damaged one was fetched again.
+    assert [u.rsplit("/", 1)[-1] for u in request_log if u.endswith(".bin")] == [shard.name]
