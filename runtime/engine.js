@@ -1,6 +1,6 @@
 // The in-thread engine: OpenAI-style chat completions over one loaded model.
 //
-//   const engine = await CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext });
+//   const engine = await CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl });
 //   const reply = await engine.chat.completions.create({ messages, max_tokens: 64 });
 //   const stream = await engine.chat.completions.create({ messages, stream: true });
 //   for await (const chunk of stream) { ... }
@@ -19,24 +19,31 @@
 
 import { formatConversation } from './chat_format.js';
 import { ContextWindowExceededError, ModelNotLoadedError } from './errors.js';
-import { readJSON, resolveUrl } from './io.js';
+import { ModelFiles } from './model_cache.js';
 import { loadModel } from './model.js';
 import { createRandom, randomSeed } from './random.js';
 import { parseChatRequest } from './request.js';
 import { Tokenizer } from './tokenizer.js';
+import { formatBytes, formatBytesOf, formatDuration } from './units.js';
 
 /**
  * Load the model of `manifestUrl` (and its tokenizer) and return an Engine.
- * initProgressCallback receives { progress (0..1), loaded, total, stage, text, timeElapsed (s) }.
- * `gpu` replaces navigator.gpu (Node passes Dawn's); `maxContext` caps the context window.
+ * initProgressCallback receives { progress (0..1), loaded, total, stage, text, timeElapsed (s) };
+ * while the weights load (stage 'weights', loaded/total in bytes) also fromCache (bytes of them
+ * read from the cache), bytesPerSecond and secondsLeft (of the download; null until measurable).
+ * `gpu` replaces navigator.gpu (Node passes Dawn's); `maxContext` caps the context window;
+ * `weightsUrl` is the folder of the shard files when they are hosted elsewhere (default: the
+ * manifest's folder). Files are cached and verified as model_cache.js describes.
  */
-export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext } = {}) {
+export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl } = {}) {
   const report = progressReporter(initProgressCallback);
-  const manifest = await readJSON(manifestUrl);
+  const files = new ModelFiles(manifestUrl, { weightsUrl });
+  const manifest = await files.manifest();
+  await files.checkRoom(manifest);
   // The tokenizer downloads while the weights do; whichever fails, nothing stays allocated.
   const loads = await Promise.allSettled([
-    loadModel(manifestUrl, { gpu, maxContext, onProgress: report }),
-    readJSON(resolveUrl(manifest.tokenizer.file, manifestUrl)).then((json) => Tokenizer.fromJSON(json)),
+    loadModel(manifest, { gpu, maxContext, onProgress: report, readShard: (shard, onBytes) => files.shard(shard, onBytes) }),
+    files.tokenizer(manifest).then((json) => Tokenizer.fromJSON(json)),
   ]);
   const [model, tokenizer] = loads.map((load) => load.value);
   const failure = loads.find((load) => load.status === 'rejected');
@@ -44,6 +51,8 @@ export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, max
     await model?.destroy();
     throw failure.reason;
   }
+  // Housekeeping: a cache that fails to drop old files must not fail a good load.
+  await files.prune(manifest).catch(() => {});
   report({ stage: 'ready', loaded: manifest.total_bytes, total: manifest.total_bytes });
   return new Engine(model, tokenizer);
 }
@@ -55,9 +64,11 @@ export class Engine {
   #turns = new TurnQueue();
   #cachedIds = []; // token ids whose keys and values the model's KV cache holds, in order
   #interrupted = false;
+  #lost;
 
   constructor(model, tokenizer) {
     this.#model = model;
+    this.#lost = model.gpu.lost.then((error) => error ?? new Promise(() => {}));
     this.#modelId = model.manifest.model_id;
     this.#tokenizer = tokenizer;
     this.chat = { completions: { create: (request) => this.#create(request) } };
@@ -66,6 +77,14 @@ export class Engine {
   /** The loaded model's id (its folder name under models/). */
   get modelId() {
     return this.#modelId;
+  }
+
+  /**
+   * Settles with a DeviceLostError when the GPU device is lost (every request fails with it from
+   * then on); stays pending while the device lives.
+   */
+  get lost() {
+    return this.#lost;
   }
 
   /** End the running generation at its next token, with finish_reason "abort". (Queued ones still run.) */
@@ -327,7 +346,7 @@ async function* streamChunks(events, reply, params) {
 
 // Callers take turns in call order: acquire() resolves, with the function that ends the turn,
 // once every earlier turn has ended.
-class TurnQueue {
+export class TurnQueue {
   #last = Promise.resolve();
 
   acquire() {
@@ -344,25 +363,52 @@ class TurnQueue {
 // reported once, with stage "ready", when the engine can take requests.
 const LOAD_STAGES = {
   manifest: { from: 0, to: 0.01, text: () => 'Reading the model manifest' },
-  weights: { from: 0.01, to: 0.95, text: (loaded, total) => `Loading weights: ${megabytes(loaded)} of ${megabytes(total)} MB` },
-  pipelines: { from: 0.95, to: 0.99, text: (loaded, total) => `Compiling GPU kernels: ${loaded} of ${total}` },
-  ready: { from: 1, to: 1, text: (loaded, total, seconds) => `Ready (loaded in ${seconds.toFixed(1)} s)` },
+  weights: { from: 0.01, to: 0.95, text: weightsText },
+  pipelines: { from: 0.95, to: 0.99, text: ({ loaded, total }) => `Compiling GPU kernels: ${loaded} of ${total}` },
+  ready: { from: 1, to: 1, text: ({ timeElapsed }) => `Ready (loaded in ${timeElapsed.toFixed(1)} s)` },
 };
 
 function progressReporter(callback) {
   const started = performance.now();
+  const download = new DownloadRate();
   let progress = 0;
-  return ({ stage, loaded, total }) => {
+  return ({ stage, loaded, total, fromCache }) => {
     if (!callback) return;
     const { from, to, text } = LOAD_STAGES[stage] ?? { from: progress, to: progress, text: () => `Loading (${stage})` };
-    const timeElapsed = (performance.now() - started) / 1000;
     progress = Math.max(progress, from + (to - from) * (total > 0 ? Math.min(loaded / total, 1) : 1));
-    callback({ progress, loaded, total, stage, text: text(loaded, total, timeElapsed), timeElapsed });
+    const report = { progress, loaded, total, stage, timeElapsed: (performance.now() - started) / 1000 };
+    if (stage === 'weights') Object.assign(report, { fromCache, ...download.update(loaded, total, fromCache) });
+    callback({ ...report, text: text(report) });
   };
 }
 
-function megabytes(bytes) {
-  return (bytes / 1e6).toFixed(1);
+// Download speed and time left while the weights load, over the bytes that come from the network
+// only: cached shards load at once and would inflate the rate. The rate is the average since the
+// download began (GPU uploads between shards included: they are part of the wait); the time left
+// assumes the rest comes from the network too (when an interrupted download resumes, its cached
+// shards come first anyway: downloads run in shard order).
+const MIN_RATE_SECONDS = 0.5; // no rate before there is this much to measure it on
+
+class DownloadRate {
+  #started = null; // when the first network bytes were asked for: the report before they came
+  #previous = performance.now();
+
+  update(loaded, total, fromCache) {
+    const now = performance.now();
+    const downloaded = loaded - fromCache;
+    if (downloaded > 0 && this.#started === null) this.#started = this.#previous;
+    this.#previous = now;
+    const seconds = this.#started === null ? 0 : (now - this.#started) / 1000;
+    const bytesPerSecond = seconds >= MIN_RATE_SECONDS ? downloaded / seconds : null;
+    return { bytesPerSecond, secondsLeft: bytesPerSecond ? (total - loaded) / bytesPerSecond : null };
+  }
+}
+
+function weightsText({ loaded, total, fromCache, bytesPerSecond, secondsLeft }) {
+  if (loaded === 0) return `Loading weights: ${formatBytesOf(0, total)}`;
+  if (fromCache === loaded) return `Loading weights from the cache: ${formatBytesOf(loaded, total)}`;
+  const speed = bytesPerSecond ? `, ${formatBytes(bytesPerSecond)}/s, ${formatDuration(secondsLeft)} left` : '';
+  return `Downloading weights: ${formatBytesOf(loaded, total)}${speed}`;
 }
 
 function randomHex(bytes) {

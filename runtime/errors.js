@@ -13,15 +13,18 @@ export class SitegenRuntimeError extends Error {
 export class WebGPUNotAvailableError extends SitegenRuntimeError {}
 export class DeviceLostError extends SitegenRuntimeError {}
 export class ContextWindowExceededError extends SitegenRuntimeError {}
-export class IntegrityError extends SitegenRuntimeError {}
-export class QuotaExceededError extends SitegenRuntimeError {}
+export class IntegrityError extends SitegenRuntimeError {} // fields: { shard } (its file name)
+export class QuotaExceededError extends SitegenRuntimeError {} // fields: { needed, available } (bytes)
 export class InvalidRequestError extends SitegenRuntimeError {} // fields: { field }
 export class ModelNotLoadedError extends SitegenRuntimeError {}
 export class UnsupportedModelError extends SitegenRuntimeError {}
+// The engine's host (worker or service worker) failed, stopped or was replaced: the loaded model
+// and the requests in flight are gone. Create the engine again.
+export class EngineLostError extends SitegenRuntimeError {}
 
 const TYPES = {
   WebGPUNotAvailableError, DeviceLostError, ContextWindowExceededError, IntegrityError,
-  QuotaExceededError, InvalidRequestError, ModelNotLoadedError, UnsupportedModelError,
+  QuotaExceededError, InvalidRequestError, ModelNotLoadedError, UnsupportedModelError, EngineLostError,
 };
 
 export function toPlain(error) {

@@ -6,6 +6,8 @@
 import { DeviceLostError, WebGPUNotAvailableError } from './errors.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+// How long a failed GPU operation waits for the device to report a loss that caused it.
+const LOSS_REPORT_MS = 1000;
 const WANTED_FEATURES = ['shader-f16', 'subgroups'];
 const WANTED_LIMITS = [
   'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
@@ -87,6 +89,14 @@ export class Gpu {
 
   throwIfFailed() {
     if (this.error) throw this.error;
+  }
+
+  // The error to report for a GPU operation that failed with `error`: the DeviceLostError if the
+  // device was lost. A lost device fails pending operations (mapAsync: AbortError), and those
+  // may settle before `lost` does, so this waits a moment for it.
+  async causeOf(error) {
+    const timeout = new Promise((resolve) => { setTimeout(resolve, LOSS_REPORT_MS, null); });
+    return (await Promise.race([this.lost, timeout])) ?? this.error ?? error;
   }
 
   buffer({ label, size, usage }) {

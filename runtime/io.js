@@ -1,7 +1,7 @@
-// Reading the model's files, the same way in a page, a worker and Node.
+// Reading the model's files, the same way in a page, a worker, a service worker and Node.
 // Browsers and workers use fetch. Node reads file:// URLs and plain paths with node:fs, imported
-// lazily inside Node only (a static import would break browsers, and top-level await is not
-// allowed in service workers).
+// lazily inside Node only (a static import would break browsers, and service workers allow no
+// import() at all: this one never runs there).
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const hasScheme = (url) => /^[a-z][a-z0-9+.-]*:/i.test(url);
@@ -16,17 +16,53 @@ export function resolveUrl(relative, base) {
   return from.slice(0, from.lastIndexOf('/') + 1) + target;
 }
 
-export async function readBytes(url) {
+// Where the runtime's fetches go. A service worker's own fetches skip its fetch handler, so the
+// service-worker host routes them through its shell cache (service_worker.js): the kernels then
+// load offline there as they do in pages.
+let fetcher = (url, init) => fetch(url, init);
+
+export function useFetch(fetchFunction) {
+  fetcher = fetchFunction;
+}
+
+/**
+ * The bytes of `url`. `onChunk(byteCount)` is told as they arrive (a download is streamed);
+ * `init` is fetch's (ignored for Node files).
+ */
+export async function readBytes(url, { init, onChunk = () => {} } = {}) {
   const where = String(url);
-  if (isNode && (!hasScheme(where) || where.startsWith('file:'))) return readNodeFile(where);
+  if (isNode && (!hasScheme(where) || where.startsWith('file:'))) {
+    const bytes = await readNodeFile(where);
+    onChunk(bytes.length);
+    return bytes;
+  }
   let response;
   try {
-    response = await fetch(where);
+    response = await fetcher(where, init);
   } catch (error) {
     throw new Error(`Could not fetch ${where}: ${error.message}`, { cause: error });
   }
   if (!response.ok) throw new Error(`Could not fetch ${where}: HTTP ${response.status} ${response.statusText}`);
-  return new Uint8Array(await response.arrayBuffer());
+  const chunks = [];
+  let length = 0;
+  try {
+    const reader = response.body.getReader();
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      chunks.push(read.value);
+      length += read.value.length;
+      onChunk(read.value.length);
+    }
+  } catch (error) {
+    throw new Error(`The download of ${where} was interrupted: ${error.message}`, { cause: error });
+  }
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }
 
 export async function readText(url) {
@@ -34,9 +70,12 @@ export async function readText(url) {
 }
 
 export async function readJSON(url) {
-  const text = await readText(url);
+  return parseJSON(await readBytes(url), url);
+}
+
+export function parseJSON(bytes, url) {
   try {
-    return JSON.parse(text);
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
     throw new Error(`${url} is not valid JSON: ${error.message}`, { cause: error });
   }

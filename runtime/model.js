@@ -6,10 +6,10 @@
 // asked). Prefill runs the prompt in chunks with tiled matrix-matrix kernels; decoding uses
 // matrix-vector kernels. forward() below is the whole network, layer by layer.
 
-import { readJSON } from './io.js';
 import { requestDevice } from './gpu.js';
 import { Kernels, StepParams } from './kernels.js';
 import { loadWeights } from './weights.js';
+import { ModelFiles } from './model_cache.js';
 import { Sampler, checkToken } from './sampler.js';
 import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError } from './errors.js';
 
@@ -21,25 +21,32 @@ const GEMM = { WG: 64, TOKENS: 8 };  // matrix-matrix: invocations per workgroup
 const SMALL_WG = 64;            // element-wise kernels
 
 // loadModel(manifestUrl | manifest object, options) -> Model
-//   onProgress({ stage: 'manifest' | 'weights' | 'pipelines', loaded, total })
+//   onProgress({ stage: 'manifest' | 'weights' | 'pipelines', loaded, total }) (weights: see weights.js)
 //   gpu: a GPU (navigator.gpu-like) or a GPUDevice to use; default: navigator.gpu / npm webgpu
 //   maxContext: KV-cache cap in tokens (also capped by the model and the device's binding limit)
 //   maxBindingBytes: a lower binding limit than the device's (tests force row-block splitting)
 //   f16: false to use the f32 path where shader-f16 exists
-//   readShard(shard, index) -> Uint8Array: another shard source (benchmarks' synthetic weights)
-export async function loadModel(manifestUrl, {
+//   readShard(shard, onBytes) -> Uint8Array: where the shards come from (weights.js); by default
+//     the manifest URL's ModelFiles (model_cache.js), which verifies them. Required with a manifest
+//     object (the engine's cached files, benchmarks' synthetic weights).
+export async function loadModel(source, {
   onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity, f16 = true,
   readShard,
 } = {}) {
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
-  const manifest = typeof manifestUrl === 'object' ? manifestUrl : await readJSON(manifestUrl);
+  let manifest = source;
+  if (typeof source === 'string' || source instanceof URL) {
+    const files = new ModelFiles(source);
+    manifest = await files.manifest();
+    readShard ??= (shard, onBytes) => files.shard(shard, onBytes);
+  }
+  if (!readShard) throw new TypeError('loadModel(manifest object) needs the readShard option.');
   const arch = checkArchitecture(manifest);
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
   const gpu = await requestDevice({ gpu: gpuOption, f16 });
   try {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-    const weights = await loadWeights(gpu, manifest, manifestUrl, weightPlan(arch),
-      { maxBindingBytes: bindingLimit, onProgress, ...(readShard && { readShard }) });
+    const weights = await loadWeights(gpu, manifest, weightPlan(arch), { readShard, maxBindingBytes: bindingLimit, onProgress });
     for (const tensor of weights.values()) {
       const bytes = Math.max(...Object.values(tensor.rowBytes)) * tensor.blocks[0].rows;
       if (bytes > bindingLimit) {
@@ -367,7 +374,7 @@ class Model {
       result = await this.#sampler.read(want);
     } catch (error) {
       this.#usable();
-      throw error;
+      throw await this.gpu.causeOf(error);
     }
     this.#tokenOnGpu = result.token;
     return result;

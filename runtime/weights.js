@@ -3,11 +3,11 @@
 // The caller plans GPU tensors: each is one or more manifest tensors with the same row width whose
 // rows are stacked (q/k/v into one QKV weight, gate/up into one). A GPU tensor marked `split` that
 // is bigger than one storage binding (a 128k-vocabulary LM head, say) is split into row blocks,
-// each its own buffers; kernels run once per block. Shards are read one at a time, checked against their sha256 and
-// written piece by piece where the plan puts them, so peak memory stays near one shard.
+// each its own buffers; kernels run once per block. Shards are read one at a time (readShard: see
+// model_cache.js, which verifies them) and written piece by piece where the plan puts them, so
+// peak memory stays near one shard.
 
-import { readBytes, resolveUrl } from './io.js';
-import { IntegrityError, UnsupportedModelError } from './errors.js';
+import { UnsupportedModelError } from './errors.js';
 
 // Bytes of one row of each part of a tensor with `cols` values per row.
 const PART_ROW_BYTES = {
@@ -15,14 +15,19 @@ const PART_ROW_BYTES = {
   f16: { data: (cols) => 2 * cols },
   f32: { data: (cols) => 4 * cols },
 };
+const REPORT_EVERY_MS = 100; // progress within a shard, at most this often
 
 // plan: [{ key, tensors: [manifest tensor names], split: may be split into row blocks }]
+// readShard(shard, onBytes(count, fromCache)) -> Uint8Array: the shard's bytes; onBytes (optional
+//   for the reader) reports them as they arrive.
+// onProgress({ stage: 'weights', loaded, total, fromCache }): bytes read so far, of the shards the
+//   plan uses; fromCache: how many of them came from the cache.
 // -> Map key -> { scheme, rows, cols, blocks: [{ row0, rows, buffers: { part: GPUBuffer } }] }
-export async function loadWeights(gpu, manifest, manifestUrl, plan, {
+export async function loadWeights(gpu, manifest, plan, {
+  readShard,
   maxBindingBytes = gpu.limits.maxStorageBufferBindingSize,
   onProgress = () => {},
-  readShard = (shard) => readVerifiedShard(shard, manifestUrl),
-} = {}) {
+}) {
   const tensors = new Map();
   const writes = manifest.shards.map(() => []); // per shard: { from, bytes, buffer, at }
   for (const { key, tensors: names, split = false } of plan) {
@@ -33,16 +38,27 @@ export async function loadWeights(gpu, manifest, manifestUrl, plan, {
 
   const pending = new PartialWords(gpu.device.queue);
   const total = manifest.shards.reduce((sum, shard, index) => sum + (writes[index].length ? shard.bytes : 0), 0);
-  let loaded = 0;
-  onProgress({ stage: 'weights', loaded, total });
+  let done = 0; // bytes of the shards read completely
+  let fromCache = 0;
+  let reportedAt = -Infinity;
+  const report = (loaded) => {
+    reportedAt = performance.now();
+    onProgress({ stage: 'weights', loaded, total, fromCache });
+  };
+  report(0);
   for (const [index, shard] of manifest.shards.entries()) {
     if (!writes[index].length) continue;
-    const bytes = await readShard(shard, index);
+    let arrived = 0;
+    const bytes = await readShard(shard, (count, cached) => {
+      arrived += count;
+      if (cached) fromCache += count;
+      if (performance.now() - reportedAt >= REPORT_EVERY_MS) report(done + arrived);
+    });
     for (const { from, bytes: size, buffer, at } of writes[index]) pending.write(buffer, at, bytes.subarray(from, from + size));
     // let the queue drain its staging copies before the next shard, so host memory stays bounded
     await gpu.device.queue.onSubmittedWorkDone();
-    loaded += shard.bytes;
-    onProgress({ stage: 'weights', loaded, total });
+    done += shard.bytes;
+    report(done);
   }
   pending.flush();
   return tensors;
@@ -133,23 +149,4 @@ class PartialWords {
     }
     this.#words.clear();
   }
-}
-
-async function readVerifiedShard(shard, manifestUrl) {
-  const url = resolveUrl(shard.file, manifestUrl);
-  const bytes = await readBytes(url);
-  if (bytes.length !== shard.bytes) {
-    throw new IntegrityError(`Shard ${shard.file} is ${bytes.length} bytes, the manifest says ${shard.bytes}: `
-      + 'the download is incomplete or the site is corrupted. Reload; if it persists, rebuild the site.', { shard: shard.file });
-  }
-  const digest = hex(await crypto.subtle.digest('SHA-256', bytes));
-  if (digest !== shard.sha256) {
-    throw new IntegrityError(`Shard ${shard.file} does not match its sha256 in the manifest: the download is `
-      + 'corrupted. Reload; if it persists, rebuild the site.', { shard: shard.file });
-  }
-  return bytes;
-}
-
-function hex(buffer) {
-  return Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }

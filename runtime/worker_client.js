@@ -1,5 +1,6 @@
 // The page's side of an engine that runs in a worker (runtime/worker.js): the Engine API over
-// postMessage, so generation never blocks the page.
+// postMessage, so generation never blocks the page. sw_client.js uses the same connection to
+// reach the engine in the service worker.
 //
 //   const worker = new Worker(new URL('./runtime/worker.js', import.meta.url), { type: 'module' });
 //   const engine = await CreateWorkerEngine(worker, manifestUrl, { initProgressCallback });
@@ -8,33 +9,61 @@
 // worker finds its GPU itself (navigator.gpu there), so `gpu` is not an option here. This module
 // imports no model code: a page that chats through a worker downloads none of it.
 
-import { fromPlain } from './errors.js';
+import { EngineLostError, fromPlain, toPlain } from './errors.js';
 
 /**
  * Load the model of `manifestUrl` in `worker` and return an engine with the in-thread Engine's
- * API: chat.completions.create(), interruptGenerate(), resetChat(), unload(), modelId.
+ * API: chat.completions.create(), interruptGenerate(), resetChat(), unload(), modelId; plus
+ * host: 'worker'. Options: initProgressCallback, maxContext, weightsUrl (see CreateEngine).
  */
-export async function CreateWorkerEngine(worker, manifestUrl, { initProgressCallback, maxContext } = {}) {
+export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
   const connection = new Connection(worker);
-  // A relative URL means relative to this page, not to the worker script.
-  const url = globalThis.location ? new URL(manifestUrl, globalThis.location.href).href : String(manifestUrl);
-  const { modelId } = await connection.call({ op: 'load', manifestUrl: url, options: { maxContext } },
+  // The worker itself failed (its script did not load, or threw outside a request): every open
+  // request would otherwise wait forever.
+  worker.addEventListener('error', (event) => {
+    connection.fail(new EngineLostError(`The engine worker failed: ${event?.message || 'no details'}`));
+  });
+  return connectEngine(connection, manifestUrl, options, { host: 'worker' });
+}
+
+/**
+ * Load the model through `connection` (a Connection to an engine host) and return its engine.
+ * host: what the engine's `host` property says; onUnload: called once the model is unloaded.
+ */
+export async function connectEngine(connection, manifestUrl, { initProgressCallback, maxContext, weightsUrl } = {},
+  { host, onUnload = () => {} }) {
+  const options = { maxContext, weightsUrl: weightsUrl ? absolute(weightsUrl) : undefined }; // '' too: none
+  const { modelId } = await connection.call({ op: 'load', manifestUrl: absolute(manifestUrl), options },
                                             initProgressCallback);
-  return new WorkerEngine(connection, modelId);
+  return new WorkerEngine(connection, { modelId, host, onUnload });
+}
+
+// A relative URL means relative to this page, not to the worker's script.
+function absolute(url) {
+  return globalThis.location ? new URL(url, globalThis.location.href).href : String(url);
 }
 
 class WorkerEngine {
   #connection;
   #modelId;
+  #host;
+  #onUnload;
 
-  constructor(connection, modelId) {
+  constructor(connection, { modelId, host, onUnload }) {
     this.#connection = connection;
     this.#modelId = modelId;
+    this.#host = host;
+    this.#onUnload = onUnload;
     this.chat = { completions: { create: (request) => this.#create(request) } };
   }
 
   get modelId() {
     return this.#modelId;
+  }
+
+  /** Where the engine runs: 'worker' (a dedicated worker) or 'service-worker'. */
+  get host() {
+    return this.#host;
   }
 
   interruptGenerate() {
@@ -47,9 +76,10 @@ class WorkerEngine {
 
   async unload() {
     await this.#connection.call({ op: 'unload' });
+    this.#onUnload();
   }
 
-  // Resolves with the completion, or with a stream of chunks once the worker has accepted the
+  // Resolves with the completion, or with a stream of chunks once the host has accepted the
   // request (so an invalid request rejects here, as in-thread, not in the stream).
   #create(request) {
     return new Promise((resolve, reject) => {
@@ -67,7 +97,7 @@ class WorkerEngine {
             stream.push(reply.chunk);
             return false;
           case 'done':
-            stream.end();
+            stream?.end();
             return true;
           case 'error':
             if (stream) stream.end(fromPlain(reply.error));
@@ -81,31 +111,40 @@ class WorkerEngine {
   }
 }
 
-// Numbered requests to the worker; replies go to the handler of their request's id.
-class Connection {
+// Request ids are unique per page, not per connection: all the connections of a page to the
+// service worker share one client id there, and so one id space.
+let lastRequestId = 0;
+
+/**
+ * Numbered requests to an engine host (engine_host.js protocol); replies go to the handler of
+ * their request's id. `port`: postMessage(message) and addEventListener('message', ({ data }) => ...).
+ */
+export class Connection {
   #port;
-  #nextId = 1;
   #handlers = new Map(); // id -> reply => whether that reply was the request's last
+  #failure = null; // the plain error that ended the connection
 
   constructor(port) {
     this.#port = port;
     port.addEventListener('message', ({ data }) => {
       if (this.#handlers.get(data?.id)?.(data)) this.#handlers.delete(data.id);
     });
-    // The worker itself failed (its script did not load, or threw outside a request): every
-    // open request would otherwise wait forever.
-    port.addEventListener('error', (event) => {
-      const error = { name: 'Error', message: `The engine worker failed: ${event?.message || 'no details'}`, fields: {} };
-      for (const handler of this.#handlers.values()) handler({ type: 'error', error });
-      this.#handlers.clear();
-    });
+  }
+
+  get failed() {
+    return this.#failure !== null;
   }
 
   /** Send `message` as a new request; `handler(reply)` returns true at its last reply. */
   open(message, handler) {
-    const id = this.#nextId++;
-    this.#handlers.set(id, handler);
-    this.#port.postMessage({ ...message, id });
+    const id = ++lastRequestId;
+    if (this.#failure) {
+      const error = this.#failure;
+      queueMicrotask(() => handler({ id, type: 'error', error }));
+    } else {
+      this.#handlers.set(id, handler);
+      this.#port.postMessage({ ...message, id });
+    }
     return id;
   }
 
@@ -123,12 +162,24 @@ class Connection {
 
   /** A message that gets no reply. */
   send(message) {
-    this.#port.postMessage(message);
+    if (!this.#failure) this.#port.postMessage(message);
+  }
+
+  /** The host is gone: end every open request, and every later one, with `error`. */
+  fail(error) {
+    this.#failure ??= toPlain(error);
+    for (const [id, handler] of this.#handlers) handler({ id, type: 'error', error: this.#failure });
+    this.#handlers.clear();
+  }
+
+  /** Tell the host that this client gives up all its open requests (the page is going away). */
+  abandon() {
+    for (const id of this.#handlers.keys()) this.send({ op: 'close', id });
   }
 }
 
 // The chunks of one streamed reply as an async iterator: chunks wait in order until read, and an
-// error arrives after the chunks that preceded it. Stopping early (break) tells the worker.
+// error arrives after the chunks that preceded it. Stopping early (break) tells the host.
 class ChunkStream {
   #chunks = [];
   #readers = []; // { resolve, reject } of next() calls waiting for a chunk

@@ -74,6 +74,14 @@ def ask(page, text):
     page.press("#prompt", "Enter")
 
 
+# Predicates are functions, not expressions: Playwright evaluates an expression with eval, which
+# the page's CSP (no 'unsafe-eval') refuses.
+def wait_for_reply_text(page):
+    page.wait_for_function(
+        "() => document.querySelector('.message.assistant.streaming .message-body')?.textContent.length > 0",
+        timeout=REPLY_TIMEOUT_MS)
+
+
 def wait_for_reply_end(page):
     page.wait_for_selector(".composer .send:visible", timeout=REPLY_TIMEOUT_MS)
     return page.locator(".message.assistant").last
@@ -115,8 +123,7 @@ def test_stop_ends_the_reply_and_keeps_what_was_written(visit):
     set_settings(page, temperature=0.8, max_tokens=400)
     ask(page, "Write a long story about a lighthouse keeper.")
     reply = page.locator(".message.assistant.streaming .message-body")
-    page.wait_for_function("document.querySelector('.message.assistant.streaming .message-body')?.textContent.length > 0",
-                           timeout=REPLY_TIMEOUT_MS)
+    wait_for_reply_text(page)
     page.click(".composer .stop")
     last = wait_for_reply_end(page)
     assert "stopped" in last.locator(".message-stats").inner_text()
@@ -124,8 +131,7 @@ def test_stop_ends_the_reply_and_keeps_what_was_written(visit):
     assert reply.count() == 0
     # Esc stops too.
     ask(page, "Tell me another long story, about a baker.")
-    page.wait_for_function("document.querySelector('.message.assistant.streaming .message-body')?.textContent.length > 0",
-                           timeout=REPLY_TIMEOUT_MS)
+    wait_for_reply_text(page)
     page.keyboard.press("Escape")
     assert "stopped" in wait_for_reply_end(page).locator(".message-stats").inner_text()
     assert page.locator("#prompt").is_enabled()
@@ -182,7 +188,7 @@ def test_conversations_rename_delete_export_import(visit, tmp_path):
     assert visit["dialogs"][-1].startswith("Delete the conversation “Renamed chat”")
     assert page.locator(".conversation").count() == count - 1
     page.set_input_files(".import-chats input", str(exported))
-    page.wait_for_function(f"document.querySelectorAll('.conversation').length === {count}")
+    page.wait_for_function("count => document.querySelectorAll('.conversation').length === count", arg=count)
     assert title != "Renamed chat"
 
 
@@ -265,10 +271,10 @@ def test_phone_width_is_usable(visit):
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 400, selector
         assert not page.locator(".new-chat").is_visible()  # the conversations are in a drawer
         page.click(".toggle-sidebar")
-        page.wait_for_function("document.querySelector('.conversations').getBoundingClientRect().left >= 0")
+        page.wait_for_function("() => document.querySelector('.conversations').getBoundingClientRect().left >= 0")
         assert page.locator(".toggle-sidebar").get_attribute("aria-expanded") == "true"
         page.keyboard.press("Escape")
-        page.wait_for_function("document.querySelector('.conversations').getBoundingClientRect().right <= 0")
+        page.wait_for_function("() => document.querySelector('.conversations').getBoundingClientRect().right <= 0")
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
 

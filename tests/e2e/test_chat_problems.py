@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import CHROMIUM, serve_folder
+from .conftest import serve_folder
 
 LOAD_TIMEOUT_MS = 240_000
 
@@ -19,10 +19,10 @@ def problem_of(page, timeout=LOAD_TIMEOUT_MS):
     return problem
 
 
-def test_without_webgpu_the_page_says_which_browsers_work(browser, site_url):
+def test_without_webgpu_the_page_says_which_browsers_work(launch_chromium, site_url):
     # Chromium on Linux without --enable-unsafe-webgpu: navigator.gpu exists but gives no adapter,
     # in the page, its workers and its service worker alike: what visitors with such a browser get.
-    plain = browser.browser_type.launch(executable_path=str(CHROMIUM))
+    plain = launch_chromium(webgpu=False)
     try:
         page = plain.new_page()
         page.goto(site_url)

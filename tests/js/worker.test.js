@@ -51,7 +51,7 @@ describe('worker protocol without a model', () => {
     assert.equal(replies.get(1).type, 'error');
     assert.equal(replies.get(1).error.name, 'ModelNotLoadedError');
     assert.equal(replies.get(2).type, 'error');
-    assert.match(replies.get(2).error.message, /Unknown engine worker operation "fly"/);
+    assert.match(replies.get(2).error.message, /Unknown engine host operation "fly"/);
   });
 
   test('a missing manifest rejects CreateWorkerEngine with the reason', async () => {

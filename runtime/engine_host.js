@@ -1,0 +1,230 @@
+// The engine's side of a worker or service worker: one Engine, shared by any number of client
+// connections. A dedicated worker (worker.js) has one connection, its page; the service worker
+// (service_worker.js) has one per page (tab) that talks to it. Clients are worker_client.js and
+// sw_client.js.
+//
+// Protocol. Each client numbers its requests (ids unique per client); every reply carries its id.
+//   client -> host  { id, op: 'load', manifestUrl, options: { maxContext, weightsUrl } }
+//                   { id, op: 'create', request }     an OpenAI chat-completions request
+//                   { id, op: 'close' }               the client gave up request `id` (left its
+//                                                     stream, or is leaving the page)
+//                   { id, op: 'resetChat' } | { id, op: 'unload' }
+//                   { id, op: 'probe' }               result: { webgpu, reason }: can this host run it?
+//                   { id, op: 'ping' }                result: { hostId }, random per host instance:
+//                                                     a keep-alive that also reveals a restarted host
+//                   { op: 'interrupt' }               no reply
+//   host -> client  { id, type: 'progress', report }  while loading
+//                   { id, type: 'result', value }     load: { modelId }; create: the completion;
+//                                                     resetChat, unload: no value
+//                   { id, type: 'stream' }            create with stream: true; then, as they come:
+//                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
+//                   { id, type: 'error', error }      errors.js toPlain(); ends the request or stream
+//
+// Sharing rules:
+// - 'load' of the manifest URL and options that are loaded returns at once (its one progress
+//   report: the 'ready' one of that load); of those being loaded, joins that load (its progress
+//   goes to every connection waiting on it). This is how the model outlives page reloads and is
+//   shared by tabs. Another manifest or options replace the model, for every connection; so does
+//   'unload' end it for every connection. After a GPU device loss, requests fail with
+//   DeviceLostError and the next 'load' loads the model again.
+// - Generations of all connections run one at a time, in the order their 'create' arrived. A
+//   request is validated, and a stream accepted ('stream'), when its turn comes.
+// - 'interrupt' ends the connection's own running generation (finish_reason 'abort'), never
+//   another connection's. 'close' ends a stream ('done' follows), drops a request still waiting
+//   for its turn (no reply) and interrupts a running non-streamed one.
+// - A connection closed (its page is gone) gives up all its requests as 'close' does.
+
+import { CreateEngine, TurnQueue } from './engine.js';
+import { ModelNotLoadedError, toPlain } from './errors.js';
+
+export class EngineHost {
+  /** Random per host instance: a client that sees it change knows the host restarted. */
+  hostId = Array.from(crypto.getRandomValues(new Uint32Array(2)), (word) => word.toString(36)).join('');
+  #gpu;
+  #load = null; // the current model: { key, ready: Promise<Engine>, engine, lost, last: report, listeners }
+  #turns = new TurnQueue(); // generations of all connections, one at a time
+  #running = null; // { connection, id } of the generation running
+
+  /** gpu: as CreateEngine's (Node passes Dawn's); browsers use navigator.gpu. */
+  constructor({ gpu } = {}) {
+    this.#gpu = gpu;
+  }
+
+  /** A new client; `post(message)` sends it a reply. */
+  connect(post) {
+    return new HostConnection(this, post);
+  }
+
+  // The rest is for HostConnection.
+
+  async load(manifestUrl, options = {}, onProgress) {
+    const key = JSON.stringify([manifestUrl, options.maxContext ?? null, options.weightsUrl ?? null]);
+    if (this.#load?.key !== key || this.#load.lost) this.#load = this.#startLoad(key, manifestUrl, options, this.#load);
+    const load = this.#load;
+    if (load.last) onProgress(load.last); // where the joined load stands, or its 'ready' report
+    load.listeners.add(onProgress);
+    try {
+      return await load.ready;
+    } finally {
+      load.listeners.delete(onProgress);
+    }
+  }
+
+  engine() {
+    const engine = this.#load?.engine;
+    if (!engine) throw new ModelNotLoadedError('No model is loaded in this engine host; create the engine first.');
+    return engine;
+  }
+
+  async unload() {
+    const engine = this.engine();
+    this.#load = null;
+    await engine.unload();
+  }
+
+  // Runs create `id` of `connection` when its turn comes, posting its replies.
+  async generate(connection, id, request) {
+    const release = await this.#turns.acquire();
+    try {
+      if (!connection.awaits(id)) return; // given up while it waited
+      this.#running = { connection, id };
+      const result = await this.engine().chat.completions.create(request);
+      if (!(Symbol.asyncIterator in result)) {
+        connection.post({ id, type: 'result', value: result });
+        return;
+      }
+      connection.post({ id, type: 'stream' });
+      connection.streaming(id, result);
+      for await (const chunk of result) connection.post({ id, type: 'chunk', chunk });
+      connection.post({ id, type: 'done' });
+    } finally {
+      this.#running = null;
+      release();
+    }
+  }
+
+  /** Whether the generation running is `connection`'s (and, given an id, that request's). */
+  runs(connection, id) {
+    return this.#running?.connection === connection && (id === undefined || this.#running.id === id);
+  }
+
+  interruptRunning() {
+    this.#load?.engine?.interruptGenerate();
+  }
+
+  async probe() {
+    const gpu = this.#gpu ?? globalThis.navigator?.gpu;
+    if (!gpu) return { webgpu: false, reason: 'navigator.gpu is missing' };
+    if (!gpu.requestAdapter) return { webgpu: true, reason: null }; // given a GPUDevice
+    const adapter = await gpu.requestAdapter().catch(() => null);
+    return adapter ? { webgpu: true, reason: null } : { webgpu: false, reason: 'navigator.gpu gives no adapter' };
+  }
+
+  #startLoad(key, manifestUrl, options, previous) {
+    const load = { key, engine: null, lost: false, last: null, listeners: new Set() };
+    const initProgressCallback = (report) => {
+      load.last = report;
+      for (const listener of load.listeners) listener(report);
+    };
+    load.ready = (async () => {
+      await (await previous?.ready.catch(() => null))?.unload(); // a lost one too: it frees its buffers
+      return CreateEngine(manifestUrl, { ...options, gpu: this.#gpu, initProgressCallback });
+    })();
+    load.ready.then((engine) => {
+      load.engine = engine;
+      // Its requests fail with DeviceLostError from now on; a load replaces it.
+      engine.lost.then(() => { load.lost = true; });
+    }, () => {
+      if (this.#load === load) this.#load = null;
+    });
+    return load;
+  }
+}
+
+// One client's view of the host: its operations, and the requests it has open.
+class HostConnection {
+  #host;
+  #post;
+  #requests = new Map(); // id of an open create -> its stream once it streams (else null)
+
+  constructor(host, post) {
+    this.#host = host;
+    this.#post = post;
+  }
+
+  post(message) {
+    this.#post(message);
+  }
+
+  /** Number of this client's create requests not finished yet. */
+  get openRequests() {
+    return this.#requests.size;
+  }
+
+  /**
+   * Carry out one message from the client; settles when the operation has ended (a stream: when
+   * it is done). Failures go to the client as 'error' replies: this never rejects.
+   */
+  async handle(message) {
+    try {
+      if (!Object.hasOwn(this.#operations, message?.op)) {
+        throw new TypeError(`Unknown engine host operation ${JSON.stringify(message?.op)}`);
+      }
+      await this.#operations[message.op](message);
+    } catch (error) {
+      this.post({ id: message?.id, type: 'error', error: toPlain(error) });
+    }
+  }
+
+  /** The client is gone: give up all its requests. */
+  async close() {
+    await Promise.all([...this.#requests.keys()].map((id) => this.#operations.close({ id })));
+  }
+
+  awaits(id) {
+    return this.#requests.has(id);
+  }
+
+  streaming(id, stream) {
+    if (this.#requests.has(id)) this.#requests.set(id, stream);
+  }
+
+  #operations = {
+    load: async ({ id, manifestUrl, options }) => {
+      const engine = await this.#host.load(manifestUrl, options, (report) => this.post({ id, type: 'progress', report }));
+      this.post({ id, type: 'result', value: { modelId: engine.modelId } });
+    },
+    create: async ({ id, request }) => {
+      this.#requests.set(id, null);
+      try {
+        await this.#host.generate(this, id, request);
+      } finally {
+        this.#requests.delete(id);
+      }
+    },
+    close: async ({ id }) => {
+      if (!this.#requests.has(id)) return;
+      const stream = this.#requests.get(id);
+      this.#requests.delete(id);
+      if (stream) await stream.return(); // ends the generation and frees the engine for the next request
+      else if (this.#host.runs(this, id)) this.#host.interruptRunning();
+    },
+    interrupt: () => {
+      if (this.#host.runs(this)) this.#host.interruptRunning();
+    },
+    resetChat: async ({ id }) => {
+      await this.#host.engine().resetChat();
+      this.post({ id, type: 'result' });
+    },
+    unload: async ({ id }) => {
+      await this.#host.unload();
+      this.post({ id, type: 'result' });
+    },
+    probe: async ({ id }) => {
+      this.post({ id, type: 'result', value: await this.#host.probe() });
+    },
+    ping: ({ id }) => {
+      this.post({ id, type: 'result', value: { hostId: this.#host.hostId } });
+    },
+  };
+}

@@ -1,0 +1,132 @@
+// CreateServiceWorkerEngine (WebLLM's name): the engine in the site's service worker, where one
+// model serves every tab of the site and outlives page reloads; or, where the service worker has
+// no WebGPU (it reached service workers in Chrome 124) or none controls the page, in a dedicated
+// worker of this page.
+//
+//   navigator.serviceWorker.register('sw.js', { type: 'module' });    // the page does this
+//   const engine = await CreateServiceWorkerEngine('models/<id>/manifest.json',
+//                                                  { initProgressCallback, maxContext, weightsUrl });
+//   engine.host;   // 'service-worker' | 'worker'; the rest of the API is CreateWorkerEngine's
+//
+// Lifetime rules of service workers (Chrome) this relies on:
+// - A service worker that gets no event for 30 s is stopped, and its loaded model with it. Every
+//   message is an event, so the page sends a ping every 10 s while it holds the engine. (A
+//   MessageChannel port would not count: messages go to the worker object itself.) Hidden tabs may
+//   run their timers only once a minute: a model left idle in a background tab can be stopped.
+// - An event whose waitUntil() runs over 5 minutes gets the worker stopped unless other events
+//   keep arriving: the pings cover long downloads and generations.
+// - The worker may be stopped, or replaced by a new version of the site, at any time: the pings
+//   compare the host's id (a restarted worker has another), and the worker object reports being
+//   replaced; either way the requests in flight and later ones fail with EngineLostError.
+
+import { EngineLostError, WebGPUNotAvailableError } from './errors.js';
+import { Connection, CreateWorkerEngine, connectEngine } from './worker_client.js';
+
+// On a first visit the service worker installs (precaches the site) before it is ready.
+const READY_TIMEOUT_MS = 10_000;
+// A service worker of an older site version has no engine: it never answers, or fails.
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const KEEP_ALIVE_MS = 10_000;
+
+const WEBGPU_HELP = 'WebGPU is not available in this browser, so the model cannot run here. It runs in Chrome or '
+  + 'Edge 113+ on Windows, macOS, ChromeOS and Android; in Chrome on Linux with WebGPU enabled '
+  + '(chrome://flags/#enable-unsafe-webgpu, or the --enable-unsafe-webgpu switch) and Vulkan drivers; in Safari 26+; '
+  + 'and in Firefox 141+ on Windows.';
+
+/**
+ * Load the model of `manifestUrl` in the service worker, else in a dedicated worker, and return
+ * its engine. Options: initProgressCallback, maxContext, weightsUrl (see CreateEngine).
+ * Rejects with WebGPUNotAvailableError where neither has WebGPU.
+ */
+export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
+  const reasons = [];
+  const serviceWorker = await activeServiceWorker();
+  if (serviceWorker) {
+    const connection = new Connection(serviceWorkerPort(serviceWorker));
+    const [ping, probe] = await withTimeout(HANDSHAKE_TIMEOUT_MS, Promise.all([
+      connection.call({ op: 'ping' }), connection.call({ op: 'probe' })])).catch(() => null) ?? [];
+    if (probe?.webgpu) return loadInServiceWorker(connection, serviceWorker, ping.hostId, manifestUrl, options);
+    reasons.push(`service worker: ${probe ? probe.reason : 'no answer (an older version of the site?)'}`);
+  } else {
+    reasons.push('service worker: none serves this page');
+  }
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  try {
+    return await CreateWorkerEngine(worker, manifestUrl, options);
+  } catch (error) {
+    worker.terminate();
+    if (error.name !== 'WebGPUNotAvailableError') throw error;
+    throw new WebGPUNotAvailableError(`${WEBGPU_HELP} Details: ${[...reasons, `worker: ${error.message}`].join('; ')}`);
+  }
+}
+
+// The service worker that serves this page, once it is active; null if there is none in time.
+async function activeServiceWorker() {
+  const container = globalThis.navigator?.serviceWorker;
+  if (!container) return null; // no service workers here (not a secure context, some private modes)
+  container.startMessages(); // replies may arrive before the document has loaded
+  const registration = await withTimeout(READY_TIMEOUT_MS, container.ready);
+  // An uncontrolled page (first visit, or a hard reload) can still talk to the active worker.
+  return registration ? (container.controller ?? registration.active) : null;
+}
+
+// The service worker as a Connection port: requests go to the worker object, each its own
+// message event (which keeps the worker alive); replies come to this page's container.
+function serviceWorkerPort(worker) {
+  return {
+    postMessage: (message) => worker.postMessage(message),
+    addEventListener: (type, listener) => navigator.serviceWorker.addEventListener(type, listener),
+  };
+}
+
+async function loadInServiceWorker(connection, worker, hostId, manifestUrl, options) {
+  const stopWatching = watchServiceWorker(connection, worker, hostId);
+  try {
+    return await connectEngine(connection, manifestUrl, options, { host: 'service-worker', onUnload: stopWatching });
+  } catch (error) {
+    stopWatching();
+    throw error;
+  }
+}
+
+// Keeps the worker alive while the page holds its engine (see the lifetime rules above), fails
+// the connection when the worker that holds the model is gone, and gives up the page's requests
+// when the page goes away. Returns the function that stops all this.
+function watchServiceWorker(connection, worker, hostId) {
+  const container = navigator.serviceWorker;
+  const lose = (why) => {
+    connection.fail(new EngineLostError(`The service worker that ran the model ${why}: the model and the replies `
+      + 'in progress are gone. Create the engine again (or reload the page).'));
+    stop();
+  };
+  const onStateChange = () => {
+    if (worker.state === 'redundant') lose('was replaced by a new version of the site');
+  };
+  const onControllerChange = () => {
+    // The worker claiming an uncontrolled page is the same worker; another one is a new version.
+    if (container.controller && container.controller !== worker) lose('was replaced by a new version of the site');
+  };
+  const onPageHide = () => connection.abandon();
+  const ping = async () => {
+    const reply = await connection.call({ op: 'ping' }).catch(() => null);
+    if (reply && reply.hostId !== hostId) lose('was stopped by the browser');
+  };
+  const timer = setInterval(ping, KEEP_ALIVE_MS);
+  worker.addEventListener('statechange', onStateChange);
+  container.addEventListener('controllerchange', onControllerChange);
+  globalThis.addEventListener('pagehide', onPageHide);
+  function stop() {
+    clearInterval(timer);
+    worker.removeEventListener('statechange', onStateChange);
+    container.removeEventListener('controllerchange', onControllerChange);
+    globalThis.removeEventListener('pagehide', onPageHide);
+  }
+  return stop;
+}
+
+// `promise`'s value, or null if it takes longer than `ms`.
+function withTimeout(ms, promise) {
+  let timer;
+  const timeout = new Promise((resolve) => { timer = setTimeout(resolve, ms, null); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

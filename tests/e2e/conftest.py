@@ -1,0 +1,131 @@
+"""Fixtures of the end-to-end tests: the SmolLM2 demo site, built once and served on 127.0.0.1,
+and Debian's Chromium driven by Playwright with WebGPU on (SwiftShader on machines without a GPU).
+
+Fixtures (names are what other e2e tests use):
+- `e2e_site` (session): Path of the built demo site.
+- `site_url` (session): "http://127.0.0.1:PORT/" serving `e2e_site`.
+- `browser` (session): Chromium with --enable-unsafe-webgpu.
+- `launch_chromium` (session): launch_chromium(webgpu=True) starts another Chromium (the caller
+  closes it); webgpu=False gives Chromium as Linux users get it by default, without WebGPU.
+- `request_log` (function): every URL the browser context requests, service workers' and
+  workers' requests included, in order; tests clear it (`request_log.clear()`) between phases.
+- `context` (function): a fresh browser context (its own Cache Storage and service workers) that
+  records into `request_log`; its console errors are printed when the test fails.
+- `page` (function): a new page in `context`.
+
+Never `playwright install`: its download host is unreachable and the system Chromium is the one
+under test. Without /usr/bin/chromium every test here is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from sitegen.commands.build import build
+from sitegen.config import load_build_config
+from sitegen.serve import make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+DEMO_MODEL = "smollm2-135m"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chromium_present() -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"end-to-end tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+_REPORTS = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Keeps each phase's report on the test item, so fixtures can tell whether the test failed.
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture(scope="session")
+def e2e_site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("e2e") / "site"
+    build(load_build_config(None, {"model": DEMO_MODEL, "out": out}), log=lambda line: None)
+    return out
+
+
+@contextmanager
+def serve_folder(folder: Path):
+    """Serve a built site (`sitegen serve`'s server) on a free port; yields its URL."""
+    server = make_server(folder, port=0)
+    # One line per request on stderr would drown a failure's output.
+    server.RequestHandlerClass = type(
+        "QuietHandler", (server.RequestHandlerClass,), {"log_message": lambda self, *args: None}
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def site_url(e2e_site):
+    with serve_folder(e2e_site) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def launch_chromium():
+    """launch_chromium(webgpu=True) -> a new Chromium browser; the caller closes it."""
+    with sync_playwright() as playwright:
+
+        def launch(webgpu: bool = True):
+            return playwright.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=["--enable-unsafe-webgpu"] if webgpu else [],
+                env={**os.environ, "XDG_RUNTIME_DIR": "/tmp"},  # silences a Vulkan loader warning
+            )
+
+        yield launch
+
+
+@pytest.fixture(scope="session")
+def browser(launch_chromium):
+    browser = launch_chromium()
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def request_log() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def context(browser, request_log, request):
+    context = browser.new_context()
+    context.on("request", lambda sent: request_log.append(sent.url))
+    console: list[str] = []
+    context.on(
+        "console",
+        lambda message: message.type == "error" and console.append(f"{message.location.get('url')}: {message.text}"),
+    )
+    context.on("weberror", lambda error: console.append(f"uncaught: {error.error}"))
+    yield context
+    context.close()
+    call = request.node.stash.get(_REPORTS, {}).get("call")
+    if call is not None and call.failed and console:
+        print("Browser console errors:", *console, sep="\n  ")
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()

@@ -1,0 +1,222 @@
+// The engine host (runtime/engine_host.js) with several clients, as the service worker runs it
+// for several tabs: shared and joined loads, queued generations, streams closed by their client or
+// by a page that went away; a lost GPU device, end to end; shards from another folder (weightsUrl).
+// Clients are the real worker_client.js Connection over an in-process port, so this runs without
+// worker threads.
+//
+//   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json XDG_RUNTIME_DIR=/tmp \
+//     node --test tests/js/engine_host.test.js        (fixtures: see engine.test.js)
+
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { create, globals } from 'webgpu';
+
+import { CreateEngine } from '../../runtime/engine.js';
+import { EngineHost } from '../../runtime/engine_host.js';
+import { DeviceLostError } from '../../runtime/errors.js';
+import { Connection, connectEngine } from '../../runtime/worker_client.js';
+import { ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
+
+Object.assign(globalThis, globals);
+const dawn = create([]); // referenced for the whole run, as npm webgpu requires
+
+const expected = expectedOf('tiny-llama');
+const MANIFEST = manifestOf('tiny-llama');
+const hello = ask(expected.prompt);
+const OPTIONS = { maxContext: 128 };
+
+// Dawn's GPU, recording every device it makes: one device per model load.
+function trackedGpu() {
+  const devices = [];
+  const gpu = {
+    async requestAdapter(options) {
+      const adapter = await dawn.requestAdapter(options);
+      return new Proxy(adapter, {
+        get(target, key) {
+          if (key === 'requestDevice') {
+            return async (descriptor) => {
+              const device = await target.requestDevice(descriptor);
+              devices.push(device);
+              return device;
+            };
+          }
+          const value = Reflect.get(target, key);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    },
+  };
+  return { gpu, devices };
+}
+
+// A client of `host` as a page is of the service worker: a Connection over a port that delivers
+// structured clones, asynchronously, both ways.
+function connectClient(host) {
+  const listeners = [];
+  const connection = host.connect((message) => {
+    const data = structuredClone(message);
+    setImmediate(() => listeners.forEach((listener) => listener({ data })));
+  });
+  const port = {
+    postMessage: (message) => {
+      const data = structuredClone(message);
+      setImmediate(() => connection.handle(data));
+    },
+    addEventListener: (type, listener) => type === 'message' && listeners.push(listener),
+  };
+  return { connection, client: new Connection(port) };
+}
+
+async function load(host, options = OPTIONS, manifest = MANIFEST) {
+  const reports = [];
+  const { connection, client } = connectClient(host);
+  const engine = await connectEngine(client, manifest, { ...options, initProgressCallback: (r) => reports.push(r) },
+                                     { host: 'test' });
+  return { engine, reports, connection };
+}
+
+const stages = (reports) => [...new Set(reports.map((report) => report.stage))];
+const settled = (promise) => Promise.race([promise.then(() => true, () => true), new Promise((r) => setImmediate(r, false))]);
+
+describe('one engine, several connections', () => {
+  const { gpu, devices } = trackedGpu();
+  const host = new EngineHost({ gpu });
+  let first;
+  let second;
+
+  after(() => first?.engine.unload().catch(() => {}));
+
+  test('loads started together share one load and its progress', async () => {
+    [first, second] = await Promise.all([load(host), load(host)]);
+    assert.equal(devices.length, 1, 'one model on the GPU');
+    for (const { engine, reports } of [first, second]) {
+      assert.equal(engine.modelId, 'tiny-llama');
+      assert.equal(engine.host, 'test');
+      assert.deepEqual(stages(reports), ['manifest', 'weights', 'pipelines', 'ready']);
+      assert.equal(reports.at(-1).progress, 1);
+    }
+  });
+
+  test('a later load of the same model returns at once, reporting ready', async () => {
+    const third = await load(host);
+    assert.equal(devices.length, 1, 'not loaded again');
+    assert.deepEqual(third.reports.map((report) => report.stage), ['ready']);
+    assert.equal(third.reports[0].progress, 1);
+    const reply = await third.engine.chat.completions.create(greedy(hello, { max_tokens: 3 }));
+    assert.ok(expected.greedy_text.startsWith(reply.choices[0].message.content));
+  });
+
+  test("generations queue in arrival order; interrupt ends only the caller's own", async () => {
+    const events = [];
+    const stream = await first.engine.chat.completions.create(greedy(hello, { max_tokens: 12, stream: true }));
+    const reading = collect(stream).then((chunks) => {
+      events.push('first done');
+      return chunks;
+    });
+    const waiting = second.engine.chat.completions.create(greedy(hello, { max_tokens: 2 })).then((reply) => {
+      events.push('second done');
+      return reply;
+    });
+    second.engine.interruptGenerate(); // the running generation is the first connection's
+    const [chunks, reply] = await Promise.all([reading, waiting]);
+    assert.deepEqual(events, ['first done', 'second done']);
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'length');
+    assert.equal(contentOf(chunks), expected.greedy_text.slice(0, contentOf(chunks).length));
+    assert.equal(reply.usage.completion_tokens, 2);
+  });
+
+  test("closing one connection's stream frees the engine for the others", async () => {
+    const stream = await first.engine.chat.completions.create(
+      greedy(hello, { max_tokens: null, ignore_eos: true, stream: true }));
+    const waiting = second.engine.chat.completions.create(greedy(hello, { max_tokens: 2 }));
+    for await (const chunk of stream) {
+      assert.ok(chunk);
+      break; // without this the stream would run to the end of the context window
+    }
+    assert.equal((await waiting).usage.completion_tokens, 2);
+  });
+
+  test('a connection that goes away gives up its stream and its queued requests', async () => {
+    const stream = await first.engine.chat.completions.create(
+      greedy(hello, { max_tokens: null, ignore_eos: true, stream: true }));
+    const reader = stream[Symbol.asyncIterator]();
+    await reader.next();
+    const queued = first.engine.chat.completions.create(greedy(hello, { max_tokens: 2 }));
+    const waiting = second.engine.chat.completions.create(greedy(hello, { max_tokens: 2 }));
+    await new Promise((resolve) => { setImmediate(resolve); }); // let both requests reach the host
+    await first.connection.close(); // what the service worker does when the page is gone
+    assert.equal((await waiting).usage.completion_tokens, 2);
+    assert.equal(await settled(queued), false, 'the queued request of the closed connection never ran');
+    let last;
+    for (let step = await reader.next(); !step.done; step = await reader.next()) last = step.value;
+    assert.notEqual(last?.choices[0]?.finish_reason, 'length', 'the stream ended early');
+  });
+
+  test('unload from one connection ends the model for all; the next load loads again', async () => {
+    await second.engine.unload();
+    await assert.rejects(first.engine.chat.completions.create(greedy(hello)), { name: 'ModelNotLoadedError' });
+    first = await load(host);
+    assert.equal(devices.length, 2);
+  });
+});
+
+describe('a lost GPU device', () => {
+  test('fails the running stream and every later request with DeviceLostError', async () => {
+    const device = await (await dawn.requestAdapter()).requestDevice();
+    const engine = await CreateEngine(MANIFEST, { ...OPTIONS, gpu: device });
+    const stream = await engine.chat.completions.create(greedy(hello, { max_tokens: null, ignore_eos: true, stream: true }));
+    const reader = stream[Symbol.asyncIterator]();
+    await reader.next();
+    device.destroy();
+    await assert.rejects(async () => {
+      for (let step = await reader.next(); !step.done; step = await reader.next());
+    }, DeviceLostError);
+    await assert.rejects(engine.chat.completions.create(greedy(hello, { max_tokens: 1 })), DeviceLostError);
+    assert.ok((await engine.lost) instanceof DeviceLostError);
+  });
+
+  test('through a host: the client sees DeviceLostError, and the next load loads again', async () => {
+    const { gpu, devices } = trackedGpu();
+    const host = new EngineHost({ gpu });
+    const { engine } = await load(host);
+    devices[0].destroy();
+    await assert.rejects(engine.chat.completions.create(greedy(hello, { max_tokens: 2 })), (error) => {
+      assert.ok(error instanceof DeviceLostError);
+      assert.match(error.message, /GPU device was lost/);
+      return true;
+    });
+    const again = await load(host);
+    assert.equal(devices.length, 2);
+    assert.equal((await again.engine.chat.completions.create(greedy(hello, { max_tokens: 2 }))).usage.completion_tokens, 2);
+    await again.engine.unload();
+  });
+});
+
+describe('weightsUrl: shards from another folder', () => {
+  const site = mkdtempSync(join(tmpdir(), 'sitegen-weights-'));
+  const modelFolder = dirname(fileURLToPath(MANIFEST));
+  for (const file of ['manifest.json', 'tokenizer.json']) copyFileSync(join(modelFolder, file), join(site, file));
+  after(() => rmSync(site, { recursive: true }));
+
+  const manifest = join(site, 'manifest.json');
+
+  test('the manifest and tokenizer come from the site, the shards from weightsUrl', async () => {
+    await assert.rejects(CreateEngine(manifest, OPTIONS), /shard-00000\.bin: no such file/);
+    const engine = await CreateEngine(manifest, { ...OPTIONS, weightsUrl: modelFolder }); // no trailing slash
+    const reply = await engine.chat.completions.create(greedy(hello, { max_tokens: expected.greedy_ids.length }));
+    assert.equal(reply.choices[0].message.content, expected.greedy_text);
+    await engine.unload();
+  });
+
+  test('a host passes weightsUrl through', async () => {
+    const { gpu } = trackedGpu();
+    const { engine } = await load(new EngineHost({ gpu }), { ...OPTIONS, weightsUrl: `${modelFolder}/` }, manifest);
+    const reply = await engine.chat.completions.create(greedy(hello, { max_tokens: 2 }));
+    assert.equal(reply.usage.completion_tokens, 2);
+    await engine.unload();
+  });
+});
