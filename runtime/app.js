@@ -195,23 +195,23 @@ async function importConversations(file) {
 
 // --- replies ---------------------------------------------------------------------------------
 
+// send, reply and generate change the page before their first await: the controls show the
+// reply under way at once, and a second Enter cannot send twice.
 async function send(text) {
   if (!text.trim() || !app.engine || app.generating) return;
   if (!app.current) app.current = newConversation();
   if (!app.current.messages.length) app.current.title = titleFrom(text);
   app.current.messages.push({ role: 'user', content: text });
   dom.prompt.value = '';
-  await save(app.current);
   await generate();
 }
 
 /** Reply again from message `index` on: its new text if given (an edit), else regenerate. */
 async function reply(index, text) {
-  if (!app.current || app.generating) return;
+  if (!app.current || !app.engine || app.generating) return;
   const messages = app.current.messages.slice(0, index);
   if (text !== undefined) messages.push({ role: 'user', content: text });
   app.current.messages = messages;
-  await save(app.current);
   await generate();
 }
 
@@ -220,12 +220,14 @@ async function generate() {
   hideProblem();
   let finished;
   app.generating = new Promise((resolve) => { finished = resolve; });
+  const saved = save(conversation); // the question is kept whatever happens to the reply
   showConversation();
   chatView.startReply();
   const request = chatRequest(settings.value, conversation.messages);
   const message = { role: 'assistant', content: '' };
   let savedAt = 0;
   try {
+    await saved;
     const stream = await app.engine.chat.completions.create(request);
     conversation.messages.push(message);
     const stats = {};

@@ -81,11 +81,12 @@ def generate_command(site, prompt, system, raw, model_id, **sampling):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--open", "open_browser", is_flag=True, help="Open the site in a browser.")
+@click.option("--cors", is_flag=True, help="Let pages of other origins read the files (to serve a --weights-url folder).")
 @_clear_errors
-def serve_command(site, host, port, open_browser):
-    """Preview a built site on a local web server."""
+def serve_command(site, host, port, open_browser, cors):
+    """Preview a built site (or the weights folder of a --weights-url build) on a local web server."""
     from sitegen.serve import serve_site
-    serve_site(site, host=host, port=port, open_browser=open_browser)
+    serve_site(site, host=host, port=port, open_browser=open_browser, cors=cors)
 
 
 @cli.command(name="deploy")

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .errors import SitegenError
+from .marker import MARKER
 
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -41,12 +42,16 @@ _RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
 
 
 def make_server(
-    site_dir: Path, *, host: str = "127.0.0.1", port: int = 8000
+    site_dir: Path, *, host: str = "127.0.0.1", port: int = 8000, cors: bool = False
 ) -> ThreadingHTTPServer:
-    """A bound, not yet running server for `site_dir`; port 0 picks a free port."""
+    """A bound, not yet running server for `site_dir`; port 0 picks a free port.
+
+    cors: let pages of any origin read the files, as a weights host for `--weights-url` must
+    (a `sitegen build --weights-url` writes that folder, OUT-weights/, beside the site).
+    """
     root = _site_root(Path(site_dir))
     try:
-        return _PreviewServer((host, port), root)
+        return _PreviewServer((host, port), root, cors=cors)
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             raise SitegenError(
@@ -56,10 +61,11 @@ def make_server(
 
 
 def serve_site(
-    site_dir: Path, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False
+    site_dir: Path, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False,
+    cors: bool = False,
 ) -> None:
     """Serve `site_dir` until interrupted (Ctrl+C)."""
-    server = make_server(site_dir, host=host, port=port)
+    server = make_server(site_dir, host=host, port=port, cors=cors)
     # Browsers only give service workers and WebGPU to secure contexts: https, or loopback.
     browser_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
     url = f"http://{browser_host}:{server.server_address[1]}/"
@@ -80,7 +86,8 @@ def _site_root(site_dir: Path) -> Path:
         raise SitegenError(f"{site_dir} does not exist; build a site first with `sitegen build`")
     if not site_dir.is_dir():
         raise SitegenError(f"{site_dir} is not a folder; give the folder `sitegen build` wrote")
-    if not (site_dir / "index.html").is_file():
+    # A site has index.html; the weights folder of a --weights-url build has only the marker.
+    if not (site_dir / "index.html").is_file() and not (site_dir / MARKER).is_file():
         raise SitegenError(
             f"{site_dir} is not a sitegen site (it has no index.html); "
             "give the folder `sitegen build --out` wrote"
@@ -89,8 +96,9 @@ def _site_root(site_dir: Path) -> Path:
 
 
 class _PreviewServer(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], root: Path) -> None:
+    def __init__(self, address: tuple[str, int], root: Path, *, cors: bool) -> None:
         self.root = root
+        self.cors = cors
         super().__init__(address, _Handler)
 
 
@@ -155,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
+        if self.server.cors:
+            self.send_header("Access-Control-Allow-Origin", "*")
         self.end_headers()
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sitegen.commands.build import MARKER, build
+from sitegen.commands.build import build
+from sitegen.marker import MARKER
 from sitegen.config import BuildConfig
 from sitegen.errors import SitegenError
 from sitegen.manifest import read_manifest

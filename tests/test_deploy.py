@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitegen.__main__ import cli
-from sitegen.commands.build import MARKER
+from sitegen.marker import MARKER
 from sitegen.commands.deploy import MiB, deploy_gh_pages
 from sitegen.errors import SitegenError
 

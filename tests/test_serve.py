@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from sitegen.errors import SitegenError
+from sitegen.marker import MARKER
 from sitegen.serve import make_server
 
 SHARD = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
@@ -188,3 +189,20 @@ def test_port_in_use(site_dir):
         expected = rf"port {port} on 127.0.0.1 is already in use.*--port"
         with pytest.raises(SitegenError, match=expected):
             make_server(site_dir, port=port)
+
+
+def test_cors_only_when_asked(server, tmp_path):
+    _, headers, _ = fetch(server, SHARD_URL)
+    assert "Access-Control-Allow-Origin" not in headers
+    # The weights folder of a --weights-url build: shards and the marker, no index.html.
+    (tmp_path / MARKER).write_text("built by sitegen\n")
+    (tmp_path / "shard-00000.bin").write_bytes(b"\0" * 16)
+    weights = make_server(tmp_path, port=0, cors=True)
+    thread = threading.Thread(target=weights.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, headers, body = fetch(weights, "/shard-00000.bin")
+        assert (status, headers["Access-Control-Allow-Origin"], body) == (200, "*", b"\0" * 16)
+    finally:
+        weights.shutdown()
+        weights.server_close()

@@ -19,9 +19,9 @@ from sitegen import sources
 from sitegen.artifact import write_model
 from sitegen.config import BuildConfig
 from sitegen.errors import SitegenError
+from sitegen.marker import MARKER
 from sitegen.site import SiteOptions, assemble_site
 
-MARKER = ".sitegen-site"  # written into every built site: marks a folder we may replace
 
 
 def _check_replaceable(out: Path) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitegen import __version__
-from sitegen.commands.build import MARKER
+from sitegen.marker import MARKER
 from sitegen.errors import SitegenError
 
 MiB = 1024 * 1024

@@ -60,9 +60,8 @@ def e2e_site(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def serve_folder(folder: Path):
-    """Serve a built site (`sitegen serve`'s server) on a free port; yields its URL."""
-    server = make_server(folder, port=0)
+def serving(server):
+    """Run a server of sitegen.serve.make_server on a daemon thread; yields its URL."""
     # One line per request on stderr would drown a failure's output.
     server.RequestHandlerClass = type(
         "QuietHandler", (server.RequestHandlerClass,), {"log_message": lambda self, *args: None}
@@ -74,6 +73,11 @@ def serve_folder(folder: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve_folder(folder: Path):
+    """Serve a built site (`sitegen serve`'s server) on a free port; a context giving its URL."""
+    return serving(make_server(folder, port=0))
 
 
 @pytest.fixture(scope="session")

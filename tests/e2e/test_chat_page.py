@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "e2e-artifacts"
@@ -174,7 +175,7 @@ def test_conversations_rename_delete_export_import(visit, tmp_path):
     first.locator(".rename-conversation").click()
     first.locator(".rename-form input").fill("Renamed chat")
     first.locator(".rename-form input").press("Enter")
-    assert page.locator(".conversation .open-conversation").first.inner_text() == "Renamed chat"
+    expect(page.locator(".conversation .open-conversation").first).to_have_text("Renamed chat")
     count = page.locator(".conversation").count()
     with page.expect_download() as download_info:
         page.click(".export-chats")
@@ -185,10 +186,10 @@ def test_conversations_rename_delete_export_import(visit, tmp_path):
     assert "Renamed chat" in [c["title"] for c in data["conversations"]]
     # Delete (after the confirmation dialog), then import the export: it comes back.
     page.locator(".conversation").first.locator(".delete-conversation").click()
+    expect(page.locator(".conversation")).to_have_count(count - 1)
     assert visit["dialogs"][-1].startswith("Delete the conversation “Renamed chat”")
-    assert page.locator(".conversation").count() == count - 1
     page.set_input_files(".import-chats input", str(exported))
-    page.wait_for_function("count => document.querySelectorAll('.conversation').length === count", arg=count)
+    expect(page.locator(".conversation")).to_have_count(count)
     assert title != "Renamed chat"
 
 
@@ -247,7 +248,8 @@ def test_markdown_payloads_render_inert(visit, tmp_path):
     assert page.evaluate("window.__pwned") is None
     assert visit["dialogs"] == [d for d in visit["dialogs"] if d.startswith("Delete")]  # no alert()
     messages = page.locator(".messages")
-    assert messages.locator("script, iframe, img, svg, object, embed, form, style").count() == 0
+    rendered = ", ".join(f".message-body {tag}" for tag in ("script", "iframe", "img", "svg", "object", "embed", "form", "style"))
+    assert page.locator(rendered).count() == 0
     handlers = messages.evaluate("""list => [...list.querySelectorAll('*')].flatMap(element =>
         [...element.attributes].map(a => a.name).filter(name => name.startsWith('on')))""")
     assert handlers == []
@@ -263,13 +265,13 @@ def test_phone_width_is_usable(visit):
     page = visit["page"]
     page.set_viewport_size({"width": 400, "height": 800})
     try:
-        page.click(".new-chat") if page.locator(".new-chat").is_visible() else None
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 400
         for selector in ("#prompt", ".composer .send", ".toggle-sidebar", ".theme-toggle"):
             box = page.locator(selector).bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 400, selector
-        assert not page.locator(".new-chat").is_visible()  # the conversations are in a drawer
+        # The conversations are in a drawer, off screen until opened.
+        assert page.locator(".conversations").bounding_box()["x"] + page.locator(".conversations").bounding_box()["width"] <= 0
         page.click(".toggle-sidebar")
         page.wait_for_function("() => document.querySelector('.conversations').getBoundingClientRect().left >= 0")
         assert page.locator(".toggle-sidebar").get_attribute("aria-expanded") == "true"
@@ -326,4 +328,5 @@ def test_a_full_context_offers_a_new_chat(visit, tmp_path):
     assert "This conversation is full" in problem.inner_text()
     assert page.locator(".message.user .message-body").inner_text() == long_text  # nothing lost
     problem.locator("button[data-action=new-chat]").click()
-    assert page.locator(".message").count() == 0 and problem.is_hidden()
+    expect(page.locator(".message")).to_have_count(0)
+    expect(problem).to_be_hidden()

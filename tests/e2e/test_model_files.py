@@ -1,0 +1,64 @@
+"""Where the model's files come from and what stays cached, in real Chromium: shards from another
+origin (`sitegen build --weights-url`, served with CORS), and old cached files cleaned up.
+"""
+
+import socket
+
+import pytest
+
+from sitegen.commands.build import build
+from sitegen.config import load_build_config
+from sitegen.serve import make_server
+
+from .conftest import DEMO_MODEL, serve_folder, serving
+
+LOAD_TIMEOUT_MS = 240_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def split_site(tmp_path_factory):
+    """A demo site whose shards live on another origin; yields (site URL, weights URL)."""
+    port = free_port()
+    weights_url = f"http://127.0.0.1:{port}/{DEMO_MODEL}/"
+    out = tmp_path_factory.mktemp("split") / "site"
+    build(load_build_config(None, {"model": DEMO_MODEL, "out": out, "weights_url": weights_url}), log=lambda _: None)
+    weights = make_server(out.with_name("site-weights"), port=port, cors=True)
+    with serving(weights), serve_folder(out) as site_url:
+        yield site_url, weights_url
+
+
+def test_shards_come_from_the_weights_url(page, request_log, split_site):
+    site_url, weights_url = split_site
+    page.goto(site_url)
+    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+    shards = [url for url in request_log if url.endswith(".bin")]
+    assert shards and all(url.startswith(weights_url) for url in shards)
+    assert f"{site_url}models/{DEMO_MODEL}/manifest.json" in request_log  # the manifest is the site's
+    page.fill("#prompt", "Hi")
+    page.press("#prompt", "Enter")
+    page.wait_for_selector(".message.assistant .message-stats:not(:empty)", timeout=LOAD_TIMEOUT_MS)
+
+
+def test_cached_files_the_manifest_no_longer_names_are_deleted(page, site_url):
+    # A shard of an earlier build of the model, left in the model's cache.
+    folder = f"{site_url}models/{DEMO_MODEL}/"
+    stale = f"{folder}shard-99999.bin"
+    page.goto(f"{site_url}about.html")
+    page.evaluate("""async ([folder, stale]) => {
+        const cache = await caches.open(`sitegen-model:${folder}`);
+        await cache.put(stale, new Response(new Uint8Array(64)));
+    }""", [folder, stale])
+    page.goto(site_url)
+    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+    cached = page.evaluate("""async (folder) => {
+        const cache = await caches.open(`sitegen-model:${folder}`);
+        return (await cache.keys()).map((request) => request.url);
+    }""", folder)
+    assert stale not in cached
+    assert any(url.endswith(".bin") for url in cached) and f"{folder}manifest.json" in cached
