@@ -270,13 +270,14 @@ def test_phone_width_is_usable(visit):
         for selector in ("#prompt", ".composer .send", ".toggle-sidebar", ".theme-toggle"):
             box = page.locator(selector).bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 400, selector
-        # The conversations are in a drawer, off screen until opened.
-        assert page.locator(".conversations").bounding_box()["x"] + page.locator(".conversations").bounding_box()["width"] <= 0
+        # The conversations are in a drawer, off screen until opened (it slides: wait for the end).
+        drawer_closed = "() => document.querySelector('.conversations').getBoundingClientRect().right <= 0"
+        page.wait_for_function(drawer_closed)
         page.click(".toggle-sidebar")
         page.wait_for_function("() => document.querySelector('.conversations').getBoundingClientRect().left >= 0")
         assert page.locator(".toggle-sidebar").get_attribute("aria-expanded") == "true"
         page.keyboard.press("Escape")
-        page.wait_for_function("() => document.querySelector('.conversations').getBoundingClientRect().right <= 0")
+        page.wait_for_function(drawer_closed)
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
 
@@ -286,7 +287,7 @@ def test_screenshots_of_both_schemes(visit, scheme):
     """Saved for people to look at (build/e2e-artifacts/); the test checks the scheme applied."""
     page = visit["page"]
     page.locator(".conversation", has_text="Renamed chat").first.locator(".open-conversation").click()
-    page.emulate_media(color_scheme=scheme)
+    page.emulate_media(color_scheme=scheme, reduced_motion="reduce")  # no drawer sliding mid-shot
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == ("rgb(255, 255, 255)" if scheme == "light" else "rgb(18, 20, 23)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -294,16 +295,16 @@ def test_screenshots_of_both_schemes(visit, scheme):
         page.set_viewport_size({"width": width, "height": 800})
         page.screenshot(path=str(ARTIFACTS / f"chat-{scheme}-{name}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 720})
-    page.emulate_media(color_scheme="light")
+    page.emulate_media(color_scheme="light", reduced_motion="no-preference")
 
 
 def test_theme_toggle_overrides_the_system_and_is_remembered(visit):
     page = visit["page"]
     page.emulate_media(color_scheme="light")
     toggle = page.locator(".theme-toggle")
-    assert toggle.get_attribute("aria-pressed") == "false"
+    expect(toggle).to_have_attribute("aria-pressed", "false")  # follows the system's scheme
     toggle.click()
-    assert toggle.get_attribute("aria-pressed") == "true"
+    expect(toggle).to_have_attribute("aria-pressed", "true")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 20, 23)"
     page.goto(page.url.split("#")[0] + "about.html")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 20, 23)"
@@ -330,3 +331,30 @@ def test_a_full_context_offers_a_new_chat(visit, tmp_path):
     problem.locator("button[data-action=new-chat]").click()
     expect(page.locator(".message")).to_have_count(0)
     expect(problem).to_be_hidden()
+
+
+def test_code_blocks_copy_to_the_clipboard(visit, tmp_path):
+    page, context = visit["page"], visit["context"]
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    code = "def greet(name):\n    return f'<b>{name}</b>'"
+    conversation = {"id": "code", "title": "Code", "created": 1, "updated": 4, "messages": [
+        {"role": "user", "content": "Show code"},
+        {"role": "assistant", "content": f"Here:\n\n```python\n{code}\n```"}]}
+    file = tmp_path / "code.json"
+    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
+    page.set_input_files(".import-chats input", str(file))
+    page.locator(".conversation", has_text="Code").locator(".open-conversation").click()
+    block = page.locator(".message.assistant .code-block")
+    assert block.locator(".code-lang").inner_text() == "python"
+    block.locator(".copy-code").click()
+    expect(block.locator(".copy-code")).to_have_text("Copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == code
+
+
+def test_the_site_is_installable(visit):
+    """Chromium's own installability check (web app manifest, icons, service worker)."""
+    page = visit["page"]
+    session = visit["context"].new_cdp_session(page)
+    assert session.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+    manifest = session.send("Page.getAppManifest")
+    assert not manifest.get("errors") and manifest["url"].endswith("/manifest.webmanifest")

@@ -1,13 +1,16 @@
-"""Where the model's files come from and what stays cached, in real Chromium: shards from another
-origin (`sitegen build --weights-url`, served with CORS), and old cached files cleaned up.
+"""Where the site and the model's files come from and what stays cached, in real Chromium:
+shards from another origin (`sitegen build --weights-url`, served with CORS), the site under a
+sub-path (GitHub Pages project sites), and old cached files cleaned up.
 """
 
+import shutil
 import socket
 
 import pytest
 
 from sitegen.commands.build import build
 from sitegen.config import load_build_config
+from sitegen.marker import MARKER
 from sitegen.serve import make_server
 
 from .conftest import DEMO_MODEL, serve_folder, serving
@@ -62,3 +65,20 @@ def test_cached_files_the_manifest_no_longer_names_are_deleted(page, site_url):
     }""", folder)
     assert stale not in cached
     assert any(url.endswith(".bin") for url in cached) and f"{folder}manifest.json" in cached
+
+
+def test_a_project_sub_path_works_like_github_pages(page, request_log, e2e_site, tmp_path):
+    # GitHub Pages serves a project site at https://<user>.github.io/<project>/: every URL of the
+    # site must be relative, and its service worker's scope is that folder.
+    host = tmp_path / "pages"
+    shutil.copytree(e2e_site, host / "project")
+    (host / MARKER).write_text("the user's Pages root\n")
+    with serve_folder(host) as root_url:
+        url = f"{root_url}project/"
+        page.goto(url)
+        page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+        assert page.evaluate("document.body.dataset.engineHost") == "service-worker"
+        scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
+        assert scope == url
+        outside = [u for u in request_log if u.startswith(root_url) and not u.startswith(url)]
+        assert outside == []
