@@ -8,9 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from .chat import LOAD_TIMEOUT_MS, wait_until_ready
 from .conftest import serve_folder
-
-LOAD_TIMEOUT_MS = 240_000
 
 
 def problem_of(page, timeout=LOAD_TIMEOUT_MS):
@@ -74,7 +73,7 @@ def test_a_damaged_shard_is_downloaded_again_alone(context, page, request_log, d
     shard.write_bytes(good)  # the host serves the right bytes again
     request_log.clear()
     problem.locator("button[data-action=retry]").click()
-    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+    wait_until_ready(page)
     assert problem.is_hidden()
     # The shards that arrived intact came from the cache: only the damaged one was fetched again.
     assert [u.rsplit("/", 1)[-1] for u in request_log if u.endswith(".bin")] == [shard.name]

@@ -13,9 +13,8 @@ from sitegen.config import load_build_config
 from sitegen.marker import MARKER
 from sitegen.serve import make_server
 
+from .chat import ask, set_settings, wait_for_reply_end, wait_until_ready
 from .conftest import DEMO_MODEL, serve_folder, serving
-
-LOAD_TIMEOUT_MS = 240_000
 
 
 def free_port() -> int:
@@ -39,13 +38,13 @@ def split_site(tmp_path_factory):
 def test_shards_come_from_the_weights_url(page, request_log, split_site):
     site_url, weights_url = split_site
     page.goto(site_url)
-    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+    wait_until_ready(page)
     shards = [url for url in request_log if url.endswith(".bin")]
     assert shards and all(url.startswith(weights_url) for url in shards)
     assert f"{site_url}models/{DEMO_MODEL}/manifest.json" in request_log  # the manifest is the site's
-    page.fill("#prompt", "Hi")
-    page.press("#prompt", "Enter")
-    page.wait_for_selector(".message.assistant .message-stats:not(:empty)", timeout=LOAD_TIMEOUT_MS)
+    set_settings(page, temperature=0, max_tokens=2)
+    ask(page, "Hi")
+    assert wait_for_reply_end(page).locator(".message-body").inner_text().strip()
 
 
 def test_cached_files_the_manifest_no_longer_names_are_deleted(page, site_url):
@@ -58,7 +57,7 @@ def test_cached_files_the_manifest_no_longer_names_are_deleted(page, site_url):
         await cache.put(stale, new Response(new Uint8Array(64)));
     }""", [folder, stale])
     page.goto(site_url)
-    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+    wait_until_ready(page)
     cached = page.evaluate("""async (folder) => {
         const cache = await caches.open(`sitegen-model:${folder}`);
         return (await cache.keys()).map((request) => request.url);
@@ -76,7 +75,7 @@ def test_a_project_sub_path_works_like_github_pages(page, request_log, e2e_site,
     with serve_folder(host) as root_url:
         url = f"{root_url}project/"
         page.goto(url)
-        page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+        wait_until_ready(page)
         assert page.evaluate("document.body.dataset.engineHost") == "service-worker"
         scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
         assert scope == url

@@ -1,0 +1,35 @@
+"""Driving the chat page (templates/index.html) from Playwright, as a visitor would."""
+
+# SwiftShader loads the model in tens of seconds and decodes about one token per second.
+LOAD_TIMEOUT_MS = 240_000
+REPLY_TIMEOUT_MS = 120_000
+
+
+def wait_until_ready(page):
+    page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
+
+
+def set_settings(page, **values):
+    details = page.locator("details.settings")
+    if not details.evaluate("element => element.open"):
+        details.locator("summary").click()
+    for name, value in values.items():
+        page.fill(f".settings-form [name={name}]", str(value))
+
+
+def ask(page, text):
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+
+
+# Predicates are functions, not expressions: Playwright evaluates an expression with eval, which
+# the page's CSP (no 'unsafe-eval') refuses.
+def wait_for_reply_text(page):
+    page.wait_for_function(
+        "() => document.querySelector('.message.assistant.streaming .message-body')?.textContent.length > 0",
+        timeout=REPLY_TIMEOUT_MS)
+
+
+def wait_for_reply_end(page):
+    page.wait_for_selector(".composer .send:visible", timeout=REPLY_TIMEOUT_MS)
+    return page.locator(".message.assistant").last
