@@ -11,7 +11,7 @@ import { exportFile, mergeImported, newConversation, readExportFile, titleFrom }
 import { describeProblem } from './ui/problems.js';
 import { chatRequest, SettingsForm } from './ui/settings.js';
 import { ConversationStore } from './ui/store.js';
-import { CreateServiceWorkerEngine } from './sw_client.js';
+import { CreateServiceWorkerEngine, TAKE_OVER } from './sw_client.js';
 
 const SAVE_EVERY_MS = 1000;
 const site = new URL('./', location.href).pathname; // several sitegen sites may share an origin
@@ -31,6 +31,7 @@ const dom = {
   loadText: $('.load-text'),
   loadProgress: $('.load-progress'),
   problem: $('.problem'),
+  update: $('.update'),
   composer: $('.composer'),
   prompt: $('#prompt'),
   send: $('.composer .send'),
@@ -58,6 +59,7 @@ main();
 
 async function main() {
   wireControls();
+  registerServiceWorker();
   await openStore();
   await loadEngine();
 }
@@ -68,7 +70,6 @@ async function loadEngine() {
   hideProblem();
   dom.loader.hidden = false;
   setControls();
-  registerServiceWorker();
   navigator.storage?.persist?.().catch(() => {}); // ask to keep the model when space runs low
   try {
     app.engine = await CreateServiceWorkerEngine(dom.app.dataset.modelManifest, {
@@ -87,8 +88,29 @@ async function loadEngine() {
 function registerServiceWorker() {
   // A module service worker (it imports the engine). Without one the site still works online;
   // the engine then runs in a dedicated worker.
-  navigator.serviceWorker?.register('sw.js', { type: 'module' }).catch((error) => {
+  navigator.serviceWorker?.register('sw.js', { type: 'module' }).then(offerUpdates, (error) => {
     console.warn('No offline support: the service worker did not register.', error);
+  });
+}
+
+// A rebuilt site brings a new service worker, which waits until every tab of the site has
+// closed. Offer to switch now: the new worker takes over, and the page reloads under it.
+function offerUpdates(registration) {
+  const offer = (worker) => {
+    if (!navigator.serviceWorker.controller) return; // a first install, not an update
+    dom.update.hidden = false;
+    dom.update.querySelector('.apply-update').onclick = async () => {
+      await stopReply();
+      navigator.serviceWorker.addEventListener('controllerchange', () => location.reload());
+      worker.postMessage({ op: TAKE_OVER });
+    };
+  };
+  if (registration.waiting) offer(registration.waiting);
+  registration.addEventListener('updatefound', () => {
+    const worker = registration.installing;
+    worker?.addEventListener('statechange', () => {
+      if (worker.state === 'installed') offer(worker);
+    });
   });
 }
 

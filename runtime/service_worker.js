@@ -9,6 +9,7 @@
 
 import { EngineHost } from './engine_host.js';
 import { useFetch } from './io.js';
+import { TAKE_OVER } from './sw_client.js';
 
 // While a page has generations open, how often the worker checks that the page still exists.
 const PAGE_CHECK_MS = 1000;
@@ -22,6 +23,9 @@ export function startServiceWorker({ version, shell }) {
   // The worker's own fetches skip its fetch handler: the engine's reads of shell files (the
   // kernels) would miss the cache, and fail offline, without this.
   useFetch(serveShell({ version, shell }));
+  self.addEventListener('message', (event) => {
+    if (event.data?.op === TAKE_OVER) event.waitUntil(self.skipWaiting());
+  });
   hostEngine();
 }
 
@@ -104,7 +108,7 @@ function hostEngine() {
 
   self.addEventListener('message', (event) => {
     const client = event.source;
-    if (!client?.id || typeof event.data?.op !== 'string') return;
+    if (!client?.id || typeof event.data?.op !== 'string' || event.data.op === TAKE_OVER) return;
     let connection = pages.get(client.id);
     if (!connection) {
       connection = host.connect((message) => {

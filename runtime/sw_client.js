@@ -28,6 +28,10 @@ const READY_TIMEOUT_MS = 10_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_MS = 10_000;
 
+// What a page sends to a new version of the service worker, waiting to take over, when the visitor
+// accepts the update (runtime/app.js): it activates at once instead of when every tab has closed.
+export const TAKE_OVER = 'take-over';
+
 const WEBGPU_HELP = 'WebGPU is not available in this browser, so the model cannot run here. It runs in Chrome or '
   + 'Edge 113+ on Windows, macOS, ChromeOS and Android; in Chrome on Linux with WebGPU enabled '
   + '(chrome://flags/#enable-unsafe-webgpu, or the --enable-unsafe-webgpu switch) and Vulkan drivers; in Safari 26+; '

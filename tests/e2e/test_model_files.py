@@ -1,8 +1,9 @@
 """Where the site and the model's files come from and what stays cached, in real Chromium:
 shards from another origin (`sitegen build --weights-url`, served with CORS), the site under a
-sub-path (GitHub Pages project sites), and old cached files cleaned up.
+sub-path (GitHub Pages project sites), a rebuilt site's update, and old cached files cleaned up.
 """
 
+import re
 import shutil
 import socket
 
@@ -13,7 +14,7 @@ from sitegen.config import load_build_config
 from sitegen.marker import MARKER
 from sitegen.serve import make_server
 
-from .chat import ask, set_settings, wait_for_reply_end, wait_until_ready
+from .chat import LOAD_TIMEOUT_MS, ask, set_settings, wait_for_reply_end, wait_until_ready
 from .conftest import DEMO_MODEL, serve_folder, serving
 
 
@@ -81,3 +82,27 @@ def test_a_project_sub_path_works_like_github_pages(page, request_log, e2e_site,
         assert scope == url
         outside = [u for u in request_log if u.startswith(root_url) and not u.startswith(url)]
         assert outside == []
+
+
+def test_a_rebuilt_site_offers_to_update_and_keeps_the_model_cached(page, request_log, e2e_site, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(e2e_site, site)
+    with serve_folder(site) as url:
+        page.goto(url)
+        wait_until_ready(page)
+        assert page.locator(".update").is_hidden()
+        # A redeploy: the shell changed (a new title), so sw.js names a new shell version.
+        index = (site / "index.html").read_text()
+        (site / "index.html").write_text(index.replace("<title>", "<title>v2 "))
+        sw = (site / "sw.js").read_text()
+        (site / "sw.js").write_text(re.sub(r'const VERSION = "(\w+)"', 'const VERSION = "0000000000000002"', sw))
+        page.reload()  # the browser checks sw.js on navigation and installs the new one beside the old
+        update = page.locator(".update")
+        update.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+        request_log.clear()
+        update.locator("button").click()
+        page.wait_for_function("() => document.title.startsWith('v2 ')", timeout=LOAD_TIMEOUT_MS)
+        wait_until_ready(page)
+        assert page.locator(".update").is_hidden()
+        # The new version's worker loaded the model again, from the cache: no shard was downloaded.
+        assert not [u for u in request_log if u.endswith(".bin")]
