@@ -10,11 +10,11 @@ import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
 import { describeProblem } from './ui/problems.js';
 import { chatRequest, SettingsForm } from './ui/settings.js';
+import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
 import { ConversationStore } from './ui/store.js';
 import { CreateServiceWorkerEngine, TAKE_OVER } from './sw_client.js';
 
 const SAVE_EVERY_MS = 1000;
-const site = new URL('./', location.href).pathname; // several sitegen sites may share an origin
 const $ = (selector) => document.querySelector(selector);
 
 const app = {
@@ -53,7 +53,7 @@ const conversationList = new ConversationList($('.conversation-list'), $('#conve
   rename: (id, title) => renameConversation(id, title),
   remove: (id) => deleteConversation(id),
 });
-const settings = new SettingsForm($('.settings-form'), `sitegen-settings:${site}`);
+const settings = new SettingsForm($('.settings-form'));
 
 main();
 
@@ -124,7 +124,7 @@ function showProgress(report) {
 
 async function openStore() {
   try {
-    app.store = await ConversationStore.open(`sitegen-chats:${site}`);
+    app.store = await ConversationStore.open(`sitegen-chats:${siteFolder()}`);
     app.conversations = await app.store.list();
   } catch (error) {
     // Private windows of some browsers have no IndexedDB: chat on, without saving.
@@ -375,21 +375,4 @@ function wireControls() {
 function closeSidebar() {
   dom.sidebar.classList.remove('open');
   dom.sidebarToggle.setAttribute('aria-expanded', 'false');
-}
-
-// localStorage may be off (privacy settings); the values then last for this page only.
-function readLocal(name) {
-  try {
-    return localStorage.getItem(`sitegen-${name}:${site}`);
-  } catch {
-    return null;
-  }
-}
-
-function writeLocal(name, value) {
-  try {
-    localStorage.setItem(`sitegen-${name}:${site}`, value);
-  } catch {
-    // see readLocal
-  }
 }

@@ -2,6 +2,10 @@
 // site, bound to the settings form, turned into request fields. An empty field means "the
 // model's default" (the engine applies the manifest's generation defaults), so nothing is sent.
 
+import { readLocal, writeLocal } from './site_storage.js';
+
+const STORAGE_NAME = 'settings';
+
 const FIELDS = {
   system: { parse: (text) => text.trim() || null },
   temperature: { parse: (text) => number(text, { min: 0, max: 2 }) },
@@ -37,14 +41,12 @@ function number(text, { min, max = Infinity, integer = false }) {
   return value;
 }
 
-/** Keeps the form and localStorage in step; `onChange(settings)` after every valid edit. */
+/** Keeps the form and localStorage in step: every edit is saved. */
 export class SettingsForm {
   #form;
-  #key;
 
-  constructor(form, key) {
+  constructor(form) {
     this.#form = form;
-    this.#key = key;
     const saved = this.#load();
     for (const name of Object.keys(FIELDS)) form.elements[name].value = saved[name] ?? '';
     form.addEventListener('input', () => this.#save());
@@ -67,19 +69,15 @@ export class SettingsForm {
 
   #save() {
     const values = Object.fromEntries(Object.keys(FIELDS).map((name) => [name, this.#form.elements[name].value]));
-    try {
-      localStorage.setItem(this.#key, JSON.stringify(values));
-    } catch {
-      // storage off: the settings last for this page
-    }
+    writeLocal(STORAGE_NAME, JSON.stringify(values));
   }
 
   #load() {
     try {
-      const values = JSON.parse(localStorage.getItem(this.#key) ?? '{}');
+      const values = JSON.parse(readLocal(STORAGE_NAME) ?? '{}');
       return values && typeof values === 'object' ? values : {};
     } catch {
-      return {};
+      return {}; // not JSON (written by something else): start from the defaults
     }
   }
 }
