@@ -1,5 +1,7 @@
 """Driving the chat page (templates/index.html) from Playwright, as a visitor would."""
 
+import json
+
 # SwiftShader loads the model in tens of seconds and decodes about one token per second.
 LOAD_TIMEOUT_MS = 240_000
 REPLY_TIMEOUT_MS = 120_000
@@ -33,3 +35,15 @@ def wait_for_reply_text(page):
 def wait_for_reply_end(page):
     page.wait_for_selector(".composer .send:visible", timeout=REPLY_TIMEOUT_MS)
     return page.locator(".message.assistant").last
+
+
+def open_imported(page, folder, conversation):
+    """Import `conversation` as the page's Import button takes it (an export file), and open it.
+
+    Imported conversations are untrusted and rendered like replies: the way to put exact text on
+    the page without making the model say it.
+    """
+    file = folder / f"{conversation['id']}.json"
+    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
+    page.set_input_files(".import-chats input", str(file))
+    page.locator(".conversation", has_text=conversation["title"]).locator(".open-conversation").click()

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .chat import REPLY_TIMEOUT_MS, ask, set_settings, wait_for_reply_end, wait_for_reply_text, wait_until_ready
+from .chat import (REPLY_TIMEOUT_MS, ask, open_imported, set_settings, wait_for_reply_end, wait_for_reply_text,
+                   wait_until_ready)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "e2e-artifacts"
@@ -180,8 +181,7 @@ def test_edit_and_regenerate(visit):
     assert page.locator(".message").count() == 2
 
 
-# Imported conversations are untrusted too, and go through the same rendering as replies: the
-# way to put exact markdown payloads on the page without making the model say them.
+# Put on the page by open_imported: imported conversations render as replies do.
 INJECTIONS = [
     "<script>window.__pwned = 'script'</script>",
     "<img src=x onerror=\"window.__pwned = 'img'\">",
@@ -206,10 +206,7 @@ def test_markdown_payloads_render_inert(visit, tmp_path):
         "messages": [{"role": "user", "content": "<img src=x onerror=\"window.__pwned='user'\">"},
                      {"role": "assistant", "content": "\n\n".join(INJECTIONS + ["[safe](https://example.org/)"])}],
     }
-    file = tmp_path / "injections.json"
-    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
-    page.set_input_files(".import-chats input", str(file))
-    page.locator(".conversation", has_text="Injections").locator(".open-conversation").click()
+    open_imported(page, tmp_path, conversation)
     body = page.locator(".message.assistant .message-body")
     body.hover()
     for link in body.locator("a").all():
@@ -288,10 +285,7 @@ def test_a_full_context_offers_a_new_chat(visit, tmp_path):
     long_text = " ".join(f"word{i}" for i in range(6000))  # well past the 4096-token context
     conversation = {"id": "long", "title": "Too long", "created": 1, "updated": 3,
                     "messages": [{"role": "user", "content": long_text}, {"role": "assistant", "content": "Hm."}]}
-    file = tmp_path / "long.json"
-    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
-    page.set_input_files(".import-chats input", str(file))
-    page.locator(".conversation", has_text="Too long").locator(".open-conversation").click()
+    open_imported(page, tmp_path, conversation)
     page.locator(".message.assistant .regenerate").click()
     problem = page.locator(".problem")
     problem.wait_for(state="visible", timeout=REPLY_TIMEOUT_MS)
@@ -310,10 +304,7 @@ def test_code_blocks_copy_to_the_clipboard(visit, tmp_path):
     conversation = {"id": "code", "title": "Code", "created": 1, "updated": 4, "messages": [
         {"role": "user", "content": "Show code"},
         {"role": "assistant", "content": f"Here:\n\n```python\n{code}\n```"}]}
-    file = tmp_path / "code.json"
-    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
-    page.set_input_files(".import-chats input", str(file))
-    page.locator(".conversation", has_text="Code").locator(".open-conversation").click()
+    open_imported(page, tmp_path, conversation)
     block = page.locator(".message.assistant .code-block")
     assert block.locator(".code-lang").inner_text() == "python"
     block.locator(".copy-code").click()
