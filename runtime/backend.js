@@ -1,0 +1,57 @@
+// The one boundary between the engine and the code that runs a model. A backend (the WebGPU one
+// in runtime/webgpu/ today; a WASM one later) loads a manifest's weights and returns a Model with
+// the interface below. The engine, constrained decoding and the engine hosts use only this
+// interface: nothing else of a backend.
+//
+// Model (what loadBackend resolves to):
+//   manifest          the manifest object it was loaded from (sitegen/manifest.py)
+//   backend           'webgpu' (which backend runs it, for messages and usage reports)
+//   vocabSize         logits per position
+//   contextLength     tokens the KV cache holds (the model's window, capped by maxContext and the device)
+//   length            tokens cached now
+//   lost              Promise that settles with an Error (DeviceLostError) once the backend can no
+//                     longer run (its GPU device was lost); pending while it can
+//   prefill(ids)      runs ids (token ids, numbers) at positions length..; leaves the last
+//                     position's logits for sample(). Throws ContextWindowExceededError when the
+//                     cache cannot hold them
+//   resetPenalties(promptIds)  start of a generation: no tokens generated, promptIds seen (for
+//                     repetition_penalty)
+//   sample(options)   -> Promise<{ token, logprob (null unless asked), topLogprobs (null | [{ token, logprob }]) }>:
+//                     draws the next token from the current logits (and counts it for the penalties)
+//   step(token, options)  runs `token` at position length (appending it to the cache), then samples:
+//                     the decode loop's one call per token
+//   truncate(n)       forget every cached position from n on (0 <= n <= length)
+//   logits()          -> Promise<Float32Array [vocabSize]> of the current position (tests, diagnostics)
+//   destroy()         frees everything the model holds; later calls throw ModelNotLoadedError
+//
+// Sampling options (all optional; defaults: temperature 1, topP 1, topK 0 = off, penalties off):
+//   { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty,
+//     logitBias: { tokenId: bias }, random: uniform draw in [0, 1), logprobs: boolean,
+//     topLogprobs: 0..MAX_TOP_LOGPROBS, tokenMask: Uint32Array | null }
+//   tokenMask: the tokens that may be sampled, as a bitmask of ceil(vocabSize / 32) words: token t
+//   is allowed when bit (t & 31) of word (t >> 5) is set (xgrammar's token-bitmask layout). Applied
+//   to the logits after penalties and logit bias, before temperature, top-k and top-p; logprobs
+//   are those of the masked distribution. At least one token must be allowed.
+//   Backends trust these values: runtime/request.js validates what users send, and the engine
+//   builds the rest. A backend may assert (throw a plain Error on a caller's bug); it does not
+//   re-validate.
+
+import { loadModel as loadWebGPUModel } from './webgpu/model.js';
+
+// What every backend's sampler holds; runtime/request.js refuses requests that ask for more.
+export const MAX_TOP_LOGPROBS = 20;
+export const MAX_LOGIT_BIAS = 1024;
+
+/**
+ * Load `manifest`'s model on a backend and return its Model (above).
+ * options: { readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array> (the verified bytes
+ *   of a manifest shard: model_cache.js), onProgress({ stage, loaded, total, fromCache }),
+ *   maxContext (cap of the KV cache, tokens), gpu (a navigator.gpu-like object or a GPUDevice;
+ *   Node passes Dawn's) }.
+ * Rejects with WebGPUNotAvailableError, UnsupportedModelError, IntegrityError (from readShard) or
+ * DeviceLostError.
+ */
+export function loadBackend(manifest, options) {
+  // Static import above: service workers may not use import().
+  return loadWebGPUModel(manifest, options);
+}
