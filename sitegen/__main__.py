@@ -1,11 +1,13 @@
 """The `sitegen` command line: one thin click command per verb, each calling one function."""
 
 import functools
+import json
 from pathlib import Path
 
 import click
 
 from sitegen import __version__
+from sitegen.config import click_options, config_schema, load_build_config
 from sitegen.errors import SitegenError
 
 
@@ -35,27 +37,21 @@ def models_command():
 
 
 @cli.command(name="build")
-@click.option("-m", "--model", help="Alias (see `sitegen models`), Hub repo id[@revision], HF folder or .gguf file.")
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder for the site. [default: site]")
-@click.option("-q", "--quant", type=click.Choice(["q4g32", "f16"]), help="Weight scheme. [default: q4g32]")
-@click.option("--shard-mb", type=int, help="Largest shard file, MiB. [default: 32]")
-@click.option("--theme", help="Theme name from themes/. [default: default]")
-@click.option("--title", help="Site title. [default: the model id]")
-@click.option("--description", help="Site description.")
-@click.option("--starter-prompt", "starter_prompts", multiple=True, help="Suggested first message (repeatable).")
-@click.option("--chat-template", type=click.Path(path_type=Path), help="Jinja chat template file to use instead of the model's.")
-@click.option("--weights-url", help="Folder URL the shards will be served from (e.g. a Hugging Face resolve/main/ "
-              "URL); the shards are then written beside the site, to OUT-weights/, not into it.")
-@click.option("--colors", multiple=True, metavar="NAME=#RRGGBB",
-              help="Override a theme colour, e.g. accent=#aa3300 (repeatable).")
+@click_options  # one per BuildConfig field (sitegen/config.py)
 @click.option("-f", "--config", "config_file", type=click.Path(path_type=Path),
-              help="Config file with the same options. [default: ./sitegen.yml if present]")
+              help="Config file with the same options (`sitegen schema` describes it). "
+              "[default: ./sitegen.yml if present]")
 @_clear_errors
 def build_command(config_file, **flags):
     """Convert a model and build the static chat site."""
     from sitegen.commands.build import build
-    from sitegen.config import load_build_config
     build(load_build_config(config_file, flags))
+
+
+@cli.command(name="schema")
+def schema_command():
+    """Print the JSON Schema of sitegen.yml (for editors that check YAML against a schema)."""
+    click.echo(json.dumps(config_schema(), indent=2, ensure_ascii=False))
 
 
 @cli.command(name="generate")

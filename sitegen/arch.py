@@ -1,16 +1,70 @@
-"""Which model architectures sitegen runs, and what their checkpoints must contain.
+"""Which model architectures sitegen runs: an HF config.json reduced to one typed description.
 
-`architecture(config)` validates an HF config.json dict and reduces it to the fields the runtime
-and the reference forward pass use; `expected_tensors(arch)` lists every tensor (HF name and
-shape) a checkpoint of that shape must provide, in the order they are written to the shards.
+`architecture(config)` checks that an HF config.json dict describes a model of a family sitegen
+runs (sitegen/families.py), read as HF transformers reads it, and returns its `Architecture`: the
+description the manifest carries, which the runtime, the reference forward pass and the site read
+back. Whether the runtime's kernels can run that shape is sitegen/limits.py's check;
+`check_tensors` checks that a checkpoint holds the tensors the family's table expects.
 """
 
-from sitegen.errors import SitegenError
+import dataclasses
+from dataclasses import dataclass
 
-# HF `architectures[0]` -> our family name. Mistral is Llama-shaped once sliding window is off.
-SUPPORTED = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
+from sitegen.errors import SitegenError
+from sitegen.families import FAMILIES, expected_tensors
+
+# HF `architectures[0]` -> its family, from the family table.
+SUPPORTED = {hf_class: fam for fam in FAMILIES for hf_class in fam.hf_classes}
 ROPE_TYPES = ("default", "linear", "llama3")
 IGNORED_TENSORS = ("rotary_emb.inv_freq",)  # recomputed from rope_theta; old checkpoints store it
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A model's shape, as the manifest's `architecture` object holds it (sitegen/manifest.py).
+
+    Field names and meanings follow HF transformers' configs (num_heads is num_attention_heads,
+    num_layers num_hidden_layers, ffn_size intermediate_size, context_length
+    max_position_embeddings). Sizes are element counts; rope_theta is the RoPE base.
+    rope_scaling: None, {"type": "linear", "factor"} or {"type": "llama3", "factor",
+      "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"} (sitegen/rope.py).
+    tie_word_embeddings: no lm_head tensor; the LM head reads the embedding.
+    attention_bias: the q/k/v projections have biases.
+    """
+
+    family: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    ffn_size: int
+    vocab_size: int
+    rope_theta: float
+    rope_scaling: dict | None
+    rms_norm_eps: float
+    tie_word_embeddings: bool
+    context_length: int
+    attention_bias: bool
+
+    @property
+    def q_size(self) -> int:
+        """Rows of the Q projection (and the output projection's K): num_heads * head_dim."""
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_size(self) -> int:
+        """Rows of each of the K and V projections: num_kv_heads * head_dim."""
+        return self.num_kv_heads * self.head_dim
+
+    def to_manifest(self) -> dict:
+        """The manifest's `architecture` object (JSON types, fields in declaration order)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_manifest(cls, data: dict) -> "Architecture":
+        """Read back a manifest's `architecture` object (our own build's: every field present)."""
+        return cls(**data)
 
 
 def _rope_scaling(config: dict) -> dict | None:
@@ -38,73 +92,58 @@ def _sliding_window_check(config: dict, context: int) -> None:
                            "which sitegen does not run. Use a release without it (e.g. Mistral v0.2+).")
 
 
-def architecture(config: dict) -> dict:
+def architecture(config: dict) -> Architecture:
+    """The Architecture of an HF config.json dict.
+
+    Raises SitegenError (one line) for a family sitegen does not run, a missing key, or a feature
+    the runtime lacks (MLP biases, other activations than SiLU, sliding-window attention, other
+    RoPE scalings). The kernels' size limits are checked separately (sitegen/limits.py).
+    """
     names = config.get("architectures") or []
-    family = SUPPORTED.get(names[0]) if names else None
-    if family is None:
+    fam = SUPPORTED.get(names[0]) if names else None
+    if fam is None:
         found = names[0] if names else config.get("model_type", "none given")
         raise SitegenError(f"Unsupported architecture {found}; supported: {', '.join(SUPPORTED)}.")
     try:
         hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
-        arch = {
-            "arch": family,
-            "hidden_size": hidden,
-            "num_layers": int(config["num_hidden_layers"]),
-            "num_heads": heads,
-            "num_kv_heads": int(config.get("num_key_value_heads") or heads),
-            "head_dim": int(config.get("head_dim") or hidden // heads),
-            "ffn_size": int(config["intermediate_size"]),
-            "vocab_size": int(config["vocab_size"]),
-            "rope_theta": float(config.get("rope_theta", 10000.0)),
-            "rope_scaling": _rope_scaling(config),
-            "rms_norm_eps": float(config["rms_norm_eps"]),
-            "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
-            "context_length": int(config["max_position_embeddings"]),
-            "attention_bias": bool(config.get("attention_bias", family == "qwen2")),
-        }
+        arch = Architecture(
+            family=fam.name,
+            hidden_size=hidden,
+            num_layers=int(config["num_hidden_layers"]),
+            num_heads=heads,
+            num_kv_heads=int(config.get("num_key_value_heads") or heads),
+            head_dim=int(config.get("head_dim") or hidden // heads),
+            ffn_size=int(config["intermediate_size"]),
+            vocab_size=int(config["vocab_size"]),
+            rope_theta=float(config.get("rope_theta", 10000.0)),
+            rope_scaling=_rope_scaling(config),
+            rms_norm_eps=float(config["rms_norm_eps"]),
+            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+            context_length=int(config["max_position_embeddings"]),
+            attention_bias=bool(config.get("attention_bias", fam.attention_bias)),
+        )
     except KeyError as err:
-        raise SitegenError(f"config.json lacks {err.args[0]!r}, which a {family} model needs.") from None
-    if arch["num_heads"] % arch["num_kv_heads"]:
-        raise SitegenError(f"{arch['num_heads']} attention heads do not divide into {arch['num_kv_heads']} KV heads.")
+        raise SitegenError(f"config.json lacks {err.args[0]!r}, which a {fam.name} model needs.") from None
+    if arch.num_heads % arch.num_kv_heads:
+        raise SitegenError(f"{arch.num_heads} attention heads do not divide into {arch.num_kv_heads} KV heads.")
     if config.get("mlp_bias"):
         raise SitegenError("MLP biases (mlp_bias: true) are not supported.")
     if config.get("hidden_act", "silu") != "silu":
         raise SitegenError(f"activation {config['hidden_act']!r} is not supported; sitegen runs SiLU (SwiGLU) MLPs.")
-    _sliding_window_check(config, arch["context_length"])
+    _sliding_window_check(config, arch.context_length)
     return arch
 
 
-def expected_tensors(arch: dict) -> list[tuple[str, tuple[int, ...]]]:
-    h, f, v = arch["hidden_size"], arch["ffn_size"], arch["vocab_size"]
-    q, kv = arch["num_heads"] * arch["head_dim"], arch["num_kv_heads"] * arch["head_dim"]
-    tensors = [("model.embed_tokens.weight", (v, h))]
-    for i in range(arch["num_layers"]):
-        p = f"model.layers.{i}."
-        tensors.append((p + "input_layernorm.weight", (h,)))
-        for proj, rows in (("q_proj", q), ("k_proj", kv), ("v_proj", kv)):
-            tensors.append((f"{p}self_attn.{proj}.weight", (rows, h)))
-            if arch["attention_bias"]:
-                tensors.append((f"{p}self_attn.{proj}.bias", (rows,)))
-        tensors += [(p + "self_attn.o_proj.weight", (h, q)),
-                    (p + "post_attention_layernorm.weight", (h,)),
-                    (p + "mlp.gate_proj.weight", (f, h)),
-                    (p + "mlp.up_proj.weight", (f, h)),
-                    (p + "mlp.down_proj.weight", (h, f))]
-    tensors.append(("model.norm.weight", (h,)))
-    if not arch["tie_word_embeddings"]:
-        tensors.append(("lm_head.weight", (v, h)))
-    return tensors
-
-
-def check_tensors(arch: dict, available: dict) -> list[tuple[str, tuple[int, ...]]]:
-    """The expected tensors, after checking the checkpoint has each with the right shape."""
+def check_tensors(arch: Architecture, available: dict) -> list[tuple[str, tuple[int, ...]]]:
+    """The expected tensors (sitegen/families.py, in shard write order), after checking the
+    checkpoint has each with the right shape; SitegenError listing up to 10 problems if not."""
     expected = expected_tensors(arch)
     problems = [f"{name} is missing" for name, _ in expected if name not in available]
     problems += [f"{name} has shape {list(available[name].shape)}, expected {list(shape)}"
                  for name, shape in expected if name in available and tuple(available[name].shape) != shape]
-    known = {name for name, _ in expected} | ({"lm_head.weight"} if arch["tie_word_embeddings"] else set())
+    known = {name for name, _ in expected} | ({"lm_head.weight"} if arch.tie_word_embeddings else set())
     extra = [n for n in available if n not in known and not n.endswith(IGNORED_TENSORS)]
-    problems += [f"{name} is not part of a {arch['arch']} model" for name in extra[:5]]
+    problems += [f"{name} is not part of a {arch.family} model" for name in extra[:5]]
     if problems:
         raise SitegenError("The checkpoint does not match its config.json:\n  " + "\n  ".join(problems[:10]))
     return expected

@@ -9,6 +9,8 @@ from sitegen.arch import architecture, check_tensors
 from sitegen.chat_format import chat_format_for
 from sitegen.checkpoint import Checkpoint
 from sitegen.convert import convert_tensors, error_summary
+from sitegen.families import runtime_tensors
+from sitegen.limits import check_limits
 from sitegen.shards import ShardWriter
 from sitegen.tokenizer_export import (generation_defaults, load_tokenizer, stop_token_ids, token_text,
                                       tokenizer_section)
@@ -39,7 +41,13 @@ def _chat_format(checkpoint: Checkpoint, template_override: str | None) -> dict:
 
 def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, source: str, quant: str,
                 shard_mb: int, chat_template: str | None = None, log=print) -> dict:
+    """Convert `checkpoint` into model_dir (which must not exist yet); returns the manifest written.
+
+    Everything that can refuse the model (architecture, the runtime's limits, tensors, tokenizer,
+    chat template) runs before the conversion starts; each raises SitegenError.
+    """
     arch = architecture(checkpoint.config)
+    check_limits(arch)
     expected = check_tensors(arch, checkpoint.tensors)
     tokenizer = load_tokenizer(checkpoint.tokenizer_json)
     chat_format = _chat_format(checkpoint, chat_template)  # fails fast, before the long conversion
@@ -58,9 +66,10 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
         "model_id": model_id,
         "source": source,
         "license": model_card_license(checkpoint.model_card),
-        "architecture": arch,
+        "architecture": arch.to_manifest(),
         "quantization": manifest_schema.QUANTIZATION[quant],
         "tensors": tensors,
+        "runtime_tensors": runtime_tensors(arch),
         "shards": shards,
         "total_bytes": sum(s["bytes"] for s in shards),
         "tokenizer": token_info,

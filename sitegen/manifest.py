@@ -1,11 +1,13 @@
 """The model manifest (`models/<id>/manifest.json`): the contract between the build and the runtime.
 
-Schema (format_version 1); every key is always present unless marked optional:
-  format: "sitegen-model", format_version: 1
+Schema (format_version 2); every key is always present unless marked optional:
+  format: "sitegen-model", format_version: 2 (version 1 had `arch` for `family` and no
+    `runtime_tensors`: rebuild such a site)
   model_id: folder name under models/; source: where it came from (repo@revision or file name,
     never a local path); license: optional SPDX-ish id from the model card
-  architecture: arch ("llama" | "qwen2"), hidden_size, num_layers, num_heads, num_kv_heads,
-    head_dim, ffn_size, vocab_size, rope_theta, rope_scaling (null | {type: "linear", factor} |
+  architecture (sitegen/arch.py's Architecture): family ("llama" | "qwen2": sitegen/families.py),
+    hidden_size, num_layers, num_heads, num_kv_heads, head_dim, ffn_size, vocab_size, rope_theta,
+    rope_scaling (null | {type: "linear", factor} |
     {type: "llama3", factor, low_freq_factor, high_freq_factor, original_max_position_embeddings}),
     rms_norm_eps, tie_word_embeddings (no lm_head tensor: the LM head reads the embedding),
     context_length, attention_bias (q/k/v projections have biases)
@@ -15,7 +17,13 @@ Schema (format_version 1); every key is always present unless marked optional:
     q4g32 parts: codes {dtype "u32", shape [N, K/8]} and scales {dtype "f16", shape [N, K/32]};
     f16/f32 parts: data {dtype, shape}. Each part: pieces [{shard, offset, bytes}], whose bytes,
     concatenated in order, are the part's row-major little-endian array. Pieces split between
-    rows; offsets are 256-byte aligned.
+    rows; offsets are 256-byte aligned. In shard order: the order of runtime_tensors.
+  runtime_tensors: [{name, tensors, split}] in load order: the GPU tensors the runtime makes.
+    tensors: names of `tensors` (same scheme and row width) stacked by rows in this order into one;
+    split: the runtime may split it into row blocks (vocabulary-sized ones), else it is one buffer.
+    Every tensor of `tensors` is in exactly one. Names: embed, final_norm, lm_head (only without
+    tie_word_embeddings), then per layer i: layers.{i}.attn_norm, .qkv, .qkv_bias (only with
+    attention_bias), .o, .ffn_norm, .gate_up, .down (sitegen/families.py writes them).
   shards: [{file, bytes, sha256}] in order; total_bytes: sum of shard bytes
   tokenizer: file ("tokenizer.json"), bos_token_id (or null), add_bos_token (prepend BOS to raw
     prompts; chat prompts carry it in the chat format instead), eos_token_id (or null)
@@ -33,7 +41,7 @@ from sitegen.errors import SitegenError
 from sitegen.quantize import CODE_OFFSET, GROUP
 
 FORMAT = "sitegen-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FILE = "manifest.json"
 
 QUANTIZATION = {

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sitegen.arch import Architecture
 from sitegen.manifest import read_manifest
 from sitegen.quantize import dequantize_q4g32
+from sitegen.rope import inverse_frequencies
 
 _NUMPY_DTYPES = {"u32": "<u4", "f16": "<f2", "f32": "<f4"}
 
@@ -35,26 +37,6 @@ def load_weights(model_dir: Path, manifest: dict) -> dict[str, np.ndarray]:
         else:
             weights[name] = parts["data"].astype(np.float32)
     return weights
-
-
-def rope_inverse_frequencies(arch: dict) -> np.ndarray:
-    """Per-pair rotation speeds, with the model's rope_scaling (as in HF transformers)."""
-    d = arch["head_dim"]
-    inv_freq = 1.0 / arch["rope_theta"] ** (np.arange(0, d, 2, dtype=np.float64) / d)
-    scaling = arch["rope_scaling"]
-    if scaling is None:
-        pass
-    elif scaling["type"] == "linear":
-        inv_freq = inv_freq / scaling["factor"]
-    elif scaling["type"] == "llama3":
-        factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
-        old_context = scaling["original_max_position_embeddings"]
-        wavelength = 2 * np.pi / inv_freq
-        smooth = (old_context / wavelength - low) / (high - low)
-        blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq
-        inv_freq = np.where(wavelength > old_context / low, inv_freq / factor,      # long waves: slowed
-                            np.where(wavelength < old_context / high, inv_freq, blended))  # short: kept
-    return inv_freq.astype(np.float32)
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
@@ -81,30 +63,31 @@ def softmax(x: np.ndarray) -> np.ndarray:
 class ReferenceModel:
     def __init__(self, model_dir: Path):
         self.manifest = read_manifest(model_dir)
-        self.arch = self.manifest["architecture"]
+        self.arch = Architecture.from_manifest(self.manifest["architecture"])
         self.w = load_weights(model_dir, self.manifest)
-        self.inv_freq = rope_inverse_frequencies(self.arch)
+        a = self.arch
+        self.inv_freq = inverse_frequencies(a.head_dim, a.rope_theta, a.rope_scaling).astype(np.float32)
         self.reset()
 
     def reset(self) -> None:
         """Forget the conversation: empty the key/value cache."""
-        self.keys = [None] * self.arch["num_layers"]
-        self.values = [None] * self.arch["num_layers"]
+        self.keys = [None] * self.arch.num_layers
+        self.values = [None] * self.arch.num_layers
         self.length = 0
 
     def forward(self, tokens: list[int]) -> np.ndarray:
         """Run `tokens` after what is already cached; returns the logits of the last one."""
         a, w = self.arch, self.w
-        heads, kv_heads, head_dim = a["num_heads"], a["num_kv_heads"], a["head_dim"]
+        heads, kv_heads, head_dim = a.num_heads, a.num_kv_heads, a.head_dim
         group = heads // kv_heads
         count = len(tokens)
         positions = np.arange(self.length, self.length + count)
         x = w["model.embed_tokens.weight"][tokens]  # [T, hidden]
 
-        for i in range(a["num_layers"]):
+        for i in range(a.num_layers):
             p = f"model.layers.{i}."
             # attention block
-            h = rms_norm(x, w[p + "input_layernorm.weight"], a["rms_norm_eps"])
+            h = rms_norm(x, w[p + "input_layernorm.weight"], a.rms_norm_eps)
             q, k, v = (h @ w[f"{p}self_attn.{n}_proj.weight"].T + w.get(f"{p}self_attn.{n}_proj.bias", 0)
                        for n in ("q", "k", "v"))
             q = apply_rope(q.reshape(count, heads, head_dim), positions, self.inv_freq)
@@ -120,13 +103,13 @@ class ReferenceModel:
             attended = np.einsum("hts,shd->thd", softmax(scores), values).reshape(count, heads * head_dim)
             x = x + attended @ w[p + "self_attn.o_proj.weight"].T
             # feed-forward block (SwiGLU)
-            h = rms_norm(x, w[p + "post_attention_layernorm.weight"], a["rms_norm_eps"])
+            h = rms_norm(x, w[p + "post_attention_layernorm.weight"], a.rms_norm_eps)
             gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
             x = x + (silu(gate) * up) @ w[p + "mlp.down_proj.weight"].T
 
         self.length += count
-        last = rms_norm(x[-1], w["model.norm.weight"], a["rms_norm_eps"])
-        head = w["model.embed_tokens.weight"] if a["tie_word_embeddings"] else w["lm_head.weight"]
+        last = rms_norm(x[-1], w["model.norm.weight"], a.rms_norm_eps)
+        head = w["model.embed_tokens.weight"] if a.tie_word_embeddings else w["lm_head.weight"]
         return head @ last
 
 

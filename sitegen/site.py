@@ -10,7 +10,8 @@ Rules the output keeps:
 - the same inputs give the same bytes (no timestamps, sorted walks, deterministic PNG encoding).
 
 Manifest keys read (all required; the manifest is our own build's, see sitegen/manifest.py):
-- `architecture.arch`, `.hidden_size`, `.num_layers`, `.context_length`
+- `architecture`: the whole object (read as sitegen/arch.py's Architecture); the page shows
+  `.family`, `.hidden_size`, `.num_layers`, `.context_length`
 - `quantization.scheme`
 - `tensors.<name>.shape`: the logical (unquantised) shape; the parameter count sums their products
 - `total_bytes`: the weights' download size (all shards)
@@ -26,6 +27,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import jinja2
@@ -37,10 +39,13 @@ from markdown.extensions.tables import TableExtension
 from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
+from .arch import Architecture
 from .assets import asset_dir
 from .errors import SitegenError
 
-DEFAULT_THEME = "default"
+if TYPE_CHECKING:  # sitegen.config imports this module (for the theme names)
+    from .config import BuildConfig
+
 ICON_SIZES = (192, 512)
 # The chat UI's entry module (runtime/app.js) and the script that applies the visitor's saved
 # light/dark choice on every page (a classic script, so it runs before the first paint).
@@ -50,24 +55,8 @@ THEME_SCRIPT = "runtime/ui/theme.js"
 _LAYOUT_CSS = "_layout.css"
 
 
-@dataclass(frozen=True)
-class SiteOptions:
-    """What the site owner chooses about the site; the model decides the rest."""
-
-    title: str | None = None  # None: "Chat with <model id>"
-    description: str | None = None  # None: a sentence saying the chat stays on the device
-    theme: str = DEFAULT_THEME
-    starter_prompts: tuple[str, ...] = (
-        "Explain what a GPU does, in two sentences.",
-        "Write a haiku about the sea.",
-        "Give me three ideas for a rainy weekend.",
-    )
-    weights_url: str | None = None  # None: the shards are in the site, next to the manifest
-    colors: tuple[tuple[str, str], ...] = ()  # (theme variable with _ for -, "#rrggbb") overrides
-
-
 def available_themes() -> list[str]:
-    """Names accepted as `SiteOptions.theme` (and `--theme`): `themes/<name>.css`.
+    """Names accepted as `BuildConfig.theme` (`--theme`): `themes/<name>.css`.
 
     Files starting with `_` are partials shared by all themes, not themes.
     """
@@ -75,20 +64,23 @@ def available_themes() -> list[str]:
 
 
 def assemble_site(
-    site_dir: Path, *, model_id: str, manifest: dict, model_card: str | None, options: SiteOptions
+    site_dir: Path, *, model_id: str, manifest: dict, model_card: str | None, config: BuildConfig
 ) -> None:
-    """Write the site's pages and assets into `site_dir`, beside the model already in `models/`."""
-    theme = _load_theme(options.theme, options.colors)
-    title = options.title or f"Chat with {model_id}"
+    """Write the site's pages and assets into `site_dir`, beside the model already in `models/`.
+
+    The site owner's choices come from `config`: title, description (where "{model_id}" stands
+    for `model_id`), theme, colors, starter_prompts and weights_url (None: the shards are in the
+    site, next to the manifest). Raises SitegenError for a theme that does not exist.
+    """
+    theme = _load_theme(config.theme, config.colors)
+    title = config.title.replace("{model_id}", model_id)
     common = {
         "model_id": model_id,
         "title": title,
-        "description": options.description
-        or f"A private chat with {model_id}. The model runs in your browser, on your own GPU: "
-        "nothing you type leaves your device.",
+        "description": config.description.replace("{model_id}", model_id),
         "theme": theme,
         "icon_sizes": ICON_SIZES,
-        "weights_origin": _origin(options.weights_url) if options.weights_url else None,
+        "weights_origin": _origin(config.weights_url) if config.weights_url else None,
         "theme_script": THEME_SCRIPT,
     }
     files = {**_asset_files("runtime"), **_asset_files("kernels")}
@@ -103,8 +95,8 @@ def assemble_site(
         common,
         page="chat",
         app_entry=APP_ENTRY,
-        starter_prompts=options.starter_prompts,
-        weights_url=options.weights_url,
+        starter_prompts=config.starter_prompts,
+        weights_url=config.weights_url,
     )
     card_fields, card_html = _render_model_card(model_card)
     files["about.html"] = _render(
@@ -250,14 +242,14 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _model_facts(manifest: dict) -> list[tuple[str, str]]:
-    config = manifest["architecture"]
+    arch = Architecture.from_manifest(manifest["architecture"])
     parameters = sum(math.prod(tensor["shape"]) for tensor in manifest["tensors"].values())
     return [
-        ("Architecture", str(config["arch"])),
+        ("Architecture", arch.family),
         ("Parameters", _format_count(parameters)),
-        ("Layers", f"{config['num_layers']:,}"),
-        ("Hidden size", f"{config['hidden_size']:,}"),
-        ("Context length", f"{config['context_length']:,} tokens"),
+        ("Layers", f"{arch.num_layers:,}"),
+        ("Hidden size", f"{arch.hidden_size:,}"),
+        ("Context length", f"{arch.context_length:,} tokens"),
         ("Quantisation", str(manifest["quantization"]["scheme"])),
         ("Download size", _format_bytes(manifest["total_bytes"])),
     ]

@@ -25,3 +25,15 @@ def tiny_llama(tmp_path_factory) -> tuple[Path, dict]:
 def tiny_qwen2(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("tiny-qwen2")
     return folder, write_tiny_model(folder, "qwen2", dtype=np.float16, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_limit_low(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-limit-low")
+    return folder, write_tiny_model(folder, "limit-low", dtype=ml_dtypes.bfloat16, seed=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_limit_high(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-limit-high")
+    return folder, write_tiny_model(folder, "limit-high", dtype=np.float16, seed=3)

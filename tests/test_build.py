@@ -41,7 +41,7 @@ def test_tiny_llama_site_and_manifest(tiny_llama, tmp_path):
     assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "site" / MARKER).is_file()
     assert read_manifest(model_dir) == manifest  # also verifies every shard's size and sha256
     arch = manifest["architecture"]
-    assert arch["arch"] == "llama" and arch["rope_scaling"]["type"] == "llama3" and not arch["tie_word_embeddings"]
+    assert arch["family"] == "llama" and arch["rope_scaling"]["type"] == "llama3" and not arch["tie_word_embeddings"]
     assert manifest["tokenizer"]["add_bos_token"] is True
     assert manifest["tokenizer"]["bos_token_id"] == 0  # <|begin_of_text|> is the first special token
     eot = json.loads((model_dir / "tokenizer.json").read_text())["added_tokens"][4]

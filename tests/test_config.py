@@ -1,12 +1,16 @@
+import codecs
+import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from sitegen.config import BuildConfig, load_build_config
+from sitegen.__main__ import cli
+from sitegen.config import OPTIONS, BuildConfig, config_schema, load_build_config
 from sitegen.errors import SitegenError
 
-NO_FLAGS = {"model": None, "out": None, "quant": None, "shard_mb": None, "theme": None, "title": None,
-            "description": None, "starter_prompts": (), "chat_template": None, "weights_url": None, "colors": ()}
+NO_FLAGS = dict.fromkeys(OPTIONS)
 
 
 def test_file_values_with_flags_overriding(tmp_path):
@@ -68,3 +72,131 @@ def test_weights_url_and_colours_from_file_and_flags(tmp_path):
     assert flagged.colors == (("bg", "#000000"),) and flagged.weights_url == "http://127.0.0.1:9000/w/"
     with pytest.raises(SitegenError, match="--colors takes NAME=#rrggbb, got 'accent'"):
         load_build_config(config_file, dict(NO_FLAGS, colors=("accent",)))
+
+
+# --- encodings: what Windows editors and PowerShell write ---------------------------------------
+
+ACCENTED = 'model: x\r\ntitle: "Café chat"\r\nstarter_prompts: ["Grüß dich", "日本語で"]\r\n'
+
+
+@pytest.mark.parametrize("encode", [
+    lambda text: text.encode("utf-8"),
+    lambda text: codecs.BOM_UTF8 + text.encode("utf-8"),
+    lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"),  # PowerShell 5's `>`
+    lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+], ids=["utf-8", "utf-8 BOM", "utf-16-le BOM", "utf-16-be BOM"])
+def test_utf8_and_utf16_with_bom_are_read(tmp_path, encode):
+    config_file = tmp_path / "sitegen.yml"
+    config_file.write_bytes(encode(ACCENTED))
+    config = load_build_config(config_file, NO_FLAGS)
+    assert (config.model, config.title, config.starter_prompts) == ("x", "Café chat", ("Grüß dich", "日本語で"))
+
+
+@pytest.mark.parametrize("data, message", [
+    ('model: x\ntitle: "Café chat"\n'.encode("cp1252"),
+     r"is not valid UTF-8 text: byte 0xe9 on line 2 cannot be decoded \(saved in a legacy encoding such as cp1252\?\); "
+     "save it as UTF-8"),
+    (b"model: x\n\ntitle: \x81\x8d\n", "is not valid UTF-8 text: byte 0x81 on line 3"),
+    (codecs.BOM_UTF16_LE + "model: x\n".encode("utf-16-le") + b"\x00", "is not valid UTF-16-LE text: byte 0x00 on line 2"),
+    (codecs.BOM_UTF16_BE + b"\xdc\x00", "is not valid UTF-16-BE text: byte 0xdc on line 1"),
+    ("model: x\n".encode("utf-16-le"), "contains NUL bytes, as UTF-16 text without a byte order mark does; save it as UTF-8"),
+], ids=["cp1252", "undecodable", "utf-16 odd length", "utf-16 lone surrogate", "utf-16 without BOM"])
+def test_other_encodings_are_a_one_line_error_naming_the_file(tmp_path, data, message):
+    config_file = tmp_path / "sitegen.yml"
+    config_file.write_bytes(data)
+    with pytest.raises(SitegenError, match=message) as caught:
+        load_build_config(config_file, NO_FLAGS)
+    assert str(caught.value).startswith(f"{config_file} ") and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("model: [unclosed\n", "expected ',' or ']', but got '<stream end>' (line 2, column 1)"),
+    ("model: x\n\ttitle: y\n", "found character '\\t' that cannot start any token (line 2, column 1)"),
+    ("model: x\ntitle: a\x01\n", "character #x0001 is not allowed (line 2, column 9)"),
+])
+def test_yaml_errors_are_one_line_with_line_and_column(tmp_path, text, where):
+    config_file = tmp_path / "sitegen.yml"
+    config_file.write_text(text)
+    with pytest.raises(SitegenError) as caught:
+        load_build_config(config_file, NO_FLAGS)
+    message = str(caught.value)
+    assert message.startswith(f"{config_file} is not valid YAML: ") and message.endswith(f"{where}.")
+    assert "\n" not in message
+
+
+# --- one declaration: BuildConfig's fields make the flags, the file's keys and the schema -------
+
+
+def test_every_field_is_an_option_of_the_cli_the_file_and_the_schema():
+    names = [f.name for f in fields(BuildConfig)]
+    assert list(OPTIONS) == names
+    build_command = cli.commands["build"]
+    assert [p.name for p in build_command.params if p.name not in ("config_file", "help")] == names
+    properties = config_schema()["properties"]
+    assert [key for key in properties if "$ref" not in properties[key]] == names
+    for name in names:
+        if "_" in name:  # `shard-mb:` is read like `shard_mb:`
+            assert properties[name.replace("_", "-")] == {"$ref": f"#/properties/{name}"}
+
+
+def test_help_shows_every_option_with_its_declared_default():
+    result = CliRunner().invoke(cli, ["build", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for opt in OPTIONS.values():
+        assert opt.flag in text and opt.help in text
+        if opt.shown_default is not None:
+            assert f"{opt.help} [default: {opt.shown_default}]" in text
+    assert "-o, --out PATH Output folder for the site. [default: site]" in text
+    assert "--shard-mb INTEGER Largest shard file, MiB. [default: 32]" in text
+    assert '[default: ["Explain what a GPU does, in two sentences.", ' in text
+    assert "-q, --quant [q4g32|f16]" in text and "--theme [default|slate]" in text
+
+
+def test_schema_has_each_options_check_and_default():
+    schema = config_schema()
+    assert schema["additionalProperties"] is False and "required" not in schema  # model may be a flag
+    properties = schema["properties"]
+    assert properties["shard_mb"] == {"type": "integer", "minimum": 1, "maximum": 95,
+                                      "description": "Largest shard file, MiB.", "default": 32}
+    assert properties["quant"]["enum"] == ["q4g32", "f16"] and properties["theme"]["enum"] == ["default", "slate"]
+    assert properties["out"]["default"] == "site" and properties["title"]["default"] == "Chat with {model_id}"
+    assert properties["starter_prompts"]["default"] == list(BuildConfig(model="x").starter_prompts)
+    assert "default" not in properties["model"] and "default" not in properties["weights_url"]
+    assert "accent" in properties["colors"]["propertyNames"]["enum"]
+    assert "user-bubble" in properties["colors"]["propertyNames"]["enum"]
+    json.dumps(schema)  # plain JSON data
+
+
+def test_schema_command_prints_the_schema():
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0 and json.loads(result.output) == config_schema()
+
+
+def test_direct_construction_gets_the_declared_defaults():
+    config = BuildConfig(model="m")
+    assert {name: getattr(config, name) for name in OPTIONS if name != "model"} == {
+        name: opt.default for name, opt in OPTIONS.items() if name != "model"}
+    assert (config.out, config.quant, config.shard_mb, config.theme) == (Path("site"), "q4g32", 32, "default")
+
+
+def test_cli_flags_win_over_the_file(tmp_path, monkeypatch):
+    built = []
+    monkeypatch.setattr("sitegen.commands.build.build", built.append)
+    config_file = tmp_path / "site.yml"
+    config_file.write_text("model: from-file\ntitle: From file\nshard-mb: 16\ntheme: slate\n"
+                           "starter_prompts: [File prompt]\ncolors: {accent: '#111111'}\n")
+    result = CliRunner().invoke(cli, [
+        "build", "-f", str(config_file), "-m", "from-flag", "-o", str(tmp_path / "out"), "-q", "f16",
+        "--title", "From flag", "--starter-prompt", "One", "--starter-prompt", "Two", "--colors", "bg=#000000",
+        "--weights-url", "https://example.org/w"])
+    assert result.exit_code == 0, result.output
+    assert built == [BuildConfig(model="from-flag", out=tmp_path / "out", quant="f16", shard_mb=16, theme="slate",
+                                 title="From flag", starter_prompts=("One", "Two"), colors=(("bg", "#000000"),),
+                                 weights_url="https://example.org/w/")]
+
+
+def test_cli_reports_a_bad_flag_by_its_name_on_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["build", "-m", "x", "--starter-prompt", " "])
+    assert result.exit_code == 1
+    assert result.output == "Error: --starter-prompt[0] must be a non-empty string, got ' '.\n"

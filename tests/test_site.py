@@ -11,14 +11,17 @@ import pytest
 
 from sitegen import site
 from sitegen.assets import asset_dir
+from sitegen.config import BuildConfig
 from sitegen.errors import SitegenError
-from sitegen.site import SiteOptions, assemble_site, available_themes
+from sitegen.site import assemble_site, available_themes
 
 # The keys of sitegen/manifest.py's schema that the about page reads, with made-up values.
 MANIFEST = {
     "model_id": "tiny-llama",
     "architecture": {
-        "arch": "llama", "hidden_size": 576, "num_layers": 30, "context_length": 8192,
+        "family": "llama", "hidden_size": 576, "num_layers": 30, "num_heads": 9, "num_kv_heads": 3,
+        "head_dim": 64, "ffn_size": 1536, "vocab_size": 49152, "rope_theta": 100000.0, "rope_scaling": None,
+        "rms_norm_eps": 1e-5, "tie_word_embeddings": True, "context_length": 8192, "attention_bias": False,
     },
     "quantization": {"scheme": "q4g32", "group_size": 32},
     "tensors": {
@@ -84,7 +87,7 @@ def build(site_dir, card=CARD, **options):
     model_dir.mkdir(parents=True)
     (model_dir / "manifest.json").write_text(json.dumps(MANIFEST))
     assemble_site(site_dir, model_id="tiny-llama", manifest=MANIFEST, model_card=card,
-                  options=SiteOptions(**options))
+                  config=BuildConfig(model="tiny-llama", **options))
     return site_dir
 
 
@@ -159,7 +162,7 @@ def test_pages_are_accessible_and_self_contained(tmp_path):
     assert "<title>Tiny chat</title>" in files["index.html"].decode()
     starters = [a["data-prompt"] for t, a in _Tags(files["index.html"].decode()).tags
                 if t == "button" and a.get("class") == "starter"]
-    assert starters == list(SiteOptions().starter_prompts)
+    assert starters == list(BuildConfig(model="tiny-llama").starter_prompts)
 
 
 def test_all_urls_are_relative_and_same_origin(tmp_path, fake_assets):
@@ -331,3 +334,12 @@ def test_light_dark_theme_colours_give_the_light_one_to_the_manifest(tmp_path):
 def _csp(page):
     (meta,) = [a for t, a in _Tags(page).tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
     return meta["content"]
+
+
+def test_title_and_description_may_name_the_model_and_starters_may_be_none(tmp_path):
+    files = site_files(build(tmp_path / "site", title="Ask {model_id}", description="{model_id}, on your GPU.",
+                             starter_prompts=()))
+    index = files["index.html"].decode()
+    metas = {a.get("name"): a.get("content") for t, a in _Tags(index).tags if t == "meta"}
+    assert "<title>Ask tiny-llama</title>" in index and metas["description"] == "tiny-llama, on your GPU."
+    assert 'class="starter"' not in index  # `starter_prompts: []` in sitegen.yml: no starter buttons

@@ -1,5 +1,6 @@
-"""Tiny random-weight Hugging Face checkpoints (Llama with llama3 RoPE scaling, Qwen2 with biases),
-written as real safetensors + config + tokenizer files, for tests that need a whole model."""
+"""Tiny random-weight Hugging Face checkpoints (Llama with llama3 RoPE scaling, Qwen2 with biases,
+and one at each end of the runtime's limits), written as real safetensors + config + tokenizer
+files, for tests that need a whole model. Their tensors are those the family table plans."""
 
 import json
 from pathlib import Path
@@ -7,6 +8,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from sitegen.arch import SUPPORTED, architecture
+from sitegen.families import expected_tensors
 
 CORPUS = [
     "The capital of France is Paris. The capital of Italy is Rome.",
@@ -28,17 +32,25 @@ CHATML_TEMPLATE = (
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
+_LLAMA = dict(architectures=["LlamaForCausalLM"], model_type="llama", rms_norm_eps=1e-5, hidden_act="silu")
+_QWEN2 = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", rms_norm_eps=1e-6, hidden_act="silu",
+              use_sliding_window=False, sliding_window=128)
+# HF config.json of each tiny model, without vocab_size (the trained tokenizer's).
 SHAPES = {
-    "llama": dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, intermediate_size=128,
-                  rope_theta=500000.0, rms_norm_eps=1e-5, max_position_embeddings=256, tie_word_embeddings=False,
+    "llama": dict(_LLAMA, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  intermediate_size=128, rope_theta=500000.0, max_position_embeddings=256, tie_word_embeddings=False,
                   rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
-                  hidden_act="silu"),
-    "qwen2": dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, intermediate_size=96, rope_theta=1000000.0,
-                  rms_norm_eps=1e-6, max_position_embeddings=256, tie_word_embeddings=True, hidden_act="silu",
-                  use_sliding_window=False, sliding_window=128),
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
+    "qwen2": dict(_QWEN2, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  intermediate_size=96, rope_theta=1000000.0, max_position_embeddings=256, tie_word_embeddings=True),
+    # At the low end of kernels/limits.json: head_dim 16 and every width 32 (and linear RoPE scaling).
+    "limit-low": dict(_LLAMA, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                      intermediate_size=32, rope_theta=10000.0, max_position_embeddings=256, tie_word_embeddings=True,
+                      rope_scaling={"type": "linear", "factor": 2.0}),
+    # At the high end: head_dim 256 (num_heads * head_dim 512 != hidden_size 96), an untied LM head with biases.
+    "limit-high": dict(_QWEN2, hidden_size=96, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                       head_dim=256, intermediate_size=160, rope_theta=1000000.0, max_position_embeddings=256,
+                       tie_word_embeddings=False),
 }
 SPECIALS = {"llama": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
             "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]}
@@ -55,40 +67,32 @@ def train_tokenizer(specials: list[str], vocab_size: int = 384) -> Tokenizer:
 
 
 def random_weights(config: dict, seed: int) -> dict[str, np.ndarray]:
+    """float32 weights for every tensor the config's family plan expects (sitegen/families.py):
+    embedding ~ N(0, 1), matrices ~ N(0, 9 / K), norm weights ~ 1 + N(0, 0.01), biases ~ N(0, 0.01)."""
     rng = np.random.default_rng(seed)
-    h, f, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
-    hd = config.get("head_dim") or h // config["num_attention_heads"]
-    q, kv = config["num_attention_heads"] * hd, config["num_key_value_heads"] * hd
-    bias = config["model_type"] == "qwen2"
-
-    def mat(rows, cols):
-        return (rng.standard_normal((rows, cols)) * (3 / np.sqrt(cols))).astype(np.float32)
-
-    w = {"model.embed_tokens.weight": rng.standard_normal((v, h)).astype(np.float32),
-         "model.norm.weight": (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)}
-    for i in range(config["num_hidden_layers"]):
-        p = f"model.layers.{i}."
-        w[p + "input_layernorm.weight"] = (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)
-        w[p + "post_attention_layernorm.weight"] = (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)
-        for name, rows in (("q", q), ("k", kv), ("v", kv)):
-            w[f"{p}self_attn.{name}_proj.weight"] = mat(rows, h)
-            if bias:
-                w[f"{p}self_attn.{name}_proj.bias"] = (0.1 * rng.standard_normal(rows)).astype(np.float32)
-        w[p + "self_attn.o_proj.weight"] = mat(h, q)
-        w[p + "mlp.gate_proj.weight"] = mat(f, h)
-        w[p + "mlp.up_proj.weight"] = mat(f, h)
-        w[p + "mlp.down_proj.weight"] = mat(h, f)
-    if not config["tie_word_embeddings"]:
-        w["lm_head.weight"] = mat(v, h)
-    return w
+    weights = {}
+    for name, shape in expected_tensors(architecture(config)):
+        if name == "model.embed_tokens.weight":
+            weights[name] = rng.standard_normal(shape)
+        elif len(shape) == 2:
+            weights[name] = rng.standard_normal(shape) * (3 / np.sqrt(shape[1]))
+        elif name.endswith(".bias"):
+            weights[name] = 0.1 * rng.standard_normal(shape)
+        else:
+            weights[name] = 1 + 0.1 * rng.standard_normal(shape)
+    return {name: w.astype(np.float32) for name, w in weights.items()}
 
 
-def write_tiny_model(folder: Path, arch: str, *, dtype=np.float32, shards: int = 1, seed: int = 0) -> dict:
-    """Write a complete HF model folder; returns the float32 weights as written (after dtype rounding)."""
+def write_tiny_model(folder: Path, shape: str, *, dtype=np.float32, shards: int = 1, seed: int = 0,
+                     **config) -> dict:
+    """Write a complete HF model folder of SHAPES[shape], config.json keys overridden by `config`
+    (a shape the build must refuse, say); returns the float32 weights as written (after dtype rounding)."""
     folder.mkdir(parents=True, exist_ok=True)
-    specials = SPECIALS[arch]
+    config = dict(SHAPES[shape], **config)
+    family = SUPPORTED[config["architectures"][0]].name
+    specials = SPECIALS[family]
     tokenizer = train_tokenizer(specials)
-    config = dict(SHAPES[arch], vocab_size=tokenizer.get_vocab_size())
+    config["vocab_size"] = tokenizer.get_vocab_size()
     weights = {name: t.astype(dtype) for name, t in random_weights(config, seed).items()}
     names = sorted(weights)
     if shards == 1:
@@ -102,12 +106,12 @@ def write_tiny_model(folder: Path, arch: str, *, dtype=np.float32, shards: int =
         index = {"metadata": {"total_size": sum(t.nbytes for t in weights.values())}, "weight_map": weight_map}
         (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     tokenizer.save(str(folder / "tokenizer.json"))
-    bos, eos = (specials[0], specials[-1]) if arch == "llama" else (None, "<|im_end|>")
+    bos, eos = (specials[0], specials[-1]) if family == "llama" else (None, "<|im_end|>")
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"bos_token": bos, "eos_token": eos, "add_bos_token": arch == "llama",
-         "chat_template": LLAMA3_TEMPLATE if arch == "llama" else CHATML_TEMPLATE}))
+        {"bos_token": bos, "eos_token": eos, "add_bos_token": family == "llama",
+         "chat_template": LLAMA3_TEMPLATE if family == "llama" else CHATML_TEMPLATE}))
     (folder / "generation_config.json").write_text(json.dumps(
         {"eos_token_id": tokenizer.token_to_id(eos), "temperature": 0.6, "top_p": 0.9}))
-    (folder / "README.md").write_text(f"---\nlicense: apache-2.0\n---\n# Tiny {arch}\n\nRandom weights for tests.\n")
+    (folder / "README.md").write_text(f"---\nlicense: apache-2.0\n---\n# Tiny {shape}\n\nRandom weights for tests.\n")
     return {name: t.astype(np.float32) for name, t in weights.items()}

@@ -20,7 +20,7 @@ from sitegen.artifact import write_model
 from sitegen.config import BuildConfig
 from sitegen.errors import SitegenError
 from sitegen.marker import MARKER
-from sitegen.site import SiteOptions, assemble_site
+from sitegen.site import assemble_site
 
 
 
@@ -75,11 +75,8 @@ def build(config: BuildConfig, log=print) -> dict:
                                chat_template=template, log=log)
         if weights_tmp:
             _move_shards(manifest, model_dir, weights_tmp / source.model_id)
-        options = SiteOptions(title=config.title, description=config.description, theme=config.theme,
-                              weights_url=config.weights_url, colors=config.colors,
-                              **({"starter_prompts": config.starter_prompts} if config.starter_prompts else {}))
         assemble_site(tmp, model_id=source.model_id, manifest=manifest, model_card=checkpoint.model_card,
-                      options=options)
+                      config=config)
     mb = manifest["total_bytes"] / 1e6
     log(f"Built {out} in {time.perf_counter() - started:.1f} s: {source.model_id}, {config.quant}, "
         f"{len(manifest['shards'])} shard(s), {mb:.1f} MB of weights")

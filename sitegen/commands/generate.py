@@ -40,7 +40,7 @@ def prompt_ids(model: ReferenceModel, tokenizer: Tokenizer, prompt: str, *, syst
 def generate_ids(model: ReferenceModel, ids: list[int], *, max_tokens: int, temperature: float = 0.0,
                  top_p: float = 1.0, top_k: int = 0, seed: int = 0, on_token=None) -> list[int]:
     """Generated ids (stop token excluded), at most max_tokens and within the context window."""
-    context = model.arch["context_length"]
+    context = model.arch.context_length
     if len(ids) >= context:
         raise SitegenError(f"The prompt is {len(ids)} tokens; the model's context window is {context}.")
     stops, rng, out = set(model.manifest["stop_token_ids"]), np.random.default_rng(seed), []

@@ -11,7 +11,6 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,19 +21,14 @@ from gguf.quants import dequantize
 
 from sitegen.checkpoint import Checkpoint, TensorEntry
 from sitegen.errors import SitegenError
+from sitegen.families import FAMILIES, Family
 from sitegen.loaders.gguf_tokenizer import (generation_config_from_gguf, tokenizer_config_from_gguf,
                                             tokenizer_json_from_gguf)
+from sitegen.rope import inverse_frequencies
 
 SUPPORTED_TYPES = (Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q4_K, Q.Q5_K, Q.Q6_K)
 
-
-@dataclass(frozen=True)
-class _Arch:
-    hf_class: str
-    permuted_qk: bool  # llama.cpp reorders Llama's Q/K rows for its interleaved RoPE; not Qwen2's
-
-
-_ARCHS = {"llama": _Arch("LlamaForCausalLM", permuted_qk=True), "qwen2": _Arch("Qwen2ForCausalLM", permuted_qk=False)}
+_ARCHS = {fam.gguf_name: fam for fam in FAMILIES}  # GGUF general.architecture -> family
 
 _GLOBAL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
 _BLOCK_NAMES = {
@@ -129,8 +123,8 @@ def _hf_name(gguf_name: str) -> str:
         table, prefix = (_GLOBAL_NAMES, "") if layer is None else (_BLOCK_NAMES, f"model.layers.{layer}.")
         if part in table:
             return f"{prefix}{table[part]}.{kind}"
-    raise SitegenError(f"unexpected tensor {gguf_name!r} in the GGUF file; sitegen converts plain "
-                       "Llama/Qwen2 decoder models only")
+    raise SitegenError(f"unexpected tensor {gguf_name!r} in the GGUF file; sitegen converts plain decoder "
+                       f"models of these architectures only: {', '.join(_ARCHS)}")
 
 
 def _check_type(tensor: ReaderTensor) -> None:
@@ -170,13 +164,13 @@ def _row_reader(tensor: ReaderTensor, permuted_heads: int | None) -> Callable[[i
     return whole_heads
 
 
-def _permuted_heads(hf_name: str, arch: _Arch, n_heads: int, n_kv_heads: int) -> int | None:
-    if not arch.permuted_qk:
+def _permuted_heads(hf_name: str, family: Family, n_heads: int, n_kv_heads: int) -> int | None:
+    if not family.permuted_qk:
         return None
     return {"q_proj": n_heads, "k_proj": n_kv_heads}.get(hf_name.split(".")[-2])
 
 
-def _tensor_entries(reader: GGUFReader, arch: _Arch, n_heads: int, n_kv_heads: int) -> dict[str, TensorEntry]:
+def _tensor_entries(reader: GGUFReader, family: Family, n_heads: int, n_kv_heads: int) -> dict[str, TensorEntry]:
     entries = {}
     for tensor in reader.tensors:
         if tensor.name == _ROPE_FREQS:
@@ -185,19 +179,9 @@ def _tensor_entries(reader: GGUFReader, arch: _Arch, n_heads: int, n_kv_heads: i
         _check_type(tensor)
         entries[name] = TensorEntry(
             shape=tuple(int(d) for d in reversed(tensor.shape)),  # GGUF lists the contiguous dimension first
-            read_rows=_row_reader(tensor, _permuted_heads(name, arch, n_heads, n_kv_heads)),
+            read_rows=_row_reader(tensor, _permuted_heads(name, family, n_heads, n_kv_heads)),
             source_dtype=tensor.tensor_type.name.lower())
     return entries
-
-
-def _llama3_factors(inv_freq: np.ndarray, params: dict) -> np.ndarray:
-    """Per-dimension RoPE divisors of HF's `_compute_llama3_parameters`."""
-    context = params["original_max_position_embeddings"]
-    low, high = params["low_freq_factor"], params["high_freq_factor"]
-    wavelen = 2 * math.pi / inv_freq
-    smooth = (context / wavelen - low) / (high - low)
-    medium = 1 / ((1 - smooth) / params["factor"] + smooth)
-    return np.where(wavelen > context / low, params["factor"], np.where(wavelen < context / high, 1.0, medium))
 
 
 def _tidy(value: float) -> float:
@@ -213,7 +197,7 @@ def _llama3_scaling(factors: np.ndarray, theta: float, head_dim: int, context: i
     `factor` is the largest divisor, and a line fitted through s of the blended dimensions gives
     low and high for the given context (only the ratios context/low and context/high matter).
     """
-    inv_freq = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    inv_freq = inverse_frequencies(head_dim, theta, None)
     factor = float(factors.max())
     if factor == 1.0:  # nothing is scaled
         return None
@@ -223,12 +207,14 @@ def _llama3_scaling(factors: np.ndarray, theta: float, head_dim: int, context: i
     if blended.sum() >= 2 and len(factors) == len(inv_freq):
         slope, intercept = np.polyfit(context * inv_freq[blended] / (2 * math.pi), blend[blended], 1)
         low = -intercept / slope
-        params = {"rope_type": "llama3", "factor": _tidy(factor), "low_freq_factor": _tidy(low),
-                  "high_freq_factor": _tidy(low + 1 / slope), "original_max_position_embeddings": context}
-    if params is None or not np.allclose(_llama3_factors(inv_freq, params), factors, rtol=1e-4):
+        params = {"factor": _tidy(factor), "low_freq_factor": _tidy(low), "high_freq_factor": _tidy(low + 1 / slope),
+                  "original_max_position_embeddings": context}
+    # the divisors these parameters give: unscaled speeds over scaled ones
+    if params is None or not np.allclose(
+            inv_freq / inverse_frequencies(head_dim, theta, {"type": "llama3", **params}), factors, rtol=1e-4):
         raise SitegenError(f"the GGUF's {_ROPE_FREQS} does not follow Llama 3's RoPE scaling, so sitegen "
                            "cannot express it as an HF rope_scaling; convert the Hugging Face checkpoint instead")
-    return params
+    return {"rope_type": "llama3", **params}
 
 
 def _rope_scaling(meta: dict, arch_name: str, reader: GGUFReader, theta: float, head_dim: int) -> dict | None:
@@ -261,7 +247,7 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
     theta = float(hp("rope.freq_base", 10000.0))  # llama.cpp's default
     names = {t.name for t in reader.tensors}
     return {
-        "architectures": [_ARCHS[arch_name].hf_class],
+        "architectures": [_ARCHS[arch_name].hf_classes[0]],
         "model_type": arch_name,
         "hidden_size": hidden,
         "intermediate_size": hp("feed_forward_length"),

@@ -1,0 +1,124 @@
+"""The model families sitegen runs: the one place a family's names and tensors are written down.
+
+Each `Family` says how a checkpoint names it (HF config.json `architectures` classes, GGUF
+`general.architecture`), what llama.cpp changed in its GGUF files, and which tensors it has and
+how the runtime stacks them into GPU tensors. Everything else derives from this table:
+- `expected_tensors(arch)`: every tensor (HF name, shape) a checkpoint of that shape must hold,
+  in the order the build writes them to the shards (the order of `runtime_tensors`);
+- `runtime_tensors(arch)`: the manifest's `runtime_tensors` (sitegen/manifest.py), which the
+  runtime loads as they are, in order;
+- sitegen/arch.py's family lookup and sitegen/loaders/gguf.py's table of GGUF architectures.
+
+Adding a family is one `Family` entry here (see README.md, "Adding a model family").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from sitegen.arch import Architecture
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One runtime (GPU) tensor: checkpoint tensors of one row width, stacked by rows in order.
+
+    name: the runtime's name for it (per-layer stacks get the prefix "layers.{i}.").
+    tensors: (HF name, rows) pairs; per-layer HF names are relative to "model.layers.{i}.".
+      rows, like cols, names an `Architecture` attribute (a field or a property such as q_size).
+    cols: the row width (the matmul's K), or None for 1-D tensors (norm weights, biases).
+    split: the runtime may split it into row blocks, each within one storage binding (the
+      vocabulary-sized embedding and LM head); everything else must fit one binding.
+    when: whether a model of a given shape has this tensor (default: always).
+    """
+
+    name: str
+    tensors: tuple[tuple[str, str], ...]
+    cols: str | None = None
+    split: bool = False
+    when: Callable[[Architecture], bool] = lambda arch: True
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its names in checkpoints and its tensors.
+
+    name: our name, written into the manifest's `architecture.family`.
+    hf_classes: config.json `architectures[0]` values that mean this family; the first is the
+      one a GGUF file's config is given.
+    gguf_name: the GGUF `general.architecture` value (llama.cpp's name for it).
+    permuted_qk: llama.cpp's converter reordered the Q/K projection rows for its interleaved RoPE
+      (convert_hf_to_gguf.py's `permute`): the GGUF loader undoes it.
+    attention_bias: whether q/k/v have biases when config.json does not say (`attention_bias`).
+    model: the whole-model stacks, in load order; layer: each layer's stacks, in load order.
+    """
+
+    name: str
+    hf_classes: tuple[str, ...]
+    gguf_name: str
+    permuted_qk: bool
+    attention_bias: bool
+    model: tuple[Stack, ...]
+    layer: tuple[Stack, ...]
+
+
+# Llama and Qwen2 decoders (pre-norm, grouped-query attention, SwiGLU MLP): HF's LlamaModel naming.
+_DECODER_MODEL = (
+    Stack("embed", (("model.embed_tokens.weight", "vocab_size"),), cols="hidden_size", split=True),
+    Stack("final_norm", (("model.norm.weight", "hidden_size"),)),
+    Stack("lm_head", (("lm_head.weight", "vocab_size"),), cols="hidden_size", split=True,
+          when=lambda arch: not arch.tie_word_embeddings),
+)
+_DECODER_LAYER = (
+    Stack("attn_norm", (("input_layernorm.weight", "hidden_size"),)),
+    Stack("qkv", (("self_attn.q_proj.weight", "q_size"), ("self_attn.k_proj.weight", "kv_size"),
+                  ("self_attn.v_proj.weight", "kv_size")), cols="hidden_size"),
+    Stack("qkv_bias", (("self_attn.q_proj.bias", "q_size"), ("self_attn.k_proj.bias", "kv_size"),
+                       ("self_attn.v_proj.bias", "kv_size")), when=lambda arch: arch.attention_bias),
+    Stack("o", (("self_attn.o_proj.weight", "hidden_size"),), cols="q_size"),
+    Stack("ffn_norm", (("post_attention_layernorm.weight", "hidden_size"),)),
+    Stack("gate_up", (("mlp.gate_proj.weight", "ffn_size"), ("mlp.up_proj.weight", "ffn_size")), cols="hidden_size"),
+    Stack("down", (("mlp.down_proj.weight", "hidden_size"),), cols="ffn_size"),
+)
+
+FAMILIES = (
+    # Mistral is Llama-shaped once its sliding window is off (sitegen/arch.py checks that).
+    Family("llama", hf_classes=("LlamaForCausalLM", "MistralForCausalLM"), gguf_name="llama", permuted_qk=True,
+           attention_bias=False, model=_DECODER_MODEL, layer=_DECODER_LAYER),
+    Family("qwen2", hf_classes=("Qwen2ForCausalLM",), gguf_name="qwen2", permuted_qk=False,
+           attention_bias=True, model=_DECODER_MODEL, layer=_DECODER_LAYER),
+)
+
+
+def family(name: str) -> Family:
+    """The family called `name` (an `Architecture.family`); KeyError for an unknown one."""
+    return {f.name: f for f in FAMILIES}[name]
+
+
+def _stacks(arch: Architecture):
+    """(runtime name, HF name prefix, Stack) of every stack a model of this shape has, in load order."""
+    fam = family(arch.family)
+    for stack in fam.model:
+        if stack.when(arch):
+            yield stack.name, "", stack
+    for i in range(arch.num_layers):
+        for stack in fam.layer:
+            if stack.when(arch):
+                yield f"layers.{i}.{stack.name}", f"model.layers.{i}.", stack
+
+
+def runtime_tensors(arch: Architecture) -> list[dict]:
+    """The manifest's `runtime_tensors`: [{"name", "tensors": [HF names stacked by rows], "split"}],
+    in load order (whole-model tensors, then layer by layer)."""
+    return [{"name": name, "tensors": [prefix + hf for hf, _ in stack.tensors], "split": stack.split}
+            for name, prefix, stack in _stacks(arch)]
+
+
+def expected_tensors(arch: Architecture) -> list[tuple[str, tuple[int, ...]]]:
+    """Every checkpoint tensor (HF name, HF shape [rows] or [rows, cols]) in shard write order:
+    the runtime tensors' order, each one's stacked tensors in turn."""
+    def shape(rows: str, cols: str | None) -> tuple[int, ...]:
+        return (getattr(arch, rows),) if cols is None else (getattr(arch, rows), getattr(arch, cols))
+    return [(prefix + hf, shape(rows, stack.cols)) for _, prefix, stack in _stacks(arch) for hf, rows in stack.tensors]

@@ -1,0 +1,65 @@
+"""The model shapes the runtime's kernels can run, checked at build time.
+
+The rules live in kernels/limits.json, which the runtime reads too, so build and runtime refuse
+the same models. Each rule names a `quantity` (an `Architecture` field, or a product of fields
+written `a * b`) and constrains it with any of `power_of_two` (true), `min`, `max` and
+`multiple_of`, with a `why` that names the kernel needing it.
+"""
+
+import functools
+import json
+import math
+
+from sitegen.arch import Architecture
+from sitegen.assets import asset_dir
+from sitegen.errors import SitegenError
+
+FILE = "limits.json"
+
+
+@functools.cache
+def rules() -> tuple[dict, ...]:
+    """The rules of kernels/limits.json, in file order."""
+    return tuple(json.loads((asset_dir("kernels") / FILE).read_text(encoding="utf-8"))["rules"])
+
+
+def quantity(arch: Architecture, expression: str) -> int:
+    """The value of a rule's quantity: an Architecture field, or a product `a * b` of fields."""
+    return math.prod(getattr(arch, name.strip()) for name in expression.split("*"))
+
+
+def _requirement(rule: dict) -> str:
+    """What a rule asks, in words: "a power of two from 16 to 256", "a multiple of 32", ..."""
+    words = []
+    if rule.get("power_of_two"):
+        words.append("a power of two")
+    if "multiple_of" in rule:
+        words.append(f"a multiple of {rule['multiple_of']}")
+    low, high = rule.get("min"), rule.get("max")
+    if low is not None and high is not None:
+        words.append(f"from {low} to {high}")
+    elif low is not None:
+        words.append(f"at least {low}")
+    elif high is not None:
+        words.append(f"at most {high}")
+    return " ".join(words)
+
+
+def _breaks(rule: dict, value: int) -> bool:
+    return bool((rule.get("power_of_two") and (value < 1 or value & (value - 1)))
+                or ("multiple_of" in rule and value % rule["multiple_of"])
+                or ("min" in rule and value < rule["min"])
+                or ("max" in rule and value > rule["max"]))
+
+
+def check_limits(arch: Architecture) -> None:
+    """Raise SitegenError if the runtime cannot run a model of this shape: one line naming each
+    broken rule's quantity, its value, the rule and why the kernels need it."""
+    problems = []
+    for rule in rules():
+        value = quantity(arch, rule["quantity"])
+        if _breaks(rule, value):
+            problems.append(f"{rule['quantity']} is {value}, but the kernels need {_requirement(rule)} ({rule['why']})")
+    if problems:
+        raise SitegenError(f"sitegen's runtime cannot run this model: {'; '.join(problems)}. "
+                           "Choose a model of another shape.")

@@ -1,0 +1,89 @@
+"""The runtime's limits (kernels/limits.json) at build time: a model at each limit builds, one past
+any rule is refused before conversion with a one-line error. (The runtime's side of the same
+file is tested in tests/js.)"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from sitegen.arch import architecture
+from sitegen.commands.build import build
+from sitegen.config import BuildConfig
+from sitegen.errors import SitegenError
+from sitegen.limits import check_limits, quantity, rules
+from tests.tiny_models import SHAPES, write_tiny_model
+
+
+def quiet_build(**options):
+    return build(BuildConfig(**options), log=lambda *_: None)
+
+
+def test_the_limit_models_sit_on_the_edges():
+    low, high = (architecture(dict(SHAPES[name], vocab_size=1)) for name in ("limit-low", "limit-high"))
+    for rule in rules():
+        if "min" in rule:
+            assert quantity(low, rule["quantity"]) == rule["min"]
+        if "max" in rule:
+            assert quantity(high, rule["quantity"]) == rule["max"]
+        if "multiple_of" in rule:
+            assert quantity(low, rule["quantity"]) == rule["multiple_of"]
+    check_limits(low)
+    check_limits(high)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_limit_low", "tiny_limit_high"])
+def test_models_at_the_limits_build(fixture, request, tmp_path):
+    folder, weights = request.getfixturevalue(fixture)
+    manifest = quiet_build(model=str(folder), out=tmp_path / "site")
+    assert set(manifest["tensors"]) == set(weights)
+
+
+# (config.json overrides of the tiny llama: 4 heads of 16, hidden 64, ffn 128) -> the rule broken
+PAST_THE_LIMITS = [
+    ({"head_dim": 24}, "head_dim is 24, but the kernels need a power of two from 16 to 256"),
+    ({"head_dim": 8}, "head_dim is 8, but the kernels need a power of two from 16 to 256"),
+    ({"head_dim": 512}, "head_dim is 512, but the kernels need a power of two from 16 to 256"),
+    ({"hidden_size": 48}, "hidden_size is 48, but the kernels need a multiple of 32"),
+    ({"intermediate_size": 40}, "ffn_size is 40, but the kernels need a multiple of 32"),
+    ({"num_attention_heads": 3, "num_key_value_heads": 1}, "num_heads * head_dim is 48, but the kernels need a multiple of 32"),
+]
+
+
+@pytest.mark.parametrize("overrides, problem", PAST_THE_LIMITS, ids=[p.split(",")[0] for _, p in PAST_THE_LIMITS])
+def test_a_model_past_a_limit_is_refused_at_build_time(overrides, problem, tmp_path):
+    write_tiny_model(tmp_path / "model", "llama", **overrides)
+    with pytest.raises(SitegenError) as refused:
+        quiet_build(model=str(tmp_path / "model"), out=tmp_path / "site")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert re.fullmatch(rf"sitegen's runtime cannot run this model: {re.escape(problem)} \(.+\)\. "
+                        r"Choose a model of another shape\.", message)
+    assert not (tmp_path / "site").exists()
+
+
+def test_the_refusal_is_one_line_on_the_command_line(tmp_path):
+    write_tiny_model(tmp_path / "model", "qwen2", head_dim=24, num_attention_heads=4)
+    result = subprocess.run([sys.executable, "-m", "sitegen", "build", "--model", str(tmp_path / "model"),
+                             "--out", str(tmp_path / "site")], capture_output=True, text=True, env=dict(os.environ))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "head_dim" in line]
+    assert len(lines) == 1 and "attention.wgsl" in lines[0] and "power of two from 16 to 256" in lines[0]
+
+
+def test_every_broken_rule_is_named_in_the_one_line():
+    config = dict(SHAPES["llama"], vocab_size=1, hidden_size=48, intermediate_size=40)
+    with pytest.raises(SitegenError) as refused:
+        check_limits(architecture(config))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert re.findall(r"(\w+) is (\d+), but", message) == [("hidden_size", "48"), ("ffn_size", "40")]
+
+
+def test_the_rules_name_architecture_fields():
+    arch = architecture(dict(SHAPES["llama"], vocab_size=1))
+    for rule in rules():
+        assert quantity(arch, rule["quantity"]) > 0 and rule["why"]
+        assert set(rule) <= {"quantity", "power_of_two", "min", "max", "multiple_of", "why"}
