@@ -9,28 +9,22 @@
 //   node benchmarks/runtime_bench.js --manifest site/models/x/manifest.json
 //   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
 //            --profile (GPU time per kernel of one decode step, with timestamp queries)
+//
+// A --shape's manifest comes from `python3 benchmarks/synthetic_model.py SHAPE` (run from the
+// repository root; `--list` names the shapes): a real model's shape through sitegen's family
+// table, with shards that exist nowhere, made up here as its `fill` says.
 
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { create, globals } from 'webgpu';
-import { loadModel } from '../runtime/model.js';
-import { readJSON } from '../runtime/io.js';
+import { loadModel } from '../runtime/webgpu/model.js';
+import { readBytes, readJSON, resolveUrl } from '../runtime/io.js';
 
 Object.assign(globalThis, globals);
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
-const SHAPES = {
-  'Llama-3.2-1B': { arch: 'llama', hidden_size: 2048, num_layers: 16, num_heads: 32, num_kv_heads: 8, head_dim: 64,
-    ffn_size: 8192, vocab_size: 128256, rope_theta: 500000, rms_norm_eps: 1e-5, tie_word_embeddings: true,
-    context_length: 131072, attention_bias: false,
-    rope_scaling: { type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
-  'Llama-3.2-3B': { arch: 'llama', hidden_size: 3072, num_layers: 28, num_heads: 24, num_kv_heads: 8, head_dim: 128,
-    ffn_size: 8192, vocab_size: 128256, rope_theta: 500000, rms_norm_eps: 1e-5, tie_word_embeddings: true,
-    context_length: 131072, attention_bias: false,
-    rope_scaling: { type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } },
-  'Qwen2-1.5B': { arch: 'qwen2', hidden_size: 1536, num_layers: 28, num_heads: 12, num_kv_heads: 2, head_dim: 128,
-    ffn_size: 8960, vocab_size: 151936, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
-    context_length: 32768, attention_bias: true, rope_scaling: null },
-};
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const { values: args } = parseArgs({ options: {
   shape: { type: 'string' }, manifest: { type: 'string' }, prompts: { type: 'string', default: '128,1024' },
@@ -38,46 +32,21 @@ const { values: args } = parseArgs({ options: {
   'max-context': { type: 'string', default: '2048' }, profile: { type: 'boolean', default: false },
 } });
 if (!args.shape === !args.manifest) {
-  console.error(`usage: runtime_bench.js --shape ${Object.keys(SHAPES).join('|')} | --manifest PATH [options]`);
+  console.error(`usage: runtime_bench.js --shape ${syntheticModel('--list').trim().split('\n').join('|')} `
+    + '| --manifest PATH [options]');
   process.exit(2);
 }
 
-// A manifest for random weights of a named shape: one "shard" per tensor part, made on request.
-function syntheticManifest(name) {
-  const a = SHAPES[name];
-  if (!a) throw new Error(`unknown shape ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
-  const shards = [];
-  const tensors = {};
-  const part = (dtype, shape, fill) => {
-    const bytes = shape.reduce((x, y) => x * y, 1) * (dtype === 'f16' ? 2 : 4) / (dtype === 'u32' ? 8 : 1);
-    shards.push({ file: `synthetic-${shards.length}`, bytes, fill });
-    return { dtype, shape, pieces: [{ shard: shards.length - 1, offset: 0, bytes }] };
-  };
-  const matrix = (key, rows, cols) => {
-    tensors[key] = { shape: [rows, cols], scheme: 'q4g32', parts: {
-      codes: part('u32', [rows, cols], 'codes'), scales: part('f16', [rows, cols / 32], 'scales') } };
-  };
-  const vector = (key, size, fill) => {
-    tensors[key] = { shape: [size], scheme: 'f32', parts: { data: part('f32', [size], fill) } };
-  };
-  const [h, kv] = [a.hidden_size, a.num_kv_heads * a.head_dim];
-  matrix('model.embed_tokens.weight', a.vocab_size, h);
-  vector('model.norm.weight', h, 'ones');
-  for (let i = 0; i < a.num_layers; i++) {
-    const p = `model.layers.${i}.`;
-    vector(`${p}input_layernorm.weight`, h, 'ones');
-    vector(`${p}post_attention_layernorm.weight`, h, 'ones');
-    for (const [n, rows] of [['q', a.num_heads * a.head_dim], ['k', kv], ['v', kv]]) {
-      matrix(`${p}self_attn.${n}_proj.weight`, rows, h);
-      if (a.attention_bias) vector(`${p}self_attn.${n}_proj.bias`, rows, 'zeros');
-    }
-    matrix(`${p}self_attn.o_proj.weight`, h, a.num_heads * a.head_dim);
-    matrix(`${p}mlp.gate_proj.weight`, a.ffn_size, h);
-    matrix(`${p}mlp.up_proj.weight`, a.ffn_size, h);
-    matrix(`${p}mlp.down_proj.weight`, h, a.ffn_size);
+// stdout of benchmarks/synthetic_model.py with `arg`. Its own error (an unknown shape, say) has
+// gone to stderr; either that or no python3 ends the benchmark.
+function syntheticModel(arg) {
+  try {
+    return execFileSync('python3', ['benchmarks/synthetic_model.py', arg], { cwd: ROOT, encoding: 'utf8',
+      maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
+  } catch (error) {
+    if (error.status === null) console.error(`benchmarks/synthetic_model.py did not run: ${error.message}`);
+    process.exit(2);
   }
-  return { format: 'sitegen-model', format_version: 1, model_id: name, architecture: a,
-    quantization: { scheme: 'q4g32' }, tensors, shards, total_bytes: shards.reduce((s, x) => s + x.bytes, 0) };
 }
 
 // Random codes; scales small f16 values (0.0005..0.001, random sign) so activations stay finite.
@@ -140,16 +109,23 @@ async function readBandwidth(device, bytes) {
   return (repeats * bytes) / (ms / 1000);
 }
 
-// Weight bytes one decode step reads: every matrix and norm once, the embedding only as LM head
+// Weight bytes one decode step reads: every runtime tensor once, the embedding only as LM head
 // when tied (the lookup reads one row).
 function weightBytesPerToken(manifest) {
-  const a = manifest.architecture;
   let bytes = 0;
-  for (const [name, tensor] of Object.entries(manifest.tensors)) {
-    if (name === 'model.embed_tokens.weight' && !a.tie_word_embeddings) continue;
-    for (const part of Object.values(tensor.parts)) bytes += part.pieces.reduce((s, piece) => s + piece.bytes, 0);
+  for (const { name, tensors } of manifest.runtime_tensors) {
+    if (name === 'embed' && !manifest.architecture.tie_word_embeddings) continue;
+    for (const tensor of tensors.map((member) => manifest.tensors[member])) {
+      for (const part of Object.values(tensor.parts)) bytes += part.pieces.reduce((s, piece) => s + piece.bytes, 0);
+    }
   }
   return bytes;
+}
+
+// The shard files next to a manifest, read as they are (runtime/io.js; no cache, no sha256 check).
+function shardReader(manifestPath) {
+  return (shard, onBytes = () => {}) => readBytes(resolveUrl(shard.file, manifestPath),
+    { onChunk: (count) => onBytes(count, false) });
 }
 
 // Counts the dispatches, and with --profile records them for a replay with timestamps.
@@ -201,6 +177,8 @@ async function profileDispatches(device, recorded) {
 }
 
 async function main() {
+  const manifest = args.shape ? JSON.parse(syntheticModel(args.shape)) : await readJSON(args.manifest);
+  const readShard = args.shape ? syntheticShard : shardReader(args.manifest);
   const gpu = create(args.profile ? ['disable-dawn-features=timestamp_quantization'] : []);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('no WebGPU adapter');
@@ -218,12 +196,10 @@ async function main() {
   const bandwidth = await readBandwidth(device, readBytes);
   console.log(`plain WGSL read of ${(readBytes / 2 ** 20).toFixed(0)} MiB: ${(bandwidth / 1e9).toFixed(0)} GB/s`);
 
-  const manifest = args.shape ? syntheticManifest(args.shape) : await readJSON(args.manifest);
-  const source = args.shape ? manifest : args.manifest;
   const counter = instrument(args.profile);
   let start = performance.now();
-  const model = await loadModel(source, { gpu: device, f16: !args.f32, maxContext: Number(args['max-context']),
-    ...(args.shape && { readShard: syntheticShard }) });
+  const model = await loadModel(manifest, { readShard, gpu: device, f16: !args.f32,
+    maxContext: Number(args['max-context']) });
   const weightBytes = weightBytesPerToken(manifest);
   console.log(`model: ${manifest.model_id}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of weights read per token, `
     + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}`);

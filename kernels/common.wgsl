@@ -5,6 +5,8 @@
 // reduce_workgroup.wgsl), then the kernel's parts and main file.
 
 // The one uniform of a step, written by the host once per submit and shared by every dispatch.
+// The host reads its layout from here (runtime/webgpu/kernels.js, StepUniform): fields are
+// u32 / i32 / f32 only, and are set by these names.
 struct Params {
   rows: u32,                // tokens in this chunk (1 when decoding)
   pos: u32,                 // cache position of the chunk's first token
@@ -18,6 +20,7 @@ struct Params {
   bias_count: u32,          // entries in the logit-bias list
   logprobs: u32,            // 1: report the chosen token's log-probability
   top_logprobs: u32,        // how many alternatives to report (0..20)
+  masked: u32,              // 1: only the tokens the token mask allows may be sampled (sample_scores.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -14,7 +14,8 @@
 // same distribution as any other order. Each search measures 16 values per pass, so 8 passes
 // cover 32 bits. After each truncation the survivors are gathered again.
 //
-// Log-probabilities are log-softmax of the scores (after penalties and bias, before temperature).
+// Log-probabilities are log-softmax of the scores (after penalties, bias and the token mask,
+// before temperature): a banned token's is hugely negative (its score is the lowest f32).
 
 @group(0) @binding(1) var<storage, read> partials: array<vec2<u32>>;  // [GROUPS] from the first stage
 @group(0) @binding(2) var<storage, read_write> history: array<u32>;   // [V]

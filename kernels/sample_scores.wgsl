@@ -1,16 +1,28 @@
 // Sampling, first stage, spread over many workgroups: the sampler's scores (HF repetition penalty
 // on every token seen, OpenAI frequency and presence penalties on the generated counts, then the
-// logit bias) and each workgroup's best (key, id) for sample.wgsl to finish. Workgroup w owns ids
-// [w * SPAN, (w + 1) * SPAN).
+// logit bias, then the token mask) and each workgroup's best (key, id) for sample.wgsl to finish.
+// Workgroup w owns ids [w * SPAN, (w + 1) * SPAN).
+//
+// A token the mask bans scores BANNED, the lowest finite f32 (WGSL has no infinities): below
+// every cut sample.wgsl makes, so never drawn; exp() of it less the best score is 0, so it adds
+// nothing to the log-probabilities' normaliser. The host asserts the mask allows some token.
 
 @group(0) @binding(1) var<storage, read> logits: array<f32>;             // [V]
 @group(0) @binding(2) var<storage, read> history: array<u32>;            // [V]: bit 0 in the prompt, bits 1.. times generated
 @group(0) @binding(3) var<storage, read> bias: array<vec2<u32>>;         // (token, f32 bits) [params.bias_count]
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;       // [V] (and sample.wgsl's scratch)
 @group(0) @binding(5) var<storage, read_write> partials: array<vec2<u32>>;  // best (key, id) per workgroup
+@group(0) @binding(6) var<storage, read> mask: array<u32>;               // [ceil(V / 32)], read when params.masked
 
 override V: u32;     // vocabulary size
 override SPAN: u32;  // ids per workgroup, a multiple of WG
+
+const BANNED = -0x1.fffffep+127f;
+
+// Token i may be sampled: no mask applies, or bit i % 32 of its word is set (xgrammar's layout).
+fn allowed(i: u32) -> bool {
+  return params.masked == 0u || ((mask[i / 32u] >> (i % 32u)) & 1u) != 0u;
+}
 
 fn penalized(logit: f32, seen: u32) -> f32 {
   let count = f32(seen >> 1u);
@@ -34,14 +46,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let first = wid.x * SPAN;
   for (var k = 0u; k < SPAN / WG; k++) {
     let i = first + k * WG + lid;
-    let score = penalized(logits[min(i, V - 1u)], history[min(i, V - 1u)]);
+    let j = min(i, V - 1u);
+    let score = select(BANNED, penalized(logits[j], history[j]), allowed(j));
     if (i < V) { scores[i] = score; }
   }
   if (params.bias_count > 0u) {
     storageBarrier();
     for (var b = lid; b < params.bias_count; b += WG) {
       let entry = bias[b];
-      if (entry.x >= first && entry.x < first + SPAN) { scores[entry.x] += bitcast<f32>(entry.y); }
+      // a banned token stays banned, whatever its bias
+      if (entry.x >= first && entry.x < first + SPAN && allowed(entry.x)) { scores[entry.x] += bitcast<f32>(entry.y); }
     }
   }
   storageBarrier();

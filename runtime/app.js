@@ -12,7 +12,8 @@ import { describeProblem } from './ui/problems.js';
 import { chatRequest, SettingsForm } from './ui/settings.js';
 import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
 import { ConversationStore } from './ui/store.js';
-import { CreateServiceWorkerEngine, TAKE_OVER } from './sw_client.js';
+import { TAKE_OVER } from './host_protocol.js';
+import { CreateServiceWorkerEngine } from './sw_client.js';
 
 const SAVE_EVERY_MS = 1000;
 const $ = (selector) => document.querySelector(selector);

@@ -27,20 +27,19 @@
 // Sampling options (all optional; defaults: temperature 1, topP 1, topK 0 = off, penalties off):
 //   { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty,
 //     logitBias: { tokenId: bias }, random: uniform draw in [0, 1), logprobs: boolean,
-//     topLogprobs: 0..MAX_TOP_LOGPROBS, tokenMask: Uint32Array | null }
+//     topLogprobs: 0..MAX_TOP_LOGPROBS (sampling_limits.js), tokenMask: Uint32Array | null }
 //   tokenMask: the tokens that may be sampled, as a bitmask of ceil(vocabSize / 32) words: token t
 //   is allowed when bit (t & 31) of word (t >> 5) is set (xgrammar's token-bitmask layout). Applied
-//   to the logits after penalties and logit bias, before temperature, top-k and top-p; logprobs
-//   are those of the masked distribution. At least one token must be allowed.
+//   to the logits after penalties and logit bias (a banned token stays banned whatever its bias),
+//   before temperature, top-k and top-p; logprobs are those of the masked distribution, and
+//   topLogprobs lists only allowed tokens (fewer than asked when the mask allows fewer). At
+//   least one token must be allowed. The mask is read when the call is made: the caller may reuse
+//   its array at once.
 //   Backends trust these values: runtime/request.js validates what users send, and the engine
 //   builds the rest. A backend may assert (throw a plain Error on a caller's bug); it does not
 //   re-validate.
 
 import { loadModel as loadWebGPUModel } from './webgpu/model.js';
-
-// What every backend's sampler holds; runtime/request.js refuses requests that ask for more.
-export const MAX_TOP_LOGPROBS = 20;
-export const MAX_LOGIT_BIAS = 1024;
 
 /**
  * Load `manifest`'s model on a backend and return its Model (above).

@@ -1,4 +1,8 @@
-// The in-thread engine: OpenAI-style chat completions over one loaded model.
+// The in-thread engine: OpenAI-style chat completions over one loaded model. This module runs
+// generations (the decode loop, the KV-cache reuse and the queue of requests); the model itself
+// is a backend's (backend.js, the only way in), requests are checked by request.js, reply text
+// is assembled by reply_text.js, responses shaped by openai_response.js and load progress told
+// by load_progress.js.
 //
 //   const engine = await CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl });
 //   const reply = await engine.chat.completions.create({ messages, max_tokens: 64 });
@@ -17,23 +21,28 @@
 // the new turn. usage.extra.prefill_tokens (and OpenAI's prompt_tokens_details.cached_tokens)
 // say how much was reused.
 
+import { loadBackend } from './backend.js';
 import { formatConversation } from './chat_format.js';
 import { ContextWindowExceededError, ModelNotLoadedError } from './errors.js';
+import { progressReporter } from './load_progress.js';
 import { ModelFiles } from './model_cache.js';
-import { loadModel } from './model.js';
+import { collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from './openai_response.js';
 import { createRandom, randomSeed } from './random.js';
+import { ReplyText } from './reply_text.js';
 import { parseChatRequest } from './request.js';
 import { Tokenizer } from './tokenizer.js';
-import { formatBytes, formatBytesOf, formatDuration } from './units.js';
+import { TurnQueue } from './turn_queue.js';
 
 /**
  * Load the model of `manifestUrl` (and its tokenizer) and return an Engine.
- * initProgressCallback receives { progress (0..1), loaded, total, stage, text, timeElapsed (s) };
- * while the weights load (stage 'weights', loaded/total in bytes) also fromCache (bytes of them
- * read from the cache), bytesPerSecond and secondsLeft (of the download; null until measurable).
+ * initProgressCallback receives load_progress.js ProgressReports: { progress (0..1), loaded,
+ * total, stage, text, timeElapsed (s) }, and while the weights load (stage 'weights', loaded/total
+ * in bytes) also fromCache, bytesPerSecond and secondsLeft.
  * `gpu` replaces navigator.gpu (Node passes Dawn's); `maxContext` caps the context window;
  * `weightsUrl` is the folder of the shard files when they are hosted elsewhere (default: the
  * manifest's folder). Files are cached and verified as model_cache.js describes.
+ * Rejects with what model_cache.js, the tokenizer and backend.js loadBackend reject with
+ * (WebGPUNotAvailableError, UnsupportedModelError, IntegrityError, QuotaExceededError, ...).
  */
 export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl } = {}) {
   const report = progressReporter(initProgressCallback);
@@ -42,7 +51,7 @@ export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, max
   await files.checkRoom(manifest);
   // The tokenizer downloads while the weights do; whichever fails, nothing stays allocated.
   const loads = await Promise.allSettled([
-    loadModel(manifest, { gpu, maxContext, onProgress: report, readShard: (shard, onBytes) => files.shard(shard, onBytes) }),
+    loadBackend(manifest, { gpu, maxContext, onProgress: report, readShard: (shard, onBytes) => files.shard(shard, onBytes) }),
     files.tokenizer(manifest).then((json) => Tokenizer.fromJSON(json)),
   ]);
   const [model, tokenizer] = loads.map((load) => load.value);
@@ -66,9 +75,10 @@ export class Engine {
   #interrupted = false;
   #lost;
 
+  /** model: a backend's Model (backend.js); tokenizer: tokenizer.js Tokenizer of its manifest. */
   constructor(model, tokenizer) {
     this.#model = model;
-    this.#lost = model.gpu.lost.then((error) => error ?? new Promise(() => {}));
+    this.#lost = model.lost;
     this.#modelId = model.manifest.model_id;
     this.#tokenizer = tokenizer;
     this.chat = { completions: { create: (request) => this.#create(request) } };
@@ -80,8 +90,8 @@ export class Engine {
   }
 
   /**
-   * Settles with a DeviceLostError when the GPU device is lost (every request fails with it from
-   * then on); stays pending while the device lives.
+   * Settles with a DeviceLostError when the model's backend can no longer run it, e.g. its GPU
+   * device was lost (every request fails with it from then on); stays pending while it can.
    */
   get lost() {
     return this.#lost;
@@ -103,7 +113,7 @@ export class Engine {
     }
   }
 
-  /** Abort the running generation, fail the waiting ones and free the model's GPU memory. */
+  /** Abort the running generation, fail the waiting ones and free the model's memory (backend.js destroy). */
   async unload() {
     const model = this.#model;
     this.#model = null;
@@ -126,14 +136,15 @@ export class Engine {
     const params = parseChatRequest(request, model.manifest);
     const text = formatConversation(model.manifest.chat_format, params.messages, { addGenerationPrompt: true });
     const promptIds = this.#tokenizer.encode(text); // the chat format's text already holds any BOS
-    checkContextWindow(promptIds.length, model.contextLength);
-    const reply = { id: `chatcmpl-${randomHex(12)}`, created: Math.floor(Date.now() / 1000), model: model.manifest.model_id };
+    assertFitsContextWindow(promptIds.length, model.contextLength);
+    const header = responseHeader(model.manifest.model_id);
     const events = this.#generate(params, promptIds);
-    return params.stream ? streamChunks(events, reply, params) : collectCompletion(events, reply, params);
+    return params.stream ? streamChunks(events, header, params) : collectCompletion(events, header, params);
   }
 
-  // Yields { content, logprobs, finishReason: null } as reply text becomes final, then one event
-  // with the finishReason and usage (and any text held back until then).
+  // The generation's events (openai_response.js): { content, logprobs, finishReason: null } as
+  // reply text becomes final, then one with the finishReason and usage (and any text held back
+  // until then).
   async *#generate(params, promptIds) {
     const release = await this.#turns.acquire();
     try {
@@ -148,6 +159,7 @@ export class Engine {
       // Special tokens (an ignored EOS, a stray turn marker) are not reply text, as in `tokenizers`' decode().
       const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), stopStrings);
       const nextOptions = samplingOptions(params);
+      const decodeToken = (id) => this.#tokenizer.decode([id]);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
       let sampled = await model.sample(nextOptions());
       const firstTokenAt = performance.now();
@@ -159,7 +171,8 @@ export class Engine {
           finishReason = 'stop';
           break;
         }
-        const piece = reply.push(sampled.token, params.logprobs ? this.#logprobsOf(sampled) : null);
+        const entry = params.logprobs ? logprobsEntry(sampled, decodeToken) : null;
+        const piece = reply.push(sampled.token, entry);
         if (piece.content || piece.logprobs.length) yield { ...piece, finishReason: null };
         finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : this.#interrupted ? 'abort' : null;
         if (finishReason === null) {
@@ -189,22 +202,10 @@ export class Engine {
     this.#cachedIds = promptIds.slice();
     return promptIds.length - reused;
   }
-
-  // OpenAI's per-token logprobs entry.
-  #logprobsOf({ token, logprob, topLogprobs }) {
-    const alternatives = (topLogprobs ?? []).map((top) => ({ ...this.#tokenText(top.token), logprob: top.logprob }));
-    return { ...this.#tokenText(token), logprob, top_logprobs: alternatives };
-  }
-
-  #tokenText(id) {
-    const token = this.#tokenizer.decode([id]);
-    return { token, bytes: [...UTF8.encode(token)] };
-  }
 }
 
-const UTF8 = new TextEncoder();
-
-function checkContextWindow(promptTokens, contextLength) {
+// The prompt and at least one token of reply must fit the model's KV cache.
+function assertFitsContextWindow(promptTokens, contextLength) {
   if (promptTokens < contextLength) return;
   throw new ContextWindowExceededError(
     `The conversation is ${promptTokens} tokens; with at least one token of reply it does not fit the model's context ` +
@@ -223,195 +224,4 @@ function commonPrefixLength(a, b) {
   let i = 0;
   while (i < end && a[i] === b[i]) i += 1;
   return i;
-}
-
-// completion_tokens counts every sampled token, a final stop token included (it was generated).
-function usageOf({ promptTokens, prefillTokens, completionTokens, started, firstTokenAt, lastTokenAt }) {
-  const timeToFirstToken = (firstTokenAt - started) / 1000; // the prefill and the first token's sampling
-  const decodeSeconds = (lastTokenAt - firstTokenAt) / 1000;
-  return {
-    prompt_tokens: promptTokens,
-    completion_tokens: completionTokens,
-    total_tokens: promptTokens + completionTokens,
-    prompt_tokens_details: { cached_tokens: promptTokens - prefillTokens },
-    extra: {
-      prefill_tokens: prefillTokens,
-      prefill_tokens_per_s: timeToFirstToken > 0 ? prefillTokens / timeToFirstToken : null,
-      // The first token comes from the prefill; decoding produced the rest.
-      decode_tokens_per_s: decodeSeconds > 0 ? (completionTokens - 1) / decodeSeconds : null,
-      time_to_first_token_s: timeToFirstToken,
-    },
-  };
-}
-
-// Reply text from generated tokens: decodes them as a stream (never splitting a UTF-8
-// character), ends the reply before the first stop string, and holds back text that may be the
-// start of one until the next tokens show it is not. A stop string can span tokens. Each token's
-// logprobs entry is released with the first text it contributes, and dropped if all its text
-// falls inside a stop string.
-class ReplyText {
-  #decoder;
-  #stops;
-  #text = '';
-  #released = 0; // length of the text handed out so far
-  #pending = []; // { start: offset of the token's text, entry: its logprobs entry }
-  stopped = false;
-
-  constructor(decoder, stops) {
-    this.#decoder = decoder;
-    this.#stops = stops;
-  }
-
-  /** Add a token; returns { content, logprobs } that are now final. */
-  push(token, logprobsEntry) {
-    if (logprobsEntry) this.#pending.push({ start: this.#text.length, entry: logprobsEntry });
-    this.#text += this.#decoder.push(token);
-    return this.#releaseUpTo(this.#stopAt() ?? this.#text.length - this.#heldBack());
-  }
-
-  /** The generation ended: returns the rest of the reply. */
-  finish() {
-    if (this.stopped) return { content: '', logprobs: [] };
-    this.#text += this.#decoder.flush();
-    const stopAt = this.#stopAt();
-    const { content, logprobs } = this.#releaseUpTo(stopAt ?? this.#text.length);
-    // Tokens that decoded to no text at all (at the very end) still were part of the reply.
-    if (stopAt === null) logprobs.push(...this.#pending.splice(0).map(({ entry }) => entry));
-    return { content, logprobs };
-  }
-
-  // Where the first stop string starts, if one has appeared. Text already released cannot hold
-  // one: its possible beginnings were held back.
-  #stopAt() {
-    const starts = this.#stops.map((stop) => this.#text.indexOf(stop, this.#released)).filter((at) => at >= 0);
-    if (!starts.length) return null;
-    this.stopped = true;
-    return Math.min(...starts);
-  }
-
-  // The length of the longest unreleased tail of the text that could begin a stop string.
-  #heldBack() {
-    const unreleased = this.#text.length - this.#released;
-    let longest = 0;
-    for (const stop of this.#stops) {
-      for (let n = Math.min(stop.length - 1, unreleased); n > longest; n -= 1) {
-        if (this.#text.endsWith(stop.slice(0, n))) {
-          longest = n;
-          break;
-        }
-      }
-    }
-    return longest;
-  }
-
-  #releaseUpTo(end) {
-    const content = this.#text.slice(this.#released, end);
-    this.#released = Math.max(this.#released, end);
-    const ready = this.#pending.findIndex(({ start }) => start >= end);
-    const entries = this.#pending.splice(0, ready < 0 ? this.#pending.length : ready).map(({ entry }) => entry);
-    if (this.stopped) this.#pending = [];
-    return { content, logprobs: entries };
-  }
-}
-
-async function collectCompletion(events, reply, params) {
-  let content = '';
-  const logprobs = [];
-  let last;
-  for await (const event of events) {
-    content += event.content;
-    logprobs.push(...event.logprobs);
-    last = event;
-  }
-  const choice = { index: 0, message: { role: 'assistant', content }, logprobs: params.logprobs ? { content: logprobs } : null,
-                   finish_reason: last.finishReason };
-  return { ...reply, object: 'chat.completion', choices: [choice], usage: last.usage };
-}
-
-async function* streamChunks(events, reply, params) {
-  const chunk = (choices, extra = {}) => ({ ...reply, object: 'chat.completion.chunk', choices, ...extra });
-  let speaker = { role: 'assistant' }; // the first delta says who speaks, as OpenAI's do
-  for await (const { content, logprobs, finishReason, usage } of events) {
-    if (content || logprobs.length) {
-      yield chunk([{ index: 0, delta: { ...speaker, content }, logprobs: params.logprobs ? { content: logprobs } : null,
-                     finish_reason: null }]);
-      speaker = {};
-    }
-    if (finishReason) {
-      yield chunk([{ index: 0, delta: speaker, logprobs: null, finish_reason: finishReason }]);
-      if (params.includeUsage) yield chunk([], { usage });
-    }
-  }
-}
-
-// Callers take turns in call order: acquire() resolves, with the function that ends the turn,
-// once every earlier turn has ended.
-export class TurnQueue {
-  #last = Promise.resolve();
-
-  acquire() {
-    const previous = this.#last;
-    let release;
-    this.#last = new Promise((resolve) => { release = resolve; });
-    return previous.then(() => release);
-  }
-}
-
-// Reports loading progress as WebLLM's InitProgressReport does (one overall fraction and a
-// line of text), plus the model loader's stage and its loaded/total counts. Each stage covers a
-// fixed share of the bar; the weights dominate the wait, so they get most of it. Progress 1 is
-// reported once, with stage "ready", when the engine can take requests.
-const LOAD_STAGES = {
-  manifest: { from: 0, to: 0.01, text: () => 'Reading the model manifest' },
-  weights: { from: 0.01, to: 0.95, text: weightsText },
-  pipelines: { from: 0.95, to: 0.99, text: ({ loaded, total }) => `Compiling GPU kernels: ${loaded} of ${total}` },
-  ready: { from: 1, to: 1, text: ({ timeElapsed }) => `Ready (loaded in ${timeElapsed.toFixed(1)} s)` },
-};
-
-function progressReporter(callback) {
-  const started = performance.now();
-  const download = new DownloadRate();
-  let progress = 0;
-  return ({ stage, loaded, total, fromCache }) => {
-    if (!callback) return;
-    const { from, to, text } = LOAD_STAGES[stage] ?? { from: progress, to: progress, text: () => `Loading (${stage})` };
-    progress = Math.max(progress, from + (to - from) * (total > 0 ? Math.min(loaded / total, 1) : 1));
-    const report = { progress, loaded, total, stage, timeElapsed: (performance.now() - started) / 1000 };
-    if (stage === 'weights') Object.assign(report, { fromCache, ...download.update(loaded, total, fromCache) });
-    callback({ ...report, text: text(report) });
-  };
-}
-
-// Download speed and time left while the weights load, over the bytes that come from the network
-// only: cached shards load at once and would inflate the rate. The rate is the average since the
-// download began (GPU uploads between shards included: they are part of the wait); the time left
-// assumes the rest comes from the network too (when an interrupted download resumes, its cached
-// shards come first anyway: downloads run in shard order).
-const MIN_RATE_SECONDS = 0.5; // no rate before there is this much to measure it on
-
-class DownloadRate {
-  #started = null; // when the first network bytes were asked for: the report before they came
-  #previous = performance.now();
-
-  update(loaded, total, fromCache) {
-    const now = performance.now();
-    const downloaded = loaded - fromCache;
-    if (downloaded > 0 && this.#started === null) this.#started = this.#previous;
-    this.#previous = now;
-    const seconds = this.#started === null ? 0 : (now - this.#started) / 1000;
-    const bytesPerSecond = seconds >= MIN_RATE_SECONDS ? downloaded / seconds : null;
-    return { bytesPerSecond, secondsLeft: bytesPerSecond ? (total - loaded) / bytesPerSecond : null };
-  }
-}
-
-function weightsText({ loaded, total, fromCache, bytesPerSecond, secondsLeft }) {
-  if (loaded === 0) return `Loading weights: ${formatBytesOf(0, total)}`;
-  if (fromCache === loaded) return `Loading weights from the cache: ${formatBytesOf(loaded, total)}`;
-  const speed = bytesPerSecond ? `, ${formatBytes(bytesPerSecond)}/s, ${formatDuration(secondsLeft)} left` : '';
-  return `Downloading weights: ${formatBytesOf(loaded, total)}${speed}`;
-}
-
-function randomHex(bytes) {
-  const values = globalThis.crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(values, (value) => value.toString(16).padStart(2, '0')).join('');
 }

@@ -1,41 +1,12 @@
 // The engine's side of a worker or service worker: one Engine, shared by any number of client
 // connections. A dedicated worker (worker.js) has one connection, its page; the service worker
 // (service_worker.js) has one per page (tab) that talks to it. Clients are worker_client.js and
-// sw_client.js.
-//
-// Protocol. Each client numbers its requests (ids unique per client); every reply carries its id.
-//   client -> host  { id, op: 'load', manifestUrl, options: { maxContext, weightsUrl } }
-//                   { id, op: 'create', request }     an OpenAI chat-completions request
-//                   { id, op: 'close' }               the client gave up request `id` (left its
-//                                                     stream, or is leaving the page)
-//                   { id, op: 'resetChat' } | { id, op: 'unload' }
-//                   { id, op: 'probe' }               result: { webgpu, reason }: can this host run it?
-//                   { id, op: 'ping' }                result: { hostId }, random per host instance:
-//                                                     a keep-alive that also reveals a restarted host
-//                   { op: 'interrupt' }               no reply
-//   host -> client  { id, type: 'progress', report }  while loading
-//                   { id, type: 'result', value }     load: { modelId }; create: the completion;
-//                                                     resetChat, unload: no value
-//                   { id, type: 'stream' }            create with stream: true; then, as they come:
-//                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
-//                   { id, type: 'error', error }      errors.js toPlain(); ends the request or stream
-//
-// Sharing rules:
-// - 'load' of the manifest URL and options that are loaded returns at once (its one progress
-//   report: the 'ready' one of that load); of those being loaded, joins that load (its progress
-//   goes to every connection waiting on it). This is how the model outlives page reloads and is
-//   shared by tabs. Another manifest or options replace the model, for every connection; so does
-//   'unload' end it for every connection. After a GPU device loss, requests fail with
-//   DeviceLostError and the next 'load' loads the model again.
-// - Generations of all connections run one at a time, in the order their 'create' arrived. A
-//   request is validated, and a stream accepted ('stream'), when its turn comes.
-// - 'interrupt' ends the connection's own running generation (finish_reason 'abort'), never
-//   another connection's. 'close' ends a stream ('done' follows), drops a request still waiting
-//   for its turn (no reply) and interrupts a running non-streamed one.
-// - A connection closed (its page is gone) gives up all its requests as 'close' does.
+// sw_client.js. The messages, and the rules of sharing one model, are in host_protocol.js.
 
-import { CreateEngine, TurnQueue } from './engine.js';
+import { CreateEngine } from './engine.js';
 import { ModelNotLoadedError, toPlain } from './errors.js';
+import { OP, REPLY, readLoad } from './host_protocol.js';
+import { TurnQueue } from './turn_queue.js';
 
 export class EngineHost {
   /** Random per host instance: a client that sees it change knows the host restarted. */
@@ -57,9 +28,10 @@ export class EngineHost {
 
   // The rest is for HostConnection.
 
-  async load(manifestUrl, options = {}, onProgress) {
-    const key = JSON.stringify([manifestUrl, options.maxContext ?? null, options.weightsUrl ?? null]);
-    if (this.#load?.key !== key || this.#load.lost) this.#load = this.#startLoad(key, manifestUrl, options, this.#load);
+  // `message`: a client's 'load' message.
+  async load(message, onProgress) {
+    const { key, options } = readLoad(message);
+    if (this.#load?.key !== key || this.#load.lost) this.#load = this.#startLoad(key, message.manifestUrl, options, this.#load);
     const load = this.#load;
     if (load.last) onProgress(load.last); // where the joined load stands, or its 'ready' report
     load.listeners.add(onProgress);
@@ -90,13 +62,13 @@ export class EngineHost {
       this.#running = { connection, id };
       const result = await this.engine().chat.completions.create(request);
       if (!(Symbol.asyncIterator in result)) {
-        connection.post({ id, type: 'result', value: result });
+        connection.post({ id, type: REPLY.result, value: result });
         return;
       }
-      connection.post({ id, type: 'stream' });
+      connection.post({ id, type: REPLY.stream });
       connection.streaming(id, result);
-      for await (const chunk of result) connection.post({ id, type: 'chunk', chunk });
-      connection.post({ id, type: 'done' });
+      for await (const chunk of result) connection.post({ id, type: REPLY.chunk, chunk });
+      connection.post({ id, type: REPLY.done });
     } finally {
       this.#running = null;
       release();
@@ -172,13 +144,13 @@ class HostConnection {
       }
       await this.#operations[message.op](message);
     } catch (error) {
-      this.post({ id: message?.id, type: 'error', error: toPlain(error) });
+      this.post({ id: message?.id, type: REPLY.error, error: toPlain(error) });
     }
   }
 
   /** The client is gone: give up all its requests. */
   async close() {
-    await Promise.all([...this.#requests.keys()].map((id) => this.#operations.close({ id })));
+    await Promise.all([...this.#requests.keys()].map((id) => this.#operations[OP.close]({ id })));
   }
 
   awaits(id) {
@@ -190,11 +162,11 @@ class HostConnection {
   }
 
   #operations = {
-    load: async ({ id, manifestUrl, options }) => {
-      const engine = await this.#host.load(manifestUrl, options, (report) => this.post({ id, type: 'progress', report }));
-      this.post({ id, type: 'result', value: { modelId: engine.modelId } });
+    [OP.load]: async (message) => {
+      const engine = await this.#host.load(message, (report) => this.post({ id: message.id, type: REPLY.progress, report }));
+      this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId } });
     },
-    create: async ({ id, request }) => {
+    [OP.create]: async ({ id, request }) => {
       this.#requests.set(id, null);
       try {
         await this.#host.generate(this, id, request);
@@ -202,29 +174,29 @@ class HostConnection {
         this.#requests.delete(id);
       }
     },
-    close: async ({ id }) => {
+    [OP.close]: async ({ id }) => {
       if (!this.#requests.has(id)) return;
       const stream = this.#requests.get(id);
       this.#requests.delete(id);
       if (stream) await stream.return(); // ends the generation and frees the engine for the next request
       else if (this.#host.runs(this, id)) this.#host.interruptRunning();
     },
-    interrupt: () => {
+    [OP.interrupt]: () => {
       if (this.#host.runs(this)) this.#host.interruptRunning();
     },
-    resetChat: async ({ id }) => {
+    [OP.resetChat]: async ({ id }) => {
       await this.#host.engine().resetChat();
-      this.post({ id, type: 'result' });
+      this.post({ id, type: REPLY.result });
     },
-    unload: async ({ id }) => {
+    [OP.unload]: async ({ id }) => {
       await this.#host.unload();
-      this.post({ id, type: 'result' });
+      this.post({ id, type: REPLY.result });
     },
-    probe: async ({ id }) => {
-      this.post({ id, type: 'result', value: await this.#host.probe() });
+    [OP.probe]: async ({ id }) => {
+      this.post({ id, type: REPLY.result, value: await this.#host.probe() });
     },
-    ping: ({ id }) => {
-      this.post({ id, type: 'result', value: { hostId: this.#host.hostId } });
+    [OP.ping]: ({ id }) => {
+      this.post({ id, type: REPLY.result, value: { hostId: this.#host.hostId } });
     },
   };
 }

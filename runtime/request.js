@@ -4,11 +4,14 @@
 // names the offending field (as a path: "messages[2].content", "logit_bias.17") and whose
 // message says what is allowed, so a UI or API user can fix the request without reading code.
 //
+// This is the one check of what users send: the engine and the backends below it (backend.js)
+// take these settings as they are, so every bound a backend relies on is enforced here.
+//
 // Absent, undefined and null all mean "use the default": OpenAI clients send null for unset
 // options, and object spreads leave undefined behind.
 
 import { InvalidRequestError } from './errors.js';
-import { MAX_LOGIT_BIAS as MAX_LOGIT_BIAS_ENTRIES, MAX_TOP_LOGPROBS } from './sampler.js'; // what the GPU sampler holds
+import { MAX_LOGIT_BIAS as MAX_LOGIT_BIAS_ENTRIES, MAX_TOP_LOGPROBS } from './sampling_limits.js'; // what every backend holds
 
 export const MAX_STOP_SEQUENCES = 4;
 const LOGIT_BIAS_RANGE = 100; // OpenAI's: -100 bans a token, 100 all but forces it
@@ -21,14 +24,14 @@ const FALLBACK_GENERATION = { temperature: 1, top_p: 1, top_k: 0, repetition_pen
 // field's name and the manifest, and returns the value to use or throws.
 const FIELDS = {
   messages: (value, field, manifest) => parseMessages(value, manifest.chat_format),
-  model: checkModel,
+  model: readModel,
   stream: readBoolean,
   stream_options: readStreamOptions,
   n: (value, field) => readInteger(value, field, 1, 1, '1 (one choice per request)'),
   max_tokens: (value, field) => readInteger(value, field, 1, Infinity),
   temperature: (value, field) => readNumber(value, field, 0, 2, 'a number from 0 to 2 (0 = greedy)'),
   top_p: readTopP,
-  top_k: (value, field) => readInteger(value, field, 0, Infinity, 'an integer >= 0 (0 = off)'),
+  top_k: (value, field, manifest) => readTopK(value, field, manifest.architecture.vocab_size),
   frequency_penalty: (value, field) => readNumber(value, field, -2, 2, 'a number from -2 to 2'),
   presence_penalty: (value, field) => readNumber(value, field, -2, 2, 'a number from -2 to 2'),
   repetition_penalty: readRepetitionPenalty,
@@ -99,16 +102,16 @@ export function parseChatRequest(request, manifest) {
   };
 }
 
-function checkModel(model, field, manifest) {
-  expect(model === manifest.model_id, field, `the loaded model "${manifest.model_id}" (or left out)`, model);
+function readModel(model, field, manifest) {
+  assertField(model === manifest.model_id, field, `the loaded model "${manifest.model_id}" (or left out)`, model);
   return model;
 }
 
 // Messages: an optional first system message, then user and assistant turns ending with the
 // user's. Content is a string or an array of text parts, which we join with newlines.
 function parseMessages(value, chatFormat) {
-  expect(Array.isArray(value) && value.length > 0, 'messages',
-         'a non-empty array of { role, content } messages ending with a user message', value);
+  assertField(Array.isArray(value) && value.length > 0, 'messages',
+              'a non-empty array of { role, content } messages ending with a user message', value);
   const messages = value.map((message, i) => parseMessage(message, `messages[${i}]`));
   messages.forEach(({ role }, i) => {
     if (role === 'system' && i > 0) {
@@ -121,37 +124,38 @@ function parseMessages(value, chatFormat) {
     throw new InvalidRequestError(`The last message must be the user's (the model replies to it); messages[${last}] is from ` +
                                   `the ${messages[last].role}.`, { field: `messages[${last}].role` });
   }
-  if (messages[0].role === 'system') checkSystemAccepted(chatFormat, messages);
+  if (messages[0].role === 'system') assertSystemAccepted(chatFormat, messages);
   return messages;
 }
 
 const ROLES = ['system', 'user', 'assistant'];
 
 function parseMessage(message, path) {
-  expect(isPlainObject(message), path, 'an object { role, content }', message);
+  assertField(isPlainObject(message), path, 'an object { role, content }', message);
   for (const key of Object.keys(message)) {
     if (key !== 'role' && key !== 'content') {
       throw new InvalidRequestError(`Unknown message field "${key}" in ${path}; a message has only role and content.`,
                                     { field: `${path}.${key}` });
     }
   }
-  expect(ROLES.includes(message.role), `${path}.role`, `one of ${ROLES.join(', ')}`, message.role);
+  assertField(ROLES.includes(message.role), `${path}.role`, `one of ${ROLES.join(', ')}`, message.role);
   return { role: message.role, content: readContent(message.content, `${path}.content`) };
 }
 
 function readContent(content, path) {
   if (typeof content === 'string') return content;
-  expect(Array.isArray(content), path, 'a string or an array of { type: "text", text } parts', content);
+  assertField(Array.isArray(content), path, 'a string or an array of { type: "text", text } parts', content);
   return content.map((part, i) => {
     const partPath = `${path}[${i}]`;
-    expect(isPlainObject(part) && part.type === 'text', partPath, 'a text part { type: "text", text } (this model reads text only)', part);
-    expect(typeof part.text === 'string', `${partPath}.text`, 'a string', part.text);
+    assertField(isPlainObject(part) && part.type === 'text', partPath,
+                'a text part { type: "text", text } (this model reads text only)', part);
+    assertField(typeof part.text === 'string', `${partPath}.text`, 'a string', part.text);
     return part.text;
   }).join('\n');
 }
 
 // Whether the model's chat format can take the system message (see sitegen/chat_format.py).
-function checkSystemAccepted(chatFormat, messages) {
+function assertSystemAccepted(chatFormat, messages) {
   const system = chatFormat.roles.system;
   if (system === null) {
     throw new InvalidRequestError("This model's chat template takes no system message; leave it out or put its text in " +
@@ -164,7 +168,7 @@ function checkSystemAccepted(chatFormat, messages) {
 }
 
 function readStreamOptions(value, field) {
-  expect(isPlainObject(value), field, 'an object { include_usage }', value);
+  assertField(isPlainObject(value), field, 'an object { include_usage }', value);
   for (const key of Object.keys(value)) {
     if (key !== 'include_usage') {
       throw new InvalidRequestError(`Unknown field "${key}" in stream_options; it takes only include_usage.`,
@@ -177,21 +181,28 @@ function readStreamOptions(value, field) {
 
 function readTopP(value, field) {
   const allowed = 'a number greater than 0 and at most 1';
-  expect(typeof value === 'number' && value > 0 && value <= 1, field, allowed, value);
+  assertField(typeof value === 'number' && value > 0 && value <= 1, field, allowed, value);
   return value;
+}
+
+// Any count from 1 on keeps that many tokens; from the vocabulary's size on that is every token,
+// as 0 (off) is. Passed on capped at the vocabulary's size, so that the backends get a count they
+// can hold whatever the request said.
+function readTopK(value, field, vocabSize) {
+  return Math.min(readInteger(value, field, 0, Infinity, 'an integer >= 0 (0 = off)'), vocabSize);
 }
 
 function readRepetitionPenalty(value, field) {
   const allowed = 'a number greater than 0 (1 = off, above 1 discourages repeats)';
-  expect(typeof value === 'number' && Number.isFinite(value) && value > 0, field, allowed, value);
+  assertField(typeof value === 'number' && Number.isFinite(value) && value > 0, field, allowed, value);
   return value;
 }
 
 // Token ids (as object keys, so strings) -> bias added to their logits, passed on as { id: bias }.
 function readLogitBias(value, field, vocabSize) {
   const entries = isPlainObject(value) ? Object.entries(value) : [];
-  expect(isPlainObject(value) && entries.length <= MAX_LOGIT_BIAS_ENTRIES, field,
-         `an object mapping up to ${MAX_LOGIT_BIAS_ENTRIES} token ids to biases from -100 to 100`, value);
+  assertField(isPlainObject(value) && entries.length <= MAX_LOGIT_BIAS_ENTRIES, field,
+              `an object mapping up to ${MAX_LOGIT_BIAS_ENTRIES} token ids to biases from -100 to 100`, value);
   const bias = {};
   for (const [key, amount] of entries) {
     const entry = `${field}.${key}`;
@@ -208,24 +219,24 @@ function readLogitBias(value, field, vocabSize) {
 function readStop(value, field) {
   const allowed = `a non-empty string or an array of up to ${MAX_STOP_SEQUENCES} non-empty strings`;
   const stops = typeof value === 'string' ? [value] : value;
-  expect(Array.isArray(stops) && stops.length <= MAX_STOP_SEQUENCES, field, allowed, value);
-  stops.forEach((stop, i) => expect(typeof stop === 'string' && stop.length > 0,
-                                    typeof value === 'string' ? field : `${field}[${i}]`, allowed, stop));
+  assertField(Array.isArray(stops) && stops.length <= MAX_STOP_SEQUENCES, field, allowed, value);
+  stops.forEach((stop, i) => assertField(typeof stop === 'string' && stop.length > 0,
+                                         typeof value === 'string' ? field : `${field}[${i}]`, allowed, stop));
   return stops;
 }
 
 function readBoolean(value, field) {
-  expect(typeof value === 'boolean', field, 'true or false', value);
+  assertField(typeof value === 'boolean', field, 'true or false', value);
   return value;
 }
 
 function readNumber(value, field, min, max, allowed) {
-  expect(typeof value === 'number' && value >= min && value <= max, field, allowed, value);
+  assertField(typeof value === 'number' && value >= min && value <= max, field, allowed, value);
   return value;
 }
 
 function readInteger(value, field, min, max, allowed = rangeText(min, max)) {
-  expect(Number.isInteger(value) && value >= min && value <= max, field, allowed, value);
+  assertField(Number.isInteger(value) && value >= min && value <= max, field, allowed, value);
   return value;
 }
 
@@ -233,9 +244,9 @@ function rangeText(min, max) {
   return max === Infinity ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
 }
 
-function expect(ok, field, allowed, value) {
+// Throws the InvalidRequestError of `field` unless `ok`: "<field> must be <allowed>; got <value>."
+function assertField(ok, field, allowed, value) {
   if (!ok) throw new InvalidRequestError(`${field} must be ${allowed}; got ${describe(value)}.`, { field });
-  return true;
 }
 
 // A short rendering of a rejected value for error messages.

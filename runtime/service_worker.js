@@ -4,12 +4,13 @@
 //   startServiceWorker({ version, shell });
 //
 // It keeps the app shell available offline and hosts the engine (engine_host.js) for every page
-// of the site, so that one loaded model serves all tabs and outlives page reloads. The pages'
-// side is sw_client.js, which also states the lifetime rules the two rely on.
+// of the site, so that one loaded model serves all tabs and outlives page reloads. The messages
+// are host_protocol.js's; the pages' side is sw_client.js, which also states the lifetime rules
+// the two rely on.
 
 import { EngineHost } from './engine_host.js';
+import { OP, TAKE_OVER } from './host_protocol.js';
 import { useFetch } from './io.js';
-import { TAKE_OVER } from './sw_client.js';
 
 // While a page has generations open, how often the worker checks that the page still exists.
 const PAGE_CHECK_MS = 1000;
@@ -122,6 +123,6 @@ function hostEngine() {
       event.waitUntil(forgetLeftPages());
     }
     event.waitUntil(connection.handle(event.data));
-    if (event.data.op === 'create') event.waitUntil(watch(client.id, connection));
+    if (event.data.op === OP.create) event.waitUntil(watch(client.id, connection));
   });
 }

@@ -4,8 +4,7 @@
 // worker of this page.
 //
 //   navigator.serviceWorker.register('sw.js', { type: 'module' });    // the page does this
-//   const engine = await CreateServiceWorkerEngine('models/<id>/manifest.json',
-//                                                  { initProgressCallback, maxContext, weightsUrl });
+//   const engine = await CreateServiceWorkerEngine('models/<id>/manifest.json', { initProgressCallback, maxContext });
 //   engine.host;   // 'service-worker' | 'worker'; the rest of the API is CreateWorkerEngine's
 //
 // Lifetime rules of service workers (Chrome) this relies on:
@@ -20,6 +19,7 @@
 //   replaced; either way the requests in flight and later ones fail with EngineLostError.
 
 import { EngineLostError, WebGPUNotAvailableError } from './errors.js';
+import { OP } from './host_protocol.js';
 import { Connection, CreateWorkerEngine, connectEngine } from './worker_client.js';
 
 // On a first visit the service worker installs (precaches the site) before it is ready.
@@ -28,10 +28,6 @@ const READY_TIMEOUT_MS = 10_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_MS = 10_000;
 
-// What a page sends to a new version of the service worker, waiting to take over, when the visitor
-// accepts the update (runtime/app.js): it activates at once instead of when every tab has closed.
-export const TAKE_OVER = 'take-over';
-
 const WEBGPU_HELP = 'WebGPU is not available in this browser, so the model cannot run here. It runs in Chrome or '
   + 'Edge 113+ on Windows, macOS, ChromeOS and Android; in Chrome on Linux with WebGPU enabled '
   + '(chrome://flags/#enable-unsafe-webgpu, or the --enable-unsafe-webgpu switch) and Vulkan drivers; in Safari 26+; '
@@ -39,8 +35,8 @@ const WEBGPU_HELP = 'WebGPU is not available in this browser, so the model canno
 
 /**
  * Load the model of `manifestUrl` in the service worker, else in a dedicated worker, and return
- * its engine. Options: initProgressCallback, maxContext, weightsUrl (see CreateEngine).
- * Rejects with WebGPUNotAvailableError where neither has WebGPU.
+ * its engine. Options: as CreateWorkerEngine's. Rejects with WebGPUNotAvailableError where
+ * neither has WebGPU, else with the host's error.
  */
 export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   const reasons = [];
@@ -48,7 +44,7 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   if (serviceWorker) {
     const connection = new Connection(serviceWorkerPort(serviceWorker));
     const [ping, probe] = await withTimeout(HANDSHAKE_TIMEOUT_MS, Promise.all([
-      connection.call({ op: 'ping' }), connection.call({ op: 'probe' })])).catch(() => null) ?? [];
+      connection.call({ op: OP.ping }), connection.call({ op: OP.probe })])).catch(() => null) ?? [];
     if (probe?.webgpu) return loadInServiceWorker(connection, serviceWorker, ping.hostId, manifestUrl, options);
     reasons.push(`service worker: ${probe ? probe.reason : 'no answer (an older version of the site?)'}`);
   } else {
@@ -112,7 +108,7 @@ function watchServiceWorker(connection, worker, hostId) {
   };
   const onPageHide = () => connection.abandon();
   const ping = async () => {
-    const reply = await connection.call({ op: 'ping' }).catch(() => null);
+    const reply = await connection.call({ op: OP.ping }).catch(() => null);
     if (reply && reply.hostId !== hostId) lose('was stopped by the browser');
   };
   const timer = setInterval(ping, KEEP_ALIVE_MS);

@@ -1,5 +1,5 @@
 // The engine host of a dedicated worker: runs an Engine off the page's main thread and answers
-// CreateWorkerEngine (worker_client.js) over postMessage, with the protocol of engine_host.js.
+// CreateWorkerEngine (worker_client.js) over postMessage, with the protocol of host_protocol.js.
 // In a browser, start it with
 //
 //   new Worker(new URL('./runtime/worker.js', import.meta.url), { type: 'module' })

@@ -1,6 +1,6 @@
 // The page's side of an engine that runs in a worker (runtime/worker.js): the Engine API over
-// postMessage, so generation never blocks the page. sw_client.js uses the same connection to
-// reach the engine in the service worker.
+// postMessage (the protocol of host_protocol.js), so generation never blocks the page.
+// sw_client.js uses the same connection to reach the engine in the service worker.
 //
 //   const worker = new Worker(new URL('./runtime/worker.js', import.meta.url), { type: 'module' });
 //   const engine = await CreateWorkerEngine(worker, manifestUrl, { initProgressCallback });
@@ -10,11 +10,14 @@
 // imports no model code: a page that chats through a worker downloads none of it.
 
 import { EngineLostError, fromPlain, toPlain } from './errors.js';
+import { OP, REPLY, loadMessage } from './host_protocol.js';
 
 /**
  * Load the model of `manifestUrl` in `worker` and return an engine with the in-thread Engine's
  * API: chat.completions.create(), interruptGenerate(), resetChat(), unload(), modelId; plus
- * host: 'worker'. Options: initProgressCallback, maxContext, weightsUrl (see CreateEngine).
+ * host: 'worker'. Options: initProgressCallback, and the engine options a host passes through
+ * (host_protocol.js; see CreateEngine). Rejects with the worker's error (errors.js types), or
+ * EngineLostError when the worker itself fails.
  */
 export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
   const connection = new Connection(worker);
@@ -28,13 +31,12 @@ export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
 
 /**
  * Load the model through `connection` (a Connection to an engine host) and return its engine.
- * host: what the engine's `host` property says; onUnload: called once the model is unloaded.
+ * options: initProgressCallback and the engine options a host passes through (host_protocol.js:
+ * maxContext, weightsUrl). host: what the engine's `host` property says; onUnload: called once
+ * the model is unloaded. Rejects with the host's error (errors.js types, rebuilt from plain).
  */
-export async function connectEngine(connection, manifestUrl, { initProgressCallback, maxContext, weightsUrl } = {},
-  { host, onUnload = () => {} }) {
-  const options = { maxContext, weightsUrl: weightsUrl ? absolute(weightsUrl) : undefined }; // '' too: none
-  const { modelId } = await connection.call({ op: 'load', manifestUrl: absolute(manifestUrl), options },
-                                            initProgressCallback);
+export async function connectEngine(connection, manifestUrl, options = {}, { host, onUnload = () => {} }) {
+  const { modelId } = await connection.call(loadMessage(manifestUrl, options, absolute), options.initProgressCallback);
   return new WorkerEngine(connection, { modelId, host, onUnload });
 }
 
@@ -67,15 +69,15 @@ class WorkerEngine {
   }
 
   interruptGenerate() {
-    this.#connection.send({ op: 'interrupt' });
+    this.#connection.send({ op: OP.interrupt });
   }
 
   async resetChat() {
-    await this.#connection.call({ op: 'resetChat' });
+    await this.#connection.call({ op: OP.resetChat });
   }
 
   async unload() {
-    await this.#connection.call({ op: 'unload' });
+    await this.#connection.call({ op: OP.unload });
     this.#onUnload();
   }
 
@@ -84,22 +86,22 @@ class WorkerEngine {
   #create(request) {
     return new Promise((resolve, reject) => {
       let stream = null;
-      const id = this.#connection.open({ op: 'create', request }, (reply) => {
+      const id = this.#connection.open({ op: OP.create, request }, (reply) => {
         switch (reply.type) {
-          case 'result':
+          case REPLY.result:
             resolve(reply.value);
             return true;
-          case 'stream':
-            stream = new ChunkStream(() => this.#connection.send({ op: 'close', id }));
+          case REPLY.stream:
+            stream = new ChunkStream(() => this.#connection.send({ op: OP.close, id }));
             resolve(stream);
             return false;
-          case 'chunk':
+          case REPLY.chunk:
             stream.push(reply.chunk);
             return false;
-          case 'done':
+          case REPLY.done:
             stream?.end();
             return true;
-          case 'error':
+          case REPLY.error:
             if (stream) stream.end(fromPlain(reply.error));
             else reject(fromPlain(reply.error));
             return true;
@@ -116,7 +118,7 @@ class WorkerEngine {
 let lastRequestId = 0;
 
 /**
- * Numbered requests to an engine host (engine_host.js protocol); replies go to the handler of
+ * Numbered requests to an engine host (host_protocol.js); replies go to the handler of
  * their request's id. `port`: postMessage(message) and addEventListener('message', ({ data }) => ...).
  */
 export class Connection {
@@ -140,7 +142,7 @@ export class Connection {
     const id = ++lastRequestId;
     if (this.#failure) {
       const error = this.#failure;
-      queueMicrotask(() => handler({ id, type: 'error', error }));
+      queueMicrotask(() => handler({ id, type: REPLY.error, error }));
     } else {
       this.#handlers.set(id, handler);
       this.#port.postMessage({ ...message, id });
@@ -152,10 +154,10 @@ export class Connection {
   call(message, onProgress) {
     return new Promise((resolve, reject) => {
       this.open(message, (reply) => {
-        if (reply.type === 'progress') onProgress?.(reply.report);
-        else if (reply.type === 'result') resolve(reply.value);
-        else if (reply.type === 'error') reject(fromPlain(reply.error));
-        return reply.type !== 'progress';
+        if (reply.type === REPLY.progress) onProgress?.(reply.report);
+        else if (reply.type === REPLY.result) resolve(reply.value);
+        else if (reply.type === REPLY.error) reject(fromPlain(reply.error));
+        return reply.type !== REPLY.progress;
       });
     });
   }
@@ -168,13 +170,13 @@ export class Connection {
   /** The host is gone: end every open request, and every later one, with `error`. */
   fail(error) {
     this.#failure ??= toPlain(error);
-    for (const [id, handler] of this.#handlers) handler({ id, type: 'error', error: this.#failure });
+    for (const [id, handler] of this.#handlers) handler({ id, type: REPLY.error, error: this.#failure });
     this.#handlers.clear();
   }
 
   /** Tell the host that this client gives up all its open requests (the page is going away). */
   abandon() {
-    for (const id of this.#handlers.keys()) this.send({ op: 'close', id });
+    for (const id of this.#handlers.keys()) this.send({ op: OP.close, id });
   }
 }
 

@@ -1,5 +1,5 @@
 // The line of numbers under each reply. Pure (tested in Node). (The loading bar's line is the
-// engine's own progress text: runtime/engine.js.)
+// engine's own progress text: runtime/load_progress.js.)
 
 /** The line under a reply, from its saved stats (usage of the completion that produced it). */
 export function replyStats({ decodeTokensPerSecond, completionTokens, finishReason } = {}) {

@@ -1,9 +1,9 @@
-// The WebGPU device layer: finds an adapter (navigator.gpu in browsers, npm `webgpu` = Dawn in
+// The WebGPU backend's device: finds an adapter (navigator.gpu in browsers, npm `webgpu` = Dawn in
 // Node), asks for only what the adapter really has and the runtime uses, turns device loss and
 // uncaptured errors into typed errors callers can see, and counts every buffer it allocates so
 // leaks show up in tests.
 
-import { DeviceLostError, WebGPUNotAvailableError } from './errors.js';
+import { DeviceLostError, WebGPUNotAvailableError } from '../errors.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 // How long a failed GPU operation waits for the device to report a loss that caused it.
@@ -33,9 +33,14 @@ async function defaultGpu() {
   return nodeGpu;
 }
 
-// { gpu }: a GPU (navigator.gpu-like) to take an adapter from, or a GPUDevice to use as it is.
-// { f16: false } forces the f32 path even where shader-f16 exists, { subgroups: false } the
-// workgroup-memory reductions even where subgroups exist (tests run every path the adapter has).
+/**
+ * A Gpu over a device with the features and limits the runtime uses.
+ * { gpu }: a GPU (navigator.gpu-like) to take an adapter from, or a GPUDevice to use as it is
+ * (not destroyed with the Gpu); default navigator.gpu, in Node npm `webgpu`.
+ * { f16: false } forces the f32 path even where shader-f16 exists, { subgroups: false } the
+ * workgroup-memory reductions even where subgroups exist (tests run every path the adapter has).
+ * Rejects with WebGPUNotAvailableError when there is no WebGPU, no adapter, or no device.
+ */
 export async function requestDevice({ gpu, f16 = true, subgroups = true, powerPreference = 'high-performance' } = {}) {
   const use = { 'shader-f16': f16, subgroups };
   if (gpu && typeof gpu.createBuffer === 'function') return new Gpu(gpu, { owned: false, use });

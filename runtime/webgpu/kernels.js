@@ -1,30 +1,44 @@
 // WGSL kernels: sources loaded once (relative to this module), composed, compiled into pipelines
-// once at load and cached.
+// once at load and cached; and the step uniform they all share.
 //
 // A kernel is a main file (kernels/<name>.wgsl) plus parts: other files that supply functions it
 // calls (a weight scheme, a matmul input or epilogue), each with its own override constants. The
 // source is: a preamble for the numeric path, common.wgsl, the numeric path's helpers
 // (numeric_f16 | numeric_f32), the reduction library for the adapter (subgroups or workgroup
-// memory), the parts, the main file. Bind group layouts are made
-// explicitly from the `@group(0) @binding(n) var<...> name` declarations, so bind groups are
-// built by binding name, and before any pipeline has finished compiling.
+// memory), the parts, the main file. The WGSL is the one declaration of what the host binds and
+// writes: bind group layouts are made from the `@group(0) @binding(n) var<...> name` declarations
+// (so bind groups are built by binding name, before any pipeline has finished compiling), and
+// the step uniform's layout from `struct Params` in common.wgsl. kernels/README.md lists the
+// binding slots each file takes.
 
-import { readText } from './io.js';
+import { readText } from '../io.js';
 
-const KERNELS = new URL('../kernels/', import.meta.url).href;
+const KERNELS = new URL('../../kernels/', import.meta.url).href;
 
 const BINDING = /@group\(0\)\s*@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+(\w+)/g;
 const BUFFER_TYPES = { 'uniform': 'uniform', 'storage,read': 'read-only-storage', 'storage,read_write': 'storage' };
+// The step uniform's variable in common.wgsl (binding 0): bound to every kernel without being named.
+const UNIFORM = 'params';
 
 export class Kernels {
   #sources = new Map(); // file -> Promise<text>
   #kernels = new Map(); // key -> Kernel
   #compiling = [];
 
-  // features: { f16, subgroups }; params: the step uniform, bound to every kernel.
-  constructor(gpu, { params, base = KERNELS }) {
+  /**
+   * Kernels for `gpu` (a device.js Gpu: its features pick the numeric path and reductions), with
+   * their step uniform (`kernels.uniform`, a StepUniform). `base`: URL of the kernels/ folder.
+   * Rejects when common.wgsl cannot be read or its struct Params has a field StepUniform cannot lay out.
+   */
+  static async create(gpu, { base = KERNELS } = {}) {
+    const kernels = new Kernels(gpu, base);
+    kernels.uniform = new StepUniform(gpu, await kernels.#source('common'));
+    return kernels;
+  }
+
+  // Use Kernels.create(), which also makes the uniform.
+  constructor(gpu, base) {
     this.gpu = gpu;
-    this.params = params;
     this.base = base;
     const { f16, subgroups } = gpu.features;
     this.preamble = [
@@ -37,6 +51,7 @@ export class Kernels {
     // a fixed subgroup size lets one-subgroup workgroups reduce without barriers
     this.subgroupSize = subgroups && min === max ? min : 0;
     this.common = subgroups ? { SUBGROUP: this.subgroupSize } : {};
+    this.uniform = null;
   }
 
   #source(file) {
@@ -44,7 +59,11 @@ export class Kernels {
     return this.#sources.get(file);
   }
 
-  // kernel('gemv', { parts: [{ file: 'q4g32', constants: { K } }, ...], constants: { WG } })
+  /**
+   * The kernel of main file `file` with `parts`, its pipeline compiling in the background (see
+   * ready()). kernel('gemv', { parts: [{ file: 'q4g32', constants: { K } }, ...], constants: { WG } });
+   * override constants are numbers (booleans become 0/1).
+   */
   async kernel(file, { parts = [], constants = {} } = {}) {
     const allConstants = Object.fromEntries(Object.entries(Object.assign({}, this.common,
       ...parts.map((part) => part.constants ?? {}), constants)).map(([name, value]) => [name, Number(value)]));
@@ -59,12 +78,16 @@ export class Kernels {
     const kernel = this.#kernels.get(key);
     if (!kernel.compiled) {
       kernel.compiled = kernel.compile();
+      // ready() reports a failure; a load that fails before calling it (and destroys the device
+      // under the compiles) must not leave an unhandled rejection behind
+      kernel.compiled.catch(() => {});
       this.#compiling.push(kernel.compiled);
     }
     return kernel;
   }
 
-  // Waits for every pipeline asked for so far.
+  // Waits for every pipeline asked for so far; onProgress(done, total) after each. Rejects with
+  // the first compile error.
   async ready(onProgress = () => {}) {
     let done = 0;
     const total = this.#compiling.length;
@@ -80,9 +103,12 @@ class Kernel {
     this.constants = constants;
     this.bindings = new Map(); // name -> binding index
     const entries = [];
+    const taken = new Map(); // binding index -> name: two files must not claim one slot
     for (const [, index, space = '', name] of code.matchAll(BINDING)) {
       const type = BUFFER_TYPES[space.replace(/\s/g, '')];
       if (!type) throw new Error(`${this.name}: binding ${name} is not a buffer (${space})`);
+      if (taken.has(index)) throw new Error(`${this.name}: ${name} and ${taken.get(index)} both take binding ${index}`);
+      taken.set(index, name);
       this.bindings.set(name, Number(index));
       entries.push({ binding: Number(index), visibility: GPUShaderStage.COMPUTE, buffer: { type } });
     }
@@ -108,9 +134,10 @@ class Kernel {
     }
   }
 
-  // Bind group from { bindingName: GPUBuffer | { buffer, offset, size } }; params is implicit.
+  // Bind group from { bindingName: GPUBuffer | { buffer, offset, size } }; the uniform is implicit.
+  // Throws (a caller's bug) when a binding is left out or named that the kernel lacks.
   bind(resources) {
-    const all = { params: this.kernels.params, ...resources };
+    const all = { [UNIFORM]: this.kernels.uniform.buffer, ...resources };
     const entries = [];
     for (const [name, binding] of this.bindings) {
       const resource = all[name];
@@ -125,18 +152,19 @@ class Kernel {
 
   // A dispatch prepared at load: bind group made now, workgroup count computed per chunk from the
   // number of rows (workgroups(rows) -> count or [x, y]).
-  step(resources, workgroups) {
-    return new Step(this, this.bind(resources), workgroups);
+  dispatch(resources, workgroups) {
+    return new Dispatch(this, this.bind(resources), workgroups);
   }
 }
 
-class Step {
+class Dispatch {
   constructor(kernel, bindGroup, workgroups) {
     this.kernel = kernel;
     this.bindGroup = bindGroup;
     this.workgroups = workgroups;
   }
 
+  // Records the dispatch into a compute pass for a chunk of `rows` tokens.
   encode(pass, rows) {
     const count = this.workgroups(rows);
     const [x, y = 1] = typeof count === 'number' ? spread(count, this.kernel.kernels.gpu.limits) : count;
@@ -153,32 +181,59 @@ function spread(count, limits) {
   return count <= most ? [count, 1] : [most, Math.ceil(count / most)];
 }
 
-// The step uniform (struct Params in kernels/common.wgsl), kept on the host and written once per
-// submit.
-const PARAMS = [
-  ['rows', 'u32'], ['pos', 'u32'], ['temperature', 'f32'], ['top_p', 'f32'], ['top_k', 'u32'], ['random', 'f32'],
-  ['frequency_penalty', 'f32'], ['presence_penalty', 'f32'], ['repetition_penalty', 'f32'], ['bias_count', 'u32'],
-  ['logprobs', 'u32'], ['top_logprobs', 'u32'],
-];
+// DataView setters of the field types a uniform may have here: 4-byte scalars, which WGSL lays
+// out one after another at 4-byte alignment. A vector or array field would need WGSL's other
+// alignment rules: add them here with it.
+const SCALAR_SETTERS = { u32: 'setUint32', i32: 'setInt32', f32: 'setFloat32' };
 
-export class StepParams {
-  #view = new DataView(new ArrayBuffer(PARAMS.length * 4));
+/**
+ * Fields of `struct Params { ... }` in a WGSL source: Map name -> { offset (bytes), type }.
+ * Throws when there is no such struct or a field is not a 4-byte scalar.
+ */
+export function parseUniformFields(source) {
+  const body = /struct\s+Params\s*\{([^}]*)\}/.exec(source.replace(/\/\/[^\n]*/g, ''))?.[1];
+  if (body === undefined) throw new Error('common.wgsl declares no struct Params');
+  const fields = new Map();
+  for (const declaration of body.split(',').map((text) => text.trim()).filter(Boolean)) {
+    const [, name, type] = /^(\w+)\s*:\s*(\w+)$/.exec(declaration) ?? [];
+    if (!SCALAR_SETTERS[type]) throw new Error(`struct Params: "${declaration}" is not a u32, i32 or f32 field`);
+    fields.set(name, { offset: 4 * fields.size, type });
+  }
+  return fields;
+}
 
-  constructor(gpu) {
+/**
+ * The step uniform (struct Params of kernels/common.wgsl, binding 0 of every kernel), kept on the
+ * host: set() fields by their WGSL names, write() once per submit.
+ */
+export class StepUniform {
+  #fields;
+  #view;
+
+  // commonSource: the text of common.wgsl, whose struct Params declares the fields.
+  constructor(gpu, commonSource) {
     this.gpu = gpu;
-    this.buffer = gpu.buffer({ label: 'params', size: this.#view.byteLength,
+    this.#fields = parseUniformFields(commonSource);
+    this.#view = new DataView(new ArrayBuffer(4 * this.#fields.size));
+    this.buffer = gpu.buffer({ label: 'step uniform', size: this.#view.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   }
 
-  set(fields) {
-    for (const [name, value] of Object.entries(fields)) {
-      const index = PARAMS.findIndex(([field]) => field === name);
-      if (index < 0) throw new Error(`Params has no field ${name}`);
-      if (PARAMS[index][1] === 'u32') this.#view.setUint32(4 * index, value, true);
-      else this.#view.setFloat32(4 * index, value, true);
+  // set({ field: number, ... }) on the host copy; throws for a field Params lacks (a caller's bug).
+  set(values) {
+    for (const [name, value] of Object.entries(values)) {
+      const field = this.#fields.get(name);
+      if (!field) throw new Error(`struct Params has no field ${name}`);
+      this.#view[SCALAR_SETTERS[field.type]](field.offset, value, true);
     }
   }
 
+  // Every field 0.
+  clear() {
+    new Uint8Array(this.#view.buffer).fill(0);
+  }
+
+  // Queues the host copy for the GPU: the next submit's dispatches read it.
   write() {
     this.gpu.device.queue.writeBuffer(this.buffer, 0, this.#view.buffer);
   }

@@ -1,18 +1,25 @@
-// The model executor: loads a sitegen model (manifest + shards) onto the GPU and runs it.
+// The WebGPU backend's model: loads a sitegen model (manifest + shards) onto the GPU and runs it,
+// behind the interface of runtime/backend.js (which documents every member the engine uses).
 //
 // Everything the GPU needs is made at load: weights, activations, KV cache, pipelines and one
 // bind group per dispatch. A step then writes one small uniform, encodes every dispatch into one
 // compute pass, submits once and reads back only the sampled token (plus log-probabilities when
 // asked). Prefill runs the prompt in chunks with tiled matrix-matrix kernels; decoding uses
-// matrix-vector kernels. forward() below is the whole network, layer by layer.
+// matrix-vector kernels. build() binds the whole network, #forward() runs it, layer by layer.
 
-import { requestDevice } from './gpu.js';
-import { Kernels, StepParams } from './kernels.js';
-import { loadWeights } from './weights.js';
-import { ModelFiles } from './model_cache.js';
-import { Sampler, checkToken } from './sampler.js';
-import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError } from './errors.js';
+import { requestDevice } from './device.js';
+import { Kernels } from './kernels.js';
+import { brokenLimits } from './limits.js';
+import { ropeInverseFrequencies, ropeTable } from './rope.js';
+import { Sampler, assertToken } from './sampler.js';
+import { Weights } from './weights.js';
+import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError } from '../errors.js';
 
+const FORMAT = 'sitegen-model';
+const FORMAT_VERSION = 2;
+// The families build() below runs. Both are the Llama decoder block; Qwen2's q/k/v biases come
+// with the architecture's attention_bias flag, like the runtime tensor that holds them.
+const FAMILIES = ['llama', 'qwen2'];
 const DEFAULT_MAX_CONTEXT = 4096;
 const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed)
@@ -20,42 +27,41 @@ const GEMV_TALL = 8192;         // weights with this many rows: 8 rows per matri
 const GEMM = { WG: 64, TOKENS: 8 };  // matrix-matrix: invocations per workgroup; TOKENS as in gemm.wgsl
 const SMALL_WG = 64;            // element-wise kernels
 
-// loadModel(manifestUrl | manifest object, options) -> Model
-//   onProgress({ stage: 'manifest' | 'weights' | 'pipelines', loaded, total }) (weights: see weights.js)
-//   gpu: a GPU (navigator.gpu-like) or a GPUDevice to use; default: navigator.gpu / npm webgpu
-//   maxContext: KV-cache cap in tokens (also capped by the model and the device's binding limit)
-//   maxBindingBytes: a lower binding limit than the device's (tests force row-block splitting)
-//   f16: false to use the f32 path where shader-f16 exists
-//   readShard(shard, onBytes) -> Uint8Array: where the shards come from (weights.js); by default
-//     the manifest URL's ModelFiles (model_cache.js), which verifies them. Required with a manifest
-//     object (the engine's cached files, benchmarks' synthetic weights).
-export async function loadModel(source, {
-  onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity, f16 = true,
-  readShard,
+/**
+ * Loads `manifest`'s model (a sitegen-model manifest object, format 2) onto a WebGPU device.
+ * options:
+ *   readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array>: a manifest shard's bytes
+ *     (required; the engine passes model_cache.js's verified ones, tests and benchmarks their own)
+ *   onProgress({ stage: 'manifest' | 'weights' | 'pipelines', loaded, total }) (weights: see weights.js)
+ *   gpu: a GPU (navigator.gpu-like) or a GPUDevice to use; default: navigator.gpu / npm webgpu
+ *   maxContext: KV-cache cap in tokens (also capped by the model and the device's binding limit)
+ *   maxBindingBytes: a lower binding limit than the device's (tests force row-block splitting)
+ *   f16: false to use the f32 path where shader-f16 exists
+ * Resolves to a Model (runtime/backend.js). Rejects with UnsupportedModelError (a manifest this
+ * runtime cannot run: format, family, kernels/limits.json, runtime tensors), before any GPU work
+ * when the manifest alone says so and before any shard is read when its runtime tensors do;
+ * WebGPUNotAvailableError; whatever readShard rejects with (IntegrityError, ...).
+ */
+export async function loadModel(manifest, {
+  readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
+  f16 = true,
 } = {}) {
+  if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
-  let manifest = source;
-  if (typeof source === 'string' || source instanceof URL) {
-    const files = new ModelFiles(source);
-    manifest = await files.manifest();
-    readShard ??= (shard, onBytes) => files.shard(shard, onBytes);
-  }
-  if (!readShard) throw new TypeError('loadModel(manifest object) needs the readShard option.');
-  const arch = checkArchitecture(manifest);
+  await assertRunnable(manifest);
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
   const gpu = await requestDevice({ gpu: gpuOption, f16 });
   try {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-    const weights = await loadWeights(gpu, manifest, weightPlan(arch), { readShard, maxBindingBytes: bindingLimit, onProgress });
-    for (const tensor of weights.values()) {
-      const bytes = Math.max(...Object.values(tensor.rowBytes)) * tensor.blocks[0].rows;
-      if (bytes > bindingLimit) {
-        throw new UnsupportedModelError(`${tensor.key} (${bytes} bytes) exceeds this GPU's storage binding limit `
-          + `(${bindingLimit} bytes); only the embedding and LM head are split into row blocks.`);
-      }
-    }
-    const model = new Model(gpu, manifest, weights, { maxContext, bindingLimit });
-    await model.build(onProgress);
+    const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
+    const kernels = await Kernels.create(gpu);
+    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit });
+    // build() asks for every runtime tensor the forward pass binds: the manifest must list those
+    // and no others (the test that the build's tensor table and this forward pass agree)
+    await model.build();
+    weights.assertAllUsed();
+    await weights.upload({ readShard, onProgress });  // while the pipelines compile
+    await kernels.ready((loaded, total) => onProgress({ stage: 'pipelines', loaded, total }));
     return model;
   } catch (error) {
     gpu.destroy();
@@ -63,101 +69,41 @@ export async function loadModel(source, {
   }
 }
 
-function checkArchitecture(manifest) {
-  if (manifest.format !== 'sitegen-model' || manifest.format_version !== 1) {
-    throw new UnsupportedModelError(`Not a sitegen model manifest (format ${manifest.format} version `
-      + `${manifest.format_version}); this runtime reads sitegen-model version 1. Rebuild the site.`);
+// Throws UnsupportedModelError naming every reason this runtime cannot run the manifest's model.
+async function assertRunnable(manifest) {
+  if (manifest.format !== FORMAT || manifest.format_version !== FORMAT_VERSION) {
+    throw new UnsupportedModelError(`Not a sitegen model manifest this runtime reads (format ${manifest.format} `
+      + `version ${manifest.format_version}; it reads ${FORMAT} version ${FORMAT_VERSION}). Rebuild the site.`);
   }
   const a = manifest.architecture;
   const problems = [];
-  if (!['llama', 'qwen2'].includes(a.arch)) problems.push(`architecture ${a.arch}`);
-  for (const [name, value] of [['hidden_size', a.hidden_size], ['ffn_size', a.ffn_size],
-    ['num_heads * head_dim', a.num_heads * a.head_dim]]) {
-    if (value % 32) problems.push(`${name} ${value} (must be a multiple of 32)`);
-  }
-  if (!(a.head_dim >= 16 && a.head_dim <= 256 && (a.head_dim & (a.head_dim - 1)) === 0)) {
-    problems.push(`head_dim ${a.head_dim} (a power of two from 16 to 256)`);
-  }
+  if (!FAMILIES.includes(a.family)) problems.push(`the model family ${a.family} (this runtime runs ${FAMILIES.join(', ')})`);
   if (a.num_heads % a.num_kv_heads) problems.push(`${a.num_heads} heads over ${a.num_kv_heads} KV heads`);
+  problems.push(...await brokenLimits(a));
   if (problems.length) throw new UnsupportedModelError(`This runtime cannot run ${manifest.model_id}: ${problems.join('; ')}.`);
-  return a;
-}
-
-// The GPU tensors: q/k/v and gate/up stacked into one weight each; the vocabulary-sized ones may
-// be split into row blocks (the embedding lookup and the LM head run once per block).
-function weightPlan(a) {
-  const plan = [{ key: 'embed', tensors: ['model.embed_tokens.weight'], split: true },
-    { key: 'final_norm', tensors: ['model.norm.weight'] }];
-  if (!a.tie_word_embeddings) plan.push({ key: 'lm_head', tensors: ['lm_head.weight'], split: true });
-  for (let i = 0; i < a.num_layers; i++) {
-    const p = `model.layers.${i}.`;
-    const qkv = ['q', 'k', 'v'].map((n) => `${p}self_attn.${n}_proj`);
-    plan.push(
-      { key: `${i}.attn_norm`, tensors: [`${p}input_layernorm.weight`] },
-      { key: `${i}.qkv`, tensors: qkv.map((n) => `${n}.weight`) },
-      { key: `${i}.o`, tensors: [`${p}self_attn.o_proj.weight`] },
-      { key: `${i}.ffn_norm`, tensors: [`${p}post_attention_layernorm.weight`] },
-      { key: `${i}.gate_up`, tensors: [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`] },
-      { key: `${i}.down`, tensors: [`${p}mlp.down_proj.weight`] },
-    );
-    if (a.attention_bias) plan.push({ key: `${i}.qkv_bias`, tensors: qkv.map((n) => `${n}.bias`) });
-  }
-  return plan;
-}
-
-// Per-pair rotation speeds with the model's rope_scaling, as HF transformers computes them
-// (float64, then float32); sitegen/reference.py is the same computation.
-function ropeInverseFrequencies(a) {
-  const d = a.head_dim;
-  const scaling = a.rope_scaling;
-  const result = new Float32Array(d / 2);
-  for (let i = 0; i < d / 2; i++) {
-    let inv = 1 / a.rope_theta ** ((2 * i) / d);
-    if (scaling?.type === 'linear') inv /= scaling.factor;
-    if (scaling?.type === 'llama3') {
-      const { factor, low_freq_factor: low, high_freq_factor: high,
-        original_max_position_embeddings: old } = scaling;
-      const wavelength = (2 * Math.PI) / inv;
-      const smooth = (old / wavelength - low) / (high - low);
-      if (wavelength > old / low) inv /= factor;          // long waves: slowed down
-      else if (wavelength >= old / high) inv = (1 - smooth) * (inv / factor) + smooth * inv;
-    }
-    result[i] = inv;
-  }
-  return result;
-}
-
-// cos and sin of pos * inv_freq for every cached position, in float32 as the reference has them.
-function ropeTable(inverseFrequencies, positions) {
-  const half = inverseFrequencies.length;
-  const table = new Float32Array(positions * half * 2);
-  for (let pos = 0; pos < positions; pos++) {
-    for (let i = 0; i < half; i++) {
-      const angle = Math.fround(pos * inverseFrequencies[i]);
-      table[2 * (pos * half + i)] = Math.cos(angle);
-      table[2 * (pos * half + i) + 1] = Math.sin(angle);
-    }
-  }
-  return table;
 }
 
 class Model {
+  backend = 'webgpu';
   #length = 0;
   #tokenOnGpu = null;  // what tokens[0] holds: the last sampled token, so step() need not write it
   #buffers;
   #kernels;
-  #params;
+  #uniform;
   #sampler;
   #weights;
-  #embed;              // steps, made in build()
+  #embed;              // dispatches, made in build()
   #layers;
   #lmHead;
   #tokenWords = new Uint32Array(PREFILL_CHUNK);
   #dims;
 
-  constructor(gpu, manifest, weights, { maxContext, bindingLimit }) {
+  // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
+  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit }) {
     const a = manifest.architecture;
-    this.gpu = gpu;
+    this.gpu = gpu;  // for this backend's tests (memory checks); the engine uses `lost`
+    // pending unless the device is lost: destroy() resolves gpu.lost with null
+    this.lost = gpu.lost.then((error) => error ?? new Promise(() => {}));
     this.manifest = manifest;
     this.features = { ...gpu.features };
     this.vocabSize = a.vocab_size;
@@ -191,24 +137,25 @@ class Model {
       vCache: Array.from({ length: d.layers }, (_, i) => storage(`v cache ${i}`, elementBytes * this.contextLength * d.kv)),
     };
     gpu.device.queue.writeBuffer(this.#buffers.rope, 0, ropeTable(ropeInverseFrequencies(a), this.contextLength));
-    this.#params = new StepParams(gpu);
-    this.#kernels = new Kernels(gpu, { params: this.#params.buffer });
+    this.#kernels = kernels;
+    this.#uniform = kernels.uniform;
     this.#sampler = new Sampler(gpu, { vocabSize: d.vocab, logits: this.#buffers.logits, tokens: this.#buffers.tokens });
   }
 
-  // Pipelines and bind groups for every dispatch of forward().
-  async build(onProgress = () => {}) {
+  // Pipelines (compiling in the background) and bind groups for every dispatch of #forward(),
+  // binding the runtime tensors by their manifest names.
+  async build() {
     const a = this.manifest.architecture;
     const d = this.#dims;
     const b = this.#buffers;
-    const w = (key) => this.#weights.get(key);
-    const one = (key) => w(key).blocks[0].buffers.data;
-    const gain = (layer) => (layer < d.layers ? one(`${layer}.attn_norm`) : one('final_norm'));
+    const w = (name) => this.#weights.get(name);
+    const one = (name) => w(name).blocks[0].buffers.data;
+    const gain = (layer) => (layer < d.layers ? one(`layers.${layer}.attn_norm`) : one('final_norm'));
 
     this.#embed = await Promise.all(w('embed').blocks.map(async (block) => {
       const kernel = await this.#kernels.kernel('embed', { parts: [weightPart(w('embed'))],
         constants: { WG: SMALL_WG, ROW0: block.row0, ROWS: block.rows } });
-      return kernel.step({ ...block.buffers, tokens: b.tokens, x: b.x, gain: gain(0), normed: b.normed },
+      return kernel.dispatch({ ...block.buffers, tokens: b.tokens, x: b.x, gain: gain(0), normed: b.normed },
         (rows) => [Math.ceil(d.hidden / 8 / SMALL_WG), rows]);
     }));
 
@@ -222,17 +169,18 @@ class Model {
     const attention = await this.#kernels.kernel('attention', { constants: { WG: attentionWG, ...cache } });
     this.#layers = [];
     for (let i = 0; i < d.layers; i++) {
-      const bias = a.attention_bias ? one(`${i}.qkv_bias`) : null;
+      const layer = `layers.${i}`;
+      const bias = a.attention_bias ? one(`${layer}.qkv_bias`) : null;
       this.#layers.push({
-        qkv: await this.#matmul(w(`${i}.qkv`), { normed: true },
+        qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true },
           { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
-        ropeKv: ropeKv.step({ qkv: b.qkv, rope: b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i] },
+        ropeKv: ropeKv.dispatch({ qkv: b.qkv, rope: b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i] },
           (rows) => Math.ceil((rows * (d.heads + d.kvHeads) * d.headDim) / 2 / SMALL_WG)),
-        attention: attention.step({ q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i], out: b.attn },
+        attention: attention.dispatch({ q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i], out: b.attn },
           (rows) => [d.heads, rows]),
-        outProj: await this.#matmul(w(`${i}.o`), { act: b.attn }, { residual: one(`${i}.ffn_norm`) }),
-        gateUp: await this.#matmul(w(`${i}.gate_up`), { normed: true }, { swiglu: true }),
-        down: await this.#matmul(w(`${i}.down`), { act: b.hidden }, { residual: gain(i + 1) }),
+        outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn }, { residual: one(`${layer}.ffn_norm`) }),
+        gateUp: await this.#matmul(w(`${layer}.gate_up`), { normed: true }, { swiglu: true }),
+        down: await this.#matmul(w(`${layer}.down`), { act: b.hidden }, { residual: gain(i + 1) }),
       });
     }
     const head = a.tie_word_embeddings ? w('embed') : w('lm_head');
@@ -240,10 +188,9 @@ class Model {
     this.#lmHead = await Promise.all(head.blocks.map((block) => this.#matmul(head, { normed: true },
       { store: { out: b.logits, stride: 0, offset: block.row0 } }, block).then((matmul) => matmul.gemv)));
     await this.#sampler.build(this.#kernels);
-    await this.#kernels.ready((loaded, total) => onProgress({ stage: 'pipelines', loaded, total }));
   }
 
-  // y = W · input as a decode matrix-vector step and a prefill matrix-matrix step (same parts and
+  // y = W · input as a decode matrix-vector dispatch and a prefill matrix-matrix one (same parts and
   // bindings). input: { normed: true } (RMSNorm(x), fused) or { act: buffer }; output: { store:
   // { out, bias, stride, offset } } | { residual: next norm's weight } | { swiglu: true }.
   async #matmul(tensor, input, output, block = tensor.blocks[0]) {
@@ -276,15 +223,15 @@ class Model {
       constants: { WG: this.#kernels.subgroupSize || GEMV_WG, TILES: gemvTiles } });
     const gemm = await this.#kernels.kernel('gemm', { parts, constants: { WG: GEMM.WG } });
     return {
-      gemv: gemv.step(resources, () => Math.ceil(tiles / gemvTiles)),
-      gemm: gemm.step(resources, (rows) => [Math.ceil(tiles / GEMM.WG), Math.ceil(rows / GEMM.TOKENS)]),
+      gemv: gemv.dispatch(resources, () => Math.ceil(tiles / gemvTiles)),
+      gemm: gemm.dispatch(resources, (rows) => [Math.ceil(tiles / GEMM.WG), Math.ceil(rows / GEMM.TOKENS)]),
     };
   }
 
   // The network over one chunk of `rows` tokens at positions length.. (rows = 1: decoding, with
   // matrix-vector kernels). `logits`: also compute the last row's logits.
   #forward(pass, rows, logits) {
-    const run = (step) => step.encode(pass, rows);
+    const run = (dispatch) => dispatch.encode(pass, rows);
     const matmul = (pair) => run(rows === 1 ? pair.gemv : pair.gemm);
     for (const block of this.#embed) run(block);  // x = E[token]; normed = x ⊙ g (layer 0 attention norm)
     for (const layer of this.#layers) {
@@ -302,23 +249,26 @@ class Model {
     return this.#length;
   }
 
+  // Forgets every cached position from n on; RangeError unless 0 <= n <= length.
   truncate(n) {
     if (!Number.isInteger(n) || n < 0 || n > this.#length) throw new RangeError(`truncate(${n}): 0..${this.#length} cached`);
     this.#length = n;
   }
 
-  // Runs ids at positions length..; leaves the last position's logits on the GPU.
+  // Runs ids (token ids) at positions length..; leaves the last position's logits on the GPU.
+  // Rejects with ContextWindowExceededError when the cache cannot hold them, ModelNotLoadedError
+  // after destroy(), DeviceLostError; a plain Error for an id out of range (a caller's bug).
   async prefill(ids) {
-    this.#usable();
-    this.#room(ids.length);
-    for (const id of ids) checkToken(id, this.vocabSize, 'prompt');
+    this.#assertUsable();
+    this.#assertRoom(ids.length);
+    for (const id of ids) assertToken(id, this.vocabSize);
     const { device } = this.gpu;
     for (let start = 0; start < ids.length; start += PREFILL_CHUNK) {
       const chunk = ids.slice(start, start + PREFILL_CHUNK);
       this.#tokenWords.set(chunk);
       device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, chunk.length);
-      this.#params.set({ rows: chunk.length, pos: this.#length + start });
-      this.#params.write();
+      this.#uniform.set({ rows: chunk.length, pos: this.#length + start });
+      this.#uniform.write();
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       this.#forward(pass, chunk.length, start + PREFILL_CHUNK >= ids.length);
@@ -328,30 +278,33 @@ class Model {
     this.#length += ids.length;
     this.#tokenOnGpu = null;
     await device.queue.onSubmittedWorkDone();
-    this.#usable();
+    this.#assertUsable();
   }
 
+  // Start of a generation: no tokens generated, promptIds (token ids) seen.
   resetPenalties(promptIds = []) {
-    this.#usable();
+    this.#assertUsable();
+    for (const id of promptIds) assertToken(id, this.vocabSize);
     this.#sampler.reset(promptIds);
   }
 
-  // Samples from the current logits (and counts the token for the penalties).
-  async sample(opts = {}) {
-    this.#usable();
-    const want = this.#sampler.configure(opts, this.#params);
-    this.#params.write();
+  // Samples from the current logits (and counts the token for the penalties). options: see
+  // runtime/backend.js; resolves to { token, logprob, topLogprobs }.
+  async sample(options = {}) {
+    this.#assertUsable();
+    const want = this.#sampler.configure(options, this.#uniform);
+    this.#uniform.write();
     return this.#submit(want, () => {});
   }
 
   // Runs `token` at position length (appending it to the cache), then samples: one submit.
-  async step(token, opts = {}) {
-    this.#usable();
-    this.#room(1);
-    checkToken(token, this.vocabSize, 'token');
-    const want = this.#sampler.configure(opts, this.#params);
-    this.#params.set({ rows: 1, pos: this.#length });
-    this.#params.write();
+  async step(token, options = {}) {
+    this.#assertUsable();
+    this.#assertRoom(1);
+    assertToken(token, this.vocabSize);
+    const want = this.#sampler.configure(options, this.#uniform);
+    this.#uniform.set({ rows: 1, pos: this.#length });
+    this.#uniform.write();
     if (token !== this.#tokenOnGpu) {
       this.#tokenWords[0] = token;
       this.gpu.device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, 1);
@@ -373,16 +326,17 @@ class Model {
     try {
       result = await this.#sampler.read(want);
     } catch (error) {
-      this.#usable();
+      this.#assertUsable();
       throw await this.gpu.causeOf(error);
     }
     this.#tokenOnGpu = result.token;
     return result;
   }
 
-  // The current logits, read back: for tests and diagnostics, not the decode path.
+  // The current logits, read back (Float32Array [vocabSize]): for tests and diagnostics, not the
+  // decode path.
   async logits() {
-    this.#usable();
+    this.#assertUsable();
     const { device } = this.gpu;
     const source = this.#buffers.logits;
     const staging = this.gpu.buffer({ label: 'logits readback', size: source.size,
@@ -403,12 +357,14 @@ class Model {
     this.#length = 0;
   }
 
-  #usable() {
+  // Throws ModelNotLoadedError after destroy(), the DeviceLostError (or GPU error) once one happened.
+  #assertUsable() {
     if (this.gpu.destroyed) throw new ModelNotLoadedError('The model was destroyed; load it again.');
     this.gpu.throwIfFailed();
   }
 
-  #room(count) {
+  // Throws ContextWindowExceededError unless `count` more tokens fit the cache.
+  #assertRoom(count) {
     if (this.#length + count > this.contextLength) {
       throw new ContextWindowExceededError(`${this.#length} cached + ${count} new tokens exceed the context window `
         + `of ${this.contextLength} tokens.`, { length: this.#length, requested: count, contextLength: this.contextLength });

@@ -1,14 +1,15 @@
 // The host side of GPU sampling (kernels/sample_scores.wgsl over many workgroups, then
-// kernels/sample.wgsl in one): per-generation token history kept on the GPU, the logit-bias list,
-// request options checked and turned into step parameters, and the readback of the chosen token
-// (plus log-probabilities only when asked for).
+// kernels/sample.wgsl in one): per-generation token history kept on the GPU, the logit-bias list
+// and the token mask, sampling options turned into step-uniform fields, and the readback of the
+// chosen token (plus log-probabilities only when asked for).
+//
+// Options arrive checked (runtime/request.js validates what users send; the engine builds the
+// rest): this code trusts them and asserts only what would corrupt GPU memory or hang a kernel.
 
-import { InvalidRequestError } from './errors.js';
+import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../sampling_limits.js';
 
-export const MAX_TOP_LOGPROBS = 20;
-export const MAX_LOGIT_BIAS = 1024;
-const RESULT_WORDS = 2 + 2 * MAX_TOP_LOGPROBS;
 const SCORES_WG = 256;
+const BANNED_LOGPROB = -1e38;  // at or below: a banned token's (see read())
 const SPAN = 8 * SCORES_WG;  // ids per first-stage workgroup
 
 export class Sampler {
@@ -16,81 +17,87 @@ export class Sampler {
   #biasKey = '';  // the logit bias now on the GPU, to skip rewriting an unchanged one
   #readback;
 
+  /**
+   * vocabSize: logits per position; logits: GPUBuffer f32 [vocabSize] (read); tokens: GPUBuffer
+   * u32 whose word 0 receives the sampled token (the next step's embedding input).
+   */
   constructor(gpu, { vocabSize, logits, tokens }) {
     this.gpu = gpu;
     this.vocabSize = vocabSize;
+    this.maskWords = Math.ceil(vocabSize / 32);
     this.#history = new Uint32Array(vocabSize);
     const storage = (label, size) => gpu.buffer({ label, size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const resultWords = 2 + 2 * MAX_TOP_LOGPROBS;
     this.groups = Math.ceil(vocabSize / SPAN);
     this.buffers = {
       logits, tokens,
       history: storage('history', 4 * vocabSize),
       bias: storage('logit bias', 8 * MAX_LOGIT_BIAS),
+      mask: storage('token mask', 4 * this.maskWords),
       scores: storage('sampler scores', 12 * vocabSize),
       partials: storage('sampler partials', 8 * this.groups),
       candidates: storage('sampler candidates', 4 * vocabSize),
-      result: storage('sample result', 4 * RESULT_WORDS),
+      result: storage('sample result', 4 * resultWords),
     };
-    this.#readback = gpu.buffer({ label: 'sample readback', size: 4 * RESULT_WORDS,
+    this.#readback = gpu.buffer({ label: 'sample readback', size: 4 * resultWords,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
+  // The two dispatches, from `kernels` (a kernels.js Kernels).
   async build(kernels) {
     // one workgroup does it all: as wide as the device allows (the workgroup-memory reductions
     // without subgroups need a slot per invocation, so stay at 256 there)
     const { maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX } = this.gpu.limits;
     const WG = Math.min(this.gpu.features.subgroups ? 1024 : 256, maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
-    const { logits, history, bias, scores, partials, candidates, result, tokens } = this.buffers;
+    const { logits, history, bias, mask, scores, partials, candidates, result, tokens } = this.buffers;
     const first = await kernels.kernel('sample_scores', { constants: { WG: SCORES_WG, V: this.vocabSize, SPAN } });
     const second = await kernels.kernel('sample', { constants: { WG, V: this.vocabSize, GROUPS: this.groups } });
-    this.steps = [
-      first.step({ logits, history, bias, scores, partials }, () => this.groups),
-      second.step({ partials, history, candidates, scores, result, tokens }, () => 1),
+    this.dispatches = [
+      first.dispatch({ logits, history, bias, mask, scores, partials }, () => this.groups),
+      second.dispatch({ partials, history, candidates, scores, result, tokens }, () => 1),
     ];
   }
 
   // Start of a generation: nothing generated yet, the prompt's tokens seen (repetition penalty).
+  // promptIds: token ids in 0..vocabSize-1.
   reset(promptIds = []) {
     this.#history.fill(0);
-    for (const id of promptIds) this.#history[checkToken(id, this.vocabSize, 'prompt')] = 1;
+    for (const id of promptIds) this.#history[id] = 1;
     this.gpu.device.queue.writeBuffer(this.buffers.history, 0, this.#history);
   }
 
-  // Checks the request's options and puts them into the step parameters; returns the bytes the
-  // readback needs (the token alone unless log-probabilities are wanted).
-  configure(opts, params) {
+  /**
+   * Puts sampling options (runtime/backend.js lists them) into the step uniform's fields, and the
+   * logit bias and token mask into their buffers when given; returns what the readback needs:
+   * { logprob: boolean, topLogprobs: count }. Throws a plain Error for a caller's bug: more than
+   * MAX_LOGIT_BIAS bias entries or a bias token out of range, or a token mask that is not a
+   * Uint32Array of ceil(vocabSize / 32) words allowing at least one token.
+   */
+  configure(options, uniform) {
     const {
       temperature = 1, topP = 1, topK = 0, frequencyPenalty = 0, presencePenalty = 0, repetitionPenalty = 1,
-      logitBias = null, random = Math.random(), logprobs = false, topLogprobs = 0,
-    } = opts;
-    check(Number.isFinite(temperature) && temperature >= 0, 'temperature', 'a number >= 0');
-    check(Number.isFinite(topP) && topP > 0 && topP <= 1, 'top_p', 'a number in (0, 1]');
-    check(Number.isInteger(topK) && topK >= 0, 'top_k', 'an integer >= 0');
-    check(Number.isFinite(frequencyPenalty), 'frequency_penalty', 'a number');
-    check(Number.isFinite(presencePenalty), 'presence_penalty', 'a number');
-    check(Number.isFinite(repetitionPenalty) && repetitionPenalty > 0, 'repetition_penalty', 'a number > 0');
-    check(Number.isFinite(random) && random >= 0 && random < 1, 'random', 'a number in [0, 1)');
-    check(Number.isInteger(topLogprobs) && topLogprobs >= 0 && topLogprobs <= MAX_TOP_LOGPROBS,
-      'top_logprobs', `an integer in 0..${MAX_TOP_LOGPROBS}`);
-    params.set({
+      logitBias = null, random = Math.random(), logprobs = false, topLogprobs = 0, tokenMask = null,
+    } = options;
+    if (tokenMask) this.#writeMask(tokenMask);
+    uniform.set({
       temperature, top_p: topP, top_k: topK, random, frequency_penalty: frequencyPenalty,
       presence_penalty: presencePenalty, repetition_penalty: repetitionPenalty,
       bias_count: this.#writeBias(logitBias), logprobs: logprobs ? 1 : 0, top_logprobs: topLogprobs,
+      masked: tokenMask ? 1 : 0,
     });
-    return { logprob: logprobs || topLogprobs > 0, topLogprobs };
+    return { logprob: logprobs || topLogprobs > 0, topLogprobs, masked: !!tokenMask };
   }
 
   #writeBias(logitBias) {
     const entries = Object.entries(logitBias ?? {});
-    check(entries.length <= MAX_LOGIT_BIAS, 'logit_bias', `at most ${MAX_LOGIT_BIAS} entries`);
+    if (entries.length > MAX_LOGIT_BIAS) throw new Error(`logitBias has ${entries.length} entries; the sampler holds ${MAX_LOGIT_BIAS}`);
     const key = JSON.stringify(entries);
     if (key !== this.#biasKey) {
       const words = new Uint32Array(Math.max(2, 2 * entries.length));
       const floats = new Float32Array(words.buffer);
       entries.forEach(([token, bias], i) => {
-        words[2 * i] = checkToken(Number(token), this.vocabSize, 'logit_bias');
-        check(Number.isFinite(bias), 'logit_bias', 'numbers as values');
+        words[2 * i] = assertToken(Number(token), this.vocabSize);
         floats[2 * i + 1] = bias;
       });
       this.gpu.device.queue.writeBuffer(this.buffers.bias, 0, words);
@@ -99,23 +106,40 @@ export class Sampler {
     return entries.length;
   }
 
+  // A mask that allowed nothing would leave the kernels no token to choose.
+  #writeMask(mask) {
+    if (!(mask instanceof Uint32Array) || mask.length !== this.maskWords) {
+      throw new Error(`tokenMask must be a Uint32Array of ${this.maskWords} words (one bit per token of ${this.vocabSize})`);
+    }
+    const lastBits = this.vocabSize % 32 ? (2 ** (this.vocabSize % 32) - 1) >>> 0 : 0xffffffff;
+    const any = mask.some((word, i) => (i === mask.length - 1 ? word & lastBits : word) !== 0);
+    if (!any) throw new Error(`tokenMask allows none of the ${this.vocabSize} tokens`);
+    this.gpu.device.queue.writeBuffer(this.buffers.mask, 0, mask);
+  }
+
   encode(pass) {
-    for (const step of this.steps) step.encode(pass, 1);
+    for (const dispatch of this.dispatches) dispatch.encode(pass, 1);
   }
 
   copyResult(encoder, want) {
     encoder.copyBufferToBuffer(this.buffers.result, 0, this.#readback, 0, readBytes(want));
   }
 
+  // -> { token, logprob: number | null, topLogprobs: null | [{ token, logprob }] } of the last
+  // submitted draw. Rejects when the readback fails (a lost device, say).
   async read(want) {
     const bytes = readBytes(want);
     await this.#readback.mapAsync(GPUMapMode.READ, 0, bytes);
     const words = new Uint32Array(this.#readback.getMappedRange(0, bytes).slice(0));
     this.#readback.unmap();
     const floats = new Float32Array(words.buffer);
-    const topLogprobs = want.topLogprobs > 0
+    let topLogprobs = want.topLogprobs > 0
       ? Array.from({ length: want.topLogprobs }, (_, i) => ({ token: words[2 + 2 * i], logprob: floats[3 + 2 * i] }))
       : null;
+    // Where the mask allows fewer tokens than asked for, the list runs on into banned ones, whose
+    // scores (sample_scores.wgsl's BANNED, the lowest f32) give logprobs near -3.4e38: not tokens
+    // the model could say, so they are left out.
+    if (want.masked && topLogprobs) topLogprobs = topLogprobs.filter(({ logprob }) => logprob > BANNED_LOGPROB);
     return { token: words[0], logprob: want.logprob ? floats[1] : null, topLogprobs };
   }
 }
@@ -124,11 +148,8 @@ function readBytes(want) {
   return want.logprob ? 8 + 8 * want.topLogprobs : 4;
 }
 
-function check(ok, field, what) {
-  if (!ok) throw new InvalidRequestError(`${field} must be ${what}.`, { field });
-}
-
-export function checkToken(id, vocabSize, field) {
-  check(Number.isInteger(id) && id >= 0 && id < vocabSize, field, `token ids in 0..${vocabSize - 1}`);
+/** `id` if it is a token id in 0..vocabSize-1; else throws a plain Error (a caller's bug). */
+export function assertToken(id, vocabSize) {
+  if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new Error(`token id ${id} is not in 0..${vocabSize - 1}`);
   return id;
 }

@@ -1,13 +1,14 @@
 // Model weights, from the manifest's shards into GPU buffers.
 //
-// The caller plans GPU tensors: each is one or more manifest tensors with the same row width whose
-// rows are stacked (q/k/v into one QKV weight, gate/up into one). A GPU tensor marked `split` that
-// is bigger than one storage binding (a 128k-vocabulary LM head, say) is split into row blocks,
-// each its own buffers; kernels run once per block. Shards are read one at a time (readShard: see
-// model_cache.js, which verifies them) and written piece by piece where the plan puts them, so
-// peak memory stays near one shard.
+// The manifest's `runtime_tensors` say which GPU tensors a model has: each is one or more manifest
+// tensors with the same row width whose rows are stacked (q/k/v into one QKV weight, gate/up into
+// one). One marked `split` that is bigger than one storage binding (a 128k-vocabulary LM head,
+// say) is split into row blocks, each its own buffers; kernels run once per block. Buffers are
+// made first, so the forward pass can bind them (and say which it uses) before any byte is read;
+// then shards are read one at a time (readShard: see model_cache.js, which verifies them) and
+// written piece by piece where they belong, so peak memory stays near one shard.
 
-import { UnsupportedModelError } from './errors.js';
+import { UnsupportedModelError } from '../errors.js';
 
 // Bytes of one row of each part of a tensor with `cols` values per row.
 const PART_ROW_BYTES = {
@@ -17,51 +18,93 @@ const PART_ROW_BYTES = {
 };
 const REPORT_EVERY_MS = 100; // progress within a shard, at most this often
 
-// plan: [{ key, tensors: [manifest tensor names], split: may be split into row blocks }]
-// readShard(shard, onBytes(count, fromCache)) -> Uint8Array: the shard's bytes; onBytes (optional
-//   for the reader) reports them as they arrive.
-// onProgress({ stage: 'weights', loaded, total, fromCache }): bytes read so far, of the shards the
-//   plan uses; fromCache: how many of them came from the cache.
-// -> Map key -> { scheme, rows, cols, blocks: [{ row0, rows, buffers: { part: GPUBuffer } }] }
-export async function loadWeights(gpu, manifest, plan, {
-  readShard,
-  maxBindingBytes = gpu.limits.maxStorageBufferBindingSize,
-  onProgress = () => {},
-}) {
-  const tensors = new Map();
-  const writes = manifest.shards.map(() => []); // per shard: { from, bytes, buffer, at }
-  for (const { key, tensors: names, split = false } of plan) {
-    const tensor = allocate(gpu, key, names.map((name) => record(manifest, name)), split ? maxBindingBytes : Infinity);
-    tensors.set(key, tensor);
-    scheduleWrites(tensor, names.map((name) => manifest.tensors[name]), writes);
+/**
+ * A model's runtime tensors on the GPU. get(name) -> { name, scheme, rows, cols, rowBytes: { part:
+ * bytes }, blocks: [{ row0, rows, buffers: { part: GPUBuffer } }] }: `rows` x `cols` values,
+ * blocks of consecutive rows (one block unless split), each part (codes/scales for q4g32, data
+ * for f16/f32) a buffer per block.
+ */
+export class Weights {
+  #tensors = new Map(); // name -> tensor
+  #unused;              // names no one has asked for yet
+  #writes;              // per shard: [{ from, bytes, buffer, at }]
+
+  /**
+   * Allocates the buffers of `manifest.runtime_tensors` ([{ name, tensors: [manifest tensor names],
+   * split }]) on `gpu`; nothing is read yet. maxBindingBytes: the most one buffer may hold.
+   * Throws UnsupportedModelError for a tensor the manifest lacks, an unknown scheme, members that
+   * cannot be stacked, or an unsplit tensor (or one row) bigger than maxBindingBytes.
+   */
+  constructor(gpu, manifest, { maxBindingBytes }) {
+    this.gpu = gpu;
+    this.manifest = manifest;
+    this.#writes = manifest.shards.map(() => []);
+    for (const { name, tensors: names, split } of manifest.runtime_tensors) {
+      const tensor = allocate(gpu, name, names.map((member) => record(manifest, member)), split, maxBindingBytes);
+      this.#tensors.set(name, tensor);
+      scheduleWrites(tensor, names.map((member) => manifest.tensors[member]), this.#writes);
+    }
+    this.#unused = new Set(this.#tensors.keys());
   }
 
-  const pending = new PartialWords(gpu.device.queue);
-  const total = manifest.shards.reduce((sum, shard, index) => sum + (writes[index].length ? shard.bytes : 0), 0);
-  let done = 0; // bytes of the shards read completely
-  let fromCache = 0;
-  let reportedAt = -Infinity;
-  const report = (loaded) => {
-    reportedAt = performance.now();
-    onProgress({ stage: 'weights', loaded, total, fromCache });
-  };
-  report(0);
-  for (const [index, shard] of manifest.shards.entries()) {
-    if (!writes[index].length) continue;
-    let arrived = 0;
-    const bytes = await readShard(shard, (count, cached) => {
-      arrived += count;
-      if (cached) fromCache += count;
-      if (performance.now() - reportedAt >= REPORT_EVERY_MS) report(done + arrived);
-    });
-    for (const { from, bytes: size, buffer, at } of writes[index]) pending.write(buffer, at, bytes.subarray(from, from + size));
-    // let the queue drain its staging copies before the next shard, so host memory stays bounded
-    await gpu.device.queue.onSubmittedWorkDone();
-    done += shard.bytes;
-    report(done);
+  // The runtime tensor `name`, now counted as used; UnsupportedModelError when the manifest has none.
+  get(name) {
+    const tensor = this.#tensors.get(name);
+    if (!tensor) {
+      throw new UnsupportedModelError(`${this.manifest.model_id}: the manifest has no runtime tensor ${name}, which `
+        + 'this runtime needs. The site was built by another version of sitegen: rebuild it.');
+    }
+    this.#unused.delete(name);
+    return tensor;
   }
-  pending.flush();
-  return tensors;
+
+  // Throws UnsupportedModelError naming every runtime tensor get() was never asked for: the
+  // manifest describes a model other than the one the forward pass runs.
+  assertAllUsed() {
+    if (this.#unused.size) {
+      throw new UnsupportedModelError(`${this.manifest.model_id}: this runtime does not use the manifest's runtime `
+        + `tensors ${[...this.#unused].join(', ')}. The site was built by another version of sitegen: rebuild it.`);
+    }
+  }
+
+  /**
+   * Reads the shards the tensors use, in order, and writes them into the buffers.
+   * readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array>: a manifest shard's bytes;
+   *   onBytes (optional for the reader) reports them as they arrive. Its errors propagate
+   *   (IntegrityError from model_cache.js, say).
+   * onProgress({ stage: 'weights', loaded, total, fromCache }): bytes read so far, of the shards
+   *   the tensors use; fromCache: how many of them came from the cache.
+   */
+  async upload({ readShard, onProgress = () => {} }) {
+    const { queue } = this.gpu.device;
+    const { shards } = this.manifest;
+    const writes = this.#writes;
+    const pending = new PartialWords(queue);
+    const total = shards.reduce((sum, shard, index) => sum + (writes[index].length ? shard.bytes : 0), 0);
+    let done = 0; // bytes of the shards read completely
+    let fromCache = 0;
+    let reportedAt = -Infinity;
+    const report = (loaded) => {
+      reportedAt = performance.now();
+      onProgress({ stage: 'weights', loaded, total, fromCache });
+    };
+    report(0);
+    for (const [index, shard] of shards.entries()) {
+      if (!writes[index].length) continue;
+      let arrived = 0;
+      const bytes = await readShard(shard, (count, cached) => {
+        arrived += count;
+        if (cached) fromCache += count;
+        if (performance.now() - reportedAt >= REPORT_EVERY_MS) report(done + arrived);
+      });
+      for (const { from, bytes: size, buffer, at } of writes[index]) pending.write(buffer, at, bytes.subarray(from, from + size));
+      // let the queue drain its staging copies before the next shard, so host memory stays bounded
+      await queue.onSubmittedWorkDone();
+      done += shard.bytes;
+      report(done);
+    }
+    pending.flush();
+  }
 }
 
 function record(manifest, name) {
@@ -71,7 +114,7 @@ function record(manifest, name) {
   return { name, scheme: tensor.scheme, rows: tensor.shape[0], cols: tensor.shape[1] ?? 1 };
 }
 
-function allocate(gpu, key, members, blockBytes) {
+function allocate(gpu, name, members, split, maxBindingBytes) {
   const { scheme, cols } = members[0];
   for (const member of members) {
     if (member.scheme !== scheme || member.cols !== cols) {
@@ -82,17 +125,21 @@ function allocate(gpu, key, members, blockBytes) {
   const rows = members.reduce((sum, member) => sum + member.rows, 0);
   const rowBytes = Object.fromEntries(Object.entries(PART_ROW_BYTES[scheme]).map(([part, of]) => [part, of(cols)]));
   const widest = Math.max(...Object.values(rowBytes));
-  const blockRows = Math.floor(blockBytes / widest);
-  if (blockRows < 1) throw new UnsupportedModelError(`${key}: one row (${widest} bytes) exceeds the binding limit.`);
+  if (!split && widest * rows > maxBindingBytes) {
+    throw new UnsupportedModelError(`${name} (${widest * rows} bytes) exceeds this GPU's storage binding limit `
+      + `(${maxBindingBytes} bytes); only the embedding and LM head are split into row blocks.`);
+  }
+  const blockRows = split ? Math.floor(maxBindingBytes / widest) : rows;
+  if (blockRows < 1) throw new UnsupportedModelError(`${name}: one row (${widest} bytes) exceeds the binding limit.`);
   const blocks = [];
   for (let row0 = 0; row0 < rows; row0 += blockRows) {
     const count = Math.min(blockRows, rows - row0);
     const buffers = Object.fromEntries(Object.entries(rowBytes).map(([part, bytes]) => [part, gpu.buffer({
-      label: `${key}.${part}[${row0}]`, size: count * bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      label: `${name}.${part}[${row0}]`, size: count * bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
     })]));
     blocks.push({ row0, rows: count, buffers });
   }
-  return { key, scheme, rows, cols, rowBytes, blocks };
+  return { name, scheme, rows, cols, rowBytes, blocks };
 }
 
 // Where each piece of each member's parts lands: members stack row after row, so a member's part

@@ -220,3 +220,17 @@ describe('weightsUrl: shards from another folder', () => {
     await engine.unload();
   });
 });
+
+describe('a load with other engine options', () => {
+  test('replaces the model for every connection', async () => {
+    const { gpu, devices } = trackedGpu();
+    const host = new EngineHost({ gpu });
+    const first = await load(host, { maxContext: 128 });
+    const second = await load(host, { maxContext: 64 });
+    assert.equal(devices.length, 2, 'loaded again');
+    // The first connection now talks to the model with the smaller window.
+    await assert.rejects(first.engine.chat.completions.create(greedy(ask('Hello there '.repeat(50)))),
+                         { name: 'ContextWindowExceededError', contextLength: 64 });
+    await second.engine.unload();
+  });
+});

@@ -10,10 +10,28 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from './helpers/gpu.js';
 import { f16Weight, logSoftmax, matmul, maxError, normals, q4g32Weight, random, rmsScale, silu } from './helpers/reference.js';
+import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
 
 const paths = await numericPaths();
+
+describe('the step uniform', () => {
+  test('its layout is read from struct Params in common.wgsl', () => {
+    const fields = parseUniformFields(readFileSync(new URL('../../kernels/common.wgsl', import.meta.url), 'utf8'));
+    assert.deepEqual(fields.get('rows'), { offset: 0, type: 'u32' });
+    assert.deepEqual(fields.get('temperature'), { offset: 8, type: 'f32' });
+    assert.deepEqual(fields.get('masked'), { offset: 4 * (fields.size - 1), type: 'u32' });
+    const parsed = parseUniformFields('struct Params {\n  a: f32,  // one, two\n  b: i32\n}');
+    assert.deepEqual([...parsed], [['a', { offset: 0, type: 'f32' }], ['b', { offset: 4, type: 'i32' }]]);
+  });
+
+  test('a field it cannot lay out is refused', () => {
+    assert.throws(() => parseUniformFields('struct Params { a: u32, b: vec2<f32>, }'), /b: vec2<f32>/);
+    assert.throws(() => parseUniformFields('struct Other { a: u32 }'), /no struct Params/);
+  });
+});
 
 for (const path of paths) {
   describe(`kernels on ${ADAPTER}, ${path} path`, () => {
@@ -23,7 +41,7 @@ for (const path of paths) {
     const tolerance = f16 ? 1e-2 : 1e-4;
     before(async () => {
       gpu = await openGpu(path);
-      h = new Harness(gpu);
+      h = await Harness.create(gpu);
     });
     after(() => gpu.destroy());
 
@@ -204,18 +222,21 @@ for (const path of paths) {
     });
 
     // The sampler's two stages on a 1000-token vocabulary (not a multiple of a workgroup's span).
+    // mask: the allowed token ids, or null for no mask.
     const V = 1000;
-    async function sample(logits, { history = new Uint32Array(V), bias = [], ...params }) {
+    async function sample(logits, { history = new Uint32Array(V), bias = [], mask = null, ...params }) {
       const words = new Uint32Array(Math.max(2, 2 * bias.length));
       const floats = new Float32Array(words.buffer);
       bias.forEach(([token, value], i) => { words[2 * i] = token; floats[2 * i + 1] = value; });
+      const maskWords = new Uint32Array(Math.ceil(V / 32));
+      for (const token of mask ?? []) maskWords[token >> 5] |= 1 << (token & 31);
       const resources = { logits: h.buffer(Float32Array.from(logits)), history: h.buffer(history), bias: h.buffer(words),
-        scores: h.buffer(12 * V), partials: h.buffer(8 * 4), candidates: h.buffer(4 * V), result: h.buffer(4 * 42),
-        tokens: h.buffer(16) };
-      const step = { bias_count: bias.length, ...params };
-      const { logits: l, history: hi, bias: b, scores: s, partials: p, candidates: c, result: r, tokens: t } = resources;
-      await h.run('sample_scores', { constants: { WG: 64, V, SPAN: 256 } }, { logits: l, history: hi, bias: b, scores: s, partials: p },
-        4, step);
+        mask: h.buffer(maskWords), scores: h.buffer(12 * V), partials: h.buffer(8 * 4), candidates: h.buffer(4 * V),
+        result: h.buffer(4 * 42), tokens: h.buffer(16) };
+      const step = { bias_count: bias.length, masked: mask ? 1 : 0, ...params };
+      const { logits: l, history: hi, bias: b, mask: k, scores: s, partials: p, candidates: c, result: r, tokens: t } = resources;
+      await h.run('sample_scores', { constants: { WG: 64, V, SPAN: 256 } },
+        { logits: l, history: hi, bias: b, mask: k, scores: s, partials: p }, 4, step);
       await h.run('sample', { constants: { WG: 256, V, GROUPS: 4 } }, { partials: p, history: hi, candidates: c, scores: s,
         result: r, tokens: t }, 1, step);
       const result = await h.read(resources.result, Uint32Array);
@@ -284,6 +305,33 @@ for (const path of paths) {
           const { token } = await sample(logits, { temperature, top_k: topK, top_p: topP, random: r });
           assert.equal(token, expected, `top_k ${topK} top_p ${topP} random ${r}`);
         }
+      }
+    });
+
+    test('sampling: the token mask bans and forces tokens, after the logit bias, in greedy and drawn choices', async () => {
+      const logits = Array.from(normals(V, random(31), 3));
+      const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+      const allBut = (banned) => [...logits.keys()].filter((i) => !banned.includes(i));
+      assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]) })).token, order[1]);
+      // a banned token stays banned whatever its bias; an allowed one takes its bias
+      assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]), bias: [[order[0], 100]] })).token,
+        order[1]);
+      assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]), bias: [[order[5], 100]] })).token,
+        order[5]);
+      for (const draw of [{ temperature: 0 }, { temperature: 0.7, top_k: 5, top_p: 0.5, random: 0.9 },
+        { temperature: 2, random: 0.999 }]) {
+        assert.equal((await sample(logits, { ...draw, mask: [order.at(-1)] })).token, order.at(-1), JSON.stringify(draw));
+      }
+      // log-probabilities are those of the masked distribution
+      const allowed = [order[3], order[40], order[900]];
+      const want = logSoftmax(allowed.map((i) => logits[i]));
+      const { token, logprob, result } = await sample(logits, { temperature: 0, mask: allowed, logprobs: 1, top_logprobs: 3 });
+      assert.equal(token, order[3]);
+      assert.ok(Math.abs(logprob - want[0]) < 1e-4, `logprob ${logprob} vs ${want[0]}`);
+      const floats = new Float32Array(result.buffer);
+      for (let n = 0; n < 3; n++) {
+        assert.equal(result[2 + 2 * n], allowed[n]);
+        assert.ok(Math.abs(floats[3 + 2 * n] - want[n]) < 1e-4);
       }
     });
   });

@@ -18,12 +18,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADAPTER } from './helpers/gpu.js';
-import { loadModel } from '../../runtime/model.js';
+import { modelFiles } from './helpers/model_files.js';
+import { loadModel } from '../../runtime/webgpu/model.js';
+import { requestDevice } from '../../runtime/webgpu/device.js';
+import { ModelFiles } from '../../runtime/model_cache.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { readBytes, resolveUrl } from '../../runtime/io.js';
-import { requestDevice } from '../../runtime/gpu.js';
 import {
-  ContextWindowExceededError, IntegrityError, InvalidRequestError, ModelNotLoadedError, WebGPUNotAvailableError,
+  ContextWindowExceededError, DeviceLostError, IntegrityError, ModelNotLoadedError, UnsupportedModelError,
+  WebGPUNotAvailableError,
 } from '../../runtime/errors.js';
 
 const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
@@ -34,6 +37,24 @@ const fixture = (name) => {
   return { ...expected, url: new URL(expected.manifest, FIXTURES).href };
 };
 const MAX_CONTEXT = 512;
+
+// The model of a fixture, loaded from its files; options as loadModel's.
+async function load(expected, options = {}) {
+  const { manifest, readShard } = await modelFiles(expected.url);
+  return loadModel(manifest, { readShard, ...options });
+}
+
+// A token mask (runtime/backend.js) allowing `tokens` of a vocabulary of `vocabSize`.
+function maskOf(vocabSize, tokens) {
+  const mask = new Uint32Array(Math.ceil(vocabSize / 32));
+  for (const token of tokens) mask[token >> 5] |= 1 << (token & 31);
+  return mask;
+}
+
+// The token greedy decoding picks from `logits` among `allowed`: the largest, the first of ties.
+function bestOf(logits, allowed) {
+  return allowed.reduce((best, token) => (logits[token] > logits[best] ? token : best));
+}
 
 async function greedy(model, promptIds, count) {
   model.truncate(0);
@@ -52,12 +73,13 @@ function maxDifference(a, b) {
 
 const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
 
-for (const name of ['tiny-llama', 'tiny-qwen2', 'smollm2']) {
+// tiny-limit-low and -high sit at the edges of kernels/limits.json (head_dim 16 and 256).
+for (const name of ['tiny-llama', 'tiny-qwen2', 'smollm2', 'tiny-limit-low', 'tiny-limit-high']) {
   describe(`${name} on ${ADAPTER}`, () => {
     const expected = fixture(name);
     let model;
     before(async () => {
-      model = await loadModel(expected.url, { maxContext: MAX_CONTEXT });
+      model = await load(expected, { maxContext: MAX_CONTEXT });
     });
     after(() => model?.destroy());
 
@@ -86,9 +108,13 @@ describe(`model behaviour on ${ADAPTER}`, () => {
   const llama = fixture('tiny-llama');
   let model;
   before(async () => {
-    model = await loadModel(llama.url, { maxContext: MAX_CONTEXT });
+    model = await load(llama, { maxContext: MAX_CONTEXT });
   });
   after(() => model?.destroy());
+
+  test('it says which backend runs it', () => {
+    assert.equal(model.backend, 'webgpu');
+  });
 
   test('the numeric path follows the adapter', () => {
     const f16 = model.gpu.device.features.has('shader-f16');
@@ -152,14 +178,87 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     assert.notEqual(next.token, 42);
   });
 
-  test('invalid requests and a full context are refused', async () => {
-    await assert.rejects(model.sample({ temperature: -1 }), InvalidRequestError);
-    await assert.rejects(model.sample({ topLogprobs: 21 }), InvalidRequestError);
-    await assert.rejects(model.sample({ logitBias: { [model.vocabSize]: 1 } }), InvalidRequestError);
-    await assert.rejects(model.step(model.vocabSize), InvalidRequestError);
+  // Sampling settings are validated by runtime/request.js (tests/js/request.test.js); the backend
+  // asserts only what would corrupt its buffers or leave nothing to sample.
+  test('token ids out of range, bad token masks and a full context are refused', async () => {
+    const words = Math.ceil(model.vocabSize / 32);
     model.truncate(0);
+    await assert.rejects(model.prefill([1, model.vocabSize]), /token id 384 is not in 0\.\.383/);
+    await assert.rejects(model.prefill([-1]), /token id -1/);
+    await assert.rejects(model.step(model.vocabSize), /token id/);
+    assert.equal(model.length, 0);
+    assert.throws(() => model.resetPenalties([0.5]), /token id 0.5/);
+    await assert.rejects(model.sample({ logitBias: { [model.vocabSize]: 1 } }), /token id/);
+    await assert.rejects(model.sample({ tokenMask: new Uint32Array(words + 1).fill(~0) }), /Uint32Array of 12 words/);
+    await assert.rejects(model.sample({ tokenMask: Array(words).fill(~0) }), /Uint32Array/);
+    await assert.rejects(model.sample({ tokenMask: new Uint32Array(words) }), /allows none/);
     await assert.rejects(model.prefill(new Array(model.contextLength + 1).fill(1)), ContextWindowExceededError);
     assert.equal(model.length, 0);
+  });
+
+  test('a token mask bans and forces tokens in greedy and sampled draws, on the GPU', async () => {
+    model.truncate(0);
+    await model.prefill(llama.prompt_ids);
+    model.resetPenalties(llama.prompt_ids);
+    const logits = await model.logits();
+    const everyToken = [...logits.keys()];
+    const greedyToken = bestOf(logits, everyToken);
+    const allBut = (banned) => maskOf(model.vocabSize, everyToken.filter((t) => !banned.includes(t)));
+    // banning the greedy choice gives the best allowed one, whatever the banned token's bias
+    const secondBest = bestOf(logits, everyToken.filter((t) => t !== greedyToken));
+    assert.equal((await model.sample({ temperature: 0, tokenMask: allBut([greedyToken]) })).token, secondBest);
+    assert.equal((await model.sample({ temperature: 0, tokenMask: allBut([greedyToken]),
+      logitBias: { [greedyToken]: 100 } })).token, secondBest);
+    // one allowed token is forced: greedy, drawn with top-k and top-p, and by step()
+    const forced = 77;
+    const only = maskOf(model.vocabSize, [forced]);
+    assert.equal((await model.sample({ temperature: 0, tokenMask: only })).token, forced);
+    for (const random of [0, 0.5, 0.999]) {
+      const draw = await model.sample({ temperature: 0.8, topK: 40, topP: 0.9, random, tokenMask: only });
+      assert.equal(draw.token, forced);
+    }
+    assert.equal((await model.step(greedyToken, { temperature: 1, random: 0.7, tokenMask: only })).token, forced);
+    assert.equal((await model.step(forced, { temperature: 0, tokenMask: only })).token, forced);
+  });
+
+  test('logprobs under a token mask are those of the masked distribution', async () => {
+    model.truncate(0);
+    await model.prefill(llama.prompt_ids);
+    model.resetPenalties(llama.prompt_ids);
+    const logits = await model.logits();
+    const allowed = [5, 77, 200, 383];
+    const byLogit = [...allowed].sort((a, b) => logits[b] - logits[a] || a - b);
+    const top = Math.max(...allowed.map((t) => logits[t]));
+    const logTotal = top + Math.log(allowed.reduce((sum, t) => sum + Math.exp(logits[t] - top), 0));
+    const result = await model.sample({ temperature: 0, logprobs: true, topLogprobs: 4,
+      tokenMask: maskOf(model.vocabSize, allowed) });
+    assert.equal(result.token, byLogit[0]);
+    assert.ok(Math.abs(result.logprob - (logits[byLogit[0]] - logTotal)) < 1e-4);
+    assert.deepEqual(result.topLogprobs.map((entry) => entry.token), byLogit);
+    result.topLogprobs.forEach(({ token, logprob }) => assert.ok(Math.abs(logprob - (logits[token] - logTotal)) < 1e-4));
+    // asking for more alternatives than the mask allows lists only the allowed ones
+    const more = await model.sample({ temperature: 0, logprobs: true, topLogprobs: 10, tokenMask: maskOf(model.vocabSize, allowed) });
+    assert.deepEqual(more.topLogprobs.map((entry) => entry.token), byLogit);
+  });
+
+  test('without a mask (or with one allowing every token) results are unchanged', async () => {
+    const draws = async (tokenMask) => {
+      model.truncate(0);
+      await model.prefill(llama.prompt_ids);
+      model.resetPenalties(llama.prompt_ids);
+      const options = { temperature: 0.8, topK: 40, topP: 0.9, logprobs: true, topLogprobs: 3, tokenMask };
+      const results = [await model.sample({ ...options, random: 0.3 })];
+      for (let i = 0; i < 4; i++) results.push(await model.step(results.at(-1).token, { ...options, random: 0.2 * i }));
+      return results;
+    };
+    const plain = await draws(undefined);
+    assert.deepEqual(await draws(null), plain);
+    assert.deepEqual(await draws(new Uint32Array(Math.ceil(model.vocabSize / 32)).fill(~0)), plain);
+    // a masked call leaves no trace on the next unmasked one
+    model.truncate(0);
+    await model.prefill(llama.prompt_ids);
+    await model.sample({ temperature: 0, tokenMask: maskOf(model.vocabSize, [77]) });
+    assert.equal((await model.sample({ temperature: 0 })).token, llama.greedy_ids[0]);
   });
 
   test('50 generations in a row allocate no GPU memory', async () => {
@@ -168,7 +267,10 @@ describe(`model behaviour on ${ADAPTER}`, () => {
       await model.prefill(llama.prompt_ids);
       model.resetPenalties(llama.prompt_ids);
       let result = await model.sample({ temperature: 0.7, random: (i * 0.13) % 1, logprobs: i % 2 === 1, topLogprobs: i % 3 });
-      for (let t = 0; t < 3; t++) result = await model.step(result.token, { temperature: 0, logitBias: { [i]: 1 } });
+      for (let t = 0; t < 3; t++) {
+        result = await model.step(result.token, { temperature: 0, logitBias: { [i]: 1 },
+          tokenMask: t === 1 ? maskOf(model.vocabSize, [i, i + 1]) : null });
+      }
       await model.logits();
     };
     await generate(0);
@@ -182,9 +284,9 @@ describe(`row-block splitting on ${ADAPTER}`, () => {
   for (const name of ['tiny-qwen2', 'tiny-llama']) { // tied head (the embedding), separate lm_head
     test(`${name}: an LM head split into row blocks gives identical results`, async () => {
       const expected = fixture(name);
-      const whole = await loadModel(expected.url, { maxContext: 64 });
+      const whole = await load(expected, { maxContext: 64 });
       // 8 KiB: the 12 KiB head splits, every other weight and the KV cache still fit
-      const split = await loadModel(expected.url, { maxContext: 64, maxBindingBytes: 8192 });
+      const split = await load(expected, { maxContext: 64, maxBindingBytes: 8192 });
       try {
         assert.equal(whole.lmHeadBlocks, 1);
         assert.equal(split.lmHeadBlocks, 2);
@@ -199,12 +301,26 @@ describe(`row-block splitting on ${ADAPTER}`, () => {
     });
   }
 
-  test('destroy frees every buffer and ends the model', async () => {
-    const model = await loadModel(fixture('tiny-qwen2').url, { maxContext: 64 });
+  test('destroy frees every buffer and ends the model; lost stays pending', async () => {
+    const model = await load(fixture('tiny-qwen2'), { maxContext: 64 });
     assert.ok(model.gpu.memory().buffers > 0);
     await model.destroy();
     assert.deepEqual(model.gpu.memory(), { buffers: 0, bytes: 0 });
     await assert.rejects(model.prefill([1]), ModelNotLoadedError);
+    const later = new Promise((resolve) => { setTimeout(resolve, 200, 'pending'); });
+    assert.equal(await Promise.race([model.lost, later]), 'pending');
+  });
+
+  test('a lost device settles lost with DeviceLostError, and later calls reject with it', async () => {
+    const model = await load(fixture('tiny-qwen2'), { maxContext: 64 });
+    try {
+      model.gpu.device.destroy(); // as a driver reset would
+      const error = await model.lost;
+      assert.ok(error instanceof DeviceLostError, String(error));
+      await assert.rejects(model.prefill([1]), DeviceLostError);
+    } finally {
+      await model.destroy();
+    }
   });
 });
 
@@ -219,6 +335,36 @@ describe('loading failures', () => {
     await assert.rejects(requestDevice({ gpu: { requestAdapter: async () => null } }), WebGPUNotAvailableError);
   });
 
+  // Refusals that need no GPU, and none that need no shard: asked for, they fail the test.
+  const noGpu = { requestAdapter: () => assert.fail('the GPU was asked for') };
+  const noShards = () => assert.fail('a shard was read');
+  const refused = (pattern) => (error) => error instanceof UnsupportedModelError && pattern.test(error.message);
+
+  test('a manifest past kernels/limits.json is refused before any GPU work, naming every broken rule', async () => {
+    const { manifest } = await modelFiles(fixture('tiny-llama').url);
+    const past = (changes) => ({ ...manifest, architecture: { ...manifest.architecture, ...changes } });
+    await assert.rejects(loadModel(past({ head_dim: 24, hidden_size: 72 }), { readShard: noShards, gpu: noGpu }),
+      refused(/head_dim is 24, but the kernels need a power of two from 16 to 256; hidden_size is 72, but the kernels need a multiple of 32/));
+    await assert.rejects(loadModel(past({ head_dim: 512 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 512/));
+    await assert.rejects(loadModel(past({ head_dim: 8 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 8, but/));
+    await assert.rejects(loadModel(past({ ffn_size: 100 }), { readShard: noShards, gpu: noGpu }), refused(/ffn_size is 100/));
+    await assert.rejects(loadModel(past({ family: 'gemma' }), { readShard: noShards, gpu: noGpu }),
+      refused(/model family gemma \(this runtime runs llama, qwen2\)/));
+    await assert.rejects(loadModel({ ...manifest, format_version: 1 }, { readShard: noShards, gpu: noGpu }),
+      refused(/version 1; it reads sitegen-model version 2/));
+  });
+
+  test('a runtime tensor the forward pass needs but the manifest lacks, or one it does not use, is refused '
+    + 'before any shard is read', async () => {
+    const { manifest } = await modelFiles(fixture('tiny-qwen2').url);
+    const lacking = manifest.runtime_tensors.filter((tensor) => tensor.name !== 'layers.1.qkv_bias');
+    await assert.rejects(loadModel({ ...manifest, runtime_tensors: lacking }, { readShard: noShards }),
+      refused(/no runtime tensor layers\.1\.qkv_bias/));
+    const extra = { name: 'layers.0.q_norm', tensors: ['model.layers.0.input_layernorm.weight'], split: false };
+    await assert.rejects(loadModel({ ...manifest, runtime_tensors: [...manifest.runtime_tensors, extra] },
+      { readShard: noShards }), refused(/does not use the manifest's runtime tensors layers\.0\.q_norm/));
+  });
+
   test('a shard that does not match its sha256 is IntegrityError naming it', async () => {
     const expected = fixture('tiny-qwen2');
     const manifestPath = fileURLToPath(expected.url);
@@ -228,8 +374,9 @@ describe('loading failures', () => {
       manifest.shards = manifest.shards.map((shard) => ({ ...shard, file: join(manifestPath, '..', shard.file),
         sha256: '0'.repeat(64) }));
       writeFileSync(join(folder, 'manifest.json'), JSON.stringify(manifest));
-      await assert.rejects(loadModel(join(folder, 'manifest.json')), (error) => error instanceof IntegrityError
-        && /shard-00000\.bin/.test(error.message));
+      const files = new ModelFiles(join(folder, 'manifest.json'));
+      await assert.rejects(loadModel(await files.manifest(), { readShard: (shard, onBytes) => files.shard(shard, onBytes) }),
+        (error) => error instanceof IntegrityError && /shard-00000\.bin/.test(error.message));
     } finally {
       rmSync(folder, { recursive: true });
     }

@@ -1,9 +1,11 @@
-// Validation of chat-completion requests (runtime/request.js). No GPU: parseChatRequest only
-// needs the manifest's model_id, generation defaults, chat format and vocabulary size.
+// Validation of chat-completion requests (runtime/request.js), the one check of what users send:
+// every bound the backends rely on (runtime/backend.js) is tested here. No GPU: parseChatRequest
+// only needs the manifest's model_id, generation defaults, chat format and vocabulary size.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../../runtime/sampling_limits.js';
 import { InvalidRequestError } from '../../runtime/errors.js';
 import { parseChatRequest } from '../../runtime/request.js';
 
@@ -84,13 +86,13 @@ describe('a valid request', () => {
 
 describe('an invalid field value names the field', () => {
   const cases = [
-    ['temperature', [-0.1, 2.01, '1', NaN, true]],
-    ['top_p', [0, 1.5, -1, '0.9']],
-    ['top_k', [-1, 2.5, '40']],
-    ['max_tokens', [0, -5, 1.5, '16']],
-    ['frequency_penalty', [-2.5, 3, 'high']],
-    ['presence_penalty', [2.1, -3]],
-    ['repetition_penalty', [0, -1, Infinity, '1.1']],
+    ['temperature', [-1, -0.1, 2.01, 2.5, Infinity, '1', NaN, true]],
+    ['top_p', [0, 1.5, -1, NaN, '0.9']],
+    ['top_k', [-1, 2.5, Infinity, NaN, '40']],
+    ['max_tokens', [0, -5, 1.5, Infinity, '16']],
+    ['frequency_penalty', [-2.5, 3, NaN, -Infinity, 'high']],
+    ['presence_penalty', [2.1, -3, NaN, Infinity]],
+    ['repetition_penalty', [0, -1, Infinity, NaN, '1.1']],
     ['seed', [1.5, '42', 2 ** 60]],
     ['n', [2, 0, '1']],
     ['stream', ['yes', 1]],
@@ -108,8 +110,12 @@ describe('an invalid field value names the field', () => {
     }
   }
 
-  test('top_logprobs must be an integer from 0 to 20', () => {
-    for (const value of [-1, 21, 1.5, '5']) assertRejects({ messages: QUESTION, logprobs: true, top_logprobs: value }, 'top_logprobs');
+  test('top_logprobs must be an integer from 0 to 20, what the backends hold', () => {
+    assert.equal(MAX_TOP_LOGPROBS, 20);
+    assert.equal(parse({ logprobs: true, top_logprobs: MAX_TOP_LOGPROBS }).topLogprobs, MAX_TOP_LOGPROBS);
+    for (const value of [-1, MAX_TOP_LOGPROBS + 1, 1.5, NaN, '5']) {
+      assertRejects({ messages: QUESTION, logprobs: true, top_logprobs: value }, 'top_logprobs');
+    }
   });
 
   test('an empty or non-string stop entry is named by its index', () => {
@@ -124,8 +130,23 @@ describe('an invalid field value names the field', () => {
     assertRejects({ messages: QUESTION, logit_bias: { hello: 1 } }, 'logit_bias.hello');
     assertRejects({ messages: QUESTION, logit_bias: { 5: 101 } }, 'logit_bias.5');
     assertRejects({ messages: QUESTION, logit_bias: { 5: 'up' } }, 'logit_bias.5');
-    const tooMany = Object.fromEntries(Array.from({ length: 1025 }, (_, id) => [id, 1]));
-    assertRejects({ messages: QUESTION, logit_bias: tooMany }, 'logit_bias');
+    assertRejects({ messages: QUESTION, logit_bias: { 5: -100.5 } }, 'logit_bias.5');
+    assertRejects({ messages: QUESTION, logit_bias: { 5: NaN } }, 'logit_bias.5');
+    assertRejects({ messages: QUESTION, logit_bias: { 5: Infinity } }, 'logit_bias.5');
+    assertRejects({ messages: QUESTION, logit_bias: { 1.5: 1 } }, 'logit_bias.1.5');
+    assertRejects({ messages: QUESTION, logit_bias: { '1e3': 1 } }, 'logit_bias.1e3');
+  });
+
+  test('logit_bias holds up to MAX_LOGIT_BIAS entries, what the backends hold', () => {
+    const biases = (count) => Object.fromEntries(Array.from({ length: count }, (_, id) => [id, 1]));
+    assert.equal(MAX_LOGIT_BIAS, 1024);
+    assert.equal(Object.keys(parse({ logit_bias: biases(MAX_LOGIT_BIAS) }).sampling.logitBias).length, MAX_LOGIT_BIAS);
+    assertRejects({ messages: QUESTION, logit_bias: biases(MAX_LOGIT_BIAS + 1) }, 'logit_bias');
+  });
+
+  test('top_k beyond the vocabulary keeps every token, and is passed on as the vocabulary size', () => {
+    assert.equal(parse({ top_k: 49152 }).sampling.topK, 49152);
+    assert.equal(parse({ top_k: 2 ** 32 + 5 }).sampling.topK, 49152); // not 5, as a 32-bit count would wrap it
   });
 
   test('stream_options: only with stream, only include_usage, a boolean', () => {

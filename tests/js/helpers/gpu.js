@@ -1,8 +1,8 @@
 // GPU access for the JS tests: which adapter runs (from VK_ICD_FILENAMES), which numeric paths it
 // can run, and a small harness that runs one kernel on buffers made from typed arrays.
 
-import { requestDevice } from '../../../runtime/gpu.js';
-import { Kernels, StepParams } from '../../../runtime/kernels.js';
+import { requestDevice } from '../../../runtime/webgpu/device.js';
+import { Kernels } from '../../../runtime/webgpu/kernels.js';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
@@ -27,10 +27,15 @@ export async function openGpu(path) {
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export class Harness {
-  constructor(gpu) {
+  static async create(gpu) {
+    return new Harness(gpu, await Kernels.create(gpu));
+  }
+
+  // Use Harness.create(gpu).
+  constructor(gpu, kernels) {
     this.gpu = gpu;
-    this.params = new StepParams(gpu);
-    this.kernels = new Kernels(gpu, { params: this.params.buffer });
+    this.kernels = kernels;
+    this.uniform = kernels.uniform;
   }
 
   // A storage buffer holding `data` (a typed array), or `data` zero bytes.
@@ -45,17 +50,18 @@ export class Harness {
     return buffer;
   }
 
-  // Runs kernels/<file>.wgsl once. workgroups: count or [x, y]; params: step-uniform fields.
+  // Runs kernels/<file>.wgsl once. workgroups: count or [x, y]; params: step-uniform fields, the
+  // others 0 but for the two whose "off" is 1.
   async run(file, { parts = [], constants = {} }, resources, workgroups, params = {}) {
-    this.params.set({ rows: 1, pos: 0, temperature: 0, top_p: 1, top_k: 0, random: 0, frequency_penalty: 0,
-      presence_penalty: 0, repetition_penalty: 1, bias_count: 0, logprobs: 0, top_logprobs: 0, ...params });
-    this.params.write();
+    this.uniform.clear();
+    this.uniform.set({ rows: 1, top_p: 1, repetition_penalty: 1, ...params });
+    this.uniform.write();
     const kernel = await this.kernels.kernel(file, { parts, constants });
     await this.kernels.ready();
     const { device } = this.gpu;
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    kernel.step(resources, () => workgroups).encode(pass, params.rows ?? 1);
+    kernel.dispatch(resources, () => workgroups).encode(pass, params.rows ?? 1);
     pass.end();
     device.queue.submit([encoder.finish()]);
     this.gpu.throwIfFailed();

@@ -1,0 +1,96 @@
+// The protocol between an engine host (engine_host.js, run by worker.js in a dedicated worker and
+// by service_worker.js in the service worker) and its clients (worker_client.js, sw_client.js).
+// Both sides import the names below from here; this module imports nothing, so the page side
+// stays free of model code.
+//
+// Each client numbers its requests (ids unique per client); every reply carries its id.
+//   client -> host  { id, op: 'load', manifestUrl, options }   loadMessage(); options: ENGINE_OPTIONS
+//                   { id, op: 'create', request }     an OpenAI chat-completions request
+//                   { id, op: 'close' }               the client gave up request `id` (left its
+//                                                     stream, or is leaving the page)
+//                   { id, op: 'resetChat' } | { id, op: 'unload' }
+//                   { id, op: 'probe' }               result: { webgpu, reason }: can this host run it?
+//                   { id, op: 'ping' }                result: { hostId }, random per host instance:
+//                                                     a keep-alive that also reveals a restarted host
+//                   { op: 'interrupt' }               no reply
+//   host -> client  { id, type: 'progress', report }  while loading (load_progress.js ProgressReport)
+//                   { id, type: 'result', value }     load: { modelId }; create: the completion;
+//                                                     resetChat, unload: no value
+//                   { id, type: 'stream' }            create with stream: true; then, as they come:
+//                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
+//                   { id, type: 'error', error }      errors.js toPlain(); ends the request or stream
+// Besides, a page sends { op: TAKE_OVER } to a new version of the service worker that waits to
+// take over (runtime/app.js, when the visitor accepts the update): it activates at once instead of
+// when every tab has closed. That message is the service worker's own, not the engine host's.
+//
+// Sharing rules:
+// - 'load' of the manifest URL and options that are loaded returns at once (its one progress
+//   report: the 'ready' one of that load); of those being loaded, joins that load (its progress
+//   goes to every connection waiting on it). This is how the model outlives page reloads and is
+//   shared by tabs. Another manifest or options replace the model, for every connection; so does
+//   'unload' end it for every connection. After a GPU device loss, requests fail with
+//   DeviceLostError and the next 'load' loads the model again.
+// - Generations of all connections run one at a time, in the order their 'create' arrived. A
+//   request is validated, and a stream accepted ('stream'), when its turn comes.
+// - 'interrupt' ends the connection's own running generation (finish_reason 'abort'), never
+//   another connection's. 'close' ends a stream ('done' follows), drops a request still waiting
+//   for its turn (no reply) and interrupts a running non-streamed one.
+// - A connection closed (its page is gone) gives up all its requests as 'close' does.
+
+/** Operations, the `op` of client messages. */
+export const OP = Object.freeze({
+  load: 'load',
+  create: 'create',
+  close: 'close',
+  resetChat: 'resetChat',
+  unload: 'unload',
+  probe: 'probe',
+  ping: 'ping',
+  interrupt: 'interrupt',
+});
+
+/** Reply types, the `type` of host messages. */
+export const REPLY = Object.freeze({
+  progress: 'progress',
+  result: 'result',
+  stream: 'stream',
+  chunk: 'chunk',
+  done: 'done',
+  error: 'error',
+});
+
+/** The `op` of the message that makes a waiting service worker take over (above). */
+export const TAKE_OVER = 'take-over';
+
+// The CreateEngine options (engine.js) a client passes through a host, each with how the client
+// prepares its value for the host: `absolute(url)` resolves a URL against the page, since the
+// host would resolve a relative one against its own script. Other options stay where they are:
+// initProgressCallback on the client's side (progress comes as replies), gpu the host's own.
+const ENGINE_OPTIONS = {
+  maxContext: (value) => value,
+  weightsUrl: (value, absolute) => (value ? absolute(value) : undefined), // '' too: none
+};
+
+/**
+ * The client's 'load' message (without its id): { op: 'load', manifestUrl (absolute), options:
+ * { maxContext, weightsUrl (absolute, or undefined) } }.
+ * @param {string | URL} manifestUrl
+ * @param {{ maxContext?: number, weightsUrl?: string | URL }} options  CreateEngine's; others are ignored
+ * @param {(url: string | URL) => string} absolute  resolves a URL against the page
+ */
+export function loadMessage(manifestUrl, options, absolute) {
+  const prepared = Object.entries(ENGINE_OPTIONS).map(([name, prepare]) => [name, prepare(options[name], absolute)]);
+  return { op: OP.load, manifestUrl: absolute(manifestUrl), options: Object.fromEntries(prepared) };
+}
+
+/**
+ * The host's side of a 'load' message's options: the engine options it passes to CreateEngine
+ * (anything else a client sent is dropped), and the key that tells two loads apart: loads with
+ * the same manifest URL and options share one model.
+ * @returns {{ options: { maxContext, weightsUrl }, key: string }}
+ */
+export function readLoad({ manifestUrl, options }) {
+  const engineOptions = Object.fromEntries(Object.keys(ENGINE_OPTIONS).map((name) => [name, options?.[name] ?? undefined]));
+  const key = JSON.stringify([manifestUrl, ...Object.values(engineOptions).map((value) => value ?? null)]);
+  return { options: engineOptions, key };
+}

@@ -1,0 +1,102 @@
+// OpenAI response shaping (runtime/openai_response.js): a generation's events into one
+// chat.completion or chat.completion.chunk objects, usage and logprobs entries. No GPU.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from '../../runtime/openai_response.js';
+
+const HEADER = { id: 'chatcmpl-0123', created: 1700000000, model: 'tiny-llama' };
+const USAGE = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
+const entry = (token) => ({ token, bytes: [...new TextEncoder().encode(token)], logprob: -0.5, top_logprobs: [] });
+
+async function* generation(events) {
+  yield* events;
+}
+
+const EVENTS = [
+  { content: 'Par', logprobs: [entry('Par')], finishReason: null },
+  { content: 'is', logprobs: [entry('is')], finishReason: null },
+  { content: '.', logprobs: [entry('.')], finishReason: 'stop', usage: USAGE },
+];
+
+async function collect(stream) {
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+describe('chat.completion', () => {
+  test('joins the reply text; logprobs only when asked for', async () => {
+    const reply = await collectCompletion(generation(EVENTS), HEADER, { logprobs: false });
+    assert.deepEqual(reply, {
+      ...HEADER, object: 'chat.completion', usage: USAGE,
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Paris.' }, logprobs: null, finish_reason: 'stop' }],
+    });
+    const withLogprobs = await collectCompletion(generation(EVENTS), HEADER, { logprobs: true });
+    assert.deepEqual(withLogprobs.choices[0].logprobs, { content: [entry('Par'), entry('is'), entry('.')] });
+  });
+});
+
+describe('chat.completion.chunk stream', () => {
+  test('the first delta names the assistant; then a finish chunk; usage last when asked for', async () => {
+    const chunks = await collect(streamChunks(generation(EVENTS), HEADER, { logprobs: false, includeUsage: true }));
+    for (const chunk of chunks) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      assert.equal(chunk.id, HEADER.id);
+      assert.equal(chunk.model, HEADER.model);
+    }
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0]?.delta), [
+      { role: 'assistant', content: 'Par' }, { content: 'is' }, { content: '.' }, {}, undefined,
+    ]);
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0]?.finish_reason), [null, null, null, 'stop', undefined]);
+    assert.deepEqual(chunks.at(-1).choices, []);
+    assert.deepEqual(chunks.at(-1).usage, USAGE);
+    assert.equal(chunks.slice(0, -1).some((chunk) => 'usage' in chunk), false);
+  });
+
+  test('no usage chunk unless asked; logprobs on the text chunks when asked', async () => {
+    const chunks = await collect(streamChunks(generation(EVENTS), HEADER, { logprobs: true, includeUsage: false }));
+    assert.equal(chunks.length, 4);
+    assert.deepEqual(chunks[1].choices[0].logprobs, { content: [entry('is')] });
+    assert.equal(chunks[3].choices[0].logprobs, null);
+  });
+
+  test('a reply with no text at all still names the assistant in its finish chunk', async () => {
+    const empty = [{ content: '', logprobs: [], finishReason: 'stop', usage: USAGE }];
+    const chunks = await collect(streamChunks(generation(empty), HEADER, { logprobs: false, includeUsage: false }));
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0].delta), [{ role: 'assistant' }]);
+  });
+});
+
+describe('parts', () => {
+  test('responseHeader: a chatcmpl id, Unix seconds and the model', () => {
+    const header = responseHeader('smollm2-135m');
+    assert.match(header.id, /^chatcmpl-[0-9a-f]{24}$/);
+    assert.notEqual(responseHeader('smollm2-135m').id, header.id);
+    assert.ok(Math.abs(header.created - Date.now() / 1000) < 5);
+    assert.equal(header.model, 'smollm2-135m');
+  });
+
+  test('usageOf: token counts, cached tokens and speeds', () => {
+    const usage = usageOf({ promptTokens: 100, prefillTokens: 40, completionTokens: 11,
+                            started: 1000, firstTokenAt: 1500, lastTokenAt: 3500 });
+    assert.deepEqual(usage, {
+      prompt_tokens: 100, completion_tokens: 11, total_tokens: 111, prompt_tokens_details: { cached_tokens: 60 },
+      extra: { prefill_tokens: 40, prefill_tokens_per_s: 80, decode_tokens_per_s: 5, time_to_first_token_s: 0.5 },
+    });
+    const instant = usageOf({ promptTokens: 1, prefillTokens: 1, completionTokens: 1, started: 7, firstTokenAt: 7, lastTokenAt: 7 });
+    assert.equal(instant.extra.prefill_tokens_per_s, null);
+    assert.equal(instant.extra.decode_tokens_per_s, null);
+  });
+
+  test('logprobsEntry: token texts with their UTF-8 bytes, alternatives in order', () => {
+    const texts = { 1: 'é', 2: ' e' };
+    const sampled = { token: 1, logprob: -0.1, topLogprobs: [{ token: 1, logprob: -0.1 }, { token: 2, logprob: -2.4 }] };
+    assert.deepEqual(logprobsEntry(sampled, (id) => texts[id]), {
+      token: 'é', bytes: [0xc3, 0xa9], logprob: -0.1,
+      top_logprobs: [{ token: 'é', bytes: [0xc3, 0xa9], logprob: -0.1 }, { token: ' e', bytes: [0x20, 0x65], logprob: -2.4 }],
+    });
+    assert.deepEqual(logprobsEntry({ token: 2, logprob: -1, topLogprobs: null }, (id) => texts[id]).top_logprobs, []);
+  });
+});

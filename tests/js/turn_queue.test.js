@@ -1,0 +1,40 @@
+// Turns in call order (runtime/turn_queue.js), as the engine and the engine host use them.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { TurnQueue } from '../../runtime/turn_queue.js';
+
+const tick = () => new Promise((resolve) => { setImmediate(resolve); });
+
+test('turns run one at a time, in the order they were asked for', async () => {
+  const turns = new TurnQueue();
+  const log = [];
+  // Each turn takes a different time: a later, shorter one still waits for the earlier ones.
+  const takeTurn = async (name, ticks) => {
+    const release = await turns.acquire();
+    log.push(`${name} starts`);
+    for (let i = 0; i < ticks; i += 1) await tick();
+    log.push(`${name} ends`);
+    release();
+  };
+  await Promise.all([takeTurn('a', 3), takeTurn('b', 0), takeTurn('c', 1)]);
+  assert.deepEqual(log, ['a starts', 'a ends', 'b starts', 'b ends', 'c starts', 'c ends']);
+});
+
+test('a turn waits until the one before it is released, however long that takes', async () => {
+  const turns = new TurnQueue();
+  const first = await turns.acquire();
+  let secondStarted = false;
+  const second = turns.acquire().then((release) => {
+    secondStarted = true;
+    return release;
+  });
+  for (let i = 0; i < 5; i += 1) await tick();
+  assert.equal(secondStarted, false);
+  first();
+  (await second)();
+  assert.equal(secondStarted, true);
+  const third = await turns.acquire(); // free again once every turn has been released
+  third();
+});
