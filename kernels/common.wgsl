@@ -1,4 +1,4 @@
-// Included first in every kernel (after the preamble that runtime/kernels.js writes: `enable f16;`
+// Included first in every kernel (after the preamble that runtime/webgpu/kernels.js writes: `enable f16;`
 // where the f16 path runs, `enable subgroups;` where subgroups exist, and `alias T = f16 | f32`,
 // the element type of activations and of the KV cache). Then come the numeric path's helpers
 // (numeric_f16.wgsl | numeric_f32.wgsl) and the reduction library (reduce_subgroups.wgsl |

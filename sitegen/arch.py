@@ -95,35 +95,49 @@ def _sliding_window_check(config: dict, context: int) -> None:
 def architecture(config: dict) -> Architecture:
     """The Architecture of an HF config.json dict.
 
-    Raises SitegenError (one line) for a family sitegen does not run, a missing key, or a feature
-    the runtime lacks (MLP biases, other activations than SiLU, sliding-window attention, other
-    RoPE scalings). The kernels' size limits are checked separately (sitegen/limits.py).
+    Raises SitegenError (one line) for a family sitegen does not run, a missing key, a size that is
+    not a whole number >= 1, or a feature the runtime lacks (MLP biases, other activations than
+    SiLU, sliding-window attention, other RoPE scalings). The kernels' size limits are checked
+    separately (sitegen/limits.py).
     """
     names = config.get("architectures") or []
     fam = SUPPORTED.get(names[0]) if names else None
     if fam is None:
         found = names[0] if names else config.get("model_type", "none given")
         raise SitegenError(f"Unsupported architecture {found}; supported: {', '.join(SUPPORTED)}.")
-    try:
-        hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
-        arch = Architecture(
-            family=fam.name,
-            hidden_size=hidden,
-            num_layers=int(config["num_hidden_layers"]),
-            num_heads=heads,
-            num_kv_heads=int(config.get("num_key_value_heads") or heads),
-            head_dim=int(config.get("head_dim") or hidden // heads),
-            ffn_size=int(config["intermediate_size"]),
-            vocab_size=int(config["vocab_size"]),
-            rope_theta=float(config.get("rope_theta", 10000.0)),
-            rope_scaling=_rope_scaling(config),
-            rms_norm_eps=float(config["rms_norm_eps"]),
-            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
-            context_length=int(config["max_position_embeddings"]),
-            attention_bias=bool(config.get("attention_bias", fam.attention_bias)),
-        )
-    except KeyError as err:
-        raise SitegenError(f"config.json lacks {err.args[0]!r}, which a {fam.name} model needs.") from None
+    def size(key: str, default=None) -> int:
+        value = default if config.get(key) is None else config[key]  # null: the default, as transformers reads it
+        if value is None:
+            raise SitegenError(f"config.json lacks {key!r}, which a {fam.name} model needs.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SitegenError(f"config.json's {key} is {value!r}; it must be a whole number >= 1.")
+        return value
+
+    def number(key: str, default=None) -> float:
+        value = config.get(key, default)
+        if value is None:
+            raise SitegenError(f"config.json lacks {key!r}, which a {fam.name} model needs.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise SitegenError(f"config.json's {key} is {value!r}; it must be a number > 0.")
+        return float(value)
+
+    hidden, heads = size("hidden_size"), size("num_attention_heads")
+    arch = Architecture(
+        family=fam.name,
+        hidden_size=hidden,
+        num_layers=size("num_hidden_layers"),
+        num_heads=heads,
+        num_kv_heads=size("num_key_value_heads", heads),
+        head_dim=size("head_dim", hidden // heads),
+        ffn_size=size("intermediate_size"),
+        vocab_size=size("vocab_size"),
+        rope_theta=number("rope_theta", 10000.0),
+        rope_scaling=_rope_scaling(config),
+        rms_norm_eps=number("rms_norm_eps"),
+        tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+        context_length=size("max_position_embeddings"),
+        attention_bias=bool(config.get("attention_bias", fam.attention_bias)),
+    )
     if arch.num_heads % arch.num_kv_heads:
         raise SitegenError(f"{arch.num_heads} attention heads do not divide into {arch.num_kv_heads} KV heads.")
     if config.get("mlp_bias"):
@@ -145,5 +159,7 @@ def check_tensors(arch: Architecture, available: dict) -> list[tuple[str, tuple[
     extra = [n for n in available if n not in known and not n.endswith(IGNORED_TENSORS)]
     problems += [f"{name} is not part of a {arch.family} model" for name in extra[:5]]
     if problems:
-        raise SitegenError("The checkpoint does not match its config.json:\n  " + "\n  ".join(problems[:10]))
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise SitegenError(f"The checkpoint does not match its config.json: {'; '.join(problems[:10])}{more}. "
+                           "Check that the weights and config.json come from the same model.")
     return expected

@@ -1,15 +1,17 @@
 """`sitegen build` configuration: every option declared once, in `BuildConfig`.
 
 Each field of `BuildConfig` is one option: its Python type, its default and, through `option()`,
-its kind (the check, the `sitegen.yml` schema and the command-line type of its value), its help
-text and its flag. Everything else is generated from those fields: the click options of
+its kind (the check, the `sitegen.yml` schema and how the flag's text is read), its help text and
+its flag. Everything else is generated from those fields: the click options of
 `sitegen build` (`click_options`), the keys `sitegen.yml` accepts and their checks
 (`load_build_config`), and the JSON Schema of `sitegen.yml` (`config_schema`). To add an option,
 add a field; the site reads the owner's choices (title, theme, ...) from the same object.
 
 Options come from `sitegen.yml` (or the file given with --config) and from command-line flags;
-a flag given on the command line wins. Every value is checked here, so the rest of sitegen can
-trust a BuildConfig built by `load_build_config` (one built directly, as tests do, is not checked).
+a flag given on the command line wins. Every value is checked here, by the same check whether it
+came from the file or a flag, so the rest of sitegen can trust a BuildConfig built by
+`load_build_config` (one built directly, as tests do, is not checked). Every problem is a
+SitegenError with a one-line message naming the flag or the file and key, and the fix.
 """
 
 import codecs
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 import click
 import yaml
+from click.shell_completion import CompletionItem
 
 from sitegen.errors import SitegenError
 from sitegen.quantize import SCHEMES
@@ -35,27 +38,41 @@ _HEX_COLOR = r"#[0-9a-fA-F]{6}"
 _TEXT_SCHEMA = {"type": "string", "pattern": r"\S"}
 
 
-# --- kinds of values: check, schema and command-line type together ------------------------------
+# --- kinds of values: check, schema and command-line reading together ---------------------------
 
 
 class Kind:
     """What values an option takes, said three ways that must agree.
 
     `check(label, value)` returns the value as BuildConfig holds it or raises SitegenError naming
-    `label` (the flag, or "<file>: <key>"); it sees what YAML or click produced. `schema()` is the
-    JSON Schema of the value in sitegen.yml (a guide for editors: the check is what decides).
-    `click_type`, `multiple` and `metavar` make the command-line flag.
+    `label` (the flag, or "<file>: <key>"); it sees what YAML produced or, for a flag, what
+    `from_flag` made of the flag's text. Flags reach click as plain strings (click's own types
+    would refuse a bad value with a usage error of several lines, before the check could name the
+    flag on one). `schema()` is the JSON Schema of the value in sitegen.yml (a guide for editors:
+    the check is what decides). `multiple`, `metavar` and `complete` make the command-line flag.
     """
 
-    click_type: click.ParamType = click.STRING
     multiple = False  # a repeatable flag; its values arrive as a tuple
-    metavar: str | None = None
+    metavar: str | None = None  # None: click's "TEXT"
 
     def check(self, label: str, value):
         raise NotImplementedError
 
     def schema(self) -> dict:
         raise NotImplementedError
+
+    def from_flag(self, value):
+        """A flag's value as the check takes it: the command line gives text where YAML gives an
+        int, say. Never raises: what cannot be converted is left for the check to refuse."""
+        return value
+
+    def complete(self, incomplete: str) -> list:
+        """Shell completions for the flag's value."""
+        return []
+
+    def file_help(self, help: str) -> str:
+        """The option's description in sitegen.yml's schema, where the flag's `help` does not fit."""
+        return help
 
     def plain(self, value):
         """`value` as YAML/JSON writes it (for the schema's defaults and --help)."""
@@ -81,16 +98,21 @@ class LocalPath(Kind):
     a file that exists.
     """
 
-    click_type = click.Path(path_type=Path)
+    metavar = "PATH"
 
     def __init__(self, file: str | None = None):
         self.file = file
 
     def check(self, label, value):
         path = Path(Text().check(label, str(value) if isinstance(value, Path) else value)).expanduser()
+        if self.file and path.is_dir():
+            raise SitegenError(f"{label}: {self.file} {path} is a folder; give the path of the file itself.")
         if self.file and not path.is_file():
             raise SitegenError(f"{label}: {self.file} {path} does not exist.")
         return path
+
+    def complete(self, incomplete):
+        return [CompletionItem(incomplete, type="file")]
 
     def schema(self):
         return dict(_TEXT_SCHEMA)
@@ -108,7 +130,7 @@ class Choice(Kind):
 
     def __init__(self, values, noun: str | None = None):
         self.values, self.noun = tuple(values), noun
-        self.click_type = click.Choice(self.values)
+        self.metavar = f"[{'|'.join(self.values)}]"  # as click.Choice shows them in --help
 
     def check(self, label, value):
         if value not in self.values:
@@ -120,14 +142,23 @@ class Choice(Kind):
     def schema(self):
         return {"enum": list(self.values)}
 
+    def complete(self, incomplete):
+        return [value for value in self.values if value.startswith(incomplete)]
+
 
 class WholeNumber(Kind):
     """An int from `low` to `high`; `unit` and `why` (the reason for the bounds) go into the error."""
 
-    click_type = click.INT
+    metavar = "INTEGER"
 
     def __init__(self, low: int, high: int, unit: str, why: str):
         self.low, self.high, self.unit, self.why = low, high, unit, why
+
+    def from_flag(self, value):
+        # "16" -> 16; "x" and "1.5" stay text, for the check to refuse with the flag's name.
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", value):
+            return int(value)
+        return value
 
     def check(self, label, value):
         # bool is an int in Python; `shard_mb: yes` is a mistake, not 1.
@@ -166,13 +197,21 @@ class FolderUrl(Kind):
 
     _LOCAL = ("localhost", "127.0.0.1", "::1")
 
+    _EXAMPLE = "Example: https://huggingface.co/<user>/<repo>/resolve/main/"
+
     def check(self, label, value):
         url = Text().check(label, value).strip()
-        parts = urlsplit(url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in self._LOCAL):
-            raise SitegenError(f"{label} must be an https:// URL (http only for localhost), got {value!r}. Example: "
-                               "https://huggingface.co/<user>/<repo>/resolve/main/")
-        if not parts.hostname or parts.query or parts.fragment:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError as err:  # e.g. "https://[::1/": an unclosed IPv6 address
+            raise SitegenError(f"{label} is not a valid URL ({err}), got {value!r}. {self._EXAMPLE}") from None
+        if parts.scheme not in ("http", "https") or (parts.scheme == "http" and host and host not in self._LOCAL):
+            raise SitegenError(f"{label} must be an https:// URL (http only for localhost), got {value!r}. "
+                               f"{self._EXAMPLE}")
+        if not host:
+            raise SitegenError(f"{label} has no host name (after {parts.scheme}://), got {value!r}. {self._EXAMPLE}")
+        if parts.query or parts.fragment:
             raise SitegenError(f"{label} must be a folder URL without ?query or #fragment, got {value!r}.")
         return url if url.endswith("/") else url + "/"
 
@@ -220,6 +259,10 @@ class Colors(Kind):
     def schema(self):
         return {"type": "object", "propertyNames": {"enum": _spellings(self.names)},
                 "additionalProperties": {"type": "string", "pattern": rf"^\s*{_HEX_COLOR}\s*$"}}
+
+    def file_help(self, help):
+        # The flag's help shows NAME=#rrggbb; the file holds a mapping.
+        return "Theme colour overrides: a mapping of colour name to a quoted \"#rrggbb\", e.g. {accent: \"#aa3300\"}."
 
     def plain(self, value):
         return dict(value)
@@ -303,27 +346,41 @@ def click_options(command):
 
     Flags have no click default (None, or () when repeatable): "not given" must stay visible so
     that `load_build_config` keeps the file's value; the declared default is shown in the help.
+    Values arrive as text, checked by `load_build_config` (see `Kind`).
     """
     for opt in reversed(OPTIONS.values()):
         shown = opt.shown_default
-        command = click.option(*filter(None, (opt.short, opt.flag)), opt.name, type=opt.kind.click_type,
+        command = click.option(*filter(None, (opt.short, opt.flag)), opt.name, type=click.STRING,
                                multiple=opt.kind.multiple, metavar=opt.kind.metavar,
+                               shell_complete=lambda ctx, param, incomplete, kind=opt.kind: kind.complete(incomplete),
                                help=opt.help + (f" [default: {shown}]" if shown is not None else ""))(command)
     return command
+
+
+def _or_null(schema: dict) -> dict:
+    """`schema` that also accepts null (an empty key, which the loader reads as the default)."""
+    if "type" in schema:  # the other keywords of these schemas apply only to their own type
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        return {**schema, "type": [*types, "null"]}
+    if set(schema) == {"enum"}:
+        return {"enum": [*schema["enum"], None]}
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def config_schema() -> dict:
     """The JSON Schema (2020-12) of sitegen.yml, as a dict ready for json.dumps."""
     properties = {}
     for opt in OPTIONS.values():
-        properties[opt.name] = {**opt.kind.schema(), "description": opt.help}
+        schema = opt.kind.schema() if opt.default is MISSING else _or_null(opt.kind.schema())
+        properties[opt.name] = {**schema, "description": opt.kind.file_help(opt.help)}
         if opt.default not in (MISSING, None):
             properties[opt.name]["default"] = opt.kind.plain(opt.default)
     for opt in OPTIONS.values():
         if "_" in opt.name:  # sitegen.yml may also spell the key with '-', as the flag is
             properties[opt.name.replace("_", "-")] = {"$ref": f"#/properties/{opt.name}"}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": DEFAULT_FILE,
-            "description": "Options of `sitegen build`; a flag given on the command line wins.",
+            "description": "Options of `sitegen build`; a flag given on the command line wins. "
+                           "A key left empty means its default.",
             "type": "object", "properties": properties, "additionalProperties": False}
 
 
@@ -335,7 +392,7 @@ _BOMS = ((codecs.BOM_UTF8, "UTF-8"), (codecs.BOM_UTF16_LE, "UTF-16-LE"), (codecs
 
 
 def _decode(path: Path, data: bytes) -> str:
-    """The text of a config file; SitegenError if it is not UTF-8 or BOM-marked UTF-16."""
+    """The text of a user's file; SitegenError if it is not UTF-8 or BOM-marked UTF-16."""
     bom, encoding = next(((bom, name) for bom, name in _BOMS if data.startswith(bom)), (b"", "UTF-8"))
     body = data[len(bom):]
     if not bom and b"\x00" in body:
@@ -362,11 +419,24 @@ def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
     return f"character #x{err.character:04x} is not allowed (line {line}, column {column})"
 
 
-def _read_file(path: Path) -> dict:
+def read_user_text(path: Path) -> str:
+    """The text of a file the user wrote (sitegen.yml, a chat template), as editors save it.
+
+    UTF-8 with or without a byte order mark, or UTF-16 with one (Windows PowerShell's `>`); line
+    ends become "\n", as `Path.read_text` makes them. Anything else, a folder or an unreadable
+    file is a SitegenError with a one-line message naming the file.
+    """
+    if path.is_dir():
+        raise SitegenError(f"{path} is a folder; give the path of the file itself.")
     try:
-        text = _decode(path, path.read_bytes())
+        data = path.read_bytes()
     except OSError as err:
         raise SitegenError(f"Cannot read {path}: {err.strerror}.") from None
+    return _decode(path, data).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_file(path: Path) -> dict:
+    text = read_user_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -375,7 +445,13 @@ def _read_file(path: Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise SitegenError(f"{path} must be a mapping of option: value, got a {type(data).__name__}.")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+    options, spelt = {}, {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name in options:  # `shard-mb:` and `shard_mb:` are one option: which one was meant?
+            raise SitegenError(f"{path}: {spelt[name]} and {key} are the same option, set twice; keep one of them.")
+        options[name], spelt[name] = value, key
+    return options
 
 
 def load_build_config(config_file: Path | None, flags: dict) -> BuildConfig:
@@ -387,20 +463,23 @@ def load_build_config(config_file: Path | None, flags: dict) -> BuildConfig:
     one-line message for a missing or unreadable file, an unknown key, a bad value (naming the
     flag or the file and key) or no model.
     """
+    if config_file is not None and config_file.is_dir():
+        raise SitegenError(f"Config file {config_file} is a folder; give the path of the file itself, "
+                           f"e.g. {config_file / DEFAULT_FILE}.")
     if config_file is not None and not config_file.is_file():
         raise SitegenError(f"Config file {config_file} does not exist.")
     config_file = config_file or (Path(DEFAULT_FILE) if Path(DEFAULT_FILE).is_file() else None)
-    values = _read_file(config_file) if config_file else {}
-    unknown = sorted(set(values) - set(OPTIONS))
+    in_file = _read_file(config_file) if config_file else {}
+    unknown = sorted(set(in_file) - set(OPTIONS))
     if unknown:
         raise SitegenError(f"{config_file}: unknown option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}.")
+    # A key left empty in the file (`title:`) means the default, as if it were absent.
+    values = {name: value for name, value in in_file.items() if value is not None}
     labels = {name: f"{config_file}: {name}" for name in values}
     for name, value in flags.items():
         if value is not None and value != ():
-            values[name], labels[name] = value, OPTIONS[name].flag
+            values[name], labels[name] = OPTIONS[name].kind.from_flag(value), OPTIONS[name].flag
     if "model" not in values:
         raise SitegenError("No model given: pass --model (an alias from `sitegen models`, a Hub repo id, "
                            f"a folder or a .gguf file) or set `model:` in {DEFAULT_FILE}.")
-    # A key left empty in the file (`title:`) means the default, as if it were absent.
-    return BuildConfig(**{name: OPTIONS[name].kind.check(labels[name], value)
-                          for name, value in values.items() if value is not None})
+    return BuildConfig(**{name: OPTIONS[name].kind.check(labels[name], value) for name, value in values.items()})

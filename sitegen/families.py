@@ -9,7 +9,7 @@ how the runtime stacks them into GPU tensors. Everything else derives from this 
   runtime loads as they are, in order;
 - sitegen/arch.py's family lookup and sitegen/loaders/gguf.py's table of GGUF architectures.
 
-Adding a family is one `Family` entry here (see README.md, "Adding a model family").
+Adding a family starts with one `Family` entry here; README.md ("Adding a model family") lists the rest.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ written `a * b`) and constrains it with any of `power_of_two` (true), `min`, `ma
 `multiple_of`, with a `why` that names the kernel needing it.
 """
 
+import dataclasses
 import functools
 import json
 import math
@@ -15,12 +16,24 @@ from sitegen.assets import asset_dir
 from sitegen.errors import SitegenError
 
 FILE = "limits.json"
+# What a rule may say; the runtime (runtime/webgpu/limits.js) refuses any other key too, so a rule
+# of a new kind fails here, at build time, rather than in every visitor's browser.
+RULE_KEYS = {"quantity", "why", "power_of_two", "min", "max", "multiple_of"}
+# Quantities name manifest fields only: the runtime reads them from the manifest's architecture.
+_FIELDS = {f.name for f in dataclasses.fields(Architecture)}
 
 
 @functools.cache
 def rules() -> tuple[dict, ...]:
-    """The rules of kernels/limits.json, in file order."""
-    return tuple(json.loads((asset_dir("kernels") / FILE).read_text(encoding="utf-8"))["rules"])
+    """The rules of kernels/limits.json, in file order. Raises ValueError (a broken sitegen
+    installation, not a user's problem) for a rule key or quantity field the runtime would not read."""
+    found = tuple(json.loads((asset_dir("kernels") / FILE).read_text(encoding="utf-8"))["rules"])
+    for rule in found:
+        names = {name.strip() for name in rule["quantity"].split("*")}
+        if set(rule) - RULE_KEYS or names - _FIELDS:
+            raise ValueError(f"kernels/{FILE}: the rule on {rule['quantity']} has unknown keys "
+                             f"{sorted(set(rule) - RULE_KEYS)} or fields {sorted(names - _FIELDS)}")
+    return found
 
 
 def quantity(arch: Architecture, expression: str) -> int:

@@ -1,6 +1,7 @@
 """`sitegen build` end to end: tiny random Llama/Qwen2 checkpoints, the real SmolLM2 GGUF, the Hub
 cache path, and the failure modes (atomicity, refusals, clear messages)."""
 
+import codecs
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sitegen.commands import build as build_module
 from sitegen.commands.build import build
 from sitegen.marker import MARKER
 from sitegen.config import BuildConfig
@@ -180,3 +182,96 @@ def test_weights_url_puts_the_shards_beside_the_site(tiny_qwen2, tmp_path):
     # Rebuilding without --weights-url leaves the old weights folder alone and puts the shards back in.
     quiet_build(model=str(folder), out=tmp_path / "site", shard_mb=1)
     assert shard_files <= {p.name for p in site_model.iterdir()} and weights.is_dir()
+
+
+# --- the two folders of a --weights-url build: order and all-or-nothing ---------------------------
+
+
+def _record_renames(monkeypatch, fail_into: Path | None = None) -> list:
+    """Record each Path.rename as (source, target); raise PermissionError renaming a temporary
+    `.building-` folder onto `fail_into`."""
+    renames, rename = [], Path.rename
+
+    def recording(self, target):
+        if fail_into is not None and Path(target) == fail_into and ".building-" in self.name:
+            raise PermissionError(13, "Permission denied", str(self), None, str(target))
+        renames.append((self, Path(target)))
+        return rename(self, target)
+    monkeypatch.setattr(Path, "rename", recording)
+    return renames
+
+
+def test_weights_folder_is_renamed_into_place_before_the_site(tiny_qwen2, tmp_path, monkeypatch):
+    url = "https://example.org/w/"
+    renames = _record_renames(monkeypatch)
+
+    def folder_renames():  # those of the two output folders, leaving out the shards' moves
+        return [(source.name.split(".building-")[0].split(".old-")[0], target.name.split(".old-")[0])
+                for source, target in renames if target.parent == tmp_path]
+    quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site", weights_url=url)
+    assert folder_renames() == [(".site-weights", "site-weights"), (".site", "site")]
+    renames.clear()  # a rebuild moves each previous folder aside just before its new one comes in
+    quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site", weights_url=url)
+    assert folder_renames() == [("site-weights", ".site-weights"), (".site-weights", "site-weights"),
+                                ("site", ".site"), (".site", "site")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "site-weights"]
+
+
+@pytest.mark.parametrize("failing", ["site", "site-weights"])
+def test_a_failed_rename_leaves_both_previous_folders(tiny_qwen2, tmp_path, monkeypatch, failing):
+    folder = tiny_qwen2[0]
+    quiet_build(model=str(folder), out=tmp_path / "site", weights_url="https://example.org/w/")
+    before = tree_digest(tmp_path)
+    _record_renames(monkeypatch, fail_into=tmp_path / failing)
+    with pytest.raises(SitegenError, match=f"Cannot rename .* to {tmp_path / failing} \\(Permission denied\\); "
+                                           "the previous output was left as it was"):
+        quiet_build(model=str(folder), out=tmp_path / "site", weights_url="https://example.org/w2/", shard_mb=1)
+    assert tree_digest(tmp_path) == before  # the old site and the old weights, nothing half-replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "site-weights"]  # no temporary folders
+
+
+def test_refuses_to_replace_a_weights_folder_that_is_not_a_site(tiny_qwen2, tmp_path):
+    (tmp_path / "site-weights").mkdir()
+    (tmp_path / "site-weights" / "notes.txt").write_text("precious")
+    weights = tmp_path / "site-weights"
+    with pytest.raises(SitegenError) as caught:
+        quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site", weights_url="https://example.org/w/")
+    assert str(caught.value) == (
+        f"The weights folder {weights} (beside --out, for --weights-url) exists and is not a sitegen site; "
+        "refusing to replace it. Choose another --out, or empty/remove that folder yourself.")
+    (weights / "notes.txt").unlink()
+    weights.rmdir()
+    weights.write_text("a file")
+    with pytest.raises(SitegenError, match=f"The weights folder {weights} \\(beside --out, for --weights-url\\) "
+                                           "is a file; choose another --out, or move that file away."):
+        quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site", weights_url="https://example.org/w/")
+    assert not (tmp_path / "site").exists()
+
+
+# --- --chat-template: read as sitegen.yml is ---------------------------------------------------
+
+
+def test_chat_template_in_utf16_with_bom_is_read(tiny_qwen2, tmp_path, monkeypatch):
+    folder = tiny_qwen2[0]
+    template = json.loads((folder / "tokenizer_config.json").read_text())["chat_template"]
+    assert isinstance(template, str) and "\r" not in template
+    path = tmp_path / "template.jinja"
+    path.write_bytes(codecs.BOM_UTF16_LE + template.replace("\n", "\r\n").encode("utf-16-le"))  # as PowerShell
+    given = []
+    write_model = build_module.write_model
+    monkeypatch.setattr(build_module, "write_model",
+                        lambda *args, chat_template, **kwargs: given.append(chat_template) or
+                        write_model(*args, chat_template=chat_template, **kwargs))
+    quiet_build(model=str(folder), out=tmp_path / "site", chat_template=path)
+    assert given == [template]
+
+
+def test_chat_template_in_a_legacy_encoding_is_a_one_line_error(tmp_path):
+    path = tmp_path / "template.jinja"
+    path.write_bytes("{{ 'Café' }}".encode("cp1252"))
+    result = sitegen_cli("build", "--model", "smollm2-135m", "--out", str(tmp_path / "site"),
+                         "--chat-template", str(path), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (f"Error: {path} is not valid UTF-8 text: byte 0xe9 on line 1 cannot be decoded "
+                             "(saved in a legacy encoding such as cp1252?); save it as UTF-8.\n")
+    assert not (tmp_path / "site").exists()

@@ -1,5 +1,6 @@
 import codecs
 import json
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitegen.__main__ import cli
-from sitegen.config import OPTIONS, BuildConfig, config_schema, load_build_config
+from sitegen.config import OPTIONS, BuildConfig, config_schema, load_build_config, read_user_text
 from sitegen.errors import SitegenError
 
 NO_FLAGS = dict.fromkeys(OPTIONS)
@@ -36,9 +37,14 @@ def test_default_file_is_read_from_the_working_directory(tmp_path, monkeypatch):
     ("- just\n- a list\n", "must be a mapping"),
     ("model: [unclosed\n", "not valid YAML"),
     ("title: no model\n", "No model given"),
+    ("model:\n", "No model given"),  # an empty key is the default, and model has none
+    ("model: x\nshard-mb: 3\nshard_mb: 4\n", "site.yml: shard-mb and shard_mb are the same option, set twice; keep one"),
+    ("model: x\nshardmb:\n", "unknown option.*shardmb"),  # empty, yet still a typo
     ("model: x\nweights_url: http://example.org/w/\n", "weights_url must be an https:// URL"),
     ("model: x\nweights_url: ftp://example.org/w/\n", "weights_url must be an https:// URL"),
     ("model: x\nweights_url: https://example.org/w/?a=1\n", "without \\?query or #fragment"),
+    ("model: x\nweights_url: https:///w/\n", "weights_url has no host name \\(after https://\\), got 'https:///w/'"),
+    ("model: x\nweights_url: 'https://[::1/w/'\n", "weights_url is not a valid URL"),
     ("model: x\ncolors: {accent: red}\n", "accent must be a #rrggbb colour"),
     ("model: x\ncolors: {acent: '#aabbcc'}\n", "unknown colour 'acent'; the themes' colours are bg, fg"),
     ("model: x\ncolors: '#aabbcc'\n", "colors must be a mapping"),
@@ -46,8 +52,17 @@ def test_default_file_is_read_from_the_working_directory(tmp_path, monkeypatch):
 def test_bad_config_files_name_the_problem(tmp_path, text, message):
     config_file = tmp_path / "site.yml"
     config_file.write_text(text)
-    with pytest.raises(SitegenError, match=message):
+    with pytest.raises(SitegenError, match=message) as caught:
         load_build_config(config_file, NO_FLAGS)
+    assert "\n" not in str(caught.value)
+
+
+def test_empty_keys_are_the_defaults(tmp_path):
+    config_file = tmp_path / "site.yml"
+    config_file.write_text("model: x\nout:\nshard-mb:\ntheme:\ntitle:\nstarter_prompts:\ncolors:\nweights_url:\n")
+    assert load_build_config(config_file, NO_FLAGS) == BuildConfig(model="x")
+    # A flag still fills an empty key.
+    assert load_build_config(config_file, dict(NO_FLAGS, shard_mb="8")) == BuildConfig(model="x", shard_mb=8)
 
 
 def test_bad_flag_is_reported_as_the_flag():
@@ -58,6 +73,17 @@ def test_bad_flag_is_reported_as_the_flag():
 def test_missing_config_file():
     with pytest.raises(SitegenError, match="Config file nowhere.yml does not exist"):
         load_build_config(Path("nowhere.yml"), NO_FLAGS)
+
+
+def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path):
+    with pytest.raises(SitegenError, match=f"Config file {tmp_path} is a folder; give the path of the file itself, "
+                                           f"e.g. {tmp_path / 'sitegen.yml'}"):
+        load_build_config(tmp_path, NO_FLAGS)
+    with pytest.raises(SitegenError, match=f"--chat-template: chat template file {tmp_path} is a folder; give the "
+                                           "path of the file itself"):
+        load_build_config(None, dict(NO_FLAGS, model="x", chat_template=str(tmp_path)))
+    with pytest.raises(SitegenError, match=f"{tmp_path} is a folder"):
+        read_user_text(tmp_path)
 
 
 def test_weights_url_and_colours_from_file_and_flags(tmp_path):
@@ -90,6 +116,8 @@ def test_utf8_and_utf16_with_bom_are_read(tmp_path, encode):
     config_file.write_bytes(encode(ACCENTED))
     config = load_build_config(config_file, NO_FLAGS)
     assert (config.model, config.title, config.starter_prompts) == ("x", "Café chat", ("Grüß dich", "日本語で"))
+    # Any user's text file (a chat template) is read the same way, line ends made "\n" as read_text does.
+    assert read_user_text(config_file) == ACCENTED.replace("\r\n", "\n")
 
 
 @pytest.mark.parametrize("data, message", [
@@ -107,6 +135,8 @@ def test_other_encodings_are_a_one_line_error_naming_the_file(tmp_path, data, me
     with pytest.raises(SitegenError, match=message) as caught:
         load_build_config(config_file, NO_FLAGS)
     assert str(caught.value).startswith(f"{config_file} ") and "\n" not in str(caught.value)
+    with pytest.raises(SitegenError, match=message):
+        read_user_text(config_file)
 
 
 @pytest.mark.parametrize("text, where", [
@@ -157,15 +187,31 @@ def test_schema_has_each_options_check_and_default():
     schema = config_schema()
     assert schema["additionalProperties"] is False and "required" not in schema  # model may be a flag
     properties = schema["properties"]
-    assert properties["shard_mb"] == {"type": "integer", "minimum": 1, "maximum": 95,
+    assert properties["shard_mb"] == {"type": ["integer", "null"], "minimum": 1, "maximum": 95,
                                       "description": "Largest shard file, MiB.", "default": 32}
-    assert properties["quant"]["enum"] == ["q4g32", "f16"] and properties["theme"]["enum"] == ["default", "slate"]
+    assert properties["quant"]["enum"] == ["q4g32", "f16", None]
+    assert properties["theme"]["enum"] == ["default", "slate", None]
     assert properties["out"]["default"] == "site" and properties["title"]["default"] == "Chat with {model_id}"
     assert properties["starter_prompts"]["default"] == list(BuildConfig(model="x").starter_prompts)
     assert "default" not in properties["model"] and "default" not in properties["weights_url"]
     assert "accent" in properties["colors"]["propertyNames"]["enum"]
     assert "user-bubble" in properties["colors"]["propertyNames"]["enum"]
     json.dumps(schema)  # plain JSON data
+
+
+def test_schema_accepts_an_empty_key_where_the_loader_takes_the_default():
+    properties = config_schema()["properties"]
+    assert properties["model"]["type"] == "string"  # no default: an empty `model:` is refused
+    for name, opt in OPTIONS.items():
+        if name != "model":  # every other option has a default, which an empty key stands for
+            schema = properties[name]
+            assert "null" in schema.get("type", []) or None in schema.get("enum", []), name
+
+
+def test_schema_describes_colors_as_the_file_holds_them():
+    description = config_schema()["properties"]["colors"]["description"]
+    assert "mapping" in description and "accent=" not in description and "repeatable" not in description
+    assert OPTIONS["colors"].help in CliRunner().invoke(cli, ["build", "--help"], terminal_width=200).output
 
 
 def test_schema_command_prints_the_schema():
@@ -200,3 +246,46 @@ def test_cli_reports_a_bad_flag_by_its_name_on_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["build", "-m", "x", "--starter-prompt", " "])
     assert result.exit_code == 1
     assert result.output == "Error: --starter-prompt[0] must be a non-empty string, got ' '.\n"
+
+
+SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub Pages refuses files over 100 MB)"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--theme", "nope"], "--theme: unknown theme 'nope'; available: default, slate."),
+    (["-q", "x"], "--quant must be one of q4g32, f16, got 'x'."),
+    (["--shard-mb", "x"], f"--shard-mb {SHARD_RANGE}, got 'x'."),
+    (["--shard-mb", "1.5"], f"--shard-mb {SHARD_RANGE}, got '1.5'."),
+    (["--shard-mb", "0"], f"--shard-mb {SHARD_RANGE}, got 0."),
+    (["--shard-mb", "-3"], f"--shard-mb {SHARD_RANGE}, got -3."),
+    (["-o", ""], "--out must be a non-empty string, got ''."),
+    (["--chat-template", "nope.jinja"], "--chat-template: chat template file nope.jinja does not exist."),
+    (["--weights-url", "https:///a"], "--weights-url has no host name (after https://), got 'https:///a'. "
+                                      "Example: https://huggingface.co/<user>/<repo>/resolve/main/"),
+    (["--colors", "accent"], "--colors takes NAME=#rrggbb, got 'accent'."),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_every_bad_flag_value_is_one_line_naming_the_flag(args, message, tmp_path, monkeypatch):
+    """Flags reach click as text and go through the same checks as the file's values: no usage error."""
+    monkeypatch.chdir(tmp_path)  # no ./sitegen.yml
+    result = CliRunner().invoke(cli, ["build", "-m", "x", *args])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {message}\n"
+
+
+def test_number_flags_are_read_from_their_text(tmp_path, monkeypatch):
+    built = []
+    monkeypatch.setattr("sitegen.commands.build.build", built.append)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["build", "-m", "x", "--shard-mb", " 16", "--theme", "slate"])
+    assert result.exit_code == 0, result.output
+    assert built == [BuildConfig(model="x", shard_mb=16, theme="slate")]
+    # A value from the file is not flag text: a quoted number there is refused, as before.
+    config_file = tmp_path / "site.yml"
+    config_file.write_text("model: x\nshard_mb: '16'\n")
+    with pytest.raises(SitegenError, match=re.escape(f"site.yml: shard_mb {SHARD_RANGE}, got '16'.")):
+        load_build_config(config_file, NO_FLAGS)
+
+
+def test_choice_flags_complete_their_values():
+    assert OPTIONS["theme"].kind.complete("s") == ["slate"]
+    assert OPTIONS["quant"].kind.complete("") == ["q4g32", "f16"]

@@ -2,6 +2,7 @@
 any rule is refused before conversion with a one-line error. (The runtime's side of the same
 file is tested in tests/js.)"""
 
+import json
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from sitegen.arch import architecture
 from sitegen.commands.build import build
 from sitegen.config import BuildConfig
+from sitegen import limits
 from sitegen.errors import SitegenError
 from sitegen.limits import check_limits, quantity, rules
 from tests.tiny_models import SHAPES, write_tiny_model
@@ -87,3 +89,16 @@ def test_the_rules_name_architecture_fields():
     for rule in rules():
         assert quantity(arch, rule["quantity"]) > 0 and rule["why"]
         assert set(rule) <= {"quantity", "power_of_two", "min", "max", "multiple_of", "why"}
+
+
+def test_a_rule_the_runtime_would_not_read_breaks_the_installation_not_a_build(tmp_path, monkeypatch):
+    # runtime/webgpu/limits.js refuses unknown keys and non-manifest fields: so must the build
+    for rule in ({"quantity": "head_dim", "divides": 256, "why": "x"}, {"quantity": "q_size", "min": 1, "why": "x"}):
+        (tmp_path / "limits.json").write_text(json.dumps({"rules": [rule]}), encoding="utf-8")
+        monkeypatch.setattr(limits, "asset_dir", lambda name: tmp_path)
+        rules.cache_clear()
+        try:
+            with pytest.raises(ValueError, match=r"kernels/limits.json: the rule on \w+ has unknown"):
+                rules()
+        finally:
+            rules.cache_clear()

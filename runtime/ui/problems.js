@@ -53,6 +53,13 @@ export function describeProblem(error) {
           + 'edit an earlier message to make it shorter.',
         actions: ['new-chat', 'dismiss'],
       };
+    case 'UnsupportedModelError':
+      return {
+        title: 'This model cannot run here',
+        // Retrying cannot help: the model is too large for this GPU, or the site is broken.
+        text: `${message} Try another device, or ask the site's owner for a smaller model.`,
+        actions: ['dismiss'],
+      };
     case 'InvalidRequestError':
       return { title: 'Check the settings', text: message, actions: ['dismiss'] };
     case 'ModelNotLoadedError':

@@ -14,7 +14,8 @@ import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem } from '../../runtime/ui/problems.js';
 import { chatRequest, parseSettings } from '../../runtime/ui/settings.js';
 import {
-  ContextWindowExceededError, DeviceLostError, IntegrityError, QuotaExceededError, WebGPUNotAvailableError, fromPlain, toPlain,
+  ContextWindowExceededError, DeviceLostError, IntegrityError, QuotaExceededError, UnsupportedModelError,
+  WebGPUNotAvailableError, fromPlain, toPlain,
 } from '../../runtime/errors.js';
 
 describe('format', () => {
@@ -37,6 +38,8 @@ describe('problems', () => {
       [new DeviceLostError('lost'), /GPU stopped responding/, /reload the page/, ['reload']],
       [new IntegrityError('bad', { shard: 'shard-00003.bin' }), /damaged/, /shard-00003.bin did not match/, ['retry']],
       [new ContextWindowExceededError('too long'), /conversation is full/, /Start a new chat/, ['new-chat', 'dismiss']],
+      [new UnsupportedModelError('The LM head exceeds this GPU\'s binding limit.'), /cannot run here/,
+        /binding limit\. Try another device/, ['dismiss']],
       [new TypeError('boom'), /Something went wrong/, /^boom /, ['retry', 'reload']],
     ];
     for (const [error, title, text, actions] of cases) {
