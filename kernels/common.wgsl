@@ -19,7 +19,7 @@ struct Params {
   repetition_penalty: f32,  // 1: off
   bias_count: u32,          // entries in the logit-bias list
   logprobs: u32,            // 1: report the chosen token's log-probability
-  top_logprobs: u32,        // how many alternatives to report (0..20)
+  top_logprobs: u32,        // how many alternatives to report (0..MAX_TOP_LOGPROBS, runtime/sampling_limits.js)
   masked: u32,              // 1: only the tokens the token mask allows may be sampled (sample_scores.wgsl)
 }
 

@@ -275,3 +275,13 @@ def test_chat_template_in_a_legacy_encoding_is_a_one_line_error(tmp_path):
     assert result.stderr == (f"Error: {path} is not valid UTF-8 text: byte 0xe9 on line 1 cannot be decoded "
                              "(saved in a legacy encoding such as cp1252?); save it as UTF-8.\n")
     assert not (tmp_path / "site").exists()
+
+
+def test_the_site_gets_the_mode_a_plain_folder_would(tiny_qwen2, tmp_path):
+    # not mkdtemp's private 0700: a web server (after rsync -a) must be able to read the site
+    old = os.umask(0o022)
+    try:
+        quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "site").stat().st_mode & 0o777 == 0o755

@@ -9,6 +9,7 @@ With --weights-url the shards are not part of the site: they go to a second fold
 site keeps the manifest and tokenizer and fetches the shards from there.
 """
 
+import os
 import shutil
 import tempfile
 import time
@@ -44,7 +45,11 @@ def atomic_folders(*outs: Path):
     try:
         for out in outs:
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmps.append(Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent)))
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+            # mkdtemp makes it private (0700); the site is for a web server to read: the mode a
+            # plain mkdir would give, so copying it to a server (rsync -a, scp -p) keeps it readable
+            tmp.chmod(0o777 & ~_umask())
+            tmps.append(tmp)
         yield tmps
         for tmp in tmps:
             (tmp / MARKER).write_text("built by sitegen\n", encoding="utf-8")
@@ -52,6 +57,12 @@ def atomic_folders(*outs: Path):
     finally:
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _rename_into_place(pairs: list[tuple[Path, Path]]) -> None:
