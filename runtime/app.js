@@ -8,8 +8,8 @@
 import { ChatView } from './ui/chat_view.js';
 import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
-import { describeProblem } from './ui/problems.js';
-import { chatRequest, SettingsForm } from './ui/settings.js';
+import { describeProblem, describeStepProblem } from './ui/problems.js';
+import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
 import { ConversationStore } from './ui/store.js';
 import { TAKE_OVER } from './host_protocol.js';
@@ -84,6 +84,8 @@ async function loadEngine() {
     showProblem(error, { retry: loadEngine });
   }
   setControls();
+  // Ready to type into, unless the visitor went on to something else while the model loaded.
+  if (app.engine && (!document.activeElement || document.activeElement === document.body)) dom.prompt.focus();
 }
 
 function registerServiceWorker() {
@@ -151,7 +153,7 @@ async function save(conversation) {
   try {
     await app.store?.put(conversation);
   } catch (error) {
-    showProblem(new Error(`The conversation could not be saved: ${error.message}`));
+    showProblem(error, { problem: describeStepProblem('save', error) });
   }
 }
 
@@ -189,7 +191,7 @@ async function deleteConversation(id) {
   try {
     await app.store?.delete(id);
   } catch (error) {
-    showProblem(new Error(`The conversation could not be deleted: ${error.message}`));
+    showProblem(error, { problem: describeStepProblem('delete', error) });
   }
   showConversation();
 }
@@ -212,7 +214,7 @@ async function importConversations(file) {
     app.conversations = [...app.conversations, ...added].sort((a, b) => b.updated - a.updated);
     showConversation();
   } catch (error) {
-    showProblem(new Error(`${file.name} was not imported. ${error.message}`));
+    showProblem(error, { problem: describeStepProblem('import', error, file.name) });
   }
 }
 
@@ -221,7 +223,7 @@ async function importConversations(file) {
 // send, reply and generate change the page before their first await: the controls show the
 // reply under way at once, and a second Enter cannot send twice.
 async function send(text) {
-  if (!text.trim() || !app.engine || app.generating) return;
+  if (!text.trim() || !app.engine || app.generating || refuseInvalidSettings()) return;
   if (!app.current) app.current = newConversation();
   if (!app.current.messages.length) app.current.title = titleFrom(text);
   app.current.messages.push({ role: 'user', content: text });
@@ -231,11 +233,21 @@ async function send(text) {
 
 /** Reply again from message `index` on: its new text if given (an edit), else regenerate. */
 async function reply(index, text) {
-  if (!app.current || !app.engine || app.generating) return;
+  if (!app.current || !app.engine || app.generating || refuseInvalidSettings()) return;
   const messages = app.current.messages.slice(0, index);
   if (text !== undefined) messages.push({ role: 'user', content: text });
   app.current.messages = messages;
   await generate();
+}
+
+// A setting the engine would refuse stops a message before anything changes (the text stays
+// where it was typed): the problem says why, and the field is shown with what it allows.
+function refuseInvalidSettings() {
+  const error = settingsError(settings.value.errors);
+  if (!error) return false;
+  showProblem(error);
+  settings.showInvalid();
+  return true;
 }
 
 async function generate() {
@@ -246,7 +258,9 @@ async function generate() {
   const saved = save(conversation); // the question is kept whatever happens to the reply
   showConversation();
   chatView.startReply();
-  const request = chatRequest(settings.value, conversation.messages);
+  // Ready for the next message: after a send, and where the edit box or button just went away.
+  dom.prompt.focus();
+  const request = chatRequest(settings.value.settings, conversation.messages);
   const message = { role: 'assistant', content: '' };
   let savedAt = 0;
   try {
@@ -308,15 +322,24 @@ function setControls() {
   }
 }
 
-function showProblem(error, { retry } = {}) {
-  const { title, text, actions } = describeProblem(error);
+/** Show the problem of `error` (describeProblem's unless `problem` is given); `retry` backs 'retry'. */
+function showProblem(error, { retry, problem = describeProblem(error) } = {}) {
+  const { title, text, list, details, actions } = problem;
   dom.problem.querySelector('.problem-title').textContent = title;
   dom.problem.querySelector('.problem-text').textContent = text;
+  const listElement = dom.problem.querySelector('.problem-list');
+  listElement.replaceChildren(...list.map((line) => Object.assign(document.createElement('li'), { textContent: line })));
+  listElement.hidden = !list.length;
+  const detailsElement = dom.problem.querySelector('.problem-details');
+  detailsElement.querySelector('.problem-details-text').textContent = details ?? '';
+  detailsElement.hidden = !details;
+  detailsElement.open = false; // each problem starts with its details folded away
   const handlers = {
     retry: retry && ['Try again', () => retry()],
     reload: ['Reload the page', () => location.reload()],
     'new-chat': ['Start a new chat', () => startNewChat()],
-    dismiss: ['Dismiss', () => hideProblem()],
+    // The Dismiss button goes away with the box: focus goes back to where one writes.
+    dismiss: ['Dismiss', () => { hideProblem(); dom.prompt.focus(); }],
   };
   dom.problem.querySelector('.problem-actions').replaceChildren(...actions
     .filter((action) => handlers[action])

@@ -20,6 +20,7 @@
 
 import { EngineLostError, WebGPUNotAvailableError } from './errors.js';
 import { OP } from './host_protocol.js';
+import { WEBGPU_BROWSERS } from './webgpu_support.js';
 import { Connection, CreateWorkerEngine, connectEngine } from './worker_client.js';
 
 // On a first visit the service worker installs (precaches the site) before it is ready.
@@ -28,10 +29,8 @@ const READY_TIMEOUT_MS = 10_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_MS = 10_000;
 
-const WEBGPU_HELP = 'WebGPU is not available in this browser, so the model cannot run here. It runs in Chrome or '
-  + 'Edge 113+ on Windows, macOS, ChromeOS and Android; in Chrome on Linux with WebGPU enabled '
-  + '(chrome://flags/#enable-unsafe-webgpu, or the --enable-unsafe-webgpu switch) and Vulkan drivers; in Safari 26+; '
-  + 'and in Firefox 141+ on Windows.';
+const WEBGPU_HELP = 'WebGPU is not available in this browser, so the model cannot run here. It runs in: '
+  + `${WEBGPU_BROWSERS.join('; ')}.`;
 
 /**
  * Load the model of `manifestUrl` in the service worker, else in a dedicated worker, and return

@@ -33,6 +33,21 @@ DEFAULT_FILE = "sitegen.yml"
 MAX_SHARD_MB = 95  # GitHub refuses files over 100 MB; stay clear of it
 # The colour variables every theme defines (see themes/_layout.css); `colors` may override them.
 THEME_COLORS = ("bg", "fg", "muted", "surface", "user_bubble", "border", "accent", "accent_fg", "danger", "focus")
+# The (text, background) pairs of those colours that themes/_layout.css draws text with: each
+# must reach WCAG AA contrast for text (sitegen/contrast.py) in every theme, after `colors`.
+# border and focus draw lines, not text.
+THEME_TEXT_PAIRS = (
+    ("fg", "bg"),  # body text
+    ("fg", "surface"),  # notices, problem boxes, inputs, code blocks, the current conversation
+    ("fg", "user_bubble"),  # the visitor's own messages
+    ("muted", "bg"),  # footer, hints, message footers and notices, blockquotes
+    ("muted", "surface"),  # code block headers, "details" toggles inside problem boxes
+    ("accent", "bg"),  # links, secondary and starter buttons
+    ("accent", "surface"),  # copy buttons of code blocks, links inside notices
+    ("accent_fg", "accent"),  # primary buttons, the pressed theme toggle
+    ("danger", "bg"),  # error text (today only the problem boxes' border: kept readable as text)
+    ("danger", "surface"),  # the same, inside problem boxes
+)
 _HEX_COLOR = r"#[0-9a-fA-F]{6}"
 # A non-empty string, as JSON Schema says it (the checks also refuse whitespace only).
 _TEXT_SCHEMA = {"type": "string", "pattern": r"\S"}
@@ -221,6 +236,30 @@ class FolderUrl(Kind):
                 "pattern": rf"^\s*(https://[^/?#\s]+|http://({local})(:\d+)?)(/[^?#]*)?\s*$"}
 
 
+class HostName(Kind):
+    """A bare DNS host name such as www.example.org, held in lower case (DNS ignores case).
+
+    Two labels at least (GitHub Pages serves custom domains, not single-label hosts); each label
+    1-63 letters, digits or hyphens, not starting or ending with a hyphen; 253 characters in all
+    (RFC 1035, RFC 1123). No scheme, path, port or trailing dot: GitHub Pages' CNAME file holds
+    the host alone.
+    """
+
+    metavar = "DOMAIN"
+    _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+    _PATTERN = rf"{_LABEL}(\.{_LABEL})+"
+
+    def check(self, label, value):
+        host = Text().check(label, value).strip()
+        if len(host) > 253 or not re.fullmatch(self._PATTERN, host):
+            raise SitegenError(f"{label} must be a bare domain name such as example.org or www.example.org "
+                               f"(letters, digits, hyphens and dots; no https://, path or port), got {value!r}.")
+        return host.lower()
+
+    def schema(self):
+        return {"type": "string", "maxLength": 253, "pattern": rf"^\s*{self._PATTERN}\s*$"}
+
+
 class Colors(Kind):
     """Theme colour overrides: {variable: "#rrggbb"} in sitegen.yml, NAME=#rrggbb per flag.
 
@@ -311,6 +350,9 @@ class BuildConfig:
         "URL); the shards are then written beside the site, to OUT-weights/, not into it.")
     colors: tuple[tuple[str, str], ...] = option(
         Colors(THEME_COLORS), (), help="Override a theme colour, e.g. accent=#aa3300 (repeatable).")
+    cname: str | None = option(
+        HostName(), None, help="Custom domain of the GitHub Pages site, e.g. example.org: written to the site's "
+        "CNAME file (replacing one you put there).")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from markupsafe import Markup
 from .arch import Architecture
 from .assets import asset_dir
 from .errors import SitegenError
+from .units import format_bytes
 
 if TYPE_CHECKING:  # sitegen.config imports this module (for the theme names)
     from .config import BuildConfig
@@ -184,6 +185,35 @@ def _load_theme(name: str, colors: tuple[tuple[str, str], ...] = ()) -> _Theme:
     return _Theme(text.encode("utf-8"), _css_colour(text, "--accent", name), _css_colour(text, "--bg", name))
 
 
+def theme_schemes(name: str, colors: tuple[tuple[str, str], ...] = ()) -> dict[str, dict[str, str]]:
+    """The colours the theme `name` shows, after the `colors` overrides (BuildConfig.colors).
+
+    Returns {"light": {...}, "dark": {...}} for a theme whose colours are light-dark(light, dark),
+    else {scheme: {...}} with the one scheme its `color-scheme` names; each maps a colour name as
+    BuildConfig.colors spells it ("accent_fg") to "#rrggbb", lower case. An override applies to
+    every scheme, as the :root rule `_load_theme` appends does. Raises SitegenError for an
+    unknown theme.
+    """
+    themes = available_themes()
+    if name not in themes:
+        raise SitegenError(f"unknown theme {name!r}; available themes: {', '.join(themes)}")
+    css = (asset_dir("themes") / f"{name}.css").read_text(encoding="utf-8")
+    pairs = re.findall(r"(?<![\w-])--([\w-]+)\s*:\s*(?:light-dark\(\s*(#[0-9a-fA-F]{6})\s*,\s*(#[0-9a-fA-F]{6})\s*\)"
+                       r"|(#[0-9a-fA-F]{6}))", css)
+    if any(light for _, light, _, _ in pairs):
+        schemes = {"light": {}, "dark": {}}
+    else:
+        scheme = re.search(r"color-scheme\s*:\s*(\w+)", css)
+        schemes = {scheme.group(1) if scheme else "light": {}}
+    for variable, light, dark, both in pairs:
+        for scheme, colours in schemes.items():
+            colours[variable.replace("-", "_")] = (both or (dark if scheme == "dark" else light)).lower()
+    for key, value in colors:
+        for colours in schemes.values():
+            colours[key] = value.lower()
+    return schemes
+
+
 def _css_colour(css: str, variable: str, theme: str) -> str:
     # The web app manifest carries one colour: the light one of light-dark(light, dark), and
     # the last definition (an override appended to the theme wins, as in the browser).
@@ -251,7 +281,7 @@ def _model_facts(manifest: dict) -> list[tuple[str, str]]:
         ("Hidden size", f"{arch.hidden_size:,}"),
         ("Context length", f"{arch.context_length:,} tokens"),
         ("Quantisation", str(manifest["quantization"]["scheme"])),
-        ("Download size", _format_bytes(manifest["total_bytes"])),
+        ("Download size", format_bytes(manifest["total_bytes"])),
     ]
 
 
@@ -260,15 +290,6 @@ def _format_count(count: int) -> str:
         if count >= scale:
             return f"{count / scale:.1f} {unit} ({count:,})"
     return f"{count:,}"
-
-
-def _format_bytes(count: int) -> str:
-    value, unit = float(count), "bytes"
-    for larger in ("KiB", "MiB", "GiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, larger
-    return f"{count:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
 
 
 # YAML front matter as Hugging Face model cards carry it: a leading block between `---` lines.

@@ -285,3 +285,80 @@ def test_the_site_gets_the_mode_a_plain_folder_would(tiny_qwen2, tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "site").stat().st_mode & 0o777 == 0o755
+
+
+# --- files the site's owner added: kept across rebuilds -------------------------------------------
+
+
+def _build_logging(**options) -> list[str]:
+    lines = []
+    build(BuildConfig(**options), log=lines.append)
+    return lines
+
+
+def test_a_rebuild_keeps_the_files_the_owner_added(tiny_qwen2, tmp_path):
+    folder, site = str(tiny_qwen2[0]), tmp_path / "site"
+    quiet_build(model=folder, out=site)
+    assert "index.html" in json.loads((site / MARKER).read_text())["files"]
+    (site / "CNAME").write_text("example.org\n")
+    (site / "robots.txt").write_text("User-agent: *\n")
+    (site / "blog" / "2024").mkdir(parents=True)
+    (site / "blog" / "2024" / "hello.html").write_text("<p>hi</p>")
+    (site / "empty").mkdir()
+    (site / "index.html").write_text("my own page")  # a path the build writes: the build's wins
+    lines = _build_logging(model=folder, out=site)
+    assert (site / "CNAME").read_text() == "example.org\n" and (site / "robots.txt").is_file()
+    assert (site / "blog" / "2024" / "hello.html").read_text() == "<p>hi</p>" and (site / "empty").is_dir()
+    assert (site / "index.html").read_text() != "my own page"
+    [line] = [line for line in lines if line.startswith("In ")]
+    assert line == (f"In {site}: kept CNAME, blog/ (1 item(s)), empty, robots.txt, which the build does not "
+                    "write; replaced index.html with the build's own.")
+    # The marker records only the build's files, so the kept ones stay the owner's, build after build.
+    assert "CNAME" not in json.loads((site / MARKER).read_text())["files"]
+    lines = _build_logging(model=folder, out=site)
+    assert (site / "CNAME").is_file() and any(line.startswith(f"In {site}: kept CNAME") for line in lines)
+
+
+def test_a_rebuild_drops_what_the_previous_build_wrote(tiny_qwen2, smollm2_gguf, tmp_path):
+    site = tmp_path / "site"
+    first = quiet_build(model=str(tiny_qwen2[0]), out=site)
+    lines = _build_logging(model=str(smollm2_gguf), out=site)
+    assert not (site / "models" / first["model_id"]).exists()  # the other model's files are sitegen's
+    assert not any(line.startswith("In ") for line in lines)  # nothing kept, nothing to say
+
+
+def test_a_site_from_before_the_record_keeps_all_but_sitegens_folders(tiny_qwen2, tmp_path):
+    folder, site = str(tiny_qwen2[0]), tmp_path / "site"
+    quiet_build(model=folder, out=site)
+    (site / MARKER).write_text("built by sitegen\n")  # as sitegen wrote it before recording its files
+    (site / "models" / "old-model").mkdir()
+    (site / "models" / "old-model" / "shard-0.bin").write_bytes(b"\0")
+    (site / "runtime" / "gone.js").write_text("")  # a file an older sitegen wrote and this one does not
+    (site / "404.html").write_text("not here")
+    lines = _build_logging(model=folder, out=site)
+    assert (site / "404.html").read_text() == "not here"
+    assert not (site / "models" / "old-model").exists() and not (site / "runtime" / "gone.js").exists()
+    assert f"In {site}: kept 404.html, which the build does not write." in lines
+
+
+def test_a_failed_build_loses_no_user_file(tiny_qwen2, tmp_path, monkeypatch):
+    folder, site = tiny_qwen2[0], tmp_path / "site"
+    quiet_build(model=str(folder), out=site)
+    (site / "CNAME").write_text("example.org\n")
+    before = tree_digest(site)
+    _record_renames(monkeypatch, fail_into=site)
+    with pytest.raises(SitegenError, match="the previous output was left as it was"):
+        quiet_build(model=str(folder), out=site)
+    assert tree_digest(site) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_cname_is_written_and_wins_over_the_owners(tiny_qwen2, tmp_path):
+    folder, site = str(tiny_qwen2[0]), tmp_path / "site"
+    quiet_build(model=folder, out=site)
+    (site / "CNAME").write_text("old.example.org\n")
+    lines = _build_logging(model=folder, out=site, cname="chat.example.org")
+    assert (site / "CNAME").read_text() == "chat.example.org\n"
+    assert f"In {site}: replaced CNAME with the build's own." in lines
+    quiet_build(model=folder, out=site)  # the build wrote that CNAME: without --cname it goes
+    assert not (site / "CNAME").exists()

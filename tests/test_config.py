@@ -248,6 +248,8 @@ def test_cli_reports_a_bad_flag_by_its_name_on_one_line(tmp_path):
     assert result.output == "Error: --starter-prompt[0] must be a non-empty string, got ' '.\n"
 
 
+CNAME_RULE = ("must be a bare domain name such as example.org or www.example.org "
+              "(letters, digits, hyphens and dots; no https://, path or port)")
 SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub Pages refuses files over 100 MB)"
 
 
@@ -263,6 +265,9 @@ SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub Pages refuses 
     (["--weights-url", "https:///a"], "--weights-url has no host name (after https://), got 'https:///a'. "
                                       "Example: https://huggingface.co/<user>/<repo>/resolve/main/"),
     (["--colors", "accent"], "--colors takes NAME=#rrggbb, got 'accent'."),
+    *[(["--cname", bad], f"--cname {CNAME_RULE}, got {bad!r}.")
+      for bad in ("https://example.org", "example.org/blog", "example.org:8080", "localhost", "-x.org",
+                  "ex ample.org", "example.org.", "a_b.org", "x" * 64 + ".org")],
 ], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
 def test_every_bad_flag_value_is_one_line_naming_the_flag(args, message, tmp_path, monkeypatch):
     """Flags reach click as text and go through the same checks as the file's values: no usage error."""
@@ -289,3 +294,12 @@ def test_number_flags_are_read_from_their_text(tmp_path, monkeypatch):
 def test_choice_flags_complete_their_values():
     assert OPTIONS["theme"].kind.complete("s") == ["slate"]
     assert OPTIONS["quant"].kind.complete("") == ["q4g32", "f16"]
+
+
+@pytest.mark.parametrize("given, held", [("example.org", "example.org"), ("WWW.Example.ORG ", "www.example.org"),
+                                         ("my-site.github.io", "my-site.github.io"), ("a.b.c.d.e", "a.b.c.d.e")])
+def test_cname_takes_a_bare_host_name_from_file_or_flag(given, held, tmp_path):
+    (tmp_path / "site.yml").write_text(f"model: x\ncname: '{given}'\n")
+    assert load_build_config(tmp_path / "site.yml", NO_FLAGS).cname == held
+    assert load_build_config(None, {**NO_FLAGS, "model": "x", "cname": given}).cname == held
+    assert re.fullmatch(config_schema()["properties"]["cname"]["pattern"], given)

@@ -191,7 +191,7 @@ def test_about_page_shows_manifest_facts_and_card(tmp_path):
         "Hidden size": "576",
         "Context length": "8,192 tokens",
         "Quantisation": "q4g32",
-        "Download size": "33.0 MiB",  # 32 MiB + 1 MiB of shards
+        "Download size": "34.6 MB",  # 32 MiB + 1 MiB of shards: 34,603,008 bytes
         "License": "apache-2.0",
         "Base model": "example/base-model",
     }

@@ -99,7 +99,11 @@ export class ChatView {
       if (text) this.#actions.edit(Number(item.dataset.index), text);
     };
     textarea.onkeydown = (event) => {
-      if (event.key === 'Escape') {
+      // As in the composer: Enter sends, Shift+Enter makes a new line.
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        editor.requestSubmit();
+      } else if (event.key === 'Escape') {
         event.stopPropagation();
         this.#closeEditor(item);
       }

@@ -5,20 +5,55 @@
 //              damaged is downloaded again)
 //   'reload'   reload the page (a lost GPU device comes back with a fresh page)
 //   'new-chat' start a new conversation (the current one stays saved)
-//   'dismiss'  hide the message
+//   'dismiss'  hide the message (only where the page goes on working)
+// A problem reads as: title (what happened), text (what it means and what to do), an optional
+// list (choices to scan, e.g. browsers), and details: the raw error message, for a bug report or
+// a support question, shown collapsed because it speaks to developers, not to visitors.
 
 import { formatBytes } from '../units.js';
+import { WEBGPU_BROWSERS } from '../webgpu_support.js';
 
-/** { title, text, actions } for an error from loading the model or from a chat request. */
+/** { title, text, list, details, actions } for an error from loading the model or from a chat request. */
 export function describeProblem(error) {
   const message = error?.message ?? String(error);
+  return { list: [], details: message, ...problemOf(error, message) };
+}
+
+// Steps the visitor took that failed while the page goes on working: the problem says what did
+// not happen and is dismissed.
+const STEP_PROBLEMS = {
+  import: (fileName) => ({
+    title: 'The file was not imported',
+    text: `Nothing from ${fileName} was added; your conversations are unchanged. Import a file saved with `
+      + '“Export all” from this chat.',
+  }),
+  save: () => ({
+    title: 'The conversation was not saved',
+    text: 'This browser did not let the site store it (storage may be full, or this is a private window). You can '
+      + 'go on chatting; “Export all” keeps a copy.',
+  }),
+  delete: () => ({
+    title: 'The conversation was not deleted',
+    text: 'This browser did not let the site change what it stored. Try again later.',
+  }),
+};
+
+/** The problem of a failed `step` (import, save, delete), `subject` naming what it was about. */
+export function describeStepProblem(step, error, subject) {
+  return { list: [], details: error?.message ?? String(error), actions: ['dismiss'], ...STEP_PROBLEMS[step](subject) };
+}
+
+// title, text, actions and, where they differ from the defaults, list and details.
+function problemOf(error, message) {
   switch (error?.name) {
     case 'WebGPUNotAvailableError':
+      // Reloading cannot help: the visitor needs another browser (or a setting) first.
       return {
         title: 'This browser cannot run the model',
-        // The runtime's message says which browsers and settings work (runtime/sw_client.js).
-        text: `The chat runs on your device's GPU. ${message}`,
-        actions: ['reload'],
+        text: "The chat runs the model on your device's GPU through WebGPU, which this browser does not offer. Open "
+          + 'this page in one of these browsers:',
+        list: WEBGPU_BROWSERS,
+        actions: [],
       };
     case 'QuotaExceededError': {
       const { needed, available } = error;
@@ -58,21 +93,25 @@ export function describeProblem(error) {
         title: 'This model cannot run here',
         // Retrying cannot help: the model is too large for this GPU, or the site is broken.
         text: `${message} Try another device, or ask the site's owner for a smaller model.`,
+        details: null,
         actions: ['dismiss'],
       };
     case 'InvalidRequestError':
-      return { title: 'Check the settings', text: message, actions: ['dismiss'] };
+      // The message names the field and what it allows: it is the text, not a detail.
+      return { title: 'Check the settings', text: message, details: null, actions: ['dismiss'] };
     case 'ModelNotLoadedError':
     case 'EngineLostError':
       return {
         title: 'The model is not running',
-        text: `${message} Reload the page to start it again; your conversations are saved.`,
+        text: 'The model stopped running in the background. Reload the page to start it again; your conversations '
+          + 'are saved.',
         actions: ['reload'],
       };
     default:
       return {
         title: 'Something went wrong',
-        text: `${message} If it keeps happening, reload the page; your conversations are saved.`,
+        text: 'The chat ran into an error it did not expect. Try again; if it keeps happening, reload the page. '
+          + 'Your conversations are saved.',
         actions: ['retry', 'reload'],
       };
   }

@@ -1,21 +1,52 @@
 // The chat settings (system prompt, temperature, top_p, max tokens): kept in localStorage per
 // site, bound to the settings form, turned into request fields. An empty field means "the
 // model's default" (the engine applies the manifest's generation defaults), so nothing is sent.
+//
+// A value a request may not carry is shown as invalid, with what is allowed, and kept as typed:
+// never replaced by the default behind the visitor's back. The check is request.js's own (the one
+// place requests are validated), so the form accepts exactly what the engine does and says so in
+// its words; no bound is repeated here.
 
+import { InvalidRequestError } from '../errors.js';
+import { parseChatRequest } from '../request.js';
 import { readLocal, writeLocal } from './site_storage.js';
 
 const STORAGE_NAME = 'settings';
 
-const FIELDS = {
-  system: { parse: (text) => text.trim() || null },
-  temperature: { parse: (text) => number(text, { min: 0, max: 2 }) },
-  top_p: { parse: (text) => number(text, { min: 0.01, max: 1 }) },
-  max_tokens: { parse: (text) => number(text, { min: 1, integer: true }) },
-};
+// The sampling fields, by request field name, with the name the form shows.
+const NUMBER_FIELDS = { temperature: 'Temperature', top_p: 'Top p', max_tokens: 'Max tokens' };
+const FIELD_NAMES = ['system', ...Object.keys(NUMBER_FIELDS)];
 
-/** { system, temperature, top_p, max_tokens } from saved text values; null = model default. */
+// The smallest request request.js accepts: a probe carries one setting besides it. The fields
+// probed depend on no manifest value, so an empty manifest does.
+const PROBE_MESSAGES = [{ role: 'user', content: '' }];
+
+/**
+ * The settings in saved text values: { settings, errors }. settings: { system, temperature,
+ * top_p, max_tokens }, null where a field is empty (the model's default) or invalid; errors:
+ * { field: text saying what is allowed } for each invalid field.
+ */
 export function parseSettings(values) {
-  return Object.fromEntries(Object.entries(FIELDS).map(([key, { parse }]) => [key, parse(String(values[key] ?? ''))]));
+  const settings = { system: String(values.system ?? '').trim() || null };
+  const errors = {};
+  for (const [name, label] of Object.entries(NUMBER_FIELDS)) {
+    const text = String(values[name] ?? '').trim();
+    settings[name] = null;
+    if (!text) continue;
+    const value = Number(text); // NaN for a non-number, which request.js refuses like any bad value
+    const error = requestFieldError(name, value, label);
+    if (error) errors[name] = error;
+    else settings[name] = value;
+  }
+  return { settings, errors };
+}
+
+/** The error to show for `errors` of parseSettings when a message is sent; null if there are none. */
+export function settingsError(errors) {
+  const [field, text] = Object.entries(errors)[0] ?? [];
+  if (!field) return null;
+  return new InvalidRequestError(`Your message was not sent. ${text} Change it in Settings, or clear it to use the `
+                                 + "model's default.", { field });
 }
 
 /** The request for `conversation` under `settings`: OpenAI chat-completions fields. */
@@ -28,48 +59,84 @@ export function chatRequest(settings, messages) {
     stream: true,
     stream_options: { include_usage: true },
   };
-  for (const key of ['temperature', 'top_p', 'max_tokens']) {
+  for (const key of Object.keys(NUMBER_FIELDS)) {
     if (settings[key] !== null) request[key] = settings[key];
   }
   return request;
 }
 
-function number(text, { min, max = Infinity, integer = false }) {
-  if (!text.trim()) return null;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) return null;
-  return value;
+// request.js's verdict on one field: null, or "<Label> must be <what request.js allows>."
+function requestFieldError(name, value, label) {
+  try {
+    parseChatRequest({ messages: PROBE_MESSAGES, [name]: value }, {});
+    return null;
+  } catch (error) {
+    if (error.name !== 'InvalidRequestError' || error.field !== name) throw error;
+    // request.js words its field errors "<field> must be <allowed>; got <value>." (assertField);
+    // the form shows the value itself, so only what is allowed is kept.
+    const allowed = /^\S+ must be (.+); got .*$/s.exec(error.message)?.[1];
+    return allowed ? `${label} must be ${allowed}.` : error.message;
+  }
 }
 
-/** Keeps the form and localStorage in step: every edit is saved. */
+/**
+ * Keeps the form and localStorage in step (every edit is saved, valid or not) and marks invalid
+ * fields the native way: setCustomValidity (so :invalid and reportValidity apply), aria-invalid,
+ * and the text of the element the field's aria-describedby names.
+ */
 export class SettingsForm {
   #form;
 
   constructor(form) {
     this.#form = form;
     const saved = this.#load();
-    for (const name of Object.keys(FIELDS)) form.elements[name].value = saved[name] ?? '';
-    form.addEventListener('input', () => this.#save());
+    for (const name of FIELD_NAMES) form.elements[name].value = saved[name] ?? '';
+    form.addEventListener('input', () => {
+      this.#save();
+      this.#mark();
+    });
     form.addEventListener('submit', (event) => event.preventDefault());
     form.querySelector('.reset-settings')?.addEventListener('click', () => {
-      for (const name of Object.keys(FIELDS)) form.elements[name].value = '';
+      for (const name of FIELD_NAMES) form.elements[name].value = '';
       this.#save();
+      this.#mark();
     });
+    this.#mark(); // saved values are checked too: a value once valid may not be any more
   }
 
-  /** The current settings; a field the browser flags invalid counts as "default". */
+  /** { settings, errors } as parseSettings gives them for the form's fields. */
   get value() {
-    const values = {};
-    for (const name of Object.keys(FIELDS)) {
+    return parseSettings(this.#values());
+  }
+
+  /** Bring the first invalid field into view and focus, its panel opened. */
+  showInvalid() {
+    const { errors } = this.value;
+    const field = this.#form.elements[Object.keys(errors)[0]];
+    if (!field) return;
+    const panel = this.#form.closest('details');
+    if (panel) panel.open = true;
+    field.focus();
+  }
+
+  #mark() {
+    const { errors } = this.value;
+    for (const name of Object.keys(NUMBER_FIELDS)) {
       const field = this.#form.elements[name];
-      values[name] = field.validity.valid ? field.value : '';
+      const error = errors[name] ?? '';
+      field.setCustomValidity(error);
+      field.setAttribute('aria-invalid', String(!!error));
+      const errorText = document.getElementById(field.getAttribute('aria-describedby'));
+      if (errorText) errorText.textContent = error;
     }
-    return parseSettings(values);
+  }
+
+  #values() {
+    return Object.fromEntries(FIELD_NAMES.map((name) => [name, this.#form.elements[name].value]));
   }
 
   #save() {
-    const values = Object.fromEntries(Object.keys(FIELDS).map((name) => [name, this.#form.elements[name].value]));
-    writeLocal(STORAGE_NAME, JSON.stringify(values));
+    writeLocal(STORAGE_NAME, JSON.stringify(this.#values()));
   }
 
   #load() {

@@ -1,6 +1,10 @@
 """Driving the chat page (templates/index.html) from Playwright, as a visitor would."""
 
 import json
+from pathlib import Path
+
+# Screenshots of the page's states, for people to look at (build/e2e-artifacts/).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "e2e-artifacts"
 
 # SwiftShader loads the model in tens of seconds and decodes about one token per second.
 LOAD_TIMEOUT_MS = 240_000
@@ -47,3 +51,8 @@ def open_imported(page, folder, conversation):
     file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
     page.set_input_files(".import-chats input", str(file))
     page.locator(".conversation", has_text=conversation["title"]).locator(".open-conversation").click()
+
+
+def save_screenshot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .chat import (REPLY_TIMEOUT_MS, ask, open_imported, set_settings, wait_for_reply_end, wait_for_reply_text,
-                   wait_until_ready)
+from .chat import (ARTIFACTS, REPLY_TIMEOUT_MS, ask, open_imported, set_settings, wait_for_reply_end,
+                   wait_for_reply_text, wait_until_ready)
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "build" / "e2e-artifacts"
 QUESTION = "What is the capital of France?"
 ANSWER_TOKENS = 12
 

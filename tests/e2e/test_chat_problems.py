@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .chat import LOAD_TIMEOUT_MS, wait_until_ready
+from .chat import LOAD_TIMEOUT_MS, save_screenshot, wait_until_ready
 from .conftest import serve_folder
 
 
@@ -27,10 +27,21 @@ def test_without_webgpu_the_page_says_which_browsers_work(launch_chromium, site_
         page.goto(site_url)
         problem = problem_of(page, timeout=60_000)
         assert problem.get_attribute("data-error") == "WebGPUNotAvailableError"
-        text = problem.inner_text()
-        assert "This browser cannot run the model" in text and "Edge 113+" in text
-        assert "enable-unsafe-webgpu" in text
+        assert problem.locator(".problem-title").inner_text() == "This browser cannot run the model"
+        text = problem.locator(".problem-text").inner_text()
+        assert "WebGPU" in text and len(text) < 200, text  # one short sentence, no internals
+        browsers = problem.locator(".problem-list li").all_inner_texts()
+        assert any(line.startswith("Chrome or Edge 113") for line in browsers), browsers
+        assert any("enable-unsafe-webgpu" in line for line in browsers), browsers
+        # The runtime's reasons (which host tried what) are there, folded away.
+        details = problem.locator(".problem-details")
+        assert not details.evaluate("element => element.open")
+        assert "Details:" in details.locator(".problem-details-text").text_content()
+        assert "Details:" not in problem.inner_text()
+        # Reloading cannot bring WebGPU: no button offers it (nor anything else).
+        assert problem.locator("button").count() == 0
         assert page.locator("#prompt").is_disabled() and page.locator(".loader").is_hidden()
+        save_screenshot(page, "chat-problem-no-webgpu")
     finally:
         plain.close()
 

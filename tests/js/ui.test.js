@@ -11,8 +11,8 @@ import {
   EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
 } from '../../runtime/ui/conversations.js';
 import { replyStats } from '../../runtime/ui/reply_stats.js';
-import { describeProblem } from '../../runtime/ui/problems.js';
-import { chatRequest, parseSettings } from '../../runtime/ui/settings.js';
+import { describeProblem, describeStepProblem } from '../../runtime/ui/problems.js';
+import { chatRequest, parseSettings, settingsError } from '../../runtime/ui/settings.js';
 import {
   ContextWindowExceededError, DeviceLostError, IntegrityError, QuotaExceededError, UnsupportedModelError,
   WebGPUNotAvailableError, fromPlain, toPlain,
@@ -32,7 +32,7 @@ describe('problems', () => {
 
   test('each typed error gets its own message and actions', () => {
     const cases = [
-      [new WebGPUNotAvailableError('It runs in Chrome 113+.'), /cannot run the model/, /GPU\. It runs in Chrome 113\+\.$/, ['reload']],
+      [new WebGPUNotAvailableError('It runs in Chrome 113+.'), /cannot run the model/, /does not offer WebGPU|through WebGPU/, []],
       [new QuotaExceededError('full', { needed: 2_500_000_000, available: 1_000_000_000 }), /Not enough storage/,
         /needs 2.50 GB more; this site may use 1.00 GB/, ['retry']],
       [new DeviceLostError('lost'), /GPU stopped responding/, /reload the page/, ['reload']],
@@ -40,7 +40,7 @@ describe('problems', () => {
       [new ContextWindowExceededError('too long'), /conversation is full/, /Start a new chat/, ['new-chat', 'dismiss']],
       [new UnsupportedModelError('The LM head exceeds this GPU\'s binding limit.'), /cannot run here/,
         /binding limit\. Try another device/, ['dismiss']],
-      [new TypeError('boom'), /Something went wrong/, /^boom /, ['retry', 'reload']],
+      [new TypeError('boom'), /Something went wrong/, /Try again; if it keeps happening, reload/, ['retry', 'reload']],
     ];
     for (const [error, title, text, actions] of cases) {
       const problem = describeProblem(across(error));
@@ -48,6 +48,32 @@ describe('problems', () => {
       assert.match(problem.text, text);
       assert.deepEqual(problem.actions, actions);
     }
+  });
+
+  test('the raw message is a technical detail, unless it is the text', () => {
+    assert.equal(describeProblem(across(new TypeError('boom at x.js:3'))).details, 'boom at x.js:3');
+    assert.doesNotMatch(describeProblem(across(new TypeError('boom at x.js:3'))).text, /x\.js/);
+    const invalid = describeProblem(settingsError({ temperature: 'Temperature must be a number from 0 to 2.' }));
+    assert.match(invalid.text, /not sent\. Temperature must be a number from 0 to 2\./);
+    assert.equal(invalid.details, null);
+  });
+
+  test('without WebGPU: the browsers that work, internals folded away, nothing to retry', () => {
+    const problem = describeProblem(across(new WebGPUNotAvailableError('WebGPU is not available... Details: page: no adapter')));
+    assert.ok(problem.text.length < 200, problem.text);
+    assert.ok(problem.list.some((line) => /^Chrome or Edge 113/.test(line)));
+    assert.ok(problem.list.some((line) => /Safari/.test(line)) && problem.list.some((line) => /Firefox/.test(line)));
+    assert.match(problem.details, /Details: page: no adapter/);
+    assert.deepEqual(problem.actions, []);
+  });
+
+  test('a failed import is dismissed and says nothing changed', () => {
+    const problem = describeStepProblem('import', new SyntaxError('Unexpected token } in JSON'), 'chats.json');
+    assert.equal(problem.title, 'The file was not imported');
+    assert.match(problem.text, /Nothing from chats\.json was added; your conversations are unchanged/);
+    assert.equal(problem.details, 'Unexpected token } in JSON');
+    assert.deepEqual(problem.actions, ['dismiss']);
+    assert.deepEqual(describeStepProblem('save', new Error('QuotaExceeded')).actions, ['dismiss']);
   });
 });
 
@@ -101,15 +127,41 @@ describe('conversations', () => {
 });
 
 describe('settings', () => {
-  test('empty or out-of-range fields fall back to the model default and are not sent', () => {
-    const settings = parseSettings({ system: '  Be brief. ', temperature: '0', top_p: '1.5', max_tokens: '2.5' });
+  test('empty fields use the model default and are not sent', () => {
+    const { settings, errors } = parseSettings({ system: '  Be brief. ', temperature: '0', top_p: ' ', max_tokens: '' });
     assert.deepEqual(settings, { system: 'Be brief.', temperature: 0, top_p: null, max_tokens: null });
+    assert.deepEqual(errors, {});
     assert.deepEqual(chatRequest(settings, [{ role: 'user', content: 'Hi', stats: {} }]), {
       messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
       stream: true, stream_options: { include_usage: true }, temperature: 0,
     });
-    const defaults = parseSettings({});
-    assert.deepEqual(chatRequest(defaults, []).messages, []);
-    assert.deepEqual(parseSettings({ top_p: '0.9', max_tokens: '256' }), { system: null, temperature: null, top_p: 0.9, max_tokens: 256 });
+    assert.deepEqual(chatRequest(parseSettings({}).settings, []).messages, []);
+    assert.deepEqual(parseSettings({ top_p: '0.9', max_tokens: '256' }).settings,
+                     { system: null, temperature: null, top_p: 0.9, max_tokens: 256 });
+    assert.equal(settingsError({}), null);
+  });
+
+  test('values a request may not carry are errors saying what request.js allows', () => {
+    const cases = [
+      ['temperature', '5', /^Temperature must be a number from 0 to 2/],
+      ['temperature', 'warm', /^Temperature must be a number from 0 to 2/],
+      ['top_p', '0', /^Top p must be a number greater than 0 and at most 1\.$/],
+      ['top_p', '1.5', /^Top p must be a number greater than 0 and at most 1\.$/],
+      ['max_tokens', '0', /^Max tokens must be an integer >= 1\.$/],
+      ['max_tokens', '-3', /^Max tokens must be an integer >= 1\.$/],
+      ['max_tokens', '2.5', /^Max tokens must be an integer >= 1\.$/],
+      ['max_tokens', '1e400', /^Max tokens must be an integer >= 1\.$/],
+    ];
+    for (const [name, text, message] of cases) {
+      const { settings, errors } = parseSettings({ [name]: text });
+      assert.equal(settings[name], null, `${name} ${text}`);
+      assert.match(errors[name], message, `${name} ${text}`);
+    }
+    // The boundaries request.js accepts are accepted here too.
+    assert.deepEqual(parseSettings({ temperature: '2', top_p: '1', max_tokens: '1' }).errors, {});
+    const error = settingsError(parseSettings({ temperature: '5', max_tokens: '0' }).errors);
+    assert.equal(error.name, 'InvalidRequestError');
+    assert.equal(error.field, 'temperature');
+    assert.match(error.message, /^Your message was not sent\. Temperature must be/);
   });
 });

@@ -1,0 +1,132 @@
+"""The chat page's settings, keyboard and problem boxes as a visitor meets them, in real Chromium
+(SwiftShader WebGPU) on the SmolLM2 site: invalid settings are shown and block sending, the
+composer has focus when it can be used, Enter sends from the edit box, a bad import is a problem
+the visitor can dismiss. The tests share one visit (the model loads once), in order; replies are
+two tokens long (SwiftShader decodes about one token per second).
+"""
+
+import pytest
+from playwright.sync_api import expect
+
+from .chat import ask, save_screenshot, set_settings, wait_for_reply_end, wait_until_ready
+
+
+@pytest.fixture(scope="module")
+def chat(browser, site_url):
+    """One visitor's page for the module: the model loads once."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(site_url)
+    yield page
+    context.close()
+
+
+def test_the_composer_has_focus_once_the_model_is_ready(chat):
+    wait_until_ready(chat)
+    expect(chat.locator("#prompt")).to_be_focused()
+    save_screenshot(chat, "chat-ready-composer-focused")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "allowed"),
+    [
+        ("temperature", "5", "Temperature must be a number from 0 to 2"),
+        ("temperature", "warm", "Temperature must be a number from 0 to 2"),
+        ("top_p", "0", "Top p must be a number greater than 0 and at most 1."),
+        ("top_p", "1.5", "Top p must be a number greater than 0 and at most 1."),
+        ("max_tokens", "0", "Max tokens must be an integer >= 1."),
+        ("max_tokens", "-3", "Max tokens must be an integer >= 1."),
+        ("max_tokens", "2.5", "Max tokens must be an integer >= 1."),
+    ],
+)
+def test_an_invalid_setting_is_shown_with_what_is_allowed(chat, name, text, allowed):
+    set_settings(chat, **{name: text})
+    field = chat.locator(f".settings-form [name={name}]")
+    expect(field).to_have_value(text)  # kept as typed, not replaced
+    expect(field).to_have_attribute("aria-invalid", "true")
+    error = chat.locator(f"#{field.get_attribute('aria-describedby')}")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text(allowed)
+    assert field.evaluate("input => input.validity.customError && input.matches(':invalid')")
+    chat.click(".reset-settings")
+    expect(field).to_have_attribute("aria-invalid", "false")
+    expect(field).to_have_value("")
+    expect(error).to_be_hidden()
+
+
+def test_a_message_is_not_sent_with_an_invalid_setting(chat):
+    set_settings(chat, temperature=5)
+    save_screenshot(chat, "chat-settings-invalid")
+    chat.reload()  # a saved invalid value comes back as typed, still flagged
+    wait_until_ready(chat)
+    field = chat.locator(".settings-form [name=temperature]")
+    expect(field).to_have_value("5")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    messages = chat.locator(".message").count()
+    ask(chat, "Hi")
+    problem = chat.locator(".problem")
+    expect(problem).to_be_visible()
+    assert problem.get_attribute("data-error") == "InvalidRequestError"
+    expect(problem.locator(".problem-title")).to_have_text("Check the settings")
+    expect(problem.locator(".problem-text")).to_contain_text(
+        "Your message was not sent. Temperature must be a number from 0 to 2")
+    expect(chat.locator(".message")).to_have_count(messages)
+    expect(chat.locator("#prompt")).to_have_value("Hi")  # nothing the visitor typed is lost
+    expect(field).to_be_focused()
+    save_screenshot(chat, "chat-settings-invalid-not-sent")
+    problem.locator("button[data-action=dismiss]").click()
+    expect(problem).to_be_hidden()
+    chat.click(".reset-settings")
+
+
+def test_the_composer_keeps_focus_after_sending(chat):
+    chat.click(".new-chat")
+    set_settings(chat, temperature=0, max_tokens=2)
+    ask(chat, "Name a colour.")
+    expect(chat.locator("#prompt")).to_be_focused()
+    wait_for_reply_end(chat)
+    expect(chat.locator("#prompt")).to_be_focused()
+
+
+def test_enter_sends_from_the_edit_box(chat):
+    chat.locator(".message.user .edit-message").click()
+    editor = chat.locator(".message.user .message-editor textarea")
+    expect(editor).to_be_focused()
+    editor.fill("Name a")
+    editor.press("Shift+Enter")  # a new line, as in the composer
+    expect(editor).to_have_value("Name a\n")
+    save_screenshot(chat, "chat-edit-box")
+    editor.fill("Name a fruit.")
+    editor.press("Enter")
+    expect(chat.locator(".message.user .message-body")).to_have_text("Name a fruit.")
+    expect(chat.locator("#prompt")).to_be_focused()
+    wait_for_reply_end(chat)
+    expect(chat.locator(".message")).to_have_count(2)
+
+
+def test_a_bad_import_is_a_problem_to_dismiss(chat, tmp_path):
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"format": "something-else"}')
+    count = chat.locator(".conversation").count()
+    chat.set_input_files(".import-chats input", str(bad))
+    problem = chat.locator(".problem")
+    expect(problem).to_be_visible()
+    expect(problem.locator(".problem-title")).to_have_text("The file was not imported")
+    expect(problem.locator(".problem-text")).to_contain_text(
+        "Nothing from notes.json was added; your conversations are unchanged.")
+    # The raw error is there for whoever asks, folded away.
+    details = problem.locator(".problem-details")
+    expect(details).to_be_visible()
+    assert not details.evaluate("element => element.open")
+    expect(details.locator(".problem-details-text")).to_be_hidden()
+    assert "This is not a conversations file" in details.locator(".problem-details-text").text_content()
+    assert [b.get_attribute("data-action") for b in problem.locator("button").all()] == ["dismiss"]
+    save_screenshot(chat, "chat-problem-bad-import")
+    details.locator("summary").click()
+    expect(details.locator(".problem-details-text")).to_be_visible()
+    save_screenshot(chat, "chat-problem-bad-import-details")
+    problem.locator("button[data-action=dismiss]").click()
+    expect(problem).to_be_hidden()
+    expect(chat.locator("#prompt")).to_be_focused()
+    expect(chat.locator(".conversation")).to_have_count(count)
+    expect(chat.locator("#prompt")).to_be_enabled()  # the chat goes on working: the model stays loaded
