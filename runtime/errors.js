@@ -15,7 +15,7 @@ export class DeviceLostError extends SitegenRuntimeError {}
 export class ContextWindowExceededError extends SitegenRuntimeError {}
 export class IntegrityError extends SitegenRuntimeError {} // fields: { shard } (its file name)
 export class QuotaExceededError extends SitegenRuntimeError {} // fields: { needed, available } (bytes)
-export class InvalidRequestError extends SitegenRuntimeError {} // fields: { field }
+export class InvalidRequestError extends SitegenRuntimeError {} // fields: { field, allowed (what the field takes, where said) }
 export class ModelNotLoadedError extends SitegenRuntimeError {}
 export class UnsupportedModelError extends SitegenRuntimeError {}
 // The engine's host (worker or service worker) failed, stopped or was replaced: the loaded model

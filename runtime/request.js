@@ -246,7 +246,7 @@ function rangeText(min, max) {
 
 // Throws the InvalidRequestError of `field` unless `ok`: "<field> must be <allowed>; got <value>."
 function assertField(ok, field, allowed, value) {
-  if (!ok) throw new InvalidRequestError(`${field} must be ${allowed}; got ${describe(value)}.`, { field });
+  if (!ok) throw new InvalidRequestError(`${field} must be ${allowed}; got ${describe(value)}.`, { field, allowed });
 }
 
 // A short rendering of a rejected value for error messages.

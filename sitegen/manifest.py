@@ -33,11 +33,11 @@ Schema (format_version 2); every key is always present unless marked optional:
     repetition_penalty; only those the model sets)
 """
 
-import hashlib
 import json
 from pathlib import Path
 
 from sitegen.errors import SitegenError
+from sitegen.marker import file_digest
 from sitegen.quantize import CODE_OFFSET, GROUP
 
 FORMAT = "sitegen-model"
@@ -81,10 +81,6 @@ def _verify_shard(path: Path, shard: dict) -> None:
         size = path.stat().st_size if path.is_file() else "missing"
         raise SitegenError(f"Shard {path} is {size} bytes, the manifest says {shard['bytes']}: the site is "
                            "incomplete or corrupted. Rebuild it (or copy it again).")
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    if digest.hexdigest() != shard["sha256"]:
+    if file_digest(path) != shard["sha256"]:
         raise SitegenError(f"Shard {path} does not match its sha256 in the manifest: the file is corrupted. "
                            "Rebuild the site (or copy it again).")

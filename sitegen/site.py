@@ -173,16 +173,26 @@ class _Theme:
     background: str  # "#rrggbb": manifest background_color (splash screen), icon motif
 
 
-def _load_theme(name: str, colors: tuple[tuple[str, str], ...] = ()) -> _Theme:
+def _theme_css(name: str) -> str:
+    """The text of themes/<name>.css; SitegenError for an unknown theme."""
     themes = available_themes()
     if name not in themes:
         raise SitegenError(f"unknown theme {name!r}; available themes: {', '.join(themes)}")
-    text = (asset_dir("themes") / f"{name}.css").read_text(encoding="utf-8")
+    return (asset_dir("themes") / f"{name}.css").read_text(encoding="utf-8")
+
+
+def _load_theme(name: str, colors: tuple[tuple[str, str], ...] = ()) -> _Theme:
+    text = _theme_css(name)
     if colors:
         # Appended, so they win over the theme's own values (in both schemes of a light/dark theme).
         overrides = "".join(f"\n  --{key.replace('_', '-')}: {value};" for key, value in colors)
         text += f"\n/* Colours chosen for this site (sitegen build --color / colors:) */\n:root {{{overrides}\n}}\n"
-    return _Theme(text.encode("utf-8"), _css_colour(text, "--accent", name), _css_colour(text, "--bg", name))
+    # The web app manifest and the icons carry one colour each: the light scheme's where the theme has both.
+    first = next(iter(theme_schemes(name, colors).values()))
+    missing = [variable for variable in ("accent", "bg") if variable not in first]
+    if missing:
+        raise SitegenError(f"theme {name!r} does not define --{missing[0]} as a #rrggbb colour")
+    return _Theme(text.encode("utf-8"), first["accent"], first["bg"])
 
 
 def theme_schemes(name: str, colors: tuple[tuple[str, str], ...] = ()) -> dict[str, dict[str, str]]:
@@ -194,10 +204,7 @@ def theme_schemes(name: str, colors: tuple[tuple[str, str], ...] = ()) -> dict[s
     every scheme, as the :root rule `_load_theme` appends does. Raises SitegenError for an
     unknown theme.
     """
-    themes = available_themes()
-    if name not in themes:
-        raise SitegenError(f"unknown theme {name!r}; available themes: {', '.join(themes)}")
-    css = (asset_dir("themes") / f"{name}.css").read_text(encoding="utf-8")
+    css = _theme_css(name)
     pairs = re.findall(r"(?<![\w-])--([\w-]+)\s*:\s*(?:light-dark\(\s*(#[0-9a-fA-F]{6})\s*,\s*(#[0-9a-fA-F]{6})\s*\)"
                        r"|(#[0-9a-fA-F]{6}))", css)
     if any(light for _, light, _, _ in pairs):
@@ -212,17 +219,6 @@ def theme_schemes(name: str, colors: tuple[tuple[str, str], ...] = ()) -> dict[s
         for colours in schemes.values():
             colours[key] = value.lower()
     return schemes
-
-
-def _css_colour(css: str, variable: str, theme: str) -> str:
-    # The web app manifest carries one colour: the light one of light-dark(light, dark), and
-    # the last definition (an override appended to the theme wins, as in the browser).
-    matches = re.findall(
-        rf"(?<![\w-]){variable}\s*:\s*(?:light-dark\(\s*)?(#[0-9a-fA-F]{{6}})\b", css
-    )
-    if not matches:
-        raise SitegenError(f"theme {theme!r} does not define {variable} as a #rrggbb colour")
-    return matches[-1].lower()
 
 
 def _origin(url: str) -> str:

@@ -72,10 +72,8 @@ function requestFieldError(name, value, label) {
     return null;
   } catch (error) {
     if (error.name !== 'InvalidRequestError' || error.field !== name) throw error;
-    // request.js words its field errors "<field> must be <allowed>; got <value>." (assertField);
-    // the form shows the value itself, so only what is allowed is kept.
-    const allowed = /^\S+ must be (.+); got .*$/s.exec(error.message)?.[1];
-    return allowed ? `${label} must be ${allowed}.` : error.message;
+    // the form shows the value itself: only what the field allows is said
+    return error.allowed ? `${label} must be ${error.allowed}.` : error.message;
   }
 }
 
