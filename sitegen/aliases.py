@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from sitegen.chat_sampling import check_published
+
 Q4G32_BITS_PER_WEIGHT = 4 + 16 / 32  # 4-bit code plus one f16 scale per group of 32
 
 
@@ -19,6 +21,7 @@ class Alias:
     gated: bool
     demo_package: str | None = None
     demo_file: str | None = None
+    chat_sampling: dict | None = None  # {temperature, top_p} its authors publish (chat_sampling.py)
 
     def site_bytes_estimate(self) -> float:
         return self.params_billion * 1e9 * Q4G32_BITS_PER_WEIGHT / 8
@@ -41,4 +44,7 @@ class Alias:
 @cache
 def aliases() -> dict[str, Alias]:
     table = yaml.safe_load((Path(__file__).parent / "models.yml").read_text(encoding="utf-8"))
+    for name, fields in table.items():
+        if "chat_sampling" in fields:
+            fields["chat_sampling"] = check_published(fields["chat_sampling"], f"models.yml {name}")
     return {name: Alias(name=name, **fields) for name, fields in table.items()}

@@ -7,6 +7,7 @@ import yaml
 from sitegen import manifest as manifest_schema
 from sitegen.arch import architecture, check_tensors
 from sitegen.chat_format import chat_format_for
+from sitegen.chat_sampling import chat_sampling
 from sitegen.checkpoint import Checkpoint
 from sitegen.convert import convert_tensors, error_summary
 from sitegen.families import runtime_tensors
@@ -40,8 +41,12 @@ def _chat_format(checkpoint: Checkpoint, template_override: str | None) -> dict:
 
 
 def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, source: str, quant: str,
-                shard_mb: int, chat_template: str | None = None, log=print) -> dict:
+                shard_mb: int, chat_template: str | None = None, published_sampling: dict | None = None,
+                log=print) -> dict:
     """Convert `checkpoint` into model_dir (which must not exist yet); returns the manifest written.
+
+    `published_sampling`: the {temperature, top_p} the model's authors publish, for the chat page
+    where the checkpoint sets none (sitegen/chat_sampling.py).
 
     Everything that can refuse the model (architecture, the runtime's limits, tensors, tokenizer,
     chat template) runs before the conversion starts; each raises SitegenError.
@@ -78,6 +83,7 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
                                          chat_format["stop_strings"]),
         "generation": generation_defaults(checkpoint.generation_config),
     }
+    manifest["chat_sampling"] = chat_sampling(manifest["generation"], published_sampling)
     manifest_schema.write_manifest(model_dir, manifest)
     return manifest
 

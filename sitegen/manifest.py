@@ -31,6 +31,8 @@ Schema (format_version 2); every key is always present unless marked optional:
   stop_token_ids: generation ends on any of these ids
   generation: defaults from generation_config.json (temperature, top_p, top_k,
     repetition_penalty; only those the model sets)
+  chat_sampling: {temperature, top_p, source ("model card" | "sitegen")} the chat page uses for
+    its empty fields, or null where `generation` sets temperature or top_p (sitegen/chat_sampling.py)
 """
 
 import json

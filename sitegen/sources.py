@@ -22,6 +22,7 @@ class ModelSource:
     location: str  # file or folder path, or repo id
     revision: str | None
     model_id: str  # the folder name under site/models/
+    chat_sampling: dict | None = None  # an alias's published {temperature, top_p} (chat_sampling.py)
 
     def load(self) -> Checkpoint:
         if self.kind == "gguf":
@@ -50,8 +51,8 @@ def resolve(spec: str) -> ModelSource:
         alias = table[spec]
         demo = alias.demo_gguf()
         if demo is not None:
-            return ModelSource("gguf", str(demo), None, alias.name)
-        return ModelSource("hub", alias.repo, None, alias.name)
+            return ModelSource("gguf", str(demo), None, alias.name, alias.chat_sampling)
+        return ModelSource("hub", alias.repo, None, alias.name, alias.chat_sampling)
     path = Path(spec).expanduser()
     if spec.lower().endswith(".gguf"):
         if not path.is_file():

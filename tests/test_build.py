@@ -49,6 +49,7 @@ def test_tiny_llama_site_and_manifest(tiny_llama, tmp_path):
     eot = json.loads((model_dir / "tokenizer.json").read_text())["added_tokens"][4]
     assert eot["content"] == "<|eot_id|>" and eot["id"] in manifest["stop_token_ids"]
     assert manifest["generation"] == {"temperature": 0.6, "top_p": 0.9}
+    assert manifest["chat_sampling"] is None  # the model's own generation defaults apply
     assert manifest["license"] == "apache-2.0" and manifest["source"] == folder.name
     assert set(manifest["tensors"]) == set(weights)
     assert manifest["tensors"]["model.norm.weight"]["scheme"] == "f32"
@@ -78,6 +79,8 @@ def test_small_shards_split_tensors_and_read_back_the_same(smollm2_gguf, tmp_pat
     a = load_weights(tmp_path / "big" / "models" / big["model_id"], big)
     b = load_weights(tmp_path / "small" / "models" / small["model_id"], small)
     assert all(np.array_equal(a[name], b[name]) for name in a)
+    # A GGUF named by its path carries no generation defaults and has no alias: the chat defaults.
+    assert big["generation"] == {} and big["chat_sampling"] == {"temperature": 0.7, "top_p": 0.9, "source": "sitegen"}
 
 
 def test_failed_build_keeps_the_previous_site_and_leaves_no_temporary_folder(tiny_qwen2, tmp_path):

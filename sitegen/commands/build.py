@@ -51,7 +51,7 @@ def build(config: BuildConfig, log=print) -> dict:
         model_dir = tmp / "models" / source.model_id
         manifest = write_model(checkpoint, model_dir, model_id=source.model_id,
                                source=source.public_name(), quant=config.quant, shard_mb=config.shard_mb,
-                               chat_template=template, log=log)
+                               chat_template=template, published_sampling=source.chat_sampling, log=log)
         if weights_tmp:
             _move_shards(manifest, model_dir, weights_tmp / source.model_id)
         assemble_site(tmp, model_id=source.model_id, manifest=manifest, model_card=checkpoint.model_card,
