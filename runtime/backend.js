@@ -11,9 +11,12 @@
 //   length            tokens cached now
 //   lost              Promise that settles with an Error (DeviceLostError) once the backend can no
 //                     longer run (its GPU device was lost); pending while it can
-//   prefill(ids)      runs ids (token ids, numbers) at positions length..; leaves the last
-//                     position's logits for sample(). Throws ContextWindowExceededError when the
-//                     cache cannot hold them
+//   prefill(ids, { onProgress })  runs ids (token ids, numbers) at positions length..; leaves the
+//                     last position's logits for sample(). onProgress(done) (optional; must not
+//                     throw) hears, in order, how many of ids have run, as the backend's chunks
+//                     finish, the last time with ids.length before prefill resolves; without it
+//                     the backend does no work for reports. Throws ContextWindowExceededError when
+//                     the cache cannot hold them
 //   resetPenalties(promptIds)  start of a generation: no tokens generated, promptIds seen (for
 //                     repetition_penalty)
 //   sample(options)   -> Promise<{ token, logprob (null unless asked), topLogprobs (null | [{ token, logprob }]) }>:

@@ -8,6 +8,7 @@
 //   const reply = await engine.chat.completions.create({ messages, max_tokens: 64 });
 //   const stream = await engine.chat.completions.create({ messages, stream: true });
 //   for await (const chunk of stream) { ... }
+//   await engine.chat.completions.create({ messages }, { onProgress: (report) => ... });
 //   engine.interruptGenerate(); await engine.resetChat(); await engine.unload();
 //
 // One generation at a time: the model has one KV cache. Generations queue and run in the order
@@ -20,6 +21,10 @@
 // prefix it shares with them. Resending a conversation with one more turn therefore costs only
 // the new turn. usage.extra.prefill_tokens (and OpenAI's prompt_tokens_details.cached_tokens)
 // say how much was reused.
+//
+// create()'s second argument holds request options, as in the OpenAI SDK's create(body, options):
+// onProgress(report) hears what happens before the reply's first token: waiting for the turn,
+// then the prompt running in chunks (request_progress.js defines the reports).
 
 import { loadBackend } from './backend.js';
 import { formatConversation } from './chat_format.js';
@@ -30,6 +35,7 @@ import { collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf
 import { createRandom, randomSeed } from './random.js';
 import { ReplyText } from './reply_text.js';
 import { parseChatRequest } from './request.js';
+import { progressListener, waitingReport } from './request_progress.js';
 import { Tokenizer } from './tokenizer.js';
 import { TurnQueue } from './turn_queue.js';
 
@@ -81,7 +87,7 @@ export class Engine {
     this.#lost = model.lost;
     this.#modelId = model.manifest.model_id;
     this.#tokenizer = tokenizer;
-    this.chat = { completions: { create: (request) => this.#create(request) } };
+    this.chat = { completions: { create: (request, options) => this.#create(request, options) } };
   }
 
   /** The loaded model's id (its folder name under models/). */
@@ -131,27 +137,29 @@ export class Engine {
     return this.#model;
   }
 
-  async #create(request) {
+  // options: { onProgress(report) } (request_progress.js: reports, and a callback that throws).
+  async #create(request, { onProgress } = {}) {
+    const report = progressListener(onProgress);
     const model = this.#requireModel();
     const params = parseChatRequest(request, model.manifest);
     const text = formatConversation(model.manifest.chat_format, params.messages, { addGenerationPrompt: true });
     const promptIds = this.#tokenizer.encode(text); // the chat format's text already holds any BOS
     assertFitsContextWindow(promptIds.length, model.contextLength);
     const header = responseHeader(model.manifest.model_id);
-    const events = this.#generate(params, promptIds);
+    const events = this.#generate(params, promptIds, report);
     return params.stream ? streamChunks(events, header, params) : collectCompletion(events, header, params);
   }
 
   // The generation's events (openai_response.js): { content, logprobs, finishReason: null } as
   // reply text becomes final, then one with the finishReason and usage (and any text held back
-  // until then).
-  async *#generate(params, promptIds) {
-    const release = await this.#turns.acquire();
+  // until then). `report`: the request's progress listener, if any (request_progress.js).
+  async *#generate(params, promptIds, report) {
+    const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))) });
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
       this.#interrupted = false;
       const started = performance.now();
-      const prefillTokens = await this.#prefill(model, promptIds);
+      const prefillTokens = await this.#prefill(model, promptIds, report);
       model.resetPenalties(promptIds);
       const manifest = model.manifest;
       const stopIds = new Set(params.ignoreEos ? [] : manifest.stop_token_ids);
@@ -193,14 +201,17 @@ export class Engine {
     }
   }
 
-  // Runs the part of the prompt the KV cache does not hold yet; returns how many tokens that was.
-  async #prefill(model, promptIds) {
+  // Runs the part of the prompt the KV cache does not hold yet, telling `report` (if any) how far
+  // it got; returns how many tokens that was.
+  async #prefill(model, promptIds, report) {
     // At least one token must run, so that there are logits to sample the reply's first token from.
     const reused = Math.min(commonPrefixLength(this.#cachedIds, promptIds), promptIds.length - 1);
+    const total = promptIds.length - reused;
     model.truncate(reused);
-    await model.prefill(promptIds.slice(reused));
+    report?.({ stage: 'prefill', done: 0, total });
+    await model.prefill(promptIds.slice(reused), report && { onProgress: (done) => report({ stage: 'prefill', done, total }) });
     this.#cachedIds = promptIds.slice();
-    return promptIds.length - reused;
+    return total;
   }
 }
 

@@ -6,6 +6,7 @@
 import { CreateEngine } from './engine.js';
 import { ModelNotLoadedError, toPlain } from './errors.js';
 import { OP, REPLY, readLoad } from './host_protocol.js';
+import { waitingReport } from './request_progress.js';
 import { TurnQueue } from './turn_queue.js';
 
 export class EngineHost {
@@ -54,13 +55,19 @@ export class EngineHost {
     await engine.unload();
   }
 
-  // Runs create `id` of `connection` when its turn comes, posting its replies.
-  async generate(connection, id, request) {
-    const release = await this.#turns.acquire();
+  // Runs create `id` of `connection` when its turn comes, posting its replies; with `progress`,
+  // also its progress reports (request_progress.js): waiting for the turns of this host's
+  // connections, then the engine's own.
+  async generate(connection, id, request, { progress }) {
+    const report = progress ? (progressReport) => {
+      if (connection.awaits(id)) connection.post({ id, type: REPLY.progress, report: progressReport });
+    } : undefined;
+    const onWait = report && ((owners) => report(waitingReport(owners, connection)));
+    const release = await this.#turns.acquire({ owner: connection, onWait });
     try {
       if (!connection.awaits(id)) return; // given up while it waited
       this.#running = { connection, id };
-      const result = await this.engine().chat.completions.create(request);
+      const result = await this.engine().chat.completions.create(request, { onProgress: report });
       if (!(Symbol.asyncIterator in result)) {
         connection.post({ id, type: REPLY.result, value: result });
         return;
@@ -166,10 +173,10 @@ class HostConnection {
       const engine = await this.#host.load(message, (report) => this.post({ id: message.id, type: REPLY.progress, report }));
       this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId } });
     },
-    [OP.create]: async ({ id, request }) => {
+    [OP.create]: async ({ id, request, progress }) => {
       this.#requests.set(id, null);
       try {
-        await this.#host.generate(this, id, request);
+        await this.#host.generate(this, id, request, { progress: progress === true });
       } finally {
         this.#requests.delete(id);
       }

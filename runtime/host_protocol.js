@@ -5,7 +5,8 @@
 //
 // Each client numbers its requests (ids unique per client); every reply carries its id.
 //   client -> host  { id, op: 'load', manifestUrl, options }   loadMessage(); options: ENGINE_OPTIONS
-//                   { id, op: 'create', request }     an OpenAI chat-completions request
+//                   { id, op: 'create', request, progress }  an OpenAI chat-completions request;
+//                                                     progress: true asks for its progress reports
 //                   { id, op: 'close' }               the client gave up request `id` (left its
 //                                                     stream, or is leaving the page)
 //                   { id, op: 'resetChat' } | { id, op: 'unload' }
@@ -13,7 +14,10 @@
 //                   { id, op: 'ping' }                result: { hostId }, random per host instance:
 //                                                     a keep-alive that also reveals a restarted host
 //                   { op: 'interrupt' }               no reply
-//   host -> client  { id, type: 'progress', report }  while loading (load_progress.js ProgressReport)
+//   host -> client  { id, type: 'progress', report }  load: while loading (load_progress.js
+//                                                     ProgressReport); create with progress: true:
+//                                                     until its first token (request_progress.js
+//                                                     RequestProgressReport)
 //                   { id, type: 'result', value }     load: { modelId }; create: the completion;
 //                                                     resetChat, unload: no value
 //                   { id, type: 'stream' }            create with stream: true; then, as they come:
@@ -31,7 +35,8 @@
 //   'unload' end it for every connection. After a GPU device loss, requests fail with
 //   DeviceLostError and the next 'load' loads the model again.
 // - Generations of all connections run one at a time, in the order their 'create' arrived. A
-//   request is validated, and a stream accepted ('stream'), when its turn comes.
+//   request is validated, and a stream accepted ('stream'), when its turn comes. Until then, a
+//   create that asked for progress hears that it waits, and whether for another connection (tab).
 // - 'interrupt' ends the connection's own running generation (finish_reason 'abort'), never
 //   another connection's. 'close' ends a stream ('done' follows), drops a request still waiting
 //   for its turn (no reply) and interrupts a running non-streamed one.

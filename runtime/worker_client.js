@@ -11,13 +11,14 @@
 
 import { EngineLostError, fromPlain, toPlain } from './errors.js';
 import { OP, REPLY, loadMessage } from './host_protocol.js';
+import { progressListener } from './request_progress.js';
 
 /**
  * Load the model of `manifestUrl` in `worker` and return an engine with the in-thread Engine's
- * API: chat.completions.create(), interruptGenerate(), resetChat(), unload(), modelId; plus
- * host: 'worker'. Options: initProgressCallback, and the engine options a host passes through
- * (host_protocol.js; see CreateEngine). Rejects with the worker's error (errors.js types), or
- * EngineLostError when the worker itself fails.
+ * API: chat.completions.create(request, { onProgress }), interruptGenerate(), resetChat(),
+ * unload(), modelId; plus host: 'worker'. Options: initProgressCallback, and the engine options a
+ * host passes through (host_protocol.js; see CreateEngine). Rejects with the worker's error
+ * (errors.js types), or EngineLostError when the worker itself fails.
  */
 export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
   const connection = new Connection(worker);
@@ -56,7 +57,7 @@ class WorkerEngine {
     this.#modelId = modelId;
     this.#host = host;
     this.#onUnload = onUnload;
-    this.chat = { completions: { create: (request) => this.#create(request) } };
+    this.chat = { completions: { create: (request, options) => this.#create(request, options) } };
   }
 
   get modelId() {
@@ -82,12 +83,17 @@ class WorkerEngine {
   }
 
   // Resolves with the completion, or with a stream of chunks once the host has accepted the
-  // request (so an invalid request rejects here, as in-thread, not in the stream).
-  #create(request) {
+  // request (so an invalid request rejects here, as in-thread, not in the stream). options: {
+  // onProgress } as in-thread (engine.js); the host sends reports only when there is a callback.
+  #create(request, { onProgress } = {}) {
     return new Promise((resolve, reject) => {
+      const report = progressListener(onProgress);
       let stream = null;
-      const id = this.#connection.open({ op: OP.create, request }, (reply) => {
+      const id = this.#connection.open({ op: OP.create, request, progress: report !== undefined }, (reply) => {
         switch (reply.type) {
+          case REPLY.progress:
+            report?.(reply.report);
+            return false;
           case REPLY.result:
             resolve(reply.value);
             return true;

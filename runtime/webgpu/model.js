@@ -256,13 +256,16 @@ class Model {
   }
 
   // Runs ids (token ids) at positions length..; leaves the last position's logits on the GPU.
+  // onProgress(done) is called as each chunk finishes on the GPU: every chunk is submitted at once
+  // either way, so the reports cost the GPU no idle time, only one onSubmittedWorkDone per chunk.
   // Rejects with ContextWindowExceededError when the cache cannot hold them, ModelNotLoadedError
   // after destroy(), DeviceLostError; a plain Error for an id out of range (a caller's bug).
-  async prefill(ids) {
+  async prefill(ids, { onProgress } = {}) {
     this.#assertUsable();
     this.#assertRoom(ids.length);
     for (const id of ids) assertToken(id, this.vocabSize);
     const { device } = this.gpu;
+    let reported = null; // with onProgress: settles once every chunk submitted so far has run and been reported
     for (let start = 0; start < ids.length; start += PREFILL_CHUNK) {
       const chunk = ids.slice(start, start + PREFILL_CHUNK);
       this.#tokenWords.set(chunk);
@@ -274,10 +277,14 @@ class Model {
       this.#forward(pass, chunk.length, start + PREFILL_CHUNK >= ids.length);
       pass.end();
       device.queue.submit([encoder.finish()]);
+      if (onProgress) {
+        const done = start + chunk.length;
+        reported = Promise.all([reported, device.queue.onSubmittedWorkDone()]).then(() => onProgress(done));
+      }
     }
     this.#length += ids.length;
     this.#tokenOnGpu = null;
-    await device.queue.onSubmittedWorkDone();
+    await (reported ?? device.queue.onSubmittedWorkDone());
     this.#assertUsable();
   }
 

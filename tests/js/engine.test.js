@@ -261,3 +261,73 @@ describe('engine mechanics (tiny Llama)', () => {
     await engine.unload(); // a second unload is harmless
   });
 });
+
+describe('request progress (tiny Llama)', () => {
+  const expected = expectedOf('tiny-llama');
+  const hello = ask(expected.prompt);
+  const long = ask('Hello there '.repeat(20)); // 186 tokens: more than one prefill chunk (128)
+  let engine;
+  const create = (request, options) => engine.chat.completions.create(request, options);
+  const recorded = async (request) => {
+    const reports = [];
+    const reply = await create(request, { onProgress: (report) => reports.push(report) });
+    return { reply, reports };
+  };
+
+  before(async () => {
+    engine = await CreateEngine(manifestOf('tiny-llama'), { maxContext: 256 });
+  });
+  after(() => engine?.unload());
+
+  test('a long prompt reports prefill per chunk, 0 to the tokens that ran; a follow-up only its new tokens', async () => {
+    await engine.resetChat();
+    const first = await recorded(greedy(long, { max_tokens: 2 }));
+    const total = first.reply.usage.extra.prefill_tokens;
+    assert.equal(total, first.reply.usage.prompt_tokens);
+    assert.ok(total > 128, `${total} tokens`);
+    assert.deepEqual(first.reports, [0, 128, total].map((done) => ({ stage: 'prefill', done, total })));
+
+    const conversation = [...long, first.reply.choices[0].message, ...ask('And then?')];
+    const followUp = await recorded(greedy(conversation, { max_tokens: 2 }));
+    const newTokens = followUp.reply.usage.extra.prefill_tokens;
+    assert.ok(newTokens < 128, `${newTokens} new tokens`);
+    assert.deepEqual(followUp.reports, [0, newTokens].map((done) => ({ stage: 'prefill', done, total: newTokens })));
+  });
+
+  test('a stream reports before its first chunk, never after', async () => {
+    await engine.resetChat();
+    const log = [];
+    const stream = await create(greedy(long, { max_tokens: 3, stream: true }), { onProgress: (report) => log.push(report) });
+    for await (const chunk of stream) log.push(chunk);
+    const firstChunk = log.findIndex((entry) => entry.object === 'chat.completion.chunk');
+    assert.deepEqual(log.slice(0, firstChunk).map((report) => report.done), [0, 128, log[0].total]);
+    assert.ok(log.slice(firstChunk).every((entry) => entry.object === 'chat.completion.chunk'));
+  });
+
+  test('a request behind another generation reports waiting, then its prefill', async () => {
+    const running = await create(greedy(hello, { max_tokens: 6, stream: true }));
+    const reader = running[Symbol.asyncIterator]();
+    await reader.next(); // the stream now holds the engine
+    const reports = [];
+    const waiting = create(greedy(ask('Who are you?'), { max_tokens: 2 }), { onProgress: (report) => reports.push(report) });
+    await new Promise((resolve) => { setImmediate(resolve); });
+    assert.deepEqual(reports, [{ stage: 'waiting', ahead: 1, otherTab: false }]);
+    await collect(reader);
+    const reply = await waiting;
+    const total = reply.usage.extra.prefill_tokens;
+    assert.deepEqual(reports.slice(1), [0, total].map((done) => ({ stage: 'prefill', done, total })));
+  });
+
+  test('a callback that throws does not fail the reply: a console warning says so', async (t) => {
+    const warn = t.mock.method(console, 'warn', () => {});
+    const reply = await create(greedy(hello, { max_tokens: 2 }), { onProgress: () => { throw new Error('page bug'); } });
+    assert.equal(reply.usage.completion_tokens, 2);
+    assert.ok(warn.mock.callCount() >= 2, 'one warning per report');
+    assert.equal(warn.mock.calls[0].arguments[1].message, 'page bug');
+  });
+
+  test('onProgress must be a function; without one, the request runs as before', async () => {
+    await assert.rejects(create(greedy(hello), { onProgress: 'yes' }), TypeError);
+    assert.equal((await create(greedy(hello, { max_tokens: 1 }), {})).usage.completion_tokens, 1);
+  });
+});

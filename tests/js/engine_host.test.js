@@ -54,29 +54,33 @@ function trackedGpu() {
 }
 
 // A client of `host` as a page is of the service worker: a Connection over a port that delivers
-// structured clones, asynchronously, both ways.
+// structured clones, asynchronously, both ways. `sent` and `received` log the messages.
 function connectClient(host) {
   const listeners = [];
+  const sent = [];
+  const received = [];
   const connection = host.connect((message) => {
     const data = structuredClone(message);
+    received.push(data);
     setImmediate(() => listeners.forEach((listener) => listener({ data })));
   });
   const port = {
     postMessage: (message) => {
       const data = structuredClone(message);
+      sent.push(data);
       setImmediate(() => connection.handle(data));
     },
     addEventListener: (type, listener) => type === 'message' && listeners.push(listener),
   };
-  return { connection, client: new Connection(port) };
+  return { connection, client: new Connection(port), sent, received };
 }
 
 async function load(host, options = OPTIONS, manifest = MANIFEST) {
   const reports = [];
-  const { connection, client } = connectClient(host);
+  const { connection, client, sent, received } = connectClient(host);
   const engine = await connectEngine(client, manifest, { ...options, initProgressCallback: (r) => reports.push(r) },
                                      { host: 'test' });
-  return { engine, reports, connection };
+  return { engine, reports, connection, sent, received };
 }
 
 const stages = (reports) => [...new Set(reports.map((report) => report.stage))];
@@ -127,6 +131,30 @@ describe('one engine, several connections', () => {
     assert.equal(chunks.at(-1).choices[0].finish_reason, 'length');
     assert.equal(contentOf(chunks), expected.greedy_text.slice(0, contentOf(chunks).length));
     assert.equal(reply.usage.completion_tokens, 2);
+  });
+
+  test('a queued create hears that it waits, for its own tab or another, then its prefill', async () => {
+    const stream = await first.engine.chat.completions.create(
+      greedy(hello, { max_tokens: 30, ignore_eos: true, stream: true }));
+    const own = [];
+    const other = [];
+    const ownReply = first.engine.chat.completions.create(greedy(hello, { max_tokens: 2 }),
+                                                          { onProgress: (report) => own.push(report) });
+    const otherReply = second.engine.chat.completions.create(greedy(ask('Who are you?'), { max_tokens: 2 }),
+                                                             { onProgress: (report) => other.push(report) });
+    await collect(stream);
+    const prefill = ({ usage }) => [0, usage.extra.prefill_tokens]
+      .map((done) => ({ stage: 'prefill', done, total: usage.extra.prefill_tokens }));
+    // The first connection's queued create waits behind its own stream; the second's behind both,
+    // then behind the first connection's queued one.
+    assert.deepEqual(own, [{ stage: 'waiting', ahead: 1, otherTab: false }, ...prefill(await ownReply)]);
+    assert.deepEqual(other, [{ stage: 'waiting', ahead: 2, otherTab: true }, { stage: 'waiting', ahead: 1, otherTab: true },
+                             ...prefill(await otherReply)]);
+    // Reports travel only for the creates that asked for them.
+    const creates = first.sent.filter((message) => message.op === 'create').slice(-2);
+    assert.deepEqual(creates.map((message) => message.progress), [false, true]);
+    const reported = (id) => first.received.filter((reply) => reply.id === id && reply.type === 'progress').length;
+    assert.deepEqual(creates.map((message) => reported(message.id)), [0, own.length]);
   });
 
   test("closing one connection's stream frees the engine for the others", async () => {

@@ -38,3 +38,19 @@ test('a turn waits until the one before it is released, however long that takes'
   const third = await turns.acquire(); // free again once every turn has been released
   third();
 });
+
+test('a waiting turn hears the owners of the turns before it, at once and as each ends', async () => {
+  const turns = new TurnQueue();
+  const heard = { b: [], c: [] };
+  const first = await turns.acquire({ owner: 'a', onWait: () => assert.fail('a never waits') });
+  const second = turns.acquire({ owner: 'b', onWait: (owners) => heard.b.push(owners) });
+  const third = turns.acquire({ onWait: (owners) => heard.c.push(owners) }); // no owner: null to others
+  const fourth = turns.acquire({ owner: 'd' });
+  assert.deepEqual(heard, { b: [['a']], c: [['a', 'b']] });
+  first();
+  first(); // a second release changes nothing
+  (await second)();
+  assert.deepEqual(heard, { b: [['a']], c: [['a', 'b'], ['b']] });
+  (await third)();
+  (await fourth)();
+});

@@ -96,6 +96,18 @@ describe('worker engine (tiny Llama)', () => {
     assert.equal(chunks.at(-1).usage.completion_tokens, expected.greedy_ids.length);
   });
 
+  test('progress reports come through the worker, before the first chunk', async () => {
+    const log = [];
+    const long = ask('Hello there '.repeat(20)); // more than one prefill chunk (128 tokens)
+    const request = greedy(long, { max_tokens: 2, stream: true, stream_options: { include_usage: true } });
+    const stream = await engine.chat.completions.create(request, { onProgress: (report) => log.push(report) });
+    for await (const chunk of stream) log.push(chunk);
+    const total = log.at(-1).usage.extra.prefill_tokens;
+    assert.ok(total > 128, `${total} tokens`);
+    assert.deepEqual(log.slice(0, 3), [0, 128, total].map((done) => ({ stage: 'prefill', done, total })));
+    assert.ok(log.slice(3).every((entry) => entry.object === 'chat.completion.chunk'));
+  });
+
   test('errors keep their type, name and fields', async () => {
     await assert.rejects(engine.chat.completions.create({ messages: hello, temperature: 9 }), (error) => {
       assert.ok(error instanceof InvalidRequestError);

@@ -1,0 +1,22 @@
+// What the page says while a reply has not started: the engine's request progress reports
+// (runtime/request_progress.js) as one line for the visitor. Pure (tested in Node).
+
+// The page's texts are English: numbers are grouped the English way whatever the browser's locale.
+const count = (number) => number.toLocaleString('en-US');
+
+/**
+ * The line for a request progress report: "Waiting for the reply in another tab to finish…",
+ * "Reading your message… 384 of 1,024 tokens".
+ * @param {import('../request_progress.js').RequestProgressReport} report
+ * @returns {string}
+ */
+export function replyProgressText(report) {
+  if (report.stage === 'waiting') {
+    const { ahead, otherTab } = report;
+    if (ahead === 1) return otherTab ? 'Waiting for the reply in another tab to finish…' : 'Waiting for the previous reply to finish…';
+    return `Waiting for ${count(ahead)} earlier replies to finish${otherTab ? ', some in other tabs' : ''}…`;
+  }
+  if (report.stage === 'prefill') return `Reading your message… ${count(report.done)} of ${count(report.total)} tokens`;
+  // A stage this page does not know yet (a service worker of a newer site version may send one).
+  return 'Preparing the reply…';
+}

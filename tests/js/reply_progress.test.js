@@ -1,0 +1,27 @@
+// The line the page shows before a reply starts (runtime/ui/reply_progress.js), from the request
+// progress reports of runtime/request_progress.js.
+//
+//   node --test tests/js/reply_progress.test.js
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { replyProgressText } from '../../runtime/ui/reply_progress.js';
+
+test('waiting: for another tab, or for replies of this page', () => {
+  assert.equal(replyProgressText({ stage: 'waiting', ahead: 1, otherTab: true }), 'Waiting for the reply in another tab to finish…');
+  assert.equal(replyProgressText({ stage: 'waiting', ahead: 1, otherTab: false }), 'Waiting for the previous reply to finish…');
+  assert.equal(replyProgressText({ stage: 'waiting', ahead: 3, otherTab: false }), 'Waiting for 3 earlier replies to finish…');
+  assert.equal(replyProgressText({ stage: 'waiting', ahead: 2, otherTab: true }),
+               'Waiting for 2 earlier replies to finish, some in other tabs…');
+});
+
+test('prefill: tokens read of the prompt, grouped the English way', () => {
+  assert.equal(replyProgressText({ stage: 'prefill', done: 384, total: 1024 }), 'Reading your message… 384 of 1,024 tokens');
+  assert.equal(replyProgressText({ stage: 'prefill', done: 0, total: 12 }), 'Reading your message… 0 of 12 tokens');
+  assert.equal(replyProgressText({ stage: 'prefill', done: 12_800, total: 131_072 }), 'Reading your message… 12,800 of 131,072 tokens');
+});
+
+test('a stage this page does not know still says something plain', () => {
+  assert.equal(replyProgressText({ stage: 'compiling' }), 'Preparing the reply…');
+});
