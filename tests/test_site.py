@@ -1,5 +1,5 @@
 """Site assembly: file set, relative URLs, no third-party origins, sanitised model card, icons,
-service worker, determinism."""
+service worker, determinism, the npm libraries in runtime/vendor/."""
 
 import json
 import re
@@ -9,11 +9,12 @@ from html.parser import HTMLParser
 
 import pytest
 
-from sitegen import site
+from sitegen import site, site_libraries
 from sitegen.assets import asset_dir
 from sitegen.config import BuildConfig
+from sitegen.contrast import contrast_ratio
 from sitegen.errors import SitegenError
-from sitegen.site import assemble_site, available_themes
+from sitegen.site import assemble_site, available_themes, theme_schemes
 
 # The keys of sitegen/manifest.py's schema that the about page reads, with made-up values.
 MANIFEST = {
@@ -103,13 +104,23 @@ def shipped_assets(name):
             if p.is_file() and p.name != "README.md"}
 
 
+# runtime/vendor/ as sitegen/site_libraries.py writes it, with one library.
+FAKE_VENDOR = {
+    "vendor/libraries.json": json.dumps([{
+        "package": "lib-x", "version": "1.2.3", "license": "MIT", "license_file": "licenses/lib-x.txt",
+        "files": ["lib-x.mjs"], "purpose": "Testing", "bundled_in": None}]),
+    "vendor/lib-x.mjs": "export default 1;\n",
+    "vendor/licenses/lib-x.txt": "MIT License\n",
+}
+
+
 @pytest.fixture
 def fake_assets(tmp_path, monkeypatch):
     """Runtime and kernels folders with code in them, as they will look later."""
     fake = {}
     for name, files in {
         "runtime": {"app.js": "export {};\n", "engine.js": "export const x = 1;\n",
-                    "README.md": "# dev notes\n", "ui/chat.js": "export {};\n"},
+                    "README.md": "# dev notes\n", "ui/chat.js": "export {};\n", **FAKE_VENDOR},
         "kernels": {"matmul_q4.wgsl": "@compute @workgroup_size(64) fn main() {}\n",
                     "README.md": "# dev notes\n"},
     }.items():
@@ -131,7 +142,8 @@ def test_runtime_and_kernels_are_copied_without_readmes(tmp_path, fake_assets):
     site_dir = build(tmp_path / "site")
     files = site_files(site_dir)
     assert set(files) - SHELL_FILES == {
-        "runtime/app.js", "runtime/engine.js", "runtime/ui/chat.js", "kernels/matmul_q4.wgsl"}
+        "runtime/app.js", "runtime/engine.js", "runtime/ui/chat.js", "kernels/matmul_q4.wgsl",
+        *(f"runtime/{path}" for path in FAKE_VENDOR)}
     kernel = fake_assets["kernels"] / "matmul_q4.wgsl"
     assert files["kernels/matmul_q4.wgsl"] == kernel.read_bytes()
     scripts = [a for t, a in _Tags(files["index.html"].decode()).tags if t == "script"]
@@ -211,7 +223,7 @@ def test_model_card_html_is_escaped_and_links_defused(tmp_path):
     assert [t for t, a in tags if t in ("iframe", "img", "b")] == []
     assert [a for t, a in tags if t == "script"] == [{"src": "runtime/ui/theme.js"}]  # ours only
     assert not [k for t, a in tags for k in a if k.startswith("on")]
-    hrefs = [a["href"] for t, a in tags if t == "a"]
+    hrefs = [a["href"] for t, a in tags if t == "a" and not a["href"].startswith("runtime/vendor/licenses/")]
     assert hrefs == ["#main", "./", "./", "about.html", "https://example.org/docs"]
     assert ("a", {"href": "https://example.org/docs", "rel": "nofollow noreferrer"}) in tags
     # The payloads survive as visible text, and the link texts and image alt text stay readable.
@@ -343,3 +355,79 @@ def test_title_and_description_may_name_the_model_and_starters_may_be_none(tmp_p
     metas = {a.get("name"): a.get("content") for t, a in _Tags(index).tags if t == "meta"}
     assert "<title>Ask tiny-llama</title>" in index and metas["description"] == "tiny-llama, on your GPU."
     assert 'class="starter"' not in index  # `starter_prompts: []` in sitegen.yml: no starter buttons
+
+
+# --- the npm libraries (sitegen/site_libraries.py) -------------------------------------------
+
+
+def test_the_site_ships_each_library_and_its_licence(tmp_path):
+    site_dir = build(tmp_path / "site")
+    entries = json.loads((site_dir / "runtime/vendor/libraries.json").read_text())
+    assert [entry["package"] for entry in entries] == [library.package for library in site_libraries.LIBRARIES]
+    for entry in entries:
+        for name in [*entry["files"], entry["license_file"]]:
+            assert (site_dir / "runtime/vendor" / name).stat().st_size > 0, name
+    # The copies are ES modules that markdown.js imports by these names.
+    for name in ("markdown-it.mjs", "highlight.mjs", "temml.mjs"):
+        assert re.search(rb"export\s*\{[^}]*default|export default", (site_dir / "runtime/vendor" / name).read_bytes()), name
+
+
+def test_about_page_lists_the_libraries_with_their_licences(tmp_path, fake_assets):
+    about = (build(tmp_path / "site") / "about.html").read_text()
+    row = re.search(r"<th scope=\"row\">lib-x</th>\s*<td>1\.2\.3</td>\s*"
+                    r"<td><a href=\"runtime/vendor/licenses/lib-x\.txt\">MIT</a></td>\s*<td>Testing</td>", about)
+    assert row, about
+
+
+@pytest.mark.parametrize("missing", ["vendor/libraries.json", "vendor/lib-x.mjs", "vendor/licenses/lib-x.txt"])
+def test_a_build_without_the_library_files_says_how_to_get_them(tmp_path, fake_assets, missing):
+    (fake_assets["runtime"] / missing).unlink()
+    with pytest.raises(SitegenError) as error:
+        build(tmp_path / "site")
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"runtime/{missing} is missing") and "`make`" in message and "npm ci" in message
+    assert not (tmp_path / "site" / "index.html").exists()
+
+
+def test_copy_libraries_reports_what_node_modules_lacks(tmp_path):
+    with pytest.raises(site_libraries.LibraryError, match=r"markdown-it/package\.json is missing: run `npm ci`"):
+        site_libraries.copy_libraries(tmp_path / "node_modules", tmp_path / "runtime")
+    assert not (tmp_path / "runtime" / "vendor").exists()
+    assert list((tmp_path / "runtime").iterdir()) == []  # no half-copied folder left
+
+
+def test_copy_libraries_makes_a_global_script_a_module(tmp_path):
+    for library in site_libraries.LIBRARIES:
+        package = tmp_path / "node_modules" / library.package
+        package.mkdir(parents=True)
+        (package / "package.json").write_text(json.dumps({"version": "1.0.0", "license": "MIT"}))
+        (package / library.license_file).write_text("licence\n")
+        for source in library.files:
+            (package / source).parent.mkdir(parents=True, exist_ok=True)
+            (package / source).write_text("var temml=function(){return 1}();" if library.export_global else "export {};")
+    entries = site_libraries.copy_libraries(tmp_path / "node_modules", tmp_path / "runtime")
+    vendor = tmp_path / "runtime" / "vendor"
+    assert (vendor / "temml.mjs").read_text() == "var temml=function(){return 1}();\nexport default temml;\n"
+    assert (vendor / "markdown-it.mjs").read_text() == "export {};"
+    assert json.loads((vendor / "libraries.json").read_text()) == entries
+    assert {entry["license_file"] for entry in entries} == {
+        f"licenses/{path.name}" for path in (vendor / "licenses").iterdir()}
+
+
+def test_highlighting_colours_meet_aa_on_the_code_background_of_every_theme():
+    css = (asset_dir("themes") / "_content.css").read_text()
+    palette = re.findall(r"--(hl-[\w-]+):\s*light-dark\((#[0-9a-f]{6}),\s*(#[0-9a-f]{6})\)", css)
+    assert len(palette) >= 6
+    for theme in available_themes():
+        for scheme, colours in theme_schemes(theme).items():
+            for name, light, dark in palette:
+                colour = dark if scheme == "dark" else light
+                ratio = contrast_ratio(colour, colours["surface"])
+                assert ratio >= 4.5, f"{name} {colour} on {theme}/{scheme} surface {colours['surface']}: {ratio:.2f}"
+
+
+def test_layout_css_carries_the_reply_content_rules(tmp_path):
+    layout = (build(tmp_path / "site") / "layout.css").read_bytes()
+    assert (asset_dir("themes") / "_content.css").read_bytes() in layout
+    assert b".hljs-keyword" in layout and b"math.tml-display" in layout
