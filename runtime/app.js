@@ -8,14 +8,19 @@
 import { ChatView } from './ui/chat_view.js';
 import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
+import { Drawer } from './ui/drawer.js';
+import { PaneScroll } from './ui/pane_scroll.js';
 import { describeProblem, describeStepProblem } from './ui/problems.js';
 import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
+import { SettingsDialog } from './ui/settings_dialog.js';
 import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
 import { ConversationStore } from './ui/store.js';
 import { TAKE_OVER } from './host_protocol.js';
 import { CreateServiceWorkerEngine } from './sw_client.js';
 
 const SAVE_EVERY_MS = 1000;
+// Below this width the conversations are a drawer; the same breakpoint as themes/_layout.css.
+const DRAWER_QUERY = '(max-width: 48rem)';
 const $ = (selector) => document.querySelector(selector);
 
 const app = {
@@ -38,23 +43,32 @@ const dom = {
   send: $('.composer .send'),
   stop: $('.composer .stop'),
   starters: $('.starters'),
-  sidebar: $('#conversations'),
-  sidebarToggle: $('.toggle-sidebar'),
   newChat: $('.new-chat'),
   exportChats: $('.export-chats'),
   importChats: $('.import-chats input'),
 };
 
+// After "Jump to latest" the button hides: focus goes where the next message is written.
+const paneScroll = new PaneScroll($('.message-scroll'), $('.jump-to-latest'), { afterJump: () => dom.prompt.focus() });
 const chatView = new ChatView($('.messages'), $('#message-template'), {
   edit: (index, text) => reply(index, text),
   regenerate: (index) => reply(index),
-});
+}, paneScroll);
 const conversationList = new ConversationList($('.conversation-list'), $('#conversation-template'), {
   open: (id) => openConversation(id),
   rename: (id, title) => renameConversation(id, title),
   remove: (id) => deleteConversation(id),
 });
 const settings = new SettingsForm($('.settings-form'));
+const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
+// While the drawer is open only it and its toggle are live.
+const drawer = new Drawer({
+  panel: $('#conversations'),
+  toggle: $('.toggle-sidebar'),
+  backdrop: $('.drawer-backdrop'),
+  outside: document.querySelectorAll('.skip-link, .site-title, .site-header nav, .header-tools > :not(.toggle-sidebar), .chat'),
+  query: DRAWER_QUERY,
+});
 
 main();
 
@@ -136,11 +150,12 @@ async function openStore() {
   }
   const lastId = readLocal('current');
   app.current = app.conversations.find((conversation) => conversation.id === lastId) ?? null;
-  showConversation();
+  showConversation({ latest: true });
 }
 
-function showConversation() {
-  chatView.render(app.current?.messages ?? [], { busy: !!app.generating });
+/** Show the open conversation; `latest`: at its last message (it was just opened). */
+function showConversation({ latest = false } = {}) {
+  chatView.render(app.current?.messages ?? [], { busy: !!app.generating, latest });
   conversationList.render(app.conversations, app.current?.id);
   setControls();
 }
@@ -161,9 +176,9 @@ async function openConversation(id) {
   await stopReply();
   app.current = app.conversations.find((conversation) => conversation.id === id) ?? null;
   writeLocal('current', id);
-  closeSidebar();
+  drawer.close();
   hideProblem();
-  showConversation();
+  showConversation({ latest: true });
   dom.prompt.focus();
 }
 
@@ -171,7 +186,7 @@ async function startNewChat() {
   await stopReply();
   app.current = null;
   writeLocal('current', '');
-  closeSidebar();
+  drawer.close();
   hideProblem();
   showConversation();
   dom.prompt.focus();
@@ -241,12 +256,14 @@ async function reply(index, text) {
 }
 
 // A setting the engine would refuse stops a message before anything changes (the text stays
-// where it was typed): the problem says why, and the field is shown with what it allows.
+// where it was typed): the problem says why, and the settings open at the field, showing what
+// it allows; closing them goes back to the message.
 function refuseInvalidSettings() {
   const error = settingsError(settings.value.errors);
   if (!error) return false;
   showProblem(error);
-  settings.showInvalid();
+  settingsDialog.open({ returnFocusTo: dom.prompt });
+  settings.focusInvalid();
   return true;
 }
 
@@ -371,10 +388,11 @@ function wireControls() {
     }
   });
   dom.stop.addEventListener('click', () => stopReply());
+  // Esc closes the drawer if it is open (and does nothing else), else stops a reply.
   document.addEventListener('keydown', (event) => {
     if (event.key !== 'Escape') return;
-    if (app.generating) stopReply();
-    closeSidebar();
+    if (drawer.isOpen) drawer.close({ returnFocus: true });
+    else if (app.generating) stopReply();
   });
   dom.starters?.addEventListener('click', (event) => {
     const prompt = event.target.closest('.starter')?.dataset.prompt;
@@ -387,16 +405,4 @@ function wireControls() {
     dom.importChats.value = '';
     if (file) importConversations(file);
   });
-  dom.sidebarToggle.hidden = false;
-  dom.sidebarToggle.addEventListener('click', () => {
-    const open = !dom.sidebar.classList.contains('open');
-    dom.sidebar.classList.toggle('open', open);
-    dom.sidebarToggle.setAttribute('aria-expanded', String(open));
-    if (open) dom.sidebar.querySelector('button')?.focus();
-  });
-}
-
-function closeSidebar() {
-  dom.sidebar.classList.remove('open');
-  dom.sidebarToggle.setAttribute('aria-expanded', 'false');
 }

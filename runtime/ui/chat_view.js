@@ -1,6 +1,8 @@
 // The message list of the open conversation: one <li> per message, cloned from the page's
 // #message-template. Replies are untrusted model output and go through renderMarkdown, which
 // escapes everything before formatting; the visitor's own messages are shown as plain text.
+// Where the pane scrolls to is PaneScroll's job (./pane_scroll.js): this view says when content
+// changed and when the latest message must show.
 
 import { replyStats } from './reply_stats.js';
 import { renderMarkdown } from './markdown.js';
@@ -11,34 +13,61 @@ export class ChatView {
   #list;
   #template;
   #actions;
-  #streaming = null; // { item, text, frame } of the reply being written
+  #scroll;
+  #streaming = null; // { item, status, text, frame } of the reply being written
 
-  /** actions: { edit(index, text), regenerate(index) } called from the message buttons. */
-  constructor(list, template, actions) {
+  /**
+   * actions: { edit(index, text), regenerate(index) } called from the message buttons;
+   * scroll: the PaneScroll of the pane the list is in.
+   */
+  constructor(list, template, actions, scroll) {
     this.#list = list;
     this.#template = template;
     this.#actions = actions;
+    this.#scroll = scroll;
     list.addEventListener('click', (event) => this.#onClick(event));
   }
 
-  /** Show `messages`; the last reply gets Regenerate, user messages Edit (unless `busy`). */
-  render(messages, { busy = false } = {}) {
+  /**
+   * Show `messages`; the last reply gets Regenerate, user messages Edit (unless `busy`).
+   * `latest`: scroll to the last message (a conversation just opened); otherwise the pane stays
+   * where the reader left it, or at the bottom if they were there.
+   */
+  render(messages, { busy = false, latest = false } = {}) {
     this.#streaming = null;
     const lastReply = messages.findLastIndex((message) => message.role === 'assistant');
     this.#list.replaceChildren(...messages.map((message, index) => this.#item(message, index, {
       editable: !busy && message.role === 'user',
       regenerable: !busy && index === lastReply && index === messages.length - 1,
     })));
+    if (latest) this.#scroll.toBottom();
+    else this.#scroll.keep();
   }
 
-  /** Append an empty reply that `updateReply` fills as tokens stream in. */
+  /** Append an empty reply that `updateReply` fills as tokens stream in, and bring it into view. */
   startReply() {
     const item = this.#item({ role: 'assistant', content: '' }, -1, { editable: false, regenerable: false });
     item.classList.add('streaming');
+    // A live region from the start: text put in one later is announced, one inserted with its
+    // text may not be.
+    const status = Object.assign(document.createElement('p'), { className: 'reply-status' });
+    status.setAttribute('role', 'status');
+    item.querySelector('.message-body').before(status);
     this.#list.append(item);
     this.#list.setAttribute('aria-busy', 'true'); // screen readers read the reply once it is complete
-    this.#streaming = { item, text: '', frame: 0 };
-    item.scrollIntoView({ block: 'nearest' });
+    this.#streaming = { item, status, text: '', frame: 0 };
+    this.#scroll.toBottom();
+  }
+
+  /**
+   * What the reply waits for before its first words ("Loading the model…"), shown in its place;
+   * null or '' clears it (a "…" shows again). Ignored once the reply has text.
+   */
+  setReplyStatus(text) {
+    const streaming = this.#streaming;
+    if (!streaming || streaming.text) return;
+    streaming.status.textContent = text ?? '';
+    this.#scroll.keep();
   }
 
   /** The reply so far. Rendering is batched to one per animation frame: streams outpace screens. */
@@ -46,10 +75,11 @@ export class ChatView {
     const streaming = this.#streaming;
     if (!streaming) return;
     streaming.text = text;
+    if (text) streaming.status.textContent = ''; // the words themselves say the wait is over
     streaming.frame ||= requestAnimationFrame(() => {
       streaming.frame = 0;
       streaming.item.querySelector('.message-body').innerHTML = renderMarkdown(streaming.text);
-      this.#keepInView(streaming.item);
+      this.#scroll.keep();
     });
   }
 
@@ -126,11 +156,5 @@ export class ChatView {
       button.textContent = 'Copy failed';
     }
     setTimeout(() => { button.textContent = 'Copy'; }, 2000);
-  }
-
-  // Follow the reply while the visitor is at the bottom; leave them be if they scrolled up to read.
-  #keepInView(item) {
-    const bottom = item.getBoundingClientRect().bottom;
-    if (bottom > innerHeight && bottom - innerHeight < 400) item.scrollIntoView({ block: 'end' });
   }
 }

@@ -107,14 +107,10 @@ export class SettingsForm {
     return parseSettings(this.#values());
   }
 
-  /** Bring the first invalid field into view and focus, its panel opened. */
-  showInvalid() {
+  /** Focus the first invalid field; the caller shows the form first (it lives in a dialog). */
+  focusInvalid() {
     const { errors } = this.value;
-    const field = this.#form.elements[Object.keys(errors)[0]];
-    if (!field) return;
-    const panel = this.#form.closest('details');
-    if (panel) panel.open = true;
-    field.focus();
+    this.#form.elements[Object.keys(errors)[0]]?.focus();
   }
 
   #mark() {

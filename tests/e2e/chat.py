@@ -15,12 +15,23 @@ def wait_until_ready(page):
     page.wait_for_selector("#prompt:enabled", timeout=LOAD_TIMEOUT_MS)
 
 
-def set_settings(page, **values):
-    details = page.locator("details.settings")
-    if not details.evaluate("element => element.open"):
-        details.locator("summary").click()
+def open_settings(page):
+    """Open the settings dialog from the header (a modal: the rest of the page is inert meanwhile)."""
+    if not page.locator("#settings-dialog").evaluate("dialog => dialog.open"):
+        page.click(".open-settings")
+
+
+def close_settings(page):
+    page.locator("#settings-dialog .close-settings").click()
+
+
+def set_settings(page, close=True, **values):
+    """Fill the settings form; `close`: close the dialog afterwards, so the chat can be used."""
+    open_settings(page)
     for name, value in values.items():
         page.fill(f".settings-form [name={name}]", str(value))
+    if close:
+        close_settings(page)
 
 
 def ask(page, text):

@@ -8,7 +8,7 @@ two tokens long (SwiftShader decodes about one token per second).
 import pytest
 from playwright.sync_api import expect
 
-from .chat import ask, save_screenshot, set_settings, wait_for_reply_end, wait_until_ready
+from .chat import ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end, wait_until_ready
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_the_composer_has_focus_once_the_model_is_ready(chat):
     ],
 )
 def test_an_invalid_setting_is_shown_with_what_is_allowed(chat, name, text, allowed):
-    set_settings(chat, **{name: text})
+    set_settings(chat, close=False, **{name: text})
     field = chat.locator(f".settings-form [name={name}]")
     expect(field).to_have_value(text)  # kept as typed, not replaced
     expect(field).to_have_attribute("aria-invalid", "true")
@@ -52,10 +52,11 @@ def test_an_invalid_setting_is_shown_with_what_is_allowed(chat, name, text, allo
     expect(field).to_have_attribute("aria-invalid", "false")
     expect(field).to_have_value("")
     expect(error).to_be_hidden()
+    close_settings(chat)
 
 
 def test_a_message_is_not_sent_with_an_invalid_setting(chat):
-    set_settings(chat, temperature=5)
+    set_settings(chat, close=False, temperature=5)
     save_screenshot(chat, "chat-settings-invalid")
     chat.reload()  # a saved invalid value comes back as typed, still flagged
     wait_until_ready(chat)
@@ -72,11 +73,17 @@ def test_a_message_is_not_sent_with_an_invalid_setting(chat):
         "Your message was not sent. Temperature must be a number from 0 to 2")
     expect(chat.locator(".message")).to_have_count(messages)
     expect(chat.locator("#prompt")).to_have_value("Hi")  # nothing the visitor typed is lost
+    # The settings open at the field; closing them goes back to the message.
+    expect(chat.locator("#settings-dialog")).to_be_visible()
     expect(field).to_be_focused()
     save_screenshot(chat, "chat-settings-invalid-not-sent")
+    chat.keyboard.press("Escape")
+    expect(chat.locator("#prompt")).to_be_focused()
     problem.locator("button[data-action=dismiss]").click()
     expect(problem).to_be_hidden()
+    open_settings(chat)
     chat.click(".reset-settings")
+    close_settings(chat)
 
 
 def test_the_composer_keeps_focus_after_sending(chat):

@@ -1,0 +1,321 @@
+"""The chat page as a full-height chat app, measured in real Chromium at a desktop size (1280x800)
+and a phone size (390x844): the document never scrolls, the conversation list and the message pane
+scroll by themselves, the composer stays at the bottom, a conversation opens at its latest message,
+a streaming reply is followed until the reader scrolls up ("Jump to latest" brings them back), the
+settings are a dialog and the conversations a drawer on phones, both usable from the keyboard.
+
+Long conversations are imported (as a visitor's export file), not generated: SwiftShader decodes
+about one token per second. One real reply, a few tokens long, shows the scrolling while it streams.
+The tests share one visit (the model loads once), in order.
+"""
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from .chat import (ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end,
+                   wait_for_reply_text, wait_until_ready)
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
+
+# Imports keep titles up to 200 characters: this one fits, and is far wider than the sidebar.
+LONG_TITLE = ("A very long conversation title about lighthouses, bakeries, the history of typesetting, "
+              "migratory birds and compilers, told at length")
+PARAGRAPH = ("The keeper climbed the spiral stairs each evening, trimmed the wick, and wrote the weather "
+             "in a ledger that nobody would read for a hundred years. ") * 4
+LONG_CONVERSATION = {
+    "id": "long-read", "title": LONG_TITLE, "created": 1, "updated": 10,
+    "messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Part {i}. {PARAGRAPH}"}
+                 for i in range(30)] + [{"role": "assistant", "content": "The last words of the conversation."}],
+}
+# Taller than the pane yet a few hundred tokens: the model reads it quickly enough to reply to.
+TALL_CONVERSATION = {
+    "id": "tall", "title": "Numbered lines", "created": 1, "updated": 9,
+    "messages": [{"role": "user", "content": "\n".join(f"Line {i}" for i in range(1, 41))},
+                 {"role": "assistant", "content": "\n".join(f"- Item {i}" for i in range(1, 41))}],
+}
+SHORT_CONVERSATIONS = [
+    {"id": f"short-{i}", "title": f"Short chat {i}", "created": 1, "updated": i,
+     "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+    for i in range(1, 9)
+]
+
+# Geometry read in the page: functions, as the page's CSP refuses evaluated expressions.
+DOCUMENT_SCROLLS = "() => document.scrollingElement.scrollHeight > innerHeight"
+PANE_AT_BOTTOM = """() => {
+    const pane = document.querySelector('.message-scroll');
+    return pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 2;
+}"""
+BOX = "element => { const r = element.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; }"
+
+
+@pytest.fixture(scope="module")
+def chat(browser, site_url, tmp_path_factory):
+    """One visitor's page, with the conversations above imported."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(site_url)
+    file = tmp_path_factory.mktemp("layout") / "conversations.json"
+    file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1,
+                                "conversations": [LONG_CONVERSATION, TALL_CONVERSATION, *SHORT_CONVERSATIONS]}))
+    page.set_input_files(".import-chats input", str(file))
+    expect(page.locator(".conversation")).to_have_count(2 + len(SHORT_CONVERSATIONS))
+    yield page
+    context.close()
+
+
+def at_size(page, size):
+    page.set_viewport_size(SIZES[size])
+    # The drawer slides when the width crosses the breakpoint: measure without motion.
+    page.emulate_media(reduced_motion="reduce")
+
+
+def box(locator):
+    return locator.evaluate(BOX)
+
+
+def assert_app_layout(page, size):
+    """The document does not scroll and the composer sits at the bottom of the viewport."""
+    assert not page.evaluate(DOCUMENT_SCROLLS)
+    assert box(page.locator(".site-header"))["top"] == 0
+    composer = box(page.locator(".composer"))
+    assert SIZES[size]["height"] - 24 <= composer["bottom"] <= SIZES[size]["height"], composer
+
+
+def open_drawer(page):
+    page.click(".toggle-sidebar")
+    page.wait_for_function("() => document.querySelector('#conversations').getBoundingClientRect().left >= 0")
+
+
+def open_long_conversation(page, size):
+    if size == "phone":
+        open_drawer(page)
+    page.locator(".conversation", has_text=LONG_TITLE).locator(".open-conversation").click()
+    expect(page.locator(".message")).to_have_count(len(LONG_CONVERSATION["messages"]))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_empty_chat_fills_the_viewport(chat, size):
+    at_size(chat, size)
+    if size == "phone":
+        open_drawer(chat)
+    chat.click(".new-chat")
+    expect(chat.locator(".message")).to_have_count(0)
+    assert_app_layout(chat, size)
+    sidebar, column = box(chat.locator("#conversations")), box(chat.locator(".chat"))
+    if size == "desktop":
+        assert 0 <= sidebar["left"] and sidebar["right"] <= column["left"] + 1 and column["right"] <= DESKTOP["width"]
+        assert not chat.locator("#conversations").evaluate("element => element.inert")
+    else:
+        assert sidebar["right"] <= 0 or chat.locator("#conversations").is_hidden()
+        assert chat.locator("#conversations").evaluate("element => element.inert")
+        assert column["left"] >= 0 and column["right"] <= PHONE["width"]
+    save_screenshot(chat, f"layout-{size}-empty")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_long_conversation_opens_at_its_latest_message(chat, size):
+    at_size(chat, size)
+    open_long_conversation(chat, size)
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    expect(chat.locator(".message").last).to_be_in_viewport()
+    assert_app_layout(chat, size)
+    assert chat.locator(".message-scroll").evaluate("pane => pane.scrollHeight > 2 * pane.clientHeight")
+    expect(chat.locator(".jump-to-latest")).to_be_hidden()
+    save_screenshot(chat, f"layout-{size}-long")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_titles_stay_on_one_line_and_keep_their_full_text(chat, size):
+    at_size(chat, size)
+    if size == "phone":
+        open_drawer(chat)
+    title = chat.locator(".conversation", has_text=LONG_TITLE).locator(".open-conversation")
+    short = chat.locator(".conversation", has_text="Short chat 1").locator(".open-conversation")
+    assert title.evaluate("button => button.scrollWidth > button.clientWidth")  # cut with an ellipsis
+    assert title.evaluate("button => getComputedStyle(button).textOverflow") == "ellipsis"
+    assert abs(box(title)["height"] - box(short)["height"]) < 1  # one line, as a short title
+    sidebar, own = box(chat.locator("#conversations")), box(title)
+    assert sidebar["left"] <= own["left"] and own["right"] <= sidebar["right"]
+    assert title.get_attribute("title") == LONG_TITLE
+    expect(title).to_have_accessible_name(LONG_TITLE)
+    save_screenshot(chat, f"layout-{size}-titles")
+    if size == "phone":
+        chat.keyboard.press("Escape")
+    # The list scrolls inside the sidebar, not the page.
+    chat.set_viewport_size({**SIZES[size], "height": 420})
+    if size == "phone":
+        open_drawer(chat)
+    assert chat.locator(".conversation-list").evaluate("list => list.scrollHeight > list.clientHeight")
+    assert not chat.evaluate(DOCUMENT_SCROLLS)
+    if size == "phone":
+        chat.keyboard.press("Escape")
+    chat.set_viewport_size(SIZES[size])
+
+
+def test_reloading_shows_the_latest_message_of_the_open_conversation(chat):
+    at_size(chat, "desktop")
+    chat.reload()
+    expect(chat.locator(".message")).to_have_count(len(LONG_CONVERSATION["messages"]))
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    expect(chat.locator(".message").last).to_be_in_viewport()
+
+
+def test_the_settings_dialog_opens_from_the_header_and_esc_closes_it(chat):
+    at_size(chat, "desktop")
+    button = chat.locator(".open-settings")
+    expect(button).to_have_attribute("aria-haspopup", "dialog")
+    button.click()
+    dialog = chat.locator("#settings-dialog")
+    expect(dialog).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    assert dialog.evaluate("dialog => dialog.contains(document.activeElement)")
+    expect(dialog.get_by_role("button", name="Close")).to_be_visible()
+    save_screenshot(chat, "layout-desktop-settings")
+    chat.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(button).to_be_focused()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    at_size(chat, "phone")
+    button.click()
+    expect(dialog).to_be_visible()
+    shown = box(dialog)
+    assert shown["left"] >= 0 and shown["right"] <= PHONE["width"]
+    save_screenshot(chat, "layout-phone-settings")
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+    expect(button).to_be_focused()
+
+
+def test_the_phone_drawer_is_out_of_reach_closed_and_modal_open(chat):
+    at_size(chat, "phone")
+    drawer, toggle = chat.locator("#conversations"), chat.locator(".toggle-sidebar")
+    # Closed: Tab walks the header and the chat, never the drawer's buttons.
+    chat.locator(".site-title").focus()
+    reached = []
+    for _ in range(12):
+        chat.keyboard.press("Tab")
+        reached.append(chat.evaluate("() => document.activeElement.closest('#conversations') !== null"))
+    assert not any(reached)
+    # Open: focus moves in, the chat is inert behind a backdrop; Esc closes, back to the toggle.
+    toggle.focus()
+    chat.keyboard.press("Enter")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(chat.locator(".new-chat")).to_be_focused()
+    expect(chat.locator(".drawer-backdrop")).to_be_visible()
+    assert chat.locator(".chat").evaluate("column => column.inert")
+    save_screenshot(chat, "layout-phone-drawer-open")
+    chat.keyboard.press("Escape")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(toggle).to_be_focused()
+    assert drawer.evaluate("element => element.inert")
+    assert not chat.locator(".chat").evaluate("column => column.inert")
+    # The backdrop closes it too (a tap beside the drawer).
+    open_drawer(chat)
+    chat.mouse.click(PHONE["width"] - 10, PHONE["height"] / 2)
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(drawer).to_be_hidden()
+    # Opening a conversation from it closes it.
+    open_drawer(chat)
+    chat.locator(".conversation", has_text="Short chat 2").locator(".open-conversation").click()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(chat.locator(".message.user .message-body")).to_have_text("Hi")
+    # Across the breakpoint: a desktop sidebar is never inert, the chat neither.
+    open_drawer(chat)
+    at_size(chat, "desktop")
+    assert not drawer.evaluate("element => element.inert")
+    assert not chat.locator(".chat").evaluate("column => column.inert")
+    expect(chat.locator(".drawer-backdrop")).to_be_hidden()
+
+
+def test_the_reply_status_takes_the_place_of_the_dots(chat):
+    """ChatView.setReplyStatus, on a list of its own: what the engine's progress will show there."""
+    shown = chat.evaluate("""async () => {
+        const { ChatView } = await import('./runtime/ui/chat_view.js');
+        const { PaneScroll } = await import('./runtime/ui/pane_scroll.js');
+        const pane = document.createElement('div');
+        const list = document.createElement('ol');
+        const jump = document.createElement('button');
+        pane.append(list);
+        document.body.append(pane, jump);
+        const view = new ChatView(list, document.querySelector('#message-template'), {}, new PaneScroll(pane, jump));
+        const dots = () => getComputedStyle(list.querySelector('.message-body'), '::after').content;
+        const status = () => list.querySelector('.message.streaming [role=status]');
+        const visible = (element) => element.checkVisibility();
+        view.startReply();
+        const seen = { before: dots(), live: status()?.getAttribute('role') };
+        view.setReplyStatus('Loading the model: 40%');
+        Object.assign(seen, { text: status().textContent, shown: visible(status()), dotsWithText: dots() });
+        view.setReplyStatus(null);
+        Object.assign(seen, { cleared: visible(status()), dotsAgain: dots() });
+        view.setReplyStatus('Reading your message');
+        view.updateReply('Hello');
+        await new Promise(requestAnimationFrame);
+        view.setReplyStatus('too late');
+        Object.assign(seen, { afterText: visible(status()), body: list.querySelector('.message-body').textContent.trim() });
+        view.endReply();
+        pane.remove();
+        jump.remove();
+        return seen;
+    }""")
+    assert shown == {"before": '"…"', "live": "status", "text": "Loading the model: 40%", "shown": True,
+                     "dotsWithText": "none", "cleared": False, "dotsAgain": '"…"', "afterText": False,
+                     "body": "Hello"}
+
+
+def test_a_streaming_reply_is_followed_until_the_reader_scrolls_up(chat):
+    at_size(chat, "desktop")
+    wait_until_ready(chat)
+    chat.locator(".conversation", has_text="Numbered lines").locator(".open-conversation").click()
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    set_settings(chat, temperature=0.8, max_tokens=40)
+    ask(chat, "Tell me a story about a lighthouse.")
+    jump = chat.locator(".jump-to-latest")
+    wait_for_reply_text(chat)
+    chat.wait_for_function(PANE_AT_BOTTOM)  # sending went to the bottom, and it follows
+    expect(jump).to_be_hidden()
+    pane = chat.locator(".message-scroll")
+    pane.hover()
+    chat.mouse.wheel(0, -600)  # the reader scrolls up to read
+    expect(jump).to_be_visible()
+    expect(jump).to_have_accessible_name("Jump to latest")
+    top = pane.evaluate("pane => pane.scrollTop")
+    length = chat.locator(".message.streaming .message-body").evaluate("body => body.textContent.length")
+    chat.wait_for_function(
+        "(length) => document.querySelector('.message.streaming .message-body')?.textContent.length > length",
+        arg=length, timeout=60_000)
+    assert pane.evaluate("pane => pane.scrollTop") == top  # it stayed where the reader is
+    save_screenshot(chat, "layout-desktop-jump-to-latest")
+    jump.focus()
+    chat.keyboard.press("Enter")  # keyboard reachable
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    expect(jump).to_be_hidden()
+    expect(chat.locator("#prompt")).to_be_focused()
+    chat.click(".composer .stop")
+    wait_for_reply_end(chat)
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    assert_app_layout(chat, "desktop")
+    open_settings(chat)
+    chat.click(".reset-settings")
+    close_settings(chat)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", SIZES)
+def test_screenshots(chat, size, scheme):
+    """For people to look at (build/e2e-artifacts/), both schemes at both sizes."""
+    at_size(chat, size)
+    chat.emulate_media(color_scheme=scheme, reduced_motion="reduce")
+    if size == "phone":
+        open_drawer(chat)
+    chat.locator(".conversation", has_text=LONG_TITLE).locator(".open-conversation").click()
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    save_screenshot(chat, f"layout-{size}-{scheme}")
+    if size == "phone":
+        open_drawer(chat)
+        save_screenshot(chat, f"layout-{size}-{scheme}-drawer")
+        chat.keyboard.press("Escape")
+    chat.emulate_media(color_scheme="light")
