@@ -11,6 +11,7 @@ import { exportFile, mergeImported, newConversation, readExportFile, titleFrom }
 import { Drawer } from './ui/drawer.js';
 import { PaneScroll } from './ui/pane_scroll.js';
 import { describeProblem, describeStepProblem } from './ui/problems.js';
+import { replyProgressText } from './ui/reply_progress.js';
 import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
 import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
@@ -282,7 +283,9 @@ async function generate() {
   let savedAt = 0;
   try {
     await saved;
-    const stream = await app.engine.chat.completions.create(request);
+    // Before the first words: whether the reply waits for another tab's, and how far the prompt is.
+    const onProgress = (report) => chatView.setReplyStatus(replyProgressText(report));
+    const stream = await app.engine.chat.completions.create(request, { onProgress });
     conversation.messages.push(message);
     const stats = {};
     for await (const chunk of stream) {

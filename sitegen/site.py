@@ -103,6 +103,7 @@ def assemble_site(
         app_entry=APP_ENTRY,
         starter_prompts=config.starter_prompts,
         weights_url=config.weights_url,
+        chat_sampling=manifest["chat_sampling"],
     )
     card_fields, card_html = _render_model_card(model_card)
     files["about.html"] = _render(

@@ -81,6 +81,9 @@ def test_small_shards_split_tensors_and_read_back_the_same(smollm2_gguf, tmp_pat
     assert all(np.array_equal(a[name], b[name]) for name in a)
     # A GGUF named by its path carries no generation defaults and has no alias: the chat defaults.
     assert big["generation"] == {} and big["chat_sampling"] == {"temperature": 0.7, "top_p": 0.9, "source": "sitegen"}
+    page = (tmp_path / "big" / "index.html").read_text(encoding="utf-8")
+    assert 'placeholder="0.7" data-chat-default="0.7"' in page and 'placeholder="0.9" data-chat-default="0.9"' in page
+    assert "temperature 0.7 and top p 0.9, which suit chat with small models" in page
 
 
 def test_failed_build_keeps_the_previous_site_and_leaves_no_temporary_folder(tiny_qwen2, tmp_path):

@@ -16,7 +16,7 @@ from sitegen.contrast import contrast_ratio
 from sitegen.errors import SitegenError
 from sitegen.site import assemble_site, available_themes, theme_schemes
 
-# The keys of sitegen/manifest.py's schema that the about page reads, with made-up values.
+# The keys of sitegen/manifest.py's schema that the site's pages read, with made-up values.
 MANIFEST = {
     "model_id": "tiny-llama",
     "architecture": {
@@ -34,6 +34,7 @@ MANIFEST = {
         {"file": "shard-00001.bin", "bytes": 1048576, "sha256": "b" * 64},
     ],
     "total_bytes": 34603008,
+    "chat_sampling": None,
 }
 CARD = """---
 license: apache-2.0

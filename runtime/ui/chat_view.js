@@ -54,7 +54,6 @@ export class ChatView {
     status.setAttribute('role', 'status');
     item.querySelector('.message-body').before(status);
     this.#list.append(item);
-    this.#list.setAttribute('aria-busy', 'true'); // screen readers read the reply once it is complete
     this.#streaming = { item, status, text: '', frame: 0 };
     this.#scroll.toBottom();
   }
@@ -75,7 +74,12 @@ export class ChatView {
     const streaming = this.#streaming;
     if (!streaming) return;
     streaming.text = text;
-    if (text) streaming.status.textContent = ''; // the words themselves say the wait is over
+    if (text) {
+      streaming.status.textContent = ''; // the words themselves say the wait is over
+      // Screen readers read the reply once it is complete; the status before it they announce
+      // as it changes, which a busy list would hold back.
+      this.#list.setAttribute('aria-busy', 'true');
+    }
     streaming.frame ||= requestAnimationFrame(() => {
       streaming.frame = 0;
       streaming.item.querySelector('.message-body').innerHTML = renderMarkdown(streaming.text);

@@ -1,6 +1,9 @@
 // The chat settings (system prompt, temperature, top_p, max tokens): kept in localStorage per
 // site, bound to the settings form, turned into request fields. An empty field means "the
-// model's default" (the engine applies the manifest's generation defaults), so nothing is sent.
+// model's default": the chat default the site was built with where the model ships none (the
+// manifest's chat_sampling, which the page renders as the field's data-chat-default and
+// placeholder; sitegen/chat_sampling.py), else nothing is sent and the engine applies the
+// manifest's generation defaults.
 //
 // A value a request may not carry is shown as invalid, with what is allowed, and kept as typed:
 // never replaced by the default behind the visitor's back. The check is request.js's own (the one
@@ -23,16 +26,20 @@ const PROBE_MESSAGES = [{ role: 'user', content: '' }];
 
 /**
  * The settings in saved text values: { settings, errors }. settings: { system, temperature,
- * top_p, max_tokens }, null where a field is empty (the model's default) or invalid; errors:
- * { field: text saying what is allowed } for each invalid field.
+ * top_p, max_tokens }: a field's number; where it is empty, `chatDefaults[field]` (numbers, e.g.
+ * { temperature: 0.2, top_p: 0.9 }) or else null (the engine's default); null where it is invalid.
+ * errors: { field: text saying what is allowed } for each invalid field.
  */
-export function parseSettings(values) {
+export function parseSettings(values, chatDefaults = {}) {
   const settings = { system: String(values.system ?? '').trim() || null };
   const errors = {};
   for (const [name, label] of Object.entries(NUMBER_FIELDS)) {
     const text = String(values[name] ?? '').trim();
     settings[name] = null;
-    if (!text) continue;
+    if (!text) {
+      settings[name] = chatDefaults[name] ?? null;
+      continue;
+    }
     const value = Number(text); // NaN for a non-number, which request.js refuses like any bad value
     const error = requestFieldError(name, value, label);
     if (error) errors[name] = error;
@@ -84,9 +91,13 @@ function requestFieldError(name, value, label) {
  */
 export class SettingsForm {
   #form;
+  #chatDefaults; // { field: number } from the fields' data-chat-default
 
   constructor(form) {
     this.#form = form;
+    this.#chatDefaults = Object.fromEntries(Object.keys(NUMBER_FIELDS)
+      .filter((name) => form.elements[name].dataset.chatDefault !== undefined)
+      .map((name) => [name, Number(form.elements[name].dataset.chatDefault)]));
     const saved = this.#load();
     for (const name of FIELD_NAMES) form.elements[name].value = saved[name] ?? '';
     form.addEventListener('input', () => {
@@ -104,7 +115,7 @@ export class SettingsForm {
 
   /** { settings, errors } as parseSettings gives them for the form's fields. */
   get value() {
-    return parseSettings(this.#values());
+    return parseSettings(this.#values(), this.#chatDefaults);
   }
 
   /** Focus the first invalid field; the caller shows the form first (it lives in a dialog). */

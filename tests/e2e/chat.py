@@ -66,4 +66,6 @@ def open_imported(page, folder, conversation):
 
 def save_screenshot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    # The viewport only: the chat page is one screen tall (its panes scroll), and a full-page
+    # capture resizes the view, which drops a color scheme emulated with page.emulate_media.
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))

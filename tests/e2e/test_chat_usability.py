@@ -5,6 +5,8 @@ the visitor can dismiss. The tests share one visit (the model loads once), in or
 two tokens long (SwiftShader decodes about one token per second).
 """
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -93,6 +95,36 @@ def test_the_composer_keeps_focus_after_sending(chat):
     expect(chat.locator("#prompt")).to_be_focused()
     wait_for_reply_end(chat)
     expect(chat.locator("#prompt")).to_be_focused()
+
+
+def test_the_settings_show_the_sampling_the_models_authors_recommend(chat):
+    # The demo GGUF ships no generation defaults; SmolLM2's model card samples at 0.2 / 0.9.
+    open_settings(chat)
+    expect(chat.locator("#setting-temperature")).to_have_attribute("placeholder", "0.2")
+    expect(chat.locator("#setting-top_p")).to_have_attribute("placeholder", "0.9")
+    expect(chat.locator(".settings-note")).to_contain_text(
+        "Empty fields use the defaults: temperature 0.2 and top p 0.9, as the model's authors recommend.")
+    save_screenshot(chat, "chat-settings-chat-defaults")
+    close_settings(chat)
+
+
+def test_the_reply_says_the_prompt_is_read_before_its_first_words(chat):
+    chat.click(".new-chat")
+    set_settings(chat, max_tokens=1)
+    # Every text the reply's status shows, as the page shows it.
+    chat.evaluate("""() => {
+        window.replyStatusTexts = [];
+        new MutationObserver(() => {
+            const text = document.querySelector('.message.streaming .reply-status')?.textContent;
+            if (text && window.replyStatusTexts.at(-1) !== text) window.replyStatusTexts.push(text);
+        }).observe(document.querySelector('.messages'), { subtree: true, childList: true, characterData: true });
+    }""")
+    ask(chat, "What is the capital of France?")
+    wait_for_reply_end(chat)
+    texts = chat.evaluate("() => window.replyStatusTexts")
+    assert texts and all(re.fullmatch(r"Reading your message… [\d,]+ of [\d,]+ tokens", text) for text in texts), texts
+    assert re.fullmatch(r"Reading your message… 0 of [\d,]+ tokens", texts[0]), texts
+    set_settings(chat, max_tokens=2)  # as the tests before it left them
 
 
 def test_enter_sends_from_the_edit_box(chat):

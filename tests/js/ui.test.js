@@ -141,6 +141,19 @@ describe('settings', () => {
     assert.equal(settingsError({}), null);
   });
 
+  test("empty fields take the site's chat defaults where the model ships none, and are sent", () => {
+    const chatDefaults = { temperature: 0.2, top_p: 0.9 };
+    const { settings } = parseSettings({ temperature: '', top_p: '0.5', max_tokens: '' }, chatDefaults);
+    assert.deepEqual(settings, { system: null, temperature: 0.2, top_p: 0.5, max_tokens: null });
+    assert.deepEqual(chatRequest(settings, []), {
+      messages: [], stream: true, stream_options: { include_usage: true }, temperature: 0.2, top_p: 0.5,
+    });
+    // An invalid value is not replaced by the default: it is an error, and null.
+    const invalid = parseSettings({ temperature: '5' }, chatDefaults);
+    assert.equal(invalid.settings.temperature, null);
+    assert.match(invalid.errors.temperature, /^Temperature must be/);
+  });
+
   test('values a request may not carry are errors saying what request.js allows', () => {
     const cases = [
       ['temperature', '5', /^Temperature must be a number from 0 to 2/],
