@@ -10,7 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .chat import ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end, wait_until_ready
+from .chat import (ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end,
+                   wait_for_reply_text, wait_until_ready)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,31 @@ def test_the_reply_says_the_prompt_is_read_before_its_first_words(chat):
     assert texts and all(re.fullmatch(r"Reading your message… [\d,]+ of [\d,]+ tokens", text) for text in texts), texts
     assert re.fullmatch(r"Reading your message… 0 of [\d,]+ tokens", texts[0]), texts
     set_settings(chat, max_tokens=2)  # as the tests before it left them
+
+
+def test_a_second_tab_says_it_waits_for_the_first_tabs_reply(chat):
+    # The service worker hosts one engine for every tab of the site: replies take turns.
+    assert chat.evaluate("() => document.body.dataset.engineHost") == "service-worker"
+    other = chat.context.new_page()
+    try:
+        other.goto(chat.url)
+        wait_until_ready(other)
+        set_settings(other, max_tokens=2)  # settings are per site: this tab's are the first tab's too
+        set_settings(chat, max_tokens=64)
+        chat.click(".new-chat")
+        ask(chat, "Count from one to fifty in words.")
+        wait_for_reply_text(chat)  # the first tab's reply runs
+        other.click(".new-chat")
+        ask(other, "Name a colour.")
+        status = other.locator(".message.streaming .reply-status")
+        expect(status).to_have_text("Waiting for the reply in another tab to finish…")
+        save_screenshot(other, "chat-waiting-for-another-tab")
+        chat.click(".composer .stop")
+        wait_for_reply_end(other)
+        expect(other.locator(".message.assistant .message-body").last).not_to_be_empty()
+    finally:
+        other.close()
+        set_settings(chat, max_tokens=2)  # as the tests before it left them
 
 
 def test_enter_sends_from_the_edit_box(chat):
