@@ -59,7 +59,7 @@ const conversationList = new ConversationList($('.conversation-list'), $('#conve
   open: (id) => openConversation(id),
   rename: (id, title) => renameConversation(id, title),
   remove: (id) => deleteConversation(id),
-});
+}, { emptyFocus: $('.new-chat') });
 const settings = new SettingsForm($('.settings-form'));
 const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
 // While the drawer is open only it and its toggle are live.

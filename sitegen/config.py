@@ -251,6 +251,16 @@ class HostName(Kind):
 
     def check(self, label, value):
         host = Text().check(label, value).strip()
+        if not host.isascii():
+            try:
+                ascii_host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                ascii_host = None
+            if ascii_host:
+                raise SitegenError(f"{label} {value!r} must be written in its ASCII (punycode) form: {ascii_host}.")
+        if re.fullmatch(r"[0-9.]+", host):
+            raise SitegenError(f"{label} must be a domain name, not an IP address ({value!r}): GitHub Pages serves "
+                               "custom domains only.")
         if len(host) > 253 or not re.fullmatch(self._PATTERN, host):
             raise SitegenError(f"{label} must be a bare domain name such as example.org or www.example.org "
                                f"(letters, digits, hyphens and dots; no https://, path or port), got {value!r}.")
@@ -352,7 +362,7 @@ class BuildConfig:
         Colors(THEME_COLORS), (), help="Override a theme colour, e.g. accent=#aa3300 (repeatable).")
     cname: str | None = option(
         HostName(), None, help="Custom domain of the GitHub Pages site, e.g. example.org: written to the site's "
-        "CNAME file (replacing one you put there).")
+        "CNAME file (replacing one you put there). Without it, a rebuild keeps the site's CNAME.")
 
 
 @dataclass(frozen=True)

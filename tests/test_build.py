@@ -366,5 +366,11 @@ def test_cname_is_written_and_wins_over_the_owners(tiny_qwen2, tmp_path):
     lines = _build_logging(model=folder, out=site, cname="chat.example.org")
     assert (site / "CNAME").read_text() == "chat.example.org\n"
     assert f"In {site}: replaced CNAME with the build's own." in lines
-    quiet_build(model=folder, out=site)  # the build wrote that CNAME: without --cname it goes
+    # Without --cname a rebuild keeps the custom domain (losing it would take the Pages site's domain down).
+    lines = _build_logging(model=folder, out=site)
+    assert (site / "CNAME").read_text() == "chat.example.org\n"
+    assert ("Kept the custom domain chat.example.org of the previous build's --cname (CNAME); pass --cname to "
+            "change it, or delete the file to drop it.") in lines
+    (site / "CNAME").unlink()  # deleted by its owner: the next build writes none
+    quiet_build(model=folder, out=site)
     assert not (site / "CNAME").exists()

@@ -268,6 +268,10 @@ SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub Pages refuses 
     *[(["--cname", bad], f"--cname {CNAME_RULE}, got {bad!r}.")
       for bad in ("https://example.org", "example.org/blog", "example.org:8080", "localhost", "-x.org",
                   "ex ample.org", "example.org.", "a_b.org", "x" * 64 + ".org")],
+    (["--cname", "1.2.3.4"], "--cname must be a domain name, not an IP address ('1.2.3.4'): GitHub Pages serves "
+                             "custom domains only."),
+    (["--cname", "bücher.example"], "--cname 'bücher.example' must be written in its ASCII (punycode) form: "
+                                    "xn--bcher-kva.example."),
 ], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
 def test_every_bad_flag_value_is_one_line_naming_the_flag(args, message, tmp_path, monkeypatch):
     """Flags reach click as text and go through the same checks as the file's values: no usage error."""

@@ -5,10 +5,15 @@ export class ConversationList {
   #list;
   #template;
   #actions;
+  #emptyFocus;
 
-  /** actions: { open(id), rename(id, title), remove(id) }. */
-  constructor(list, template, actions) {
+  /**
+   * actions: { open(id), rename(id, title), remove(id) (may return a Promise that settles once the
+   * list shows the change) }; emptyFocus: where focus goes when the last conversation is deleted.
+   */
+  constructor(list, template, actions, { emptyFocus } = {}) {
     this.#list = list;
+    this.#emptyFocus = emptyFocus;
     this.#template = template;
     this.#actions = actions;
     list.addEventListener('click', (event) => this.#onClick(event));
@@ -37,8 +42,17 @@ export class ConversationList {
     if (button.classList.contains('open-conversation')) this.#actions.open(id);
     else if (button.classList.contains('rename-conversation')) this.#rename(item, id, title);
     else if (button.classList.contains('delete-conversation')) {
-      if (confirm(`Delete the conversation “${title}”? This cannot be undone.`)) this.#actions.remove(id);
+      if (confirm(`Delete the conversation “${title}”? This cannot be undone.`)) this.#remove(item, id);
     }
+  }
+
+  // Focus goes to the conversation that takes the deleted one's place in the list (else the one
+  // before it, else `emptyFocus`), not to the page's body with the button that vanished.
+  async #remove(item, id) {
+    const index = [...this.#list.children].indexOf(item);
+    await this.#actions.remove(id);
+    const items = this.#list.querySelectorAll('.open-conversation');
+    (items[Math.min(index, items.length - 1)] ?? this.#emptyFocus)?.focus();
   }
 
   #rename(item, id, title) {

@@ -30,8 +30,13 @@ export class Drawer {
       else this.open();
     });
     backdrop.addEventListener('click', () => this.close({ returnFocus: true }));
-    // Crossing the breakpoint (a rotated phone, a resized window) starts the new mode closed.
-    this.#narrow.addEventListener('change', () => this.close());
+    // Crossing the breakpoint (a rotated phone, a resized window) starts the new mode closed, at
+    // once: the drawer does not slide away in view.
+    this.#narrow.addEventListener('change', () => {
+      panel.style.transition = 'none';
+      this.close();
+      requestAnimationFrame(() => requestAnimationFrame(() => { panel.style.transition = ''; }));
+    });
     this.close();
   }
 
@@ -54,7 +59,7 @@ export class Drawer {
     const wasOpen = this.isOpen;
     const focusInside = this.#panel.contains(document.activeElement);
     this.#show(false);
-    if (wasOpen && (returnFocus || (focusInside && this.#panel.inert))) this.#toggle.focus();
+    if ((wasOpen && returnFocus) || (focusInside && this.#panel.inert)) this.#toggle.focus();
   }
 
   #show(open) {

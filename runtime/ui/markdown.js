@@ -29,6 +29,13 @@ const WEB_LINK = /^https?:\/\//i;
 const LINK_ATTRIBUTES = [['rel', 'noopener noreferrer nofollow'], ['target', '_blank']];
 const TEMML_OPTIONS = { throwOnError: true, trust: false, maxSize: 20, maxExpand: 500 };
 const STYLE_ATTRIBUTE = / style="[^"]*"/g; // Temml writes attribute values escaped: no " inside
+// Temml's maxSize does not bound every length (\rule, \kern, \raisebox, \genfrac... pass
+// through), and one formula 10^22 em tall would make the reply as tall as the browser allows: a
+// formula with any length beyond this shows as its source. Lengths in em at TeX's 10 pt.
+const MAX_LENGTH_EM = 20;
+const EM_PER_UNIT = { em: 1, ex: 0.43, mu: 1 / 18, pt: 0.1, bp: 0.1, dd: 0.107, pc: 1.2, cc: 1.28, px: 1 / 16,
+  in: 7.2, cm: 2.85, mm: 0.285, sp: 0.1 / 65536 };
+const LENGTH_ATTRIBUTE = /="(-?[0-9.]+(?:e[+-]?[0-9]+)?)(em|ex|mu|pt|bp|dd|pc|cc|px|in|cm|mm|sp)"/gi;
 const MATH_CACHE_SIZE = 512; // formulas kept, so a streaming reply does not render them again every frame
 
 const md = new MarkdownIt('default', { html: false, linkify: true, breaks: true, typographer: false });
@@ -248,13 +255,17 @@ function renderMath({ content, meta }, wrapper) {
   return meta.display ? `<${wrapper} class="math-display" tabindex="0" role="group" aria-label="Formula">${math}</${wrapper}>` : math;
 }
 
-/** Temml's MathML for `tex` without its style attributes, or null if Temml refuses it. Cached. */
+/**
+ * Temml's MathML for `tex` without its style attributes, or null if Temml refuses it or it holds a
+ * length beyond MAX_LENGTH_EM. Cached.
+ */
 function mathML(tex, display) {
   const key = `${display ? 'D' : 'I'}${tex}`;
   if (!mathCache.has(key)) {
     let html = null;
     try {
       html = temml.renderToString(tex, { ...TEMML_OPTIONS, displayMode: display }).replace(STYLE_ATTRIBUTE, '');
+      if (!lengthsFit(html)) html = null;
     } catch {
       // A parse error (or a limit hit): the caller shows the source instead.
     }
@@ -262,4 +273,12 @@ function mathML(tex, display) {
     mathCache.set(key, html);
   }
   return mathCache.get(key);
+}
+
+/** Whether every length attribute in Temml's `html` is within MAX_LENGTH_EM (either sign). */
+function lengthsFit(html) {
+  for (const [, number, unit] of html.matchAll(LENGTH_ATTRIBUTE)) {
+    if (!(Math.abs(Number(number)) * EM_PER_UNIT[unit.toLowerCase()] <= MAX_LENGTH_EM)) return false;
+  }
+  return true;
 }

@@ -53,7 +53,7 @@ export function settingsError(errors) {
   const [field, text] = Object.entries(errors)[0] ?? [];
   if (!field) return null;
   return new InvalidRequestError(`Your message was not sent. ${text} Change it in Settings, or clear it to use the `
-                                 + "model's default.", { field });
+                                 + 'default.', { field });
 }
 
 /** The request for `conversation` under `settings`: OpenAI chat-completions fields. */

@@ -17,9 +17,13 @@ from sitegen import sources
 from sitegen.artifact import write_model
 from sitegen.config import THEME_TEXT_PAIRS, BuildConfig, read_user_text
 from sitegen.contrast import check_text_contrast
+from sitegen.marker import file_digest, recorded_files
 from sitegen.output_folders import atomic_folders, check_replaceable
 from sitegen.site import assemble_site, theme_schemes
 from sitegen.units import format_bytes
+
+
+CNAME = "CNAME"
 
 
 def weights_folder(out: Path) -> Path:
@@ -56,15 +60,33 @@ def build(config: BuildConfig, log=print) -> dict:
             _move_shards(manifest, model_dir, weights_tmp / source.model_id)
         assemble_site(tmp, model_id=source.model_id, manifest=manifest, model_card=checkpoint.model_card,
                       config=config)
-        if config.cname:
+        cname = config.cname or _previous_builds_cname(out)
+        if cname:
             # GitHub Pages reads the custom domain from this file, one host name on one line.
-            (tmp / "CNAME").write_text(config.cname + "\n", encoding="utf-8")
+            (tmp / CNAME).write_text(cname + "\n", encoding="utf-8")
+            if not config.cname:
+                log(f"Kept the custom domain {cname} of the previous build's --cname (CNAME); "
+                    "pass --cname to change it, or delete the file to drop it.")
     log(f"Built {out} in {time.perf_counter() - started:.1f} s: {source.model_id}, {config.quant}, "
         f"{len(manifest['shards'])} shard(s), {format_bytes(manifest['total_bytes'])} of weights")
     if weights_out:
         log(f"Upload the files in {weights_out / source.model_id} to {config.weights_url} "
             "(the site fetches the shards from there, with CORS).")
     return manifest
+
+
+def _previous_builds_cname(out: Path) -> str | None:
+    """The host name in `out`'s CNAME when the build that made `out` wrote it (--cname) and nobody
+    edited it since: a rebuild without --cname keeps the site's custom domain. (A CNAME the owner
+    wrote is theirs and kept as any file of theirs is.)"""
+    path = out / CNAME
+    recorded = recorded_files(out) or {}
+    try:
+        if CNAME not in recorded or path.is_symlink() or file_digest(path) != recorded[CNAME]:
+            return None
+        return path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _move_shards(manifest: dict, model_dir: Path, target: Path) -> None:

@@ -52,14 +52,17 @@ def wait_for_reply_end(page):
     return page.locator(".message.assistant").last
 
 
-def open_imported(page, folder, conversation):
+def open_imported(page, folder, conversation, drawer=False):
     """Import `conversation` as the page's Import button takes it (an export file), and open it.
 
     Imported conversations are untrusted and rendered like replies: the way to put exact text on
-    the page without making the model say it.
+    the page without making the model say it. `drawer`: open the phone drawer first (where the
+    Import button and the list are).
     """
     file = folder / f"{conversation['id']}.json"
     file.write_text(json.dumps({"format": "sitegen-conversations", "version": 1, "conversations": [conversation]}))
+    if drawer:
+        page.click(".toggle-sidebar")
     page.set_input_files(".import-chats input", str(file))
     page.locator(".conversation", has_text=conversation["title"]).locator(".open-conversation").click()
 

@@ -14,8 +14,8 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from .chat import (ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end,
-                   wait_for_reply_text, wait_until_ready)
+from .chat import (ask, close_settings, open_imported, open_settings, save_screenshot, set_settings,
+                   wait_for_reply_end, wait_for_reply_text, wait_until_ready)
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -156,8 +156,46 @@ def test_titles_stay_on_one_line_and_keep_their_full_text(chat, size):
     chat.set_viewport_size(SIZES[size])
 
 
+def test_a_reader_at_the_latest_message_stays_there_across_a_resize(chat):
+    at_size(chat, "desktop")
+    open_long_conversation(chat, "desktop")
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    at_size(chat, "phone")  # the text reflows taller and the sidebar becomes a drawer
+    chat.wait_for_function(PANE_AT_BOTTOM)
+    expect(chat.locator(".jump-to-latest")).to_be_hidden()
+    at_size(chat, "desktop")
+    chat.wait_for_function(PANE_AT_BOTTOM)
+
+
+def test_a_wide_table_scrolls_sideways_with_its_words_whole(chat, tmp_path):
+    at_size(chat, "phone")
+    header = " | ".join(f"column {i}" for i in range(25))
+    table = f"| {header} |\n|{'---|' * 25}\n| {' | '.join('value' for _ in range(25))} |"
+    open_imported(chat, tmp_path, {"id": "wide-table", "title": "A wide table", "created": 1, "updated": 20,
+                                   "messages": [{"role": "user", "content": "A table?"},
+                                                {"role": "assistant", "content": table}]},
+                  drawer=True)
+    wrap = chat.locator(".message.assistant .table-wrap")
+    assert wrap.evaluate("wrap => wrap.scrollWidth > wrap.clientWidth")  # it scrolls, the page does not
+    # "column 0" may take two lines, not one letter per line
+    cell = chat.locator(".message.assistant th").first
+    assert cell.evaluate("cell => cell.getBoundingClientRect().height < 3 * parseFloat(getComputedStyle(cell).lineHeight)")
+    assert not chat.evaluate(DOCUMENT_SCROLLS)
+    save_screenshot(chat, "layout-phone-wide-table")
+
+
+def test_deleting_a_conversation_moves_focus_to_the_next_one(chat):
+    at_size(chat, "desktop")
+    chat.once("dialog", lambda dialog: dialog.accept())
+    chat.locator(".conversation", has_text="A wide table").locator(".delete-conversation").click()
+    expect(chat.locator(".conversation", has_text="A wide table")).to_have_count(0)
+    focused = chat.evaluate("() => document.activeElement.closest('.conversation')?.dataset.id")
+    assert focused is not None  # a neighbour in the list, not the page's body
+
+
 def test_reloading_shows_the_latest_message_of_the_open_conversation(chat):
     at_size(chat, "desktop")
+    open_long_conversation(chat, "desktop")
     chat.reload()
     expect(chat.locator(".message")).to_have_count(len(LONG_CONVERSATION["messages"]))
     chat.wait_for_function(PANE_AT_BOTTOM)

@@ -343,6 +343,15 @@ describe('injection payloads render as inert text', () => {
       assert.equal(html, `${DISPLAY('div', `<code class="math-source">$$${tex.replace(/&/g, '&amp;')}$$</code>`)}\n`);
     }
   });
+  test('math with lengths beyond 20em shows its source: one formula cannot make the page 10^22 em tall', () => {
+    for (const tex of ['\\rule{1em}{9999999999999999999999em}', '\\rule{1em}{100000em}', '\\sqrt[\\rule{1em}{100000em}]{x}',
+      '\\vphantom{\\rule{1em}{1000em}}x', '\\kern{500em}x', '\\raisebox{300em}{x}', '\\genfrac{(}{)}{900pt}{0}{a}{b}',
+      '\\rule{1em}{21em}', '\\rule{1em}{3in}']) {
+      assert.equal(renderMarkdown(`$$${tex}$$`), `${DISPLAY('div', `<code class="math-source">$$${tex}$$</code>`)}\n`, tex);
+    }
+    // Within the bound, lengths render.
+    for (const tex of ['\\rule{1em}{20em}', '\\kern{2em}x', '\\raisebox{1ex}{x}']) assert.match(renderMarkdown(`$$${tex}$$`), /<math /, tex);
+  });
 });
 
 // --- Streaming: every prefix of a realistic reply -------------------------------------------------
