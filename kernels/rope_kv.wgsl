@@ -1,47 +1,73 @@
 // RoPE on the chunk's queries and keys (HF rotate_half: pairs (i, i + D/2)), with the keys and
-// values appended to this layer's KV cache. Rotations come from a cos/sin table built on the host
-// from the model's inverse frequencies (rope_scaling included), so no GPU trigonometry on large
-// angles. One invocation per (row, head, pair); heads are the query heads then the KV heads, as
-// laid out in the fused QKV output.
+// values appended to this layer's KV cache. With QK_NORM, each head of q and k is first
+// RMS-normalised over its D values and multiplied by its gain (Qwen3, Gemma 3: transformers'
+// modeling_qwen3.py, Qwen3Attention: q_norm / k_norm before apply_rotary_pos_emb). Rotations come
+// from a cos/sin table built on the host from the model's inverse frequencies (rope_scaling
+// included), so no GPU trigonometry on large angles. One workgroup per (head, row), heads being
+// the query heads then the KV heads as laid out in the fused QKV output; invocation i takes pairs
+// i, i + WG, ... (WG <= D / 2, both powers of two). All arithmetic is f32; only the cache stores T.
 
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;            // [rows, (H + 2 KVH) D]
 @group(0) @binding(2) var<storage, read> rope: array<vec2<f32>>;     // [CONTEXT, D / 2] (cos, sin)
 @group(0) @binding(3) var<storage, read_write> q: array<f32>;        // [rows, H D]
 @group(0) @binding(4) var<storage, read_write> k_cache: array<T>;    // [KVH, CONTEXT, D]
 @group(0) @binding(5) var<storage, read_write> v_cache: array<T>;    // [KVH, CONTEXT, D]
+@group(0) @binding(6) var<storage, read> qk_gain: array<f32>;        // [2 D]: q's gain, then k's (QK_NORM only)
 
 override HEADS: u32;
 override KV_HEADS: u32;
 override HEAD_DIM: u32;
 override CONTEXT: u32;
+override QK_NORM: bool = false;
+override EPS: f32 = 0.0;         // the q/k RMSNorm's epsilon (rms_norm_eps)
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) grid: vec3<u32>) {
-  let index = id.x + id.y * grid.x * WG;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let head = wid.x;
+  let m = wid.y;
   let half = HEAD_DIM / 2u;
-  let pair = index % half;
-  let head = (index / half) % (HEADS + KV_HEADS);
-  let m = index / (half * (HEADS + KV_HEADS));
-  if (m >= params.rows) { return; }
+  let steps = half / WG;  // pairs per invocation
   let pos = params.pos + m;
   let width = (HEADS + 2u * KV_HEADS) * HEAD_DIM;
-  let src = m * width + head * HEAD_DIM + pair;
-  let a = qkv[src];
-  let b = qkv[src + half];
-  let turn = rope[pos * half + pair];
-  let first = a * turn.x - b * turn.y;
-  let second = b * turn.x + a * turn.y;
-  if (head < HEADS) {
-    let dst = (m * HEADS + head) * HEAD_DIM + pair;
-    q[dst] = first;
-    q[dst + half] = second;
-    return;
+  let src = m * width + head * HEAD_DIM;
+
+  // the head's 1 / rms, times its gain below (1 without QK_NORM)
+  var scale = 1.0;
+  if (QK_NORM) {
+    var squares = 0.0;
+    for (var j = 0u; j < steps; j++) {
+      let pair = j * WG + lid;
+      let a = qkv[src + pair];
+      let b = qkv[src + pair + half];
+      squares += a * a + b * b;
+    }
+    scale = inverseSqrt(sum_f32(squares, lid) / f32(HEAD_DIM) + EPS);
   }
-  let kv = head - HEADS;
-  let dst = (kv * CONTEXT + pos) * HEAD_DIM + pair;
-  k_cache[dst] = T(first);
-  k_cache[dst + half] = T(second);
-  let v = m * width + (HEADS + KV_HEADS + kv) * HEAD_DIM + pair;
-  v_cache[dst] = T(qkv[v]);
-  v_cache[dst + half] = T(qkv[v + half]);
+  let gain = select(0u, HEAD_DIM, head >= HEADS);  // k heads read the second half of qk_gain
+
+  for (var j = 0u; j < steps; j++) {
+    let pair = j * WG + lid;
+    var a = qkv[src + pair] * scale;
+    var b = qkv[src + pair + half] * scale;
+    if (QK_NORM) {
+      a *= qk_gain[gain + pair];
+      b *= qk_gain[gain + pair + half];
+    }
+    let turn = rope[pos * half + pair];
+    let first = a * turn.x - b * turn.y;
+    let second = b * turn.x + a * turn.y;
+    if (head < HEADS) {
+      let dst = (m * HEADS + head) * HEAD_DIM + pair;
+      q[dst] = first;
+      q[dst + half] = second;
+    } else {
+      let kv = head - HEADS;
+      let dst = (kv * CONTEXT + pos) * HEAD_DIM + pair;
+      k_cache[dst] = T(first);
+      k_cache[dst + half] = T(second);
+      let v = m * width + (HEADS + KV_HEADS + kv) * HEAD_DIM + pair;
+      v_cache[dst] = T(qkv[v]);
+      v_cache[dst + half] = T(qkv[v + half]);
+    }
+  }
 }

@@ -27,7 +27,7 @@
 // then the prompt running in chunks (request_progress.js defines the reports).
 
 import { loadBackend } from './backend.js';
-import { formatConversation } from './chat_format.js';
+import { ChatTemplate } from './chat_template.js';
 import { ContextWindowExceededError, ModelNotLoadedError } from './errors.js';
 import { progressReporter } from './load_progress.js';
 import { ModelFiles } from './model_cache.js';
@@ -47,8 +47,8 @@ import { TurnQueue } from './turn_queue.js';
  * `gpu` replaces navigator.gpu (Node passes Dawn's); `maxContext` caps the context window;
  * `weightsUrl` is the folder of the shard files when they are hosted elsewhere (default: the
  * manifest's folder). Files are cached and verified as model_cache.js describes.
- * Rejects with what model_cache.js, the tokenizer and backend.js loadBackend reject with
- * (WebGPUNotAvailableError, UnsupportedModelError, IntegrityError, QuotaExceededError, ...).
+ * Rejects with what model_cache.js, the tokenizer, the chat template and backend.js loadBackend
+ * reject with (WebGPUNotAvailableError, UnsupportedModelError, IntegrityError, QuotaExceededError, ...).
  */
 export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl } = {}) {
   const report = progressReporter(initProgressCallback);
@@ -58,9 +58,12 @@ export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, max
   // The tokenizer downloads while the weights do; whichever fails, nothing stays allocated.
   const loads = await Promise.allSettled([
     loadBackend(manifest, { gpu, maxContext, onProgress: report, readShard: (shard, onBytes) => files.shard(shard, onBytes) }),
-    files.tokenizer(manifest).then((json) => Tokenizer.fromJSON(json)),
+    files.tokenizer(manifest).then((json) => {
+      const tokenizer = Tokenizer.fromJSON(json);
+      return { tokenizer, chatTemplate: new ChatTemplate(manifest.chat_template, tokenizer) };
+    }),
   ]);
-  const [model, tokenizer] = loads.map((load) => load.value);
+  const [model, text] = loads.map((load) => load.value);
   const failure = loads.find((load) => load.status === 'rejected');
   if (failure) {
     await model?.destroy();
@@ -69,24 +72,29 @@ export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, max
   // Housekeeping: a cache that fails to drop old files must not fail a good load.
   await files.prune(manifest).catch(() => {});
   report({ stage: 'ready', loaded: manifest.total_bytes, total: manifest.total_bytes });
-  return new Engine(model, tokenizer);
+  return new Engine(model, text.tokenizer, text.chatTemplate);
 }
 
 export class Engine {
   #model;
   #modelId;
   #tokenizer;
+  #chatTemplate;
   #turns = new TurnQueue();
   #cachedIds = []; // token ids whose keys and values the model's KV cache holds, in order
   #interrupted = false;
   #lost;
 
-  /** model: a backend's Model (backend.js); tokenizer: tokenizer.js Tokenizer of its manifest. */
-  constructor(model, tokenizer) {
+  /**
+   * model: a backend's Model (backend.js); tokenizer: tokenizer.js Tokenizer of its manifest;
+   * chatTemplate: chat_template.js ChatTemplate of its manifest and that tokenizer.
+   */
+  constructor(model, tokenizer, chatTemplate) {
     this.#model = model;
     this.#lost = model.lost;
     this.#modelId = model.manifest.model_id;
     this.#tokenizer = tokenizer;
+    this.#chatTemplate = chatTemplate;
     this.chat = { completions: { create: (request, options) => this.#create(request, options) } };
   }
 
@@ -142,8 +150,9 @@ export class Engine {
     const report = progressListener(onProgress);
     const model = this.#requireModel();
     const params = parseChatRequest(request, model.manifest);
-    const text = formatConversation(model.manifest.chat_format, params.messages, { addGenerationPrompt: true });
-    const promptIds = this.#tokenizer.encode(text); // the chat format's text already holds any BOS
+    // Any BOS is in the template's text; message text stays text (chat_template.js).
+    const promptIds = this.#chatTemplate.encode(params.messages, { addGenerationPrompt: true,
+                                                                   enableThinking: params.enableThinking });
     assertFitsContextWindow(promptIds.length, model.contextLength);
     const header = responseHeader(model.manifest.model_id);
     const events = this.#generate(params, promptIds, report);
@@ -163,9 +172,8 @@ export class Engine {
       model.resetPenalties(promptIds);
       const manifest = model.manifest;
       const stopIds = new Set(params.ignoreEos ? [] : manifest.stop_token_ids);
-      const stopStrings = params.ignoreEos ? params.stop : [...params.stop, ...manifest.chat_format.stop_strings];
       // Special tokens (an ignored EOS, a stray turn marker) are not reply text, as in `tokenizers`' decode().
-      const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), stopStrings);
+      const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), params.stop);
       const nextOptions = samplingOptions(params);
       const decodeToken = (id) => this.#tokenizer.decode([id]);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);

@@ -23,7 +23,7 @@ const FALLBACK_GENERATION = { temperature: 1, top_p: 1, top_k: 0, repetition_pen
 // Every accepted field, and how to read it. A reader gets the value (never null/undefined), the
 // field's name and the manifest, and returns the value to use or throws.
 const FIELDS = {
-  messages: (value, field, manifest) => parseMessages(value, manifest.chat_format),
+  messages: parseMessages,
   model: readModel,
   stream: readBoolean,
   stream_options: readStreamOptions,
@@ -42,14 +42,19 @@ const FIELDS = {
   logprobs: readBoolean,
   top_logprobs: (value, field) => readInteger(value, field, 0, MAX_TOP_LOGPROBS),
   ignore_eos: readBoolean,
+  // A chat-template variable (Qwen3's thinking switch), top-level as in vLLM and SGLang, or inside
+  // chat_template_kwargs as their OpenAI-compatible servers also take it.
+  enable_thinking: readBoolean,
+  chat_template_kwargs: readChatTemplateKwargs,
 };
 
 /**
  * Check `request` and return the settings to run it with:
  * { messages: [{role, content: string}], stream, includeUsage, maxTokens (null: to the context end),
  *   stop: string[], seed (null: random), ignoreEos, logprobs, topLogprobs,
+ *   enableThinking (boolean, or undefined: the chat template's default),
  *   sampling: { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty, logitBias } }
- * `manifest` is the loaded model's manifest (model_id, generation, chat_format, architecture).
+ * `manifest` is the loaded model's manifest (model_id, generation, architecture).
  */
 export function parseChatRequest(request, manifest) {
   if (!isPlainObject(request)) {
@@ -78,6 +83,7 @@ export function parseChatRequest(request, manifest) {
     throw new InvalidRequestError('top_logprobs requires logprobs: true.', { field: 'top_logprobs' });
   }
   read('n');
+  const enableThinking = readEnableThinking(read('enable_thinking'), read('chat_template_kwargs'));
   const defaults = { ...FALLBACK_GENERATION, ...manifest.generation };
   const setting = (field) => read(field) ?? defaults[field];
   return {
@@ -90,6 +96,7 @@ export function parseChatRequest(request, manifest) {
     ignoreEos: read('ignore_eos') ?? false,
     logprobs,
     topLogprobs: read('top_logprobs') ?? 0,
+    enableThinking,
     sampling: {
       temperature: setting('temperature'),
       topP: setting('top_p'),
@@ -107,25 +114,13 @@ function readModel(model, field, manifest) {
   return model;
 }
 
-// Messages: an optional first system message, then user and assistant turns ending with the
-// user's. Content is a string or an array of text parts, which we join with newlines.
-function parseMessages(value, chatFormat) {
-  assertField(Array.isArray(value) && value.length > 0, 'messages',
-              'a non-empty array of { role, content } messages ending with a user message', value);
-  const messages = value.map((message, i) => parseMessage(message, `messages[${i}]`));
-  messages.forEach(({ role }, i) => {
-    if (role === 'system' && i > 0) {
-      throw new InvalidRequestError(`messages[${i}] is a system message; a system message may only be the first message.`,
-                                    { field: `messages[${i}].role` });
-    }
-  });
-  const last = messages.length - 1;
-  if (messages[last].role !== 'user') {
-    throw new InvalidRequestError(`The last message must be the user's (the model replies to it); messages[${last}] is from ` +
-                                  `the ${messages[last].role}.`, { field: `messages[${last}].role` });
-  }
-  if (messages[0].role === 'system') assertSystemAccepted(chatFormat, messages);
-  return messages;
+// Messages: system, user and assistant messages in any order; the model's chat template says which
+// orders it takes (runtime/chat_template.js passes its refusal on). Content is a string or an array
+// of text parts, which we join with newlines.
+function parseMessages(value) {
+  assertField(Array.isArray(value) && value.length > 0, 'messages', 'a non-empty array of { role, content } messages',
+              value);
+  return value.map((message, i) => parseMessage(message, `messages[${i}]`));
 }
 
 const ROLES = ['system', 'user', 'assistant'];
@@ -154,17 +149,26 @@ function readContent(content, path) {
   }).join('\n');
 }
 
-// Whether the model's chat format can take the system message (see sitegen/chat_format.py).
-function assertSystemAccepted(chatFormat, messages) {
-  const system = chatFormat.roles.system;
-  if (system === null) {
-    throw new InvalidRequestError("This model's chat template takes no system message; leave it out or put its text in " +
-                                  'the first user message.', { field: 'messages[0].role' });
+// chat_template_kwargs: { enable_thinking } (the one template variable a request may set).
+function readChatTemplateKwargs(value, field) {
+  assertField(isPlainObject(value), field, 'an object { enable_thinking }', value);
+  for (const key of Object.keys(value)) {
+    if (key !== 'enable_thinking') {
+      throw new InvalidRequestError(`Unknown field "${key}" in chat_template_kwargs; it takes only enable_thinking.`,
+                                    { field: `${field}.${key}` });
+    }
   }
-  if (system.mode === 'first_user' && messages[1]?.role !== 'user') {
-    throw new InvalidRequestError("This model's chat template puts the system message into the first user message, so " +
-                                  'a user message must follow it.', { field: 'messages[1].role' });
+  return { enableThinking: value.enable_thinking == null ? undefined : readBoolean(value.enable_thinking, `${field}.enable_thinking`) };
+}
+
+// enable_thinking given either way; given both ways, the two must agree.
+function readEnableThinking(topLevel, kwargs) {
+  const nested = kwargs?.enableThinking;
+  if (topLevel !== undefined && nested !== undefined && topLevel !== nested) {
+    throw new InvalidRequestError('enable_thinking and chat_template_kwargs.enable_thinking disagree; give it once.',
+                                  { field: 'chat_template_kwargs.enable_thinking' });
   }
+  return topLevel ?? nested;
 }
 
 function readStreamOptions(value, field) {

@@ -3,7 +3,8 @@
 // Qwen2 and SmolLM; SentencePiece-style BPE with byte fallback as in Llama 2, TinyLlama and Mistral).
 //
 // encode(text) follows `tokenizers`' pipeline without its post-processor (add_special_tokens=False):
-//   1. added tokens that match the raw text are cut out first (their ids are final),
+//   1. added tokens that match the raw text are cut out first (their ids are final; with
+//      splitSpecialTokens, special ones are left in the text, as tokenizers' encode_special_tokens does),
 //   2. the rest is normalized, then added tokens that match normalized text are cut out,
 //   3. the pre-tokenizer splits each remaining stretch into words,
 //   4. the BPE model turns each word into ids.
@@ -35,15 +36,19 @@ export class Tokenizer {
     this.#holdsByteRuns = usesByteFallback(decoder);
   }
 
-  /** Token ids of `text`, with no BOS/EOS added; added and special tokens written in it count as one id. */
-  encode(text) {
+  /**
+   * Token ids of `text`, with no BOS/EOS added; added tokens written in it count as one id each. With
+   * `splitSpecialTokens` the special ones among them are plain text (tokenizers' encode_special_tokens,
+   * transformers' split_special_tokens): "<|im_end|>" becomes the ids of "<", "|", "im", ...
+   */
+  encode(text, { splitSpecialTokens = false } = {}) {
     const ids = [];
-    for (const part of this.#added.splitRaw(text)) {
+    for (const part of this.#added.splitRaw(text, splitSpecialTokens)) {
       if (part.id !== undefined) {
         ids.push(part.id);
         continue;
       }
-      for (const sub of this.#added.splitNormalized(this.#normalizer(part.text))) {
+      for (const sub of this.#added.splitNormalized(this.#normalizer(part.text), splitSpecialTokens)) {
         if (sub.id !== undefined) {
           ids.push(sub.id);
           continue;
@@ -81,6 +86,11 @@ export class Tokenizer {
 
   idToToken(id) {
     return this.#added.idToToken(id) ?? this.#model.idToToken(id);
+  }
+
+  /** The added tokens of tokenizer.json: [{ id, content, special }], by id. */
+  get addedTokens() {
+    return this.#added.entries;
   }
 
   /** One past the highest id: the number of rows an embedding for this tokenizer needs. */
@@ -213,12 +223,19 @@ class AddedVocabulary {
     return this.#special.has(content);
   }
 
-  splitRaw(text) {
-    return splitOnAdded(text, this.#rawMatcher);
+  get entries() {
+    return [...this.#tokens].sort(([a], [b]) => a - b)
+      .map(([id, entry]) => ({ id, content: entry.content, special: Boolean(entry.special) }));
   }
 
-  splitNormalized(text) {
-    return splitOnAdded(text, this.#normalizedMatcher);
+  // With `splitSpecialTokens`, matches of special tokens are skipped (left in the text), as in
+  // tokenizers: the search goes on after them, so no token inside one matches either.
+  splitRaw(text, splitSpecialTokens) {
+    return splitOnAdded(text, this.#rawMatcher, splitSpecialTokens);
+  }
+
+  splitNormalized(text, splitSpecialTokens) {
+    return splitOnAdded(text, this.#normalizedMatcher, splitSpecialTokens);
   }
 }
 
@@ -235,14 +252,18 @@ function matcher(tokens, normalize) {
   return { regex: new RegExp(alternatives.join('|'), 'gu'), byText };
 }
 
-/** `text` cut into [{ text, start, id? }]: added-token matches (with id) and the stretches between. */
-function splitOnAdded(text, added) {
+/**
+ * `text` cut into [{ text, start, id? }]: added-token matches (with id) and the stretches between;
+ * with `skipSpecial`, special tokens do not count as matches.
+ */
+function splitOnAdded(text, added, skipSpecial) {
   if (!added) return text ? [{ text, start: 0 }] : [];
   const parts = [];
   let offset = 0;
   added.regex.lastIndex = 0;
   for (let match; (match = added.regex.exec(text));) {
     const { id, entry } = added.byText.get(match[0]);
+    if (skipSpecial && entry.special) continue;
     let start = match.index;
     let stop = start + match[0].length;
     if (entry.single_word && (WORD_CHAR.test(codePointBefore(text, start)) || WORD_CHAR.test(codePointAt(text, stop)))) {

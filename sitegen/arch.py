@@ -21,15 +21,47 @@ IGNORED_TENSORS = ("rotary_emb.inv_freq",)  # recomputed from rope_theta; old ch
 
 @dataclass(frozen=True)
 class Architecture:
-    """A model's shape, as the manifest's `architecture` object holds it (sitegen/manifest.py).
+    """A model's shape and features, as the manifest's `architecture` object holds it
+    (sitegen/manifest.py).
 
     Field names and meanings follow HF transformers' configs (num_heads is num_attention_heads,
     num_layers num_hidden_layers, ffn_size intermediate_size, context_length
     max_position_embeddings). Sizes are element counts; rope_theta is the RoPE base.
     rope_scaling: None, {"type": "linear", "factor"} or {"type": "llama3", "factor",
       "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"} (sitegen/rope.py).
+      Phi-3's "longrope" (short_factor / long_factor chosen by length) is refused by name.
     tie_word_embeddings: no lm_head tensor; the LM head reads the embedding.
     attention_bias: the q/k/v projections have biases.
+
+    The fields with defaults are the *features*: what a family computes beyond the Llama decoder
+    block, named as transformers' configs name them where a config key exists. Each default means
+    "off" (the Llama computation); a family turns one on by config.json or by its `features` in
+    sitegen/families.py. Which values the runtime runs is kernels/limits.json's "features" list,
+    read by the build (sitegen/limits.py refuses any other value, naming the feature) and the
+    runtime alike. The reference forward pass (sitegen/reference.py) and the runtime's
+    (runtime/webgpu/model.js) each compute a feature in one place.
+    qk_norm: RMSNorm over each head of q and of k (gains [head_dim], eps rms_norm_eps) before RoPE
+      (Qwen3, Gemma 3). Runs.
+    hidden_activation: the MLP's gate activation: "silu" (SwiGLU; runs) or "gelu_pytorch_tanh"
+      (Gemma's GeGLU). config.json's hidden_activation, else hidden_act.
+    embedding_multiplier: the embedding rows are multiplied by this before the first layer (Gemma:
+      √hidden_size); the tied LM head reads the unscaled table.
+    sandwich_norms: RMSNorms after attention and after the MLP too, before each residual add
+      (Gemma 2/3: post_attention_layernorm, pre/post_feedforward_layernorm).
+    query_pre_attn_scalar: attention scores are scaled by query_pre_attn_scalar ** -0.5 instead of
+      head_dim ** -0.5 (Gemma 2/3); None: head_dim.
+    attn_logit_softcapping, final_logit_softcapping: scores s become c * tanh(s / c) before the
+      softmax, and logits before sampling (Gemma 2); None: off.
+    sliding_window: layers of type "sliding_attention" attend to the last sliding_window positions
+      only (Mistral v0.1, Gemma 2/3); None: no window, or one at least as long as the context.
+    layer_types: per layer "sliding_attention" or "full_attention" (transformers' layer_types);
+      None: every layer alike (all sliding where sliding_window is set, else all full).
+    rope_local_base_freq: the RoPE base of sliding layers (Gemma 3); None: rope_theta everywhere.
+    partial_rotary_factor: RoPE turns the first partial_rotary_factor * head_dim dimensions of each
+      head and leaves the rest (Phi-4-mini: 0.75).
+    Gemma's RMSNorm computes x * (1 + w): that offset is no feature here. It belongs in the weights:
+    the conversion writes 1 + w, so the manifest holds plain gains (llama.cpp's converter already
+    adds the 1 to Gemma GGUFs' norms: a GGUF source must not add it again).
     """
 
     family: str
@@ -46,6 +78,17 @@ class Architecture:
     tie_word_embeddings: bool
     context_length: int
     attention_bias: bool
+    qk_norm: bool = False
+    hidden_activation: str = "silu"
+    embedding_multiplier: float = 1.0
+    sandwich_norms: bool = False
+    query_pre_attn_scalar: float | None = None
+    attn_logit_softcapping: float | None = None
+    final_logit_softcapping: float | None = None
+    sliding_window: int | None = None
+    layer_types: tuple[str, ...] | None = None
+    rope_local_base_freq: float | None = None
+    partial_rotary_factor: float = 1.0
 
     @property
     def q_size(self) -> int:
@@ -59,12 +102,17 @@ class Architecture:
 
     def to_manifest(self) -> dict:
         """The manifest's `architecture` object (JSON types, fields in declaration order)."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        return dict(data, layer_types=list(self.layer_types) if self.layer_types else None)
 
     @classmethod
     def from_manifest(cls, data: dict) -> "Architecture":
         """Read back a manifest's `architecture` object (our own build's: every field present)."""
-        return cls(**data)
+        return cls(**dict(data, layer_types=tuple(data["layer_types"]) if data.get("layer_types") else None))
+
+
+# The features: the Architecture fields with defaults, each default meaning "off".
+FEATURES = tuple(f.name for f in dataclasses.fields(Architecture) if f.default is not dataclasses.MISSING)
 
 
 def _rope_scaling(config: dict) -> dict | None:
@@ -84,29 +132,27 @@ def _rope_scaling(config: dict) -> dict | None:
     return {"type": kind, **{k: scaling[k] for k in keys}}
 
 
-def _sliding_window_check(config: dict, context: int) -> None:
-    window = config.get("sliding_window")
-    in_use = config.get("use_sliding_window", config.get("model_type") == "mistral")
-    if window and in_use and window < context:
-        raise SitegenError(f"This model uses sliding-window attention (window {window} < context {context}), "
-                           "which sitegen does not run. Use a release without it (e.g. Mistral v0.2+).")
-
-
 def architecture(config: dict) -> Architecture:
     """The Architecture of an HF config.json dict.
 
-    Raises SitegenError (one line) for a family sitegen does not run, a missing key, a size that is
-    not a whole number >= 1, or a feature the runtime lacks (MLP biases, other activations than
-    SiLU, sliding-window attention, other RoPE scalings). The kernels' size limits are checked
-    separately (sitegen/limits.py).
+    A key the file leaves out (or sets to null) takes the family's default (`config_defaults` in
+    sitegen/families.py), else transformers' usual one. Raises SitegenError (one line) for a family
+    sitegen does not run, a missing key, a size that is not a whole number >= 1, MLP biases or a
+    RoPE scaling type sitegen lacks. Whether the runtime runs the shape and the features is
+    sitegen/limits.py's check.
     """
     names = config.get("architectures") or []
     fam = SUPPORTED.get(names[0]) if names else None
     if fam is None:
         found = names[0] if names else config.get("model_type", "none given")
         raise SitegenError(f"Unsupported architecture {found}; supported: {', '.join(SUPPORTED)}.")
+
+    def get(key: str, default=None):
+        value = config.get(key)  # null: the default, as transformers reads it
+        return fam.config_defaults.get(key, default) if value is None else value
+
     def size(key: str, default=None) -> int:
-        value = default if config.get(key) is None else config[key]  # null: the default, as transformers reads it
+        value = get(key, default)
         if value is None:
             raise SitegenError(f"config.json lacks {key!r}, which a {fam.name} model needs.")
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -114,14 +160,23 @@ def architecture(config: dict) -> Architecture:
         return value
 
     def number(key: str, default=None) -> float:
-        value = config.get(key, default)
+        value = config.get(key, fam.config_defaults.get(key, default))
         if value is None:
             raise SitegenError(f"config.json lacks {key!r}, which a {fam.name} model needs.")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise SitegenError(f"config.json's {key} is {value!r}; it must be a number > 0.")
         return float(value)
 
+    def optional(key: str) -> float | None:  # a feature's number, None (off) when absent
+        return None if get(key) is None else number(key)
+
     hidden, heads = size("hidden_size"), size("num_attention_heads")
+    context = size("max_position_embeddings")
+    # transformers' Qwen configs ignore sliding_window unless use_sliding_window; a window as long
+    # as the context limits nothing
+    window = size("sliding_window") if get("sliding_window") is not None and get("use_sliding_window", True) else None
+    window = window if window is not None and window < context else None
+    layer_types = get("layer_types") if window is not None else None
     arch = Architecture(
         family=fam.name,
         hidden_size=hidden,
@@ -134,17 +189,23 @@ def architecture(config: dict) -> Architecture:
         rope_theta=number("rope_theta", 10000.0),
         rope_scaling=_rope_scaling(config),
         rms_norm_eps=number("rms_norm_eps"),
-        tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
-        context_length=size("max_position_embeddings"),
-        attention_bias=bool(config.get("attention_bias", fam.attention_bias)),
+        tie_word_embeddings=bool(get("tie_word_embeddings", False)),
+        context_length=context,
+        attention_bias=bool(get("attention_bias", False)),
+        hidden_activation=str(get("hidden_activation") or get("hidden_act", "silu")),
+        query_pre_attn_scalar=optional("query_pre_attn_scalar"),
+        attn_logit_softcapping=optional("attn_logit_softcapping"),
+        final_logit_softcapping=optional("final_logit_softcapping"),
+        sliding_window=window,
+        layer_types=tuple(layer_types) if layer_types else None,
+        rope_local_base_freq=optional("rope_local_base_freq"),
+        partial_rotary_factor=number("partial_rotary_factor", 1.0),
+        **fam.features,
     )
     if arch.num_heads % arch.num_kv_heads:
         raise SitegenError(f"{arch.num_heads} attention heads do not divide into {arch.num_kv_heads} KV heads.")
-    if config.get("mlp_bias"):
+    if get("mlp_bias"):
         raise SitegenError("MLP biases (mlp_bias: true) are not supported.")
-    if config.get("hidden_act", "silu") != "silu":
-        raise SitegenError(f"activation {config['hidden_act']!r} is not supported; sitegen runs SiLU (SwiGLU) MLPs.")
-    _sliding_window_check(config, arch.context_length)
     return arch
 
 

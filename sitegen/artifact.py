@@ -6,15 +6,14 @@ import yaml
 
 from sitegen import manifest as manifest_schema
 from sitegen.arch import architecture, check_tensors
-from sitegen.chat_format import chat_format_for
+from sitegen.chat_template import chat_template_section, turn_end
 from sitegen.chat_sampling import chat_sampling
 from sitegen.checkpoint import Checkpoint
 from sitegen.convert import convert_tensors, error_summary
 from sitegen.families import runtime_tensors
 from sitegen.limits import check_limits
 from sitegen.shards import ShardWriter
-from sitegen.tokenizer_export import (generation_defaults, load_tokenizer, stop_token_ids, token_text,
-                                      tokenizer_section)
+from sitegen.tokenizer_export import generation_defaults, load_tokenizer, stop_token_ids, tokenizer_section
 
 MIB = 1024 * 1024
 
@@ -29,15 +28,6 @@ def model_card_license(model_card: str | None) -> str | None:
     except yaml.YAMLError:
         return None
     return str(data["license"]) if isinstance(data, dict) and data.get("license") else None
-
-
-def _chat_format(checkpoint: Checkpoint, template_override: str | None) -> dict:
-    template = template_override or checkpoint.tokenizer_config.get("chat_template")
-    if isinstance(template, list):  # newer tokenizer_config: [{"name": "default", "template": ...}, ...]
-        template = next((t["template"] for t in template if t.get("name") == "default"), None)
-    config = checkpoint.tokenizer_config
-    return chat_format_for(template, bos_token=token_text(config.get("bos_token")) or "",
-                           eos_token=token_text(config.get("eos_token")) or "")
 
 
 def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, source: str, quant: str,
@@ -55,7 +45,8 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
     check_limits(arch)
     expected = check_tensors(arch, checkpoint.tensors)
     tokenizer = load_tokenizer(checkpoint.tokenizer_json)
-    chat_format = _chat_format(checkpoint, chat_template)  # fails fast, before the long conversion
+    template = chat_template_section(chat_template or checkpoint.tokenizer_config.get("chat_template"),
+                                     checkpoint.tokenizer_config)  # fails fast, before the long conversion
     model_dir.mkdir(parents=True)
     (model_dir / "tokenizer.json").write_text(checkpoint.tokenizer_json, encoding="utf-8")
 
@@ -78,9 +69,8 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
         "shards": shards,
         "total_bytes": sum(s["bytes"] for s in shards),
         "tokenizer": token_info,
-        "chat_format": chat_format,
-        "stop_token_ids": stop_token_ids(tokenizer, token_info, checkpoint.generation_config,
-                                         chat_format["stop_strings"]),
+        "chat_template": template,
+        "stop_token_ids": stop_token_ids(tokenizer, token_info, checkpoint.generation_config, turn_end(template)),
         "generation": generation_defaults(checkpoint.generation_config),
     }
     manifest["chat_sampling"] = chat_sampling(manifest["generation"], published_sampling)

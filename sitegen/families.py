@@ -14,7 +14,7 @@ Adding a family starts with one `Family` entry here; README.md ("Adding a model 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -51,20 +51,25 @@ class Family:
     gguf_name: the GGUF `general.architecture` value (llama.cpp's name for it).
     permuted_qk: llama.cpp's converter reordered the Q/K projection rows for its interleaved RoPE
       (convert_hf_to_gguf.py's `permute`): the GGUF loader undoes it.
-    attention_bias: whether q/k/v have biases when config.json does not say (`attention_bias`).
     model: the whole-model stacks, in load order; layer: each layer's stacks, in load order.
+    config_defaults: what this family's transformers config class assumes for config.json keys the
+      file leaves out, where that differs from sitegen/arch.py's general defaults (Qwen2's q/k/v
+      always have biases; Qwen3Config's head_dim is 128 whatever hidden_size / heads is).
+    features: `Architecture` features every model of the family has and no config.json key states
+      (sitegen/arch.py lists the features; kernels/limits.json says which values the runtime runs).
     """
 
     name: str
     hf_classes: tuple[str, ...]
     gguf_name: str
     permuted_qk: bool
-    attention_bias: bool
     model: tuple[Stack, ...]
     layer: tuple[Stack, ...]
+    config_defaults: dict = field(default_factory=dict)
+    features: dict = field(default_factory=dict)
 
 
-# Llama and Qwen2 decoders (pre-norm, grouped-query attention, SwiGLU MLP): HF's LlamaModel naming.
+# Llama, Qwen2 and Qwen3 decoders (pre-norm, grouped-query attention, SwiGLU MLP): HF's LlamaModel naming.
 _DECODER_MODEL = (
     Stack("embed", (("model.embed_tokens.weight", "vocab_size"),), cols="hidden_size", split=True),
     Stack("final_norm", (("model.norm.weight", "hidden_size"),)),
@@ -77,6 +82,9 @@ _DECODER_LAYER = (
                   ("self_attn.v_proj.weight", "kv_size")), cols="hidden_size"),
     Stack("qkv_bias", (("self_attn.q_proj.bias", "q_size"), ("self_attn.k_proj.bias", "kv_size"),
                        ("self_attn.v_proj.bias", "kv_size")), when=lambda arch: arch.attention_bias),
+    # Qwen3's RMSNorm gains over each head of q and of k (Gemma 3 has them too), one [head_dim] each
+    Stack("qk_norm", (("self_attn.q_norm.weight", "head_dim"), ("self_attn.k_norm.weight", "head_dim")),
+          when=lambda arch: arch.qk_norm),
     Stack("o", (("self_attn.o_proj.weight", "hidden_size"),), cols="q_size"),
     Stack("ffn_norm", (("post_attention_layernorm.weight", "hidden_size"),)),
     Stack("gate_up", (("mlp.gate_proj.weight", "ffn_size"), ("mlp.up_proj.weight", "ffn_size")), cols="hidden_size"),
@@ -84,11 +92,18 @@ _DECODER_LAYER = (
 )
 
 FAMILIES = (
-    # Mistral is Llama-shaped once its sliding window is off (sitegen/arch.py checks that).
+    # Mistral is Llama-shaped; its sliding window is the `sliding_window` feature.
     Family("llama", hf_classes=("LlamaForCausalLM", "MistralForCausalLM"), gguf_name="llama", permuted_qk=True,
-           attention_bias=False, model=_DECODER_MODEL, layer=_DECODER_LAYER),
+           model=_DECODER_MODEL, layer=_DECODER_LAYER),
     Family("qwen2", hf_classes=("Qwen2ForCausalLM",), gguf_name="qwen2", permuted_qk=False,
-           attention_bias=True, model=_DECODER_MODEL, layer=_DECODER_LAYER),
+           model=_DECODER_MODEL, layer=_DECODER_LAYER,
+           config_defaults={"attention_bias": True, "use_sliding_window": False}),
+    # Qwen3 dense: Qwen2 without q/k/v biases, with an RMSNorm over each head of q and k before RoPE
+    # (transformers' modeling_qwen3.py, Qwen3Attention); llama.cpp does not permute its Q/K rows.
+    Family("qwen3", hf_classes=("Qwen3ForCausalLM",), gguf_name="qwen3", permuted_qk=False,
+           model=_DECODER_MODEL, layer=_DECODER_LAYER,
+           config_defaults={"attention_bias": False, "use_sliding_window": False, "head_dim": 128},
+           features={"qk_norm": True}),
 )
 
 

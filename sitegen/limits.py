@@ -1,9 +1,10 @@
-"""The model shapes the runtime's kernels can run, checked at build time.
+"""The models the runtime's kernels can run, checked at build time.
 
-The rules live in kernels/limits.json, which the runtime reads too, so build and runtime refuse
-the same models. Each rule names a `quantity` (an `Architecture` field, or a product of fields
-written `a * b`) and constrains it with any of `power_of_two` (true), `min`, `max` and
-`multiple_of`, with a `why` that names the kernel needing it.
+The rules and features live in kernels/limits.json, which the runtime reads too, so build and
+runtime refuse the same models. Each rule names a `quantity` (an `Architecture` field, or a
+product of fields written `a * b`) and constrains it with any of `power_of_two` (true), `min`,
+`max` and `multiple_of`, with a `why` that names the kernel needing it. Each feature entry names
+an `Architecture` feature (sitegen/arch.py's FEATURES), the values the runtime `runs`, and `why`.
 """
 
 import dataclasses
@@ -11,7 +12,7 @@ import functools
 import json
 import math
 
-from sitegen.arch import Architecture
+from sitegen.arch import FEATURES, Architecture
 from sitegen.assets import asset_dir
 from sitegen.errors import SitegenError
 
@@ -19,20 +20,38 @@ FILE = "limits.json"
 # What a rule may say; the runtime (runtime/webgpu/limits.js) refuses any other key too, so a rule
 # of a new kind fails here, at build time, rather than in every visitor's browser.
 RULE_KEYS = {"quantity", "why", "power_of_two", "min", "max", "multiple_of"}
+FEATURE_KEYS = {"feature", "runs", "why"}
 # Quantities name manifest fields only: the runtime reads them from the manifest's architecture.
 _FIELDS = {f.name for f in dataclasses.fields(Architecture)}
+
+
+def _file() -> dict:
+    return json.loads((asset_dir("kernels") / FILE).read_text(encoding="utf-8"))
 
 
 @functools.cache
 def rules() -> tuple[dict, ...]:
     """The rules of kernels/limits.json, in file order. Raises ValueError (a broken sitegen
     installation, not a user's problem) for a rule key or quantity field the runtime would not read."""
-    found = tuple(json.loads((asset_dir("kernels") / FILE).read_text(encoding="utf-8"))["rules"])
+    found = tuple(_file()["rules"])
     for rule in found:
         names = {name.strip() for name in rule["quantity"].split("*")}
         if set(rule) - RULE_KEYS or names - _FIELDS:
             raise ValueError(f"kernels/{FILE}: the rule on {rule['quantity']} has unknown keys "
                              f"{sorted(set(rule) - RULE_KEYS)} or fields {sorted(names - _FIELDS)}")
+    return found
+
+
+@functools.cache
+def features() -> tuple[dict, ...]:
+    """The feature entries of kernels/limits.json, in file order. Raises ValueError (a broken
+    installation) unless they name every feature of sitegen/arch.py once, with known keys."""
+    found = tuple(_file()["features"])
+    names = [entry["feature"] for entry in found]
+    unknown = [entry["feature"] for entry in found if set(entry) != FEATURE_KEYS]
+    if unknown or sorted(names) != sorted(FEATURES):
+        raise ValueError(f"kernels/{FILE}: features {sorted(names)} (keys wrong in {unknown}) "
+                         f"are not sitegen's {sorted(FEATURES)}")
     return found
 
 
@@ -67,12 +86,18 @@ def _breaks(rule: dict, value: int) -> bool:
 
 def check_limits(arch: Architecture) -> None:
     """Raise SitegenError if the runtime cannot run a model of this shape: one line naming each
-    broken rule's quantity, its value, the rule and why the kernels need it."""
+    broken rule's quantity, its value, the rule and why the kernels need it, then each feature
+    whose value the runtime does not run, with the values it runs and why."""
     problems = []
     for rule in rules():
         value = quantity(arch, rule["quantity"])
         if _breaks(rule, value):
             problems.append(f"{rule['quantity']} is {value}, but the kernels need {_requirement(rule)} ({rule['why']})")
+    for entry in features():
+        value = arch.to_manifest()[entry["feature"]]  # as the runtime reads it: JSON values
+        if value not in entry["runs"]:
+            runs = " or ".join(json.dumps(v) for v in entry["runs"])
+            problems.append(f"{entry['feature']} is {json.dumps(value)}, but the kernels run only {runs} ({entry['why']})")
     if problems:
         raise SitegenError(f"sitegen's runtime cannot run this model: {'; '.join(problems)}. "
                            "Choose a model of another shape.")

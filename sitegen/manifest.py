@@ -1,8 +1,8 @@
 """The model manifest (`models/<id>/manifest.json`): the contract between the build and the runtime.
 
-Schema (format_version 2); every key is always present unless marked optional:
-  format: "sitegen-model", format_version: 2 (version 1 had `arch` for `family` and no
-    `runtime_tensors`: rebuild such a site)
+Schema (format_version 3); every key is always present unless marked optional:
+  format: "sitegen-model", format_version: 3 (version 1 had `arch` for `family` and no
+    `runtime_tensors`; version 2 had a derived `chat_format` for `chat_template`: rebuild such a site)
   model_id: folder name under models/; source: where it came from (repo@revision or file name,
     never a local path); license: optional SPDX-ish id from the model card
   architecture (sitegen/arch.py's Architecture): family ("llama" | "qwen2": sitegen/families.py),
@@ -26,9 +26,13 @@ Schema (format_version 2); every key is always present unless marked optional:
     attention_bias), .o, .ffn_norm, .gate_up, .down (sitegen/families.py writes them).
   shards: [{file, bytes, sha256}] in order; total_bytes: sum of shard bytes
   tokenizer: file ("tokenizer.json"), bos_token_id (or null), add_bos_token (prepend BOS to raw
-    prompts; chat prompts carry it in the chat format instead), eos_token_id (or null)
-  chat_format: see sitegen/chat_format.py (how to turn messages into the prompt text)
-  stop_token_ids: generation ends on any of these ids
+    prompts; chat prompts carry whatever BOS their template writes), eos_token_id (or null)
+  chat_template: {template: the model's jinja chat template as published, special_tokens: {bos_token,
+    eos_token, ...: text} (the named special tokens its tokenizer config sets, template variables as
+    in transformers), chat_control_tokens: [text] (tokenizer_config's list, often empty)}: the runtime
+    renders the template itself (sitegen/chat_template.py says what it passes)
+  stop_token_ids: generation ends on any of these ids: the EOS ids and the special token the template
+    ends an assistant turn with
   generation: defaults from generation_config.json (temperature, top_p, top_k,
     repetition_penalty; only those the model sets)
   chat_sampling: {temperature, top_p, source ("model card" | "sitegen")} the chat page uses for
@@ -43,7 +47,7 @@ from sitegen.marker import file_digest
 from sitegen.quantize import CODE_OFFSET, GROUP
 
 FORMAT = "sitegen-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FILE = "manifest.json"
 
 QUANTIZATION = {

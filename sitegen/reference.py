@@ -40,6 +40,7 @@ def load_weights(model_dir: Path, manifest: dict) -> dict[str, np.ndarray]:
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    """RMSNorm over the last axis (of any leading shape: rows, or rows x heads), times weight."""
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
 
 
@@ -75,8 +76,9 @@ class ReferenceModel:
         self.values = [None] * self.arch.num_layers
         self.length = 0
 
-    def forward(self, tokens: list[int]) -> np.ndarray:
-        """Run `tokens` after what is already cached; returns the logits of the last one."""
+    def forward(self, tokens: list[int], every_position: bool = False) -> np.ndarray:
+        """Run `tokens` after what is already cached; returns the logits of the last one (float32
+        [vocab]), or with every_position those of each (float32 [len(tokens), vocab], for perplexity)."""
         a, w = self.arch, self.w
         heads, kv_heads, head_dim = a.num_heads, a.num_kv_heads, a.head_dim
         group = heads // kv_heads
@@ -90,9 +92,12 @@ class ReferenceModel:
             h = rms_norm(x, w[p + "input_layernorm.weight"], a.rms_norm_eps)
             q, k, v = (h @ w[f"{p}self_attn.{n}_proj.weight"].T + w.get(f"{p}self_attn.{n}_proj.bias", 0)
                        for n in ("q", "k", "v"))
-            q = apply_rope(q.reshape(count, heads, head_dim), positions, self.inv_freq)
-            k = apply_rope(k.reshape(count, kv_heads, head_dim), positions, self.inv_freq)
-            v = v.reshape(count, kv_heads, head_dim)
+            q = q.reshape(count, heads, head_dim)
+            k, v = k.reshape(count, kv_heads, head_dim), v.reshape(count, kv_heads, head_dim)
+            if a.qk_norm:  # RMSNorm over each head of q and k (transformers' modeling_qwen3.py, Qwen3Attention)
+                q = rms_norm(q, w[p + "self_attn.q_norm.weight"], a.rms_norm_eps)
+                k = rms_norm(k, w[p + "self_attn.k_norm.weight"], a.rms_norm_eps)
+            q, k = apply_rope(q, positions, self.inv_freq), apply_rope(k, positions, self.inv_freq)
             self.keys[i] = k if self.keys[i] is None else np.concatenate([self.keys[i], k])
             self.values[i] = v if self.values[i] is None else np.concatenate([self.values[i], v])
             keys = np.repeat(self.keys[i], group, axis=1)  # [S, heads, head_dim]: each KV head serves `group` heads
@@ -108,9 +113,10 @@ class ReferenceModel:
             x = x + (silu(gate) * up) @ w[p + "mlp.down_proj.weight"].T
 
         self.length += count
-        last = rms_norm(x[-1], w["model.norm.weight"], a.rms_norm_eps)
         head = w["model.embed_tokens.weight"] if a.tie_word_embeddings else w["lm_head.weight"]
-        return head @ last
+        if every_position:
+            return rms_norm(x, w["model.norm.weight"], a.rms_norm_eps) @ head.T
+        return head @ rms_norm(x[-1], w["model.norm.weight"], a.rms_norm_eps)
 
 
 def sample(logits: np.ndarray, *, temperature: float, top_p: float, top_k: int, rng: np.random.Generator) -> int:

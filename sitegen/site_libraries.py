@@ -1,7 +1,7 @@
 """The npm libraries a site ships, and their copy from node_modules/ into runtime/vendor/.
 
-DESIGN.md "Dependencies": for concerns outside our core (here: markdown, code highlighting and
-math in chat replies) the site may ship a well-kept npm library, pinned in package-lock.json and
+DESIGN.md "Dependencies": for concerns outside our core (here: running the model's jinja chat
+template, and markdown, code highlighting and math in chat replies) the site may ship a well-kept npm library, pinned in package-lock.json and
 copied into the package at build time, never committed and never fetched from another host at run
 time. `LIBRARIES` is the one list of them: which files of each package the site ships, under which
 names, and which file holds its licence. The versions are package-lock.json's (what `npm ci`
@@ -36,8 +36,8 @@ LICENSES = "licenses"
 class Library:
     """One npm package whose code the site carries.
 
-    files: path in the package -> name in runtime/vendor/ (runtime/ui/markdown.js imports these
-    names). export_global: the shipped file is a classic script that defines this global (`var
+    files: path in the package -> name in runtime/vendor/ (runtime/chat_template.js and
+    runtime/ui/markdown.js import these names). export_global: the shipped file is a classic script that defines this global (`var
     temml = ...`); the copy appends `export default <name>;`, which makes it an ES module, so the
     minified build ships instead of an unminified ES one three times its size. bundled_in: the
     package has no file of its own; its code is inside that library's file, and only its licence
@@ -54,6 +54,9 @@ class Library:
 
 _IN_MARKDOWN_IT = "inside markdown-it's browser build"
 LIBRARIES = (
+    # The chat template runs as written (runtime/chat_template.js). Its ES build imports nothing;
+    # there is no minified one.
+    Library("@huggingface/jinja", "Runs the model's jinja chat template", "LICENSE", {"dist/index.js": "jinja.mjs"}),
     # The browser build bundles the parser's own dependencies into one self-contained ES module.
     Library("markdown-it", "Markdown parser for chat replies", "LICENSE",
             {"dist/browser/markdown-it.esm.min.mjs": "markdown-it.mjs"}),

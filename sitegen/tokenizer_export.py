@@ -45,15 +45,16 @@ def tokenizer_section(tokenizer: Tokenizer, tokenizer_config: dict, generation_c
             "add_bos_token": _adds_bos(tokenizer, tokenizer_config, bos)}
 
 
-def stop_token_ids(tokenizer: Tokenizer, section: dict, generation_config: dict, stop_strings: list[str]) -> list[int]:
-    """EOS ids of the model plus the chat format's end-of-turn strings that are single tokens."""
+def stop_token_ids(tokenizer: Tokenizer, section: dict, generation_config: dict, turn_end: str) -> list[int]:
+    """The ids that end generation: the model's EOS ids, and the special token that opens `turn_end`
+    (sitegen/chat_template.py: what the chat template writes after an assistant message, e.g. Llama 3's
+    <|eot_id|>, which the first Llama 3 release does not list as an EOS)."""
     ids = set(_as_list(generation_config.get("eos_token_id")))
     if section["eos_token_id"] is not None:
         ids.add(section["eos_token_id"])
-    for text in stop_strings:
-        encoded = tokenizer.encode(text, add_special_tokens=False).ids
-        if len(encoded) == 1:
-            ids.add(encoded[0])
+    special = {i for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
+    first = tokenizer.encode(turn_end, add_special_tokens=False).ids[:1]
+    ids.update(i for i in first if i in special)
     if not ids:
         raise SitegenError("The model defines no end-of-sequence token (no eos_token in tokenizer_config.json, "
                            "no eos_token_id in generation_config.json); generation could never stop.")

@@ -28,6 +28,12 @@ def tiny_qwen2(tmp_path_factory) -> tuple[Path, dict]:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-qwen3")
+    return folder, write_tiny_model(folder, "qwen3", dtype=ml_dtypes.bfloat16, seed=4)
+
+
+@pytest.fixture(scope="session")
 def tiny_limit_low(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("tiny-limit-low")
     return folder, write_tiny_model(folder, "limit-low", dtype=ml_dtypes.bfloat16, seed=2)

@@ -1,8 +1,9 @@
 """GGUF files for the loader and tokenizer tests, written the way llama.cpp's converter writes them.
 
-- tiny random Llama/Qwen2 models in any supported tensor type (Q/K rows permuted for Llama exactly
-  as convert_hf_to_gguf.py does); gguf-py quantizes the simple types, and K-quant blocks (which
-  gguf-py cannot produce) are packed here from the GGML block layout;
+- tiny random Llama/Qwen2 models (Q/K rows permuted for Llama exactly as convert_hf_to_gguf.py
+  does), either quantized from known weights (gguf-py quantizes the simple types, and Q4_K/Q5_K/Q6_K
+  blocks, which gguf-py cannot produce, are packed here from the GGML block layout) or holding
+  random blocks of any block type (only the fp16 scale fields made finite);
 - the tokenizer of a real HF tokenizer.json, turned into GGUF metadata as the converter does;
 - a varied text corpus.
 """
@@ -13,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 from gguf import GGMLQuantizationType as Q
-from gguf import GGUFWriter, SpecialVocab, TokenType
+from gguf import GGML_QUANT_SIZES, GGUFWriter, SpecialVocab, TokenType
 from gguf.quants import quantize
 from gguf.vocab import bytes_to_unicode
 
@@ -50,7 +51,8 @@ _GGUF_NAMES = {
     "model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output",
     "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
     "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+    "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down",
 }
 # A small byte-level vocabulary: the 256 byte symbols, two merges, one control token.
@@ -96,7 +98,7 @@ def llama_cpp_permute(weights: np.ndarray, n_head: int, n_head_kv: int | None) -
             .reshape(weights.shape))
 
 
-def _stored_row_order(arch: str, hf_name: str, rows: int) -> np.ndarray:
+def stored_row_order(arch: str, hf_name: str, rows: int) -> np.ndarray:
     """Which HF row each stored row holds: Llama's Q/K (weights and biases) are permuted."""
     s, order = SHAPES[arch], np.arange(rows)
     if arch == "llama" and ".q_proj." in hf_name:
@@ -190,9 +192,11 @@ _STEPS: dict[Q, Callable[[np.ndarray], np.ndarray]] = {
     Q.BF16: lambda x: np.abs(x) * 2.0 ** -7,  # 7-bit mantissa
     Q.Q8_0: lambda x: _blockwise(x, 32, lambda b: np.abs(b).max(-1, keepdims=True) / 127),
     Q.Q4_0: lambda x: _blockwise(x, 32, lambda b: np.abs(b).max(-1, keepdims=True) / 8),
-    Q.Q5_0: lambda x: _blockwise(x, 32, lambda b: np.abs(b).max(-1, keepdims=True) / 16),  # for the refusal test
+    Q.Q5_0: lambda x: _blockwise(x, 32, lambda b: np.abs(b).max(-1, keepdims=True) / 16),
     Q.Q4_1: lambda x: _blockwise(x, 32, lambda b: (b.max(-1) - b.min(-1))[:, None] / 15),
+    Q.Q5_1: lambda x: _blockwise(x, 32, lambda b: (b.max(-1) - b.min(-1))[:, None] / 31),
 }
+ENCODABLE_TYPES = (*_STEPS, *_K_PACKERS)  # the types `encode` writes from known weights
 
 
 def encode(w: np.ndarray, qtype: Q) -> tuple[np.ndarray, np.ndarray]:
@@ -220,12 +224,30 @@ def finish(writer: GGUFWriter) -> None:
     writer.close()
 
 
-def write_tiny_gguf(path: Path, arch: str, qtype: Q = Q.F32, *, arch_name: str | None = None,
-                    rope_theta: float = 10000.0, metadata: Callable[[GGUFWriter], None] = lambda writer: None,
-                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Write a tiny model as llama.cpp's converter would: 2-D weights in `qtype`, norms and biases
-    in F32. Returns the HF-layout originals and each value's quantization step."""
-    s, weights = SHAPES[arch], hf_weights(arch)
+# Byte offsets of the fp16 fields (scales, mins) in one block of each type (ggml-common.h); every
+# other byte of a block is a code or an integer scale, valid whatever its value.
+_F16_FIELDS = {
+    Q.Q4_0: (0,), Q.Q4_1: (0, 2), Q.Q5_0: (0,), Q.Q5_1: (0, 2), Q.Q8_0: (0,),
+    Q.Q2_K: (80, 82), Q.Q3_K: (108,), Q.Q4_K: (0, 2), Q.Q5_K: (0, 2), Q.Q6_K: (208,),
+    Q.IQ4_NL: (0,), Q.IQ4_XS: (0,), Q.IQ2_XXS: (0,), Q.TQ1_0: (52,),
+}
+BLOCK_TYPES = tuple(_F16_FIELDS)
+
+
+def random_blocks(rows: int, columns: int, qtype: Q, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [rows, columns / block size * block bytes]: random blocks of `qtype` whose fp16 fields
+    hold moderate values (magnitude 0.01 to 1, either sign), so every value decodes finite."""
+    block_size, block_bytes = GGML_QUANT_SIZES[qtype]
+    blocks = rng.integers(0, 256, (rows * columns // block_size, block_bytes), dtype=np.uint8)
+    for at in _F16_FIELDS[qtype]:
+        scale = rng.uniform(0.01, 1, len(blocks)) * rng.choice([-1, 1], len(blocks))
+        blocks[:, at:at + 2] = scale.astype(np.float16).view(np.uint8).reshape(-1, 2)
+    return blocks.reshape(rows, -1)
+
+
+def _tiny_writer(path: Path, arch: str, arch_name: str | None, rope_theta: float) -> GGUFWriter:
+    """A writer holding a tiny model's metadata and tokenizer, as llama.cpp's converter writes them."""
+    s = SHAPES[arch]
     writer = GGUFWriter(path, arch_name or arch)
     writer.add_block_count(s["layers"])
     writer.add_context_length(512)
@@ -241,16 +263,41 @@ def write_tiny_gguf(path: Path, arch: str, qtype: Q = Q.F32, *, arch_name: str |
         writer.add_key_length(s["head_dim"])
         writer.add_value_length(s["head_dim"])
     _add_tiny_tokenizer(writer)
+    return writer
+
+
+def write_tiny_gguf(path: Path, arch: str, qtype: Q = Q.F32, *, arch_name: str | None = None,
+                    rope_theta: float = 10000.0, metadata: Callable[[GGUFWriter], None] = lambda writer: None,
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Write a tiny model as llama.cpp's converter would: 2-D weights in `qtype` (one of
+    ENCODABLE_TYPES), norms and biases in F32. Returns the HF-layout originals and each value's
+    quantization step."""
+    weights = hf_weights(arch)
+    writer = _tiny_writer(path, arch, arch_name, rope_theta)
     metadata(writer)
     steps = {}
     for name, w in weights.items():
-        order = _stored_row_order(arch, name, len(w))  # stored row i is HF row order[i]
+        order = stored_row_order(arch, name, len(w))  # stored row i is HF row order[i]
         raw, step = encode(w[order], qtype) if w.ndim == 2 else (w[order], np.zeros_like(w))
         writer.add_tensor(gguf_name(name), raw, raw_dtype=qtype if w.ndim == 2 else Q.F32)
         steps[name] = np.empty_like(step)
         steps[name][order] = step
     finish(writer)
     return weights, steps
+
+
+def write_random_blocks_gguf(path: Path, arch: str, qtype: Q, seed: int = 0) -> dict[str, np.ndarray]:
+    """A tiny model whose 2-D weights are random blocks of `qtype` (one of BLOCK_TYPES), norms and
+    biases F32. Returns each tensor's bytes as stored, by GGUF name ([rows, row bytes] for blocks)."""
+    rng = np.random.default_rng(seed)
+    writer = _tiny_writer(path, arch, None, 10000.0)
+    stored = {}
+    for name, w in hf_weights(arch, seed).items():
+        raw = random_blocks(*w.shape, qtype, rng) if w.ndim == 2 else w
+        writer.add_tensor(gguf_name(name), raw, raw_dtype=qtype if w.ndim == 2 else Q.F32)
+        stored[gguf_name(name)] = raw
+    finish(writer)
+    return stored
 
 
 # --- HF tokenizer.json -> GGUF tokenizer metadata, as convert_hf_to_gguf.py does ------------------

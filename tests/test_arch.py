@@ -3,7 +3,7 @@ Every problem is one line naming what is wrong (the CLI prints it as is)."""
 
 import pytest
 
-from sitegen.arch import architecture, check_tensors
+from sitegen.arch import FEATURES, architecture, check_tensors
 from sitegen.errors import SitegenError
 from sitegen.families import expected_tensors
 from tests.tiny_models import SHAPES
@@ -43,3 +43,34 @@ def test_a_checkpoint_that_does_not_match_is_one_line_naming_each_problem():
         "model.layers.0.mlp.down_proj.weight has shape [64, 64], expected [64, 128]; "
         "model.layers.0.mlp.extra.weight is not part of a llama model. "
         "Check that the weights and config.json come from the same model.")
+
+
+def test_features_are_off_unless_the_config_or_the_family_turns_them_on():
+    arch = architecture(LLAMA)
+    assert {name: getattr(arch, name) for name in FEATURES} == {
+        "qk_norm": False, "hidden_activation": "silu", "embedding_multiplier": 1.0, "sandwich_norms": False,
+        "query_pre_attn_scalar": None, "attn_logit_softcapping": None, "final_logit_softcapping": None,
+        "sliding_window": None, "layer_types": None, "rope_local_base_freq": None, "partial_rotary_factor": 1.0}
+    assert architecture(dict(SHAPES["qwen3"], vocab_size=384)).qk_norm  # Qwen3's, from the family table
+
+
+def test_features_are_read_under_transformers_config_names():
+    arch = architecture(dict(LLAMA, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=256,
+                             attn_logit_softcapping=50, final_logit_softcapping=30.0, sliding_window=64,
+                             layer_types=["sliding_attention", "full_attention"], rope_local_base_freq=10000,
+                             partial_rotary_factor=0.75))
+    assert (arch.hidden_activation, arch.query_pre_attn_scalar) == ("gelu_pytorch_tanh", 256.0)
+    assert (arch.attn_logit_softcapping, arch.final_logit_softcapping) == (50.0, 30.0)
+    assert (arch.rope_local_base_freq, arch.partial_rotary_factor) == (10000.0, 0.75)
+    assert (arch.sliding_window, arch.layer_types) == (64, ("sliding_attention", "full_attention"))
+    assert architecture(dict(LLAMA, hidden_act="gelu_pytorch_tanh")).hidden_activation == "gelu_pytorch_tanh"
+
+
+@pytest.mark.parametrize("config", [
+    dict(SHAPES["qwen2"], vocab_size=384, use_sliding_window=False, sliding_window=64),  # Qwen's switch is off
+    dict(LLAMA, architectures=["MistralForCausalLM"], model_type="mistral", sliding_window=256),  # = the context
+    dict(LLAMA, architectures=["MistralForCausalLM"], model_type="mistral", sliding_window=None),  # Mistral v0.2+
+], ids=["switched-off", "as-long-as-the-context", "null"])
+def test_a_window_that_limits_nothing_is_no_window(config):
+    arch = architecture(config)
+    assert arch.sliding_window is None and arch.layer_types is None

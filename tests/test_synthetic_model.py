@@ -41,10 +41,12 @@ def bare_python(tmp_path_factory):
 
 
 def test_list_names_the_shapes(bare_python):
-    assert bare_python("--list").split() == ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B"]
+    assert bare_python("--list").split() == ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B",
+                                             "Qwen3-1.7B", "Qwen3-8B"]
 
 
-@pytest.mark.parametrize("shape", ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B"])
+@pytest.mark.parametrize("shape", ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B",
+                                   "Qwen3-1.7B", "Qwen3-8B"])
 def test_each_shape_is_a_valid_manifest(bare_python, shape):
     manifest = json.loads(bare_python(shape))
     assert manifest["format_version"] == FORMAT_VERSION and manifest["model_id"] == shape
@@ -74,3 +76,6 @@ def test_each_shape_is_a_valid_manifest(bare_python, shape):
     assert manifest["total_bytes"] == sum(s["bytes"] for s in manifest["shards"])
     if shape == "Qwen2-7B":
         assert not arch.tie_word_embeddings and arch.attention_bias and arch.vocab_size == 152064
+    if shape.startswith("Qwen3"):  # q/k norms, no biases, head_dim 128 from the config
+        assert arch.qk_norm and not arch.attention_bias and arch.head_dim == 128
+        assert manifest["runtime_tensors"][-5]["name"] == f"layers.{arch.num_layers - 1}.qk_norm"

@@ -1,6 +1,7 @@
 """Tiny random-weight Hugging Face checkpoints (Llama with llama3 RoPE scaling, Qwen2 with biases,
-and one at each end of the runtime's limits), written as real safetensors + config + tokenizer
-files, for tests that need a whole model. Their tensors are those the family table plans."""
+Qwen3 with q/k norms and head_dim apart from hidden / heads, and one at each end of the runtime's
+limits), written as real safetensors + config + tokenizer files, for tests that need a whole model.
+Their tensors are those the family table plans."""
 
 import json
 from pathlib import Path
@@ -35,6 +36,8 @@ CHATML_TEMPLATE = (
 _LLAMA = dict(architectures=["LlamaForCausalLM"], model_type="llama", rms_norm_eps=1e-5, hidden_act="silu")
 _QWEN2 = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", rms_norm_eps=1e-6, hidden_act="silu",
               use_sliding_window=False, sliding_window=128)
+_QWEN3 = dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", rms_norm_eps=1e-6, hidden_act="silu",
+              attention_bias=False, use_sliding_window=False, sliding_window=None, max_window_layers=2)
 # HF config.json of each tiny model, without vocab_size (the trained tokenizer's).
 SHAPES = {
     "llama": dict(_LLAMA, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
@@ -43,6 +46,10 @@ SHAPES = {
                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
     "qwen2": dict(_QWEN2, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=96, rope_theta=1000000.0, max_position_embeddings=256, tie_word_embeddings=True),
+    # 4 heads of 32 = 128 != hidden_size 64: q/k norms over 32 values per head
+    "qwen3": dict(_QWEN3, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  head_dim=32, intermediate_size=96, rope_theta=1000000.0, max_position_embeddings=256,
+                  tie_word_embeddings=True),
     # At the low end of kernels/limits.json: head_dim 16 and every width 32 (and linear RoPE scaling).
     "limit-low": dict(_LLAMA, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                       intermediate_size=32, rope_theta=10000.0, max_position_embeddings=256, tie_word_embeddings=True,
@@ -53,7 +60,8 @@ SHAPES = {
                        tie_word_embeddings=False),
 }
 SPECIALS = {"llama": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
-            "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]}
+            "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+            "qwen3": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]}
 
 
 def train_tokenizer(specials: list[str], vocab_size: int = 384) -> Tokenizer:

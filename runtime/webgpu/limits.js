@@ -1,28 +1,44 @@
-// The model shapes the kernels can run: the rules of kernels/limits.json, the one list of them
-// (sitegen/limits.py reads the same file, so the build refuses what the runtime would).
+// The models the kernels can run: the rules and features of kernels/limits.json, the one list of
+// them (sitegen/limits.py reads the same file, so the build refuses what the runtime would).
 //
 // A rule: { quantity: an architecture field or a product of fields written `a * b`, then any of
 // power_of_two: true, min, max, multiple_of, and why: the kernel that needs it }.
+// A feature: { feature: an architecture feature (sitegen/arch.py), runs: the values this runtime
+// runs, why }.
 
 import { readJSON } from '../io.js';
 
 const LIMITS = new URL('../../kernels/limits.json', import.meta.url).href;
 const RULE_KEYS = new Set(['quantity', 'why', 'power_of_two', 'min', 'max', 'multiple_of']);
+const FEATURE_KEYS = ['feature', 'runs', 'why'];
 
 /**
- * One line for each rule of the limits file that `architecture` (a manifest's) breaks, in file
- * order: "head_dim is 24, but the kernels need a power of two from 16 to 256". Empty when it
- * breaks none. Rejects when the file cannot be read, a rule has a key this code does not know
- * or its quantity names a field the architecture lacks (a runtime that lags the limits file).
+ * One line for each rule of the limits file that `architecture` (a manifest's) breaks, then one
+ * for each feature it has at a value this runtime does not run, in file order: "head_dim is 24,
+ * but the kernels need a power of two from 16 to 256", "sliding_window is 4096, but the kernels
+ * run only null" (a feature the manifest lacks reads as undefined: a manifest of another
+ * version). Empty when it breaks none. Rejects when the file cannot be read, a rule or feature
+ * has a key this code does not know or a quantity names a field the architecture lacks (a
+ * runtime that lags the limits file).
  */
 export async function brokenLimits(architecture, url = LIMITS) {
-  const { rules } = await readJSON(url);
+  const { rules, features } = await readJSON(url);
   const problems = [];
   for (const rule of rules) {
     const unknown = Object.keys(rule).filter((key) => !RULE_KEYS.has(key));
     if (unknown.length) throw new Error(`${url}: the rule on ${rule.quantity} has unknown keys ${unknown.join(', ')}`);
     const value = quantity(architecture, rule.quantity, url);
     if (breaks(rule, value)) problems.push(`${rule.quantity} is ${value}, but the kernels need ${requirement(rule)}`);
+  }
+  for (const entry of features) {
+    if (Object.keys(entry).sort().join() !== FEATURE_KEYS.join()) {
+      throw new Error(`${url}: the feature ${entry.feature} has keys ${Object.keys(entry).join(', ')}`);
+    }
+    const value = architecture[entry.feature];
+    if (!entry.runs.includes(value)) {
+      problems.push(`${entry.feature} is ${JSON.stringify(value)}, but the kernels run only `
+        + `${entry.runs.map((v) => JSON.stringify(v)).join(' or ')}`);
+    }
   }
   return problems;
 }

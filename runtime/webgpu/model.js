@@ -6,6 +6,10 @@
 // compute pass, submits once and reads back only the sampled token (plus log-probabilities when
 // asked). Prefill runs the prompt in chunks with tiled matrix-matrix kernels; decoding uses
 // matrix-vector kernels. build() binds the whole network, #forward() runs it, layer by layer.
+//
+// What a model computes beyond the Llama decoder block is told by the manifest's architecture
+// features (sitegen/arch.py; qk_norm, ...), never by its family's name: kernels/limits.json lists
+// the feature values this runtime runs, and each one it runs is set up in one place in build().
 
 import { requestDevice } from './device.js';
 import { Kernels } from './kernels.js';
@@ -16,10 +20,7 @@ import { Weights } from './weights.js';
 import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError } from '../errors.js';
 
 const FORMAT = 'sitegen-model';
-const FORMAT_VERSION = 2;
-// The families build() below runs. Both are the Llama decoder block; Qwen2's q/k/v biases come
-// with the architecture's attention_bias flag, like the runtime tensor that holds them.
-const FAMILIES = ['llama', 'qwen2'];
+const FORMAT_VERSION = 3;
 const DEFAULT_MAX_CONTEXT = 4096;
 const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed)
@@ -38,7 +39,7 @@ const SMALL_WG = 64;            // element-wise kernels
  *   maxBindingBytes: a lower binding limit than the device's (tests force row-block splitting)
  *   f16: false to use the f32 path where shader-f16 exists
  * Resolves to a Model (runtime/backend.js). Rejects with UnsupportedModelError (a manifest this
- * runtime cannot run: format, family, kernels/limits.json, runtime tensors), before any GPU work
+ * runtime cannot run: format, kernels/limits.json's rules and features, runtime tensors), before any GPU work
  * when the manifest alone says so and before any shard is read when its runtime tensors do;
  * WebGPUNotAvailableError; whatever readShard rejects with (IntegrityError, ...).
  */
@@ -77,7 +78,6 @@ async function assertRunnable(manifest) {
   }
   const a = manifest.architecture;
   const problems = [];
-  if (!FAMILIES.includes(a.family)) problems.push(`the model family ${a.family} (this runtime runs ${FAMILIES.join(', ')})`);
   if (a.num_heads % a.num_kv_heads) problems.push(`${a.num_heads} heads over ${a.num_kv_heads} KV heads`);
   problems.push(...await brokenLimits(a));
   if (problems.length) throw new UnsupportedModelError(`This runtime cannot run ${manifest.model_id}: ${problems.join('; ')}.`);
@@ -132,7 +132,7 @@ class Model {
       hidden: storage('ffn hidden', elementBytes * rows * d.ffn),
       logits: storage('logits', 4 * d.vocab),
       rope: storage('rope cos/sin', 4 * this.contextLength * d.headDim),
-      none: storage('no bias', 16),
+      none: storage('no bias or gain', 16),  // bound where a kernel's switch leaves a buffer unread
       kCache: Array.from({ length: d.layers }, (_, i) => storage(`k cache ${i}`, elementBytes * this.contextLength * d.kv)),
       vCache: Array.from({ length: d.layers }, (_, i) => storage(`v cache ${i}`, elementBytes * this.contextLength * d.kv)),
     };
@@ -165,7 +165,9 @@ class Model {
     const cpuLike = this.#kernels.subgroupSize > 0 && this.#kernels.subgroupSize < 16;
     const attentionWG = Math.max(cpuLike ? 64 : Math.min(256, this.gpu.limits.maxComputeInvocationsPerWorkgroup),
       d.headDim); // a power of two, a multiple of headDim / 4
-    const ropeKv = await this.#kernels.kernel('rope_kv', { constants: { WG: SMALL_WG, ...cache } });
+    // one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D / 2 pairs
+    const ropeKv = await this.#kernels.kernel('rope_kv', { constants: { WG: Math.min(SMALL_WG, d.headDim / 2),
+      QK_NORM: a.qk_norm, EPS: d.eps, ...cache } });
     const attention = await this.#kernels.kernel('attention', { constants: { WG: attentionWG, ...cache } });
     this.#layers = [];
     for (let i = 0; i < d.layers; i++) {
@@ -174,8 +176,8 @@ class Model {
       this.#layers.push({
         qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true },
           { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
-        ropeKv: ropeKv.dispatch({ qkv: b.qkv, rope: b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i] },
-          (rows) => Math.ceil((rows * (d.heads + d.kvHeads) * d.headDim) / 2 / SMALL_WG)),
+        ropeKv: ropeKv.dispatch({ qkv: b.qkv, rope: b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i],
+          qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none }, (rows) => [d.heads + d.kvHeads, rows]),
         attention: attention.dispatch({ q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i], out: b.attn },
           (rows) => [d.heads, rows]),
         outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn }, { residual: one(`${layer}.ffn_norm`) }),
@@ -236,7 +238,7 @@ class Model {
     for (const block of this.#embed) run(block);  // x = E[token]; normed = x ⊙ g (layer 0 attention norm)
     for (const layer of this.#layers) {
       matmul(layer.qkv);       // qkv = RMSNorm(x) · [Wq; Wk; Wv] (+ bias)
-      run(layer.ropeKv);       // q, k rotated; k, v appended to the layer's cache
+      run(layer.ropeKv);       // q, k (RMS-normalised per head: qk_norm) rotated; k, v appended to the layer's cache
       run(layer.attention);    // attn = softmax(q · kᵀ / √d) · v over the cache, causal, GQA
       matmul(layer.outProj);   // x += attn · Wo; normed = x ⊙ g (FFN norm)
       matmul(layer.gateUp);    // hidden = silu(RMSNorm(x) · Wgate) * (RMSNorm(x) · Wup)

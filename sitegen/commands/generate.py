@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
+import jinja2
 import numpy as np
 from tokenizers import Tokenizer
 
-from sitegen.chat_format import format_conversation
+from sitegen.chat_template import render_template
 from sitegen.errors import SitegenError
 from sitegen.manifest import FILE as MANIFEST
 from sitegen.reference import ReferenceModel, sample
@@ -33,8 +34,13 @@ def prompt_ids(model: ReferenceModel, tokenizer: Tokenizer, prompt: str, *, syst
         prefix = [bos] if manifest["tokenizer"]["add_bos_token"] else []
         return prefix + tokenizer.encode(prompt, add_special_tokens=False).ids
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    text = format_conversation(manifest["chat_format"], messages, add_generation_prompt=True)
-    return tokenizer.encode(text, add_special_tokens=False).ids
+    template = manifest["chat_template"]
+    try:
+        text = render_template(template["template"], messages, add_generation_prompt=True,
+                               special_tokens=template["special_tokens"])
+    except jinja2.TemplateError as err:  # e.g. its raise_exception: the model takes no system message
+        raise SitegenError(f"The model's chat template refuses this conversation: {err}") from None
+    return tokenizer.encode(text, add_special_tokens=False).ids  # any BOS is in the text, as in transformers
 
 
 def generate_ids(model: ReferenceModel, ids: list[int], *, max_tokens: int, temperature: float = 0.0,

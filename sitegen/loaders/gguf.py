@@ -26,7 +26,12 @@ from sitegen.loaders.gguf_tokenizer import (generation_config_from_gguf, tokeniz
                                             tokenizer_json_from_gguf)
 from sitegen.rope import inverse_frequencies
 
-SUPPORTED_TYPES = (Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q4_K, Q.Q5_K, Q.Q6_K)
+# What llama.cpp's usual quantisation presets write (Q2_K ... Q8_0, IQ4_NL, IQ4_XS; the K-quant
+# presets fall back to Q5_0/Q5_1/Q8_0/IQ4_NL for rows that are not a multiple of 256), all
+# dequantised by gguf-py. Other types (the 1-3 bit IQ types made with an importance matrix, the
+# ternary TQ ones, MXFP4) are refused rather than read untested.
+SUPPORTED_TYPES = (Q.F32, Q.F16, Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0,
+                   Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K, Q.IQ4_NL, Q.IQ4_XS)
 
 _ARCHS = {fam.gguf_name: fam for fam in FAMILIES}  # GGUF general.architecture -> family
 
@@ -35,6 +40,7 @@ _BLOCK_NAMES = {
     "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
     "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
     "attn_output": "self_attn.o_proj",
+    "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",  # Qwen3's per-head q/k RMSNorm gains
     "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
 }
 _ROPE_FREQS = "rope_freqs.weight"  # llama.cpp bakes Llama 3's RoPE scaling into per-dimension factors
@@ -132,7 +138,7 @@ def _check_type(tensor: ReaderTensor) -> None:
         raise SitegenError(
             f"tensor {tensor.name} is stored as {tensor.tensor_type.name}, which sitegen cannot read; "
             f"supported types: {', '.join(t.name for t in SUPPORTED_TYPES)}. Use a GGUF quantized with one "
-            "of those (e.g. Q4_K_M, Q8_0) or the original Hugging Face checkpoint.")
+            "of those (a preset from Q2_K to Q8_0, e.g. Q4_K_M) or the original Hugging Face checkpoint.")
     if len(tensor.shape) > 2:
         raise SitegenError(f"tensor {tensor.name} has {len(tensor.shape)} dimensions; sitegen expects at most 2")
 
@@ -154,6 +160,9 @@ def _row_reader(tensor: ReaderTensor, permuted_heads: int | None) -> Callable[[i
 
     if len(tensor.shape) == 1:  # norms and biases: a few KiB, and a 1-D quantized slice would cut blocks
         return lambda start, stop: restored(tensor.data, permuted_heads)[start:stop].copy()
+    # gguf-py maps a 2-D tensor of a block type as bytes [rows, row bytes] (row bytes = columns /
+    # block size * block bytes, GGML_QUANT_SIZES; a row always holds whole blocks), so a range of
+    # rows is a plain slice whatever the block size.
     if permuted_heads is None:
         return lambda start, stop: dequantized(tensor.data[start:stop])
     head_rows = int(tensor.shape[1]) // permuted_heads  # GGUF lists [in, out]

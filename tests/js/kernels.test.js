@@ -147,50 +147,62 @@ for (const path of paths) {
       assert.ok(maxError(await h.readT(resources.normed), want.map((v, i) => v * gain[i % k])) < tolerance);
     });
 
-    test('RoPE on q and k, k and v appended to the cache', async () => {
-      const rand = random(11);
-      const [heads, kvHeads, dim, context, rows, pos] = [4, 2, 16, 32, 3, 5];
-      const width = (heads + 2 * kvHeads) * dim;
-      const qkv = Float32Array.from(normals(rows * width, rand));
-      const table = new Float32Array(context * dim);
-      for (let p = 0; p < context; p++) {
-        for (let i = 0; i < dim / 2; i++) {
-          const angle = p * 10000 ** (-(2 * i) / dim);
-          table[2 * (p * (dim / 2) + i)] = Math.cos(angle);
-          table[2 * (p * (dim / 2) + i) + 1] = Math.sin(angle);
+    // WG <= HEAD_DIM / 2: one pair per invocation, two (a loop), and a reduction over several
+    // subgroups where they are small (q/k norm)
+    for (const { qkNorm, dim, wg } of [{ qkNorm: false, dim: 16, wg: 8 }, { qkNorm: true, dim: 32, wg: 8 },
+      { qkNorm: true, dim: 64, wg: 32 }]) {
+      test(`RoPE on q and k${qkNorm ? ' RMS-normalised per head' : ''}, k and v appended to the cache `
+        + `(head_dim ${dim}, WG ${wg})`, async () => {
+        const rand = random(11);
+        const [heads, kvHeads, context, rows, pos, eps] = [4, 2, 32, 3, 5, 1e-6];
+        const width = (heads + 2 * kvHeads) * dim;
+        const qkv = Float32Array.from(normals(rows * width, rand, 3));
+        const gain = Float32Array.from(normals(2 * dim, rand, 0.1), (v) => 1 + v); // q's, then k's
+        const table = new Float32Array(context * dim);
+        for (let p = 0; p < context; p++) {
+          for (let i = 0; i < dim / 2; i++) {
+            const angle = p * 10000 ** (-(2 * i) / dim);
+            table[2 * (p * (dim / 2) + i)] = Math.cos(angle);
+            table[2 * (p * (dim / 2) + i) + 1] = Math.sin(angle);
+          }
         }
-      }
-      const resources = { qkv: h.buffer(qkv), rope: h.buffer(table), q: h.buffer(4 * rows * heads * dim),
-        k_cache: h.buffer(4 * kvHeads * context * dim), v_cache: h.buffer(4 * kvHeads * context * dim) };
-      await h.run('rope_kv', { constants: { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context } },
-        resources, Math.ceil((rows * (heads + kvHeads) * dim) / 2 / 64), { rows, pos });
-      const rotate = (m, head) => {
-        const base = m * width + head * dim;
-        const out = new Float64Array(dim);
-        for (let i = 0; i < dim / 2; i++) {
-          const [c, s] = [table[2 * ((pos + m) * (dim / 2) + i)], table[2 * ((pos + m) * (dim / 2) + i) + 1]];
-          out[i] = qkv[base + i] * c - qkv[base + i + dim / 2] * s;
-          out[i + dim / 2] = qkv[base + i + dim / 2] * c + qkv[base + i] * s;
+        const resources = { qkv: h.buffer(qkv), rope: h.buffer(table), q: h.buffer(4 * rows * heads * dim),
+          k_cache: h.buffer(4 * kvHeads * context * dim), v_cache: h.buffer(4 * kvHeads * context * dim),
+          qk_gain: h.buffer(qkNorm ? gain : new Float32Array(4)) };
+        await h.run('rope_kv', { constants: { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
+          QK_NORM: qkNorm, EPS: eps } }, resources, [heads + kvHeads, rows], { rows, pos });
+        const rotate = (m, head) => {
+          const base = m * width + head * dim;
+          const x = Array.from(qkv.subarray(base, base + dim));
+          const scale = qkNorm ? rmsScale(x, 0, dim, eps) : 1;
+          const g = (i) => (qkNorm ? gain[(head < heads ? 0 : dim) + i] : 1);
+          const [a, b] = [(i) => x[i] * scale * g(i), (i) => x[i + dim / 2] * scale * g(i + dim / 2)];
+          const out = new Float64Array(dim);
+          for (let i = 0; i < dim / 2; i++) {
+            const [c, s] = [table[2 * ((pos + m) * (dim / 2) + i)], table[2 * ((pos + m) * (dim / 2) + i) + 1]];
+            out[i] = a(i) * c - b(i) * s;
+            out[i + dim / 2] = b(i) * c + a(i) * s;
+          }
+          return Array.from(out);
+        };
+        const wantQ = [];
+        for (let m = 0; m < rows; m++) for (let head = 0; head < heads; head++) wantQ.push(...rotate(m, head));
+        assert.ok(maxError(await h.read(resources.q), wantQ) < 1e-5);
+        const wantK = new Float64Array(kvHeads * context * dim);
+        const wantV = new Float64Array(kvHeads * context * dim);
+        for (let m = 0; m < rows; m++) {
+          for (let kv = 0; kv < kvHeads; kv++) {
+            const at = (kv * context + pos + m) * dim;
+            wantK.set(rotate(m, heads + kv), at);
+            wantV.set(qkv.subarray(m * width + (heads + kvHeads + kv) * dim, m * width + (heads + kvHeads + kv + 1) * dim), at);
+          }
         }
-        return Array.from(out);
-      };
-      const wantQ = [];
-      for (let m = 0; m < rows; m++) for (let head = 0; head < heads; head++) wantQ.push(...rotate(m, head));
-      assert.ok(maxError(await h.read(resources.q), wantQ) < 1e-6);
-      const wantK = new Float64Array(kvHeads * context * dim);
-      const wantV = new Float64Array(kvHeads * context * dim);
-      for (let m = 0; m < rows; m++) {
-        for (let kv = 0; kv < kvHeads; kv++) {
-          const at = (kv * context + pos + m) * dim;
-          wantK.set(rotate(m, heads + kv), at);
-          wantV.set(qkv.subarray(m * width + (heads + kvHeads + kv) * dim, m * width + (heads + kvHeads + kv + 1) * dim), at);
-        }
-      }
-      // the caches were zero: everything outside positions pos.. must still be
-      const cacheTolerance = f16 ? 1e-3 : 1e-6;
-      assert.ok(maxError(await h.readT(resources.k_cache), wantK) < cacheTolerance);
-      assert.ok(maxError(await h.readT(resources.v_cache), wantV) < cacheTolerance);
-    });
+        // the caches were zero: everything outside positions pos.. must still be
+        const cacheTolerance = f16 ? 3e-3 : 1e-5;
+        assert.ok(maxError(await h.readT(resources.k_cache), wantK) < cacheTolerance);
+        assert.ok(maxError(await h.readT(resources.v_cache), wantV) < cacheTolerance);
+      });
+    }
 
     test('attention: causal, grouped-query, over more positions than a workgroup', async () => {
       const rand = random(13);

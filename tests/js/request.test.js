@@ -1,6 +1,6 @@
 // Validation of chat-completion requests (runtime/request.js), the one check of what users send:
 // every bound the backends rely on (runtime/backend.js) is tested here. No GPU: parseChatRequest
-// only needs the manifest's model_id, generation defaults, chat format and vocabulary size.
+// only needs the manifest's model_id, generation defaults and vocabulary size.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -9,14 +9,11 @@ import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../../runtime/sampling_limits.
 import { InvalidRequestError } from '../../runtime/errors.js';
 import { parseChatRequest } from '../../runtime/request.js';
 
-const ROLE = { prefix: '<|im_start|>', suffix: '<|im_end|>\n', trim: false };
 const MANIFEST = {
   model_id: 'smollm2-135m',
   architecture: { vocab_size: 49152 },
   generation: { temperature: 0.6, top_p: 0.9 },
-  chat_format: { roles: { system: { mode: 'turn', ...ROLE }, user: ROLE, assistant: ROLE }, stop_strings: ['<|im_end|>'] },
 };
-const withSystemRole = (system) => ({ ...MANIFEST, chat_format: { ...MANIFEST.chat_format, roles: { ...MANIFEST.chat_format.roles, system } } });
 
 const QUESTION = [{ role: 'user', content: 'What is the capital of France?' }];
 const parse = (fields, manifest = MANIFEST) => parseChatRequest({ messages: QUESTION, ...fields }, manifest);
@@ -36,7 +33,7 @@ describe('a valid request', () => {
     const params = parse({});
     assert.deepEqual(params, {
       messages: QUESTION, stream: false, includeUsage: false, maxTokens: null, stop: [], seed: null, ignoreEos: false,
-      logprobs: false, topLogprobs: 0,
+      logprobs: false, topLogprobs: 0, enableThinking: undefined,
       sampling: { temperature: 0.6, topP: 0.9, topK: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
                   logitBias: {} },
     });
@@ -48,11 +45,11 @@ describe('a valid request', () => {
       model: 'smollm2-135m', stream: true, stream_options: { include_usage: true }, n: 1, max_tokens: 16,
       temperature: 0, top_p: 0.5, top_k: 40, frequency_penalty: -2, presence_penalty: 2, repetition_penalty: 1.1,
       logit_bias: { 0: -100, 49151: 100 }, stop: ['\n\n', 'END'], seed: -7, logprobs: true, top_logprobs: 20,
-      ignore_eos: true,
+      ignore_eos: true, enable_thinking: false,
     });
     assert.deepEqual(params, {
       messages: QUESTION, stream: true, includeUsage: true, maxTokens: 16, stop: ['\n\n', 'END'], seed: -7,
-      ignoreEos: true, logprobs: true, topLogprobs: 20,
+      ignoreEos: true, logprobs: true, topLogprobs: 20, enableThinking: false,
       sampling: { temperature: 0, topP: 0.5, topK: 40, frequencyPenalty: -2, presencePenalty: 2, repetitionPenalty: 1.1,
                   logitBias: { 0: -100, 49151: 100 } },
     });
@@ -101,6 +98,8 @@ describe('an invalid field value names the field', () => {
     ['model', ['gpt-4o', 42]],
     ['stop', [['a', 'b', 'c', 'd', 'e'], 42, {}]],
     ['logit_bias', [[1, 2], 'none', 5]],
+    ['enable_thinking', ['yes', 1]],
+    ['chat_template_kwargs', [true, 'x', []]],
   ];
   for (const [field, values] of cases) {
     for (const value of values) {
@@ -200,26 +199,31 @@ describe('messages', () => {
     reject([{ role: 'user', content: [{ type: 'text', text: 5 }] }], 'messages[0].content[0].text');
   });
 
-  test('end with the user', () => {
-    reject([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], 'messages[1].role');
-    reject([{ role: 'system', content: 'Be brief.' }], 'messages[0].role');
+  test('may come in any order: the chat template decides (chat_template.js)', () => {
+    const orders = [
+      [{ role: 'system', content: 'One.' }, { role: 'system', content: 'Two.' }, { role: 'user', content: 'Hi' }],
+      [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'system', content: 'Late.' },
+       { role: 'user', content: 'Hi' }],
+      [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }],
+      [{ role: 'system', content: 'Be brief.' }],
+    ];
+    for (const messages of orders) assert.deepEqual(parseChatRequest({ messages }, MANIFEST).messages, messages);
+  });
+});
+
+describe('enable_thinking', () => {
+  test('top-level or in chat_template_kwargs, as vLLM takes it; left out, the template\'s default', () => {
+    assert.equal(parse({ enable_thinking: true }).enableThinking, true);
+    assert.equal(parse({ chat_template_kwargs: { enable_thinking: false } }).enableThinking, false);
+    assert.equal(parse({ chat_template_kwargs: {} }).enableThinking, undefined);
+    assert.equal(parse({ enable_thinking: false, chat_template_kwargs: { enable_thinking: false } }).enableThinking, false);
   });
 
-  test('may have a system message only first', () => {
-    reject([{ role: 'user', content: 'Hi' }, { role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
-           'messages[1].role');
-  });
-
-  test('have no system message when the chat template takes none', () => {
-    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }];
-    reject(messages, 'messages[0].role', withSystemRole(null));
-  });
-
-  test('follow a system message merged into the first user message with a user message', () => {
-    const firstUser = withSystemRole({ mode: 'first_user', prefix: '<<SYS>>', suffix: '<</SYS>>', trim: true });
-    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'assistant', content: 'Hi' },
-                      { role: 'user', content: 'Hi' }];
-    reject(messages, 'messages[1].role', firstUser);
-    assert.equal(parseChatRequest({ messages: [messages[0], messages[2]] }, firstUser).messages.length, 2);
+  test('chat_template_kwargs takes only enable_thinking, a boolean, given once', () => {
+    assertRejects({ messages: QUESTION, chat_template_kwargs: { tools: [] } }, 'chat_template_kwargs.tools');
+    assertRejects({ messages: QUESTION, chat_template_kwargs: { enable_thinking: 'no' } },
+                  'chat_template_kwargs.enable_thinking');
+    assertRejects({ messages: QUESTION, enable_thinking: true, chat_template_kwargs: { enable_thinking: false } },
+                  'chat_template_kwargs.enable_thinking');
   });
 });

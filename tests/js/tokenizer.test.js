@@ -49,6 +49,12 @@ for (const name of TOKENIZERS) {
       for (const { text, ids } of fixture.encode) assert.deepEqual(tokenizer.encode(text), ids, JSON.stringify(text));
     });
 
+    test('encodes with special tokens as plain text as tokenizers\' encode_special_tokens does', () => {
+      for (const { text, ids } of fixture.encode_split_special) {
+        assert.deepEqual(tokenizer.encode(text, { splitSpecialTokens: true }), ids, JSON.stringify(text));
+      }
+    });
+
     test('decodes to the text tokenizers gives, with and without special tokens', () => {
       for (const { ids, decoded, decoded_skip_special: skipped } of [...fixture.encode, ...fixture.decode]) {
         assert.equal(tokenizer.decode(ids), decoded, JSON.stringify(ids));

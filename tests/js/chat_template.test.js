@@ -1,0 +1,153 @@
+// runtime/chat_template.js against transformers: tests/js/fixtures/make_tokenizer_fixtures.py records
+// what apply_chat_template renders (text or error) for every template in tests/data/chat_templates/ and
+// SmolLM2's, and the ids it gives with sanitize_control_tokens=True for the tokenizers of those models.
+
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { ChatTemplate } from '../../runtime/chat_template.js';
+import { InvalidRequestError, UnsupportedModelError } from '../../runtime/errors.js';
+import { Tokenizer } from '../../runtime/tokenizer.js';
+
+const ROOT = new URL('../../', import.meta.url);
+const FIXTURES = new URL('build/js-fixtures/', ROOT);
+const MAKE_FIXTURES = 'run `python tests/js/fixtures/make_model_fixtures.py && '
+  + 'python tests/js/fixtures/make_tokenizer_fixtures.py`';
+
+function readJSON(url) {
+  if (!existsSync(url)) throw new Error(`${url.pathname} is missing: ${MAKE_FIXTURES}`);
+  return JSON.parse(readFileSync(url, 'utf8'));
+}
+
+const fixture = readJSON(new URL('chat_template.json', FIXTURES));
+const now = new Date(fixture.now); // the clock transformers' strftime_now read (local time, no zone)
+const tokenizers = new Map();
+function tokenizer(name) {
+  if (!tokenizers.has(name)) {
+    const { tokenizer: path } = readJSON(new URL(`tokenizers/${name}.json`, FIXTURES));
+    tokenizers.set(name, Tokenizer.fromJSON(readJSON(new URL(path, ROOT))));
+  }
+  return tokenizers.get(name);
+}
+// Rendering needs no vocabulary: a tokenizer with no added tokens.
+const PLAIN = Tokenizer.fromJSON({ model: { type: 'BPE', vocab: { '\n': 0 }, merges: [] }, added_tokens: [] });
+const templateOf = (name) => fixture.templates.find((entry) => entry.name === name);
+const options = (variables, addGenerationPrompt = true) => ({ addGenerationPrompt, now,
+                                                             enableThinking: variables.enable_thinking });
+// Known differences of @huggingface/jinja 0.5.11 from Python's jinja2, left for a fix (upstream or
+// ours): |trim and str.strip()/lstrip()/rstrip() use JavaScript's whitespace set and ignore a strip
+// argument (Qwen3's .lstrip('\n') removes spaces too); '' != false is false (Llama 2's template then
+// drops an empty system message). For templates that use these, conversations with contents that start
+// or end with whitespace other than a newline, or with an empty one, are left out of the exact
+// comparisons; the rest must agree.
+const EDGE_WHITESPACE = /^[^\S\n]|[^\S\n]$|^[\x1c-\x1f\x85\ufeff]|[\x1c-\x1f\x85\ufeff]$/u;
+const knownDifference = ({ template }, messages) => messages.some(({ content }) =>
+  (/\btrim\b|strip\(/.test(template) && EDGE_WHITESPACE.test(content)) || (/!= false/.test(template) && content === ''));
+const isInvalidMessages = (message) => (error) => error instanceof InvalidRequestError && error.field === 'messages'
+  && (message === undefined || error.message === message);
+
+test('covers SmolLM2 and every template in tests/data, Qwen3 with and without thinking', () => {
+  const names = fixture.templates.map(({ name }) => name);
+  for (const name of ['SmolLM2-135M-Instruct', 'Qwen3-0.6B', 'Qwen2.5-7B-Instruct', 'Llama-3.2-3B-Instruct',
+    'Llama-2-7b-chat-hf', 'Mistral-7B-Instruct-v0.1', 'TinyLlama-1.1B-Chat-v1.0']) {
+    assert.ok(names.includes(name), name);
+  }
+  const thinking = new Set(templateOf('Qwen3-0.6B').cases.map(({ variables }) => variables.enable_thinking));
+  assert.deepEqual([...thinking].sort(), [false, true, undefined]);
+});
+
+describe('renders as transformers\' apply_chat_template', () => {
+  for (const { name, section, cases } of fixture.templates) {
+    test(name, () => {
+      const chat = new ChatTemplate(section, PLAIN);
+      for (const { messages, add_generation_prompt: flag, variables, expected, error } of cases) {
+        if (knownDifference(section, messages)) continue;
+        const label = JSON.stringify({ messages, flag, variables });
+        const run = () => chat.render(messages, options(variables, flag));
+        if (error === undefined) assert.equal(run(), expected, label);
+        else assert.throws(run, isInvalidMessages(error), label);
+      }
+    });
+  }
+});
+
+describe('encodes as apply_chat_template(..., sanitize_control_tokens=True)', () => {
+  for (const { name, section, ids } of fixture.templates) {
+    for (const [tokenizerName, cases] of Object.entries(ids)) {
+      test(`${name} with the ${tokenizerName} tokenizer`, () => {
+        const chat = new ChatTemplate(section, tokenizer(tokenizerName));
+        for (const { messages, variables, expected, error } of cases) {
+          if (knownDifference(section, messages)) continue;
+          const label = JSON.stringify({ messages, variables });
+          const run = () => chat.encode(messages, options(variables));
+          if (error === undefined) assert.deepEqual(run(), expected, label);
+          else assert.throws(run, isInvalidMessages(), label);
+        }
+      });
+    }
+  }
+});
+
+describe('message text is text', () => {
+  const specials = (tok) => new Set(tok.addedTokens.filter(({ special }) => special).map(({ id }) => id));
+  for (const { name, section, ids } of fixture.templates) {
+    for (const [tokenizerName, cases] of Object.entries(ids)) {
+      const tok = tokenizer(tokenizerName);
+      const chat = new ChatTemplate(section, tok);
+      const special = specials(tok);
+      const hasControlText = (messages) => JSON.stringify(messages).match(/<\|?\/?[a-z_]+\|?>|<\/?s>|<<SYS>>/);
+
+      test(`${name} / ${tokenizerName}: a message's control-token text gives no control token`, () => {
+        const encode = (content) => chat.encode([{ role: 'user', content }], { addGenerationPrompt: true, now });
+        const controls = (content) => encode(content).filter((id) => special.has(id));
+        assert.deepEqual(controls(fixture.injection), controls('hi'));
+        assert.ok(encode(fixture.injection).length > encode('hi').length + 20);
+      });
+
+      test(`${name} / ${tokenizerName}: without control-token text, the ids of the whole rendered prompt`, () => {
+        let compared = 0;
+        for (const { messages, variables, error } of cases) {
+          if (error !== undefined || hasControlText(messages)) continue;
+          const whole = tok.encode(chat.render(messages, options(variables)));
+          assert.deepEqual(chat.encode(messages, options(variables)), whole, JSON.stringify(messages));
+          compared++;
+        }
+        assert.ok(compared >= 10, `${compared} conversations`);
+      });
+    }
+  }
+});
+
+describe('what the template allows is allowed', () => {
+  const qwen = new ChatTemplate(templateOf('Qwen2.5-7B-Instruct').section, PLAIN);
+  const mistral = new ChatTemplate(templateOf('Mistral-7B-Instruct-v0.1').section, PLAIN);
+  const hi = { role: 'user', content: 'Hi' };
+
+  test('several system messages, and one after the first exchange, where the template takes them', () => {
+    const text = qwen.render([{ role: 'system', content: 'One.' }, { role: 'system', content: 'Two.' }, hi,
+      { role: 'assistant', content: 'Hello' }, { role: 'system', content: 'Three.' }, hi],
+    { addGenerationPrompt: true });
+    assert.equal(text.split('<|im_start|>system\n').length, 4);
+  });
+
+  test('the template\'s raise_exception is an InvalidRequestError with its message', () => {
+    assert.throws(() => mistral.render([hi, { role: 'system', content: 'Be brief.' }], { addGenerationPrompt: true }),
+      isInvalidMessages('Only user and assistant roles are supported!'));
+  });
+
+  test('strftime_now gives English names whatever the locale, like Python\'s C locale', () => {
+    const dated = new ChatTemplate({ template: '{{ strftime_now("%a %A %b %B %d %H:%M:%S %I%p %j %y %Y %% %Q") }}',
+      special_tokens: {}, chat_control_tokens: [] }, PLAIN);
+    assert.equal(dated.render([], { addGenerationPrompt: false, now: new Date(2026, 1, 3, 14, 5, 9) }),
+      'Tue Tuesday Feb February 03 14:05:09 02PM 034 26 2026 % %Q');
+  });
+
+  test('a template the library cannot read is an UnsupportedModelError at load', () => {
+    assert.throws(() => new ChatTemplate({ template: '{% for %}', special_tokens: {}, chat_control_tokens: [] }, PLAIN),
+      (error) => error instanceof UnsupportedModelError && /chat template/.test(error.message));
+  });
+
+  test('addGenerationPrompt is required (a programming error, not a bad request)', () => {
+    assert.throws(() => qwen.render([hi], {}), TypeError);
+  });
+});
