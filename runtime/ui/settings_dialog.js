@@ -18,9 +18,12 @@ export class SettingsDialog {
     dialog.addEventListener('keydown', (event) => {
       if (event.key === 'Escape') event.stopPropagation();
     });
+    // 'close' comes a task after the dialog closed: focus goes back only if nothing took it
+    // meanwhile (a visitor, or a script, who went on to the composer keeps it there).
     dialog.addEventListener('close', () => {
       opener.setAttribute('aria-expanded', 'false');
-      this.#returnFocusTo?.focus();
+      const active = document.activeElement;
+      if (!active || active === document.body || dialog.contains(active)) this.#returnFocusTo?.focus();
     });
   }
 
