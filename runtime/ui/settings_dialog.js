@@ -18,12 +18,13 @@ export class SettingsDialog {
     dialog.addEventListener('keydown', (event) => {
       if (event.key === 'Escape') event.stopPropagation();
     });
-    // 'close' comes a task after the dialog closed: focus goes back only if nothing took it
-    // meanwhile (a visitor, or a script, who went on to the composer keeps it there).
+    // 'close' comes a task after the dialog closed, and the browser may already have put focus
+    // back on the element that had it before: focus moves only from there (or from nowhere), so
+    // a visitor who went on to the composer meanwhile keeps it.
     dialog.addEventListener('close', () => {
       opener.setAttribute('aria-expanded', 'false');
       const active = document.activeElement;
-      if (!active || active === document.body || dialog.contains(active)) this.#returnFocusTo?.focus();
+      if (!active || active === document.body || active === opener || dialog.contains(active)) this.#returnFocusTo?.focus();
     });
   }
 
