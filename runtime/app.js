@@ -303,6 +303,8 @@ async function generate() {
       }
     }
     message.stats = stats;
+    // Stopped before its first words (while it waited or read the prompt): no reply to keep.
+    if (!message.content && stats.finishReason === 'abort') conversation.messages = conversation.messages.filter((item) => item !== message);
   } catch (error) {
     // Nothing is lost: a partial reply stays; an empty one is dropped, the question stays.
     if (!message.content) conversation.messages = conversation.messages.filter((item) => item !== message);

@@ -1,20 +1,29 @@
-// The in-thread engine: OpenAI-style chat completions over one loaded model. This module runs
-// generations (the decode loop, the KV-cache reuse and the queue of requests); the model itself
-// is a backend's (backend.js, the only way in), requests are checked by request.js, reply text
-// is assembled by reply_text.js, responses shaped by openai_response.js and load progress told
-// by load_progress.js.
+// The in-thread engine: OpenAI-style chat completions, and completions (a prompt continued as
+// written, for base models), over one loaded model. This module runs generations (the decode
+// loop, the KV-cache reuse and the queue of requests); the model itself is a backend's
+// (backend.js, the only way in), requests are checked by request.js, reply text is assembled by
+// reply_text.js, responses shaped by openai_response.js and load progress told by load_progress.js.
 //
 //   const engine = await CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl });
 //   const reply = await engine.chat.completions.create({ messages, max_tokens: 64 });
 //   const stream = await engine.chat.completions.create({ messages, stream: true });
 //   for await (const chunk of stream) { ... }
 //   await engine.chat.completions.create({ messages }, { onProgress: (report) => ... });
+//   const completion = await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 32 });
 //   engine.interruptGenerate(); await engine.resetChat(); await engine.unload();
 //
 // One generation at a time: the model has one KV cache. Generations queue and run in the order
 // they start: a non-streaming create() starts at once, a stream at its first read. A stream holds
 // the engine from then until it ends or the consumer stops iterating (break, return()), so a
 // consumer must drain or close every stream it reads from.
+//
+// Stopping: interruptGenerate() ends every request created before the call and not finished yet:
+// the running generation at its next token, or between two slices of its prompt (PREFILL_SLICE),
+// and those still waiting for their turn at once, without running. Each ends as a reply, not an
+// error: finish_reason "abort" with the text generated so far (none for a request stopped before
+// its first token), as a stream's last chunks or a non-streamed completion. Requests created after
+// the call run as usual. (OpenAI has no such call; WebLLM's interruptGenerate() ends its one
+// running generation.) create()'s `signal` option does the same for one request.
 //
 // The KV cache outlives requests: the engine remembers the token ids it holds (the last prompt
 // plus the reply tokens run so far) and a new request prefills only what follows the longest
@@ -24,17 +33,19 @@
 //
 // create()'s second argument holds request options, as in the OpenAI SDK's create(body, options):
 // onProgress(report) hears what happens before the reply's first token: waiting for the turn,
-// then the prompt running in chunks (request_progress.js defines the reports).
+// then the prompt running in chunks (request_progress.js defines the reports); signal (an
+// AbortSignal) stops that request as interruptGenerate() does: an aborted reply, not the OpenAI
+// SDK's rejection (an engine host stops its clients' requests one by one with it).
 
 import { loadBackend } from './backend.js';
 import { ChatTemplate } from './chat_template.js';
 import { ContextWindowExceededError, ModelNotLoadedError } from './errors.js';
 import { progressReporter } from './load_progress.js';
 import { ModelFiles } from './model_cache.js';
-import { collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from './openai_response.js';
+import { CHAT, TEXT_COMPLETION, collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from './openai_response.js';
 import { createRandom, randomSeed } from './random.js';
 import { ReplyText } from './reply_text.js';
-import { parseChatRequest } from './request.js';
+import { parseChatRequest, parseCompletionRequest } from './request.js';
 import { progressListener, waitingReport } from './request_progress.js';
 import { Tokenizer } from './tokenizer.js';
 import { TurnQueue } from './turn_queue.js';
@@ -82,7 +93,7 @@ export class Engine {
   #chatTemplate;
   #turns = new TurnQueue();
   #cachedIds = []; // token ids whose keys and values the model's KV cache holds, in order
-  #interrupted = false;
+  #interrupt = new AbortController(); // aborted (and replaced) by interruptGenerate(): the requests created before
   #lost;
 
   /**
@@ -95,7 +106,17 @@ export class Engine {
     this.#modelId = model.manifest.model_id;
     this.#tokenizer = tokenizer;
     this.#chatTemplate = chatTemplate;
-    this.chat = { completions: { create: (request, options) => this.#create(request, options) } };
+    this.chat = { completions: { create: (request, options) => this.#create(CHAT, options, (manifest) => {
+      const params = parseChatRequest(request, manifest);
+      // Any BOS is in the template's text; message text stays text (chat_template.js).
+      const promptIds = this.#chatTemplate.encode(params.messages, { addGenerationPrompt: true,
+                                                                     enableThinking: params.enableThinking });
+      return { params, promptIds };
+    }) } };
+    this.completions = { create: (request, options) => this.#create(TEXT_COMPLETION, options, (manifest) => {
+      const params = parseCompletionRequest(request, manifest);
+      return { params, promptIds: this.#encodePrompt(params.prompt, manifest) };
+    }) };
   }
 
   /** The loaded model's id (its folder name under models/). */
@@ -111,9 +132,14 @@ export class Engine {
     return this.#lost;
   }
 
-  /** End the running generation at its next token, with finish_reason "abort". (Queued ones still run.) */
+  /**
+   * End every request created before this call that has not finished: the running generation at
+   * its next token (or prompt slice), the waiting ones at once; each as a reply with
+   * finish_reason "abort" (see the top of this file).
+   */
   interruptGenerate() {
-    this.#interrupted = true;
+    this.#interrupt.abort();
+    this.#interrupt = new AbortController();
   }
 
   /** Forget the conversation in the KV cache (after the running generation, if any). */
@@ -127,11 +153,14 @@ export class Engine {
     }
   }
 
-  /** Abort the running generation, fail the waiting ones and free the model's memory (backend.js destroy). */
+  /**
+   * End the running and waiting generations as interruptGenerate() does and free the model's
+   * memory (backend.js destroy); requests after this fail with ModelNotLoadedError.
+   */
   async unload() {
     const model = this.#model;
     this.#model = null;
-    this.#interrupted = true;
+    this.interruptGenerate();
     const release = await this.#turns.acquire();
     try {
       await model?.destroy();
@@ -145,30 +174,47 @@ export class Engine {
     return this.#model;
   }
 
-  // options: { onProgress(report) } (request_progress.js: reports, and a callback that throws).
-  async #create(request, { onProgress } = {}) {
+  // `api`: openai_response.js CHAT or TEXT_COMPLETION; options: { onProgress(report), signal }
+  // (request_progress.js: reports, and a callback that throws); prepare(manifest): the request's
+  // { params, promptIds }, validated (request.js) and encoded.
+  async #create(api, { onProgress, signal } = {}, prepare) {
     const report = progressListener(onProgress);
+    const stop = signal ? AbortSignal.any([this.#interrupt.signal, signal]) : this.#interrupt.signal;
     const model = this.#requireModel();
-    const params = parseChatRequest(request, model.manifest);
-    // Any BOS is in the template's text; message text stays text (chat_template.js).
-    const promptIds = this.#chatTemplate.encode(params.messages, { addGenerationPrompt: true,
-                                                                   enableThinking: params.enableThinking });
+    const { params, promptIds } = prepare(model.manifest);
     assertFitsContextWindow(promptIds.length, model.contextLength);
-    const header = responseHeader(model.manifest.model_id);
-    const events = this.#generate(params, promptIds, report);
-    return params.stream ? streamChunks(events, header, params) : collectCompletion(events, header, params);
+    const header = responseHeader(model.manifest.model_id, api);
+    const events = this.#generate(params, promptIds, report, stop);
+    return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);
+  }
+
+  // A completions prompt as token ids: the tokenizer's BOS rule (manifest tokenizer.add_bos_token)
+  // and no chat template; special-token text in it stays text, as in chat messages
+  // (chat_template.js), so a prompt cannot forge control tokens.
+  #encodePrompt(prompt, manifest) {
+    const ids = this.#tokenizer.encode(prompt, { splitSpecialTokens: true });
+    const { add_bos_token: addBos, bos_token_id: bos } = manifest.tokenizer;
+    return addBos ? [bos, ...ids] : ids;
   }
 
   // The generation's events (openai_response.js): { content, logprobs, finishReason: null } as
   // reply text becomes final, then one with the finishReason and usage (and any text held back
-  // until then). `report`: the request's progress listener, if any (request_progress.js).
-  async *#generate(params, promptIds, report) {
-    const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))) });
+  // until then). `report`: the request's progress listener, if any (request_progress.js); `stop`:
+  // the AbortSignal that interrupts it.
+  async *#generate(params, promptIds, report, stop) {
+    const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))), signal: stop });
+    if (!release) { // stopped while it waited: nothing ran
+      yield abortedEvent({ promptTokens: promptIds.length, cachedTokens: 0, prefillTokens: 0 });
+      return;
+    }
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
-      this.#interrupted = false;
       const started = performance.now();
-      const prefillTokens = await this.#prefill(model, promptIds, report);
+      const { cachedTokens, prefillTokens } = await this.#prefill(model, promptIds, report, stop);
+      if (stop.aborted) { // stopped while the prompt ran: the cache keeps what ran (#cachedIds)
+        yield abortedEvent({ promptTokens: promptIds.length, cachedTokens, prefillTokens });
+        return;
+      }
       model.resetPenalties(promptIds);
       const manifest = model.manifest;
       const stopIds = new Set(params.ignoreEos ? [] : manifest.stop_token_ids);
@@ -190,7 +236,7 @@ export class Engine {
         const entry = params.logprobs ? logprobsEntry(sampled, decodeToken) : null;
         const piece = reply.push(sampled.token, entry);
         if (piece.content || piece.logprobs.length) yield { ...piece, finishReason: null };
-        finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : this.#interrupted ? 'abort' : null;
+        finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : stop.aborted ? 'abort' : null;
         if (finishReason === null) {
           this.#cachedIds.push(sampled.token);
           sampled = await model.step(sampled.token, nextOptions());
@@ -198,7 +244,7 @@ export class Engine {
           completionTokens += 1;
         }
       }
-      const usage = usageOf({ promptTokens: promptIds.length, prefillTokens, completionTokens,
+      const usage = usageOf({ promptTokens: promptIds.length, cachedTokens, prefillTokens, completionTokens,
                               started, firstTokenAt, lastTokenAt });
       yield { ...reply.finish(), finishReason, usage };
     } catch (error) {
@@ -209,18 +255,42 @@ export class Engine {
     }
   }
 
-  // Runs the part of the prompt the KV cache does not hold yet, telling `report` (if any) how far
-  // it got; returns how many tokens that was.
-  async #prefill(model, promptIds, report) {
+  // Runs the part of the prompt the KV cache does not hold yet, PREFILL_SLICE tokens at a time
+  // until it has all run or `stop` aborts, telling `report` (if any) how far it got. Returns
+  // { cachedTokens: the prompt's prefix the cache held, prefillTokens: how many ran }; #cachedIds
+  // follows the cache slice by slice, so that a stopped prompt's prefix serves the next request.
+  async #prefill(model, promptIds, report, stop) {
     // At least one token must run, so that there are logits to sample the reply's first token from.
-    const reused = Math.min(commonPrefixLength(this.#cachedIds, promptIds), promptIds.length - 1);
-    const total = promptIds.length - reused;
-    model.truncate(reused);
+    const cachedTokens = Math.min(commonPrefixLength(this.#cachedIds, promptIds), promptIds.length - 1);
+    const total = promptIds.length - cachedTokens;
+    model.truncate(cachedTokens);
+    this.#cachedIds = promptIds.slice(0, cachedTokens);
     report?.({ stage: 'prefill', done: 0, total });
-    await model.prefill(promptIds.slice(reused), report && { onProgress: (done) => report({ stage: 'prefill', done, total }) });
-    this.#cachedIds = promptIds.slice();
-    return total;
+    let done = 0;
+    while (done < total && !stop.aborted) {
+      const ran = done;
+      const slice = promptIds.slice(cachedTokens + ran, cachedTokens + ran + PREFILL_SLICE);
+      await model.prefill(slice, report && { onProgress: (n) => report({ stage: 'prefill', done: ran + n, total }) });
+      done += slice.length;
+      this.#cachedIds = promptIds.slice(0, cachedTokens + done);
+    }
+    return { cachedTokens, prefillTokens: done };
   }
+}
+
+// Prompt tokens per model.prefill() call; a stop is honoured between calls. One chunk of the
+// WebGPU backend (webgpu/model.js PREFILL_CHUNK, 128 rows): a slice of whole chunks runs the same
+// dispatches as one call would, and one chunk is the shortest wait for a stop, which matters where
+// it matters: on a slow device a chunk takes seconds (a 276-token prompt read in 57 s is 26 s a
+// chunk; a 512-token slice would not stop it before the end at all). What each slice costs is the
+// GPU idling while the engine hears the slice has run and submits the next (an estimate, not
+// measured: a millisecond or a few, against a chunk's tens of milliseconds on a fast GPU).
+const PREFILL_SLICE = 128;
+
+// The last event of a request stopped before its reply's first token: no text, no tokens sampled.
+function abortedEvent({ promptTokens, cachedTokens, prefillTokens }) {
+  const usage = usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens: 0, firstTokenAt: null });
+  return { content: '', logprobs: [], finishReason: 'abort', usage };
 }
 
 // The prompt and at least one token of reply must fit the model's KV cache.

@@ -15,7 +15,6 @@ export class EngineHost {
   #gpu;
   #load = null; // the current model: { key, ready: Promise<Engine>, engine, lost, last: report, listeners }
   #turns = new TurnQueue(); // generations of all connections, one at a time
-  #running = null; // { connection, id } of the generation running
 
   /** gpu: as CreateEngine's (Node passes Dawn's); browsers use navigator.gpu. */
   constructor({ gpu } = {}) {
@@ -57,17 +56,19 @@ export class EngineHost {
 
   // Runs create `id` of `connection` when its turn comes, posting its replies; with `progress`,
   // also its progress reports (request_progress.js): waiting for the turns of this host's
-  // connections, then the engine's own.
-  async generate(connection, id, request, { progress }) {
+  // connections, then the engine's own. `signal` stops it (the connection's interrupt or close):
+  // while it waits, at once, its turn withdrawn, and the engine makes its aborted reply without
+  // running it; while it runs, as the engine's interruptGenerate() would.
+  // `endpoint(engine)`: the engine API that runs it (engine.chat.completions, engine.completions).
+  async generate(connection, id, request, { endpoint, progress, signal }) {
     const report = progress ? (progressReport) => {
       if (connection.awaits(id)) connection.post({ id, type: REPLY.progress, report: progressReport });
     } : undefined;
     const onWait = report && ((owners) => report(waitingReport(owners, connection)));
-    const release = await this.#turns.acquire({ owner: connection, onWait });
+    const release = await this.#turns.acquire({ owner: connection, onWait, signal });
     try {
-      if (!connection.awaits(id)) return; // given up while it waited
-      this.#running = { connection, id };
-      const result = await this.engine().chat.completions.create(request, { onProgress: report });
+      if (!connection.awaits(id)) return; // given up (closed) while it waited
+      const result = await endpoint(this.engine()).create(request, { onProgress: report, signal });
       if (!(Symbol.asyncIterator in result)) {
         connection.post({ id, type: REPLY.result, value: result });
         return;
@@ -77,18 +78,8 @@ export class EngineHost {
       for await (const chunk of result) connection.post({ id, type: REPLY.chunk, chunk });
       connection.post({ id, type: REPLY.done });
     } finally {
-      this.#running = null;
-      release();
+      release?.();
     }
-  }
-
-  /** Whether the generation running is `connection`'s (and, given an id, that request's). */
-  runs(connection, id) {
-    return this.#running?.connection === connection && (id === undefined || this.#running.id === id);
-  }
-
-  interruptRunning() {
-    this.#load?.engine?.interruptGenerate();
   }
 
   async probe() {
@@ -124,7 +115,7 @@ export class EngineHost {
 class HostConnection {
   #host;
   #post;
-  #requests = new Map(); // id of an open create -> its stream once it streams (else null)
+  #requests = new Map(); // id of an open create -> { stop: its AbortController, stream once it streams (else null) }
 
   constructor(host, post) {
     this.#host = host;
@@ -135,7 +126,7 @@ class HostConnection {
     this.#post(message);
   }
 
-  /** Number of this client's create requests not finished yet. */
+  /** Number of this client's create and completion requests not finished yet. */
   get openRequests() {
     return this.#requests.size;
   }
@@ -165,7 +156,19 @@ class HostConnection {
   }
 
   streaming(id, stream) {
-    if (this.#requests.has(id)) this.#requests.set(id, stream);
+    const open = this.#requests.get(id);
+    if (open) open.stream = stream;
+  }
+
+  // A 'create' or 'completion' message, run through `endpoint` (EngineHost.generate).
+  async #generate({ id, request, progress }, endpoint) {
+    const stop = new AbortController();
+    this.#requests.set(id, { stop, stream: null });
+    try {
+      await this.#host.generate(this, id, request, { endpoint, progress: progress === true, signal: stop.signal });
+    } finally {
+      this.#requests.delete(id);
+    }
   }
 
   #operations = {
@@ -173,23 +176,20 @@ class HostConnection {
       const engine = await this.#host.load(message, (report) => this.post({ id: message.id, type: REPLY.progress, report }));
       this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId } });
     },
-    [OP.create]: async ({ id, request, progress }) => {
-      this.#requests.set(id, null);
-      try {
-        await this.#host.generate(this, id, request, { progress: progress === true });
-      } finally {
-        this.#requests.delete(id);
-      }
-    },
+    [OP.create]: (message) => this.#generate(message, (engine) => engine.chat.completions),
+    [OP.completion]: (message) => this.#generate(message, (engine) => engine.completions),
     [OP.close]: async ({ id }) => {
-      if (!this.#requests.has(id)) return;
-      const stream = this.#requests.get(id);
+      const open = this.#requests.get(id);
+      if (!open) return;
       this.#requests.delete(id);
-      if (stream) await stream.return(); // ends the generation and frees the engine for the next request
-      else if (this.#host.runs(this, id)) this.#host.interruptRunning();
+      // A stream ends, freeing the engine for the next request; a request that waits leaves the
+      // queue (no reply); a running non-streamed one ends as interrupted.
+      if (open.stream) await open.stream.return();
+      else open.stop.abort();
     },
     [OP.interrupt]: () => {
-      if (this.#host.runs(this)) this.#host.interruptRunning();
+      // This connection's requests so far: the running one, and those still waiting (host_protocol.js).
+      for (const { stop } of this.#requests.values()) stop.abort();
     },
     [OP.resetChat]: async ({ id }) => {
       await this.#host.engine().resetChat();

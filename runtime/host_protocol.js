@@ -7,6 +7,8 @@
 //   client -> host  { id, op: 'load', manifestUrl, options }   loadMessage(); options: ENGINE_OPTIONS
 //                   { id, op: 'create', request, progress }  an OpenAI chat-completions request;
 //                                                     progress: true asks for its progress reports
+//                   { id, op: 'completion', request, progress }  an OpenAI completions request
+//                                                     (engine.completions.create); the rest as 'create'
 //                   { id, op: 'close' }               the client gave up request `id` (left its
 //                                                     stream, or is leaving the page)
 //                   { id, op: 'resetChat' } | { id, op: 'unload' }
@@ -18,9 +20,9 @@
 //                                                     ProgressReport); create with progress: true:
 //                                                     until its first token (request_progress.js
 //                                                     RequestProgressReport)
-//                   { id, type: 'result', value }     load: { modelId }; create: the completion;
+//                   { id, type: 'result', value }     load: { modelId }; create, completion: the response;
 //                                                     resetChat, unload: no value
-//                   { id, type: 'stream' }            create with stream: true; then, as they come:
+//                   { id, type: 'stream' }            create, completion with stream: true; then, as they come:
 //                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
 //                   { id, type: 'error', error }      errors.js toPlain(); ends the request or stream
 // Besides, a page sends { op: TAKE_OVER } to a new version of the service worker that waits to
@@ -37,15 +39,20 @@
 // - Generations of all connections run one at a time, in the order their 'create' arrived. A
 //   request is validated, and a stream accepted ('stream'), when its turn comes. Until then, a
 //   create that asked for progress hears that it waits, and whether for another connection (tab).
-// - 'interrupt' ends the connection's own running generation (finish_reason 'abort'), never
-//   another connection's. 'close' ends a stream ('done' follows), drops a request still waiting
-//   for its turn (no reply) and interrupts a running non-streamed one.
+// - 'interrupt' ends the connection's own open creates, never another connection's: the running
+//   generation at its next token (or between slices of its prompt), and those still waiting for
+//   their turn at once, leaving the queue. Each ends as an aborted reply, as the in-thread
+//   engine's interruptGenerate() ends them (engine.js): a 'result' with finish_reason 'abort', or
+//   a stream ('stream', its last chunks, 'done'), with no content when stopped before its first
+//   token. 'close' ends a stream ('done' follows), drops a request still waiting for its turn (no
+//   reply) and interrupts a running non-streamed one.
 // - A connection closed (its page is gone) gives up all its requests as 'close' does.
 
 /** Operations, the `op` of client messages. */
 export const OP = Object.freeze({
   load: 'load',
   create: 'create',
+  completion: 'completion',
   close: 'close',
   resetChat: 'resetChat',
   unload: 'unload',

@@ -1,7 +1,9 @@
-// OpenAI's chat-completions response objects from a generation: one `chat.completion`, or a
-// stream of `chat.completion.chunk`s, with OpenAI's ids, usage and logprobs shapes (plus
-// usage.extra: speeds and how much of the prompt the KV cache already held). The engine
-// (engine.js) produces the generation events; this module only shapes them.
+// OpenAI's response objects from a generation: for chat completions (CHAT) one
+// `chat.completion`, or a stream of `chat.completion.chunk`s; for completions (TEXT_COMPLETION)
+// one `text_completion`, or a stream of `text_completion` chunks; with OpenAI's ids, usage and
+// logprobs shapes (plus usage.extra: speeds and how much of the prompt the KV cache already held).
+// The engine (engine.js) produces the generation events; this module only shapes them, by one
+// mechanism for both APIs: an API object says what its choices look like.
 //
 // A generation is an async iterable of events:
 //   { content, logprobs, finishReason: null }      reply text (and logprobs entries) now final;
@@ -12,30 +14,109 @@
 // asked for logprobs).
 
 /**
- * The fields every object of one response shares: { id: 'chatcmpl-<24 hex digits>', created
- * (Unix seconds), model: modelId }.
+ * @typedef {object} Api  one OpenAI API's response shapes
+ * @property {string} idPrefix  of response ids
+ * @property {string} object  the `object` of a whole response
+ * @property {string} chunkObject  the `object` of a streamed chunk
+ * @property {(params: object) => string} echo  text the response repeats before the reply
+ * @property {(piece: Piece, params: object) => object} choice  the choice of a whole response
+ * @property {(piece: Piece, params: object, first: boolean) => object} delta  the choice of a
+ *   chunk; `first`: no chunk with a choice came before it
+ *
+ * @typedef {object} Piece
+ * @property {string} text  the reply's text (a chunk: its part of it)
+ * @property {object[]} logprobs  logprobsEntry() objects of its tokens
+ * @property {string | null} finishReason  null but in the last (or, streamed, the finish chunk)
+ * @property {number} offset  where `text` starts in the response's whole text (echo included)
  */
-export function responseHeader(modelId) {
-  return { id: `chatcmpl-${randomHex(12)}`, created: Math.floor(Date.now() / 1000), model: modelId };
+
+/**
+ * Chat completions. params: { logprobs: boolean } (parseChatRequest). The first delta names the
+ * speaker, as OpenAI's do; the finish chunk has no content and no logprobs.
+ * @type {Api}
+ */
+export const CHAT = {
+  idPrefix: 'chatcmpl',
+  object: 'chat.completion',
+  chunkObject: 'chat.completion.chunk',
+  echo: () => '',
+  choice: ({ text, logprobs, finishReason }, params) => ({
+    index: 0, message: { role: 'assistant', content: text }, logprobs: params.logprobs ? { content: logprobs } : null,
+    finish_reason: finishReason,
+  }),
+  delta: ({ text, logprobs, finishReason }, params, first) => ({
+    index: 0,
+    delta: { ...(first ? { role: 'assistant' } : {}), ...(finishReason ? {} : { content: text }) },
+    logprobs: params.logprobs && !finishReason ? { content: logprobs } : null,
+    finish_reason: finishReason,
+  }),
+};
+
+/**
+ * Completions (OpenAI's legacy API, for base models). params: { logprobs: boolean, echo: boolean,
+ * prompt: string } (parseCompletionRequest); with echo the response's text begins with the prompt.
+ * Logprobs take the legacy shape: { tokens, token_logprobs, top_logprobs: [{ text: logprob }],
+ * text_offset } (offsets in UTF-16 code units of the response's text, counted from each token's
+ * own text: a character split across tokens counts in each).
+ * @type {Api}
+ */
+export const TEXT_COMPLETION = {
+  idPrefix: 'cmpl',
+  object: 'text_completion',
+  chunkObject: 'text_completion',
+  echo: (params) => (params.echo ? params.prompt : ''),
+  choice: ({ text, logprobs, finishReason, offset }, params) => ({
+    index: 0, text, logprobs: params.logprobs ? completionLogprobs(logprobs, offset) : null, finish_reason: finishReason,
+  }),
+  delta: (piece, params) => TEXT_COMPLETION.choice(piece, { logprobs: params.logprobs && !piece.finishReason }),
+};
+
+function completionLogprobs(entries, offset) {
+  let at = offset;
+  const textOffset = entries.map(({ token }) => {
+    const start = at;
+    at += token.length;
+    return start;
+  });
+  return {
+    tokens: entries.map(({ token }) => token),
+    token_logprobs: entries.map(({ logprob }) => logprob),
+    top_logprobs: entries.map(({ top_logprobs: top }) => Object.fromEntries(top.map(({ token, logprob }) => [token, logprob]))),
+    text_offset: textOffset,
+  };
+}
+
+/**
+ * The fields every object of one response shares: { id: '<api.idPrefix>-<24 hex digits>',
+ * created (Unix seconds), model: modelId }.
+ * @param {string} modelId
+ * @param {Api} api  CHAT or TEXT_COMPLETION
+ */
+export function responseHeader(modelId, api) {
+  return { id: `${api.idPrefix}-${randomHex(12)}`, created: Math.floor(Date.now() / 1000), model: modelId };
 }
 
 /**
  * OpenAI's usage object. Times are performance.now() milliseconds: `started` when the request's
- * turn began, `firstTokenAt` when the first token was sampled, `lastTokenAt` the last.
+ * turn began, `firstTokenAt` when the first token was sampled (null: the request was stopped
+ * before that), `lastTokenAt` the last.
  * completionTokens counts every sampled token, a final stop token included (it was generated);
- * prefillTokens is the part of the prompt that ran (the rest was in the KV cache).
+ * cachedTokens is the prompt's prefix the KV cache already held, prefillTokens the part of the
+ * prompt that ran (all the rest, unless the request was stopped while it ran or before).
  * @returns {{ prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details: { cached_tokens },
  *   extra: { prefill_tokens, prefill_tokens_per_s, decode_tokens_per_s, time_to_first_token_s } }}
- *   (the speeds are null where no time passed to measure them on)
+ *   (the speeds are null where no time passed to measure them on; the time to first token is
+ *   null where there was no first token)
  */
-export function usageOf({ promptTokens, prefillTokens, completionTokens, started, firstTokenAt, lastTokenAt }) {
-  const timeToFirstToken = (firstTokenAt - started) / 1000; // the prefill and the first token's sampling
-  const decodeSeconds = (lastTokenAt - firstTokenAt) / 1000;
+export function usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens, started, firstTokenAt, lastTokenAt }) {
+  const sampled = firstTokenAt !== null;
+  const timeToFirstToken = sampled ? (firstTokenAt - started) / 1000 : null; // the prefill and the first token's sampling
+  const decodeSeconds = sampled ? (lastTokenAt - firstTokenAt) / 1000 : 0;
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,
     total_tokens: promptTokens + completionTokens,
-    prompt_tokens_details: { cached_tokens: promptTokens - prefillTokens },
+    prompt_tokens_details: { cached_tokens: cachedTokens },
     extra: {
       prefill_tokens: prefillTokens,
       prefill_tokens_per_s: timeToFirstToken > 0 ? prefillTokens / timeToFirstToken : null,
@@ -65,45 +146,52 @@ export function logprobsEntry({ token, logprob, topLogprobs }, decodeToken) {
 const UTF8 = new TextEncoder();
 
 /**
- * Run a generation to its end and return the `chat.completion` object.
+ * Run a generation to its end and return the whole response (`chat.completion`, `text_completion`).
  * @param {AsyncIterable} events  the generation (above)
  * @param {object} header  responseHeader()
- * @param {{ logprobs: boolean }} params  whether the request asked for logprobs (choice.logprobs null if not)
+ * @param {object} params  the request's parsed settings, as `api` reads them
+ * @param {Api} api  CHAT or TEXT_COMPLETION
  */
-export async function collectCompletion(events, header, { logprobs: wantLogprobs }) {
-  let content = '';
+export async function collectCompletion(events, header, params, api) {
+  const echoed = api.echo(params);
+  let text = echoed;
   const logprobs = [];
   let last;
   for await (const event of events) {
-    content += event.content;
+    text += event.content;
     logprobs.push(...event.logprobs);
     last = event;
   }
-  const choice = { index: 0, message: { role: 'assistant', content }, logprobs: wantLogprobs ? { content: logprobs } : null,
-                   finish_reason: last.finishReason };
-  return { ...header, object: 'chat.completion', choices: [choice], usage: last.usage };
+  const choice = api.choice({ text, logprobs, finishReason: last.finishReason, offset: echoed.length }, params);
+  return { ...header, object: api.object, choices: [choice], usage: last.usage };
 }
 
 /**
- * The generation as `chat.completion.chunk` objects: one per event with text or logprobs (the
- * first delta says role 'assistant'), one with the finish_reason, then, with includeUsage, one
- * with no choices and the usage (OpenAI's stream_options.include_usage).
+ * The generation as chunks (`chat.completion.chunk`, `text_completion`): first any echoed text,
+ * then one per event with text or logprobs, one with the finish_reason, then, with includeUsage,
+ * one with no choices and the usage (OpenAI's stream_options.include_usage).
  * @param {AsyncIterable} events  the generation (above); ending the returned iterator early ends it
  * @param {object} header  responseHeader()
- * @param {{ logprobs: boolean, includeUsage: boolean }} params
+ * @param {{ includeUsage: boolean }} params  and what `api` reads
+ * @param {Api} api  CHAT or TEXT_COMPLETION
  */
-export async function* streamChunks(events, header, { logprobs: wantLogprobs, includeUsage }) {
-  const chunk = (choices, extra = {}) => ({ ...header, object: 'chat.completion.chunk', choices, ...extra });
-  let speaker = { role: 'assistant' }; // the first delta says who speaks, as OpenAI's do
+export async function* streamChunks(events, header, params, api) {
+  const chunk = (choices, extra = {}) => ({ ...header, object: api.chunkObject, choices, ...extra });
+  let offset = 0; // text streamed so far
+  let first = true;
+  const piece = (text, logprobs, finishReason) => {
+    const delta = api.delta({ text, logprobs, finishReason, offset }, params, first);
+    offset += text.length;
+    first = false;
+    return chunk([delta]);
+  };
+  const echoed = api.echo(params);
+  if (echoed) yield piece(echoed, [], null);
   for await (const { content, logprobs, finishReason, usage } of events) {
-    if (content || logprobs.length) {
-      yield chunk([{ index: 0, delta: { ...speaker, content }, logprobs: wantLogprobs ? { content: logprobs } : null,
-                     finish_reason: null }]);
-      speaker = {};
-    }
+    if (content || logprobs.length) yield piece(content, logprobs, null);
     if (finishReason) {
-      yield chunk([{ index: 0, delta: speaker, logprobs: null, finish_reason: finishReason }]);
-      if (includeUsage) yield chunk([], { usage });
+      yield piece('', [], finishReason);
+      if (params.includeUsage) yield chunk([], { usage });
     }
   }
 }

@@ -1,8 +1,10 @@
-// Validation of chat-completion requests. parseChatRequest() checks an OpenAI-style request
-// object against what this runtime supports and turns it into the plain settings the engine
-// runs with, manifest defaults applied. Every problem is an InvalidRequestError whose `field`
-// names the offending field (as a path: "messages[2].content", "logit_bias.17") and whose
-// message says what is allowed, so a UI or API user can fix the request without reading code.
+// Validation of requests: parseChatRequest() (chat completions) and parseCompletionRequest()
+// (completions, OpenAI's legacy API for base models) check an OpenAI-style request object against
+// what this runtime supports and turn it into the plain settings the engine runs with, manifest
+// defaults applied. Both read the fields they share (sampling, stop, stream, ...) with the same
+// readers. Every problem is an InvalidRequestError whose `field` names the offending field (as a
+// path: "messages[2].content", "logit_bias.17") and whose message says what is allowed, so a UI
+// or API user can fix the request without reading code.
 //
 // This is the one check of what users send: the engine and the backends below it (backend.js)
 // take these settings as they are, so every bound a backend relies on is enforced here.
@@ -15,15 +17,16 @@ import { MAX_LOGIT_BIAS as MAX_LOGIT_BIAS_ENTRIES, MAX_TOP_LOGPROBS } from './sa
 
 export const MAX_STOP_SEQUENCES = 4;
 const LOGIT_BIAS_RANGE = 100; // OpenAI's: -100 bans a token, 100 all but forces it
+const MAX_COMPLETION_LOGPROBS = 5; // OpenAI's limit of the completions API's logprobs
+const COMPLETION_MAX_TOKENS = 16; // OpenAI's default max_tokens of the completions API
 
 // Sampling defaults where neither the request nor the model's generation_config sets a value:
 // OpenAI's (temperature 1, top_p 1) and "off" for the rest.
 const FALLBACK_GENERATION = { temperature: 1, top_p: 1, top_k: 0, repetition_penalty: 1 };
 
-// Every accepted field, and how to read it. A reader gets the value (never null/undefined), the
-// field's name and the manifest, and returns the value to use or throws.
-const FIELDS = {
-  messages: parseMessages,
+// The fields both APIs accept, and how to read them. A reader gets the value (never
+// null/undefined), the field's name and the manifest, and returns the value to use or throws.
+const SHARED_FIELDS = {
   model: readModel,
   stream: readBoolean,
   stream_options: readStreamOptions,
@@ -39,17 +42,33 @@ const FIELDS = {
   stop: readStop,
   seed: (value, field) => readInteger(value, field, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER,
                                       'an integer from -(2^53 - 1) to 2^53 - 1'),
+  ignore_eos: readBoolean,
+};
+
+const CHAT_FIELDS = {
+  messages: parseMessages,
+  ...SHARED_FIELDS,
   logprobs: readBoolean,
   top_logprobs: (value, field) => readInteger(value, field, 0, MAX_TOP_LOGPROBS),
-  ignore_eos: readBoolean,
   // A chat-template variable (Qwen3's thinking switch), top-level as in vLLM and SGLang, or inside
   // chat_template_kwargs as their OpenAI-compatible servers also take it.
   enable_thinking: readBoolean,
   chat_template_kwargs: readChatTemplateKwargs,
 };
 
+const COMPLETION_FIELDS = {
+  prompt: readPrompt,
+  ...SHARED_FIELDS,
+  // The legacy API's logprobs: how many alternatives each token lists (0: the chosen token's only).
+  logprobs: (value, field) => readInteger(value, field, 0, MAX_COMPLETION_LOGPROBS),
+  echo: readBoolean,
+  best_of: (value, field) => readInteger(value, field, 1, 1, '1 (one completion per request)'),
+  suffix: (value, field) => assertField(false, field, 'left out (text after an insertion point is not supported; '
+                                        + 'the model completes the prompt at its end)', value),
+};
+
 /**
- * Check `request` and return the settings to run it with:
+ * Check a chat-completions `request` and return the settings to run it with:
  * { messages: [{role, content: string}], stream, includeUsage, maxTokens (null: to the context end),
  *   stop: string[], seed (null: random), ignoreEos, logprobs, topLogprobs,
  *   enableThinking (boolean, or undefined: the chat template's default),
@@ -57,46 +76,80 @@ const FIELDS = {
  * `manifest` is the loaded model's manifest (model_id, generation, architecture).
  */
 export function parseChatRequest(request, manifest) {
-  if (!isPlainObject(request)) {
-    throw new InvalidRequestError(`A chat-completion request must be an object like { messages: [...] }; got ${describe(request)}.`,
-                                  { field: 'request' });
-  }
-  const given = Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined && value !== null));
-  for (const field of Object.keys(given)) {
-    if (!Object.hasOwn(FIELDS, field)) {
-      throw new InvalidRequestError(`Unknown request field "${field}". Supported fields: ${Object.keys(FIELDS).join(', ')}.`,
-                                    { field });
-    }
-  }
-  const read = (field) => (Object.hasOwn(given, field) ? FIELDS[field](given[field], field, manifest) : undefined);
+  const { given, read } = readRequest(request, manifest, CHAT_FIELDS, 'A chat-completion request', '{ messages: [...] }');
   if (given.messages === undefined) {
     throw new InvalidRequestError('messages is required: an array of { role, content } messages.', { field: 'messages' });
   }
   const messages = read('messages');
-  read('model');
-  const stream = read('stream') ?? false;
-  if (given.stream_options !== undefined && !stream) {
-    throw new InvalidRequestError('stream_options is only allowed with stream: true.', { field: 'stream_options' });
-  }
   const logprobs = read('logprobs') ?? false;
   if (given.top_logprobs !== undefined && !logprobs) {
     throw new InvalidRequestError('top_logprobs requires logprobs: true.', { field: 'top_logprobs' });
   }
-  read('n');
   const enableThinking = readEnableThinking(read('enable_thinking'), read('chat_template_kwargs'));
-  const defaults = { ...FALLBACK_GENERATION, ...manifest.generation };
-  const setting = (field) => read(field) ?? defaults[field];
+  return { messages, ...readShared(given, read, manifest, { maxTokens: null }), logprobs,
+           topLogprobs: read('top_logprobs') ?? 0, enableThinking };
+}
+
+/**
+ * Check a completions `request` (OpenAI's legacy API: a prompt to continue, no chat template) and
+ * return the settings to run it with: { prompt: string, echo, and, as parseChatRequest's,
+ * stream, includeUsage, maxTokens (default 16, OpenAI's), stop, seed, ignoreEos, logprobs (whether
+ * asked), topLogprobs (the request's logprobs count), sampling }.
+ * Refused, naming the field: suffix, best_of and n above 1, echo with logprobs (the prompt's own
+ * logprobs are not computed), a prompt of token ids or of several strings.
+ */
+export function parseCompletionRequest(request, manifest) {
+  const { given, read } = readRequest(request, manifest, COMPLETION_FIELDS, 'A completion request', '{ prompt: "..." }');
+  if (given.prompt === undefined) {
+    throw new InvalidRequestError('prompt is required: the text to continue.', { field: 'prompt' });
+  }
+  const prompt = read('prompt');
+  read('best_of');
+  read('suffix');
+  const topLogprobs = read('logprobs');
+  const echo = read('echo') ?? false;
+  if (echo && topLogprobs !== undefined) {
+    throw new InvalidRequestError('echo cannot be combined with logprobs: the prompt\'s own logprobs are not computed.',
+                                  { field: 'echo' });
+  }
+  return { prompt, echo, ...readShared(given, read, manifest, { maxTokens: COMPLETION_MAX_TOKENS }),
+           logprobs: topLogprobs !== undefined, topLogprobs: topLogprobs ?? 0 };
+}
+
+// The request object's given fields (null and undefined left out) and a reader of one of them;
+// throws for a request that is not an object and for fields `fields` does not know.
+function readRequest(request, manifest, fields, what, example) {
+  if (!isPlainObject(request)) {
+    throw new InvalidRequestError(`${what} must be an object like ${example}; got ${describe(request)}.`, { field: 'request' });
+  }
+  const given = Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined && value !== null));
+  for (const field of Object.keys(given)) {
+    if (!Object.hasOwn(fields, field)) {
+      throw new InvalidRequestError(`Unknown request field "${field}". Supported fields: ${Object.keys(fields).join(', ')}.`,
+                                    { field });
+    }
+  }
+  const read = (field) => (Object.hasOwn(given, field) ? fields[field](given[field], field, manifest) : undefined);
+  return { given, read };
+}
+
+// The settings of SHARED_FIELDS; `defaults.maxTokens`: the API's max_tokens when not given.
+function readShared(given, read, manifest, defaults) {
+  read('model');
+  read('n');
+  const stream = read('stream') ?? false;
+  if (given.stream_options !== undefined && !stream) {
+    throw new InvalidRequestError('stream_options is only allowed with stream: true.', { field: 'stream_options' });
+  }
+  const generation = { ...FALLBACK_GENERATION, ...manifest.generation };
+  const setting = (field) => read(field) ?? generation[field];
   return {
-    messages,
     stream,
     includeUsage: read('stream_options')?.includeUsage ?? false,
-    maxTokens: read('max_tokens') ?? null,
+    maxTokens: read('max_tokens') ?? defaults.maxTokens,
     stop: read('stop') ?? [],
     seed: read('seed') ?? null,
     ignoreEos: read('ignore_eos') ?? false,
-    logprobs,
-    topLogprobs: read('top_logprobs') ?? 0,
-    enableThinking,
     sampling: {
       temperature: setting('temperature'),
       topP: setting('top_p'),
@@ -107,6 +160,15 @@ export function parseChatRequest(request, manifest) {
       logitBias: read('logit_bias') ?? {},
     },
   };
+}
+
+// A completions prompt: one non-empty string, alone or as the one item of an array (OpenAI also
+// takes several prompts, and token ids, which this runtime does not).
+function readPrompt(value, field) {
+  const allowed = 'a non-empty string, or an array of one such string (token ids and several prompts are not supported)';
+  const prompt = Array.isArray(value) && value.length === 1 ? value[0] : value;
+  assertField(typeof prompt === 'string' && prompt.length > 0, field, allowed, value);
+  return prompt;
 }
 
 function readModel(model, field, manifest) {

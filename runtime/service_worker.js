@@ -123,6 +123,6 @@ function hostEngine() {
       event.waitUntil(forgetLeftPages());
     }
     event.waitUntil(connection.handle(event.data));
-    if (event.data.op === OP.create) event.waitUntil(watch(client.id, connection));
+    if (event.data.op === OP.create || event.data.op === OP.completion) event.waitUntil(watch(client.id, connection));
   });
 }

@@ -15,8 +15,8 @@ import { progressListener } from './request_progress.js';
 
 /**
  * Load the model of `manifestUrl` in `worker` and return an engine with the in-thread Engine's
- * API: chat.completions.create(request, { onProgress }), interruptGenerate(), resetChat(),
- * unload(), modelId; plus host: 'worker'. Options: initProgressCallback, and the engine options a
+ * API: chat.completions.create(request, { onProgress }), completions.create(request, { onProgress }),
+ * interruptGenerate(), resetChat(), unload(), modelId; plus host: 'worker'. Options: initProgressCallback, and the engine options a
  * host passes through (host_protocol.js; see CreateEngine). Rejects with the worker's error
  * (errors.js types), or EngineLostError when the worker itself fails.
  */
@@ -57,7 +57,8 @@ class WorkerEngine {
     this.#modelId = modelId;
     this.#host = host;
     this.#onUnload = onUnload;
-    this.chat = { completions: { create: (request, options) => this.#create(request, options) } };
+    this.chat = { completions: { create: (request, options) => this.#create(OP.create, request, options) } };
+    this.completions = { create: (request, options) => this.#create(OP.completion, request, options) };
   }
 
   get modelId() {
@@ -69,6 +70,7 @@ class WorkerEngine {
     return this.#host;
   }
 
+  /** Ends this page's requests made so far, running or waiting, as aborted replies (host_protocol.js). */
   interruptGenerate() {
     this.#connection.send({ op: OP.interrupt });
   }
@@ -85,11 +87,13 @@ class WorkerEngine {
   // Resolves with the completion, or with a stream of chunks once the host has accepted the
   // request (so an invalid request rejects here, as in-thread, not in the stream). options: {
   // onProgress } as in-thread (engine.js); the host sends reports only when there is a callback.
-  #create(request, { onProgress } = {}) {
+  // (The in-thread `signal` does not cross postMessage; interruptGenerate() stops requests here.)
+  // op: OP.create (chat completions) or OP.completion.
+  #create(op, request, { onProgress } = {}) {
     return new Promise((resolve, reject) => {
       const report = progressListener(onProgress);
       let stream = null;
-      const id = this.#connection.open({ op: OP.create, request, progress: report !== undefined }, (reply) => {
+      const id = this.#connection.open({ op, request, progress: report !== undefined }, (reply) => {
         switch (reply.type) {
           case REPLY.progress:
             report?.(reply.report);

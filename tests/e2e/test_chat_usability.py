@@ -153,6 +153,35 @@ def test_a_second_tab_says_it_waits_for_the_first_tabs_reply(chat):
         set_settings(chat, max_tokens=2)  # as the tests before it left them
 
 
+def test_stop_in_a_second_tab_ends_its_waiting_reply_at_once(chat):
+    # Stop while the reply waits for another tab's: this tab's request leaves the queue and ends
+    # as a stopped reply with no words (nothing kept); the other tab's reply goes on.
+    other = chat.context.new_page()
+    try:
+        other.goto(chat.url)
+        wait_until_ready(other)
+        set_settings(chat, max_tokens=64)
+        chat.click(".new-chat")
+        ask(chat, "Count from one to fifty in words.")
+        wait_for_reply_text(chat)
+        other.click(".new-chat")
+        ask(other, "Name a colour.")
+        status = other.locator(".message.streaming .reply-status")
+        expect(status).to_have_text("Waiting for the reply in another tab to finish…")
+        other.click(".composer .stop")
+        expect(other.locator(".composer .send")).to_be_visible(timeout=5_000)
+        expect(status).to_have_count(0)
+        expect(other.locator("#prompt")).to_be_enabled()
+        expect(other.locator(".message.assistant")).to_have_count(0)
+        expect(other.locator(".message.user .message-body")).to_have_text("Name a colour.")
+        expect(chat.locator(".message.assistant.streaming")).to_have_count(1)  # the first tab's reply still streams
+        chat.click(".composer .stop")
+        wait_for_reply_end(chat)
+    finally:
+        other.close()
+        set_settings(chat, max_tokens=2)  # as the tests before it left them
+
+
 def test_enter_sends_from_the_edit_box(chat):
     chat.locator(".message.user .edit-message").click()
     editor = chat.locator(".message.user .message-editor textarea")

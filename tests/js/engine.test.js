@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { CreateEngine } from '../../runtime/engine.js';
 import { createRandom } from '../../runtime/random.js';
+import { Tokenizer } from '../../runtime/tokenizer.js';
 import { FIXTURES, ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
 
 describe('seeded random numbers', () => {
@@ -72,6 +73,75 @@ describe('SmolLM2-135M-Instruct', () => {
     for (const key of ['prefill_tokens_per_s', 'decode_tokens_per_s', 'time_to_first_token_s']) {
       assert.ok(usage.extra[key] > 0, `${key}: ${usage.extra[key]}`);
     }
+  });
+});
+
+describe('completions (tiny Llama)', () => {
+  const PROMPT = 'Hello there';
+  let engine;
+  let tokenizer;
+  const complete = (request) => engine.completions.create({ prompt: PROMPT, temperature: 0, max_tokens: 6, ...request });
+
+  before(async () => {
+    engine = await CreateEngine(manifestOf('tiny-llama'), { maxContext: 128 });
+    const manifest = JSON.parse(readFileSync(new URL(manifestOf('tiny-llama'))));
+    tokenizer = Tokenizer.fromJSON(JSON.parse(readFileSync(new URL(manifest.tokenizer.file, manifestOf('tiny-llama')))));
+  });
+  after(() => engine?.unload());
+
+  test('the prompt gets the BOS rule, special-token text stays text; the cache serves a repeat', async () => {
+    const reply = await complete({});
+    assert.equal(reply.usage.prompt_tokens, 1 + tokenizer.encode(PROMPT).length, 'BOS (add_bos_token true) + the text');
+    assert.equal(reply.choices[0].finish_reason, 'length');
+    assert.equal(reply.usage.completion_tokens, 6);
+    const again = await complete({});
+    assert.equal(again.choices[0].text, reply.choices[0].text);
+    assert.equal(again.usage.prompt_tokens_details.cached_tokens, reply.usage.prompt_tokens - 1);
+    const marked = await complete({ prompt: `${PROMPT}<|eot_id|>`, max_tokens: 1 });
+    assert.equal(marked.usage.prompt_tokens, 1 + tokenizer.encode(`${PROMPT}<|eot_id|>`, { splitSpecialTokens: true }).length);
+    assert.ok(marked.usage.prompt_tokens > reply.usage.prompt_tokens + 1, 'the marker is text, not one control token');
+  });
+
+  test('streamed chunks concatenate to the whole text; usage last', async () => {
+    const whole = await complete({});
+    const chunks = await collect(await complete({ stream: true, stream_options: { include_usage: true } }));
+    assert.ok(chunks.every((chunk) => chunk.object === 'text_completion' && chunk.id === chunks[0].id));
+    assert.equal(chunks.map((chunk) => chunk.choices[0]?.text ?? '').join(''), whole.choices[0].text);
+    assert.equal(chunks.at(-2).choices[0].finish_reason, 'length');
+    assert.equal(chunks.at(-1).usage.completion_tokens, 6);
+  });
+
+  test('logprobs in the legacy shape; echo; max_tokens defaults to 16', async () => {
+    const reply = await complete({ logprobs: 2, max_tokens: 3 });
+    const { tokens, token_logprobs: logprobs, top_logprobs: tops, text_offset: offsets } = reply.choices[0].logprobs;
+    assert.equal(tokens.length, 3);
+    assert.equal(tokens.join(''), reply.choices[0].text);
+    assert.ok(logprobs.every((logprob) => logprob <= 0));
+    assert.ok(tops.every((top) => Object.keys(top).length >= 1 && Object.keys(top).length <= 2));
+    assert.equal(offsets[0], 0);
+    const echoed = await complete({ echo: true, max_tokens: 3 });
+    assert.equal(echoed.choices[0].text, PROMPT + reply.choices[0].text);
+    const byDefault = await complete({ max_tokens: undefined, ignore_eos: true });
+    assert.equal(byDefault.usage.completion_tokens, 16);
+  });
+
+  test('refusals name the field', async () => {
+    for (const [request, field] of [[{ suffix: '!' }, 'suffix'], [{ best_of: 2 }, 'best_of'], [{ n: 2 }, 'n'],
+                                    [{ prompt: [1, 2] }, 'prompt'], [{ echo: true, logprobs: 1 }, 'echo'],
+                                    [{ messages: [] }, 'messages']]) {
+      await assert.rejects(complete(request), { name: 'InvalidRequestError', field });
+    }
+  });
+
+  test('interruptGenerate ends a waiting completion as an aborted one with no text', async () => {
+    const running = await complete({ stream: true, max_tokens: 30, ignore_eos: true });
+    const reader = running[Symbol.asyncIterator]();
+    await reader.next();
+    const waiting = complete({});
+    engine.interruptGenerate();
+    const reply = await waiting;
+    assert.deepEqual([reply.choices[0].text, reply.choices[0].finish_reason], ['', 'abort']);
+    await collect(reader);
   });
 });
 
@@ -191,6 +261,30 @@ describe('engine mechanics (tiny Llama)', () => {
     assert.equal(next.choices[0].finish_reason, 'length');
   });
 
+  test('interruptGenerate also ends the requests waiting for their turn, at once, as replies with no content', async () => {
+    const running = await create(greedy(hello, { max_tokens: 60, ignore_eos: true, stream: true }));
+    const reader = running[Symbol.asyncIterator]();
+    await reader.next(); // the stream now holds the engine
+    const waiting = create(greedy(hello, { max_tokens: 2 }));
+    // A stream created before the call but first read after it is stopped too.
+    const unread = await create(greedy(hello, { max_tokens: 2, stream: true, stream_options: { include_usage: true } }));
+    engine.interruptGenerate();
+    const reply = await waiting; // without the running stream having been read on
+    assert.equal(reply.choices[0].finish_reason, 'abort');
+    assert.equal(reply.choices[0].message.content, '');
+    assert.equal(reply.usage.completion_tokens, 0);
+    assert.equal(reply.usage.prompt_tokens, expected.prompt_ids.length);
+    assert.deepEqual([reply.usage.extra.prefill_tokens, reply.usage.extra.time_to_first_token_s], [0, null]);
+    const [finish, usage] = await collect(unread);
+    assert.deepEqual(finish.choices, [{ index: 0, delta: { role: 'assistant' }, logprobs: null, finish_reason: 'abort' }]);
+    assert.equal(usage.usage.completion_tokens, 0);
+    const rest = await collect(reader);
+    assert.equal(rest.at(-1).choices[0].finish_reason, 'abort');
+    assert.ok(rest.length < 10, `${rest.length} chunks after the interrupt`);
+    const next = await create(greedy(hello, { max_tokens: 2 })); // created after the call: runs
+    assert.equal(next.choices[0].finish_reason, 'length');
+  });
+
   test('a stream the consumer leaves early frees the engine', async () => {
     const stream = await create(greedy(hello, { max_tokens: 40, stream: true }));
     const reader = stream[Symbol.asyncIterator]();
@@ -243,7 +337,7 @@ describe('engine mechanics (tiny Llama)', () => {
   });
 
   // Last: these end the engine.
-  test('unload aborts the running generation and fails the waiting ones', async () => {
+  test('unload aborts the running generation and the waiting ones', async () => {
     const running = await create(greedy(hello, { max_tokens: 60, ignore_eos: true, stream: true }));
     const reader = running[Symbol.asyncIterator]();
     await reader.next(); // the stream now holds the engine
@@ -251,7 +345,7 @@ describe('engine mechanics (tiny Llama)', () => {
     const unloading = engine.unload();
     const rest = await collect(reader);
     assert.equal(rest.at(-1).choices[0].finish_reason, 'abort');
-    await assert.rejects(waiting, { name: 'ModelNotLoadedError' });
+    assert.equal((await waiting).choices[0].finish_reason, 'abort');
     await unloading;
   });
 
@@ -292,6 +386,29 @@ describe('request progress (tiny Llama)', () => {
     const newTokens = followUp.reply.usage.extra.prefill_tokens;
     assert.ok(newTokens < 128, `${newTokens} new tokens`);
     assert.deepEqual(followUp.reports, [0, newTokens].map((done) => ({ stage: 'prefill', done, total: newTokens })));
+  });
+
+  test('interruptGenerate stops a prompt between slices; the next request reuses the part that ran', async () => {
+    await engine.resetChat();
+    const reports = [];
+    const onProgress = (report) => {
+      reports.push(report);
+      if (report.done === 128) engine.interruptGenerate(); // the first slice has run
+    };
+    const stopped = await create(greedy(long, { max_tokens: 2 }), { onProgress });
+    const total = stopped.usage.prompt_tokens;
+    assert.deepEqual(reports, [0, 128].map((done) => ({ stage: 'prefill', done, total })));
+    assert.equal(stopped.choices[0].finish_reason, 'abort');
+    assert.equal(stopped.choices[0].message.content, '');
+    assert.equal(stopped.usage.completion_tokens, 0);
+    assert.equal(stopped.usage.extra.prefill_tokens, 128);
+    const again = await create(greedy(long, { max_tokens: 3 }));
+    assert.equal(again.usage.prompt_tokens_details.cached_tokens, 128);
+    assert.equal(again.usage.extra.prefill_tokens, total - 128);
+    await engine.resetChat();
+    const fresh = await create(greedy(long, { max_tokens: 3 }));
+    assert.equal(fresh.usage.extra.prefill_tokens, total);
+    assert.equal(again.choices[0].message.content, fresh.choices[0].message.content);
   });
 
   test('a stream reports before its first chunk, never after', async () => {

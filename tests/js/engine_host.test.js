@@ -114,9 +114,9 @@ describe('one engine, several connections', () => {
     assert.ok(expected.greedy_text.startsWith(reply.choices[0].message.content));
   });
 
-  test("generations queue in arrival order; interrupt ends only the caller's own", async () => {
+  test("generations queue in arrival order; interrupt ends only the caller's own, waiting ones at once", async () => {
     const events = [];
-    const stream = await first.engine.chat.completions.create(greedy(hello, { max_tokens: 12, stream: true }));
+    const stream = await first.engine.chat.completions.create(greedy(hello, { max_tokens: 24, stream: true }));
     const reading = collect(stream).then((chunks) => {
       events.push('first done');
       return chunks;
@@ -125,12 +125,31 @@ describe('one engine, several connections', () => {
       events.push('second done');
       return reply;
     });
+    const waitingStream = second.engine.chat.completions.create(
+      greedy(hello, { max_tokens: 2, stream: true, stream_options: { include_usage: true } })).then(collect);
     second.engine.interruptGenerate(); // the running generation is the first connection's
-    const [chunks, reply] = await Promise.all([reading, waiting]);
-    assert.deepEqual(events, ['first done', 'second done']);
+    const [reply, streamed] = await Promise.all([waiting, waitingStream]);
+    assert.deepEqual(events, ['second done'], "the second connection's requests end before the first's reply");
+    assert.equal(reply.choices[0].finish_reason, 'abort');
+    assert.equal(reply.choices[0].message.content, '');
+    assert.equal(reply.usage.completion_tokens, 0);
+    assert.deepEqual(streamed.map((chunk) => chunk.choices[0]?.finish_reason ?? 'usage'), ['abort', 'usage']);
+    const chunks = await reading;
+    assert.deepEqual(events, ['second done', 'first done']);
     assert.equal(chunks.at(-1).choices[0].finish_reason, 'length');
     assert.equal(contentOf(chunks), expected.greedy_text.slice(0, contentOf(chunks).length));
-    assert.equal(reply.usage.completion_tokens, 2);
+    // The second connection's later requests run.
+    assert.equal((await second.engine.chat.completions.create(greedy(hello, { max_tokens: 2 }))).usage.completion_tokens, 2);
+  });
+
+  test("completions through the host: the 'completion' op, as in-thread", async () => {
+    const request = { prompt: 'Hello there', temperature: 0, max_tokens: 4 };
+    const reply = await first.engine.completions.create(request);
+    assert.equal(reply.object, 'text_completion');
+    assert.equal(first.sent.at(-1).op, 'completion');
+    const chunks = await collect(await second.engine.completions.create({ ...request, stream: true }));
+    assert.equal(chunks.map((chunk) => chunk.choices[0].text).join(''), reply.choices[0].text);
+    await assert.rejects(first.engine.completions.create({ ...request, suffix: '!' }), { name: 'InvalidRequestError', field: 'suffix' });
   });
 
   test('a queued create hears that it waits, for its own tab or another, then its prefill', async () => {

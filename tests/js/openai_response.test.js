@@ -1,10 +1,13 @@
 // OpenAI response shaping (runtime/openai_response.js): a generation's events into one
-// chat.completion or chat.completion.chunk objects, usage and logprobs entries. No GPU.
+// chat.completion or chat.completion.chunk objects, text_completion objects and chunks, usage and
+// logprobs entries. No GPU.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from '../../runtime/openai_response.js';
+import {
+  CHAT, TEXT_COMPLETION, collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf,
+} from '../../runtime/openai_response.js';
 
 const HEADER = { id: 'chatcmpl-0123', created: 1700000000, model: 'tiny-llama' };
 const USAGE = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
@@ -28,19 +31,19 @@ async function collect(stream) {
 
 describe('chat.completion', () => {
   test('joins the reply text; logprobs only when asked for', async () => {
-    const reply = await collectCompletion(generation(EVENTS), HEADER, { logprobs: false });
+    const reply = await collectCompletion(generation(EVENTS), HEADER, { logprobs: false }, CHAT);
     assert.deepEqual(reply, {
       ...HEADER, object: 'chat.completion', usage: USAGE,
       choices: [{ index: 0, message: { role: 'assistant', content: 'Paris.' }, logprobs: null, finish_reason: 'stop' }],
     });
-    const withLogprobs = await collectCompletion(generation(EVENTS), HEADER, { logprobs: true });
+    const withLogprobs = await collectCompletion(generation(EVENTS), HEADER, { logprobs: true }, CHAT);
     assert.deepEqual(withLogprobs.choices[0].logprobs, { content: [entry('Par'), entry('is'), entry('.')] });
   });
 });
 
 describe('chat.completion.chunk stream', () => {
   test('the first delta names the assistant; then a finish chunk; usage last when asked for', async () => {
-    const chunks = await collect(streamChunks(generation(EVENTS), HEADER, { logprobs: false, includeUsage: true }));
+    const chunks = await collect(streamChunks(generation(EVENTS), HEADER, { logprobs: false, includeUsage: true }, CHAT));
     for (const chunk of chunks) {
       assert.equal(chunk.object, 'chat.completion.chunk');
       assert.equal(chunk.id, HEADER.id);
@@ -56,7 +59,7 @@ describe('chat.completion.chunk stream', () => {
   });
 
   test('no usage chunk unless asked; logprobs on the text chunks when asked', async () => {
-    const chunks = await collect(streamChunks(generation(EVENTS), HEADER, { logprobs: true, includeUsage: false }));
+    const chunks = await collect(streamChunks(generation(EVENTS), HEADER, { logprobs: true, includeUsage: false }, CHAT));
     assert.equal(chunks.length, 4);
     assert.deepEqual(chunks[1].choices[0].logprobs, { content: [entry('is')] });
     assert.equal(chunks[3].choices[0].logprobs, null);
@@ -64,30 +67,84 @@ describe('chat.completion.chunk stream', () => {
 
   test('a reply with no text at all still names the assistant in its finish chunk', async () => {
     const empty = [{ content: '', logprobs: [], finishReason: 'stop', usage: USAGE }];
-    const chunks = await collect(streamChunks(generation(empty), HEADER, { logprobs: false, includeUsage: false }));
+    const chunks = await collect(streamChunks(generation(empty), HEADER, { logprobs: false, includeUsage: false }, CHAT));
     assert.deepEqual(chunks.map((chunk) => chunk.choices[0].delta), [{ role: 'assistant' }]);
+  });
+});
+
+describe('text_completion', () => {
+  const CMPL = { ...HEADER, id: 'cmpl-0123' };
+  const topped = (token, alternative) => ({ ...entry(token), top_logprobs: [{ ...entry(token), logprob: -0.5 },
+                                                                           { ...entry(alternative), logprob: -1.5 }] });
+  const LOGPROB_EVENTS = [
+    { content: 'Par', logprobs: [topped('Par', 'Lon')], finishReason: null },
+    { content: 'is.', logprobs: [topped('is', 'don'), topped('.', '!')], finishReason: 'stop', usage: USAGE },
+  ];
+
+  test('one text_completion: the text, legacy logprobs with offsets, usage', async () => {
+    const reply = await collectCompletion(generation(LOGPROB_EVENTS), CMPL, { logprobs: true }, TEXT_COMPLETION);
+    assert.deepEqual(reply, {
+      ...CMPL, object: 'text_completion', usage: USAGE,
+      choices: [{ index: 0, text: 'Paris.', finish_reason: 'stop', logprobs: {
+        tokens: ['Par', 'is', '.'], token_logprobs: [-0.5, -0.5, -0.5], text_offset: [0, 3, 5],
+        top_logprobs: [{ Par: -0.5, Lon: -1.5 }, { is: -0.5, don: -1.5 }, { '.': -0.5, '!': -1.5 }] } }],
+    });
+    const plain = await collectCompletion(generation(EVENTS), CMPL, { logprobs: false }, TEXT_COMPLETION);
+    assert.equal(plain.choices[0].logprobs, null);
+  });
+
+  test('echo puts the prompt before the text', async () => {
+    const params = { logprobs: false, echo: true, prompt: 'The capital of France is ' };
+    const reply = await collectCompletion(generation(EVENTS), CMPL, params, TEXT_COMPLETION);
+    assert.equal(reply.choices[0].text, 'The capital of France is Paris.');
+    const chunks = await collect(streamChunks(generation(EVENTS), CMPL, { ...params, includeUsage: false }, TEXT_COMPLETION));
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0].text), ['The capital of France is ', 'Par', 'is', '.', '']);
+  });
+
+  test('chunks: text pieces with their logprobs and offsets, a finish chunk, usage last when asked for', async () => {
+    const chunks = await collect(streamChunks(generation(LOGPROB_EVENTS), CMPL, { logprobs: true, includeUsage: true },
+                                              TEXT_COMPLETION));
+    assert.ok(chunks.every((chunk) => chunk.object === 'text_completion' && chunk.id === 'cmpl-0123'));
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0]?.text), ['Par', 'is.', '', undefined]);
+    assert.deepEqual(chunks[1].choices[0].logprobs.text_offset, [3, 5]);
+    assert.deepEqual(chunks[2].choices[0], { index: 0, text: '', logprobs: null, finish_reason: 'stop' });
+    assert.deepEqual(chunks[3], { ...CMPL, object: 'text_completion', choices: [], usage: USAGE });
+  });
+
+  test('responseHeader: a cmpl id', () => {
+    assert.match(responseHeader('tiny-llama', TEXT_COMPLETION).id, /^cmpl-[0-9a-f]{24}$/);
   });
 });
 
 describe('parts', () => {
   test('responseHeader: a chatcmpl id, Unix seconds and the model', () => {
-    const header = responseHeader('smollm2-135m');
+    const header = responseHeader('smollm2-135m', CHAT);
     assert.match(header.id, /^chatcmpl-[0-9a-f]{24}$/);
-    assert.notEqual(responseHeader('smollm2-135m').id, header.id);
+    assert.notEqual(responseHeader('smollm2-135m', CHAT).id, header.id);
     assert.ok(Math.abs(header.created - Date.now() / 1000) < 5);
     assert.equal(header.model, 'smollm2-135m');
   });
 
   test('usageOf: token counts, cached tokens and speeds', () => {
-    const usage = usageOf({ promptTokens: 100, prefillTokens: 40, completionTokens: 11,
+    const usage = usageOf({ promptTokens: 100, cachedTokens: 60, prefillTokens: 40, completionTokens: 11,
                             started: 1000, firstTokenAt: 1500, lastTokenAt: 3500 });
     assert.deepEqual(usage, {
       prompt_tokens: 100, completion_tokens: 11, total_tokens: 111, prompt_tokens_details: { cached_tokens: 60 },
       extra: { prefill_tokens: 40, prefill_tokens_per_s: 80, decode_tokens_per_s: 5, time_to_first_token_s: 0.5 },
     });
-    const instant = usageOf({ promptTokens: 1, prefillTokens: 1, completionTokens: 1, started: 7, firstTokenAt: 7, lastTokenAt: 7 });
+    const instant = usageOf({ promptTokens: 1, cachedTokens: 0, prefillTokens: 1, completionTokens: 1,
+                              started: 7, firstTokenAt: 7, lastTokenAt: 7 });
     assert.equal(instant.extra.prefill_tokens_per_s, null);
     assert.equal(instant.extra.decode_tokens_per_s, null);
+  });
+
+  test('usageOf: a request stopped before its first token has no time to first token and no speeds', () => {
+    // Stopped after 128 of its 90 + 150 prompt tokens had run (90 from the cache).
+    const usage = usageOf({ promptTokens: 240, cachedTokens: 90, prefillTokens: 128, completionTokens: 0, firstTokenAt: null });
+    assert.deepEqual(usage, {
+      prompt_tokens: 240, completion_tokens: 0, total_tokens: 240, prompt_tokens_details: { cached_tokens: 90 },
+      extra: { prefill_tokens: 128, prefill_tokens_per_s: null, decode_tokens_per_s: null, time_to_first_token_s: null },
+    });
   });
 
   test('logprobsEntry: token texts with their UTF-8 bytes, alternatives in order', () => {

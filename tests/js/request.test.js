@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 
 import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../../runtime/sampling_limits.js';
 import { InvalidRequestError } from '../../runtime/errors.js';
-import { parseChatRequest } from '../../runtime/request.js';
+import { parseChatRequest, parseCompletionRequest } from '../../runtime/request.js';
 
 const MANIFEST = {
   model_id: 'smollm2-135m',
@@ -18,8 +18,8 @@ const MANIFEST = {
 const QUESTION = [{ role: 'user', content: 'What is the capital of France?' }];
 const parse = (fields, manifest = MANIFEST) => parseChatRequest({ messages: QUESTION, ...fields }, manifest);
 
-function assertRejects(request, field, manifest = MANIFEST) {
-  assert.throws(() => parseChatRequest(request, manifest), (error) => {
+function assertRejects(request, field, manifest = MANIFEST, parseRequest = parseChatRequest) {
+  assert.throws(() => parseRequest(request, manifest), (error) => {
     assert.ok(error instanceof InvalidRequestError, `${error.name}: ${error.message}`);
     assert.equal(error.name, 'InvalidRequestError');
     assert.equal(error.field, field, error.message);
@@ -225,5 +225,47 @@ describe('enable_thinking', () => {
                   'chat_template_kwargs.enable_thinking');
     assertRejects({ messages: QUESTION, enable_thinking: true, chat_template_kwargs: { enable_thinking: false } },
                   'chat_template_kwargs.enable_thinking');
+  });
+});
+
+describe('completions requests', () => {
+  const complete = (fields) => parseCompletionRequest({ prompt: 'Once upon a time', ...fields }, MANIFEST);
+  const assertRefused = (fields, field) => assertRejects({ prompt: 'Once upon a time', ...fields }, field, MANIFEST,
+                                                         parseCompletionRequest);
+
+  test('read the sampling fields as chat does; max_tokens 16 by default (OpenAI\'s)', () => {
+    const fields = { temperature: 0, top_p: 0.5, top_k: 40, frequency_penalty: -2, presence_penalty: 2,
+                     repetition_penalty: 1.1, logit_bias: { 0: -100 }, stop: 'END', seed: 3, stream: true,
+                     stream_options: { include_usage: true }, ignore_eos: true, model: 'smollm2-135m', n: 1, max_tokens: 8 };
+    const { messages, enableThinking, logprobs, topLogprobs, ...chat } = parse(fields);
+    const { prompt, echo, logprobs: wants, topLogprobs: count, ...completion } = complete(fields);
+    assert.deepEqual(completion, chat);
+    assert.deepEqual([prompt, echo, wants, count], ['Once upon a time', false, false, 0]);
+    assert.equal(complete({}).maxTokens, 16);
+    assert.equal(complete({}).sampling.temperature, 0.6, 'the manifest default');
+  });
+
+  test('prompt: one string, or an array of one string', () => {
+    assert.equal(complete({ prompt: ['Hi'] }).prompt, 'Hi');
+    for (const prompt of ['', [], ['a', 'b'], [1, 2], [[1]], 7]) assertRefused({ prompt }, 'prompt');
+    assertRejects({}, 'prompt', MANIFEST, parseCompletionRequest);
+    assertRejects('Hi', 'request', MANIFEST, parseCompletionRequest);
+  });
+
+  test('logprobs: an integer 0 to 5, the alternatives per token; echo', () => {
+    assert.deepEqual([complete({ logprobs: 0 }).logprobs, complete({ logprobs: 0 }).topLogprobs], [true, 0]);
+    assert.equal(complete({ logprobs: 5 }).topLogprobs, 5);
+    for (const logprobs of [6, -1, true, 1.5]) assertRefused({ logprobs }, 'logprobs');
+    assert.equal(complete({ echo: true }).echo, true);
+  });
+
+  test('what cannot be honoured is refused by name', () => {
+    assertRefused({ suffix: ' The end.' }, 'suffix');
+    assertRefused({ best_of: 2 }, 'best_of');
+    assert.equal(complete({ best_of: 1 }).prompt, 'Once upon a time');
+    assertRefused({ n: 2 }, 'n');
+    assertRefused({ echo: true, logprobs: 1 }, 'echo');
+    assertRefused({ messages: QUESTION }, 'messages');
+    assertRefused({ top_logprobs: 2 }, 'top_logprobs');
   });
 });

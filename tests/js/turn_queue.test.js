@@ -54,3 +54,35 @@ test('a waiting turn hears the owners of the turns before it, at once and as eac
   (await third)();
   (await fourth)();
 });
+
+test('a waiting turn whose signal aborts is withdrawn at once; the turns after it move up', async () => {
+  const turns = new TurnQueue();
+  const heard = [];
+  const first = await turns.acquire({ owner: 'a' });
+  const stop = new AbortController();
+  const second = turns.acquire({ owner: 'b', signal: stop.signal });
+  const third = turns.acquire({ owner: 'c', onWait: (owners) => heard.push(owners) });
+  stop.abort();
+  assert.equal(await second, null, 'withdrawn, never started');
+  assert.deepEqual(heard, [['a', 'b'], ['a']]);
+  first();
+  const release = await third;
+  stop.abort(); // a signal that aborts after its turn came changes nothing
+  release();
+  assert.equal(await turns.acquire({ signal: AbortSignal.abort() }), null, 'an aborted signal never queues');
+  (await turns.acquire())(); // the queue is free
+});
+
+test('a turn that has started keeps it when its signal aborts', async () => {
+  const turns = new TurnQueue();
+  const stop = new AbortController();
+  const first = await turns.acquire({ signal: stop.signal });
+  const second = turns.acquire();
+  stop.abort();
+  let secondStarted = false;
+  second.then(() => { secondStarted = true; });
+  await tick();
+  assert.equal(secondStarted, false);
+  first();
+  (await second)();
+});

@@ -136,6 +136,16 @@ describe('worker engine (tiny Llama)', () => {
     assert.equal(next.usage.completion_tokens, 2);
   });
 
+  test('completions run in the worker, streamed or whole', async () => {
+    const request = { prompt: 'Hello there', temperature: 0, max_tokens: 3 };
+    const reply = await engine.completions.create(request);
+    assert.equal(reply.object, 'text_completion');
+    assert.equal(reply.usage.completion_tokens, 3);
+    const chunks = [];
+    for await (const chunk of await engine.completions.create({ ...request, stream: true })) chunks.push(chunk);
+    assert.equal(chunks.map((chunk) => chunk.choices[0].text).join(''), reply.choices[0].text);
+  });
+
   test('leaving a stream early frees the worker engine', async () => {
     const stream = await engine.chat.completions.create(greedy(hello, { max_tokens: 40, stream: true }));
     const reader = stream[Symbol.asyncIterator]();
