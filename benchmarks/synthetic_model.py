@@ -40,6 +40,10 @@ _QWEN2 = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size
 _QWEN3 = dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", vocab_size=151936, rope_theta=1000000.0,
               rms_norm_eps=1e-6, max_position_embeddings=40960, hidden_act="silu", attention_bias=False,
               use_sliding_window=False, sliding_window=None, head_dim=128, num_key_value_heads=8)
+# Gemma 3 text: what Gemma3TextConfig's defaults (sitegen/families.py) leave to each model's config.json
+_GEMMA3 = dict(architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", head_dim=256, query_pre_attn_scalar=256,
+               rope_theta=1000000.0, rope_local_base_freq=10000.0, sliding_window_pattern=6, rms_norm_eps=1e-6,
+               hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True)
 # name -> the model's config.json (the keys sitegen reads)
 SHAPES = {
     "Llama-3.2-1B": dict(_LLAMA_3_2, hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
@@ -57,6 +61,13 @@ SHAPES = {
                        tie_word_embeddings=True),
     "Qwen3-8B": dict(_QWEN3, hidden_size=4096, num_hidden_layers=36, num_attention_heads=32, intermediate_size=12288,
                      tie_word_embeddings=False),
+    # google/gemma-3-1b-it's config.json; Gemma-3-4B: google/gemma-3-4b-it's text_config (linear RoPE
+    # scaling of 8 on the global layers), its 262208-row vocabulary Gemma3TextConfig's default
+    "Gemma-3-1B": dict(_GEMMA3, hidden_size=1152, num_hidden_layers=26, num_attention_heads=4, num_key_value_heads=1,
+                       intermediate_size=6912, vocab_size=262144, sliding_window=512, max_position_embeddings=32768),
+    "Gemma-3-4B": dict(_GEMMA3, hidden_size=2560, num_hidden_layers=34, num_attention_heads=8, num_key_value_heads=4,
+                       intermediate_size=10240, vocab_size=262208, sliding_window=1024, max_position_embeddings=131072,
+                       rope_scaling={"rope_type": "linear", "factor": 8.0}),
 }
 _ELEMENT_BYTES = {"u32": 4, "f16": 2, "f32": 4}
 

@@ -48,6 +48,18 @@ fn value_of(key: u32) -> f32 {
   return bitcast<f32>(select(~key, key & 0x7fffffffu, (key >> 31u) == 1u));
 }
 
+// tanh without the NaN some backends give for a large |x| (their exp overflows): tanh(±10) is
+// ±1 in f32 already. For GeGLU's GELU (out_swiglu.wgsl) and soft-capping (soft_cap).
+fn tanh_f32(x: f32) -> f32 {
+  return tanh(clamp(x, -10.0, 10.0));
+}
+
+// cap * tanh(value / cap) (Gemma 2's attn_logit_softcapping and final_logit_softcapping:
+// transformers' modeling_gemma2.py); cap 0: value itself.
+fn soft_cap(value: f32, cap: f32) -> f32 {
+  return select(value, cap * tanh_f32(value / cap), cap > 0.0);
+}
+
 fn max_f32(value: f32, lid: u32) -> f32 {
   return value_of(argmax(vec2<u32>(key_of(value), 0u), lid).x);
 }

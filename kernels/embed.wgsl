@@ -1,4 +1,4 @@
-// Embedding lookup: x[m] = E[token m], dequantised, plus x ⊙ g for the first layer's RMSNorm (see
+// Embedding lookup: x[m] = E[token m] * SCALE, dequantised, plus x ⊙ g for the first layer's RMSNorm (see
 // in_norm.wgsl). Token ids come from a GPU buffer, so a decode step can be queued before the
 // previous step's sampled id has been read back. A table split into row blocks (bigger than one
 // binding) is looked up with one dispatch per block; each writes only the tokens it holds.
@@ -11,6 +11,7 @@
 
 override ROW0: u32 = 0u;  // the block's first row of the table
 override ROWS: u32;       // rows in the block
+override SCALE: f32 = 1.0;  // embedding_multiplier (Gemma: √hidden; the tied LM head reads E unscaled)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -22,7 +23,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let v = word_weights(token - ROW0, word / 4u, word % 4u);
   for (var h = 0u; h < 2u; h++) {
     let i = m * (K / 4u) + 2u * word + h;
-    let value = vec4<f32>(v[h]);
+    let value = vec4<f32>(v[h]) * SCALE;
     x[i] = value;
     normed[i] = vec4<T>(value * gain[2u * word + h]);
   }

@@ -53,10 +53,14 @@ class Architecture:
     attn_logit_softcapping, final_logit_softcapping: scores s become c * tanh(s / c) before the
       softmax, and logits before sampling (Gemma 2); None: off.
     sliding_window: layers of type "sliding_attention" attend to the last sliding_window positions
-      only (Mistral v0.1, Gemma 2/3); None: no window, or one at least as long as the context.
-    layer_types: per layer "sliding_attention" or "full_attention" (transformers' layer_types);
-      None: every layer alike (all sliding where sliding_window is set, else all full).
-    rope_local_base_freq: the RoPE base of sliding layers (Gemma 3); None: rope_theta everywhere.
+      only, their own included (Mistral v0.1, Gemma 2/3; transformers' sliding_window_overlay:
+      key > query - sliding_window); None: no window, or one at least as long as the context.
+    layer_types: per layer "sliding_attention" or "full_attention" (transformers' layer_types, else
+      built from Gemma's sliding_window_pattern as Gemma3TextConfig does: every pattern-th layer
+      full); None: every layer alike (all sliding where sliding_window is set, else all full).
+    rope_local_base_freq: the RoPE base of sliding layers (Gemma 3), which rope_scaling leaves
+      unscaled (Gemma3TextConfig applies rope_scaling to full_attention only); None: rope_theta
+      everywhere.
     partial_rotary_factor: RoPE turns the first partial_rotary_factor * head_dim dimensions of each
       head and leaves the rest (Phi-4-mini: 0.75).
     Gemma's RMSNorm computes x * (1 + w): that offset is no feature here. It belongs in the weights:
@@ -89,6 +93,12 @@ class Architecture:
     layer_types: tuple[str, ...] | None = None
     rope_local_base_freq: float | None = None
     partial_rotary_factor: float = 1.0
+
+    def sliding(self, layer: int) -> bool:
+        """Whether layer `layer` (0-based) attends through the sliding window."""
+        if self.sliding_window is None:
+            return False
+        return self.layer_types is None or self.layer_types[layer] == "sliding_attention"
 
     @property
     def q_size(self) -> int:
@@ -136,7 +146,9 @@ def architecture(config: dict) -> Architecture:
     """The Architecture of an HF config.json dict.
 
     A key the file leaves out (or sets to null) takes the family's default (`config_defaults` in
-    sitegen/families.py), else transformers' usual one. Raises SitegenError (one line) for a family
+    sitegen/families.py), else transformers' usual one. Where the family nests its language model's
+    config under `text_config` (Gemma3ForConditionalGeneration), that is the config read.
+    Raises SitegenError (one line) for a family
     sitegen does not run, a missing key, a size that is not a whole number >= 1, MLP biases or a
     RoPE scaling type sitegen lacks. Whether the runtime runs the shape and the features is
     sitegen/limits.py's check.
@@ -146,6 +158,8 @@ def architecture(config: dict) -> Architecture:
     if fam is None:
         found = names[0] if names else config.get("model_type", "none given")
         raise SitegenError(f"Unsupported architecture {found}; supported: {', '.join(SUPPORTED)}.")
+    if fam.text_config and isinstance(config.get("text_config"), dict):
+        config = dict(config["text_config"], architectures=names)
 
     def get(key: str, default=None):
         value = config.get(key)  # null: the default, as transformers reads it
@@ -176,11 +190,20 @@ def architecture(config: dict) -> Architecture:
     # as the context limits nothing
     window = size("sliding_window") if get("sliding_window") is not None and get("use_sliding_window", True) else None
     window = window if window is not None and window < context else None
-    layer_types = get("layer_types") if window is not None else None
+    layers = size("num_hidden_layers")
+    layer_types = get("layer_types")
+    if layer_types is None and get("sliding_window_pattern") is not None:  # as Gemma3TextConfig.__post_init__
+        pattern = size("sliding_window_pattern")
+        layer_types = ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
+    if window is None:  # no layer has a window: every layer alike
+        layer_types = None
+    elif layer_types is not None and len(layer_types) != layers:
+        raise SitegenError(f"config.json's layer_types lists {len(layer_types)} layers; the model has {layers}.")
+    sliding_layers = window is not None and (layer_types is None or "sliding_attention" in layer_types)
     arch = Architecture(
         family=fam.name,
         hidden_size=hidden,
-        num_layers=size("num_hidden_layers"),
+        num_layers=layers,
         num_heads=heads,
         num_kv_heads=size("num_key_value_heads", heads),
         head_dim=size("head_dim", hidden // heads),
@@ -198,9 +221,9 @@ def architecture(config: dict) -> Architecture:
         final_logit_softcapping=optional("final_logit_softcapping"),
         sliding_window=window,
         layer_types=tuple(layer_types) if layer_types else None,
-        rope_local_base_freq=optional("rope_local_base_freq"),
+        rope_local_base_freq=optional("rope_local_base_freq") if sliding_layers else None,
         partial_rotary_factor=number("partial_rotary_factor", 1.0),
-        **fam.features,
+        **{name: value(get) if callable(value) else value for name, value in fam.features.items()},
     )
     if arch.num_heads % arch.num_kv_heads:
         raise SitegenError(f"{arch.num_heads} attention heads do not divide into {arch.num_kv_heads} KV heads.")

@@ -56,7 +56,18 @@ class Family:
       file leaves out, where that differs from sitegen/arch.py's general defaults (Qwen2's q/k/v
       always have biases; Qwen3Config's head_dim is 128 whatever hidden_size / heads is).
     features: `Architecture` features every model of the family has and no config.json key states
-      (sitegen/arch.py lists the features; kernels/limits.json says which values the runtime runs).
+      (sitegen/arch.py lists the features; kernels/limits.json says which values the runtime runs);
+      a value may be a function of the config reader `get(key)` (Gemma's √hidden_size).
+    gguf_names: llama.cpp's per-layer tensor names that mean another HF tensor in this family than
+      in Llama's (sitegen/loaders/gguf.py's table, overridden).
+    norm_offset: the model computes RMSNorm as x * (norm_offset + w) and its HF checkpoints store w
+      (Gemma: transformers' modeling_gemma3.py, Gemma3RMSNorm, `1.0 + self.weight`): the HF loader
+      adds it to every norm weight, so the manifest holds plain gains. llama.cpp's converter already
+      added it to GGUF files (transformers' modeling_gguf_pytorch_utils.py, Gemma2TensorProcessor,
+      takes it off again), so the GGUF loader leaves them.
+    text_config: config.json nests the language model's config under `text_config` and its
+      checkpoint prefixes the language model's tensors with one of these (Gemma 3's
+      image-text-to-text checkpoints); every other tensor (the vision tower) is left out.
     """
 
     name: str
@@ -67,29 +78,39 @@ class Family:
     layer: tuple[Stack, ...]
     config_defaults: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
+    gguf_names: dict = field(default_factory=dict)
+    norm_offset: float = 0.0
+    text_config: tuple[str, ...] = ()
 
 
-# Llama, Qwen2 and Qwen3 decoders (pre-norm, grouped-query attention, SwiGLU MLP): HF's LlamaModel naming.
+# Llama, Qwen2, Qwen3 and Gemma 3 decoders (pre-norm, grouped-query attention, gated MLP): HF's LlamaModel naming.
 _DECODER_MODEL = (
     Stack("embed", (("model.embed_tokens.weight", "vocab_size"),), cols="hidden_size", split=True),
     Stack("final_norm", (("model.norm.weight", "hidden_size"),)),
     Stack("lm_head", (("lm_head.weight", "vocab_size"),), cols="hidden_size", split=True,
           when=lambda arch: not arch.tie_word_embeddings),
 )
-_DECODER_LAYER = (
-    Stack("attn_norm", (("input_layernorm.weight", "hidden_size"),)),
-    Stack("qkv", (("self_attn.q_proj.weight", "q_size"), ("self_attn.k_proj.weight", "kv_size"),
-                  ("self_attn.v_proj.weight", "kv_size")), cols="hidden_size"),
-    Stack("qkv_bias", (("self_attn.q_proj.bias", "q_size"), ("self_attn.k_proj.bias", "kv_size"),
-                       ("self_attn.v_proj.bias", "kv_size")), when=lambda arch: arch.attention_bias),
-    # Qwen3's RMSNorm gains over each head of q and of k (Gemma 3 has them too), one [head_dim] each
-    Stack("qk_norm", (("self_attn.q_norm.weight", "head_dim"), ("self_attn.k_norm.weight", "head_dim")),
-          when=lambda arch: arch.qk_norm),
-    Stack("o", (("self_attn.o_proj.weight", "hidden_size"),), cols="q_size"),
-    Stack("ffn_norm", (("post_attention_layernorm.weight", "hidden_size"),)),
-    Stack("gate_up", (("mlp.gate_proj.weight", "ffn_size"), ("mlp.up_proj.weight", "ffn_size")), cols="hidden_size"),
-    Stack("down", (("mlp.down_proj.weight", "hidden_size"),), cols="ffn_size"),
-)
+_ATTN_NORM = Stack("attn_norm", (("input_layernorm.weight", "hidden_size"),))
+_QKV = Stack("qkv", (("self_attn.q_proj.weight", "q_size"), ("self_attn.k_proj.weight", "kv_size"),
+                     ("self_attn.v_proj.weight", "kv_size")), cols="hidden_size")
+_QKV_BIAS = Stack("qkv_bias", (("self_attn.q_proj.bias", "q_size"), ("self_attn.k_proj.bias", "kv_size"),
+                               ("self_attn.v_proj.bias", "kv_size")), when=lambda arch: arch.attention_bias)
+# Qwen3's and Gemma 3's RMSNorm gains over each head of q and of k, one [head_dim] each
+_QK_NORM = Stack("qk_norm", (("self_attn.q_norm.weight", "head_dim"), ("self_attn.k_norm.weight", "head_dim")),
+                 when=lambda arch: arch.qk_norm)
+_O = Stack("o", (("self_attn.o_proj.weight", "hidden_size"),), cols="q_size")
+_GATE_UP = Stack("gate_up", (("mlp.gate_proj.weight", "ffn_size"), ("mlp.up_proj.weight", "ffn_size")),
+                 cols="hidden_size")
+_DOWN = Stack("down", (("mlp.down_proj.weight", "hidden_size"),), cols="ffn_size")
+_DECODER_LAYER = (_ATTN_NORM, _QKV, _QKV_BIAS, _QK_NORM, _O,
+                  Stack("ffn_norm", (("post_attention_layernorm.weight", "hidden_size"),)), _GATE_UP, _DOWN)
+# Gemma 2/3 (sandwich_norms): an RMSNorm after attention and after the MLP too, before each residual
+# add; in these checkpoints post_attention_layernorm is the one after attention, and the MLP's input
+# norm is pre_feedforward_layernorm (transformers' modeling_gemma3.py, Gemma3DecoderLayer).
+_SANDWICH_LAYER = (_ATTN_NORM, _QKV, _QKV_BIAS, _QK_NORM, _O,
+                   Stack("post_attn_norm", (("post_attention_layernorm.weight", "hidden_size"),)),
+                   Stack("ffn_norm", (("pre_feedforward_layernorm.weight", "hidden_size"),)), _GATE_UP, _DOWN,
+                   Stack("post_ffn_norm", (("post_feedforward_layernorm.weight", "hidden_size"),)))
 
 FAMILIES = (
     # Mistral is Llama-shaped; its sliding window is the `sliding_window` feature.
@@ -104,6 +125,25 @@ FAMILIES = (
            model=_DECODER_MODEL, layer=_DECODER_LAYER,
            config_defaults={"attention_bias": False, "use_sliding_window": False, "head_dim": 128},
            features={"qk_norm": True}),
+    # Gemma 3 text (Gemma3ForCausalLM; the language model of Gemma3ForConditionalGeneration). The
+    # defaults are transformers' Gemma3TextConfig's (configuration_gemma3.py): its configs on the
+    # Hub leave many keys out, and a GGUF holds neither the layer pattern, the local RoPE base nor
+    # query_pre_attn_scalar (llama.cpp assumes these same values: every 6th layer global, base
+    # 10000, scores scaled by head_dim ** -0.5 = 256 ** -0.5).
+    Family("gemma3", hf_classes=("Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"), gguf_name="gemma3",
+           permuted_qk=False, model=_DECODER_MODEL, layer=_SANDWICH_LAYER,
+           config_defaults={"vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216,
+                            "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+                            "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+                            "max_position_embeddings": 131072, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+                            "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "attention_bias": False,
+                            "query_pre_attn_scalar": 256, "sliding_window": 4096, "sliding_window_pattern": 6},
+           # transformers' Gemma3TextScaledWordEmbedding: embed_scale = hidden_size ** 0.5
+           features={"qk_norm": True, "sandwich_norms": True,
+                     "embedding_multiplier": lambda get: float(get("hidden_size")) ** 0.5},
+           gguf_names={"post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
+                       "post_ffw_norm": "post_feedforward_layernorm"},
+           norm_offset=1.0, text_config=("model.language_model.", "language_model.model.")),
 )
 
 

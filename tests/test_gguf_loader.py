@@ -7,6 +7,7 @@ from gguf import GGML_QUANT_SIZES, GGUFReader, RopeScalingType
 from gguf.quants import dequantize
 from tokenizers import Tokenizer
 
+from sitegen.arch import architecture, check_tensors
 from sitegen.errors import SitegenError
 from sitegen.loaders.gguf import SUPPORTED_TYPES, load_gguf
 from sitegen.artifact import model_card_license
@@ -296,20 +297,34 @@ def test_linear_rope_scaling(tmp_path):
     assert load_gguf(tmp_path / "m.gguf").config["rope_scaling"] == {"rope_type": "linear", "factor": 4.0}
 
 
-def test_yarn_and_sliding_window_are_refused(tmp_path):
+def test_yarn_is_refused(tmp_path):
     write_tiny_gguf(tmp_path / "yarn.gguf", "qwen2", metadata=lambda w: w.add_rope_scaling_type(RopeScalingType.YARN))
     with pytest.raises(SitegenError, match=r"unsupported RoPE scaling in the GGUF file \(yarn\)"):
         load_gguf(tmp_path / "yarn.gguf")
-    write_tiny_gguf(tmp_path / "swa.gguf", "qwen2", metadata=lambda w: w.add_sliding_window(4096))
-    with pytest.raises(SitegenError, match="sliding-window attention"):
-        load_gguf(tmp_path / "swa.gguf")
+
+
+def test_a_sliding_window_is_the_sliding_window_feature(tmp_path):
+    write_tiny_gguf(tmp_path / "swa.gguf", "llama", metadata=lambda w: w.add_sliding_window(64))
+    assert load_gguf(tmp_path / "swa.gguf").config["sliding_window"] == 64
+
+
+def test_the_gemma3_270m_gguf_reads_as_its_family_table_says(gemma3_270m_gguf):
+    """llama.cpp's names for Gemma's sandwich norms, its window; the pattern, local RoPE base and
+    query_pre_attn_scalar from the family's defaults."""
+    checkpoint = load_gguf(gemma3_270m_gguf)
+    arch = architecture(checkpoint.config)
+    check_tensors(arch, checkpoint.tensors)
+    assert (arch.family, arch.sliding_window, arch.rope_local_base_freq, arch.query_pre_attn_scalar) == \
+        ("gemma3", 512, 10000.0, 256.0)
+    assert [i for i in range(arch.num_layers) if not arch.sliding(i)] == [5, 11, 17]
+    assert arch.embedding_multiplier == 640 ** 0.5 and arch.sandwich_norms and arch.vocab_size == 262144
 
 
 # --- what sitegen refuses -------------------------------------------------------------------------
 
 def test_unsupported_architecture(tmp_path):
     write_tiny_gguf(tmp_path / "m.gguf", "llama", arch_name="gemma2")
-    with pytest.raises(SitegenError, match="^unsupported architecture gemma2; supported: llama, qwen2, qwen3$"):
+    with pytest.raises(SitegenError, match="^unsupported architecture gemma2; supported: llama, qwen2, qwen3, gemma3$"):
         load_gguf(tmp_path / "m.gguf")
 
 

@@ -26,7 +26,8 @@ def _torch_logits(model, ids):
         return model(torch.tensor([ids])).logits[0].numpy()
 
 
-@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_qwen3", "tiny_limit_low", "tiny_limit_high"])
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_qwen3", "tiny_gemma3", "tiny_limit_low",
+                                     "tiny_limit_high"])
 def test_reference_matches_transformers_step_by_step(fixture, request, tmp_path):
     folder, _ = request.getfixturevalue(fixture)
     ours = _built_model(folder, tmp_path)
@@ -38,6 +39,26 @@ def test_reference_matches_transformers_step_by_step(fixture, request, tmp_path)
     assert got[0].dtype == np.float32  # the runtime computes in f32 (or f16): so does the oracle
     got += [ours.forward([token]) for token in ids[6:]]
     np.testing.assert_allclose(np.stack(got), expected[5:], atol=2e-3, rtol=1e-3)
+
+
+def test_gemma3_270m_gguf_reference_answers_paris_as_transformers_does(gemma3_270m_gguf, tmp_path):
+    """The real Gemma 3 270M (a base model: a plain template that only joins the text stands in for the
+    chat template it lacks), f16 weights: the reference completes the question with " Paris", token for
+    token as transformers on the GGUF's dequantised weights (a few tokens: numpy is slow at 262k vocab)."""
+    template = tmp_path / "plain.jinja"
+    template.write_text("{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}")
+    manifest = build(BuildConfig(model=str(gemma3_270m_gguf), out=tmp_path / "site", quant="f16",
+                                 chat_template=template), log=lambda *_: None)
+    ours = ReferenceModel(tmp_path / "site" / "models" / manifest["model_id"])
+    # <bos>Question: What is the capital of France?\nAnswer:
+    prompt = [2, 14977, 236787, 2900, 563, 506, 5279, 529, 7001, 236881, 107, 7925, 236787]
+    generated = generate_ids(ours, prompt, max_tokens=3)
+    assert generated[0] == 9079  # " Paris"
+    theirs = AutoModelForCausalLM.from_pretrained(gemma3_270m_gguf.parent, gguf_file=gemma3_270m_gguf.name,
+                                                  dtype=torch.float32, attn_implementation="eager")
+    with torch.no_grad():
+        reference = theirs.generate(torch.tensor([prompt]), max_new_tokens=len(generated), do_sample=False)
+    assert generated == reference[0, len(prompt):].tolist()
 
 
 def test_smollm2_gguf_reference_matches_transformers(smollm2_gguf, tmp_path):

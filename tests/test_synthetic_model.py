@@ -42,7 +42,7 @@ def bare_python(tmp_path_factory):
 
 def test_list_names_the_shapes(bare_python):
     assert bare_python("--list").split() == ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B",
-                                             "Qwen3-1.7B", "Qwen3-8B"]
+                                             "Qwen3-1.7B", "Qwen3-8B", "Gemma-3-1B", "Gemma-3-4B"]
 
 
 @pytest.mark.parametrize("shape", ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B",

@@ -1,7 +1,7 @@
 """Tiny random-weight Hugging Face checkpoints (Llama with llama3 RoPE scaling, Qwen2 with biases,
-Qwen3 with q/k norms and head_dim apart from hidden / heads, and one at each end of the runtime's
-limits), written as real safetensors + config + tokenizer files, for tests that need a whole model.
-Their tensors are those the family table plans."""
+Qwen3 with q/k norms and head_dim apart from hidden / heads, Gemma 3 with sliding and global layers,
+and one at each end of the runtime's limits), written as real safetensors + config + tokenizer
+files, for tests that need a whole model. Their tensors are those the family table plans."""
 
 import json
 from pathlib import Path
@@ -32,12 +32,19 @@ CHATML_TEMPLATE = (
     "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + '\n'"
+    " + message['content'] + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}")
 
 _LLAMA = dict(architectures=["LlamaForCausalLM"], model_type="llama", rms_norm_eps=1e-5, hidden_act="silu")
 _QWEN2 = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", rms_norm_eps=1e-6, hidden_act="silu",
               use_sliding_window=False, sliding_window=128)
 _QWEN3 = dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", rms_norm_eps=1e-6, hidden_act="silu",
               attention_bias=False, use_sliding_window=False, sliding_window=None, max_window_layers=2)
+_GEMMA3 = dict(architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", rms_norm_eps=1e-6,
+               hidden_activation="gelu_pytorch_tanh", attention_bias=False)
 # HF config.json of each tiny model, without vocab_size (the trained tokenizer's).
 SHAPES = {
     "llama": dict(_LLAMA, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
@@ -50,6 +57,12 @@ SHAPES = {
     "qwen3": dict(_QWEN3, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   head_dim=32, intermediate_size=96, rope_theta=1000000.0, max_position_embeddings=256,
                   tie_word_embeddings=True),
+    # Sliding layers (window 8, RoPE base 10000) and every 2nd layer global (base 1e6), from the
+    # pattern as older Gemma 3 configs give it; scores scaled by 24 ** -0.5, not head_dim's
+    "gemma3": dict(_GEMMA3, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                   head_dim=32, intermediate_size=96, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                   sliding_window=8, sliding_window_pattern=2, query_pre_attn_scalar=24,
+                   max_position_embeddings=256, tie_word_embeddings=True),
     # At the low end of kernels/limits.json: head_dim 16 and every width 32 (and linear RoPE scaling).
     "limit-low": dict(_LLAMA, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                       intermediate_size=32, rope_theta=10000.0, max_position_embeddings=256, tie_word_embeddings=True,
@@ -61,7 +74,13 @@ SHAPES = {
 }
 SPECIALS = {"llama": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
             "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-            "qwen3": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]}
+            "qwen3": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+            "gemma3": ["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"]}
+# family -> (bos token, end-of-turn token, whether to add bos, chat template)
+CHAT = {"llama": ("<|begin_of_text|>", "<|eot_id|>", True, LLAMA3_TEMPLATE),
+        "qwen2": (None, "<|im_end|>", False, CHATML_TEMPLATE),
+        "qwen3": (None, "<|im_end|>", False, CHATML_TEMPLATE),
+        "gemma3": ("<bos>", "<end_of_turn>", True, GEMMA_TEMPLATE)}
 
 
 def train_tokenizer(specials: list[str], vocab_size: int = 384) -> Tokenizer:
@@ -76,12 +95,15 @@ def train_tokenizer(specials: list[str], vocab_size: int = 384) -> Tokenizer:
 
 def random_weights(config: dict, seed: int) -> dict[str, np.ndarray]:
     """float32 weights for every tensor the config's family plan expects (sitegen/families.py):
-    embedding ~ N(0, 1), matrices ~ N(0, 9 / K), norm weights ~ 1 + N(0, 0.01), biases ~ N(0, 0.01)."""
+    embedding ~ N(0, 1) once scaled by its embedding_multiplier (else the scaled embedding swamps
+    every layer's normalised output, and a tied head repeats the last token), matrices ~ N(0, 9 / K),
+    norm weights ~ 1 + N(0, 0.01), biases ~ N(0, 0.01)."""
     rng = np.random.default_rng(seed)
     weights = {}
-    for name, shape in expected_tensors(architecture(config)):
+    arch = architecture(config)
+    for name, shape in expected_tensors(arch):
         if name == "model.embed_tokens.weight":
-            weights[name] = rng.standard_normal(shape)
+            weights[name] = rng.standard_normal(shape) / arch.embedding_multiplier
         elif len(shape) == 2:
             weights[name] = rng.standard_normal(shape) * (3 / np.sqrt(shape[1]))
         elif name.endswith(".bias"):
@@ -114,11 +136,10 @@ def write_tiny_model(folder: Path, shape: str, *, dtype=np.float32, shards: int 
         index = {"metadata": {"total_size": sum(t.nbytes for t in weights.values())}, "weight_map": weight_map}
         (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     tokenizer.save(str(folder / "tokenizer.json"))
-    bos, eos = (specials[0], specials[-1]) if family == "llama" else (None, "<|im_end|>")
+    bos, eos, add_bos, template = CHAT[family]
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"bos_token": bos, "eos_token": eos, "add_bos_token": family == "llama",
-         "chat_template": LLAMA3_TEMPLATE if family == "llama" else CHATML_TEMPLATE}))
+        {"bos_token": bos, "eos_token": eos, "add_bos_token": add_bos, "chat_template": template}))
     (folder / "generation_config.json").write_text(json.dumps(
         {"eos_token_id": tokenizer.token_to_id(eos), "temperature": 0.6, "top_p": 0.9}))
     (folder / "README.md").write_text(f"---\nlicense: apache-2.0\n---\n# Tiny {shape}\n\nRandom weights for tests.\n")

@@ -132,11 +132,19 @@ class Model {
       hidden: storage('ffn hidden', elementBytes * rows * d.ffn),
       logits: storage('logits', 4 * d.vocab),
       rope: storage('rope cos/sin', 4 * this.contextLength * d.headDim),
+      // rope_local_base_freq: the sliding layers' own table (Gemma 3)
+      ropeLocal: a.rope_local_base_freq ? storage('rope cos/sin of sliding layers', 4 * this.contextLength * d.headDim) : null,
+      // sandwich_norms: a projection's output, normalised before it is added to x
+      proj: a.sandwich_norms ? storage('projection output', 4 * rows * d.hidden) : null,
       none: storage('no bias or gain', 16),  // bound where a kernel's switch leaves a buffer unread
       kCache: Array.from({ length: d.layers }, (_, i) => storage(`k cache ${i}`, elementBytes * this.contextLength * d.kv)),
       vCache: Array.from({ length: d.layers }, (_, i) => storage(`v cache ${i}`, elementBytes * this.contextLength * d.kv)),
     };
     gpu.device.queue.writeBuffer(this.#buffers.rope, 0, ropeTable(ropeInverseFrequencies(a), this.contextLength));
+    if (a.rope_local_base_freq) {  // unscaled: Gemma3TextConfig scales full-attention layers only
+      const local = ropeInverseFrequencies({ ...a, rope_theta: a.rope_local_base_freq, rope_scaling: null });
+      gpu.device.queue.writeBuffer(this.#buffers.ropeLocal, 0, ropeTable(local, this.contextLength));
+    }
     this.#kernels = kernels;
     this.#uniform = kernels.uniform;
     this.#sampler = new Sampler(gpu, { vocabSize: d.vocab, logits: this.#buffers.logits, tokens: this.#buffers.tokens });
@@ -154,7 +162,7 @@ class Model {
 
     this.#embed = await Promise.all(w('embed').blocks.map(async (block) => {
       const kernel = await this.#kernels.kernel('embed', { parts: [weightPart(w('embed'))],
-        constants: { WG: SMALL_WG, ROW0: block.row0, ROWS: block.rows } });
+        constants: { WG: SMALL_WG, ROW0: block.row0, ROWS: block.rows, SCALE: a.embedding_multiplier } });
       return kernel.dispatch({ ...block.buffers, tokens: b.tokens, x: b.x, gain: gain(0), normed: b.normed },
         (rows) => [Math.ceil(d.hidden / 8 / SMALL_WG), rows]);
     }));
@@ -168,33 +176,52 @@ class Model {
     // one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D / 2 pairs
     const ropeKv = await this.#kernels.kernel('rope_kv', { constants: { WG: Math.min(SMALL_WG, d.headDim / 2),
       QK_NORM: a.qk_norm, EPS: d.eps, ...cache } });
-    const attention = await this.#kernels.kernel('attention', { constants: { WG: attentionWG, ...cache } });
+    // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
+    // a sliding layer's window (sliding_window, layer_types)
+    const attention = (sliding) => this.#kernels.kernel('attention', { constants: { WG: attentionWG, ...cache,
+      SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
+      WINDOW: sliding ? a.sliding_window : 0 } });
+    // sandwich_norms: the projection is stored whole, then normalised and added to x by rms_norm_add
+    const normAdd = a.sandwich_norms
+      && await this.#kernels.kernel('rms_norm_add', { constants: { WG: SMALL_WG, HIDDEN: d.hidden, EPS: d.eps } });
+    const residual = (postGain, nextGain) => (normAdd
+      ? normAdd.dispatch({ y: b.proj, post_gain: postGain, x: b.x, gain: nextGain, normed: b.normed }, (rows) => [rows])
+      : null);
+    // the output and down projections' epilogue: into x directly, or into proj for rms_norm_add
+    const projection = (nextGain) => (normAdd ? { store: { out: b.proj, stride: d.hidden } } : { residual: nextGain });
     this.#layers = [];
     for (let i = 0; i < d.layers; i++) {
       const layer = `layers.${i}`;
       const bias = a.attention_bias ? one(`${layer}.qkv_bias`) : null;
+      const sliding = slidingLayer(a, i);
       this.#layers.push({
         qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true },
           { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
-        ropeKv: ropeKv.dispatch({ qkv: b.qkv, rope: b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i],
-          qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none }, (rows) => [d.heads + d.kvHeads, rows]),
-        attention: attention.dispatch({ q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i], out: b.attn },
-          (rows) => [d.heads, rows]),
-        outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn }, { residual: one(`${layer}.ffn_norm`) }),
-        gateUp: await this.#matmul(w(`${layer}.gate_up`), { normed: true }, { swiglu: true }),
-        down: await this.#matmul(w(`${layer}.down`), { act: b.hidden }, { residual: gain(i + 1) }),
+        ropeKv: ropeKv.dispatch({ qkv: b.qkv, rope: sliding && b.ropeLocal ? b.ropeLocal : b.rope, q: b.q,
+          k_cache: b.kCache[i], v_cache: b.vCache[i], qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none },
+        (rows) => [d.heads + d.kvHeads, rows]),
+        attention: (await attention(sliding)).dispatch({ q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i],
+          out: b.attn }, (rows) => [d.heads, rows]),
+        outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn }, projection(one(`${layer}.ffn_norm`))),
+        attnResidual: residual(normAdd && one(`${layer}.post_attn_norm`), one(`${layer}.ffn_norm`)),
+        gateUp: await this.#matmul(w(`${layer}.gate_up`), { normed: true },
+          { gated: a.hidden_activation === 'gelu_pytorch_tanh' ? 'gelu' : 'silu' }),
+        down: await this.#matmul(w(`${layer}.down`), { act: b.hidden }, projection(gain(i + 1))),
+        ffnResidual: residual(normAdd && one(`${layer}.post_ffn_norm`), gain(i + 1)),
       });
     }
     const head = a.tie_word_embeddings ? w('embed') : w('lm_head');
     this.lmHeadBlocks = head.blocks.length;  // > 1 where the head exceeds one binding
     this.#lmHead = await Promise.all(head.blocks.map((block) => this.#matmul(head, { normed: true },
-      { store: { out: b.logits, stride: 0, offset: block.row0 } }, block).then((matmul) => matmul.gemv)));
+      { store: { out: b.logits, stride: 0, offset: block.row0, softcap: a.final_logit_softcapping ?? 0 } }, block)
+      .then((matmul) => matmul.gemv)));
     await this.#sampler.build(this.#kernels);
   }
 
   // y = W · input as a decode matrix-vector dispatch and a prefill matrix-matrix one (same parts and
   // bindings). input: { normed: true } (RMSNorm(x), fused) or { act: buffer }; output: { store:
-  // { out, bias, stride, offset } } | { residual: next norm's weight } | { swiglu: true }.
+  // { out, bias, stride, offset, softcap } } | { residual: next norm's weight } | { gated: 'silu' |
+  // 'gelu' } (the gate/up projection: SwiGLU or GeGLU).
   async #matmul(tensor, input, output, block = tensor.blocks[0]) {
     const d = this.#dims;
     const b = this.#buffers;
@@ -208,18 +235,19 @@ class Model {
     }
     let outputs = block.rows;
     if (output.store) {
-      const { out, bias, stride, offset = 0 } = output.store;
-      parts.push({ file: 'out_store', constants: { N: outputs, HAS_BIAS: !!bias, OUT_STRIDE: stride, OUT_OFFSET: offset } });
+      const { out, bias, stride, offset = 0, softcap = 0 } = output.store;
+      parts.push({ file: 'out_store', constants: { N: outputs, HAS_BIAS: !!bias, OUT_STRIDE: stride, OUT_OFFSET: offset,
+        SOFTCAP: softcap } });
       Object.assign(resources, { out, bias: bias ?? b.none });
     } else if (output.residual) {
       parts.push({ file: 'out_residual', constants: { N: outputs } });
       Object.assign(resources, { x: b.x, gain: output.residual, normed: b.normed });
     } else {
       outputs = block.rows / 2;
-      parts.push({ file: 'out_swiglu', constants: { N: outputs } });
+      parts.push({ file: 'out_swiglu', constants: { N: outputs, GELU: output.gated === 'gelu' } });
       resources.hidden = b.hidden;
     }
-    const tiles = Math.ceil(outputs / (output.swiglu ? 2 : 4));  // a tile: 4 weight rows
+    const tiles = Math.ceil(outputs / (output.gated ? 2 : 4));  // a tile: 4 weight rows
     const gemvTiles = block.rows >= GEMV_TALL ? 2 : 1;
     const gemv = await this.#kernels.kernel('gemv', { parts,
       constants: { WG: this.#kernels.subgroupSize || GEMV_WG, TILES: gemvTiles } });
@@ -235,16 +263,19 @@ class Model {
   #forward(pass, rows, logits) {
     const run = (dispatch) => dispatch.encode(pass, rows);
     const matmul = (pair) => run(rows === 1 ? pair.gemv : pair.gemm);
-    for (const block of this.#embed) run(block);  // x = E[token]; normed = x ⊙ g (layer 0 attention norm)
+    const runIf = (dispatch) => dispatch && run(dispatch);
+    for (const block of this.#embed) run(block);  // x = E[token] (× √hidden: embedding_multiplier); normed = x ⊙ g
     for (const layer of this.#layers) {
-      matmul(layer.qkv);       // qkv = RMSNorm(x) · [Wq; Wk; Wv] (+ bias)
-      run(layer.ropeKv);       // q, k (RMS-normalised per head: qk_norm) rotated; k, v appended to the layer's cache
-      run(layer.attention);    // attn = softmax(q · kᵀ / √d) · v over the cache, causal, GQA
-      matmul(layer.outProj);   // x += attn · Wo; normed = x ⊙ g (FFN norm)
-      matmul(layer.gateUp);    // hidden = silu(RMSNorm(x) · Wgate) * (RMSNorm(x) · Wup)
-      matmul(layer.down);      // x += hidden · Wdown; normed = x ⊙ g (next layer's / final norm)
+      matmul(layer.qkv);          // qkv = RMSNorm(x) · [Wq; Wk; Wv] (+ bias)
+      run(layer.ropeKv);          // q, k (RMS-normalised per head: qk_norm) rotated (sliding layers: their own base); k, v cached
+      run(layer.attention);       // attn = softmax(q · kᵀ · scale) · v over the cache (a sliding layer's window), GQA
+      matmul(layer.outProj);      // x += attn · Wo; normed = x ⊙ g (FFN norm) — or, sandwich_norms: proj = attn · Wo
+      runIf(layer.attnResidual);  // sandwich_norms: x += RMSNorm(proj) ⊙ g_post; normed = x ⊙ g (FFN norm)
+      matmul(layer.gateUp);       // hidden = act(RMSNorm(x) · Wgate) * (RMSNorm(x) · Wup), act silu or tanh GELU
+      matmul(layer.down);         // x += hidden · Wdown; normed = x ⊙ g (next norm) — or, sandwich_norms: proj = ...
+      runIf(layer.ffnResidual);   // sandwich_norms: x += RMSNorm(proj) ⊙ g_post; normed = x ⊙ g (next norm)
     }
-    if (logits) for (const block of this.#lmHead) run(block);  // logits = RMSNorm(x[last]) · Eᵀ
+    if (logits) for (const block of this.#lmHead) run(block);  // logits = RMSNorm(x[last]) · Eᵀ (soft-capped)
   }
 
   get length() {
@@ -379,6 +410,11 @@ class Model {
         + `of ${this.contextLength} tokens.`, { length: this.#length, requested: count, contextLength: this.contextLength });
     }
   }
+}
+
+// Whether layer i attends through the sliding window: sitegen/arch.py's Architecture.sliding.
+function slidingLayer(a, i) {
+  return a.sliding_window !== null && (a.layer_types === null || a.layer_types[i] === 'sliding_attention');
 }
 
 function weightPart(tensor) {

@@ -122,11 +122,12 @@ def _arch_name(meta: dict[str, Any]) -> str:
     return name
 
 
-def _hf_name(gguf_name: str) -> str:
+def _hf_name(gguf_name: str, family: Family) -> str:
     match = re.fullmatch(r"(?:blk\.(\d+)\.)?(\w+)\.(weight|bias)", gguf_name)
     if match:
         layer, part, kind = match.groups()
-        table, prefix = (_GLOBAL_NAMES, "") if layer is None else (_BLOCK_NAMES, f"model.layers.{layer}.")
+        table, prefix = ((_GLOBAL_NAMES, "") if layer is None
+                         else (_BLOCK_NAMES | family.gguf_names, f"model.layers.{layer}."))
         if part in table:
             return f"{prefix}{table[part]}.{kind}"
     raise SitegenError(f"unexpected tensor {gguf_name!r} in the GGUF file; sitegen converts plain decoder "
@@ -184,7 +185,7 @@ def _tensor_entries(reader: GGUFReader, family: Family, n_heads: int, n_kv_heads
     for tensor in reader.tensors:
         if tensor.name == _ROPE_FREQS:
             continue
-        name = _hf_name(tensor.name)
+        name = _hf_name(tensor.name, family)
         _check_type(tensor)
         entries[name] = TensorEntry(
             shape=tuple(int(d) for d in reversed(tensor.shape)),  # GGUF lists the contiguous dimension first
@@ -246,8 +247,6 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
     def hp(key: str, default: Any = _REQUIRED) -> Any:  # an architecture hyper-parameter
         return _require(meta, f"{arch_name}.{key}") if default is _REQUIRED else meta.get(f"{arch_name}.{key}", default)
 
-    if f"{arch_name}.attention.sliding_window" in meta:
-        raise SitegenError("the GGUF model uses sliding-window attention, which sitegen does not support")
     hidden, n_heads = hp("embedding_length"), hp("attention.head_count")
     head_dim = hp("attention.key_length", hidden // n_heads)
     if hp("rope.dimension_count", head_dim) != head_dim:
@@ -255,6 +254,10 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
                            "sitegen does not support partial RoPE")
     theta = float(hp("rope.freq_base", 10000.0))  # llama.cpp's default
     names = {t.name for t in reader.tensors}
+    # the window only: which layers have it (Gemma 3's every 6th layer global) and their RoPE base
+    # are not in the file; the family's config_defaults give what llama.cpp assumes
+    window = hp("attention.sliding_window", None)
+    window = {} if window is None else {"sliding_window": window}
     return {
         "architectures": [_ARCHS[arch_name].hf_classes[0]],
         "model_type": arch_name,
@@ -271,6 +274,7 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
         "rms_norm_eps": hp("attention.layer_norm_rms_epsilon"),
         "tie_word_embeddings": "output.weight" not in names,
         "attention_bias": "blk.0.attn_q.bias" in names,
+        **window,
     }
 
 

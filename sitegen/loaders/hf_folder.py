@@ -3,7 +3,10 @@
 import json
 from pathlib import Path
 
-from sitegen.checkpoint import Checkpoint
+import dataclasses
+
+from sitegen.arch import SUPPORTED
+from sitegen.checkpoint import Checkpoint, TensorEntry
 from sitegen.errors import SitegenError
 from sitegen.loaders.safetensors import open_safetensors
 
@@ -41,6 +44,26 @@ def weight_files(folder: Path) -> list[Path]:
     return files
 
 
+def _as_family_table(config: dict, tensors: dict[str, TensorEntry]) -> dict[str, TensorEntry]:
+    """The tensors named and valued as sitegen/families.py has them: a language model nested in an
+    image-text checkpoint (the family's `text_config` prefixes) taken out under "model.", the
+    other towers left out; the family's `norm_offset` added to every norm weight (llama.cpp's
+    converter's rule: names ending in "norm.weight")."""
+    names = config.get("architectures") or []
+    fam = SUPPORTED.get(names[0]) if names else None
+    if fam is None:
+        return tensors  # sitegen/arch.py refuses the model, naming it
+    prefix = next((p for p in fam.text_config if any(name.startswith(p) for name in tensors)), None)
+    if prefix is not None:
+        tensors = {"model." + name[len(prefix):]: entry for name, entry in tensors.items() if name.startswith(prefix)}
+    if not fam.norm_offset:
+        return tensors
+
+    def offset(entry: TensorEntry) -> TensorEntry:
+        return dataclasses.replace(entry, read_rows=lambda start, stop: entry.read_rows(start, stop) + fam.norm_offset)
+    return {name: offset(entry) if name.endswith("norm.weight") else entry for name, entry in tensors.items()}
+
+
 def load_hf_folder(folder: Path, source: str | None = None) -> Checkpoint:
     config = _read_json(folder / "config.json", required=True)
     tokenizer_path = folder / "tokenizer.json"
@@ -55,7 +78,7 @@ def load_hf_folder(folder: Path, source: str | None = None) -> Checkpoint:
     return Checkpoint(
         source=source or str(folder),
         config=config,
-        tensors=tensors,
+        tensors=_as_family_table(config, tensors),
         tokenizer_json=tokenizer_path.read_text(encoding="utf-8"),
         tokenizer_config=_read_json(folder / "tokenizer_config.json", required=False),
         generation_config=_read_json(folder / "generation_config.json", required=False),

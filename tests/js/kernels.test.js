@@ -15,6 +15,9 @@ import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from '.
 import { f16Weight, logSoftmax, matmul, maxError, normals, q4g32Weight, random, rmsScale, silu } from './helpers/reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
 
+// PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
+const geluTanh = (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+
 const paths = await numericPaths();
 
 describe('the step uniform', () => {
@@ -57,7 +60,8 @@ for (const path of paths) {
     // chunk's last row only).
     async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
       const rand = random(n * 31 + k + rows);
-      const weightRows = epilogue === 'swiglu' ? 2 * n : n;
+      const gated = epilogue === 'swiglu' || epilogue === 'geglu';
+      const weightRows = gated ? 2 * n : n;
       const weight = scheme === 'q4g32' ? q4g32Weight(weightRows, k, rand) : f16Weight(weightRows, k, rand);
       const x = Float64Array.from(normals(rows * k, rand), Math.fround);
       const gainIn = normals(k, rand, 0.1).map((v) => 1 + v);
@@ -70,6 +74,7 @@ for (const path of paths) {
       const expected = (m, j) => {
         const y = (row) => product[m * weightRows + row] * scale(m);
         if (epilogue === 'swiglu') return silu(y(j)) * y(n + j);
+        if (epilogue === 'geglu') return geluTanh(y(j)) * y(n + j);
         if (epilogue === 'residual') return residual[m * n + j] + y(j);
         return y(j) + (bias ? biasValues[j] : 0);
       };
@@ -92,10 +97,10 @@ for (const path of paths) {
           parts.push({ file: 'out_residual', constants: { N: n } });
           Object.assign(resources, { x: h.buffer(residual), gain: h.buffer(gainOut), normed: h.buffer(4 * rows * n) });
         } else {
-          parts.push({ file: 'out_swiglu', constants: { N: n } });
+          parts.push({ file: 'out_swiglu', constants: { N: n, GELU: epilogue === 'geglu' } });
           resources.hidden = h.buffer(4 * rows * n);
         }
-        const tiles = Math.ceil(n / (epilogue === 'swiglu' ? 2 : 4));
+        const tiles = Math.ceil(n / (gated ? 2 : 4));
         const WG = kernel === 'gemv' ? h.kernels.subgroupSize || 64 : 64;
         await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, TILES } : { WG } }, resources,
           kernel === 'gemv' ? Math.ceil(tiles / TILES) : [Math.ceil(tiles / WG), Math.ceil(rows / 8)], { rows });
@@ -103,7 +108,7 @@ for (const path of paths) {
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
         const want = checked.flatMap((m) => Array.from({ length: n }, (_, j) => expected(m, j)));
         const pick = (all) => checked.flatMap((m) => Array.from(all.subarray(m * n, (m + 1) * n)));
-        const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden }[epilogue];
+        const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden, geglu: resources.hidden }[epilogue];
         const got = pick(epilogue === 'store' || epilogue === 'residual' ? await h.read(outBuffer) : await h.readT(outBuffer));
         const floor = Math.sqrt(want.reduce((sum, v) => sum + v * v, 0) / want.length);
         assert.ok(maxError(got, want, floor) < tolerance, `${kernel} x${TILES}: error ${maxError(got, want, floor)}`);
@@ -122,8 +127,25 @@ for (const path of paths) {
     test('matmul q4g32: fused RMSNorm input, store (LM head)', () => checkMatmul({ norm: true, n: 64, k: 96 }));
     test('matmul q4g32: residual add epilogue writes x and x ⊙ g', () => checkMatmul({ epilogue: 'residual', rows: 9 }));
     test('matmul q4g32: fused RMSNorm input, SwiGLU epilogue', () => checkMatmul({ norm: true, epilogue: 'swiglu', n: 21 }));
+    test('matmul q4g32: fused RMSNorm input, GeGLU (tanh GELU) epilogue', () => checkMatmul({ norm: true, epilogue: 'geglu', n: 21 }));
     test('matmul f16 weights', () => checkMatmul({ scheme: 'f16', norm: true, epilogue: 'swiglu', n: 10, k: 64 }));
     test('matmul with one chunk row', () => checkMatmul({ rows: 1, n: 8, k: 32 }));
+
+    // sandwich_norms: x += RMSNorm(y) ⊙ post_gain, normed = x ⊙ gain, over rows of a width above WG
+    test('rms_norm_add: a normalised projection added to x', async () => {
+      const rand = random(17);
+      const [rows, hidden] = [3, 160];
+      const y = Float32Array.from(normals(rows * hidden, rand, 3));
+      const x = Float32Array.from(normals(rows * hidden, rand));
+      const postGain = Float32Array.from(normals(hidden, rand, 0.1), (v) => 1 + v);
+      const gain = Float32Array.from(normals(hidden, rand, 0.1), (v) => 1 + v);
+      const resources = { y: h.buffer(y), post_gain: h.buffer(postGain), x: h.buffer(x), gain: h.buffer(gain),
+        normed: h.buffer(4 * rows * hidden) };
+      await h.run('rms_norm_add', { constants: { WG: 64, HIDDEN: hidden, EPS: 1e-6 } }, resources, [rows], { rows });
+      const wantX = Array.from(x, (v, i) => v + y[i] * rmsScale(y, Math.floor(i / hidden), hidden, 1e-6) * postGain[i % hidden]);
+      assert.ok(maxError(await h.read(resources.x), wantX) < 1e-5);
+      assert.ok(maxError(await h.readT(resources.normed), wantX.map((v, i) => v * gain[i % hidden]), 1) < tolerance);
+    });
 
     test('embedding lookup over a table split into row blocks', async () => {
       const rand = random(7);
@@ -204,34 +226,42 @@ for (const path of paths) {
       });
     }
 
-    test('attention: causal, grouped-query, over more positions than a workgroup', async () => {
-      const rand = random(13);
-      const [heads, kvHeads, dim, context, rows, pos] = [4, 2, 16, 160, 3, 100];
-      const q = Float32Array.from(normals(rows * heads * dim, rand));
-      const keys = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
-      const values = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
-      const resources = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values),
-        out: h.buffer(4 * rows * heads * dim) };
-      await h.run('attention', { constants: { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context } },
-        resources, [heads, rows], { rows, pos });
-      const want = [];
-      for (let m = 0; m < rows; m++) {
-        for (let head = 0; head < heads; head++) {
-          const kv = Math.floor(head / (heads / kvHeads));
-          const length = pos + m + 1;
-          const scores = Array.from({ length }, (_, s) => {
-            let dot = 0;
-            for (let i = 0; i < dim; i++) dot += q[(m * heads + head) * dim + i] * keys[(kv * context + s) * dim + i];
-            return dot / Math.sqrt(dim);
-          });
-          const weights = logSoftmax(scores).map(Math.exp);
-          for (let i = 0; i < dim; i++) {
-            want.push(weights.reduce((sum, p, s) => sum + p * values[(kv * context + s) * dim + i], 0));
+    // plain; and Gemma's: query_pre_attn_scalar's scale, a sliding window (narrower than the positions
+    // walked, not a multiple of a workgroup) and Gemma 2's soft-capped scores
+    for (const { window, softcap, scale, name } of [
+      { window: 0, softcap: 0, scale: 16 ** -0.5, name: 'causal, grouped-query, over more positions than a workgroup' },
+      { window: 70, softcap: 2, scale: 0.4, name: 'a sliding window of 70, scores soft-capped at 2, scale 0.4' },
+    ]) {
+      test(`attention: ${name}`, async () => {
+        const rand = random(13);
+        const [heads, kvHeads, dim, context, rows, pos] = [4, 2, 16, 160, 3, 100];
+        const q = Float32Array.from(normals(rows * heads * dim, rand));
+        const keys = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
+        const values = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
+        const resources = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values),
+          out: h.buffer(4 * rows * heads * dim) };
+        await h.run('attention', { constants: { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
+          SCALE: scale, SOFTCAP: softcap, WINDOW: window } }, resources, [heads, rows], { rows, pos });
+        const want = [];
+        for (let m = 0; m < rows; m++) {
+          for (let head = 0; head < heads; head++) {
+            const kv = Math.floor(head / (heads / kvHeads));
+            const length = pos + m + 1;
+            const first = window ? Math.max(0, length - window) : 0;
+            const scores = Array.from({ length: length - first }, (_, j) => {
+              let dot = 0;
+              for (let i = 0; i < dim; i++) dot += q[(m * heads + head) * dim + i] * keys[(kv * context + first + j) * dim + i];
+              return softcap ? softcap * Math.tanh((dot * scale) / softcap) : dot * scale;
+            });
+            const weights = logSoftmax(scores).map(Math.exp);
+            for (let i = 0; i < dim; i++) {
+              want.push(weights.reduce((sum, p, j) => sum + p * values[(kv * context + first + j) * dim + i], 0));
+            }
           }
         }
-      }
-      assert.ok(maxError(await h.readT(resources.out), want, 0.1) < tolerance);
-    });
+        assert.ok(maxError(await h.readT(resources.out), want, 0.1) < tolerance);
+      });
+    }
 
     // The sampler's two stages on a 1000-token vocabulary (not a multiple of a workgroup's span).
     // mask: the allowed token ids, or null for no mask.

@@ -74,8 +74,12 @@ function maxDifference(a, b) {
 const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
 
 // tiny-limit-low and -high sit at the edges of kernels/limits.json (head_dim 16 and 256);
-// tiny-qwen3 runs the qk_norm feature, with head_dim 32 apart from hidden / heads (16).
-for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3', 'smollm2', 'tiny-limit-low', 'tiny-limit-high']) {
+// tiny-qwen3 runs the qk_norm feature, with head_dim 32 apart from hidden / heads (16); tiny-gemma3
+// Gemma 3's features (sliding layers of window 8 with their own RoPE base between global ones,
+// sandwich norms, GeGLU, √hidden embeddings, query_pre_attn_scalar), its prompt and greedy tokens
+// running far past the window.
+for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3', 'tiny-gemma3', 'smollm2', 'tiny-limit-low',
+  'tiny-limit-high']) {
   describe(`${name} on ${ADAPTER}`, () => {
     const expected = fixture(name);
     let model;
@@ -349,13 +353,11 @@ describe('loading failures', () => {
     await assert.rejects(loadModel(past({ head_dim: 512 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 512/));
     await assert.rejects(loadModel(past({ head_dim: 8 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 8, but/));
     await assert.rejects(loadModel(past({ ffn_size: 100 }), { readShard: noShards, gpu: noGpu }), refused(/ffn_size is 100/));
-    await assert.rejects(loadModel(past({ sliding_window: 64, attn_logit_softcapping: 50 }),
+    await assert.rejects(loadModel(past({ hidden_activation: 'gelu', partial_rotary_factor: 0.75 }),
       { readShard: noShards, gpu: noGpu }),
-      refused(/attn_logit_softcapping is 50, but the kernels run only null; sliding_window is 64, but the kernels run only null/));
-    await assert.rejects(loadModel(past({ hidden_activation: 'gelu_pytorch_tanh' }), { readShard: noShards, gpu: noGpu }),
-      refused(/hidden_activation is "gelu_pytorch_tanh", but the kernels run only "silu"/));
+      refused(/hidden_activation is "gelu", but the kernels run only "silu" or "gelu_pytorch_tanh"; partial_rotary_factor is 0.75, but the kernels run only 1/));
     await assert.rejects(loadModel({ ...manifest, format_version: 1 }, { readShard: noShards, gpu: noGpu }),
-      refused(/version 1; it reads sitegen-model version 2/));
+      refused(/version 1; it reads sitegen-model version 3/));
   });
 
   test('a runtime tensor the forward pass needs but the manifest lacks, or one it does not use, is refused '
