@@ -28,7 +28,7 @@ from tokenizers import Tokenizer
 
 from sitegen.commands.build import build
 from sitegen.config import BuildConfig
-from sitegen.reference import ReferenceModel
+from sitegen.reference import ReferenceModel, runtime_weights
 from sitegen.sources import resolve
 
 TEXT = Path(__file__).parent / "data" / "coriolanus.txt"
@@ -84,7 +84,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         model = built_model(args.model, "q4g32", Path(folder))
         tokens = measure("q4g32", model)
-        model.w = {name: checkpoint.tensors[name].read() for name in model.w}  # same pass, source weights
+        model.w = runtime_weights(model.manifest, {name: checkpoint.tensors[name].read()  # same pass, source weights
+                                                   for name in model.manifest["tensors"]})
         measure("source", model)
         del model
         measure("f16", built_model(args.model, "f16", Path(folder)))

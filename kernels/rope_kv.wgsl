@@ -1,14 +1,17 @@
-// RoPE on the chunk's queries and keys (HF rotate_half: pairs (i, i + D/2)), with the keys and
+// RoPE on the chunk's queries and keys (HF rotate_half: pairs (i, i + R/2) of the first R =
+// ROTARY_DIM dimensions, the rest passed through: partial rotary, transformers' modeling_phi3.py,
+// apply_rotary_pos_emb), with the keys and
 // values appended to this layer's KV cache. With QK_NORM, each head of q and k is first
 // RMS-normalised over its D values and multiplied by its gain (Qwen3, Gemma 3: transformers'
 // modeling_qwen3.py, Qwen3Attention: q_norm / k_norm before apply_rotary_pos_emb). Rotations come
 // from a cos/sin table built on the host from the model's inverse frequencies (rope_scaling
 // included), so no GPU trigonometry on large angles. One workgroup per (head, row), heads being
-// the query heads then the KV heads as laid out in the fused QKV output; invocation i takes pairs
-// i, i + WG, ... (WG <= D / 2, both powers of two). All arithmetic is f32; only the cache stores T.
+// the query heads then the KV heads as laid out in the fused QKV output; invocation i writes
+// dimensions i, i + WG, ... (WG <= D / 2, both powers of two). All arithmetic is f32; only the cache
+// stores T.
 
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;            // [rows, (H + 2 KVH) D]
-@group(0) @binding(2) var<storage, read> rope: array<vec2<f32>>;     // [CONTEXT, D / 2] (cos, sin)
+@group(0) @binding(2) var<storage, read> rope: array<vec2<f32>>;     // [CONTEXT, R / 2] (cos, sin)
 @group(0) @binding(3) var<storage, read_write> q: array<f32>;        // [rows, H D]
 @group(0) @binding(4) var<storage, read_write> k_cache: array<T>;    // [KVH, CONTEXT, D]
 @group(0) @binding(5) var<storage, read_write> v_cache: array<T>;    // [KVH, CONTEXT, D]
@@ -18,6 +21,7 @@ override HEADS: u32;
 override KV_HEADS: u32;
 override HEAD_DIM: u32;
 override CONTEXT: u32;
+override ROTARY_DIM: u32;        // R: the dimensions turned, the first of each head (even, <= HEAD_DIM)
 override QK_NORM: bool = false;
 override EPS: f32 = 0.0;         // the q/k RMSNorm's epsilon (rms_norm_eps)
 
@@ -25,8 +29,8 @@ override EPS: f32 = 0.0;         // the q/k RMSNorm's epsilon (rms_norm_eps)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let head = wid.x;
   let m = wid.y;
-  let half = HEAD_DIM / 2u;
-  let steps = half / WG;  // pairs per invocation
+  let half = ROTARY_DIM / 2u;
+  let steps = HEAD_DIM / WG;  // dimensions per invocation
   let pos = params.pos + m;
   let width = (HEADS + 2u * KV_HEADS) * HEAD_DIM;
   let src = m * width + head * HEAD_DIM;
@@ -36,38 +40,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (QK_NORM) {
     var squares = 0.0;
     for (var j = 0u; j < steps; j++) {
-      let pair = j * WG + lid;
-      let a = qkv[src + pair];
-      let b = qkv[src + pair + half];
-      squares += a * a + b * b;
+      let a = qkv[src + j * WG + lid];
+      squares += a * a;
     }
     scale = inverseSqrt(sum_f32(squares, lid) / f32(HEAD_DIM) + EPS);
   }
   let gain = select(0u, HEAD_DIM, head >= HEADS);  // k heads read the second half of qk_gain
 
   for (var j = 0u; j < steps; j++) {
-    let pair = j * WG + lid;
-    var a = qkv[src + pair] * scale;
-    var b = qkv[src + pair + half] * scale;
-    if (QK_NORM) {
-      a *= qk_gain[gain + pair];
-      b *= qk_gain[gain + pair + half];
+    let d = j * WG + lid;
+    // dimension d turns with its partner: d + R/2 in the first half of the turned ones, d - R/2 in
+    // the second (rotate_half's sign); from R on it is passed through
+    var partner = d;
+    if (d < half) {
+      partner = d + half;
+    } else if (d < ROTARY_DIM) {
+      partner = d - half;
     }
-    let turn = rope[pos * half + pair];
-    let first = a * turn.x - b * turn.y;
-    let second = b * turn.x + a * turn.y;
+    var a = qkv[src + d] * scale;
+    var b = qkv[src + partner] * scale;
+    if (QK_NORM) {
+      a *= qk_gain[gain + d];
+      b *= qk_gain[gain + partner];
+    }
+    var value = a;
+    if (d < ROTARY_DIM) {
+      let turn = rope[pos * half + d % half];
+      value = a * turn.x + select(b, -b, d < half) * turn.y;
+    }
     if (head < HEADS) {
-      let dst = (m * HEADS + head) * HEAD_DIM + pair;
-      q[dst] = first;
-      q[dst + half] = second;
+      q[(m * HEADS + head) * HEAD_DIM + d] = value;
     } else {
       let kv = head - HEADS;
-      let dst = (kv * CONTEXT + pos) * HEAD_DIM + pair;
-      k_cache[dst] = T(first);
-      k_cache[dst + half] = T(second);
-      let v = m * width + (HEADS + KV_HEADS + kv) * HEAD_DIM + pair;
-      v_cache[dst] = T(qkv[v]);
-      v_cache[dst + half] = T(qkv[v + half]);
+      let dst = (kv * CONTEXT + pos) * HEAD_DIM + d;
+      k_cache[dst] = T(value);
+      v_cache[dst] = T(qkv[m * width + (HEADS + KV_HEADS + kv) * HEAD_DIM + d]);
     }
   }
 }

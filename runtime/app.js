@@ -1,8 +1,8 @@
 // The chat page's entry module: wires the page (templates/index.html) to the engine.
 //
-// The engine runs in the service worker where it can (the model then survives reloads and is
-// shared by tabs), else in a dedicated worker: CreateServiceWorkerEngine picks. Conversations
-// live in IndexedDB, settings and the open conversation's id in localStorage, both per site.
+// The engine starts as runtime/ui/engine_start.js says (the service worker, else a dedicated
+// worker). Conversations live in IndexedDB, settings and the open conversation's id in
+// localStorage, both per site.
 // Each step of a reply is saved as it streams, so a reload or a crash loses at most a second.
 
 import { ChatView } from './ui/chat_view.js';
@@ -10,14 +10,15 @@ import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
 import { Drawer } from './ui/drawer.js';
 import { PaneScroll } from './ui/pane_scroll.js';
-import { describeProblem, describeStepProblem } from './ui/problems.js';
+import { startEngine } from './ui/engine_start.js';
+import { ProblemBox } from './ui/problem_box.js';
+import { describeStepProblem } from './ui/problems.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
 import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
+import { registerServiceWorker } from './ui/site_worker.js';
 import { ConversationStore } from './ui/store.js';
-import { TAKE_OVER } from './host_protocol.js';
-import { CreateServiceWorkerEngine } from './sw_client.js';
 
 const SAVE_EVERY_MS = 1000;
 // Below this width the conversations are a drawer; the same breakpoint as themes/_layout.css.
@@ -35,9 +36,6 @@ const app = {
 const dom = {
   app: $('.chat-app'),
   loader: $('.loader'),
-  loadText: $('.load-text'),
-  loadProgress: $('.load-progress'),
-  problem: $('.problem'),
   update: $('.update'),
   composer: $('.composer'),
   prompt: $('#prompt'),
@@ -60,6 +58,10 @@ const conversationList = new ConversationList($('.conversation-list'), $('#conve
   rename: (id, title) => renameConversation(id, title),
   remove: (id) => deleteConversation(id),
 }, { emptyFocus: $('.new-chat') });
+const problemBox = new ProblemBox($('.problem'), {
+  'new-chat': () => startNewChat(),
+  dismiss: () => dom.prompt.focus(), // the Dismiss button goes away with the box: back to where one writes
+});
 const settings = new SettingsForm($('.settings-form'));
 const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
 // While the drawer is open only it and its toggle are live.
@@ -75,7 +77,7 @@ main();
 
 async function main() {
   wireControls();
-  registerServiceWorker();
+  registerServiceWorker(dom.update, stopReply);
   await openStore();
   await loadEngine();
 }
@@ -83,59 +85,16 @@ async function main() {
 // --- the engine ------------------------------------------------------------------------------
 
 async function loadEngine() {
-  hideProblem();
-  dom.loader.hidden = false;
+  problemBox.hide();
   setControls();
-  navigator.storage?.persist?.().catch(() => {}); // ask to keep the model when space runs low
   try {
-    app.engine = await CreateServiceWorkerEngine(dom.app.dataset.modelManifest, {
-      weightsUrl: dom.app.dataset.weightsUrl,
-      initProgressCallback: showProgress,
-    });
-    document.body.dataset.engineHost = app.engine.host;
-    dom.loader.hidden = true;
+    app.engine = await startEngine(dom.app, dom.loader);
   } catch (error) {
-    dom.loader.hidden = true;
-    showProblem(error, { retry: loadEngine });
+    problemBox.show(error, { retry: loadEngine });
   }
   setControls();
   // Ready to type into, unless the visitor went on to something else while the model loaded.
   if (app.engine && (!document.activeElement || document.activeElement === document.body)) dom.prompt.focus();
-}
-
-function registerServiceWorker() {
-  // A module service worker (it imports the engine). Without one the site still works online;
-  // the engine then runs in a dedicated worker.
-  navigator.serviceWorker?.register('sw.js', { type: 'module' }).then(offerUpdates, (error) => {
-    console.warn('No offline support: the service worker did not register.', error);
-  });
-}
-
-// A rebuilt site brings a new service worker, which waits until every tab of the site has
-// closed. Offer to switch now: the new worker takes over, and the page reloads under it.
-function offerUpdates(registration) {
-  const offer = (worker) => {
-    if (!navigator.serviceWorker.controller) return; // a first install, not an update
-    dom.update.hidden = false;
-    dom.update.querySelector('.apply-update').onclick = async () => {
-      await stopReply();
-      navigator.serviceWorker.addEventListener('controllerchange', () => location.reload());
-      worker.postMessage({ op: TAKE_OVER });
-    };
-  };
-  if (registration.waiting) offer(registration.waiting);
-  registration.addEventListener('updatefound', () => {
-    const worker = registration.installing;
-    worker?.addEventListener('statechange', () => {
-      if (worker.state === 'installed') offer(worker);
-    });
-  });
-}
-
-// The report's text carries the numbers: "Downloading weights: 45.2 of 90.1 MB, 12.3 MB/s, 4 s left".
-function showProgress(report) {
-  dom.loadText.textContent = report.text;
-  dom.loadProgress.value = report.progress;
 }
 
 // --- conversations ---------------------------------------------------------------------------
@@ -169,7 +128,7 @@ async function save(conversation) {
   try {
     await app.store?.put(conversation);
   } catch (error) {
-    showProblem(error, { problem: describeStepProblem('save', error) });
+    problemBox.show(error, { problem: describeStepProblem('save', error) });
   }
 }
 
@@ -178,7 +137,7 @@ async function openConversation(id) {
   app.current = app.conversations.find((conversation) => conversation.id === id) ?? null;
   writeLocal('current', id);
   drawer.close();
-  hideProblem();
+  problemBox.hide();
   showConversation({ latest: true });
   dom.prompt.focus();
 }
@@ -188,7 +147,7 @@ async function startNewChat() {
   app.current = null;
   writeLocal('current', '');
   drawer.close();
-  hideProblem();
+  problemBox.hide();
   showConversation();
   dom.prompt.focus();
 }
@@ -207,7 +166,7 @@ async function deleteConversation(id) {
   try {
     await app.store?.delete(id);
   } catch (error) {
-    showProblem(error, { problem: describeStepProblem('delete', error) });
+    problemBox.show(error, { problem: describeStepProblem('delete', error) });
   }
   showConversation();
 }
@@ -230,7 +189,7 @@ async function importConversations(file) {
     app.conversations = [...app.conversations, ...added].sort((a, b) => b.updated - a.updated);
     showConversation();
   } catch (error) {
-    showProblem(error, { problem: describeStepProblem('import', error, file.name) });
+    problemBox.show(error, { problem: describeStepProblem('import', error, file.name) });
   }
 }
 
@@ -262,7 +221,7 @@ async function reply(index, text) {
 function refuseInvalidSettings() {
   const error = settingsError(settings.value.errors);
   if (!error) return false;
-  showProblem(error);
+  problemBox.show(error);
   settingsDialog.open({ returnFocusTo: dom.prompt });
   settings.focusInvalid();
   return true;
@@ -270,7 +229,7 @@ function refuseInvalidSettings() {
 
 async function generate() {
   const conversation = app.current;
-  hideProblem();
+  problemBox.hide();
   let finished;
   app.generating = new Promise((resolve) => { finished = resolve; });
   const saved = save(conversation); // the question is kept whatever happens to the reply
@@ -309,7 +268,7 @@ async function generate() {
     // Nothing is lost: a partial reply stays; an empty one is dropped, the question stays.
     if (!message.content) conversation.messages = conversation.messages.filter((item) => item !== message);
     else message.stats = { finishReason: 'abort' };
-    showProblem(error, { retry: () => reply(conversation.messages.length) });
+    problemBox.show(error, { retry: () => reply(conversation.messages.length) });
   } finally {
     chatView.endReply();
     await save(conversation);
@@ -342,43 +301,6 @@ function setControls() {
     dom.starters.hidden = !empty;
     for (const button of dom.starters.querySelectorAll('button')) button.disabled = !ready || busy;
   }
-}
-
-/** Show the problem of `error` (describeProblem's unless `problem` is given); `retry` backs 'retry'. */
-function showProblem(error, { retry, problem = describeProblem(error) } = {}) {
-  const { title, text, list, details, actions } = problem;
-  dom.problem.querySelector('.problem-title').textContent = title;
-  dom.problem.querySelector('.problem-text').textContent = text;
-  const listElement = dom.problem.querySelector('.problem-list');
-  listElement.replaceChildren(...list.map((line) => Object.assign(document.createElement('li'), { textContent: line })));
-  listElement.hidden = !list.length;
-  const detailsElement = dom.problem.querySelector('.problem-details');
-  detailsElement.querySelector('.problem-details-text').textContent = details ?? '';
-  detailsElement.hidden = !details;
-  detailsElement.open = false; // each problem starts with its details folded away
-  const handlers = {
-    retry: retry && ['Try again', () => retry()],
-    reload: ['Reload the page', () => location.reload()],
-    'new-chat': ['Start a new chat', () => startNewChat()],
-    // The Dismiss button goes away with the box: focus goes back to where one writes.
-    dismiss: ['Dismiss', () => { hideProblem(); dom.prompt.focus(); }],
-  };
-  dom.problem.querySelector('.problem-actions').replaceChildren(...actions
-    .filter((action) => handlers[action])
-    .map((action) => {
-      const [label, onClick] = handlers[action];
-      const button = Object.assign(document.createElement('button'), { type: 'button', textContent: label });
-      button.dataset.action = action;
-      button.addEventListener('click', onClick);
-      return button;
-    }));
-  dom.problem.dataset.error = error?.name ?? 'Error';
-  dom.problem.hidden = false;
-  console.error(error);
-}
-
-function hideProblem() {
-  dom.problem.hidden = true;
 }
 
 function wireControls() {

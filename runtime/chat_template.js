@@ -33,6 +33,9 @@
 // message strings into a token ('<|' + message.role + '|>') must check them itself; a control token
 // whose text the tokenizer also reaches through merges of plain text cannot be kept as text, and a
 // message holding it is refused (InvalidRequestError).
+//
+// A base model has no chat template (manifest chat_template null): it continues text, so a
+// conversation is refused with an InvalidRequestError that points to the completions API.
 
 import { InvalidRequestError, UnsupportedModelError } from './errors.js';
 import { Environment, Interpreter, parse, tokenize } from './vendor/jinja.mjs';
@@ -40,6 +43,9 @@ import { Environment, Interpreter, parse, tokenize } from './vendor/jinja.mjs';
 // transformers' _CONTROL_TOKEN_START and _CONTROL_TOKEN_END (Unicode plane 15, private use).
 const MARK_START = '\u{F0000}';
 const MARK_END = '\u{F0001}';
+
+const NO_TEMPLATE = 'This model has no chat template: it is a base model, which continues text rather than chatting. '
+  + 'Send a prompt to the completions API (engine.completions.create) instead.';
 
 export class ChatTemplate {
   #program; // the parsed template
@@ -50,11 +56,13 @@ export class ChatTemplate {
   #newlineIds;
 
   /**
-   * `section`: the manifest's chat_template { template, special_tokens, chat_control_tokens };
-   * `tokenizer`: the model's tokenizer.js Tokenizer. Throws UnsupportedModelError when
-   * @huggingface/jinja cannot parse the template (the build checked it with Python's jinja2).
+   * `section`: the manifest's chat_template { template, special_tokens, chat_control_tokens }, or
+   * null (a base model: render and encode then refuse every conversation); `tokenizer`: the model's
+   * tokenizer.js Tokenizer. Throws UnsupportedModelError when @huggingface/jinja cannot parse the
+   * template (the build checked it with Python's jinja2).
    */
   constructor(section, tokenizer) {
+    if (section === null) return;
     try {
       // transformers' environment: block tags eat their newline and their line's indentation.
       this.#program = parse(tokenize(section.template, { lstrip_blocks: true, trim_blocks: true }));
@@ -77,9 +85,11 @@ export class ChatTemplate {
    * transformers renders it. Options: addGenerationPrompt (boolean), enableThinking (boolean, or
    * undefined to leave it to the template), now (the Date strftime_now formats; default the current time).
    * Throws InvalidRequestError (field "messages", the template's message) where the template's
-   * raise_exception refuses the conversation, UnsupportedModelError where the library fails on it.
+   * raise_exception refuses the conversation or the model has no template, UnsupportedModelError
+   * where the library fails on it.
    */
   render(messages, { addGenerationPrompt, enableThinking, now = new Date() }) {
+    this.#requireTemplate();
     if (typeof addGenerationPrompt !== 'boolean') throw new TypeError('addGenerationPrompt must be true or false');
     const variables = {
       messages,
@@ -112,6 +122,7 @@ export class ChatTemplate {
    * kept as text.
    */
   encode(messages, options) {
+    this.#requireTemplate();
     const pieces = this.render(this.#marked(messages), options).split(this.#markers);
     const ids = this.#tokenizer.encode(pieces[0]);
     for (let i = 1; i < pieces.length; i++) {
@@ -125,6 +136,10 @@ export class ChatTemplate {
       ids.push(...pieceIds);
     }
     return ids;
+  }
+
+  #requireTemplate() {
+    if (!this.#program) throw new InvalidRequestError(NO_TEMPLATE, { field: 'messages' });
   }
 
   // Copies of `messages` with every control token in their strings wrapped in markers.

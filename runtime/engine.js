@@ -36,6 +36,13 @@
 // then the prompt running in chunks (request_progress.js defines the reports); signal (an
 // AbortSignal) stops that request as interruptGenerate() does: an aborted reply, not the OpenAI
 // SDK's rejection (an engine host stops its clients' requests one by one with it).
+//
+// Thinking: where the model's chat template thinks (its text writes <think> and </think>, and the
+// tokenizer decodes them as text: Qwen3, DeepSeek-R1's distills), a chat reply's thinking block is
+// kept out of message.content and handed out as message.reasoning_content (reply_text.js splits
+// it, openai_response.js shapes it), as vLLM and DeepSeek's API do; usage.completion_tokens_details
+// .reasoning_tokens counts its tokens. A reply starts inside the block when the prompt ends with
+// <think> (the template opened it), else when the model opens it first thing.
 
 import { loadBackend } from './backend.js';
 import { ChatTemplate } from './chat_template.js';
@@ -44,7 +51,7 @@ import { progressReporter } from './load_progress.js';
 import { ModelFiles } from './model_cache.js';
 import { CHAT, TEXT_COMPLETION, collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from './openai_response.js';
 import { createRandom, randomSeed } from './random.js';
-import { ReplyText } from './reply_text.js';
+import { ReplyText, isEmptyPiece } from './reply_text.js';
 import { parseChatRequest, parseCompletionRequest } from './request.js';
 import { progressListener, waitingReport } from './request_progress.js';
 import { Tokenizer } from './tokenizer.js';
@@ -91,6 +98,7 @@ export class Engine {
   #modelId;
   #tokenizer;
   #chatTemplate;
+  #thinkingTags; // { open, close } of a template that thinks, else null
   #turns = new TurnQueue();
   #cachedIds = []; // token ids whose keys and values the model's KV cache holds, in order
   #interrupt = new AbortController(); // aborted (and replaced) by interruptGenerate(): the requests created before
@@ -106,12 +114,13 @@ export class Engine {
     this.#modelId = model.manifest.model_id;
     this.#tokenizer = tokenizer;
     this.#chatTemplate = chatTemplate;
+    this.#thinkingTags = thinkingTagsOf(model.manifest.chat_template?.template, tokenizer);
     this.chat = { completions: { create: (request, options) => this.#create(CHAT, options, (manifest) => {
       const params = parseChatRequest(request, manifest);
       // Any BOS is in the template's text; message text stays text (chat_template.js).
       const promptIds = this.#chatTemplate.encode(params.messages, { addGenerationPrompt: true,
                                                                      enableThinking: params.enableThinking });
-      return { params, promptIds };
+      return { params: { ...params, thinking: this.#thinkingOf(promptIds) }, promptIds };
     }) } };
     this.completions = { create: (request, options) => this.#create(TEXT_COMPLETION, options, (manifest) => {
       const params = parseCompletionRequest(request, manifest);
@@ -188,6 +197,16 @@ export class Engine {
     return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);
   }
 
+  // The reply's thinking tags (reply_text.js ThinkingTags) for a chat prompt, null where the
+  // template does not think. The prompt opened the block if its text ends with the open tag (and
+  // whitespace): DeepSeek-R1's generation prompt does; Qwen3's leaves it to the model, or with
+  // enable_thinking false ends with an empty block, closed.
+  #thinkingOf(promptIds) {
+    if (!this.#thinkingTags) return null;
+    const tail = this.#tokenizer.decode(promptIds.slice(-PROMPT_TAIL_TOKENS)).trimEnd();
+    return { ...this.#thinkingTags, opened: tail.endsWith(this.#thinkingTags.open) };
+  }
+
   // A completions prompt as token ids: the tokenizer's BOS rule (manifest tokenizer.add_bos_token)
   // and no chat template; special-token text in it stays text, as in chat messages
   // (chat_template.js), so a prompt cannot forge control tokens.
@@ -197,8 +216,8 @@ export class Engine {
     return addBos ? [bos, ...ids] : ids;
   }
 
-  // The generation's events (openai_response.js): { content, logprobs, finishReason: null } as
-  // reply text becomes final, then one with the finishReason and usage (and any text held back
+  // The generation's events (openai_response.js): { reasoning, content, reasoningLogprobs,
+  // logprobs, finishReason: null } as reply text becomes final, then one with the finishReason and usage (and any text held back
   // until then). `report`: the request's progress listener, if any (request_progress.js); `stop`:
   // the AbortSignal that interrupts it.
   async *#generate(params, promptIds, report, stop) {
@@ -219,7 +238,8 @@ export class Engine {
       const manifest = model.manifest;
       const stopIds = new Set(params.ignoreEos ? [] : manifest.stop_token_ids);
       // Special tokens (an ignored EOS, a stray turn marker) are not reply text, as in `tokenizers`' decode().
-      const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), params.stop);
+      const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), params.stop,
+                                  { thinking: params.thinking });
       const nextOptions = samplingOptions(params);
       const decodeToken = (id) => this.#tokenizer.decode([id]);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
@@ -235,7 +255,7 @@ export class Engine {
         }
         const entry = params.logprobs ? logprobsEntry(sampled, decodeToken) : null;
         const piece = reply.push(sampled.token, entry);
-        if (piece.content || piece.logprobs.length) yield { ...piece, finishReason: null };
+        if (!isEmptyPiece(piece)) yield { ...piece, finishReason: null };
         finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : stop.aborted ? 'abort' : null;
         if (finishReason === null) {
           this.#cachedIds.push(sampled.token);
@@ -244,9 +264,10 @@ export class Engine {
           completionTokens += 1;
         }
       }
+      const rest = reply.finish(); // before usage: it settles reasoningTokens
       const usage = usageOf({ promptTokens: promptIds.length, cachedTokens, prefillTokens, completionTokens,
-                              started, firstTokenAt, lastTokenAt });
-      yield { ...reply.finish(), finishReason, usage };
+                              reasoningTokens: reply.reasoningTokens, started, firstTokenAt, lastTokenAt });
+      yield { ...rest, finishReason, usage };
     } catch (error) {
       this.#cachedIds = []; // a failed prefill or step leaves the cache in an unknown state
       throw error;
@@ -290,7 +311,23 @@ const PREFILL_SLICE = 128;
 // The last event of a request stopped before its reply's first token: no text, no tokens sampled.
 function abortedEvent({ promptTokens, cachedTokens, prefillTokens }) {
   const usage = usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens: 0, firstTokenAt: null });
-  return { content: '', logprobs: [], finishReason: 'abort', usage };
+  return { reasoning: '', content: '', reasoningLogprobs: [], logprobs: [], finishReason: 'abort', usage };
+}
+
+// Enough of a prompt's last tokens to hold an open tag and whitespace, even as plain-text pieces.
+const PROMPT_TAIL_TOKENS = 8;
+
+// The thinking tags of a chat template that thinks, else null. Its text must write both tags (the
+// generation prompt or the handling of earlier turns does), and the tokenizer must decode them as
+// text: a special token's text is skipped in replies (as `tokenizers`' decode skips it), so a
+// tokenizer making them special would hide the tags from the splitter.
+// (The build could record this in the manifest's chat_template section; computed here meanwhile.)
+function thinkingTagsOf(template, tokenizer) {
+  const tags = { open: '<think>', close: '</think>' };
+  if (typeof template !== 'string' || !template.includes(tags.open) || !template.includes(tags.close)) return null;
+  const special = tokenizer.addedTokens.some(({ content, special: isSpecial }) => isSpecial
+    && (content === tags.open || content === tags.close));
+  return special ? null : tags;
 }
 
 // The prompt and at least one token of reply must fit the model's KV cache.

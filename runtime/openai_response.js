@@ -5,13 +5,21 @@
 // The engine (engine.js) produces the generation events; this module only shapes them, by one
 // mechanism for both APIs: an API object says what its choices look like.
 //
-// A generation is an async iterable of events:
-//   { content, logprobs, finishReason: null }      reply text (and logprobs entries) now final;
-//                                                  at least one of the two is non-empty
-//   { content, logprobs, finishReason, usage }     the last one: the rest of the reply (may be
-//                                                  empty), 'stop' | 'length' | 'abort', usageOf()
-// content is a string; logprobs is an array of logprobsEntry() objects (empty unless the request
-// asked for logprobs).
+// A generation is an async iterable of events (reply_text.js Pieces with a finish reason):
+//   { reasoning, content, reasoningLogprobs, logprobs, finishReason: null }
+//                                   reply text (and logprobs entries) now final; not all empty
+//   { ..., finishReason, usage }    the last one: the rest of the reply (may be empty),
+//                                   'stop' | 'length' | 'abort', usageOf()
+// reasoning and content are strings (reasoning: the model's thinking, '' for a model that does
+// not think; absent counts as ''); logprobs and reasoningLogprobs are arrays of logprobsEntry()
+// objects (empty unless the request asked for logprobs).
+//
+// Thinking (chat completions of a model whose template thinks, params.thinking set): the thinking
+// goes to message.reasoning_content (streamed: delta.reasoning_content chunks, before the
+// delta.content ones), the field vLLM, SGLang and DeepSeek's API use; null where the reply had
+// none. Its tokens' logprobs entries go to logprobs.reasoning_content, beside OpenAI's
+// logprobs.content (as OpenAI puts a refusal's in logprobs.refusal), so logprobs.content keeps
+// OpenAI's meaning: the tokens of message.content. The tags' own tokens have no entry in either.
 
 /**
  * @typedef {object} Api  one OpenAI API's response shapes
@@ -24,15 +32,21 @@
  *   chunk; `first`: no chunk with a choice came before it
  *
  * @typedef {object} Piece
+ * @property {'content' | 'reasoning_content'} field  which part of the reply a chunk's text is
+ *   (a whole response: 'content')
  * @property {string} text  the reply's text (a chunk: its part of it)
  * @property {object[]} logprobs  logprobsEntry() objects of its tokens
+ * @property {string} reasoning  (whole chat responses) the thinking's text
+ * @property {object[]} reasoningLogprobs  (whole chat responses) logprobsEntry() objects of the thinking
  * @property {string | null} finishReason  null but in the last (or, streamed, the finish chunk)
  * @property {number} offset  where `text` starts in the response's whole text (echo included)
  */
 
 /**
- * Chat completions. params: { logprobs: boolean } (parseChatRequest). The first delta names the
- * speaker, as OpenAI's do; the finish chunk has no content and no logprobs.
+ * Chat completions. params: { logprobs: boolean } (parseChatRequest), and thinking (truthy where
+ * the model's template thinks: the message and logprobs then carry reasoning_content, see the top
+ * of this file). The first delta names the speaker, as OpenAI's do; the finish chunk has no
+ * content and no logprobs.
  * @type {Api}
  */
 export const CHAT = {
@@ -40,14 +54,20 @@ export const CHAT = {
   object: 'chat.completion',
   chunkObject: 'chat.completion.chunk',
   echo: () => '',
-  choice: ({ text, logprobs, finishReason }, params) => ({
-    index: 0, message: { role: 'assistant', content: text }, logprobs: params.logprobs ? { content: logprobs } : null,
-    finish_reason: finishReason,
-  }),
-  delta: ({ text, logprobs, finishReason }, params, first) => ({
+  choice: ({ text, logprobs, reasoning, reasoningLogprobs, finishReason }, params) => {
+    const thinks = Boolean(params.thinking);
+    return {
+      index: 0,
+      message: { role: 'assistant', content: text, ...(thinks ? { reasoning_content: reasoning || null } : {}) },
+      logprobs: params.logprobs ? { content: logprobs, ...(thinks ? { reasoning_content: reasoningLogprobs } : {}) } : null,
+      finish_reason: finishReason,
+    };
+  },
+  delta: ({ field, text, logprobs, finishReason }, params, first) => ({
     index: 0,
-    delta: { ...(first ? { role: 'assistant' } : {}), ...(finishReason ? {} : { content: text }) },
-    logprobs: params.logprobs && !finishReason ? { content: logprobs } : null,
+    delta: { ...(first ? { role: 'assistant' } : {}), ...(finishReason ? {} : { [field]: text }) },
+    logprobs: params.logprobs && !finishReason
+      ? (field === 'content' ? { content: logprobs } : { content: null, [field]: logprobs }) : null,
     finish_reason: finishReason,
   }),
 };
@@ -102,13 +122,16 @@ export function responseHeader(modelId, api) {
  * before that), `lastTokenAt` the last.
  * completionTokens counts every sampled token, a final stop token included (it was generated);
  * cachedTokens is the prompt's prefix the KV cache already held, prefillTokens the part of the
- * prompt that ran (all the rest, unless the request was stopped while it ran or before).
+ * prompt that ran (all the rest, unless the request was stopped while it ran or before);
+ * reasoningTokens those of the completion tokens that were thinking (reply_text.js reasoningTokens).
  * @returns {{ prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details: { cached_tokens },
+ *   completion_tokens_details: { reasoning_tokens },
  *   extra: { prefill_tokens, prefill_tokens_per_s, decode_tokens_per_s, time_to_first_token_s } }}
  *   (the speeds are null where no time passed to measure them on; the time to first token is
  *   null where there was no first token)
  */
-export function usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens, started, firstTokenAt, lastTokenAt }) {
+export function usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens, reasoningTokens = 0, started,
+                          firstTokenAt, lastTokenAt }) {
   const sampled = firstTokenAt !== null;
   const timeToFirstToken = sampled ? (firstTokenAt - started) / 1000 : null; // the prefill and the first token's sampling
   const decodeSeconds = sampled ? (lastTokenAt - firstTokenAt) / 1000 : 0;
@@ -117,6 +140,7 @@ export function usageOf({ promptTokens, cachedTokens, prefillTokens, completionT
     completion_tokens: completionTokens,
     total_tokens: promptTokens + completionTokens,
     prompt_tokens_details: { cached_tokens: cachedTokens },
+    completion_tokens_details: { reasoning_tokens: reasoningTokens },
     extra: {
       prefill_tokens: prefillTokens,
       prefill_tokens_per_s: timeToFirstToken > 0 ? prefillTokens / timeToFirstToken : null,
@@ -155,20 +179,27 @@ const UTF8 = new TextEncoder();
 export async function collectCompletion(events, header, params, api) {
   const echoed = api.echo(params);
   let text = echoed;
+  let reasoning = '';
   const logprobs = [];
+  const reasoningLogprobs = [];
   let last;
   for await (const event of events) {
     text += event.content;
+    reasoning += event.reasoning ?? '';
     logprobs.push(...event.logprobs);
+    reasoningLogprobs.push(...(event.reasoningLogprobs ?? []));
     last = event;
   }
-  const choice = api.choice({ text, logprobs, finishReason: last.finishReason, offset: echoed.length }, params);
+  const choice = api.choice({ field: 'content', text, logprobs, reasoning, reasoningLogprobs,
+                              finishReason: last.finishReason, offset: echoed.length }, params);
   return { ...header, object: api.object, choices: [choice], usage: last.usage };
 }
 
 /**
  * The generation as chunks (`chat.completion.chunk`, `text_completion`): first any echoed text,
- * then one per event with text or logprobs, one with the finish_reason, then, with includeUsage,
+ * then per event one with its reasoning (text or logprobs), if any, and one with its content
+ * (text or logprobs), if any, so all reasoning chunks come before the content ones; one with the
+ * finish_reason, then, with includeUsage,
  * one with no choices and the usage (OpenAI's stream_options.include_usage).
  * @param {AsyncIterable} events  the generation (above); ending the returned iterator early ends it
  * @param {object} header  responseHeader()
@@ -179,18 +210,19 @@ export async function* streamChunks(events, header, params, api) {
   const chunk = (choices, extra = {}) => ({ ...header, object: api.chunkObject, choices, ...extra });
   let offset = 0; // text streamed so far
   let first = true;
-  const piece = (text, logprobs, finishReason) => {
-    const delta = api.delta({ text, logprobs, finishReason, offset }, params, first);
-    offset += text.length;
+  const piece = (field, text, logprobs, finishReason) => {
+    const delta = api.delta({ field, text, logprobs, finishReason, offset }, params, first);
+    if (field === 'content') offset += text.length;
     first = false;
     return chunk([delta]);
   };
   const echoed = api.echo(params);
-  if (echoed) yield piece(echoed, [], null);
-  for await (const { content, logprobs, finishReason, usage } of events) {
-    if (content || logprobs.length) yield piece(content, logprobs, null);
+  if (echoed) yield piece('content', echoed, [], null);
+  for await (const { reasoning = '', reasoningLogprobs = [], content, logprobs, finishReason, usage } of events) {
+    if (reasoning || reasoningLogprobs.length) yield piece('reasoning_content', reasoning, reasoningLogprobs, null);
+    if (content || logprobs.length) yield piece('content', content, logprobs, null);
     if (finishReason) {
-      yield piece('', [], finishReason);
+      yield piece('content', '', [], finishReason);
       if (params.includeUsage) yield chunk([], { usage });
     }
   }

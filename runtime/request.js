@@ -69,7 +69,7 @@ const COMPLETION_FIELDS = {
 
 /**
  * Check a chat-completions `request` and return the settings to run it with:
- * { messages: [{role, content: string}], stream, includeUsage, maxTokens (null: to the context end),
+ * { messages: [{ role, content: string, reasoning_content?: string (assistant messages that gave it) }], stream, includeUsage, maxTokens (null: to the context end),
  *   stop: string[], seed (null: random), ignoreEos, logprobs, topLogprobs,
  *   enableThinking (boolean, or undefined: the chat template's default),
  *   sampling: { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty, logitBias } }
@@ -178,7 +178,11 @@ function readModel(model, field, manifest) {
 
 // Messages: system, user and assistant messages in any order; the model's chat template says which
 // orders it takes (runtime/chat_template.js passes its refusal on). Content is a string or an array
-// of text parts, which we join with newlines.
+// of text parts, which we join with newlines. An assistant message may carry the reply's
+// reasoning_content (a string, or null: none), as a page or client sends a thinking model's replies
+// back; it is passed to the template as transformers would pass it, and the template decides: Qwen3's
+// drops the thinking of turns before the last user message (and strips a <think>…</think> block
+// left in an earlier reply's content), so sending it back or not gives the same prompt.
 function parseMessages(value) {
   assertField(Array.isArray(value) && value.length > 0, 'messages', 'a non-empty array of { role, content } messages',
               value);
@@ -190,13 +194,21 @@ const ROLES = ['system', 'user', 'assistant'];
 function parseMessage(message, path) {
   assertField(isPlainObject(message), path, 'an object { role, content }', message);
   for (const key of Object.keys(message)) {
-    if (key !== 'role' && key !== 'content') {
-      throw new InvalidRequestError(`Unknown message field "${key}" in ${path}; a message has only role and content.`,
-                                    { field: `${path}.${key}` });
+    if (key !== 'role' && key !== 'content' && key !== 'reasoning_content') {
+      throw new InvalidRequestError(`Unknown message field "${key}" in ${path}; a message has only role and content `
+                                    + '(and an assistant message reasoning_content).', { field: `${path}.${key}` });
     }
   }
   assertField(ROLES.includes(message.role), `${path}.role`, `one of ${ROLES.join(', ')}`, message.role);
-  return { role: message.role, content: readContent(message.content, `${path}.content`) };
+  const parsed = { role: message.role, content: readContent(message.content, `${path}.content`) };
+  const reasoning = message.reasoning_content;
+  if (reasoning !== undefined && reasoning !== null) {
+    const field = `${path}.reasoning_content`;
+    assertField(message.role === 'assistant', field, 'left out: only an assistant message has reasoning', reasoning);
+    assertField(typeof reasoning === 'string', field, 'a string (the reply\'s thinking) or null', reasoning);
+    parsed.reasoning_content = reasoning;
+  }
+  return parsed;
 }
 
 function readContent(content, path) {

@@ -58,7 +58,7 @@ def schema_command():
 @click.argument("site", type=click.Path(path_type=Path))
 @click.option("-p", "--prompt", required=True, help="The user message (or raw text with --raw).")
 @click.option("--system", help="System prompt (chat mode).")
-@click.option("--raw", is_flag=True, help="Continue the prompt text as is, without the chat format.")
+@click.option("--raw", is_flag=True, help="Continue the prompt text as is, without the chat format (always, for a base model).")
 @click.option("--max-tokens", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0), default=0.0, show_default=True, help="0 = greedy.")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)

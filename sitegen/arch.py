@@ -8,6 +8,7 @@ back. Whether the runtime's kernels can run that shape is sitegen/limits.py's ch
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from sitegen.errors import SitegenError
@@ -15,7 +16,7 @@ from sitegen.families import FAMILIES, expected_tensors
 
 # HF `architectures[0]` -> its family, from the family table.
 SUPPORTED = {hf_class: fam for fam in FAMILIES for hf_class in fam.hf_classes}
-ROPE_TYPES = ("default", "linear", "llama3")
+ROPE_TYPES = ("default", "linear", "llama3", "longrope", "su")  # "su": Phi-3's first name for longrope
 IGNORED_TENSORS = ("rotary_emb.inv_freq",)  # recomputed from rope_theta; old checkpoints store it
 
 
@@ -27,9 +28,10 @@ class Architecture:
     Field names and meanings follow HF transformers' configs (num_heads is num_attention_heads,
     num_layers num_hidden_layers, ffn_size intermediate_size, context_length
     max_position_embeddings). Sizes are element counts; rope_theta is the RoPE base.
-    rope_scaling: None, {"type": "linear", "factor"} or {"type": "llama3", "factor",
-      "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"} (sitegen/rope.py).
-      Phi-3's "longrope" (short_factor / long_factor chosen by length) is refused by name.
+    rope_scaling: None, {"type": "linear", "factor"}, {"type": "llama3", "factor",
+      "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"} or {"type":
+      "longrope", "short_factor", "long_factor", "original_max_position_embeddings",
+      "attention_factor"} (Phi-3; sitegen/rope.py).
     tie_word_embeddings: no lm_head tensor; the LM head reads the embedding.
     attention_bias: the q/k/v projections have biases.
 
@@ -110,6 +112,22 @@ class Architecture:
         """Rows of each of the K and V projections: num_kv_heads * head_dim."""
         return self.num_kv_heads * self.head_dim
 
+    @property
+    def qkv_size(self) -> int:
+        """Rows of the fused QKV projection (Phi-3's qkv_proj): q_size + 2 kv_size."""
+        return self.q_size + 2 * self.kv_size
+
+    @property
+    def gate_up_size(self) -> int:
+        """Rows of the fused gate/up projection (Phi-3's gate_up_proj): 2 ffn_size."""
+        return 2 * self.ffn_size
+
+    @property
+    def rotary_dim(self) -> int:
+        """The dimensions of each head RoPE turns, the first ones: head_dim * partial_rotary_factor,
+        rounded down as transformers' modeling_rope_utils.py does."""
+        return int(self.head_dim * self.partial_rotary_factor)
+
     def to_manifest(self) -> dict:
         """The manifest's `architecture` object (JSON types, fields in declaration order)."""
         data = dataclasses.asdict(self)
@@ -125,7 +143,7 @@ class Architecture:
 FEATURES = tuple(f.name for f in dataclasses.fields(Architecture) if f.default is not dataclasses.MISSING)
 
 
-def _rope_scaling(config: dict) -> dict | None:
+def _rope_scaling(config: dict, head_dim: int, partial_rotary_factor: float) -> dict | None:
     scaling = config.get("rope_scaling")
     if not scaling:
         return None
@@ -134,12 +152,37 @@ def _rope_scaling(config: dict) -> dict | None:
         raise SitegenError(f"rope_scaling type {kind!r} is not supported; supported: {', '.join(ROPE_TYPES)}.")
     if kind == "default":
         return None
+    if kind in ("longrope", "su"):
+        return _longrope(config, scaling, int(head_dim * partial_rotary_factor))
     keys = {"linear": ("factor",),
             "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}[kind]
     missing = [k for k in keys if k not in scaling]
     if missing:
         raise SitegenError(f"rope_scaling of type {kind} lacks {', '.join(missing)} in config.json.")
     return {"type": kind, **{k: scaling[k] for k in keys}}
+
+
+def _longrope(config: dict, scaling: dict, rotary_dim: int) -> dict:
+    """Phi-3's LongRoPE as transformers' _compute_longrope_parameters (modeling_rope_utils.py) reads
+    it: the pretrained context is config.json's original_max_position_embeddings (else the
+    context itself), and the cos/sin attention factor, unless given, sqrt(1 + ln(s) / ln(original))
+    for s = max_position_embeddings / original (1 where s <= 1)."""
+    missing = [k for k in ("short_factor", "long_factor") if k not in scaling]
+    if missing:
+        raise SitegenError(f"rope_scaling of type longrope lacks {', '.join(missing)} in config.json.")
+    for key in ("short_factor", "long_factor"):
+        if len(scaling[key]) != rotary_dim // 2:
+            raise SitegenError(f"rope_scaling's {key} has {len(scaling[key])} values; the model turns "
+                               f"{rotary_dim // 2} pairs per head.")
+    context = config.get("max_position_embeddings")
+    original = scaling.get("original_max_position_embeddings") or config.get("original_max_position_embeddings")
+    factor = context / original if original and context else scaling.get("factor", 1.0)
+    original = original or context
+    attention = scaling.get("attention_factor") or (
+        1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original)))
+    return {"type": "longrope", "short_factor": [float(f) for f in scaling["short_factor"]],
+            "long_factor": [float(f) for f in scaling["long_factor"]],
+            "original_max_position_embeddings": original, "attention_factor": attention}
 
 
 def architecture(config: dict) -> Architecture:
@@ -181,8 +224,12 @@ def architecture(config: dict) -> Architecture:
             raise SitegenError(f"config.json's {key} is {value!r}; it must be a number > 0.")
         return float(value)
 
-    def optional(key: str) -> float | None:  # a feature's number, None (off) when absent
-        return None if get(key) is None else number(key)
+    def optional(key: str) -> float | None:
+        # a feature's number: None (off) when config.json sets it null, as transformers' config
+        # classes take it (Gemma2Config(final_logit_softcapping=None)), or when the file and the
+        # family's defaults both leave it out
+        value = config[key] if key in config else fam.config_defaults.get(key)
+        return None if value is None else number(key)
 
     hidden, heads = size("hidden_size"), size("num_attention_heads")
     context = size("max_position_embeddings")
@@ -191,6 +238,7 @@ def architecture(config: dict) -> Architecture:
     window = size("sliding_window") if get("sliding_window") is not None and get("use_sliding_window", True) else None
     window = window if window is not None and window < context else None
     layers = size("num_hidden_layers")
+    head_dim, partial_rotary_factor = size("head_dim", hidden // heads), number("partial_rotary_factor", 1.0)
     layer_types = get("layer_types")
     if layer_types is None and get("sliding_window_pattern") is not None:  # as Gemma3TextConfig.__post_init__
         pattern = size("sliding_window_pattern")
@@ -206,11 +254,11 @@ def architecture(config: dict) -> Architecture:
         num_layers=layers,
         num_heads=heads,
         num_kv_heads=size("num_key_value_heads", heads),
-        head_dim=size("head_dim", hidden // heads),
+        head_dim=head_dim,
         ffn_size=size("intermediate_size"),
         vocab_size=size("vocab_size"),
         rope_theta=number("rope_theta", 10000.0),
-        rope_scaling=_rope_scaling(config),
+        rope_scaling=_rope_scaling(config, head_dim, partial_rotary_factor),
         rms_norm_eps=number("rms_norm_eps"),
         tie_word_embeddings=bool(get("tie_word_embeddings", False)),
         context_length=context,
@@ -222,7 +270,7 @@ def architecture(config: dict) -> Architecture:
         sliding_window=window,
         layer_types=tuple(layer_types) if layer_types else None,
         rope_local_base_freq=optional("rope_local_base_freq") if sliding_layers else None,
-        partial_rotary_factor=number("partial_rotary_factor", 1.0),
+        partial_rotary_factor=partial_rotary_factor,
         **{name: value(get) if callable(value) else value for name, value in fam.features.items()},
     )
     if arch.num_heads % arch.num_kv_heads:

@@ -7,6 +7,7 @@ import yaml
 from sitegen import manifest as manifest_schema
 from sitegen.arch import architecture, check_tensors
 from sitegen.chat_template import chat_template_section, turn_end
+from sitegen.errors import SitegenError
 from sitegen.chat_sampling import chat_sampling
 from sitegen.checkpoint import Checkpoint
 from sitegen.convert import convert_tensors, error_summary
@@ -35,8 +36,10 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
                 log=print) -> dict:
     """Convert `checkpoint` into model_dir (which must not exist yet); returns the manifest written.
 
-    `published_sampling`: the {temperature, top_p} the model's authors publish, for the chat page
-    where the checkpoint sets none (sitegen/chat_sampling.py).
+    `chat_template`: a --chat-template file's text, used instead of the model's. `published_sampling`:
+    the {temperature, top_p} the model's authors publish, for the page where the checkpoint sets
+    none (sitegen/chat_sampling.py). A model without a chat template (a base model) is written with
+    `chat_template: null`, logging so: its site offers text completion instead of a chat.
 
     Everything that can refuse the model (architecture, the runtime's limits, tensors, tokenizer,
     chat template) runs before the conversion starts; each raises SitegenError.
@@ -45,8 +48,14 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
     check_limits(arch)
     expected = check_tensors(arch, checkpoint.tensors)
     tokenizer = load_tokenizer(checkpoint.tokenizer_json)
+    if chat_template is not None and not chat_template.strip():
+        raise SitegenError("The --chat-template file is empty; give the jinja chat template the model was trained "
+                           "with, or leave the option out.")
     template = chat_template_section(chat_template or checkpoint.tokenizer_config.get("chat_template"),
                                      checkpoint.tokenizer_config)  # fails fast, before the long conversion
+    if template is None:
+        log(f"{model_id} has no chat template: it is a base model, and the site offers text completion instead "
+            "of a chat; pass --chat-template FILE for a chat.")
     model_dir.mkdir(parents=True)
     (model_dir / "tokenizer.json").write_text(checkpoint.tokenizer_json, encoding="utf-8")
 

@@ -20,8 +20,9 @@ two on every template in tests/data/chat_templates): messages, add_generation_pr
 here), the special tokens above, enable_thinking only when a request sets it, and the global
 functions raise_exception(message) and strftime_now(format).
 
-A model without a chat template (a base model) has no conversation format: the build raises a
-SitegenError that suggests an instruct model or `--chat-template FILE` rather than invent one.
+A model without a chat template (a base model) has no conversation format, and the build invents
+none: its manifest's `chat_template` is null, and its site offers text completion (the completions
+API) instead of a chat; `--chat-template FILE` gives it one.
 """
 
 import datetime
@@ -43,14 +44,17 @@ SPECIAL_TOKEN_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_
 REMEDY = "Pass --chat-template FILE with the jinja chat template the model was trained with, or choose another model."
 
 
-def chat_template_section(template: str | list | None, tokenizer_config: dict) -> dict:
-    """The manifest's `chat_template` (see the module docstring), after `check_template` passed on it.
+def chat_template_section(template: str | list | None, tokenizer_config: dict) -> dict | None:
+    """The manifest's `chat_template` (see the module docstring), after `check_template` passed on it;
+    None where there is no template (a base model: see the module docstring).
 
     `template`: tokenizer_config's chat_template (a string, or newer files' [{name, template}] list, of
     which the "default" one is used) or a --chat-template file's text. Raises SitegenError.
     """
     if isinstance(template, list):
         template = next((t["template"] for t in template if t.get("name") == "default"), None)
+    if not template or not template.strip():
+        return None
     special_tokens = {name: text for name in SPECIAL_TOKEN_NAMES if (text := token_text(tokenizer_config.get(name)))}
     check_template(template, special_tokens)
     return {"template": template, "special_tokens": special_tokens,
@@ -102,17 +106,12 @@ def _raise_exception(message: str):
     raise jinja2.TemplateError(message)
 
 
-def check_template(template: str | None, special_tokens: dict, *, seed: int = 0, trials: int = 100) -> None:
+def check_template(template: str, special_tokens: dict, *, seed: int = 0, trials: int = 100) -> None:
     """Fail unless `template` renders ordinary conversations: `trials` random ones of alternating user and
     assistant messages starting with the user's, with and without the generation prompt. (System
     messages are left out: some templates refuse them, Mistral v0.1's for one, and the runtime passes
     such a refusal on to the request.) Raises SitegenError naming the conversation and the error.
     """
-    if not template or not template.strip():
-        raise SitegenError("This model has no chat template, so it is probably a base model rather than a "
-                           "chat/instruct one, and a chat site would have to guess its conversation format. "
-                           "Choose the model's instruct/chat variant, or pass --chat-template FILE with the jinja "
-                           "chat template it was trained with.")
     try:
         _compile(template)
     except jinja2.TemplateSyntaxError as err:
@@ -129,10 +128,12 @@ def check_template(template: str | None, special_tokens: dict, *, seed: int = 0,
                                    f"{add_generation_prompt}): {err}\n{_describe(messages)}\n" + REMEDY) from err
 
 
-def turn_end(section: dict) -> str:
+def turn_end(section: dict | None) -> str:
     """The text the template writes after an assistant message's content, whitespace before it removed
     ("<|im_end|>\n", "<|eot_id|>", " </s>" -> "</s>", ...): its first token is the one the model
-    generates to end its turn (sitegen/tokenizer_export.py stop_token_ids)."""
+    generates to end its turn (sitegen/tokenizer_export.py stop_token_ids). "" without a template."""
+    if section is None:
+        return ""
     probe = "AssistantProbeSg1"
     messages = [{"role": "user", "content": "UserProbeSg1"}, {"role": "assistant", "content": probe}]
     text = render_template(section["template"], messages, add_generation_prompt=False,

@@ -28,6 +28,8 @@ class Stack:
     name: the runtime's name for it (per-layer stacks get the prefix "layers.{i}.").
     tensors: (HF name, rows) pairs; per-layer HF names are relative to "model.layers.{i}.".
       rows, like cols, names an `Architecture` attribute (a field or a property such as q_size).
+      A checkpoint that stores the stack fused (Phi-3's qkv_proj, gate_up_proj) lists that one
+      tensor, its rows the whole stack's (qkv_size): the runtime's tensor is the same either way.
     cols: the row width (the matmul's K), or None for 1-D tensors (norm weights, biases).
     split: the runtime may split it into row blocks, each within one storage binding (the
       vocabulary-sized embedding and LM head); everything else must fit one binding.
@@ -83,7 +85,7 @@ class Family:
     text_config: tuple[str, ...] = ()
 
 
-# Llama, Qwen2, Qwen3 and Gemma 3 decoders (pre-norm, grouped-query attention, gated MLP): HF's LlamaModel naming.
+# Llama, Qwen2, Qwen3 and Gemma 2/3 decoders (pre-norm, grouped-query attention, gated MLP): HF's LlamaModel naming.
 _DECODER_MODEL = (
     Stack("embed", (("model.embed_tokens.weight", "vocab_size"),), cols="hidden_size", split=True),
     Stack("final_norm", (("model.norm.weight", "hidden_size"),)),
@@ -101,9 +103,13 @@ _QK_NORM = Stack("qk_norm", (("self_attn.q_norm.weight", "head_dim"), ("self_att
 _O = Stack("o", (("self_attn.o_proj.weight", "hidden_size"),), cols="q_size")
 _GATE_UP = Stack("gate_up", (("mlp.gate_proj.weight", "ffn_size"), ("mlp.up_proj.weight", "ffn_size")),
                  cols="hidden_size")
+# Phi-3's fused projections (transformers' modeling_phi3.py: qkv_proj's rows are q, k, v in turn,
+# gate_up_proj's the gate's then up's, as the stacks above put them)
+_FUSED_QKV = Stack("qkv", (("self_attn.qkv_proj.weight", "qkv_size"),), cols="hidden_size")
+_FUSED_GATE_UP = Stack("gate_up", (("mlp.gate_up_proj.weight", "gate_up_size"),), cols="hidden_size")
 _DOWN = Stack("down", (("mlp.down_proj.weight", "hidden_size"),), cols="ffn_size")
-_DECODER_LAYER = (_ATTN_NORM, _QKV, _QKV_BIAS, _QK_NORM, _O,
-                  Stack("ffn_norm", (("post_attention_layernorm.weight", "hidden_size"),)), _GATE_UP, _DOWN)
+_FFN_NORM = Stack("ffn_norm", (("post_attention_layernorm.weight", "hidden_size"),))
+_DECODER_LAYER = (_ATTN_NORM, _QKV, _QKV_BIAS, _QK_NORM, _O, _FFN_NORM, _GATE_UP, _DOWN)
 # Gemma 2/3 (sandwich_norms): an RMSNorm after attention and after the MLP too, before each residual
 # add; in these checkpoints post_attention_layernorm is the one after attention, and the MLP's input
 # norm is pre_feedforward_layernorm (transformers' modeling_gemma3.py, Gemma3DecoderLayer).
@@ -111,6 +117,12 @@ _SANDWICH_LAYER = (_ATTN_NORM, _QKV, _QKV_BIAS, _QK_NORM, _O,
                    Stack("post_attn_norm", (("post_attention_layernorm.weight", "hidden_size"),)),
                    Stack("ffn_norm", (("pre_feedforward_layernorm.weight", "hidden_size"),)), _GATE_UP, _DOWN,
                    Stack("post_ffn_norm", (("post_feedforward_layernorm.weight", "hidden_size"),)))
+
+# Gemma 2 and 3: sandwich norms, and embeddings scaled by transformers' embed_scale, hidden_size ** 0.5
+# (Gemma3TextScaledWordEmbedding; Gemma2Model's `normalizer`); llama.cpp's names for the sandwich norms.
+_GEMMA_FEATURES = {"sandwich_norms": True, "embedding_multiplier": lambda get: float(get("hidden_size")) ** 0.5}
+_GEMMA_GGUF_NAMES = {"post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
+                     "post_ffw_norm": "post_feedforward_layernorm"}
 
 FAMILIES = (
     # Mistral is Llama-shaped; its sliding window is the `sliding_window` feature.
@@ -125,6 +137,26 @@ FAMILIES = (
            model=_DECODER_MODEL, layer=_DECODER_LAYER,
            config_defaults={"attention_bias": False, "use_sliding_window": False, "head_dim": 128},
            features={"qk_norm": True}),
+    # Phi-3/3.5-mini and Phi-4-mini (Phi3ForCausalLM): a Llama decoder whose checkpoints fuse q/k/v
+    # and gate/up (llama.cpp's attn_qkv and ffn_up hold them fused too), with LongRoPE scaling and,
+    # in Phi-4-mini, partial rotary (sitegen/rope.py)
+    Family("phi3", hf_classes=("Phi3ForCausalLM",), gguf_name="phi3", permuted_qk=False,
+           model=_DECODER_MODEL, layer=(_ATTN_NORM, _FUSED_QKV, _O, _FFN_NORM, _FUSED_GATE_UP, _DOWN),
+           gguf_names={"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"}),
+    # Gemma 2 (transformers' modeling_gemma2.py): Gemma 3's decoder without q/k norms or a local
+    # RoPE base, with soft-capped attention scores and final logits (eager attention). The defaults
+    # are transformers' Gemma2Config's (configuration_gemma2.py): its layer_types make every other
+    # layer sliding, from the first (the sliding_window_pattern 2 here); Hub configs give neither.
+    Family("gemma2", hf_classes=("Gemma2ForCausalLM",), gguf_name="gemma2", permuted_qk=False,
+           model=_DECODER_MODEL, layer=_SANDWICH_LAYER,
+           config_defaults={"vocab_size": 256000, "hidden_size": 2304, "intermediate_size": 9216,
+                            "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+                            "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+                            "max_position_embeddings": 8192, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+                            "rope_theta": 10000.0, "attention_bias": False, "query_pre_attn_scalar": 256,
+                            "sliding_window": 4096, "sliding_window_pattern": 2,
+                            "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0},
+           features=_GEMMA_FEATURES, gguf_names=_GEMMA_GGUF_NAMES, norm_offset=1.0),
     # Gemma 3 text (Gemma3ForCausalLM; the language model of Gemma3ForConditionalGeneration). The
     # defaults are transformers' Gemma3TextConfig's (configuration_gemma3.py): its configs on the
     # Hub leave many keys out, and a GGUF holds neither the layer pattern, the local RoPE base nor
@@ -138,11 +170,7 @@ FAMILIES = (
                             "max_position_embeddings": 131072, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
                             "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "attention_bias": False,
                             "query_pre_attn_scalar": 256, "sliding_window": 4096, "sliding_window_pattern": 6},
-           # transformers' Gemma3TextScaledWordEmbedding: embed_scale = hidden_size ** 0.5
-           features={"qk_norm": True, "sandwich_norms": True,
-                     "embedding_multiplier": lambda get: float(get("hidden_size")) ** 0.5},
-           gguf_names={"post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
-                       "post_ffw_norm": "post_feedforward_layernorm"},
+           features={**_GEMMA_FEATURES, "qk_norm": True}, gguf_names=_GEMMA_GGUF_NAMES,
            norm_offset=1.0, text_config=("model.language_model.", "language_model.model.")),
 )
 

@@ -30,9 +30,10 @@ Schema (format_version 3); every key is always present unless marked optional:
   chat_template: {template: the model's jinja chat template as published, special_tokens: {bos_token,
     eos_token, ...: text} (the named special tokens its tokenizer config sets, template variables as
     in transformers), chat_control_tokens: [text] (tokenizer_config's list, often empty)}: the runtime
-    renders the template itself (sitegen/chat_template.py says what it passes)
+    renders the template itself (sitegen/chat_template.py says what it passes); null for a model
+    without one (a base model: its site offers text completion, not a chat)
   stop_token_ids: generation ends on any of these ids: the EOS ids and the special token the template
-    ends an assistant turn with
+    ends an assistant turn with (if any)
   generation: defaults from generation_config.json (temperature, top_p, top_k,
     repetition_penalty; only those the model sets)
   chat_sampling: {temperature, top_p, source ("model card" | "sitegen")} the chat page uses for

@@ -13,7 +13,7 @@ import numpy as np
 from sitegen.arch import Architecture
 from sitegen.manifest import read_manifest
 from sitegen.quantize import dequantize_q4g32
-from sitegen.rope import inverse_frequencies
+from sitegen.rope import attention_factor, inverse_frequencies
 
 _NUMPY_DTYPES = {"u32": "<u4", "f16": "<f2", "f32": "<f4"}
 
@@ -39,17 +39,27 @@ def load_weights(model_dir: Path, manifest: dict) -> dict[str, np.ndarray]:
     return weights
 
 
+def runtime_weights(manifest: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The manifest's runtime tensors (float32, by runtime name: "embed", "layers.0.qkv", ...) from
+    the checkpoint tensors (by HF name): each stacks its tensors by rows, as the runtime loads them
+    (a fused checkpoint tensor such as Phi-3's qkv_proj is the whole stack already)."""
+    return {t["name"]: np.concatenate([weights[name] for name in t["tensors"]]) for t in manifest["runtime_tensors"]}
+
+
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     """RMSNorm over the last axis (of any leading shape: rows, or rows x heads), times weight."""
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
 
 
-def apply_rope(x: np.ndarray, positions: np.ndarray, inv_freq: np.ndarray) -> np.ndarray:
-    """x [T, heads, head_dim]; rotates pairs (i, i + head_dim/2) as HF's rotate_half does."""
-    angles = positions[:, None].astype(np.float32) * inv_freq[None, :]  # [T, head_dim/2]
-    cos, sin = np.cos(angles)[:, None, :], np.sin(angles)[:, None, :]
-    first, second = np.split(x, 2, axis=-1)
-    return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
+def apply_rope(x: np.ndarray, positions: np.ndarray, inv_freq: np.ndarray, factor: float = 1.0) -> np.ndarray:
+    """x [T, heads, head_dim]; rotates pairs (i, i + R/2) of the first R = 2 len(inv_freq) dimensions
+    as HF's rotate_half does, the rest passed through (partial rotary: transformers'
+    modeling_phi3.py, apply_rotary_pos_emb); cos and sin times `factor` (LongRoPE's attention factor)."""
+    angles = positions[:, None].astype(np.float32) * inv_freq[None, :]  # [T, R/2]
+    cos, sin = np.cos(angles)[:, None, :] * factor, np.sin(angles)[:, None, :] * factor
+    turned, passed = x[..., :2 * len(inv_freq)], x[..., 2 * len(inv_freq):]
+    first, second = np.split(turned, 2, axis=-1)
+    return np.concatenate([first * cos - second * sin, second * cos + first * sin, passed], axis=-1)
 
 
 def silu(x: np.ndarray) -> np.ndarray:
@@ -76,15 +86,21 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 class ReferenceModel:
-    def __init__(self, model_dir: Path):
+    """A converted model run in numpy. context_length: the context the model is run with (the
+    runtime's KV-cache length; default the model's): LongRoPE picks its speeds by it
+    (sitegen/rope.py)."""
+
+    def __init__(self, model_dir: Path, context_length: int | None = None):
         self.manifest = read_manifest(model_dir)
         self.arch = Architecture.from_manifest(self.manifest["architecture"])
-        self.w = load_weights(model_dir, self.manifest)
+        self.w = runtime_weights(self.manifest, load_weights(model_dir, self.manifest))
         a = self.arch
-        global_freq = inverse_frequencies(a.head_dim, a.rope_theta, a.rope_scaling).astype(np.float32)
+        context = context_length or a.context_length
+        global_freq = inverse_frequencies(a.rotary_dim, a.rope_theta, a.rope_scaling, context).astype(np.float32)
+        self.rope_factor = attention_factor(a.rope_scaling)
         # rope_local_base_freq: sliding layers turn at their own, unscaled base (Gemma 3)
         local_freq = (global_freq if a.rope_local_base_freq is None
-                      else inverse_frequencies(a.head_dim, a.rope_local_base_freq, None).astype(np.float32))
+                      else inverse_frequencies(a.rotary_dim, a.rope_local_base_freq, None).astype(np.float32))
         self.inv_freq = [local_freq if a.sliding(i) else global_freq for i in range(a.num_layers)]
         self.reset()
 
@@ -103,25 +119,23 @@ class ReferenceModel:
         count = len(tokens)
         positions = np.arange(self.length, self.length + count)
         # embedding_multiplier: Gemma's √hidden (transformers' Gemma3TextScaledWordEmbedding)
-        x = w["model.embed_tokens.weight"][tokens] * np.float32(a.embedding_multiplier)  # [T, hidden]
+        x = w["embed"][tokens] * np.float32(a.embedding_multiplier)  # [T, hidden]
         scale = (a.query_pre_attn_scalar or head_dim) ** -0.5  # a Python float keeps float32
-        # sandwich_norms: Gemma's post_attention_layernorm normalises the attention output, and the
-        # MLP's input norm is pre_feedforward_layernorm (transformers' modeling_gemma3.py, Gemma3DecoderLayer)
-        ffn_norm = "pre_feedforward_layernorm" if a.sandwich_norms else "post_attention_layernorm"
         activation = ACTIVATIONS[a.hidden_activation]
 
         for i in range(a.num_layers):
-            p = f"model.layers.{i}."
+            p = f"layers.{i}."
             # attention block
-            h = rms_norm(x, w[p + "input_layernorm.weight"], a.rms_norm_eps)
-            q, k, v = (h @ w[f"{p}self_attn.{n}_proj.weight"].T + w.get(f"{p}self_attn.{n}_proj.bias", 0)
-                       for n in ("q", "k", "v"))
+            h = rms_norm(x, w[p + "attn_norm"], a.rms_norm_eps)
+            qkv = h @ w[p + "qkv"].T + w.get(p + "qkv_bias", 0)  # q, k, v side by side
+            q, k, v = np.split(qkv, [a.q_size, a.q_size + a.kv_size], axis=-1)
             q = q.reshape(count, heads, head_dim)
             k, v = k.reshape(count, kv_heads, head_dim), v.reshape(count, kv_heads, head_dim)
             if a.qk_norm:  # RMSNorm over each head of q and k (transformers' modeling_qwen3.py, Qwen3Attention)
-                q = rms_norm(q, w[p + "self_attn.q_norm.weight"], a.rms_norm_eps)
-                k = rms_norm(k, w[p + "self_attn.k_norm.weight"], a.rms_norm_eps)
-            q, k = apply_rope(q, positions, self.inv_freq[i]), apply_rope(k, positions, self.inv_freq[i])
+                q_gain, k_gain = np.split(w[p + "qk_norm"], 2)
+                q, k = rms_norm(q, q_gain, a.rms_norm_eps), rms_norm(k, k_gain, a.rms_norm_eps)
+            q = apply_rope(q, positions, self.inv_freq[i], self.rope_factor)
+            k = apply_rope(k, positions, self.inv_freq[i], self.rope_factor)
             self.keys[i] = k if self.keys[i] is None else np.concatenate([self.keys[i], k])
             self.values[i] = v if self.values[i] is None else np.concatenate([self.values[i], v])
             keys = np.repeat(self.keys[i], group, axis=1)  # [S, heads, head_dim]: each KV head serves `group` heads
@@ -133,24 +147,26 @@ class ReferenceModel:
             hidden = (offset < 0) | (offset >= a.sliding_window if a.sliding(i) else False)
             scores = np.where(hidden[None], -np.inf, scores)
             attended = np.einsum("hts,shd->thd", softmax(scores), values).reshape(count, heads * head_dim)
-            out = attended @ w[p + "self_attn.o_proj.weight"].T
+            out = attended @ w[p + "o"].T
+            # sandwich_norms: Gemma's post_attention_layernorm normalises the attention output, and
+            # the MLP's own input norm follows (transformers' modeling_gemma3.py, Gemma3DecoderLayer)
             if a.sandwich_norms:
-                out = rms_norm(out, w[p + "post_attention_layernorm.weight"], a.rms_norm_eps)
+                out = rms_norm(out, w[p + "post_attn_norm"], a.rms_norm_eps)
             x = x + out
             # feed-forward block (SwiGLU, or GeGLU with hidden_activation gelu_pytorch_tanh)
-            h = rms_norm(x, w[p + ffn_norm + ".weight"], a.rms_norm_eps)
-            gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
-            out = (activation(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+            h = rms_norm(x, w[p + "ffn_norm"], a.rms_norm_eps)
+            gate, up = np.split(h @ w[p + "gate_up"].T, 2, axis=-1)
+            out = (activation(gate) * up) @ w[p + "down"].T
             if a.sandwich_norms:
-                out = rms_norm(out, w[p + "post_feedforward_layernorm.weight"], a.rms_norm_eps)
+                out = rms_norm(out, w[p + "post_ffn_norm"], a.rms_norm_eps)
             x = x + out
 
         self.length += count
-        head = w["model.embed_tokens.weight"] if a.tie_word_embeddings else w["lm_head.weight"]
+        head = w["embed"] if a.tie_word_embeddings else w["lm_head"]
         if every_position:
-            logits = rms_norm(x, w["model.norm.weight"], a.rms_norm_eps) @ head.T
+            logits = rms_norm(x, w["final_norm"], a.rms_norm_eps) @ head.T
         else:
-            logits = head @ rms_norm(x[-1], w["model.norm.weight"], a.rms_norm_eps)
+            logits = head @ rms_norm(x[-1], w["final_norm"], a.rms_norm_eps)
         return soft_cap(logits, a.final_logit_softcapping)
 
 

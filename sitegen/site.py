@@ -15,10 +15,13 @@ Manifest keys read (all required; the manifest is our own build's, see sitegen/m
 - `quantization.scheme`
 - `tensors.<name>.shape`: the logical (unquantised) shape; the parameter count sums their products
 - `total_bytes`: the weights' download size (all shards)
+- `chat_template`: null makes the home page a text-completion page (a base model), else a chat
+- `chat_sampling`: the defaults of the settings' empty Temperature and Top p fields
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import json
@@ -50,9 +53,21 @@ if TYPE_CHECKING:  # sitegen.config imports this module (for the theme names)
     from .config import BuildConfig
 
 ICON_SIZES = (192, 512)
-# The chat UI's entry module (runtime/app.js) and the script that applies the visitor's saved
-# light/dark choice on every page (a classic script, so it runs before the first paint).
-APP_ENTRY = "runtime/app.js"
+# The home page by mode: a chat for a model with a chat template, text completion for a base model
+# (manifest chat_template null); each is its template and its entry module in runtime/.
+PAGES = {"chat": ("index.html", "runtime/app.js"), "completion": ("completion.html", "runtime/completion_app.js")}
+# Max tokens of the completion page's empty field: the completions API's own default is OpenAI's 16,
+# a few words, where a visitor trying a base model expects a paragraph.
+COMPLETION_MAX_TOKENS = 64
+# A base model's site is no chat: its title and description where the owner kept BuildConfig's
+# chat wording (the defaults); "{model_id}" as there.
+COMPLETION_TEXTS = {
+    "title": "{model_id}: text completion",
+    "description": "Text completion with {model_id}, a base model. It runs in your browser, on your own GPU: "
+                   "nothing you type leaves your device.",
+}
+# The script that applies the visitor's saved light/dark choice on every page (a classic script,
+# so it runs before the first paint).
 THEME_SCRIPT = "runtime/ui/theme.js"
 # Rules shared by every theme, served together as layout.css; theme files only set variables
 # (see themes/_layout.css). _content.css: what replies rendered from markdown look like.
@@ -78,11 +93,13 @@ def assemble_site(
     npm library files missing from runtime/vendor/ (`_site_libraries`).
     """
     theme = _load_theme(config.theme, config.colors)
-    title = config.title.replace("{model_id}", model_id)
+    mode = "chat" if manifest["chat_template"] else "completion"
+    title = _site_text(config, "title", mode).replace("{model_id}", model_id)
     common = {
+        "mode": mode,
         "model_id": model_id,
         "title": title,
-        "description": config.description.replace("{model_id}", model_id),
+        "description": _site_text(config, "description", mode).replace("{model_id}", model_id),
         "theme": theme,
         "icon_sizes": ICON_SIZES,
         "weights_origin": _origin(config.weights_url) if config.weights_url else None,
@@ -95,15 +112,17 @@ def assemble_site(
     for size in ICON_SIZES:
         files[f"icon-{size}.png"] = _icon_png(size, theme.accent, theme.background)
     env = _template_env()
+    home_template, app_entry = PAGES[mode]
     files["index.html"] = _render(
         env,
-        "index.html",
+        home_template,
         common,
-        page="chat",
-        app_entry=APP_ENTRY,
+        page=mode,
+        app_entry=app_entry,
         starter_prompts=config.starter_prompts,
         weights_url=config.weights_url,
         chat_sampling=manifest["chat_sampling"],
+        field_defaults=_field_defaults(mode, manifest["chat_sampling"]),
     )
     card_fields, card_html = _render_model_card(model_card)
     files["about.html"] = _render(
@@ -132,6 +151,19 @@ def assemble_site(
 
 
 # --- templates -------------------------------------------------------------------------------
+
+
+def _site_text(config: BuildConfig, name: str, mode: str) -> str:
+    """config's `name` (title, description), or COMPLETION_TEXTS' on a completion page where it is the default."""
+    value = getattr(config, name)
+    default = next(f.default for f in dataclasses.fields(config) if f.name == name)
+    return COMPLETION_TEXTS[name] if mode == "completion" and value == default else value
+
+
+def _field_defaults(mode: str, chat_sampling: dict | None) -> dict:
+    """{settings field: the value its empty field stands for} where the page sets one."""
+    defaults = {name: chat_sampling[name] for name in ("temperature", "top_p")} if chat_sampling else {}
+    return {**defaults, "max_tokens": COMPLETION_MAX_TOKENS} if mode == "completion" else defaults
 
 
 def _template_env() -> jinja2.Environment:

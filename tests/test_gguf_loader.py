@@ -320,11 +320,22 @@ def test_the_gemma3_270m_gguf_reads_as_its_family_table_says(gemma3_270m_gguf):
     assert arch.embedding_multiplier == 640 ** 0.5 and arch.sandwich_norms and arch.vocab_size == 262144
 
 
+def test_gemma2_soft_caps_come_from_the_metadata(tmp_path):
+    def caps(writer):
+        writer.add_attn_logit_softcapping(20.0)
+        writer.add_final_logit_softcapping(10.0)
+    write_tiny_gguf(tmp_path / "m.gguf", "qwen2", arch_name="gemma2", metadata=caps)
+    config = load_gguf(tmp_path / "m.gguf").config
+    assert (config["architectures"], config["attn_logit_softcapping"], config["final_logit_softcapping"]) == (
+        ["Gemma2ForCausalLM"], 20.0, 10.0)
+
+
 # --- what sitegen refuses -------------------------------------------------------------------------
 
 def test_unsupported_architecture(tmp_path):
-    write_tiny_gguf(tmp_path / "m.gguf", "llama", arch_name="gemma2")
-    with pytest.raises(SitegenError, match="^unsupported architecture gemma2; supported: llama, qwen2, qwen3, gemma3$"):
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", arch_name="falcon")
+    with pytest.raises(SitegenError, match="^unsupported architecture falcon; supported: llama, qwen2, qwen3, phi3, "
+                                           "gemma2, gemma3$"):
         load_gguf(tmp_path / "m.gguf")
 
 

@@ -115,7 +115,6 @@ def test_the_limits_file_says_what_the_runtime_runs_of_every_feature():
 # (config.json overrides of the tiny llama) -> the feature the runtime does not run yet
 FEATURES_NOT_RUN = [
     ({"hidden_act": "gelu"}, 'hidden_activation is "gelu", but the kernels run only "silu" or "gelu_pytorch_tanh"'),
-    ({"partial_rotary_factor": 0.75}, "partial_rotary_factor is 0.75, but the kernels run only 1.0"),
 ]
 
 

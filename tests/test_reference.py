@@ -16,9 +16,9 @@ from sitegen.config import BuildConfig
 from sitegen.reference import ReferenceModel
 
 
-def _built_model(source, tmp_path, quant="f16"):
+def _built_model(source, tmp_path, quant="f16", context_length=None):
     manifest = build(BuildConfig(model=str(source), out=tmp_path / "site", quant=quant), log=lambda *_: None)
-    return ReferenceModel(tmp_path / "site" / "models" / manifest["model_id"])
+    return ReferenceModel(tmp_path / "site" / "models" / manifest["model_id"], context_length)
 
 
 def _torch_logits(model, ids):
@@ -26,8 +26,8 @@ def _torch_logits(model, ids):
         return model(torch.tensor([ids])).logits[0].numpy()
 
 
-@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_qwen3", "tiny_gemma3", "tiny_limit_low",
-                                     "tiny_limit_high"])
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_qwen2", "tiny_qwen3", "tiny_gemma2", "tiny_gemma3",
+                                     "tiny_limit_low", "tiny_limit_high"])
 def test_reference_matches_transformers_step_by_step(fixture, request, tmp_path):
     folder, _ = request.getfixturevalue(fixture)
     ours = _built_model(folder, tmp_path)
@@ -39,6 +39,21 @@ def test_reference_matches_transformers_step_by_step(fixture, request, tmp_path)
     assert got[0].dtype == np.float32  # the runtime computes in f32 (or f16): so does the oracle
     got += [ours.forward([token]) for token in ids[6:]]
     np.testing.assert_allclose(np.stack(got), expected[5:], atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("fixture, original", [("tiny_phi3", 64), ("tiny_phi4_mini", 512)])
+def test_longrope_takes_the_factors_transformers_takes_for_a_prompt_within_and_beyond_the_original_context(
+        fixture, original, request, tmp_path):
+    """transformers picks LongRoPE's factors per call, by the prompt's length; the reference by the
+    context it runs (sitegen/rope.py): the same factors for a prompt within the original context
+    run in a context within it, and for one beyond it (in a longer context)."""
+    folder, _ = request.getfixturevalue(fixture)
+    theirs = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+    ids = np.random.default_rng(0).integers(0, 380, original + 8).tolist()
+    for context, prompt in ((original, ids[:original]), (original + 8, ids)):  # short factors, then long
+        ours = _built_model(folder, tmp_path / str(context), context_length=context)
+        np.testing.assert_allclose(ours.forward(prompt, every_position=True), _torch_logits(theirs, prompt),
+                                   atol=2e-3, rtol=1e-3)
 
 
 def test_gemma3_270m_gguf_reference_answers_paris_as_transformers_does(gemma3_270m_gguf, tmp_path):

@@ -34,8 +34,11 @@ MANIFEST = {
         {"file": "shard-00001.bin", "bytes": 1048576, "sha256": "b" * 64},
     ],
     "total_bytes": 34603008,
+    "chat_template": {"template": "{{ messages }}", "special_tokens": {}, "chat_control_tokens": []},
     "chat_sampling": None,
 }
+# A base model's: no chat template.
+BASE_MANIFEST = {**MANIFEST, "chat_template": None, "chat_sampling": {"temperature": 0.7, "top_p": 0.9, "source": "sitegen"}}
 CARD = """---
 license: apache-2.0
 base_model:
@@ -83,12 +86,12 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
-def build(site_dir, card=CARD, **options):
+def build(site_dir, card=CARD, manifest=MANIFEST, **options):
     """Assemble like the build does: the model folder is already there."""
     model_dir = site_dir / "models" / "tiny-llama"
     model_dir.mkdir(parents=True)
-    (model_dir / "manifest.json").write_text(json.dumps(MANIFEST))
-    assemble_site(site_dir, model_id="tiny-llama", manifest=MANIFEST, model_card=card,
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    assemble_site(site_dir, model_id="tiny-llama", manifest=manifest, model_card=card,
                   config=BuildConfig(model="tiny-llama", **options))
     return site_dir
 
@@ -137,6 +140,31 @@ def test_file_set_is_the_shell_plus_runtime_and_kernels(tmp_path):
     files = site_files(build(tmp_path / "site"))
     assert set(files) == SHELL_FILES | shipped_assets("runtime") | shipped_assets("kernels")
     assert (tmp_path / "site/models/tiny-llama/manifest.json").is_file()  # left alone
+
+
+def test_a_base_model_gets_the_completion_page(tmp_path):
+    files = site_files(build(tmp_path / "site", manifest=BASE_MANIFEST))
+    page = files["index.html"].decode()
+    tags = _Tags(page).tags
+    assert {"type": "module", "src": "runtime/completion_app.js"} in [a for t, a in tags if t == "script"]
+    assert ("body", {"class": "completion-page"}) in tags
+    assert "tiny-llama is a base model: it does not chat or follow instructions, it continues the text you write." in page
+    assert 'aria-current="page">Text completion</a>' in page
+    # The chat page's settings, loader and problem box, without a system prompt or conversations.
+    fields = {a["name"]: a for t, a in tags if t == "input" and a.get("id", "").startswith("setting-")}
+    assert fields["max_tokens"]["data-chat-default"] == str(site.COMPLETION_MAX_TOKENS)
+    assert fields["temperature"]["data-chat-default"] == "0.7"
+    assert "and at most 64 tokens" in page and "Settings apply from the next completion." in page
+    assert 'class="problem"' in page and 'class="load-progress"' in page and 'class="update notice"' in page
+    assert 'name="system"' not in page and "conversation" not in page
+    assert "A new version of this page is ready." in page
+    assert "<title>tiny-llama: text completion</title>" in page and "Text completion with tiny-llama, a base model." in page
+    owned = site_files(build(tmp_path / "owned", manifest=BASE_MANIFEST, title="Tiny"))["index.html"].decode()
+    assert "<title>Tiny</title>" in owned  # the owner's own title stays
+    chat = site_files(build(tmp_path / "chat"))["index.html"].decode()
+    assert 'src="runtime/app.js"' in chat and 'name="system"' in chat and 'data-chat-default' not in chat
+    assert "A new version of this chat is ready." in chat and 'aria-current="page">Chat</a>' in chat
+    assert 'class="site-header"' in files["about.html"].decode() and ">Text completion</a>" in files["about.html"].decode()
 
 
 def test_runtime_and_kernels_are_copied_without_readmes(tmp_path, fake_assets):

@@ -1,7 +1,8 @@
 """Tiny random-weight Hugging Face checkpoints (Llama with llama3 RoPE scaling, Qwen2 with biases,
-Qwen3 with q/k norms and head_dim apart from hidden / heads, Gemma 3 with sliding and global layers,
-and one at each end of the runtime's limits), written as real safetensors + config + tokenizer
-files, for tests that need a whole model. Their tensors are those the family table plans."""
+Qwen3 with q/k norms and head_dim apart from hidden / heads, Phi-3.5/Phi-4-mini shapes with
+fused projections, LongRoPE and partial rotary, Gemma 2 with soft-caps, Gemma 3 with
+sliding and global layers, and one at each end of the runtime's limits), written as real
+safetensors + config + tokenizer files, for tests that need a whole model. Their tensors are those the family table plans."""
 
 import json
 from pathlib import Path
@@ -37,12 +38,20 @@ GEMMA_TEMPLATE = (
     "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + '\n'"
     " + message['content'] + '<end_of_turn>\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}")
+PHI3_TEMPLATE = (
+    "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}")
 
 _LLAMA = dict(architectures=["LlamaForCausalLM"], model_type="llama", rms_norm_eps=1e-5, hidden_act="silu")
 _QWEN2 = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", rms_norm_eps=1e-6, hidden_act="silu",
               use_sliding_window=False, sliding_window=128)
 _QWEN3 = dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", rms_norm_eps=1e-6, hidden_act="silu",
               attention_bias=False, use_sliding_window=False, sliding_window=None, max_window_layers=2)
+_PHI3 = dict(architectures=["Phi3ForCausalLM"], model_type="phi3", rms_norm_eps=1e-5, hidden_act="silu",
+             bos_token_id=None, eos_token_id=0, pad_token_id=0,  # Phi3Config's 32000 is past the tiny vocabulary
+             sliding_window=None)
+_GEMMA2 = dict(architectures=["Gemma2ForCausalLM"], model_type="gemma2", rms_norm_eps=1e-6,
+               hidden_activation="gelu_pytorch_tanh", attention_bias=False)
 _GEMMA3 = dict(architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", rms_norm_eps=1e-6,
                hidden_activation="gelu_pytorch_tanh", attention_bias=False)
 # HF config.json of each tiny model, without vocab_size (the trained tokenizer's).
@@ -63,6 +72,29 @@ SHAPES = {
                    head_dim=32, intermediate_size=96, rope_theta=1000000.0, rope_local_base_freq=10000.0,
                    sliding_window=8, sliding_window_pattern=2, query_pre_attn_scalar=24,
                    max_position_embeddings=256, tie_word_embeddings=True),
+    # Phi-3.5-mini's shape: fused qkv_proj and gate_up_proj, LongRoPE past an original context of
+    # 64 (the runtime's KV cache of 256, its whole context, takes the long factors; attention factor sqrt(1 + ln 4 / ln 64))
+    "phi3": dict(_PHI3, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                 intermediate_size=96, rope_theta=10000.0, max_position_embeddings=256,
+                 original_max_position_embeddings=64, tie_word_embeddings=False,
+                 rope_scaling={"type": "longrope", "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5, 3.0, 3.5],
+                               "long_factor": [1.0, 1.5, 2.5, 4.0, 6.0, 9.0, 12.0, 16.0]}),
+    # Phi-4-mini's: partial rotary (24 of each head's 32 dimensions turned), grouped KV heads, tied
+    # embeddings, LongRoPE whose short factors the runtime's KV cache of 512 (the original context) takes
+    "phi4-mini": dict(_PHI3, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      intermediate_size=96, rope_theta=10000.0, max_position_embeddings=1024,
+                      original_max_position_embeddings=512, partial_rotary_factor=0.75, tie_word_embeddings=True,
+                      rope_scaling={"type": "longrope", "short_factor": [1.0, 1.2, 1.4, 1.7, 2.0, 2.4, 2.8, 3.3,
+                                                                          3.8, 4.4, 5.0, 5.7],
+                                    "long_factor": [1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 17.0, 23.0, 30.0, 38.0,
+                                                    47.0, 57.0]}),
+    # Gemma 2: soft-caps that bite (scores reach about ±10, logits ±20), window 8 on every other
+    # layer from the first as Gemma2Config's default layer_types have it (no layer_types here, as
+    # Hub configs give none), one RoPE base
+    "gemma2": dict(_GEMMA2, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                   head_dim=32, intermediate_size=96, rope_theta=10000.0, sliding_window=8,
+                   query_pre_attn_scalar=24, attn_logit_softcapping=10.0, final_logit_softcapping=15.0,
+                   max_position_embeddings=256, tie_word_embeddings=True),
     # At the low end of kernels/limits.json: head_dim 16 and every width 32 (and linear RoPE scaling).
     "limit-low": dict(_LLAMA, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                       intermediate_size=32, rope_theta=10000.0, max_position_embeddings=256, tie_word_embeddings=True,
@@ -75,11 +107,15 @@ SHAPES = {
 SPECIALS = {"llama": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
             "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
             "qwen3": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+            "phi3": ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
+            "gemma2": ["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"],
             "gemma3": ["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"]}
 # family -> (bos token, end-of-turn token, whether to add bos, chat template)
 CHAT = {"llama": ("<|begin_of_text|>", "<|eot_id|>", True, LLAMA3_TEMPLATE),
         "qwen2": (None, "<|im_end|>", False, CHATML_TEMPLATE),
         "qwen3": (None, "<|im_end|>", False, CHATML_TEMPLATE),
+        "phi3": (None, "<|end|>", False, PHI3_TEMPLATE),
+        "gemma2": ("<bos>", "<end_of_turn>", True, GEMMA_TEMPLATE),
         "gemma3": ("<bos>", "<end_of_turn>", True, GEMMA_TEMPLATE)}
 
 

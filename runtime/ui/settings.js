@@ -1,5 +1,5 @@
-// The chat settings (system prompt, temperature, top_p, max tokens): kept in localStorage per
-// site, bound to the settings form, turned into request fields. An empty field means "the
+// The page's settings (system prompt on the chat page, temperature, top_p, max tokens): kept in
+// localStorage per site, bound to the settings form, turned into request fields. An empty field means "the
 // model's default": the chat default the site was built with where the model ships none (the
 // manifest's chat_sampling, which the page renders as the field's data-chat-default and
 // placeholder; sitegen/chat_sampling.py), else nothing is sent and the engine applies the
@@ -48,24 +48,35 @@ export function parseSettings(values, chatDefaults = {}) {
   return { settings, errors };
 }
 
-/** The error to show for `errors` of parseSettings when a message is sent; null if there are none. */
-export function settingsError(errors) {
+/**
+ * The error to show for `errors` of parseSettings when `unsent` ("Your message", "Your text") is
+ * sent; null if there are none.
+ */
+export function settingsError(errors, unsent = 'Your message') {
   const [field, text] = Object.entries(errors)[0] ?? [];
   if (!field) return null;
-  return new InvalidRequestError(`Your message was not sent. ${text} Change it in Settings, or clear it to use the `
+  return new InvalidRequestError(`${unsent} was not sent. ${text} Change it in Settings, or clear it to use the `
                                  + 'default.', { field });
 }
 
 /** The request for `conversation` under `settings`: OpenAI chat-completions fields. */
 export function chatRequest(settings, messages) {
-  const request = {
+  return streamedRequest(settings, {
     messages: [
       ...(settings.system ? [{ role: 'system', content: settings.system }] : []),
       ...messages.map(({ role, content }) => ({ role, content })),
     ],
-    stream: true,
-    stream_options: { include_usage: true },
-  };
+  });
+}
+
+/** The request continuing `prompt` (a string) under `settings`: OpenAI completions fields. */
+export function completionRequest(settings, prompt) {
+  return streamedRequest(settings, { prompt });
+}
+
+// `fields` streamed with usage, plus the sampling settings that are set.
+function streamedRequest(settings, fields) {
+  const request = { ...fields, stream: true, stream_options: { include_usage: true } };
   for (const key of Object.keys(NUMBER_FIELDS)) {
     if (settings[key] !== null) request[key] = settings[key];
   }
@@ -91,22 +102,24 @@ function requestFieldError(name, value, label) {
  */
 export class SettingsForm {
   #form;
+  #fields; // FIELD_NAMES the form has (the completion page has no system prompt)
   #chatDefaults; // { field: number } from the fields' data-chat-default
 
   constructor(form) {
     this.#form = form;
+    this.#fields = FIELD_NAMES.filter((name) => form.elements[name]);
     this.#chatDefaults = Object.fromEntries(Object.keys(NUMBER_FIELDS)
       .filter((name) => form.elements[name].dataset.chatDefault !== undefined)
       .map((name) => [name, Number(form.elements[name].dataset.chatDefault)]));
     const saved = this.#load();
-    for (const name of FIELD_NAMES) form.elements[name].value = saved[name] ?? '';
+    for (const name of this.#fields) form.elements[name].value = saved[name] ?? '';
     form.addEventListener('input', () => {
       this.#save();
       this.#mark();
     });
     form.addEventListener('submit', (event) => event.preventDefault());
     form.querySelector('.reset-settings')?.addEventListener('click', () => {
-      for (const name of FIELD_NAMES) form.elements[name].value = '';
+      for (const name of this.#fields) form.elements[name].value = '';
       this.#save();
       this.#mark();
     });
@@ -137,7 +150,7 @@ export class SettingsForm {
   }
 
   #values() {
-    return Object.fromEntries(FIELD_NAMES.map((name) => [name, this.#form.elements[name].value]));
+    return Object.fromEntries(this.#fields.map((name) => [name, this.#form.elements[name].value]));
   }
 
   #save() {

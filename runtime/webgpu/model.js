@@ -14,7 +14,7 @@
 import { requestDevice } from './device.js';
 import { Kernels } from './kernels.js';
 import { brokenLimits } from './limits.js';
-import { ropeInverseFrequencies, ropeTable } from './rope.js';
+import { ropeInverseFrequencies, ropeTable, rotaryDim } from './rope.js';
 import { Sampler, assertToken } from './sampler.js';
 import { Weights } from './weights.js';
 import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError } from '../errors.js';
@@ -110,7 +110,7 @@ class Model {
     this.#dims = {
       hidden: a.hidden_size, heads: a.num_heads, kvHeads: a.num_kv_heads, headDim: a.head_dim, ffn: a.ffn_size,
       layers: a.num_layers, vocab: a.vocab_size, eps: a.rms_norm_eps,
-      q: a.num_heads * a.head_dim, kv: a.num_kv_heads * a.head_dim,
+      q: a.num_heads * a.head_dim, kv: a.num_kv_heads * a.head_dim, rotary: rotaryDim(a),
     };
     const d = this.#dims;
     const elementBytes = this.features.f16 ? 2 : 4;
@@ -131,16 +131,18 @@ class Model {
       attn: storage('attention output', elementBytes * rows * d.q),
       hidden: storage('ffn hidden', elementBytes * rows * d.ffn),
       logits: storage('logits', 4 * d.vocab),
-      rope: storage('rope cos/sin', 4 * this.contextLength * d.headDim),
+      rope: storage('rope cos/sin', 4 * this.contextLength * d.rotary),
       // rope_local_base_freq: the sliding layers' own table (Gemma 3)
-      ropeLocal: a.rope_local_base_freq ? storage('rope cos/sin of sliding layers', 4 * this.contextLength * d.headDim) : null,
+      ropeLocal: a.rope_local_base_freq ? storage('rope cos/sin of sliding layers', 4 * this.contextLength * d.rotary) : null,
       // sandwich_norms: a projection's output, normalised before it is added to x
       proj: a.sandwich_norms ? storage('projection output', 4 * rows * d.hidden) : null,
       none: storage('no bias or gain', 16),  // bound where a kernel's switch leaves a buffer unread
       kCache: Array.from({ length: d.layers }, (_, i) => storage(`k cache ${i}`, elementBytes * this.contextLength * d.kv)),
       vCache: Array.from({ length: d.layers }, (_, i) => storage(`v cache ${i}`, elementBytes * this.contextLength * d.kv)),
     };
-    gpu.device.queue.writeBuffer(this.#buffers.rope, 0, ropeTable(ropeInverseFrequencies(a), this.contextLength));
+    // LongRoPE (Phi-3) picks its factors by the context this model runs: the KV cache's length
+    gpu.device.queue.writeBuffer(this.#buffers.rope, 0,
+      ropeTable(ropeInverseFrequencies(a, this.contextLength), this.contextLength, a));
     if (a.rope_local_base_freq) {  // unscaled: Gemma3TextConfig scales full-attention layers only
       const local = ropeInverseFrequencies({ ...a, rope_theta: a.rope_local_base_freq, rope_scaling: null });
       gpu.device.queue.writeBuffer(this.#buffers.ropeLocal, 0, ropeTable(local, this.contextLength));
@@ -173,9 +175,10 @@ class Model {
     const cpuLike = this.#kernels.subgroupSize > 0 && this.#kernels.subgroupSize < 16;
     const attentionWG = Math.max(cpuLike ? 64 : Math.min(256, this.gpu.limits.maxComputeInvocationsPerWorkgroup),
       d.headDim); // a power of two, a multiple of headDim / 4
-    // one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D / 2 pairs
+    // one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D values; the first
+    // ROTARY_DIM of them turn (partial_rotary_factor)
     const ropeKv = await this.#kernels.kernel('rope_kv', { constants: { WG: Math.min(SMALL_WG, d.headDim / 2),
-      QK_NORM: a.qk_norm, EPS: d.eps, ...cache } });
+      QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
     // a sliding layer's window (sliding_window, layer_types)
     const attention = (sliding) => this.#kernels.kernel('attention', { constants: { WG: attentionWG, ...cache,

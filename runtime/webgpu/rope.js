@@ -6,23 +6,32 @@
 import { UnsupportedModelError } from '../errors.js';
 
 /**
- * Float32Array [head_dim / 2]: pair i (dimensions i and i + head_dim / 2) turns by position *
- * result[i] radians. Computed in float64 as HF transformers does, then rounded to float32 (as the
- * reference forward pass uses them).
- * architecture: the manifest's; reads head_dim, rope_theta and rope_scaling: null, { type:
- *   'linear', factor } (every speed divided by factor) or { type: 'llama3', factor,
- *   low_freq_factor, high_freq_factor, original_max_position_embeddings } (wavelengths longer
- *   than original / low_freq_factor slowed by factor, those shorter than original /
- *   high_freq_factor kept, those between blended linearly in original / wavelength).
+ * Float32Array [R / 2], R = rotaryDim(architecture): pair i (dimensions i and i + R / 2 of a head)
+ * turns by position * result[i] radians. Computed in float64 as HF transformers does, then rounded
+ * to float32 (as the reference forward pass uses them).
+ * architecture: the manifest's; reads head_dim, partial_rotary_factor, rope_theta and
+ *   rope_scaling: null, { type: 'linear', factor } (every speed divided by factor), { type:
+ *   'llama3', factor, low_freq_factor, high_freq_factor, original_max_position_embeddings }
+ *   (wavelengths longer than original / low_freq_factor slowed by factor, those shorter than
+ *   original / high_freq_factor kept, those between blended linearly in original / wavelength) or
+ *   { type: 'longrope', short_factor, long_factor, original_max_position_embeddings } (speed i
+ *   divided by long_factor[i] when contextLength exceeds the original context, else by
+ *   short_factor[i]: sitegen/rope.py says where this differs from transformers).
+ * contextLength: the context the model runs (its KV cache's length); longrope only.
  * Throws UnsupportedModelError for another rope_scaling type.
  */
-export function ropeInverseFrequencies({ head_dim: d, rope_theta: theta, rope_scaling: scaling }) {
-  if (scaling && !['linear', 'llama3'].includes(scaling.type)) {
-    throw new UnsupportedModelError(`rope_scaling type ${scaling.type} is not supported (linear and llama3 are).`);
+export function ropeInverseFrequencies(architecture, contextLength) {
+  const { rope_theta: theta, rope_scaling: scaling } = architecture;
+  if (scaling && !['linear', 'llama3', 'longrope'].includes(scaling.type)) {
+    throw new UnsupportedModelError(`rope_scaling type ${scaling.type} is not supported (linear, llama3 and longrope are).`);
   }
+  const d = rotaryDim(architecture);
+  const longrope = scaling?.type === 'longrope'
+    && scaling[contextLength > scaling.original_max_position_embeddings ? 'long_factor' : 'short_factor'];
   const result = new Float32Array(d / 2);
   for (let i = 0; i < d / 2; i++) {
     let inv = 1 / theta ** ((2 * i) / d);
+    if (longrope) inv /= longrope[i];
     if (scaling?.type === 'linear') inv /= scaling.factor;
     if (scaling?.type === 'llama3') {
       const { factor, low_freq_factor: low, high_freq_factor: high,
@@ -38,17 +47,27 @@ export function ropeInverseFrequencies({ head_dim: d, rope_theta: theta, rope_sc
 }
 
 /**
- * Float32Array [positions, head_dim / 2, 2]: (cos, sin) of pos * inverseFrequencies[i], the angle
- * rounded to float32 as the reference has it.
+ * The dimensions of each head RoPE turns, the first ones: head_dim * partial_rotary_factor rounded
+ * down (sitegen/arch.py's Architecture.rotary_dim).
  */
-export function ropeTable(inverseFrequencies, positions) {
+export function rotaryDim({ head_dim: d, partial_rotary_factor: factor = 1 }) {
+  return Math.floor(d * factor);
+}
+
+/**
+ * Float32Array [positions, R / 2, 2]: (cos, sin) of pos * inverseFrequencies[i], the angle
+ * rounded to float32 as the reference has it, times rope_scaling's attention_factor (LongRoPE's;
+ * 1 for the other kinds).
+ */
+export function ropeTable(inverseFrequencies, positions, { rope_scaling: scaling } = {}) {
+  const factor = scaling?.attention_factor ?? 1;
   const half = inverseFrequencies.length;
   const table = new Float32Array(positions * half * 2);
   for (let pos = 0; pos < positions; pos++) {
     for (let i = 0; i < half; i++) {
       const angle = Math.fround(pos * inverseFrequencies[i]);
-      table[2 * (pos * half + i)] = Math.cos(angle);
-      table[2 * (pos * half + i) + 1] = Math.sin(angle);
+      table[2 * (pos * half + i)] = Math.cos(angle) * factor;
+      table[2 * (pos * half + i) + 1] = Math.sin(angle) * factor;
     }
   }
   return table;

@@ -29,7 +29,7 @@ def find_model_dir(site: Path, model_id: str | None) -> Path:
 
 def prompt_ids(model: ReferenceModel, tokenizer: Tokenizer, prompt: str, *, system: str | None, raw: bool) -> list[int]:
     manifest = model.manifest
-    if raw:
+    if raw or manifest["chat_template"] is None:  # a base model has no chat format: it continues the text
         bos = manifest["tokenizer"]["bos_token_id"]
         prefix = [bos] if manifest["tokenizer"]["add_bos_token"] else []
         return prefix + tokenizer.encode(prompt, add_special_tokens=False).ids

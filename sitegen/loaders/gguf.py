@@ -249,15 +249,17 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
 
     hidden, n_heads = hp("embedding_length"), hp("attention.head_count")
     head_dim = hp("attention.key_length", hidden // n_heads)
-    if hp("rope.dimension_count", head_dim) != head_dim:
-        raise SitegenError("the GGUF model rotates only part of each head (rope.dimension_count != head size); "
-                           "sitegen does not support partial RoPE")
     theta = float(hp("rope.freq_base", 10000.0))  # llama.cpp's default
     names = {t.name for t in reader.tensors}
     # the window only: which layers have it (Gemma 3's every 6th layer global) and their RoPE base
     # are not in the file; the family's config_defaults give what llama.cpp assumes
     window = hp("attention.sliding_window", None)
     window = {} if window is None else {"sliding_window": window}
+    # the dimensions of each head RoPE turns (Phi-4-mini's 96 of 128): partial rotary
+    rotary = hp("rope.dimension_count", head_dim)
+    partial = {} if rotary == head_dim else {"partial_rotary_factor": rotary / head_dim}
+    # Gemma 2's soft-caps (absent: the family's defaults, the values llama.cpp assumes too)
+    caps = {key: hp(key) for key in ("attn_logit_softcapping", "final_logit_softcapping") if hp(key, None) is not None}
     return {
         "architectures": [_ARCHS[arch_name].hf_classes[0]],
         "model_type": arch_name,
@@ -275,6 +277,8 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
         "tie_word_embeddings": "output.weight" not in names,
         "attention_bias": "blk.0.attn_q.bias" in names,
         **window,
+        **caps,
+        **partial,
     }
 
 

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
-import { CreateEngine } from '../../runtime/engine.js';
+import { ChatTemplate } from '../../runtime/chat_template.js';
+import { CreateEngine, Engine } from '../../runtime/engine.js';
 import { createRandom } from '../../runtime/random.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { FIXTURES, ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
@@ -446,5 +447,69 @@ describe('request progress (tiny Llama)', () => {
   test('onProgress must be a function; without one, the request runs as before', async () => {
     await assert.rejects(create(greedy(hello), { onProgress: 'yes' }), TypeError);
     assert.equal((await create(greedy(hello, { max_tokens: 1 }), {})).usage.completion_tokens, 1);
+  });
+});
+
+// Thinking (engine.js, reply_text.js): no fixture model can be driven to write <think> tags, so a
+// scripted model (the backend.js Model interface, replying with fixed token ids) stands behind a
+// real Engine, with a character tokenizer that has Qwen3's tags as added, non-special tokens.
+describe('thinking models', () => {
+  const CHARS = [...new Set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,:?!\n')];
+  const ADDED = ['<think>', '</think>', '<|im_start|>', '<|im_end|>'].map((content, i) => ({
+    id: CHARS.length + i, content, special: content.startsWith('<|'), single_word: false, lstrip: false, rstrip: false,
+    normalized: false }));
+  const tokenizer = Tokenizer.fromJSON({ model: { type: 'BPE', vocab: Object.fromEntries(CHARS.map((c, i) => [c, i])),
+                                                  merges: [] }, added_tokens: ADDED, decoder: { type: 'Fuse' } });
+  const EOS = tokenizer.tokenToId('<|im_end|>');
+  const QWEN3 = readFileSync(new URL('../data/chat_templates/Qwen3-0.6B.jinja', import.meta.url), 'utf8');
+  // A DeepSeek-R1-like template: its generation prompt opens the block.
+  const OPENS = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content.split('</think>')[-1] }}<|im_end|>\n"
+    + '{% endfor %}<|im_start|>assistant\n<think>\n';
+
+  async function chat(template, replyText, request) {
+    const manifest = { model_id: 'scripted', architecture: { vocab_size: tokenizer.vocabSize }, generation: {},
+                       stop_token_ids: [EOS], chat_template: { template, special_tokens: {}, chat_control_tokens: [] } };
+    const script = [...tokenizer.encode(replyText), EOS];
+    let at = 0;
+    const next = async () => ({ token: script[at++], logprob: -0.25, topLogprobs: null });
+    const model = { manifest, lost: new Promise(() => {}), contextLength: 512, truncate() {}, async prefill() {},
+                    resetPenalties() {}, sample: next, step: next, async destroy() {} };
+    const engine = new Engine(model, tokenizer, new ChatTemplate(manifest.chat_template, tokenizer));
+    return engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], ...request });
+  }
+
+  test('Qwen3: the block goes to reasoning_content, its tokens to reasoning_tokens', async () => {
+    const reply = await chat(QWEN3, '<think>\nSay hi.\n</think>\n\nHello!', {});
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Hello!', reasoning_content: 'Say hi.' });
+    assert.equal(reply.usage.completion_tokens, 19 + 1); // the EOS counts
+    assert.equal(reply.usage.completion_tokens_details.reasoning_tokens, 11); // <think> \n S a y _ h i . \n </think>
+  });
+
+  test('streamed: reasoning_content deltas, then content deltas; stop strings end the content only', async () => {
+    const stream = await chat(QWEN3, '<think>\nSo: Hello\n</think>\n\nHello! Bye', { stream: true, stop: ['Bye', 'So'] });
+    const deltas = (await collect(stream)).map((chunk) => chunk.choices[0].delta);
+    const text = (field) => deltas.map((delta) => delta[field] ?? '').join('');
+    assert.deepEqual([text('reasoning_content'), text('content')], ['So: Hello', 'Hello! ']);
+    const last = deltas.findLastIndex((delta) => delta.reasoning_content !== undefined);
+    assert.ok(last < deltas.findIndex((delta) => delta.content !== undefined));
+  });
+
+  test('a prompt that opens the block: the reply starts as reasoning; cut by max_tokens, the content is empty', async () => {
+    const reply = await chat(OPENS, 'Thinking about it', { max_tokens: 5 });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '', reasoning_content: 'Think' });
+    assert.equal(reply.choices[0].finish_reason, 'length');
+    assert.equal(reply.usage.completion_tokens_details.reasoning_tokens, 5);
+  });
+
+  test('enable_thinking false: Qwen3\'s prompt closes an empty block; a plain reply is all content', async () => {
+    const reply = await chat(QWEN3, 'Hello!', { enable_thinking: false });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Hello!', reasoning_content: null });
+    assert.equal(reply.usage.completion_tokens_details.reasoning_tokens, 0);
+  });
+
+  test('a template without the tags: no reasoning_content, <think> stays text', async () => {
+    const plain = "{% for m in messages %}{{ m.content }}{% endfor %}\n";
+    const reply = await chat(plain, '<think>x</think>y', {});
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '<think>x</think>y' });
   });
 });

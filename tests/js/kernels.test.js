@@ -169,41 +169,42 @@ for (const path of paths) {
       assert.ok(maxError(await h.readT(resources.normed), want.map((v, i) => v * gain[i % k])) < tolerance);
     });
 
-    // WG <= HEAD_DIM / 2: one pair per invocation, two (a loop), and a reduction over several
-    // subgroups where they are small (q/k norm)
-    for (const { qkNorm, dim, wg } of [{ qkNorm: false, dim: 16, wg: 8 }, { qkNorm: true, dim: 32, wg: 8 },
-      { qkNorm: true, dim: 64, wg: 32 }]) {
+    // WG <= HEAD_DIM / 2: two dimensions per invocation, four (a loop), and a reduction over
+    // several subgroups where they are small (q/k norm); partial rotary (Phi-4-mini's 0.75)
+    for (const { qkNorm, dim, wg, rotary } of [{ qkNorm: false, dim: 16, wg: 8, rotary: 16 },
+      { qkNorm: true, dim: 32, wg: 8, rotary: 24 }, { qkNorm: true, dim: 64, wg: 32, rotary: 64 }]) {
       test(`RoPE on q and k${qkNorm ? ' RMS-normalised per head' : ''}, k and v appended to the cache `
-        + `(head_dim ${dim}, WG ${wg})`, async () => {
+        + `(head_dim ${dim}, WG ${wg}, ${rotary} dimensions turned)`, async () => {
         const rand = random(11);
         const [heads, kvHeads, context, rows, pos, eps] = [4, 2, 32, 3, 5, 1e-6];
         const width = (heads + 2 * kvHeads) * dim;
         const qkv = Float32Array.from(normals(rows * width, rand, 3));
         const gain = Float32Array.from(normals(2 * dim, rand, 0.1), (v) => 1 + v); // q's, then k's
-        const table = new Float32Array(context * dim);
+        const half = rotary / 2;
+        const table = new Float32Array(context * rotary);
         for (let p = 0; p < context; p++) {
-          for (let i = 0; i < dim / 2; i++) {
-            const angle = p * 10000 ** (-(2 * i) / dim);
-            table[2 * (p * (dim / 2) + i)] = Math.cos(angle);
-            table[2 * (p * (dim / 2) + i) + 1] = Math.sin(angle);
+          for (let i = 0; i < half; i++) {
+            const angle = p * 10000 ** (-(2 * i) / rotary);
+            table[2 * (p * half + i)] = Math.cos(angle);
+            table[2 * (p * half + i) + 1] = Math.sin(angle);
           }
         }
         const resources = { qkv: h.buffer(qkv), rope: h.buffer(table), q: h.buffer(4 * rows * heads * dim),
           k_cache: h.buffer(4 * kvHeads * context * dim), v_cache: h.buffer(4 * kvHeads * context * dim),
           qk_gain: h.buffer(qkNorm ? gain : new Float32Array(4)) };
         await h.run('rope_kv', { constants: { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
-          QK_NORM: qkNorm, EPS: eps } }, resources, [heads + kvHeads, rows], { rows, pos });
+          QK_NORM: qkNorm, EPS: eps, ROTARY_DIM: rotary } }, resources, [heads + kvHeads, rows], { rows, pos });
         const rotate = (m, head) => {
           const base = m * width + head * dim;
           const x = Array.from(qkv.subarray(base, base + dim));
           const scale = qkNorm ? rmsScale(x, 0, dim, eps) : 1;
           const g = (i) => (qkNorm ? gain[(head < heads ? 0 : dim) + i] : 1);
-          const [a, b] = [(i) => x[i] * scale * g(i), (i) => x[i + dim / 2] * scale * g(i + dim / 2)];
-          const out = new Float64Array(dim);
-          for (let i = 0; i < dim / 2; i++) {
-            const [c, s] = [table[2 * ((pos + m) * (dim / 2) + i)], table[2 * ((pos + m) * (dim / 2) + i) + 1]];
-            out[i] = a(i) * c - b(i) * s;
-            out[i + dim / 2] = b(i) * c + a(i) * s;
+          const value = (i) => x[i] * scale * g(i);
+          const out = Float64Array.from({ length: dim }, (_, i) => value(i));  // from `rotary` on: passed through
+          for (let i = 0; i < half; i++) {
+            const [c, s] = [table[2 * ((pos + m) * half + i)], table[2 * ((pos + m) * half + i) + 1]];
+            out[i] = value(i) * c - value(i + half) * s;
+            out[i + half] = value(i + half) * c + value(i) * s;
           }
           return Array.from(out);
         };

@@ -77,9 +77,12 @@ const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / va
 // tiny-qwen3 runs the qk_norm feature, with head_dim 32 apart from hidden / heads (16); tiny-gemma3
 // Gemma 3's features (sliding layers of window 8 with their own RoPE base between global ones,
 // sandwich norms, GeGLU, √hidden embeddings, query_pre_attn_scalar), its prompt and greedy tokens
-// running far past the window.
-for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3', 'tiny-gemma3', 'smollm2', 'tiny-limit-low',
-  'tiny-limit-high']) {
+// running far past the window; tiny-gemma2 Gemma 2's soft-capped attention scores and final logits
+// (out_store.wgsl's SOFTCAP), with every other layer sliding; tiny-phi3 and tiny-phi4-mini fused
+// qkv_proj / gate_up_proj and LongRoPE, its long factors (the KV cache past the original context)
+// and its short ones, the latter with partial rotary (ROTARY_DIM 24 of 32).
+for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3', 'tiny-gemma2', 'tiny-gemma3', 'tiny-phi3',
+  'tiny-phi4-mini', 'smollm2', 'tiny-limit-low', 'tiny-limit-high']) {
   describe(`${name} on ${ADAPTER}`, () => {
     const expected = fixture(name);
     let model;
@@ -353,9 +356,9 @@ describe('loading failures', () => {
     await assert.rejects(loadModel(past({ head_dim: 512 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 512/));
     await assert.rejects(loadModel(past({ head_dim: 8 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 8, but/));
     await assert.rejects(loadModel(past({ ffn_size: 100 }), { readShard: noShards, gpu: noGpu }), refused(/ffn_size is 100/));
-    await assert.rejects(loadModel(past({ hidden_activation: 'gelu', partial_rotary_factor: 0.75 }),
+    await assert.rejects(loadModel(past({ qk_norm: 'yes', hidden_activation: 'gelu' }),
       { readShard: noShards, gpu: noGpu }),
-      refused(/hidden_activation is "gelu", but the kernels run only "silu" or "gelu_pytorch_tanh"; partial_rotary_factor is 0.75, but the kernels run only 1/));
+      refused(/qk_norm is "yes", but the kernels run only false or true; hidden_activation is "gelu", but the kernels run only "silu" or "gelu_pytorch_tanh"/));
     await assert.rejects(loadModel({ ...manifest, format_version: 1 }, { readShard: noShards, gpu: noGpu }),
       refused(/version 1; it reads sitegen-model version 3/));
   });

@@ -130,6 +130,7 @@ describe('parts', () => {
                             started: 1000, firstTokenAt: 1500, lastTokenAt: 3500 });
     assert.deepEqual(usage, {
       prompt_tokens: 100, completion_tokens: 11, total_tokens: 111, prompt_tokens_details: { cached_tokens: 60 },
+      completion_tokens_details: { reasoning_tokens: 0 },
       extra: { prefill_tokens: 40, prefill_tokens_per_s: 80, decode_tokens_per_s: 5, time_to_first_token_s: 0.5 },
     });
     const instant = usageOf({ promptTokens: 1, cachedTokens: 0, prefillTokens: 1, completionTokens: 1,
@@ -143,8 +144,15 @@ describe('parts', () => {
     const usage = usageOf({ promptTokens: 240, cachedTokens: 90, prefillTokens: 128, completionTokens: 0, firstTokenAt: null });
     assert.deepEqual(usage, {
       prompt_tokens: 240, completion_tokens: 0, total_tokens: 240, prompt_tokens_details: { cached_tokens: 90 },
+      completion_tokens_details: { reasoning_tokens: 0 },
       extra: { prefill_tokens: 128, prefill_tokens_per_s: null, decode_tokens_per_s: null, time_to_first_token_s: null },
     });
+  });
+
+  test('usageOf: the thinking\'s tokens as OpenAI\'s completion_tokens_details.reasoning_tokens', () => {
+    const usage = usageOf({ promptTokens: 10, cachedTokens: 0, prefillTokens: 10, completionTokens: 30, reasoningTokens: 21,
+                            started: 0, firstTokenAt: 1, lastTokenAt: 2 });
+    assert.deepEqual(usage.completion_tokens_details, { reasoning_tokens: 21 });
   });
 
   test('logprobsEntry: token texts with their UTF-8 bytes, alternatives in order', () => {
@@ -155,5 +163,54 @@ describe('parts', () => {
       top_logprobs: [{ token: 'é', bytes: [0xc3, 0xa9], logprob: -0.1 }, { token: ' e', bytes: [0x20, 0x65], logprob: -2.4 }],
     });
     assert.deepEqual(logprobsEntry({ token: 2, logprob: -1, topLogprobs: null }, (id) => texts[id]).top_logprobs, []);
+  });
+});
+
+describe('thinking (reasoning_content)', () => {
+  const piece = (reasoning, content, reasoningIds = [], contentIds = []) => ({
+    reasoning, content, reasoningLogprobs: reasoningIds.map(entry), logprobs: contentIds.map(entry), finishReason: null });
+  const THINKING = [
+    piece('The capital', '', ['The', ' capital']),
+    piece(' is Paris.', 'Par', [' is', ' Paris.'], ['Par']),
+    { ...piece('', 'is.', [], ['is.']), finishReason: 'stop', usage: USAGE },
+  ];
+  const thinking = { open: '<think>', close: '</think>', opened: false };
+
+  test('chat.completion: message.reasoning_content beside the content; logprobs of each part apart', async () => {
+    const reply = await collectCompletion(generation(THINKING), HEADER, { logprobs: true, thinking }, CHAT);
+    assert.deepEqual(reply.choices[0].message,
+                     { role: 'assistant', content: 'Paris.', reasoning_content: 'The capital is Paris.' });
+    assert.deepEqual(reply.choices[0].logprobs, { content: [entry('Par'), entry('is.')],
+                                                  reasoning_content: ['The', ' capital', ' is', ' Paris.'].map(entry) });
+  });
+
+  test('chat.completion: null reasoning_content where the reply did not think; none for a model that cannot', async () => {
+    const reply = await collectCompletion(generation(EVENTS), HEADER, { logprobs: false, thinking }, CHAT);
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Paris.', reasoning_content: null });
+    const plain = await collectCompletion(generation(THINKING), HEADER, { logprobs: true }, CHAT);
+    assert.deepEqual(plain.choices[0].message, { role: 'assistant', content: 'Paris.' });
+    assert.deepEqual(Object.keys(plain.choices[0].logprobs), ['content']);
+  });
+
+  test('chat.completion: a reply stopped while thinking has empty content', async () => {
+    const cut = [piece('Hmm', ''), { ...piece(', so', ''), finishReason: 'length', usage: USAGE }];
+    const reply = await collectCompletion(generation(cut), HEADER, { logprobs: false, thinking }, CHAT);
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '', reasoning_content: 'Hmm, so' });
+    assert.equal(reply.choices[0].finish_reason, 'length');
+  });
+
+  test('chunks: delta.reasoning_content pieces, then delta.content pieces, each with its logprobs', async () => {
+    const chunks = await collect(streamChunks(generation(THINKING), HEADER, { logprobs: true, includeUsage: true, thinking },
+                                              CHAT));
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0]?.delta), [
+      { role: 'assistant', reasoning_content: 'The capital' }, { reasoning_content: ' is Paris.' }, { content: 'Par' },
+      { content: 'is.' }, {}, undefined,
+    ]);
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0]?.logprobs), [
+      { content: null, reasoning_content: [entry('The'), entry(' capital')] },
+      { content: null, reasoning_content: [entry(' is'), entry(' Paris.')] },
+      { content: [entry('Par')] }, { content: [entry('is.')] }, null, undefined,
+    ]);
+    assert.deepEqual(chunks.at(-1).usage, USAGE);
   });
 });

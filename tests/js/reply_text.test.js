@@ -101,3 +101,95 @@ describe('logprobs entries', () => {
     assert.deepEqual(run(['a', 'b'], ['b']).entries, []);
   });
 });
+
+describe('thinking', () => {
+  const TAGS = { open: '<think>', close: '</think>' };
+  // Feeds `tokens` (texts) and returns the parts, each as its pieces joined, and the reply.
+  function think(tokens, { opened = false, stops = [], logprobs = false } = {}) {
+    const reply = new ReplyText(decoderOf(tokens), stops, { thinking: { ...TAGS, opened } });
+    const pieces = [];
+    for (const [token] of tokens.entries()) {
+      pieces.push(reply.push(token, logprobs ? { token } : null));
+      if (reply.stopped) break;
+    }
+    pieces.push(reply.finish());
+    const join = (part) => pieces.map((piece) => piece[part]).join('');
+    const ids = (part) => pieces.flatMap((piece) => piece[part].map((entry) => entry.token));
+    return { reply, pieces, reasoning: join('reasoning'), content: join('content'),
+             reasoningEntries: ids('reasoningLogprobs'), contentEntries: ids('logprobs') };
+  }
+  // Every way to cut `text` into two and into three tokens, and one token per character.
+  function* cuts(text) {
+    yield [...text];
+    for (let i = 0; i <= text.length; i += 1) {
+      for (let j = i; j <= text.length; j += 1) yield [text.slice(0, i), text.slice(i, j), text.slice(j)];
+    }
+  }
+
+  test('a leading block goes to the reasoning, the rest to the content, wherever the tokens cut the tags', () => {
+    const text = '<think>\nThe capital: Paris.\n\n</think>\n\nParis.';
+    for (const tokens of cuts(text)) {
+      const { reasoning, content } = think(tokens);
+      assert.deepEqual([reasoning, content], ['The capital: Paris.', 'Paris.'], JSON.stringify(tokens));
+    }
+  });
+
+  test('text that may begin the closing tag, and whitespace before it, is held back until it is not', () => {
+    const { pieces } = think(['<think>', '\nA', ' </', 'b>', 'C</think>', 'D']);
+    assert.deepEqual(pieces.map(({ reasoning, content }) => [reasoning, content]),
+                     [['', ''], ['A', ''], ['', ''], [' </b>', ''], ['C', ''], ['', 'D'], ['', '']]);
+  });
+
+  test('a prompt that opened the block: the reply starts as reasoning', () => {
+    for (const tokens of cuts('Hmm.\n</think>\n\nParis.')) {
+      const { reasoning, content } = think(tokens, { opened: true });
+      assert.deepEqual([reasoning, content], ['Hmm.', 'Paris.'], JSON.stringify(tokens));
+    }
+  });
+
+  test('a block never closed (max_tokens while thinking) is all reasoning; the content stays empty', () => {
+    for (const tokens of cuts('<think>\nStill thinking\n</thi')) {
+      const { reasoning, content, reply } = think(tokens);
+      assert.deepEqual([reasoning, content], ['Still thinking\n</thi', ''], JSON.stringify(tokens));
+      assert.equal(reply.reasoningTokens, tokens.length);
+    }
+  });
+
+  test('a reply that does not open a block is all content, its whitespace and a later tag kept', () => {
+    for (const text of ['Paris.', '\n Paris <think>x</think>', '<thin', '<b>bold</b>', '']) {
+      for (const tokens of cuts(text)) {
+        const { reasoning, content, reply } = think(tokens);
+        assert.deepEqual([reasoning, content], ['', text], JSON.stringify(tokens));
+        assert.equal(reply.reasoningTokens, 0);
+      }
+    }
+  });
+
+  test('an empty block (Qwen3 not thinking) gives no reasoning', () => {
+    const { reasoning, content } = think(['<think>', '\n\n', '</think>', '\n\n', 'Hi']);
+    assert.deepEqual([reasoning, content], ['', 'Hi']);
+  });
+
+  test('stop strings end the content only', () => {
+    const { reasoning, content, reply } = think(['<think>', 'User: said STOP', '</think>', 'Yes', 'STOP', 'no'],
+                                                { stops: ['STOP'] });
+    assert.deepEqual([reasoning, content], ['User: said STOP', 'Yes']);
+    assert.equal(reply.stopped, true);
+  });
+
+  test('logprobs entries go with their part; the tags\' and edge whitespace\'s tokens have none', () => {
+    const tokens = ['<think>', '\n', 'Hmm', '\n\n', 'ok', '\n', '</think>', '\n\n', 'Par', 'is'];
+    const { reasoning, content, reasoningEntries, contentEntries, reply } = think(tokens, { logprobs: true });
+    assert.deepEqual([reasoning, content], ['Hmm\n\nok', 'Paris']);
+    assert.deepEqual(reasoningEntries, [2, 3, 4]);
+    assert.deepEqual(contentEntries, [8, 9]);
+    assert.equal(reply.reasoningTokens, 7, 'the tokens up to and including the closing tag');
+  });
+
+  test('a token holding the end of the reasoning and the start of the content comes with the reasoning', () => {
+    const { reasoning, content, reasoningEntries, contentEntries } = think(['<think>', 'a</think>\n\nb', 'c'],
+                                                                           { logprobs: true });
+    assert.deepEqual([reasoning, content], ['a', 'bc']);
+    assert.deepEqual([reasoningEntries, contentEntries], [[1], [2]]);
+  });
+});

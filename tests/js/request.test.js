@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../../runtime/sampling_limits.js';
+import { readFileSync } from 'node:fs';
+
+import { ChatTemplate } from '../../runtime/chat_template.js';
 import { InvalidRequestError } from '../../runtime/errors.js';
+import { Tokenizer } from '../../runtime/tokenizer.js';
 import { parseChatRequest, parseCompletionRequest } from '../../runtime/request.js';
 
 const MANIFEST = {
@@ -208,6 +212,40 @@ describe('messages', () => {
       [{ role: 'system', content: 'Be brief.' }],
     ];
     for (const messages of orders) assert.deepEqual(parseChatRequest({ messages }, MANIFEST).messages, messages);
+  });
+});
+
+describe('reasoning_content in the history', () => {
+  const HISTORY = [
+    { role: 'user', content: 'Capital of France?' },
+    { role: 'assistant', content: 'Paris.', reasoning_content: 'France: Paris.' },
+    { role: 'user', content: 'And of Italy?' },
+  ];
+
+  test('an assistant message may carry it (a string, or null: none); it reaches the template as given', () => {
+    assert.deepEqual(parseChatRequest({ messages: HISTORY }, MANIFEST).messages, HISTORY);
+    const none = HISTORY.with(1, { ...HISTORY[1], reasoning_content: null });
+    assert.deepEqual(parseChatRequest({ messages: none }, MANIFEST).messages[1], { role: 'assistant', content: 'Paris.' });
+  });
+
+  test('only on an assistant message, and only as text', () => {
+    assertRejects({ messages: [{ role: 'user', content: 'x', reasoning_content: 'y' }] }, 'messages[0].reasoning_content');
+    assertRejects({ messages: HISTORY.with(1, { ...HISTORY[1], reasoning_content: ['y'] }) },
+                  'messages[1].reasoning_content');
+  });
+
+  test('Qwen3\'s template drops earlier turns\' thinking, given as the field or left in the content', () => {
+    const template = readFileSync(new URL('../data/chat_templates/Qwen3-0.6B.jinja', import.meta.url), 'utf8');
+    const plain = Tokenizer.fromJSON({ model: { type: 'BPE', vocab: { '\n': 0 }, merges: [] }, added_tokens: [] });
+    const qwen3 = new ChatTemplate({ template, special_tokens: {}, chat_control_tokens: [] }, plain);
+    const render = (messages) => qwen3.render(parseChatRequest({ messages }, MANIFEST).messages,
+                                              { addGenerationPrompt: true });
+    const withoutThinking = render(HISTORY.with(1, { role: 'assistant', content: 'Paris.' }));
+    assert.equal(withoutThinking, '<|im_start|>user\nCapital of France?<|im_end|>\n<|im_start|>assistant\nParis.<|im_end|>\n'
+                 + '<|im_start|>user\nAnd of Italy?<|im_end|>\n<|im_start|>assistant\n');
+    assert.equal(render(HISTORY), withoutThinking);
+    assert.equal(render(HISTORY.with(1, { role: 'assistant', content: '<think>\nFrance: Paris.\n</think>\n\nParis.' })),
+                 withoutThinking);
   });
 });
 

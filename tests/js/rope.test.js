@@ -14,9 +14,9 @@ test('inverse frequencies match the Python ones for every scaling', () => {
   if (!existsSync(EXPECTED)) throw new Error(`Missing ${EXPECTED.pathname}: run .venv/bin/python tests/js/fixtures/make_model_fixtures.py`);
   const cases = JSON.parse(readFileSync(EXPECTED, 'utf8'));
   assert.deepEqual(new Set(cases.map(({ architecture }) => architecture.rope_scaling?.type ?? 'none')),
-    new Set(['none', 'linear', 'llama3']));
-  for (const { architecture, inv_freq: expected } of cases) {
-    const actual = ropeInverseFrequencies(architecture);
+    new Set(['none', 'linear', 'llama3', 'longrope']));
+  for (const { architecture, context, inv_freq: expected } of cases) {
+    const actual = ropeInverseFrequencies(architecture, context);
     assert.equal(actual.length, expected.length);
     expected.forEach((value, i) => {
       assert.ok(Math.abs(actual[i] - value) <= 1e-6 * Math.abs(value),

@@ -1,0 +1,59 @@
+// The page's problem box (templates/_problem.html): shows what runtime/ui/problems.js says about
+// an error, with a button for each of its actions that the page offers. Shared by the chat and
+// the completion page.
+
+import { describeProblem } from './problems.js';
+
+const LABELS = { retry: 'Try again', reload: 'Reload the page', 'new-chat': 'Start a new chat', dismiss: 'Dismiss' };
+
+export class ProblemBox {
+  #element;
+  #actions;
+
+  /**
+   * element: the .problem box; actions: { action name: () => void } for the actions the page
+   * offers besides 'reload' (always) and 'retry' (per problem); 'dismiss' hides the box first.
+   */
+  constructor(element, actions) {
+    this.#element = element;
+    this.#actions = { reload: () => location.reload(), ...actions };
+  }
+
+  /**
+   * Show the problem of `error` (describeProblem's unless `problem` is given); `retry` backs the
+   * 'retry' action, which is left out without it. Also logs the error to the console.
+   */
+  show(error, { retry, problem = describeProblem(error) } = {}) {
+    const { title, text, list, details, actions } = problem;
+    const box = this.#element;
+    box.querySelector('.problem-title').textContent = title;
+    box.querySelector('.problem-text').textContent = text;
+    const listElement = box.querySelector('.problem-list');
+    listElement.replaceChildren(...list.map((line) => Object.assign(document.createElement('li'), { textContent: line })));
+    listElement.hidden = !list.length;
+    const detailsElement = box.querySelector('.problem-details');
+    detailsElement.querySelector('.problem-details-text').textContent = details ?? '';
+    detailsElement.hidden = !details;
+    detailsElement.open = false; // each problem starts with its details folded away
+    const handlers = { ...this.#actions, retry };
+    if (handlers.dismiss) {
+      const dismiss = handlers.dismiss;
+      handlers.dismiss = () => { this.hide(); dismiss(); };
+    }
+    box.querySelector('.problem-actions').replaceChildren(...actions
+      .filter((action) => handlers[action])
+      .map((action) => {
+        const button = Object.assign(document.createElement('button'), { type: 'button', textContent: LABELS[action] });
+        button.dataset.action = action;
+        button.addEventListener('click', () => handlers[action]());
+        return button;
+      }));
+    box.dataset.error = error?.name ?? 'Error';
+    box.hidden = false;
+    console.error(error);
+  }
+
+  hide() {
+    this.#element.hidden = true;
+  }
+}
