@@ -249,13 +249,14 @@ async function generate() {
     const stats = {};
     for await (const chunk of stream) {
       const choice = chunk.choices[0];
+      if (choice?.delta?.reasoning_content) message.reasoning_content = (message.reasoning_content ?? '') + choice.delta.reasoning_content;
       if (choice?.delta?.content) message.content += choice.delta.content;
       if (choice?.finish_reason) stats.finishReason = choice.finish_reason;
       if (chunk.usage) {
         stats.completionTokens = chunk.usage.completion_tokens;
         stats.decodeTokensPerSecond = chunk.usage.extra?.decode_tokens_per_s;
       }
-      chatView.updateReply(message.content);
+      chatView.updateReply(message.content, message.reasoning_content);
       if (performance.now() - savedAt > SAVE_EVERY_MS) {
         savedAt = performance.now();
         save(conversation);
@@ -263,10 +264,12 @@ async function generate() {
     }
     message.stats = stats;
     // Stopped before its first words (while it waited or read the prompt): no reply to keep.
-    if (!message.content && stats.finishReason === 'abort') conversation.messages = conversation.messages.filter((item) => item !== message);
+    if (!message.content && !message.reasoning_content && stats.finishReason === 'abort') {
+      conversation.messages = conversation.messages.filter((item) => item !== message);
+    }
   } catch (error) {
     // Nothing is lost: a partial reply stays; an empty one is dropped, the question stays.
-    if (!message.content) conversation.messages = conversation.messages.filter((item) => item !== message);
+    if (!message.content && !message.reasoning_content) conversation.messages = conversation.messages.filter((item) => item !== message);
     else message.stats = { finishReason: 'abort' };
     problemBox.show(error, { retry: () => reply(conversation.messages.length) });
   } finally {

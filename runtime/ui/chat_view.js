@@ -69,12 +69,16 @@ export class ChatView {
     this.#scroll.keep();
   }
 
-  /** The reply so far. Rendering is batched to one per animation frame: streams outpace screens. */
-  updateReply(text) {
+  /**
+   * The reply so far: `text` its answer, `reasoning` a thinking model's reasoning (shown folded
+   * away above it). Rendering is batched to one per animation frame: streams outpace screens.
+   */
+  updateReply(text, reasoning = '') {
     const streaming = this.#streaming;
     if (!streaming) return;
     streaming.text = text;
-    if (text) {
+    streaming.reasoning = reasoning;
+    if (text || reasoning) {
       streaming.status.textContent = ''; // the words themselves say the wait is over
       // Screen readers read the reply once it is complete; the status before it they announce
       // as it changes, which a busy list would hold back.
@@ -82,6 +86,7 @@ export class ChatView {
     }
     streaming.frame ||= requestAnimationFrame(() => {
       streaming.frame = 0;
+      showReasoning(streaming.item, streaming.reasoning, { thinking: !streaming.text });
       streaming.item.querySelector('.message-body').innerHTML = renderMarkdown(streaming.text);
       this.#scroll.keep();
     });
@@ -100,8 +105,12 @@ export class ChatView {
     item.dataset.index = String(index);
     item.querySelector('.message-role').textContent = ROLE_LABELS[message.role];
     const body = item.querySelector('.message-body');
-    if (message.role === 'assistant') body.innerHTML = renderMarkdown(message.content);
-    else body.textContent = message.content;
+    if (message.role === 'assistant') {
+      showReasoning(item, message.reasoning_content ?? '', { thinking: false });
+      body.innerHTML = renderMarkdown(message.content);
+    } else {
+      body.textContent = message.content;
+    }
     item.querySelector('.message-stats').textContent = message.stats ? replyStats(message.stats) : '';
     item.querySelector('.edit-message').hidden = !editable;
     item.querySelector('.regenerate').hidden = !regenerable;
@@ -161,4 +170,15 @@ export class ChatView {
     }
     setTimeout(() => { button.textContent = 'Copy'; }, 2000);
   }
+}
+
+// A thinking model's reasoning, untrusted like the answer (rendered the same way), in the item's
+// folded <details>: "Thinking…" while it is all there is of the reply, "Thinking" after. Its
+// open/closed state is the reader's: rendering never changes it.
+function showReasoning(item, reasoning, { thinking }) {
+  const details = item.querySelector('.message-reasoning');
+  details.hidden = !reasoning;
+  if (!reasoning) return;
+  details.querySelector('summary').textContent = thinking ? 'Thinking…' : 'Thinking';
+  details.querySelector('.reasoning-body').innerHTML = renderMarkdown(reasoning);
 }

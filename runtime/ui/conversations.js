@@ -2,7 +2,8 @@
 // runtime/ui/store.js keeps them in IndexedDB.
 //
 // A conversation: { id, title, created, updated (ms since epoch), messages: [message] }
-// A message:      { role: 'user' | 'assistant', content: string, stats?: { decodeTokensPerSecond,
+// A message:      { role: 'user' | 'assistant', content: string, reasoning_content?: string (a
+//                   thinking model's reasoning, replies only), stats?: { decodeTokensPerSecond,
 //                   completionTokens, finishReason } }   (stats on replies: the line under them)
 // The system prompt is a setting of the site, not part of a conversation.
 
@@ -68,6 +69,9 @@ function checkMessage(value, where, fail) {
   if (value.role !== 'user' && value.role !== 'assistant') fail(`${where}.role`, 'must be "user" or "assistant"');
   if (typeof value.content !== 'string') fail(`${where}.content`, 'must be a string');
   const message = { role: value.role, content: value.content };
+  if (value.role === 'assistant' && typeof value.reasoning_content === 'string' && value.reasoning_content) {
+    message.reasoning_content = value.reasoning_content;
+  }
   // Stats are only ever shown as numbers and words of our own (runtime/ui/reply_stats.js): keep known keys.
   const stats = value.stats;
   if (stats && typeof stats === 'object') {

@@ -62,7 +62,8 @@ CONVERSATION = {
     "updated": 1764460800000,
     "messages": [
         {"role": "user", "content": "Tell me about Paris, with a table, code and math."},
-        {"role": "assistant", "content": RICH_REPLY},
+        {"role": "assistant", "content": RICH_REPLY,
+         "reasoning_content": "The visitor wants **facts** about Paris; a table and a formula fit."},
     ],
 }
 
@@ -94,6 +95,11 @@ def themed_pages(browser, site_url, slate_url, tmp_path_factory):
         wait_until_ready(page)
         open_imported(page, folder, CONVERSATION)
         page.wait_for_selector(".message.assistant math")
+        # The reasoning is there, folded away: opened, it is axe-checked too.
+        reasoning = page.locator(".message.assistant .message-reasoning")
+        assert reasoning.evaluate("details => !details.hidden && !details.open")
+        reasoning.locator("summary").click()
+        assert reasoning.locator("strong").inner_text() == "facts"
     yield pages
     for context in contexts:
         context.close()

@@ -98,6 +98,20 @@ describe('conversations', () => {
     assert.deepEqual({ ...back, messages: back.messages.slice(0, 1) }, { ...conversation, messages: conversation.messages.slice(0, 1) });
   });
 
+  test("a thinking model's reasoning is kept on replies only", () => {
+    const conversation = { ...newConversation(1000), title: 'Think', messages: [
+      { role: 'user', content: 'Hi', reasoning_content: 'not mine' },
+      { role: 'assistant', content: 'Hello!', reasoning_content: 'They greet me.' },
+      { role: 'assistant', content: 'Again', reasoning_content: '' },
+    ] };
+    const [back] = readExportFile(JSON.parse(JSON.stringify(exportFile([conversation], { modelId: 'm', now: 0 }))));
+    assert.deepEqual(back.messages, [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello!', reasoning_content: 'They greet me.' },
+      { role: 'assistant', content: 'Again' },
+    ]);
+  });
+
   test('a bad file names its first problem', () => {
     const good = exportFile([{ ...newConversation(0), messages: [{ role: 'user', content: 'x' }] }]);
     const cases = [
