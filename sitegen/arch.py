@@ -17,6 +17,7 @@ from sitegen.families import FAMILIES, expected_tensors
 # HF `architectures[0]` -> its family, from the family table.
 SUPPORTED = {hf_class: fam for fam in FAMILIES for hf_class in fam.hf_classes}
 ROPE_TYPES = ("default", "linear", "llama3", "longrope", "su")  # "su": Phi-3's first name for longrope
+LAYER_TYPES = ("sliding_attention", "full_attention")  # transformers' layer_types values sitegen runs
 IGNORED_TENSORS = ("rotary_emb.inv_freq",)  # recomputed from rope_theta; old checkpoints store it
 
 
@@ -217,7 +218,7 @@ def architecture(config: dict) -> Architecture:
         return value
 
     def number(key: str, default=None) -> float:
-        value = config.get(key, fam.config_defaults.get(key, default))
+        value = get(key, default)
         if value is None:
             raise SitegenError(f"config.json lacks {key!r}, which a {fam.name} model needs.")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -234,12 +235,22 @@ def architecture(config: dict) -> Architecture:
     hidden, heads = size("hidden_size"), size("num_attention_heads")
     context = size("max_position_embeddings")
     # transformers' Qwen configs ignore sliding_window unless use_sliding_window; a window as long
-    # as the context limits nothing
+    # as the context limits nothing, unless its layers differ otherwise (Gemma 3's sliding layers
+    # keep their own RoPE base whatever the window)
     window = size("sliding_window") if get("sliding_window") is not None and get("use_sliding_window", True) else None
-    window = window if window is not None and window < context else None
+    if window is not None and window >= context and optional("rope_local_base_freq") is None:
+        window = None
     layers = size("num_hidden_layers")
     head_dim, partial_rotary_factor = size("head_dim", hidden // heads), number("partial_rotary_factor", 1.0)
+    rotary_dim = head_dim * partial_rotary_factor
+    if rotary_dim != int(rotary_dim) or int(rotary_dim) % 2:
+        raise SitegenError(f"config.json's partial_rotary_factor {partial_rotary_factor} of head_dim {head_dim} gives "
+                           f"{rotary_dim:g} rotary dimensions; RoPE turns pairs, so it must be an even whole number.")
     layer_types = get("layer_types")
+    unknown = sorted(set(layer_types or ()) - set(LAYER_TYPES))
+    if unknown:
+        raise SitegenError(f"config.json's layer_types has {', '.join(map(repr, unknown))}, which sitegen does not run; "
+                           f"it runs {' and '.join(LAYER_TYPES)}.")
     if layer_types is None and get("sliding_window_pattern") is not None:  # as Gemma3TextConfig.__post_init__
         pattern = size("sliding_window_pattern")
         layer_types = ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
@@ -258,7 +269,9 @@ def architecture(config: dict) -> Architecture:
         ffn_size=size("intermediate_size"),
         vocab_size=size("vocab_size"),
         rope_theta=number("rope_theta", 10000.0),
-        rope_scaling=_rope_scaling(config, head_dim, partial_rotary_factor),
+        # the family's defaults where the file is silent (Phi3Config: original_max_position_embeddings 4096)
+        rope_scaling=_rope_scaling({**fam.config_defaults, **{k: v for k, v in config.items() if v is not None}},
+                                   head_dim, partial_rotary_factor),
         rms_norm_eps=number("rms_norm_eps"),
         tie_word_embeddings=bool(get("tie_word_embeddings", False)),
         context_length=context,

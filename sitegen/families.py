@@ -142,7 +142,8 @@ FAMILIES = (
     # in Phi-4-mini, partial rotary (sitegen/rope.py)
     Family("phi3", hf_classes=("Phi3ForCausalLM",), gguf_name="phi3", permuted_qk=False,
            model=_DECODER_MODEL, layer=(_ATTN_NORM, _FUSED_QKV, _O, _FFN_NORM, _FUSED_GATE_UP, _DOWN),
-           gguf_names={"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"}),
+           gguf_names={"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"},
+           config_defaults={"original_max_position_embeddings": 4096}),  # as transformers' Phi3Config
     # Gemma 2 (transformers' modeling_gemma2.py): Gemma 3's decoder without q/k norms or a local
     # RoPE base, with soft-capped attention scores and final logits (eager attention). The defaults
     # are transformers' Gemma2Config's (configuration_gemma2.py): its layer_types make every other

@@ -87,3 +87,33 @@ def test_a_gemma2_hub_config_takes_gemma2configs_defaults_and_a_null_soft_cap_is
     assert (arch.attn_logit_softcapping, arch.final_logit_softcapping, arch.query_pre_attn_scalar) == (50.0, 30.0, 256.0)
     assert [arch.sliding(i) for i in range(4)] == [True, False, True, False] and arch.rope_local_base_freq is None
     assert architecture(dict(config, final_logit_softcapping=None)).final_logit_softcapping is None
+
+
+def test_gemma3s_sliding_layers_keep_their_rope_base_when_the_window_limits_nothing():
+    # A window as long as the context attends to everything, but Gemma 3's sliding layers still
+    # turn with their own base (transformers: rope_local_base_freq on every sliding layer).
+    arch = architecture(dict(SHAPES["gemma3"], vocab_size=384, sliding_window=256))
+    assert arch.rope_local_base_freq == 10000.0 and arch.layer_types[0] == "sliding_attention"
+    assert arch.sliding_window == 256
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"layer_types": ["sliding_attention", "chunked_attention", "sliding_attention", "full_attention"]},
+     "config.json's layer_types has 'chunked_attention', which sitegen does not run; it runs sliding_attention and "
+     "full_attention."),
+    ({"partial_rotary_factor": 0.3125, "head_dim": 16},
+     "config.json's partial_rotary_factor 0.3125 of head_dim 16 gives 5 rotary dimensions; RoPE turns pairs, so it "
+     "must be an even whole number."),
+])
+def test_layer_kinds_and_rotary_parts_sitegen_cannot_run_are_one_line(change, problem):
+    with pytest.raises(SitegenError) as refused:
+        architecture(dict(SHAPES["gemma3"], vocab_size=384, **change))
+    assert str(refused.value) == problem
+
+
+def test_null_and_missing_keys_take_the_defaults_transformers_uses():
+    assert architecture(dict(LLAMA, rope_theta=None)).rope_theta == 10000.0
+    # Phi3Config's original_max_position_embeddings is 4096: a 128k context then runs the long factors
+    config = {key: value for key, value in SHAPES["phi3"].items() if key != "original_max_position_embeddings"}
+    scaling = architecture(dict(config, vocab_size=384, max_position_embeddings=131072)).rope_scaling
+    assert scaling["original_max_position_embeddings"] == 4096 and scaling["attention_factor"] > 1
