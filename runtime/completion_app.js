@@ -67,7 +67,7 @@ async function complete(prompt) {
   let text = '';
   const stats = {};
   try {
-    const onProgress = (report) => view.setStatus(replyProgressText(report));
+    const onProgress = (report) => view.setStatus(replyProgressText(report, { input: 'your text' }));
     const stream = await app.engine.completions.create(completionRequest(settings.value.settings, prompt), { onProgress });
     for await (const chunk of stream) {
       const choice = chunk.choices[0];

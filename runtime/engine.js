@@ -334,8 +334,9 @@ function thinkingTagsOf(template, tokenizer) {
 function assertFitsContextWindow(promptTokens, contextLength) {
   if (promptTokens < contextLength) return;
   throw new ContextWindowExceededError(
-    `The conversation is ${promptTokens} tokens; with at least one token of reply it does not fit the model's context ` +
-    `window of ${contextLength} tokens. Start a new chat or drop early messages.`, { promptTokens, contextLength });
+    `The prompt is ${promptTokens} tokens; with at least one token of reply it does not fit the model's context ` +
+    `window of ${contextLength} tokens. Shorten it (in a chat: start a new chat or drop early messages).`,
+    { promptTokens, contextLength });
 }
 
 // The model's sampling options for each token: the request's settings and a fresh number from

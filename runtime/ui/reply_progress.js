@@ -6,17 +6,19 @@ const count = (number) => number.toLocaleString('en-US');
 
 /**
  * The line for a request progress report: "Waiting for the reply in another tab to finish…",
- * "Reading your message… 384 of 1,024 tokens".
+ * "Reading your message… 384 of 1,024 tokens". `input`: what the prompt is to the visitor
+ * ("your message" on the chat page, "your text" on a base model's completion page).
  * @param {import('../request_progress.js').RequestProgressReport} report
+ * @param {{ input?: string }} [options]
  * @returns {string}
  */
-export function replyProgressText(report) {
+export function replyProgressText(report, { input = 'your message' } = {}) {
   if (report.stage === 'waiting') {
     const { ahead, otherTab } = report;
     if (ahead === 1) return otherTab ? 'Waiting for the reply in another tab to finish…' : 'Waiting for the previous reply to finish…';
     return `Waiting for ${count(ahead)} earlier replies to finish${otherTab ? ', some in other tabs' : ''}…`;
   }
-  if (report.stage === 'prefill') return `Reading your message… ${count(report.done)} of ${count(report.total)} tokens`;
+  if (report.stage === 'prefill') return `Reading ${input}… ${count(report.done)} of ${count(report.total)} tokens`;
   // A stage this page does not know yet (a service worker of a newer site version may send one).
   return 'Preparing the reply…';
 }

@@ -20,6 +20,8 @@ test('prefill: tokens read of the prompt, grouped the English way', () => {
   assert.equal(replyProgressText({ stage: 'prefill', done: 384, total: 1024 }), 'Reading your message… 384 of 1,024 tokens');
   assert.equal(replyProgressText({ stage: 'prefill', done: 0, total: 12 }), 'Reading your message… 0 of 12 tokens');
   assert.equal(replyProgressText({ stage: 'prefill', done: 12_800, total: 131_072 }), 'Reading your message… 12,800 of 131,072 tokens');
+  // A base model's completion page calls the prompt "your text".
+  assert.equal(replyProgressText({ stage: 'prefill', done: 0, total: 12 }, { input: 'your text' }), 'Reading your text… 0 of 12 tokens');
 });
 
 test('a stage this page does not know still says something plain', () => {
