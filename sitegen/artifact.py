@@ -60,8 +60,7 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
     (model_dir / "tokenizer.json").write_text(checkpoint.tokenizer_json, encoding="utf-8")
 
     writer = ShardWriter(model_dir, shard_mb * MIB)
-    stacks = runtime_tensors(arch)
-    tensors, stats = convert_tensors(checkpoint, expected, [stack["tensors"] for stack in stacks], writer, quant)
+    tensors, stats = convert_tensors(checkpoint, expected, writer, quant)
     shards = writer.close()
     log_error_summary(stats, quant, log)
 
@@ -73,9 +72,9 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
         "source": source,
         "license": model_card_license(checkpoint.model_card),
         "architecture": arch.to_manifest(),
-        "quantization": manifest_schema.quantization(quant, {record["scheme"] for record in tensors.values()}),
+        "quantization": manifest_schema.QUANTIZATION[quant],
         "tensors": tensors,
-        "runtime_tensors": stacks,
+        "runtime_tensors": runtime_tensors(arch),
         "shards": shards,
         "total_bytes": sum(s["bytes"] for s in shards),
         "tokenizer": token_info,
