@@ -63,3 +63,10 @@ fn soft_cap(value: f32, cap: f32) -> f32 {
 fn max_f32(value: f32, lid: u32) -> f32 {
   return value_of(argmax(vec2<u32>(key_of(value), 0u), lid).x);
 }
+
+// Half i % 2 of a word holding two f16 (element i of an f16 array read as u32 words: `word` is
+// word i / 2), as f32. For the weight schemes' scales.
+fn half_at(word: u32, i: u32) -> f32 {
+  let pair = unpack2x16float(word);
+  return select(pair.x, pair.y, (i & 1u) == 1u);
+}

@@ -9,8 +9,7 @@
 override K: u32;  // values per weight row (a multiple of 32)
 
 fn group_scale(i: u32) -> f32 {
-  let pair = unpack2x16float(scales[i / 2u]);
-  return select(pair.x, pair.y, (i & 1u) == 1u);
+  return half_at(scales[i / 2u], i);
 }
 
 // Σ w[row, 32 g + k] * a[k] over one group. Products are summed per word (8 terms) in T, then in

@@ -60,7 +60,8 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
     (model_dir / "tokenizer.json").write_text(checkpoint.tokenizer_json, encoding="utf-8")
 
     writer = ShardWriter(model_dir, shard_mb * MIB)
-    tensors, stats = convert_tensors(checkpoint, expected, writer, quant)
+    stacks = runtime_tensors(arch)
+    tensors, stats = convert_tensors(checkpoint, expected, [stack["tensors"] for stack in stacks], writer, quant)
     shards = writer.close()
     log_error_summary(stats, quant, log)
 
@@ -72,9 +73,9 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
         "source": source,
         "license": model_card_license(checkpoint.model_card),
         "architecture": arch.to_manifest(),
-        "quantization": manifest_schema.QUANTIZATION[quant],
+        "quantization": manifest_schema.quantization(quant, {record["scheme"] for record in tensors.values()}),
         "tensors": tensors,
-        "runtime_tensors": runtime_tensors(arch),
+        "runtime_tensors": stacks,
         "shards": shards,
         "total_bytes": sum(s["bytes"] for s in shards),
         "tokenizer": token_info,

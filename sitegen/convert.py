@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from sitegen.checkpoint import TensorEntry
-from sitegen.quantize import dequantize_q4g32, quantize_q4g32
+from sitegen.quantize import copy_gguf_blocks, dequantize, part_shapes, quantize_q4g32, tensor_schemes
 from sitegen.shards import ShardWriter
 
 BLOCK_ELEMENTS = 4 * 1024 * 1024  # elements per block of rows: ~16 MB as f32
@@ -57,29 +57,34 @@ def _split_rows(array: np.ndarray, max_bytes: int):
 
 
 def write_tensor(writer: ShardWriter, name: str, entry: TensorEntry, scheme: str, pool, stats: ErrorStats) -> dict:
-    """Encode one tensor into the shards; returns its manifest record."""
+    """Encode one tensor into the shards; returns its manifest record. q4g32 quantises the rows
+    read as float32; q8g32 and q4g32m copy a GGUF's Q8_0 / Q4_1 blocks (entry.read_blocks), exact."""
     record = {"shape": list(entry.shape), "scheme": scheme, "parts": {}}
-    if scheme == "q4g32":
+    if scheme in ("q4g32", "q8g32", "q4g32m"):
         n, k = entry.shape
+        shapes = part_shapes(scheme, n, k)
         scales = []
 
         def encode(rows):
+            if scheme != "q4g32":
+                return *copy_gguf_blocks(scheme, entry.read_blocks(*rows)), None, None
             x = entry.read_rows(*rows)
             codes, block_scales = quantize_q4g32(x)
             sample = slice(0, ERROR_SAMPLE_ROWS)
-            return codes, block_scales, x[sample], dequantize_q4g32(codes[sample], block_scales[sample])
+            return codes, block_scales, x[sample], dequantize(scheme, codes[sample], block_scales[sample])
 
         def codes_blocks():
             for codes, block_scales, original, restored in _ordered_parallel(
-                    encode, _row_blocks(entry, writer.max_bytes, 0.5), pool):
-                stats.add(name, original, restored)
+                    encode, _row_blocks(entry, writer.max_bytes, shapes["codes"][1][1] * 4 / k), pool):
+                if original is not None:  # the copied schemes are exact: nothing to report
+                    stats.add(name, original, restored)
                 scales.append(block_scales)  # small (1/8 of the codes): written once the codes are
                 yield codes
 
-        record["parts"]["codes"] = {"dtype": "u32", "shape": [n, k // 8], "pieces": writer.write_part(codes_blocks())}
-        all_scales = np.concatenate(scales)
-        record["parts"]["scales"] = {"dtype": "f16", "shape": [n, k // 32],
-                                     "pieces": writer.write_part(_split_rows(all_scales, writer.max_bytes))}
+        for part, blocks in (("codes", codes_blocks), ("scales", lambda: _split_rows(np.concatenate(scales),
+                                                                                      writer.max_bytes))):
+            dtype, shape = shapes[part]
+            record["parts"][part] = {"dtype": dtype, "shape": shape, "pieces": writer.write_part(blocks())}
     else:
         np_dtype = {"f16": np.float16, "f32": np.float32}[scheme]
 
@@ -98,14 +103,17 @@ def write_tensor(writer: ShardWriter, name: str, entry: TensorEntry, scheme: str
     return record
 
 
-def convert_tensors(checkpoint, expected, writer: ShardWriter, quant: str) -> tuple[dict, ErrorStats]:
-    """Write every expected tensor; 1-D tensors (norms, biases) stay f32, matrices use `quant`."""
+def convert_tensors(checkpoint, expected, stacks: list[list[str]], writer: ShardWriter,
+                    quant: str) -> tuple[dict, ErrorStats]:
+    """Write every expected tensor ([(name, shape)]) in the scheme tensor_schemes gives it;
+    `stacks`: the tensor names of each runtime tensor (those stacked into one share a scheme)."""
     stats = ErrorStats()
     records = {}
+    schemes = tensor_schemes(quant, stacks, dict(expected),
+                             {name: entry.source_dtype for name, entry in checkpoint.tensors.items()})
     with ThreadPoolExecutor(WORKERS) as pool:
-        for name, shape in expected:
-            scheme = "f32" if len(shape) == 1 else quant
-            records[name] = write_tensor(writer, name, checkpoint.tensors[name], scheme, pool, stats)
+        for name, _ in expected:
+            records[name] = write_tensor(writer, name, checkpoint.tensors[name], schemes[name], pool, stats)
     return records, stats
 
 

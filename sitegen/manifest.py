@@ -11,10 +11,14 @@ Schema (format_version 3); every key is always present unless marked optional:
     {type: "llama3", factor, low_freq_factor, high_freq_factor, original_max_position_embeddings}),
     rms_norm_eps, tie_word_embeddings (no lm_head tensor: the LM head reads the embedding),
     context_length, attention_bias (q/k/v projections have biases)
-  quantization: scheme ("q4g32" | "f16"), group_size, code_offset, rounding (the formula, see
-    sitegen/quantize.py), applies_to ("2-D weights; 1-D tensors are f32")
-  tensors: {HF name: {shape, scheme ("q4g32" | "f16" | "f32"), parts}}
+  quantization: scheme (--quant: "q4g32" | "f16"), group_size, code_offset, rounding (the formula, see
+    sitegen/quantize.py), applies_to (which tensors get it), kept (the GGUF block types copied
+    exactly instead, and into which scheme; q4g32 only), schemes: {scheme: its description} for
+    every scheme other than f32 that `tensors` use. The rule is sitegen/quantize.py's tensor_schemes.
+  tensors: {HF name: {shape, scheme ("q4g32" | "q8g32" | "q4g32m" | "f16" | "f32"), parts}}
     q4g32 parts: codes {dtype "u32", shape [N, K/8]} and scales {dtype "f16", shape [N, K/32]};
+    q8g32: codes {"u32", [N, K/4]} (int8 codes), scales {"f16", [N, K/32]};
+    q4g32m: codes {"u32", [N, K/8]}, scales {"f16", [N, K/16]} ((d, m) per group);
     f16/f32 parts: data {dtype, shape}. Each part: pieces [{shard, offset, bytes}], whose bytes,
     concatenated in order, are the part's row-major little-endian array. Pieces split between
     rows; offsets are 256-byte aligned. In shard order: the order of runtime_tensors.
@@ -45,7 +49,7 @@ from pathlib import Path
 
 from sitegen.errors import SitegenError
 from sitegen.marker import file_digest
-from sitegen.quantize import CODE_OFFSET, GROUP
+from sitegen.quantize import CODE_OFFSET, EXACT_SCHEMES, GROUP
 
 FORMAT = "sitegen-model"
 FORMAT_VERSION = 3
@@ -55,9 +59,20 @@ QUANTIZATION = {
     "q4g32": {"scheme": "q4g32", "group_size": GROUP, "code_offset": CODE_OFFSET,
               "rounding": "d = f16(m / -8), m = the group's element of largest magnitude; "
                           "q = clamp(floor(x / d + 8.5), 0, 15) (q = 8 when d = 0); x' = (q - 8) * d",
-              "applies_to": "2-D weights; 1-D tensors are f32"},
+              "applies_to": "2-D weights but those kept exactly; 1-D tensors are f32",
+              "kept": {gguf.upper(): scheme for gguf, scheme in EXACT_SCHEMES.items()}},
+    "q8g32": {"scheme": "q8g32", "group_size": GROUP, "decoding": "x = q * d, q int8 (GGUF Q8_0's blocks, copied)",
+              "applies_to": "2-D weights a GGUF holds as Q8_0 (a whole runtime stack of them), under q4g32"},
+    "q4g32m": {"scheme": "q4g32m", "group_size": GROUP,
+               "decoding": "x = q * d + m, q 0..15 (GGUF Q4_1's blocks, copied)",
+               "applies_to": "2-D weights a GGUF holds as Q4_1 (a whole runtime stack of them), under q4g32"},
     "f16": {"scheme": "f16", "applies_to": "2-D weights; 1-D tensors are f32"},
 }
+
+
+def quantization(quant: str, used: set[str]) -> dict:
+    """The manifest's `quantization`: --quant's description, and each scheme the tensors use."""
+    return {**QUANTIZATION[quant], "schemes": {scheme: QUANTIZATION[scheme] for scheme in sorted(used - {"f32"})}}
 
 
 def write_manifest(model_dir: Path, manifest: dict) -> None:

@@ -1,7 +1,7 @@
 """The numpy reference forward pass over a converted model: the oracle the WebGPU runtime is tested
 against. Plain float32 numpy, one obvious step after another, no cleverness.
 
-It reads the artifact exactly as the runtime will (manifest, shards, q4g32 decoding), so a test
+It reads the artifact exactly as the runtime will (manifest, shards, each weight scheme's decoding), so a test
 that matches it checks the build and the runtime together.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from sitegen.arch import Architecture
 from sitegen.manifest import read_manifest
-from sitegen.quantize import dequantize_q4g32
+from sitegen.quantize import dequantize
 from sitegen.rope import attention_factor, inverse_frequencies
 
 _NUMPY_DTYPES = {"u32": "<u4", "f16": "<f2", "f32": "<f4"}
@@ -32,8 +32,8 @@ def load_weights(model_dir: Path, manifest: dict) -> dict[str, np.ndarray]:
     weights = {}
     for name, record in manifest["tensors"].items():
         parts = {role: _read_part(model_dir, manifest["shards"], part) for role, part in record["parts"].items()}
-        if record["scheme"] == "q4g32":
-            weights[name] = dequantize_q4g32(parts["codes"], parts["scales"])
+        if "codes" in parts:  # q4g32, q8g32, q4g32m
+            weights[name] = dequantize(record["scheme"], parts["codes"], parts["scales"])
         else:
             weights[name] = parts["data"].astype(np.float32)
     return weights

@@ -245,6 +245,8 @@ def test_random_blocks_in_permuted_llama_q_k_rows(tmp_path, qtype):
     want[order] = dequantize(stored["blk.1.attn_k.weight"], qtype)
     np.testing.assert_array_equal(entry.read(), want)
     np.testing.assert_array_equal(entry.read_rows(60, 70), want[60:70])
+    # the stored blocks come in the same (HF) row order, for the schemes that copy them
+    np.testing.assert_array_equal(dequantize(entry.read_blocks(60, 70), qtype), want[60:70])
 
 
 # --- RoPE scaling -----------------------------------------------------------------------------------

@@ -8,12 +8,16 @@ the q4g32 path is covered by the quantiser tests and by the SmolLM2 answer test.
 import numpy as np
 import pytest
 import torch
+from gguf import GGMLQuantizationType as Q
 from transformers import AutoModelForCausalLM
 
 from sitegen.commands.build import build
 from sitegen.commands.generate import generate_ids
 from sitegen.config import BuildConfig
-from sitegen.reference import ReferenceModel
+from sitegen.loaders.gguf import load_gguf
+from sitegen.manifest import read_manifest
+from sitegen.reference import ReferenceModel, load_weights
+from tests.gguf_fixtures import write_tiny_gguf
 
 
 def _built_model(source, tmp_path, quant="f16", context_length=None):
@@ -86,3 +90,17 @@ def test_smollm2_gguf_reference_matches_transformers(smollm2_gguf, tmp_path):
     with torch.no_grad():
         reference = theirs.generate(torch.tensor([prompt]), max_new_tokens=len(generated), do_sample=False)
     assert generated == reference[0, len(prompt):].tolist()
+
+
+@pytest.mark.parametrize("qtype, scheme", [("Q8_0", "q8g32"), ("Q4_1", "q4g32m"), ("Q4_0", "q4g32")])
+def test_gguf_blocks_kept_exactly_under_q4g32(tmp_path, qtype, scheme):
+    """A GGUF's Q8_0 / Q4_1 / Q4_0 matrices convert to q8g32 / q4g32m / q4g32, and the reference
+    reads back every one bit for bit as the loader dequantises it (Llama: Q/K rows un-permuted)."""
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", Q[qtype])
+    manifest = build(BuildConfig(model=str(tmp_path / "m.gguf"), out=tmp_path / "site"), log=lambda *_: None)
+    model_dir = tmp_path / "site" / "models" / manifest["model_id"]
+    decoded = load_weights(model_dir, read_manifest(model_dir))
+    for name, entry in load_gguf(tmp_path / "m.gguf").tensors.items():
+        assert manifest["tensors"][name]["scheme"] == (scheme if len(entry.shape) == 2 else "f32"), name
+        assert decoded[name].tobytes() == entry.read().tobytes(), name
+    assert manifest["quantization"]["scheme"] == "q4g32" and set(manifest["quantization"]["schemes"]) == {scheme}

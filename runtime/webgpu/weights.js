@@ -10,9 +10,12 @@
 
 import { UnsupportedModelError } from '../errors.js';
 
-// Bytes of one row of each part of a tensor with `cols` values per row.
+// Bytes of one row of each part of a tensor with `cols` values per row (the layouts:
+// sitegen/quantize.py). A scheme here has a kernels/<scheme>.wgsl weight part.
 const PART_ROW_BYTES = {
   q4g32: { codes: (cols) => cols / 2, scales: (cols) => cols / 16 },
+  q8g32: { codes: (cols) => cols, scales: (cols) => cols / 16 },
+  q4g32m: { codes: (cols) => cols / 2, scales: (cols) => cols / 8 },
   f16: { data: (cols) => 2 * cols },
   f32: { data: (cols) => 4 * cols },
 };
@@ -21,8 +24,8 @@ const REPORT_EVERY_MS = 100; // progress within a shard, at most this often
 /**
  * A model's runtime tensors on the GPU. get(name) -> { name, scheme, rows, cols, rowBytes: { part:
  * bytes }, blocks: [{ row0, rows, buffers: { part: GPUBuffer } }] }: `rows` x `cols` values,
- * blocks of consecutive rows (one block unless split), each part (codes/scales for q4g32, data
- * for f16/f32) a buffer per block.
+ * blocks of consecutive rows (one block unless split), each part (codes/scales for q4g32, q8g32 and q4g32m,
+ * data for f16/f32) a buffer per block.
  */
 export class Weights {
   #tensors = new Map(); // name -> tensor

@@ -151,27 +151,32 @@ def _undo_qk_permutation(rows: np.ndarray, n_heads: int) -> np.ndarray:
     return rows.reshape(n_heads, half, 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
 
 
-def _row_reader(tensor: ReaderTensor, permuted_heads: int | None) -> Callable[[int, int], np.ndarray]:
+def _row_readers(tensor: ReaderTensor, permuted_heads: int | None) -> tuple[Callable, Callable | None]:
+    """(rows [start, stop) dequantized to float32, rows as stored: None for a 1-D tensor), both
+    in HF row order."""
     def dequantized(raw: np.ndarray) -> np.ndarray:
         # A fresh, writable float32 array, never a view of the read-only map.
         return np.array(dequantize(raw, tensor.tensor_type), dtype=np.float32, order="C")
 
-    def restored(raw: np.ndarray, heads: int) -> np.ndarray:
-        return dequantized(raw) if permuted_heads is None else _undo_qk_permutation(dequantized(raw), heads)
-
     if len(tensor.shape) == 1:  # norms and biases: a few KiB, and a 1-D quantized slice would cut blocks
-        return lambda start, stop: restored(tensor.data, permuted_heads)[start:stop].copy()
+        def elements(start: int, stop: int) -> np.ndarray:
+            whole = dequantized(tensor.data)
+            return (whole if permuted_heads is None else _undo_qk_permutation(whole, permuted_heads))[start:stop].copy()
+        return elements, None
     # gguf-py maps a 2-D tensor of a block type as bytes [rows, row bytes] (row bytes = columns /
     # block size * block bytes, GGML_QUANT_SIZES; a row always holds whole blocks), so a range of
-    # rows is a plain slice whatever the block size.
+    # rows is a plain slice whatever the block size, and reordering rows reorders whole blocks.
     if permuted_heads is None:
-        return lambda start, stop: dequantized(tensor.data[start:stop])
-    head_rows = int(tensor.shape[1]) // permuted_heads  # GGUF lists [in, out]
+        def stored(start: int, stop: int) -> np.ndarray:
+            return np.array(tensor.data[start:stop])
+    else:
+        head_rows = int(tensor.shape[1]) // permuted_heads  # GGUF lists [in, out]
 
-    def whole_heads(start: int, stop: int) -> np.ndarray:  # the permutation stays within a head
-        first, end = start // head_rows * head_rows, -(-stop // head_rows) * head_rows
-        return restored(tensor.data[first:end], (end - first) // head_rows)[start - first:stop - first]
-    return whole_heads
+        def stored(start: int, stop: int) -> np.ndarray:  # the permutation stays within a head
+            first, end = start // head_rows * head_rows, -(-stop // head_rows) * head_rows
+            rows = _undo_qk_permutation(tensor.data[first:end], (end - first) // head_rows)
+            return rows[start - first:stop - first]
+    return lambda start, stop: dequantized(stored(start, stop)), stored
 
 
 def _permuted_heads(hf_name: str, family: Family, n_heads: int, n_kv_heads: int) -> int | None:
@@ -187,10 +192,10 @@ def _tensor_entries(reader: GGUFReader, family: Family, n_heads: int, n_kv_heads
             continue
         name = _hf_name(tensor.name, family)
         _check_type(tensor)
+        read_rows, read_blocks = _row_readers(tensor, _permuted_heads(name, family, n_heads, n_kv_heads))
         entries[name] = TensorEntry(
             shape=tuple(int(d) for d in reversed(tensor.shape)),  # GGUF lists the contiguous dimension first
-            read_rows=_row_reader(tensor, _permuted_heads(name, family, n_heads, n_kv_heads)),
-            source_dtype=tensor.tensor_type.name.lower())
+            read_rows=read_rows, read_blocks=read_blocks, source_dtype=tensor.tensor_type.name.lower())
     return entries
 
 

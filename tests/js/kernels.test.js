@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from './helpers/gpu.js';
-import { f16Weight, logSoftmax, matmul, maxError, normals, q4g32Weight, random, rmsScale, silu } from './helpers/reference.js';
+import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
 
 // PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
@@ -62,7 +62,7 @@ for (const path of paths) {
       const rand = random(n * 31 + k + rows);
       const gated = epilogue === 'swiglu' || epilogue === 'geglu';
       const weightRows = gated ? 2 * n : n;
-      const weight = scheme === 'q4g32' ? q4g32Weight(weightRows, k, rand) : f16Weight(weightRows, k, rand);
+      const weight = randomWeight(scheme, weightRows, k, rand);
       const x = Float64Array.from(normals(rows * k, rand), Math.fround);
       const gainIn = normals(k, rand, 0.1).map((v) => 1 + v);
       const act = norm ? x.map((v, i) => roundT(v * gainIn[i % k], f16)) : normals(rows * k, rand).map((v) => roundT(v, f16));
@@ -80,8 +80,7 @@ for (const path of paths) {
       };
 
       for (const [kernel, TILES] of [['gemv', 1], ['gemv', 2], ['gemm', 1]]) {
-        const weights = scheme === 'q4g32'
-          ? { codes: h.buffer(weight.codes), scales: h.buffer(weight.scales) } : { data: h.buffer(weight.data) };
+        const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
         const parts = [{ file: scheme, constants: { K: k } }];
         if (norm) {
@@ -129,6 +128,12 @@ for (const path of paths) {
     test('matmul q4g32: fused RMSNorm input, SwiGLU epilogue', () => checkMatmul({ norm: true, epilogue: 'swiglu', n: 21 }));
     test('matmul q4g32: fused RMSNorm input, GeGLU (tanh GELU) epilogue', () => checkMatmul({ norm: true, epilogue: 'geglu', n: 21 }));
     test('matmul f16 weights', () => checkMatmul({ scheme: 'f16', norm: true, epilogue: 'swiglu', n: 10, k: 64 }));
+    for (const scheme of ['q8g32', 'q4g32m']) {
+      test(`matmul ${scheme} weights: store with bias, SwiGLU`, async () => {
+        await checkMatmul({ scheme, bias: true });
+        await checkMatmul({ scheme, norm: true, epilogue: 'swiglu', n: 21, k: 96 });
+      });
+    }
     test('matmul with one chunk row', () => checkMatmul({ rows: 1, n: 8, k: 32 }));
 
     // sandwich_norms: x += RMSNorm(y) ⊙ post_gain, normed = x ⊙ gain, over rows of a width above WG
@@ -147,19 +152,19 @@ for (const path of paths) {
       assert.ok(maxError(await h.readT(resources.normed), wantX.map((v, i) => v * gain[i % hidden]), 1) < tolerance);
     });
 
-    test('embedding lookup over a table split into row blocks', async () => {
+    for (const scheme of ['q4g32', 'q8g32', 'q4g32m']) test(`embedding lookup (${scheme}) over a table split into row blocks`, async () => {
       const rand = random(7);
       const [vocab, k, blockRows] = [100, 64, 40];
-      const table = q4g32Weight(vocab, k, rand);
+      const table = randomWeight(scheme, vocab, k, rand);
       const gain = Float32Array.from(normals(k, rand, 0.1), (v) => 1 + v);
       const tokens = Uint32Array.of(5, 70, 39, 40, 99);
       const resources = { tokens: h.buffer(tokens), x: h.buffer(4 * tokens.length * k), gain: h.buffer(gain),
         normed: h.buffer(4 * tokens.length * k) };
       for (let row0 = 0; row0 < vocab; row0 += blockRows) {
         const rowsInBlock = Math.min(blockRows, vocab - row0);
-        const block = { codes: h.buffer(table.codes.slice((row0 * k) / 8, ((row0 + rowsInBlock) * k) / 8)),
-          scales: h.buffer(table.scales.slice((row0 * k) / 32, ((row0 + rowsInBlock) * k) / 32)) };
-        await h.run('embed', { parts: [{ file: 'q4g32', constants: { K: k } }],
+        const block = Object.fromEntries(Object.entries(table.parts).map(([part, array]) => [part, h.buffer(
+          new Uint8Array(array.buffer).slice(row0 * table.rowBytes[part], (row0 + rowsInBlock) * table.rowBytes[part]))]));
+        await h.run('embed', { parts: [{ file: scheme, constants: { K: k } }],
           constants: { WG: 64, ROW0: row0, ROWS: rowsInBlock } }, { ...block, ...resources }, [1, tokens.length],
         { rows: tokens.length });
       }

@@ -80,9 +80,10 @@ const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / va
 // running far past the window; tiny-gemma2 Gemma 2's soft-capped attention scores and final logits
 // (out_store.wgsl's SOFTCAP), with every other layer sliding; tiny-phi3 and tiny-phi4-mini fused
 // qkv_proj / gate_up_proj and LongRoPE, its long factors (the KV cache past the original context)
-// and its short ones, the latter with partial rotary (ROTARY_DIM 24 of 32).
+// and its short ones, the latter with partial rotary (ROTARY_DIM 24 of 32); tiny-gguf-q8_0 and
+// tiny-gguf-q4_1 the q8g32 and q4g32m weight parts (a GGUF's blocks kept), smollm2 both at once.
 for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3', 'tiny-gemma2', 'tiny-gemma3', 'tiny-phi3',
-  'tiny-phi4-mini', 'smollm2', 'tiny-limit-low', 'tiny-limit-high']) {
+  'tiny-phi4-mini', 'smollm2', 'tiny-limit-low', 'tiny-limit-high', 'tiny-gguf-q8_0', 'tiny-gguf-q4_1']) {
   describe(`${name} on ${ADAPTER}`, () => {
     const expected = fixture(name);
     let model;

@@ -23,7 +23,10 @@ export function normals(count, rand, scale = 1) {
 }
 
 // A random q4g32 weight [rows, cols]: codes, f16 scale bits and the values they stand for.
-export function q4g32Weight(rows, cols, rand) {
+// Random weights of each scheme (layouts: sitegen/quantize.py): { parts: { part: typed array as
+// the GPU buffer holds it }, values: Float64Array [rows * cols] they decode to, rowBytes: { part:
+// bytes per row } }.
+function q4g32Weight(rows, cols, rand) {
   const codes = new Uint32Array((rows * cols) / 8);
   const scales = new Uint16Array((rows * cols) / 32);
   const values = new Float64Array(rows * cols);
@@ -33,14 +36,49 @@ export function q4g32Weight(rows, cols, rand) {
     codes[i >> 3] |= q << (4 * (i % 8));
     values[i] = (q - 8) * fromHalf(scales[i >> 5]);
   }
-  return { codes, scales, values };
+  return { parts: { codes, scales }, values, rowBytes: { codes: cols / 2, scales: cols / 16 } };
 }
 
-// A random f16-scheme weight: the halves as u32 pairs, and their values.
-export function f16Weight(rows, cols, rand) {
-  const halves = Uint16Array.from({ length: rows * cols }, () => toHalf((rand() - 0.5) * 0.5));
-  return { data: new Uint32Array(halves.buffer), values: Float64Array.from(halves, fromHalf) };
+// q8g32: int8 codes (element k the byte k % 4 of word k / 4), value q * d.
+function q8g32Weight(rows, cols, rand) {
+  const codes = new Int8Array(rows * cols);
+  const scales = new Uint16Array((rows * cols) / 32);
+  const values = new Float64Array(rows * cols);
+  for (let g = 0; g < scales.length; g++) scales[g] = toHalf((rand() - 0.5) * 0.02);
+  for (let i = 0; i < rows * cols; i++) {
+    codes[i] = Math.floor(rand() * 256) - 128;
+    values[i] = codes[i] * fromHalf(scales[i >> 5]);
+  }
+  return { parts: { codes: new Uint32Array(codes.buffer), scales }, values, rowBytes: { codes: cols, scales: cols / 16 } };
 }
+
+// q4g32m: q4g32's codes without an offset, (d, m) per group, value q * d + m.
+function q4g32mWeight(rows, cols, rand) {
+  const codes = new Uint32Array((rows * cols) / 8);
+  const scales = new Uint16Array((rows * cols) / 16);
+  const values = new Float64Array(rows * cols);
+  for (let g = 0; g < scales.length / 2; g++) {
+    scales[2 * g] = toHalf(rand() * 0.05);
+    scales[2 * g + 1] = toHalf((rand() - 0.5) * 0.4 - 0.2);
+  }
+  for (let i = 0; i < rows * cols; i++) {
+    const q = Math.floor(rand() * 16);
+    codes[i >> 3] |= q << (4 * (i % 8));
+    values[i] = q * fromHalf(scales[2 * (i >> 5)]) + fromHalf(scales[2 * (i >> 5) + 1]);
+  }
+  return { parts: { codes, scales }, values, rowBytes: { codes: cols / 2, scales: cols / 8 } };
+}
+
+// f16: the halves as u32 pairs.
+function f16Weight(rows, cols, rand) {
+  const halves = Uint16Array.from({ length: rows * cols }, () => toHalf((rand() - 0.5) * 0.5));
+  return { parts: { data: new Uint32Array(halves.buffer) }, values: Float64Array.from(halves, fromHalf),
+    rowBytes: { data: 2 * cols } };
+}
+
+// randomWeight(scheme, rows, cols, rand): a random weight of `scheme`, as above.
+export const randomWeight = (scheme, rows, cols, rand) => ({ q4g32: q4g32Weight, q8g32: q8g32Weight,
+  q4g32m: q4g32mWeight, f16: f16Weight })[scheme](rows, cols, rand);
 
 // y[m, n] = Σ_k w[n, k] a[m, k]
 export function matmul(a, w, rows, n, k) {
