@@ -86,7 +86,9 @@ def hf_weights(arch: str, seed: int = 0) -> dict[str, np.ndarray]:
                    p + "mlp.gate_proj.weight": (s["ffn"], s["hidden"]),
                    p + "mlp.up_proj.weight": (s["ffn"], s["hidden"]),
                    p + "mlp.down_proj.weight": (s["hidden"], s["ffn"])}
-    return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+    # Scaled like a trained model's weights: with N(0, 1) weights the activations of a few layers
+    # pass f16's 65504, and the runtime's f16 path (T = f16) would see infinities the model never has.
+    return {name: (0.1 * rng.standard_normal(shape)).astype(np.float32) for name, shape in shapes.items()}
 
 
 def llama_cpp_permute(weights: np.ndarray, n_head: int, n_head_kv: int | None) -> np.ndarray:
