@@ -51,55 +51,22 @@ def gemma3_270m_site(tmp_path_factory) -> BuiltSite:
     return BuiltSite(root / "site", root / "cache", run)
 
 
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    return folder, write_tiny_model(folder, "llama", dtype=ml_dtypes.bfloat16, shards=2)
+def _tiny_model_fixture(shape: str, dtype, **options):
+    """A session fixture: (folder, weights) of a tiny random checkpoint of `shape`
+    (tests/tiny_models.py), written once per test session."""
+    @pytest.fixture(scope="session")
+    def tiny(tmp_path_factory) -> tuple[Path, dict]:
+        folder = tmp_path_factory.mktemp(f"tiny-{shape}")
+        return folder, write_tiny_model(folder, shape, dtype=dtype, **options)
+    return tiny
 
 
-@pytest.fixture(scope="session")
-def tiny_qwen2(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-qwen2")
-    return folder, write_tiny_model(folder, "qwen2", dtype=np.float16, seed=1)
-
-
-@pytest.fixture(scope="session")
-def tiny_qwen3(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-qwen3")
-    return folder, write_tiny_model(folder, "qwen3", dtype=ml_dtypes.bfloat16, seed=4)
-
-
-@pytest.fixture(scope="session")
-def tiny_phi3(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-phi3")
-    return folder, write_tiny_model(folder, "phi3", dtype=ml_dtypes.bfloat16, seed=7)
-
-
-@pytest.fixture(scope="session")
-def tiny_phi4_mini(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-phi4-mini")
-    return folder, write_tiny_model(folder, "phi4-mini", dtype=ml_dtypes.bfloat16, seed=8)
-
-
-@pytest.fixture(scope="session")
-def tiny_gemma2(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-gemma2")
-    return folder, write_tiny_model(folder, "gemma2", dtype=ml_dtypes.bfloat16, seed=6)
-
-
-@pytest.fixture(scope="session")
-def tiny_gemma3(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-gemma3")
-    return folder, write_tiny_model(folder, "gemma3", dtype=ml_dtypes.bfloat16, seed=5)
-
-
-@pytest.fixture(scope="session")
-def tiny_limit_low(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-limit-low")
-    return folder, write_tiny_model(folder, "limit-low", dtype=ml_dtypes.bfloat16, seed=2)
-
-
-@pytest.fixture(scope="session")
-def tiny_limit_high(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("tiny-limit-high")
-    return folder, write_tiny_model(folder, "limit-high", dtype=np.float16, seed=3)
+tiny_llama = _tiny_model_fixture("llama", ml_dtypes.bfloat16, shards=2)
+tiny_qwen2 = _tiny_model_fixture("qwen2", np.float16, seed=1)
+tiny_qwen3 = _tiny_model_fixture("qwen3", ml_dtypes.bfloat16, seed=4)
+tiny_phi3 = _tiny_model_fixture("phi3", ml_dtypes.bfloat16, seed=7)
+tiny_phi4_mini = _tiny_model_fixture("phi4-mini", ml_dtypes.bfloat16, seed=8)
+tiny_gemma2 = _tiny_model_fixture("gemma2", ml_dtypes.bfloat16, seed=6)
+tiny_gemma3 = _tiny_model_fixture("gemma3", ml_dtypes.bfloat16, seed=5)
+tiny_limit_low = _tiny_model_fixture("limit-low", ml_dtypes.bfloat16, seed=2)
+tiny_limit_high = _tiny_model_fixture("limit-high", np.float16, seed=3)
