@@ -10,7 +10,7 @@ import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
 import { Drawer } from './ui/drawer.js';
 import { PaneScroll } from './ui/pane_scroll.js';
-import { startEngine } from './ui/engine_start.js';
+import { startPageEngine } from './ui/engine_start.js';
 import { ProblemBox } from './ui/problem_box.js';
 import { describeStepProblem } from './ui/problems.js';
 import { replyProgressText } from './ui/reply_progress.js';
@@ -84,17 +84,9 @@ async function main() {
 
 // --- the engine ------------------------------------------------------------------------------
 
-async function loadEngine() {
-  problemBox.hide();
-  setControls();
-  try {
-    app.engine = await startEngine(dom.app, dom.loader);
-  } catch (error) {
-    problemBox.show(error, { retry: loadEngine });
-  }
-  setControls();
-  // Ready to type into, unless the visitor went on to something else while the model loaded.
-  if (app.engine && (!document.activeElement || document.activeElement === document.body)) dom.prompt.focus();
+function loadEngine() {
+  return startPageEngine({ root: dom.app, loader: dom.loader, problemBox, input: dom.prompt,
+    onEngine: (engine) => { app.engine = engine; }, onControls: setControls });
 }
 
 // --- conversations ---------------------------------------------------------------------------

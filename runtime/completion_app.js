@@ -4,7 +4,7 @@
 // chat page's modules; the text typed is kept in localStorage (per site) across reloads.
 
 import { CompletionView } from './ui/completion_view.js';
-import { startEngine } from './ui/engine_start.js';
+import { startPageEngine } from './ui/engine_start.js';
 import { ProblemBox } from './ui/problem_box.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { completionRequest, SettingsForm, settingsError } from './ui/settings.js';
@@ -43,16 +43,9 @@ async function main() {
   await loadEngine();
 }
 
-async function loadEngine() {
-  problemBox.hide();
-  setControls();
-  try {
-    app.engine = await startEngine(dom.app, dom.loader);
-  } catch (error) {
-    problemBox.show(error, { retry: loadEngine });
-  }
-  setControls();
-  if (app.engine && (!document.activeElement || document.activeElement === document.body)) dom.prompt.focus();
+function loadEngine() {
+  return startPageEngine({ root: dom.app, loader: dom.loader, problemBox, input: dom.prompt,
+    onEngine: (engine) => { app.engine = engine; }, onControls: setControls });
 }
 
 // Changes the page before its first await: the controls show the completion under way at once,

@@ -30,3 +30,23 @@ export async function startEngine(root, loader) {
     loader.hidden = true;
   }
 }
+
+/**
+ * startEngine for a page, its failures shown in `problemBox` (problem_box.js) with a "Try again"
+ * that starts over. `onEngine(engine)` receives the engine once it runs; `onControls()` is called
+ * before and after each attempt (the page enables what it can use); `input` gets focus when the
+ * model is ready, unless the visitor went on to something else while it loaded. Never rejects.
+ */
+export async function startPageEngine({ root, loader, problemBox, input, onEngine, onControls }) {
+  problemBox.hide();
+  onControls();
+  let engine = null;
+  try {
+    engine = await startEngine(root, loader);
+    onEngine(engine);
+  } catch (error) {
+    problemBox.show(error, { retry: () => startPageEngine({ root, loader, problemBox, input, onEngine, onControls }) });
+  }
+  onControls();
+  if (engine && (!document.activeElement || document.activeElement === document.body)) input.focus();
+}
