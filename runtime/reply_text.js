@@ -57,7 +57,8 @@ export class ReplyText {
 
   /**
    * How many of the pushed tokens were thinking: those up to and including the one that closed
-   * the block (its tags included), or all of them while it is open; 0 for a reply without one.
+   * the block (its tags included). Set when the close tag appears, or at finish() while the block
+   * is still open (then all of them); 0 until then and for a reply without one.
    */
   reasoningTokens = 0;
 

@@ -225,13 +225,7 @@ function readContent(content, path) {
 
 // chat_template_kwargs: { enable_thinking } (the one template variable a request may set).
 function readChatTemplateKwargs(value, field) {
-  assertField(isPlainObject(value), field, 'an object { enable_thinking }', value);
-  for (const key of Object.keys(value)) {
-    if (key !== 'enable_thinking') {
-      throw new InvalidRequestError(`Unknown field "${key}" in chat_template_kwargs; it takes only enable_thinking.`,
-                                    { field: `${field}.${key}` });
-    }
-  }
+  assertOnlyKeys(value, field, ['enable_thinking']);
   return { enableThinking: value.enable_thinking == null ? undefined : readBoolean(value.enable_thinking, `${field}.enable_thinking`) };
 }
 
@@ -246,15 +240,21 @@ function readEnableThinking(topLevel, kwargs) {
 }
 
 function readStreamOptions(value, field) {
-  assertField(isPlainObject(value), field, 'an object { include_usage }', value);
+  assertOnlyKeys(value, field, ['include_usage']);
+  const includeUsage = value.include_usage ?? false;
+  return { includeUsage: readBoolean(includeUsage, `${field}.include_usage`) };
+}
+
+// `value` must be an object whose keys are all in `allowed` (an OpenAI option object such as
+// stream_options): anything else is refused by name, so a typo is not silently ignored.
+function assertOnlyKeys(value, field, allowed) {
+  assertField(isPlainObject(value), field, `an object { ${allowed.join(', ')} }`, value);
   for (const key of Object.keys(value)) {
-    if (key !== 'include_usage') {
-      throw new InvalidRequestError(`Unknown field "${key}" in stream_options; it takes only include_usage.`,
+    if (!allowed.includes(key)) {
+      throw new InvalidRequestError(`Unknown field "${key}" in ${field}; it takes only ${allowed.join(', ')}.`,
                                     { field: `${field}.${key}` });
     }
   }
-  const includeUsage = value.include_usage ?? false;
-  return { includeUsage: readBoolean(includeUsage, `${field}.include_usage`) };
 }
 
 function readTopP(value, field) {
