@@ -50,8 +50,8 @@ test: $(VENV)/.test-deps
 	bash scripts/install-system-deps.sh
 	$(BIN)/pytest -q
 	$(BIN)/python tests/js/fixtures/make_model_fixtures.py
-	$(BIN)/python tests/js/fixtures/make_tokenizer_fixtures.py
 	$(BIN)/python tests/js/fixtures/make_gemma3_270m_fixture.py
+	$(BIN)/python tests/js/fixtures/make_tokenizer_fixtures.py
 	VK_ICD_FILENAMES=$(SWIFTSHADER) $(NODE_TEST) tests/js/
 	VK_ICD_FILENAMES=$(LAVAPIPE) $(NODE_TEST) tests/js/kernels.test.js tests/js/model.test.js
 

@@ -126,7 +126,8 @@ describe('message text is text', () => {
           assert.deepEqual(chat.encode(messages, options(variables)), whole, JSON.stringify(messages));
           compared++;
         }
-        assert.ok(compared >= 10, `${compared} conversations`);
+        // Gemma 2 refuses a system message: about half the random conversations are errors there.
+        assert.ok(compared >= 5, `${compared} conversations`);
       });
     }
   }
