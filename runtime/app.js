@@ -18,6 +18,7 @@ import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
 import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
+import { STOPPING, StopButton } from './ui/stop_button.js';
 import { ConversationStore } from './ui/store.js';
 
 const SAVE_EVERY_MS = 1000;
@@ -62,6 +63,7 @@ const problemBox = new ProblemBox($('.problem'), {
   'new-chat': () => startNewChat(),
   dismiss: () => dom.prompt.focus(), // the Dismiss button goes away with the box: back to where one writes
 });
+const stopButton = new StopButton(dom.stop, dom.prompt);
 const settings = new SettingsForm($('.settings-form'));
 const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
 // While the drawer is open only it and its toggle are live.
@@ -235,7 +237,10 @@ async function generate() {
   try {
     await saved;
     // Before the first words: whether the reply waits for another tab's, and how far the prompt is.
-    const onProgress = (report) => chatView.setReplyStatus(replyProgressText(report));
+    // A stop in progress keeps its status line: the prompt's progress reports go on until the slice ends.
+    const onProgress = (report) => {
+      if (!stopButton.stopping) chatView.setReplyStatus(replyProgressText(report));
+    };
     const stream = await app.engine.chat.completions.create(request, { onProgress });
     conversation.messages.push(message);
     const stats = {};
@@ -270,12 +275,19 @@ async function generate() {
     app.generating = null;
     finished();
     if (app.current === conversation) showConversation();
+    else setControls();
   }
 }
 
+// The engine ends the reply at its next token, or after the prompt slice it is running (seconds
+// on a slow GPU): until then the button and the reply's status line say it is stopping. A second
+// call (Esc, a new chat) waits for the same end.
 async function stopReply() {
   if (!app.generating) return;
-  app.engine.interruptGenerate();
+  if (stopButton.press()) {
+    chatView.setReplyStatus(STOPPING);
+    app.engine.interruptGenerate();
+  }
   await app.generating;
 }
 
@@ -287,7 +299,7 @@ function setControls() {
   dom.prompt.disabled = !ready;
   dom.send.disabled = !ready || busy;
   dom.send.hidden = busy;
-  dom.stop.hidden = !busy;
+  stopButton.show(busy);
   dom.newChat.disabled = false;
   dom.exportChats.disabled = !app.conversations.length;
   dom.importChats.disabled = !app.store;

@@ -2,6 +2,11 @@
 // manifest chat_template null): the visitor's text goes to engine.completions.create, and the
 // continuation streams in after it. The loader, problem box, settings and service worker are the
 // chat page's modules; the text typed is kept in localStorage (per site) across reloads.
+//
+// What the visitor typed is never lost or overwritten: the box keeps its text through a refused
+// request; "Try again" sends what the box holds when it is pressed; "Continue from here" puts the
+// completion in the box only while the box still holds the text that was continued (after an
+// edit it is disabled, and a note says the edited text is what "Continue the text" continues).
 
 import { CompletionView } from './ui/completion_view.js';
 import { startPageEngine } from './ui/engine_start.js';
@@ -11,6 +16,10 @@ import { completionRequest, SettingsForm, settingsError } from './ui/settings.js
 import { SettingsDialog } from './ui/settings_dialog.js';
 import { readLocal, writeLocal } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
+import { STOPPING, StopButton } from './ui/stop_button.js';
+
+// Said (in the field's error line) when the visitor asks to continue an empty text.
+const EMPTY_PROMPT = 'Write the start of a text first: the model continues it.';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -24,13 +33,16 @@ const dom = {
   loader: $('.loader'),
   form: $('.completion-form'),
   prompt: $('#prompt'),
+  promptError: $('#prompt-error'),
   send: $('.completion-form .send'),
   stop: $('.completion-form .stop'),
   continueFurther: $('.continue-further'),
+  continueNote: $('#continue-note'),
 };
 
 const view = new CompletionView($('.completion'));
-const problemBox = new ProblemBox($('.problem'), { dismiss: () => dom.prompt.focus() });
+const stopButton = new StopButton(dom.stop, dom.prompt);
+const problemBox = new ProblemBox($('.problem'), { dismiss: () => dom.prompt.focus() }, { page: 'completion' });
 const settings = new SettingsForm($('.settings-form'));
 const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
 
@@ -51,16 +63,19 @@ function loadEngine() {
 // Changes the page before its first await: the controls show the completion under way at once,
 // and a second Ctrl+Enter cannot start two.
 async function complete(prompt) {
-  if (!prompt.trim() || !app.engine || app.generating || refuseInvalidSettings()) return;
+  if (!app.engine || app.generating || refuseEmptyPrompt(prompt) || refuseInvalidSettings()) return;
   problemBox.hide();
   let finished;
   app.generating = new Promise((resolve) => { finished = resolve; });
-  view.start(prompt);
+  view.start();
   setControls();
   let text = '';
   const stats = {};
   try {
-    const onProgress = (report) => view.setStatus(replyProgressText(report, { input: 'your text' }));
+    // A stop in progress keeps its status line: the prompt's progress reports go on until the slice ends.
+    const onProgress = (report) => {
+      if (!stopButton.stopping) view.setStatus(replyProgressText(report, { input: 'your text' }));
+    };
     const stream = await app.engine.completions.create(completionRequest(settings.value.settings, prompt), { onProgress });
     for await (const chunk of stream) {
       const choice = chunk.choices[0];
@@ -70,17 +85,33 @@ async function complete(prompt) {
         stats.completionTokens = chunk.usage.completion_tokens;
         stats.decodeTokensPerSecond = chunk.usage.extra?.decode_tokens_per_s;
       }
-      view.update(text);
+      if (text) view.update(prompt, text);
     }
+    // A completion that ended without a word (an end token first) still shows what it continued.
+    if (!text && stats.finishReason !== 'abort') view.update(prompt, text);
   } catch (error) {
     if (text) stats.finishReason = 'abort'; // the text so far stays
-    problemBox.show(error, { retry: () => complete(prompt) });
+    problemBox.show(error, { retry: () => complete(dom.prompt.value) });
   } finally {
     view.end(stats);
     app.generating = null;
     finished();
     setControls();
   }
+}
+
+// Nothing to continue: the field says so (its error line is an alert) instead of doing nothing.
+function refuseEmptyPrompt(prompt) {
+  const empty = !prompt.trim();
+  showPromptError(empty ? EMPTY_PROMPT : '');
+  if (empty) dom.prompt.focus();
+  return empty;
+}
+
+function showPromptError(text) {
+  dom.promptError.textContent = text;
+  if (text) dom.prompt.setAttribute('aria-invalid', 'true');
+  else dom.prompt.removeAttribute('aria-invalid');
 }
 
 // A setting the engine would refuse stops the completion before it starts: the problem says why,
@@ -94,9 +125,15 @@ function refuseInvalidSettings() {
   return true;
 }
 
+// The engine ends the completion at its next token, or after the prompt slice it is running
+// (seconds on a slow GPU): until then the button and the status line say it is stopping. A second
+// call (Esc, the update notice) waits for the same end.
 async function stop() {
   if (!app.generating) return;
-  app.engine.interruptGenerate();
+  if (stopButton.press()) {
+    view.setStatus(STOPPING);
+    app.engine.interruptGenerate();
+  }
   await app.generating;
 }
 
@@ -106,8 +143,11 @@ function setControls() {
   dom.prompt.disabled = !ready;
   dom.send.disabled = !ready || busy;
   dom.send.hidden = busy;
-  dom.stop.hidden = !busy;
-  dom.continueFurther.disabled = !ready || busy;
+  stopButton.show(busy);
+  // "Continue from here" would replace the box's text: only while that text is the one continued.
+  const edited = !!view.prompt && dom.prompt.value !== view.prompt;
+  dom.continueFurther.disabled = !ready || busy || edited;
+  dom.continueNote.hidden = busy || !edited;
 }
 
 function wireControls() {
@@ -122,13 +162,19 @@ function wireControls() {
       dom.form.requestSubmit();
     }
   });
-  dom.prompt.addEventListener('input', () => writeLocal('prompt', dom.prompt.value));
+  dom.prompt.addEventListener('input', () => {
+    writeLocal('prompt', dom.prompt.value);
+    if (dom.prompt.value.trim()) showPromptError('');
+    setControls();
+  });
   dom.stop.addEventListener('click', () => stop());
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && app.generating) stop();
   });
-  // The text and its continuation become the text to continue, and the model goes on.
+  // The text and its continuation become the text to continue, and the model goes on (setControls
+  // disables the button once the box's text is no longer the one continued).
   dom.continueFurther.addEventListener('click', () => {
+    if (dom.prompt.value !== view.prompt) return;
     dom.prompt.value = view.fullText;
     writeLocal('prompt', dom.prompt.value);
     complete(dom.prompt.value);

@@ -2,7 +2,8 @@
 
 `assemble_site` runs after the build wrote the model to `<site>/models/<model id>/` inside its
 temporary folder; it adds everything else (pages, theme, icons, web app manifest, service worker,
-runtime and kernels). The caller owns the folder and the atomic rename.
+the runtime modules the pages and workers load, and kernels). The caller owns the folder and the
+atomic rename.
 
 Rules the output keeps:
 - every URL is relative, so the site works at a domain root and under a GitHub Pages sub-path;
@@ -26,6 +27,7 @@ import hashlib
 import html
 import json
 import math
+import posixpath
 import re
 import struct
 import zlib
@@ -69,6 +71,21 @@ COMPLETION_TEXTS = {
 # The script that applies the visitor's saved light/dark choice on every page (a classic script,
 # so it runs before the first paint).
 THEME_SCRIPT = "runtime/ui/theme.js"
+# The module the site's service worker (templates/sw.js) starts; it runs the engine for the pages.
+SERVICE_WORKER_MODULE = "runtime/service_worker.js"
+# A reference from one of our modules to another file: a static import or re-export, a literal
+# dynamic import, or `new URL('...', import.meta.url)` (a worker's script, a data file). Only
+# relative specifiers: the site has no bare ones ('webgpu' is Node's, imported only there).
+_MODULE_REFERENCE = re.compile(
+    r"""^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"](\.{1,2}/[^'"]+)['"]"""
+    r"""|^\s*import\s*['"](\.{1,2}/[^'"]+)['"]"""
+    r"""|\bimport\(\s*['"](\.{1,2}/[^'"]+)['"]\s*\)"""
+    r"""|\bnew\s+URL\(\s*['"](\.{1,2}/[^'"]+)['"]\s*,\s*import\.meta\.url\s*\)""",
+    re.MULTILINE,
+)
+# Lines of comments (`//`, and the `/*`, ` *` lines of block comments): usage examples there name
+# paths as seen from elsewhere, and are not references.
+_COMMENT_LINE = re.compile(r"^\s*(?://|/\*|\*).*$", re.MULTILINE)
 # Rules shared by every theme, served together as layout.css; theme files only set variables
 # (see themes/_layout.css). _content.css: what replies rendered from markdown look like.
 _LAYOUT_PARTIALS = ("_layout.css", "_content.css")
@@ -89,8 +106,9 @@ def assemble_site(
 
     The site owner's choices come from `config`: title, description (where "{model_id}" stands
     for `model_id`), theme, colors, starter_prompts and weights_url (None: the shards are in the
-    site, next to the manifest). Raises SitegenError for a theme that does not exist, and for
-    npm library files missing from runtime/vendor/ (`_site_libraries`).
+    site, next to the manifest). Of runtime/ it copies only what the pages and workers load
+    (`_runtime_files`). Raises SitegenError for a theme that does not exist, for npm library files
+    missing from runtime/vendor/ (`_site_libraries`), and for a module that imports a missing one.
     """
     theme = _load_theme(config.theme, config.colors)
     mode = "chat" if manifest["chat_template"] else "completion"
@@ -105,14 +123,16 @@ def assemble_site(
         "weights_origin": _origin(config.weights_url) if config.weights_url else None,
         "theme_script": THEME_SCRIPT,
     }
-    libraries = _site_libraries()
-    files = {**_asset_files("runtime"), **_asset_files("kernels")}
+    home_template, app_entry = PAGES[mode]
+    # A site carries the code its pages and workers load, nothing more: a completion site has no
+    # chat UI and no markdown libraries, and its About page does not list them.
+    runtime, libraries = _runtime_files(_asset_files("runtime"), (app_entry, THEME_SCRIPT, SERVICE_WORKER_MODULE))
+    files = {**runtime, **_asset_files("kernels")}
     files["theme.css"] = theme.css
     files["layout.css"] = b"\n".join((asset_dir("themes") / name).read_bytes() for name in _LAYOUT_PARTIALS)
     for size in ICON_SIZES:
         files[f"icon-{size}.png"] = _icon_png(size, theme.accent, theme.background)
     env = _template_env()
-    home_template, app_entry = PAGES[mode]
     files["index.html"] = _render(
         env,
         home_template,
@@ -142,7 +162,8 @@ def assemble_site(
     )
     # The service worker precaches everything above; its cache name changes whenever any of it does.
     files["sw.js"] = _render(
-        env, "sw.js", common, version=_shell_version(files), shell=["./", *sorted(files)]
+        env, "sw.js", common, version=_shell_version(files), shell=["./", *sorted(files)],
+        service_worker_module=f"./{SERVICE_WORKER_MODULE}",
     )
     for relative, data in sorted(files.items()):
         target = site_dir / relative
@@ -201,6 +222,45 @@ def _asset_files(name: str) -> dict[str, bytes]:
         and path.name != "README.md"
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     }
+
+
+def _runtime_files(runtime: dict[str, bytes], entries: tuple[str, ...]) -> tuple[dict[str, bytes], list[dict]]:
+    """The files of runtime/ (`runtime`: site path -> bytes) that the site loads, and the npm libraries it ships.
+
+    A file ships when one of `entries` (site paths of modules) reaches it through `_MODULE_REFERENCE`s,
+    followed from module to module; runtime/vendor/ files are leaves (self-contained builds, never
+    scanned) and ship with their library's licence. Returns (those files, the shipped libraries'
+    libraries.json entries, in its order; a library bundled in another ships with it). Raises
+    SitegenError for a reference to a module runtime/ lacks, and where `_site_libraries` does.
+    """
+    vendor = f"runtime/{VENDOR}/"
+    libraries = _site_libraries()  # first: a checkout without the libraries gets the fix for that
+    shipped = _reachable(runtime, entries, leaves=vendor)
+    used = {entry["package"] for entry in libraries if any(vendor + name in shipped for name in entry["files"])}
+    libraries = [entry for entry in libraries if entry["package"] in used or entry["bundled_in"] in used]
+    shipped |= {vendor + entry["license_file"] for entry in libraries}
+    return {path: data for path, data in runtime.items() if path in shipped}, libraries
+
+
+def _reachable(files: dict[str, bytes], entries: tuple[str, ...], *, leaves: str) -> set[str]:
+    """The paths of `files` that `entries` reach by _MODULE_REFERENCEs (files under `leaves` are not read)."""
+    seen, pending = set(), [(entry, "the site starts it") for entry in entries]
+    while pending:
+        path, why = pending.pop()
+        if path in seen:
+            continue
+        if path not in files:
+            raise SitegenError(f"{path} is missing from the site's runtime ({why}): add the file or fix the reference")
+        seen.add(path)
+        if path.startswith(leaves):
+            continue
+        for match in _MODULE_REFERENCE.finditer(_COMMENT_LINE.sub("", files[path].decode("utf-8"))):
+            reference = next(filter(None, match.groups()))
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(path), reference))
+            # References out of runtime/ (kernels/, which ships whole) and to folders are not files to follow.
+            if target.startswith("runtime/") and (target in files or target.endswith((".js", ".mjs"))):
+                pending.append((target, f"{path} refers to {reference!r}"))
+    return seen
 
 
 def _site_libraries() -> list[dict]:

@@ -3,7 +3,7 @@
     environment's autoescaping). -#}
 // Service worker of a sitegen site: keeps the app shell available offline and runs the model
 // for the site's pages (runtime/service_worker.js).
-import { startServiceWorker } from './runtime/service_worker.js';
+import { startServiceWorker } from {{ service_worker_module|tojson }};
 
 // The shell's content hash: any change to a shell file gives a new cache.
 const VERSION = {{ version|tojson }};

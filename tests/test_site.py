@@ -108,14 +108,43 @@ def shipped_assets(name):
             if p.is_file() and p.name != "README.md"}
 
 
-# runtime/vendor/ as sitegen/site_libraries.py writes it, with one library.
+# runtime/vendor/ as sitegen/site_libraries.py writes it: lib-x (which bundles lib-y's code) and
+# lib-z, which no module imports.
 FAKE_VENDOR = {
-    "vendor/libraries.json": json.dumps([{
-        "package": "lib-x", "version": "1.2.3", "license": "MIT", "license_file": "licenses/lib-x.txt",
-        "files": ["lib-x.mjs"], "purpose": "Testing", "bundled_in": None}]),
+    "vendor/libraries.json": json.dumps([
+        {"package": "lib-x", "version": "1.2.3", "license": "MIT", "license_file": "licenses/lib-x.txt",
+         "files": ["lib-x.mjs"], "purpose": "Testing", "bundled_in": None},
+        {"package": "lib-y", "version": "2.0.0", "license": "ISC", "license_file": "licenses/lib-y.txt",
+         "files": [], "purpose": "Inside lib-x", "bundled_in": "lib-x"},
+        {"package": "lib-z", "version": "0.1.0", "license": "MIT", "license_file": "licenses/lib-z.txt",
+         "files": ["lib-z.mjs"], "purpose": "Unused", "bundled_in": None}]),
     "vendor/lib-x.mjs": "export default 1;\n",
     "vendor/licenses/lib-x.txt": "MIT License\n",
+    "vendor/licenses/lib-y.txt": "ISC License\n",
+    "vendor/lib-z.mjs": "export default 3;\n",
+    "vendor/licenses/lib-z.txt": "MIT License\n",
 }
+# runtime/ with the reference kinds the assembler follows: static imports (multi-line, re-exports),
+# a worker's `new URL(..., import.meta.url)`, a literal import(); and what it must not follow:
+# comment lines, a module nothing reaches.
+FAKE_RUNTIME = {
+    "app.js": "import {\n  chat,\n} from './ui/chat.js';\nimport lib from './vendor/lib-x.mjs';\n",
+    "ui/chat.js": "export { shared as chat } from '../shared.js';\n",
+    "ui/theme.js": "document.documentElement.dataset.theme = 'light';\n",
+    "completion_app.js": "import { shared } from './shared.js';\n",
+    "shared.js": "export const shared = 1;\n",
+    "service_worker.js": "// import { no } from './commented.js';\n"
+                         "const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });\n",
+    "worker.js": "const engine = await import('./engine.js');\n",
+    "engine.js": "export const x = 1;\n",
+    "unused.js": "export {};\n",
+    "README.md": "# dev notes\n",
+    **FAKE_VENDOR,
+}
+CHAT_ONLY = {"runtime/app.js", "runtime/ui/chat.js", "runtime/vendor/lib-x.mjs", "runtime/vendor/licenses/lib-x.txt",
+             "runtime/vendor/licenses/lib-y.txt"}
+SHARED_RUNTIME = {"runtime/ui/theme.js", "runtime/shared.js", "runtime/service_worker.js", "runtime/worker.js",
+                  "runtime/engine.js"}
 
 
 @pytest.fixture
@@ -123,8 +152,7 @@ def fake_assets(tmp_path, monkeypatch):
     """Runtime and kernels folders with code in them, as they will look later."""
     fake = {}
     for name, files in {
-        "runtime": {"app.js": "export {};\n", "engine.js": "export const x = 1;\n",
-                    "README.md": "# dev notes\n", "ui/chat.js": "export {};\n", **FAKE_VENDOR},
+        "runtime": FAKE_RUNTIME,
         "kernels": {"matmul_q4.wgsl": "@compute @workgroup_size(64) fn main() {}\n",
                     "README.md": "# dev notes\n"},
     }.items():
@@ -136,10 +164,33 @@ def fake_assets(tmp_path, monkeypatch):
     return fake
 
 
-def test_file_set_is_the_shell_plus_runtime_and_kernels(tmp_path):
-    files = site_files(build(tmp_path / "site"))
-    assert set(files) == SHELL_FILES | shipped_assets("runtime") | shipped_assets("kernels")
+# The chat page's own modules and the libraries only its replies use (markdown.js's): never on a
+# completion site. What only the completion page loads: never on a chat site.
+CHAT_PAGE_FILES = {"runtime/app.js", "runtime/ui/chat_view.js", "runtime/ui/conversation_list.js",
+                   "runtime/ui/conversations.js", "runtime/ui/drawer.js", "runtime/ui/markdown.js",
+                   "runtime/ui/pane_scroll.js", "runtime/ui/store.js", "runtime/vendor/markdown-it.mjs",
+                   "runtime/vendor/highlight.mjs", "runtime/vendor/temml.mjs"}
+COMPLETION_PAGE_FILES = {"runtime/completion_app.js", "runtime/ui/completion_view.js"}
+# What both pages and the engine's hosts load.
+BOTH_PAGES_FILES = {"runtime/ui/theme.js", "runtime/service_worker.js", "runtime/worker.js", "runtime/engine.js",
+                    "runtime/ui/problem_box.js", "runtime/ui/settings.js", "runtime/ui/stop_button.js",
+                    "runtime/vendor/jinja.mjs"}  # the engine renders chat templates
+
+
+@pytest.mark.parametrize("manifest, own, other", [(MANIFEST, CHAT_PAGE_FILES, COMPLETION_PAGE_FILES),
+                                                  (BASE_MANIFEST, COMPLETION_PAGE_FILES, CHAT_PAGE_FILES)],
+                         ids=["chat", "completion"])
+def test_a_site_carries_the_runtime_its_page_loads_and_nothing_else(tmp_path, manifest, own, other):
+    files = site_files(build(tmp_path / "site", manifest=manifest))
+    runtime = {path for path in files if path.startswith("runtime/")}
+    assert own | BOTH_PAGES_FILES <= runtime
+    assert not other & runtime
+    assert set(files) == SHELL_FILES | runtime | shipped_assets("kernels")
+    assert runtime <= shipped_assets("runtime") and "runtime/vendor/libraries.json" not in runtime
     assert (tmp_path / "site/models/tiny-llama/manifest.json").is_file()  # left alone
+    # The service worker precaches exactly what the site carries.
+    shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", files["sw.js"].decode()).group(1))
+    assert shell == ["./", *sorted(set(files) - {"sw.js"})]
 
 
 def test_a_base_model_gets_the_completion_page(tmp_path):
@@ -167,16 +218,24 @@ def test_a_base_model_gets_the_completion_page(tmp_path):
     assert 'class="site-header"' in files["about.html"].decode() and ">Text completion</a>" in files["about.html"].decode()
 
 
-def test_runtime_and_kernels_are_copied_without_readmes(tmp_path, fake_assets):
-    site_dir = build(tmp_path / "site")
-    files = site_files(site_dir)
-    assert set(files) - SHELL_FILES == {
-        "runtime/app.js", "runtime/engine.js", "runtime/ui/chat.js", "kernels/matmul_q4.wgsl",
-        *(f"runtime/{path}" for path in FAKE_VENDOR)}
+def test_the_runtime_copied_is_what_the_entry_modules_reach(tmp_path, fake_assets):
+    files = site_files(build(tmp_path / "site"))
+    assert set(files) - SHELL_FILES == CHAT_ONLY | SHARED_RUNTIME | {"kernels/matmul_q4.wgsl"}
+    assert files["runtime/worker.js"] == (fake_assets["runtime"] / "worker.js").read_bytes()
     kernel = fake_assets["kernels"] / "matmul_q4.wgsl"
-    assert files["kernels/matmul_q4.wgsl"] == kernel.read_bytes()
+    assert files["kernels/matmul_q4.wgsl"] == kernel.read_bytes()  # kernels/ ships whole, READMEs aside
     scripts = [a for t, a in _Tags(files["index.html"].decode()).tags if t == "script"]
     assert scripts == [{"src": "runtime/ui/theme.js"}, {"type": "module", "src": "runtime/app.js"}]
+    completion = site_files(build(tmp_path / "completion", manifest=BASE_MANIFEST))
+    assert set(completion) - SHELL_FILES == {"runtime/completion_app.js", *SHARED_RUNTIME, "kernels/matmul_q4.wgsl"}
+
+
+def test_a_reference_to_a_missing_module_names_it_and_who_refers(tmp_path, fake_assets):
+    (fake_assets["runtime"] / "engine.js").unlink()
+    with pytest.raises(SitegenError, match=r"^runtime/engine\.js is missing from the site's runtime "
+                                           r"\(runtime/worker\.js refers to '\./engine\.js'\): add the file"):
+        build(tmp_path / "site")
+    assert not (tmp_path / "site" / "index.html").exists()
 
 
 def test_pages_are_accessible_and_self_contained(tmp_path):
@@ -389,16 +448,28 @@ def test_title_and_description_may_name_the_model_and_starters_may_be_none(tmp_p
 # --- the npm libraries (sitegen/site_libraries.py) -------------------------------------------
 
 
-def test_the_site_ships_each_library_and_its_licence(tmp_path):
-    site_dir = build(tmp_path / "site")
-    entries = json.loads((site_dir / "runtime/vendor/libraries.json").read_text())
-    assert [entry["package"] for entry in entries] == [library.package for library in site_libraries.LIBRARIES]
-    for entry in entries:
-        for name in [*entry["files"], entry["license_file"]]:
-            assert (site_dir / "runtime/vendor" / name).stat().st_size > 0, name
+def listed_libraries(site_dir):
+    """The packages the About page of the site in `site_dir` lists."""
+    about = (site_dir / "about.html").read_text()
+    return set(re.findall(r'<th scope="row">([^<]+)</th>\s*<td>[^<]*</td>\s*<td><a href="runtime/vendor/', about))
+
+
+def test_a_site_ships_the_libraries_its_page_uses_with_their_licences(tmp_path):
+    entries = json.loads((asset_dir("runtime") / "vendor/libraries.json").read_text())
+    chat, completion = build(tmp_path / "chat"), build(tmp_path / "completion", manifest=BASE_MANIFEST)
+    # The chat page's reply renderer's (runtime/ui/markdown.js); the engine's (the chat template's
+    # jinja, ...) ship on both.
+    markdown = {"markdown-it", "entities", "linkify-it", "mdurl", "punycode.js", "uc.micro", "@highlightjs/cdn-assets", "temml"}
+    assert {"@huggingface/jinja", *markdown} <= listed_libraries(chat)
+    assert listed_libraries(completion) == listed_libraries(chat) - markdown
+    for site_dir in (chat, completion):
+        for entry in entries:
+            paths = [site_dir / "runtime/vendor" / name for name in [*entry["files"], entry["license_file"]]]
+            shipped = entry["package"] in listed_libraries(site_dir)
+            assert all(path.is_file() == shipped for path in paths), (site_dir.name, entry["package"])
     # The copies are ES modules that markdown.js imports by these names.
     for name in ("markdown-it.mjs", "highlight.mjs", "temml.mjs"):
-        assert re.search(rb"export\s*\{[^}]*default|export default", (site_dir / "runtime/vendor" / name).read_bytes()), name
+        assert re.search(rb"export\s*\{[^}]*default|export default", (chat / "runtime/vendor" / name).read_bytes()), name
 
 
 def test_about_page_lists_the_libraries_with_their_licences(tmp_path, fake_assets):
@@ -406,6 +477,10 @@ def test_about_page_lists_the_libraries_with_their_licences(tmp_path, fake_asset
     row = re.search(r"<th scope=\"row\">lib-x</th>\s*<td>1\.2\.3</td>\s*"
                     r"<td><a href=\"runtime/vendor/licenses/lib-x\.txt\">MIT</a></td>\s*<td>Testing</td>", about)
     assert row, about
+    assert ">lib-y</th>" in about  # bundled in lib-x: listed with it
+    assert ">lib-z</th>" not in about  # no module imports it: not shipped, not listed
+    completion = (build(tmp_path / "completion", manifest=BASE_MANIFEST) / "about.html").read_text()
+    assert ">lib-x</th>" not in completion and ">lib-y</th>" not in completion  # only the chat page imports it
 
 
 @pytest.mark.parametrize("missing", ["vendor/libraries.json", "vendor/lib-x.mjs", "vendor/licenses/lib-x.txt"])
@@ -430,8 +505,9 @@ def test_copy_libraries_makes_a_global_script_a_module(tmp_path):
     for library in site_libraries.LIBRARIES:
         package = tmp_path / "node_modules" / library.package
         package.mkdir(parents=True)
-        (package / "package.json").write_text(json.dumps({"version": "1.0.0", "license": "MIT"}))
         (package / library.license_file).write_text("licence\n")
+        # After the licence: a package without a licence file has its package.json stand for it.
+        (package / "package.json").write_text(json.dumps({"version": "1.0.0", "license": "MIT"}))
         for source in library.files:
             (package / source).parent.mkdir(parents=True, exist_ok=True)
             (package / source).write_text("var temml=function(){return 1}();" if library.export_global else "export {};")

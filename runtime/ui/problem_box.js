@@ -9,21 +9,24 @@ const LABELS = { retry: 'Try again', reload: 'Reload the page', 'new-chat': 'Sta
 export class ProblemBox {
   #element;
   #actions;
+  #page;
 
   /**
    * element: the .problem box; actions: { action name: () => void } for the actions the page
    * offers besides 'reload' (always) and 'retry' (per problem); 'dismiss' hides the box first.
+   * page: 'chat' or 'completion', whose words the problems use (problems.js PAGE_WORDS).
    */
-  constructor(element, actions) {
+  constructor(element, actions, { page = 'chat' } = {}) {
     this.#element = element;
     this.#actions = { reload: () => location.reload(), ...actions };
+    this.#page = page;
   }
 
   /**
    * Show the problem of `error` (describeProblem's unless `problem` is given); `retry` backs the
    * 'retry' action, which is left out without it. Also logs the error to the console.
    */
-  show(error, { retry, problem = describeProblem(error) } = {}) {
+  show(error, { retry, problem = describeProblem(error, { page: this.#page }) } = {}) {
     const { title, text, list, details, actions } = problem;
     const box = this.#element;
     box.querySelector('.problem-title').textContent = title;

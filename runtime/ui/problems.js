@@ -1,22 +1,54 @@
-// What the chat page tells the visitor when something goes wrong, and what it offers to do.
-// Pure data from an error (its `name` survives postMessage, see runtime/errors.js), so every
-// state is tested in Node; runtime/app.js shows it and wires the actions:
+// What a page tells the visitor when something goes wrong, and what it offers to do. Pure data
+// from an error (its `name` survives postMessage, see runtime/errors.js), so every state is
+// tested in Node; runtime/ui/problem_box.js shows it and the page wires the actions:
 //   'retry'    load the model again (verified shards stay cached: only what is missing or
-//              damaged is downloaded again)
+//              damaged is downloaded again), or send the request again
 //   'reload'   reload the page (a lost GPU device comes back with a fresh page)
-//   'new-chat' start a new conversation (the current one stays saved)
+//   'new-chat' start a new conversation (the current one stays saved; the chat page only)
 //   'dismiss'  hide the message (only where the page goes on working)
 // A problem reads as: title (what happened), text (what it means and what to do), an optional
 // list (choices to scan, e.g. browsers), and details: the raw error message, for a bug report or
 // a support question, shown collapsed because it speaks to developers, not to visitors.
+// The chat page and a base model's completion page share the texts; PAGE_WORDS holds the few
+// words that differ (as replyProgressText's `input` does for the reply status).
 
 import { formatBytes } from '../units.js';
 import { WEBGPU_BROWSERS } from '../webgpu_support.js';
 
-/** { title, text, list, details, actions } for an error from loading the model or from a chat request. */
-export function describeProblem(error) {
+/** The words of each page (`describeProblem`'s `page`) that the shared texts take. */
+export const PAGE_WORDS = {
+  chat: {
+    app: 'The chat', // what runs the model, as the visitor sees it
+    input: 'conversation', // what the model reads
+    kept: 'Your conversations are saved', // what survives a reload
+    full: 'full',
+    shorten: 'Start a new chat (this one stays saved), or edit an earlier message to make it shorter.',
+  },
+  completion: {
+    app: 'This page',
+    input: 'text',
+    kept: 'Your text is kept',
+    full: 'too long',
+    shorten: 'Shorten it (your text stays in the box), then try again.',
+  },
+};
+
+// Request fields that hold what the visitor wrote (runtime/request.js and chat_template.js name
+// them in InvalidRequestError.field); every other field is a setting.
+const INPUT_FIELDS = new Set(['messages', 'prompt']);
+
+const count = (number) => number.toLocaleString('en-US');
+
+/**
+ * { title, text, list, details, actions } for an error from loading the model or from a request.
+ * `page`: 'chat' or 'completion' (a key of PAGE_WORDS), the page the problem is shown on.
+ * Throws a TypeError for an unknown page (a bug of the page that calls it).
+ */
+export function describeProblem(error, { page = 'chat' } = {}) {
+  const words = PAGE_WORDS[page];
+  if (!words) throw new TypeError(`describeProblem: unknown page ${JSON.stringify(page)}; use one of ${Object.keys(PAGE_WORDS).join(', ')}`);
   const message = error?.message ?? String(error);
-  return { list: [], details: message, ...problemOf(error, message) };
+  return { list: [], details: message, ...problemOf(error, message, words) };
 }
 
 // Steps the visitor took that failed while the page goes on working: the problem says what did
@@ -44,13 +76,13 @@ export function describeStepProblem(step, error, subject) {
 }
 
 // title, text, actions and, where they differ from the defaults, list and details.
-function problemOf(error, message) {
+function problemOf(error, message, words) {
   switch (error?.name) {
     case 'WebGPUNotAvailableError':
       // Reloading cannot help: the visitor needs another browser (or a setting) first.
       return {
         title: 'This browser cannot run the model',
-        text: "The chat runs the model on your device's GPU through WebGPU, which this browser does not offer. Open "
+        text: `${words.app} runs the model on your device's GPU through WebGPU, which this browser does not offer. Open `
           + 'this page in one of these browsers:',
         list: WEBGPU_BROWSERS,
         actions: [],
@@ -70,8 +102,8 @@ function problemOf(error, message) {
     case 'DeviceLostError':
       return {
         title: 'The GPU stopped responding',
-        text: 'The graphics device was reset (a driver update, sleep, or too much work at once). Your '
-          + 'conversations are saved; reload the page to start the model again.',
+        text: 'The graphics device was reset (a driver update, sleep, or too much work at once). '
+          + `${words.kept}; reload the page to start the model again.`,
         actions: ['reload'],
       };
     case 'IntegrityError':
@@ -83,9 +115,8 @@ function problemOf(error, message) {
       };
     case 'ContextWindowExceededError':
       return {
-        title: 'This conversation is full',
-        text: 'The model cannot read a conversation this long. Start a new chat (this one stays saved), or '
-          + 'edit an earlier message to make it shorter.',
+        title: `This ${words.input} is ${words.full}`,
+        text: `The model cannot read a ${words.input} this long${contextSize(error)}. ${words.shorten}`,
         actions: ['new-chat', 'dismiss'],
       };
     case 'UnsupportedModelError':
@@ -97,22 +128,37 @@ function problemOf(error, message) {
         actions: ['dismiss'],
       };
     case 'InvalidRequestError':
-      // The message names the field and what it allows: it is the text, not a detail.
-      return { title: 'Check the settings', text: message, details: null, actions: ['dismiss'] };
+      // The message names the field and what it allows: it is the text, not a detail. The title
+      // says where the fix is: what the visitor wrote (a template's raise_exception, an empty or
+      // refused prompt) or a setting.
+      return {
+        title: INPUT_FIELDS.has(error.field) ? `The model cannot take this ${words.input}` : 'Check the settings',
+        text: message,
+        details: null,
+        actions: ['dismiss'],
+      };
     case 'ModelNotLoadedError':
     case 'EngineLostError':
       return {
         title: 'The model is not running',
-        text: 'The model stopped running in the background. Reload the page to start it again; your conversations '
-          + 'are saved.',
+        text: `The model stopped running in the background. Reload the page to start it again; ${lower(words.kept)}.`,
         actions: ['reload'],
       };
     default:
       return {
         title: 'Something went wrong',
-        text: 'The chat ran into an error it did not expect. Try again; if it keeps happening, reload the page. '
-          + 'Your conversations are saved.',
+        text: `${words.app} ran into an error it did not expect. Try again; if it keeps happening, reload the page. `
+          + `${words.kept}.`,
         actions: ['retry', 'reload'],
       };
   }
+}
+
+const lower = (sentence) => sentence[0].toLowerCase() + sentence.slice(1);
+
+// " (6,000 tokens; it reads at most 4,096)" from the engine's ContextWindowExceededError fields,
+// '' where the error lacks them.
+function contextSize({ promptTokens, contextLength } = {}) {
+  return Number.isFinite(promptTokens) && Number.isFinite(contextLength)
+    ? ` (${count(promptTokens)} tokens; it reads at most ${count(contextLength)})` : '';
 }

@@ -1,11 +1,14 @@
 """The completion page of a base model (the real Gemma 3 270M, manifest chat_template null) in real
 Chromium (SwiftShader WebGPU): the page says it continues text, the settings dialog sets greedy
-decoding, the France question is continued with Paris as plain text, Stop ends a longer one, and
-the page works offline.
+decoding, the France question is continued with Paris as plain text, screen readers hear only the
+continuation, Stop ends a longer one (saying "Stopping…" while the prompt is still read), an empty
+or too long text is refused without losing it, "Continue from here" never overwrites an edit, the
+page fits a phone, and it works offline without ever loading the chat page's code.
 Measured on a 2-core machine: the module takes about 70 s, the build included; the page loads the
 model in about 9 s and decodes a few tokens per second (a 262k-row LM head per token).
 """
 
+import json
 import time
 
 import pytest
@@ -13,15 +16,27 @@ from playwright.sync_api import expect
 
 from .chat import ARTIFACTS, REPLY_TIMEOUT_MS, save_screenshot, set_settings, wait_until_ready
 from .conftest import serve_folder
+from .test_accessibility import AXE, axe_violations
 
 PROMPT = "Question: What is the capital of France?\nAnswer:"
 
 
+# What only the chat page loads (tests/test_site.py checks the site does not carry it at all).
+CHAT_ONLY = ("runtime/app.js", "runtime/ui/chat_view.js", "runtime/ui/markdown.js", "runtime/vendor/markdown-it.mjs")
+
+
 @pytest.fixture(scope="module")
-def completion_page(gemma3_270m_site, browser):
+def requests() -> list[str]:
+    """Every URL the page's context requested (service worker and workers included)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def completion_page(gemma3_270m_site, browser, requests):
     assert gemma3_270m_site.build.returncode == 0, gemma3_270m_site.build.stderr
     with serve_folder(gemma3_270m_site.site) as url:
         context = browser.new_context()
+        context.on("request", lambda sent: requests.append(sent.url))
         page = context.new_page()
         started = time.perf_counter()
         page.goto(url)
@@ -38,6 +53,11 @@ def complete(page, text):
 
 def wait_for_end(page):
     page.wait_for_selector(".completion-form .send:visible", timeout=REPLY_TIMEOUT_MS)
+
+
+def context_length(site):
+    (manifest,) = site.glob("models/*/manifest.json")
+    return json.loads(manifest.read_text())["architecture"]["context_length"]
 
 
 def test_the_page_says_it_continues_text(completion_page):
@@ -62,6 +82,97 @@ def test_continues_the_france_question_with_paris_as_plain_text(completion_page)
     assert (ARTIFACTS / "completion-gemma3-270m.png").is_file()
 
 
+def test_screen_readers_hear_the_continuation_not_the_prompt_again(completion_page):
+    page = completion_page
+    # The one live region of the result is the model's text (busy while it streams, so it is read
+    # once, whole); the status line is a polite status; the prompt is in neither.
+    live = page.locator(".completion [aria-live], .completion [role=status]")
+    expect(live).to_have_count(2)
+    expect(page.locator(".completion-text")).to_have_attribute("aria-live", "polite")
+    expect(page.locator(".completion-text")).to_have_attribute("aria-busy", "false")
+    expect(page.locator(".completion-status")).to_have_attribute("role", "status")
+    assert page.locator(".completion-prompt").evaluate("element => !element.closest('[aria-live], [role=status]')")
+
+
+def test_continue_from_here_never_overwrites_an_edit(completion_page):
+    page = completion_page
+    full = page.locator(".completion-prompt").text_content() + page.locator(".completion-text").text_content()
+    button, note = page.locator(".continue-further"), page.locator("#continue-note")
+    expect(button).to_be_enabled()
+    page.fill("#prompt", PROMPT + " (edited)")
+    expect(button).to_be_disabled()
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("continues your version")
+    assert page.locator("#prompt").input_value() == PROMPT + " (edited)"
+    page.fill("#prompt", PROMPT)  # back to the text that was continued
+    expect(button).to_be_enabled()
+    expect(note).to_be_hidden()
+    set_settings(page, max_tokens=2)
+    button.click()
+    expect(page.locator("#prompt")).to_have_value(full)
+    wait_for_end(page)
+    expect(page.locator(".completion-prompt")).to_have_text(full)
+    expect(page.locator(".completion .message-stats")).to_contain_text("2 tokens")
+
+
+def test_an_empty_text_is_refused_with_a_message_at_the_field(completion_page):
+    page = completion_page
+    page.fill("#prompt", "  \n ")
+    page.press("#prompt", "Control+Enter")
+    error = page.locator("#prompt-error")
+    expect(error).to_have_text("Write the start of a text first: the model continues it.")
+    expect(error).to_have_attribute("role", "alert")
+    expect(page.locator("#prompt")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#prompt")).to_be_focused()
+    assert "prompt-error" in page.locator("#prompt").get_attribute("aria-describedby").split()
+    expect(page.locator(".completion-form .send")).to_be_visible()  # nothing started
+    page.locator("#prompt").press_sequentially("Once")
+    expect(error).to_be_empty()
+    assert page.locator("#prompt").get_attribute("aria-invalid") is None
+
+
+def test_a_text_too_long_is_refused_and_kept_not_echoed(completion_page, gemma3_270m_site):
+    page = completion_page
+    long_text = "word " * (context_length(gemma3_270m_site.site) + 50)
+    page.fill("#prompt", long_text)
+    page.press("#prompt", "Control+Enter")
+    problem = page.locator(".problem")
+    problem.wait_for(state="visible", timeout=REPLY_TIMEOUT_MS)
+    assert problem.get_attribute("data-error") == "ContextWindowExceededError"
+    expect(problem.locator(".problem-title")).to_have_text("This text is too long")
+    expect(problem.locator(".problem-text")).to_contain_text("Shorten it (your text stays in the box)")
+    expect(page.locator(".completion")).to_be_hidden()  # nothing of the refused text is echoed
+    assert page.locator("#prompt").input_value() == long_text  # the visitor's text stays
+    assert "conversation" not in problem.inner_text().lower()
+    problem.locator("button[data-action=dismiss]").click()
+    expect(problem).to_be_hidden()
+    expect(page.locator("#prompt")).to_be_focused()
+
+
+def test_stop_while_the_prompt_is_read_says_stopping_until_it_ends(completion_page):
+    page = completion_page
+    set_settings(page, max_tokens=8)
+    complete(page, "The history of the city, told street by street: " + "north, south, east, west; " * 120)
+    page.wait_for_function("() => document.querySelector('.completion-status').textContent.startsWith('Reading your text')",
+                           timeout=REPLY_TIMEOUT_MS)
+    # Pressed and read back in one task: what the button says at once, before the engine answers.
+    pressed = page.evaluate("""() => {
+      const stop = document.querySelector('.completion-form .stop');
+      stop.click();
+      return { label: stop.textContent, disabled: stop.disabled, status: document.querySelector('.completion-status').textContent };
+    }""")
+    assert pressed == {"label": "Stopping…", "disabled": True, "status": "Stopping…"}
+    wait_for_end(page)
+    expect(page.locator(".completion-form .stop")).to_be_hidden()
+    expect(page.locator(".completion-form .stop")).to_have_text("Stop")  # ready for the next one
+    status = page.locator(".completion-status")
+    if page.locator(".completion-output").is_visible():  # the last slice ran into the first token
+        expect(page.locator(".completion .message-stats")).to_contain_text("stopped")
+    else:
+        expect(status).to_have_text("Stopped before the model wrote anything.")
+    expect(page.locator("#prompt")).to_be_enabled()
+
+
 def test_stop_ends_a_completion_and_keeps_its_text(completion_page):
     page = completion_page
     set_settings(page, max_tokens=64)
@@ -75,13 +186,59 @@ def test_stop_ends_a_completion_and_keeps_its_text(completion_page):
     expect(page.locator("#prompt")).to_be_enabled()
 
 
-def test_works_offline_after_the_first_load(completion_page):
+def test_fits_a_phone(completion_page):
     page = completion_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        # Nothing wider than the screen: no sideways scrolling, every control reachable.
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        for selector in ("#prompt", ".completion-form .send", ".open-settings", ".theme-toggle"):
+            box = page.locator(selector).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+        assert page.locator("#prompt").bounding_box()["width"] >= 300
+        expect(page.locator(".base-model-note")).to_be_visible()
+        save_screenshot(page, "completion-gemma3-270m-phone")
+        # axe-core's WCAG rules, with a completion shown and the field's empty-text message.
+        assert axe_violations(page, AXE.read_text()) == []
+        page.fill("#prompt", "")
+        page.locator(".completion-form .send").click()
+        expect(page.locator("#prompt-error")).not_to_be_empty()
+        assert axe_violations(page, AXE.read_text()) == []
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})
+
+
+def test_works_offline_after_the_first_load(completion_page, requests):
+    page = completion_page
+    page.fill("#prompt", "Once upon a time")
     page.context.set_offline(True)
     try:
         page.reload()
         wait_until_ready(page)  # the page from the service worker's shell, the model from Cache Storage
         expect(page.locator(".base-model-note")).to_be_visible()
         expect(page.locator("#prompt")).to_have_value("Once upon a time")  # the text typed is kept
+        set_settings(page, temperature=0, max_tokens=2)
+        complete(page, "Once upon a time")
+        wait_for_end(page)
+        expect(page.locator(".completion .message-stats")).to_contain_text("2 tokens")
+        expect(page.locator(".problem")).to_be_hidden()
     finally:
         page.context.set_offline(False)
+    # Not one request, online or offline, for what only the chat page loads.
+    assert not [url for url in requests if url.endswith(CHAT_ONLY)]
+
+
+def test_without_webgpu_the_problem_speaks_of_this_page_not_a_chat(launch_chromium, gemma3_270m_site):
+    plain = launch_chromium(webgpu=False)  # as Linux users get Chromium by default
+    try:
+        with serve_folder(gemma3_270m_site.site) as url:
+            page = plain.new_page()
+            page.goto(url)
+            problem = page.locator(".problem")
+            problem.wait_for(state="visible", timeout=60_000)
+            assert problem.get_attribute("data-error") == "WebGPUNotAvailableError"
+            text = problem.locator(".problem-text").inner_text()
+            assert text.startswith("This page runs the model on your device's GPU through WebGPU"), text
+            assert "chat" not in problem.inner_text().lower()
+    finally:
+        plain.close()

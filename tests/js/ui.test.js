@@ -13,9 +13,10 @@ import {
 import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem, describeStepProblem } from '../../runtime/ui/problems.js';
 import { chatRequest, parseSettings, settingsError } from '../../runtime/ui/settings.js';
+import { STOPPING, StopButton } from '../../runtime/ui/stop_button.js';
 import {
-  ContextWindowExceededError, DeviceLostError, IntegrityError, QuotaExceededError, UnsupportedModelError,
-  WebGPUNotAvailableError, fromPlain, toPlain,
+  ContextWindowExceededError, DeviceLostError, IntegrityError, InvalidRequestError, QuotaExceededError,
+  UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
 } from '../../runtime/errors.js';
 
 describe('format', () => {
@@ -67,6 +68,22 @@ describe('problems', () => {
     assert.deepEqual(problem.actions, []);
   });
 
+  test('a refused request is titled by where the fix is: what was written, or a setting', () => {
+    const template = describeProblem(across(new InvalidRequestError('Conversation roles must alternate user/assistant',
+      { field: 'messages' })));
+    assert.equal(template.title, 'The model cannot take this conversation');
+    assert.equal(template.text, 'Conversation roles must alternate user/assistant');
+    assert.equal(describeProblem(across(new InvalidRequestError('top_p must be ...', { field: 'top_p' }))).title,
+      'Check the settings');
+    assert.equal(describeProblem(settingsError({ max_tokens: 'Max tokens must be ...' })).title, 'Check the settings');
+  });
+
+  test('a full context says how long it is and how much the model reads', () => {
+    const problem = describeProblem(across(new ContextWindowExceededError('too long', { promptTokens: 6123, contextLength: 4096 })));
+    assert.equal(problem.title, 'This conversation is full');
+    assert.match(problem.text, /^The model cannot read a conversation this long \(6,123 tokens; it reads at most 4,096\)\. Start a new chat/);
+  });
+
   test('a failed import is dismissed and says nothing changed', () => {
     const problem = describeStepProblem('import', new SyntaxError('Unexpected token } in JSON'), 'chats.json');
     assert.equal(problem.title, 'The file was not imported');
@@ -74,6 +91,33 @@ describe('problems', () => {
     assert.equal(problem.details, 'Unexpected token } in JSON');
     assert.deepEqual(problem.actions, ['dismiss']);
     assert.deepEqual(describeStepProblem('save', new Error('QuotaExceeded')).actions, ['dismiss']);
+  });
+});
+
+describe('the Stop button', () => {
+  // The button as StopButton leaves it after each step of a request (a plain object has the
+  // properties it sets; the pages' real buttons are driven in tests/e2e/).
+  test('says it is stopping and cannot be pressed again until the request ends, then is as before', () => {
+    const button = { textContent: 'Stop', hidden: true, disabled: false };
+    const stop = new StopButton(button, null);
+    const state = () => ({ hidden: button.hidden, disabled: button.disabled, label: button.textContent, stopping: stop.stopping });
+    const states = [];
+    stop.show(false); states.push(state());
+    stop.show(true); states.push(state());
+    assert.equal(stop.press(), true); states.push(state());
+    assert.equal(stop.press(), false); // Esc after the click: the same stop
+    stop.show(true); states.push(state()); // the page redrawn while the request still runs
+    stop.show(false); states.push(state()); // the request ended
+    stop.show(true); states.push(state()); // the next one
+    assert.equal(STOPPING, 'Stopping…');
+    assert.deepEqual(states, [
+      { hidden: true, disabled: false, label: 'Stop', stopping: false },
+      { hidden: false, disabled: false, label: 'Stop', stopping: false },
+      { hidden: false, disabled: true, label: 'Stopping…', stopping: true },
+      { hidden: false, disabled: true, label: 'Stopping…', stopping: true },
+      { hidden: true, disabled: false, label: 'Stop', stopping: false },
+      { hidden: false, disabled: false, label: 'Stop', stopping: false },
+    ]);
   });
 });
 
