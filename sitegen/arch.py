@@ -8,11 +8,11 @@ back. Whether the runtime's kernels can run that shape is sitegen/limits.py's ch
 """
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 from sitegen.errors import SitegenError
 from sitegen.families import FAMILIES, expected_tensors
+from sitegen.rope import longrope_attention_factor
 
 # HF `architectures[0]` -> its family, from the family table.
 SUPPORTED = {hf_class: fam for fam in FAMILIES for hf_class in fam.hf_classes}
@@ -165,9 +165,10 @@ def _rope_scaling(config: dict, head_dim: int, partial_rotary_factor: float) -> 
 
 def _longrope(config: dict, scaling: dict, rotary_dim: int) -> dict:
     """Phi-3's LongRoPE as transformers' _compute_longrope_parameters (modeling_rope_utils.py) reads
-    it: the pretrained context is config.json's original_max_position_embeddings (else the
-    context itself), and the cos/sin attention factor, unless given, sqrt(1 + ln(s) / ln(original))
-    for s = max_position_embeddings / original (1 where s <= 1)."""
+    it: the pretrained context is config.json's original_max_position_embeddings (transformers
+    gives Phi3Config's attribute priority over rope_scaling's), else rope_scaling's, else the
+    context itself; the cos/sin attention factor, unless given, sitegen/rope.py's
+    longrope_attention_factor of the stretch max_position_embeddings / original."""
     missing = [k for k in ("short_factor", "long_factor") if k not in scaling]
     if missing:
         raise SitegenError(f"rope_scaling of type longrope lacks {', '.join(missing)} in config.json.")
@@ -176,14 +177,55 @@ def _longrope(config: dict, scaling: dict, rotary_dim: int) -> dict:
             raise SitegenError(f"rope_scaling's {key} has {len(scaling[key])} values; the model turns "
                                f"{rotary_dim // 2} pairs per head.")
     context = config.get("max_position_embeddings")
-    original = scaling.get("original_max_position_embeddings") or config.get("original_max_position_embeddings")
+    original = config.get("original_max_position_embeddings") or scaling.get("original_max_position_embeddings")
     factor = context / original if original and context else scaling.get("factor", 1.0)
     original = original or context
-    attention = scaling.get("attention_factor") or (
-        1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original)))
+    attention = scaling.get("attention_factor") or longrope_attention_factor(factor, original)
     return {"type": "longrope", "short_factor": [float(f) for f in scaling["short_factor"]],
             "long_factor": [float(f) for f in scaling["long_factor"]],
             "original_max_position_embeddings": original, "attention_factor": attention}
+
+
+def _first(*values):
+    """The first value that is not None (None if all are)."""
+    return next((value for value in values if value is not None), None)
+
+
+def legacy_rope_keys(config: dict) -> dict:
+    """`config` with its RoPE under the keys transformers 4 saved: rope_theta, rope_scaling (the
+    scaling parameters, rope_type among them; None for plain RoPE), rope_local_base_freq (Gemma 3's
+    sliding layers) and partial_rotary_factor; what `architecture` reads.
+
+    transformers 5 saves one `rope_parameters` dict instead (modeling_rope_utils.py,
+    RotaryEmbeddingConfigMixin): flat, {"rope_type", "rope_theta", "factor", ...,
+    "partial_rotary_factor", "original_max_position_embeddings"}, or nested by layer type,
+    {"full_attention": {...}, "sliding_attention": {...}} (Gemma3TextConfig: the global layers'
+    base and scaling, the sliding layers' base). Read as its convert_rope_params_to_dict and
+    standardize_rope_params read a config: an old `rope_scaling` wins over `rope_parameters`, a
+    value inside the dict over the top-level rope_theta / partial_rotary_factor. A config without
+    either dict, or a key neither sets, is returned as it is (the family's defaults then apply).
+    Raises SitegenError for a rope_parameters / rope_scaling that is not a dict, or one that scales
+    the sliding layers' RoPE (sitegen turns them at rope_local_base_freq, unscaled, as Gemma 3 does).
+    """
+    key = "rope_scaling" if config.get("rope_scaling") else "rope_parameters"
+    params = config.get(key)
+    if not params:
+        return config
+    if not isinstance(params, dict):
+        raise SitegenError(f"config.json's {key} is {params!r}; it must be an object of RoPE parameters.")
+    nested = any(isinstance(params.get(kind), dict) for kind in LAYER_TYPES)
+    full = (params.get("full_attention") or {}) if nested else params
+    sliding = (params.get("sliding_attention") or {}) if nested else {}
+    sliding_kind = sliding.get("rope_type", sliding.get("type", "default"))
+    if sliding_kind != "default":
+        raise SitegenError(f"config.json's rope_parameters scale the sliding_attention layers' RoPE ({sliding_kind}); "
+                           "sitegen runs those layers unscaled.")
+    found = {"rope_theta": _first(full.get("rope_theta"), config.get("rope_theta")),
+             "rope_local_base_freq": _first(sliding.get("rope_theta"), config.get("rope_local_base_freq")),
+             "partial_rotary_factor": _first(full.get("partial_rotary_factor"), config.get("partial_rotary_factor"))}
+    scaling = {key: value for key, value in full.items() if key not in ("rope_theta", "partial_rotary_factor")}
+    return {**config, "rope_scaling": scaling or None,
+            **{key: value for key, value in found.items() if value is not None}}
 
 
 def architecture(config: dict) -> Architecture:
@@ -191,7 +233,8 @@ def architecture(config: dict) -> Architecture:
 
     A key the file leaves out (or sets to null) takes the family's default (`config_defaults` in
     sitegen/families.py), else transformers' usual one. Where the family nests its language model's
-    config under `text_config` (Gemma3ForConditionalGeneration), that is the config read.
+    config under `text_config` (Gemma3ForConditionalGeneration), that is the config read. RoPE is
+    read from transformers 4's keys or transformers 5's `rope_parameters` alike (`legacy_rope_keys`).
     Raises SitegenError (one line) for a family
     sitegen does not run, a missing key, a size that is not a whole number >= 1, MLP biases or a
     RoPE scaling type sitegen lacks. Whether the runtime runs the shape and the features is
@@ -204,6 +247,7 @@ def architecture(config: dict) -> Architecture:
         raise SitegenError(f"Unsupported architecture {found}; supported: {', '.join(SUPPORTED)}.")
     if fam.text_config and isinstance(config.get("text_config"), dict):
         config = dict(config["text_config"], architectures=names)
+    config = legacy_rope_keys(config)
 
     def get(key: str, default=None):
         value = config.get(key)  # null: the default, as transformers reads it

@@ -160,9 +160,9 @@ FAMILIES = (
            features=_GEMMA_FEATURES, gguf_names=_GEMMA_GGUF_NAMES, norm_offset=1.0),
     # Gemma 3 text (Gemma3ForCausalLM; the language model of Gemma3ForConditionalGeneration). The
     # defaults are transformers' Gemma3TextConfig's (configuration_gemma3.py): its configs on the
-    # Hub leave many keys out, and a GGUF holds neither the layer pattern, the local RoPE base nor
-    # query_pre_attn_scalar (llama.cpp assumes these same values: every 6th layer global, base
-    # 10000, scores scaled by head_dim ** -0.5 = 256 ** -0.5).
+    # Hub leave many keys out, and a GGUF holds neither the layer pattern nor, before converters
+    # wrote rope.freq_base_swa, the local RoPE base (llama.cpp assumes these same values: every 6th
+    # layer global, base 10000); its query_pre_attn_scalar the GGUF loader derives as llama.cpp does.
     Family("gemma3", hf_classes=("Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"), gguf_name="gemma3",
            permuted_qk=False, model=_DECODER_MODEL, layer=_SANDWICH_LAYER,
            config_defaults={"vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216,

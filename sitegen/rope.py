@@ -52,6 +52,16 @@ def inverse_frequencies(rotary_dim: int, rope_theta: float, rope_scaling: dict |
     raise ValueError(f"unknown rope_scaling type {rope_scaling['type']!r}")  # arch.py admits only the above
 
 
+def longrope_attention_factor(factor: float, original_context_length: int) -> float:
+    """LongRoPE's default cos/sin multiplier for a model whose context was stretched `factor` times
+    (usually max_position_embeddings / original_max_position_embeddings) from
+    original_context_length tokens: sqrt(1 + ln(factor) / ln(original)), 1 where factor <= 1. The
+    formula of transformers' _compute_longrope_parameters (modeling_rope_utils.py), which
+    llama.cpp's converter also writes into Phi-3 GGUF files as {arch}.rope.scaling.attn_factor
+    (convert_hf_to_gguf.py, Phi3MiniModel.generate_extra_tensors)."""
+    return 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original_context_length))
+
+
 def attention_factor(rope_scaling: dict | None) -> float:
     """What cos and sin are multiplied by (LongRoPE's attention factor; 1 for every other kind)."""
     return rope_scaling.get("attention_factor", 1.0) if rope_scaling else 1.0

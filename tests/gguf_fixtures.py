@@ -5,16 +5,20 @@
   blocks, which gguf-py cannot produce, are packed here from the GGML block layout) or holding
   random blocks of any block type (only the fp16 scale fields made finite);
 - the tokenizer of a real HF tokenizer.json, turned into GGUF metadata as the converter does;
+- whole HF checkpoints (tests/tiny_models.py's Phi-3 and Gemma 3) converted as the converter does;
 - a varied text corpus.
 """
 
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import safetensors.torch
 from gguf import GGMLQuantizationType as Q
-from gguf import GGML_QUANT_SIZES, GGUFWriter, SpecialVocab, TokenType
+from gguf import (GGML_QUANT_SIZES, MODEL_ARCH, MODEL_ARCH_NAMES, GGUFWriter, RopeScalingType, SpecialVocab, TokenType,
+                  get_tensor_name_map)
 from gguf.quants import quantize
 from gguf.vocab import bytes_to_unicode
 
@@ -355,11 +359,10 @@ def _sentencepiece_vocab(hf: dict) -> tuple[list[str], list[float], list[int]]:
     return tokens, [-float(first_merge.get(t, 0)) for t in tokens], [piece_type(t) for t in tokens]
 
 
-def write_tokenizer_gguf(path: Path, hf_dir: Path, pre: str) -> None:
-    """A GGUF holding the tokenizer of an HF folder (tokenizer.json + tokenizer_config.json).
+def add_hf_tokenizer(writer: GGUFWriter, hf_dir: Path, pre: str) -> None:
+    """Add the tokenizer of an HF folder (tokenizer.json + tokenizer_config.json) to a GGUF writer.
     Special ids, add_bos/add_eos, merges and the chat template come from gguf-py's own SpecialVocab."""
     hf = json.loads((hf_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    writer = GGUFWriter(path, "llama")
     if hf["model"].get("byte_fallback"):
         tokens, scores, types = _sentencepiece_vocab(hf)
         writer.add_tokenizer_model("llama")
@@ -374,4 +377,105 @@ def write_tokenizer_gguf(path: Path, hf_dir: Path, pre: str) -> None:
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     special.add_to_gguf(writer, quiet=True)
+
+
+def write_tokenizer_gguf(path: Path, hf_dir: Path, pre: str) -> None:
+    """A GGUF holding only the tokenizer of an HF folder (add_hf_tokenizer)."""
+    writer = GGUFWriter(path, "llama")
+    add_hf_tokenizer(writer, hf_dir, pre)
+    finish(writer)
+
+
+# --- HF checkpoints -> GGUF, as convert_hf_to_gguf.py converts Phi-3 and Gemma 3 (--outtype f32) ---
+# Each metadata writer mirrors the converter's set_gguf_parameters (and generate_extra_tensors) for
+# the class, on a config.json as transformers 4 saved it; it returns the extra tensors to write.
+
+def _phi3_metadata(writer: GGUFWriter, config: dict) -> dict[str, np.ndarray]:
+    """Phi3MiniModel: the fused attn_qkv / ffn_up as they are, the partial rotary dimensions as
+    int(partial_rotary_factor * hidden) // heads, a null sliding window as 0, and for LongRoPE the
+    factor tensors and the attention factor sqrt(1 + ln(s) / ln(original)), s = context / original."""
+    scaling = config.get("rope_scaling") or {}
+    n_embd, n_head, context = config["hidden_size"], config["num_attention_heads"], config["max_position_embeddings"]
+    # TextModel.__init__ copies the top-level original_max_position_embeddings into the RoPE parameters
+    original = scaling.get("original_max_position_embeddings", config.get("original_max_position_embeddings"))
+    writer.add_context_length(context)
+    writer.add_rope_scaling_orig_ctx_len(original)
+    writer.add_embedding_length(n_embd)
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(config["num_key_value_heads"])
+    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    writer.add_rope_dimension_count(int(config.get("partial_rotary_factor", 1.0) * n_embd) // n_head)
+    writer.add_rope_freq_base(config["rope_theta"])
+    writer.add_sliding_window(config.get("sliding_window") or 0)
+    if not scaling.get("long_factor"):
+        return {}
+    scale = context / original
+    writer.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(scale) / math.log(original)) if scale > 1 else 1.0)
+    return {"rope_factors_long.weight": np.array(scaling["long_factor"], np.float32),
+            "rope_factors_short.weight": np.array(scaling["short_factor"], np.float32)}
+
+
+def _gemma3_metadata(writer: GGUFWriter, config: dict) -> dict[str, np.ndarray]:
+    """Gemma3Model (with TextModel's parameters it keeps): Gemma3TextConfig's defaults for what
+    the config leaves out, the global layers' RoPE base and linear scaling, the sliding layers'
+    base as rope.freq_base_swa; no layer pattern and no query_pre_attn_scalar."""
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_context_length(config.get("max_position_embeddings", 131072))
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(config.get("num_attention_heads", 8))
+    writer.add_head_count_kv(config.get("num_key_value_heads", 4))
+    if (config.get("rope_scaling") or {}).get("rope_type") == "linear":
+        writer.add_rope_scaling_type(RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(config["rope_scaling"]["factor"])
+    writer.add_rope_freq_base(config.get("rope_theta", 1_000_000.0))
+    if config.get("rope_local_base_freq") is not None:
+        writer.add_rope_freq_base_swa(config["rope_local_base_freq"])
+    writer.add_layer_norm_rms_eps(config.get("rms_norm_eps", 1e-6))
+    writer.add_key_length(config.get("head_dim", 256))
+    writer.add_value_length(config.get("head_dim", 256))
+    if config.get("final_logit_softcapping"):
+        writer.add_final_logit_softcapping(config["final_logit_softcapping"])
+    if config.get("sliding_window_pattern") != 1:
+        writer.add_sliding_window(config["sliding_window"])
+    return {}
+
+
+# architectures[0] -> (GGUF architecture, metadata writer, value added to every "*norm.weight":
+# Gemma3Model.norm_shift, as Gemma3RMSNorm computes x * (1 + w))
+_CONVERTERS = {"Phi3ForCausalLM": (MODEL_ARCH.PHI3, _phi3_metadata, 0.0),
+               "Gemma3ForCausalLM": (MODEL_ARCH.GEMMA3, _gemma3_metadata, 1.0)}
+
+
+def _hf_tensors(folder: Path) -> dict[str, np.ndarray]:
+    """Every tensor of an HF folder's safetensors files as float32 (the converter widens bf16 to
+    float32 before modify_tensors)."""
+    tensors = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        tensors |= {name: t.float().numpy() for name, t in safetensors.torch.load_file(file).items()}
+    return tensors
+
+
+def convert_hf_to_gguf(folder: Path, path: Path) -> None:
+    """Write the HF checkpoint in `folder` (a Phi3ForCausalLM or Gemma3ForCausalLM) as the GGUF
+    file `path`, as llama.cpp's convert_hf_to_gguf.py --outtype f32 would: names from gguf-py's
+    own tensor map, 1-D and 2-D tensors in F32, the class's metadata and extra tensors, the
+    tokenizer as a GPT-2 byte-level BPE."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    arch, metadata, norm_shift = _CONVERTERS[config["architectures"][0]]
+    names = get_tensor_name_map(arch, config["num_hidden_layers"])
+    writer = GGUFWriter(path, MODEL_ARCH_NAMES[arch])
+    tensors = metadata(writer, config)
+    for name, data in _hf_tensors(folder).items():
+        if name.endswith("norm.weight"):
+            data = data + np.float32(norm_shift)
+        if arch == MODEL_ARCH.GEMMA3 and name == "model.embed_tokens.weight":  # out-of-vocabulary rows dropped
+            tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+            data = data[:len(tokenizer["model"]["vocab"]) + len(tokenizer["added_tokens"])]
+        tensors[names.get_name(name, try_suffixes=(".weight", ".bias"))] = data
+    for name, data in tensors.items():
+        writer.add_tensor(name, data, raw_dtype=Q.F32)
+    add_hf_tokenizer(writer, folder, "gpt-2")
     finish(writer)

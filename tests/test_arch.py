@@ -1,7 +1,10 @@
 """sitegen/arch.py: a config.json reduced to an Architecture, and a checkpoint checked against it.
 Every problem is one line naming what is wrong (the CLI prints it as is)."""
 
+import copy
+
 import pytest
+from transformers import Gemma2Config, Gemma3TextConfig, LlamaConfig, Phi3Config, Qwen3Config
 
 from sitegen.arch import FEATURES, architecture, check_tensors
 from sitegen.errors import SitegenError
@@ -117,3 +120,64 @@ def test_null_and_missing_keys_take_the_defaults_transformers_uses():
     config = {key: value for key, value in SHAPES["phi3"].items() if key != "original_max_position_embeddings"}
     scaling = architecture(dict(config, vocab_size=384, max_position_embeddings=131072)).rope_scaling
     assert scaling["original_max_position_embeddings"] == 4096 and scaling["attention_factor"] > 1
+
+
+# --- transformers 5's rope_parameters ---------------------------------------------------------------
+
+def _saved_by_transformers(config_class, config: dict) -> dict:
+    """config.json as the installed transformers (5) saves a config of these keys: its RoPE in one
+    rope_parameters dict (nested by layer type for Gemma 3), no rope_theta / rope_scaling."""
+    saved = config_class(**copy.deepcopy(config)).to_dict()
+    assert "rope_parameters" in saved and not {"rope_theta", "rope_scaling", "rope_local_base_freq"} & set(saved)
+    return saved
+
+
+@pytest.mark.parametrize("shape, config_class, change", [
+    ("llama", LlamaConfig, {}),  # llama3 scaling
+    ("limit-low", LlamaConfig, {}),  # linear scaling
+    ("qwen3", Qwen3Config, {}),
+    ("phi3", Phi3Config, {}),  # LongRoPE
+    ("phi4-mini", Phi3Config, {}),  # LongRoPE and partial rotary
+    ("gemma2", Gemma2Config, {"rope_theta": 20000.0}),
+    ("gemma3", Gemma3TextConfig, {}),
+    ("gemma3", Gemma3TextConfig, {"rope_theta": 2e6, "rope_local_base_freq": 20000.0,
+                                  "rope_scaling": {"rope_type": "linear", "factor": 8.0}}),
+], ids=["llama3", "linear", "qwen3", "phi3-longrope", "phi4-mini-partial", "gemma2", "gemma3", "gemma3-scaled"])
+def test_a_config_saved_by_transformers_5_gives_the_architecture_of_the_old_keys(shape, config_class, change):
+    old = dict(SHAPES[shape], vocab_size=384, **change)
+    new = _saved_by_transformers(config_class, old)
+    assert architecture(new) == architecture(old)
+    assert architecture(new).rope_theta == old["rope_theta"]  # not the default: the keys were really read
+
+
+def test_gemma3s_nested_rope_parameters_give_each_layer_kind_its_own():
+    config = dict(SHAPES["gemma3"], vocab_size=384, rope_parameters={
+        "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 500000.0},
+        "sliding_attention": {"rope_type": "default", "rope_theta": 5000.0}})
+    del config["rope_theta"], config["rope_local_base_freq"]
+    arch = architecture(config)
+    assert (arch.rope_theta, arch.rope_scaling, arch.rope_local_base_freq) == (
+        500000.0, {"type": "linear", "factor": 4.0}, 5000.0)
+
+
+def test_an_old_rope_scaling_wins_over_rope_parameters_and_a_value_inside_over_the_top_level_key():
+    """As transformers 5's convert_rope_params_to_dict reads a config that has both."""
+    arch = architecture(dict(LLAMA, rope_scaling={"rope_type": "linear", "factor": 2.0}, rope_theta=20000.0,
+                             rope_parameters={"rope_type": "linear", "factor": 3.0, "rope_theta": 30000.0}))
+    assert (arch.rope_scaling, arch.rope_theta) == ({"type": "linear", "factor": 2.0}, 20000.0)
+    arch = architecture(dict(LLAMA, rope_scaling=None, rope_theta=20000.0,
+                             rope_parameters={"rope_type": "linear", "factor": 3.0, "rope_theta": 30000.0}))
+    assert (arch.rope_scaling, arch.rope_theta) == ({"type": "linear", "factor": 3.0}, 30000.0)
+
+
+@pytest.mark.parametrize("rope_parameters, problem", [
+    ("fast", "config.json's rope_parameters is 'fast'; it must be an object of RoPE parameters."),
+    ({"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+      "sliding_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4}},
+     "config.json's rope_parameters scale the sliding_attention layers' RoPE (linear); sitegen runs those layers "
+     "unscaled."),
+])
+def test_rope_parameters_sitegen_cannot_read_are_one_line(rope_parameters, problem):
+    with pytest.raises(SitegenError) as refused:
+        architecture(dict(SHAPES["gemma3"], vocab_size=384, rope_parameters=rope_parameters))
+    assert str(refused.value) == problem

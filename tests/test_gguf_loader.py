@@ -1,18 +1,28 @@
 import math
+from pathlib import Path
+from typing import Callable
 
+import ml_dtypes
 import numpy as np
 import pytest
+import torch
 from gguf import GGMLQuantizationType as Q
 from gguf import GGML_QUANT_SIZES, GGUFReader, RopeScalingType
 from gguf.quants import dequantize
 from tokenizers import Tokenizer
+from transformers import AutoModelForCausalLM
 
 from sitegen.arch import architecture, check_tensors
+from sitegen.artifact import model_card_license
+from sitegen.commands.build import build
+from sitegen.config import BuildConfig
 from sitegen.errors import SitegenError
 from sitegen.loaders.gguf import SUPPORTED_TYPES, load_gguf
-from sitegen.artifact import model_card_license
-from tests.gguf_fixtures import (BLOCK_TYPES, ENCODABLE_TYPES, QK_K, SHAPES, gguf_name, hf_weights, stored_row_order,
-                                 write_random_blocks_gguf, write_tiny_gguf)
+from sitegen.loaders.hf_folder import load_hf_folder
+from sitegen.reference import ReferenceModel
+from tests.gguf_fixtures import (BLOCK_TYPES, ENCODABLE_TYPES, QK_K, SHAPES, convert_hf_to_gguf, gguf_name, hf_weights,
+                                 stored_row_order, write_random_blocks_gguf, write_tiny_gguf)
+from tests.tiny_models import write_tiny_model
 
 # --- the real demo model: SmolLM2-135M-Instruct, Q4_1 + Q8_0 + F32 -------------------------------
 
@@ -330,6 +340,124 @@ def test_gemma2_soft_caps_come_from_the_metadata(tmp_path):
     config = load_gguf(tmp_path / "m.gguf").config
     assert (config["architectures"], config["attn_logit_softcapping"], config["final_logit_softcapping"]) == (
         ["Gemma2ForCausalLM"], 20.0, 10.0)
+
+
+# --- whole checkpoints converted as llama.cpp's convert_hf_to_gguf.py converts them -----------------
+
+# tests/tiny_models.py shape -> config.json changes: what the GGUF can carry (Gemma 3: the layer
+# pattern llama.cpp assumes, every 6th layer global, and query_pre_attn_scalar = head_dim)
+CONVERTED = {"phi3": {}, "phi4-mini": {},
+             "gemma3": {"num_hidden_layers": 6, "sliding_window_pattern": 6, "query_pre_attn_scalar": 32}}
+
+
+@pytest.fixture(scope="module", params=CONVERTED)
+def converted(request, tmp_path_factory) -> tuple[Path, Path]:
+    """(HF folder, the GGUF converted from it) of a tiny bf16 checkpoint."""
+    folder = tmp_path_factory.mktemp(request.param)
+    write_tiny_model(folder / "hf", request.param, dtype=ml_dtypes.bfloat16, seed=9, **CONVERTED[request.param])
+    convert_hf_to_gguf(folder / "hf", folder / "m.gguf")
+    return folder / "hf", folder / "m.gguf"
+
+
+def test_a_converted_checkpoint_loads_to_the_architecture_and_tensors_of_its_safetensors(converted):
+    """Phi-3's fused qkv / gate_up and LongRoPE factor tensors (partial rotary for Phi-4-mini),
+    Gemma 3's norms stored with the 1 added, its local RoPE base: the same manifest architecture,
+    the same tensors bit for bit (float32 from bf16 either way)."""
+    folder, path = converted
+    ours, theirs = load_gguf(path), load_hf_folder(folder)
+    arch = architecture(ours.config)
+    assert arch == architecture(theirs.config)
+    assert check_tensors(arch, ours.tensors) and set(ours.tensors) == set(theirs.tensors)
+    for name, entry in theirs.tensors.items():
+        np.testing.assert_array_equal(ours.tensors[name].read(), entry.read(), err_msg=name)
+    if arch.family == "phi3":
+        assert arch.rope_scaling["type"] == "longrope" and arch.rope_scaling["attention_factor"] > 1
+        assert ours.config["rope_scaling"]["long_factor"] == theirs.config["rope_scaling"]["long_factor"]
+    else:
+        assert (arch.query_pre_attn_scalar, arch.rope_local_base_freq) == (32.0, 10000.0)
+        assert [arch.sliding(i) for i in range(6)] == [True] * 5 + [False]
+
+
+def test_a_converted_checkpoints_reference_logits_are_transformers(converted, tmp_path):
+    """The site built from the GGUF (f16 weights) computes the logits transformers computes on the
+    original checkpoint. transformers turns a prompt within LongRoPE's original context with the
+    short factors: the reference runs in a context that long to take them too (sitegen/rope.py)."""
+    folder, path = converted
+    manifest = build(BuildConfig(model=str(path), out=tmp_path / "site", quant="f16"), log=lambda *_: None)
+    scaling = manifest["architecture"]["rope_scaling"]
+    ours = ReferenceModel(tmp_path / "site" / "models" / manifest["model_id"],
+                          scaling["original_max_position_embeddings"] if scaling else None)
+    theirs = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+    ids = [5, 17, 200, 3, 99, 150, 42, 7, 250, 11, 300, 64]  # past Gemma's window of 8
+    with torch.no_grad():
+        expected = theirs(torch.tensor([ids])).logits[0].numpy()
+    np.testing.assert_allclose(ours.forward(ids, every_position=True), expected, atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("arch_name, layers, hidden, heads, scalar", [
+    ("gemma2", 46, 4608, 32, 144),  # Gemma 2 27B: hidden / heads
+    ("gemma3", 62, 5376, 32, 168),  # Gemma 3 27B
+    ("gemma2", 42, 3584, 16, 64),  # Gemma 2 9B: key_length (the tiny llama's 64), not hidden / heads (224)
+    ("gemma3", 48, 3840, 16, 64),  # Gemma 3 12B: likewise (not 240)
+])
+def test_gemmas_query_pre_attn_scalar_is_derived_as_llama_cpp_derives_it(tmp_path, arch_name, layers, hidden,
+                                                                         heads, scalar):
+    def size(writer):  # the sizes llama.cpp reads it from; the tensors stay the tiny llama's
+        writer.add_block_count(layers)
+        writer.add_embedding_length(hidden)
+        writer.add_head_count(heads)
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", arch_name=arch_name, metadata=size)
+    assert load_gguf(tmp_path / "m.gguf").config["query_pre_attn_scalar"] == scalar
+
+
+def test_only_gemma_gets_a_query_pre_attn_scalar(tmp_path):
+    write_tiny_gguf(tmp_path / "m.gguf", "llama", metadata=lambda writer: writer.add_block_count(62))
+    assert "query_pre_attn_scalar" not in load_gguf(tmp_path / "m.gguf").config
+
+
+def _longrope(short: list[float], long: list[float]) -> Callable:
+    def add(writer):
+        writer.add_rope_scaling_orig_ctx_len(128)
+        writer.add_tensor("rope_factors_short.weight", np.array(short, np.float32))
+        writer.add_tensor("rope_factors_long.weight", np.array(long, np.float32))
+    return add
+
+
+def test_longrope_factors_become_rope_scaling_and_a_stored_attention_factor_is_kept(tmp_path):
+    """The context is 512 (4 times 128): the attention factor the converter writes is the one
+    transformers derives, so it is left for sitegen/arch.py to derive; another one is kept."""
+    short, long = [1.0, 1.1, 1.3, 1.7] * 8, [2.0, 3.5, 7.0, 12.5] * 8
+    write_tiny_gguf(tmp_path / "m.gguf", "qwen2", arch_name="phi3", metadata=_longrope(short, long))
+    config = load_gguf(tmp_path / "m.gguf").config
+    assert config["rope_scaling"] == {"rope_type": "longrope", "original_max_position_embeddings": 128,
+                                      "short_factor": short, "long_factor": long}
+    assert config["original_max_position_embeddings"] == 128
+
+    def with_factor(factor):
+        def add(writer):
+            _longrope(short, long)(writer)
+            writer.add_rope_scaling_attn_factors(factor)
+        return add
+    derived = math.sqrt(1 + math.log(4) / math.log(128))
+    write_tiny_gguf(tmp_path / "derived.gguf", "qwen2", arch_name="phi3", metadata=with_factor(derived))
+    assert "attention_factor" not in load_gguf(tmp_path / "derived.gguf").config["rope_scaling"]
+    write_tiny_gguf(tmp_path / "own.gguf", "qwen2", arch_name="phi3", metadata=with_factor(1.5))
+    assert load_gguf(tmp_path / "own.gguf").config["rope_scaling"]["attention_factor"] == 1.5
+
+
+def test_longrope_needs_both_factor_tensors(tmp_path):
+    def short_only(writer):
+        writer.add_rope_scaling_orig_ctx_len(128)
+        writer.add_tensor("rope_factors_short.weight", np.ones(32, np.float32))
+    write_tiny_gguf(tmp_path / "m.gguf", "qwen2", arch_name="phi3", metadata=short_only)
+    with pytest.raises(SitegenError, match="has LongRoPE factors but not rope_factors_long.weight"):
+        load_gguf(tmp_path / "m.gguf")
+
+
+def test_a_zero_sliding_window_is_none(tmp_path):
+    """What the converter writes for a Phi-3 config whose sliding_window is null."""
+    write_tiny_gguf(tmp_path / "m.gguf", "qwen2", arch_name="phi3", metadata=lambda w: w.add_sliding_window(0))
+    assert "sliding_window" not in load_gguf(tmp_path / "m.gguf").config
 
 
 # --- what sitegen refuses -------------------------------------------------------------------------

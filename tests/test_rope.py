@@ -5,12 +5,13 @@ import copy
 
 import numpy as np
 import pytest
-from transformers import LlamaConfig
+from transformers import LlamaConfig, Phi3Config
+from transformers.modeling_rope_utils import _compute_longrope_parameters
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
 from sitegen.arch import architecture
 from sitegen.loaders.gguf import _llama3_scaling
-from sitegen.rope import inverse_frequencies
+from sitegen.rope import inverse_frequencies, longrope_attention_factor
 from tests.tiny_models import SHAPES
 
 LLAMA_3_2 = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
@@ -51,3 +52,12 @@ def test_gguf_llama3_recovery_round_trips(head_dim, theta, scaling):
     recovered = _llama3_scaling(divisors.astype(np.float32).astype(np.float64), theta, head_dim,
                                 params["original_max_position_embeddings"])
     assert recovered == {"rope_type": "llama3", **params}
+
+
+@pytest.mark.parametrize("context, original", [(131072, 4096), (256, 64), (4096, 4096), (2048, 4096)])
+def test_longrope_attention_factor_is_the_one_transformers_derives(context, original):
+    config = Phi3Config(max_position_embeddings=context, original_max_position_embeddings=original,
+                        rope_scaling={"rope_type": "longrope", "short_factor": [1.0] * 48, "long_factor": [1.0] * 48})
+    _, theirs = _compute_longrope_parameters(config, "cpu")
+    assert longrope_attention_factor(context / original, original) == pytest.approx(theirs, rel=1e-12)
+    assert (theirs > 1) == (context > original)

@@ -4,7 +4,9 @@ The file is memory-mapped by gguf-py's GGUFReader; a tensor's rows are dequantiz
 asked for (quantized blocks run along a row, so a block of rows is a plain slice of the map).
 What llama.cpp's converter changed on the way in is undone here: tensor names, the reversed
 dimension order, and the row order of Llama's Q/K projections. The HF config is rebuilt from the
-metadata, and the tokenizer from the stored vocabulary (sitegen.loaders.gguf_tokenizer).
+metadata (RoPE scaling also from the factor tensors that stand for it: Llama 3's, Phi-3's LongRoPE;
+what the file lacks as llama.cpp assumes it), and the tokenizer from the stored vocabulary
+(sitegen.loaders.gguf_tokenizer).
 """
 
 import functools
@@ -24,7 +26,7 @@ from sitegen.errors import SitegenError
 from sitegen.families import FAMILIES, Family
 from sitegen.loaders.gguf_tokenizer import (generation_config_from_gguf, tokenizer_config_from_gguf,
                                             tokenizer_json_from_gguf)
-from sitegen.rope import inverse_frequencies
+from sitegen.rope import inverse_frequencies, longrope_attention_factor
 
 # What llama.cpp's usual quantisation presets write (Q2_K ... Q8_0, IQ4_NL, IQ4_XS; the K-quant
 # presets fall back to Q5_0/Q5_1/Q8_0/IQ4_NL for rows that are not a multiple of 256), all
@@ -45,6 +47,13 @@ _BLOCK_NAMES = {
 }
 _ROPE_FREQS = "rope_freqs.weight"  # llama.cpp bakes Llama 3's RoPE scaling into per-dimension factors
 _LLAMA3_ORIGINAL_CONTEXT = 8192  # what llama.cpp's converter assumes when building those factors
+# Phi-3's LongRoPE factors, one per rotary pair (convert_hf_to_gguf.py, Phi3MiniModel.generate_extra_tensors)
+_LONGROPE_FACTORS = {"short_factor": "rope_factors_short.weight", "long_factor": "rope_factors_long.weight"}
+_ROPE_TENSORS = (_ROPE_FREQS, *_LONGROPE_FACTORS.values())  # read into rope_scaling, not weights
+# Gemma 2/3 GGUFs carry no query_pre_attn_scalar: llama.cpp (src/llama-model.cpp, load_hparams) scales
+# scores by (hidden / heads) ** -0.5 for the 27B models, which it recognises by these layer counts, and by
+# key_length ** -0.5 otherwise, after gemma_pytorch's config.py (HF configs: 144 and 168 for the 27Bs)
+_GEMMA_27B_LAYERS = {"gemma2": 46, "gemma3": 62}
 _REQUIRED = object()
 
 
@@ -188,7 +197,7 @@ def _permuted_heads(hf_name: str, family: Family, n_heads: int, n_kv_heads: int)
 def _tensor_entries(reader: GGUFReader, family: Family, n_heads: int, n_kv_heads: int) -> dict[str, TensorEntry]:
     entries = {}
     for tensor in reader.tensors:
-        if tensor.name == _ROPE_FREQS:
+        if tensor.name in _ROPE_TENSORS:
             continue
         name = _hf_name(tensor.name, family)
         _check_type(tensor)
@@ -232,34 +241,76 @@ def _llama3_scaling(factors: np.ndarray, theta: float, head_dim: int, context: i
     return {"rope_type": "llama3", **params}
 
 
+def _rope_factors(tensor: ReaderTensor) -> np.ndarray:
+    """A RoPE factor tensor's values, float64 [n]."""
+    return dequantize(tensor.data, tensor.tensor_type).astype(np.float64).ravel()
+
+
+def _longrope_scaling(meta: dict, arch_name: str, tensors: dict[str, ReaderTensor]) -> dict:
+    """HF's longrope rope_scaling from llama.cpp's Phi-3 GGUF: the factor tensors (float32: given as
+    their shortest round-tripping decimals, as config.json has them), the original context
+    (rope.scaling.original_context_length) and, where it is not the one transformers derives
+    anyway, the attention factor (rope.scaling.attn_factor, which the converter computes with
+    sitegen/rope.py's formula)."""
+    missing = [name for name in _LONGROPE_FACTORS.values() if name not in tensors]
+    if missing:
+        raise SitegenError(f"the GGUF file has LongRoPE factors but not {missing[0]}; it may come from an unusual "
+                           "converter: convert the model again with a recent llama.cpp")
+    context = _require(meta, f"{arch_name}.context_length")
+    original = _require(meta, f"{arch_name}.rope.scaling.original_context_length")
+    scaling = {"rope_type": "longrope", "original_max_position_embeddings": original}
+    scaling |= {key: [float(str(v)) for v in _rope_factors(tensors[name]).astype(np.float32)]
+                for key, name in _LONGROPE_FACTORS.items()}
+    stored = meta.get(f"{arch_name}.rope.scaling.attn_factor")
+    if stored is not None and not math.isclose(stored, longrope_attention_factor(context / original, original),
+                                               rel_tol=1e-6):
+        scaling["attention_factor"] = stored
+    return scaling
+
+
 def _rope_scaling(meta: dict, arch_name: str, reader: GGUFReader, theta: float, head_dim: int) -> dict | None:
     kind = meta.get(f"{arch_name}.rope.scaling.type", "none")
-    freqs = next((t for t in reader.tensors if t.name == _ROPE_FREQS), None)
-    if freqs is not None and kind == "none":
+    tensors = {t.name: t for t in reader.tensors if t.name in _ROPE_TENSORS}
+    freqs = tensors.get(_ROPE_FREQS)
+    if tensors and freqs is None and kind in ("none", "longrope"):  # newer converters name the type
+        return _longrope_scaling(meta, arch_name, tensors)
+    if freqs is not None and len(tensors) == 1 and kind == "none":
         context = meta.get(f"{arch_name}.rope.scaling.original_context_length", _LLAMA3_ORIGINAL_CONTEXT)
-        return _llama3_scaling(dequantize(freqs.data, freqs.tensor_type).astype(np.float64).ravel(),
-                               theta, head_dim, context)
-    if freqs is None and kind == "none":
+        return _llama3_scaling(_rope_factors(freqs), theta, head_dim, context)
+    if not tensors and kind == "none":
         return None
-    if freqs is None and kind == "linear":
+    if not tensors and kind == "linear":
         return {"rope_type": "linear", "factor": _require(meta, f"{arch_name}.rope.scaling.factor")}
     raise SitegenError(f"unsupported RoPE scaling in the GGUF file ({kind}"
-                       f"{' with ' + _ROPE_FREQS if freqs is not None else ''}); supported: none, linear, "
-                       f"Llama 3 ({_ROPE_FREQS})")
+                       f"{' with ' + ', '.join(tensors) if tensors else ''}); supported: none, linear, "
+                       f"Llama 3 ({_ROPE_FREQS}), LongRoPE ({', '.join(_LONGROPE_FACTORS.values())})")
+
+
+def _query_pre_attn_scalar(arch_name: str, layers: int, hidden: int, n_heads: int, head_dim: int) -> dict:
+    """Gemma's query_pre_attn_scalar as llama.cpp derives it (_GEMMA_27B_LAYERS); {} for other families."""
+    if arch_name not in _GEMMA_27B_LAYERS:
+        return {}
+    return {"query_pre_attn_scalar": hidden // n_heads if layers == _GEMMA_27B_LAYERS[arch_name] else head_dim}
 
 
 def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
     def hp(key: str, default: Any = _REQUIRED) -> Any:  # an architecture hyper-parameter
         return _require(meta, f"{arch_name}.{key}") if default is _REQUIRED else meta.get(f"{arch_name}.{key}", default)
 
-    hidden, n_heads = hp("embedding_length"), hp("attention.head_count")
+    hidden, n_heads, layers = hp("embedding_length"), hp("attention.head_count"), hp("block_count")
     head_dim = hp("attention.key_length", hidden // n_heads)
     theta = float(hp("rope.freq_base", 10000.0))  # llama.cpp's default
     names = {t.name for t in reader.tensors}
-    # the window only: which layers have it (Gemma 3's every 6th layer global) and their RoPE base
-    # are not in the file; the family's config_defaults give what llama.cpp assumes
+    # the window only (0: none, as the converter writes a Phi-3 config's null): which layers have it
+    # (Gemma 3's every 6th layer global) is not in the file, the family's config_defaults give what
+    # llama.cpp assumes; nor, before converters wrote rope.freq_base_swa, their RoPE base
     window = hp("attention.sliding_window", None)
-    window = {} if window is None else {"sliding_window": window}
+    window = {"sliding_window": window} if window else {}
+    local_base = hp("rope.freq_base_swa", None)
+    local_base = {} if local_base is None else {"rope_local_base_freq": float(local_base)}
+    # LongRoPE's pretrained context, where config.json has it (Phi3Config's original_max_position_embeddings)
+    original = hp("rope.scaling.original_context_length", None)
+    original = {} if original is None else {"original_max_position_embeddings": original}
     # the dimensions of each head RoPE turns (Phi-4-mini's 96 of 128): partial rotary
     rotary = hp("rope.dimension_count", head_dim)
     partial = {} if rotary == head_dim else {"partial_rotary_factor": rotary / head_dim}
@@ -270,7 +321,7 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
         "model_type": arch_name,
         "hidden_size": hidden,
         "intermediate_size": hp("feed_forward_length"),
-        "num_hidden_layers": hp("block_count"),
+        "num_hidden_layers": layers,
         "num_attention_heads": n_heads,
         "num_key_value_heads": hp("attention.head_count_kv", n_heads),
         "head_dim": head_dim,
@@ -282,8 +333,11 @@ def _config(meta: dict, arch_name: str, reader: GGUFReader) -> dict:
         "tie_word_embeddings": "output.weight" not in names,
         "attention_bias": "blk.0.attn_q.bias" in names,
         **window,
+        **local_base,
+        **original,
         **caps,
         **partial,
+        **_query_pre_attn_scalar(arch_name, layers, hidden, n_heads, head_dim),
     }
 
 
