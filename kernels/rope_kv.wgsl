@@ -7,8 +7,9 @@
 // from a cos/sin table built on the host from the model's inverse frequencies (rope_scaling
 // included), so no GPU trigonometry on large angles. One workgroup per (head, row), heads being
 // the query heads then the KV heads as laid out in the fused QKV output; invocation i writes
-// dimensions i, i + WG, ... (WG <= D / 2, both powers of two). All arithmetic is f32; only the cache
-// stores T.
+// dimensions i, i + WG, ... (WG a power of two dividing D, for the reduction and a loop without a
+// bounds test; D itself need not be one: Phi-3's 96 runs with WG 32). All arithmetic is f32; only
+// the cache stores T.
 
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;            // [rows, (H + 2 KVH) D]
 @group(0) @binding(2) var<storage, read> rope: array<vec2<f32>>;     // [CONTEXT, R / 2] (cos, sin)
@@ -19,7 +20,7 @@
 
 override HEADS: u32;
 override KV_HEADS: u32;
-override HEAD_DIM: u32;
+override HEAD_DIM: u32;         // D, a multiple of WG
 override CONTEXT: u32;
 override ROTARY_DIM: u32;        // R: the dimensions turned, the first of each head (even, <= HEAD_DIM)
 override QK_NORM: bool = false;

@@ -2,10 +2,10 @@
 
 The rules and features live in kernels/limits.json, which the runtime reads too, so build and
 runtime refuse the same models. Each rule names a `quantity` (an `Architecture` field, or a
-product of fields written `a * b`) and constrains it with any of `power_of_two` (true), `min`,
-`max` and `multiple_of`, with a `why` that names the kernel needing it. Each feature entry names
-an `Architecture` feature (sitegen/arch.py's FEATURES), the values the runtime `runs` (a list, or
-"any" for a feature the kernels take as a parameter), and `why`.
+product of fields written `a * b`) and constrains it with any of `min`, `max` and `multiple_of`,
+with a `why` that names the kernel needing it. Each feature entry names an `Architecture` feature
+(sitegen/arch.py's FEATURES), the values the runtime `runs` (a list, or "any" for a feature the
+kernels take as a parameter), and `why`.
 """
 
 import dataclasses
@@ -20,7 +20,7 @@ from sitegen.errors import SitegenError
 FILE = "limits.json"
 # What a rule may say; the runtime (runtime/webgpu/limits.js) refuses any other key too, so a rule
 # of a new kind fails here, at build time, rather than in every visitor's browser.
-RULE_KEYS = {"quantity", "why", "power_of_two", "min", "max", "multiple_of"}
+RULE_KEYS = {"quantity", "why", "min", "max", "multiple_of"}
 FEATURE_KEYS = {"feature", "runs", "why"}
 # Quantities name manifest fields only: the runtime reads them from the manifest's architecture.
 _FIELDS = {f.name for f in dataclasses.fields(Architecture)}
@@ -62,10 +62,8 @@ def quantity(arch: Architecture, expression: str) -> int:
 
 
 def _requirement(rule: dict) -> str:
-    """What a rule asks, in words: "a power of two from 16 to 256", "a multiple of 32", ..."""
+    """What a rule asks, in words: "a multiple of 4 from 16 to 256", "a multiple of 32", ..."""
     words = []
-    if rule.get("power_of_two"):
-        words.append("a power of two")
     if "multiple_of" in rule:
         words.append(f"a multiple of {rule['multiple_of']}")
     low, high = rule.get("min"), rule.get("max")
@@ -79,8 +77,7 @@ def _requirement(rule: dict) -> str:
 
 
 def _breaks(rule: dict, value: int) -> bool:
-    return bool((rule.get("power_of_two") and (value < 1 or value & (value - 1)))
-                or ("multiple_of" in rule and value % rule["multiple_of"])
+    return bool(("multiple_of" in rule and value % rule["multiple_of"])
                 or ("min" in rule and value < rule["min"])
                 or ("max" in rule and value > rule["max"]))
 

@@ -66,6 +66,8 @@ tiny_qwen2 = _tiny_model_fixture("qwen2", np.float16, seed=1)
 tiny_qwen3 = _tiny_model_fixture("qwen3", ml_dtypes.bfloat16, seed=4)
 tiny_phi3 = _tiny_model_fixture("phi3", ml_dtypes.bfloat16, seed=7)
 tiny_phi4_mini = _tiny_model_fixture("phi4-mini", ml_dtypes.bfloat16, seed=8)
+# a head size that is not a power of two (24; Phi-3.5-mini's is 96), grouped KV heads, full rotary
+tiny_phi3_head24 = _tiny_model_fixture("phi3-head24", ml_dtypes.bfloat16, seed=9)
 tiny_gemma2 = _tiny_model_fixture("gemma2", ml_dtypes.bfloat16, seed=6)
 tiny_gemma3 = _tiny_model_fixture("gemma3", ml_dtypes.bfloat16, seed=5)
 tiny_limit_low = _tiny_model_fixture("limit-low", ml_dtypes.bfloat16, seed=2)

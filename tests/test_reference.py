@@ -45,7 +45,7 @@ def test_reference_matches_transformers_step_by_step(fixture, request, tmp_path)
     np.testing.assert_allclose(np.stack(got), expected[5:], atol=2e-3, rtol=1e-3)
 
 
-@pytest.mark.parametrize("fixture, original", [("tiny_phi3", 64), ("tiny_phi4_mini", 512)])
+@pytest.mark.parametrize("fixture, original", [("tiny_phi3", 64), ("tiny_phi4_mini", 512), ("tiny_phi3_head24", 64)])
 def test_longrope_takes_the_factors_transformers_takes_for_a_prompt_within_and_beyond_the_original_context(
         fixture, original, request, tmp_path):
     """transformers picks LongRoPE's factors per call, by the prompt's length; the reference by the

@@ -42,11 +42,11 @@ def bare_python(tmp_path_factory):
 
 def test_list_names_the_shapes(bare_python):
     assert bare_python("--list").split() == ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B",
-                                             "Qwen3-1.7B", "Qwen3-8B", "Gemma-3-1B", "Gemma-3-4B"]
+                                             "Qwen3-1.7B", "Qwen3-8B", "Gemma-3-1B", "Gemma-3-4B", "Phi-3.5-mini"]
 
 
 @pytest.mark.parametrize("shape", ["Llama-3.2-1B", "Llama-3.2-3B", "Qwen2-0.5B", "Qwen2-1.5B", "Qwen2-7B",
-                                   "Qwen3-1.7B", "Qwen3-8B"])
+                                   "Qwen3-1.7B", "Qwen3-8B", "Phi-3.5-mini"])
 def test_each_shape_is_a_valid_manifest(bare_python, shape):
     manifest = json.loads(bare_python(shape))
     assert manifest["format_version"] == FORMAT_VERSION and manifest["model_id"] == shape
@@ -79,3 +79,5 @@ def test_each_shape_is_a_valid_manifest(bare_python, shape):
     if shape.startswith("Qwen3"):  # q/k norms, no biases, head_dim 128 from the config
         assert arch.qk_norm and not arch.attention_bias and arch.head_dim == 128
         assert manifest["runtime_tensors"][-5]["name"] == f"layers.{arch.num_layers - 1}.qk_norm"
+    if shape == "Phi-3.5-mini":  # a head of 96, not a power of two; LongRoPE's 48 factors a list
+        assert arch.head_dim == 96 and arch.num_kv_heads == 32 and len(arch.rope_scaling["long_factor"]) == 48

@@ -1,6 +1,6 @@
 """Tiny random-weight Hugging Face checkpoints (Llama with llama3 RoPE scaling, Qwen2 with biases,
 Qwen3 with q/k norms and head_dim apart from hidden / heads, Phi-3.5/Phi-4-mini shapes with
-fused projections, LongRoPE and partial rotary, Gemma 2 with soft-caps, Gemma 3 with
+fused projections, LongRoPE, partial rotary and a head size that is not a power of two, Gemma 2 with soft-caps, Gemma 3 with
 sliding and global layers, and one at each end of the runtime's limits), written as real
 safetensors + config + tokenizer files, for tests that need a whole model. Their tensors are those the family table plans."""
 
@@ -88,6 +88,15 @@ SHAPES = {
                                                                           3.8, 4.4, 5.0, 5.7],
                                     "long_factor": [1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 17.0, 23.0, 30.0, 38.0,
                                                     47.0, 57.0]}),
+    # Phi-3.5-mini's head size, not a power of two (its 96 = 3072 / 32; 24 = 96 / 4 here, keeping
+    # hidden_size and heads * head_dim multiples of 32), all of it turned (full rotary, LongRoPE's
+    # long factors as in "phi3"), with grouped KV heads (Phi-3.5 has none: the kernels' KV mapping)
+    "phi3-head24": dict(_PHI3, hidden_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        intermediate_size=128, rope_theta=10000.0, max_position_embeddings=256,
+                        original_max_position_embeddings=64, tie_word_embeddings=False,
+                        rope_scaling={"type": "longrope",
+                                      "short_factor": [1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0, 2.3, 2.6, 3.0, 3.4, 3.8],
+                                      "long_factor": [1.0, 1.4, 2.0, 2.8, 4.0, 5.5, 7.0, 9.0, 11.0, 13.0, 15.0, 16.0]}),
     # Gemma 2: soft-caps that bite (scores reach about ±10, logits ±20), window 8 on every other
     # layer from the first as Gemma2Config's default layer_types have it (no layer_types here, as
     # Hub configs give none), one RoPE base

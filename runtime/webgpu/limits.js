@@ -2,20 +2,20 @@
 // them (sitegen/limits.py reads the same file, so the build refuses what the runtime would).
 //
 // A rule: { quantity: an architecture field or a product of fields written `a * b`, then any of
-// power_of_two: true, min, max, multiple_of, and why: the kernel that needs it }.
+// min, max, multiple_of, and why: the kernel that needs it }.
 // A feature: { feature: an architecture feature (sitegen/arch.py), runs: the values this runtime
 // runs, or "any" for a feature the kernels take as a parameter, why }.
 
 import { readJSON } from '../io.js';
 
 const LIMITS = new URL('../../kernels/limits.json', import.meta.url).href;
-const RULE_KEYS = new Set(['quantity', 'why', 'power_of_two', 'min', 'max', 'multiple_of']);
+const RULE_KEYS = new Set(['quantity', 'why', 'min', 'max', 'multiple_of']);
 const FEATURE_KEYS = ['feature', 'runs', 'why'];
 
 /**
  * One line for each rule of the limits file that `architecture` (a manifest's) breaks, then one
- * for each feature it has at a value this runtime does not run, in file order: "head_dim is 24,
- * but the kernels need a power of two from 16 to 256", "sliding_window is 4096, but the kernels
+ * for each feature it has at a value this runtime does not run, in file order: "head_dim is 18,
+ * but the kernels need a multiple of 4 from 16 to 256", "sliding_window is 4096, but the kernels
  * run only null" (a feature the manifest lacks reads as undefined: a manifest of another
  * version). Empty when it breaks none. Rejects when the file cannot be read, a rule or feature
  * has a key this code does not know or a quantity names a field the architecture lacks (a
@@ -51,16 +51,14 @@ function quantity(architecture, expression, url) {
 }
 
 function breaks(rule, value) {
-  return (rule.power_of_two && (value < 1 || (value & (value - 1)) !== 0))
-    || (rule.multiple_of !== undefined && value % rule.multiple_of !== 0)
+  return (rule.multiple_of !== undefined && value % rule.multiple_of !== 0)
     || (rule.min !== undefined && value < rule.min)
     || (rule.max !== undefined && value > rule.max);
 }
 
-// What a rule asks, in words: "a power of two from 16 to 256", "a multiple of 32".
+// What a rule asks, in words: "a multiple of 4 from 16 to 256", "a multiple of 32".
 function requirement(rule) {
   const words = [];
-  if (rule.power_of_two) words.push('a power of two');
   if (rule.multiple_of !== undefined) words.push(`a multiple of ${rule.multiple_of}`);
   if (rule.min !== undefined && rule.max !== undefined) words.push(`from ${rule.min} to ${rule.max}`);
   else if (rule.min !== undefined) words.push(`at least ${rule.min}`);

@@ -173,11 +173,15 @@ class Model {
     // attention walks the cache one workgroup-wide tile at a time: wide tiles on GPUs; CPU adapters
     // (small fixed subgroups) pay for every barrier per subgroup, so narrow ones there
     const cpuLike = this.#kernels.subgroupSize > 0 && this.#kernels.subgroupSize < 16;
+    // (a power of two, for the reductions, and at least head_dim: 4 or more planes of head_dim / 4
+    // lanes; head_dim need not be one: the lanes past attention.wgsl's last whole plane are dropped)
     const attentionWG = Math.max(cpuLike ? 64 : Math.min(256, this.gpu.limits.maxComputeInvocationsPerWorkgroup),
-      d.headDim); // a power of two, a multiple of headDim / 4
+      2 ** Math.ceil(Math.log2(d.headDim)));
     // one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D values; the first
-    // ROTARY_DIM of them turn (partial_rotary_factor)
-    const ropeKv = await this.#kernels.kernel('rope_kv', { constants: { WG: Math.min(SMALL_WG, d.headDim / 2),
+    // ROTARY_DIM of them turn (partial_rotary_factor). WG: at most 64 and head_dim / 2, and a power of
+    // two dividing head_dim (headDim & -headDim is the largest), as rope_kv.wgsl needs
+    const ropeKv = await this.#kernels.kernel('rope_kv', { constants: {
+      WG: Math.min(SMALL_WG, d.headDim / 2, d.headDim & -d.headDim),
       QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
     // a sliding layer's window (sliding_window, layer_types)

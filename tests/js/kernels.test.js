@@ -175,9 +175,11 @@ for (const path of paths) {
     });
 
     // WG <= HEAD_DIM / 2: two dimensions per invocation, four (a loop), and a reduction over
-    // several subgroups where they are small (q/k norm); partial rotary (Phi-4-mini's 0.75)
+    // several subgroups where they are small (q/k norm); partial rotary (Phi-4-mini's 0.75); head
+    // sizes that are not powers of two (Phi-3's 96, a tiny 24), three dimensions per invocation
     for (const { qkNorm, dim, wg, rotary } of [{ qkNorm: false, dim: 16, wg: 8, rotary: 16 },
-      { qkNorm: true, dim: 32, wg: 8, rotary: 24 }, { qkNorm: true, dim: 64, wg: 32, rotary: 64 }]) {
+      { qkNorm: true, dim: 32, wg: 8, rotary: 24 }, { qkNorm: true, dim: 64, wg: 32, rotary: 64 },
+      { qkNorm: false, dim: 24, wg: 8, rotary: 24 }, { qkNorm: true, dim: 96, wg: 32, rotary: 96 }]) {
       test(`RoPE on q and k${qkNorm ? ' RMS-normalised per head' : ''}, k and v appended to the cache `
         + `(head_dim ${dim}, WG ${wg}, ${rotary} dimensions turned)`, async () => {
         const rand = random(11);
@@ -232,21 +234,29 @@ for (const path of paths) {
       });
     }
 
-    // plain; and Gemma's: query_pre_attn_scalar's scale, a sliding window (narrower than the positions
-    // walked, not a multiple of a workgroup) and Gemma 2's soft-capped scores
-    for (const { window, softcap, scale, name } of [
-      { window: 0, softcap: 0, scale: 16 ** -0.5, name: 'causal, grouped-query, over more positions than a workgroup' },
+    // plain; Gemma's: query_pre_attn_scalar's scale, a sliding window (narrower than the positions
+    // walked, not a multiple of a workgroup) and Gemma 2's soft-capped scores; head sizes that are
+    // not powers of two, whose HEAD_DIM / 4 lanes do not divide WG: 24 (planes of 6 lanes, 10 of
+    // them in 64, each walking 7 positions of a tile, 6 slots past it), Phi-3's 96 in 256 lanes as on
+    // GPUs (10 planes of 24, 16 lanes left over, 26 positions a plane), in 128 (5 planes, 8 left
+    // over) and in 64 (2 planes, 16 lanes left over)
+    for (const { window = 0, softcap = 0, dim = 16, wg = 64, heads = 4, kvHeads = 2, scale = dim ** -0.5, name } of [
+      { name: 'causal, grouped-query, over more positions than a workgroup' },
       { window: 70, softcap: 2, scale: 0.4, name: 'a sliding window of 70, scores soft-capped at 2, scale 0.4' },
+      { dim: 24, name: 'head_dim 24, grouped-query' },
+      { dim: 96, wg: 256, heads: 2, kvHeads: 2, name: 'head_dim 96 in a workgroup of 256' },
+      { dim: 96, wg: 128, heads: 2, kvHeads: 2, name: 'head_dim 96 in a workgroup of 128' },
+      { dim: 96, heads: 2, kvHeads: 1, window: 70, name: 'head_dim 96 in a workgroup of 64, a sliding window of 70' },
     ]) {
       test(`attention: ${name}`, async () => {
         const rand = random(13);
-        const [heads, kvHeads, dim, context, rows, pos] = [4, 2, 16, 160, 3, 100];
+        const [context, rows, pos] = [160, 3, 100];
         const q = Float32Array.from(normals(rows * heads * dim, rand));
         const keys = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
         const values = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
         const resources = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values),
           out: h.buffer(4 * rows * heads * dim) };
-        await h.run('attention', { constants: { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
+        await h.run('attention', { constants: { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
           SCALE: scale, SOFTCAP: softcap, WINDOW: window } }, resources, [heads, rows], { rows, pos });
         const want = [];
         for (let m = 0; m < rows; m++) {

@@ -80,10 +80,12 @@ const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / va
 // running far past the window; tiny-gemma2 Gemma 2's soft-capped attention scores and final logits
 // (out_store.wgsl's SOFTCAP), with every other layer sliding; tiny-phi3 and tiny-phi4-mini fused
 // qkv_proj / gate_up_proj and LongRoPE, its long factors (the KV cache past the original context)
-// and its short ones, the latter with partial rotary (ROTARY_DIM 24 of 32); tiny-gguf-q8_0 and
+// and its short ones, the latter with partial rotary (ROTARY_DIM 24 of 32); tiny-phi3-head24 a head size
+// that is not a power of two (24, as Phi-3.5-mini's 96) with grouped KV heads, its prompt of ~85
+// tokens spanning two attention tiles of the CPU adapters' 64 positions; tiny-gguf-q8_0 and
 // tiny-gguf-q4_1 the q8g32 and q4g32m weight parts (a GGUF's blocks kept), smollm2 both at once.
 for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3', 'tiny-gemma2', 'tiny-gemma3', 'tiny-phi3',
-  'tiny-phi4-mini', 'smollm2', 'tiny-limit-low', 'tiny-limit-high', 'tiny-gguf-q8_0', 'tiny-gguf-q4_1']) {
+  'tiny-phi4-mini', 'tiny-phi3-head24', 'smollm2', 'tiny-limit-low', 'tiny-limit-high', 'tiny-gguf-q8_0', 'tiny-gguf-q4_1']) {
   describe(`${name} on ${ADAPTER}`, () => {
     const expected = fixture(name);
     let model;
@@ -352,8 +354,8 @@ describe('loading failures', () => {
   test('a manifest past kernels/limits.json is refused before any GPU work, naming every broken rule', async () => {
     const { manifest } = await modelFiles(fixture('tiny-llama').url);
     const past = (changes) => ({ ...manifest, architecture: { ...manifest.architecture, ...changes } });
-    await assert.rejects(loadModel(past({ head_dim: 24, hidden_size: 72 }), { readShard: noShards, gpu: noGpu }),
-      refused(/head_dim is 24, but the kernels need a power of two from 16 to 256; hidden_size is 72, but the kernels need a multiple of 32/));
+    await assert.rejects(loadModel(past({ head_dim: 18, hidden_size: 72 }), { readShard: noShards, gpu: noGpu }),
+      refused(/head_dim is 18, but the kernels need a multiple of 4 from 16 to 256; hidden_size is 72, but the kernels need a multiple of 32/));
     await assert.rejects(loadModel(past({ head_dim: 512 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 512/));
     await assert.rejects(loadModel(past({ head_dim: 8 }), { readShard: noShards, gpu: noGpu }), refused(/head_dim is 8, but/));
     await assert.rejects(loadModel(past({ ffn_size: 100 }), { readShard: noShards, gpu: noGpu }), refused(/ffn_size is 100/));
