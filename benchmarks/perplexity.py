@@ -4,8 +4,11 @@ A GGUF source is already quantised (Q4_1, Q4_K, Q6_K...); requantising it to q4g
 error on the first. This measures what that costs. Three variants of one model share one forward
 pass (sitegen/reference.py) and differ only in their weights:
 - source: the checkpoint's tensors as the loader reads them (a GGUF's blocks dequantised to float32);
-- q4g32: our conversion, read back from the shards of a site `sitegen build` wrote;
+- q4g32: our conversion (`--quant q4g32`: a GGUF's blocks kept or transcoded where
+  sitegen/quantize.py's tensor_schemes says so, the rest q4g32), read back from the shards of a
+  site `sitegen build` wrote;
 - f16: the same with `--quant f16`.
+Each build's line also gives its weight bytes and how many matrices each scheme holds.
 
 The text (benchmarks/data/coriolanus.txt, see its README) is cut into windows of --window tokens;
 each window starts from an empty cache, after the BOS token where the tokenizer adds one, and
@@ -21,6 +24,7 @@ import argparse
 import math
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +67,13 @@ def built_model(spec: str, quant: str, folder: Path) -> ReferenceModel:
     return ReferenceModel(folder / quant / "models" / manifest["model_id"])
 
 
+def weights_line(manifest: dict) -> str:
+    """', 123.4 MB of weights: q8g32 x 120, q4g32m x 27' for a built model's manifest."""
+    schemes = Counter(record["scheme"] for record in manifest["tensors"].values() if len(record["shape"]) == 2)
+    return (f", {manifest['total_bytes'] / 1e6:.1f} MB of weights: "
+            + ", ".join(f"{scheme} x {count}" for scheme, count in sorted(schemes.items())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="what `sitegen build --model` takes")
@@ -78,7 +89,8 @@ def main() -> None:
         nll = negative_log_likelihoods(model, chunks)
         perplexity[variant] = math.exp(nll.mean())
         print(f"{variant}: {len(nll)} tokens, perplexity {perplexity[variant]:.4f} "
-              f"({time.monotonic() - started:.0f} s)", flush=True)
+              f"({time.monotonic() - started:.0f} s){'' if variant == 'source' else weights_line(model.manifest)}",
+              flush=True)
         return len(nll)
 
     with tempfile.TemporaryDirectory() as folder:

@@ -24,7 +24,7 @@ class TensorEntry:
     read_rows: Callable[[int, int], np.ndarray]
     source_dtype: str  # as stored in the checkpoint: "bf16", "f16", "f32", "q4_1", ...
     # A GGUF's 2-D tensors: rows [start, stop) as stored, uint8 [rows, row bytes] of whole blocks
-    # (HF row order), for schemes that copy the blocks (sitegen/quantize.py's EXACT_SCHEMES).
+    # (HF row order), for schemes that transcode the blocks (sitegen/quantize.py's TRANSCODES).
     read_blocks: Callable[[int, int], np.ndarray] | None = None
 
     def read(self) -> np.ndarray:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from sitegen.checkpoint import TensorEntry
-from sitegen.quantize import copy_gguf_blocks, dequantize, part_shapes, quantize_q4g32, tensor_schemes
+from sitegen.quantize import dequantize, part_shapes, quantize_grouped, tensor_schemes, transcodes
 from sitegen.shards import ShardWriter
 
 BLOCK_ELEMENTS = 4 * 1024 * 1024  # elements per block of rows: ~16 MB as f32
@@ -57,8 +57,9 @@ def _split_rows(array: np.ndarray, max_bytes: int):
 
 
 def write_tensor(writer: ShardWriter, name: str, entry: TensorEntry, scheme: str, pool, stats: ErrorStats) -> dict:
-    """Encode one tensor into the shards; returns its manifest record. q4g32 quantises the rows
-    read as float32; q8g32 and q4g32m copy a GGUF's Q8_0 / Q4_1 blocks (entry.read_blocks), exact."""
+    """Encode one tensor into the shards; returns its manifest record. The grouped schemes encode
+    the rows read as float32; q8g32 and q4g32m with the source's GGUF blocks (entry.read_blocks)
+    where they transcode its type (sitegen/quantize.py)."""
     record = {"shape": list(entry.shape), "scheme": scheme, "parts": {}}
     if scheme in ("q4g32", "q8g32", "q4g32m"):
         n, k = entry.shape
@@ -66,18 +67,16 @@ def write_tensor(writer: ShardWriter, name: str, entry: TensorEntry, scheme: str
         scales = []
 
         def encode(rows):
-            if scheme != "q4g32":
-                return *copy_gguf_blocks(scheme, entry.read_blocks(*rows)), None, None
             x = entry.read_rows(*rows)
-            codes, block_scales = quantize_q4g32(x)
+            blocks = entry.read_blocks(*rows) if transcodes(scheme, entry.source_dtype) else None
+            codes, block_scales = quantize_grouped(scheme, x, entry.source_dtype, blocks)
             sample = slice(0, ERROR_SAMPLE_ROWS)
             return codes, block_scales, x[sample], dequantize(scheme, codes[sample], block_scales[sample])
 
         def codes_blocks():
             for codes, block_scales, original, restored in _ordered_parallel(
                     encode, _row_blocks(entry, writer.max_bytes, shapes["codes"][1][1] * 4 / k), pool):
-                if original is not None:  # the copied schemes are exact: nothing to report
-                    stats.add(name, original, restored)
+                stats.add(name, original, restored)
                 scales.append(block_scales)  # small (1/8 of the codes): written once the codes are
                 yield codes
 

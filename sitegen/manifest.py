@@ -49,11 +49,17 @@ from pathlib import Path
 
 from sitegen.errors import SitegenError
 from sitegen.marker import file_digest
-from sitegen.quantize import CODE_OFFSET, EXACT_SCHEMES, GROUP
+from sitegen.quantize import CODE_OFFSET, EXACT_SCHEMES, GGUF_SCHEMES, GROUP
 
 FORMAT = "sitegen-model"
 FORMAT_VERSION = 3
 FILE = "manifest.json"
+
+def _gguf_applies_to(scheme: str) -> str:
+    types = ", ".join(dtype.upper() for dtype, target in GGUF_SCHEMES.items() if target == scheme)
+    return (f"2-D weights a GGUF holds as {types}, under q4g32 (values kept where `kept` says so, else "
+            "requantised); a runtime stack takes the widest scheme its members need")
+
 
 QUANTIZATION = {
     "q4g32": {"scheme": "q4g32", "group_size": GROUP, "code_offset": CODE_OFFSET,
@@ -61,11 +67,10 @@ QUANTIZATION = {
                           "q = clamp(floor(x / d + 8.5), 0, 15) (q = 8 when d = 0); x' = (q - 8) * d",
               "applies_to": "2-D weights but those kept exactly; 1-D tensors are f32",
               "kept": {gguf.upper(): scheme for gguf, scheme in EXACT_SCHEMES.items()}},
-    "q8g32": {"scheme": "q8g32", "group_size": GROUP, "decoding": "x = q * d, q int8 (GGUF Q8_0's blocks, copied)",
-              "applies_to": "2-D weights a GGUF holds as Q8_0 (a whole runtime stack of them), under q4g32"},
-    "q4g32m": {"scheme": "q4g32m", "group_size": GROUP,
-               "decoding": "x = q * d + m, q 0..15 (GGUF Q4_1's blocks, copied)",
-               "applies_to": "2-D weights a GGUF holds as Q4_1 (a whole runtime stack of them), under q4g32"},
+    "q8g32": {"scheme": "q8g32", "group_size": GROUP, "decoding": "x = q * d, q int8 (GGUF Q8_0's layout)",
+              "applies_to": _gguf_applies_to("q8g32")},
+    "q4g32m": {"scheme": "q4g32m", "group_size": GROUP, "decoding": "x = q * d + m, q 0..15 (GGUF Q4_1's layout)",
+               "applies_to": _gguf_applies_to("q4g32m")},
     "f16": {"scheme": "f16", "applies_to": "2-D weights; 1-D tensors are f32"},
 }
 

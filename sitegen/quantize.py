@@ -8,15 +8,22 @@ q4g32 (linear weights and embeddings, `[N, K]`, K a multiple of 32):
   largest element is exact and all 16 codes are used (the same trick as llama.cpp's Q4_0).
   Bytes: codes uint32 [N, K/8], element k in word k/8 at bits 4*(k%8) (little endian);
          scales float16 [N, K/32].
-q8g32 (a GGUF source's Q8_0 tensors, copied block for block; gguf-py quants.py Q8_0,
-  ggml-quants.c dequantize_row_q8_0): per group of 32 along K an int8 code q and one f16 scale d,
-  value q * d. Bytes: codes uint32 [N, K/4], element k the signed byte k%4 of word k/4;
-  scales float16 [N, K/32].
-q4g32m (a GGUF source's Q4_1 tensors, copied block for block; gguf-py quants.py Q4_1,
-  ggml-quants.c dequantize_row_q4_1): per group of 32 a 4-bit code q, an f16 scale d and an f16
-  minimum m, value q * d + m. Bytes: codes as q4g32's (no offset); scales float16 [N, K/16], the
-  pair (d, m) of group g at 2g, 2g + 1 (so one u32 word per group).
+q8g32 (GGUF Q8_0's layout; ggml-quants.c dequantize_row_q8_0): per group of 32 along K an int8
+  code q and one f16 scale d, value q * d. Bytes: codes uint32 [N, K/4], element k the signed byte
+  k%4 of word k/4; scales float16 [N, K/32].
+q4g32m (GGUF Q4_1's layout; ggml-quants.c dequantize_row_q4_1): per group of 32 a 4-bit code q, an
+  f16 scale d and an f16 minimum m, value q * d + m. Bytes: codes as q4g32's (no offset); scales
+  float16 [N, K/16], the pair (d, m) of group g at 2g, 2g + 1 (so one u32 word per group).
 f16: the tensor as float16, row-major. f32: the tensor as float32 (norm weights and biases, always).
+
+q8g32 and q4g32m encode a group either by transcoding a GGUF source's block (its own scale and
+minimum, its codes recovered from gguf-py's dequantisation: TRANSCODES), or, from float32 values,
+by their own rounding (round to nearest, ties to even):
+  q8g32:  d = f16(max |x| / 127),                 q = round(x / d) (|q| <= 127 follows)
+          (GGUF Q8_0's rule); error <= d / 2.
+  q4g32m: d = f16((max x - min x) / 15), m = f16(min x), q = clamp(round((x - m) / d), 0, 15)
+          (GGUF Q4_1's rule); error <= d / 2 + |m - min x| (the f16 rounding of the minimum).
+Where d == 0 every code is 0 (value m).
 
 Which scheme a tensor gets is `tensor_schemes` (below), the one place of that rule.
 """
@@ -28,27 +35,104 @@ from sitegen.errors import SitegenError
 GROUP = 32
 CODE_OFFSET = 8
 SCHEMES = ("q4g32", "f16")  # what --quant offers
-# GGUF block types kept exactly under --quant q4g32: the source's codes and scales are copied.
-# Q4_0 needs no entry: its blocks are q4g32's groups (x = (q - 8) * d, d = max / -8 in f16,
-# ggml-quants.c quantize_row_q4_0_ref), so requantising their float32 values gives them back
-# bit for bit (tests/test_quantize.py checks it).
-EXACT_SCHEMES = {"q8_0": "q8g32", "q4_1": "q4g32m"}
-# Bytes of one GGUF block of 32 of each (ggml-common.h block_q8_0, block_q4_1).
-_BLOCK_BYTES = {"q8g32": 34, "q4g32m": 20}
+# Every scheme a matrix can get, narrowest first: a stack takes the widest its members need.
+WIDTH = ("q4g32", "q4g32m", "q8g32", "f16")
+
+# Under --quant q4g32, the scheme of each GGUF block type (absent: f32/f16/bf16, and Q2_K/Q3_K,
+# take --quant's q4g32: their values are requantised). Why each:
+GGUF_SCHEMES = {
+    # the source's values kept, bit for bit as gguf-py dequantises them:
+    "q4_0": "q4g32",    # (q - 8) d, d = f16(max / -8): q4g32's own rounding gives its blocks back
+    "q4_1": "q4g32m",   # q d + m: the same numbers
+    "q5_0": "q8g32",    # (q - 16) d: int8 codes under the block's d
+    "q8_0": "q8g32",    # q d: the same numbers
+    "iq4_nl": "q8g32",  # grid[q] d, the non-linear grid (IQ4_NL.kvalues) int8 numbers
+    # kept to the f16 rounding of a scale: q (d sc) - (dmin m) per 32, both factors rounded to f16,
+    # so a value is off by at most 2^-11 (15 |d sc| + |dmin m|): under 1/100 of Q4_K's step d sc
+    # where the minimum is within a few steps of zero, as trained weights' are
+    "q4_k": "q4g32m",
+    # requantised from float32 to int8 per 32 (error <= d / 2 = max|x| / 254, a small fraction of
+    # the source's own step): what llama.cpp's presets use for the tensors they keep at higher
+    # precision (5-8 bits), which no 4-bit scheme holds (Q6_K's 16-element scales do not fit one
+    # int8 scale per 32 either) ...
+    "q5_1": "q8g32", "q5_k": "q8g32", "q6_k": "q8g32",
+    # ... and IQ4_XS's non-linear grid under 6-bit scales per 32, which a linear 4-bit scheme would
+    # requantise with an error as large as its own (exact where a group holds the grid's -127)
+    "iq4_xs": "q8g32",
+}
+# Q2_K and Q3_K stay at --quant's q4g32: below 4 bits, the source chose them for size, and q8g32
+# would more than double it (their 16-element sub-blocks fit no 4-bit scheme exactly).
+
+
+def _block_view(dtype: str, blocks: np.ndarray) -> np.ndarray:
+    """uint8 [N, row bytes] of GGUF blocks -> uint8 [N, blocks per row, block bytes]."""
+    # gguf is imported where GGUF blocks are read: benchmarks/synthetic_model.py imports this module
+    # on GPU machines that have numpy and not gguf (tests/test_synthetic_model.py checks)
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+    block_bytes = GGML_QUANT_SIZES[GGMLQuantizationType[dtype.upper()]][1]
+    return np.ascontiguousarray(blocks).reshape(blocks.shape[0], -1, block_bytes)
+
+
+def _leading_scale(dtype: str, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks of 32 that start with their f16 scale d and hold d * integer (Q8_0, Q5_0, Q4_0,
+    IQ4_NL; ggml-common.h): (d, m = 0) per group."""
+    d = _block_view(dtype, blocks)[:, :, :2].copy().view("<f2")[:, :, 0].astype(np.float32)
+    return d, np.zeros_like(d)
+
+
+def _leading_scale_and_min(dtype: str, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_1 blocks (f16 d, f16 m, codes; ggml-common.h block_q4_1): (d, m) per group."""
+    dm = _block_view(dtype, blocks)[:, :, :4].copy().view("<f2").astype(np.float32)
+    return dm[:, :, 0], dm[:, :, 1]
+
+
+def _k_quant_scale_and_min(dtype: str, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_K super-blocks of 256 (f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, codes;
+    ggml-common.h block_q4_K): per sub-block of 32, value = (d sc) q - (dmin m) (gguf-py quants.py
+    Q4_K, whose get_scale_min unpacks sc and m): (d sc, -dmin m), exact in float32."""
+    from gguf.quants import Q4_K  # as in _block_view
+    b = _block_view(dtype, blocks)
+    n = b.shape[0]
+    d, dmin = (b[:, :, at:at + 2].copy().view("<f2").astype(np.float32) for at in (0, 2))  # [N, S, 1]
+    sc, m = Q4_K.get_scale_min(b[:, :, 4:4 + Q4_K.K_SCALE_SIZE].reshape(-1, Q4_K.K_SCALE_SIZE))
+    sc, m = sc.reshape(n, -1, 8).astype(np.float32), m.reshape(n, -1, 8).astype(np.float32)
+    return (d * sc).reshape(n, -1), (-(dmin * m)).reshape(n, -1)
+
+
+# scheme -> {GGUF type: its blocks' (scale, minimum) per group of 32, float32 [N, K/32] each}: the
+# types whose values `scheme` holds under their own scale and minimum (see GGUF_SCHEMES). Q4_0
+# into q4g32 needs no entry: q4g32's rounding gives it back.
+TRANSCODES = {
+    "q8g32": dict.fromkeys(("q8_0", "q5_0", "q4_0", "iq4_nl"), _leading_scale),
+    "q4g32m": {"q4_1": _leading_scale_and_min, "q4_k": _k_quant_scale_and_min},
+}
+# The GGUF types whose values their scheme keeps (above; the manifest's "kept").
+EXACT_SCHEMES = {dtype: scheme for dtype, scheme in GGUF_SCHEMES.items()
+                 if scheme == "q4g32" or dtype in TRANSCODES[scheme]}
+# Codes each scheme stores: inclusive range; q8g32 takes the whole int8 range a Q8_0 block may hold.
+_CODES = {"q8g32": (-128, 127), "q4g32m": (0, 15)}
 
 
 def tensor_schemes(quant: str, stacks: list[list[str]], shapes: dict, source_dtypes: dict) -> dict[str, str]:
     """The scheme of every tensor, by name: 1-D tensors (norms, biases) f32; matrices `quant`,
-    except that under q4g32 a stack (the tensors one runtime tensor stacks, which must share a
-    scheme) whose members a GGUF holds all as Q8_0, or all as Q4_1, keeps those blocks exactly
-    (EXACT_SCHEMES). `stacks`: lists of names; `source_dtypes`: TensorEntry.source_dtype by name."""
+    except that under q4g32 a matrix from a GGUF block type gets GGUF_SCHEMES' scheme for it, and
+    the matrices of a stack (the tensors one runtime tensor stacks, which must share a scheme)
+    all take the widest (WIDTH) their members get, the narrower ones encoded into it.
+    `stacks`: lists of names; `shapes`: shape by name; `source_dtypes`: TensorEntry.source_dtype
+    by name ("q4_k", "f32", ...)."""
     schemes = {}
     for names in stacks:
-        exact = {EXACT_SCHEMES.get(source_dtypes[name]) for name in names}
-        matrix = exact.pop() if quant == "q4g32" and len(exact) == 1 and None not in exact else quant
-        for name in names:
-            schemes[name] = "f32" if len(shapes[name]) == 1 else matrix
+        matrices = [name for name in names if len(shapes[name]) > 1]
+        wanted = [GGUF_SCHEMES.get(source_dtypes[name], quant) if quant == "q4g32" else quant for name in matrices]
+        widest = max(wanted, key=WIDTH.index, default=quant)
+        schemes.update({name: widest if name in matrices else "f32" for name in names})
     return schemes
+
+
+def transcodes(scheme: str, source_dtype: str) -> bool:
+    """Whether `scheme` keeps the values of `source_dtype`'s blocks under their own scales
+    (quantize_grouped then needs those blocks)."""
+    return source_dtype in TRANSCODES.get(scheme, {})
 
 
 def part_shapes(scheme: str, n: int, k: int) -> dict[str, tuple[str, list[int]]]:
@@ -57,26 +141,54 @@ def part_shapes(scheme: str, n: int, k: int) -> dict[str, tuple[str, list[int]]]
             "scales": ("f16", [n, k // 16 if scheme == "q4g32m" else k // GROUP])}
 
 
-def copy_gguf_blocks(scheme: str, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A GGUF's raw rows (uint8 [N, K/32 * block bytes]) of Q8_0 (scheme q8g32) or Q4_1 (q4g32m)
-    -> (codes uint32, scales float16) of `scheme`, the same numbers rearranged.
-    Q8_0 block: f16 d, int8 qs[32]; Q4_1 block: f16 d, f16 m, u8 qs[16], element j in the low
-    nibble of qs[j] and element j + 16 in its high nibble (ggml-common.h)."""
-    n = blocks.shape[0]
-    b = np.ascontiguousarray(blocks).reshape(n, -1, _BLOCK_BYTES[scheme])
+def _own_scale_and_min(scheme: str, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(d, m) float32 [N, K/32] by the scheme's own rule (module docstring), f16 values already."""
     if scheme == "q8g32":
-        return b[:, :, 2:].reshape(n, -1).view("<u4"), b[:, :, :2].reshape(n, -1).view("<f2")
-    qs = b[:, :, 4:]
-    q = np.concatenate([qs & 15, qs >> 4], axis=2).reshape(n, -1, 2)  # in element order, in pairs
-    packed = (q[:, :, 0] | (q[:, :, 1] << 4)).astype(np.uint8)  # element 2i low nibble
-    return packed.reshape(n, -1).view("<u4"), b[:, :, :4].reshape(n, -1).view("<f2")
+        d = np.abs(groups).max(axis=2) / 127
+        return d.astype(np.float16).astype(np.float32), np.zeros_like(d)
+    hi, lo = groups.max(axis=2), groups.min(axis=2)
+    return ((hi - lo) / 15).astype(np.float16).astype(np.float32), lo.astype(np.float16).astype(np.float32)
+
+
+def quantize_grouped(scheme: str, x: np.ndarray, source_dtype: str | None = None,
+                     blocks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """float32 [N, K] -> (codes uint32, scales float16) of a grouped scheme (part_shapes); q4g32 is
+    quantize_q4g32. With `blocks` (the GGUF rows x was dequantised from, uint8 [N, row bytes] of type
+    `source_dtype`, which `scheme` transcodes), each group takes its block's scale d and minimum m
+    (rounded to f16) and the codes q = round((x - m) / d) under the exact d and m, so q is the
+    source's code; else d and m follow the scheme's own rule. Raises SitegenError where K is not a
+    multiple of 32."""
+    if scheme == "q4g32":
+        return quantize_q4g32(x)
+    n, k = _check_rows(scheme, x)
+    groups = np.ascontiguousarray(x, dtype=np.float32).reshape(n, -1, GROUP)
+    d, m = (TRANSCODES[scheme][source_dtype](source_dtype, blocks) if blocks is not None
+            else _own_scale_and_min(scheme, groups))
+    offsets = groups - m[:, :, None]
+    steps = np.broadcast_to(d[:, :, None], offsets.shape)
+    q = np.clip(np.rint(np.divide(offsets, steps, out=np.zeros_like(offsets), where=steps != 0)), *_CODES[scheme])
+    if scheme == "q8g32":
+        return q.astype(np.int8).reshape(n, -1).view("<u4"), d.astype(np.float16)
+    return _pack_nibbles(q.astype(np.uint8).reshape(n, -1)), np.stack([d, m], axis=2).astype(np.float16).reshape(n, -1)
+
+
+def _check_rows(scheme: str, x: np.ndarray) -> tuple[int, int]:
+    """x's shape (N, K); SitegenError where K is not a multiple of GROUP."""
+    n, k = x.shape
+    if k % GROUP:
+        raise SitegenError(f"{scheme} needs rows that are a multiple of {GROUP} long, got {k}; use --quant f16.")
+    return n, k
+
+
+def _pack_nibbles(q: np.ndarray) -> np.ndarray:
+    """uint8 codes 0..15 [N, K] -> uint32 [N, K/8], element k at bits 4*(k%8) of word k/8."""
+    pairs = np.ascontiguousarray(q).view("<u2")  # two codes per u16: element 2i low byte, 2i+1 high byte
+    return ((pairs & 0x0F) | ((pairs >> 4) & 0xF0)).astype(np.uint8).view("<u4")
 
 
 def quantize_q4g32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """float32 [N, K] -> (codes uint32 [N, K/8], scales float16 [N, K/32])."""
-    n, k = x.shape
-    if k % GROUP:
-        raise SitegenError(f"q4g32 needs rows that are a multiple of {GROUP} long, got {k}; use --quant f16.")
+    n, k = _check_rows("q4g32", x)
     flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     starts = np.arange(0, flat.size, GROUP)
     # reduceat walks each group once; .max(axis=2) over 32-wide rows is 2x slower in numpy
@@ -88,9 +200,7 @@ def quantize_q4g32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     q = flat.reshape(-1, GROUP) * inverse[:, None]
     q += CODE_OFFSET + 0.5
     np.clip(q, 0, 15.5, out=q)  # then truncation to uint8 is the floor
-    codes = q.astype(np.uint8).view("<u2")  # two codes per u16: element 2i low byte, 2i+1 high byte
-    packed = ((codes & 0x0F) | ((codes >> 4) & 0xF0)).astype(np.uint8)  # element 2i low nibble
-    return packed.view("<u4").reshape(n, k // 8), scales.reshape(n, k // GROUP)
+    return _pack_nibbles(q.astype(np.uint8).reshape(n, k)), scales.reshape(n, k // GROUP)
 
 
 def _nibbles(codes: np.ndarray) -> np.ndarray:

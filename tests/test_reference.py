@@ -92,9 +92,9 @@ def test_smollm2_gguf_reference_matches_transformers(smollm2_gguf, tmp_path):
     assert generated == reference[0, len(prompt):].tolist()
 
 
-@pytest.mark.parametrize("qtype, scheme", [("Q8_0", "q8g32"), ("Q4_1", "q4g32m"), ("Q4_0", "q4g32")])
+@pytest.mark.parametrize("qtype, scheme", [("Q8_0", "q8g32"), ("Q4_1", "q4g32m"), ("Q4_0", "q4g32"), ("Q5_0", "q8g32")])
 def test_gguf_blocks_kept_exactly_under_q4g32(tmp_path, qtype, scheme):
-    """A GGUF's Q8_0 / Q4_1 / Q4_0 matrices convert to q8g32 / q4g32m / q4g32, and the reference
+    """A GGUF's Q8_0 / Q4_1 / Q4_0 / Q5_0 matrices convert to q8g32 / q4g32m / q4g32 / q8g32, and the reference
     reads back every one bit for bit as the loader dequantises it (Llama: Q/K rows un-permuted)."""
     write_tiny_gguf(tmp_path / "m.gguf", "llama", Q[qtype])
     manifest = build(BuildConfig(model=str(tmp_path / "m.gguf"), out=tmp_path / "site"), log=lambda *_: None)

@@ -2,7 +2,7 @@
 // engine on Dawn: the completions API continues the France question greedily, token for token as
 // the numpy reference does on the same manifest and shards, reaching " Paris"; a chat request is
 // refused, pointing to completions. Fixture: `.venv/bin/python tests/js/fixtures/make_gemma3_270m_fixture.py`.
-// Slow on SwiftShader (a 262k-row LM head per token): one load, eight tokens.
+// Slow on SwiftShader (a 262k-row LM head per token): one load, two tokens (a prefill and a decode step).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
