@@ -53,7 +53,7 @@ test: $(VENV)/.test-deps
 	$(BIN)/python tests/js/fixtures/make_gemma3_270m_fixture.py
 	$(BIN)/python tests/js/fixtures/make_tokenizer_fixtures.py
 	VK_ICD_FILENAMES=$(SWIFTSHADER) $(NODE_TEST) tests/js/
-	VK_ICD_FILENAMES=$(LAVAPIPE) $(NODE_TEST) tests/js/kernels.test.js tests/js/model.test.js
+	VK_ICD_FILENAMES=$(LAVAPIPE) $(NODE_TEST) tests/js/kernels.test.js tests/js/model.test.js tests/js/gemma3_270m.test.js
 
 bench-convert: $(BIN)/sitegen $(VENDOR)
 	$(BIN)/python benchmarks/convert_speed.py

@@ -66,6 +66,9 @@ class Architecture:
       everywhere.
     partial_rotary_factor: RoPE turns the first partial_rotary_factor * head_dim dimensions of each
       head and leaves the rest (Phi-4-mini: 0.75).
+    f32_activations: the runtime keeps activations and the KV cache in float32 even where the GPU
+      has shader-f16: the model's residual stream outgrows f16's range (65504), and the f16 path
+      stores x ⊙ g unnormalised (kernels/in_norm.wgsl). Gemma 2/3: Gemma 3 270M's reaches 3e5.
     Gemma's RMSNorm computes x * (1 + w): that offset is no feature here. It belongs in the weights:
     the conversion writes 1 + w, so the manifest holds plain gains (llama.cpp's converter already
     adds the 1 to Gemma GGUFs' norms: a GGUF source must not add it again).
@@ -96,6 +99,7 @@ class Architecture:
     layer_types: tuple[str, ...] | None = None
     rope_local_base_freq: float | None = None
     partial_rotary_factor: float = 1.0
+    f32_activations: bool = False
 
     def sliding(self, layer: int) -> bool:
         """Whether layer `layer` (0-based) attends through the sliding window."""

@@ -53,8 +53,10 @@ def test_features_are_off_unless_the_config_or_the_family_turns_them_on():
     assert {name: getattr(arch, name) for name in FEATURES} == {
         "qk_norm": False, "hidden_activation": "silu", "embedding_multiplier": 1.0, "sandwich_norms": False,
         "query_pre_attn_scalar": None, "attn_logit_softcapping": None, "final_logit_softcapping": None,
-        "sliding_window": None, "layer_types": None, "rope_local_base_freq": None, "partial_rotary_factor": 1.0}
+        "sliding_window": None, "layer_types": None, "rope_local_base_freq": None, "partial_rotary_factor": 1.0,
+        "f32_activations": False}
     assert architecture(dict(SHAPES["qwen3"], vocab_size=384)).qk_norm  # Qwen3's, from the family table
+    assert architecture(dict(SHAPES["gemma3"], vocab_size=384)).f32_activations  # Gemma's, likewise
 
 
 def test_features_are_read_under_transformers_config_names():

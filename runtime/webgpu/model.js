@@ -51,7 +51,8 @@ export async function loadModel(manifest, {
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
   await assertRunnable(manifest);
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
-  const gpu = await requestDevice({ gpu: gpuOption, f16 });
+  // f32_activations (sitegen/arch.py): a model whose activations outgrow f16 takes the f32 path
+  const gpu = await requestDevice({ gpu: gpuOption, f16: f16 && !manifest.architecture.f32_activations });
   try {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
