@@ -36,7 +36,7 @@ TOKENS = {"Qwen2.5-7B-Instruct": QWEN, "Qwen3-0.6B": QWEN, "Llama-3.1-8B-Instruc
           "Llama-3.2-3B-Instruct": LLAMA3, "Meta-Llama-3-8B-Instruct": LLAMA3,
           "Meta-Llama-3-8B-Instruct-2024-04": {**LLAMA3, "eos_token": "<|end_of_text|>"},
           "TinyLlama-1.1B-Chat-v1.0": LLAMA2, "Llama-2-7b-chat-hf": LLAMA2, "Mistral-7B-Instruct-v0.2": LLAMA2,
-          "Mistral-7B-Instruct-v0.1": LLAMA2, "gemma-2-2b-it": GEMMA2, "gemma-3-it": GEMMA3,
+          "Mistral-7B-Instruct-v0.1": LLAMA2, "Mistral-7B-Instruct-v0.3": LLAMA2, "gemma-2-2b-it": GEMMA2, "gemma-3-it": GEMMA3,
           "Phi-3.5-mini-instruct": PHI35, "Phi-4-mini-instruct": PHI4_MINI}
 
 # The clock strftime_now reads in fixtures and tests (transformers gives templates the real one).
@@ -120,6 +120,8 @@ def test_a_template_that_raises_on_ordinary_conversations_fails_the_build_clearl
 
 @pytest.mark.parametrize("name,messages,refusal", [
     ("Mistral-7B-Instruct-v0.1", CHAT + [PIRATE], "Only user and assistant roles are supported!"),
+    ("Mistral-7B-Instruct-v0.3", CHAT + [PIRATE], "Only user and assistant roles are supported, with the exception "
+                                                  "of an initial optional system message!"),
     ("gemma-2-2b-it", [PIRATE] + CHAT, "System role not supported"),
     ("gemma-2-2b-it", CHAT[:1] * 2, "Conversation roles must alternate user/assistant/user/assistant/..."),
     ("gemma-3-it", [PIRATE, PIRATE] + CHAT, "Conversation roles must alternate user/assistant/user/assistant/...")])
