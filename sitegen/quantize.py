@@ -42,7 +42,7 @@ WIDTH = ("q4g32", "q4g32m", "q8g32", "f16")
 # take --quant's q4g32: their values are requantised). Why each:
 GGUF_SCHEMES = {
     # the source's values kept, bit for bit as gguf-py dequantises them:
-    "q4_0": "q4g32",    # (q - 8) d, d = f16(max / -8): q4g32's own rounding gives its blocks back
+    "q4_0": "q4g32",    # (q - 8) d: q4g32's own layout
     "q4_1": "q4g32m",   # q d + m: the same numbers
     "q5_0": "q8g32",    # (q - 16) d: int8 codes under the block's d
     "q8_0": "q8g32",    # q d: the same numbers
@@ -100,17 +100,18 @@ def _k_quant_scale_and_min(dtype: str, blocks: np.ndarray) -> tuple[np.ndarray, 
 
 
 # scheme -> {GGUF type: its blocks' (scale, minimum) per group of 32, float32 [N, K/32] each}: the
-# types whose values `scheme` holds under their own scale and minimum (see GGUF_SCHEMES). Q4_0
-# into q4g32 needs no entry: q4g32's rounding gives it back.
+# types whose values `scheme` holds under their own scale and minimum (see GGUF_SCHEMES). Q4_0 needs
+# its entry under q4g32 too: q4g32's rounding gives back only blocks whose largest element has code 0,
+# which llama.cpp's importance-matrix quantisation does not keep to.
 TRANSCODES = {
+    "q4g32": {"q4_0": _leading_scale},
     "q8g32": dict.fromkeys(("q8_0", "q5_0", "q4_0", "iq4_nl"), _leading_scale),
     "q4g32m": {"q4_1": _leading_scale_and_min, "q4_k": _k_quant_scale_and_min},
 }
 # The GGUF types whose values their scheme keeps (above; the manifest's "kept").
-EXACT_SCHEMES = {dtype: scheme for dtype, scheme in GGUF_SCHEMES.items()
-                 if scheme == "q4g32" or dtype in TRANSCODES[scheme]}
+EXACT_SCHEMES = {dtype: scheme for dtype, scheme in GGUF_SCHEMES.items() if dtype in TRANSCODES[scheme]}
 # Codes each scheme stores: inclusive range; q8g32 takes the whole int8 range a Q8_0 block may hold.
-_CODES = {"q8g32": (-128, 127), "q4g32m": (0, 15)}
+_CODES = {"q8g32": (-128, 127), "q4g32m": (0, 15), "q4g32": (0, 15)}
 
 
 def tensor_schemes(quant: str, stacks: list[list[str]], shapes: dict, source_dtypes: dict) -> dict[str, str]:
@@ -152,24 +153,27 @@ def _own_scale_and_min(scheme: str, groups: np.ndarray) -> tuple[np.ndarray, np.
 
 def quantize_grouped(scheme: str, x: np.ndarray, source_dtype: str | None = None,
                      blocks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """float32 [N, K] -> (codes uint32, scales float16) of a grouped scheme (part_shapes); q4g32 is
-    quantize_q4g32. With `blocks` (the GGUF rows x was dequantised from, uint8 [N, row bytes] of type
-    `source_dtype`, which `scheme` transcodes), each group takes its block's scale d and minimum m
-    (rounded to f16) and the codes q = round((x - m) / d) under the exact d and m, so q is the
-    source's code; else d and m follow the scheme's own rule. Raises SitegenError where K is not a
-    multiple of 32."""
-    if scheme == "q4g32":
+    """float32 [N, K] -> (codes uint32, scales float16) of a grouped scheme (part_shapes). With `blocks`
+    (the GGUF rows x was dequantised from, uint8 [N, row bytes] of type `source_dtype`, which `scheme`
+    transcodes), each group takes its block's scale d and minimum m (rounded to f16; q4g32's minimum
+    is -8 d, its code offset) and the codes q = round((x - m) / d) under the exact d and m, so q is
+    the source's code; else d and m follow the scheme's own rule (q4g32: quantize_q4g32). Raises
+    SitegenError where K is not a multiple of 32."""
+    if scheme == "q4g32" and blocks is None:
         return quantize_q4g32(x)
     n, k = _check_rows(scheme, x)
     groups = np.ascontiguousarray(x, dtype=np.float32).reshape(n, -1, GROUP)
     d, m = (TRANSCODES[scheme][source_dtype](source_dtype, blocks) if blocks is not None
             else _own_scale_and_min(scheme, groups))
+    if scheme == "q4g32":
+        m = -CODE_OFFSET * d
     offsets = groups - m[:, :, None]
     steps = np.broadcast_to(d[:, :, None], offsets.shape)
     q = np.clip(np.rint(np.divide(offsets, steps, out=np.zeros_like(offsets), where=steps != 0)), *_CODES[scheme])
     if scheme == "q8g32":
         return q.astype(np.int8).reshape(n, -1).view("<u4"), d.astype(np.float16)
-    return _pack_nibbles(q.astype(np.uint8).reshape(n, -1)), np.stack([d, m], axis=2).astype(np.float16).reshape(n, -1)
+    codes = _pack_nibbles(q.astype(np.uint8).reshape(n, -1))
+    return codes, (d if scheme == "q4g32" else np.stack([d, m], axis=2)).astype(np.float16).reshape(n, -1)
 
 
 def _check_rows(scheme: str, x: np.ndarray) -> tuple[int, int]:

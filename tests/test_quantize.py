@@ -57,7 +57,8 @@ def _weights(rows=8, cols=96, seed=0):
 
 
 # The GGUF types each scheme keeps under the source's own scales (sitegen/quantize.py TRANSCODES).
-EXACT = [(Q.Q8_0, "q8g32"), (Q.Q5_0, "q8g32"), (Q.Q4_0, "q8g32"), (Q.IQ4_NL, "q8g32"), (Q.Q4_1, "q4g32m")]
+EXACT = [(Q.Q8_0, "q8g32"), (Q.Q5_0, "q8g32"), (Q.Q4_0, "q8g32"), (Q.IQ4_NL, "q8g32"), (Q.Q4_1, "q4g32m"),
+         (Q.Q4_0, "q4g32")]
 
 
 def _transcoded(qtype, scheme, blocks):
