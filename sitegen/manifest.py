@@ -80,6 +80,20 @@ def quantization(quant: str, used: set[str]) -> dict:
     return {**QUANTIZATION[quant], "schemes": {scheme: QUANTIZATION[scheme] for scheme in sorted(used - {"f32"})}}
 
 
+def matrix_schemes(manifest: dict) -> str:
+    """The schemes of a manifest's matrices (2-D tensors), most used first, with their counts:
+    "q8g32 (100 matrices), q4g32m (27)"; one scheme alone is just its name. --quant names only
+    the default: a GGUF source's blocks keep their own schemes (quantize.GGUF_SCHEMES)."""
+    counts = {}
+    for tensor in manifest["tensors"].values():
+        if len(tensor["shape"]) == 2:
+            counts[tensor["scheme"]] = counts.get(tensor["scheme"], 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    if len(ranked) == 1:
+        return ranked[0][0]
+    return ", ".join(f"{scheme} ({count}{' matrices' if i == 0 else ''})" for i, (scheme, count) in enumerate(ranked))
+
+
 def write_manifest(model_dir: Path, manifest: dict) -> None:
     text = json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
     (model_dir / FILE).write_text(text, encoding="utf-8")

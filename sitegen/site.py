@@ -48,6 +48,7 @@ from markupsafe import Markup
 from .arch import Architecture
 from .assets import asset_dir
 from .errors import SitegenError
+from .manifest import matrix_schemes
 from .site_libraries import DESCRIPTION, VENDOR
 from .units import format_bytes
 
@@ -395,7 +396,7 @@ def _model_facts(manifest: dict) -> list[tuple[str, str]]:
         ("Layers", f"{arch.num_layers:,}"),
         ("Hidden size", f"{arch.hidden_size:,}"),
         ("Context length", f"{arch.context_length:,} tokens"),
-        ("Quantisation", str(manifest["quantization"]["scheme"])),
+        ("Quantisation", matrix_schemes(manifest)),
         ("Download size", format_bytes(manifest["total_bytes"])),
     ]
 

@@ -14,6 +14,7 @@ from sitegen.assets import asset_dir
 from sitegen.config import BuildConfig
 from sitegen.contrast import contrast_ratio
 from sitegen.errors import SitegenError
+from sitegen.manifest import matrix_schemes
 from sitegen.site import assemble_site, available_themes, theme_schemes
 
 # The keys of sitegen/manifest.py's schema that the site's pages read, with made-up values.
@@ -536,3 +537,12 @@ def test_layout_css_carries_the_reply_content_rules(tmp_path):
     layout = (build(tmp_path / "site") / "layout.css").read_bytes()
     assert (asset_dir("themes") / "_content.css").read_bytes() in layout
     assert b".hljs-keyword" in layout and b"math.tml-display" in layout
+
+
+def test_about_page_names_the_schemes_the_matrices_use():
+    # a GGUF source's blocks keep their own schemes: --quant's q4g32 alone would mislead
+    tensors = {"a": {"shape": [2, 32], "scheme": "q8g32"}, "b": {"shape": [2, 32], "scheme": "q8g32"},
+               "c": {"shape": [2, 32], "scheme": "q4g32m"}, "norm": {"shape": [32], "scheme": "f32"}}
+    assert matrix_schemes({"tensors": tensors}) == "q8g32 (2 matrices), q4g32m (1)"
+    assert matrix_schemes({"tensors": {"a": {"shape": [2, 32], "scheme": "f16"}, **tensors}}) != "f16"
+    assert matrix_schemes({"tensors": {"a": {"shape": [2, 32], "scheme": "f16"}}}) == "f16"

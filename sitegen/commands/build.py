@@ -17,6 +17,7 @@ from sitegen import sources
 from sitegen.artifact import write_model
 from sitegen.config import THEME_TEXT_PAIRS, BuildConfig, read_user_text
 from sitegen.contrast import check_text_contrast
+from sitegen.manifest import matrix_schemes
 from sitegen.marker import file_digest, recorded_files
 from sitegen.output_folders import atomic_folders, check_replaceable
 from sitegen.site import assemble_site, theme_schemes
@@ -67,7 +68,7 @@ def build(config: BuildConfig, log=print) -> dict:
             if not config.cname:
                 log(f"Kept the custom domain {cname} of the previous build's --cname (CNAME); "
                     "pass --cname to change it, or delete the file to drop it.")
-    log(f"Built {out} in {time.perf_counter() - started:.1f} s: {source.model_id}, {config.quant}, "
+    log(f"Built {out} in {time.perf_counter() - started:.1f} s: {source.model_id}, {matrix_schemes(manifest)}, "
         f"{len(manifest['shards'])} shard(s), {format_bytes(manifest['total_bytes'])} of weights")
     if weights_out:
         log(f"Upload the files in {weights_out / source.model_id} to {config.weights_url} "
