@@ -156,9 +156,10 @@ function problemOf(error, message, words) {
 
 const lower = (sentence) => sentence[0].toLowerCase() + sentence.slice(1);
 
-// " (6,000 tokens; it reads at most 4,096)" from the engine's ContextWindowExceededError fields,
-// '' where the error lacks them.
+// " (6,000 tokens; it holds 4,096, the reply included)" from the engine's ContextWindowExceededError
+// fields, '' where the error lacks them. (The engine refuses a prompt of contextLength tokens too: it
+// leaves no room for a reply.)
 function contextSize({ promptTokens, contextLength } = {}) {
   return Number.isFinite(promptTokens) && Number.isFinite(contextLength)
-    ? ` (${count(promptTokens)} tokens; it reads at most ${count(contextLength)})` : '';
+    ? ` (${count(promptTokens)} tokens; it holds ${count(contextLength)}, the reply included)` : '';
 }

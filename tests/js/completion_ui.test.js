@@ -61,7 +61,7 @@ test('the completion page titles a refused or too long text as the text, and kee
   assert.equal(refused.text, 'prompt is required: the text to continue.');
   const long = describeProblem(ERRORS.find((error) => error.name === 'ContextWindowExceededError'), { page: 'completion' });
   assert.equal(long.title, 'This text is too long');
-  assert.equal(long.text, 'The model cannot read a text this long (40,000 tokens; it reads at most 32,768). '
+  assert.equal(long.text, 'The model cannot read a text this long (40,000 tokens; it holds 32,768, the reply included). '
     + 'Shorten it (your text stays in the box), then try again.');
   // A setting is still a setting.
   assert.equal(describeProblem(settingsError({ top_p: 'Top p must be ...' }, 'Your text'), { page: 'completion' }).title,

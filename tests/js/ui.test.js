@@ -81,7 +81,7 @@ describe('problems', () => {
   test('a full context says how long it is and how much the model reads', () => {
     const problem = describeProblem(across(new ContextWindowExceededError('too long', { promptTokens: 6123, contextLength: 4096 })));
     assert.equal(problem.title, 'This conversation is full');
-    assert.match(problem.text, /^The model cannot read a conversation this long \(6,123 tokens; it reads at most 4,096\)\. Start a new chat/);
+    assert.match(problem.text, /^The model cannot read a conversation this long \(6,123 tokens; it holds 4,096, the reply included\)\. Start a new chat/);
   });
 
   test('a failed import is dismissed and says nothing changed', () => {
