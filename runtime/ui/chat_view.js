@@ -9,6 +9,9 @@ import { renderMarkdown } from './markdown.js';
 
 const ROLE_LABELS = { user: 'You said:', assistant: 'The model replied:' };
 
+// Under the visitor's last message when no reply follows it.
+const NO_REPLY = 'No reply yet.';
+
 export class ChatView {
   #list;
   #template;
@@ -29,16 +32,19 @@ export class ChatView {
   }
 
   /**
-   * Show `messages`; the last reply gets Regenerate, user messages Edit (unless `busy`).
+   * Show `messages`; the last reply gets Regenerate, user messages Edit (unless `busy`). A
+   * conversation that ends with the visitor's message (its reply was stopped before the first
+   * words, or failed) says so under it and offers a reply.
    * `latest`: scroll to the last message (a conversation just opened); otherwise the pane stays
    * where the reader left it, or at the bottom if they were there.
    */
   render(messages, { busy = false, latest = false } = {}) {
     this.#streaming = null;
     const lastReply = messages.findLastIndex((message) => message.role === 'assistant');
+    const last = messages.length - 1;
     this.#list.replaceChildren(...messages.map((message, index) => this.#item(message, index, {
       editable: !busy && message.role === 'user',
-      regenerable: !busy && index === lastReply && index === messages.length - 1,
+      regenerable: !busy && index === last && (index === lastReply || message.role === 'user'),
     })));
     if (latest) this.#scroll.toBottom();
     else this.#scroll.keep();
@@ -111,9 +117,13 @@ export class ChatView {
     } else {
       body.textContent = message.content;
     }
-    item.querySelector('.message-stats').textContent = message.stats ? replyStats(message.stats) : '';
+    const unanswered = regenerable && message.role === 'user';
+    item.querySelector('.message-stats').textContent = unanswered ? NO_REPLY
+      : message.stats ? replyStats(message.stats) : '';
     item.querySelector('.edit-message').hidden = !editable;
-    item.querySelector('.regenerate').hidden = !regenerable;
+    const regenerate = item.querySelector('.regenerate');
+    regenerate.hidden = !regenerable;
+    if (unanswered) regenerate.textContent = 'Reply';
     return item;
   }
 
@@ -125,7 +135,8 @@ export class ChatView {
     if (button.classList.contains('copy-code')) this.#copyCode(button);
     else if (button.classList.contains('edit-message')) this.#openEditor(item);
     else if (button.classList.contains('cancel-edit')) this.#closeEditor(item);
-    else if (button.classList.contains('regenerate')) this.#actions.regenerate(index);
+    // on an unanswered message of the visitor's, the reply to come is the next message
+    else if (button.classList.contains('regenerate')) this.#actions.regenerate(item.classList.contains('user') ? index + 1 : index);
   }
 
   #openEditor(item) {

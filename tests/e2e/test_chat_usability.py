@@ -174,9 +174,17 @@ def test_stop_in_a_second_tab_ends_its_waiting_reply_at_once(chat):
         expect(other.locator("#prompt")).to_be_enabled()
         expect(other.locator(".message.assistant")).to_have_count(0)
         expect(other.locator(".message.user .message-body")).to_have_text("Name a colour.")
+        # the question says it has no reply, and offers one
+        expect(other.locator(".message.user .message-stats")).to_have_text("No reply yet.")
+        expect(other.locator(".message.user .regenerate")).to_have_text("Reply")
         expect(chat.locator(".message.assistant.streaming")).to_have_count(1)  # the first tab's reply still streams
         chat.click(".composer .stop")
         wait_for_reply_end(chat)
+        other.click(".message.user .regenerate")
+        expect(other.locator(".message.assistant")).to_have_count(1)  # the reply, streaming
+        wait_for_reply_end(other)
+        expect(other.locator(".message.assistant")).to_have_count(1)
+        expect(other.locator(".message.user .regenerate")).to_be_hidden()
     finally:
         other.close()
         set_settings(chat, max_tokens=2)  # as the tests before it left them
