@@ -40,8 +40,15 @@ class Alias:
     demo_file: str | None = None
     demo_assemble: bool = False  # the package ships demo_file in chunks, joined by its assemble()
     chat_sampling: dict | None = None  # {temperature, top_p} its authors publish (chat_sampling.py)
+    # The weights of the site built offline from the demo GGUF, in MB (its blocks keep their schemes,
+    # quantize.GGUF_SCHEMES: more than q4g32's 4.5 bits per weight); tests/test_build.py checks it.
+    demo_site_mb: float | None = None
 
     def site_bytes_estimate(self) -> float:
+        """Bytes of weights a site of this alias gets: the offline build's where the demo package is
+        installed (that is what `sitegen build --model` then uses), else q4g32 of every parameter."""
+        if self.demo_site_mb and self.demo_installed():
+            return self.demo_site_mb * 1e6
         return self.params_billion * 1e9 * Q4G32_BITS_PER_WEIGHT / 8
 
     def _package_dir(self) -> Path | None:

