@@ -26,9 +26,22 @@ export class EngineHost {
     return new HostConnection(this, post);
   }
 
-  // The rest is for HostConnection.
+  /**
+   * The model of this host, for callers that take whichever one is loaded, whatever its load
+   * options (the service worker's OpenAI endpoint): null when none is loaded or loading (or the
+   * loaded one lost its GPU device: the next load replaces it), else { ready: whether it runs
+   * requests now, report: its load's latest load_progress.js ProgressReport, or null before the first }.
+   */
+  get model() {
+    const load = this.#load;
+    return load && !load.lost ? { ready: load.engine !== null, report: load.last } : null;
+  }
 
-  // `message`: a client's 'load' message.
+  /**
+   * Load the model of `message` (a client's 'load' message) as that message does, sharing a load
+   * or loaded model with the same key (host_protocol.js); resolves with its Engine.
+   * `onProgress(report)` hears the load's ProgressReports.
+   */
   async load(message, onProgress) {
     const { key, options } = readLoad(message);
     if (this.#load?.key !== key || this.#load.lost) this.#load = this.#startLoad(key, message.manifestUrl, options, this.#load);
@@ -41,6 +54,8 @@ export class EngineHost {
       load.listeners.delete(onProgress);
     }
   }
+
+  // The rest is for HostConnection.
 
   engine() {
     const engine = this.#load?.engine;

@@ -29,6 +29,19 @@
 // take over (runtime/app.js, when the visitor accepts the update): it activates at once instead of
 // when every tab has closed. That message is the service worker's own, not the engine host's.
 //
+// The service worker also serves the site's OpenAI endpoint (openai_endpoint.js). Where it has no
+// WebGPU, the engine runs in a page's dedicated worker (sw_client.js decides), and the service
+// worker forwards the endpoint's requests to such a page; these messages are its own too:
+//   page -> sw   { op: ENGINE_PAGE.offer }             this page runs the model and takes forwarded
+//                                                      requests (sent once loaded, and to a query)
+//   sw -> page   { op: ENGINE_PAGE.query }             which page runs the model? (a restarted
+//                                                      service worker has forgotten the offers)
+//   sw -> page   { op: ENGINE_PAGE.forward, message }  a client -> host message ('create',
+//                                                      'completion', 'close'; ids the service worker's)
+//                                                      for the page's engine
+//   page -> sw   { op: ENGINE_PAGE.reply, reply }      a host -> client reply to one, under that id
+// None of them has a top-level id, so no Connection mistakes one for a reply of its own.
+//
 // Sharing rules:
 // - 'load' of the manifest URL and options that are loaded returns at once (its one progress
 //   report: the 'ready' one of that load); of those being loaded, joins that load (its progress
@@ -73,6 +86,19 @@ export const REPLY = Object.freeze({
 
 /** The `op` of the message that makes a waiting service worker take over (above). */
 export const TAKE_OVER = 'take-over';
+
+/** The `op`s of the messages that forward the OpenAI endpoint's requests to a page (above). */
+export const ENGINE_PAGE = Object.freeze({
+  offer: 'engine-page-offer',
+  query: 'engine-page-query',
+  forward: 'engine-page-forward',
+  reply: 'engine-page-reply',
+});
+
+/** Whether `op` is an engine host operation (OP), as opposed to the service worker's own messages. */
+export function isHostOperation(op) {
+  return Object.values(OP).includes(op);
+}
 
 // The CreateEngine options (engine.js) a client passes through a host, each with how the client
 // prepares its value for the host: `absolute(url)` resolves a URL against the page, since the

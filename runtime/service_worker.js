@@ -1,33 +1,48 @@
 // The site's service worker, started by sw.js (templates/sw.js, a module service worker):
 //
 //   import { startServiceWorker } from './runtime/service_worker.js';
-//   startServiceWorker({ version, shell });
+//   startServiceWorker({ version, shell, model: { id, manifestUrl, weightsUrl } });
 //
-// It keeps the app shell available offline and hosts the engine (engine_host.js) for every page
-// of the site, so that one loaded model serves all tabs and outlives page reloads. The messages
-// are host_protocol.js's; the pages' side is sw_client.js, which also states the lifetime rules
-// the two rely on.
+// It keeps the app shell available offline, hosts the engine (engine_host.js) for every page
+// of the site, so that one loaded model serves all tabs and outlives page reloads, and answers the
+// site's OpenAI endpoint `<scope>v1` (openai_endpoint.js) with that engine. The messages are
+// host_protocol.js's; the pages' side is sw_client.js, which also states the lifetime rules the
+// two rely on.
 
 import { EngineHost } from './engine_host.js';
-import { OP, TAKE_OVER } from './host_protocol.js';
+import { EngineLostError, ModelNotLoadedError } from './errors.js';
+import { ENGINE_PAGE, OP, TAKE_OVER, isHostOperation, loadMessage } from './host_protocol.js';
 import { useFetch } from './io.js';
+import { openAIEndpoint, sameThreadConnection } from './openai_endpoint.js';
+import { Connection } from './worker_client.js';
 
 // While a page has generations open, how often the worker checks that the page still exists.
 const PAGE_CHECK_MS = 1000;
+// How long the endpoint waits for open pages to say whether they run the model (ENGINE_PAGE.query).
+const QUERY_TIMEOUT_MS = 1000;
+// Retry-After while the model loads: its download's time left plus the upload to the GPU (a
+// guess), else RETRY_UNKNOWN_S; at most OpenAI's SDKs' limit (they retry at once past 60 s).
+const LOAD_AFTER_DOWNLOAD_S = 3;
+const RETRY_UNKNOWN_S = 5;
+const RETRY_MAX_S = 60;
 
 /**
  * version: the shell's content hash (names its cache); shell: the shell's paths, relative to
- * sw.js. Call it while the worker script first runs: browsers only deliver events to listeners
- * added then.
+ * sw.js; model: the site's model, { id (its folder under models/, as /v1/models lists it),
+ * manifestUrl (relative to sw.js), weightsUrl (where the shards live if not beside the manifest,
+ * else null) }, the same values the pages load it with. Call it while the worker script first
+ * runs: browsers only deliver events to listeners added then.
  */
-export function startServiceWorker({ version, shell }) {
+export function startServiceWorker({ version, shell, model }) {
   // The worker's own fetches skip its fetch handler: the engine's reads of shell files (the
   // kernels) would miss the cache, and fail offline, without this.
   useFetch(serveShell({ version, shell }));
   self.addEventListener('message', (event) => {
     if (event.data?.op === TAKE_OVER) event.waitUntil(self.skipWaiting());
   });
-  hostEngine();
+  const host = new EngineHost();
+  hostEngine(host);
+  serveOpenAI(host, model);
 }
 
 // The app shell: precached on install under a versioned cache name, older versions of ours deleted
@@ -73,8 +88,7 @@ function serveShell({ version, shell }) {
 // The engine. Each page (a client, known by its id) gets a connection to the one EngineHost;
 // requests come as message events, each kept alive by waitUntil() for as long as its operation
 // runs, and replies go back with client.postMessage().
-function hostEngine() {
-  const host = new EngineHost();
+function hostEngine(host) {
   const pages = new Map(); // client id -> connection
   const watched = new Set(); // client ids being watched
 
@@ -109,7 +123,7 @@ function hostEngine() {
 
   self.addEventListener('message', (event) => {
     const client = event.source;
-    if (!client?.id || typeof event.data?.op !== 'string' || event.data.op === TAKE_OVER) return;
+    if (!client?.id || !isHostOperation(event.data?.op)) return;
     let connection = pages.get(client.id);
     if (!connection) {
       connection = host.connect((message) => {
@@ -125,4 +139,128 @@ function hostEngine() {
     event.waitUntil(connection.handle(event.data));
     if (event.data.op === OP.create || event.data.op === OP.completion) event.waitUntil(watch(client.id, connection));
   });
+}
+
+// The OpenAI endpoint, run by the engine here where this worker has WebGPU, else forwarded to a
+// page that runs it in its dedicated worker: host.probe() is the test the pages apply too
+// (sw_client.js), so both agree where the engine lives.
+function serveOpenAI(host, { id, manifestUrl, weightsUrl }) {
+  const message = loadMessage(manifestUrl, { weightsUrl }, (url) => new URL(url, self.location).href);
+  const pages = new EnginePages();
+  let connector = null; // decided at the first request: a worker started for the shell alone asks no GPU
+  const decide = () => host.probe().then(({ webgpu, reason }) => (webgpu
+    ? ownEngine(host, message)
+    : () => pages.connect(`this browser's service workers have no WebGPU (${reason})`)));
+  const endpoint = openAIEndpoint({
+    scope: self.registration.scope,
+    modelIds: [id],
+    connect: async (waitUntil) => (await (connector ??= decide()))(waitUntil),
+  });
+  self.addEventListener('fetch', (event) => {
+    const response = endpoint(event.request, (promise) => event.waitUntil(promise));
+    if (response) event.respondWith(response);
+  });
+  self.addEventListener('message', (event) => {
+    if (event.data?.op === ENGINE_PAGE.offer) pages.offer(event.source);
+    else if (event.data?.op === ENGINE_PAGE.reply) pages.reply(event.source, event.data.reply);
+  });
+}
+
+// The endpoint's connector to this worker's own engine host: a Connection in this worker, so
+// that its requests queue with the pages'. It takes whichever model the pages loaded. With none,
+// a request starts loading the site's model (`message`: the 'load' message a page sends), and it
+// and the requests after it get 503 with a Retry-After until the model is ready: OpenAI's SDKs
+// retry those, and a plain fetch() learns how long to wait.
+function ownEngine(host, message) {
+  const connection = sameThreadConnection(host);
+  let failure = null; // the failed load's error, told to the next request (the one after tries again)
+  return async (waitUntil) => {
+    if (host.model?.ready) return connection;
+    if (failure) {
+      const error = failure;
+      failure = null;
+      throw error;
+    }
+    if (!host.model) waitUntil(host.load(message, () => {}).catch((error) => { failure = error; }));
+    throw loadingError(host.model?.report);
+  };
+}
+
+// The error of a request that came while the model loads; `report`: the load's latest
+// load_progress.js ProgressReport, or null.
+function loadingError(report) {
+  const retryAfter = report?.secondsLeft == null ? RETRY_UNKNOWN_S
+    : Math.min(RETRY_MAX_S, Math.ceil(report.secondsLeft) + LOAD_AFTER_DOWNLOAD_S);
+  return new ModelNotLoadedError(`The model is loading (${report?.text ?? 'starting'}). Retry in ${retryAfter} s.`,
+                                 { retryAfter });
+}
+
+// The pages that run the model in their dedicated worker, where this worker has no WebGPU, and
+// the endpoint's Connections to them (host_protocol.js ENGINE_PAGE): a page offers itself once its
+// model is loaded, or when asked; requests go to the first page that still exists.
+class EnginePages {
+  #pages = new Map(); // client id -> { connection, deliver(reply) }
+  #offered = new Set(); // resolvers of connect()s waiting for an offer
+  #timer = null;
+
+  offer(client) {
+    if (!this.#pages.has(client.id)) this.#pages.set(client.id, pageConnection(client));
+    for (const resolve of this.#offered) resolve();
+    // While pages run the model, notice those that left: their requests in flight fail.
+    this.#timer ??= setInterval(() => this.#forgetLeftPages(), PAGE_CHECK_MS);
+  }
+
+  reply(client, reply) {
+    this.#pages.get(client?.id)?.deliver(reply);
+  }
+
+  /** A Connection to a page that runs the model; rejects with ModelNotLoadedError (why) when none does. */
+  async connect(why) {
+    await this.#forgetLeftPages();
+    if (!this.#pages.size) await this.#query();
+    const page = this.#pages.values().next().value;
+    if (page) return page.connection;
+    throw new ModelNotLoadedError(`No page of this site runs the model: ${why}, so the model runs in a page `
+      + 'of the site instead. Open the site in a tab of this browser, let the model load, and keep the tab open '
+      + '(should the page say that WebGPU is not available, this browser cannot run the model).');
+  }
+
+  // Ask the open pages whether they run the model (a restarted worker has forgotten the offers);
+  // settles at the first offer, or after QUERY_TIMEOUT_MS.
+  async #query() {
+    const pages = await self.clients.matchAll({ type: 'window' });
+    if (!pages.length) return;
+    let resolve;
+    const offered = new Promise((settle) => { resolve = settle; });
+    this.#offered.add(resolve);
+    for (const page of pages) page.postMessage({ op: ENGINE_PAGE.query });
+    const timer = setTimeout(resolve, QUERY_TIMEOUT_MS);
+    await offered;
+    clearTimeout(timer);
+    this.#offered.delete(resolve);
+  }
+
+  async #forgetLeftPages() {
+    for (const [clientId, page] of this.#pages) {
+      if (await self.clients.get(clientId)) continue;
+      this.#pages.delete(clientId);
+      page.connection.fail(new EngineLostError('The page that ran the model was closed. Retry: another open page '
+        + 'of the site may run it.'));
+    }
+    if (!this.#pages.size) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+}
+
+// A Connection to the engine of the page `client`: messages go to it forwarded, its replies come
+// back through deliver(reply).
+function pageConnection(client) {
+  const listeners = [];
+  const connection = new Connection({
+    postMessage: (message) => client.postMessage({ op: ENGINE_PAGE.forward, message }),
+    addEventListener: (type, listener) => listeners.push(listener),
+  });
+  return { connection, deliver: (reply) => listeners.forEach((listener) => listener({ data: reply })) };
 }

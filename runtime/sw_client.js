@@ -17,9 +17,13 @@
 // - The worker may be stopped, or replaced by a new version of the site, at any time: the pings
 //   compare the host's id (a restarted worker has another), and the worker object reports being
 //   replaced; either way the requests in flight and later ones fail with EngineLostError.
+//
+// The service worker also answers the site's OpenAI endpoint (openai_endpoint.js) with the engine.
+// Where the engine runs in this page's dedicated worker instead, this page answers the requests the
+// service worker forwards to it (host_protocol.js ENGINE_PAGE) with that worker's engine.
 
 import { EngineLostError, WebGPUNotAvailableError } from './errors.js';
-import { OP } from './host_protocol.js';
+import { ENGINE_PAGE, OP, REPLY } from './host_protocol.js';
 import { WEBGPU_BROWSERS } from './webgpu_support.js';
 import { Connection, CreateWorkerEngine, connectEngine } from './worker_client.js';
 
@@ -51,7 +55,9 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   }
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   try {
-    return await CreateWorkerEngine(worker, manifestUrl, options);
+    const engine = await CreateWorkerEngine(worker, manifestUrl, options);
+    if (serviceWorker) answerForwardedRequests(worker, serviceWorker);
+    return engine;
   } catch (error) {
     worker.terminate();
     if (error.name !== 'WebGPUNotAvailableError') throw error;
@@ -121,6 +127,34 @@ function watchServiceWorker(connection, worker, hostId) {
     globalThis.removeEventListener('pagehide', onPageHide);
   }
   return stop;
+}
+
+// Runs the endpoint requests that the service worker forwards to this page on the engine in
+// `worker` (loaded), and offers this page for them to `serviceWorker` now and to any later one
+// that asks. The requests go through a Connection of their own, so they queue with the page's
+// chat; the worker serves one connection though, so the page's Stop (interruptGenerate) ends them
+// too.
+function answerForwardedRequests(worker, serviceWorker) {
+  const relay = new Connection(worker);
+  const ids = new Map(); // the service worker's request id -> the relay's
+  const last = new Set([REPLY.result, REPLY.done, REPLY.error]);
+  navigator.serviceWorker.addEventListener('message', ({ data, source }) => {
+    if (data?.op === ENGINE_PAGE.query) source.postMessage({ op: ENGINE_PAGE.offer });
+    if (data?.op !== ENGINE_PAGE.forward) return;
+    const { id, op, request } = data.message;
+    if (op === OP.close) {
+      if (ids.has(id)) relay.send({ op: OP.close, id: ids.get(id) });
+      ids.delete(id); // a request that still waited gets no reply
+      return;
+    }
+    if (op !== OP.create && op !== OP.completion) return; // the endpoint forwards nothing else
+    ids.set(id, relay.open({ op, request, progress: false }, (reply) => {
+      if (last.has(reply.type)) ids.delete(id);
+      source.postMessage({ op: ENGINE_PAGE.reply, reply: { ...reply, id } });
+      return last.has(reply.type);
+    }));
+  });
+  serviceWorker.postMessage({ op: ENGINE_PAGE.offer });
 }
 
 // `promise`'s value, or null if it takes longer than `ms`.

@@ -34,7 +34,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 import markdown
@@ -121,6 +121,10 @@ def assemble_site(
         "description": _site_text(config, "description", mode).replace("{model_id}", model_id),
         "theme": theme,
         "icon_sizes": ICON_SIZES,
+        # The model's manifest and where its shards are, as the pages and the service worker load it
+        # (weights_url None: beside the manifest).
+        "model_manifest": f"models/{quote(model_id)}/manifest.json",
+        "weights_url": config.weights_url,
         "weights_origin": _origin(config.weights_url) if config.weights_url else None,
         "theme_script": THEME_SCRIPT,
     }
@@ -141,7 +145,6 @@ def assemble_site(
         page=mode,
         app_entry=app_entry,
         starter_prompts=config.starter_prompts,
-        weights_url=config.weights_url,
         chat_sampling=manifest["chat_sampling"],
         field_defaults=_field_defaults(mode, manifest["chat_sampling"]),
     )

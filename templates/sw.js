@@ -10,4 +10,12 @@ const VERSION = {{ version|tojson }};
 // Relative to this script, which sits at the root of the site.
 const SHELL = {{ shell|tojson }};
 
-startServiceWorker({ version: VERSION, shell: SHELL });
+// The site's model, as the pages load it (index.html's data-model-manifest and data-weights-url):
+// the service worker loads it for the site's OpenAI endpoint when no page has.
+const MODEL = {
+  id: {{ model_id|tojson }},
+  manifestUrl: {{ model_manifest|tojson }},
+  weightsUrl: {{ weights_url|tojson }},
+};
+
+startServiceWorker({ version: VERSION, shell: SHELL, model: MODEL });

@@ -344,7 +344,7 @@ def test_service_worker_precaches_the_shell_under_a_content_version(tmp_path, fa
     assert shell == ["./", *sorted(set(files) - {"sw.js"})]
     version = re.search(r'const VERSION = "([0-9a-f]{16})";', sw).group(1)
     # The worker's logic lives in runtime/service_worker.js; the rendered shell only starts it.
-    assert "startServiceWorker({ version: VERSION, shell: SHELL })" in sw
+    assert "startServiceWorker({ version: VERSION, shell: SHELL, model: MODEL })" in sw
     # Any change to a shell file gives a new cache name (same inputs, same name: see above).
     changed = site_files(build(tmp_path / "two", title="Another title"))["sw.js"].decode()
     assert re.search(r'const VERSION = "([0-9a-f]{16})";', changed).group(1) != version
@@ -407,6 +407,9 @@ def test_weights_url_reaches_the_page_and_the_csp(tmp_path):
     index = files["index.html"].decode()
     (app,) = [a for t, a in _Tags(index).tags if "data-model-manifest" in a]
     assert app["data-weights-url"] == "https://huggingface.co/me/w/resolve/main/"
+    # the service worker loads the model for the site's OpenAI endpoint from the same place
+    assert 'weightsUrl: "https://huggingface.co/me/w/resolve/main/",' in files["sw.js"].decode()
+    assert f'manifestUrl: "{app["data-model-manifest"]}",' in files["sw.js"].decode()
     for page in ("index.html", "about.html"):
         csp = _csp(files[page].decode())
         assert "connect-src 'self' https://huggingface.co;" in csp and csp.startswith("default-src 'self';")

@@ -12,6 +12,8 @@ Fixtures (names are what other e2e tests use):
 - `context` (function): a fresh browser context (its own Cache Storage and service workers) that
   records into `request_log`; its console errors are printed when the test fails.
 - `page` (function): a new page in `context`.
+- `serve_mounted(mounts)`: serve folders at URL prefixes of one origin (a site under a GitHub
+  Pages-like sub-path, npm packages the tests import beside it); a context giving the origin's URL.
 
 Never `playwright install`: its download host is unreachable and the system Chromium is the one
 under test. Without /usr/bin/chromium every test here is skipped.
@@ -23,6 +25,10 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+from http import HTTPStatus
+from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -78,6 +84,31 @@ def serving(server):
 def serve_folder(folder: Path):
     """Serve a built site (`sitegen serve`'s server) on a free port; a context giving its URL."""
     return serving(make_server(folder, port=0))
+
+
+def serve_mounted(mounts: dict[str, Path]):
+    """Serve each folder at its URL prefix ("/project/": a site, "/node_modules/openai/": a package),
+    with `sitegen serve`'s request handling, on one origin; a context giving "http://127.0.0.1:PORT/".
+
+    The first folder must be a site (sitegen.serve checks it). Other paths get 404.
+    """
+    roots = {prefix: folder.resolve() for prefix, folder in mounts.items()}
+    server = make_server(next(iter(roots.values())), port=0)
+
+    class Mounted(server.RequestHandlerClass):
+        def _serve(self, send_body: bool) -> None:
+            path = urlsplit(self.path).path
+            prefix = next((prefix for prefix in roots if path.startswith(prefix)), None)
+            if prefix is None:
+                self.send_error(HTTPStatus.NOT_FOUND)
+                return
+            # sitegen.serve resolves the path against server.root: give this request its mount's.
+            self.path = self.path[len(prefix) - 1 :]
+            self.server = SimpleNamespace(root=roots[prefix], cors=False)
+            super()._serve(send_body)
+
+    server.RequestHandlerClass = Mounted
+    return serving(server)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,262 @@
+// The site's OpenAI endpoint: its service worker (service_worker.js) answers HTTP requests to
+// `<scope>v1/...` on the site's own origin, under the site's own path, so any OpenAI client
+// library talks to the model on the visitor's GPU by changing only its base URL:
+//
+//   GET  <scope>v1/models             { object: 'list', data: [Model] }: the site's model
+//   GET  <scope>v1/models/<id>        that Model (404 for another id)
+//   POST <scope>v1/chat/completions   engine.chat.completions.create(body)
+//   POST <scope>v1/completions        engine.completions.create(body)
+//
+// A request body is what the engine takes (runtime/request.js checks it, and refuses what it
+// cannot honour naming the field); `model` may be left out, and names the site's model if given.
+// The reply is the engine's: JSON, or with `stream: true` server-sent events exactly as OpenAI
+// sends them: `data: <chunk JSON>\n\n` per chunk, then `data: [DONE]\n\n`. An error after the
+// stream began comes as one last event `data: {"error": {...}}` without [DONE], as OpenAI's API
+// sends it (its SDKs throw it as an APIError).
+//
+// The requests go to an engine host (engine_host.js) as the 'create' and 'completion' messages
+// of host_protocol.js, over a worker_client.js Connection that service_worker.js supplies: to its
+// own EngineHost, or forwarded to a page that runs the engine. Either way they queue with the
+// pages' own chats, one generation at a time. Cancelling (the caller aborts the request, or
+// cancels the response body, i.e. closes the stream) sends 'close': a stream ends and frees the
+// engine, a request still waiting leaves the queue, a running non-streamed one stops.
+//
+// Errors are OpenAI's JSON `{ error: { message, type, param, code } }` with OpenAI's statuses
+// (ERRORS below). Same-origin callers need no CORS headers, and none are sent: another origin's
+// pages must not drive this visitor's GPU.
+
+import { fromPlain } from './errors.js';
+import { OP, REPLY } from './host_protocol.js';
+import { Connection } from './worker_client.js';
+
+/**
+ * A typed runtime error (errors.js name) -> its HTTP answer: status, OpenAI's error `type`, its
+ * `code`; `retry`: a 503 whose Retry-After says when to try again (the error's `retryAfter`
+ * field, in seconds, else DEFAULT_RETRY_AFTER_S). Others are 500 server_error. InvalidRequestError
+ * and ContextWindowExceededError name the request field in `param`.
+ */
+const ERRORS = {
+  InvalidRequestError: { status: 400, type: 'invalid_request_error', code: null },
+  // OpenAI's code and status for a prompt longer than the context window.
+  ContextWindowExceededError: { status: 400, type: 'invalid_request_error', code: 'context_length_exceeded' },
+  // The model is loading, or no page runs it (service_worker.js says which).
+  ModelNotLoadedError: { status: 503, type: 'server_error', code: 'model_not_loaded', retry: true },
+  WebGPUNotAvailableError: { status: 503, type: 'server_error', code: 'webgpu_not_available', retry: true },
+  // The page or worker that ran the model went away mid-request.
+  EngineLostError: { status: 503, type: 'server_error', code: 'engine_lost', retry: true },
+  DeviceLostError: { status: 500, type: 'server_error', code: 'device_lost' },
+};
+const DEFAULT_RETRY_AFTER_S = 10;
+
+// The prompt's request field of each generation route: the `param` of a context-window error.
+const GENERATIONS = {
+  'chat/completions': { op: OP.create, promptField: 'messages' },
+  completions: { op: OP.completion, promptField: 'prompt' },
+};
+
+const encoder = new TextEncoder();
+
+/** The server-sent event of one chunk (or error body): `data: <JSON>\n\n`. */
+export function sseEvent(value) {
+  return `data: ${JSON.stringify(value)}\n\n`;
+}
+
+/** The event that ends a stream, as OpenAI sends it. */
+export const SSE_DONE = 'data: [DONE]\n\n';
+
+/**
+ * An error the endpoint itself answers with (not the engine): an HTTP status and OpenAI's error
+ * fields. headers: extra response headers (Allow for a 405).
+ */
+export class EndpointError extends Error {
+  constructor(status, message, { type = 'invalid_request_error', param = null, code = null, headers = {} } = {}) {
+    super(message);
+    this.name = 'EndpointError';
+    Object.assign(this, { status, type, param, code, headers });
+  }
+}
+
+/**
+ * The HTTP answer to `error`: { status, headers, body: { error: { message, type, param, code } } }.
+ * `error`: an EndpointError, or a runtime error (errors.js type, by its name; see ERRORS).
+ * promptField: the request field a ContextWindowExceededError is about ('messages', 'prompt').
+ */
+export function errorAnswer(error, { promptField = null } = {}) {
+  if (error instanceof EndpointError) {
+    const { status, type, param, code, headers } = error;
+    return { status, headers, body: { error: { message: error.message, type, param, code } } };
+  }
+  const { status, type, code, retry = false } = ERRORS[error?.name] ?? { status: 500, type: 'server_error', code: null };
+  const param = { InvalidRequestError: error?.field ?? null, ContextWindowExceededError: promptField }[error?.name] ?? null;
+  const headers = retry ? { 'Retry-After': String(error.retryAfter ?? DEFAULT_RETRY_AFTER_S) } : {};
+  return { status, headers, body: { error: { message: String(error?.message ?? error), type, param, code } } };
+}
+
+/**
+ * The OpenAI Model object of a model id. `created` (OpenAI: the model's creation time in Unix
+ * seconds) is 0: a build records no dates, so that the same input gives the same site.
+ */
+export function modelObject(id) {
+  return { id, object: 'model', created: 0, owned_by: 'sitegen' };
+}
+
+/**
+ * The endpoint's fetch handling.
+ * @param {object} site
+ * @param {string} site.scope  the service worker's scope (absolute, ends with '/'): the endpoint
+ *   is `${scope}v1`
+ * @param {string[]} site.modelIds  the ids of the models the site serves (/v1/models)
+ * @param {(waitUntil: (p: Promise) => void) => Promise<{ open, send }>} site.connect  a
+ *   worker_client.js Connection to the engine host that runs the requests; rejects with a typed
+ *   runtime error (ModelNotLoadedError with retryAfter while the model loads, ...). `waitUntil`
+ *   keeps the service worker alive for work it starts (a load).
+ * @returns {(request: Request, waitUntil: (p: Promise) => void) => Promise<Response> | null}
+ *   the response to a request under `${scope}v1`, else null (not the endpoint's: let it pass)
+ */
+export function openAIEndpoint({ scope, modelIds, connect }) {
+  const base = `${scope}v1`;
+  return (request, waitUntil) => {
+    const url = new URL(request.url);
+    const path = url.origin + url.pathname;
+    if (path !== base && !path.startsWith(`${base}/`)) return null;
+    const route = path.slice(base.length + 1);
+    return answer(request, route, { modelIds, connect, waitUntil }).catch((error) => respondError(error));
+  };
+}
+
+// The response to `request` for `route` (its path after v1/).
+async function answer(request, route, site) {
+  const methods = methodsOf(route, request, site);
+  const what = `${request.method} ${new URL(request.url).pathname}`;
+  // OpenAI's wording for both.
+  if (!methods) throw new EndpointError(404, `Invalid URL (${what})`);
+  if (!Object.hasOwn(methods, request.method)) {
+    const allowed = Object.keys(methods).join(', ');
+    throw new EndpointError(405, `Invalid method for URL (${what}): use ${allowed}.`, { headers: { Allow: allowed } });
+  }
+  return methods[request.method]();
+}
+
+// The methods `route` takes, each a function giving its response; null for no such route.
+function methodsOf(route, request, { modelIds, connect, waitUntil }) {
+  if (route === 'models') return { GET: () => jsonResponse(200, { object: 'list', data: modelIds.map(modelObject) }) };
+  if (route.startsWith('models/')) {
+    return { GET: () => jsonResponse(200, modelObject(knownModel(modelIds, decodeURIComponent(route.slice('models/'.length))))) };
+  }
+  if (!Object.hasOwn(GENERATIONS, route)) return null;
+  return { POST: async () => generate(await readBody(request, modelIds), GENERATIONS[route],
+                                      { connect, waitUntil, signal: request.signal }) };
+}
+
+// `id` if the site serves it, else OpenAI's 404.
+function knownModel(modelIds, id) {
+  if (modelIds.includes(id)) return id;
+  throw new EndpointError(404, `The model \`${id}\` does not exist. This site serves ${modelIds.map((m) => `\`${m}\``).join(', ')}.`,
+                          { param: 'model', code: 'model_not_found' });
+}
+
+// The request's JSON body. A `model` that is a string must be the site's (404 otherwise, as
+// OpenAI answers); anything else wrong with the body is the engine's to say (request.js).
+async function readBody(request, modelIds) {
+  let body;
+  try {
+    body = JSON.parse(await request.text());
+  } catch (error) {
+    throw new EndpointError(400, `The request body is not valid JSON (${error.message}). Send a JSON object `
+                            + 'with Content-Type: application/json.');
+  }
+  if (typeof body?.model === 'string') knownModel(modelIds, body.model);
+  return body;
+}
+
+// Runs `body` on the engine host as `op`; resolves with the response as soon as the host
+// accepts it: the completion's JSON, or an event stream that the host's chunks then fill.
+async function generate(body, { op, promptField }, { connect, waitUntil, signal }) {
+  const connection = await connect(waitUntil);
+  let finish;
+  waitUntil(new Promise((resolve) => { finish = resolve; })); // the service worker stays while it runs
+  return new Promise((resolve) => {
+    let events = null; // the event stream's controller, once the host streams
+    const send = (text) => {
+      try {
+        events.enqueue(encoder.encode(text));
+      } catch {
+        // the caller cancelled the stream: 'close' is on its way to the host
+      }
+    };
+    const id = connection.open({ op, request: body, progress: false }, (reply) => {
+      switch (reply.type) {
+        case REPLY.result:
+          resolve(jsonResponse(200, reply.value));
+          break;
+        case REPLY.stream:
+          resolve(new Response(new ReadableStream({ start: (controller) => { events = controller; }, cancel: close }),
+                               { status: 200, headers: SSE_HEADERS }));
+          return false;
+        case REPLY.chunk:
+          send(sseEvent(reply.chunk));
+          return false;
+        case REPLY.done:
+          send(SSE_DONE);
+          break;
+        case REPLY.error:
+          if (events) send(sseEvent(errorAnswer(fromPlain(reply.error), { promptField }).body));
+          else resolve(respondError(fromPlain(reply.error), { promptField }));
+          break;
+        default: // progress: not asked for
+          return false;
+      }
+      if (events) closeEvents(events);
+      end();
+      return true;
+    });
+    function close() {
+      connection.send({ op: OP.close, id });
+      // A request that still waited leaves the queue without a reply: nobody reads this one.
+      resolve(respondError(new EndpointError(499, 'The request was cancelled.')));
+      end();
+    }
+    function end() {
+      signal?.removeEventListener('abort', close);
+      finish();
+    }
+    if (signal?.aborted) close();
+    else signal?.addEventListener('abort', close, { once: true });
+  });
+}
+
+function closeEvents(controller) {
+  try {
+    controller.close();
+  } catch {
+    // already cancelled by the caller
+  }
+}
+
+// OpenAI's stream headers; no-cache: each reply is new.
+const SSE_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' };
+
+function jsonResponse(status, value, headers = {}) {
+  return new Response(JSON.stringify(value), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+}
+
+function respondError(error, options) {
+  const { status, headers, body } = errorAnswer(error, options);
+  return jsonResponse(status, body, headers);
+}
+
+/**
+ * A worker_client.js Connection to an engine_host.js EngineHost in this thread (the service
+ * worker's own): messages go to a HostConnection of its own, so its requests queue with the other
+ * connections' (the pages'); replies come back as message events do to a page, uncloned.
+ */
+export function sameThreadConnection(host) {
+  const listeners = [];
+  const hostConnection = host.connect((reply) => {
+    for (const listener of listeners) listener({ data: reply });
+  });
+  return new Connection({
+    postMessage: (message) => { hostConnection.handle(message); },
+    addEventListener: (type, listener) => listeners.push(listener),
+  });
+}

@@ -1,0 +1,217 @@
+"""The site as an OpenAI endpoint (runtime/openai_endpoint.js) in real Chromium: the official
+`openai` npm package and plain fetch() talk to `<site>/v1`, served by the site's service worker,
+while the chat page keeps working on the same engine.
+
+The demo site is served under a sub-path, /project/, as GitHub Pages serves a project site; the
+`openai` package from the repository's node_modules beside it (never part of the site). The tests
+of the first group share one browser context, so the model loads once (its first request loads
+it); they run in order. WebGPU is SwiftShader here (about a second a token): replies stay short.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from .chat import ask, wait_for_reply_end, wait_until_ready
+from .conftest import serve_mounted
+from .test_engine_hosts import MANIFEST, REGISTER, run
+
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
+MODEL = "smollm2-135m"
+QUESTION = "What is the capital of France?"
+LONG_TOKENS = 200  # minutes here, unless stopped
+
+# Statements of async page functions (run()'s `arg` is their argument), on a page of the site.
+IMPORT_OPENAI = """
+  const { OpenAI } = await import('/node_modules/openai/index.mjs');
+  const client = new OpenAI({ baseURL: new URL('v1', location.href).href, apiKey: 'unused', dangerouslyAllowBrowser: true });
+"""
+# fetch() of the endpoint, its status, Retry-After and JSON body.
+FETCH = """
+  const response = await fetch(new URL(arg.path, location.href), arg.body == null ? { method: arg.method }
+    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(arg.body) });
+  return { status: response.status, retryAfter: response.headers.get('Retry-After'), allow: response.headers.get('Allow'),
+           body: await response.json() };
+"""
+# A streamed chat completion read with fetch and a plain SSE parser: its events' data, in order.
+FETCH_STREAM = """
+  const response = await fetch(new URL('v1/chat/completions', location.href), {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(arg) });
+  const text = await response.text();
+  return { type: response.headers.get('Content-Type'),
+           events: text.split('\\n\\n').filter(Boolean).map((event) => event.replace(/^data: /, '')) };
+"""
+
+
+def chat_body(tokens: int, **fields) -> dict:
+    return {"model": MODEL, "messages": [{"role": "user", "content": QUESTION}], "temperature": 0,
+            "max_tokens": tokens, **fields}
+
+
+@pytest.fixture(scope="module")
+def project_url(e2e_site):
+    """The demo site at http://127.0.0.1:PORT/project/, the openai package at /node_modules/openai/."""
+    with serve_mounted({"/project/": e2e_site, "/node_modules/openai/": NODE_MODULES / "openai"}) as origin:
+        yield origin + "project/"
+
+
+@pytest.fixture(scope="module")
+def api_page(browser, project_url):
+    """The About page of the site with its service worker running, no model loaded yet."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(project_url + "about.html")
+    run(page, REGISTER, "sw.js")
+    # Claimed on activation: from now on the page's fetches go through the service worker.
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    yield page
+    context.close()
+
+
+def fetch(page, path: str, body=None, method: str = "GET") -> dict:
+    return run(page, FETCH, {"path": path, "body": body, "method": method})
+
+
+def fetch_when_ready(page, path: str, body, timeout_s: int = 240) -> dict:
+    """fetch() as a client that honours Retry-After does: again after each 503's Retry-After."""
+    deadline = time.monotonic() + timeout_s
+    while (answer := fetch(page, path, body))["status"] == 503:
+        assert time.monotonic() < deadline, answer
+        page.wait_for_timeout(1000 * int(answer["retryAfter"]))
+    return answer
+
+
+def test_the_first_request_loads_the_model_and_gets_503_with_retry_after_meanwhile(api_page):
+    loading = fetch(api_page, "v1/chat/completions", chat_body(2))
+    assert loading["status"] == 503
+    assert int(loading["retryAfter"]) >= 1
+    assert loading["body"]["error"]["code"] == "model_not_loaded"
+    assert "The model is loading" in loading["body"]["error"]["message"]
+    assert fetch(api_page, "v1/models")["body"] == {
+        "object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "sitegen"}]}
+    answer = fetch_when_ready(api_page, "v1/chat/completions", chat_body(6))
+    assert answer["status"] == 200
+    assert "Paris" in answer["body"]["choices"][0]["message"]["content"]
+
+
+def test_the_openai_package_lists_completes_streams_and_aborts(api_page):
+    result = run(api_page, IMPORT_OPENAI + """
+      const models = (await client.models.list()).data.map((model) => model.id);
+      const reply = await client.chat.completions.create(arg.short);
+      const stream = await client.chat.completions.create({ ...arg.short, stream: true });
+      let streamed = '';
+      for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? '';
+      // A long stream, left after its first chunk: the SDK aborts the request.
+      const long = await client.chat.completions.create({ ...arg.long, stream: true });
+      for await (const chunk of long) break;
+      const started = Date.now();
+      const next = await client.chat.completions.create({ ...arg.short, max_tokens: 1 });
+      let status = null;
+      try {
+        await client.chat.completions.create({ ...arg.short, model: 'gpt-4o' });
+      } catch (error) {
+        status = [error.status, error.code];
+      }
+      return { models, reply: reply.choices[0].message.content, streamed, next: next.choices[0].finish_reason,
+               afterAbortS: (Date.now() - started) / 1000, status };
+    """, {"short": chat_body(3), "long": chat_body(LONG_TOKENS, ignore_eos=True)}, timeout_s=120)
+    assert result["models"] == [MODEL]
+    assert result["reply"] and result["streamed"] == result["reply"]
+    assert result["next"] == "length"
+    assert result["afterAbortS"] < 60, "the aborted stream gave the engine back"
+    assert result["status"] == [404, "model_not_found"]
+
+
+def test_plain_fetch_with_server_sent_events(api_page):
+    streamed = run(api_page, FETCH_STREAM, chat_body(3, stream=True))
+    assert streamed["type"] == "text/event-stream; charset=utf-8"
+    assert streamed["events"][-1] == "[DONE]"
+    chunks = [json.loads(event) for event in streamed["events"][:-1]]
+    text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if chunk["choices"])
+    whole = fetch(api_page, "v1/chat/completions", chat_body(3))["body"]["choices"][0]["message"]["content"]
+    assert text == whole
+    # Aborted with an AbortController after the first chunk: the next request runs at once.
+    took = run(api_page, """
+      const stop = new AbortController();
+      const response = await fetch(new URL('v1/chat/completions', location.href), { method: 'POST', signal: stop.signal,
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(arg) });
+      await response.body.getReader().read();
+      stop.abort();
+      const started = Date.now();
+      const next = await fetch(new URL('v1/chat/completions', location.href), { method: 'POST',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ...arg, stream: false, max_tokens: 1 }) });
+      return [(await next.json()).choices[0].finish_reason, (Date.now() - started) / 1000];
+    """, chat_body(LONG_TOKENS, ignore_eos=True, stream=True), timeout_s=120)
+    assert took[0] == "length" and took[1] < 60
+
+
+def test_errors_in_openai_shape(api_page):
+    invalid = fetch(api_page, "v1/chat/completions", chat_body(3, temperature="hot"))
+    assert invalid["status"] == 400
+    assert invalid["body"]["error"]["param"] == "temperature"
+    assert invalid["body"]["error"]["type"] == "invalid_request_error"
+    unknown = fetch(api_page, "v1/chat/completions", chat_body(3, model="gpt-4o"))
+    assert (unknown["status"], unknown["body"]["error"]["code"]) == (404, "model_not_found")
+    wrong = fetch(api_page, "v1/chat/completions")
+    assert (wrong["status"], wrong["allow"]) == (405, "POST")
+    assert fetch(api_page, "v1/embeddings", {"input": "x"})["status"] == 404
+
+
+def test_the_chat_page_keeps_working_meanwhile(api_page):
+    chat = api_page.context.new_page()
+    chat.goto(api_page.url.replace("about.html", ""))
+    wait_until_ready(chat)  # the model the API loaded: shared, not loaded again
+    streaming = run(api_page, """
+      window.apiReply = fetch(new URL('v1/chat/completions', location.href), { method: 'POST',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(arg) }).then((r) => r.text());
+      return true;
+    """, chat_body(4, stream=True))
+    assert streaming
+    ask(chat, QUESTION)
+    reply = wait_for_reply_end(chat)
+    assert "Paris" in reply.inner_text()
+    events = run(api_page, "return (await window.apiReply).split('\\n\\n').filter(Boolean);")
+    assert events[-1] == "data: [DONE]"
+    chat.close()
+
+
+@pytest.fixture
+def service_worker_without_webgpu(e2e_site):
+    """The site's service worker in a browser whose service workers have no WebGPU."""
+    script = e2e_site / "sw-openai-without-webgpu.js"
+    script.write_text(
+        "import { startServiceWorker } from './runtime/service_worker.js';\n"
+        "Object.defineProperty(WorkerNavigator.prototype, 'gpu', { get: () => undefined });\n"
+        f"startServiceWorker({{ version: 'without-webgpu', shell: [], model: {{ id: '{MODEL}', "
+        f"manifestUrl: '{MANIFEST}', weightsUrl: null }} }});\n",
+        encoding="utf-8",
+    )
+    yield script.name
+    script.unlink()
+
+
+def test_without_webgpu_in_the_service_worker_a_page_answers(context, project_url, service_worker_without_webgpu):
+    page = context.new_page()
+    page.goto(project_url + "about.html")
+    run(page, REGISTER, service_worker_without_webgpu)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    nobody = fetch(page, "v1/chat/completions", chat_body(2))
+    assert nobody["status"] == 503 and nobody["retryAfter"]
+    assert "No page of this site runs the model" in nobody["body"]["error"]["message"]
+    assert "no WebGPU" in nobody["body"]["error"]["message"]
+
+    host = run(page, """
+      const { CreateServiceWorkerEngine } = await import('./runtime/sw_client.js');
+      window.engine = await CreateServiceWorkerEngine(arg);
+      return window.engine.host;
+    """, MANIFEST)
+    assert host == "worker"
+    answer = fetch(page, "v1/chat/completions", chat_body(6))
+    assert answer["status"] == 200
+    assert "Paris" in answer["body"]["choices"][0]["message"]["content"]
+    streamed = run(page, FETCH_STREAM, chat_body(2, stream=True))
+    assert streamed["events"][-1] == "[DONE]" and len(streamed["events"]) > 2

@@ -1,0 +1,222 @@
+// The site's OpenAI endpoint (runtime/openai_endpoint.js) as the service worker runs it: real
+// Request and Response objects against a real EngineHost (tiny-llama on Dawn) reached through a
+// same-thread Connection. Its pure parts first: the event-stream encoding and the error answers.
+// The endpoint in the browser, with the openai npm package: tests/e2e/test_openai_endpoint.py.
+//
+//   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json XDG_RUNTIME_DIR=/tmp \
+//     node --test tests/js/openai_endpoint.test.js        (fixtures: see engine.test.js)
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { create, globals } from 'webgpu';
+
+import { EngineHost } from '../../runtime/engine_host.js';
+import {
+  ContextWindowExceededError, DeviceLostError, EngineLostError, InvalidRequestError, ModelNotLoadedError,
+  WebGPUNotAvailableError,
+} from '../../runtime/errors.js';
+import { loadMessage } from '../../runtime/host_protocol.js';
+import { EndpointError, SSE_DONE, errorAnswer, openAIEndpoint, sameThreadConnection, sseEvent } from '../../runtime/openai_endpoint.js';
+import { ask, expectedOf, greedy, manifestOf } from './helpers/chat.js';
+
+Object.assign(globalThis, globals);
+const dawn = create([]); // referenced for the whole run, as npm webgpu requires
+
+const expected = expectedOf('tiny-llama');
+const SCOPE = 'https://example.org/project/';
+const MODEL = 'tiny-llama';
+
+describe('server-sent events', () => {
+  test('one data line per chunk and a blank line, then [DONE], as OpenAI sends them', () => {
+    assert.equal(sseEvent({ id: 'x', choices: [{ delta: { content: 'a\nb' } }] }),
+                 'data: {"id":"x","choices":[{"delta":{"content":"a\\nb"}}]}\n\n');
+    assert.equal(SSE_DONE, 'data: [DONE]\n\n');
+  });
+});
+
+describe('error answers', () => {
+  const shape = (answer) => [answer.status, answer.headers, Object.keys(answer.body.error)];
+
+  test('an invalid request is 400 naming its field in param', () => {
+    const answer = errorAnswer(new InvalidRequestError('temperature must be ...', { field: 'temperature' }));
+    assert.equal(answer.status, 400);
+    assert.deepEqual(answer.body, { error: { message: 'temperature must be ...', type: 'invalid_request_error',
+                                             param: 'temperature', code: null } });
+  });
+
+  test("a prompt too long is 400 with OpenAI's code context_length_exceeded, param the prompt's field", () => {
+    const answer = errorAnswer(new ContextWindowExceededError('too long'), { promptField: 'messages' });
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.error.code, 'context_length_exceeded');
+    assert.equal(answer.body.error.param, 'messages');
+  });
+
+  test('a model loading, no WebGPU, a lost host are 503 with Retry-After; a lost device 500', () => {
+    assert.deepEqual(shape(errorAnswer(new ModelNotLoadedError('loading', { retryAfter: 7 }))),
+                     [503, { 'Retry-After': '7' }, ['message', 'type', 'param', 'code']]);
+    assert.equal(errorAnswer(new WebGPUNotAvailableError('none')).status, 503);
+    assert.equal(errorAnswer(new WebGPUNotAvailableError('none')).body.error.code, 'webgpu_not_available');
+    assert.ok(Number(errorAnswer(new EngineLostError('gone')).headers['Retry-After']) > 0);
+    const lost = errorAnswer(new DeviceLostError('lost'));
+    assert.deepEqual([lost.status, lost.body.error.code, lost.headers], [500, 'device_lost', {}]);
+  });
+
+  test('any other error is 500 server_error with its message; endpoint errors keep their own status', () => {
+    assert.deepEqual(errorAnswer(new TypeError('boom')).body.error, { message: 'boom', type: 'server_error', param: null, code: null });
+    const wrong = errorAnswer(new EndpointError(405, 'use POST', { headers: { Allow: 'POST' } }));
+    assert.deepEqual([wrong.status, wrong.headers.Allow, wrong.body.error.type], [405, 'POST', 'invalid_request_error']);
+  });
+});
+
+// Reads an event stream's data lines (an SSE parser as OpenAI's SDKs have one).
+async function readEvents(response) {
+  const text = await response.text();
+  assert.ok(text.endsWith('\n\n'), 'every event ends with a blank line');
+  return text.split('\n\n').slice(0, -1).map((event) => {
+    assert.ok(event.startsWith('data: '), event);
+    const data = event.slice('data: '.length);
+    return data === '[DONE]' ? data : JSON.parse(data);
+  });
+}
+
+describe('the endpoint on an engine host', () => {
+  const host = new EngineHost({ gpu: dawn });
+  let connectError = null; // what connect() rejects with instead, when set
+  const connect = async () => {
+    if (connectError) throw connectError;
+    return connection;
+  };
+  const connection = sameThreadConnection(host);
+  const endpoint = openAIEndpoint({ scope: SCOPE, modelIds: [MODEL], connect });
+  const lifetimes = [];
+  const call = (path, init) => endpoint(new Request(SCOPE + path, init), (promise) => lifetimes.push(promise));
+  const post = (path, body, init = {}) => call(path, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                      body: typeof body === 'string' ? body : JSON.stringify(body), ...init });
+  const chat = (fields) => greedy(ask(expected.prompt), fields);
+
+  before(async () => {
+    await host.load(loadMessage(manifestOf(MODEL), { maxContext: 128 }, (url) => url), () => {});
+  });
+  after(() => host.unload());
+
+  test('other URLs are not its own', () => {
+    assert.equal(call('index.html'), null);
+    assert.equal(call('v1x/models'), null);
+    assert.equal(endpoint(new Request('https://example.org/v1/models'), () => {}), null, 'only under the scope');
+  });
+
+  test('lists the model, and answers for it by id', async () => {
+    const list = await call('v1/models');
+    assert.equal(list.status, 200);
+    assert.equal(list.headers.get('Content-Type'), 'application/json');
+    assert.equal(list.headers.get('Access-Control-Allow-Origin'), null, 'no CORS: same origin only');
+    assert.deepEqual(await list.json(), { object: 'list', data: [{ id: MODEL, object: 'model', created: 0, owned_by: 'sitegen' }] });
+    assert.equal((await (await call(`v1/models/${MODEL}`)).json()).id, MODEL);
+    const missing = await call('v1/models/gpt-4o');
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.code, 'model_not_found');
+  });
+
+  test('a chat completion as JSON: the engine greedy reply', async () => {
+    const response = await post('v1/chat/completions', { model: MODEL, ...chat({ max_tokens: 6 }) });
+    assert.equal(response.status, 200);
+    const completion = await response.json();
+    assert.equal(completion.object, 'chat.completion');
+    assert.equal(completion.model, MODEL);
+    assert.ok(expected.greedy_text.startsWith(completion.choices[0].message.content));
+    assert.equal(completion.usage.completion_tokens, 6);
+  });
+
+  test('a streamed chat completion: one event per chunk, then [DONE]', async () => {
+    const response = await post('v1/chat/completions', chat({ max_tokens: 6, stream: true, stream_options: { include_usage: true } }));
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('Content-Type'), 'text/event-stream; charset=utf-8');
+    const events = await readEvents(response);
+    assert.equal(events.at(-1), '[DONE]');
+    const chunks = events.slice(0, -1);
+    assert.ok(chunks.every((chunk) => chunk.object === 'chat.completion.chunk'));
+    const text = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+    assert.ok(expected.greedy_text.startsWith(text) && text.length > 0);
+    assert.equal(chunks.at(-1).usage.completion_tokens, 6);
+  });
+
+  test('a text completion, JSON and streamed', async () => {
+    const body = { prompt: 'Hello', max_tokens: 3, temperature: 0 };
+    const completion = await (await post('v1/completions', body)).json();
+    assert.equal(completion.object, 'text_completion');
+    const events = await readEvents(await post('v1/completions', { ...body, stream: true }));
+    assert.equal(events.at(-1), '[DONE]');
+    assert.equal(events.slice(0, -1).map((chunk) => chunk.choices[0]?.text ?? '').join(''), completion.choices[0].text);
+  });
+
+  test('closing the stream stops the generation and frees the engine', async () => {
+    const response = await post('v1/chat/completions', chat({ max_tokens: 100, ignore_eos: true, stream: true }));
+    const reader = response.body.getReader();
+    await reader.read(); // the first chunk
+    const cancelled = performance.now();
+    await reader.cancel();
+    const next = await (await post('v1/chat/completions', chat({ max_tokens: 1 }))).json();
+    assert.equal(next.choices[0].finish_reason, 'length');
+    const waited = performance.now() - cancelled;
+    // Had the cancelled reply kept its turn, the next one would have waited for its 99 more tokens.
+    const started = performance.now();
+    await (await post('v1/chat/completions', chat({ max_tokens: 30, ignore_eos: true }))).json();
+    assert.ok(waited < performance.now() - started, `the next reply came ${waited} ms after the cancel`);
+  });
+
+  test('aborting the request stops it, streamed or not', async () => {
+    const streamed = new AbortController();
+    const response = await post('v1/chat/completions', chat({ max_tokens: 100, ignore_eos: true, stream: true }),
+                                { signal: streamed.signal });
+    await response.body.getReader().read();
+    streamed.abort();
+    const whole = new AbortController();
+    const pending = post('v1/chat/completions', chat({ max_tokens: 100, ignore_eos: true }), { signal: whole.signal });
+    whole.abort(); // while it waits for its turn, or runs
+    assert.equal((await pending).status, 499);
+    const next = await (await post('v1/chat/completions', chat({ max_tokens: 1 }))).json();
+    assert.equal(next.choices[0].message.content.length > 0, true);
+    await Promise.all(lifetimes); // every request let its service worker go
+  });
+
+  test('errors in OpenAI shape: 400 with param, 404 model, 405 method, 400 JSON, context length', async () => {
+    const invalid = await post('v1/chat/completions', chat({ temperature: 'hot' }));
+    assert.equal(invalid.status, 400);
+    assert.deepEqual((({ type, param }) => ({ type, param }))((await invalid.json()).error),
+                     { type: 'invalid_request_error', param: 'temperature' });
+
+    const unknown = await post('v1/chat/completions', { ...chat(), model: 'gpt-4o' });
+    assert.equal(unknown.status, 404);
+    assert.match((await unknown.json()).error.message, /gpt-4o.*tiny-llama/);
+
+    const method = await call('v1/chat/completions');
+    assert.equal(method.status, 405);
+    assert.equal(method.headers.get('Allow'), 'POST');
+    assert.equal((await call('v1/models', { method: 'POST', body: '{}' })).headers.get('Allow'), 'GET');
+    assert.equal((await call('v1/embeddings', { method: 'POST', body: '{}' })).status, 404);
+
+    const json = await post('v1/chat/completions', '{"messages": [');
+    assert.equal(json.status, 400);
+    assert.match((await json.json()).error.message, /not valid JSON/);
+
+    const long = await post('v1/chat/completions', greedy(ask('word '.repeat(400))));
+    assert.equal(long.status, 400);
+    assert.deepEqual((({ code, param }) => ({ code, param }))((await long.json()).error),
+                     { code: 'context_length_exceeded', param: 'messages' });
+    const longPrompt = await (await post('v1/completions', { prompt: 'word '.repeat(400) })).json();
+    assert.equal(longPrompt.error.param, 'prompt');
+  });
+
+  test("the host's connection failing: 503 with Retry-After and the reason", async () => {
+    connectError = new ModelNotLoadedError('The model is loading (Downloading weights: 45%). Retry in 9 s.', { retryAfter: 9 });
+    try {
+      const response = await post('v1/chat/completions', chat());
+      assert.equal(response.status, 503);
+      assert.equal(response.headers.get('Retry-After'), '9');
+      assert.match((await response.json()).error.message, /loading/);
+      assert.equal((await call('v1/models')).status, 200, 'the model list needs no engine');
+    } finally {
+      connectError = null;
+    }
+  });
+});
