@@ -37,7 +37,8 @@
 //   before temperature, top-k and top-p; logprobs are those of the masked distribution, and
 //   topLogprobs lists only allowed tokens (fewer than asked when the mask allows fewer). At
 //   least one token must be allowed. The mask is read when the call is made: the caller may reuse
-//   its array at once.
+//   its array at once. The engine's constrained decoding (grammar.js: a response_format's grammar,
+//   through xgrammar) makes one per step; a backend knows nothing of grammars.
 //   Backends trust these values: runtime/request.js validates what users send, and the engine
 //   builds the rest. A backend may assert (throw a plain Error on a caller's bug); it does not
 //   re-validate.

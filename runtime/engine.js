@@ -43,10 +43,20 @@
 // it, openai_response.js shapes it), as vLLM and DeepSeek's API do; usage.completion_tokens_details
 // .reasoning_tokens counts its tokens. A reply starts inside the block when the prompt ends with
 // <think> (the template opened it), else when the model opens it first thing.
+//
+// Structured output: a chat request's response_format (runtime/response_format.js checks it) is
+// compiled by grammar.js before the request queues, so a schema or grammar it cannot take fails
+// create() itself. While the reply runs, every token is drawn under the grammar's mask (backend.js
+// tokenMask), so the reply is always a valid prefix, and the model's stop tokens are allowed only
+// where the grammar may end: a reply that ends with finish_reason "stop" is complete (valid JSON
+// for the schema, a sentence of the grammar); one cut by max_tokens ("length") may not be. The
+// grammar governs the reply from its first token, so a prompt that opens a thinking block cannot
+// take one (the reply would be the block's content).
 
 import { loadBackend } from './backend.js';
 import { ChatTemplate } from './chat_template.js';
-import { ContextWindowExceededError, ModelNotLoadedError } from './errors.js';
+import { ContextWindowExceededError, InvalidRequestError, ModelNotLoadedError } from './errors.js';
+import { GrammarCompiler } from './grammar.js';
 import { progressReporter } from './load_progress.js';
 import { ModelFiles } from './model_cache.js';
 import { CHAT, TEXT_COMPLETION, collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from './openai_response.js';
@@ -103,6 +113,7 @@ export class Engine {
   #cachedIds = []; // token ids whose keys and values the model's KV cache holds, in order
   #interrupt = new AbortController(); // aborted (and replaced) by interruptGenerate(): the requests created before
   #lost;
+  #grammarCompiler = null; // Promise<GrammarCompiler>, made at the first request with a response_format
 
   /**
    * model: a backend's Model (backend.js); tokenizer: tokenizer.js Tokenizer of its manifest;
@@ -120,7 +131,12 @@ export class Engine {
       // Any BOS is in the template's text; message text stays text (chat_template.js).
       const promptIds = this.#chatTemplate.encode(params.messages, { addGenerationPrompt: true,
                                                                      enableThinking: params.enableThinking });
-      return { params: { ...params, thinking: this.#thinkingOf(promptIds) }, promptIds };
+      const thinking = this.#thinkingOf(promptIds);
+      if (params.responseFormat && thinking?.opened) {
+        throw new InvalidRequestError('response_format cannot be used while the prompt opens a thinking block: the grammar '
+                                      + 'governs the reply from its first token. Set enable_thinking to false.', { field: 'response_format' });
+      }
+      return { params: { ...params, thinking }, promptIds };
     }) } };
     this.completions = { create: (request, options) => this.#create(TEXT_COMPLETION, options, (manifest) => {
       const params = parseCompletionRequest(request, manifest);
@@ -173,6 +189,8 @@ export class Engine {
     const release = await this.#turns.acquire();
     try {
       await model?.destroy();
+      (await this.#grammarCompiler?.catch(() => null))?.dispose();
+      this.#grammarCompiler = null;
     } finally {
       release();
     }
@@ -192,9 +210,29 @@ export class Engine {
     const model = this.#requireModel();
     const { params, promptIds } = prepare(model.manifest);
     assertFitsContextWindow(promptIds.length, model.contextLength);
+    const grammar = params.responseFormat ? await this.#compileGrammar(model, params.responseFormat) : null;
     const header = responseHeader(model.manifest.model_id, api);
-    const events = this.#generate(params, promptIds, report, stop);
+    const events = this.#generate(params, promptIds, report, stop, grammar);
     return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);
+  }
+
+  // The grammar.js CompiledGrammar of a response_format's grammar source. The compiler (the
+  // vocabulary's tables: a tenth of a second or more) is built once, at the first such request.
+  // response_format.js has checked the source; should xgrammar still refuse it, that is the
+  // request's problem, said as such.
+  async #compileGrammar(model, source) {
+    this.#grammarCompiler ??= GrammarCompiler.create(this.#tokenizer, { vocabSize: model.vocabSize,
+                                                                        stopTokenIds: model.manifest.stop_token_ids });
+    const compiler = await this.#grammarCompiler.catch((error) => {
+      this.#grammarCompiler = null;
+      throw error;
+    });
+    try {
+      return await compiler.compile(source);
+    } catch (error) {
+      throw new InvalidRequestError(`response_format could not be compiled into a grammar (${error.message}); `
+                                    + 'simplify the schema or grammar.', { field: 'response_format' });
+    }
   }
 
   // The reply's thinking tags (reply_text.js ThinkingTags) for a chat prompt, null where the
@@ -219,15 +257,18 @@ export class Engine {
   // The generation's events (openai_response.js): { reasoning, content, reasoningLogprobs,
   // logprobs, finishReason: null } as reply text becomes final, then one with the finishReason and usage (and any text held back
   // until then). `report`: the request's progress listener, if any (request_progress.js); `stop`:
-  // the AbortSignal that interrupts it.
-  async *#generate(params, promptIds, report, stop) {
+  // the AbortSignal that interrupts it; `grammar`: the grammar.js CompiledGrammar the reply follows, or null.
+  async *#generate(params, promptIds, report, stop, grammar) {
     const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))), signal: stop });
     if (!release) { // stopped while it waited: nothing ran
+      grammar?.dispose();
       yield abortedEvent({ promptTokens: promptIds.length, cachedTokens: 0, prefillTokens: 0 });
       return;
     }
+    let matcher = null;
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
+      matcher = await grammar?.matcher();
       const started = performance.now();
       const { cachedTokens, prefillTokens } = await this.#prefill(model, promptIds, report, stop);
       if (stop.aborted) { // stopped while the prompt ran: the cache keeps what ran (#cachedIds)
@@ -240,16 +281,17 @@ export class Engine {
       // Special tokens (an ignored EOS, a stray turn marker) are not reply text, as in `tokenizers`' decode().
       const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), params.stop,
                                   { thinking: params.thinking });
-      const nextOptions = samplingOptions(params);
+      const nextOptions = samplingOptions(params, matcher);
       const decodeToken = (id) => this.#tokenizer.decode([id]);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
-      let sampled = await model.sample(nextOptions());
+      let sampled = await model.sample(await nextOptions());
       const firstTokenAt = performance.now();
       let lastTokenAt = firstTokenAt;
       let completionTokens = 1;
       let finishReason = null;
       while (finishReason === null) {
-        if (stopIds.has(sampled.token)) {
+        matcher?.acceptToken(sampled.token);
+        if (stopIds.has(sampled.token) || matcher?.isTerminated) { // a grammar ends on a stop token even with ignore_eos
           finishReason = 'stop';
           break;
         }
@@ -259,7 +301,7 @@ export class Engine {
         finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : stop.aborted ? 'abort' : null;
         if (finishReason === null) {
           this.#cachedIds.push(sampled.token);
-          sampled = await model.step(sampled.token, nextOptions());
+          sampled = await model.step(sampled.token, await nextOptions());
           lastTokenAt = performance.now();
           completionTokens += 1;
         }
@@ -272,6 +314,8 @@ export class Engine {
       this.#cachedIds = []; // a failed prefill or step leaves the cache in an unknown state
       throw error;
     } finally {
+      matcher?.dispose();
+      grammar?.dispose();
       release();
     }
   }
@@ -339,11 +383,13 @@ function assertFitsContextWindow(promptTokens, contextLength) {
     { promptTokens, contextLength });
 }
 
-// The model's sampling options for each token: the request's settings and a fresh number from
-// the request's random sequence (seeded, so a seed reproduces the reply).
-function samplingOptions({ sampling, seed, logprobs, topLogprobs }) {
+// The model's sampling options for each token (a promise): the request's settings, a fresh number
+// from the request's random sequence (seeded, so a seed reproduces the reply) and, under a
+// grammar, the mask of the tokens `matcher` (grammar.js GrammarMatcher) allows next.
+function samplingOptions({ sampling, seed, logprobs, topLogprobs }, matcher) {
   const random = createRandom(seed ?? randomSeed());
-  return () => ({ ...sampling, logprobs, topLogprobs, random: random() });
+  return async () => ({ ...sampling, logprobs, topLogprobs, random: random(),
+                        tokenMask: matcher ? await matcher.nextTokenMask() : null });
 }
 
 function commonPrefixLength(a, b) {

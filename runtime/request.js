@@ -13,6 +13,7 @@
 // options, and object spreads leave undefined behind.
 
 import { InvalidRequestError } from './errors.js';
+import { readResponseFormat } from './response_format.js';
 import { MAX_LOGIT_BIAS as MAX_LOGIT_BIAS_ENTRIES, MAX_TOP_LOGPROBS } from './sampling_limits.js'; // what every backend holds
 
 export const MAX_STOP_SEQUENCES = 4;
@@ -54,6 +55,9 @@ const CHAT_FIELDS = {
   // chat_template_kwargs as their OpenAI-compatible servers also take it.
   enable_thinking: readBoolean,
   chat_template_kwargs: readChatTemplateKwargs,
+  // Structured output (response_format.js): OpenAI's forms and a GBNF grammar. The completions
+  // API has no such field (OpenAI's has none).
+  response_format: readResponseFormat,
 };
 
 const COMPLETION_FIELDS = {
@@ -72,6 +76,7 @@ const COMPLETION_FIELDS = {
  * { messages: [{ role, content: string, reasoning_content?: string (assistant messages that gave it) }], stream, includeUsage, maxTokens (null: to the context end),
  *   stop: string[], seed (null: random), ignoreEos, logprobs, topLogprobs,
  *   enableThinking (boolean, or undefined: the chat template's default),
+ *   responseFormat (null: free text; else the grammar source the reply must follow, response_format.js),
  *   sampling: { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty, logitBias } }
  * `manifest` is the loaded model's manifest (model_id, generation, architecture).
  */
@@ -87,7 +92,7 @@ export function parseChatRequest(request, manifest) {
   }
   const enableThinking = readEnableThinking(read('enable_thinking'), read('chat_template_kwargs'));
   return { messages, ...readShared(given, read, manifest, { maxTokens: null }), logprobs,
-           topLogprobs: read('top_logprobs') ?? 0, enableThinking };
+           topLogprobs: read('top_logprobs') ?? 0, enableThinking, responseFormat: read('response_format') ?? null };
 }
 
 /**

@@ -21,6 +21,7 @@ export class Tokenizer {
   #preTokenizer;
   #decoder;
   #holdsByteRuns;
+  #vocabType;
 
   static fromJSON(tokenizerJson) {
     return new Tokenizer(tokenizerJson);
@@ -34,6 +35,7 @@ export class Tokenizer {
     this.#decoder = build('decoder', DECODERS, decoder) ?? ((tokens) => [tokens.join(' ')]);
     this.#added = new AddedVocabulary(addedTokens ?? [], this.#model, this.#normalizer);
     this.#holdsByteRuns = usesByteFallback(decoder);
+    this.#vocabType = vocabTypeOf(decoder);
   }
 
   /**
@@ -96,6 +98,25 @@ export class Tokenizer {
   /** One past the highest id: the number of rows an embedding for this tokenizer needs. */
   get vocabSize() {
     return Math.max(this.#model.idCount, this.#added.idCount);
+  }
+
+  /**
+   * The vocabulary as constrained decoding reads it (runtime/grammar.js hands it to xgrammar's
+   * TokenizerInfo): { tokens: string[] (one per id up to vocabSize, in the model's own encoding),
+   * vocabType }. vocabType says how a token's text maps to the bytes it stands for, in xgrammar's
+   * terms: 'byte_level' (GPT-2's byte-to-character table: the decoder has ByteLevel),
+   * 'byte_fallback' (SentencePiece-style: "▁" is a space and <0xNN> a byte: the decoder has
+   * ByteFallback, Metaspace or a Replace of "▁") or 'raw' (the text itself). A special added token
+   * is "" (xgrammar never allows an empty token: a grammar cannot write a control token into the
+   * reply, whose text would skip it anyway); a non-special one is its content in that encoding.
+   * Ids without a token are "" too.
+   */
+  get grammarVocabulary() {
+    const tokens = Array.from({ length: this.vocabSize }, (_, id) => this.#model.idToToken(id) ?? '');
+    for (const { id, content, special } of this.#added.entries) {
+      tokens[id] = special ? '' : encodeAs(this.#vocabType, content);
+    }
+    return { tokens, vocabType: this.#vocabType };
   }
 
   // tokenizers drops ids it has no token for, and with skipSpecialTokens the special added tokens.
@@ -453,6 +474,21 @@ const DECODERS = {
   },
   ByteLevel: () => (tokens) => [decodeByteLevel(tokens)],
 };
+
+// xgrammar's vocabulary type of a decoder chain (Tokenizer.grammarVocabulary).
+function vocabTypeOf(config) {
+  const types = config?.type === 'Sequence' ? config.decoders.map((decoder) => decoder.type) : [config?.type];
+  const replacesMetaspace = config?.type === 'Sequence'
+    && config.decoders.some(({ type, pattern }) => type === 'Replace' && pattern?.String === '\u2581');
+  if (types.includes('ByteLevel')) return 'byte_level';
+  return types.includes('ByteFallback') || types.includes('Metaspace') || replacesMetaspace ? 'byte_fallback' : 'raw';
+}
+
+// Text written as a token of `vocabType` would write it (the inverse of that type's decoding).
+function encodeAs(vocabType, text) {
+  if (vocabType === 'byte_level') return toByteChars(text);
+  return vocabType === 'byte_fallback' ? text.replaceAll(' ', '\u2581') : text;
+}
 
 function usesByteFallback(config) {
   return config?.type === 'ByteFallback' || (config?.type === 'Sequence' && config.decoders.some(usesByteFallback));

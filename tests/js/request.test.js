@@ -37,7 +37,7 @@ describe('a valid request', () => {
     const params = parse({});
     assert.deepEqual(params, {
       messages: QUESTION, stream: false, includeUsage: false, maxTokens: null, stop: [], seed: null, ignoreEos: false,
-      logprobs: false, topLogprobs: 0, enableThinking: undefined,
+      logprobs: false, topLogprobs: 0, enableThinking: undefined, responseFormat: null,
       sampling: { temperature: 0.6, topP: 0.9, topK: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
                   logitBias: {} },
     });
@@ -53,7 +53,7 @@ describe('a valid request', () => {
     });
     assert.deepEqual(params, {
       messages: QUESTION, stream: true, includeUsage: true, maxTokens: 16, stop: ['\n\n', 'END'], seed: -7,
-      ignoreEos: true, logprobs: true, topLogprobs: 20, enableThinking: false,
+      ignoreEos: true, logprobs: true, topLogprobs: 20, enableThinking: false, responseFormat: null,
       sampling: { temperature: 0, topP: 0.5, topK: 40, frequencyPenalty: -2, presencePenalty: 2, repetitionPenalty: 1.1,
                   logitBias: { 0: -100, 49151: 100 } },
     });
@@ -266,6 +266,103 @@ describe('enable_thinking', () => {
   });
 });
 
+describe('response_format', () => {
+  const schema = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false };
+  const withSchema = (jsonSchema) => ({ response_format: { type: 'json_schema', json_schema: { name: 'form', ...jsonSchema } } });
+  const schemaField = 'response_format.json_schema.schema';
+
+  test('text is no constraint; json_object, json_schema and a GBNF grammar become grammar sources', () => {
+    assert.equal(parse({ response_format: { type: 'text' } }).responseFormat, null);
+    assert.deepEqual(parse({ response_format: { type: 'json_object' } }).responseFormat, { kind: 'json_object' });
+    assert.deepEqual(parse(withSchema({ schema, strict: true })).responseFormat, { kind: 'json_schema', schema });
+    assert.deepEqual(parse(withSchema({ description: 'd' })).responseFormat, { kind: 'json_object' });
+    assert.deepEqual(parse({ response_format: { type: 'grammar', grammar: 'root ::= "a" item+\nitem ::= [0-9]' } }).responseFormat,
+                     { kind: 'ebnf', ebnf: 'root ::= "a" rule1+\nrule1 ::= [0-9]' });
+  });
+
+  test('completions have no response_format (OpenAI\'s legacy API has none)', () => {
+    assertRejects({ prompt: 'x', response_format: { type: 'json_object' } }, 'response_format', MANIFEST, parseCompletionRequest);
+  });
+
+  test('the object\'s shape: a known type, known fields, OpenAI\'s name rule', () => {
+    assertRejects({ messages: QUESTION, response_format: 'json' }, 'response_format');
+    assertRejects({ messages: QUESTION, response_format: { type: 'xml' } }, 'response_format.type');
+    assertRejects({ messages: QUESTION, response_format: { type: 'json_object', schema } }, 'response_format.schema');
+    assertRejects({ messages: QUESTION, ...withSchema({ name: 'a b', schema }) }, 'response_format.json_schema.name');
+    assertRejects({ messages: QUESTION, response_format: { type: 'json_schema' } }, 'response_format.json_schema');
+    assertRejects({ messages: QUESTION, ...withSchema({ schema, strict: 'yes' }) }, 'response_format.json_schema.strict');
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: '{"type": "object"}' }) }, schemaField);
+    assertRejects({ messages: QUESTION, response_format: { type: 'grammar', grammar: '' } }, 'response_format.grammar');
+  });
+
+  test('a malformed schema is refused at the offending keyword', () => {
+    const bad = (part) => withSchema({ schema: { type: 'object', properties: { a: part } } });
+    const at = `${schemaField}.properties.a`;
+    assertRejects({ messages: QUESTION, ...bad({ type: 'text' }) }, `${at}.type`);
+    assertRejects({ messages: QUESTION, ...bad({ type: 'array', minItems: -1 }) }, `${at}.minItems`);
+    assertRejects({ messages: QUESTION, ...bad({ enum: [] }) }, `${at}.enum`);
+    assertRejects({ messages: QUESTION, ...bad({ $ref: '#/$defs/missing' }) }, `${at}.$ref`);
+    assertRejects({ messages: QUESTION, ...bad({ type: 'string', pattern: '(' }) }, `${at}.pattern`);
+    assertRejects({ messages: QUESTION, ...bad(false) }, at);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'object', properties: {}, required: ['x'] } }) },
+                  `${schemaField}.required`);
+  });
+
+  test('a keyword constrained decoding would not enforce is refused by name, never ignored', () => {
+    const refused = { oneOf: [{ type: 'string' }], allOf: [{ type: 'string' }], not: { type: 'null' }, if: { type: 'string' },
+                      multipleOf: 2, uniqueItems: true, contains: {}, patternProperties: {}, requird: ['a'] };
+    for (const [keyword, value] of Object.entries(refused)) {
+      const type = keyword === 'multipleOf' ? 'integer' : keyword === 'uniqueItems' || keyword === 'contains' ? 'array' : 'object';
+      assert.throws(() => parse(withSchema({ schema: { type, [keyword]: value } })), (error) => {
+        assert.equal(error.field, `${schemaField}.${keyword}`);
+        assert.match(error.message, new RegExp(`"${keyword}"`));
+        return true;
+      });
+    }
+  });
+
+  test('a keyword that would be ignored where it stands is refused: no type for it, beside $ref or const, pattern with lengths', () => {
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { minLength: 2 } }) }, `${schemaField}.minLength`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'integer', maxLength: 2 } }) }, `${schemaField}.maxLength`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { $defs: { a: { type: 'string' } }, $ref: '#/$defs/a', type: 'string' } }) },
+                  `${schemaField}.type`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { const: 1, minimum: 0, type: 'integer' } }) }, `${schemaField}.minimum`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'string', pattern: '^a+$', maxLength: 3 } }) },
+                  `${schemaField}.maxLength`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'string', format: 'email', minLength: 3 } }) },
+                  `${schemaField}.minLength`);
+    // Annotations may stand anywhere; a typed keyword with its type is fine.
+    parse(withSchema({ schema: { title: 't', $defs: { a: { type: 'string', minLength: 1, maxLength: 9 } }, $ref: '#/$defs/a' } }));
+  });
+
+  test('numeric bounds: integer ranges xgrammar enforces exactly pass, others are refused by name', () => {
+    for (const bounds of [{ minimum: 13, maximum: 120 }, { exclusiveMinimum: -1, exclusiveMaximum: 999 }, { minimum: 0 }, { minimum: 1 }]) {
+      parse(withSchema({ schema: { type: 'integer', ...bounds } }));
+    }
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'number', maximum: 1 } }) }, `${schemaField}.maximum`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'integer', minimum: 1, maximum: 65535 } }) },
+                  `${schemaField}.minimum`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'integer', minimum: 2 } }) }, `${schemaField}.minimum`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'integer', minimum: 5, maximum: 4 } }) },
+                  `${schemaField}.minimum`);
+  });
+
+  test('a GBNF syntax error names the field, the line and the column', () => {
+    const cases = [['root ::= "a', 'line 1, column 10'], ['root ::= item\nitem ::= ("a"', 'line 2, column 14'],
+                   ['root ::= missing', 'never defined'], ['start ::= "a"', 'no rule "root"'],
+                   ['root ::= "a"{2,1}', 'maximum below'], ['root ::= "\\q"', 'unknown escape'],
+                   ['root ::= <think>', 'token references'], ['root ::= "a"\nroot ::= "b"', 'defined twice']];
+    for (const [grammar, words] of cases) {
+      assert.throws(() => parse({ response_format: { type: 'grammar', grammar } }), (error) => {
+        assert.equal(error.name, 'InvalidRequestError');
+        assert.equal(error.field, 'response_format.grammar');
+        assert.ok(error.message.includes(words), error.message);
+        return true;
+      });
+    }
+  });
+});
+
 describe('completions requests', () => {
   const complete = (fields) => parseCompletionRequest({ prompt: 'Once upon a time', ...fields }, MANIFEST);
   const assertRefused = (fields, field) => assertRejects({ prompt: 'Once upon a time', ...fields }, field, MANIFEST,
@@ -275,7 +372,7 @@ describe('completions requests', () => {
     const fields = { temperature: 0, top_p: 0.5, top_k: 40, frequency_penalty: -2, presence_penalty: 2,
                      repetition_penalty: 1.1, logit_bias: { 0: -100 }, stop: 'END', seed: 3, stream: true,
                      stream_options: { include_usage: true }, ignore_eos: true, model: 'smollm2-135m', n: 1, max_tokens: 8 };
-    const { messages, enableThinking, logprobs, topLogprobs, ...chat } = parse(fields);
+    const { messages, enableThinking, logprobs, topLogprobs, responseFormat, ...chat } = parse(fields);
     const { prompt, echo, logprobs: wants, topLogprobs: count, ...completion } = complete(fields);
     assert.deepEqual(completion, chat);
     assert.deepEqual([prompt, echo, wants, count], ['Once upon a time', false, false, 0]);
