@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .chat import ask, wait_for_reply_end, wait_until_ready
+from .chat import ask, set_settings, wait_for_reply_end, wait_until_ready
 from .conftest import serve_mounted
 from .test_engine_hosts import MANIFEST, REGISTER, run
 
@@ -171,6 +171,7 @@ def test_the_chat_page_keeps_working_meanwhile(api_page):
       return true;
     """, chat_body(4, stream=True))
     assert streaming
+    set_settings(chat, max_tokens=12)  # enough for the answer; a slow machine need not run a long reply
     ask(chat, QUESTION)
     reply = wait_for_reply_end(chat)
     assert "Paris" in reply.inner_text()
