@@ -1,7 +1,7 @@
 // The chat page's entry module: wires the page (templates/index.html) to the engine.
 //
 // The engine starts as runtime/ui/engine_start.js says (the service worker, else a dedicated
-// worker). Conversations live in IndexedDB, settings and the open conversation's id in
+// worker), with the model the visitor chose (runtime/ui/model_picker.js: one model at a time). Conversations live in IndexedDB, settings and the open conversation's id in
 // localStorage, both per site.
 // Each step of a reply is saved as it streams, so a reload or a crash loses at most a second.
 
@@ -10,7 +10,7 @@ import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
 import { Drawer } from './ui/drawer.js';
 import { PaneScroll } from './ui/pane_scroll.js';
-import { startPageEngine } from './ui/engine_start.js';
+import { startSiteModels } from './ui/model_picker.js';
 import { ProblemBox } from './ui/problem_box.js';
 import { describeStepProblem } from './ui/problems.js';
 import { replyProgressText } from './ui/reply_progress.js';
@@ -32,6 +32,7 @@ const app = {
   conversations: [], // most recent first, as the sidebar lists them
   current: null, // the open conversation; null = a new chat not saved yet
   generating: null, // Promise of the running reply
+  models: null, // startSiteModels()'s: reload() the chosen model after another tab switched it
 };
 
 const dom = {
@@ -81,14 +82,14 @@ async function main() {
   wireControls();
   registerServiceWorker(dom.update, stopReply);
   await openStore();
-  await loadEngine();
+  loadEngine();
 }
 
 // --- the engine ------------------------------------------------------------------------------
 
 function loadEngine() {
-  return startPageEngine({ root: dom.app, loader: dom.loader, problemBox, input: dom.prompt,
-    onEngine: (engine) => { app.engine = engine; }, onControls: setControls });
+  app.models = startSiteModels({ root: dom.app, picker: $('.model-picker'), loader: dom.loader, problemBox,
+    input: dom.prompt, onEngine: (engine) => { app.engine = engine; }, onControls: setControls, beforeSwitch: stopReply });
 }
 
 // --- conversations ---------------------------------------------------------------------------
@@ -268,7 +269,8 @@ async function generate() {
     // Nothing is lost: a partial reply stays; an empty one is dropped, the question stays.
     if (!message.content && !message.reasoning_content) conversation.messages = conversation.messages.filter((item) => item !== message);
     else message.stats = { finishReason: 'abort' };
-    problemBox.show(error, { retry: () => reply(conversation.messages.length) });
+    // Another tab (or an API request) switched the site's model: Try again loads this tab's back.
+    problemBox.show(error, { retry: error.loaded ? () => app.models.reload() : () => reply(conversation.messages.length) });
   } finally {
     chatView.endReply();
     await save(conversation);

@@ -9,7 +9,7 @@
 // edit it is disabled, and a note says the edited text is what "Continue the text" continues).
 
 import { CompletionView } from './ui/completion_view.js';
-import { startPageEngine } from './ui/engine_start.js';
+import { startSiteModels } from './ui/model_picker.js';
 import { ProblemBox } from './ui/problem_box.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { completionRequest, SettingsForm, settingsError } from './ui/settings.js';
@@ -26,6 +26,7 @@ const $ = (selector) => document.querySelector(selector);
 const app = {
   engine: null,
   generating: null, // Promise of the running completion
+  models: null, // startSiteModels()'s: reload() the chosen model after another tab switched it
 };
 
 const dom = {
@@ -52,12 +53,8 @@ async function main() {
   dom.prompt.value = readLocal('prompt') ?? '';
   wireControls();
   registerServiceWorker($('.update'), stop);
-  await loadEngine();
-}
-
-function loadEngine() {
-  return startPageEngine({ root: dom.app, loader: dom.loader, problemBox, input: dom.prompt,
-    onEngine: (engine) => { app.engine = engine; }, onControls: setControls });
+  app.models = startSiteModels({ root: dom.app, picker: $('.model-picker'), loader: dom.loader, problemBox,
+    input: dom.prompt, onEngine: (engine) => { app.engine = engine; }, onControls: setControls, beforeSwitch: stop });
 }
 
 // Changes the page before its first await: the controls show the completion under way at once,
@@ -91,7 +88,8 @@ async function complete(prompt) {
     if (!text && stats.finishReason !== 'abort') view.update(prompt, text);
   } catch (error) {
     if (text) stats.finishReason = 'abort'; // the text so far stays
-    problemBox.show(error, { retry: () => complete(dom.prompt.value) });
+    // Another tab (or an API request) switched the site's model: Try again loads this tab's back.
+    problemBox.show(error, { retry: error.loaded ? () => app.models.reload() : () => complete(dom.prompt.value) });
   } finally {
     view.end(stats);
     app.generating = null;

@@ -13,7 +13,7 @@ export class EngineHost {
   /** Random per host instance: a client that sees it change knows the host restarted. */
   hostId = Array.from(crypto.getRandomValues(new Uint32Array(2)), (word) => word.toString(36)).join('');
   #gpu;
-  #load = null; // the current model: { key, ready: Promise<Engine>, engine, lost, last: report, listeners }
+  #load = null; // the current model: { key, manifestUrl, ready: Promise<Engine>, engine, lost, last: report, listeners }
   #turns = new TurnQueue(); // generations of all connections, one at a time
 
   /** gpu: as CreateEngine's (Node passes Dawn's); browsers use navigator.gpu. */
@@ -29,12 +29,13 @@ export class EngineHost {
   /**
    * The model of this host, for callers that take whichever one is loaded, whatever its load
    * options (the service worker's OpenAI endpoint): null when none is loaded or loading (or the
-   * loaded one lost its GPU device: the next load replaces it), else { ready: whether it runs
-   * requests now, report: its load's latest load_progress.js ProgressReport, or null before the first }.
+   * loaded one lost its GPU device: the next load replaces it), else { manifestUrl: the absolute
+   * URL of its manifest (which model it is), ready: whether it runs requests now, report: its
+   * load's latest load_progress.js ProgressReport, or null before the first }.
    */
   get model() {
     const load = this.#load;
-    return load && !load.lost ? { ready: load.engine !== null, report: load.last } : null;
+    return load && !load.lost ? { manifestUrl: load.manifestUrl, ready: load.engine !== null, report: load.last } : null;
   }
 
   /**
@@ -57,13 +58,24 @@ export class EngineHost {
 
   // The rest is for HostConnection.
 
-  engine() {
+  /**
+   * The loaded Engine; `manifestUrl` given, it must be that model's: one model is loaded at a time,
+   * and another client (a tab, an API request) may have replaced the one this client expects.
+   */
+  engine(manifestUrl = null) {
     const engine = this.#load?.engine;
     if (!engine) throw new ModelNotLoadedError('No model is loaded in this engine host; create the engine first.');
+    if (manifestUrl && manifestUrl !== this.#load.manifestUrl) {
+      throw new ModelNotLoadedError(`The model loaded is ${engine.modelId}, not the one this request is for: one model `
+        + 'runs at a time, and another tab of this site or an API request switched to it. Load the model again (choose '
+        + 'it in the site\'s model picker) to go on with it.', { loaded: engine.modelId });
+    }
     return engine;
   }
 
-  async unload() {
+  // `manifestUrl`: the model the client that asks loaded; one replaced since is not its to end.
+  async unload(manifestUrl = null) {
+    if (manifestUrl && this.#load && this.#load.manifestUrl !== manifestUrl) return;
     const engine = this.engine();
     this.#load = null;
     await engine.unload();
@@ -75,7 +87,8 @@ export class EngineHost {
   // while it waits, at once, its turn withdrawn, and the engine makes its aborted reply without
   // running it; while it runs, as the engine's interruptGenerate() would.
   // `endpoint(engine)`: the engine API that runs it (engine.chat.completions, engine.completions).
-  async generate(connection, id, request, { endpoint, progress, signal }) {
+  // `manifestUrl`: the model it is for (null: whichever is loaded), checked when its turn comes.
+  async generate(connection, id, request, { endpoint, manifestUrl, progress, signal }) {
     const report = progress ? (progressReport) => {
       if (connection.awaits(id)) connection.post({ id, type: REPLY.progress, report: progressReport });
     } : undefined;
@@ -83,7 +96,7 @@ export class EngineHost {
     const release = await this.#turns.acquire({ owner: connection, onWait, signal });
     try {
       if (!connection.awaits(id)) return; // given up (closed) while it waited
-      const result = await endpoint(this.engine()).create(request, { onProgress: report, signal });
+      const result = await endpoint(this.engine(manifestUrl)).create(request, { onProgress: report, signal });
       if (!(Symbol.asyncIterator in result)) {
         connection.post({ id, type: REPLY.result, value: result });
         return;
@@ -106,7 +119,7 @@ export class EngineHost {
   }
 
   #startLoad(key, manifestUrl, options, previous) {
-    const load = { key, engine: null, lost: false, last: null, listeners: new Set() };
+    const load = { key, manifestUrl, engine: null, lost: false, last: null, listeners: new Set() };
     const initProgressCallback = (report) => {
       load.last = report;
       for (const listener of load.listeners) listener(report);
@@ -131,6 +144,7 @@ class HostConnection {
   #host;
   #post;
   #requests = new Map(); // id of an open create -> { stop: its AbortController, stream once it streams (else null) }
+  #manifestUrl = null; // the model this client loaded last: its generations run on that one only
 
   constructor(host, post) {
     this.#host = host;
@@ -176,11 +190,13 @@ class HostConnection {
   }
 
   // A 'create' or 'completion' message, run through `endpoint` (EngineHost.generate).
-  async #generate({ id, request, progress }, endpoint) {
+  // `model` (a manifest URL) names the model the request is for; without it, the client's last loaded one.
+  async #generate({ id, request, progress, model }, endpoint) {
     const stop = new AbortController();
     this.#requests.set(id, { stop, stream: null });
     try {
-      await this.#host.generate(this, id, request, { endpoint, progress: progress === true, signal: stop.signal });
+      await this.#host.generate(this, id, request, { endpoint, manifestUrl: model ?? this.#manifestUrl,
+                                                     progress: progress === true, signal: stop.signal });
     } finally {
       this.#requests.delete(id);
     }
@@ -188,6 +204,7 @@ class HostConnection {
 
   #operations = {
     [OP.load]: async (message) => {
+      this.#manifestUrl = message.manifestUrl;
       const engine = await this.#host.load(message, (report) => this.post({ id: message.id, type: REPLY.progress, report }));
       this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId } });
     },
@@ -211,7 +228,7 @@ class HostConnection {
       this.post({ id, type: REPLY.result });
     },
     [OP.unload]: async ({ id }) => {
-      await this.#host.unload();
+      await this.#host.unload(this.#manifestUrl);
       this.post({ id, type: REPLY.result });
     },
     [OP.probe]: async ({ id }) => {

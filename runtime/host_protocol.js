@@ -5,8 +5,10 @@
 //
 // Each client numbers its requests (ids unique per client); every reply carries its id.
 //   client -> host  { id, op: 'load', manifestUrl, options }   loadMessage(); options: ENGINE_OPTIONS
-//                   { id, op: 'create', request, progress }  an OpenAI chat-completions request;
-//                                                     progress: true asks for its progress reports
+//                   { id, op: 'create', request, progress, model }  an OpenAI chat-completions request;
+//                                                     progress: true asks for its progress reports;
+//                                                     model: the absolute manifest URL of the model
+//                                                     it is for (left out: the client's last 'load')
 //                   { id, op: 'completion', request, progress }  an OpenAI completions request
 //                                                     (engine.completions.create); the rest as 'create'
 //                   { id, op: 'close' }               the client gave up request `id` (left its
@@ -43,6 +45,12 @@
 // None of them has a top-level id, so no Connection mistakes one for a reply of its own.
 //
 // Sharing rules:
+// - One model is loaded at a time (GPU memory rarely holds two, and a WebGPU adapter does not say how
+//   much it has): a 'load' of another model unloads the loaded one first, for every connection.
+//   A create or completion for a model that is no longer the loaded one (its 'model', else the
+//   connection's last 'load') fails with ModelNotLoadedError (its `loaded` field: the model id
+//   that replaced it) when its turn comes, rather than run on another model; an 'unload' from a
+//   connection whose model was replaced leaves the loaded one alone.
 // - 'load' of the manifest URL and options that are loaded returns at once (its one progress
 //   report: the 'ready' one of that load); of those being loaded, joins that load (its progress
 //   goes to every connection waiting on it). This is how the model outlives page reloads and is

@@ -48,10 +48,36 @@ export class ModelFiles {
   async checkRoom(manifest) {
     const cache = await this.#openCache();
     if (!cache) return;
-    const cached = await Promise.all(manifest.shards.map((shard) => cache.match(this.#shardUrl(shard))));
-    this.#missing = manifest.shards.reduce((sum, shard, i) => sum + (cached[i] ? 0 : shard.bytes), 0);
+    this.#missing = manifest.shards.reduce((sum, shard) => sum + shard.bytes, 0) - await this.#cachedBytes(cache, manifest);
     const available = await availableBytes();
     if (available !== null && this.#missing > available) throw quotaError(this.#missing, available);
+  }
+
+  /**
+   * Bytes of this model's shards in the cache (verified when they were stored), read without the
+   * network: 0 when nothing was downloaded yet (its manifest is not cached), or where there is no
+   * Cache Storage. What a page shows as "downloaded".
+   */
+  async storedBytes() {
+    // Looked up, not opened: opening would create an empty cache for a model never downloaded.
+    if (typeof caches === 'undefined' || !(await caches.has(this.#cacheName()).catch(() => false))) return 0;
+    const cache = await this.#openCache();
+    const cachedManifest = await cache?.match(this.#manifestUrl);
+    if (!cachedManifest) return 0;
+    return this.#cachedBytes(cache, parseJSON(new Uint8Array(await cachedManifest.arrayBuffer()), this.#manifestUrl));
+  }
+
+  /** Delete every cached file of this model (a page's "delete the download"); the next load downloads it again. */
+  async remove() {
+    if (typeof caches === 'undefined') return;
+    await caches.delete(this.#cacheName());
+    this.#cache = null;
+  }
+
+  // Bytes of `manifest`'s shards that `cache` holds.
+  async #cachedBytes(cache, manifest) {
+    const cached = await Promise.all(manifest.shards.map((shard) => cache.match(this.#shardUrl(shard))));
+    return manifest.shards.reduce((sum, shard, i) => sum + (cached[i] ? shard.bytes : 0), 0);
   }
 
   /**
@@ -128,9 +154,13 @@ export class ModelFiles {
   #openCache() {
     if (!this.#cache) {
       this.#cache = typeof caches === 'undefined' ? Promise.resolve(null)
-        : caches.open(CACHE_PREFIX + new URL('./', this.#manifestUrl).href).catch(() => null);
+        : caches.open(this.#cacheName()).catch(() => null);
     }
     return this.#cache;
+  }
+
+  #cacheName() {
+    return CACHE_PREFIX + new URL('./', this.#manifestUrl).href;
   }
 }
 
@@ -148,8 +178,9 @@ function hex(buffer) {
   return Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
-// Bytes this origin may still store, or null where the browser does not say.
-async function availableBytes() {
+/** Bytes this origin may still store (navigator.storage.estimate(): quota less usage, which counts
+ *  what is already cached), or null where the browser does not say. */
+export async function availableBytes() {
   const estimate = await globalThis.navigator?.storage?.estimate?.();
   return estimate?.quota === undefined ? null : Math.max(0, estimate.quota - (estimate.usage ?? 0));
 }

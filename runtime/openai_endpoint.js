@@ -2,13 +2,14 @@
 // `<scope>v1/...` on the site's own origin, under the site's own path, so any OpenAI client
 // library talks to the model on the visitor's GPU by changing only its base URL:
 //
-//   GET  <scope>v1/models             { object: 'list', data: [Model] }: the site's model
+//   GET  <scope>v1/models             { object: 'list', data: [Model] }: the site's models
 //   GET  <scope>v1/models/<id>        that Model (404 for another id)
 //   POST <scope>v1/chat/completions   engine.chat.completions.create(body)
 //   POST <scope>v1/completions        engine.completions.create(body)
 //
 // A request body is what the engine takes (runtime/request.js checks it, and refuses what it
-// cannot honour naming the field); `model` may be left out, and names the site's model if given.
+// cannot honour naming the field); `model` may be left out (the model loaded, else the site's
+// first), and names one of the site's models if given: the service worker then loads that one.
 // The reply is the engine's: JSON, or with `stream: true` server-sent events exactly as OpenAI
 // sends them: `data: <chunk JSON>\n\n` per chunk, then `data: [DONE]\n\n`. An error after the
 // stream began comes as one last event `data: {"error": {...}}` without [DONE], as OpenAI's API
@@ -106,10 +107,13 @@ export function modelObject(id) {
  * @param {string} site.scope  the service worker's scope (absolute, ends with '/'): the endpoint
  *   is `${scope}v1`
  * @param {string[]} site.modelIds  the ids of the models the site serves (/v1/models)
- * @param {(waitUntil: (p: Promise) => void) => Promise<{ open, send }>} site.connect  a
- *   worker_client.js Connection to the engine host that runs the requests; rejects with a typed
- *   runtime error (ModelNotLoadedError with retryAfter while the model loads, ...). `waitUntil`
- *   keeps the service worker alive for work it starts (a load).
+ * @param {(waitUntil: (p: Promise) => void, modelId: string | undefined) => Promise<{ connection, manifestUrl }>} site.connect
+ *   `connection`: a worker_client.js Connection to the engine host that runs the request for the
+ *   model `modelId` (one of modelIds, undefined when the request names none); `manifestUrl`: the
+ *   absolute manifest URL of the model the request is for (the host refuses to run it on another),
+ *   or null for whichever is loaded. Rejects with a typed runtime error (ModelNotLoadedError with
+ *   retryAfter while the model loads, ...). `waitUntil` keeps the service worker alive for work it
+ *   starts (a load).
  * @returns {(request: Request, waitUntil: (p: Promise) => void) => Promise<Response> | null}
  *   the response to a request under `${scope}v1`, else null (not the endpoint's: let it pass)
  */
@@ -172,7 +176,7 @@ async function readBody(request, modelIds) {
 // Runs `body` on the engine host as `op`; resolves with the response as soon as the host
 // accepts it: the completion's JSON, or an event stream that the host's chunks then fill.
 async function generate(body, { op, promptField }, { connect, waitUntil, signal }) {
-  const connection = await connect(waitUntil);
+  const { connection, manifestUrl } = await connect(waitUntil, typeof body?.model === 'string' ? body.model : undefined);
   let finish;
   waitUntil(new Promise((resolve) => { finish = resolve; })); // the service worker stays while it runs
   return new Promise((resolve) => {
@@ -184,7 +188,7 @@ async function generate(body, { op, promptField }, { connect, waitUntil, signal 
         // the caller cancelled the stream: 'close' is on its way to the host
       }
     };
-    const id = connection.open({ op, request: body, progress: false }, (reply) => {
+    const id = connection.open({ op, request: body, progress: false, model: manifestUrl ?? undefined }, (reply) => {
       switch (reply.type) {
         case REPLY.result:
           resolve(jsonResponse(200, reply.value));

@@ -1,7 +1,7 @@
 // The site's service worker, started by sw.js (templates/sw.js, a module service worker):
 //
 //   import { startServiceWorker } from './runtime/service_worker.js';
-//   startServiceWorker({ version, shell, model: { id, manifestUrl, weightsUrl } });
+//   startServiceWorker({ version, shell, models: [{ id, name, manifestUrl, weightsUrl, bytes }, ...] });
 //
 // It keeps the app shell available offline, hosts the engine (engine_host.js) for every page
 // of the site, so that one loaded model serves all tabs and outlives page reloads, and answers the
@@ -28,12 +28,13 @@ const RETRY_MAX_S = 60;
 
 /**
  * version: the shell's content hash (names its cache); shell: the shell's paths, relative to
- * sw.js; model: the site's model, { id (its folder under models/, as /v1/models lists it),
- * manifestUrl (relative to sw.js), weightsUrl (where the shards live if not beside the manifest,
- * else null) }, the same values the pages load it with. Call it while the worker script first
- * runs: browsers only deliver events to listeners added then.
+ * sw.js; models: the site's models (sitegen/site.py _model_entry), each { id (its folder under
+ * models/, as /v1/models lists it), manifestUrl (relative to sw.js), weightsUrl (where the shards
+ * live if not beside the manifest, else null), ... }, the same list the pages load them from; the
+ * first is the default. Call it while the worker script first runs: browsers only deliver events
+ * to listeners added then.
  */
-export function startServiceWorker({ version, shell, model }) {
+export function startServiceWorker({ version, shell, models }) {
   // The worker's own fetches skip its fetch handler: the engine's reads of shell files (the
   // kernels) would miss the cache, and fail offline, without this.
   useFetch(serveShell({ version, shell }));
@@ -42,7 +43,7 @@ export function startServiceWorker({ version, shell, model }) {
   });
   const host = new EngineHost();
   hostEngine(host);
-  serveOpenAI(host, model);
+  serveOpenAI(host, models);
 }
 
 // The app shell: precached on install under a versioned cache name, older versions of ours deleted
@@ -144,17 +145,22 @@ function hostEngine(host) {
 // The OpenAI endpoint, run by the engine here where this worker has WebGPU, else forwarded to a
 // page that runs it in its dedicated worker: host.probe() is the test the pages apply too
 // (sw_client.js), so both agree where the engine lives.
-function serveOpenAI(host, { id, manifestUrl, weightsUrl }) {
-  const message = loadMessage(manifestUrl, { weightsUrl }, (url) => new URL(url, self.location).href);
+function serveOpenAI(host, models) {
+  // model id -> the 'load' message a page sends for it
+  const messages = new Map(models.map(({ id, manifestUrl, weightsUrl }) => [
+    id, loadMessage(manifestUrl, { weightsUrl }, (url) => new URL(url, self.location).href)]));
   const pages = new EnginePages();
   let connector = null; // decided at the first request: a worker started for the shell alone asks no GPU
   const decide = () => host.probe().then(({ webgpu, reason }) => (webgpu
-    ? ownEngine(host, message)
-    : () => pages.connect(`this browser's service workers have no WebGPU (${reason})`)));
+    ? ownEngine(host, messages)
+    : async (waitUntil, modelId) => ({
+      connection: await pages.connect(`this browser's service workers have no WebGPU (${reason})`),
+      manifestUrl: modelId ? messages.get(modelId).manifestUrl : null,
+    })));
   const endpoint = openAIEndpoint({
     scope: self.registration.scope,
-    modelIds: [id],
-    connect: async (waitUntil) => (await (connector ??= decide()))(waitUntil),
+    modelIds: [...messages.keys()],
+    connect: async (waitUntil, modelId) => (await (connector ??= decide()))(waitUntil, modelId),
   });
   self.addEventListener('fetch', (event) => {
     const response = endpoint(event.request, (promise) => event.waitUntil(promise));
@@ -167,21 +173,29 @@ function serveOpenAI(host, { id, manifestUrl, weightsUrl }) {
 }
 
 // The endpoint's connector to this worker's own engine host: a Connection in this worker, so
-// that its requests queue with the pages'. It takes whichever model the pages loaded. With none,
-// a request starts loading the site's model (`message`: the 'load' message a page sends), and it
-// and the requests after it get 503 with a Retry-After until the model is ready: OpenAI's SDKs
-// retry those, and a plain fetch() learns how long to wait.
-function ownEngine(host, message) {
+// that its requests queue with the pages'. `messages`: model id -> the 'load' message a page sends
+// for it. A request naming no model takes whichever one is loaded (or loading), else the site's
+// first. A request for a model that is not loaded starts loading it, which unloads the one loaded,
+// for the pages too (one model at a time: host_protocol.js); it and the requests after it get 503
+// with a Retry-After until the model is ready: OpenAI's SDKs retry those, and a plain fetch()
+// learns how long to wait. Resolves with { connection, manifestUrl: the model the request is for }.
+function ownEngine(host, messages) {
   const connection = sameThreadConnection(host);
+  const idOf = (manifestUrl) => [...messages].find(([, message]) => message.manifestUrl === manifestUrl)?.[0];
   let failure = null; // the failed load's error, told to the next request (the one after tries again)
-  return async (waitUntil) => {
-    if (host.model?.ready) return connection;
+  return async (waitUntil, modelId) => {
+    const wanted = messages.get(modelId ?? idOf(host.model?.manifestUrl) ?? messages.keys().next().value);
+    if (host.model?.manifestUrl === wanted.manifestUrl && host.model.ready) {
+      return { connection, manifestUrl: wanted.manifestUrl };
+    }
     if (failure) {
       const error = failure;
       failure = null;
       throw error;
     }
-    if (!host.model) waitUntil(host.load(message, () => {}).catch((error) => { failure = error; }));
+    if (host.model?.manifestUrl !== wanted.manifestUrl) {
+      waitUntil(host.load(wanted, () => {}).catch((error) => { failure = error; }));
+    }
     throw loadingError(host.model?.report);
   };
 }

@@ -56,7 +56,13 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   try {
     const engine = await CreateWorkerEngine(worker, manifestUrl, options);
-    if (serviceWorker) answerForwardedRequests(worker, serviceWorker);
+    const stopAnswering = serviceWorker ? answerForwardedRequests(worker, serviceWorker) : () => {};
+    // The worker is this page's alone: unloading its model (a switch to another) ends it too.
+    const unload = engine.unload.bind(engine);
+    engine.unload = () => unload().finally(() => {
+      stopAnswering();
+      worker.terminate();
+    });
     return engine;
   } catch (error) {
     worker.terminate();
@@ -133,28 +139,30 @@ function watchServiceWorker(connection, worker, hostId) {
 // `worker` (loaded), and offers this page for them to `serviceWorker` now and to any later one
 // that asks. The requests go through a Connection of their own, so they queue with the page's
 // chat; the worker serves one connection though, so the page's Stop (interruptGenerate) ends them
-// too.
+// too. Returns the function that stops answering.
 function answerForwardedRequests(worker, serviceWorker) {
   const relay = new Connection(worker);
   const ids = new Map(); // the service worker's request id -> the relay's
   const last = new Set([REPLY.result, REPLY.done, REPLY.error]);
-  navigator.serviceWorker.addEventListener('message', ({ data, source }) => {
+  const answer = ({ data, source }) => {
     if (data?.op === ENGINE_PAGE.query) source.postMessage({ op: ENGINE_PAGE.offer });
     if (data?.op !== ENGINE_PAGE.forward) return;
-    const { id, op, request } = data.message;
+    const { id, op, request, model } = data.message;
     if (op === OP.close) {
       if (ids.has(id)) relay.send({ op: OP.close, id: ids.get(id) });
       ids.delete(id); // a request that still waited gets no reply
       return;
     }
     if (op !== OP.create && op !== OP.completion) return; // the endpoint forwards nothing else
-    ids.set(id, relay.open({ op, request, progress: false }, (reply) => {
+    ids.set(id, relay.open({ op, request, progress: false, model }, (reply) => {
       if (last.has(reply.type)) ids.delete(id);
       source.postMessage({ op: ENGINE_PAGE.reply, reply: { ...reply, id } });
       return last.has(reply.type);
     }));
-  });
+  };
+  navigator.serviceWorker.addEventListener('message', answer);
   serviceWorker.postMessage({ op: ENGINE_PAGE.offer });
+  return () => navigator.serviceWorker.removeEventListener('message', answer);
 }
 
 // `promise`'s value, or null if it takes longer than `ms`.

@@ -17,7 +17,7 @@ SitegenError with a one-line message naming the flag or the file and key, and th
 import codecs
 import json
 import re
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, InitVar, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -203,6 +203,65 @@ class TextList(Kind):
         return list(value)
 
 
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the site: `model` is the model spec (an alias, Hub repo id[@revision], HF folder
+    or .gguf file); `quant` its weight scheme (None: BuildConfig.quant); `name` what the pages call
+    it (None: its model id, the folder name under models/)."""
+
+    model: str
+    quant: str | None = None
+    name: str | None = None
+
+
+class ModelList(Kind):
+    """The site's models: a repeatable flag of model specs; in sitegen.yml a list whose items are a
+    spec or a mapping {model, quant, name} (one spec or mapping alone is a list of one). Held as a
+    tuple of ModelEntry, in the order given: the first is the one a first visit loads."""
+
+    multiple = True
+    metavar = "MODEL"
+    _KEYS = ("model", "quant", "name")
+
+    def check(self, label, value):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not items:
+            raise SitegenError(f"{label} is an empty list; give at least one model.")
+        return tuple(self._entry(f"{label}[{i}]" if len(items) > 1 else label, item) for i, item in enumerate(items))
+
+    def _entry(self, label, item):
+        if isinstance(item, ModelEntry):
+            return item
+        if not isinstance(item, dict):
+            return ModelEntry(Text().check(label, item))
+        unknown = sorted(set(map(str, item)) - set(self._KEYS))
+        if unknown:
+            raise SitegenError(f"{label}: unknown key(s) {', '.join(unknown)}; a model takes {', '.join(self._KEYS)}.")
+        if "model" not in item:
+            raise SitegenError(f"{label} has no `model:` key; give the model spec, e.g. {{model: smollm2-135m, "
+                               "name: SmolLM2}.")
+        quant = item.get("quant")
+        name = item.get("name")
+        return ModelEntry(Text().check(f"{label}.model", item["model"]),
+                          None if quant is None else Choice(SCHEMES).check(f"{label}.quant", quant),
+                          None if name is None else Text().check(f"{label}.name", name).strip())
+
+    def schema(self):
+        entry = {"anyOf": [dict(_TEXT_SCHEMA), {
+            "type": "object", "required": ["model"], "additionalProperties": False,
+            "properties": {"model": dict(_TEXT_SCHEMA), "quant": {"enum": list(SCHEMES)}, "name": dict(_TEXT_SCHEMA)}}]}
+        return {"anyOf": [{"type": "array", "items": entry, "minItems": 1}, entry]}
+
+    def file_help(self, help):
+        return ("The site's models: a list of model specs (an alias from `sitegen models`, a Hub repo id[@revision], "
+                "an HF folder or a .gguf file), each optionally a mapping {model: spec, quant: scheme, name: display "
+                "name}. The first is the one a first visit loads. `model:` (one model) is the same option.")
+
+    def plain(self, value):
+        return [entry.model if entry == ModelEntry(entry.model) else
+                {key: getattr(entry, key) for key in self._KEYS if getattr(entry, key) is not None} for entry in value]
+
+
 class FolderUrl(Kind):
     """An absolute http(s) URL of a folder, held with a trailing '/'.
 
@@ -325,20 +384,28 @@ def _spellings(names) -> list[str]:
 # --- the options ------------------------------------------------------------------------------
 
 
-def option(kind: Kind, default=MISSING, *, help: str, short: str | None = None, flag: str | None = None):
-    """A BuildConfig field that is a `sitegen build` option (no default: the option is required).
+def option(kind: Kind, default=MISSING, *, help: str, short: str | None = None, flag: str | None = None,
+           required: bool = False):
+    """A BuildConfig field that is a `sitegen build` option (no default, or `required`: the option is required).
 
-    `flag` defaults to --<name with dashes>; `short` is a one-letter flag such as "-m".
+    `flag` defaults to --<name with dashes>; `short` is a one-letter flag such as "-m". sitegen.yml
+    accepts the key as the field is named and as the flag is spelt (without the dashes).
     """
-    return field(default=default, metadata={"kind": kind, "help": help, "short": short, "flag": flag})
+    return field(default=default, metadata={"kind": kind, "help": help, "short": short, "flag": flag,
+                                            "required": required or default is MISSING})
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """The options of one build; each field is declared once, here, with `option()`."""
+    """The options of one build; each field is declared once, here, with `option()`.
 
-    model: str = option(Text(), short="-m",
-                        help="Alias (see `sitegen models`), Hub repo id[@revision], HF folder or .gguf file.")
+    `BuildConfig(model=spec)` is short for `models=(ModelEntry(spec),)`: a site of one model.
+    """
+
+    models: tuple[ModelEntry, ...] = option(
+        ModelList(), (), short="-m", flag="--model", required=True,
+        help="Alias (see `sitegen models`), Hub repo id[@revision], HF folder or .gguf file; repeat it for a "
+        "site of several models (the first is the one a first visit loads).")
     out: Path = option(LocalPath(), Path("site"), short="-o", help="Output folder for the site.")
     quant: str = option(Choice(SCHEMES), "q4g32", short="-q", help="Weight scheme.")
     shard_mb: int = option(WholeNumber(1, MAX_SHARD_MB, unit="MiB", why="GitHub Pages refuses files over 100 MB"),
@@ -363,11 +430,22 @@ class BuildConfig:
     cname: str | None = option(
         HostName(), None, help="Custom domain of the GitHub Pages site, e.g. example.org: written to the site's "
         "CNAME file (replacing one you put there). Without it, a rebuild keeps the site's CNAME.")
+    model: InitVar[str | None] = None
+
+    def __post_init__(self, model):
+        if model is not None:
+            if self.models:
+                raise TypeError("BuildConfig takes model or models, not both")
+            object.__setattr__(self, "models", (ModelEntry(model),))
+
+
+# `model` is an argument of the constructor only: reading config.model would give the class's None.
+del BuildConfig.model
 
 
 @dataclass(frozen=True)
 class DeclaredOption:
-    """One BuildConfig field as an option: see `option()`; `default` is MISSING when required."""
+    """One BuildConfig field as an option: see `option()`; `required`: the build needs a value."""
 
     name: str
     kind: Kind
@@ -375,11 +453,12 @@ class DeclaredOption:
     help: str
     flag: str
     short: str | None
+    required: bool
 
     @property
     def shown_default(self) -> str | None:
         """The default as --help and the docs show it; None when there is nothing to show."""
-        if self.default is MISSING or self.default in (None, ()):
+        if self.required or self.default in (None, ()):
             return None
         plain = self.kind.plain(self.default)
         # Lists as JSON, which is also YAML: the form a sitegen.yml would hold them in.
@@ -388,7 +467,7 @@ class DeclaredOption:
 
 OPTIONS: dict[str, DeclaredOption] = {
     f.name: DeclaredOption(f.name, f.metadata["kind"], f.default, f.metadata["help"],
-                   f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata["short"])
+                   f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata["short"], f.metadata["required"])
     for f in fields(BuildConfig)
 }
 
@@ -419,17 +498,28 @@ def _or_null(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _file_spellings(opt: DeclaredOption) -> list[str]:
+    """The other keys sitegen.yml accepts for `opt`: its name with '-', its flag's name (--model for
+    models) with '-' and with '_'."""
+    flag = opt.flag.removeprefix("--")
+    return sorted({opt.name.replace("_", "-"), flag, flag.replace("-", "_")} - {opt.name})
+
+
+# sitegen.yml key (any spelling) -> option name
+_FILE_KEYS = {spelling: opt.name for opt in OPTIONS.values() for spelling in (opt.name, *_file_spellings(opt))}
+
+
 def config_schema() -> dict:
     """The JSON Schema (2020-12) of sitegen.yml, as a dict ready for json.dumps."""
     properties = {}
     for opt in OPTIONS.values():
-        schema = opt.kind.schema() if opt.default is MISSING else _or_null(opt.kind.schema())
+        schema = opt.kind.schema() if opt.required else _or_null(opt.kind.schema())
         properties[opt.name] = {**schema, "description": opt.kind.file_help(opt.help)}
-        if opt.default not in (MISSING, None):
+        if not opt.required and opt.default is not None:
             properties[opt.name]["default"] = opt.kind.plain(opt.default)
     for opt in OPTIONS.values():
-        if "_" in opt.name:  # sitegen.yml may also spell the key with '-', as the flag is
-            properties[opt.name.replace("_", "-")] = {"$ref": f"#/properties/{opt.name}"}
+        for spelling in _file_spellings(opt):  # the key as the flag is spelt
+            properties[spelling] = {"$ref": f"#/properties/{opt.name}"}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": DEFAULT_FILE,
             "description": "Options of `sitegen build`; a flag given on the command line wins. "
                            "A key left empty means its default.",
@@ -499,7 +589,7 @@ def _read_file(path: Path) -> dict:
         raise SitegenError(f"{path} must be a mapping of option: value, got a {type(data).__name__}.")
     options, spelt = {}, {}
     for key, value in data.items():
-        name = str(key).replace("-", "_")
+        name = _FILE_KEYS.get(str(key), str(key))
         if name in options:  # `shard-mb:` and `shard_mb:` are one option: which one was meant?
             raise SitegenError(f"{path}: {spelt[name]} and {key} are the same option, set twice; keep one of them.")
         options[name], spelt[name] = value, key
@@ -531,7 +621,7 @@ def load_build_config(config_file: Path | None, flags: dict) -> BuildConfig:
     for name, value in flags.items():
         if value is not None and value != ():
             values[name], labels[name] = OPTIONS[name].kind.from_flag(value), OPTIONS[name].flag
-    if "model" not in values:
+    if "models" not in values:
         raise SitegenError("No model given: pass --model (an alias from `sitegen models`, a Hub repo id, "
-                           f"a folder or a .gguf file) or set `model:` in {DEFAULT_FILE}.")
+                           f"a folder or a .gguf file) or set `models:` (or `model:`) in {DEFAULT_FILE}.")
     return BuildConfig(**{name: OPTIONS[name].kind.check(labels[name], value) for name, value in values.items()})

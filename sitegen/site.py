@@ -100,31 +100,67 @@ def available_themes() -> list[str]:
     return sorted(p.stem for p in asset_dir("themes").glob("*.css") if not p.name.startswith("_"))
 
 
-def assemble_site(
-    site_dir: Path, *, model_id: str, manifest: dict, model_card: str | None, config: BuildConfig
-) -> None:
-    """Write the site's pages and assets into `site_dir`, beside the model already in `models/`.
+@dataclass(frozen=True)
+class SiteModel:
+    """One model of a site, as the build converted it: its id (its folder under models/, its name
+    in /v1/models), display `name`, manifest (sitegen/manifest.py) and model card (markdown, or None)."""
 
-    The site owner's choices come from `config`: title, description (where "{model_id}" stands
-    for `model_id`), theme, colors, starter_prompts and weights_url (None: the shards are in the
-    site, next to the manifest). Of runtime/ it copies only what the pages and workers load
-    (`_runtime_files`). Raises SitegenError for a theme that does not exist, for npm library files
-    missing from runtime/vendor/ (`_site_libraries`), and for a module that imports a missing one.
+    model_id: str
+    name: str
+    manifest: dict
+    model_card: str | None = None
+
+
+def site_mode(manifest: dict) -> str:
+    """"chat" for a model with a chat template, "completion" for a base model (manifest chat_template null)."""
+    return "chat" if manifest["chat_template"] else "completion"
+
+
+def check_one_mode(models: list[SiteModel]) -> None:
+    """A site is a chat or a text-completion page, never both: SitegenError for base models beside chat models.
+
+    Why refuse rather than offer the base models on a completion page beside the chat: a visitor
+    picking a model in the chat's picker expects it to chat, and a base model only continues text
+    (its "replies" would read as nonsense); two pages with two pickers sharing one loaded model
+    would switch the model under the other page. Two sites (one per kind) say what each offers.
     """
+    modes = {model.model_id: site_mode(model.manifest) for model in models}
+    base = [model_id for model_id, mode in modes.items() if mode == "completion"]
+    if base and len(base) < len(modes):
+        chat = [model_id for model_id in modes if model_id not in base]
+        raise SitegenError(f"{', '.join(base)} {'is a base model' if len(base) == 1 else 'are base models'} (no chat "
+                           f"template) and {', '.join(chat)} {'chats' if len(chat) == 1 else 'chat'}: a site is a chat "
+                           "or a text-completion page, not both. Build one site of chat models and another of base "
+                           "models, or give the base model a chat template (--chat-template, one model per site).")
+
+
+def assemble_site(site_dir: Path, *, models: list[SiteModel], config: BuildConfig) -> None:
+    """Write the site's pages and assets into `site_dir`, beside the models already in `models/`.
+
+    `models`: the site's models, the first the one a first visit loads; all chat models or all base
+    models (check_one_mode). The site owner's choices come from `config`: title, description
+    (where "{model_id}" stands for the models' names), theme, colors, starter_prompts and
+    weights_url (None: the shards are in the site, next to the manifest). Of runtime/ it copies
+    only what the pages and workers load (`_runtime_files`). Raises SitegenError for a theme that
+    does not exist, for npm library files missing from runtime/vendor/ (`_site_libraries`), and for
+    a module that imports a missing one.
+    """
+    check_one_mode(models)
     theme = _load_theme(config.theme, config.colors)
-    mode = "chat" if manifest["chat_template"] else "completion"
-    title = _site_text(config, "title", mode).replace("{model_id}", model_id)
+    first = models[0]
+    mode = site_mode(first.manifest)
+    names = _spoken_list([model.name for model in models])
+    title = _site_text(config, "title", mode).replace("{model_id}", names)
     common = {
         "mode": mode,
-        "model_id": model_id,
+        "model_id": first.model_id,
+        "model_names": names,
         "title": title,
-        "description": _site_text(config, "description", mode).replace("{model_id}", model_id),
+        "description": _site_text(config, "description", mode).replace("{model_id}", names),
         "theme": theme,
         "icon_sizes": ICON_SIZES,
-        # The model's manifest and where its shards are, as the pages and the service worker load it
-        # (weights_url None: beside the manifest).
-        "model_manifest": f"models/{quote(model_id)}/manifest.json",
-        "weights_url": config.weights_url,
+        # The models as the pages and the service worker load them: one list, rendered into both.
+        "models": [_model_entry(model, config.weights_url) for model in models],
         "weights_origin": _origin(config.weights_url) if config.weights_url else None,
         "theme_script": THEME_SCRIPT,
     }
@@ -145,24 +181,21 @@ def assemble_site(
         page=mode,
         app_entry=app_entry,
         starter_prompts=config.starter_prompts,
-        chat_sampling=manifest["chat_sampling"],
-        field_defaults=_field_defaults(mode, manifest["chat_sampling"]),
+        chat_sampling=first.manifest["chat_sampling"],
+        field_defaults=_field_defaults(mode, first.manifest["chat_sampling"]),
     )
-    card_fields, card_html = _render_model_card(model_card)
     files["about.html"] = _render(
         env,
         "about.html",
         common,
         page="about",
-        facts=_model_facts(manifest),
-        card_fields=card_fields,
-        card_html=card_html,
+        about=[_about_model(model) for model in models],
         libraries=libraries,
         vendor_path=f"runtime/{VENDOR}",
     )
     # Launchers cut short names past about 12 characters; a long title falls back to the model id.
     files["manifest.webmanifest"] = _render(
-        env, "manifest.webmanifest", common, short_name=title if len(title) <= 12 else model_id
+        env, "manifest.webmanifest", common, short_name=title if len(title) <= 12 else first.model_id
     )
     # The service worker precaches everything above; its cache name changes whenever any of it does.
     files["sw.js"] = _render(
@@ -173,6 +206,26 @@ def assemble_site(
         target = site_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+def _model_entry(model: SiteModel, weights_url: str | None) -> dict:
+    """A model as the pages (data-models) and the service worker (MODELS) know it: { id, name,
+    manifestUrl (relative to the site), weightsUrl (the shards' folder URL, or None: beside the
+    manifest), bytes (the weights' download size) }."""
+    return {"id": model.model_id, "name": model.name, "manifestUrl": f"models/{quote(model.model_id)}/manifest.json",
+            "weightsUrl": weights_url, "bytes": model.manifest["total_bytes"]}
+
+
+def _about_model(model: SiteModel) -> dict:
+    """What the About page shows of one model: its id, name, facts and model card."""
+    card_fields, card_html = _render_model_card(model.model_card)
+    return {"model_id": model.model_id, "name": model.name, "facts": _model_facts(model.manifest),
+            "card_fields": card_fields, "card_html": card_html}
+
+
+def _spoken_list(names: list[str]) -> str:
+    """"A", "A or B", "A, B or C": the models a title or sentence names."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -193,7 +246,7 @@ def _field_defaults(mode: str, chat_sampling: dict | None) -> dict:
 
 def _template_env() -> jinja2.Environment:
     # Autoescape everywhere: the JSON and JS templates only insert values through `tojson`.
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(asset_dir("templates")),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -201,6 +254,8 @@ def _template_env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["bytes"] = format_bytes  # sizes as runtime/units.js writes them
+    return env
 
 
 def _render(env: jinja2.Environment, name: str, common: dict, **context) -> bytes:

@@ -10,12 +10,8 @@ const VERSION = {{ version|tojson }};
 // Relative to this script, which sits at the root of the site.
 const SHELL = {{ shell|tojson }};
 
-// The site's model, as the pages load it (index.html's data-model-manifest and data-weights-url):
-// the service worker loads it for the site's OpenAI endpoint when no page has.
-const MODEL = {
-  id: {{ model_id|tojson }},
-  manifestUrl: {{ model_manifest|tojson }},
-  weightsUrl: {{ weights_url|tojson }},
-};
+// The site's models, as the pages load them (the same list as the pages' data-models): the service
+// worker loads the one a request names for the site's OpenAI endpoint. The first is the default.
+const MODELS = {{ models|tojson }};
 
-startServiceWorker({ version: VERSION, shell: SHELL, model: MODEL });
+startServiceWorker({ version: VERSION, shell: SHELL, models: MODELS });

@@ -17,8 +17,9 @@ import pytest
 
 from sitegen.commands import build as build_module
 from sitegen.commands.build import build
+from sitegen.commands.deploy import _site_files
 from sitegen.marker import MARKER
-from sitegen.config import BuildConfig
+from sitegen.config import BuildConfig, ModelEntry
 from sitegen.errors import SitegenError
 from sitegen.aliases import aliases
 from sitegen.manifest import read_manifest
@@ -267,7 +268,7 @@ def test_weights_url_puts_the_shards_beside_the_site(tiny_qwen2, tmp_path):
     assert {p.name for p in weights.iterdir()} == shard_files | {"manifest.json"}
     assert read_manifest(weights) == manifest  # the shards there match the manifest's sizes and hashes
     assert (tmp_path / "site-weights" / MARKER).is_file()  # so the next build may replace it
-    assert f'data-weights-url="{url}"' in (tmp_path / "site" / "index.html").read_text()
+    assert f'"weightsUrl": "{url}"' in (tmp_path / "site" / "index.html").read_text()
     # Rebuilding without --weights-url leaves the old weights folder alone and puts the shards back in.
     quiet_build(model=str(folder), out=tmp_path / "site", shard_mb=1)
     assert shard_files <= {p.name for p in site_model.iterdir()} and weights.is_dir()
@@ -457,3 +458,51 @@ def test_cname_is_written_and_wins_over_the_owners(tiny_qwen2, tmp_path):
     (site / "CNAME").unlink()  # deleted by its owner: the next build writes none
     quiet_build(model=folder, out=site)
     assert not (site / "CNAME").exists()
+
+
+# --- several models ----------------------------------------------------------------------------
+
+
+def test_two_models_each_in_its_folder_and_a_rebuild_drops_the_one_left_out(tiny_llama, tiny_qwen2, tmp_path):
+    site = tmp_path / "site"
+    result = sitegen_cli("build", "--model", str(tiny_llama[0]), "--model", str(tiny_qwen2[0]), "--out", str(site),
+                         "--quant", "f16")
+    assert result.returncode == 0, result.stderr
+    ids = [tiny_llama[0].name, tiny_qwen2[0].name]
+    for model_id in ids:
+        assert read_manifest(site / "models" / model_id)["model_id"] == model_id  # shards verified too
+    assert "const MODELS = " in (site / "sw.js").read_text() and all(i in (site / "sw.js").read_text() for i in ids)
+    # sitegen deploy's size limits count every model's shards (the whole site)
+    assert {rel.split("/")[1] for rel in _site_files(site) if rel.startswith("models/")} == set(ids)
+    (site / "robots.txt").write_text("User-agent: *\n")  # the owner's file survives the rebuild
+    quiet_build(model=str(tiny_llama[0]), out=site, quant="f16")
+    assert sorted(p.name for p in (site / "models").iterdir()) == [ids[0]]
+    assert (site / "robots.txt").is_file()
+
+
+def test_models_in_sitegen_yml_with_their_own_quant_and_name(tiny_llama, tiny_qwen2, tmp_path):
+    (tmp_path / "sitegen.yml").write_text(
+        f"models:\n- {{model: '{tiny_llama[0]}', quant: f16, name: Tiny Llama}}\n- '{tiny_qwen2[0]}'\nout: site\n")
+    result = sitegen_cli("build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    llama = read_manifest(tmp_path / "site" / "models" / tiny_llama[0].name)
+    qwen = read_manifest(tmp_path / "site" / "models" / tiny_qwen2[0].name)
+    assert llama["tensors"]["model.layers.0.self_attn.q_proj.weight"]["scheme"] == "f16"
+    assert qwen["tensors"]["model.layers.0.self_attn.q_proj.weight"]["scheme"] == "q4g32"  # the site's --quant
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert '<span class="model-name">Tiny Llama</span>' in index
+
+
+def test_two_models_with_one_id_are_refused_before_converting(tiny_llama, tmp_path):
+    with pytest.raises(SitegenError, match=rf"Two models of the site have the id '{tiny_llama[0].name}'"):
+        quiet_build(models=(ModelEntry(str(tiny_llama[0])), ModelEntry(str(tiny_llama[0]), name="Again")),
+                    out=tmp_path / "site")
+    assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("option", [{"weights_url": "https://example.org/w/"}, {"chat_template": Path("t.jinja")}])
+def test_one_models_options_are_refused_with_several_models(tiny_llama, tiny_qwen2, tmp_path, option):
+    with pytest.raises(SitegenError, match=r"is (the folder URL of one model's shards|one model's chat template), "
+                                           "and this site has 2 models"):
+        quiet_build(models=(ModelEntry(str(tiny_llama[0])), ModelEntry(str(tiny_qwen2[0]))), out=tmp_path / "s",
+                    **option)

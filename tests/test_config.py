@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitegen.__main__ import cli
-from sitegen.config import OPTIONS, BuildConfig, config_schema, load_build_config, read_user_text
+from sitegen.config import OPTIONS, BuildConfig, ModelEntry, config_schema, load_build_config, read_user_text
 from sitegen.errors import SitegenError
 
 NO_FLAGS = dict.fromkeys(OPTIONS)
@@ -67,7 +67,7 @@ def test_empty_keys_are_the_defaults(tmp_path):
 
 def test_bad_flag_is_reported_as_the_flag():
     with pytest.raises(SitegenError, match="--shard-mb must be"):
-        load_build_config(None, dict(NO_FLAGS, model="x", shard_mb=0))
+        load_build_config(None, dict(NO_FLAGS, models=("x",), shard_mb=0))
 
 
 def test_missing_config_file():
@@ -81,7 +81,7 @@ def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path):
         load_build_config(tmp_path, NO_FLAGS)
     with pytest.raises(SitegenError, match=f"--chat-template: chat template file {tmp_path} is a folder; give the "
                                            "path of the file itself"):
-        load_build_config(None, dict(NO_FLAGS, model="x", chat_template=str(tmp_path)))
+        load_build_config(None, dict(NO_FLAGS, models=("x",), chat_template=str(tmp_path)))
     with pytest.raises(SitegenError, match=f"{tmp_path} is a folder"):
         read_user_text(tmp_path)
 
@@ -115,7 +115,7 @@ def test_utf8_and_utf16_with_bom_are_read(tmp_path, encode):
     config_file = tmp_path / "sitegen.yml"
     config_file.write_bytes(encode(ACCENTED))
     config = load_build_config(config_file, NO_FLAGS)
-    assert (config.model, config.title, config.starter_prompts) == ("x", "Café chat", ("Grüß dich", "日本語で"))
+    assert (config.models, config.title, config.starter_prompts) == ((ModelEntry("x"),), "Café chat", ("Grüß dich", "日本語で"))
     # Any user's text file (a chat template) is read the same way, line ends made "\n" as read_text does.
     assert read_user_text(config_file) == ACCENTED.replace("\r\n", "\n")
 
@@ -193,7 +193,8 @@ def test_schema_has_each_options_check_and_default():
     assert properties["theme"]["enum"] == ["default", "slate", None]
     assert properties["out"]["default"] == "site" and properties["title"]["default"] == "Chat with {model_id}"
     assert properties["starter_prompts"]["default"] == list(BuildConfig(model="x").starter_prompts)
-    assert "default" not in properties["model"] and "default" not in properties["weights_url"]
+    assert "default" not in properties["models"] and "default" not in properties["weights_url"]
+    assert properties["model"] == {"$ref": "#/properties/models"}  # the flag's spelling: one model
     assert "accent" in properties["colors"]["propertyNames"]["enum"]
     assert "user-bubble" in properties["colors"]["propertyNames"]["enum"]
     json.dumps(schema)  # plain JSON data
@@ -201,9 +202,9 @@ def test_schema_has_each_options_check_and_default():
 
 def test_schema_accepts_an_empty_key_where_the_loader_takes_the_default():
     properties = config_schema()["properties"]
-    assert properties["model"]["type"] == "string"  # no default: an empty `model:` is refused
+    assert "null" not in json.dumps(properties["models"])  # no default: an empty `models:` is refused
     for name, opt in OPTIONS.items():
-        if name != "model":  # every other option has a default, which an empty key stands for
+        if name != "models":  # every other option has a default, which an empty key stands for
             schema = properties[name]
             assert "null" in schema.get("type", []) or None in schema.get("enum", []), name
 
@@ -221,8 +222,9 @@ def test_schema_command_prints_the_schema():
 
 def test_direct_construction_gets_the_declared_defaults():
     config = BuildConfig(model="m")
-    assert {name: getattr(config, name) for name in OPTIONS if name != "model"} == {
-        name: opt.default for name, opt in OPTIONS.items() if name != "model"}
+    assert config.models == (ModelEntry("m"),)
+    assert {name: getattr(config, name) for name in OPTIONS if name != "models"} == {
+        name: opt.default for name, opt in OPTIONS.items() if name != "models"}
     assert (config.out, config.quant, config.shard_mb, config.theme) == (Path("site"), "q4g32", 32, "default")
 
 
@@ -305,5 +307,49 @@ def test_choice_flags_complete_their_values():
 def test_cname_takes_a_bare_host_name_from_file_or_flag(given, held, tmp_path):
     (tmp_path / "site.yml").write_text(f"model: x\ncname: '{given}'\n")
     assert load_build_config(tmp_path / "site.yml", NO_FLAGS).cname == held
-    assert load_build_config(None, {**NO_FLAGS, "model": "x", "cname": given}).cname == held
+    assert load_build_config(None, {**NO_FLAGS, "models": ("x",), "cname": given}).cname == held
     assert re.fullmatch(config_schema()["properties"]["cname"]["pattern"], given)
+
+
+# --- several models ----------------------------------------------------------------------------
+
+
+def test_models_list_with_quant_and_name_per_model(tmp_path):
+    config_file = tmp_path / "site.yml"
+    config_file.write_text("models:\n- smollm2-135m\n- {model: ./tiny, quant: f16, name: Tiny one}\nquant: q4g32\n")
+    config = load_build_config(config_file, NO_FLAGS)
+    assert config.models == (ModelEntry("smollm2-135m"), ModelEntry("./tiny", quant="f16", name="Tiny one"))
+    assert config.quant == "q4g32"  # the models without their own quant
+
+
+def test_model_key_is_the_flags_spelling_of_models(tmp_path):
+    config_file = tmp_path / "site.yml"
+    config_file.write_text("model: {model: x, name: X}\n")
+    assert load_build_config(config_file, NO_FLAGS).models == (ModelEntry("x", name="X"),)
+    config_file.write_text("model: x\nmodels: [y]\n")
+    with pytest.raises(SitegenError, match="model and models are the same option, set twice"):
+        load_build_config(config_file, NO_FLAGS)
+
+
+def test_repeated_model_flags_make_a_site_of_several_models(monkeypatch):
+    built = []
+    monkeypatch.setattr("sitegen.commands.build.build", built.append)
+    result = CliRunner().invoke(cli, ["build", "--model", "a", "-m", "b"])
+    assert result.exit_code == 0, result.output
+    assert [entry.model for entry in built[0].models] == ["a", "b"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("models: []\n", r"models is an empty list; give at least one model"),
+    ("models: [x, {model: y, quant: q8}]\n", r"models\[1\].quant must be one of q4g32, f16, got 'q8'"),
+    ("models: [x, {name: Y}]\n", r"models\[1\] has no `model:` key"),
+    ("models: [x, {model: y, size: 3}]\n", r"models\[1\]: unknown key\(s\) size; a model takes model, quant, name"),
+    ("models: [x, {model: y, name: ' '}]\n", r"models\[1\].name must be a non-empty string"),
+    ("models: [x, 3]\n", r"models\[1\] must be a non-empty string, got 3"),
+])
+def test_bad_models_entries_name_the_entry(tmp_path, text, message):
+    config_file = tmp_path / "site.yml"
+    config_file.write_text(text)
+    with pytest.raises(SitegenError, match=message) as caught:
+        load_build_config(config_file, NO_FLAGS)
+    assert "\n" not in str(caught.value)

@@ -15,7 +15,7 @@ from sitegen.config import BuildConfig
 from sitegen.contrast import contrast_ratio
 from sitegen.errors import SitegenError
 from sitegen.manifest import matrix_schemes
-from sitegen.site import assemble_site, available_themes, theme_schemes
+from sitegen.site import SiteModel, assemble_site, available_themes, theme_schemes
 
 # The keys of sitegen/manifest.py's schema that the site's pages read, with made-up values.
 MANIFEST = {
@@ -92,9 +92,20 @@ def build(site_dir, card=CARD, manifest=MANIFEST, **options):
     model_dir = site_dir / "models" / "tiny-llama"
     model_dir.mkdir(parents=True)
     (model_dir / "manifest.json").write_text(json.dumps(manifest))
-    assemble_site(site_dir, model_id="tiny-llama", manifest=manifest, model_card=card,
+    assemble_site(site_dir, models=[SiteModel("tiny-llama", "tiny-llama", manifest, card)],
                   config=BuildConfig(model="tiny-llama", **options))
     return site_dir
+
+
+def page_models(html: str) -> list[dict]:
+    """The data-models list of a page's app element."""
+    (app,) = [a for t, a in _Tags(html).tags if "data-models" in a]
+    return json.loads(app["data-models"])
+
+
+def worker_models(sw: str) -> list[dict]:
+    """The MODELS list sw.js starts the service worker with."""
+    return json.loads(re.search(r"const MODELS = (\[.*?\]);\n", sw).group(1))
 
 
 def site_files(site_dir):
@@ -344,7 +355,7 @@ def test_service_worker_precaches_the_shell_under_a_content_version(tmp_path, fa
     assert shell == ["./", *sorted(set(files) - {"sw.js"})]
     version = re.search(r'const VERSION = "([0-9a-f]{16})";', sw).group(1)
     # The worker's logic lives in runtime/service_worker.js; the rendered shell only starts it.
-    assert "startServiceWorker({ version: VERSION, shell: SHELL, model: MODEL })" in sw
+    assert "startServiceWorker({ version: VERSION, shell: SHELL, models: MODELS })" in sw
     # Any change to a shell file gives a new cache name (same inputs, same name: see above).
     changed = site_files(build(tmp_path / "two", title="Another title"))["sw.js"].decode()
     assert re.search(r'const VERSION = "([0-9a-f]{16})";', changed).group(1) != version
@@ -404,12 +415,10 @@ def test_unknown_theme_lists_the_available_ones(tmp_path):
 
 def test_weights_url_reaches_the_page_and_the_csp(tmp_path):
     files = site_files(build(tmp_path / "site", weights_url="https://huggingface.co/me/w/resolve/main/"))
-    index = files["index.html"].decode()
-    (app,) = [a for t, a in _Tags(index).tags if "data-model-manifest" in a]
-    assert app["data-weights-url"] == "https://huggingface.co/me/w/resolve/main/"
+    (model,) = page_models(files["index.html"].decode())
+    assert model["weightsUrl"] == "https://huggingface.co/me/w/resolve/main/"
     # the service worker loads the model for the site's OpenAI endpoint from the same place
-    assert 'weightsUrl: "https://huggingface.co/me/w/resolve/main/",' in files["sw.js"].decode()
-    assert f'manifestUrl: "{app["data-model-manifest"]}",' in files["sw.js"].decode()
+    assert worker_models(files["sw.js"].decode()) == [model]
     for page in ("index.html", "about.html"):
         csp = _csp(files[page].decode())
         assert "connect-src 'self' https://huggingface.co;" in csp and csp.startswith("default-src 'self';")
@@ -417,7 +426,7 @@ def test_weights_url_reaches_the_page_and_the_csp(tmp_path):
 
 def test_without_weights_url_the_csp_allows_only_the_own_origin(tmp_path):
     files = site_files(build(tmp_path / "site"))
-    assert "data-weights-url" not in files["index.html"].decode()
+    assert page_models(files["index.html"].decode())[0]["weightsUrl"] is None
     assert "connect-src 'self';" in _csp(files["index.html"].decode())
 
 
@@ -549,3 +558,62 @@ def test_about_page_names_the_schemes_the_matrices_use():
     assert matrix_schemes({"tensors": tensors}) == "q8g32 (2 matrices), q4g32m (1)"
     assert matrix_schemes({"tensors": {"a": {"shape": [2, 32], "scheme": "f16"}, **tensors}}) != "f16"
     assert matrix_schemes({"tensors": {"a": {"shape": [2, 32], "scheme": "f16"}}}) == "f16"
+
+
+# --- several models ----------------------------------------------------------------------------
+
+
+def two_model_site(site_dir, second=MANIFEST, **options):
+    """A site of tiny-llama and "Other" (model id other-model), as the build assembles it."""
+    models = [SiteModel("tiny-llama", "tiny-llama", MANIFEST, CARD),
+              SiteModel("other-model", "Other", {**second, "total_bytes": 2_000_000}, None)]
+    assemble_site(site_dir, models=models, config=BuildConfig(model="tiny-llama", **options))
+    return site_files(site_dir)
+
+
+def test_a_site_of_two_models_lists_both_to_the_pages_and_the_service_worker(tmp_path):
+    files = two_model_site(tmp_path / "site")
+    index = files["index.html"].decode()
+    models = page_models(index)
+    assert models == [
+        {"id": "tiny-llama", "name": "tiny-llama", "manifestUrl": "models/tiny-llama/manifest.json",
+         "weightsUrl": None, "bytes": 34603008},
+        {"id": "other-model", "name": "Other", "manifestUrl": "models/other-model/manifest.json",
+         "weightsUrl": None, "bytes": 2_000_000},
+    ]
+    assert worker_models(files["sw.js"].decode()) == models  # one list, rendered into both
+    # The picker: one radio button per model, with its name and size.
+    radios = [a["value"] for t, a in _Tags(index).tags if t == "input" and a.get("name") == "model"]
+    assert radios == ["tiny-llama", "other-model"]
+    assert '<span class="model-name">Other</span>' in index and '<span class="model-size">2.0 MB</span>' in index
+    assert "<title>Chat with tiny-llama or Other</title>" in index
+    assert "tiny-llama or Other run in your browser" in index
+
+
+def test_the_about_page_of_two_models_shows_each_and_the_endpoint_lists_both(tmp_path):
+    about = two_model_site(tmp_path / "site")["about.html"].decode()
+    assert "<h1>About tiny-llama or Other</h1>" in about
+    assert '<h2 id="model-2-heading">Other (<code>other-model</code>)</h2>' in about
+    assert about.count("Model facts") == 2 and "This model came without a model card." in about
+    assert "lists the models, <code>tiny-llama</code>, <code>other-model</code>." in about
+    ids = [a["id"] for t, a in _Tags(about).tags if "id" in a]
+    assert len(ids) == len(set(ids))  # headings of each model keep unique ids
+
+
+def test_a_site_of_one_model_has_no_picker(tmp_path):
+    index = site_files(build(tmp_path / "site"))["index.html"].decode()
+    assert "model-picker" not in index and len(page_models(index)) == 1
+
+
+def test_base_models_beside_chat_models_are_refused(tmp_path):
+    with pytest.raises(SitegenError, match=r"other-model is a base model \(no chat template\) and tiny-llama chats: "
+                                           "a site is a chat or a text-completion page, not both"):
+        two_model_site(tmp_path / "site", second=BASE_MANIFEST)
+
+
+def test_a_site_of_two_base_models_is_a_completion_page_with_the_picker(tmp_path):
+    models = [SiteModel("base-a", "A", BASE_MANIFEST), SiteModel("base-b", "B", BASE_MANIFEST)]
+    assemble_site(tmp_path / "site", models=models, config=BuildConfig(model="base-a"))
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert 'class="completion-app"' in index and 'class="model-picker"' in index
+    assert "A or B are base models: they do not chat or follow instructions, they continue the text" in index

@@ -1,4 +1,4 @@
-// Starting the model for a page: the engine in the service worker where it can run there (the
+// Starting a model for a page: the engine in the service worker where it can run there (the
 // model then survives reloads and is shared by tabs), else in a dedicated worker
 // (CreateServiceWorkerEngine picks), with the download's progress in the page's loader
 // (templates/_loader.html). Shared by the chat and the completion page.
@@ -6,18 +6,20 @@
 import { CreateServiceWorkerEngine } from '../sw_client.js';
 
 /**
- * The engine of the model that `root`'s data-model-manifest (and optional data-weights-url) name;
- * `loader`: the .loader element, shown while the model loads. Rejects with the engine's typed
+ * The engine of `model` (an entry of the page's data-models: { id, manifestUrl, weightsUrl }, see
+ * model_picker.js); `loader`: the .loader element, shown while the model loads. Once loaded, the
+ * browser is asked to keep the site's storage (keepStorage). Rejects with the engine's typed
  * errors (WebGPUNotAvailableError, QuotaExceededError, IntegrityError, ...: runtime/errors.js).
  */
-export async function startEngine(root, loader) {
+export async function startEngine(model, loader) {
   const text = loader.querySelector('.load-text');
   const bar = loader.querySelector('.load-progress');
+  text.textContent = `Starting ${model.name ?? model.id}…`;
+  bar.value = 0;
   loader.hidden = false;
-  navigator.storage?.persist?.().catch(() => {}); // ask to keep the model when space runs low
   try {
-    const engine = await CreateServiceWorkerEngine(root.dataset.modelManifest, {
-      weightsUrl: root.dataset.weightsUrl,
+    const engine = await CreateServiceWorkerEngine(model.manifestUrl, {
+      weightsUrl: model.weightsUrl ?? undefined,
       // The report's text carries the numbers: "Downloading weights: 45.2 of 90.1 MB, 12.3 MB/s, 4 s left".
       initProgressCallback: (report) => {
         text.textContent = report.text;
@@ -32,20 +34,38 @@ export async function startEngine(root, loader) {
 }
 
 /**
- * startEngine for a page, its failures shown in `problemBox` (problem_box.js) with a "Try again"
- * that starts over. `onEngine(engine)` receives the engine once it runs; `onControls()` is called
- * before and after each attempt (the page enables what it can use); `input` gets focus when the
- * model is ready, unless the visitor went on to something else while it loaded. Never rejects.
+ * Ask the browser to keep this origin's storage (the downloaded models) when disk space runs low:
+ * asked after a model's first complete download, when there is something to keep (browsers
+ * grant it more readily to a site in use, and asking before would prompt for nothing).
+ * Resolves with true (kept), false (refused: the browser may clear the models) or null where the
+ * browser has no such request.
  */
-export async function startPageEngine({ root, loader, problemBox, input, onEngine, onControls }) {
+export async function keepStorage() {
+  const storage = globalThis.navigator?.storage;
+  if (!storage?.persist) return null;
+  try {
+    return (await storage.persisted?.()) || await storage.persist();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * startEngine for a page, its failures shown in `problemBox` (problem_box.js) with a "Try again"
+ * that starts over. `model`: which model (as startEngine's); `onEngine(engine)` receives the
+ * engine once it runs; `onControls()` is called before and after each attempt (the page enables
+ * what it can use); `input` gets focus when the model is ready, unless the visitor went on to
+ * something else while it loaded. Never rejects.
+ */
+export async function startPageEngine({ model, loader, problemBox, input, onEngine, onControls }) {
   problemBox.hide();
   onControls();
   let engine = null;
   try {
-    engine = await startEngine(root, loader);
+    engine = await startEngine(model, loader);
     onEngine(engine);
   } catch (error) {
-    problemBox.show(error, { retry: () => startPageEngine({ root, loader, problemBox, input, onEngine, onControls }) });
+    problemBox.show(error, { retry: () => startPageEngine({ model, loader, problemBox, input, onEngine, onControls }) });
   }
   onControls();
   if (engine && (!document.activeElement || document.activeElement === document.body)) input.focus();

@@ -138,6 +138,17 @@ function problemOf(error, message, words) {
         actions: ['dismiss'],
       };
     case 'ModelNotLoadedError':
+      // One model runs at a time for the whole site (model_picker.js): another tab switched it.
+      if (error.loaded) {
+        return {
+          title: 'Another tab switched the model',
+          text: `This site runs one model at a time, and another of its tabs (or a program using its API) switched `
+            + `to ${error.loaded}. Try again to load your model back; the other tab then finds its model switched. `
+            + `${words.kept}.`,
+          actions: ['retry'],
+        };
+      }
+    // falls through
     case 'EngineLostError':
       return {
         title: 'The model is not running',

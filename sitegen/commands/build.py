@@ -1,4 +1,8 @@
-"""`sitegen build`: convert the model and assemble the static site, atomically.
+"""`sitegen build`: convert the models and assemble the static site, atomically.
+
+A site may hold several models (--model repeated, `models:` in sitegen.yml), each in its own
+folder `models/<model id>/`; one site and one service worker offer them all. A rebuild with fewer
+models drops the others' folders (the new site replaces the old one whole).
 
 Everything is written into temporary folders renamed into place at the end
 (sitegen/output_folders.py): a failed or interrupted build leaves the previous site (or nothing) behind, never half a site,
@@ -15,12 +19,13 @@ from pathlib import Path
 
 from sitegen import sources
 from sitegen.artifact import write_model
-from sitegen.config import THEME_TEXT_PAIRS, BuildConfig, read_user_text
+from sitegen.config import THEME_TEXT_PAIRS, BuildConfig, ModelEntry, read_user_text
 from sitegen.contrast import check_text_contrast
 from sitegen.manifest import matrix_schemes
 from sitegen.marker import file_digest, recorded_files
 from sitegen.output_folders import atomic_folders, check_replaceable
-from sitegen.site import assemble_site, theme_schemes
+from sitegen.errors import SitegenError
+from sitegen.site import SiteModel, assemble_site, check_one_mode, theme_schemes
 from sitegen.units import format_bytes
 
 
@@ -33,7 +38,15 @@ def weights_folder(out: Path) -> Path:
 
 
 def build(config: BuildConfig, log=print) -> dict:
-    """Build the site described by `config`; returns the model manifest."""
+    """Build the site described by `config`: each of `config.models` in its folder `models/<model id>/`,
+    and one site (pages, one service worker) that offers them all. Returns the manifest of the
+    first model (the one a first visit loads); the others are in their folders.
+
+    Raises SitegenError before anything is converted for two models with the same id (their folder
+    and their name in /v1/models), and for --weights-url or --chat-template with several models
+    (each names one model's files); after converting, for base models beside chat models
+    (`check_one_mode`).
+    """
     out = config.out.resolve()
     check_replaceable(out, f"--out {out}", if_file="give a folder path")
     weights_out = weights_folder(out) if config.weights_url else None
@@ -43,24 +56,20 @@ def build(config: BuildConfig, log=print) -> dict:
     # Checked before the model is read, which may take minutes: a bad file or colour is reported at once.
     check_text_contrast(theme_schemes(config.theme, config.colors), THEME_TEXT_PAIRS,
                         overridden={name for name, _ in config.colors})
+    _check_single_model_options(config)
     template = read_user_text(config.chat_template) if config.chat_template else None
-    source = sources.resolve(config.model)
-    log(f"Loading {source.public_name()} ({source.kind})")
-    checkpoint = source.load()
+    sources_ = [sources.resolve(entry.model) for entry in config.models]
+    _check_unique_ids(config.models, sources_)
     started = time.perf_counter()
     # The weights' folder is renamed into place before the site's (atomic_folders keeps the order
     # given), so even a build killed between the two renames leaves no new site without its
     # shards; a failure of the build or of either rename leaves both folders as they were.
     with atomic_folders(*filter(None, (weights_out, out)), keep_user_files_of=out, log=log) as tmps:
         weights_tmp, tmp = tmps if weights_out else (None, *tmps)
-        model_dir = tmp / "models" / source.model_id
-        manifest = write_model(checkpoint, model_dir, model_id=source.model_id,
-                               source=source.public_name(), quant=config.quant, shard_mb=config.shard_mb,
-                               chat_template=template, published_sampling=source.chat_sampling, log=log)
-        if weights_tmp:
-            _move_shards(manifest, model_dir, weights_tmp / source.model_id)
-        assemble_site(tmp, model_id=source.model_id, manifest=manifest, model_card=checkpoint.model_card,
-                      config=config)
+        models = [_write_model(entry, source, tmp, weights_tmp, config, template, log)
+                  for entry, source in zip(config.models, sources_)]
+        check_one_mode(models)
+        assemble_site(tmp, models=models, config=config)
         cname = config.cname or _previous_builds_cname(out)
         if cname:
             # GitHub Pages reads the custom domain from this file, one host name on one line.
@@ -68,12 +77,53 @@ def build(config: BuildConfig, log=print) -> dict:
             if not config.cname:
                 log(f"Kept the custom domain {cname} of the previous build's --cname (CNAME); "
                     "pass --cname to change it, or delete the file to drop it.")
-    log(f"Built {out} in {time.perf_counter() - started:.1f} s: {source.model_id}, {matrix_schemes(manifest)}, "
-        f"{len(manifest['shards'])} shard(s), {format_bytes(manifest['total_bytes'])} of weights")
-    if weights_out:
-        log(f"Upload the files in {weights_out / source.model_id} to {config.weights_url} "
-            "(the site fetches the shards from there, with CORS).")
-    return manifest
+    for model in models:
+        manifest = model.manifest
+        log(f"Built {out} in {time.perf_counter() - started:.1f} s: {model.model_id}, {matrix_schemes(manifest)}, "
+            f"{len(manifest['shards'])} shard(s), {format_bytes(manifest['total_bytes'])} of weights")
+        if weights_out:
+            log(f"Upload the files in {weights_out / model.model_id} to {config.weights_url} "
+                "(the site fetches the shards from there, with CORS).")
+    return models[0].manifest
+
+
+def _write_model(entry: ModelEntry, source, tmp: Path, weights_tmp: Path | None, config: BuildConfig,
+                 template: str | None, log) -> SiteModel:
+    """Convert one model of the site into tmp/models/<id>/ (its shards into weights_tmp/<id>/ for
+    --weights-url); its SiteModel for the assembler."""
+    log(f"Loading {source.public_name()} ({source.kind})")
+    checkpoint = source.load()
+    model_dir = tmp / "models" / source.model_id
+    manifest = write_model(checkpoint, model_dir, model_id=source.model_id, source=source.public_name(),
+                           quant=entry.quant or config.quant, shard_mb=config.shard_mb, chat_template=template,
+                           published_sampling=source.chat_sampling, log=log)
+    if weights_tmp:
+        _move_shards(manifest, model_dir, weights_tmp / source.model_id)
+    return SiteModel(model_id=source.model_id, name=entry.name or source.model_id, manifest=manifest,
+                     model_card=checkpoint.model_card)
+
+
+def _check_single_model_options(config: BuildConfig) -> None:
+    """--weights-url and --chat-template each name one model's files: refused with several models."""
+    if len(config.models) < 2:
+        return
+    for name, flag, what in (("weights_url", "--weights-url", "the folder URL of one model's shards"),
+                             ("chat_template", "--chat-template", "one model's chat template")):
+        if getattr(config, name) is not None:
+            raise SitegenError(f"{flag} is {what}, and this site has {len(config.models)} models; build the site "
+                               f"with one model to use {flag}, or leave it out.")
+
+
+def _check_unique_ids(entries, sources_) -> None:
+    """Each model's id names its folder models/<id>/, its cache and its name in /v1/models: one per model."""
+    seen = {}
+    for entry, source in zip(entries, sources_):
+        if source.model_id in seen:
+            raise SitegenError(f"Two models of the site have the id {source.model_id!r} ({seen[source.model_id]!r} and "
+                               f"{entry.model!r}): each model needs its own id (its folder models/<id>/ and its name "
+                               "in /v1/models); give each model once, and rename the folder or .gguf file of one of two "
+                               "different models that share a name.")
+        seen[source.model_id] = entry.model
 
 
 def _previous_builds_cname(out: Path) -> str | None:

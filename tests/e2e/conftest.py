@@ -61,7 +61,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def e2e_site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("e2e") / "site"
-    build(load_build_config(None, {"model": DEMO_MODEL, "out": out}), log=lambda line: None)
+    build(load_build_config(None, {"models": (DEMO_MODEL,), "out": out}), log=lambda line: None)
     return out
 
 

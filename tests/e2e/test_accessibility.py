@@ -71,7 +71,7 @@ CONVERSATION = {
 @pytest.fixture(scope="module")
 def slate_url(tmp_path_factory):
     out = tmp_path_factory.mktemp("slate") / "site"
-    build(load_build_config(None, {"model": DEMO_MODEL, "out": out, "theme": "slate"}), log=lambda line: None)
+    build(load_build_config(None, {"models": (DEMO_MODEL,), "out": out, "theme": "slate"}), log=lambda line: None)
     with serve_folder(out) as url:
         yield url
 

@@ -197,8 +197,8 @@ def service_worker_without_webgpu(e2e_site):
     script.write_text(
         "import { startServiceWorker } from './runtime/service_worker.js';\n"
         "Object.defineProperty(WorkerNavigator.prototype, 'gpu', { get: () => undefined });\n"
-        "startServiceWorker({ version: 'without-webgpu', shell: [], model: { id: 'smollm2-135m', "
-        "manifestUrl: 'models/smollm2-135m/manifest.json', weightsUrl: null } });\n",
+        "startServiceWorker({ version: 'without-webgpu', shell: [], models: [{ id: 'smollm2-135m', "
+        "manifestUrl: 'models/smollm2-135m/manifest.json', weightsUrl: null }] });\n",
         encoding="utf-8",
     )
     yield script.name

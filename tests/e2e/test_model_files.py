@@ -30,7 +30,7 @@ def split_site(tmp_path_factory):
     port = free_port()
     weights_url = f"http://127.0.0.1:{port}/{DEMO_MODEL}/"
     out = tmp_path_factory.mktemp("split") / "site"
-    build(load_build_config(None, {"model": DEMO_MODEL, "out": out, "weights_url": weights_url}), log=lambda _: None)
+    build(load_build_config(None, {"models": (DEMO_MODEL,), "out": out, "weights_url": weights_url}), log=lambda _: None)
     weights = make_server(out.with_name("site-weights"), port=port, cors=True)
     with serving(weights), serve_folder(out) as site_url:
         yield site_url, weights_url

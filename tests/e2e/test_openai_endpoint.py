@@ -171,7 +171,7 @@ def test_the_chat_page_keeps_working_meanwhile(api_page):
       return true;
     """, chat_body(4, stream=True))
     assert streaming
-    set_settings(chat, max_tokens=12)  # enough for the answer; a slow machine need not run a long reply
+    set_settings(chat, max_tokens=16, temperature=0)  # the answer, greedy; a slow machine need not run a long reply
     ask(chat, QUESTION)
     reply = wait_for_reply_end(chat)
     assert "Paris" in reply.inner_text()
@@ -187,8 +187,8 @@ def service_worker_without_webgpu(e2e_site):
     script.write_text(
         "import { startServiceWorker } from './runtime/service_worker.js';\n"
         "Object.defineProperty(WorkerNavigator.prototype, 'gpu', { get: () => undefined });\n"
-        f"startServiceWorker({{ version: 'without-webgpu', shell: [], model: {{ id: '{MODEL}', "
-        f"manifestUrl: '{MANIFEST}', weightsUrl: null }} }});\n",
+        f"startServiceWorker({{ version: 'without-webgpu', shell: [], models: [{{ id: '{MODEL}', "
+        f"manifestUrl: '{MANIFEST}', weightsUrl: null }}] }});\n",
         encoding="utf-8",
     )
     yield script.name

@@ -84,7 +84,7 @@ describe('the endpoint on an engine host', () => {
   let connectError = null; // what connect() rejects with instead, when set
   const connect = async () => {
     if (connectError) throw connectError;
-    return connection;
+    return { connection, manifestUrl: null };
   };
   const connection = sameThreadConnection(host);
   const endpoint = openAIEndpoint({ scope: SCOPE, modelIds: [MODEL], connect });

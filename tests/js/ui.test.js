@@ -10,13 +10,14 @@ import { describe, test } from 'node:test';
 import {
   EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
 } from '../../runtime/ui/conversations.js';
+import { persistenceText, storedText } from '../../runtime/ui/model_picker.js';
 import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem, describeStepProblem } from '../../runtime/ui/problems.js';
 import { chatRequest, parseSettings, settingsError } from '../../runtime/ui/settings.js';
 import { STOPPING, StopButton } from '../../runtime/ui/stop_button.js';
 import {
-  ContextWindowExceededError, DeviceLostError, IntegrityError, InvalidRequestError, QuotaExceededError,
-  UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
+  ContextWindowExceededError, DeviceLostError, IntegrityError, InvalidRequestError, ModelNotLoadedError,
+  QuotaExceededError, UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
 } from '../../runtime/errors.js';
 
 describe('format', () => {
@@ -234,5 +235,30 @@ describe('settings', () => {
     assert.equal(error.name, 'InvalidRequestError');
     assert.equal(error.field, 'temperature');
     assert.match(error.message, /^Your message was not sent\. Temperature must be/);
+  });
+});
+
+describe('the model picker', () => {
+  test('says how much of a model is downloaded, and the room left before a download', () => {
+    assert.equal(storedText(90_100_000, 90_100_000, 5e9), 'Downloaded');
+    assert.equal(storedText(12_000_000, 90_100_000, 5e9), '12.0 of 90.1 MB downloaded');
+    assert.equal(storedText(0, 90_100_000, 1_500_000_000), 'Not downloaded; 1.50 GB free for this site');
+    assert.equal(storedText(0, 90_100_000, null), 'Not downloaded');
+  });
+
+  test("says whether the browser keeps the downloads", () => {
+    assert.match(persistenceText(true), /keeps the downloaded models \(persistent storage granted\)/);
+    assert.match(persistenceText(false), /may clear the downloaded models .*not granted/);
+    assert.equal(persistenceText(null), '');
+  });
+
+  test('a model switched by another tab offers to load this tab\'s back, across postMessage', () => {
+    const error = fromPlain(toPlain(new ModelNotLoadedError('switched', { loaded: 'tiny' })));
+    const problem = describeProblem(error);
+    assert.equal(problem.title, 'Another tab switched the model');
+    assert.match(problem.text, /one model at a time.*switched to tiny\. Try again to load your model back/);
+    assert.deepEqual(problem.actions, ['retry']);
+    // Without `loaded`, the model stopped in the background: as before.
+    assert.deepEqual(describeProblem(new ModelNotLoadedError('gone')).actions, ['reload']);
   });
 });

@@ -1,0 +1,162 @@
+// The site's models for a page (chat or completion): which one runs, the picker that switches
+// (templates/_model_picker.html, on sites of several models), what each has downloaded, and
+// deleting a download.
+//
+// One model runs at a time, for the whole site: the engine in the service worker serves every tab
+// and the OpenAI endpoint, and GPU memory rarely holds two models (a WebGPU adapter does not say
+// how much it has). Switching unloads the model before loading the other; another tab of the site
+// then finds at its next message that its model was switched, and "Try again" loads its own back
+// (host_protocol.js). Each tab keeps its own choice; the last one made is remembered for the site
+// (site_storage.js) and loaded on the next visit.
+
+import { availableBytes, ModelFiles } from '../model_cache.js';
+import { formatBytes, formatBytesOf } from '../units.js';
+import { keepStorage, startPageEngine } from './engine_start.js';
+import { readLocal, writeLocal } from './site_storage.js';
+
+/**
+ * The site's models, from `root`'s data-models (sitegen/site.py _model_entry): [{ id, name,
+ * manifestUrl (relative to the page), weightsUrl (or null), bytes (download size) }], the first
+ * the site's default.
+ */
+export function siteModels(root) {
+  return JSON.parse(root.dataset.models);
+}
+
+/** The model this site's visitor chose last (site_storage 'model'), else the site's first. */
+export function rememberedModel(models) {
+  const id = readLocal('model');
+  return models.find((model) => model.id === id) ?? models[0];
+}
+
+/**
+ * How much of a model is downloaded, as its picker row says it: "Downloaded", "12.0 of 90.1 MB
+ * downloaded", or "Not downloaded" with the room it needs. `stored`, `total`: bytes; `available`:
+ * what the browser lets the site store still (null: unknown), after what is cached already.
+ */
+export function storedText(stored, total, available) {
+  if (stored >= total) return 'Downloaded';
+  if (stored > 0) return `${formatBytesOf(stored, total)} downloaded`;
+  const room = available === null ? '' : `; ${formatBytes(available)} free for this site`;
+  return `Not downloaded${room}`;
+}
+
+/** What the picker's storage line says of navigator.storage.persist()'s answer (keepStorage). */
+export function persistenceText(granted) {
+  if (granted === null) return '';
+  return granted ? 'The browser keeps the downloaded models (persistent storage granted).'
+    : 'The browser may clear the downloaded models when disk space runs low (persistent storage not granted).';
+}
+
+/**
+ * Starts the page's model and wires the picker. `root`: the app element (data-models); `picker`:
+ * the .model-picker element, or null (a site of one model); the rest as startPageEngine's, plus
+ * `beforeSwitch()`: an async function run before the model changes (stop a running reply).
+ * `onEngine(engine)` is also called with null while a switch unloads the running model.
+ * Returns { reload(): load the chosen model again (after another tab switched it) }.
+ */
+export function startSiteModels({ root, picker, loader, problemBox, input, onEngine, onControls, beforeSwitch }) {
+  const models = siteModels(root);
+  const view = new ModelPicker(picker, models, { choose: (id) => switchTo(id), remove: (id) => remove(id) });
+  let current = rememberedModel(models);
+  let engine = null;
+
+  async function load() {
+    view.show(current.id, { busy: true });
+    await startPageEngine({ model: current, loader, problemBox, input, onControls,
+      onEngine: (started) => { engine = started; onEngine(started); } });
+    view.show(current.id, { busy: false, running: !!engine });
+    if (engine) view.persistence(await keepStorage());
+    await view.refresh();
+  }
+
+  async function switchTo(id, { again = false } = {}) {
+    const model = models.find((item) => item.id === id);
+    if (!model || (model === current && engine && !again)) return;
+    await beforeSwitch();
+    current = model;
+    writeLocal('model', id);
+    const previous = engine;
+    engine = null;
+    onEngine(null);
+    onControls();
+    // One model at a time: free its GPU memory before the next loads (another tab may already have).
+    await previous?.unload().catch(() => {});
+    await load();
+  }
+
+  async function remove(id) {
+    const model = models.find((item) => item.id === id);
+    if (!model || model === current) return;
+    await new ModelFiles(model.manifestUrl, { weightsUrl: model.weightsUrl ?? undefined }).remove();
+    await view.refresh();
+  }
+
+  load();
+  return { reload: () => switchTo(current.id, { again: true }) };
+}
+
+// The picker's markup (templates/_model_picker.html): one row per model, in `models`' order,
+// each a radio button, its size, what is downloaded and a delete button.
+class ModelPicker {
+  #element;
+  #models;
+  #current = null;
+  #busy = false;
+
+  constructor(element, models, { choose, remove }) {
+    this.#element = element;
+    this.#models = models;
+    if (!element) return;
+    element.addEventListener('change', (event) => {
+      if (event.target.name === 'model') choose(event.target.value);
+    });
+    element.addEventListener('click', (event) => {
+      const id = event.target.closest('.delete-model')?.closest('[data-model-id]')?.dataset.modelId;
+      if (id) remove(id);
+    });
+  }
+
+  /**
+   * Mark model `id` as the one chosen; `busy` while it loads (the picker waits); `running` once it
+   * runs (the element's data-running names it then, for tests and styles).
+   */
+  show(id, { busy, running = false }) {
+    this.#current = id;
+    this.#busy = busy;
+    for (const row of this.#rows()) {
+      const radio = row.querySelector('input[name="model"]');
+      radio.checked = row.dataset.modelId === id;
+      radio.disabled = busy;
+    }
+    this.#element?.setAttribute('aria-busy', String(busy));
+    if (!this.#element) return;
+    if (running) this.#element.dataset.running = id;
+    else delete this.#element.dataset.running;
+  }
+
+  /** Show `granted` (keepStorage's answer) in the storage line. */
+  persistence(granted) {
+    const line = this.#element?.querySelector('.storage-status');
+    if (line) line.textContent = persistenceText(granted);
+  }
+
+  /** Read what each model has in the cache, and show it. */
+  async refresh() {
+    if (!this.#element) return;
+    const available = await availableBytes().catch(() => null);
+    for (const row of this.#rows()) {
+      const model = this.#models.find((item) => item.id === row.dataset.modelId);
+      const stored = await new ModelFiles(model.manifestUrl, { weightsUrl: model.weightsUrl ?? undefined })
+        .storedBytes().catch(() => 0);
+      row.querySelector('.model-stored').textContent = storedText(stored, model.bytes, available);
+      row.dataset.stored = String(stored);
+      // The running model's download stays: delete it after switching to another.
+      row.querySelector('.delete-model').hidden = stored === 0 || model.id === this.#current || this.#busy;
+    }
+  }
+
+  #rows() {
+    return this.#element ? [...this.#element.querySelectorAll('[data-model-id]')] : [];
+  }
+}

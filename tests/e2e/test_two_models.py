@@ -1,0 +1,115 @@
+"""A site of two models (the real SmolLM2 and a tiny random Qwen2) in Chromium: the picker shows
+both with what each has downloaded; the visitor picks one, chats, switches, deletes the other's
+download, and an offline reload still serves the one cached; /v1/models lists both and a
+request's `model` names one."""
+
+import time
+
+import pytest
+
+from sitegen.commands.build import build
+from sitegen.config import load_build_config
+
+from .chat import ask, set_settings, wait_for_reply_end, wait_until_ready
+from .conftest import DEMO_MODEL, serve_folder
+
+TINY_NAME = "Tiny Qwen"
+
+
+@pytest.fixture(scope="module")
+def two_model_site(tmp_path_factory, tiny_qwen2):
+    """(URL of the served site, the tiny model's id)."""
+    out = tmp_path_factory.mktemp("two-models") / "site"
+    models = (DEMO_MODEL, {"model": str(tiny_qwen2[0]), "name": TINY_NAME})
+    build(load_build_config(None, {"models": models, "out": out}), log=lambda line: None)
+    with serve_folder(out) as url:
+        yield url, tiny_qwen2[0].name
+
+
+def chosen(page) -> str:
+    return page.locator(".model-picker input[name=model]:checked").get_attribute("value")
+
+
+def wait_for_stored(page, model_id, text):
+    """Wait until the picker says `text` (a prefix) of what `model_id` has downloaded."""
+    page.wait_for_function("([id, text]) => document.querySelector(`[data-model-id='${id}'] .model-stored`)"
+                           "?.textContent.startsWith(text)", arg=[model_id, text], timeout=60_000)
+
+
+def post_chat(page, model):
+    return page.evaluate("""async (model) => {
+      const response = await fetch('v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 }) });
+      return { status: response.status, body: await response.json() };
+    }""", model)
+
+
+def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
+    url, tiny = two_model_site
+    page = context.new_page()
+    page.goto(url)
+    wait_until_ready(page)
+    assert chosen(page) == DEMO_MODEL  # a first visit loads the site's first model
+    wait_for_stored(page, DEMO_MODEL, "Downloaded")
+    wait_for_stored(page, tiny, "Not downloaded; ")  # with the room the browser leaves, cached models counted
+    assert "persistent storage" in page.locator(".storage-status").text_content()
+    ids = page.evaluate("async () => (await (await fetch('v1/models')).json()).data.map((model) => model.id)")
+    assert ids == [DEMO_MODEL, tiny]
+
+    # Pick the tiny model: the running one is unloaded, the other loads with the usual progress.
+    page.locator(f".model-picker input[value='{tiny}']").check()
+    page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
+    wait_until_ready(page)
+    wait_for_stored(page, tiny, "Downloaded")
+    set_settings(page, max_tokens=3)
+    ask(page, "Hello")
+    wait_for_reply_end(page)
+    assert page.locator(".message.assistant").count() == 1
+    # The endpoint runs a request for the loaded model, and refuses a model the site lacks.
+    assert post_chat(page, tiny)["status"] == 200
+    assert post_chat(page, "nope")["status"] == 404
+
+    # Delete SmolLM2's download (the running model's own delete is hidden: switch first).
+    assert page.locator(f"[data-model-id='{tiny}'] .delete-model").is_hidden()
+    page.locator(f"[data-model-id='{DEMO_MODEL}'] .delete-model").click()
+    wait_for_stored(page, DEMO_MODEL, "Not downloaded")
+    caches = page.evaluate("async () => (await caches.keys()).filter((key) => key.startsWith('sitegen-model:'))")
+    assert len(caches) == 1 and f"/models/{tiny}/" in caches[0]
+
+    # Offline, a reload remembers the choice and serves the cached model.
+    context.set_offline(True)
+    try:
+        page.reload()
+        wait_until_ready(page)
+        assert chosen(page) == tiny
+        ask(page, "Again")
+        wait_for_reply_end(page)
+        assert page.locator(".message.assistant").count() == 2
+    finally:
+        context.set_offline(False)
+
+
+def test_a_request_for_the_other_model_switches_it_and_the_tab_loads_its_own_back(context, two_model_site):
+    url, tiny = two_model_site
+    page = context.new_page()
+    page.goto(url)
+    page.locator(f".model-picker input[value='{tiny}']").check()  # enabled once the default has loaded
+    page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
+    set_settings(page, max_tokens=2)
+    # An API request names SmolLM2: 503 with Retry-After while it loads (one model at a time), then runs.
+    first = post_chat(page, DEMO_MODEL)
+    assert first["status"] == 503 and first["body"]["error"]["code"] == "model_not_loaded"
+    deadline = time.monotonic() + 120
+    while post_chat(page, DEMO_MODEL)["status"] != 200:
+        assert time.monotonic() < deadline, "SmolLM2 did not load for the API in 120 s"
+        page.wait_for_timeout(1000)
+    # The tab's next message is not answered by another model: it says so, and Try again loads its own.
+    ask(page, "Hello")
+    page.wait_for_selector(".problem:visible", timeout=60_000)
+    assert "Another tab switched the model" in page.locator(".problem-title").text_content()
+    page.locator(".problem-actions button", has_text="Try again").click()
+    page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
+    assert post_chat(page, None)["status"] == 200  # no model named: the one loaded, the tab's
+    ask(page, "Hello again")
+    wait_for_reply_end(page)
+    assert page.locator(".message.assistant").count() >= 1
