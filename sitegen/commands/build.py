@@ -44,8 +44,8 @@ def build(config: BuildConfig, log=print) -> dict:
 
     Raises SitegenError before anything is converted for two models with the same id (their folder
     and their name in /v1/models), and for --weights-url or --chat-template with several models
-    (each names one model's files); after converting, for base models beside chat models
-    (`check_one_mode`).
+    (each names one model's files); as soon as a converted model makes a base model beside chat
+    models (`check_one_mode`).
     """
     out = config.out.resolve()
     check_replaceable(out, f"--out {out}", if_file="give a folder path")
@@ -66,9 +66,10 @@ def build(config: BuildConfig, log=print) -> dict:
     # shards; a failure of the build or of either rename leaves both folders as they were.
     with atomic_folders(*filter(None, (weights_out, out)), keep_user_files_of=out, log=log) as tmps:
         weights_tmp, tmp = tmps if weights_out else (None, *tmps)
-        models = [_write_model(entry, source, tmp, weights_tmp, config, template, log)
-                  for entry, source in zip(config.models, sources_)]
-        check_one_mode(models)
+        models = []
+        for entry, source in zip(config.models, sources_):
+            models.append(_write_model(entry, source, tmp, weights_tmp, config, template, log))
+            check_one_mode(models)  # after each model: a mix is refused before the next conversion
         assemble_site(tmp, models=models, config=config)
         cname = config.cname or _previous_builds_cname(out)
         if cname:
@@ -77,10 +78,10 @@ def build(config: BuildConfig, log=print) -> dict:
             if not config.cname:
                 log(f"Kept the custom domain {cname} of the previous build's --cname (CNAME); "
                     "pass --cname to change it, or delete the file to drop it.")
+    log(f"Built {out} in {time.perf_counter() - started:.1f} s: " + "; ".join(
+        f"{model.model_id}, {matrix_schemes(model.manifest)}, {len(model.manifest['shards'])} shard(s), "
+        f"{format_bytes(model.manifest['total_bytes'])} of weights" for model in models))
     for model in models:
-        manifest = model.manifest
-        log(f"Built {out} in {time.perf_counter() - started:.1f} s: {model.model_id}, {matrix_schemes(manifest)}, "
-            f"{len(manifest['shards'])} shard(s), {format_bytes(manifest['total_bytes'])} of weights")
         if weights_out:
             log(f"Upload the files in {weights_out / model.model_id} to {config.weights_url} "
                 "(the site fetches the shards from there, with CORS).")
