@@ -46,7 +46,7 @@ SWIFTSHADER := /usr/lib/chromium/vk_swiftshader_icd.json
 LAVAPIPE := /usr/share/vulkan/icd.d/lvp_icd.json
 NODE_TEST := XDG_RUNTIME_DIR=/tmp node --test --test-concurrency=1
 # Long real-model generations run on lavapipe alone: about 1.7x faster than SwiftShader here.
-LAVAPIPE_ONLY := tests/js/grammar.test.js
+LAVAPIPE_ONLY := tests/js/grammar.test.js tests/js/tool_calls.test.js
 
 test: $(VENV)/.test-deps
 	bash scripts/install-system-deps.sh

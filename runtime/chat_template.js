@@ -3,8 +3,8 @@
 // template and the special-token texts it uses (sitegen/chat_template.py).
 //
 // render() gives the text transformers' apply_chat_template(messages, tokenize=False) gives, with the
-// variables transformers passes: messages, add_generation_prompt, tools and documents (null: none
-// here), the named special tokens (bos_token, eos_token, ...), enable_thinking when the request sets
+// variables transformers passes: messages, add_generation_prompt, tools (the request's OpenAI tool
+// objects, null without: tool_calls.js), documents (null: none here), the named special tokens (bos_token, eos_token, ...), enable_thinking when the request sets
 // it (Qwen3's template defaults it), and the functions raise_exception(message) and
 // strftime_now(format).
 //
@@ -83,19 +83,21 @@ export class ChatTemplate {
   }
 
   /**
-   * The prompt text of `messages` ([{ role, content: string }], as request.js gives them), as
+   * The prompt text of `messages` ([{ role, content: string, ... }], as request.js gives them), as
    * transformers renders it. Options: addGenerationPrompt (boolean), enableThinking (boolean, or
-   * undefined to leave it to the template), now (the Date strftime_now formats; default the current time).
+   * undefined to leave it to the template), tools (OpenAI tool objects [{ type: 'function', function:
+   * { name, description, parameters } }], as transformers' apply_chat_template(tools=...) passes
+   * them; null or left out: none), now (the Date strftime_now formats; default the current time).
    * Throws InvalidRequestError (field "messages", the template's message) where the template's
    * raise_exception refuses the conversation or the model has no template, UnsupportedModelError
    * where the library fails on it.
    */
-  render(messages, { addGenerationPrompt, enableThinking, now = new Date() }) {
+  render(messages, { addGenerationPrompt, enableThinking, tools = null, now = new Date() }) {
     this.#requireTemplate();
     if (typeof addGenerationPrompt !== 'boolean') throw new TypeError('addGenerationPrompt must be true or false');
     const variables = {
       messages,
-      tools: null,
+      tools,
       documents: null,
       add_generation_prompt: addGenerationPrompt,
       ...this.#specialTokens,
@@ -123,7 +125,9 @@ export class ChatTemplate {
    */
   encode(messages, options) {
     this.#requireTemplate();
-    const pieces = this.render(this.#marked(messages), options).split(this.#markers);
+    // Tool descriptions are request text too: their control-token text stays text.
+    const pieces = this.render(this.#marked(messages), { ...options, tools: this.#marked(options.tools ?? null) })
+      .split(this.#markers);
     const ids = this.#tokenizer.encode(pieces[0]);
     for (let i = 1; i < pieces.length; i++) {
       if (!pieces[i]) continue; // a lone marker, or nothing between two markers

@@ -52,6 +52,14 @@
 // for the schema, a sentence of the grammar); one cut by max_tokens ("length") may not be. The
 // grammar governs the reply from its first token, so a prompt that opens a thinking block cannot
 // take one (the reply would be the block's content).
+//
+// Tool calling (runtime/tool_calls.js): a chat request's tools are rendered by the model's own
+// template, and its reply is split as it streams into content and tool calls by the template's
+// tool-call syntax (tool_calls.js ToolCallStream): message.tool_calls, streamed as delta.tool_calls,
+// finish_reason "tool_calls". tool_choice "required" or a named function decodes under the grammar
+// of the syntax and the tools' parameters (compiled as a response_format's is), so the reply is
+// calls whose arguments validate; "auto" decodes freely and is parsed. A template without tool
+// support refuses tools (InvalidRequestError naming tools).
 
 import { loadBackend } from './backend.js';
 import { ChatTemplate } from './chat_template.js';
@@ -65,6 +73,7 @@ import { ReplyText, isEmptyPiece } from './reply_text.js';
 import { parseChatRequest, parseCompletionRequest } from './request.js';
 import { progressListener, waitingReport } from './request_progress.js';
 import { Tokenizer } from './tokenizer.js';
+import { ToolCallStream, templateInput, toolCallGrammar, toolCallSyntaxOf } from './tool_calls.js';
 import { TurnQueue } from './turn_queue.js';
 
 /**
@@ -109,6 +118,7 @@ export class Engine {
   #tokenizer;
   #chatTemplate;
   #thinkingTags; // { open, close } of a template that thinks, else null
+  #toolSyntax; // tool_calls.js SYNTAXES entry of the template, else null (no tool support)
   #turns = new TurnQueue();
   #cachedIds = []; // token ids whose keys and values the model's KV cache holds, in order
   #interrupt = new AbortController(); // aborted (and replaced) by interruptGenerate(): the requests created before
@@ -126,17 +136,23 @@ export class Engine {
     this.#tokenizer = tokenizer;
     this.#chatTemplate = chatTemplate;
     this.#thinkingTags = thinkingTagsOf(model.manifest.chat_template?.template, tokenizer);
+    this.#toolSyntax = toolCallSyntaxOf(model.manifest.chat_template?.template);
     this.chat = { completions: { create: (request, options) => this.#create(CHAT, options, (manifest) => {
       const params = parseChatRequest(request, manifest);
+      const grammar = this.#grammarSourceOf(params);
+      const input = params.tools ? templateInput(this.#toolSyntax, params.messages, params.tools.tools)
+        : { messages: params.messages, tools: null };
       // Any BOS is in the template's text; message text stays text (chat_template.js).
-      const promptIds = this.#chatTemplate.encode(params.messages, { addGenerationPrompt: true,
-                                                                     enableThinking: params.enableThinking });
+      const promptIds = this.#chatTemplate.encode(input.messages, { addGenerationPrompt: true, tools: input.tools,
+                                                                    enableThinking: params.enableThinking });
       const thinking = this.#thinkingOf(promptIds);
-      if (params.responseFormat && thinking?.opened) {
-        throw new InvalidRequestError('response_format cannot be used while the prompt opens a thinking block: the grammar '
-                                      + 'governs the reply from its first token. Set enable_thinking to false.', { field: 'response_format' });
+      if (grammar && thinking?.opened) {
+        throw new InvalidRequestError(`${grammar.field} cannot be used while the prompt opens a thinking block: the grammar `
+                                      + 'governs the reply from its first token. Set enable_thinking to false.', { field: grammar.field });
       }
-      return { params: { ...params, thinking }, promptIds };
+      // With tool_choice "none" the reply is text as written.
+      const toolSyntax = params.tools && params.tools.choice !== 'none' ? this.#toolSyntax : null;
+      return { params: { ...params, thinking, grammar, toolSyntax }, promptIds };
     }) } };
     this.completions = { create: (request, options) => this.#create(TEXT_COMPLETION, options, (manifest) => {
       const params = parseCompletionRequest(request, manifest);
@@ -210,17 +226,31 @@ export class Engine {
     const model = this.#requireModel();
     const { params, promptIds } = prepare(model.manifest);
     assertFitsContextWindow(promptIds.length, model.contextLength);
-    const grammar = params.responseFormat ? await this.#compileGrammar(model, params.responseFormat) : null;
+    const grammar = params.grammar ? await this.#compileGrammar(model, params.grammar) : null;
     const header = responseHeader(model.manifest.model_id, api);
     const events = this.#generate(params, promptIds, report, stop, grammar);
     return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);
   }
 
-  // The grammar.js CompiledGrammar of a response_format's grammar source. The compiler (the
-  // vocabulary's tables: a tenth of a second or more) is built once, at the first such request.
-  // response_format.js has checked the source; should xgrammar still refuse it, that is the
-  // request's problem, said as such.
-  async #compileGrammar(model, source) {
+  // The grammar a chat reply decodes under, null for none: { source (grammar.js), field (the request
+  // field it comes from) }: the response_format's, or a forced tool choice's (tool_calls.js). Throws
+  // InvalidRequestError naming tools where the template has no tool support.
+  #grammarSourceOf({ responseFormat, tools }) {
+    if (tools && !this.#toolSyntax) {
+      throw new InvalidRequestError(`The chat template of ${this.#modelId} has no tool support (it renders no tools), `
+        + 'so the model cannot call functions: leave tools out, '
+        + 'or use a model whose template takes tools (Qwen2.5, Qwen3, Llama 3.1/3.2, Mistral v0.3, Phi-4-mini).', { field: 'tools' });
+    }
+    if (responseFormat) return { source: responseFormat, field: 'response_format' };
+    const forced = tools && (tools.choice === 'required' || typeof tools.choice === 'object');
+    return forced ? { source: toolCallGrammar(this.#toolSyntax, tools), field: 'tool_choice' } : null;
+  }
+
+  // The grammar.js CompiledGrammar of a #grammarSourceOf() grammar. The compiler (the vocabulary's
+  // tables: a tenth of a second or more) is built once, at the first such request.
+  // response_format.js and tool_calls.js have checked the source; should xgrammar still refuse it,
+  // that is the request's problem, said as such.
+  async #compileGrammar(model, { source, field }) {
     this.#grammarCompiler ??= GrammarCompiler.create(this.#tokenizer, { vocabSize: model.vocabSize,
                                                                         stopTokenIds: model.manifest.stop_token_ids });
     const compiler = await this.#grammarCompiler.catch((error) => {
@@ -230,8 +260,8 @@ export class Engine {
     try {
       return await compiler.compile(source);
     } catch (error) {
-      throw new InvalidRequestError(`response_format could not be compiled into a grammar (${error.message}); `
-                                    + 'simplify the schema or grammar.', { field: 'response_format' });
+      throw new InvalidRequestError(`${field} could not be compiled into a grammar (${error.message}); `
+                                    + 'simplify the schema or grammar.', { field });
     }
   }
 
@@ -255,9 +285,11 @@ export class Engine {
   }
 
   // The generation's events (openai_response.js): { reasoning, content, reasoningLogprobs,
-  // logprobs, finishReason: null } as reply text becomes final, then one with the finishReason and usage (and any text held back
-  // until then). `report`: the request's progress listener, if any (request_progress.js); `stop`:
-  // the AbortSignal that interrupts it; `grammar`: the grammar.js CompiledGrammar the reply follows, or null.
+  // logprobs, toolCalls, finishReason: null } as reply text (and tool calls) become final, then one
+  // with the finishReason and usage (and any text held back until then); a reply that made tool
+  // calls and ended by itself finishes with "tool_calls", as OpenAI's do. `report`: the request's
+  // progress listener, if any (request_progress.js); `stop`: the AbortSignal that interrupts it;
+  // `grammar`: the grammar.js CompiledGrammar the reply follows, or null.
   async *#generate(params, promptIds, report, stop, grammar) {
     const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))), signal: stop });
     if (!release) { // stopped while it waited: nothing ran
@@ -281,8 +313,16 @@ export class Engine {
       // Special tokens (an ignored EOS, a stray turn marker) are not reply text, as in `tokenizers`' decode().
       const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), params.stop,
                                   { thinking: params.thinking });
+      const toolCalls = params.toolSyntax ? new ToolCallStream(params.toolSyntax, params.tools.tools) : null;
+      let called = false;
+      // A reply piece with its content split into content and tool calls (none without tools).
+      const split = (piece, end) => {
+        const parts = toolCalls ? (end ? toolCalls.finish(piece.content) : toolCalls.push(piece.content))
+          : { content: piece.content, toolCalls: [] };
+        called ||= parts.toolCalls.length > 0;
+        return { ...piece, ...parts };
+      };
       const nextOptions = samplingOptions(params, matcher);
-      const decodeToken = (id) => this.#tokenizer.decode([id]);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
       let sampled = await model.sample(await nextOptions());
       const firstTokenAt = performance.now();
@@ -295,8 +335,8 @@ export class Engine {
           finishReason = 'stop';
           break;
         }
-        const entry = params.logprobs ? logprobsEntry(sampled, decodeToken) : null;
-        const piece = reply.push(sampled.token, entry);
+        const entry = params.logprobs ? logprobsEntry(sampled, this.#tokenizer) : null;
+        const piece = split(reply.push(sampled.token, entry), false);
         if (!isEmptyPiece(piece)) yield { ...piece, finishReason: null };
         finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : stop.aborted ? 'abort' : null;
         if (finishReason === null) {
@@ -306,7 +346,8 @@ export class Engine {
           completionTokens += 1;
         }
       }
-      const rest = reply.finish(); // before usage: it settles reasoningTokens
+      const rest = split(reply.finish(), true); // before usage: it settles reasoningTokens
+      if (called && finishReason === 'stop') finishReason = 'tool_calls';
       const usage = usageOf({ promptTokens: promptIds.length, cachedTokens, prefillTokens, completionTokens,
                               reasoningTokens: reply.reasoningTokens, started, firstTokenAt, lastTokenAt });
       yield { ...rest, finishReason, usage };
@@ -355,7 +396,7 @@ const PREFILL_SLICE = 128;
 // The last event of a request stopped before its reply's first token: no text, no tokens sampled.
 function abortedEvent({ promptTokens, cachedTokens, prefillTokens }) {
   const usage = usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens: 0, firstTokenAt: null });
-  return { reasoning: '', content: '', reasoningLogprobs: [], logprobs: [], finishReason: 'abort', usage };
+  return { reasoning: '', content: '', reasoningLogprobs: [], logprobs: [], toolCalls: [], finishReason: 'abort', usage };
 }
 
 // Enough of a prompt's last tokens to hold an open tag and whitespace, even as plain-text pieces.

@@ -1,7 +1,7 @@
 // Constrained decoding: grammars compiled into per-token masks, by xgrammar (npm
 // @mlc-ai/web-xgrammar, WASM; vendor/xgrammar.mjs), the library WebLLM uses. One seam for every
 // constraint: compile a grammar source (runtime/response_format.js: a JSON Schema, any JSON
-// object, an EBNF grammar; later a tool-call structure) once per request, then per generated token
+// object, an EBNF grammar; runtime/tool_calls.js: a forced tool call's structure) once per request, then per generated token
 // ask the matcher for the mask of the tokens that keep the reply a valid prefix, pass it to the
 // backend's sample/step (backend.js tokenMask: applied on the GPU before sampling) and tell the
 // matcher which token was drawn. Stop tokens are allowed exactly where the grammar may end.
@@ -54,8 +54,9 @@ export class GrammarCompiler {
 
   /**
    * Compile a grammar source of runtime/response_format.js ({ kind: 'json_object' },
-   * { kind: 'json_schema', schema }, { kind: 'ebnf', ebnf }) into a CompiledGrammar. The source
-   * must have passed response_format.js's checks: xgrammar aborts on input it cannot read.
+   * { kind: 'json_schema', schema }, { kind: 'ebnf', ebnf }) or runtime/tool_calls.js
+   * ({ kind: 'structural_tag', format }: xgrammar's structural tag format) into a CompiledGrammar.
+   * The source must have passed those modules' checks: xgrammar aborts on input it cannot read.
    */
   async compile(source) {
     return new CompiledGrammar(await COMPILE[source.kind](this.#compiler, source), this.#vocabSize);
@@ -79,9 +80,15 @@ const DATE = '([0-9]{4}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|[0-9]{4}-(0[46
 const TIME = '([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])';
 const EXACT_FORMATS = { date: `^${DATE}$`, time: `^${TIME}$`, 'date-time': `^${DATE}T${TIME}$` };
 
+// A string of minLength/maxLength characters as a pattern: xgrammar 0.1.27 writes a bounded
+// string's characters as [^"\\\r\n], letting raw control characters (U+0000-U+001F) into it, which
+// JSON forbids (JSON.parse refuses the reply). The pattern takes any character but those, the quote
+// and the backslash: replies use no escapes in such strings, a subset of the valid ones.
+const lengthPattern = ({ minLength = 0, maxLength }) => `^[^\\x00-\\x1f"\\\\]{${minLength},${maxLength ?? ''}}$`;
+
 // The schema as xgrammar enforces it exactly (a JSON.stringify replacer): a bounded integer as the
-// enum of its values (its integer ranges are inexact: response_format.js, "Numeric bounds"), and
-// the formats above as their patterns.
+// enum of its values (its integer ranges are inexact: response_format.js, "Numeric bounds"), the
+// formats above as their patterns, and a string's length bounds as lengthPattern().
 function exactForXgrammar(key, value) {
   const range = value?.type === 'integer' ? integerBounds(value) : null;
   if (range && isEnumeratedRange(range)) {
@@ -92,6 +99,11 @@ function exactForXgrammar(key, value) {
     const { format, ...rest } = value;
     return { ...rest, pattern: EXACT_FORMATS[format] };
   }
+  if (value?.type === 'string' && (value.minLength !== undefined || value.maxLength !== undefined)
+      && value.pattern === undefined && value.format === undefined) {
+    const { minLength, maxLength, ...rest } = value;
+    return { ...rest, pattern: lengthPattern({ minLength, maxLength }) };
+  }
   return value;
 }
 
@@ -99,7 +111,30 @@ const COMPILE = {
   json_object: (compiler) => compileJSON(compiler, ANY_OBJECT),
   json_schema: (compiler, { schema }) => compileJSON(compiler, JSON.stringify(schema, exactForXgrammar)),
   ebnf: (compiler, { ebnf }) => compiler.compileGrammar(ebnf, 'root'),
+  structural_tag: async (compiler, { format }) => compiler.compileStructuralTag(
+    JSON.stringify({ type: 'structural_tag', format: await compactJSON(format) })),
 };
+
+// A structural tag's format (xgrammar's structural_tag.d.ts) with each { type: 'json_schema' } part
+// replaced by the EBNF of its schema in JSON_LAYOUT: xgrammar writes a structural tag's schemas with
+// any whitespace anywhere (a random or unsure model can spend its tokens on it), and without the
+// exact rewrites above. xgrammar renames the grammars' rules apart when it joins them.
+async function compactJSON(format) {
+  if (Array.isArray(format)) return Promise.all(format.map(compactJSON));
+  if (!format || typeof format !== 'object') return format;
+  if (format.type === 'json_schema') {
+    const schema = JSON.stringify(format.json_schema, exactForXgrammar);
+    const grammar = await xgrammar.Grammar.fromJSONSchema(schema, JSON_LAYOUT.anyWhitespace, JSON_LAYOUT.indent,
+                                                          JSON_LAYOUT.separators, true);
+    try {
+      return { type: 'grammar', grammar: grammar.toString() };
+    } finally {
+      grammar.dispose();
+    }
+  }
+  const entries = await Promise.all(Object.entries(format).map(async ([key, value]) => [key, await compactJSON(value)]));
+  return Object.fromEntries(entries);
+}
 
 export class CompiledGrammar {
   #compiled;

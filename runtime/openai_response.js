@@ -6,10 +6,10 @@
 // mechanism for both APIs: an API object says what its choices look like.
 //
 // A generation is an async iterable of events (reply_text.js Pieces with a finish reason):
-//   { reasoning, content, reasoningLogprobs, logprobs, finishReason: null }
-//                                   reply text (and logprobs entries) now final; not all empty
+//   { reasoning, content, reasoningLogprobs, logprobs, toolCalls, finishReason: null }
+//                                   reply text (and logprobs entries, tool calls) now final; not all empty
 //   { ..., finishReason, usage }    the last one: the rest of the reply (may be empty),
-//                                   'stop' | 'length' | 'abort', usageOf()
+//                                   'stop' | 'length' | 'tool_calls' | 'abort', usageOf()
 // reasoning and content are strings (reasoning: the model's thinking, '' for a model that does
 // not think; absent counts as ''); logprobs and reasoningLogprobs are arrays of logprobsEntry()
 // objects (empty unless the request asked for logprobs).
@@ -32,8 +32,10 @@
  *   chunk; `first`: no chunk with a choice came before it
  *
  * @typedef {object} Piece
- * @property {'content' | 'reasoning_content'} field  which part of the reply a chunk's text is
- *   (a whole response: 'content')
+ * @property {'content' | 'reasoning_content' | 'tool_calls'} field  which part of the reply a chunk's
+ *   text is (a whole response: 'content'); 'tool_calls': the chunk carries `toolCalls` deltas
+ * @property {object[]} toolCalls  (whole chat responses) the tool calls; (chunks of field
+ *   'tool_calls') OpenAI's delta.tool_calls entries
  * @property {string} text  the reply's text (a chunk: its part of it)
  * @property {object[]} logprobs  logprobsEntry() objects of its tokens
  * @property {string} reasoning  (whole chat responses) the thinking's text
@@ -54,22 +56,27 @@ export const CHAT = {
   object: 'chat.completion',
   chunkObject: 'chat.completion.chunk',
   echo: () => '',
-  choice: ({ text, logprobs, reasoning, reasoningLogprobs, finishReason }, params) => {
+  choice: ({ text, logprobs, reasoning, reasoningLogprobs, toolCalls = [], finishReason }, params) => {
     const thinks = Boolean(params.thinking);
+    const calls = toolCalls.length ? { tool_calls: toolCalls } : {};
     return {
       index: 0,
-      message: { role: 'assistant', content: text, ...(thinks ? { reasoning_content: reasoning || null } : {}) },
+      message: { role: 'assistant', content: toolCalls.length && !text ? null : text,
+                 ...(thinks ? { reasoning_content: reasoning || null } : {}), ...calls },
       logprobs: params.logprobs ? { content: logprobs, ...(thinks ? { reasoning_content: reasoningLogprobs } : {}) } : null,
       finish_reason: finishReason,
     };
   },
-  delta: ({ field, text, logprobs, finishReason }, params, first) => ({
-    index: 0,
-    delta: { ...(first ? { role: 'assistant' } : {}), ...(finishReason ? {} : { [field]: text }) },
-    logprobs: params.logprobs && !finishReason
-      ? (field === 'content' ? { content: logprobs } : { content: null, [field]: logprobs }) : null,
-    finish_reason: finishReason,
-  }),
+  delta: ({ field, text, logprobs, toolCalls, finishReason }, params, first) => {
+    const calls = field === 'tool_calls';
+    return {
+      index: 0,
+      delta: { ...(first ? { role: 'assistant' } : {}), ...(finishReason ? {} : { [field]: calls ? toolCalls : text }) },
+      logprobs: params.logprobs && !finishReason && !calls
+        ? (field === 'content' ? { content: logprobs } : { content: null, [field]: logprobs }) : null,
+      finish_reason: finishReason,
+    };
+  },
 };
 
 /**
@@ -152,22 +159,19 @@ export function usageOf({ promptTokens, cachedTokens, prefillTokens, completionT
 }
 
 /**
- * OpenAI's logprobs entry of one generated token: { token, bytes (its UTF-8), logprob,
- * top_logprobs: [{ token, bytes, logprob }] }.
+ * OpenAI's logprobs entry of one generated token: { token (its text), bytes (its own raw bytes, as
+ * numbers 0..255: a token holding part of a character gives that part, so a client joins them
+ * across tokens, as OpenAI documents), logprob, top_logprobs: [{ token, bytes, logprob }] }.
  * @param {{ token: number, logprob: number, topLogprobs: null | { token: number, logprob: number }[] }} sampled
  *   what the model's sample()/step() returned (runtime/backend.js)
- * @param {(id: number) => string} decodeToken  the text of one token id
+ * @param {{ decode: (ids: number[]) => string, tokenBytes: (id: number) => Uint8Array }} tokenizer
+ *   the model's tokenizer.js Tokenizer
  */
-export function logprobsEntry({ token, logprob, topLogprobs }, decodeToken) {
-  const textOf = (id) => {
-    const text = decodeToken(id);
-    return { token: text, bytes: [...UTF8.encode(text)] };
-  };
+export function logprobsEntry({ token, logprob, topLogprobs }, tokenizer) {
+  const textOf = (id) => ({ token: tokenizer.decode([id]), bytes: [...tokenizer.tokenBytes(id)] });
   const alternatives = (topLogprobs ?? []).map((top) => ({ ...textOf(top.token), logprob: top.logprob }));
   return { ...textOf(token), logprob, top_logprobs: alternatives };
 }
-
-const UTF8 = new TextEncoder();
 
 /**
  * Run a generation to its end and return the whole response (`chat.completion`, `text_completion`).
@@ -182,24 +186,26 @@ export async function collectCompletion(events, header, params, api) {
   let reasoning = '';
   const logprobs = [];
   const reasoningLogprobs = [];
+  const toolCalls = [];
   let last;
   for await (const event of events) {
     text += event.content;
     reasoning += event.reasoning ?? '';
+    toolCalls.push(...(event.toolCalls ?? []));
     logprobs.push(...event.logprobs);
     reasoningLogprobs.push(...(event.reasoningLogprobs ?? []));
     last = event;
   }
-  const choice = api.choice({ field: 'content', text, logprobs, reasoning, reasoningLogprobs,
+  const choice = api.choice({ field: 'content', text, logprobs, reasoning, reasoningLogprobs, toolCalls,
                               finishReason: last.finishReason, offset: echoed.length }, params);
   return { ...header, object: api.object, choices: [choice], usage: last.usage };
 }
 
 /**
  * The generation as chunks (`chat.completion.chunk`, `text_completion`): first any echoed text,
- * then per event one with its reasoning (text or logprobs), if any, and one with its content
- * (text or logprobs), if any, so all reasoning chunks come before the content ones; one with the
- * finish_reason, then, with includeUsage,
+ * then per event one with its reasoning (text or logprobs), if any, one with its content (text or
+ * logprobs), if any, so all reasoning chunks come before the content ones, and two per tool call
+ * (see the top of this file); one with the finish_reason, then, with includeUsage,
  * one with no choices and the usage (OpenAI's stream_options.include_usage).
  * @param {AsyncIterable} events  the generation (above); ending the returned iterator early ends it
  * @param {object} header  responseHeader()
@@ -210,17 +216,23 @@ export async function* streamChunks(events, header, params, api) {
   const chunk = (choices, extra = {}) => ({ ...header, object: api.chunkObject, choices, ...extra });
   let offset = 0; // text streamed so far
   let first = true;
-  const piece = (field, text, logprobs, finishReason) => {
-    const delta = api.delta({ field, text, logprobs, finishReason, offset }, params, first);
+  let calls = 0; // tool calls streamed so far
+  const piece = (field, text, logprobs, finishReason, toolCalls) => {
+    const delta = api.delta({ field, text, logprobs, finishReason, offset, toolCalls }, params, first);
     if (field === 'content') offset += text.length;
     first = false;
     return chunk([delta]);
   };
   const echoed = api.echo(params);
   if (echoed) yield piece('content', echoed, [], null);
-  for await (const { reasoning = '', reasoningLogprobs = [], content, logprobs, finishReason, usage } of events) {
+  for await (const { reasoning = '', reasoningLogprobs = [], content, logprobs, toolCalls = [], finishReason, usage } of events) {
     if (reasoning || reasoningLogprobs.length) yield piece('reasoning_content', reasoning, reasoningLogprobs, null);
     if (content || logprobs.length) yield piece('content', content, logprobs, null);
+    for (const { id, type, function: { name, arguments: args } } of toolCalls) {
+      const index = calls++;
+      yield piece('tool_calls', '', [], null, [{ index, id, type, function: { name, arguments: '' } }]);
+      yield piece('tool_calls', '', [], null, [{ index, function: { arguments: args } }]);
+    }
     if (finishReason) {
       yield piece('content', '', [], finishReason);
       if (params.includeUsage) yield chunk([], { usage });

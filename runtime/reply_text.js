@@ -37,8 +37,8 @@
  */
 
 /** Whether a piece carries nothing: no text and no logprobs entries in either part. */
-export function isEmptyPiece({ reasoning, content, reasoningLogprobs, logprobs }) {
-  return !reasoning && !content && !reasoningLogprobs.length && !logprobs.length;
+export function isEmptyPiece({ reasoning, content, reasoningLogprobs, logprobs, toolCalls = [] }) {
+  return !reasoning && !content && !reasoningLogprobs.length && !logprobs.length && !toolCalls.length;
 }
 
 export class ReplyText {

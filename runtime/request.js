@@ -14,6 +14,7 @@
 
 import { InvalidRequestError } from './errors.js';
 import { readResponseFormat } from './response_format.js';
+import { readToolChoice, readTools, toolSettings } from './tool_calls.js';
 import { MAX_LOGIT_BIAS as MAX_LOGIT_BIAS_ENTRIES, MAX_TOP_LOGPROBS } from './sampling_limits.js'; // what every backend holds
 
 export const MAX_STOP_SEQUENCES = 4;
@@ -44,11 +45,27 @@ const SHARED_FIELDS = {
   seed: (value, field) => readInteger(value, field, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER,
                                       'an integer from -(2^53 - 1) to 2^53 - 1'),
   ignore_eos: readBoolean,
+  // Accepted and ignored: an end user's id for the provider's abuse monitoring (the OpenAI API's).
+  user: readString,
+};
+
+// Chat fields that cannot change a reply on this engine, accepted (type-checked) and ignored, so
+// that requests of today's OpenAI SDKs run: storage and metadata for OpenAI's dashboard, the
+// service tier (one tier here), prompt-cache routing (the KV cache is reused whenever it can be),
+// the safety identifier (abuse monitoring).
+const IGNORED_CHAT_FIELDS = {
+  store: readBoolean,
+  metadata: readMetadata,
+  service_tier: (value, field) => readOneOf(value, field, ['auto', 'default', 'flex', 'scale', 'priority']),
+  prompt_cache_key: readString,
+  safety_identifier: readString,
 };
 
 const CHAT_FIELDS = {
   messages: parseMessages,
   ...SHARED_FIELDS,
+  // The current name of max_tokens (OpenAI's chat API keeps both).
+  max_completion_tokens: (value, field) => readInteger(value, field, 1, Infinity),
   logprobs: readBoolean,
   top_logprobs: (value, field) => readInteger(value, field, 0, MAX_TOP_LOGPROBS),
   // A chat-template variable (Qwen3's thinking switch), top-level as in vLLM and SGLang, or inside
@@ -58,6 +75,11 @@ const CHAT_FIELDS = {
   // Structured output (response_format.js): OpenAI's forms and a GBNF grammar. The completions
   // API has no such field (OpenAI's has none).
   response_format: readResponseFormat,
+  // Tool calling (tool_calls.js).
+  tools: (value, field) => readTools(value, field),
+  tool_choice: (value, field) => readToolChoice(value, field),
+  parallel_tool_calls: readBoolean,
+  ...IGNORED_CHAT_FIELDS,
 };
 
 const COMPLETION_FIELDS = {
@@ -73,10 +95,14 @@ const COMPLETION_FIELDS = {
 
 /**
  * Check a chat-completions `request` and return the settings to run it with:
- * { messages: [{ role, content: string, reasoning_content?: string (assistant messages that gave it) }], stream, includeUsage, maxTokens (null: to the context end),
+ * { messages: [{ role ('system' for OpenAI's 'developer'), content: string, name?, reasoning_content?
+ *   (assistant messages that gave it), tool_calls? (assistant: [{ id, type: 'function', function:
+ *   { name, arguments: object } }], arguments parsed as templates read them), tool_call_id? (tool) }],
+ *   stream, includeUsage, maxTokens (max_completion_tokens or max_tokens; null: to the context end),
  *   stop: string[], seed (null: random), ignoreEos, logprobs, topLogprobs,
  *   enableThinking (boolean, or undefined: the chat template's default),
  *   responseFormat (null: free text; else the grammar source the reply must follow, response_format.js),
+ *   tools (null: none; else tool_calls.js toolSettings(): { tools, choice, parallel }),
  *   sampling: { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty, logitBias } }
  * `manifest` is the loaded model's manifest (model_id, generation, architecture).
  */
@@ -91,8 +117,20 @@ export function parseChatRequest(request, manifest) {
     throw new InvalidRequestError('top_logprobs requires logprobs: true.', { field: 'top_logprobs' });
   }
   const enableThinking = readEnableThinking(read('enable_thinking'), read('chat_template_kwargs'));
-  return { messages, ...readShared(given, read, manifest, { maxTokens: null }), logprobs,
-           topLogprobs: read('top_logprobs') ?? 0, enableThinking, responseFormat: read('response_format') ?? null };
+  for (const field of Object.keys(IGNORED_CHAT_FIELDS)) read(field);
+  const maxCompletionTokens = read('max_completion_tokens');
+  if (maxCompletionTokens !== undefined && given.max_tokens !== undefined && given.max_tokens !== maxCompletionTokens) {
+    throw new InvalidRequestError('max_completion_tokens and max_tokens (its former name) disagree; give one of them.',
+                                  { field: 'max_completion_tokens' });
+  }
+  const responseFormat = read('response_format') ?? null;
+  const tools = toolSettings(read('tools'), read('tool_choice'), read('parallel_tool_calls'));
+  if (tools && tools.choice !== 'none' && responseFormat) {
+    throw new InvalidRequestError('response_format cannot be combined with tools here (the reply may be a tool call): '
+                                  + 'leave response_format out, or set tool_choice to "none".', { field: 'response_format' });
+  }
+  return { messages, ...readShared(given, read, manifest, { maxTokens: maxCompletionTokens ?? null }), logprobs,
+           topLogprobs: read('top_logprobs') ?? 0, enableThinking, responseFormat, tools };
 }
 
 /**
@@ -142,6 +180,7 @@ function readRequest(request, manifest, fields, what, example) {
 function readShared(given, read, manifest, defaults) {
   read('model');
   read('n');
+  read('user');
   const stream = read('stream') ?? false;
   if (given.stream_options !== undefined && !stream) {
     throw new InvalidRequestError('stream_options is only allowed with stream: true.', { field: 'stream_options' });
@@ -181,48 +220,112 @@ function readModel(model, field, manifest) {
   return model;
 }
 
-// Messages: system, user and assistant messages in any order; the model's chat template says which
-// orders it takes (runtime/chat_template.js passes its refusal on). Content is a string or an array
-// of text parts, which we join with newlines. An assistant message may carry the reply's
-// reasoning_content (a string, or null: none), as a page or client sends a thinking model's replies
-// back; it is passed to the template as transformers would pass it, and the template decides: Qwen3's
-// drops the thinking of turns before the last user message (and strips a <think>…</think> block
-// left in an earlier reply's content), so sending it back or not gives the same prompt.
+// Messages: system (or developer, its current name in OpenAI's API, rendered as system), user,
+// assistant and tool messages in any order; the model's chat template says which orders it takes
+// (runtime/chat_template.js passes its refusal on). Content is a string or an array of text parts,
+// which we join with newlines (an assistant message with tool_calls may have none: null). A message
+// may carry a `name`, passed to the template as transformers passes it (most templates ignore it).
+// An assistant message may carry the reply's reasoning_content (a string, or null: none), as a page
+// or client sends a thinking model's replies back; it is passed to the template as transformers
+// would pass it, and the template decides: Qwen3's drops the thinking of turns before the last user
+// message (and strips a <think>…</think> block left in an earlier reply's content), so sending it
+// back or not gives the same prompt. An assistant message's tool_calls and a tool message's
+// tool_call_id (which must answer a call of an earlier assistant message) reach the template too,
+// each call's arguments (OpenAI's JSON string) parsed into the object templates write with tojson.
 function parseMessages(value) {
   assertField(Array.isArray(value) && value.length > 0, 'messages', 'a non-empty array of { role, content } messages',
               value);
-  return value.map((message, i) => parseMessage(message, `messages[${i}]`));
+  const callIds = new Set();
+  return value.map((message, i) => {
+    const parsed = parseMessage(message, `messages[${i}]`);
+    for (const call of parsed.tool_calls ?? []) callIds.add(call.id);
+    if (parsed.role === 'tool') {
+      assertField(callIds.has(parsed.tool_call_id), `messages[${i}].tool_call_id`,
+                  'the id of a tool call in an earlier assistant message\'s tool_calls', parsed.tool_call_id);
+    }
+    return parsed;
+  });
 }
 
-const ROLES = ['system', 'user', 'assistant'];
+// Per role: the fields a message may have beyond role, content and name, and the role it is rendered as.
+const ROLES = {
+  system: { fields: [] },
+  developer: { fields: [], as: 'system' },
+  user: { fields: [] },
+  assistant: { fields: ['reasoning_content', 'tool_calls'] },
+  tool: { fields: ['tool_call_id'] },
+};
 
 function parseMessage(message, path) {
   assertField(isPlainObject(message), path, 'an object { role, content }', message);
+  const role = ROLES[message.role];
+  assertField(role !== undefined, `${path}.role`, `one of ${Object.keys(ROLES).join(', ')}`, message.role);
+  const known = ['role', 'content', 'name', ...role.fields];
   for (const key of Object.keys(message)) {
-    if (key !== 'role' && key !== 'content' && key !== 'reasoning_content') {
-      throw new InvalidRequestError(`Unknown message field "${key}" in ${path}; a message has only role and content `
-                                    + '(and an assistant message reasoning_content).', { field: `${path}.${key}` });
+    if (!known.includes(key)) {
+      throw new InvalidRequestError(`Unknown message field "${key}" in ${path}; a ${message.role} message has only `
+                                    + `${known.join(', ')}.`, { field: `${path}.${key}` });
     }
   }
-  assertField(ROLES.includes(message.role), `${path}.role`, `one of ${ROLES.join(', ')}`, message.role);
-  const parsed = { role: message.role, content: readContent(message.content, `${path}.content`) };
-  const reasoning = message.reasoning_content;
-  if (reasoning !== undefined && reasoning !== null) {
+  const given = (key) => message[key] !== undefined && message[key] !== null;
+  const toolCalls = given('tool_calls') ? readToolCalls(message.tool_calls, `${path}.tool_calls`) : null;
+  const content = toolCalls && !given('content') ? '' : readContent(message.content, `${path}.content`);
+  const parsed = { role: role.as ?? message.role, content };
+  if (given('name')) parsed.name = readString(message.name, `${path}.name`);
+  if (toolCalls) parsed.tool_calls = toolCalls;
+  if (given('reasoning_content')) {
     const field = `${path}.reasoning_content`;
-    assertField(message.role === 'assistant', field, 'left out: only an assistant message has reasoning', reasoning);
-    assertField(typeof reasoning === 'string', field, 'a string (the reply\'s thinking) or null', reasoning);
-    parsed.reasoning_content = reasoning;
+    assertField(typeof message.reasoning_content === 'string', field, 'a string (the reply\'s thinking) or null',
+                message.reasoning_content);
+    parsed.reasoning_content = message.reasoning_content;
+  }
+  if (message.role === 'tool') {
+    assertField(typeof message.tool_call_id === 'string', `${path}.tool_call_id`,
+                'the id of the tool call this message answers (a string)', message.tool_call_id);
+    parsed.tool_call_id = message.tool_call_id;
   }
   return parsed;
 }
 
+// An assistant message's tool_calls: [{ id, type: "function", function: { name, arguments: JSON string } }].
+function readToolCalls(value, path) {
+  assertField(Array.isArray(value), path, 'an array of { id, type: "function", function: { name, arguments } }', value);
+  return value.map((call, i) => {
+    const at = `${path}[${i}]`;
+    assertField(isPlainObject(call) && call.type === 'function' && isPlainObject(call.function), at,
+                '{ id, type: "function", function: { name, arguments } }', call);
+    assertField(typeof call.id === 'string' && call.id !== '', `${at}.id`, 'a non-empty string', call.id);
+    assertField(typeof call.function.name === 'string' && call.function.name !== '', `${at}.function.name`,
+                'the called function\'s name', call.function.name);
+    const args = typeof call.function.arguments === 'string' ? parseJSONObject(call.function.arguments) : undefined;
+    assertField(args !== undefined, `${at}.function.arguments`, 'a JSON object as a string, as the call\'s response gave it',
+                call.function.arguments);
+    return { id: call.id, type: 'function', function: { name: call.function.name, arguments: args } };
+  });
+}
+
+function parseJSONObject(text) {
+  try {
+    const value = JSON.parse(text);
+    return isPlainObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// A message's content: a string or OpenAI's array of content parts, of which this engine reads text.
 function readContent(content, path) {
   if (typeof content === 'string') return content;
   assertField(Array.isArray(content), path, 'a string or an array of { type: "text", text } parts', content);
   return content.map((part, i) => {
     const partPath = `${path}[${i}]`;
-    assertField(isPlainObject(part) && part.type === 'text', partPath,
-                'a text part { type: "text", text } (this model reads text only)', part);
+    assertField(isPlainObject(part), partPath, 'a text part { type: "text", text }', part);
+    if (part.type !== 'text') {
+      throw new InvalidRequestError(`${partPath} is a ${JSON.stringify(part.type)} part; this model reads text only: `
+                                    + 'send { type: "text", text } parts (describe an image or file in words).',
+                                    { field: `${partPath}.type` });
+    }
+    assertOnlyKeys(part, partPath, ['type', 'text']);
     assertField(typeof part.text === 'string', `${partPath}.text`, 'a string', part.text);
     return part.text;
   }).join('\n');
@@ -306,6 +409,27 @@ function readStop(value, field) {
   stops.forEach((stop, i) => assertField(typeof stop === 'string' && stop.length > 0,
                                          typeof value === 'string' ? field : `${field}[${i}]`, allowed, stop));
   return stops;
+}
+
+function readString(value, field) {
+  assertField(typeof value === 'string', field, 'a string', value);
+  return value;
+}
+
+function readOneOf(value, field, allowed) {
+  assertField(allowed.includes(value), field, `one of ${allowed.join(', ')}`, value);
+  return value;
+}
+
+// OpenAI's metadata: up to 16 string values, keys up to 64 characters, values up to 512.
+function readMetadata(value, field) {
+  const entries = isPlainObject(value) ? Object.entries(value) : [];
+  assertField(isPlainObject(value) && entries.length <= 16, field, 'an object of up to 16 string values', value);
+  for (const [key, text] of entries) {
+    assertField(key.length <= 64 && typeof text === 'string' && text.length <= 512, `${field}.${key}`,
+                'a string of up to 512 characters, under a key of up to 64', text);
+  }
+  return value;
 }
 
 function readBoolean(value, field) {

@@ -560,17 +560,21 @@ function escapeCodepoint(codepoint, specials) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Checking helpers, shared with tool_calls.js (its tools carry JSON Schemas too).
 
-function assertOnlyKeys(value, field, allowed) {
+/** Throws the InvalidRequestError of `${field}.<key>` for a key of `value` not in `allowed`. */
+export function assertOnlyKeys(value, field, allowed) {
   const unknown = Object.keys(value).find((key) => !allowed.includes(key));
   assertAt(unknown === undefined, `${field}.${unknown}`, `Unknown field "${unknown}" in ${field}; it takes only ${allowed.join(', ')}.`);
 }
 
-function assertAt(ok, field, message) {
+/** Throws InvalidRequestError(message) naming `field` unless `ok`. */
+export function assertAt(ok, field, message) {
   if (!ok) throw new InvalidRequestError(message, { field });
 }
 
-function describe(value) {
+/** A short rendering (at most 60 characters) of a rejected value for error messages. */
+export function describe(value) {
   let text;
   try {
     text = JSON.stringify(value) ?? String(value);
@@ -580,6 +584,6 @@ function describe(value) {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-function isPlainObject(value) {
+export function isPlainObject(value) {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

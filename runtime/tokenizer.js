@@ -73,6 +73,25 @@ export class Tokenizer {
     return this.#decodeTokens(tokens);
   }
 
+  /**
+   * The raw bytes one token stands for (a Uint8Array of UTF-8 bytes, possibly part of a character),
+   * as OpenAI's logprobs `bytes` report them so that a client can join them across tokens: a
+   * byte-level token's bytes through GPT-2's byte table, a byte-fallback <0xNN> token's one byte and
+   * its other tokens' text with "▁" as the space it stands for (also at the start of a text, where
+   * decode() drops it), an added token's own text; anything else, the UTF-8 of the token decoded
+   * alone. An id without a token has no bytes.
+   */
+  tokenBytes(id) {
+    const token = this.idToToken(id);
+    if (token === undefined) return new Uint8Array(0);
+    if (this.#added.tokenToId(token) !== undefined) return UTF8.encode(token);
+    if (this.#vocabType === 'byte_level') return Uint8Array.from(byteLevelBytes(token));
+    if (this.#vocabType === 'byte_fallback') {
+      return BYTE_TOKEN.test(token) ? Uint8Array.of(parseInt(token.slice(3, 5), 16)) : UTF8.encode(token.replaceAll('\u2581', ' '));
+    }
+    return UTF8.encode(this.decode([id]));
+  }
+
   /** Decodes one id at a time; push(id) returns only text that later ids cannot change. */
   createStreamDecoder({ skipSpecialTokens = false } = {}) {
     return new StreamDecoder({
@@ -532,12 +551,12 @@ function strip(token, content, start, stop) {
 // A token made of byte characters gives those bytes; any other token (an added token with a real
 // space, say) gives its own UTF-8.
 function decodeByteLevel(tokens) {
-  const bytes = [];
-  for (const token of tokens) {
-    const mapped = [...token].map((char) => CHAR_BYTES.get(char));
-    bytes.push(...(mapped.includes(undefined) ? UTF8.encode(token) : mapped));
-  }
-  return LOSSY_UTF8.decode(Uint8Array.from(bytes));
+  return LOSSY_UTF8.decode(Uint8Array.from(tokens.flatMap(byteLevelBytes)));
+}
+
+function byteLevelBytes(token) {
+  const mapped = [...token].map((char) => CHAR_BYTES.get(char));
+  return mapped.includes(undefined) ? [...UTF8.encode(token)] : mapped;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ it); they run in order. WebGPU is SwiftShader here (about a second a token): rep
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 
@@ -216,3 +218,83 @@ def test_without_webgpu_in_the_service_worker_a_page_answers(context, project_ur
     assert "Paris" in answer["body"]["choices"][0]["message"]["content"]
     streamed = run(page, FETCH_STREAM, chat_body(2, stream=True))
     assert streamed["events"][-1] == "[DONE]" and len(streamed["events"]) > 2
+
+
+# Tool calling through /v1 (issue 11) with the openai package's own helpers: a site of a tiny random
+# Qwen2 carrying Qwen2.5's real template (Hermes <tool_call> syntax, tests/js/fixtures/make_model_fixtures.py).
+# Its random weights write garbage unless constrained, so the named tool choice shows the grammar at work.
+# (The city is bounded by an ASCII pattern rather than maxLength: xgrammar 0.1.27 lets invalid UTF-8, such as
+# overlong sequences, into strings, each invalid byte decoding to one U+FFFD, so a random model's string can
+# outgrow a maxLength; an unbounded one can outlast max_tokens.)
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "pattern": "^[A-Za-z ]{1,20}$"},
+                                                    "unit": {"type": "string", "enum": ["c", "f"]}},
+                   "required": ["city", "unit"], "additionalProperties": False}}}
+TOOL_MODEL = "tiny-qwen2-tools"
+CALL_TOKENS = 160  # a call is ~80 characters, about as many tokens of the tiny vocabulary
+
+
+def _model_fixtures():
+    path = Path(__file__).resolve().parents[1] / "js" / "fixtures" / "make_model_fixtures.py"
+    spec = importlib.util.spec_from_file_location("make_model_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tool_site_url(tmp_path_factory):
+    """A site of TOOL_MODEL served at http://127.0.0.1:PORT/tools/, the openai package beside it."""
+    from sitegen.commands.build import build
+    from sitegen.config import BuildConfig
+    root = tmp_path_factory.mktemp("tools")
+    checkpoint = _model_fixtures().write_tool_model(root / TOOL_MODEL, TOOL_MODEL)
+    build(BuildConfig(model=str(checkpoint), out=root / "site"), log=lambda *_: None)
+    with serve_mounted({"/tools/": root / "site", "/node_modules/openai/": NODE_MODULES / "openai"}) as origin:
+        yield origin + "tools/"
+
+
+def test_the_openai_package_runs_a_tool_call(browser, tool_site_url):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(tool_site_url + "about.html")
+    run(page, REGISTER, "sw.js")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    result = run(page, IMPORT_OPENAI + """
+      const model = (await client.models.list()).data[0].id;
+      const request = { model, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [arg.tool],
+                        tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: arg.tokens,
+                        temperature: 1, seed: 5 };
+      // The first request loads the model: 503 with Retry-After, which the SDK's retries wait out.
+      const slow = client.withOptions({ maxRetries: 30 });
+      const reply = await slow.chat.completions.create(request);
+      // The SDK's stream helper joins the delta.tool_calls chunks into the final message.
+      const streamed = await slow.chat.completions.stream(request).finalChatCompletion();
+      // runTools: calls the function with the parsed arguments and sends its result back.
+      const seen = [];
+      const runner = slow.chat.completions.runTools({ ...request, tools: [{ type: 'function', function: {
+        ...arg.tool.function, parse: JSON.parse, function: (args) => { seen.push(args); return { celsius: 21 }; } } }] });
+      const messages = [];
+      runner.on('message', (message) => messages.push(message.role));
+      await runner.done();
+      return { reply: reply.choices[0], streamed: streamed.choices[0], seen, messages };
+    """, {"tool": WEATHER_TOOL, "tokens": CALL_TOKENS}, timeout_s=300)
+    context.close()
+    for choice in (result["reply"], result["streamed"]):
+        assert choice["finish_reason"] == "tool_calls", choice
+        [call] = choice["message"]["tool_calls"]
+        assert call["type"] == "function" and call["id"].startswith("call_")
+        assert call["function"]["name"] == "get_weather"
+        arguments = json.loads(call["function"]["arguments"])
+        assert set(arguments) == {"city", "unit"} and arguments["unit"] in ("c", "f") and re.fullmatch("[A-Za-z ]{1,20}", arguments["city"])
+    assert result["streamed"]["message"]["tool_calls"][0]["function"] == result["reply"]["message"]["tool_calls"][0]["function"]
+    assert len(result["seen"]) == 1 and set(result["seen"][0]) == {"city", "unit"}
+    assert result["messages"] == ["assistant", "tool"]
+
+
+def test_tools_on_a_model_without_tool_support_are_a_400_naming_tools(api_page):
+    answer = fetch_when_ready(api_page, "v1/chat/completions", chat_body(2, tools=[WEATHER_TOOL]))
+    assert answer["status"] == 400
+    assert answer["body"]["error"]["param"] == "tools"
+    assert "no tool support" in answer["body"]["error"]["message"]

@@ -155,14 +155,15 @@ describe('parts', () => {
     assert.deepEqual(usage.completion_tokens_details, { reasoning_tokens: 21 });
   });
 
-  test('logprobsEntry: token texts with their UTF-8 bytes, alternatives in order', () => {
-    const texts = { 1: 'é', 2: ' e' };
+  test('logprobsEntry: token texts with their own bytes, alternatives in order', () => {
+    const tokens = { 1: { text: 'é', bytes: [0xc3, 0xa9] }, 2: { text: '\uFFFD', bytes: [0xe6, 0x88] } };
+    const tokenizer = { decode: ([id]) => tokens[id].text, tokenBytes: (id) => Uint8Array.from(tokens[id].bytes) };
     const sampled = { token: 1, logprob: -0.1, topLogprobs: [{ token: 1, logprob: -0.1 }, { token: 2, logprob: -2.4 }] };
-    assert.deepEqual(logprobsEntry(sampled, (id) => texts[id]), {
+    assert.deepEqual(logprobsEntry(sampled, tokenizer), {
       token: 'é', bytes: [0xc3, 0xa9], logprob: -0.1,
-      top_logprobs: [{ token: 'é', bytes: [0xc3, 0xa9], logprob: -0.1 }, { token: ' e', bytes: [0x20, 0x65], logprob: -2.4 }],
+      top_logprobs: [{ token: 'é', bytes: [0xc3, 0xa9], logprob: -0.1 }, { token: '\uFFFD', bytes: [0xe6, 0x88], logprob: -2.4 }],
     });
-    assert.deepEqual(logprobsEntry({ token: 2, logprob: -1, topLogprobs: null }, (id) => texts[id]).top_logprobs, []);
+    assert.deepEqual(logprobsEntry({ token: 2, logprob: -1, topLogprobs: null }, tokenizer).top_logprobs, []);
   });
 });
 
@@ -212,5 +213,36 @@ describe('thinking (reasoning_content)', () => {
       { content: [entry('Par')] }, { content: [entry('is.')] }, null, undefined,
     ]);
     assert.deepEqual(chunks.at(-1).usage, USAGE);
+  });
+});
+
+describe('tool calls', () => {
+  const CALLS = [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } },
+                 { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } }];
+  const EVENTS_WITH_CALLS = [
+    { content: 'Checking.', logprobs: [], toolCalls: [CALLS[0]], finishReason: null },
+    { content: '', logprobs: [], toolCalls: [CALLS[1]], finishReason: 'tool_calls', usage: USAGE },
+  ];
+
+  test('a whole response: message.tool_calls beside the text; content null when there is none', async () => {
+    const reply = await collectCompletion(generation(EVENTS_WITH_CALLS), HEADER, { logprobs: false }, CHAT);
+    assert.deepEqual(reply.choices[0], { index: 0, message: { role: 'assistant', content: 'Checking.', tool_calls: CALLS },
+                                         logprobs: null, finish_reason: 'tool_calls' });
+    const silent = [{ ...EVENTS_WITH_CALLS[0], content: '' }, EVENTS_WITH_CALLS[1]];
+    assert.equal((await collectCompletion(generation(silent), HEADER, { logprobs: false }, CHAT)).choices[0].message.content, null);
+  });
+
+  test('streamed as OpenAI does: per call its index, id, type and name, then its arguments', async () => {
+    const chunks = await collect(streamChunks(generation(EVENTS_WITH_CALLS), HEADER, { logprobs: false }, CHAT));
+    assert.deepEqual(chunks.map((chunk) => chunk.choices[0].delta), [
+      { role: 'assistant', content: 'Checking.' },
+      { tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '{"city": "Paris"}' } }] },
+      { tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '' } }] },
+      { tool_calls: [{ index: 1, function: { arguments: '{}' } }] },
+      {},
+    ]);
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'tool_calls');
+    for (const chunk of chunks) assert.equal(chunk.object, 'chat.completion.chunk');
   });
 });

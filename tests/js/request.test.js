@@ -20,6 +20,9 @@ const MANIFEST = {
 };
 
 const QUESTION = [{ role: 'user', content: 'What is the capital of France?' }];
+const QWEN3 = readFileSync(new URL('../data/chat_templates/Qwen3-0.6B.jinja', import.meta.url), 'utf8');
+// Rendering needs no vocabulary: a tokenizer with no added tokens.
+const PLAIN = Tokenizer.fromJSON({ model: { type: 'BPE', vocab: { '\n': 0 }, merges: [] }, added_tokens: [] });
 const parse = (fields, manifest = MANIFEST) => parseChatRequest({ messages: QUESTION, ...fields }, manifest);
 
 function assertRejects(request, field, manifest = MANIFEST, parseRequest = parseChatRequest) {
@@ -37,7 +40,7 @@ describe('a valid request', () => {
     const params = parse({});
     assert.deepEqual(params, {
       messages: QUESTION, stream: false, includeUsage: false, maxTokens: null, stop: [], seed: null, ignoreEos: false,
-      logprobs: false, topLogprobs: 0, enableThinking: undefined, responseFormat: null,
+      logprobs: false, topLogprobs: 0, enableThinking: undefined, responseFormat: null, tools: null,
       sampling: { temperature: 0.6, topP: 0.9, topK: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
                   logitBias: {} },
     });
@@ -53,7 +56,7 @@ describe('a valid request', () => {
     });
     assert.deepEqual(params, {
       messages: QUESTION, stream: true, includeUsage: true, maxTokens: 16, stop: ['\n\n', 'END'], seed: -7,
-      ignoreEos: true, logprobs: true, topLogprobs: 20, enableThinking: false, responseFormat: null,
+      ignoreEos: true, logprobs: true, topLogprobs: 20, enableThinking: false, responseFormat: null, tools: null,
       sampling: { temperature: 0, topP: 0.5, topK: 40, frequencyPenalty: -2, presencePenalty: 2, repetitionPenalty: 1.1,
                   logitBias: { 0: -100, 49151: 100 } },
     });
@@ -166,8 +169,8 @@ describe('an invalid field value names the field', () => {
   });
 
   test('an unknown field is named, and the message lists the supported ones', () => {
-    assertRejects({ messages: QUESTION, tools: [] }, 'tools');
-    assertRejects({ messages: QUESTION, max_completion_tokens: 5 }, 'max_completion_tokens');
+    assertRejects({ messages: QUESTION, functions: [] }, 'functions');
+    assertRejects({ messages: QUESTION, audio: { voice: 'alloy' } }, 'audio');
     assert.throws(() => parse({ functions: [] }), /Supported fields: messages, model, stream/);
   });
 
@@ -194,12 +197,15 @@ describe('messages', () => {
 
   test('each is an object with a known role and text content', () => {
     reject(['hello'], 'messages[0]');
-    reject([{ role: 'tool', content: 'x' }], 'messages[0].role');
+    reject([{ role: 'function', content: 'x' }], 'messages[0].role');
     reject([{ content: 'x' }], 'messages[0].role');
-    reject([{ role: 'user', content: 'x', name: 'ann' }], 'messages[0].name');
+    reject([{ role: 'user', content: 'x', name: 5 }], 'messages[0].name');
+    reject([{ role: 'user', content: 'x', tool_calls: [] }], 'messages[0].tool_calls');
     reject([{ role: 'user' }], 'messages[0].content');
     reject([{ role: 'user', content: 42 }], 'messages[0].content');
-    reject([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }], 'messages[0].content[0]');
+    reject([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }], 'messages[0].content[0].type');
+    assert.throws(() => parse({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }),
+                  /"input_audio" part; this model reads text only/);
     reject([{ role: 'user', content: [{ type: 'text', text: 5 }] }], 'messages[0].content[0].text');
   });
 
@@ -212,6 +218,37 @@ describe('messages', () => {
       [{ role: 'system', content: 'Be brief.' }],
     ];
     for (const messages of orders) assert.deepEqual(parseChatRequest({ messages }, MANIFEST).messages, messages);
+  });
+});
+
+// What today's OpenAI SDKs send (issue 12): current names, and fields that cannot change a reply here.
+describe('what today\'s OpenAI clients send', () => {
+  test('max_completion_tokens is max_tokens\' current name; given both, they must agree', () => {
+    assert.equal(parse({ max_completion_tokens: 7 }).maxTokens, 7);
+    assert.equal(parse({ max_completion_tokens: 7, max_tokens: 7 }).maxTokens, 7);
+    assertRejects({ messages: QUESTION, max_completion_tokens: 7, max_tokens: 8 }, 'max_completion_tokens');
+    assertRejects({ messages: QUESTION, max_completion_tokens: 0 }, 'max_completion_tokens');
+    assertRejects({ prompt: 'Hi', max_completion_tokens: 7 }, 'max_completion_tokens', MANIFEST, parseCompletionRequest);
+  });
+
+  test('role developer is system\'s current name, rendered as the template\'s system role; a message name is kept', () => {
+    const { messages } = parse({ messages: [{ role: 'developer', content: 'Be brief.' },
+                                            { role: 'user', content: [{ type: 'text', text: 'Hi' }], name: 'ann' }] });
+    assert.deepEqual(messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi', name: 'ann' }]);
+    const template = new ChatTemplate({ template: QWEN3, special_tokens: {}, chat_control_tokens: [] }, PLAIN);
+    assert.match(template.render(messages, { addGenerationPrompt: true }), /^<\|im_start\|>system\nBe brief\.<\|im_end\|>/);
+  });
+
+  test('fields that cannot change the reply are accepted and ignored, but type-checked', () => {
+    const plain = parse({});
+    const ignored = { user: 'u-1', store: false, metadata: { team: 'a' }, service_tier: 'auto', prompt_cache_key: 'k',
+                      safety_identifier: 'h', response_format: { type: 'text' } };
+    assert.deepEqual(parse(ignored), plain);
+    assertRejects({ messages: QUESTION, store: 'yes' }, 'store');
+    assertRejects({ messages: QUESTION, metadata: { a: 1 } }, 'metadata.a');
+    assertRejects({ messages: QUESTION, service_tier: 'fastest' }, 'service_tier');
+    assertRejects({ messages: QUESTION, user: 42 }, 'user');
+    assert.equal(parseCompletionRequest({ prompt: 'Hi', user: 'u-1' }, MANIFEST).prompt, 'Hi');
   });
 });
 
@@ -235,9 +272,7 @@ describe('reasoning_content in the history', () => {
   });
 
   test('Qwen3\'s template drops earlier turns\' thinking, given as the field or left in the content', () => {
-    const template = readFileSync(new URL('../data/chat_templates/Qwen3-0.6B.jinja', import.meta.url), 'utf8');
-    const plain = Tokenizer.fromJSON({ model: { type: 'BPE', vocab: { '\n': 0 }, merges: [] }, added_tokens: [] });
-    const qwen3 = new ChatTemplate({ template, special_tokens: {}, chat_control_tokens: [] }, plain);
+    const qwen3 = new ChatTemplate({ template: QWEN3, special_tokens: {}, chat_control_tokens: [] }, PLAIN);
     const render = (messages) => qwen3.render(parseChatRequest({ messages }, MANIFEST).messages,
                                               { addGenerationPrompt: true });
     const withoutThinking = render(HISTORY.with(1, { role: 'assistant', content: 'Paris.' }));
@@ -372,7 +407,7 @@ describe('completions requests', () => {
     const fields = { temperature: 0, top_p: 0.5, top_k: 40, frequency_penalty: -2, presence_penalty: 2,
                      repetition_penalty: 1.1, logit_bias: { 0: -100 }, stop: 'END', seed: 3, stream: true,
                      stream_options: { include_usage: true }, ignore_eos: true, model: 'smollm2-135m', n: 1, max_tokens: 8 };
-    const { messages, enableThinking, logprobs, topLogprobs, responseFormat, ...chat } = parse(fields);
+    const { messages, enableThinking, logprobs, topLogprobs, responseFormat, tools, ...chat } = parse(fields);
     const { prompt, echo, logprobs: wants, topLogprobs: count, ...completion } = complete(fields);
     assert.deepEqual(completion, chat);
     assert.deepEqual([prompt, echo, wants, count], ['Once upon a time', false, false, 0]);

@@ -147,3 +147,25 @@ describe('unsupported tokenizer files are refused by name', () => {
       (error) => error instanceof UnsupportedModelError && error.message.includes('dropout'));
   });
 });
+
+// OpenAI's logprobs `bytes`: each token's own bytes, joined across tokens into the text's UTF-8.
+describe('tokenBytes', () => {
+  const TEXT = '我 🙂 ꙮ𓀀 Paris é';
+  for (const name of ['qwen2.5', 'llama3', 'llama2']) {
+    test(`${name}: tokens' bytes join into the text's UTF-8, a split character's part included`, () => {
+      const { tokenizer } = load(name);
+      const ids = tokenizer.encode(TEXT);
+      const parts = ids.map((id) => [...tokenizer.tokenBytes(id)]);
+      // Llama 2's Metaspace writes the text's leading space; the rest is the text's own bytes.
+      const joined = new TextDecoder().decode(Uint8Array.from(parts.flat())).replace(/^ /, '');
+      assert.equal(joined, TEXT);
+      const split = ids.filter((id) => tokenizer.decode([id]).includes('\uFFFD'));
+      assert.ok(split.length > 0, 'the text has a character split across tokens');
+      for (const id of split) assert.ok(!tokenizer.tokenBytes(id).every((b, i, all) => all.length === 3 && [0xef, 0xbf, 0xbd][i] === b));
+    });
+  }
+  test('a special token gives its text', () => {
+    const { tokenizer } = load('qwen2.5');
+    assert.deepEqual([...tokenizer.tokenBytes(tokenizer.tokenToId('<|im_end|>'))], [...new TextEncoder().encode('<|im_end|>')]);
+  });
+});
