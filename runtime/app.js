@@ -10,7 +10,7 @@ import { ConversationList } from './ui/conversation_list.js';
 import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
 import { Drawer } from './ui/drawer.js';
 import { PaneScroll } from './ui/pane_scroll.js';
-import { startSiteModels } from './ui/model_picker.js';
+import { showModelDefaults, startSiteModels } from './ui/model_picker.js';
 import { ProblemBox } from './ui/problem_box.js';
 import { describeStepProblem } from './ui/problems.js';
 import { replyProgressText } from './ui/reply_progress.js';
@@ -65,7 +65,8 @@ const problemBox = new ProblemBox($('.problem'), {
   dismiss: () => dom.prompt.focus(), // the Dismiss button goes away with the box: back to where one writes
 });
 const stopButton = new StopButton(dom.stop, dom.prompt);
-const settings = new SettingsForm($('.settings-form'));
+const settingsForm = $('.settings-form');
+const settings = new SettingsForm(settingsForm);
 const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
 // While the drawer is open only it and its toggle are live.
 const drawer = new Drawer({
@@ -87,9 +88,17 @@ async function main() {
 
 // --- the engine ------------------------------------------------------------------------------
 
+// The composer's placeholder, as templates/index.html renders it for the site's first model.
+const PROMPT_PLACEHOLDER = 'Message {name}';
+
 function loadEngine() {
   app.models = startSiteModels({ root: dom.app, picker: $('.model-picker'), loader: dom.loader, problemBox,
-    input: dom.prompt, onEngine: (engine) => { app.engine = engine; }, onControls: setControls, beforeSwitch: stopReply });
+    input: dom.prompt, onControls: setControls, beforeSwitch: stopReply,
+    onEngine: (engine, model) => {
+      app.engine = engine;
+      // The settings' defaults and the composer follow the model chosen (sitegen/site.py _model_entry).
+      showModelDefaults(model, { form: settingsForm, input: dom.prompt, placeholder: PROMPT_PLACEHOLDER });
+    } });
 }
 
 // --- conversations ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 // edit it is disabled, and a note says the edited text is what "Continue the text" continues).
 
 import { CompletionView } from './ui/completion_view.js';
-import { startSiteModels } from './ui/model_picker.js';
+import { showModelDefaults, startSiteModels } from './ui/model_picker.js';
 import { ProblemBox } from './ui/problem_box.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { completionRequest, SettingsForm, settingsError } from './ui/settings.js';
@@ -44,7 +44,8 @@ const dom = {
 const view = new CompletionView($('.completion'));
 const stopButton = new StopButton(dom.stop, dom.prompt);
 const problemBox = new ProblemBox($('.problem'), { dismiss: () => dom.prompt.focus() }, { page: 'completion' });
-const settings = new SettingsForm($('.settings-form'));
+const settingsForm = $('.settings-form');
+const settings = new SettingsForm(settingsForm);
 const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
 
 main();
@@ -54,7 +55,11 @@ async function main() {
   wireControls();
   registerServiceWorker($('.update'), stop);
   app.models = startSiteModels({ root: dom.app, picker: $('.model-picker'), loader: dom.loader, problemBox,
-    input: dom.prompt, onEngine: (engine) => { app.engine = engine; }, onControls: setControls, beforeSwitch: stop });
+    input: dom.prompt, onControls: setControls, beforeSwitch: stop,
+    onEngine: (engine, model) => {
+      app.engine = engine;
+      showModelDefaults(model, { form: settingsForm, input: dom.prompt }); // the settings follow the model chosen
+    } });
 }
 
 // Changes the page before its first await: the controls show the completion under way at once,

@@ -34,13 +34,22 @@
 // The service worker also serves the site's OpenAI endpoint (openai_endpoint.js). Where it has no
 // WebGPU, the engine runs in a page's dedicated worker (sw_client.js decides), and the service
 // worker forwards the endpoint's requests to such a page; these messages are its own too:
-//   page -> sw   { op: ENGINE_PAGE.offer }             this page runs the model and takes forwarded
-//                                                      requests (sent once loaded, and to a query)
-//   sw -> page   { op: ENGINE_PAGE.query }             which page runs the model? (a restarted
+//   page -> sw   { op: ENGINE_PAGE.offer, manifestUrl }  this page runs the model of manifestUrl
+//                                                      (absolute) and takes forwarded requests for it
+//                                                      (sent once loaded, to a query, and when the
+//                                                      page comes back from the back-forward cache)
+//   page -> sw   { op: ENGINE_PAGE.withdraw }          this page no longer answers (its model was
+//                                                      unloaded: a switch; or pagehide): the requests
+//                                                      forwarded to it fail with EngineLostError
+//   sw -> page   { op: ENGINE_PAGE.query }             which pages run which model? (a restarted
 //                                                      service worker has forgotten the offers)
 //   sw -> page   { op: ENGINE_PAGE.forward, message }  a client -> host message ('create',
 //                                                      'completion', 'close'; ids the service worker's)
-//                                                      for the page's engine
+//                                                      for the page's engine; requests go to a page
+//                                                      that offered the model they are for
+//   page -> sw   { op: ENGINE_PAGE.accept, requestId }  the page took forwarded request requestId (at once:
+//                                                      one not taken within a timeout counts the page
+//                                                      as gone, as a withdrawal does)
 //   page -> sw   { op: ENGINE_PAGE.reply, reply }      a host -> client reply to one, under that id
 // None of them has a top-level id, so no Connection mistakes one for a reply of its own.
 //
@@ -98,7 +107,9 @@ export const TAKE_OVER = 'take-over';
 /** The `op`s of the messages that forward the OpenAI endpoint's requests to a page (above). */
 export const ENGINE_PAGE = Object.freeze({
   offer: 'engine-page-offer',
+  withdraw: 'engine-page-withdraw',
   query: 'engine-page-query',
+  accept: 'engine-page-accept',
   forward: 'engine-page-forward',
   reply: 'engine-page-reply',
 });

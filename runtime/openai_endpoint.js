@@ -26,7 +26,7 @@
 // (ERRORS below). Same-origin callers need no CORS headers, and none are sent: another origin's
 // pages must not drive this visitor's GPU.
 
-import { fromPlain } from './errors.js';
+import { ModelNotLoadedError, fromPlain } from './errors.js';
 import { OP, REPLY } from './host_protocol.js';
 import { Connection } from './worker_client.js';
 
@@ -48,6 +48,11 @@ const ERRORS = {
   DeviceLostError: { status: 500, type: 'server_error', code: 'device_lost' },
 };
 const DEFAULT_RETRY_AFTER_S = 10;
+// Retry-After while a model loads: its download's time left plus the upload to the GPU (a
+// guess), else RETRY_UNKNOWN_S; at most OpenAI's SDKs' limit (they retry at once past 60 s).
+const LOAD_AFTER_DOWNLOAD_S = 3;
+const RETRY_UNKNOWN_S = 5;
+const RETRY_MAX_S = 60;
 
 // The prompt's request field of each generation route: the `param` of a context-window error.
 const GENERATIONS = {
@@ -145,7 +150,7 @@ async function answer(request, route, site) {
 function methodsOf(route, request, { modelIds, connect, waitUntil }) {
   if (route === 'models') return { GET: () => jsonResponse(200, { object: 'list', data: modelIds.map(modelObject) }) };
   if (route.startsWith('models/')) {
-    return { GET: () => jsonResponse(200, modelObject(knownModel(modelIds, decodeURIComponent(route.slice('models/'.length))))) };
+    return { GET: () => jsonResponse(200, modelObject(knownModel(modelIds, decodedId(route.slice('models/'.length))))) };
   }
   if (!Object.hasOwn(GENERATIONS, route)) return null;
   return { POST: async () => generate(await readBody(request, modelIds), GENERATIONS[route],
@@ -157,6 +162,16 @@ function knownModel(modelIds, id) {
   if (modelIds.includes(id)) return id;
   throw new EndpointError(404, `The model \`${id}\` does not exist. This site serves ${modelIds.map((m) => `\`${m}\``).join(', ')}.`,
                           { param: 'model', code: 'model_not_found' });
+}
+
+// The model id of a /v1/models/<id> path segment; a malformed escape (%E0) names no model: 404.
+function decodedId(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new EndpointError(404, `The model \`${segment}\` does not exist: its URL escape is malformed.`,
+                            { param: 'model', code: 'model_not_found' });
+  }
 }
 
 // The request's JSON body. A `model` that is a string must be the site's (404 otherwise, as
@@ -216,7 +231,9 @@ async function generate(body, { op, promptField }, { connect, waitUntil, signal 
     });
     function close() {
       connection.send({ op: OP.close, id });
-      // A request that still waited leaves the queue without a reply: nobody reads this one.
+      // A request that still waited leaves the queue without a reply, and a stream's last ones
+      // have no reader: nobody listens for this one any more.
+      connection.forget(id);
       resolve(respondError(new EndpointError(499, 'The request was cancelled.')));
       end();
     }
@@ -263,4 +280,54 @@ export function sameThreadConnection(host) {
     postMessage: (message) => { hostConnection.handle(message); },
     addEventListener: (type, listener) => listeners.push(listener),
   });
+}
+
+/**
+ * The endpoint's `connect` (openAIEndpoint) to an engine host in this thread (the service
+ * worker's own, where it has WebGPU), through a sameThreadConnection so that its requests queue
+ * with the pages'. `messages`: model id -> the 'load' message (host_protocol.js loadMessage, URLs
+ * absolute) a page sends for it; the first is the site's default.
+ *
+ * A request naming no model takes whichever one is loaded (or loading), else the site's first. A
+ * request for a model that is not loaded starts loading it, which unloads the one loaded, for the
+ * pages too (one model at a time: host_protocol.js), unless a load is in progress: one load runs
+ * at a time, so a request for another model waits for it to end rather than replace a model still
+ * downloading (two clients alternating models would otherwise never get one loaded). Until its
+ * model is ready a request is refused with ModelNotLoadedError and a retryAfter (503 +
+ * Retry-After: OpenAI's SDKs retry those, and a plain fetch() learns how long to wait). A load
+ * that failed is told, once, to the next request for that model (by manifest URL); the one after
+ * tries again. Resolves with { connection, manifestUrl: the model the request is for }.
+ */
+export function hostConnector(host, messages) {
+  const connection = sameThreadConnection(host);
+  const idOf = (manifestUrl) => [...messages].find(([, message]) => message.manifestUrl === manifestUrl)?.[0];
+  const failures = new Map(); // manifest URL -> the error of its failed load, not told yet
+  return async (waitUntil, modelId) => {
+    const id = modelId ?? idOf(host.model?.manifestUrl) ?? messages.keys().next().value;
+    const wanted = messages.get(id);
+    const { manifestUrl } = wanted;
+    if (host.model?.manifestUrl === manifestUrl && host.model.ready) return { connection, manifestUrl };
+    if (failures.has(manifestUrl)) {
+      const error = failures.get(manifestUrl);
+      failures.delete(manifestUrl);
+      throw error;
+    }
+    const loading = host.model && !host.model.ready;
+    if (!loading) waitUntil(host.load(wanted, () => {}).catch((error) => { failures.set(manifestUrl, error); }));
+    const loadingId = idOf(host.model.manifestUrl) ?? null;
+    throw loadingError(host.model, loadingId === id ? null : loadingId);
+  };
+}
+
+// The error of a request that came while a model loads: `model`, the host's (EngineHost#model),
+// whose load's latest load_progress.js ProgressReport says how long it takes. `other`: the id of
+// the model loading when it is not the request's (that one loads after it), else null.
+function loadingError(model, other) {
+  const report = model?.report;
+  const retryAfter = report?.secondsLeft == null ? RETRY_UNKNOWN_S
+    : Math.min(RETRY_MAX_S, Math.ceil(report.secondsLeft) + LOAD_AFTER_DOWNLOAD_S);
+  const progress = report?.text ?? 'starting';
+  const what = other ? `Another model of this site, ${other}, is loading (${progress}); this request's model loads once it is ready`
+    : `The model is loading (${progress})`;
+  return new ModelNotLoadedError(`${what}. Retry in ${retryAfter} s.`, { retryAfter });
 }

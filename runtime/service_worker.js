@@ -13,18 +13,15 @@ import { EngineHost } from './engine_host.js';
 import { EngineLostError, ModelNotLoadedError } from './errors.js';
 import { ENGINE_PAGE, OP, TAKE_OVER, isHostOperation, loadMessage } from './host_protocol.js';
 import { useFetch } from './io.js';
-import { openAIEndpoint, sameThreadConnection } from './openai_endpoint.js';
+import { hostConnector, openAIEndpoint } from './openai_endpoint.js';
 import { Connection } from './worker_client.js';
 
 // While a page has generations open, how often the worker checks that the page still exists.
 const PAGE_CHECK_MS = 1000;
 // How long the endpoint waits for open pages to say whether they run the model (ENGINE_PAGE.query).
 const QUERY_TIMEOUT_MS = 1000;
-// Retry-After while the model loads: its download's time left plus the upload to the GPU (a
-// guess), else RETRY_UNKNOWN_S; at most OpenAI's SDKs' limit (they retry at once past 60 s).
-const LOAD_AFTER_DOWNLOAD_S = 3;
-const RETRY_UNKNOWN_S = 5;
-const RETRY_MAX_S = 60;
+// How long a page has to take a request forwarded to it (ENGINE_PAGE.accept) before it counts as gone.
+const FORWARD_TIMEOUT_MS = 10_000;
 
 /**
  * version: the shell's content hash (names its cache); shell: the shell's paths, relative to
@@ -152,11 +149,9 @@ function serveOpenAI(host, models) {
   const pages = new EnginePages();
   let connector = null; // decided at the first request: a worker started for the shell alone asks no GPU
   const decide = () => host.probe().then(({ webgpu, reason }) => (webgpu
-    ? ownEngine(host, messages)
-    : async (waitUntil, modelId) => ({
-      connection: await pages.connect(`this browser's service workers have no WebGPU (${reason})`),
-      manifestUrl: modelId ? messages.get(modelId).manifestUrl : null,
-    })));
+    ? hostConnector(host, messages)
+    : (waitUntil, modelId) => pages.connect(`this browser's service workers have no WebGPU (${reason})`,
+                                            modelId ? messages.get(modelId).manifestUrl : null, modelId)));
   const endpoint = openAIEndpoint({
     scope: self.registration.scope,
     modelIds: [...messages.keys()],
@@ -167,114 +162,129 @@ function serveOpenAI(host, models) {
     if (response) event.respondWith(response);
   });
   self.addEventListener('message', (event) => {
-    if (event.data?.op === ENGINE_PAGE.offer) pages.offer(event.source);
-    else if (event.data?.op === ENGINE_PAGE.reply) pages.reply(event.source, event.data.reply);
+    const { op, manifestUrl, reply, requestId } = event.data ?? {};
+    if (op === ENGINE_PAGE.offer) pages.offer(event.source, manifestUrl);
+    else if (op === ENGINE_PAGE.withdraw) pages.withdraw(event.source);
+    else if (op === ENGINE_PAGE.accept) pages.accept(event.source, requestId);
+    else if (op === ENGINE_PAGE.reply) pages.reply(event.source, reply);
   });
 }
 
-// The endpoint's connector to this worker's own engine host: a Connection in this worker, so
-// that its requests queue with the pages'. `messages`: model id -> the 'load' message a page sends
-// for it. A request naming no model takes whichever one is loaded (or loading), else the site's
-// first. A request for a model that is not loaded starts loading it, which unloads the one loaded,
-// for the pages too (one model at a time: host_protocol.js); it and the requests after it get 503
-// with a Retry-After until the model is ready: OpenAI's SDKs retry those, and a plain fetch()
-// learns how long to wait. Resolves with { connection, manifestUrl: the model the request is for }.
-function ownEngine(host, messages) {
-  const connection = sameThreadConnection(host);
-  const idOf = (manifestUrl) => [...messages].find(([, message]) => message.manifestUrl === manifestUrl)?.[0];
-  let failure = null; // the failed load's error, told to the next request (the one after tries again)
-  return async (waitUntil, modelId) => {
-    const wanted = messages.get(modelId ?? idOf(host.model?.manifestUrl) ?? messages.keys().next().value);
-    if (host.model?.manifestUrl === wanted.manifestUrl && host.model.ready) {
-      return { connection, manifestUrl: wanted.manifestUrl };
-    }
-    if (failure) {
-      const error = failure;
-      failure = null;
-      throw error;
-    }
-    if (host.model?.manifestUrl !== wanted.manifestUrl) {
-      waitUntil(host.load(wanted, () => {}).catch((error) => { failure = error; }));
-    }
-    throw loadingError(host.model?.report);
-  };
-}
-
-// The error of a request that came while the model loads; `report`: the load's latest
-// load_progress.js ProgressReport, or null.
-function loadingError(report) {
-  const retryAfter = report?.secondsLeft == null ? RETRY_UNKNOWN_S
-    : Math.min(RETRY_MAX_S, Math.ceil(report.secondsLeft) + LOAD_AFTER_DOWNLOAD_S);
-  return new ModelNotLoadedError(`The model is loading (${report?.text ?? 'starting'}). Retry in ${retryAfter} s.`,
-                                 { retryAfter });
-}
-
-// The pages that run the model in their dedicated worker, where this worker has no WebGPU, and
-// the endpoint's Connections to them (host_protocol.js ENGINE_PAGE): a page offers itself once its
-// model is loaded, or when asked; requests go to the first page that still exists.
+// The pages that run a model in their dedicated worker, where this worker has no WebGPU, and the
+// endpoint's Connections to them (host_protocol.js ENGINE_PAGE): a page offers itself, naming its
+// model, once that model is loaded (or when asked), and withdraws when it stops answering (it
+// switched models, or is leaving). A request goes to a page that still exists and runs its model.
 class EnginePages {
-  #pages = new Map(); // client id -> { connection, deliver(reply) }
-  #offered = new Set(); // resolvers of connect()s waiting for an offer
+  #pages = new Map(); // client id -> { manifestUrl, connection, deliver(reply) }
+  #offered = new Set(); // of connect()s waiting for an offer: each checks, at every offer, whether it is theirs
   #timer = null;
 
-  offer(client) {
-    if (!this.#pages.has(client.id)) this.#pages.set(client.id, pageConnection(client));
-    for (const resolve of this.#offered) resolve();
-    // While pages run the model, notice those that left: their requests in flight fail.
+  /** `client` runs the model of `manifestUrl` (absolute) and takes forwarded requests. */
+  offer(client, manifestUrl) {
+    if (this.#pages.get(client.id)?.manifestUrl !== manifestUrl) {
+      this.withdraw(client); // an offer of another model: the page's former engine is gone
+      const page = { manifestUrl };
+      // A timeout of a request forwarded before a withdrawal concerns that page only, not a later offer's.
+      const onSilent = () => { if (this.#pages.get(client.id) === page) this.#lose(client.id, 'did not answer'); };
+      this.#pages.set(client.id, Object.assign(page, pageConnection(client, onSilent)));
+    }
+    for (const check of this.#offered) check();
+    // While pages run a model, notice those that left: their requests in flight fail.
     this.#timer ??= setInterval(() => this.#forgetLeftPages(), PAGE_CHECK_MS);
+  }
+
+  /** `client` no longer answers: its open requests fail with EngineLostError. */
+  withdraw(client) {
+    this.#lose(client?.id, 'stopped running it (it switched models, or was closed)');
+  }
+
+  /** `client` took the forwarded request `id`: it will answer it when its turn comes. */
+  accept(client, id) {
+    this.#pages.get(client?.id)?.accept(id);
   }
 
   reply(client, reply) {
     this.#pages.get(client?.id)?.deliver(reply);
   }
 
-  /** A Connection to a page that runs the model; rejects with ModelNotLoadedError (why) when none does. */
-  async connect(why) {
+  /**
+   * A Connection to a page that runs the model of `manifestUrl` (absolute; null: any model), and
+   * the manifest URL of the model it runs: { connection, manifestUrl }. Rejects with
+   * ModelNotLoadedError (`why` the pages run it, `name` the model's) when no page does.
+   */
+  async connect(why, manifestUrl, name) {
     await this.#forgetLeftPages();
-    if (!this.#pages.size) await this.#query();
-    const page = this.#pages.values().next().value;
-    if (page) return page.connection;
-    throw new ModelNotLoadedError(`No page of this site runs the model: ${why}, so the model runs in a page `
-      + 'of the site instead. Open the site in a tab of this browser, let the model load, and keep the tab open '
+    const find = () => [...this.#pages.values()].find((page) => manifestUrl === null || page.manifestUrl === manifestUrl);
+    if (!find()) await this.#query(find);
+    const page = find();
+    if (page) return { connection: page.connection, manifestUrl: page.manifestUrl };
+    throw new ModelNotLoadedError(`No page of this site runs the model${name ? ` ${name}` : ''}: ${why}, so `
+      + 'the model runs in a page of the site instead. Open the site in a tab of this browser, '
+      + `${name ? `choose ${name} in its model picker, ` : ''}let the model load, and keep the tab open `
       + '(should the page say that WebGPU is not available, this browser cannot run the model).');
   }
 
-  // Ask the open pages whether they run the model (a restarted worker has forgotten the offers);
-  // settles at the first offer, or after QUERY_TIMEOUT_MS.
-  async #query() {
+  // Ask the open pages which model they run (a restarted worker has forgotten the offers);
+  // settles at the first offer that `found()` accepts, or after QUERY_TIMEOUT_MS.
+  async #query(found) {
     const pages = await self.clients.matchAll({ type: 'window' });
     if (!pages.length) return;
     let resolve;
     const offered = new Promise((settle) => { resolve = settle; });
-    this.#offered.add(resolve);
+    const check = () => { if (found()) resolve(); };
+    this.#offered.add(check);
     for (const page of pages) page.postMessage({ op: ENGINE_PAGE.query });
     const timer = setTimeout(resolve, QUERY_TIMEOUT_MS);
     await offered;
     clearTimeout(timer);
-    this.#offered.delete(resolve);
+    this.#offered.delete(check);
   }
 
-  async #forgetLeftPages() {
-    for (const [clientId, page] of this.#pages) {
-      if (await self.clients.get(clientId)) continue;
-      this.#pages.delete(clientId);
-      page.connection.fail(new EngineLostError('The page that ran the model was closed. Retry: another open page '
-        + 'of the site may run it.'));
-    }
+  // The page of `clientId` is gone (`what` it did): its requests fail.
+  #lose(clientId, what) {
+    const page = this.#pages.get(clientId);
+    if (!page) return;
+    this.#pages.delete(clientId);
+    page.connection.fail(new EngineLostError(`The page that ran the model ${what}. Retry: another open page of `
+      + 'the site may run it.'));
     if (!this.#pages.size) {
       clearInterval(this.#timer);
       this.#timer = null;
     }
   }
+
+  async #forgetLeftPages() {
+    for (const clientId of this.#pages.keys()) {
+      if (!(await self.clients.get(clientId))) this.#lose(clientId, 'was closed');
+    }
+  }
 }
 
 // A Connection to the engine of the page `client`: messages go to it forwarded, its replies come
-// back through deliver(reply).
-function pageConnection(client) {
+// back through deliver(reply). The page takes each forwarded request at once (ENGINE_PAGE.accept,
+// or a reply); one that it has not taken after FORWARD_TIMEOUT_MS means the page no longer
+// answers (an older version of the site, a page frozen in the background): `onSilent()`.
+function pageConnection(client, onSilent) {
   const listeners = [];
+  const untaken = new Map(); // request id -> its timeout
+  const take = (id) => {
+    clearTimeout(untaken.get(id));
+    untaken.delete(id);
+  };
   const connection = new Connection({
-    postMessage: (message) => client.postMessage({ op: ENGINE_PAGE.forward, message }),
+    postMessage: (message) => {
+      if (message.op !== OP.close) untaken.set(message.id, setTimeout(onSilent, FORWARD_TIMEOUT_MS));
+      else take(message.id);
+      client.postMessage({ op: ENGINE_PAGE.forward, message });
+    },
     addEventListener: (type, listener) => listeners.push(listener),
   });
-  return { connection, deliver: (reply) => listeners.forEach((listener) => listener({ data: reply })) };
+  return {
+    connection,
+    accept: take,
+    deliver: (reply) => {
+      take(reply.id);
+      listeners.forEach((listener) => listener({ data: reply }));
+    },
+  };
 }

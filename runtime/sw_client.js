@@ -56,7 +56,7 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   try {
     const engine = await CreateWorkerEngine(worker, manifestUrl, options);
-    const stopAnswering = serviceWorker ? answerForwardedRequests(worker, serviceWorker) : () => {};
+    const stopAnswering = serviceWorker ? answerForwardedRequests(worker, serviceWorker, manifestUrl) : () => {};
     // The worker is this page's alone: unloading its model (a switch to another) ends it too.
     const unload = engine.unload.bind(engine);
     engine.unload = () => unload().finally(() => {
@@ -136,33 +136,65 @@ function watchServiceWorker(connection, worker, hostId) {
 }
 
 // Runs the endpoint requests that the service worker forwards to this page on the engine in
-// `worker` (loaded), and offers this page for them to `serviceWorker` now and to any later one
-// that asks. The requests go through a Connection of their own, so they queue with the page's
-// chat; the worker serves one connection though, so the page's Stop (interruptGenerate) ends them
-// too. Returns the function that stops answering.
-function answerForwardedRequests(worker, serviceWorker) {
+// `worker` (loaded with the model of `manifestUrl`), and offers this page for them, naming that
+// model, to `serviceWorker` now and to any later one that asks. The requests go through a
+// Connection of their own, so they queue with the page's chat; the worker serves one connection
+// though, so the page's Stop (interruptGenerate) ends them too. The page withdraws its offer when
+// it stops answering (the returned function: its model is unloaded) and while it is hidden away
+// (pagehide: closed, or kept in the back-forward cache, from which pageshow offers it again).
+// Returns the function that stops answering.
+function answerForwardedRequests(worker, serviceWorker, manifestUrl) {
   const relay = new Connection(worker);
   const ids = new Map(); // the service worker's request id -> the relay's
   const last = new Set([REPLY.result, REPLY.done, REPLY.error]);
+  const offer = { op: ENGINE_PAGE.offer, manifestUrl: new URL(manifestUrl, globalThis.location.href).href };
+  const told = new Set([serviceWorker]); // the service workers this page offered itself to
   const answer = ({ data, source }) => {
-    if (data?.op === ENGINE_PAGE.query) source.postMessage({ op: ENGINE_PAGE.offer });
+    if (data?.op === ENGINE_PAGE.query) {
+      told.add(source);
+      source.postMessage(offer);
+    }
     if (data?.op !== ENGINE_PAGE.forward) return;
     const { id, op, request, model } = data.message;
     if (op === OP.close) {
-      if (ids.has(id)) relay.send({ op: OP.close, id: ids.get(id) });
-      ids.delete(id); // a request that still waited gets no reply
+      if (ids.has(id)) {
+        relay.send({ op: OP.close, id: ids.get(id) });
+        relay.forget(ids.get(id)); // a request that still waited gets no reply
+      }
+      ids.delete(id);
       return;
     }
     if (op !== OP.create && op !== OP.completion) return; // the endpoint forwards nothing else
+    source.postMessage({ op: ENGINE_PAGE.accept, requestId: id });
     ids.set(id, relay.open({ op, request, progress: false, model }, (reply) => {
       if (last.has(reply.type)) ids.delete(id);
       source.postMessage({ op: ENGINE_PAGE.reply, reply: { ...reply, id } });
       return last.has(reply.type);
     }));
   };
+  const tell = (message) => {
+    for (const target of told) {
+      try {
+        target.postMessage(message);
+      } catch {
+        // a service worker replaced since (redundant) takes no messages, and needs none
+      }
+    }
+  };
+  const withdraw = () => tell({ op: ENGINE_PAGE.withdraw });
+  const reoffer = (event) => {
+    if (event.persisted) tell(offer);
+  };
   navigator.serviceWorker.addEventListener('message', answer);
-  serviceWorker.postMessage({ op: ENGINE_PAGE.offer });
-  return () => navigator.serviceWorker.removeEventListener('message', answer);
+  globalThis.addEventListener('pagehide', withdraw);
+  globalThis.addEventListener('pageshow', reoffer);
+  serviceWorker.postMessage(offer);
+  return () => {
+    navigator.serviceWorker.removeEventListener('message', answer);
+    globalThis.removeEventListener('pagehide', withdraw);
+    globalThis.removeEventListener('pageshow', reoffer);
+    withdraw();
+  };
 }
 
 // `promise`'s value, or null if it takes longer than `ms`.

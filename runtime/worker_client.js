@@ -177,6 +177,14 @@ export class Connection {
     if (!this.#failure) this.#port.postMessage(message);
   }
 
+  /**
+   * Stop listening for replies to request `id` (the caller gave it up with 'close'): a request
+   * that still waited for its turn gets no reply at all, so its handler would otherwise stay.
+   */
+  forget(id) {
+    this.#handlers.delete(id);
+  }
+
   /** The host is gone: end every open request, and every later one, with `error`. */
   fail(error) {
     this.#failure ??= toPlain(error);

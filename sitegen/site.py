@@ -181,6 +181,8 @@ def assemble_site(site_dir: Path, *, models: list[SiteModel], config: BuildConfi
         page=mode,
         app_entry=app_entry,
         starter_prompts=config.starter_prompts,
+        # The first model's, as the page reads before its script runs; the script then shows the
+        # running model's (its _model_entry chatSampling: runtime/ui/model_picker.js showModelDefaults).
         chat_sampling=first.manifest["chat_sampling"],
         field_defaults=_field_defaults(mode, first.manifest["chat_sampling"]),
     )
@@ -211,9 +213,11 @@ def assemble_site(site_dir: Path, *, models: list[SiteModel], config: BuildConfi
 def _model_entry(model: SiteModel, weights_url: str | None) -> dict:
     """A model as the pages (data-models) and the service worker (MODELS) know it: { id, name,
     manifestUrl (relative to the site), weightsUrl (the shards' folder URL, or None: beside the
-    manifest), bytes (the weights' download size) }."""
+    manifest), bytes (the weights' download size), chatSampling (its manifest's chat_sampling: the
+    settings' defaults while it runs, runtime/app.js) }."""
     return {"id": model.model_id, "name": model.name, "manifestUrl": f"models/{quote(model.model_id)}/manifest.json",
-            "weightsUrl": weights_url, "bytes": model.manifest["total_bytes"]}
+            "weightsUrl": weights_url, "bytes": model.manifest["total_bytes"],
+            "chatSampling": model.manifest["chat_sampling"]}
 
 
 def _about_model(model: SiteModel) -> dict:

@@ -563,10 +563,14 @@ def test_about_page_names_the_schemes_the_matrices_use():
 # --- several models ----------------------------------------------------------------------------
 
 
+OTHER_SAMPLING = {"temperature": 0.6, "top_p": 0.95, "source": "model card"}
+
+
 def two_model_site(site_dir, second=MANIFEST, **options):
-    """A site of tiny-llama and "Other" (model id other-model), as the build assembles it."""
+    """A site of tiny-llama and "Other" (model id other-model, with OTHER_SAMPLING), as the build assembles it."""
     models = [SiteModel("tiny-llama", "tiny-llama", MANIFEST, CARD),
-              SiteModel("other-model", "Other", {**second, "total_bytes": 2_000_000}, None)]
+              SiteModel("other-model", "Other", {**second, "total_bytes": 2_000_000, "chat_sampling": OTHER_SAMPLING},
+                        None)]
     assemble_site(site_dir, models=models, config=BuildConfig(model="tiny-llama", **options))
     return site_files(site_dir)
 
@@ -577,10 +581,10 @@ def test_a_site_of_two_models_lists_both_to_the_pages_and_the_service_worker(tmp
     models = page_models(index)
     assert models == [
         {"id": "tiny-llama", "name": "tiny-llama", "manifestUrl": "models/tiny-llama/manifest.json",
-         "weightsUrl": None, "bytes": 34603008},
+         "weightsUrl": None, "bytes": 34603008, "chatSampling": None},
         {"id": "other-model", "name": "Other", "manifestUrl": "models/other-model/manifest.json",
-         "weightsUrl": None, "bytes": 2_000_000},
-    ]
+         "weightsUrl": None, "bytes": 2_000_000, "chatSampling": OTHER_SAMPLING},
+    ]  # each model's own settings defaults: the page shows the running model's
     assert worker_models(files["sw.js"].decode()) == models  # one list, rendered into both
     # The picker: one radio button per model, with its name and size.
     radios = [a["value"] for t, a in _Tags(index).tags if t == "input" and a.get("name") == "model"]

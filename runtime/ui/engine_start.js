@@ -52,12 +52,13 @@ export async function keepStorage() {
 
 /**
  * startEngine for a page, its failures shown in `problemBox` (problem_box.js) with a "Try again"
- * that starts over. `model`: which model (as startEngine's); `onEngine(engine)` receives the
- * engine once it runs; `onControls()` is called before and after each attempt (the page enables
- * what it can use); `input` gets focus when the model is ready, unless the visitor went on to
- * something else while it loaded. Never rejects.
+ * that runs `retry()` (the caller starts over its own way: model_picker.js through its queue of
+ * switches). `model`: which model (as startEngine's); `onEngine(engine)` receives the engine once
+ * it runs; `onControls()` is called before and after each attempt (the page enables what it can
+ * use); `input` gets focus when the model is ready, unless the visitor went on to something else
+ * while it loaded. Never rejects.
  */
-export async function startPageEngine({ model, loader, problemBox, input, onEngine, onControls }) {
+export async function startPageEngine({ model, loader, problemBox, input, onEngine, onControls, retry }) {
   problemBox.hide();
   onControls();
   let engine = null;
@@ -65,7 +66,7 @@ export async function startPageEngine({ model, loader, problemBox, input, onEngi
     engine = await startEngine(model, loader);
     onEngine(engine);
   } catch (error) {
-    problemBox.show(error, { retry: () => startPageEngine({ model, loader, problemBox, input, onEngine, onControls }) });
+    problemBox.show(error, { retry });
   }
   onControls();
   if (engine && (!document.activeElement || document.activeElement === document.body)) input.focus();

@@ -48,52 +48,107 @@ export function persistenceText(granted) {
     : 'The browser may clear the downloaded models when disk space runs low (persistent storage not granted).';
 }
 
+// The settings' sampling fields whose empty value stands for the model's chatSampling.
+const SAMPLING_FIELDS = ['temperature', 'top_p'];
+
+/**
+ * Show `model`'s defaults on the page: its data-models entry's chatSampling ({ temperature,
+ * top_p } from its manifest's chat_sampling, or null: the engine's) as the placeholder and
+ * data-chat-default of the settings form's empty fields (settings.js reads them; a field without
+ * one says "default", as templates/_settings_dialog.html renders it), and its name in `input`'s
+ * placeholder where `placeholder` is given ("Message {name}": the chat's composer).
+ */
+export function showModelDefaults(model, { form, input, placeholder = null }) {
+  for (const name of SAMPLING_FIELDS) {
+    const field = form.elements[name];
+    const value = model.chatSampling?.[name];
+    if (value == null) delete field.dataset.chatDefault;
+    else field.dataset.chatDefault = String(value);
+    field.placeholder = value == null ? 'default' : String(value);
+  }
+  if (placeholder) input.placeholder = placeholder.replace('{name}', model.name);
+}
+
 /**
  * Starts the page's model and wires the picker. `root`: the app element (data-models); `picker`:
  * the .model-picker element, or null (a site of one model); the rest as startPageEngine's, plus
  * `beforeSwitch()`: an async function run before the model changes (stop a running reply).
- * `onEngine(engine)` is also called with null while a switch unloads the running model.
- * Returns { reload(): load the chosen model again (after another tab switched it) }.
+ * `onEngine(engine, model)` is called with the engine and its data-models entry once it runs,
+ * and with null (and the model chosen next) while a switch unloads the running one.
+ * Loads, switches and retries run one after another, the picker busy from the moment one is asked
+ * for: a second choice made meanwhile waits for the first. Returns { reload(): load the chosen
+ * model again (after another tab switched it, or its load failed) }.
  */
 export function startSiteModels({ root, picker, loader, problemBox, input, onEngine, onControls, beforeSwitch }) {
   const models = siteModels(root);
   const view = new ModelPicker(picker, models, { choose: (id) => switchTo(id), remove: (id) => remove(id) });
   let current = rememberedModel(models);
   let engine = null;
+  let queue = Promise.resolve(); // the switch that runs now, and those asked for since, in order
+  let pending = 0; // switches asked for and not done
+
+  // Run `step` after the switches asked for before it, the picker busy until the last is done.
+  function enqueue(id, step) {
+    pending += 1;
+    view.show(id, { busy: true });
+    queue = queue.then(step).catch((error) => problemBox.show(error)).finally(() => {
+      pending -= 1;
+      if (!pending) view.show(current.id, { busy: false, running: !!engine });
+    });
+    return queue;
+  }
 
   async function load() {
-    view.show(current.id, { busy: true });
-    await startPageEngine({ model: current, loader, problemBox, input, onControls,
-      onEngine: (started) => { engine = started; onEngine(started); } });
-    view.show(current.id, { busy: false, running: !!engine });
+    await startPageEngine({ model: current, loader, problemBox, input, onControls, retry: reload,
+      onEngine: (started) => { engine = started; onEngine(started, current); } });
     if (engine) view.persistence(await keepStorage());
-    await view.refresh();
+    await view.refresh({ busy: pending > 1 });
   }
 
-  async function switchTo(id, { again = false } = {}) {
-    const model = models.find((item) => item.id === id);
-    if (!model || (model === current && engine && !again)) return;
-    await beforeSwitch();
-    current = model;
-    writeLocal('model', id);
-    const previous = engine;
-    engine = null;
-    onEngine(null);
-    onControls();
-    // One model at a time: free its GPU memory before the next loads (another tab may already have).
-    await previous?.unload().catch(() => {});
-    await load();
+  function switchTo(id, { again = false } = {}) {
+    return enqueue(id, async () => {
+      const model = models.find((item) => item.id === id);
+      if (!model || (model === current && engine && !again)) return;
+      await beforeSwitch();
+      current = model;
+      writeLocal('model', id);
+      const previous = engine;
+      engine = null;
+      onEngine(null, model);
+      onControls();
+      // One model at a time: free its GPU memory before the next loads (another tab may already have).
+      await previous?.unload().catch(() => {});
+      await load();
+    });
   }
 
+  function reload() {
+    return switchTo(current.id, { again: true });
+  }
+
+  // Delete a model's download, once the visitor confirmed it: never this tab's own model. Whether
+  // another tab, or a request to the site's API, runs or loads that model now, a page cannot
+  // tell (the engine host does not say): the confirmation says what deleting it then does.
   async function remove(id) {
     const model = models.find((item) => item.id === id);
     if (!model || model === current) return;
-    await new ModelFiles(model.manifestUrl, { weightsUrl: model.weightsUrl ?? undefined }).remove();
-    await view.refresh();
+    if (!confirm(`Delete the download of ${model.name} (${formatBytes(model.bytes)})? It is downloaded again when `
+                 + `chosen. Should another tab of this site, or a program using its API, run ${model.name} now, it `
+                 + 'keeps running, but it has to download the model again when it next loads it; a download in '
+                 + 'progress there fails.')) return;
+    try {
+      await new ModelFiles(model.manifestUrl, { weightsUrl: model.weightsUrl ?? undefined }).remove();
+    } catch (error) {
+      problemBox.show(error);
+    }
+    await view.refresh({ busy: pending > 0 });
   }
 
-  load();
-  return { reload: () => switchTo(current.id, { again: true }) };
+  enqueue(current.id, async () => {
+    onEngine(null, current);
+    await load();
+  });
+  return { reload };
 }
 
 // The picker's markup (templates/_model_picker.html): one row per model, in `models`' order,
@@ -102,7 +157,6 @@ class ModelPicker {
   #element;
   #models;
   #current = null;
-  #busy = false;
 
   constructor(element, models, { choose, remove }) {
     this.#element = element;
@@ -123,7 +177,6 @@ class ModelPicker {
    */
   show(id, { busy, running = false }) {
     this.#current = id;
-    this.#busy = busy;
     for (const row of this.#rows()) {
       const radio = row.querySelector('input[name="model"]');
       radio.checked = row.dataset.modelId === id;
@@ -141,8 +194,8 @@ class ModelPicker {
     if (line) line.textContent = persistenceText(granted);
   }
 
-  /** Read what each model has in the cache, and show it. */
-  async refresh() {
+  /** Read what each model has in the cache, and show it; `busy`: a switch is under way (no deleting). */
+  async refresh({ busy }) {
     if (!this.#element) return;
     const available = await availableBytes().catch(() => null);
     for (const row of this.#rows()) {
@@ -152,7 +205,7 @@ class ModelPicker {
       row.querySelector('.model-stored').textContent = storedText(stored, model.bytes, available);
       row.dataset.stored = String(stored);
       // The running model's download stays: delete it after switching to another.
-      row.querySelector('.delete-model').hidden = stored === 0 || model.id === this.#current || this.#busy;
+      row.querySelector('.delete-model').hidden = stored === 0 || model.id === this.#current || busy;
     }
   }
 

@@ -219,6 +219,13 @@ def test_without_webgpu_in_the_service_worker_a_page_answers(context, project_ur
     streamed = run(page, FETCH_STREAM, chat_body(2, stream=True))
     assert streamed["events"][-1] == "[DONE]" and len(streamed["events"]) > 2
 
+    # The page unloads its model (a switch to another ends its worker): it withdraws its offer, so
+    # the next request is told at once that no page runs the model, rather than forwarded to nobody.
+    run(page, "await window.engine.unload();")
+    withdrawn = fetch(page, "v1/chat/completions", chat_body(2))
+    assert withdrawn["status"] == 503 and withdrawn["retryAfter"]
+    assert f"No page of this site runs the model {MODEL}" in withdrawn["body"]["error"]["message"]
+
 
 # Tool calling through /v1 (issue 11) with the openai package's own helpers: a site of a tiny random
 # Qwen2 carrying Qwen2.5's real template (Hermes <tool_call> syntax, tests/js/fixtures/make_model_fixtures.py).

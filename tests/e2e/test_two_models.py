@@ -61,6 +61,13 @@ def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
     page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
     wait_until_ready(page)
     wait_for_stored(page, tiny, "Downloaded")
+    # The composer and the settings' defaults are the tiny model's now, not the site's first model's.
+    assert page.locator("#prompt").get_attribute("placeholder") == f"Message {TINY_NAME}"
+    sampling = page.evaluate(f"""() => JSON.parse(document.querySelector('.chat-app').dataset.models)
+                                   .find((model) => model.id === '{tiny}').chatSampling""")
+    temperature = page.locator("#setting-temperature")
+    assert temperature.get_attribute("placeholder") == (str(sampling["temperature"]) if sampling else "default")
+    assert temperature.get_attribute("data-chat-default") == (str(sampling["temperature"]) if sampling else None)
     set_settings(page, max_tokens=3)
     ask(page, "Hello")
     wait_for_reply_end(page)
@@ -71,10 +78,14 @@ def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
 
     # Delete SmolLM2's download (the running model's own delete is hidden: switch first).
     assert page.locator(f"[data-model-id='{tiny}'] .delete-model").is_hidden()
+    confirmations = []
+    page.once("dialog", lambda dialog: (confirmations.append(dialog.message), dialog.accept()))
     page.locator(f"[data-model-id='{DEMO_MODEL}'] .delete-model").click()
     wait_for_stored(page, DEMO_MODEL, "Not downloaded")
     caches = page.evaluate("async () => (await caches.keys()).filter((key) => key.startsWith('sitegen-model:'))")
     assert len(caches) == 1 and f"/models/{tiny}/" in caches[0]
+    # A page cannot tell whether another tab or the API runs that model: the confirmation says what deleting does then.
+    assert "another tab of this site, or a program using its API" in confirmations[0]
 
     # Offline, a reload remembers the choice and serves the cached model.
     context.set_offline(True)
@@ -85,8 +96,18 @@ def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
         ask(page, "Again")
         wait_for_reply_end(page)
         assert page.locator(".message.assistant").count() == 2
+        # SmolLM2, deleted, cannot download offline: its problem's "Try again", back online, goes
+        # through the picker (busy meanwhile, then running it).
+        page.locator(f".model-picker input[value='{DEMO_MODEL}']").check()
+        page.wait_for_selector(".problem:visible", timeout=60_000)
+        assert page.locator(".model-picker").get_attribute("data-running") is None
     finally:
         context.set_offline(False)
+    page.locator(".problem-actions button", has_text="Try again").click()
+    assert page.locator(".model-picker").get_attribute("aria-busy") == "true"
+    page.wait_for_selector(f".model-picker[data-running='{DEMO_MODEL}']", timeout=120_000)
+    assert chosen(page) == DEMO_MODEL
+    wait_for_stored(page, DEMO_MODEL, "Downloaded")
 
 
 def test_a_request_for_the_other_model_switches_it_and_the_tab_loads_its_own_back(context, two_model_site):

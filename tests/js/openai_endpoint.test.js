@@ -16,7 +16,10 @@ import {
   WebGPUNotAvailableError,
 } from '../../runtime/errors.js';
 import { loadMessage } from '../../runtime/host_protocol.js';
-import { EndpointError, SSE_DONE, errorAnswer, openAIEndpoint, sameThreadConnection, sseEvent } from '../../runtime/openai_endpoint.js';
+import {
+  EndpointError, SSE_DONE, errorAnswer, hostConnector, openAIEndpoint, sameThreadConnection, sseEvent,
+} from '../../runtime/openai_endpoint.js';
+import { Connection } from '../../runtime/worker_client.js';
 import { ask, expectedOf, greedy, manifestOf } from './helpers/chat.js';
 
 Object.assign(globalThis, globals);
@@ -115,6 +118,9 @@ describe('the endpoint on an engine host', () => {
     const missing = await call('v1/models/gpt-4o');
     assert.equal(missing.status, 404);
     assert.equal((await missing.json()).error.code, 'model_not_found');
+    const malformed = await call('v1/models/%E0');
+    assert.equal(malformed.status, 404, 'a malformed escape names no model');
+    assert.match((await malformed.json()).error.message, /%E0.*malformed/);
   });
 
   test('a chat completion as JSON: the engine greedy reply', async () => {
@@ -218,5 +224,65 @@ describe('the endpoint on an engine host', () => {
     } finally {
       connectError = null;
     }
+  });
+});
+
+describe("the service worker's own engine host (hostConnector): one load at a time, failures per model", () => {
+  const host = new EngineHost({ gpu: dawn });
+  const absolute = (url) => url;
+  const MISSING = new URL('missing/manifest.json', manifestOf(MODEL)).href; // a model whose files are not there
+  const messages = new Map([
+    [MODEL, loadMessage(manifestOf(MODEL), { maxContext: 128 }, absolute)],
+    ['tiny-qwen2', loadMessage(manifestOf('tiny-qwen2'), { maxContext: 128 }, absolute)],
+    ['missing', loadMessage(MISSING, {}, absolute)],
+  ]);
+  const connect = hostConnector(host, messages);
+  const loads = [];
+  const waitUntil = (promise) => loads.push(promise);
+  const settled = () => Promise.all(loads.splice(0));
+  after(async () => { if (host.model) await host.unload(); }); // the last load failed: nothing to unload
+
+  test('a request for another model while one loads starts no second load; each model loads in turn', async () => {
+    await assert.rejects(connect(waitUntil, MODEL), (error) => error.name === 'ModelNotLoadedError' && error.retryAfter > 0);
+    assert.equal(loads.length, 1, 'the first request started the load');
+    await assert.rejects(connect(waitUntil, 'tiny-qwen2'), new RegExp(`Another model of this site, ${MODEL}, is loading`));
+    assert.equal(loads.length, 1, 'no load of tiny-qwen2 replaced the one in progress');
+    assert.equal(host.model.manifestUrl, manifestOf(MODEL));
+    await settled();
+    assert.equal((await connect(waitUntil)).manifestUrl, manifestOf(MODEL), "a request naming no model takes the loaded one");
+    await assert.rejects(connect(waitUntil, 'tiny-qwen2'), /The model is loading/);
+    await settled();
+    assert.equal((await connect(waitUntil, 'tiny-qwen2')).manifestUrl, manifestOf('tiny-qwen2'));
+  });
+
+  test("a failed load is told to the next request for that model only", async () => {
+    await assert.rejects(connect(waitUntil, 'missing'), /The model is loading/);
+    await settled();
+    await assert.rejects(connect(waitUntil, MODEL), /The model is loading/, "the other model's request loads its own");
+    await settled();
+    const loaded = await connect(waitUntil, MODEL);
+    assert.equal(loaded.manifestUrl, manifestOf(MODEL));
+    await assert.rejects(connect(waitUntil, 'missing'), (error) => error.name !== 'ModelNotLoadedError', 'the failure, once');
+    await assert.rejects(connect(waitUntil, 'missing'), /The model is loading/, 'then it tries again');
+    await settled();
+  });
+});
+
+describe('Connection.forget', () => {
+  test('a forgotten request hears no more replies, and the others still do', async () => {
+    const { port1, port2 } = new MessageChannel();
+    const connection = new Connection({ postMessage: (message) => port1.postMessage(message),
+                                        addEventListener: (type, listener) => port1.addEventListener(type, listener) });
+    port1.start();
+    const heard = [];
+    const first = connection.open({ op: 'create' }, (reply) => heard.push(['first', reply.type]));
+    const second = connection.open({ op: 'create' }, (reply) => { heard.push(['second', reply.type]); return true; });
+    connection.forget(first);
+    const answered = new Promise((resolve) => { port2.onmessage = resolve; });
+    await answered;
+    for (const id of [first, second]) port2.postMessage({ id, type: 'result', value: null });
+    await new Promise((resolve) => { setTimeout(resolve, 20); });
+    assert.deepEqual(heard, [['second', 'result']]);
+    port1.close();
   });
 });
