@@ -592,6 +592,7 @@ def test_a_site_of_two_models_lists_both_to_the_pages_and_the_service_worker(tmp
     assert '<span class="model-name">Other</span>' in index and '<span class="model-size">2.0 MB</span>' in index
     assert "<title>Chat with tiny-llama or Other</title>" in index
     assert "tiny-llama or Other run in your browser" in index
+    assert "Empty fields use the defaults of the model that runs" in index  # not the first model's values
 
 
 def test_the_about_page_of_two_models_shows_each_and_the_endpoint_lists_both(tmp_path):

@@ -103,14 +103,10 @@ function requestFieldError(name, value, label) {
 export class SettingsForm {
   #form;
   #fields; // FIELD_NAMES the form has (the completion page has no system prompt)
-  #chatDefaults; // { field: number } from the fields' data-chat-default
 
   constructor(form) {
     this.#form = form;
     this.#fields = FIELD_NAMES.filter((name) => form.elements[name]);
-    this.#chatDefaults = Object.fromEntries(Object.keys(NUMBER_FIELDS)
-      .filter((name) => form.elements[name].dataset.chatDefault !== undefined)
-      .map((name) => [name, Number(form.elements[name].dataset.chatDefault)]));
     const saved = this.#load();
     for (const name of this.#fields) form.elements[name].value = saved[name] ?? '';
     form.addEventListener('input', () => {
@@ -128,7 +124,15 @@ export class SettingsForm {
 
   /** { settings, errors } as parseSettings gives them for the form's fields. */
   get value() {
-    return parseSettings(this.#values(), this.#chatDefaults);
+    return parseSettings(this.#values(), this.#chatDefaults());
+  }
+
+  // { field: number } from the fields' data-chat-default, read at each use: on a site of several
+  // models they are the loaded model's (model_picker.js showModelDefaults).
+  #chatDefaults() {
+    return Object.fromEntries(Object.keys(NUMBER_FIELDS)
+      .filter((name) => this.#form.elements[name]?.dataset.chatDefault !== undefined)
+      .map((name) => [name, Number(this.#form.elements[name].dataset.chatDefault)]));
   }
 
   /** Focus the first invalid field; the caller shows the form first (it lives in a dialog). */
