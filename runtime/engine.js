@@ -44,12 +44,15 @@
 // .reasoning_tokens counts its tokens. A reply starts inside the block when the prompt ends with
 // <think> (the template opened it), else when the model opens it first thing.
 //
-// Structured output: a chat request's response_format (runtime/response_format.js checks it) is
-// compiled by grammar.js before the request queues, so a schema or grammar it cannot take fails
-// create() itself. While the reply runs, every token is drawn under the grammar's mask (backend.js
-// tokenMask), so the reply is always a valid prefix, and the model's stop tokens are allowed only
-// where the grammar may end: a reply that ends with finish_reason "stop" is complete (valid JSON
-// for the schema, a sentence of the grammar); one cut by max_tokens ("length") may not be. The
+// Structured output: a chat request's response_format (runtime/response_format.js checks it before
+// the request queues, so a schema or grammar it cannot take fails create() itself) is compiled by
+// grammar.js when the request's turn comes (so a stream never read holds no grammar). While the
+// reply runs, every token is drawn under the grammar's mask (backend.js tokenMask), so the reply is
+// always a valid prefix, and the model's stop tokens are allowed only where the grammar may end: a
+// reply that ends with finish_reason "stop" is complete (valid JSON for the schema, a sentence of
+// the grammar); one cut by max_tokens ("length") may not be. (`stop` strings, which would end a
+// reply mid-grammar, are refused beside a grammar: request.js.) A grammar that allows no first
+// token fails the request with an InvalidRequestError naming its field. The
 // grammar governs the reply from its first token, so a prompt that opens a thinking block cannot
 // take one (the reply would be the block's content).
 //
@@ -73,7 +76,7 @@ import { ReplyText, isEmptyPiece } from './reply_text.js';
 import { parseChatRequest, parseCompletionRequest } from './request.js';
 import { progressListener, waitingReport } from './request_progress.js';
 import { Tokenizer } from './tokenizer.js';
-import { ToolCallStream, templateInput, toolCallGrammar, toolCallSyntaxOf } from './tool_calls.js';
+import { ToolCallStream, isForcedChoice, templateInput, toolCallGrammar, toolCallSyntaxOf } from './tool_calls.js';
 import { TurnQueue } from './turn_queue.js';
 
 /**
@@ -226,9 +229,8 @@ export class Engine {
     const model = this.#requireModel();
     const { params, promptIds } = prepare(model.manifest);
     assertFitsContextWindow(promptIds.length, model.contextLength);
-    const grammar = params.grammar ? await this.#compileGrammar(model, params.grammar) : null;
     const header = responseHeader(model.manifest.model_id, api);
-    const events = this.#generate(params, promptIds, report, stop, grammar);
+    const events = this.#generate(params, promptIds, report, stop);
     return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);
   }
 
@@ -242,8 +244,7 @@ export class Engine {
         + 'or use a model whose template takes tools (Qwen2.5, Qwen3, Llama 3.1/3.2, Mistral v0.3, Phi-4-mini).', { field: 'tools' });
     }
     if (responseFormat) return { source: responseFormat, field: 'response_format' };
-    const forced = tools && (tools.choice === 'required' || typeof tools.choice === 'object');
-    return forced ? { source: toolCallGrammar(this.#toolSyntax, tools), field: 'tool_choice' } : null;
+    return isForcedChoice(tools) ? { source: toolCallGrammar(this.#toolSyntax, tools), field: 'tool_choice' } : null;
   }
 
   // The grammar.js CompiledGrammar of a #grammarSourceOf() grammar. The compiler (the vocabulary's
@@ -288,20 +289,26 @@ export class Engine {
   // logprobs, toolCalls, finishReason: null } as reply text (and tool calls) become final, then one
   // with the finishReason and usage (and any text held back until then); a reply that made tool
   // calls and ended by itself finishes with "tool_calls", as OpenAI's do. `report`: the request's
-  // progress listener, if any (request_progress.js); `stop`: the AbortSignal that interrupts it;
-  // `grammar`: the grammar.js CompiledGrammar the reply follows, or null.
-  async *#generate(params, promptIds, report, stop, grammar) {
+  // progress listener, if any (request_progress.js); `stop`: the AbortSignal that interrupts it.
+  // params.grammar (#grammarSourceOf) is compiled here, under the turn: the compiler's cache may
+  // free a grammar no running request holds, and a stream never read compiles nothing.
+  async *#generate(params, promptIds, report, stop) {
     const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))), signal: stop });
     if (!release) { // stopped while it waited: nothing ran
-      grammar?.dispose();
       yield abortedEvent({ promptTokens: promptIds.length, cachedTokens: 0, prefillTokens: 0 });
       return;
     }
+    let grammar = null;
     let matcher = null;
+    let ran = false; // whether the model ran (until then the KV cache is as the last request left it)
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
+      grammar = params.grammar ? await this.#compileGrammar(model, params.grammar) : null;
       matcher = await grammar?.matcher();
+      const firstMask = await matcher?.nextTokenMask();
+      if (firstMask && !firstMask.some((word) => word !== 0)) throw noFirstTokenError(params.grammar.field);
       const started = performance.now();
+      ran = true;
       const { cachedTokens, prefillTokens } = await this.#prefill(model, promptIds, report, stop);
       if (stop.aborted) { // stopped while the prompt ran: the cache keeps what ran (#cachedIds)
         yield abortedEvent({ promptTokens: promptIds.length, cachedTokens, prefillTokens });
@@ -324,7 +331,7 @@ export class Engine {
       };
       const nextOptions = samplingOptions(params, matcher);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
-      let sampled = await model.sample(await nextOptions());
+      let sampled = await model.sample(await nextOptions(firstMask));
       const firstTokenAt = performance.now();
       let lastTokenAt = firstTokenAt;
       let completionTokens = 1;
@@ -352,7 +359,7 @@ export class Engine {
                               reasoningTokens: reply.reasoningTokens, started, firstTokenAt, lastTokenAt });
       yield { ...rest, finishReason, usage };
     } catch (error) {
-      this.#cachedIds = []; // a failed prefill or step leaves the cache in an unknown state
+      if (ran) this.#cachedIds = []; // a failed prefill or step leaves the cache in an unknown state
       throw error;
     } finally {
       matcher?.dispose();
@@ -426,11 +433,20 @@ function assertFitsContextWindow(promptTokens, contextLength) {
 
 // The model's sampling options for each token (a promise): the request's settings, a fresh number
 // from the request's random sequence (seeded, so a seed reproduces the reply) and, under a
-// grammar, the mask of the tokens `matcher` (grammar.js GrammarMatcher) allows next.
+// grammar, the mask of the tokens `matcher` (grammar.js GrammarMatcher) allows next, or `mask`
+// where the caller has it already (the first token's).
 function samplingOptions({ sampling, seed, logprobs, topLogprobs }, matcher) {
   const random = createRandom(seed ?? randomSeed());
-  return async () => ({ ...sampling, logprobs, topLogprobs, random: random(),
-                        tokenMask: matcher ? await matcher.nextTokenMask() : null });
+  return async (mask) => ({ ...sampling, logprobs, topLogprobs, random: random(),
+                            tokenMask: mask ?? (matcher ? await matcher.nextTokenMask() : null) });
+}
+
+// A grammar (from the request's `field`) that allows no first token matches nothing: the checks
+// (response_format.js, tool_calls.js) refuse the known ways to write one; this is their backstop.
+function noFirstTokenError(field) {
+  return new InvalidRequestError(`${field} allows no reply at all: its grammar matches no text that this model's tokens `
+                                 + 'can write. Check it for a rule that never ends (such as root ::= root "a", with no alternative to stop at).',
+                                 { field });
 }
 
 function commonPrefixLength(a, b) {

@@ -11,27 +11,34 @@
 //   const matcher = await grammar.matcher();
 //   const mask = await matcher.nextTokenMask();   // Uint32Array [ceil(vocabSize / 32)]
 //   matcher.acceptToken(sampled.token);
-//   matcher.dispose();
+//   matcher.dispose(); grammar.dispose();         // ... compiler.dispose() with the engine
 //
 // JSON is written compactly on one line: xgrammar's "no extra whitespace" layout with separators
 // ", " and ": " (as Python's json.dumps writes), so a reply spends no tokens on indentation and a
 // model cannot stall in an endless run of whitespace.
 //
 // Costs (benchmarks/grammar_bench.js prints them): building the vocabulary's tables once per
-// engine (about 0.1 s for a 49k vocabulary in Node), compiling a schema (tens of ms; xgrammar
-// caches compiled grammars by their text, so a repeated schema costs nothing), and one mask per
+// engine (about 0.1 s for a 49k vocabulary in Node), compiling a schema (tens of ms; the compiler
+// keeps the last COMPILED_CACHE_SIZE grammars, so a repeated schema costs nothing), and one mask per
 // token (well under a millisecond for most steps).
 
 import './xgrammar_globals.js'; // must run before the bundle below
 import xgrammar from './vendor/xgrammar.mjs';
-import { integerBounds, isEnumeratedRange } from './response_format.js';
+import { integerBounds, isEnumeratedRange, narrowToType } from './response_format.js';
 
 const JSON_LAYOUT = { anyWhitespace: false, indent: -1, separators: [', ', ': '] };
 const ANY_OBJECT = JSON.stringify({ type: 'object' });
 
+// Compiled grammars the compiler keeps, by source: a client that sends the same schema with every
+// request (the usual way) compiles it once. Bounded, since a service worker lives long and each
+// grammar holds WASM memory (xgrammar's own cache, which has no bound, is off).
+export const COMPILED_CACHE_SIZE = 16;
+
 export class GrammarCompiler {
+  #info;
   #compiler;
   #vocabSize;
+  #cache = new Map(); // JSON of a source -> { compiled: xgrammar CompiledGrammar, users, evicted }, oldest use first
 
   /**
    * The compiler for one model: `tokenizer` (tokenizer.js Tokenizer: its grammarVocabulary),
@@ -43,11 +50,17 @@ export class GrammarCompiler {
     // Ids past the model's logits (a tokenizer larger than its embedding) can never be drawn.
     const info = await xgrammar.TokenizerInfo.createTokenizerInfo(tokens.slice(0, vocabSize), vocabType, false, vocabSize,
                                                                   stopTokenIds);
-    return new GrammarCompiler(await xgrammar.GrammarCompiler.createGrammarCompiler(info), vocabSize);
+    try {
+      return new GrammarCompiler(info, await xgrammar.GrammarCompiler.createGrammarCompiler(info, false), vocabSize);
+    } catch (error) {
+      info.dispose();
+      throw error;
+    }
   }
 
   /** Use GrammarCompiler.create(). */
-  constructor(compiler, vocabSize) {
+  constructor(info, compiler, vocabSize) {
+    this.#info = info;
     this.#compiler = compiler;
     this.#vocabSize = vocabSize;
   }
@@ -55,17 +68,47 @@ export class GrammarCompiler {
   /**
    * Compile a grammar source of runtime/response_format.js ({ kind: 'json_object' },
    * { kind: 'json_schema', schema }, { kind: 'ebnf', ebnf }) or runtime/tool_calls.js
-   * ({ kind: 'structural_tag', format }: xgrammar's structural tag format) into a CompiledGrammar.
-   * The source must have passed those modules' checks: xgrammar aborts on input it cannot read.
+   * ({ kind: 'structural_tag', format }: xgrammar's structural tag format) into a CompiledGrammar,
+   * which the caller disposes when done. One of the last COMPILED_CACHE_SIZE sources compiled comes
+   * from the cache (microseconds). The source must have passed those modules' checks: xgrammar
+   * aborts on input it cannot read.
    */
   async compile(source) {
-    return new CompiledGrammar(await COMPILE[source.kind](this.#compiler, source), this.#vocabSize);
+    const key = JSON.stringify(source);
+    let entry = this.#cache.get(key);
+    if (entry) {
+      this.#cache.delete(key); // moved to the newest end
+    } else {
+      entry = { compiled: await COMPILE[source.kind](this.#compiler, source), users: 0, evicted: false };
+    }
+    this.#cache.set(key, entry);
+    for (const [oldKey, old] of this.#cache) {
+      if (this.#cache.size <= COMPILED_CACHE_SIZE) break;
+      this.#cache.delete(oldKey);
+      evict(old);
+    }
+    entry.users += 1;
+    return new CompiledGrammar(entry.compiled, this.#vocabSize, () => release(entry));
   }
 
-  /** Frees the compiler's WASM memory; compile() may not be called after. */
+  /** Frees the compiler's WASM memory (its cache and vocabulary tables); compile() may not be called after. */
   dispose() {
+    for (const entry of this.#cache.values()) evict(entry);
+    this.#cache.clear();
     this.#compiler.dispose();
+    this.#info.dispose();
   }
+}
+
+// A cache entry's WASM memory is freed once it is out of the cache and no CompiledGrammar uses it.
+function evict(entry) {
+  entry.evicted = true;
+  if (entry.users === 0) entry.compiled.dispose();
+}
+
+function release(entry) {
+  entry.users -= 1;
+  if (entry.evicted && entry.users === 0) entry.compiled.dispose();
 }
 
 const compileJSON = (compiler, schemaText) => compiler.compileJSONSchema(
@@ -88,8 +131,18 @@ const lengthPattern = ({ minLength = 0, maxLength }) => `^[^\\x00-\\x1f"\\\\]{${
 
 // The schema as xgrammar enforces it exactly (a JSON.stringify replacer): a bounded integer as the
 // enum of its values (its integer ranges are inexact: response_format.js, "Numeric bounds"), the
-// formats above as their patterns, and a string's length bounds as lengthPattern().
+// formats above as their patterns, and a string's length bounds as lengthPattern(). A "type" array
+// is read as its types: one type as that type, several ({"type": ["string", "null"], "format":
+// "date"}) as the anyOf of the schema narrowed to each type, where a rewrite applies to one of them
+// (the replacer then rewrites each branch).
 function exactForXgrammar(key, value) {
+  if (!Array.isArray(value?.type)) return exactForOneType(value);
+  if (value.type.length === 1) return exactForOneType({ ...value, type: value.type[0] });
+  const branches = value.type.map((type) => narrowToType(value, type));
+  return branches.some((branch) => exactForOneType(branch) !== branch) ? { anyOf: branches } : value;
+}
+
+function exactForOneType(value) {
   const range = value?.type === 'integer' ? integerBounds(value) : null;
   if (range && isEnumeratedRange(range)) {
     const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, type, ...rest } = value;
@@ -139,11 +192,13 @@ async function compactJSON(format) {
 export class CompiledGrammar {
   #compiled;
   #vocabSize;
+  #release;
 
-  /** Made by GrammarCompiler.compile(). */
-  constructor(compiled, vocabSize) {
+  /** Made by GrammarCompiler.compile(); `release()` hands the grammar back to the compiler's cache. */
+  constructor(compiled, vocabSize, release) {
     this.#compiled = compiled;
     this.#vocabSize = vocabSize;
+    this.#release = release;
   }
 
   /** A fresh GrammarMatcher at the start of the grammar (one per generated reply). */
@@ -151,9 +206,12 @@ export class CompiledGrammar {
     return new GrammarMatcher(await xgrammar.GrammarMatcher.createGrammarMatcher(this.#compiled), this.#vocabSize);
   }
 
-  /** Frees the grammar's WASM memory; its matchers must be disposed first. */
+  /**
+   * Done with the grammar: its matchers must be disposed first, and matcher() not called after.
+   * Its WASM memory is freed once the compiler's cache has dropped it too. Call once.
+   */
   dispose() {
-    this.#compiled.dispose();
+    this.#release();
   }
 }
 

@@ -14,7 +14,7 @@
 
 import { InvalidRequestError } from './errors.js';
 import { readResponseFormat } from './response_format.js';
-import { readToolChoice, readTools, toolSettings } from './tool_calls.js';
+import { isForcedChoice, readToolChoice, readTools, toolSettings } from './tool_calls.js';
 import { MAX_LOGIT_BIAS as MAX_LOGIT_BIAS_ENTRIES, MAX_TOP_LOGPROBS } from './sampling_limits.js'; // what every backend holds
 
 export const MAX_STOP_SEQUENCES = 4;
@@ -103,6 +103,7 @@ const COMPLETION_FIELDS = {
  *   enableThinking (boolean, or undefined: the chat template's default),
  *   responseFormat (null: free text; else the grammar source the reply must follow, response_format.js),
  *   tools (null: none; else tool_calls.js toolSettings(): { tools, choice, parallel }),
+ *   (stop strings beside response_format or a forced tool_choice are refused, naming stop),
  *   sampling: { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty, logitBias } }
  * `manifest` is the loaded model's manifest (model_id, generation, architecture).
  */
@@ -129,8 +130,21 @@ export function parseChatRequest(request, manifest) {
     throw new InvalidRequestError('response_format cannot be combined with tools here (the reply may be a tool call): '
                                   + 'leave response_format out, or set tool_choice to "none".', { field: 'response_format' });
   }
-  return { messages, ...readShared(given, read, manifest, { maxTokens: maxCompletionTokens ?? null }), logprobs,
-           topLogprobs: read('top_logprobs') ?? 0, enableThinking, responseFormat, tools };
+  const shared = readShared(given, read, manifest, { maxTokens: maxCompletionTokens ?? null });
+  assertNoStopUnderGrammar(shared.stop, responseFormat, tools);
+  return { messages, ...shared, logprobs, topLogprobs: read('top_logprobs') ?? 0, enableThinking, responseFormat, tools };
+}
+
+// A stop string would end a reply decoded under a grammar (response_format, or a forced tool call)
+// in the middle of it, with finish_reason "stop", which there means the reply is complete (valid
+// JSON for the schema, calls whose arguments validate): the two are refused together rather than
+// break that promise. (OpenAI's API takes both and may then return incomplete JSON; a client that
+// sends a stop string beside a schema gets a clear error here instead.)
+function assertNoStopUnderGrammar(stop, responseFormat, tools) {
+  if (stop.length === 0 || !(responseFormat || isForcedChoice(tools))) return;
+  throw new InvalidRequestError(`stop cannot be combined with ${responseFormat ? 'response_format' : 'a forced tool_choice'}: `
+                                + 'a stop string would end the reply in the middle of its grammar (incomplete JSON). '
+                                + 'Leave stop out; the grammar ends the reply.', { field: 'stop' });
 }
 
 /**

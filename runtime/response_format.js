@@ -17,8 +17,11 @@
 // patternProperties, ... and typos) is refused by name rather than silently ignored, since an
 // ignored keyword would let through replies that do not validate. Where xgrammar 0.1.27 itself is
 // inexact, the schema it gets is rewritten (grammar.js: integer ranges as enums; "date", "time",
-// "date-time" as exact patterns) or the keyword refused (bounds on non-integer numbers, integer
-// ranges too wide to enumerate: "Numeric bounds" below).
+// "date-time" as exact patterns; a "type" array as its types) or the keyword refused (bounds on
+// non-integer numbers, integer ranges too wide to enumerate: "Numeric bounds" below). What would
+// make xgrammar abort is refused too: keywords that contradict each other (minLength above
+// maxLength, ...: checkCombinations) and pattern features its regex converter lacks (\p{...}, \b,
+// lookaround, backreferences; an anchor inside the pattern, which it would ignore).
 //
 // GBNF: llama.cpp's grammar format (its grammars/README.md): `name ::= alternatives` rules, one
 // per line (a rule goes on past a line break only after "|" or inside parentheses), "strings"
@@ -27,6 +30,8 @@
 // and dashes; the rule `root` is where a reply starts. llama.cpp's token references (<...>) are
 // not supported. The translation renames every rule but root (xgrammar's names may not start
 // with a digit) and writes every escape as \u or \U, so xgrammar only ever parses EBNF made here.
+// Refused besides syntax errors: an empty class [] (it matches nothing) and a lone surrogate
+// U+D800-U+DFFF (no UTF-8 text holds one).
 
 import { InvalidRequestError } from './errors.js';
 
@@ -126,7 +131,7 @@ const KEYWORDS = {
   maxItems: { type: 'array', must: 'an integer >= 0', ok: isCount },
   minLength: { type: 'string', must: 'an integer >= 0', ok: isCount },
   maxLength: { type: 'string', must: 'an integer >= 0', ok: isCount },
-  pattern: { type: 'string', must: 'a regular expression without lookaround or backreferences', ok: isSupportedPattern },
+  pattern: { type: 'string', must: 'a regular expression (JavaScript syntax with the u flag)', ok: isRegExp },
   format: { type: 'string', must: `one of the formats ${STRING_FORMATS.join(', ')}`, ok: (v) => STRING_FORMATS.includes(v) },
   minimum: { type: 'number', must: 'a number', ok: isNumber },
   maximum: { type: 'number', must: 'a number', ok: isNumber },
@@ -172,6 +177,7 @@ function checkSchema(schema, path, root) {
   assertAt(isPlainObject(schema), path, `${path} must be a schema (an object, or true); got ${describe(schema)}.`);
   const constraining = Object.keys(schema).filter((key) => !ANNOTATIONS.includes(key));
   for (const keyword of constraining) checkKeyword(schema, keyword, `${path}.${keyword}`, root);
+  checkCombinations(schema, path);
   const exclusive = EXCLUSIVE.find((keyword) => keyword in schema);
   const ignored = exclusive && constraining.find((key) => key !== exclusive && key !== '$defs' && key !== 'definitions'
                                                  && !(exclusive !== '$ref' && key === 'type'));
@@ -195,8 +201,9 @@ function checkKeyword(schema, keyword, path, root) {
              + `give "type": "${rule.type === 'number' ? 'number" or "integer' : rule.type}" beside it (otherwise it is not enforced).`);
   }
   if (keyword === '$ref') {
-    assertAt(resolvePointer(root, value) !== undefined, path, `${path} points to ${JSON.stringify(value)}, which this schema does not have.`);
+    assertAt(resolvePointer(root, value, path) !== undefined, path, `${path} points to ${JSON.stringify(value)}, which this schema does not have.`);
   }
+  if (keyword === 'pattern') checkPatternFeatures(value, path);
   if (BOUNDS.includes(keyword)) checkBounds(schema, path.slice(0, -keyword.length - 1), keyword);
   if (keyword === 'pattern' || keyword === 'format') {
     // xgrammar builds a string from its pattern, else its format, else its lengths, and ignores the rest.
@@ -210,6 +217,62 @@ function checkKeyword(schema, keyword, path, root) {
     assertAt(missing === undefined || schema.additionalProperties === true || isPlainObject(schema.additionalProperties), path,
              `${path} lists "${missing}", which is not in properties (and additionalProperties does not allow it): no value could satisfy it.`);
   }
+}
+
+// Keywords that are each well-formed but together allow no value, or contradict: xgrammar aborts on
+// those (its WASM module is then unusable) rather than refusing them. Each names the keyword that
+// cannot be met. And "type" beside const or enum (which xgrammar reads alone) must hold for every
+// value listed, else a value of another type would be let through.
+function checkCombinations(schema, path) {
+  const below = (low, lowName, high, highName, what) => assertAt(
+    low === undefined || high === undefined || low <= high, `${path}.${highName}`,
+    `${path}.${highName} is ${high}, below ${lowName} ${low}: no ${what} satisfies both; raise ${highName} or lower ${lowName}.`);
+  below(schema.minLength, 'minLength', schema.maxLength, 'maxLength', 'string');
+  below(schema.minItems, 'minItems', schema.maxItems, 'maxItems', 'array');
+  below(schema.minProperties, 'minProperties', schema.maxProperties, 'maxProperties', 'object');
+  below(schema.prefixItems?.length, 'the prefixItems count', schema.maxItems, 'maxItems', 'array');
+  below(schema.required?.length, 'the required count', schema.maxProperties, 'maxProperties', 'object');
+  // xgrammar decodes in strict mode: properties not listed are not allowed unless additionalProperties says so.
+  const closed = schema.additionalProperties === undefined || schema.additionalProperties === false;
+  if (closed && schema.minProperties !== undefined && hasType(schema, 'object')) {
+    const count = isPlainObject(schema.properties) ? Object.keys(schema.properties).length : 0;
+    assertAt(schema.minProperties <= count, `${path}.minProperties`,
+             `${path}.minProperties is ${schema.minProperties}, but the object may only have its ${count} listed properties `
+             + '(additionalProperties is false, or left out: strict mode); lower minProperties or list more properties.');
+  }
+  if (schema.type === undefined) return;
+  const types = [schema.type].flat();
+  const listed = 'const' in schema ? [['const', schema.const]] : Array.isArray(schema.enum) ? schema.enum.map((v, i) => [`enum[${i}]`, v]) : [];
+  for (const [at, value] of listed) {
+    assertAt(types.some((type) => isOfType(value, type)), `${path}.${at}`,
+             `${path}.${at} is ${describe(value)}, which is not of ${path}.type ${JSON.stringify(schema.type)}: `
+             + 'constrained decoding would produce it anyway; remove it, or add its type.');
+  }
+}
+
+// Whether the JSON value `value` is of the JSON Schema type `type`.
+function isOfType(value, type) {
+  switch (type) {
+    case 'integer': return Number.isInteger(value);
+    case 'number': return isNumber(value);
+    case 'null': return value === null;
+    case 'object': return isPlainObject(value);
+    case 'array': return Array.isArray(value);
+    default: return typeof value === type; // string, boolean
+  }
+}
+
+/**
+ * The schema `schema` narrowed to one of its types: "type" set to `type` ('string', 'integer', ...)
+ * and the keywords of other types (KEYWORDS[...].type) left out. grammar.js splits a schema whose
+ * "type" is an array into the anyOf of these, so that each type's keywords get its exact rewrite.
+ */
+export function narrowToType(schema, type) {
+  const applies = (keyword) => {
+    const only = KEYWORDS[keyword]?.type;
+    return !only || only === type || (only === 'number' && type === 'integer');
+  };
+  return { ...Object.fromEntries(Object.entries(schema).filter(([keyword]) => applies(keyword))), type };
 }
 
 // Numeric bounds. xgrammar 0.1.27 enforces them inexactly: for numbers it bounds only the integer
@@ -269,25 +332,75 @@ function checkSubschemas(keyword, value, path, root) {
   }
 }
 
-// A JSON Pointer ("#/$defs/address", RFC 6901 escapes) into `root`; undefined where it leads nowhere.
-function resolvePointer(root, ref) {
+// A JSON Pointer ("#/$defs/address", RFC 6901 escapes, in a URI fragment: percent-encoded) into
+// `root`; undefined where it leads nowhere. `path` names the $ref in the error for a bad %-escape.
+function resolvePointer(root, ref, path) {
   let node = root;
   for (const part of ref.slice(1).split('/').slice(1)) {
-    const key = decodeURIComponent(part).replaceAll('~1', '/').replaceAll('~0', '~');
+    let decoded;
+    try {
+      decoded = decodeURIComponent(part);
+    } catch {
+      throw new InvalidRequestError(`${path} ${JSON.stringify(ref)} has a malformed %-escape in ${JSON.stringify(part)}: `
+                                    + 'write % as %25, or the character itself.', { field: path });
+    }
+    const key = decoded.replaceAll('~1', '/').replaceAll('~0', '~');
     if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined;
     node = node[key];
   }
   return node;
 }
 
-function isSupportedPattern(pattern) {
+function isRegExp(pattern) {
   if (typeof pattern !== 'string') return false;
   try {
     new RegExp(pattern, 'u'); // eslint-disable-line no-new
   } catch {
     return false;
   }
-  return !/\(\?[=!<]|\\[1-9]|\\k</.test(pattern);
+  return true;
+}
+
+// Regular-expression features xgrammar 0.1.27's regex converter cannot take: it aborts on the
+// first six (its WASM module is then unusable), and ignores an anchor inside the pattern ("a$b"
+// would match "ab"). Its patterns match the whole string anyway, so anchors serve only at the ends.
+const PATTERN_FEATURES = [
+  { re: /^\(\?[=!]/, name: 'lookahead (?= or (?!', fix: 'write the allowed strings out' },
+  { re: /^\(\?<[=!]/, name: 'lookbehind (?<= or (?<!', fix: 'write the allowed strings out' },
+  { re: /^\(\?</, name: 'a named group (?<name>', fix: 'use a plain group ( )' },
+  { re: /^\\[1-9]|^\\k</, name: 'a backreference', fix: 'repeat the group instead' },
+  { re: /^\\[pP]/, name: 'a Unicode property escape \\p{...} or \\P{...}', fix: 'list the characters in a class such as [a-zA-Z\\u00c0-\\u024f]' },
+  { re: /^\\[bB]/, name: 'a word boundary \\b or \\B', fix: 'leave it out; the pattern matches the whole string' },
+];
+
+// Throws the InvalidRequestError of `path` (a pattern keyword) naming the first feature of
+// PATTERN_FEATURES in `pattern`, or an anchor ^ / $ anywhere but at its start / end. Walks the
+// pattern one token at a time: escapes and character classes are skipped as units (a "\\b" or
+// "^" inside [...] is a class member, not the feature).
+function checkPatternFeatures(pattern, path) {
+  const refuse = (name, fix, at) => {
+    throw new InvalidRequestError(`${path} uses ${name} (at character ${at + 1} of the pattern), which constrained `
+                                  + `decoding does not support: ${fix}.`, { field: path });
+  };
+  for (let i = 0; i < pattern.length;) {
+    const rest = pattern.slice(i);
+    const feature = PATTERN_FEATURES.find(({ re }) => re.test(rest));
+    if (feature) refuse(feature.name, feature.fix, i);
+    if (pattern[i] === '^' && i !== 0) refuse('an anchor ^ inside the pattern', 'use ^ only as its first character', i);
+    if (pattern[i] === '$' && i !== pattern.length - 1) refuse('an anchor $ inside the pattern', 'use $ only as its last character', i);
+    i += pattern[i] === '\\' ? 2 : pattern[i] === '[' ? classLength(pattern, i) : 1;
+  }
+}
+
+// The length of the character class starting at pattern[start] ("["), escapes inside included.
+function classLength(pattern, start) {
+  let i = start + 1;
+  if (pattern[i] === '^') i += 1;
+  while (i < pattern.length && pattern[i] !== ']') {
+    if (pattern[i] === '\\' && /^\\[pP]/.test(pattern.slice(i))) return i - start; // checked as a feature next
+    i += pattern[i] === '\\' ? 2 : 1;
+  }
+  return i + 1 - start;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -305,7 +418,9 @@ export function gbnfToEBNF(text, path) {
   if (!rules.has('root')) fail('it has no rule "root" (the rule a reply starts with): add "root ::= ...".');
   const names = new Map([...rules.keys()].map((name, i) => [name, name === 'root' ? 'root' : `rule${i}`]));
   for (const { name, at } of referencesOf(rules)) {
-    if (!names.has(name)) fail(`line ${at.line}, column ${at.column}: the rule "${name}" is used but never defined.`);
+    if (names.has(name)) continue;
+    const { line, column } = lineAndColumn(text, at);
+    fail(`line ${line}, column ${column}: the rule "${name}" is used but never defined.`);
   }
   return [...rules].map(([name, body]) => `${names.get(name)} ::= ${writeAlternatives(body, names)}`).join('\n');
 }
@@ -318,8 +433,15 @@ function* referencesOf(rules) {
   for (const body of rules.values()) yield* walk(body);
 }
 
+// Line and column (from 1) of the offset `pos` in `text`: computed only for an error's message,
+// since it reads the text up to there.
+function lineAndColumn(text, pos) {
+  const before = text.slice(0, pos).split('\n');
+  return { line: before.length, column: before.at(-1).length + 1 };
+}
+
 // AST nodes: { kind: 'alt', children: [seq] }, { kind: 'seq', children }, { kind: 'string',
-// codepoints }, { kind: 'class', negated, ranges: [[from, to]] }, { kind: 'ref', name, at },
+// codepoints }, { kind: 'class', negated, ranges: [[from, to]] }, { kind: 'ref', name, at (offset) },
 // { kind: 'repeat', children: [node], min, max (Infinity: unbounded) }.
 class GBNFParser {
   #text;
@@ -335,7 +457,7 @@ class GBNFParser {
     const rules = new Map();
     this.#skip(true);
     while (this.#pos < this.#text.length) {
-      const at = this.#where();
+      const at = this.#pos;
       const name = this.#name();
       this.#skip(false);
       this.#expect('::=', 'after a rule name');
@@ -386,7 +508,7 @@ class GBNFParser {
     if (char === '<') this.#fail('token references (<...>) are not supported; write the text in quotes.');
     if (char !== undefined && isNameChar(char)) {
       const start = this.#pos;
-      const at = this.#where();
+      const at = this.#pos;
       const name = this.#name();
       this.#skip(nested);
       const definesRule = this.#text.startsWith('::=', this.#pos);
@@ -416,7 +538,7 @@ class GBNFParser {
 
   // {m}, {m,}, {m,n}, {,n}
   #braces() {
-    const at = this.#where();
+    const at = this.#pos;
     const match = /^\{\s*(\d*)\s*(,?)\s*(\d*)\s*\}/.exec(this.#text.slice(this.#pos));
     if (!match || (match[1] === '' && match[3] === '')) this.#fail('a repetition must be {m}, {m,}, {m,n} or {,n}.', at);
     this.#pos += match[0].length;
@@ -427,7 +549,7 @@ class GBNFParser {
   }
 
   #string() {
-    const at = this.#where();
+    const at = this.#pos;
     this.#pos += 1;
     const codepoints = [];
     while (this.#peek() !== '"') {
@@ -439,7 +561,7 @@ class GBNFParser {
   }
 
   #charClass() {
-    const at = this.#where();
+    const at = this.#pos;
     this.#pos += 1;
     const negated = this.#peek() === '^';
     if (negated) this.#pos += 1;
@@ -455,16 +577,29 @@ class GBNFParser {
       }
       ranges.push([from, to]);
     }
+    if (!ranges.length) this.#fail(`the character class [${negated ? '^' : ''}] is empty: it ${negated ? 'is any character: write .' : 'matches nothing'}.`, at);
     this.#pos += 1;
     return { kind: 'class', negated, ranges };
   }
 
-  // One character of a string or class, escapes decoded: its code point.
+  // One character of a string or class, escapes decoded: its code point. A surrogate (U+D800 to
+  // U+DFFF, half of a UTF-16 pair, written alone or as an escape) is no character: no UTF-8 text
+  // holds it, so a grammar with one would match nothing there.
   #char() {
+    const at = this.#pos;
+    const codepoint = this.#escapedChar();
+    if (codepoint >= 0xd800 && codepoint <= 0xdfff) {
+      this.#fail(`U+${codepoint.toString(16).toUpperCase()} is a lone UTF-16 surrogate, not a character; `
+                 + 'write the character itself, or \\U with its code point.', at);
+    }
+    return codepoint;
+  }
+
+  #escapedChar() {
     const char = String.fromCodePoint(this.#text.codePointAt(this.#pos));
     this.#pos += char.length;
     if (char !== '\\') return char.codePointAt(0);
-    const at = this.#where();
+    const at = this.#pos;
     const escape = this.#text[this.#pos];
     this.#pos += 1;
     const digits = { x: 2, u: 4, U: 8 }[escape];
@@ -511,13 +646,10 @@ class GBNFParser {
     return this.#text[this.#pos];
   }
 
-  #where() {
-    const before = this.#text.slice(0, this.#pos).split('\n');
-    return { line: before.length, column: before.at(-1).length + 1 };
-  }
-
-  #fail(message, at = this.#where()) {
-    throw new InvalidRequestError(`${this.#path} is not a valid GBNF grammar: line ${at.line}, column ${at.column}: ${message}`,
+  // `at`: the offset the error is reported at.
+  #fail(message, at = this.#pos) {
+    const { line, column } = lineAndColumn(this.#text, at);
+    throw new InvalidRequestError(`${this.#path} is not a valid GBNF grammar: line ${line}, column ${column}: ${message}`,
                                   { field: this.#path });
   }
 }

@@ -105,6 +105,14 @@ export function toolSettings(tools, choice, parallel) {
   return { tools, choice: choice ?? 'auto', parallel: parallel ?? true };
 }
 
+/**
+ * Whether the toolSettings() `tools` (or null) force a call: tool_choice "required" or a named
+ * function, which decode under toolCallGrammar().
+ */
+export function isForcedChoice(tools) {
+  return Boolean(tools) && (tools.choice === 'required' || isPlainObject(tools.choice));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Syntaxes
 

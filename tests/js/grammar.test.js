@@ -20,7 +20,7 @@ import Ajv from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
 import { CreateEngine } from '../../runtime/engine.js';
-import { GrammarCompiler } from '../../runtime/grammar.js';
+import { COMPILED_CACHE_SIZE, GrammarCompiler } from '../../runtime/grammar.js';
 import { checkJSONSchema, gbnfToEBNF } from '../../runtime/response_format.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { ask, collect, contentOf, manifestOf } from './helpers/chat.js';
@@ -197,6 +197,34 @@ describe('grammar masks on real vocabularies', () => {
         grammar.dispose();
       });
 
+      test('a "type" array gets the exact rewrites of its types (integer ranges, dates), null beside them', async () => {
+        const schema = { type: 'object', required: ['n', 'd'], properties: {
+          n: { type: ['integer'], minimum: 13, maximum: 120 }, d: { type: ['string', 'null'], format: 'date' } } };
+        checkJSONSchema(schema, 'schema');
+        const grammar = await compiler.compile({ kind: 'json_schema', schema });
+        const accepts = (text) => acceptsTokens(grammar, spell(tokenizer, text), stopId);
+        assert.equal(await accepts('{"n": 120, "d": "2024-02-29"}'), true);
+        assert.equal(await accepts('{"n": 13, "d": null}'), true);
+        // What xgrammar 0.1.27 alone lets through.
+        assert.equal(await accepts('{"n": 121, "d": null}'), false, 'maximum');
+        assert.equal(await accepts('{"n": 120, "d": "2023-02-29"}'), false, 'no leap day in 2023');
+        grammar.dispose();
+      });
+
+      test(`a repeated source comes from the compiler's cache (the last ${COMPILED_CACHE_SIZE}); a grammar in use outlives its eviction`, async () => {
+        const source = (i) => ({ kind: 'json_schema', schema: { type: 'object', properties: { [`field${i}`]: { type: 'integer' } } } });
+        let started = performance.now();
+        const held = await compiler.compile(source(0));
+        const firstMs = performance.now() - started;
+        started = performance.now();
+        (await compiler.compile(source(0))).dispose();
+        const repeatMs = performance.now() - started;
+        assert.ok(repeatMs < Math.max(1, firstMs / 10), `first ${firstMs} ms, repeated ${repeatMs} ms`);
+        for (let i = 1; i <= COMPILED_CACHE_SIZE; i++) (await compiler.compile(source(i))).dispose(); // evicts source 0
+        assert.equal(await acceptsTokens(held, spell(tokenizer, '{"field0": 7}'), stopId), true);
+        held.dispose();
+      });
+
       test('allows the tokens of a GBNF sentence, and not those of a near miss', async () => {
         const grammar = await compiler.compile({ kind: 'ebnf', ebnf: gbnfToEBNF(GRAMMARS.sql, 'g') });
         const sentence = "SELECT name, email FROM users WHERE age > 30 AND city = 'New York';";
@@ -280,6 +308,16 @@ describe('SmolLM2-135M constrained by response_format', () => {
   test('with ignore_eos the grammar still ends the reply, with "stop"', async () => {
     const reply = await generate({ type: 'grammar', grammar: 'root ::= "yes" | "no"' }, 5, { ignore_eos: true });
     assert.equal(reply.choices[0].finish_reason, 'stop');
+    assert.match(reply.choices[0].message.content, /^(yes|no)$/);
+  });
+
+  test('a grammar that allows no first token fails the request naming response_format (not a 500); the next runs', async () => {
+    // Left recursion without a base case: no text matches, which the GBNF checks do not look for.
+    const format = { type: 'grammar', grammar: 'root ::= root "a"' };
+    await assert.rejects(generate(format, 1), (error) => error.name === 'InvalidRequestError' && error.field === 'response_format'
+                         && /allows no reply/.test(error.message));
+    await assert.rejects(collect(await generate(format, 1, { stream: true })), (error) => error.field === 'response_format');
+    const reply = await generate({ type: 'grammar', grammar: 'root ::= "yes" | "no"' }, 5);
     assert.match(reply.choices[0].message.content, /^(yes|no)$/);
   });
 

@@ -382,11 +382,78 @@ describe('response_format', () => {
                   `${schemaField}.minimum`);
   });
 
+  test('keywords that contradict each other are refused before xgrammar (which would abort its WASM module)', () => {
+    const cases = [
+      [{ type: 'string', minLength: 5, maxLength: 2 }, 'maxLength'],
+      [{ type: 'array', items: { type: 'integer' }, minItems: 3, maxItems: 1 }, 'maxItems'],
+      [{ type: 'array', prefixItems: [{ type: 'integer' }, { type: 'string' }], maxItems: 1 }, 'maxItems'],
+      [{ type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'], maxProperties: 1 },
+       'maxProperties'],
+      [{ type: 'object', properties: { a: { type: 'integer' } }, additionalProperties: false, minProperties: 2 }, 'minProperties'],
+      [{ type: 'object', properties: { a: { type: 'integer' } }, minProperties: 2 }, 'minProperties'], // strict: closed
+      [{ type: 'object', minProperties: 4, maxProperties: 3, additionalProperties: true }, 'maxProperties'],
+    ];
+    for (const [bad, keyword] of cases) assertRejects({ messages: QUESTION, ...withSchema({ schema: bad }) }, `${schemaField}.${keyword}`);
+    parse(withSchema({ schema: { type: 'string', minLength: 2, maxLength: 2 } }));
+    parse(withSchema({ schema: { type: 'object', properties: { a: { type: 'integer' } }, additionalProperties: true, minProperties: 2 } }));
+    parse(withSchema({ schema: { type: 'array', prefixItems: [{ type: 'integer' }], maxItems: 1 } }));
+  });
+
+  test('pattern features xgrammar cannot take are refused by name, anchors only at the ends', () => {
+    const cases = [['\\p{L}+', 'Unicode property'], ['\\P{Lu}', 'Unicode property'], ['[\\p{L} ]+', 'Unicode property'],
+                   ['\\bcat\\b', 'word boundary'], ['a\\Bb', 'word boundary'], ['a$b', 'anchor $'], ['^a|^b', 'anchor ^'],
+                   ['(?=a)a', 'lookahead'], ['(?<!a)b', 'lookbehind'], ['(a)\\1', 'backreference']];
+    for (const [pattern, words] of cases) {
+      assert.throws(() => parse(withSchema({ schema: { type: 'string', pattern } })), (error) => {
+        assert.equal(error.field, `${schemaField}.pattern`);
+        assert.ok(error.message.includes(words), `${pattern}: ${error.message}`);
+        return true;
+      });
+    }
+    // Escaped anchors, class members and a backspace class [\b] are not those features.
+    for (const pattern of ['^[\\^$]+\\$x$', '[\\b]', 'a\\\\b', '^(a|b)$']) parse(withSchema({ schema: { type: 'string', pattern } }));
+  });
+
+  test('type beside const or enum must hold for each value (xgrammar reads const and enum alone)', () => {
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { const: 'x', type: 'integer' } }) }, `${schemaField}.const`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { enum: [1, 'a'], type: 'integer' } }) }, `${schemaField}.enum[1]`);
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { enum: [1.5], type: ['integer', 'null'] } }) }, `${schemaField}.enum[0]`);
+    parse(withSchema({ schema: { enum: [1, null], type: ['integer', 'null'] } }));
+    parse(withSchema({ schema: { const: { a: 1 }, type: 'object' } }));
+  });
+
+  test('a $ref with a malformed %-escape is refused naming the $ref (not a URIError)', () => {
+    assertRejects({ messages: QUESTION, ...withSchema({ schema: { $defs: {}, $ref: '#/$defs/%zz' } }) }, `${schemaField}.$ref`);
+    parse(withSchema({ schema: { $defs: { 'a b': { type: 'string' } }, $ref: '#/$defs/a%20b' } }));
+  });
+
+  test('stop strings are refused beside a grammar (they would cut the JSON), allowed with text and tool_choice auto', () => {
+    const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }];
+    assertRejects({ messages: QUESTION, stop: ['}'], response_format: { type: 'json_object' } }, 'stop');
+    assertRejects({ messages: QUESTION, stop: 'x', ...withSchema({ schema }) }, 'stop');
+    assertRejects({ messages: QUESTION, stop: ['x'], tools, tool_choice: 'required' }, 'stop');
+    assertRejects({ messages: QUESTION, stop: ['x'], tools, tool_choice: { type: 'function', function: { name: 'f' } } }, 'stop');
+    assert.deepEqual(parse({ stop: ['x'], response_format: { type: 'text' } }).stop, ['x']);
+    assert.deepEqual(parse({ stop: ['x'], tools }).stop, ['x']);
+  });
+
+  test('a long GBNF grammar parses in linear time (line and column are computed only for an error)', () => {
+    const rules = 20000;
+    const grammar = ['root ::= r0', ...Array.from({ length: rules }, (_, i) => `r${i} ::= "x" ${i + 1 < rules ? `r${i + 1}` : ''}`)].join('\n');
+    const started = performance.now();
+    parse({ response_format: { type: 'grammar', grammar } });
+    // Quadratic (the text re-split at each of 20,000 references: 10^10 characters) would take minutes.
+    assert.ok(performance.now() - started < 2000, `${performance.now() - started} ms`);
+    assertRejects({ messages: QUESTION, response_format: { type: 'grammar', grammar: `${grammar}\nbad ::= (` } }, 'response_format.grammar');
+  });
+
   test('a GBNF syntax error names the field, the line and the column', () => {
     const cases = [['root ::= "a', 'line 1, column 10'], ['root ::= item\nitem ::= ("a"', 'line 2, column 14'],
                    ['root ::= missing', 'never defined'], ['start ::= "a"', 'no rule "root"'],
                    ['root ::= "a"{2,1}', 'maximum below'], ['root ::= "\\q"', 'unknown escape'],
-                   ['root ::= <think>', 'token references'], ['root ::= "a"\nroot ::= "b"', 'defined twice']];
+                   ['root ::= <think>', 'token references'], ['root ::= "a"\nroot ::= "b"', 'defined twice'],
+                   ['root ::= [] "a"', 'line 1, column 10: the character class [] is empty'],
+                   ['root ::= "\\uD800"', 'surrogate'], ['root ::= [a-\\uDFFF]', 'surrogate'], ['root ::= "\uD800"', 'surrogate']];
     for (const [grammar, words] of cases) {
       assert.throws(() => parse({ response_format: { type: 'grammar', grammar } }), (error) => {
         assert.equal(error.name, 'InvalidRequestError');

@@ -67,6 +67,19 @@ describe('tools and tool_choice in a request', () => {
     assert.throws(() => parse({ tools: [WEATHER], response_format: { type: 'json_object' } }), refusedAt('response_format'));
   });
 
+  test('parameters get the schema checks that keep xgrammar from aborting; stop strings only beside unforced choices', () => {
+    const withParameters = (parameters) => ({ tools: [{ type: 'function', function: { name: 'f', parameters } }] });
+    assert.throws(() => parse(withParameters({ type: 'object', properties: { a: { type: 'string', minLength: 3, maxLength: 1 } } })),
+                  refusedAt('tools[0].function.parameters.properties.a.maxLength', /below minLength 3/));
+    assert.throws(() => parse(withParameters({ type: 'object', properties: { a: { type: 'string', pattern: '\\p{L}+' } } })),
+                  refusedAt('tools[0].function.parameters.properties.a.pattern', /Unicode property/));
+    for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }]) {
+      assert.throws(() => parse({ tools: [WEATHER], tool_choice, stop: ['x'] }), refusedAt('stop', /forced tool_choice/));
+    }
+    assert.deepEqual(parse({ tools: [WEATHER], tool_choice: 'auto', stop: ['x'] }).stop, ['x']);
+    assert.deepEqual(parse({ tools: [WEATHER], tool_choice: 'none', stop: ['x'] }).stop, ['x']);
+  });
+
   test('history: assistant tool_calls (arguments parsed for the template) and tool results answering them', () => {
     const call = { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris", "unit": "c"}' } };
     const { messages } = parseChatRequest({ messages: [...ASK, { role: 'assistant', content: null, tool_calls: [call] },
