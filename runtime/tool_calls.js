@@ -240,7 +240,8 @@ export class ToolCallStream {
   }
 
   // Tagged calls: content up to an opening tag (or a possible start of one at the end), each closed
-  // call parsed; at the end, an unclosed call is content.
+  // call parsed; at the end, an unclosed call is a call where its JSON is whole (the reply was cut,
+  // by max_tokens, inside the closing tag), else content.
   #tagged(end) {
     const { open, close } = this.#syntax.tagged;
     let content = '';
@@ -257,7 +258,16 @@ export class ToolCallStream {
       if (closeAt < 0) {
         content += this.#held.slice(0, at);
         this.#held = this.#held.slice(at);
-        if (end) content += this.#release().content;
+        if (end) {
+          const body = this.#held.slice(open.length);
+          const call = this.#callOf(body.slice(0, body.length - partialSuffix(body, close)));
+          if (call) {
+            toolCalls.push(call);
+            this.#held = '';
+          } else {
+            content += this.#release().content;
+          }
+        }
         break;
       }
       const call = this.#callOf(this.#held.slice(at + open.length, closeAt));

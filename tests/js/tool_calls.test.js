@@ -131,6 +131,16 @@ describe('parsing replies', () => {
   const call = (name, args) => ({ name, arguments: JSON.stringify(args) });
   const calls = (result) => result.calls.map(({ function: fn }) => fn);
 
+  test('Hermes: a call cut inside its closing tag (max_tokens) is still a call; a cut JSON stays text', () => {
+    const cut = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "f"}}\n</to';
+    const whole = streamed('hermes', cut.match(/.{1,4}/gs));
+    assert.deepEqual(calls(whole), [call('get_weather', { city: 'Paris', unit: 'f' })]);
+    assert.equal(whole.content, '');
+    const broken = streamed('hermes', ['<tool_call>\n{"name": "get_weather", "argu']);
+    assert.deepEqual(broken.calls, []);
+    assert.equal(broken.content, '<tool_call>\n{"name": "get_weather", "argu');
+  });
+
   test('Hermes: text streams until a <tool_call> tag, which is held until closed; several calls', () => {
     const text = 'Let me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}\n</tool_call>\n'
       + '<tool_call>\n{"name": "get_time", "arguments": {"zone": "CET"}}\n</tool_call>';
