@@ -64,14 +64,20 @@ def project_url(e2e_site):
 @pytest.fixture(scope="module")
 def api_page(browser, project_url):
     """The About page of the site with its service worker running, no model loaded yet."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(project_url + "about.html")
-    run(page, REGISTER, "sw.js")
-    # Claimed on activation: from now on the page's fetches go through the service worker.
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    context, page = open_controlled_about_page(browser, project_url)
     yield page
     context.close()
+
+
+def open_controlled_about_page(browser, site_url):
+    """(context, page): a new browser context on the site's About page, its service worker registered
+    and controlling the page (claimed on activation: from then on the page's fetches go through it)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(site_url + "about.html")
+    run(page, REGISTER, "sw.js")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    return context, page
 
 
 def fetch(page, path: str, body=None, method: str = "GET") -> dict:
@@ -263,11 +269,7 @@ def tool_site_url(tmp_path_factory):
 
 
 def test_the_openai_package_runs_a_tool_call(browser, tool_site_url):
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(tool_site_url + "about.html")
-    run(page, REGISTER, "sw.js")
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    context, page = open_controlled_about_page(browser, tool_site_url)
     result = run(page, IMPORT_OPENAI + """
       const model = (await client.models.list()).data[0].id;
       const request = { model, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [arg.tool],
