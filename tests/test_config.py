@@ -48,6 +48,12 @@ def test_default_file_is_read_from_the_working_directory(tmp_path, monkeypatch):
     ("model: x\ncolors: {accent: red}\n", "accent must be a #rrggbb colour"),
     ("model: x\ncolors: {acent: '#aabbcc'}\n", "unknown colour 'acent'; the themes' colours are bg, fg"),
     ("model: x\ncolors: '#aabbcc'\n", "colors must be a mapping"),
+    ("models: []\n", r"models is an empty list; give at least one model"),
+    ("models: [x, {model: y, quant: q8}]\n", r"models\[1\].quant must be one of q4g32, f16, got 'q8'"),
+    ("models: [x, {name: Y}]\n", r"models\[1\] has no `model:` key"),
+    ("models: [x, {model: y, size: 3}]\n", r"models\[1\]: unknown key\(s\) size; a model takes model, quant, name"),
+    ("models: [x, {model: y, name: ' '}]\n", r"models\[1\].name must be a non-empty string"),
+    ("models: [x, 3]\n", r"models\[1\] must be a non-empty string, got 3"),
 ])
 def test_bad_config_files_name_the_problem(tmp_path, text, message):
     config_file = tmp_path / "site.yml"
@@ -337,19 +343,3 @@ def test_repeated_model_flags_make_a_site_of_several_models(monkeypatch):
     result = CliRunner().invoke(cli, ["build", "--model", "a", "-m", "b"])
     assert result.exit_code == 0, result.output
     assert [entry.model for entry in built[0].models] == ["a", "b"]
-
-
-@pytest.mark.parametrize("text, message", [
-    ("models: []\n", r"models is an empty list; give at least one model"),
-    ("models: [x, {model: y, quant: q8}]\n", r"models\[1\].quant must be one of q4g32, f16, got 'q8'"),
-    ("models: [x, {name: Y}]\n", r"models\[1\] has no `model:` key"),
-    ("models: [x, {model: y, size: 3}]\n", r"models\[1\]: unknown key\(s\) size; a model takes model, quant, name"),
-    ("models: [x, {model: y, name: ' '}]\n", r"models\[1\].name must be a non-empty string"),
-    ("models: [x, 3]\n", r"models\[1\] must be a non-empty string, got 3"),
-])
-def test_bad_models_entries_name_the_entry(tmp_path, text, message):
-    config_file = tmp_path / "site.yml"
-    config_file.write_text(text)
-    with pytest.raises(SitegenError, match=message) as caught:
-        load_build_config(config_file, NO_FLAGS)
-    assert "\n" not in str(caught.value)
