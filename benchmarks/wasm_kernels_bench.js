@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Micro-benchmark of the WASM CPU backend's matrix-vector kernel (runtime/wasm/), one thread, in
+// Node: GB/s of weight bytes (codes + scales) read per second, on the decode matrices of
+// SmolLM2-135M (hidden 576, FFN 1536, vocabulary 49152) and Llama-3.2-1B (hidden 2048, FFN 8192),
+// and that as a fraction of a plain memory copy of the same bytes inside the same WebAssembly
+// memory, measured in the same run (the memory-bound ceiling a kernel cannot beat; absolute
+// figures drift between machines).
+//
+//   node benchmarks/wasm_kernels_bench.js                  q4g32
+//   node benchmarks/wasm_kernels_bench.js --scheme q8g32   (q4g32 | q4g32m | q8g32)
+
+import { parseArgs } from 'node:util';
+import { SCHEMES, WasmKernels } from '../runtime/wasm/kernels.js';
+
+const { values: args } = parseArgs({ options: {
+  scheme: { type: 'string', default: 'q4g32' }, seconds: { type: 'string', default: '1' },
+} });
+
+// [label, rows N, K]: W [N, K] as each model's decode step multiplies it
+const MATRICES = [
+  ['SmolLM2-135M gate/up [3072, 576]', 3072, 576],
+  ['SmolLM2-135M down [576, 1536]', 576, 1536],
+  ['SmolLM2-135M LM head [49152, 576]', 49152, 576],
+  ['Llama-3.2-1B gate/up [16384, 2048]', 16384, 2048],
+  ['Llama-3.2-1B down [2048, 8192]', 2048, 8192],
+];
+
+// view (a typed array) filled with xorshift32 output, truncated to its element size.
+function fillRandom(view, seed) {
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < view.length; i++) {
+    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
+    view[i] = state;
+  }
+}
+
+// Seconds per call of fn: repeated until `seconds` have passed, after one warm-up call.
+function timePerCall(fn, seconds) {
+  fn();
+  let calls = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) { fn(); calls++; }
+  return (performance.now() - start) / 1000 / calls;
+}
+
+async function main() {
+  const layout = SCHEMES[args.scheme];
+  if (!layout) throw new Error(`--scheme ${args.scheme}: one of ${Object.keys(SCHEMES)}`);
+  const wasm = await WasmKernels.create();
+  const seconds = Number(args.seconds);
+  console.log(`WASM ${args.scheme} matvec, 1 thread, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+  for (const [label, rows, K] of MATRICES) {
+    const mark = wasm.mark();
+    const groups = (rows * K) / 32;
+    const [codeBytes, scaleBytes] = [groups * layout.codeBytes, groups * layout.scaleBytes];
+    const codes = wasm.alloc(codeBytes);
+    const scales = wasm.alloc(scaleBytes);
+    const x = wasm.alloc(4 * K);
+    const y = wasm.alloc(4 * rows);
+    const scratch = wasm.alloc(WasmKernels.matvecScratchBytes(K));
+    const copy = wasm.alloc(codeBytes + scaleBytes);
+    fillRandom(new Uint32Array(wasm.memory.buffer, codes, codeBytes / 4), rows);
+    const halves = new Uint16Array(wasm.memory.buffer, scales, scaleBytes / 2);
+    fillRandom(halves, K);
+    halves.forEach((h, i) => { halves[i] = (h & 0x83ff) | 0x1c00; });  // finite f16 scales, ±2^-8..2^-7
+    fillRandom(new Uint32Array(wasm.memory.buffer, x, K), 7);
+    new Float32Array(wasm.memory.buffer, x, K).forEach((_, i, v) => { v[i] = ((v[i] >>> 0) % 2000) / 1000 - 1; });
+
+    const bytes = codeBytes + scaleBytes;
+    const matvec = timePerCall(() => wasm.matvec(args.scheme, { codes, scales }, x, y, { K, row1: rows, scratch }), seconds);
+    const memory = new Uint8Array(wasm.memory.buffer);
+    const copyTime = timePerCall(() => memory.copyWithin(copy, codes, codes + bytes), seconds);
+    const gbs = bytes / matvec / 1e9;
+    // a copy reads and writes every byte: its read rate is bytes / time
+    const copyGbs = bytes / copyTime / 1e9;
+    console.log(`${label.padEnd(36)} ${(bytes / 2 ** 20).toFixed(1).padStart(6)} MiB  ${(matvec * 1e3).toFixed(2).padStart(7)} ms`
+      + `  ${gbs.toFixed(2).padStart(6)} GB/s  (memory copy ${copyGbs.toFixed(1)} GB/s: ${(100 * gbs / copyGbs).toFixed(0)}%)`);
+    wasm.release(mark);
+  }
+}
+
+await main();

@@ -1,0 +1,152 @@
+// The WASM CPU backend's kernels (runtime/wasm/*.c, built into kernels.wasm by
+// `python -m sitegen.wasm_kernels`): loading the module, its memory, and typed calls.
+//
+// Memory layout: the C stack and static data sit below the module's `__heap_base`; everything
+// above it is handed out by alloc(), a bump allocator (weights, activations, caches and scratch
+// are allocated once at load, so nothing is ever freed one by one: release(mark) drops
+// everything allocated after mark()). Pointers are byte offsets into the module's memory.
+// Growing the memory detaches earlier views of it: take views (f32(), u8(), ...) after the
+// allocations they follow, and never keep one across an alloc().
+
+import { readBytes } from '../io.js';
+
+const PAGE = 65536;
+const MAX_PAGES = 65536;  // wasm32: 4 GiB
+const ALIGN = 16;         // v128 loads and stores
+
+/** Bytes of codes and of scales per group of 32 values, for each weight scheme (sitegen/quantize.py). */
+export const SCHEMES = {
+  q4g32: { codeBytes: 16, scaleBytes: 2 },
+  q4g32m: { codeBytes: 16, scaleBytes: 4 },
+  q8g32: { codeBytes: 32, scaleBytes: 2 },
+};
+
+export class WasmKernels {
+  /**
+   * Compile and instantiate the kernels.
+   * source: the module's bytes (ArrayBuffer | Uint8Array), or a URL or Node path to read them
+   *   from; default kernels.wasm next to this file.
+   * Rejects with the reader's NetworkError, or with a CompileError that names WebAssembly SIMD (what
+   * an engine without it, Chrome < 91, Firefox < 89, Safari < 16.4, fails on) and the engine's reason.
+   */
+  static async create(source = new URL('./kernels.wasm', import.meta.url)) {
+    const bytes = source instanceof ArrayBuffer || ArrayBuffer.isView(source) ? source : await readBytes(source);
+    let module;
+    try {
+      module = await WebAssembly.compile(bytes);
+    } catch (error) {
+      throw new WebAssembly.CompileError(`Could not compile the CPU kernels (they need WebAssembly SIMD: Chrome 91+, `
+        + `Firefox 89+, Safari 16.4+; update the browser): ${error.message}`);
+    }
+    return new WasmKernels(await WebAssembly.instantiate(module, {}));
+  }
+
+  // Use WasmKernels.create().
+  constructor(instance) {
+    this.exports = instance.exports;
+    this.memory = instance.exports.memory;
+    this.top = instance.exports.__heap_base.value;
+  }
+
+  /**
+   * A pointer to `bytes` fresh zeroed bytes, 16-byte aligned. Grows the memory as needed (which
+   * detaches earlier views). Throws a RangeError when 4 GiB (wasm32's limit) would be exceeded.
+   */
+  alloc(bytes) {
+    const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
+    const end = ptr + bytes;
+    const pages = Math.ceil(end / PAGE);
+    if (pages > MAX_PAGES) {
+      throw new RangeError(`The CPU backend needs ${end} bytes of WebAssembly memory; wasm32 has at most 4 GiB: `
+        + 'choose a smaller model.');
+    }
+    const have = this.memory.buffer.byteLength / PAGE;
+    if (pages > have) this.memory.grow(pages - have);
+    new Uint8Array(this.memory.buffer, ptr, bytes).fill(0);  // memory released and allocated again
+    this.top = end;
+    return ptr;
+  }
+
+  /** The allocator's position now, for release(). */
+  mark() {
+    return this.top;
+  }
+
+  /** Drop everything allocated since `mark` (from mark()); its pointers must no longer be used. */
+  release(mark) {
+    this.top = mark;
+  }
+
+  /** A pointer to a copy of `array` (any typed array) in the module's memory. */
+  put(array) {
+    const ptr = this.alloc(array.byteLength);
+    this.u8(ptr, array.byteLength).set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+    return ptr;
+  }
+
+  /** Float32Array view of `length` floats at `ptr` (valid until the next alloc()). */
+  f32(ptr, length) {
+    return new Float32Array(this.memory.buffer, ptr, length);
+  }
+
+  /** Uint8Array view of `length` bytes at `ptr` (valid until the next alloc()). */
+  u8(ptr, length) {
+    return new Uint8Array(this.memory.buffer, ptr, length);
+  }
+
+  /** Bytes of matvec()'s scratch for rows of K values: f32 [K + K/32]. */
+  static matvecScratchBytes(K) {
+    return 4 * (K + K / 32);
+  }
+
+  /**
+   * y[n] = Σ_k W[n, k] x[k] for rows n in [row0, row1), f32 sums (runtime/wasm/matvec.c).
+   * scheme: 'q4g32' | 'q4g32m' | 'q8g32'; weight: { codes, scales } pointers to the manifest
+   *   tensor's bytes as sitegen/quantize.py lays them out for W [rows, K]; x: f32 [K]; y: f32
+   *   [rows] (only rows row0..row1 - 1 written); scratch: matvecScratchBytes(K) bytes, one per
+   *   concurrent caller. K a positive multiple of 32.
+   * Throws a RangeError for another scheme or K.
+   */
+  matvec(scheme, { codes, scales }, x, y, { K, row0 = 0, row1, scratch }) {
+    if (!SCHEMES[scheme]) throw new RangeError(`No CPU matvec for weight scheme ${scheme}: one of ${Object.keys(SCHEMES)}.`);
+    if (!(K > 0 && K % 32 === 0)) throw new RangeError(`K = ${K}: rows must hold a positive multiple of 32 values.`);
+    this.exports[`${scheme}_matvec`](codes, scales, x, scratch, y, K, row0, row1);
+  }
+
+  /** out f32 [n] = x / sqrt(mean(x^2) + eps) ⊙ gain (RMSNorm); x, gain, out pointers, out may be x. */
+  rmsNorm(x, gain, out, n, eps) {
+    this.exports.rms_norm(x, gain, out, n, eps);
+  }
+
+  /**
+   * RoPE, rotate_half, on x f32 [heads, headDim] in place at one position. turn: f32 [R/2, 2], the
+   * position's row of runtime/webgpu/rope.js ropeTable (so rope_scaling is applied there);
+   * rotaryDim R: the first R dimensions of each head turn (rope.js rotaryDim), the rest do not.
+   */
+  rope(x, turn, { heads, headDim, rotaryDim }) {
+    this.exports.rope(x, turn, heads, headDim, rotaryDim);
+  }
+
+  /**
+   * One query position's attention over the KV cache (runtime/wasm/attention.c).
+   * q: f32 [heads, headDim]; kCache, vCache: f32 [kvHeads, context, headDim]; out: f32 [heads,
+   * headDim] (heads head0..head1 - 1 written); scores: scratch f32 [length - first], one per
+   * concurrent caller. Positions first..length-1 are attended (first > 0: a sliding window);
+   * scale multiplies q.k; softcap > 0 caps scores at softcap tanh(s / softcap).
+   */
+  attention({ q, kCache, vCache, out, scores }, { heads, kvHeads, headDim, context, first = 0, length, scale,
+    softcap = 0, head0 = 0, head1 = heads }) {
+    this.exports.attention(q, kCache, vCache, out, scores, heads, kvHeads, headDim, context, first, length, scale,
+      softcap, head0, head1);
+  }
+
+  /** out f32 [n] = silu(gate) ⊙ up (SwiGLU); pointers, out may be either input. */
+  siluMul(gate, up, out, n) {
+    this.exports.silu_mul(gate, up, out, n);
+  }
+
+  /** The index of the largest of x f32 [n] (n >= 1), the first of ties. */
+  argmax(x, n) {
+    return this.exports.argmax(x, n);
+  }
+}

@@ -1,0 +1,185 @@
+// The WASM CPU kernels (runtime/wasm/) against the CPU references the WGSL kernels are tested with
+// (tests/js/helpers/), on random inputs of odd sizes. No GPU: plain Node WebAssembly.
+//
+// Tolerances: the kernels sum in f32 in their own order, the references in float64: 1e-5 relative
+// to the outputs' scale (f32's 2^-24 grown over a few hundred terms); exp is Cephes' polynomial
+// (a few f32 ulps), so SiLU and softmax stay within the same bound.
+
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { WasmKernels } from '../../runtime/wasm/kernels.js';
+import { ropeInverseFrequencies, ropeTable, rotaryDim } from '../../runtime/webgpu/rope.js';
+import { matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
+import { attentionReference, ropeReference } from './helpers/attention_reference.js';
+
+const TOLERANCE = 1e-5;
+const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
+
+let wasm;
+before(async () => {
+  wasm = await WasmKernels.create();
+});
+
+// Copies of typed arrays into WASM memory, then a Float32Array view of `ptr` read after the call.
+const f32In = (values) => wasm.put(Float32Array.from(values));
+const read = (ptr, length) => Array.from(wasm.f32(ptr, length));
+
+describe('q4g32 / q4g32m / q8g32 matrix-vector product', () => {
+  for (const scheme of ['q4g32', 'q4g32m', 'q8g32']) {
+    for (const [rows, K] of [[37, 288], [1, 32], [130, 96]]) {
+      test(`${scheme}: W [${rows}, ${K}] x, rows split into two ranges`, () => {
+        const mark = wasm.mark();
+        const rand = random(rows * 7 + K);
+        const weight = randomWeight(scheme, rows, K, rand);
+        const x = Float32Array.from(normals(K, rand));
+        const want = matmul(Float64Array.from(x), weight.values, 1, rows, K);
+        const ptrs = { codes: wasm.put(weight.parts.codes), scales: wasm.put(weight.parts.scales) };
+        const [xPtr, y] = [wasm.put(x), wasm.alloc(4 * (rows + 1))];  // one float past the end: must stay 0
+        const scratch = wasm.alloc(WasmKernels.matvecScratchBytes(K));
+        const split = Math.floor(rows / 2);
+        wasm.matvec(scheme, ptrs, xPtr, y, { K, row0: split, row1: rows, scratch });
+        const upper = read(y, rows + 1);
+        assert.ok(upper.slice(0, split).every((v) => v === 0), 'rows below row0 untouched');
+        assert.equal(upper[rows], 0, 'nothing written past row1');
+        wasm.matvec(scheme, ptrs, xPtr, y, { K, row0: 0, row1: split, scratch });
+        const got = read(y, rows);
+        assert.ok(maxError(got, want, rms(want)) < TOLERANCE, `error ${maxError(got, want, rms(want))}`);
+        wasm.release(mark);
+      });
+    }
+  }
+
+  test('an unknown scheme or a K that is not a multiple of 32 is refused, naming it', () => {
+    assert.throws(() => wasm.matvec('q4_0', { codes: 0, scales: 0 }, 0, 0, { K: 32, row1: 1, scratch: 0 }),
+      /No CPU matvec for weight scheme q4_0: one of q4g32,q4g32m,q8g32/);
+    assert.throws(() => wasm.matvec('q4g32', { codes: 0, scales: 0 }, 0, 0, { K: 48, row1: 1, scratch: 0 }),
+      /K = 48: rows must hold a positive multiple of 32/);
+  });
+});
+
+test('RMSNorm: into another buffer and in place, odd widths', () => {
+  for (const n of [161, 3, 576]) {
+    const mark = wasm.mark();
+    const rand = random(n);
+    const x = Float32Array.from(normals(n, rand, 3));
+    const gain = Float32Array.from(normals(n, rand, 0.1), (v) => 1 + v);
+    const want = Array.from(x, (v, i) => v * rmsScale(x, 0, n, 1e-6) * gain[i]);
+    const [xPtr, gainPtr, out] = [wasm.put(x), wasm.put(gain), wasm.alloc(4 * n)];
+    wasm.rmsNorm(xPtr, gainPtr, out, n, 1e-6);
+    assert.ok(maxError(read(out, n), want) < TOLERANCE);
+    wasm.rmsNorm(xPtr, gainPtr, xPtr, n, 1e-6);
+    assert.deepEqual(read(xPtr, n), read(out, n));
+    wasm.release(mark);
+  }
+});
+
+// Tables from runtime/webgpu/rope.js (the GPU backend's), llama3 rope_scaling and partial rotary
+// included; head sizes whose half is not a multiple of 4 (the scalar tail) among them.
+for (const { dim, factor = 1, scaling = null } of [{ dim: 64 }, { dim: 24 }, { dim: 96, factor: 0.75 },
+  { dim: 32, scaling: { type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4,
+    original_max_position_embeddings: 16 } }]) {
+  const architecture = { head_dim: dim, partial_rotary_factor: factor, rope_theta: 10000, rope_scaling: scaling };
+  test(`RoPE: head_dim ${dim}, ${rotaryDim(architecture)} dimensions turned${scaling ? `, ${scaling.type} scaling` : ''}`, () => {
+    const mark = wasm.mark();
+    const [heads, positions, pos] = [5, 40, 33];
+    const rotary = rotaryDim(architecture);
+    const table = ropeTable(ropeInverseFrequencies(architecture, positions), positions, architecture);
+    const x = Float32Array.from(normals(heads * dim, random(dim), 3));
+    const want = Array.from({ length: heads }, (_, h) => Array.from(ropeReference(x.subarray(h * dim, (h + 1) * dim),
+      table, pos, rotary))).flat();
+    const turn = wasm.put(table.subarray(pos * rotary, (pos + 1) * rotary));
+    const xPtr = wasm.put(x);
+    wasm.rope(xPtr, turn, { heads, headDim: dim, rotaryDim: rotary });
+    assert.ok(maxError(read(xPtr, heads * dim), want) < TOLERANCE);
+    wasm.release(mark);
+  });
+}
+
+// One query over the cache: GQA, a sliding window, soft-capped scores, head sizes 16, 24 and 96,
+// position counts that are not multiples of 4; heads split into two ranges as threads will.
+for (const { dim = 16, heads = 4, kvHeads = 2, first = 0, length = 101, softcap = 0, name } of [
+  { name: 'grouped-query, 101 positions' },
+  { first: 31, length: 100, softcap: 2, name: 'a sliding window (positions 31..99), scores soft-capped at 2' },
+  { dim: 24, heads: 6, kvHeads: 2, length: 7, name: 'head_dim 24, three query heads per KV head, 7 positions' },
+  { dim: 96, heads: 2, kvHeads: 2, length: 1, name: 'head_dim 96, one position' },
+]) {
+  test(`attention: ${name}`, () => {
+    const mark = wasm.mark();
+    const rand = random(dim + length);
+    const [context, scale] = [128, dim ** -0.5];
+    const q = Float32Array.from(normals(heads * dim, rand));
+    const keys = Float32Array.from(normals(kvHeads * context * dim, rand, 2));
+    const values = Float32Array.from(normals(kvHeads * context * dim, rand));
+    const want = Array.from({ length: heads }, (_, h) => {
+      const kv = Math.floor(h / (heads / kvHeads));
+      const cache = (all) => all.subarray(kv * context * dim, (kv + 1) * context * dim);
+      return attentionReference(q.subarray(h * dim, (h + 1) * dim), cache(keys), cache(values),
+        { dim, first, length, scale, softcap });
+    }).flat();
+    const ptrs = { q: wasm.put(q), kCache: wasm.put(keys), vCache: wasm.put(values), out: wasm.alloc(4 * heads * dim),
+      scores: wasm.alloc(4 * (length - first)) };
+    const shape = { heads, kvHeads, headDim: dim, context, first, length, scale, softcap };
+    wasm.attention(ptrs, { ...shape, head0: 1 });
+    assert.ok(read(ptrs.out, dim).every((v) => v === 0), 'heads below head0 untouched');
+    wasm.attention(ptrs, { ...shape, head1: 1 });
+    const got = read(ptrs.out, heads * dim);
+    assert.ok(maxError(got, want, rms(want)) < TOLERANCE, `error ${maxError(got, want, rms(want))}`);
+    wasm.release(mark);
+  });
+}
+
+test('SiLU gate: silu(gate) ⊙ up, including gates far out in both tails', () => {
+  const mark = wasm.mark();
+  const n = 37;
+  const rand = random(n);
+  const gate = Float32Array.from(normals(n, rand, 4));
+  gate.set([-100, 100, -30, 30, 0]);
+  const up = Float32Array.from(normals(n, rand));
+  const want = Array.from(gate, (g, i) => silu(g) * up[i]);
+  const [gatePtr, upPtr, out] = [wasm.put(gate), wasm.put(up), wasm.alloc(4 * n)];
+  wasm.siluMul(gatePtr, upPtr, out, n);
+  assert.ok(maxError(read(out, n), want, 1e-3) < TOLERANCE, `error ${maxError(read(out, n), want, 1e-3)}`);
+  wasm.release(mark);
+});
+
+test('argmax: the first of tied maxima, at either end or the middle of an odd-sized vector', () => {
+  const mark = wasm.mark();
+  const n = 1001;
+  const logits = Float32Array.from(normals(n, random(3), 3));
+  const x = wasm.put(logits);
+  for (const [tops, want] of [[[500, 700], 500], [[0, n - 1], 0], [[n - 1], n - 1]]) {
+    const view = wasm.f32(x, n);
+    view.set(logits);
+    for (const i of tops) view[i] = 50;
+    assert.equal(wasm.argmax(x, n), want);
+  }
+  wasm.release(mark);
+});
+
+describe('memory', () => {
+  test('alloc hands out 16-byte aligned, zeroed, non-overlapping blocks and grows the memory', () => {
+    const mark = wasm.mark();
+    const a = wasm.alloc(3);
+    wasm.u8(a, 3).fill(7);
+    const before = wasm.memory.buffer.byteLength;
+    const b = wasm.alloc(2 * before);
+    assert.equal(a % 16, 0);
+    assert.equal(b % 16, 0);
+    assert.ok(b >= a + 3);
+    assert.ok(wasm.memory.buffer.byteLength >= b + 2 * before);
+    assert.deepEqual(Array.from(wasm.u8(a, 3)), [7, 7, 7]);
+    wasm.release(mark);
+    assert.ok(wasm.alloc(3) === a && wasm.u8(a, 3).every((v) => v === 0), 'released memory comes back zeroed');
+    wasm.release(mark);
+  });
+
+  test('more than wasm32\'s 4 GiB is refused with the reason', () => {
+    assert.throws(() => wasm.alloc(2 ** 32), { name: 'RangeError', message: /at most 4 GiB: choose a smaller model/ });
+  });
+});
+
+test('a module that does not compile is refused, naming what the kernels need', async () => {
+  const truncated = readFileSync(new URL('../../runtime/wasm/kernels.wasm', import.meta.url)).subarray(0, 100);
+  await assert.rejects(WasmKernels.create(truncated), { name: 'CompileError', message: /need WebAssembly SIMD.*: .+/ });
+});
