@@ -58,11 +58,16 @@
 //
 // Tool calling (runtime/tool_calls.js): a chat request's tools are rendered by the model's own
 // template, and its reply is split as it streams into content and tool calls by the template's
-// tool-call syntax (tool_calls.js ToolCallStream): message.tool_calls, streamed as delta.tool_calls,
-// finish_reason "tool_calls". tool_choice "required" or a named function decodes under the grammar
-// of the syntax and the tools' parameters (compiled as a response_format's is), so the reply is
-// calls whose arguments validate; "auto" decodes freely and is parsed. A template without tool
-// support refuses tools (InvalidRequestError naming tools).
+// tool-call syntax (tool_calls.js ToolCallStream): message.tool_calls, streamed as delta.tool_calls
+// (a call's id and name first, then its arguments as they are written), finish_reason "tool_calls".
+// The calls decode under the grammar of the syntax and the tools' parameters (tool_calls.js
+// toolCallGrammar, compiled as a response_format's is), so their arguments validate: with
+// tool_choice "required" or a named function the whole reply; with "auto", text until the syntax's
+// open tag (a grammar of text or calls), or, where calls begin with a special token (Mistral's
+// [TOOL_CALLS], Phi-4-mini's <|tool_call|>), free decoding until the model samples that token and
+// the calls' grammar from there (a forced choice makes it the first token). Llama 3's JSON calls,
+// which no text or token announces, decode freely under "auto" and are parsed. parallel_tool_calls
+// false allows one call. A template without tool support refuses tools (InvalidRequestError naming tools).
 
 import { loadBackend } from './backend.js';
 import { ChatTemplate } from './chat_template.js';
@@ -76,7 +81,7 @@ import { ReplyText, isEmptyPiece } from './reply_text.js';
 import { parseChatRequest, parseCompletionRequest } from './request.js';
 import { progressListener, waitingReport } from './request_progress.js';
 import { Tokenizer } from './tokenizer.js';
-import { ToolCallStream, isForcedChoice, templateInput, toolCallGrammar, toolCallSyntaxOf } from './tool_calls.js';
+import { ToolCallStream, isForcedChoice, templateInput, toolCallGrammar, toolCallSyntaxOf, withCallToken } from './tool_calls.js';
 import { TurnQueue } from './turn_queue.js';
 
 /**
@@ -122,6 +127,7 @@ export class Engine {
   #chatTemplate;
   #thinkingTags; // { open, close } of a template that thinks, else null
   #toolSyntax; // tool_calls.js SYNTAXES entry of the template, else null (no tool support)
+  #callToken; // the id of the syntax's callToken, null where it has none
   #turns = new TurnQueue();
   #cachedIds = []; // token ids whose keys and values the model's KV cache holds, in order
   #interrupt = new AbortController(); // aborted (and replaced) by interruptGenerate(): the requests created before
@@ -139,7 +145,10 @@ export class Engine {
     this.#tokenizer = tokenizer;
     this.#chatTemplate = chatTemplate;
     this.#thinkingTags = thinkingTagsOf(model.manifest.chat_template?.template, tokenizer);
-    this.#toolSyntax = toolCallSyntaxOf(model.manifest.chat_template?.template);
+    const toolSyntax = toolCallSyntaxOf(model.manifest.chat_template?.template);
+    this.#callToken = toolSyntax?.callToken ? tokenizer.tokenToId(toolSyntax.callToken) ?? null : null;
+    // A syntax whose calls begin with a special token the tokenizer lacks cannot be written.
+    this.#toolSyntax = toolSyntax?.callToken && this.#callToken === null ? null : toolSyntax;
     this.chat = { completions: { create: (request, options) => this.#create(CHAT, options, (manifest) => {
       const params = parseChatRequest(request, manifest);
       const grammar = this.#grammarSourceOf(params);
@@ -149,7 +158,7 @@ export class Engine {
       const promptIds = this.#chatTemplate.encode(input.messages, { addGenerationPrompt: true, tools: input.tools,
                                                                     enableThinking: params.enableThinking });
       const thinking = this.#thinkingOf(promptIds);
-      if (grammar && thinking?.opened) {
+      if (grammar && !grammar.freeStart && thinking?.opened) {
         throw new InvalidRequestError(`${grammar.field} cannot be used while the prompt opens a thinking block: the grammar `
                                       + 'governs the reply from its first token. Set enable_thinking to false.', { field: grammar.field });
       }
@@ -235,16 +244,22 @@ export class Engine {
   }
 
   // The grammar a chat reply decodes under, null for none: { source (grammar.js), field (the request
-  // field it comes from) }: the response_format's, or a forced tool choice's (tool_calls.js). Throws
-  // InvalidRequestError naming tools where the template has no tool support.
+  // field it comes from), freeStart (text may come first: tool_choice "auto"), callToken (the id of
+  // the syntax's call token: the grammar starts after it, null: from the first token), forced (the
+  // reply must begin with that token) }: the response_format's, or the tool choice's
+  // (tool_calls.js toolCallGrammar). Throws InvalidRequestError naming tools where the model has no
+  // tool support.
   #grammarSourceOf({ responseFormat, tools }) {
     if (tools && !this.#toolSyntax) {
-      throw new InvalidRequestError(`The chat template of ${this.#modelId} has no tool support (it renders no tools), `
-        + 'so the model cannot call functions: leave tools out, '
+      throw new InvalidRequestError(`${this.#modelId} has no tool support (its chat template renders no tools, or its `
+        + 'tokenizer lacks the special token its calls begin with), so the model cannot call functions: leave tools out, '
         + 'or use a model whose template takes tools (Qwen2.5, Qwen3, Llama 3.1/3.2, Mistral v0.3, Phi-4-mini).', { field: 'tools' });
     }
     if (responseFormat) return { source: responseFormat, field: 'response_format' };
-    return isForcedChoice(tools) ? { source: toolCallGrammar(this.#toolSyntax, tools), field: 'tool_choice' } : null;
+    const source = tools && tools.choice !== 'none' ? toolCallGrammar(this.#toolSyntax, tools) : null;
+    if (!source) return null;
+    const forced = isForcedChoice(tools);
+    return { source, field: 'tool_choice', freeStart: !forced, callToken: this.#callToken, forced };
   }
 
   // The grammar.js CompiledGrammar of a #grammarSourceOf() grammar. The compiler (the vocabulary's
@@ -304,8 +319,11 @@ export class Engine {
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
       grammar = params.grammar ? await this.#compileGrammar(model, params.grammar) : null;
-      matcher = await grammar?.matcher();
-      const firstMask = await matcher?.nextTokenMask();
+      // A grammar after a call token waits for it (forced: the reply's first token is the call token).
+      const callToken = params.grammar?.callToken ?? null;
+      matcher = callToken === null ? await grammar?.matcher() : null;
+      const firstMask = callToken !== null && params.grammar.forced ? onlyTokenMask(callToken, model.vocabSize)
+        : await matcher?.nextTokenMask();
       if (firstMask && !firstMask.some((word) => word !== 0)) throw noFirstTokenError(params.grammar.field);
       const started = performance.now();
       ran = true;
@@ -318,9 +336,12 @@ export class Engine {
       const manifest = model.manifest;
       const stopIds = new Set(params.ignoreEos ? [] : manifest.stop_token_ids);
       // Special tokens (an ignored EOS, a stray turn marker) are not reply text, as in `tokenizers`' decode().
-      const reply = new ReplyText(this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true }), params.stop,
-                                  { thinking: params.thinking });
-      const toolCalls = params.toolSyntax ? new ToolCallStream(params.toolSyntax, params.tools.tools) : null;
+      const decoder = this.#tokenizer.createStreamDecoder({ skipSpecialTokens: true });
+      const reply = new ReplyText(params.toolSyntax?.callToken ? withCallToken(decoder, this.#callToken, params.toolSyntax.callToken)
+        : decoder, params.stop, { thinking: params.thinking });
+      // Calls decoded under the tool grammar stream their arguments as they are written.
+      const toolCalls = params.toolSyntax && new ToolCallStream(params.toolSyntax, params.tools.tools, {
+        constrained: Boolean(params.grammar), parallel: params.tools.parallel });
       let called = false;
       // A reply piece with its content split into content and tool calls (none without tools).
       const split = (piece, end) => {
@@ -329,7 +350,7 @@ export class Engine {
         called ||= parts.toolCalls.length > 0;
         return { ...piece, ...parts };
       };
-      const nextOptions = samplingOptions(params, matcher);
+      const nextOptions = samplingOptions(params, () => matcher);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
       let sampled = await model.sample(await nextOptions(firstMask));
       const firstTokenAt = performance.now();
@@ -338,6 +359,7 @@ export class Engine {
       let finishReason = null;
       while (finishReason === null) {
         matcher?.acceptToken(sampled.token);
+        if (sampled.token === callToken && !matcher) matcher = await grammar.matcher(); // the calls begin
         if (stopIds.has(sampled.token) || matcher?.isTerminated) { // a grammar ends on a stop token even with ignore_eos
           finishReason = 'stop';
           break;
@@ -433,12 +455,21 @@ function assertFitsContextWindow(promptTokens, contextLength) {
 
 // The model's sampling options for each token (a promise): the request's settings, a fresh number
 // from the request's random sequence (seeded, so a seed reproduces the reply) and, under a
-// grammar, the mask of the tokens `matcher` (grammar.js GrammarMatcher) allows next, or `mask`
-// where the caller has it already (the first token's).
-function samplingOptions({ sampling, seed, logprobs, topLogprobs }, matcher) {
+// grammar, the mask of the tokens the current matcher (matcherNow(): grammar.js GrammarMatcher, or
+// null) allows next, or `mask` where the caller has it already (the first token's).
+function samplingOptions({ sampling, seed, logprobs, topLogprobs }, matcherNow) {
   const random = createRandom(seed ?? randomSeed());
-  return async (mask) => ({ ...sampling, logprobs, topLogprobs, random: random(),
-                            tokenMask: mask ?? (matcher ? await matcher.nextTokenMask() : null) });
+  return async (mask) => {
+    const matcher = matcherNow();
+    return { ...sampling, logprobs, topLogprobs, random: random(), tokenMask: mask ?? (matcher ? await matcher.nextTokenMask() : null) };
+  };
+}
+
+// A backend tokenMask (backend.js: bit t & 31 of word t >> 5) allowing `token` alone.
+function onlyTokenMask(token, vocabSize) {
+  const mask = new Uint32Array(Math.ceil(vocabSize / 32));
+  mask[token >> 5] = 1 << (token & 31);
+  return mask;
 }
 
 // A grammar (from the request's `field`) that allows no first token matches nothing: the checks

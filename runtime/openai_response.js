@@ -12,7 +12,11 @@
 //                                   'stop' | 'length' | 'tool_calls' | 'abort', usageOf()
 // reasoning and content are strings (reasoning: the model's thinking, '' for a model that does
 // not think; absent counts as ''); logprobs and reasoningLogprobs are arrays of logprobsEntry()
-// objects (empty unless the request asked for logprobs).
+// objects (empty unless the request asked for logprobs); toolCalls (absent counts as []) holds
+// OpenAI's delta.tool_calls entries (tool_calls.js ToolCallStream): a call's first,
+// { index, id, type, function: { name, arguments: '' } }, then { index, function: { arguments } }
+// fragments. A whole response joins them into message.tool_calls; a stream sends each entry as
+// one chunk's delta.tool_calls, as OpenAI does, so the chunks join into the same calls.
 //
 // Thinking (chat completions of a model whose template thinks, params.thinking set): the thinking
 // goes to message.reasoning_content (streamed: delta.reasoning_content chunks, before the
@@ -191,7 +195,7 @@ export async function collectCompletion(events, header, params, api) {
   for await (const event of events) {
     text += event.content;
     reasoning += event.reasoning ?? '';
-    toolCalls.push(...(event.toolCalls ?? []));
+    joinToolCalls(toolCalls, event.toolCalls ?? []);
     logprobs.push(...event.logprobs);
     reasoningLogprobs.push(...(event.reasoningLogprobs ?? []));
     last = event;
@@ -204,8 +208,8 @@ export async function collectCompletion(events, header, params, api) {
 /**
  * The generation as chunks (`chat.completion.chunk`, `text_completion`): first any echoed text,
  * then per event one with its reasoning (text or logprobs), if any, one with its content (text or
- * logprobs), if any, so all reasoning chunks come before the content ones, and two per tool call
- * (see the top of this file); one with the finish_reason, then, with includeUsage,
+ * logprobs), if any, so all reasoning chunks come before the content ones, and one per tool-call
+ * entry (see the top of this file); one with the finish_reason, then, with includeUsage,
  * one with no choices and the usage (OpenAI's stream_options.include_usage).
  * @param {AsyncIterable} events  the generation (above); ending the returned iterator early ends it
  * @param {object} header  responseHeader()
@@ -216,7 +220,6 @@ export async function* streamChunks(events, header, params, api) {
   const chunk = (choices, extra = {}) => ({ ...header, object: api.chunkObject, choices, ...extra });
   let offset = 0; // text streamed so far
   let first = true;
-  let calls = 0; // tool calls streamed so far
   const piece = (field, text, logprobs, finishReason, toolCalls) => {
     const delta = api.delta({ field, text, logprobs, finishReason, offset, toolCalls }, params, first);
     if (field === 'content') offset += text.length;
@@ -228,15 +231,19 @@ export async function* streamChunks(events, header, params, api) {
   for await (const { reasoning = '', reasoningLogprobs = [], content, logprobs, toolCalls = [], finishReason, usage } of events) {
     if (reasoning || reasoningLogprobs.length) yield piece('reasoning_content', reasoning, reasoningLogprobs, null);
     if (content || logprobs.length) yield piece('content', content, logprobs, null);
-    for (const { id, type, function: { name, arguments: args } } of toolCalls) {
-      const index = calls++;
-      yield piece('tool_calls', '', [], null, [{ index, id, type, function: { name, arguments: '' } }]);
-      yield piece('tool_calls', '', [], null, [{ index, function: { arguments: args } }]);
-    }
+    for (const entry of toolCalls) yield piece('tool_calls', '', [], null, [entry]);
     if (finishReason) {
       yield piece('content', '', [], finishReason);
       if (params.includeUsage) yield chunk([], { usage });
     }
+  }
+}
+
+// Adds delta.tool_calls `entries` (see the top of this file) to the whole `calls` they build.
+function joinToolCalls(calls, entries) {
+  for (const { index, id, type, function: fn } of entries) {
+    if (id) calls[index] = { id, type, function: { name: fn.name, arguments: fn.arguments } };
+    else calls[index].function.arguments += fn.arguments;
   }
 }
 

@@ -103,7 +103,7 @@ const COMPLETION_FIELDS = {
  *   enableThinking (boolean, or undefined: the chat template's default),
  *   responseFormat (null: free text; else the grammar source the reply must follow, response_format.js),
  *   tools (null: none; else tool_calls.js toolSettings(): { tools, choice, parallel }),
- *   (stop strings beside response_format or a forced tool_choice are refused, naming stop),
+ *   (stop strings beside response_format or tools the model may call are refused, naming stop),
  *   sampling: { temperature, topP, topK, frequencyPenalty, presencePenalty, repetitionPenalty, logitBias } }
  * `manifest` is the loaded model's manifest (model_id, generation, architecture).
  */
@@ -135,16 +135,19 @@ export function parseChatRequest(request, manifest) {
   return { messages, ...shared, logprobs, topLogprobs: read('top_logprobs') ?? 0, enableThinking, responseFormat, tools };
 }
 
-// A stop string would end a reply decoded under a grammar (response_format, or a forced tool call)
-// in the middle of it, with finish_reason "stop", which there means the reply is complete (valid
-// JSON for the schema, calls whose arguments validate): the two are refused together rather than
-// break that promise. (OpenAI's API takes both and may then return incomplete JSON; a client that
-// sends a stop string beside a schema gets a clear error here instead.)
+// A stop string would end a reply decoded under a grammar (response_format, or the tools' calls:
+// under tool_choice "auto" too, from a call's start) in the middle of it, with finish_reason "stop"
+// or "tool_calls", which there mean the reply is complete (valid JSON for the schema, calls whose
+// arguments validate): the two are refused together rather than break that promise. (OpenAI's API
+// takes both and may then return incomplete JSON; a client that sends a stop string beside a
+// schema or callable tools gets a clear error here instead.)
 function assertNoStopUnderGrammar(stop, responseFormat, tools) {
-  if (stop.length === 0 || !(responseFormat || isForcedChoice(tools))) return;
-  throw new InvalidRequestError(`stop cannot be combined with ${responseFormat ? 'response_format' : 'a forced tool_choice'}: `
+  const callable = tools && tools.choice !== 'none';
+  if (stop.length === 0 || !(responseFormat || callable)) return;
+  throw new InvalidRequestError(`stop cannot be combined with ${responseFormat ? 'response_format' : 'tools the model may call'}: `
                                 + 'a stop string would end the reply in the middle of its grammar (incomplete JSON). '
-                                + 'Leave stop out; the grammar ends the reply.', { field: 'stop' });
+                                + `Leave stop out; the grammar ends the reply${responseFormat ? '' : ' (or set tool_choice to "none")'}.`,
+                                { field: 'stop' });
 }
 
 /**

@@ -1,5 +1,5 @@
 // Tool calling (OpenAI's `tools`, `tool_choice`, `parallel_tool_calls`): the checks of a chat
-// request's tool fields, the model's tool-call syntax, the grammar that forces a call, and the
+// request's tool fields, the model's tool-call syntax, the grammar of the calls, and the
 // parser that turns the model's reply text back into OpenAI's `tool_calls`.
 //
 // A model writes tool calls in the syntax its chat template teaches it. The template renders the
@@ -12,19 +12,28 @@
 //                template reads the tool list from the system message's `tools`, a JSON string,
 //                as the model card shows, not from the `tools` variable)
 //   llama3_json  {"name": ..., "parameters": {...}}: the whole reply is the call (Llama 3.1, 3.2)
-// [TOOL_CALLS], <|tool_call|> and <|python_tag|> are special tokens: reply text leaves them out (as
-// `tokenizers`' decode skips them) and a grammar cannot write them (grammar.js), so those syntaxes
-// are read from the JSON alone: a reply that is a JSON value of calls and nothing else.
+// [TOOL_CALLS] and <|tool_call|> are special tokens (a syntax's `callToken`): reply text leaves them
+// out (as `tokenizers`' decode skips them), so the engine decodes that one token as its text
+// (withCallToken()) to show where the calls begin; a grammar cannot write them (xgrammar allows no
+// special token but the stop tokens), so the engine writes or awaits the token itself (below).
+// (Llama 3.1's <|python_tag|> serves its built-in tools only: its JSON calls have no marker.)
 //
 // tool_choice: "none" (the tools are in the prompt, the reply is text as written), "auto" (the model
-// chooses: its reply is decoded freely and parsed; a call whose JSON does not parse or names no
-// tool stays text), "required" (at least one call of any tool) or { type: "function", function:
-// { name } } (one call of that tool). Forced choices decode under the grammar toolCallGrammar()
-// builds from the syntax and the tools' parameter schemas, so every call's `arguments` validates.
-// "auto" is left unconstrained, and parsed: for the syntaxes that begin a call with a special token
-// (mistral, phi4_mini, llama3_json) no text marks where a call starts, so a grammar allowing "text or
-// a call" would have to guess from the JSON's first characters and refuse replies that merely begin
-// with JSON; and a free reply keeps decoding at unconstrained speed.
+// chooses), "required" (at least one call of any tool) or { type: "function", function: { name } }
+// (one call of that tool). The calls decode under the grammar toolCallGrammar() builds from the
+// syntax and the tools' parameter schemas, so every call's `arguments` validates:
+// - forced choices: the whole reply is calls (for a callToken syntax the engine makes the token the
+//   reply's first, then the grammar holds);
+// - "auto", hermes: xgrammar's triggered_tags, free text until "<tool_call>", then a call;
+// - "auto", mistral and phi4_mini: free decoding until the model samples the callToken, then the
+//   forced grammar's calls to the reply's end (the engine switches the matcher on: a trigger xgrammar
+//   cannot see, as the token is special);
+// - "auto", llama3_json: free decoding, the reply parsed (no text or token marks a call's start: a
+//   grammar would have to guess from the JSON's first characters, refusing replies that merely begin
+//   with JSON); a call whose JSON does not parse or names no tool stays text.
+// parallel_tool_calls false: at most one call. The grammars stop after the first call; a parsed
+// reply's further calls are dropped (not made content: they are calls the request ruled out).
+// Calls decoded under a grammar stream their arguments as they are written (ToolCallStream).
 
 import { InvalidRequestError } from './errors.js';
 import { assertAt, assertOnlyKeys, checkJSONSchema, describe, isPlainObject } from './response_format.js';
@@ -124,22 +133,26 @@ const openAIId = () => `call_${randomAlphanumeric(24)}`;
 
 /**
  * The tool-call syntaxes, first match wins (see the top of this file). Each: `marker`, the text
- * that picks it from a template; `argumentsKey`; how calls sit in the reply: `tagged` ({ open,
- * close } texts around each call's JSON) or `list` (the whole reply is a JSON array of calls) or
- * neither (the whole reply is calls separated by `separator`); the grammar's texts (`prefix`,
- * `begin`, `end`, `separator`, `suffix`: prefix, then begin(name) arguments end per call, joined by
- * separator, then suffix); `parallel` (whether the model writes several calls in one reply);
- * `newId()`; `toolsInSystemMessage` (the tool list goes to the system message, Phi-4-mini's way).
+ * that picks it from a template; `argumentsKey`; where calls sit in the reply: `tagged` ({ open,
+ * close } texts around each call's JSON, text between calls), else after `callToken` (the special
+ * token that begins the calls: a JSON list of them to the reply's end, `list`), else the whole
+ * reply (when it begins with the JSON); the grammar's texts (`prefix`, `begin`, `end`,
+ * `separator`, `suffix`: prefix, then begin(name) arguments end per call, joined by separator, then
+ * suffix; `begin` starts with the tagged open text); `parallel` (whether the model writes several
+ * calls in one reply); `newId()`; `toolsInSystemMessage` (the tool list goes to the system
+ * message, Phi-4-mini's way).
  */
 export const SYNTAXES = [
   { name: 'hermes', marker: '<tool_call>', argumentsKey: 'arguments', tagged: { open: '<tool_call>', close: '</tool_call>' },
     prefix: '', begin: (name) => `<tool_call>\n${callOpening('arguments')(name)}`, end: '}\n</tool_call>', separator: '\n',
     suffix: '', parallel: true, newId: openAIId },
-  { name: 'mistral', marker: '[TOOL_CALLS]', argumentsKey: 'arguments', list: true,
-    prefix: '[', begin: callOpening('arguments'), end: '}', separator: ', ', suffix: ']', parallel: true,
+  // The template writes "[TOOL_CALLS] [": hence the prefix's space.
+  { name: 'mistral', marker: '[TOOL_CALLS]', argumentsKey: 'arguments', callToken: '[TOOL_CALLS]', list: true,
+    prefix: ' [', begin: callOpening('arguments'), end: '}', separator: ', ', suffix: ']', parallel: true,
     newId: () => randomAlphanumeric(9) },
-  { name: 'phi4_mini', marker: '<|tool|>', argumentsKey: 'arguments', list: true, toolsInSystemMessage: true,
-    prefix: '[', begin: callOpening('arguments'), end: '}', separator: ', ', suffix: ']', parallel: true, newId: openAIId },
+  { name: 'phi4_mini', marker: '<|tool|>', argumentsKey: 'arguments', callToken: '<|tool_call|>', list: true,
+    toolsInSystemMessage: true, prefix: '[', begin: callOpening('arguments'), end: '}', separator: ', ', suffix: ']',
+    parallel: true, newId: openAIId },
   { name: 'llama3_json', marker: '"parameters"', argumentsKey: 'parameters',
     prefix: '', begin: callOpening('parameters'), end: '}', separator: '; ', suffix: '', parallel: false, newId: openAIId },
 ];
@@ -165,24 +178,45 @@ export function templateInput(syntax, messages, tools) {
 }
 
 /**
- * The grammar source (grammar.js kind 'structural_tag') a forced tool choice decodes under:
- * `syntax`'s calls of the allowed tools (choice { name }: that one, once; "required": any of them,
- * at least once, several where `parallel` and the syntax allow), each call's arguments valid
- * against its tool's parameters.
+ * The grammar source (grammar.js kind 'structural_tag') of a chat reply with tools (toolSettings(),
+ * choice other than "none"), or null where the reply decodes freely and is parsed:
+ * - a forced choice (choice { name }: that tool, once; "required": any of them, at least once,
+ *   several where `parallel` and the syntax allow): `syntax`'s calls, from the reply's first token
+ *   (after its callToken, which the engine writes first: a grammar cannot write a special token);
+ * - "auto" with a tagged syntax: free text until the open tag (xgrammar's triggered_tags), then a
+ *   call, and after it free text again; only one call where `parallel` is false;
+ * - "auto" with a callToken syntax: the calls as "required" makes them, which the engine switches
+ *   to once the model has sampled the callToken (free decoding until then);
+ * - "auto" with neither (llama3_json): null, no text marks a call's start.
+ * Every call's arguments validate against its tool's parameters.
  */
 export function toolCallGrammar(syntax, { tools, choice, parallel }) {
+  if (choice === 'auto' && !syntax.tagged && !syntax.callToken) return null;
   const allowed = typeof choice === 'object' ? tools.filter((tool) => tool.function.name === choice.name) : tools;
-  const calls = {
-    type: 'tags_with_separator',
-    separator: syntax.separator,
-    at_least_one: true,
-    stop_after_first: typeof choice === 'object' || !parallel || !syntax.parallel,
-    tags: allowed.map(({ function: fn }) => ({ type: 'tag', begin: syntax.begin(fn.name),
-                                               content: { type: 'json_schema', json_schema: fn.parameters }, end: syntax.end })),
-  };
-  const around = [syntax.prefix, syntax.suffix].map((value) => ({ type: 'const_string', value }));
-  const format = syntax.prefix || syntax.suffix ? { type: 'sequence', elements: [around[0], calls, around[1]] } : calls;
-  return { kind: 'structural_tag', format };
+  const single = typeof choice === 'object' || !parallel || !syntax.parallel;
+  const tags = allowed.map(({ function: fn }) => ({ type: 'tag', begin: syntax.begin(fn.name),
+                                                    content: { type: 'json_schema', json_schema: fn.parameters }, end: syntax.end }));
+  if (choice === 'auto' && syntax.tagged) {
+    return { kind: 'structural_tag', format: { type: 'triggered_tags', triggers: [syntax.tagged.open], tags,
+                                               at_least_one: false, stop_after_first: single } };
+  }
+  // xgrammar 0.1.27 refuses any text after a tags_with_separator (it must end the format), so
+  // several calls' suffix (Mistral's and Phi-4-mini's closing "]") is left out: the reply ends after
+  // the last call. One call is one of the tags, suffix and all.
+  const calls = single ? { type: 'or', elements: tags }
+    : { type: 'tags_with_separator', separator: syntax.separator, at_least_one: true, tags };
+  const elements = [syntax.prefix, calls, single ? syntax.suffix : '']
+    .filter((element) => element !== '').map((element) => (typeof element === 'string' ? { type: 'const_string', value: element } : element));
+  return { kind: 'structural_tag', format: elements.length === 1 ? elements[0] : { type: 'sequence', elements } };
+}
+
+/**
+ * A tokenizer stream decoder (tokenizer.js createStreamDecoder) that decodes `token` (the id of a
+ * syntax's callToken) as `text`, the token's own text, where `decoder` skips it as a special token:
+ * ToolCallStream then sees where the calls begin. Text held before it is handed out with it.
+ */
+export function withCallToken(decoder, token, text) {
+  return { push: (id) => (id === token ? decoder.flush() + text : decoder.push(id)), flush: () => decoder.flush() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,98 +224,196 @@ export function toolCallGrammar(syntax, { tools, choice, parallel }) {
 
 /**
  * Splits a reply's text, as it streams, into content and tool calls by `syntax`'s rule: push(text)
- * returns { content, toolCalls } for what is now final (content: text to show; toolCalls:
- * [{ id, type: 'function', function: { name, arguments: JSON string } }]); finish(text) takes the
- * reply's last text and returns the rest.
- * Text that may still become a call is held back until it is known: for tagged calls from a
- * possible opening tag to its closing tag, for the JSON syntaxes the whole reply when it begins
- * with the JSON ('{' or '['). What does not parse as calls of `tools` (bad JSON, an unknown name,
- * arguments that are not an object) is content.
+ * returns { content, toolCalls } for what is now final (content: text to show; toolCalls: OpenAI's
+ * delta.tool_calls entries: { index, id, type: 'function', function: { name, arguments: '' } } as
+ * a call begins, then { index, function: { arguments } } fragments whose concatenation is its
+ * arguments' JSON text); finish(text) takes the reply's last text and returns the rest.
+ * The calls sit in regions of the reply (SYNTAXES): a tagged call, from a callToken's text to the
+ * end, or the whole reply where it begins with the JSON.
+ * `constrained`: the reply is decoded under toolCallGrammar(), so a region's text is known to
+ * become valid calls: each call is handed out as its name is written and its arguments as they
+ * are (a cut reply, finish_reason "length", may leave them unfinished). Otherwise a region is held
+ * until it ends and parsed then (one fragment per call); what does not parse as calls of `tools`
+ * (bad JSON, an unknown name, arguments that are not an object) is content (a tagged call cut
+ * inside its closing tag, its JSON whole, is still a call).
+ * `parallel` false: calls after the first are dropped (the grammar writes none; a parsed reply may).
+ * Whitespace-only content is held until more content follows: where the reply made calls, the
+ * whitespace around them is the syntax's layout, not content.
  */
 export class ToolCallStream {
   #syntax;
   #names;
-  #held = '';
-  #started = false; // some non-blank text has been seen
-  #whole = false; // (JSON syntaxes) the reply began with JSON: held to the end
+  #constrained;
+  #parallel;
+  #opening;
+  #held = ''; // text not handed out yet, outside a region
+  #region = null; // the open region's text after its opening, null outside one
+  #decided = false; // (whole-reply syntaxes) whether the reply's first character has been seen
+  #scan = { at: 0, call: null }; // (constrained) how far #region is read; the call being read
+  #calls = 0; // calls begun
+  #space = ''; // whitespace-only content, held
 
-  /** `syntax`: a SYNTAXES entry; `tools`: the request's tools (readTools()). */
-  constructor(syntax, tools) {
+  /**
+   * `syntax`: a SYNTAXES entry; `tools`: the request's tools (readTools()); options: `constrained`
+   * (default false) and `parallel` (default true), as above.
+   */
+  constructor(syntax, tools, { constrained = false, parallel = true } = {}) {
     this.#syntax = syntax;
     this.#names = new Set(tools.map((tool) => tool.function.name));
+    this.#constrained = constrained;
+    this.#parallel = parallel;
+    this.#opening = new RegExp(`\\{"name": "([a-zA-Z0-9_-]{1,64})", "${syntax.argumentsKey}": `, 'g');
   }
 
   push(text) {
-    this.#held += text;
-    if (this.#syntax.tagged) return this.#tagged(false);
-    if (!this.#started && this.#held.trim()) {
-      this.#started = true;
-      this.#whole = this.#held.trimStart().startsWith(this.#syntax.list ? '[' : '{');
-    }
-    if (this.#whole || !this.#started) return { content: '', toolCalls: [] };
-    return this.#release();
+    return this.#advance(text, false);
   }
 
   finish(text = '') {
-    this.#held += text;
-    if (this.#syntax.tagged) return this.#tagged(true);
-    const calls = this.#whole ? this.#parseWhole(this.#held) : null;
-    if (calls) {
-      this.#held = '';
-      return { content: '', toolCalls: calls };
-    }
-    return this.#release();
+    return this.#advance(text, true);
   }
 
-  #release() {
-    const content = this.#held;
-    this.#held = '';
-    return { content, toolCalls: [] };
-  }
-
-  // Tagged calls: content up to an opening tag (or a possible start of one at the end), each closed
-  // call parsed; at the end, an unclosed call is a call where its JSON is whole (the reply was cut,
-  // by max_tokens, inside the closing tag), else content.
-  #tagged(end) {
-    const { open, close } = this.#syntax.tagged;
-    let content = '';
-    const toolCalls = [];
+  #advance(text, end) {
+    const out = { content: '', toolCalls: [] };
+    let rest = text;
     for (;;) {
-      const at = this.#held.indexOf(open);
-      if (at < 0) {
-        const keep = end ? 0 : partialSuffix(this.#held, open);
-        content += this.#held.slice(0, this.#held.length - keep);
-        this.#held = this.#held.slice(this.#held.length - keep);
-        break;
+      if (this.#region === null) {
+        this.#held += rest;
+        const opened = this.#open(end);
+        this.#say(out, opened.content);
+        if (!opened.found) break;
+        this.#region = '';
+        this.#scan = { at: 0, call: null };
+        rest = opened.rest;
       }
-      const closeAt = this.#held.indexOf(close, at + open.length);
-      if (closeAt < 0) {
-        content += this.#held.slice(0, at);
-        this.#held = this.#held.slice(at);
-        if (end) {
-          const body = this.#held.slice(open.length);
-          const call = this.#callOf(body.slice(0, body.length - partialSuffix(body, close)));
-          if (call) {
-            toolCalls.push(call);
-            this.#held = '';
-          } else {
-            content += this.#release().content;
-          }
-        }
-        break;
-      }
-      const call = this.#callOf(this.#held.slice(at + open.length, closeAt));
-      content += this.#held.slice(0, at);
-      if (call) toolCalls.push(call);
-      else content += this.#held.slice(at, closeAt + close.length);
-      this.#held = this.#held.slice(closeAt + close.length);
+      this.#region += rest;
+      const closed = this.#close(out, end);
+      if (!closed) break;
+      this.#region = null;
+      rest = closed.rest;
     }
-    // Whitespace between calls and around them is the syntax's layout, not content.
-    return { content: toolCalls.length && !content.trim() ? '' : content, toolCalls };
+    if (end) this.#sayEnd(out);
+    return out;
   }
 
-  // The calls of a whole reply of JSON syntax: an array of calls, or calls joined by the separator
-  // (Llama writes one; vLLM also takes several separated by "; "); null where any fails.
+  // Where a region opens in #held: { found, content (the text before it, now final), rest (the
+  // text after the opening) }; text that may still become an opening stays held.
+  #open(end) {
+    const open = this.#syntax.tagged?.open ?? this.#syntax.callToken;
+    if (open) {
+      const at = this.#held.indexOf(open);
+      if (at >= 0) return this.#take(at, at + open.length);
+      return this.#take(this.#held.length - (end ? 0 : partialSuffix(this.#held, open)));
+    }
+    // The whole reply, when it begins with the JSON: decided at its first non-blank character.
+    if (this.#decided) return this.#take(this.#held.length);
+    if (!this.#held.trim()) return this.#take(end ? this.#held.length : 0);
+    this.#decided = true;
+    const at = this.#held.length - this.#held.trimStart().length;
+    return this.#held[at] === '{' ? this.#take(at, at) : this.#take(this.#held.length);
+  }
+
+  // The held text up to `contentEnd` as content; where `restStart` is given, a region opens there.
+  #take(contentEnd, restStart) {
+    const content = this.#held.slice(0, contentEnd);
+    const found = restStart !== undefined;
+    const rest = this.#held.slice(found ? restStart : contentEnd);
+    this.#held = found ? '' : rest;
+    return { found, content, rest: found ? rest : '' };
+  }
+
+  // Reads the open region: hands out what is final; returns { rest: the text after its closing }
+  // once it has ended, else null.
+  #close(out, end) {
+    const close = this.#syntax.tagged?.close;
+    if (this.#constrained) {
+      this.#read(out);
+      const at = close && !this.#scan.call ? this.#region.indexOf(close, this.#scan.at) : -1;
+      if (at >= 0) return { rest: this.#region.slice(at + close.length) };
+      return end ? { rest: '' } : null;
+    }
+    const at = close ? this.#region.indexOf(close) : -1;
+    if (at >= 0) {
+      this.#parsed(out, this.#region.slice(0, at), this.#region.slice(0, at + close.length));
+      return { rest: this.#region.slice(at + close.length) };
+    }
+    if (!end) return null;
+    // Tagged and cut by max_tokens inside its closing tag: the JSON may still be whole.
+    const body = close ? this.#region.slice(0, this.#region.length - partialSuffix(this.#region, close)) : this.#region;
+    this.#parsed(out, body, this.#region);
+    return { rest: '' };
+  }
+
+  // (constrained) Hands out the calls written in #region since the last read: each call's first
+  // delta once its name is whole, then its arguments' text as far as it has come. The JSON around
+  // and between them ('[', ', ', the end texts) is the syntax's layout.
+  #read(out) {
+    const scan = this.#scan;
+    for (;;) {
+      if (!scan.call) {
+        this.#opening.lastIndex = scan.at;
+        const match = this.#opening.exec(this.#region);
+        if (!match) return;
+        scan.at = match.index + match[0].length;
+        scan.call = { index: this.#begin(out, match[1]), depth: 0, inString: false, escaped: false, sent: scan.at };
+      }
+      const { call } = scan;
+      const done = jsonValueEnd(this.#region, scan.at, call);
+      scan.at = done ?? this.#region.length;
+      if (scan.at > call.sent) {
+        this.#fragment(out, call.index, this.#region.slice(call.sent, scan.at));
+        call.sent = scan.at;
+      }
+      if (done === null) return;
+      scan.call = null;
+    }
+  }
+
+  // (unconstrained) A region that ended: its calls, or its `raw` text (the callToken's left out:
+  // the model's special token is not text) as content.
+  #parsed(out, body, raw) {
+    const calls = this.#syntax.tagged ? [this.#callFrom(parseJSON(body.trim()))] : this.#parseWhole(body);
+    if (!calls || !calls.every(Boolean)) {
+      this.#say(out, (this.#syntax.tagged?.open ?? '') + raw);
+      return;
+    }
+    for (const { name, args } of calls) {
+      const index = this.#begin(out, name);
+      if (index !== null) this.#fragment(out, index, JSON.stringify(args));
+    }
+  }
+
+  // A call's first delta; its index, or null where it is dropped (parallel false, a call made).
+  #begin(out, name) {
+    if (!this.#parallel && this.#calls > 0) return null;
+    const index = this.#calls++;
+    out.toolCalls.push({ index, id: this.#syntax.newId(), type: 'function', function: { name, arguments: '' } });
+    return index;
+  }
+
+  #fragment(out, index, text) {
+    if (index !== null) out.toolCalls.push({ index, function: { arguments: text } });
+  }
+
+  // Content, with whitespace-only runs held until more content shows they are text.
+  #say(out, text) {
+    if (!text) return;
+    if (!text.trim()) {
+      this.#space += text;
+      return;
+    }
+    out.content += this.#space + text;
+    this.#space = '';
+  }
+
+  // The reply's end: held whitespace is content only in a reply that made no calls.
+  #sayEnd(out) {
+    if (this.#calls === 0) out.content += this.#space;
+    this.#space = '';
+  }
+
+  // The calls of a region of JSON syntax: an array of calls, or calls joined by the separator
+  // (Llama writes one; vLLM also takes several separated by "; "); null where the JSON fails.
   #parseWhole(text) {
     const body = text.trim();
     let values;
@@ -292,19 +424,37 @@ export class ToolCallStream {
       const whole = parseJSON(body); // one call (a ";" inside its strings must not split it)
       values = whole !== undefined ? [whole] : body.split(this.#syntax.separator.trim()).map((part) => parseJSON(part.trim()));
     }
-    const calls = values.map((value) => this.#callFrom(value));
-    return calls.every(Boolean) ? calls : null;
+    return values.map((value) => this.#callFrom(value));
   }
 
-  #callOf(json) {
-    return this.#callFrom(parseJSON(json.trim()));
-  }
-
+  // { name, args } of a parsed call of the tools, else null.
   #callFrom(value) {
     const args = value?.[this.#syntax.argumentsKey] ?? value?.arguments;
     if (!isPlainObject(value) || !this.#names.has(value.name) || !isPlainObject(args)) return null;
-    return { id: this.#syntax.newId(), type: 'function', function: { name: value.name, arguments: JSON.stringify(args) } };
+    return { name: value.name, args };
   }
+}
+
+// Where the JSON value starting at or continuing from `from` in `text` ends (the index after it),
+// or null where it has not ended yet; `state` ({ depth, inString, escaped }) carries the reading
+// across calls. The value is an object or array (a tool's arguments): it ends where its brackets close.
+function jsonValueEnd(text, from, state) {
+  for (let i = from; i < text.length; i++) {
+    const c = text[i];
+    if (state.inString) {
+      if (state.escaped) state.escaped = false;
+      else if (c === '\\') state.escaped = true;
+      else if (c === '"') state.inString = false;
+    } else if (c === '"') {
+      state.inString = true;
+    } else if (c === '{' || c === '[') {
+      state.depth += 1;
+    } else if (c === '}' || c === ']') {
+      state.depth -= 1;
+      if (state.depth === 0) return i + 1;
+    }
+  }
+  return null;
 }
 
 // How many of `text`'s last characters begin `tag` (text held back: the tag may be arriving).

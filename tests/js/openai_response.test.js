@@ -219,9 +219,13 @@ describe('thinking (reasoning_content)', () => {
 describe('tool calls', () => {
   const CALLS = [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } },
                  { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{}' } }];
+  // As ToolCallStream hands them out: a call's first entry, then its arguments in fragments.
+  const begin = (index, { id, type, function: { name } }) => ({ index, id, type, function: { name, arguments: '' } });
+  const fragment = (index, text) => ({ index, function: { arguments: text } });
   const EVENTS_WITH_CALLS = [
-    { content: 'Checking.', logprobs: [], toolCalls: [CALLS[0]], finishReason: null },
-    { content: '', logprobs: [], toolCalls: [CALLS[1]], finishReason: 'tool_calls', usage: USAGE },
+    { content: 'Checking.', logprobs: [], toolCalls: [begin(0, CALLS[0]), fragment(0, '{"city": ')], finishReason: null },
+    { content: '', logprobs: [], toolCalls: [fragment(0, '"Paris"}')], finishReason: null },
+    { content: '', logprobs: [], toolCalls: [begin(1, CALLS[1]), fragment(1, '{}')], finishReason: 'tool_calls', usage: USAGE },
   ];
 
   test('a whole response: message.tool_calls beside the text; content null when there is none', async () => {
@@ -232,12 +236,13 @@ describe('tool calls', () => {
     assert.equal((await collectCompletion(generation(silent), HEADER, { logprobs: false }, CHAT)).choices[0].message.content, null);
   });
 
-  test('streamed as OpenAI does: per call its index, id, type and name, then its arguments', async () => {
+  test('streamed as OpenAI does: per call its index, id, type and name, then its arguments\' fragments', async () => {
     const chunks = await collect(streamChunks(generation(EVENTS_WITH_CALLS), HEADER, { logprobs: false }, CHAT));
     assert.deepEqual(chunks.map((chunk) => chunk.choices[0].delta), [
       { role: 'assistant', content: 'Checking.' },
       { tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
-      { tool_calls: [{ index: 0, function: { arguments: '{"city": "Paris"}' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '{"city": ' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] },
       { tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '' } }] },
       { tool_calls: [{ index: 1, function: { arguments: '{}' } }] },
       {},

@@ -427,14 +427,15 @@ describe('response_format', () => {
     parse(withSchema({ schema: { $defs: { 'a b': { type: 'string' } }, $ref: '#/$defs/a%20b' } }));
   });
 
-  test('stop strings are refused beside a grammar (they would cut the JSON), allowed with text and tool_choice auto', () => {
+  test('stop strings are refused beside a grammar or callable tools (they would cut the JSON), allowed with text and tool_choice none', () => {
     const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }];
     assertRejects({ messages: QUESTION, stop: ['}'], response_format: { type: 'json_object' } }, 'stop');
     assertRejects({ messages: QUESTION, stop: 'x', ...withSchema({ schema }) }, 'stop');
     assertRejects({ messages: QUESTION, stop: ['x'], tools, tool_choice: 'required' }, 'stop');
     assertRejects({ messages: QUESTION, stop: ['x'], tools, tool_choice: { type: 'function', function: { name: 'f' } } }, 'stop');
     assert.deepEqual(parse({ stop: ['x'], response_format: { type: 'text' } }).stop, ['x']);
-    assert.deepEqual(parse({ stop: ['x'], tools }).stop, ['x']);
+    assertRejects({ messages: QUESTION, stop: ['x'], tools }, 'stop');
+    assert.deepEqual(parse({ stop: ['x'], tools, tool_choice: 'none' }).stop, ['x']);
   });
 
   test('a long GBNF grammar parses in linear time (line and column are computed only for an error)', () => {

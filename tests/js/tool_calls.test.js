@@ -1,9 +1,11 @@
 // Tool calling (runtime/tool_calls.js, through request.js, chat_template.js, grammar.js and the
 // engine): the checks of tools and tool_choice, the real templates rendering tools and tool-call
 // history as transformers does (build/js-fixtures/tool_templates.json, made by
-// tests/js/fixtures/make_model_fixtures.py), the syntax parsers, and on tiny random Qwen2, Qwen3
-// and Llama models carrying their real templates: forced calls always valid, streaming equal to the
-// whole response, a full round trip reusing the KV cache.
+// tests/js/fixtures/make_model_fixtures.py), the syntax parsers (parsed whole, or streamed as a
+// grammar writes them), the "auto" grammar, and on tiny random Qwen2, Qwen3, Llama, Mistral v0.3 and
+// Phi-4-mini models carrying their real templates (and special tokens): forced calls always valid,
+// "auto" calls valid and single without parallel_tool_calls, streaming equal to the whole
+// response, a full round trip reusing the KV cache.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -12,8 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { ChatTemplate } from '../../runtime/chat_template.js';
 import { CreateEngine } from '../../runtime/engine.js';
 import { InvalidRequestError } from '../../runtime/errors.js';
+import { GrammarCompiler } from '../../runtime/grammar.js';
 import { parseChatRequest } from '../../runtime/request.js';
-import { SYNTAXES, ToolCallStream, toolCallSyntaxOf } from '../../runtime/tool_calls.js';
+import { SYNTAXES, ToolCallStream, toolCallGrammar, toolCallSyntaxOf } from '../../runtime/tool_calls.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { FIXTURES, collect, manifestOf } from './helpers/chat.js';
 
@@ -33,6 +36,17 @@ const ASK = [{ role: 'user', content: 'What is the weather in Paris?' }];
 const PLAIN = Tokenizer.fromJSON({ model: { type: 'BPE', vocab: { '\n': 0 }, merges: [] }, added_tokens: [] });
 
 const parse = (fields) => parseChatRequest({ messages: ASK, ...fields }, MANIFEST);
+const syntaxNamed = (name) => SYNTAXES.find((entry) => entry.name === name);
+
+// OpenAI's delta.tool_calls entries joined into whole calls, as a client (and collectCompletion) joins them.
+function joinCalls(entries) {
+  const calls = [];
+  for (const { index, id, type, function: fn } of entries) {
+    if (id) calls[index] = { id, type, function: { name: fn.name, arguments: fn.arguments } };
+    else calls[index].function.arguments += fn.arguments;
+  }
+  return calls;
+}
 const refusedAt = (field, pattern) => (error) => error instanceof InvalidRequestError && error.field === field
   && (!pattern || pattern.test(error.message));
 
@@ -73,10 +87,9 @@ describe('tools and tool_choice in a request', () => {
                   refusedAt('tools[0].function.parameters.properties.a.maxLength', /below minLength 3/));
     assert.throws(() => parse(withParameters({ type: 'object', properties: { a: { type: 'string', pattern: '\\p{L}+' } } })),
                   refusedAt('tools[0].function.parameters.properties.a.pattern', /Unicode property/));
-    for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }]) {
-      assert.throws(() => parse({ tools: [WEATHER], tool_choice, stop: ['x'] }), refusedAt('stop', /forced tool_choice/));
+    for (const tool_choice of ['auto', 'required', { type: 'function', function: { name: 'get_weather' } }]) {
+      assert.throws(() => parse({ tools: [WEATHER], tool_choice, stop: ['x'] }), refusedAt('stop', /tools the model may call/));
     }
-    assert.deepEqual(parse({ tools: [WEATHER], tool_choice: 'auto', stop: ['x'] }).stop, ['x']);
     assert.deepEqual(parse({ tools: [WEATHER], tool_choice: 'none', stop: ['x'] }).stop, ['x']);
   });
 
@@ -121,12 +134,12 @@ describe('templates render tools and tool-call history as transformers does', ()
 });
 
 describe('parsing replies', () => {
-  const syntax = (name) => SYNTAXES.find((entry) => entry.name === name);
-  const streamed = (name, pieces) => {
-    const stream = new ToolCallStream(syntax(name), [WEATHER, TIME]);
+  const streamed = (name, pieces, options) => {
+    const stream = new ToolCallStream(syntaxNamed(name), [WEATHER, TIME], options);
     const parts = [...pieces.map((piece) => stream.push(piece)), stream.finish()];
-    return { content: parts.map((part) => part.content).join(''), calls: parts.flatMap((part) => part.toolCalls),
-             early: parts.slice(0, -1).map((part) => part.content).join('') };
+    return { content: parts.map((part) => part.content).join(''), calls: joinCalls(parts.flatMap((part) => part.toolCalls)),
+             early: parts.slice(0, -1).map((part) => part.content).join(''),
+             earlyEntries: parts.slice(0, -1).flatMap((part) => part.toolCalls) };
   };
   const call = (name, args) => ({ name, arguments: JSON.stringify(args) });
   const calls = (result) => result.calls.map(({ function: fn }) => fn);
@@ -141,13 +154,13 @@ describe('parsing replies', () => {
     assert.equal(broken.content, '<tool_call>\n{"name": "get_weather", "argu');
   });
 
-  test('Hermes: text streams until a <tool_call> tag, which is held until closed; several calls', () => {
+  test('Hermes: text streams until a <tool_call> tag, which is held until closed; several calls; layout whitespace dropped', () => {
     const text = 'Let me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}\n</tool_call>\n'
       + '<tool_call>\n{"name": "get_time", "arguments": {"zone": "CET"}}\n</tool_call>';
     const result = streamed('hermes', text.match(/.{1,3}/gs));
     assert.deepEqual(calls(result), [call('get_weather', { city: 'Paris', unit: 'c' }), call('get_time', { zone: 'CET' })]);
-    assert.equal(result.content, 'Let me look.\n');
-    assert.equal(result.early, 'Let me look.\n');
+    assert.equal(result.content, 'Let me look.');
+    assert.equal(result.early, 'Let me look.');
     for (const { id, type } of result.calls) {
       assert.match(id, /^call_[A-Za-z0-9]{24}$/);
       assert.equal(type, 'function');
@@ -158,37 +171,129 @@ describe('parsing replies', () => {
     for (const body of ['{"name": "get_weather", "arguments": {"city": ', '{"name": "nope", "arguments": {}}',
                         '{"name": "get_time", "arguments": "zone"}']) {
       const text = `<tool_call>${body}</tool_call>`;
-      assert.deepEqual(streamed('hermes', [text]), { content: text, calls: [], early: text });
+      const { content, calls: made, early } = streamed('hermes', [text]);
+      assert.deepEqual({ content, calls: made, early }, { content: text, calls: [], early: text });
     }
     assert.deepEqual(streamed('hermes', ['a <tool_', 'call> unclosed']).content, 'a <tool_call> unclosed');
     // A "<" at the end may begin a tag: held back until the reply goes on or ends.
-    assert.deepEqual(streamed('hermes', ['1 <']), { content: '1 <', calls: [], early: '1 ' });
+    const { content, early } = streamed('hermes', ['1 <']);
+    assert.deepEqual({ content, early }, { content: '1 <', early: '1 ' });
   });
 
-  test('Llama 3: the whole reply is the call; Mistral and Phi-4-mini: a JSON list (their markers are special tokens)', () => {
+  test('Llama 3: the whole reply is the call; Mistral and Phi-4-mini: a JSON list after their call token', () => {
     const llama = streamed('llama3_json', [' {"name": "get_time", ', '"parameters": {"zone": "UTC"}}']);
     assert.deepEqual(calls(llama), [call('get_time', { zone: 'UTC' })]);
     assert.equal(llama.content, '');
     assert.deepEqual(streamed('llama3_json', ['The answer', ' is 4.']).early, 'The answer is 4.');
     const list = '[{"name": "get_weather", "arguments": {"city": "Rome", "unit": "f"}}, {"name": "get_time", "arguments": {"zone": "UTC"}}]';
     for (const name of ['mistral', 'phi4_mini']) {
-      assert.deepEqual(calls(streamed(name, [list])), [call('get_weather', { city: 'Rome', unit: 'f' }), call('get_time', { zone: 'UTC' })]);
+      const marked = streamed(name, ['Sure.', syntaxNamed(name).callToken, ` ${list}`]);
+      assert.deepEqual(calls(marked), [call('get_weather', { city: 'Rome', unit: 'f' }), call('get_time', { zone: 'UTC' })]);
+      assert.equal(marked.content, 'Sure.');
     }
-    assert.match(streamed('mistral', [list]).calls[0].id, /^[A-Za-z0-9]{9}$/);
-    assert.deepEqual(streamed('mistral', ['[1, 2]']).content, '[1, 2]');
+    assert.match(streamed('mistral', ['[TOOL_CALLS]', list]).calls[0].id, /^[A-Za-z0-9]{9}$/);
+    // Without the call token a list is text; after it, a list that is not calls is text without the token.
+    assert.deepEqual(streamed('mistral', [list]).content, list);
+    assert.deepEqual(streamed('mistral', ['[TOOL_CALLS]', '[1, 2]']).content, '[1, 2]');
+  });
+
+  test('parallel_tool_calls false: a second parsed call is dropped, not content', () => {
+    const two = ' {"name": "get_time", "parameters": {"zone": "UTC"}}; {"name": "get_time", "parameters": {"zone": "CET"}}';
+    assert.deepEqual(calls(streamed('llama3_json', [two])).length, 2);
+    const one = streamed('llama3_json', [two], { parallel: false });
+    assert.deepEqual(calls(one), [call('get_time', { zone: 'UTC' })]);
+    assert.equal(one.content, '');
+    const tags = '<tool_call>\n{"name": "get_time", "arguments": {"zone": "UTC"}}\n</tool_call>\n'
+      + '<tool_call>\n{"name": "get_time", "arguments": {"zone": "CET"}}\n</tool_call>';
+    assert.deepEqual(calls(streamed('hermes', [tags], { parallel: false })), [call('get_time', { zone: 'UTC' })]);
+  });
+
+  test('under the grammar, a call\'s id and name come first and its arguments as they are written', () => {
+    const args = '{"city": "San Jose", "unit": "c"}';
+    const replies = {
+      hermes: `Checking.\n<tool_call>\n{"name": "get_weather", "arguments": ${args}}\n</tool_call>\nDone.`,
+      mistral: `[TOOL_CALLS] [{"name": "get_weather", "arguments": ${args}}, {"name": "get_time", "arguments": {"zone": "UTC"}}]`,
+      phi4_mini: `<|tool_call|>[{"name": "get_weather", "arguments": ${args}}]`,
+      llama3_json: `{"name": "get_weather", "parameters": ${args}}`,
+    };
+    for (const [name, reply] of Object.entries(replies)) {
+      const pieces = reply.match(/.{1,3}/gs);
+      const result = streamed(name, pieces, { constrained: true });
+      assert.equal(result.calls[0].function.name, 'get_weather', name);
+      assert.equal(result.calls[0].function.arguments, args, name); // the model's own text
+      assert.equal(result.content, name === 'hermes' ? 'Checking.\n\nDone.' : '', name);
+      // Fragments flowed before the reply ended: the first entry names the call, with arguments ''.
+      const [first, ...fragments] = result.earlyEntries;
+      assert.deepEqual({ ...first, id: 'x' }, { index: 0, id: 'x', type: 'function', function: { name: 'get_weather', arguments: '' } });
+      assert.ok(fragments.length > 5, `${name}: ${fragments.length} fragments`);
+    }
+    assert.deepEqual(calls(streamed('mistral', [replies.mistral], { constrained: true }))[1],
+                     { name: 'get_time', arguments: '{"zone": "UTC"}' });
+  });
+});
+
+describe('the grammar of "auto"', () => {
+  const tools = (choice, parallel = true) => ({ tools: [WEATHER, TIME], choice, parallel });
+  test('Hermes: text until <tool_call>, then a valid call; one only without parallel_tool_calls', async () => {
+    const { format } = toolCallGrammar(syntaxNamed('hermes'), tools('auto', false));
+    assert.equal(format.type, 'triggered_tags');
+    assert.deepEqual(format.triggers, ['<tool_call>']);
+    assert.equal(format.stop_after_first, true);
+    assert.equal(toolCallGrammar(syntaxNamed('hermes'), tools('auto')).format.stop_after_first, false);
+    // Llama 3's calls have no opening text: parsed; Mistral's and Phi-4-mini's: the calls' grammar after the call token.
+    assert.equal(toolCallGrammar(syntaxNamed('llama3_json'), tools('auto')), null);
+    assert.deepEqual(toolCallGrammar(syntaxNamed('mistral'), tools('auto')), toolCallGrammar(syntaxNamed('mistral'), tools('required')));
+
+    const tokenizer = Tokenizer.fromJSON(JSON.parse(readFileSync(new URL('tiny-qwen2-tools/models/tiny-qwen2-tools/tokenizer.json', FIXTURES))));
+    const stop = tokenizer.tokenToId('<|im_end|>');
+    const compiler = await GrammarCompiler.create(tokenizer, { vocabSize: tokenizer.vocabSize, stopTokenIds: [stop] });
+    const grammar = await compiler.compile(toolCallGrammar(syntaxNamed('hermes'), tools('auto', false)));
+    // Whether the grammar takes `text` token by token, then (where `end`) a stop token.
+    const takes = async (text, end) => {
+      const matcher = await grammar.matcher();
+      try {
+        for (const token of [...tokenizer.encode(text), ...(end ? [stop] : [])]) {
+          const mask = await matcher.nextTokenMask();
+          if (!(mask[token >> 5] & (1 << (token & 31)))) return false;
+          matcher.acceptToken(token);
+        }
+        return true;
+      } finally {
+        matcher.dispose();
+      }
+    };
+    const callText = (args) => `<tool_call>\n{"name": "get_weather", "arguments": ${args}}\n</tool_call>`;
+    try {
+      assert.equal(await takes('Just text, no call.', true), true);
+      assert.equal(await takes(`Let me see. ${callText('{"city": "Paris", "unit": "c"}')}`, true), true);
+      assert.equal(await takes(callText('{"city": "Paris", "unit": "k"}'), false), false); // not in the enum
+      assert.equal(await takes('<tool_call>\n{"name": "get_date"', false), false); // no such tool
+      assert.equal(await takes(`${callText('{"city": "Paris", "unit": "c"}')} and more`, false), false); // one call, then the end
+    } finally {
+      grammar.dispose();
+      compiler.dispose();
+    }
   });
 });
 
 // Tiny random models with real templates: garbage unless constrained, so the forced choices show
 // that the grammar alone makes every call valid.
-const TOOL_MODELS = ['tiny-qwen2-tools', 'tiny-qwen3-tools', 'tiny-llama-tools'];
+const TOOL_MODELS = ['tiny-qwen2-tools', 'tiny-qwen3-tools', 'tiny-llama-tools', 'tiny-mistral-tools', 'tiny-phi4-mini-tools'];
 const MAX_TOKENS = 160; // a call is ~80 characters, about as many tokens of the tiny vocabulary
+
+const withoutIds = (calls) => calls.map(({ id, ...rest }) => rest);
 
 function assertValidWeather(args) {
   const value = JSON.parse(args);
   assert.deepEqual(Object.keys(value), ['city', 'unit']);
   assert.match(value.city, /^[A-Za-z ]{1,20}$/);
   assert.ok(['c', 'f'].includes(value.unit));
+}
+
+function assertValidCall({ type, function: { name, arguments: args } }) {
+  assert.equal(type, 'function');
+  if (name === 'get_weather') assertValidWeather(args);
+  else assert.deepEqual(Object.keys(JSON.parse(args)), ['zone']);
 }
 
 for (const name of TOOL_MODELS) {
@@ -220,19 +325,18 @@ for (const name of TOOL_MODELS) {
       const whole = (await engine.chat.completions.create(fields)).choices[0];
       assert.equal(whole.finish_reason, 'tool_calls');
       const chunks = await collect(await engine.chat.completions.create({ ...fields, stream: true }));
-      const joined = [];
-      for (const { delta } of chunks.flatMap((chunk) => chunk.choices)) {
-        for (const { index, id, type, function: fn } of delta.tool_calls ?? []) {
-          if (id) joined[index] = { id, type, function: { name: fn.name, arguments: fn.arguments } };
-          else joined[index].function.arguments += fn.arguments;
-        }
-      }
+      const entries = chunks.flatMap((chunk) => chunk.choices.flatMap(({ delta }) => delta.tool_calls ?? []));
       assert.equal(chunks.at(-1).choices[0].finish_reason, 'tool_calls');
-      const withoutIds = (calls) => calls.map(({ id, ...rest }) => rest);
-      assert.deepEqual(withoutIds(joined), withoutIds(whole.message.tool_calls));
-      for (const call of whole.message.tool_calls) {
-        if (call.function.name === 'get_weather') assertValidWeather(call.function.arguments);
-        else assert.ok(['UTC', 'CET'].includes(JSON.parse(call.function.arguments).zone));
+      assert.deepEqual(withoutIds(joinCalls(entries)), withoutIds(whole.message.tool_calls));
+      assert.ok(entries.length > 2, `the arguments come in fragments: ${JSON.stringify(entries)}`);
+      for (const call of whole.message.tool_calls) assertValidCall(call);
+    });
+
+    test('auto without parallel_tool_calls: text, or one valid call', async () => {
+      for (const seed of [1, 2, 3]) {
+        const [choice] = (await engine.chat.completions.create(request({ seed, tool_choice: 'auto', parallel_tool_calls: false }))).choices;
+        assert.ok((choice.message.tool_calls ?? []).length <= 1, JSON.stringify(choice));
+        for (const call of choice.message.tool_calls ?? []) assertValidCall(call);
       }
     });
 
@@ -247,6 +351,31 @@ for (const name of TOOL_MODELS) {
       const cached = answer.usage.prompt_tokens_details.cached_tokens;
       assert.ok(cached >= first.usage.prompt_tokens, `${cached} cached of the first prompt's ${first.usage.prompt_tokens}`);
     });
+  });
+}
+
+// Mistral's and Phi-4-mini's calls begin with a special token: under "auto" the model decodes freely
+// until it samples it (here pushed by logit_bias, as a random model would hardly sample it), then
+// the calls' grammar holds: one valid call without parallel_tool_calls, streamed in fragments.
+for (const [name, callToken] of [['tiny-mistral-tools', '[TOOL_CALLS]'], ['tiny-phi4-mini-tools', '<|tool_call|>']]) {
+  test(`${name}: "auto" switches to the calls' grammar once the model samples ${callToken}`, async () => {
+    const engine = await CreateEngine(manifestOf(name), { maxContext: 2048 });
+    try {
+      const id = JSON.parse(readFileSync(new URL(`${name}/models/${name}/tokenizer.json`, FIXTURES), 'utf8'))
+        .added_tokens.find((token) => token.content === callToken).id;
+      const fields = { messages: ASK, tools: [WEATHER, TIME], tool_choice: 'auto', parallel_tool_calls: false,
+                       temperature: 1, seed: 5, max_tokens: MAX_TOKENS, logit_bias: { [id]: 100 } };
+      const [choice] = (await engine.chat.completions.create(fields)).choices;
+      assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice));
+      assert.equal(choice.message.content, null);
+      assert.equal(choice.message.tool_calls.length, 1);
+      assertValidCall(choice.message.tool_calls[0]);
+      const chunks = await collect(await engine.chat.completions.create({ ...fields, stream: true }));
+      const entries = chunks.flatMap((chunk) => chunk.choices.flatMap(({ delta }) => delta.tool_calls ?? []));
+      assert.deepEqual(withoutIds(joinCalls(entries)), withoutIds(choice.message.tool_calls));
+    } finally {
+      await engine.unload();
+    }
   });
 }
 
