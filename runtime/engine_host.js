@@ -1,41 +1,85 @@
-// The engine's side of a worker or service worker: one Engine, shared by any number of client
-// connections. A dedicated worker (worker.js) has one connection, its page; the service worker
-// (service_worker.js) has one per page (tab) that talks to it. Clients are worker_client.js and
-// sw_client.js. The messages, and the rules of sharing one model, are in host_protocol.js.
+// The engine's side of a worker or service worker: Engines of one or more models, shared by any
+// number of client connections. A dedicated worker (worker.js) has one connection, its page; the
+// service worker (service_worker.js) has one per page (tab) that talks to it. Clients are
+// worker_client.js and sw_client.js. The messages, and the rules of sharing models (which stay
+// loaded together, and when one is unloaded to make room), are in host_protocol.js.
 
 import { CreateEngine } from './engine.js';
 import { ModelNotLoadedError, toPlain } from './errors.js';
-import { OP, REPLY, readLoad } from './host_protocol.js';
+import { HOST_EVENT, OP, REPLY, readLoad } from './host_protocol.js';
+import { ModelFiles } from './model_cache.js';
 import { waitingReport } from './request_progress.js';
 import { TurnQueue } from './turn_queue.js';
+
+const GIB = 2 ** 30;
+// The share of the device memory navigator.deviceMemory reports that the models may take together:
+// the browser, the page and the OS need the rest (on unified-memory GPUs, where most visitors'
+// models run, GPU buffers come out of that same RAM).
+const DEVICE_MEMORY_SHARE = 0.5;
+// Bytes per KV cache element the estimate assumes: the f32 path's (the f16 path takes half).
+const KV_ELEMENT_BYTES = 4;
+
+/**
+ * Bytes the models of a host may hold together (host_protocol.js "Sharing rules"): half of
+ * navigator.deviceMemory (GiB of RAM, rounded and capped at 8 by browsers; WebGPU reports no GPU
+ * memory size), or 0 where the platform does not say (Firefox, Safari, Node): one model at a time.
+ */
+export function defaultMemoryBudget() {
+  const gib = globalThis.navigator?.deviceMemory;
+  return Number.isFinite(gib) && gib > 0 ? gib * GIB * DEVICE_MEMORY_SHARE : 0;
+}
+
+/**
+ * An upper bound of the GPU bytes a model of `manifest` (sitegen/manifest.py) takes: its weights
+ * (total_bytes) plus its KV cache, K and V of num_layers x num_kv_heads x head_dim elements per
+ * position, KV_ELEMENT_BYTES each, for min(context_length, maxContext) positions (maxContext: the
+ * load's option; undefined: the model's whole window). The runtime may cap the window lower.
+ */
+export function modelBytes(manifest, maxContext) {
+  const a = manifest.architecture;
+  const positions = Math.min(a.context_length, maxContext ?? Infinity);
+  return manifest.total_bytes + 2 * a.num_layers * a.num_kv_heads * a.head_dim * positions * KV_ELEMENT_BYTES;
+}
 
 export class EngineHost {
   /** Random per host instance: a client that sees it change knows the host restarted. */
   hostId = Array.from(crypto.getRandomValues(new Uint32Array(2)), (word) => word.toString(36)).join('');
   #gpu;
-  #load = null; // the current model: { key, manifestUrl, ready: Promise<Engine>, engine, lost, last: report, listeners }
-  #turns = new TurnQueue(); // generations of all connections, one at a time
+  #budget;
+  // manifest URL -> its model: { key, manifestUrl, ready: Promise<Engine>, engine, lost, last: report,
+  // listeners, usedAt }; one per manifest URL, loaded or loading
+  #models = new Map();
+  #replaced = new Map(); // manifest URL of a model unloaded to make room -> the id of the model that took it
+  #clock = 0; // for usedAt: the least recently used model is unloaded first
+  #connections = new Set(); // to tell each of them when the models change (HOST_EVENT.models)
+  #turns = new TurnQueue(); // generations of all connections and models, one at a time
 
-  /** gpu: as CreateEngine's (Node passes Dawn's); browsers use navigator.gpu. */
-  constructor({ gpu } = {}) {
+  /**
+   * gpu: as CreateEngine's (Node passes Dawn's); browsers use navigator.gpu. memoryBudget: the
+   * bytes the loaded models may take together (modelBytes() of each), default defaultMemoryBudget().
+   */
+  constructor({ gpu, memoryBudget = defaultMemoryBudget() } = {}) {
     this.#gpu = gpu;
+    this.#budget = memoryBudget;
   }
 
-  /** A new client; `post(message)` sends it a reply. */
+  /** A new client; `post(message)` sends it a reply, and the host's HOST_EVENT messages. */
   connect(post) {
-    return new HostConnection(this, post);
+    const connection = new HostConnection(this, post, () => this.#connections.delete(connection));
+    this.#connections.add(connection);
+    return connection;
   }
 
   /**
-   * The model of this host, for callers that take whichever one is loaded, whatever its load
-   * options (the service worker's OpenAI endpoint): null when none is loaded or loading (or the
-   * loaded one lost its GPU device: the next load replaces it), else { manifestUrl: the absolute
-   * URL of its manifest (which model it is), ready: whether it runs requests now, report: its
-   * load's latest load_progress.js ProgressReport, or null before the first }.
+   * The models of this host, most recently used first, for callers that take whichever one is
+   * loaded (the service worker's OpenAI endpoint): loaded or loading, those that lost their GPU
+   * device left out (the next load replaces them); each { manifestUrl: the absolute URL of its
+   * manifest (which model it is), ready: whether it runs requests now, report: its load's latest
+   * load_progress.js ProgressReport, or null before the first }.
    */
-  get model() {
-    const load = this.#load;
-    return load && !load.lost ? { manifestUrl: load.manifestUrl, ready: load.engine !== null, report: load.last } : null;
+  get models() {
+    return [...this.#models.values()].filter((load) => !load.lost).sort((a, b) => b.usedAt - a.usedAt)
+      .map((load) => ({ manifestUrl: load.manifestUrl, ready: load.engine !== null, report: load.last }));
   }
 
   /**
@@ -45,8 +89,9 @@ export class EngineHost {
    */
   async load(message, onProgress) {
     const { key, options } = readLoad(message);
-    if (this.#load?.key !== key || this.#load.lost) this.#load = this.#startLoad(key, message.manifestUrl, options, this.#load);
-    const load = this.#load;
+    let load = this.#models.get(message.manifestUrl);
+    if (load?.key !== key || load.lost) load = this.#startLoad(key, message.manifestUrl, options, load);
+    load.usedAt = ++this.#clock;
     if (load.last) onProgress(load.last); // where the joined load stands, or its 'ready' report
     load.listeners.add(onProgress);
     try {
@@ -59,26 +104,34 @@ export class EngineHost {
   // The rest is for HostConnection.
 
   /**
-   * The loaded Engine; `manifestUrl` given, it must be that model's: one model is loaded at a time,
-   * and another client (a tab, an API request) may have replaced the one this client expects.
+   * The Engine of the model of `manifestUrl`; null: the most recently used loaded one. Throws
+   * ModelNotLoadedError when it is not loaded: never loaded, unloaded, or unloaded to make room for
+   * another (its `loaded` field then names that one).
    */
   engine(manifestUrl = null) {
-    const engine = this.#load?.engine;
-    if (!engine) throw new ModelNotLoadedError('No model is loaded in this engine host; create the engine first.');
-    if (manifestUrl && manifestUrl !== this.#load.manifestUrl) {
-      throw new ModelNotLoadedError(`The model loaded is ${engine.modelId}, not the one this request is for: one model `
-        + 'runs at a time, and another tab of this site or an API request switched to it. Load the model again (choose '
-        + 'it in the site\'s model picker) to go on with it.', { loaded: engine.modelId });
+    const load = manifestUrl ? this.#models.get(manifestUrl) : this.#mostRecent();
+    if (load?.engine) {
+      load.usedAt = ++this.#clock;
+      return load.engine;
     }
-    return engine;
+    const replacement = this.#replaced.get(manifestUrl);
+    if (replacement) {
+      throw new ModelNotLoadedError(`The model this request is for was unloaded to make room for ${replacement}: GPU `
+        + 'memory does not hold both, and another tab of this site or an API request loaded it. Load the model again '
+        + '(choose it in the site\'s model picker) to go on with it.', { loaded: replacement });
+    }
+    throw new ModelNotLoadedError('No model is loaded in this engine host; create the engine first.');
   }
 
-  // `manifestUrl`: the model the client that asks loaded; one replaced since is not its to end.
+  // Unload the model of `manifestUrl` (a client's last load), for every connection; null: every
+  // model. One unloaded since to make room for another is gone already: nothing to do.
   async unload(manifestUrl = null) {
-    if (manifestUrl && this.#load && this.#load.manifestUrl !== manifestUrl) return;
-    const engine = this.engine();
-    this.#load = null;
-    await engine.unload();
+    if (manifestUrl && this.#replaced.has(manifestUrl)) return;
+    const loads = manifestUrl ? [this.#models.get(manifestUrl)].filter(Boolean) : [...this.#models.values()];
+    if (!loads.some((load) => load.engine)) this.engine(manifestUrl); // throws: nothing loaded
+    for (const load of loads) this.#models.delete(load.manifestUrl);
+    await Promise.all(loads.map((load) => load.ready.then((engine) => engine.unload(), () => {})));
+    this.#announce();
   }
 
   // Runs create `id` of `connection` when its turn comes, posting its replies; with `progress`,
@@ -87,7 +140,7 @@ export class EngineHost {
   // while it waits, at once, its turn withdrawn, and the engine makes its aborted reply without
   // running it; while it runs, as the engine's interruptGenerate() would.
   // `endpoint(engine)`: the engine API that runs it (engine.chat.completions, engine.completions).
-  // `manifestUrl`: the model it is for (null: whichever is loaded), checked when its turn comes.
+  // `manifestUrl`: the model it is for (null: the most recently used), checked when its turn comes.
   async generate(connection, id, request, { endpoint, manifestUrl, progress, signal }) {
     const report = progress ? (progressReport) => {
       if (connection.awaits(id)) connection.post({ id, type: REPLY.progress, report: progressReport });
@@ -118,24 +171,85 @@ export class EngineHost {
     return adapter ? { webgpu: true, reason: null } : { webgpu: false, reason: 'navigator.gpu gives no adapter' };
   }
 
+  #mostRecent() {
+    return [...this.#models.values()].filter((load) => load.engine).sort((a, b) => b.usedAt - a.usedAt)[0] ?? null;
+  }
+
+  // `previous`: the model of the same manifest URL with other options (or lost), which this replaces.
   #startLoad(key, manifestUrl, options, previous) {
-    const load = { key, manifestUrl, engine: null, lost: false, last: null, listeners: new Set() };
+    const load = { key, manifestUrl, engine: null, lost: false, last: null, listeners: new Set(), usedAt: 0,
+                   bytes: 0 /* modelBytes(), once its manifest is read */ };
     const initProgressCallback = (report) => {
       load.last = report;
       for (const listener of load.listeners) listener(report);
     };
+    this.#models.set(manifestUrl, load);
+    this.#replaced.delete(manifestUrl);
     load.ready = (async () => {
       await (await previous?.ready.catch(() => null))?.unload(); // a lost one too: it frees its buffers
-      return CreateEngine(manifestUrl, { ...options, gpu: this.#gpu, initProgressCallback });
+      const manifest = await new ModelFiles(manifestUrl, { weightsUrl: options.weightsUrl }).manifest();
+      load.bytes = modelBytes(manifest, options.maxContext);
+      await this.#makeRoom(load, manifest.model_id);
+      const create = () => CreateEngine(manifestUrl, { ...options, gpu: this.#gpu, initProgressCallback });
+      try {
+        return await create();
+      } catch (error) {
+        // The estimate was wrong (GPU memory is not the RAM the budget comes from): free the GPU
+        // of every other model and try once more.
+        if (error?.name !== 'OutOfMemoryError' || !(await this.#makeRoom(load, manifest.model_id, { all: true }))) throw error;
+        return create();
+      }
     })();
     load.ready.then((engine) => {
       load.engine = engine;
+      this.#announce();
       // Its requests fail with DeviceLostError from now on; a load replaces it.
-      engine.lost.then(() => { load.lost = true; });
+      engine.lost.then(() => {
+        load.lost = true;
+        this.#announce();
+      });
     }, () => {
-      if (this.#load === load) this.#load = null;
+      if (this.#models.get(manifestUrl) === load) this.#models.delete(manifestUrl);
+      this.#announce();
     });
+    this.#announce();
     return load;
+  }
+
+  // Unload the least recently used loaded models other than `load` (`all`: every one) until its
+  // bytes fit the budget with the rest (models still loading count, and are never unloaded). The
+  // unloading waits for the generation running now, so that no reply is cut. Tells every
+  // connection (HOST_EVENT.models, `unloaded`). Resolves with whether any was unloaded.
+  async #makeRoom(load, modelId, { all = false } = {}) {
+    const others = [...this.#models.values()].filter((other) => other !== load && !other.lost);
+    const victims = others.filter((other) => other.engine).sort((a, b) => a.usedAt - b.usedAt);
+    let used = others.reduce((sum, other) => sum + other.bytes, 0);
+    const unloaded = [];
+    while (victims.length && (all || used + load.bytes > this.#budget)) {
+      const victim = victims.shift();
+      used -= victim.bytes;
+      unloaded.push(victim);
+    }
+    if (!unloaded.length) return false;
+    const release = await this.#turns.acquire();
+    try {
+      for (const victim of unloaded) {
+        if (this.#models.get(victim.manifestUrl) !== victim) continue;
+        this.#models.delete(victim.manifestUrl);
+        this.#replaced.set(victim.manifestUrl, modelId);
+        await victim.engine.unload();
+      }
+    } finally {
+      release();
+    }
+    this.#announce(unloaded.map((victim) => ({ manifestUrl: victim.manifestUrl, for: modelId })));
+    return true;
+  }
+
+  // Tell every connection which models are loaded or loading now (host_protocol.js HOST_EVENT.models).
+  #announce(unloaded = []) {
+    const models = this.models.map(({ manifestUrl, ready }) => ({ manifestUrl, ready }));
+    for (const connection of this.#connections) connection.post({ type: HOST_EVENT.models, models, unloaded });
   }
 }
 
@@ -145,10 +259,12 @@ class HostConnection {
   #post;
   #requests = new Map(); // id of an open create -> { stop: its AbortController, stream once it streams (else null) }
   #manifestUrl = null; // the model this client loaded last: its generations run on that one only
+  #onClose;
 
-  constructor(host, post) {
+  constructor(host, post, onClose) {
     this.#host = host;
     this.#post = post;
+    this.#onClose = onClose;
   }
 
   post(message) {
@@ -175,8 +291,9 @@ class HostConnection {
     }
   }
 
-  /** The client is gone: give up all its requests. */
+  /** The client is gone: give up all its requests, and tell it nothing more. */
   async close() {
+    this.#onClose();
     await Promise.all([...this.#requests.keys()].map((id) => this.#operations[OP.close]({ id })));
   }
 
@@ -224,7 +341,7 @@ class HostConnection {
       for (const { stop } of this.#requests.values()) stop.abort();
     },
     [OP.resetChat]: async ({ id }) => {
-      await this.#host.engine().resetChat();
+      await this.#host.engine(this.#manifestUrl).resetChat();
       this.post({ id, type: REPLY.result });
     },
     [OP.unload]: async ({ id }) => {

@@ -21,10 +21,19 @@ export class UnsupportedModelError extends SitegenRuntimeError {}
 // The engine's host (worker or service worker) failed, stopped or was replaced: the loaded model
 // and the requests in flight are gone. Create the engine again.
 export class EngineLostError extends SitegenRuntimeError {}
+// The model's memory could not be had: the GPU ran out while its buffers were allocated (a WebGPU
+// 'out-of-memory' error), or the browser refused to grow the CPU backend's WebAssembly memory. A
+// smaller model, or unloading others, may fit.
+export class OutOfMemoryError extends SitegenRuntimeError {}
+// A file could not be fetched because the network failed (offline, the host unreachable, the
+// connection dropped mid-download), as opposed to the server answering with an error status.
+// fields: { url } (the file's). Trying again once online can succeed.
+export class NetworkError extends SitegenRuntimeError {}
 
 const TYPES = {
   WebGPUNotAvailableError, DeviceLostError, ContextWindowExceededError, IntegrityError,
   QuotaExceededError, InvalidRequestError, ModelNotLoadedError, UnsupportedModelError, EngineLostError,
+  NetworkError, OutOfMemoryError,
 };
 
 export function toPlain(error) {

@@ -27,6 +27,14 @@
 //                   { id, type: 'stream' }            create, completion with stream: true; then, as they come:
 //                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
 //                   { id, type: 'error', error }      errors.js toPlain(); ends the request or stream
+//                   { type: HOST_EVENT.models, models, unloaded }  no id, to every connection, whenever
+//                                                     the models held change (a load starts, ends or
+//                                                     fails; an unload; a device loss): models: [{
+//                                                     manifestUrl, ready }] loaded (ready) or loading,
+//                                                     most recently used first; unloaded: [{ manifestUrl,
+//                                                     for }]: models unloaded just now to make room for
+//                                                     the model of id `for` (else []). A page's model
+//                                                     picker shows them (sw_client.js watchHostModels)
 // Besides, a page sends { op: TAKE_OVER } to a new version of the service worker that waits to
 // take over (runtime/app.js, when the visitor accepts the update): it activates at once instead of
 // when every tab has closed. That message is the service worker's own, not the engine host's.
@@ -54,18 +62,23 @@
 // None of them has a top-level id, so no Connection mistakes one for a reply of its own.
 //
 // Sharing rules:
-// - One model is loaded at a time (GPU memory rarely holds two, and a WebGPU adapter does not say how
-//   much it has): a 'load' of another model unloads the loaded one first, for every connection.
-//   A create or completion for a model that is no longer the loaded one (its 'model', else the
-//   connection's last 'load') fails with ModelNotLoadedError (its `loaded` field: the model id
-//   that replaced it) when its turn comes, rather than run on another model; an 'unload' from a
-//   connection whose model was replaced leaves the loaded one alone.
+// - A host holds several models while they fit, one per manifest URL: their estimated sizes
+//   (engine_host.js modelBytes: weights plus KV cache) must fit its memory budget together
+//   (engine_host.js defaultMemoryBudget: half of navigator.deviceMemory, since a WebGPU adapter
+//   does not say how much GPU memory it has; where the platform does not say either, one model at
+//   a time). A 'load' of another model first unloads the least recently used models until it fits,
+//   and should the GPU still run out of memory while it loads (OutOfMemoryError), unloads all the
+//   others and tries once more; the HOST_EVENT.models message says which it unloaded, for whom.
+//   A create or completion for a model that is not loaded (its 'model', else the connection's last
+//   'load') fails with ModelNotLoadedError when its turn comes, rather than run on another model
+//   (its `loaded` field: the model it was unloaded to make room for, if so); an 'unload' from a
+//   connection whose model was unloaded since leaves the others alone.
 // - 'load' of the manifest URL and options that are loaded returns at once (its one progress
 //   report: the 'ready' one of that load); of those being loaded, joins that load (its progress
-//   goes to every connection waiting on it). This is how the model outlives page reloads and is
-//   shared by tabs. Another manifest or options replace the model, for every connection; so does
-//   'unload' end it for every connection. After a GPU device loss, requests fail with
-//   DeviceLostError and the next 'load' loads the model again.
+//   goes to every connection waiting on it). This is how a model outlives page reloads and is
+//   shared by tabs. The same manifest with other options replaces that model, for every
+//   connection; 'unload' ends the connection's model for every connection. After a GPU device
+//   loss, requests fail with DeviceLostError and the next 'load' loads the model again.
 // - Generations of all connections run one at a time, in the order their 'create' arrived. A
 //   request is validated, and a stream accepted ('stream'), when its turn comes. Until then, a
 //   create that asked for progress hears that it waits, and whether for another connection (tab).
@@ -99,6 +112,11 @@ export const REPLY = Object.freeze({
   chunk: 'chunk',
   done: 'done',
   error: 'error',
+});
+
+/** The `type`s of the host's messages to every connection (no id: no request's reply; above). */
+export const HOST_EVENT = Object.freeze({
+  models: 'models',
 });
 
 /** The `op` of the message that makes a waiting service worker take over (above). */

@@ -3,6 +3,8 @@
 // lazily inside Node only (a static import would break browsers, and service workers allow no
 // import() at all: this one never runs there).
 
+import { NetworkError } from './errors.js';
+
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const hasScheme = (url) => /^[a-z][a-z0-9+.-]*:/i.test(url);
 
@@ -16,6 +18,8 @@ export function resolveUrl(relative, base) {
   return from.slice(0, from.lastIndexOf('/') + 1) + target;
 }
 
+const NETWORK_FIX = 'This device may be offline, or the site unreachable: connect to the network and try again.';
+
 // Where the runtime's fetches go. A service worker's own fetches skip its fetch handler, so the
 // service-worker host routes them through its shell cache (service_worker.js): the kernels then
 // load offline there as they do in pages.
@@ -27,7 +31,9 @@ export function useFetch(fetchFunction) {
 
 /**
  * The bytes of `url`. `onChunk(byteCount)` is told as they arrive (a download is streamed);
- * `init` is fetch's (ignored for Node files).
+ * `init` is fetch's (ignored for Node files). Rejects with a NetworkError (errors.js, field url)
+ * when the network fails (fetch() rejects: offline, host unreachable; or the body stops
+ * mid-download), with a plain Error when the server answers with an error status.
  */
 export async function readBytes(url, { init, onChunk = () => {} } = {}) {
   const where = String(url);
@@ -40,7 +46,7 @@ export async function readBytes(url, { init, onChunk = () => {} } = {}) {
   try {
     response = await fetcher(where, init);
   } catch (error) {
-    throw new Error(`Could not fetch ${where}: ${error.message}`, { cause: error });
+    throw new NetworkError(`Could not fetch ${where}: ${error.message}. ${NETWORK_FIX}`, { url: where });
   }
   if (!response.ok) throw new Error(`Could not fetch ${where}: HTTP ${response.status} ${response.statusText}`);
   const chunks = [];
@@ -53,7 +59,8 @@ export async function readBytes(url, { init, onChunk = () => {} } = {}) {
       onChunk(read.value.length);
     }
   } catch (error) {
-    throw new Error(`The download of ${where} was interrupted: ${error.message}`, { cause: error });
+    throw new NetworkError(`The download of ${where} was interrupted: ${error.message}. ${NETWORK_FIX}`,
+                           { url: where });
   }
   if (chunks.length === 1) return chunks[0];
   const bytes = new Uint8Array(length);

@@ -8,8 +8,9 @@
 //   POST <scope>v1/completions        engine.completions.create(body)
 //
 // A request body is what the engine takes (runtime/request.js checks it, and refuses what it
-// cannot honour naming the field); `model` may be left out (the model loaded, else the site's
-// first), and names one of the site's models if given: the service worker then loads that one.
+// cannot honour naming the field); `model` may be left out (the loaded model used last, else the
+// site's first), and names one of the site's models if given: the service worker then loads that
+// one, beside those loaded while they fit (host_protocol.js).
 // The reply is the engine's: JSON, or with `stream: true` server-sent events exactly as OpenAI
 // sends them: `data: <chunk JSON>\n\n` per chunk, then `data: [DONE]\n\n`. An error after the
 // stream began comes as one last event `data: {"error": {...}}` without [DONE], as OpenAI's API
@@ -20,7 +21,13 @@
 // own EngineHost, or forwarded to a page that runs the engine. Either way they queue with the
 // pages' own chats, one generation at a time. Cancelling (the caller aborts the request, or
 // cancels the response body, i.e. closes the stream) sends 'close': a stream ends and frees the
-// engine, a request still waiting leaves the queue, a running non-streamed one stops.
+// engine, a request still waiting leaves the queue, a running non-streamed one stops. A request
+// aborted before its response is answered with Response.error(), a network error: the caller's
+// fetch() has rejected with an AbortError already and reads no status (HTTP has none for "the
+// client went away"; nginx's 499 is no standard and OpenAI never sends it).
+//
+// A request is checked before it can be refused for its model not running yet (503): a client
+// retries a 503, and would retry an invalid request forever. HEAD is answered as GET, without a body.
 //
 // Errors are OpenAI's JSON `{ error: { message, type, param, code } }` with OpenAI's statuses
 // (ERRORS below). Same-origin callers need no CORS headers, and none are sent: another origin's
@@ -28,6 +35,8 @@
 
 import { ModelNotLoadedError, fromPlain } from './errors.js';
 import { OP, REPLY } from './host_protocol.js';
+import { ModelFiles } from './model_cache.js';
+import { parseChatRequest, parseCompletionRequest } from './request.js';
 import { Connection } from './worker_client.js';
 
 /**
@@ -45,6 +54,8 @@ const ERRORS = {
   WebGPUNotAvailableError: { status: 503, type: 'server_error', code: 'webgpu_not_available', retry: true },
   // The page or worker that ran the model went away mid-request.
   EngineLostError: { status: 503, type: 'server_error', code: 'engine_lost', retry: true },
+  // The model's files could not be downloaded (offline): its message says so.
+  NetworkError: { status: 503, type: 'server_error', code: 'network_error', retry: true },
   DeviceLostError: { status: 500, type: 'server_error', code: 'device_lost' },
 };
 const DEFAULT_RETRY_AFTER_S = 10;
@@ -54,10 +65,12 @@ const LOAD_AFTER_DOWNLOAD_S = 3;
 const RETRY_UNKNOWN_S = 5;
 const RETRY_MAX_S = 60;
 
-// The prompt's request field of each generation route: the `param` of a context-window error.
+// Each generation route: its host operation, the prompt's request field (the `param` of a
+// context-window error), request.js's check of its requests, and the other route, whose prompt
+// field sent here means the caller picked the wrong one.
 const GENERATIONS = {
-  'chat/completions': { op: OP.create, promptField: 'messages' },
-  completions: { op: OP.completion, promptField: 'prompt' },
+  'chat/completions': { op: OP.create, promptField: 'messages', parse: parseChatRequest, other: 'completions' },
+  completions: { op: OP.completion, promptField: 'prompt', parse: parseCompletionRequest, other: 'chat/completions' },
 };
 
 const encoder = new TextEncoder();
@@ -112,13 +125,15 @@ export function modelObject(id) {
  * @param {string} site.scope  the service worker's scope (absolute, ends with '/'): the endpoint
  *   is `${scope}v1`
  * @param {string[]} site.modelIds  the ids of the models the site serves (/v1/models)
- * @param {(waitUntil: (p: Promise) => void, modelId: string | undefined) => Promise<{ connection, manifestUrl }>} site.connect
+ * @param {(waitUntil: (p: Promise) => void, modelId: string | undefined, check: (manifest: object) => void) => Promise<{ connection, manifestUrl }>} site.connect
  *   `connection`: a worker_client.js Connection to the engine host that runs the request for the
  *   model `modelId` (one of modelIds, undefined when the request names none); `manifestUrl`: the
  *   absolute manifest URL of the model the request is for (the host refuses to run it on another),
  *   or null for whichever is loaded. Rejects with a typed runtime error (ModelNotLoadedError with
- *   retryAfter while the model loads, ...). `waitUntil` keeps the service worker alive for work it
- *   starts (a load).
+ *   retryAfter while the model loads, NetworkError where its files cannot be fetched, ...); before
+ *   refusing for a model that does not run yet, it calls `check` with that model's manifest, which
+ *   throws the request's InvalidRequestError (request.js). `waitUntil` keeps the service worker
+ *   alive for work it starts (a load).
  * @returns {(request: Request, waitUntil: (p: Promise) => void) => Promise<Response> | null}
  *   the response to a request under `${scope}v1`, else null (not the endpoint's: let it pass)
  */
@@ -139,11 +154,17 @@ async function answer(request, route, site) {
   const what = `${request.method} ${new URL(request.url).pathname}`;
   // OpenAI's wording for both.
   if (!methods) throw new EndpointError(404, `Invalid URL (${what})`);
-  if (!Object.hasOwn(methods, request.method)) {
-    const allowed = Object.keys(methods).join(', ');
-    throw new EndpointError(405, `Invalid method for URL (${what}): use ${allowed}.`, { headers: { Allow: allowed } });
+  // HEAD is GET without the body (RFC 9110 9.3.2), wherever GET is answered.
+  const allowed = methods.GET ? { ...methods, HEAD: async () => withoutBody(await methods.GET()) } : methods;
+  if (!Object.hasOwn(allowed, request.method)) {
+    const names = Object.keys(allowed).join(', ');
+    throw new EndpointError(405, `Invalid method for URL (${what}): use ${names}.`, { headers: { Allow: names } });
   }
-  return methods[request.method]();
+  return allowed[request.method]();
+}
+
+function withoutBody(response) {
+  return new Response(null, { status: response.status, headers: response.headers });
 }
 
 // The methods `route` takes, each a function giving its response; null for no such route.
@@ -153,16 +174,22 @@ function methodsOf(route, request, { modelIds, connect, waitUntil }) {
     return { GET: () => jsonResponse(200, modelObject(knownModel(modelIds, decodedId(route.slice('models/'.length))))) };
   }
   if (!Object.hasOwn(GENERATIONS, route)) return null;
-  return { POST: async () => generate(await readBody(request, modelIds), GENERATIONS[route],
+  return { POST: async () => generate(await readBody(request, modelIds, GENERATIONS[route]), GENERATIONS[route],
                                       { connect, waitUntil, signal: request.signal }) };
 }
 
 // `id` if the site serves it, else OpenAI's 404.
 function knownModel(modelIds, id) {
   if (modelIds.includes(id)) return id;
-  throw new EndpointError(404, `The model \`${id}\` does not exist. This site serves ${modelIds.map((m) => `\`${m}\``).join(', ')}.`,
+  if (id === '') {
+    throw new EndpointError(404, `No model named: ask GET v1/models/<id> for one of ${listed(modelIds)}, or GET `
+                            + 'v1/models for the list.', { param: 'model', code: 'model_not_found' });
+  }
+  throw new EndpointError(404, `The model \`${id}\` does not exist. This site serves ${listed(modelIds)}.`,
                           { param: 'model', code: 'model_not_found' });
 }
+
+const listed = (modelIds) => modelIds.map((id) => `\`${id}\``).join(', ');
 
 // The model id of a /v1/models/<id> path segment; a malformed escape (%E0) names no model: 404.
 function decodedId(segment) {
@@ -175,8 +202,9 @@ function decodedId(segment) {
 }
 
 // The request's JSON body. A `model` that is a string must be the site's (404 otherwise, as
-// OpenAI answers); anything else wrong with the body is the engine's to say (request.js).
-async function readBody(request, modelIds) {
+// OpenAI answers); the other route's prompt field without this one's means the wrong route (400
+// naming the right one); anything else wrong with the body is request.js's to say.
+async function readBody(request, modelIds, { promptField, other }) {
   let body;
   try {
     body = JSON.parse(await request.text());
@@ -185,13 +213,19 @@ async function readBody(request, modelIds) {
                             + 'with Content-Type: application/json.');
   }
   if (typeof body?.model === 'string') knownModel(modelIds, body.model);
+  const otherField = GENERATIONS[other].promptField;
+  if (body?.[otherField] != null && body[promptField] == null) {
+    throw new EndpointError(400, `${otherField} belongs to POST v1/${other}; this is v1/${GENERATIONS[other].other}, `
+                            + `which takes ${promptField}. Send the request to v1/${other}.`, { param: otherField });
+  }
   return body;
 }
 
 // Runs `body` on the engine host as `op`; resolves with the response as soon as the host
 // accepts it: the completion's JSON, or an event stream that the host's chunks then fill.
-async function generate(body, { op, promptField }, { connect, waitUntil, signal }) {
-  const { connection, manifestUrl } = await connect(waitUntil, typeof body?.model === 'string' ? body.model : undefined);
+async function generate(body, { op, promptField, parse }, { connect, waitUntil, signal }) {
+  const check = (manifest) => { parse(body, manifest); };
+  const { connection, manifestUrl } = await connect(waitUntil, typeof body?.model === 'string' ? body.model : undefined, check);
   let finish;
   waitUntil(new Promise((resolve) => { finish = resolve; })); // the service worker stays while it runs
   return new Promise((resolve) => {
@@ -234,7 +268,7 @@ async function generate(body, { op, promptField }, { connect, waitUntil, signal 
       // A request that still waited leaves the queue without a reply, and a stream's last ones
       // have no reader: nobody listens for this one any more.
       connection.forget(id);
-      resolve(respondError(new EndpointError(499, 'The request was cancelled.')));
+      resolve(Response.error()); // nobody reads it (see the top of this file)
       end();
     }
     function end() {
@@ -288,13 +322,14 @@ export function sameThreadConnection(host) {
  * with the pages'. `messages`: model id -> the 'load' message (host_protocol.js loadMessage, URLs
  * absolute) a page sends for it; the first is the site's default.
  *
- * A request naming no model takes whichever one is loaded (or loading), else the site's first. A
- * request for a model that is not loaded starts loading it, which unloads the one loaded, for the
- * pages too (one model at a time: host_protocol.js), unless a load is in progress: one load runs
- * at a time, so a request for another model waits for it to end rather than replace a model still
- * downloading (two clients alternating models would otherwise never get one loaded). Until its
- * model is ready a request is refused with ModelNotLoadedError and a retryAfter (503 +
- * Retry-After: OpenAI's SDKs retry those, and a plain fetch() learns how long to wait). A load
+ * A request naming no model takes the one used last of those loaded (or loading), else the site's
+ * first. A request for a model that is not loaded starts loading it (the host keeps the others
+ * while they fit, host_protocol.js), unless a load is in progress: one load runs at a time, so a
+ * request for another model waits for it to end (two clients alternating models would otherwise
+ * never get one loaded). Until its model is ready a request is refused with ModelNotLoadedError
+ * and a retryAfter (503 + Retry-After: OpenAI's SDKs retry those, and a plain fetch() learns how
+ * long to wait), naming the model that loads; before that, `check` (openAIEndpoint's) is applied
+ * to that model's manifest, so that an invalid request is refused as such and not retried. A load
  * that failed is told, once, to the next request for that model (by manifest URL); the one after
  * tries again. Resolves with { connection, manifestUrl: the model the request is for }.
  */
@@ -302,32 +337,53 @@ export function hostConnector(host, messages) {
   const connection = sameThreadConnection(host);
   const idOf = (manifestUrl) => [...messages].find(([, message]) => message.manifestUrl === manifestUrl)?.[0];
   const failures = new Map(); // manifest URL -> the error of its failed load, not told yet
-  return async (waitUntil, modelId) => {
-    const id = modelId ?? idOf(host.model?.manifestUrl) ?? messages.keys().next().value;
+  const manifestOf = manifestReader();
+  return async (waitUntil, modelId, check = () => {}) => {
+    const models = host.models;
+    const id = modelId ?? idOf(models[0]?.manifestUrl) ?? messages.keys().next().value;
     const wanted = messages.get(id);
     const { manifestUrl } = wanted;
-    if (host.model?.manifestUrl === manifestUrl && host.model.ready) return { connection, manifestUrl };
+    if (models.find((model) => model.manifestUrl === manifestUrl)?.ready) return { connection, manifestUrl };
+    check(await manifestOf(manifestUrl));
     if (failures.has(manifestUrl)) {
       const error = failures.get(manifestUrl);
       failures.delete(manifestUrl);
       throw error;
     }
-    const loading = host.model && !host.model.ready;
-    if (!loading) waitUntil(host.load(wanted, () => {}).catch((error) => { failures.set(manifestUrl, error); }));
-    const loadingId = idOf(host.model.manifestUrl) ?? null;
-    throw loadingError(host.model, loadingId === id ? null : loadingId);
+    if (!models.some((model) => !model.ready)) {
+      waitUntil(host.load(wanted, () => {}).catch((error) => { failures.set(manifestUrl, error); }));
+    }
+    const loading = host.models.find((model) => !model.ready);
+    throw loadingError(loading, idOf(loading.manifestUrl), id);
   };
 }
 
-// The error of a request that came while a model loads: `model`, the host's (EngineHost#model),
-// whose load's latest load_progress.js ProgressReport says how long it takes. `other`: the id of
-// the model loading when it is not the request's (that one loads after it), else null.
-function loadingError(model, other) {
-  const report = model?.report;
+/**
+ * manifestUrl (absolute) -> Promise of that model's manifest, read (model_cache.js: network
+ * first, else the cached copy) once per service worker: a site's manifests change only with the
+ * site, and so with its service worker. A read that failed (NetworkError offline) is tried again.
+ */
+export function manifestReader() {
+  const manifests = new Map();
+  return (manifestUrl) => {
+    if (!manifests.has(manifestUrl)) {
+      const read = new ModelFiles(manifestUrl).manifest();
+      manifests.set(manifestUrl, read);
+      read.catch(() => manifests.delete(manifestUrl));
+    }
+    return manifests.get(manifestUrl);
+  };
+}
+
+// The error of a request for model `id` that came while model `loadingId` loads: `loading`, the
+// host's entry of that one (EngineHost#models), whose latest load_progress.js ProgressReport says
+// how long it takes. Both ids are named: a client retrying a 503 learns what it waits for.
+function loadingError(loading, loadingId, id) {
+  const report = loading.report;
   const retryAfter = report?.secondsLeft == null ? RETRY_UNKNOWN_S
     : Math.min(RETRY_MAX_S, Math.ceil(report.secondsLeft) + LOAD_AFTER_DOWNLOAD_S);
   const progress = report?.text ?? 'starting';
-  const what = other ? `Another model of this site, ${other}, is loading (${progress}); this request's model loads once it is ready`
-    : `The model is loading (${progress})`;
+  const what = loadingId === id ? `The model ${id} is loading (${progress})`
+    : `Another model of this site, ${loadingId}, is loading (${progress}); this request's model, ${id}, loads once it is ready`;
   return new ModelNotLoadedError(`${what}. Retry in ${retryAfter} s.`, { retryAfter });
 }

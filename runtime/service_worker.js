@@ -13,7 +13,7 @@ import { EngineHost } from './engine_host.js';
 import { EngineLostError, ModelNotLoadedError } from './errors.js';
 import { ENGINE_PAGE, OP, TAKE_OVER, isHostOperation, loadMessage } from './host_protocol.js';
 import { useFetch } from './io.js';
-import { hostConnector, openAIEndpoint } from './openai_endpoint.js';
+import { hostConnector, manifestReader, openAIEndpoint } from './openai_endpoint.js';
 import { Connection } from './worker_client.js';
 
 // While a page has generations open, how often the worker checks that the page still exists.
@@ -146,16 +146,17 @@ function serveOpenAI(host, models) {
   // model id -> the 'load' message a page sends for it
   const messages = new Map(models.map(({ id, manifestUrl, weightsUrl }) => [
     id, loadMessage(manifestUrl, { weightsUrl }, (url) => new URL(url, self.location).href)]));
-  const pages = new EnginePages();
+  const pages = new EnginePages(manifestReader());
   let connector = null; // decided at the first request: a worker started for the shell alone asks no GPU
   const decide = () => host.probe().then(({ webgpu, reason }) => (webgpu
     ? hostConnector(host, messages)
-    : (waitUntil, modelId) => pages.connect(`this browser's service workers have no WebGPU (${reason})`,
-                                            modelId ? messages.get(modelId).manifestUrl : null, modelId)));
+    : (waitUntil, modelId, check) => pages.connect(`this browser's service workers have no WebGPU (${reason})`,
+                                                   modelId ? messages.get(modelId).manifestUrl : null, modelId,
+                                                   { check, fallback: messages.values().next().value.manifestUrl })));
   const endpoint = openAIEndpoint({
     scope: self.registration.scope,
     modelIds: [...messages.keys()],
-    connect: async (waitUntil, modelId) => (await (connector ??= decide()))(waitUntil, modelId),
+    connect: async (waitUntil, modelId, check) => (await (connector ??= decide()))(waitUntil, modelId, check),
   });
   self.addEventListener('fetch', (event) => {
     const response = endpoint(event.request, (promise) => event.waitUntil(promise));
@@ -178,6 +179,12 @@ class EnginePages {
   #pages = new Map(); // client id -> { manifestUrl, connection, deliver(reply) }
   #offered = new Set(); // of connect()s waiting for an offer: each checks, at every offer, whether it is theirs
   #timer = null;
+  #manifestOf;
+
+  /** manifestOf(manifestUrl): Promise of a model's manifest (openai_endpoint.js manifestReader). */
+  constructor(manifestOf) {
+    this.#manifestOf = manifestOf;
+  }
 
   /** `client` runs the model of `manifestUrl` (absolute) and takes forwarded requests. */
   offer(client, manifestUrl) {
@@ -210,14 +217,17 @@ class EnginePages {
   /**
    * A Connection to a page that runs the model of `manifestUrl` (absolute; null: any model), and
    * the manifest URL of the model it runs: { connection, manifestUrl }. Rejects with
-   * ModelNotLoadedError (`why` the pages run it, `name` the model's) when no page does.
+   * ModelNotLoadedError (`why` the pages run it, `name` the model's) when no page does, once
+   * `check` (openAIEndpoint's) has passed the request against the manifest of its model
+   * (`fallback`'s, the site's first, where it names none).
    */
-  async connect(why, manifestUrl, name) {
+  async connect(why, manifestUrl, name, { check, fallback }) {
     await this.#forgetLeftPages();
     const find = () => [...this.#pages.values()].find((page) => manifestUrl === null || page.manifestUrl === manifestUrl);
     if (!find()) await this.#query(find);
     const page = find();
     if (page) return { connection: page.connection, manifestUrl: page.manifestUrl };
+    check(await this.#manifestOf(manifestUrl ?? fallback));
     throw new ModelNotLoadedError(`No page of this site runs the model${name ? ` ${name}` : ''}: ${why}, so `
       + 'the model runs in a page of the site instead. Open the site in a tab of this browser, '
       + `${name ? `choose ${name} in its model picker, ` : ''}let the model load, and keep the tab open `

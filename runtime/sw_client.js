@@ -1,5 +1,5 @@
-// CreateServiceWorkerEngine (WebLLM's name): the engine in the site's service worker, where one
-// model serves every tab of the site and outlives page reloads; or, where the service worker has
+// CreateServiceWorkerEngine (WebLLM's name): the engine in the site's service worker, where a
+// loaded model serves every tab of the site and outlives page reloads; or, where the service worker has
 // no WebGPU (it reached service workers in Chrome 124) or none controls the page, in a dedicated
 // worker of this page.
 //
@@ -23,7 +23,7 @@
 // service worker forwards to it (host_protocol.js ENGINE_PAGE) with that worker's engine.
 
 import { EngineLostError, WebGPUNotAvailableError } from './errors.js';
-import { ENGINE_PAGE, OP, REPLY } from './host_protocol.js';
+import { ENGINE_PAGE, HOST_EVENT, OP, REPLY } from './host_protocol.js';
 import { WEBGPU_BROWSERS } from './webgpu_support.js';
 import { Connection, CreateWorkerEngine, connectEngine } from './worker_client.js';
 
@@ -69,6 +69,23 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
     if (error.name !== 'WebGPUNotAvailableError') throw error;
     throw new WebGPUNotAvailableError(`${WEBGPU_HELP} Details: ${[...reasons, `worker: ${error.message}`].join('; ')}`);
   }
+}
+
+/**
+ * Calls `listener(event)` with each host_protocol.js HOST_EVENT.models message of the site's
+ * service worker: { models: [{ manifestUrl (absolute), ready }], unloaded: [{ manifestUrl, for }] },
+ * sent whenever the models its engine holds change, whoever changed them (this page, another tab,
+ * an API request). Returns the function that stops listening. Nothing comes where there is no
+ * service worker, or its engine holds no models (it has no WebGPU: the pages run them).
+ */
+export function watchHostModels(listener) {
+  const container = globalThis.navigator?.serviceWorker;
+  if (!container) return () => {};
+  const onMessage = ({ data }) => {
+    if (data?.type === HOST_EVENT.models && data.id === undefined) listener(data);
+  };
+  container.addEventListener('message', onMessage);
+  return () => container.removeEventListener('message', onMessage);
 }
 
 // The service worker that serves this page, once it is active; null if there is none in time.

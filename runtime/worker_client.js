@@ -34,6 +34,7 @@ export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
  * Load the model through `connection` (a Connection to an engine host) and return its engine.
  * options: initProgressCallback and the engine options a host passes through (host_protocol.js:
  * maxContext, weightsUrl). host: what the engine's `host` property says; onUnload: called once
+ * the page stops using the engine (its unload(), or detach())
  * the model is unloaded. Rejects with the host's error (errors.js types, rebuilt from plain).
  */
 export async function connectEngine(connection, manifestUrl, options = {}, { host, onUnload = () => {} }) {
@@ -81,6 +82,15 @@ class WorkerEngine {
 
   async unload() {
     await this.#connection.call({ op: OP.unload });
+    this.#onUnload();
+  }
+
+  /**
+   * Stop using this engine without unloading its model, which the host keeps for its other
+   * clients (tabs, API requests) while it fits (host_protocol.js): a page that switches models.
+   * Requests made through this engine afterwards still reach the host.
+   */
+  detach() {
     this.#onUnload();
   }
 

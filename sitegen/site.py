@@ -130,8 +130,8 @@ def check_one_mode(models: list[SiteModel]) -> None:
         chat = [model_id for model_id in modes if model_id not in base]
         raise SitegenError(f"{', '.join(base)} {'is a base model' if len(base) == 1 else 'are base models'} (no chat "
                            f"template) and {', '.join(chat)} {'chats' if len(chat) == 1 else 'chat'}: a site is a chat "
-                           "or a text-completion page, not both. Build one site of chat models and another of base "
-                           "models, or give the base model a chat template (--chat-template, one model per site).")
+                           "or a text-completion page, not both. Build two sites: one of the chat models, one of the base "
+                           "models.")
 
 
 def assemble_site(site_dir: Path, *, models: list[SiteModel], config: BuildConfig) -> None:
@@ -306,7 +306,8 @@ def _runtime_files(runtime: dict[str, bytes], entries: tuple[str, ...]) -> tuple
 
 
 def _reachable(files: dict[str, bytes], entries: tuple[str, ...], *, leaves: str) -> set[str]:
-    """The paths of `files` that `entries` reach by _MODULE_REFERENCEs (files under `leaves` are not read)."""
+    """The paths of `files` that `entries` reach by _MODULE_REFERENCEs (only modules are read: not data
+    files, nor files under `leaves`)."""
     seen, pending = set(), [(entry, "the site starts it") for entry in entries]
     while pending:
         path, why = pending.pop()
@@ -315,7 +316,7 @@ def _reachable(files: dict[str, bytes], entries: tuple[str, ...], *, leaves: str
         if path not in files:
             raise SitegenError(f"{path} is missing from the site's runtime ({why}): add the file or fix the reference")
         seen.add(path)
-        if path.startswith(leaves):
+        if path.startswith(leaves) or not path.endswith((".js", ".mjs")):  # data (a .wasm, a .json) refers to nothing
             continue
         for match in _MODULE_REFERENCE.finditer(_COMMENT_LINE.sub("", files[path].decode("utf-8"))):
             reference = next(filter(None, match.groups()))

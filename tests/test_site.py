@@ -612,8 +612,11 @@ def test_a_site_of_one_model_has_no_picker(tmp_path):
 
 def test_base_models_beside_chat_models_are_refused(tmp_path):
     with pytest.raises(SitegenError, match=r"other-model is a base model \(no chat template\) and tiny-llama chats: "
-                                           "a site is a chat or a text-completion page, not both"):
+                                           "a site is a chat or a text-completion page, not both") as refused:
         two_model_site(tmp_path / "site", second=BASE_MANIFEST)
+    # The fix it offers must work: --chat-template is refused with several models.
+    assert str(refused.value).endswith("Build two sites: one of the chat models, one of the base models.")
+    assert "--chat-template" not in str(refused.value)
 
 
 def test_a_site_of_two_base_models_is_a_completion_page_with_the_picker(tmp_path):

@@ -2,14 +2,17 @@
 // (templates/_model_picker.html, on sites of several models), what each has downloaded, and
 // deleting a download.
 //
-// One model runs at a time, for the whole site: the engine in the service worker serves every tab
-// and the OpenAI endpoint, and GPU memory rarely holds two models (a WebGPU adapter does not say
-// how much it has). Switching unloads the model before loading the other; another tab of the site
-// then finds at its next message that its model was switched, and "Try again" loads its own back
-// (host_protocol.js). Each tab keeps its own choice; the last one made is remembered for the site
-// (site_storage.js) and loaded on the next visit.
+// The engine in the service worker serves every tab and the OpenAI endpoint, and holds several
+// models while they fit (host_protocol.js "Sharing rules"); loading one that does not fit unloads
+// the least recently used. A tab switching models leaves its former one to that rule (other tabs
+// or API requests may use it). Each row says what the engine holds now, whoever loaded it, as the
+// service worker tells every page (sw_client.js watchHostModels): loaded, loading, or unloaded to
+// make room for another; a tab whose model was unloaded so finds out at its next message, and
+// "Try again" loads it back. Each tab keeps its own choice; the last one made is remembered for
+// the site (site_storage.js) and loaded on the next visit.
 
 import { availableBytes, ModelFiles } from '../model_cache.js';
+import { watchHostModels } from '../sw_client.js';
 import { formatBytes, formatBytesOf } from '../units.js';
 import { keepStorage, startPageEngine } from './engine_start.js';
 import { readLocal, writeLocal } from './site_storage.js';
@@ -39,6 +42,17 @@ export function storedText(stored, total, available) {
   if (stored > 0) return `${formatBytesOf(stored, total)} downloaded`;
   const room = available === null ? '' : `; ${formatBytes(available)} free for this site`;
   return `Not downloaded${room}`;
+}
+
+/**
+ * What a picker row adds about the site's engine holding the model (HOST_EVENT.models): `held`
+ * 'ready' (loaded), 'loading', or null (not held); `madeRoomFor`: the name of the model it was
+ * unloaded to make room for, or null. '' when there is nothing to say.
+ */
+export function heldText(held, madeRoomFor) {
+  if (held === 'ready') return 'loaded in GPU memory';
+  if (held === 'loading') return 'loading';
+  return madeRoomFor ? `unloaded to make room for ${madeRoomFor}` : '';
 }
 
 /** What the picker's storage line says of navigator.storage.persist()'s answer (keepStorage). */
@@ -82,6 +96,11 @@ export function showModelDefaults(model, { form, input, placeholder = null }) {
 export function startSiteModels({ root, picker, loader, problemBox, input, onEngine, onControls, beforeSwitch }) {
   const models = siteModels(root);
   const view = new ModelPicker(picker, models, { choose: (id) => switchTo(id), remove: (id) => remove(id) });
+  // Another tab or an API request may load, download or unload a model: show it as it happens.
+  watchHostModels((event) => {
+    view.held(event);
+    view.refresh({ busy: pending > 0 });
+  });
   let current = rememberedModel(models);
   let engine = null;
   let queue = Promise.resolve(); // the switch that runs now, and those asked for since, in order
@@ -116,8 +135,11 @@ export function startSiteModels({ root, picker, loader, problemBox, input, onEng
       engine = null;
       onEngine(null, model);
       onControls();
-      // One model at a time: free its GPU memory before the next loads (another tab may already have).
-      await previous?.unload().catch(() => {});
+      // A model in the service worker stays loaded for other tabs and API requests while it fits
+      // (the host unloads it when another needs room: host_protocol.js); one in this page's own
+      // worker is this page's alone.
+      if (previous?.host === 'service-worker') previous.detach();
+      else await previous?.unload().catch(() => {});
       await load();
     });
   }
@@ -157,6 +179,8 @@ class ModelPicker {
   #element;
   #models;
   #current = null;
+  #held = new Map(); // model id -> 'ready' | 'loading', as the engine host last said
+  #madeRoomFor = new Map(); // model id -> the id of the model it was unloaded to make room for
 
   constructor(element, models, { choose, remove }) {
     this.#element = element;
@@ -194,6 +218,15 @@ class ModelPicker {
     if (line) line.textContent = persistenceText(granted);
   }
 
+  /** Take in a HOST_EVENT.models message (sw_client.js watchHostModels): shown at the next refresh(). */
+  held({ models, unloaded }) {
+    const idOf = (manifestUrl) => this.#models.find((model) => new URL(model.manifestUrl, globalThis.location.href).href
+                                                   === manifestUrl)?.id;
+    this.#held = new Map(models.map(({ manifestUrl, ready }) => [idOf(manifestUrl), ready ? 'ready' : 'loading']));
+    for (const { manifestUrl, for: other } of unloaded) this.#madeRoomFor.set(idOf(manifestUrl), other);
+    for (const id of this.#held.keys()) this.#madeRoomFor.delete(id);
+  }
+
   /** Read what each model has in the cache, and show it; `busy`: a switch is under way (no deleting). */
   async refresh({ busy }) {
     if (!this.#element) return;
@@ -202,8 +235,11 @@ class ModelPicker {
       const model = this.#models.find((item) => item.id === row.dataset.modelId);
       const stored = await new ModelFiles(model.manifestUrl, { weightsUrl: model.weightsUrl ?? undefined })
         .storedBytes().catch(() => 0);
-      row.querySelector('.model-stored').textContent = storedText(stored, model.bytes, available);
+      const madeRoomFor = this.#models.find((other) => other.id === this.#madeRoomFor.get(model.id))?.name ?? null;
+      const held = heldText(this.#held.get(model.id) ?? null, madeRoomFor);
+      row.querySelector('.model-stored').textContent = [storedText(stored, model.bytes, available), held].filter(Boolean).join('; ');
       row.dataset.stored = String(stored);
+      row.dataset.held = this.#held.get(model.id) ?? '';
       // The running model's download stays: delete it after switching to another.
       row.querySelector('.delete-model').hidden = stored === 0 || model.id === this.#current || busy;
     }

@@ -106,6 +106,14 @@ function problemOf(error, message, words) {
           + `${words.kept}; reload the page to start the model again.`,
         actions: ['reload'],
       };
+    case 'NetworkError':
+      // Offline, or the site unreachable: once back online, trying again resumes the download.
+      return {
+        title: 'The model could not be downloaded',
+        text: 'This device seems to be offline, or the site cannot be reached. Connect to the network, then try '
+          + 'again: the model files downloaded so far are kept. Models already downloaded work offline.',
+        actions: ['retry'],
+      };
     case 'IntegrityError':
       return {
         title: 'A downloaded file was damaged',
@@ -138,13 +146,13 @@ function problemOf(error, message, words) {
         actions: ['dismiss'],
       };
     case 'ModelNotLoadedError':
-      // One model runs at a time for the whole site (model_picker.js): another tab switched it.
+      // The engine unloaded this page's model to make room for another (host_protocol.js).
       if (error.loaded) {
         return {
           title: 'Another tab switched the model',
-          text: `This site runs one model at a time, and another of its tabs (or a program using its API) switched `
-            + `to ${error.loaded}. Try again to load your model back; the other tab then finds its model switched. `
-            + `${words.kept}.`,
+          text: `Another tab of this site (or a program using its API) loaded ${error.loaded}, and this device's memory `
+            + 'does not hold both models: yours was unloaded to make room. Try again to load your model back; the '
+            + `other tab's may then be unloaded. ${words.kept}.`,
           actions: ['retry'],
         };
       }

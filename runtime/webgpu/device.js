@@ -67,6 +67,8 @@ export async function requestDevice({ gpu, f16 = true, subgroups = true, powerPr
 
 export class Gpu {
   #live = new Map(); // GPUBuffer -> bytes
+  #allocations = new Set(); // out-of-memory error scopes of buffer() not popped yet
+  #outOfMemory = null; // the first GPUOutOfMemoryError of buffer()
 
   constructor(device, { owned, use, adapterInfo }) {
     this.device = device;
@@ -106,9 +108,20 @@ export class Gpu {
 
   buffer({ label, size, usage }) {
     const bytes = Math.max(16, Math.ceil(size / 16) * 16); // bindings of vec4 arrays want 16-byte sizes
+    // WebGPU reports a GPU out of memory to an error scope, not as an exception: outOfMemory() tells.
+    this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ label, size: bytes, usage });
+    const scope = this.device.popErrorScope().then((error) => { this.#outOfMemory ??= error; }, () => {});
+    this.#allocations.add(scope);
+    scope.finally(() => this.#allocations.delete(scope));
     this.#live.set(buffer, bytes);
     return buffer;
+  }
+
+  // The first GPUOutOfMemoryError of the buffers allocated so far, or null (the load checks it).
+  async outOfMemory() {
+    await Promise.all(this.#allocations);
+    return this.#outOfMemory;
   }
 
   release(buffer) {

@@ -8,7 +8,7 @@
 // then shards are read one at a time (readShard: see model_cache.js, which verifies them) and
 // written piece by piece where they belong, so peak memory stays near one shard.
 
-import { UnsupportedModelError } from '../errors.js';
+import { OutOfMemoryError, UnsupportedModelError } from '../errors.js';
 
 // Bytes of one row of each part of a tensor with `cols` values per row (the layouts:
 // sitegen/quantize.py). A scheme here has a kernels/<scheme>.wgsl weight part.
@@ -77,8 +77,15 @@ export class Weights {
    *   (IntegrityError from model_cache.js, say).
    * onProgress({ stage: 'weights', loaded, total, fromCache }): bytes read so far, of the shards
    *   the tensors use; fromCache: how many of them came from the cache.
+   * Throws OutOfMemoryError, before reading any shard, when the GPU had no memory for a buffer
+   * allocated so far (the weights', and the model's others: the load makes them all before this).
    */
   async upload({ readShard, onProgress = () => {} }) {
+    const outOfMemory = await this.gpu.outOfMemory();
+    if (outOfMemory) {
+      throw new OutOfMemoryError(`The GPU ran out of memory for ${this.manifest.model_id} `
+        + `(${outOfMemory.message}). Close other GPU-heavy tabs, or choose a smaller model.`);
+    }
     const { queue } = this.gpu.device;
     const { shards } = this.manifest;
     const writes = this.#writes;

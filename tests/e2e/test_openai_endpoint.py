@@ -94,11 +94,14 @@ def fetch_when_ready(page, path: str, body, timeout_s: int = 240) -> dict:
 
 
 def test_the_first_request_loads_the_model_and_gets_503_with_retry_after_meanwhile(api_page):
+    # Checked before any 503: a client retries a 503, and an invalid request would never pass.
+    invalid = fetch(api_page, "v1/chat/completions", chat_body(2, temperature="hot"))
+    assert (invalid["status"], invalid["body"]["error"]["param"]) == (400, "temperature")
     loading = fetch(api_page, "v1/chat/completions", chat_body(2))
     assert loading["status"] == 503
     assert int(loading["retryAfter"]) >= 1
     assert loading["body"]["error"]["code"] == "model_not_loaded"
-    assert "The model is loading" in loading["body"]["error"]["message"]
+    assert f"The model {MODEL} is loading" in loading["body"]["error"]["message"]
     assert fetch(api_page, "v1/models")["body"] == {
         "object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "sitegen"}]}
     answer = fetch_when_ready(api_page, "v1/chat/completions", chat_body(6))

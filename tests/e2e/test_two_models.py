@@ -1,7 +1,8 @@
 """A site of two models (the real SmolLM2 and a tiny random Qwen2) in Chromium: the picker shows
-both with what each has downloaded; the visitor picks one, chats, switches, deletes the other's
-download, and an offline reload still serves the one cached; /v1/models lists both and a
-request's `model` names one."""
+both with what each has downloaded and whether the engine holds it; the visitor picks one, chats,
+switches, deletes the other's download, and an offline reload still serves the one cached;
+/v1/models lists both and a request's `model` names one, loading it beside the tab's (both fit);
+offline, a model not downloaded is said to be so, on the page and by /v1."""
 
 import time
 
@@ -40,8 +41,13 @@ def post_chat(page, model):
     return page.evaluate("""async (model) => {
       const response = await fetch('v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 }) });
-      return { status: response.status, body: await response.json() };
+      return { status: response.status, retryAfter: response.headers.get('Retry-After'), body: await response.json() };
     }""", model)
+
+
+def wait_for_held(page, model_id, held):
+    """Wait until the picker says the engine holds `model_id` as `held` ('ready', 'loading', '')."""
+    page.wait_for_selector(f".model-picker [data-model-id='{model_id}'][data-held='{held}']", timeout=120_000)
 
 
 def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
@@ -56,11 +62,15 @@ def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
     ids = page.evaluate("async () => (await (await fetch('v1/models')).json()).data.map((model) => model.id)")
     assert ids == [DEMO_MODEL, tiny]
 
-    # Pick the tiny model: the running one is unloaded, the other loads with the usual progress.
+    # Pick the tiny model: it loads with the usual progress; both fit, so the engine keeps SmolLM2
+    # for other tabs and API requests, and the picker says so.
     page.locator(f".model-picker input[value='{tiny}']").check()
     page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
     wait_until_ready(page)
     wait_for_stored(page, tiny, "Downloaded")
+    wait_for_held(page, tiny, "ready")
+    wait_for_held(page, DEMO_MODEL, "ready")
+    assert "loaded in GPU memory" in page.locator(f"[data-model-id='{DEMO_MODEL}'] .model-stored").text_content()
     # The composer and the settings' defaults are the tiny model's now, not the site's first model's.
     assert page.locator("#prompt").get_attribute("placeholder") == f"Message {TINY_NAME}"
     sampling = page.evaluate(f"""() => JSON.parse(document.querySelector('.chat-app').dataset.models)
@@ -96,41 +106,53 @@ def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
         ask(page, "Again")
         wait_for_reply_end(page)
         assert page.locator(".message.assistant").count() == 2
-        # SmolLM2, deleted, cannot download offline: its problem's "Try again", back online, goes
-        # through the picker (busy meanwhile, then running it).
-        page.locator(f".model-picker input[value='{DEMO_MODEL}']").check()
-        page.wait_for_selector(".problem:visible", timeout=60_000)
-        assert page.locator(".model-picker").get_attribute("data-running") is None
     finally:
         context.set_offline(False)
-    page.locator(".problem-actions button", has_text="Try again").click()
-    assert page.locator(".model-picker").get_attribute("aria-busy") == "true"
-    page.wait_for_selector(f".model-picker[data-running='{DEMO_MODEL}']", timeout=120_000)
-    assert chosen(page) == DEMO_MODEL
-    wait_for_stored(page, DEMO_MODEL, "Downloaded")
 
 
-def test_a_request_for_the_other_model_switches_it_and_the_tab_loads_its_own_back(context, two_model_site):
+def test_a_request_for_the_other_model_loads_it_beside_the_tabs_and_the_picker_shows_it(context, two_model_site):
     url, tiny = two_model_site
     page = context.new_page()
     page.goto(url)
-    page.locator(f".model-picker input[value='{tiny}']").check()  # enabled once the default has loaded
-    page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
+    wait_until_ready(page)  # the site's first model, SmolLM2
     set_settings(page, max_tokens=2)
-    # An API request names SmolLM2: 503 with Retry-After while it loads (one model at a time), then runs.
-    first = post_chat(page, DEMO_MODEL)
+    wait_for_stored(page, tiny, "Not downloaded")
+    # An API request names the tiny model: 503 with Retry-After naming it while it loads, then runs.
+    first = post_chat(page, tiny)
     assert first["status"] == 503 and first["body"]["error"]["code"] == "model_not_loaded"
+    assert f"The model {tiny} is loading" in first["body"]["error"]["message"] and int(first["retryAfter"]) > 0
     deadline = time.monotonic() + 120
-    while post_chat(page, DEMO_MODEL)["status"] != 200:
-        assert time.monotonic() < deadline, "SmolLM2 did not load for the API in 120 s"
+    while post_chat(page, tiny)["status"] != 200:
+        assert time.monotonic() < deadline, "the tiny model did not load for the API in 120 s"
         page.wait_for_timeout(1000)
-    # The tab's next message is not answered by another model: it says so, and Try again loads its own.
+    # The picker heard it without a reload: downloaded, and held beside the tab's own.
+    wait_for_stored(page, tiny, "Downloaded; loaded in GPU memory")
+    wait_for_held(page, DEMO_MODEL, "ready")
+    assert page.locator(".model-picker").get_attribute("data-running") == DEMO_MODEL
+    # Both fit: the tab's next message is answered by its own model, with no switch.
     ask(page, "Hello")
-    page.wait_for_selector(".problem:visible", timeout=60_000)
-    assert "Another tab switched the model" in page.locator(".problem-title").text_content()
+    wait_for_reply_end(page)
+    assert page.locator(".problem").is_hidden()
+    assert page.locator(".message.assistant").count() == 1
+
+
+def test_offline_a_model_not_downloaded_is_said_to_be_so_on_the_page_and_by_the_endpoint(context, two_model_site):
+    url, tiny = two_model_site
+    page = context.new_page()
+    page.goto(url)
+    wait_until_ready(page)
+    context.set_offline(True)
+    try:
+        page.locator(f".model-picker input[value='{tiny}']").check()
+        page.wait_for_selector(".problem:visible", timeout=60_000)
+        assert page.locator(".problem-title").text_content() == "The model could not be downloaded"
+        assert "offline" in page.locator(".problem-text").text_content()
+        answer = post_chat(page, tiny)
+        assert (answer["status"], answer["body"]["error"]["code"]) == (503, "network_error")
+        assert "offline" in answer["body"]["error"]["message"] and int(answer["retryAfter"]) > 0
+    finally:
+        context.set_offline(False)
+    # Back online, "Try again" goes through the picker (busy meanwhile, then running it).
     page.locator(".problem-actions button", has_text="Try again").click()
     page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
-    assert post_chat(page, None)["status"] == 200  # no model named: the one loaded, the tab's
-    ask(page, "Hello again")
-    wait_for_reply_end(page)
-    assert page.locator(".message.assistant").count() >= 1
+    wait_for_stored(page, tiny, "Downloaded")

@@ -16,8 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 
 import { CreateEngine } from '../../runtime/engine.js';
-import { EngineHost } from '../../runtime/engine_host.js';
+import { EngineHost, modelBytes } from '../../runtime/engine_host.js';
 import { DeviceLostError } from '../../runtime/errors.js';
+import { HOST_EVENT } from '../../runtime/host_protocol.js';
+import { readJSON } from '../../runtime/io.js';
+import { describeProblem } from '../../runtime/ui/problems.js';
 import { Connection, connectEngine } from '../../runtime/worker_client.js';
 import { ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
 
@@ -279,5 +282,67 @@ describe('a load with other engine options', () => {
     await assert.rejects(first.engine.chat.completions.create(greedy(ask('Hello there '.repeat(50)))),
                          { name: 'ContextWindowExceededError', contextLength: 64 });
     await second.engine.unload();
+  });
+});
+
+describe('several models in one host', () => {
+  const QWEN = manifestOf('tiny-qwen2');
+  const sizes = async () => Promise.all([MANIFEST, QWEN].map(async (url) => modelBytes(await readJSON(url), OPTIONS.maxContext)));
+  const events = (received) => received.filter((message) => message.type === HOST_EVENT.models);
+
+  test('models that fit the budget stay loaded together: a request for one does not unload the other', async () => {
+    const { gpu, devices } = trackedGpu();
+    const host = new EngineHost({ gpu, memoryBudget: (await sizes()).reduce((a, b) => a + b) });
+    const llama = await load(host);
+    const qwen = await load(host, OPTIONS, QWEN);
+    assert.equal(devices.length, 2);
+    assert.deepEqual(host.models.map((model) => [model.manifestUrl, model.ready]), [[QWEN, true], [MANIFEST, true]]);
+    const reply = await llama.engine.chat.completions.create(greedy(hello, { max_tokens: expected.greedy_ids.length }));
+    assert.equal(reply.choices[0].message.content, expected.greedy_text, 'the first model still answers, unchanged');
+    assert.equal((await qwen.engine.chat.completions.create(greedy(hello, { max_tokens: 2 }))).usage.completion_tokens, 2);
+    assert.equal(devices.length, 2, 'nothing was loaded again');
+    // Every connection heard each change: a load started, then ready; nothing unloaded.
+    const heard = events(llama.received);
+    assert.deepEqual(heard.at(-1), { type: HOST_EVENT.models, unloaded: [],
+                                     models: [{ manifestUrl: QWEN, ready: true }, { manifestUrl: MANIFEST, ready: true }] });
+    assert.ok(heard.some((event) => event.models.some((model) => model.manifestUrl === QWEN && !model.ready)));
+    await host.unload();
+    assert.deepEqual(events(qwen.received).at(-1).models, [], 'unload(): every model, and said so');
+  });
+
+  test('a model that does not fit unloads the least recently used, says so, and its client learns why', async () => {
+    const [llamaBytes, qwenBytes] = await sizes();
+    const { gpu, devices } = trackedGpu();
+    const host = new EngineHost({ gpu, memoryBudget: Math.max(llamaBytes, qwenBytes) });
+    const llama = await load(host);
+    const qwen = await load(host, OPTIONS, QWEN);
+    assert.deepEqual(host.models.map((model) => model.manifestUrl), [QWEN]);
+    assert.ok(events(llama.received).some((event) => event.unloaded.some((entry) => entry.manifestUrl === MANIFEST
+                                                                         && entry.for === 'tiny-qwen2')));
+    await assert.rejects(llama.engine.chat.completions.create(greedy(hello)), (error) => {
+      assert.equal(error.name, 'ModelNotLoadedError');
+      assert.equal(error.loaded, 'tiny-qwen2');
+      assert.match(error.message, /unloaded to make room for tiny-qwen2/);
+      assert.match(describeProblem(error).text, /does not hold both models: yours was unloaded to make room/);
+      return true;
+    });
+    await llama.engine.unload(); // its model is gone already: the other stays
+    assert.deepEqual(host.models.map((model) => model.manifestUrl), [QWEN]);
+    assert.equal(devices.length, 2);
+    await qwen.engine.unload();
+  });
+
+  test('a model whose files cannot be fetched: NetworkError, said as offline with a retry', async () => {
+    const host = new EngineHost({ gpu: trackedGpu().gpu });
+    // Nothing listens on port 9 (discard): fetch() fails as it does offline.
+    await assert.rejects(load(host, OPTIONS, 'http://127.0.0.1:9/models/x/manifest.json'), (error) => {
+      assert.equal(error.name, 'NetworkError');
+      assert.equal(error.url, 'http://127.0.0.1:9/models/x/manifest.json');
+      const problem = describeProblem(error);
+      assert.match(problem.text, /offline, or the site cannot be reached\. Connect to the network/);
+      assert.deepEqual(problem.actions, ['retry']);
+      return true;
+    });
+    assert.deepEqual(host.models, []);
   });
 });

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { OP, TAKE_OVER, loadMessage, readLoad } from '../../runtime/host_protocol.js';
+import { HOST_EVENT, OP, REPLY, TAKE_OVER, isHostOperation, loadMessage, readLoad } from '../../runtime/host_protocol.js';
+import { Connection } from '../../runtime/worker_client.js';
 
 const PAGE = 'https://example.org/chat/index.html';
 const absolute = (url) => new URL(url, PAGE).href;
@@ -43,4 +44,18 @@ describe('the load message', () => {
 // The service worker handles TAKE_OVER itself and hands every other op to its engine host.
 test('TAKE_OVER is no engine host operation', () => {
   assert.ok(!Object.values(OP).includes(TAKE_OVER));
+});
+
+// A host tells every connection of model changes with a message of no id: no request's handler
+// takes it for its reply, and the pages' listeners (sw_client.js watchHostModels) tell it by type.
+test('HOST_EVENT messages are neither operations nor replies, and no request hears one', () => {
+  for (const type of Object.values(HOST_EVENT)) {
+    assert.ok(!isHostOperation(type) && !Object.values(REPLY).includes(type), type);
+  }
+  const listeners = [];
+  const connection = new Connection({ postMessage: () => {}, addEventListener: (type, listener) => listeners.push(listener) });
+  const heard = [];
+  connection.open({ op: OP.create }, (reply) => heard.push(reply));
+  for (const listener of listeners) listener({ data: { type: HOST_EVENT.models, models: [], unloaded: [] } });
+  assert.deepEqual(heard, []);
 });

@@ -123,6 +123,36 @@ describe('the endpoint on an engine host', () => {
     assert.match((await malformed.json()).error.message, /%E0.*malformed/);
   });
 
+  test('HEAD is answered as GET without a body', async () => {
+    for (const path of ['v1/models', `v1/models/${MODEL}`]) {
+      const head = await call(path, { method: 'HEAD' });
+      assert.equal(head.status, 200, path);
+      assert.equal(head.headers.get('Content-Type'), 'application/json');
+      assert.equal(await head.text(), '');
+    }
+    assert.equal((await call('v1/models/gpt-4o', { method: 'HEAD' })).status, 404);
+  });
+
+  test('an empty model id says what to ask instead', async () => {
+    const empty = await call('v1/models/');
+    assert.equal(empty.status, 404);
+    const { message, code } = (await empty.json()).error;
+    assert.equal(code, 'model_not_found');
+    assert.doesNotMatch(message, /``/);
+    assert.match(message, new RegExp(`GET v1/models/<id> for one of \`${MODEL}\`, or GET v1/models for the list`));
+  });
+
+  test("a prompt sent to the other route's URL names the right route", async () => {
+    const chatToCompletions = await post('v1/completions', chat());
+    assert.equal(chatToCompletions.status, 400);
+    const { param, message } = (await chatToCompletions.json()).error;
+    assert.equal(param, 'messages');
+    assert.match(message, /Send the request to v1\/chat\/completions/);
+    const promptToChat = await post('v1/chat/completions', { prompt: 'Hello' });
+    assert.equal(promptToChat.status, 400);
+    assert.match((await promptToChat.json()).error.message, /prompt belongs to POST v1\/completions/);
+  });
+
   test('a chat completion as JSON: the engine greedy reply', async () => {
     const response = await post('v1/chat/completions', { model: MODEL, ...chat({ max_tokens: 6 }) });
     assert.equal(response.status, 200);
@@ -179,7 +209,8 @@ describe('the endpoint on an engine host', () => {
     const whole = new AbortController();
     const pending = post('v1/chat/completions', chat({ max_tokens: 100, ignore_eos: true }), { signal: whole.signal });
     whole.abort(); // while it waits for its turn, or runs
-    assert.equal((await pending).status, 499);
+    // No made-up status (OpenAI has no 499): a network error, as the aborted fetch() sees it anyway.
+    assert.equal((await pending).type, 'error');
     const next = await (await post('v1/chat/completions', chat({ max_tokens: 1 }))).json();
     assert.equal(next.choices[0].message.content.length > 0, true);
     await Promise.all(lifetimes); // every request let its service worker go
@@ -198,7 +229,7 @@ describe('the endpoint on an engine host', () => {
     const method = await call('v1/chat/completions');
     assert.equal(method.status, 405);
     assert.equal(method.headers.get('Allow'), 'POST');
-    assert.equal((await call('v1/models', { method: 'POST', body: '{}' })).headers.get('Allow'), 'GET');
+    assert.equal((await call('v1/models', { method: 'POST', body: '{}' })).headers.get('Allow'), 'GET, HEAD');
     assert.equal((await call('v1/embeddings', { method: 'POST', body: '{}' })).status, 404);
 
     const json = await post('v1/chat/completions', '{"messages": [');
@@ -235,36 +266,61 @@ describe("the service worker's own engine host (hostConnector): one load at a ti
     [MODEL, loadMessage(manifestOf(MODEL), { maxContext: 128 }, absolute)],
     ['tiny-qwen2', loadMessage(manifestOf('tiny-qwen2'), { maxContext: 128 }, absolute)],
     ['missing', loadMessage(MISSING, {}, absolute)],
+    // Nothing listens on port 9 (discard): fetch() fails as it does offline.
+    ['offline', loadMessage('http://127.0.0.1:9/models/offline/manifest.json', {}, absolute)],
   ]);
   const connect = hostConnector(host, messages);
   const loads = [];
   const waitUntil = (promise) => loads.push(promise);
   const settled = () => Promise.all(loads.splice(0));
-  after(async () => { if (host.model) await host.unload(); }); // the last load failed: nothing to unload
+  after(async () => { if (host.models.length) await host.unload(); }); // the last load failed: nothing to unload
 
   test('a request for another model while one loads starts no second load; each model loads in turn', async () => {
     await assert.rejects(connect(waitUntil, MODEL), (error) => error.name === 'ModelNotLoadedError' && error.retryAfter > 0);
     assert.equal(loads.length, 1, 'the first request started the load');
-    await assert.rejects(connect(waitUntil, 'tiny-qwen2'), new RegExp(`Another model of this site, ${MODEL}, is loading`));
+    await assert.rejects(connect(waitUntil, 'tiny-qwen2'), new RegExp(`Another model of this site, ${MODEL}, is loading `
+                                                                      + ".*; this request's model, tiny-qwen2, loads once"));
     assert.equal(loads.length, 1, 'no load of tiny-qwen2 replaced the one in progress');
-    assert.equal(host.model.manifestUrl, manifestOf(MODEL));
+    assert.deepEqual(host.models.map((model) => model.manifestUrl), [manifestOf(MODEL)]);
     await settled();
     assert.equal((await connect(waitUntil)).manifestUrl, manifestOf(MODEL), "a request naming no model takes the loaded one");
-    await assert.rejects(connect(waitUntil, 'tiny-qwen2'), /The model is loading/);
+    await assert.rejects(connect(waitUntil, 'tiny-qwen2'), /The model tiny-qwen2 is loading/);
     await settled();
     assert.equal((await connect(waitUntil, 'tiny-qwen2')).manifestUrl, manifestOf('tiny-qwen2'));
   });
 
   test("a failed load is told to the next request for that model only", async () => {
-    await assert.rejects(connect(waitUntil, 'missing'), /The model is loading/);
-    await settled();
-    await assert.rejects(connect(waitUntil, MODEL), /The model is loading/, "the other model's request loads its own");
+    await assert.rejects(connect(waitUntil, 'missing'), /no such file/, 'its manifest cannot be read: no load starts');
+    await assert.rejects(connect(waitUntil, MODEL), /The model tiny-llama is loading/, "the other model's request loads its own");
     await settled();
     const loaded = await connect(waitUntil, MODEL);
     assert.equal(loaded.manifestUrl, manifestOf(MODEL));
-    await assert.rejects(connect(waitUntil, 'missing'), (error) => error.name !== 'ModelNotLoadedError', 'the failure, once');
-    await assert.rejects(connect(waitUntil, 'missing'), /The model is loading/, 'then it tries again');
+  });
+
+  test('a request is checked before a 503: invalid ones hear 400, not "retry"', async () => {
+    const endpoint = openAIEndpoint({ scope: SCOPE, modelIds: [...messages.keys()], connect });
+    const post = (body) => endpoint(new Request(`${SCOPE}v1/chat/completions`, { method: 'POST', body: JSON.stringify(body) }),
+                                    waitUntil);
+    const invalid = await post({ model: 'tiny-qwen2', ...greedy(ask('Hi'), { temperature: 'hot' }) });
+    assert.equal(invalid.status, 400);
+    assert.equal((await invalid.json()).error.param, 'temperature');
+    assert.equal(loads.length, 0, 'no load started for it');
+    const valid = await post({ model: 'tiny-qwen2', ...greedy(ask('Hi')) });
+    assert.equal(valid.status, 503);
+    assert.match((await valid.json()).error.message, /The model tiny-qwen2 is loading/);
     await settled();
+  });
+
+  test('a model whose files cannot be fetched (offline): NetworkError, 503 with the reason and Retry-After', async () => {
+    await assert.rejects(connect(waitUntil, 'offline'), (error) => {
+      assert.equal(error.name, 'NetworkError');
+      assert.match(error.message, /Could not fetch http:\/\/127\.0\.0\.1:9\/.*offline, or the site unreachable/);
+      const answer = errorAnswer(error);
+      assert.deepEqual([answer.status, answer.body.error.code], [503, 'network_error']);
+      assert.ok(Number(answer.headers['Retry-After']) > 0);
+      return true;
+    });
+    assert.equal(loads.length, 0);
   });
 });
 

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import {
   EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
 } from '../../runtime/ui/conversations.js';
-import { persistenceText, storedText } from '../../runtime/ui/model_picker.js';
+import { heldText, persistenceText, storedText } from '../../runtime/ui/model_picker.js';
 import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem, describeStepProblem } from '../../runtime/ui/problems.js';
 import { chatRequest, parseSettings, settingsError } from '../../runtime/ui/settings.js';
@@ -246,6 +246,13 @@ describe('the model picker', () => {
     assert.equal(storedText(0, 90_100_000, null), 'Not downloaded');
   });
 
+  test('says whether the engine holds a model, and for whom it unloaded one', () => {
+    assert.equal(heldText('ready', null), 'loaded in GPU memory');
+    assert.equal(heldText('loading', null), 'loading');
+    assert.equal(heldText(null, 'Tiny Qwen'), 'unloaded to make room for Tiny Qwen');
+    assert.equal(heldText(null, null), '');
+  });
+
   test("says whether the browser keeps the downloads", () => {
     assert.match(persistenceText(true), /keeps the downloaded models \(persistent storage granted\)/);
     assert.match(persistenceText(false), /may clear the downloaded models .*not granted/);
@@ -256,7 +263,7 @@ describe('the model picker', () => {
     const error = fromPlain(toPlain(new ModelNotLoadedError('switched', { loaded: 'tiny' })));
     const problem = describeProblem(error);
     assert.equal(problem.title, 'Another tab switched the model');
-    assert.match(problem.text, /one model at a time.*switched to tiny\. Try again to load your model back/);
+    assert.match(problem.text, /loaded tiny, and this device's memory does not hold both models: yours was unloaded to make room\. Try again to load your model back/);
     assert.deepEqual(problem.actions, ['retry']);
     // Without `loaded`, the model stopped in the background: as before.
     assert.deepEqual(describeProblem(new ModelNotLoadedError('gone')).actions, ['reload']);
