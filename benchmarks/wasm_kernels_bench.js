@@ -6,14 +6,22 @@
 // memory, measured in the same run (the memory-bound ceiling a kernel cannot beat; absolute
 // figures drift between machines).
 //
+// With --manifest, the whole model instead (runtime/wasm/model.js): load time, prefill tok/s of
+// a prompt (token by token through the matrix-vector kernels, for now) and greedy decode tok/s.
+//
 //   node benchmarks/wasm_kernels_bench.js                  q4g32
 //   node benchmarks/wasm_kernels_bench.js --scheme q8g32   (q4g32 | q4g32m | q8g32)
+//   node benchmarks/wasm_kernels_bench.js --manifest build/js-fixtures/smollm2/models/smollm2-135m/manifest.json
+//     [--prompt 64] [--decode 64]  (tokens; the prompt's ids are arbitrary ones of the vocabulary)
 
 import { parseArgs } from 'node:util';
 import { SCHEMES, WasmKernels } from '../runtime/wasm/kernels.js';
+import { loadModel } from '../runtime/wasm/model.js';
+import { readBytes, readJSON, resolveUrl } from '../runtime/io.js';
 
 const { values: args } = parseArgs({ options: {
   scheme: { type: 'string', default: 'q4g32' }, seconds: { type: 'string', default: '1' },
+  manifest: { type: 'string' }, prompt: { type: 'string', default: '64' }, decode: { type: 'string', default: '64' },
 } });
 
 // [label, rows N, K]: W [N, K] as each model's decode step multiplies it
@@ -79,4 +87,35 @@ async function main() {
   }
 }
 
-await main();
+// Seconds of wall time and of this process's CPU time `fn` takes: on a shared machine the CPU
+// time is the fairer figure (the wall time also counts waits for a core).
+async function timed(fn) {
+  const [wall, cpu] = [performance.now(), process.cpuUsage()];
+  await fn();
+  const { user, system } = process.cpuUsage(cpu);
+  return { wall: (performance.now() - wall) / 1000, cpu: (user + system) / 1e6 };
+}
+
+// Load, prefill and greedy decode of the model at --manifest, one thread.
+async function modelBenchmark() {
+  const manifest = await readJSON(args.manifest);
+  const [promptLength, decodeLength] = [Number(args.prompt), Number(args.decode)];
+  let model;
+  const load = await timed(async () => {
+    model = await loadModel(manifest, { readShard: (shard) => readBytes(resolveUrl(shard.file, args.manifest)),
+      maxContext: promptLength + decodeLength + 1 });
+  });
+  const prompt = Array.from({ length: promptLength }, (_, i) => (i * 7919 + 13) % model.vocabSize);
+  const prefill = await timed(() => model.prefill(prompt));
+  let { token } = await model.sample({ temperature: 0 });
+  const decode = await timed(async () => {
+    for (let i = 0; i < decodeLength; i++) ({ token } = await model.step(token, { temperature: 0 }));
+  });
+  const rate = (tokens, time) => `${(tokens / time.wall).toFixed(1)} tok/s (CPU time: ${(tokens / time.cpu).toFixed(1)})`;
+  console.log(`WASM backend, 1 thread, Node ${process.version}, ${manifest.model_id}: load ${load.wall.toFixed(2)} s, `
+    + `prefill ${rate(promptLength, prefill)} over ${promptLength} tokens, decode ${rate(decodeLength, decode)} over `
+    + `${decodeLength} tokens (greedy)`);
+  await model.destroy();
+}
+
+await (args.manifest ? modelBenchmark() : main());

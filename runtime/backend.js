@@ -1,16 +1,16 @@
-// The one boundary between the engine and the code that runs a model. A backend (the WebGPU one
-// in runtime/webgpu/ today; a WASM one later) loads a manifest's weights and returns a Model with
-// the interface below. The engine, constrained decoding and the engine hosts use only this
+// The one boundary between the engine and the code that runs a model. A backend (WebGPU in
+// runtime/webgpu/, the WASM CPU one in runtime/wasm/) loads a manifest's weights and returns a
+// Model with the interface below. The engine, constrained decoding and the engine hosts use only this
 // interface: nothing else of a backend.
 //
 // Model (what loadBackend resolves to):
 //   manifest          the manifest object it was loaded from (sitegen/manifest.py)
-//   backend           'webgpu' (which backend runs it, for messages and usage reports)
+//   backend           'webgpu' | 'wasm' (which backend runs it, for messages and usage reports)
 //   vocabSize         logits per position
 //   contextLength     tokens the KV cache holds (the model's window, capped by maxContext and the device)
 //   length            tokens cached now
 //   lost              Promise that settles with an Error (DeviceLostError) once the backend can no
-//                     longer run (its GPU device was lost); pending while it can
+//                     longer run (its GPU device was lost); pending while it can (always, on WASM)
 //   prefill(ids, { onProgress })  runs ids (token ids, numbers) at positions length..; leaves the
 //                     last position's logits for sample(). onProgress(done) (optional; must not
 //                     throw) hears, in order, how many of ids have run, as the backend's chunks
@@ -44,17 +44,38 @@
 //   re-validate.
 
 import { loadModel as loadWebGPUModel } from './webgpu/model.js';
+import { loadModel as loadWasmModel } from './wasm/model.js';
+import { WebGPUNotAvailableError } from './errors.js';
+
+/** The backends loadBackend runs, by the name Model.backend reports. */
+export const BACKENDS = Object.freeze(['webgpu', 'wasm']);
+const CHOICES = [...BACKENDS, 'auto'];
 
 /**
  * Load `manifest`'s model on a backend and return its Model (above).
- * options: { readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array> (the verified bytes
- *   of a manifest shard: model_cache.js), onProgress({ stage, loaded, total, fromCache }),
- *   maxContext (cap of the KV cache, tokens), gpu (a navigator.gpu-like object or a GPUDevice;
- *   Node passes Dawn's) }.
- * Rejects with WebGPUNotAvailableError, UnsupportedModelError, IntegrityError (from readShard) or
- * DeviceLostError.
+ * options: { backend: 'webgpu' (the default, until the engine and its pages say which backend
+ *   runs) | 'wasm' | 'auto' (WebGPU where a usable adapter exists, else WASM), readShard(shard,
+ *   onBytes(count, fromCache)) -> Promise<Uint8Array> (the verified bytes of a manifest shard:
+ *   model_cache.js), onProgress({ stage, loaded, total, fromCache }), maxContext (cap of the KV
+ *   cache, tokens), gpu (a navigator.gpu-like object or a GPUDevice; Node passes Dawn's; WebGPU
+ *   only) }.
+ * Rejects with WebGPUNotAvailableError (not under 'auto': the CPU backend runs instead),
+ * UnsupportedModelError, IntegrityError (from readShard), DeviceLostError, OutOfMemoryError,
+ * WebAssembly.CompileError (the CPU backend without WebAssembly SIMD); a
+ * RangeError for an unknown backend name.
  */
-export function loadBackend(manifest, options) {
-  // Static import above: service workers may not use import().
-  return loadWebGPUModel(manifest, options);
+export async function loadBackend(manifest, { backend = 'webgpu', ...options } = {}) {
+  // Static imports above: service workers may not use import().
+  if (!CHOICES.includes(backend)) {
+    throw new RangeError(`backend ${JSON.stringify(backend)} does not exist: one of ${BACKENDS.join(', ')}, `
+      + 'or auto to use WebGPU where it is available and the CPU (WebAssembly) otherwise.');
+  }
+  if (backend === 'wasm') return loadWasmModel(manifest, options);
+  try {
+    return await loadWebGPUModel(manifest, options);
+  } catch (error) {
+    // the GPU loader asks for its device before reading any shard, so nothing is half loaded
+    if (backend === 'auto' && error instanceof WebGPUNotAvailableError) return loadWasmModel(manifest, options);
+    throw error;
+  }
 }

@@ -5,11 +5,6 @@
 
 #include "common.h"
 
-// tanh(x) = 1 - 2 / (e^2x + 1): absolute error about 1e-7, enough for a cap's scale.
-static inline float tanh_(float x) {
-  return 1.0f - 2.0f / (expf_(2.0f * x) + 1.0f);
-}
-
 // q f32 [heads, head_dim]; k_cache, v_cache f32 [kv_heads, context, head_dim]; out f32 [heads,
 // head_dim] (heads head0..head1-1 written); scores: scratch f32 [length - first], private to the
 // caller. 0 <= first < length <= context.
@@ -25,7 +20,7 @@ void EXPORT(attention)(const float *q, const float *k_cache, const float *v_cach
     float top = -3.0e38f;
     for (int s = 0; s < count; s++) {
       float score = scale * dot(qh, keys + (int64_t)s * head_dim, head_dim);
-      if (softcap > 0.0f) score = softcap * tanh_(score / softcap);
+      if (softcap > 0.0f) score = softcap * tanhf_(score / softcap);
       scores[s] = score;
       if (score > top) top = score;
     }

@@ -52,6 +52,17 @@ static inline float expf_(float x) {
   return wasm_f32x4_extract_lane(exp4(wasm_f32x4_splat(x)), 0);
 }
 
+// tanh per lane as 1 - 2 / (e^2x + 1): absolute error about 1e-7; exp4's clamp makes large |x|
+// give exactly +-1 (never NaN).
+static inline v128_t tanh4(v128_t x) {
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  return wasm_f32x4_sub(one, wasm_f32x4_div(wasm_f32x4_splat(2.0f), wasm_f32x4_add(exp4(wasm_f32x4_add(x, x)), one)));
+}
+
+static inline float tanhf_(float x) {
+  return wasm_f32x4_extract_lane(tanh4(wasm_f32x4_splat(x)), 0);
+}
+
 // Σ a[i] b[i], i < n (any n: a scalar tail after the whole vectors).
 static inline float dot(const float *a, const float *b, int n) {
   v128_t acc = wasm_f32x4_splat(0.0f);

@@ -9,9 +9,12 @@
 // allocations they follow, and never keep one across an alloc().
 
 import { readBytes } from '../io.js';
+import { OutOfMemoryError } from '../errors.js';
 
 const PAGE = 65536;
-const MAX_PAGES = 65536;  // wasm32: 4 GiB
+const MAX_PAGES = 65536;
+/** The most memory a wasm32 module can address: 4 GiB. */
+export const MAX_MEMORY_BYTES = MAX_PAGES * PAGE;
 const ALIGN = 16;         // v128 loads and stores
 
 /** Bytes of codes and of scales per group of 32 values, for each weight scheme (sitegen/quantize.py). */
@@ -20,6 +23,9 @@ export const SCHEMES = {
   q4g32m: { codeBytes: 16, scaleBytes: 4 },
   q8g32: { codeBytes: 32, scaleBytes: 2 },
 };
+
+// hidden_activation (transformers' name) -> the gated kernel's export
+const GATED = { silu: 'silu_mul', gelu_pytorch_tanh: 'gelu_mul' };
 
 export class WasmKernels {
   /**
@@ -50,7 +56,8 @@ export class WasmKernels {
 
   /**
    * A pointer to `bytes` fresh zeroed bytes, 16-byte aligned. Grows the memory as needed (which
-   * detaches earlier views). Throws a RangeError when 4 GiB (wasm32's limit) would be exceeded.
+   * detaches earlier views). Throws a RangeError when 4 GiB (wasm32's limit) would be exceeded,
+   * OutOfMemoryError when the engine refuses to grow the memory.
    */
   alloc(bytes) {
     const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
@@ -61,10 +68,20 @@ export class WasmKernels {
         + 'choose a smaller model.');
     }
     const have = this.memory.buffer.byteLength / PAGE;
-    if (pages > have) this.memory.grow(pages - have);
+    if (pages > have) this.#grow(pages - have, end);
     new Uint8Array(this.memory.buffer, ptr, bytes).fill(0);  // memory released and allocated again
     this.top = end;
     return ptr;
+  }
+
+  // The engine may refuse to grow (a browser's own cap below 4 GiB, a device short of memory).
+  #grow(pages, end) {
+    try {
+      this.memory.grow(pages);
+    } catch (error) {
+      throw new OutOfMemoryError(`The browser could not give the CPU backend ${end} bytes of WebAssembly memory `
+        + `(${error.message}): close other tabs, or choose a smaller model or a shorter context.`);
+    }
   }
 
   /** The allocator's position now, for release(). */
@@ -140,9 +157,34 @@ export class WasmKernels {
       softcap, head0, head1);
   }
 
-  /** out f32 [n] = silu(gate) ⊙ up (SwiGLU); pointers, out may be either input. */
-  siluMul(gate, up, out, n) {
-    this.exports.silu_mul(gate, up, out, n);
+  /**
+   * out f32 [n] = act(gate) ⊙ up (runtime/wasm/activation.c); pointers, out may be either input.
+   * activation: the manifest's hidden_activation, 'silu' (SwiGLU) or 'gelu_pytorch_tanh' (GeGLU);
+   * a RangeError for another.
+   */
+  gated(activation, gate, up, out, n) {
+    const name = GATED[activation];
+    if (!name) throw new RangeError(`No CPU kernel for hidden_activation ${activation}: one of ${Object.keys(GATED)}.`);
+    this.exports[name](gate, up, out, n);
+  }
+
+  /** x f32 [n] += y f32 [n] (pointers): a residual or bias add. */
+  add(x, y, n) {
+    this.exports.add(x, y, n);
+  }
+
+  /** x f32 [n] <- cap tanh(x / cap) in place, cap > 0 (final_logit_softcapping). */
+  softCap(x, n, cap) {
+    this.exports.soft_cap(x, n, cap);
+  }
+
+  /**
+   * out f32 [K] = scale W[row, :] (an embedding lookup; scale: embedding_multiplier). scheme and
+   * weight as matvec()'s; K a positive multiple of 32. Throws a RangeError for another scheme.
+   */
+  dequantizeRow(scheme, { codes, scales }, row, out, { K, scale = 1 }) {
+    if (!SCHEMES[scheme]) throw new RangeError(`No CPU kernel for weight scheme ${scheme}: one of ${Object.keys(SCHEMES)}.`);
+    this.exports[`${scheme}_dequantize_row`](codes, scales, row, K, scale, out);
   }
 
   /** The index of the largest of x f32 [n] (n >= 1), the first of ties. */

@@ -1,4 +1,4 @@
-// Matrix-vector products y = W x over weights in sitegen's packed schemes (sitegen/quantize.py;
+// Matrix-vector products y = W x, and single rows dequantised (an embedding lookup), over weights in sitegen's packed schemes (sitegen/quantize.py;
 // the same bytes kernels/q4g32.wgsl, q4g32m.wgsl and q8g32.wgsl read), without dequantising W:
 //   q4g32   codes u32 [N, K/8] (element k at bits 4 (k % 8) of word k / 8), scales f16 [N, K/32];
 //           value (q - 8) d
@@ -108,4 +108,42 @@ void EXPORT(q4g32m_matvec)(const uint8_t *codes, const uint16_t *scales, const f
 void EXPORT(q8g32_matvec)(const uint8_t *codes, const uint16_t *scales, const float *x, float *scratch, float *y,
                           int K, int row0, int row1) {
   matvec(Q8G32, codes, scales, x, scratch, y, K, row0, row1);
+}
+
+// One row dequantised: out[k] = scale W[row, k], k < K (the embedding lookup: scale is
+// embedding_multiplier). Scalar: one row per token is a sliver of a step's work.
+static inline void dequantize_row(enum scheme scheme, const uint8_t *codes, const uint16_t *scales, int row, int K,
+                                  float scale, float *out) {
+  const int groups = K / 32;
+  const int code_bytes = scheme == Q8G32 ? 32 : 16;
+  const int scale_halves = scheme == Q4G32M ? 2 : 1;
+  const uint8_t *row_codes = codes + (int64_t)row * groups * code_bytes;
+  const uint16_t *row_scales = scales + (int64_t)row * groups * scale_halves;
+  for (int g = 0; g < groups; g++) {
+    const float d = half_to_float(row_scales[scale_halves * g]);
+    const float m = scheme == Q4G32M ? half_to_float(row_scales[2 * g + 1]) : 0.0f;
+    for (int i = 0; i < 32; i++) {
+      float value;
+      if (scheme == Q8G32) {
+        value = (float)(int8_t)row_codes[32 * g + i] * d;
+      } else {
+        const int q = (row_codes[16 * g + i / 2] >> (4 * (i % 2))) & 0xf;
+        value = scheme == Q4G32 ? (float)(q - 8) * d : (float)q * d + m;
+      }
+      out[32 * g + i] = value * scale;
+    }
+  }
+}
+
+// out f32 [K] = scale W[row, :], W [rows, K] in the scheme of the name, K a multiple of 32.
+void EXPORT(q4g32_dequantize_row)(const uint8_t *codes, const uint16_t *scales, int row, int K, float scale, float *out) {
+  dequantize_row(Q4G32, codes, scales, row, K, scale, out);
+}
+
+void EXPORT(q4g32m_dequantize_row)(const uint8_t *codes, const uint16_t *scales, int row, int K, float scale, float *out) {
+  dequantize_row(Q4G32M, codes, scales, row, K, scale, out);
+}
+
+void EXPORT(q8g32_dequantize_row)(const uint8_t *codes, const uint16_t *scales, int row, int K, float scale, float *out) {
+  dequantize_row(Q8G32, codes, scales, row, K, scale, out);
 }

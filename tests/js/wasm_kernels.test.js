@@ -129,19 +129,59 @@ for (const { dim = 16, heads = 4, kvHeads = 2, first = 0, length = 101, softcap 
   });
 }
 
-test('SiLU gate: silu(gate) ⊙ up, including gates far out in both tails', () => {
+// transformers' activations in float64: silu (helpers) and PyTorch's tanh GELU
+const ACTIVATIONS = {
+  silu,
+  gelu_pytorch_tanh: (g) => 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (g + 0.044715 * g ** 3))),
+};
+for (const [activation, act] of Object.entries(ACTIVATIONS)) {
+  test(`gated ${activation}: act(gate) ⊙ up, including gates far out in both tails`, () => {
+    const mark = wasm.mark();
+    const n = 37;
+    const rand = random(n);
+    const gate = Float32Array.from(normals(n, rand, 4));
+    gate.set([-100, 100, -30, 30, 0]);
+    const up = Float32Array.from(normals(n, rand));
+    const want = Array.from(gate, (g, i) => act(g) * up[i]);
+    const [gatePtr, upPtr, out] = [wasm.put(gate), wasm.put(up), wasm.alloc(4 * n)];
+    wasm.gated(activation, gatePtr, upPtr, out, n);
+    assert.ok(maxError(read(out, n), want, 1e-3) < TOLERANCE, `error ${maxError(read(out, n), want, 1e-3)}`);
+    wasm.release(mark);
+  });
+}
+
+test('gated: an activation without a kernel is refused, naming it', () => {
+  assert.throws(() => wasm.gated('relu', 0, 0, 0, 1), /No CPU kernel for hidden_activation relu: one of silu,gelu_pytorch_tanh/);
+});
+
+test('add and soft-cap, odd lengths, values far past the cap', () => {
   const mark = wasm.mark();
-  const n = 37;
+  const n = 23;
   const rand = random(n);
-  const gate = Float32Array.from(normals(n, rand, 4));
-  gate.set([-100, 100, -30, 30, 0]);
-  const up = Float32Array.from(normals(n, rand));
-  const want = Array.from(gate, (g, i) => silu(g) * up[i]);
-  const [gatePtr, upPtr, out] = [wasm.put(gate), wasm.put(up), wasm.alloc(4 * n)];
-  wasm.siluMul(gatePtr, upPtr, out, n);
-  assert.ok(maxError(read(out, n), want, 1e-3) < TOLERANCE, `error ${maxError(read(out, n), want, 1e-3)}`);
+  const [x, y] = [Float32Array.from(normals(n, rand, 20)), Float32Array.from(normals(n, rand))];
+  x.set([1e4, -1e4]);
+  const [xPtr, yPtr] = [wasm.put(x), wasm.put(y)];
+  wasm.add(xPtr, yPtr, n);
+  assert.deepEqual(read(xPtr, n), Array.from(x, (v, i) => Math.fround(v + y[i])));
+  wasm.softCap(xPtr, n, 30);
+  const want = Array.from(x, (v, i) => 30 * Math.tanh(Math.fround(v + y[i]) / 30));
+  assert.ok(maxError(read(xPtr, n), want, 30) < TOLERANCE, `error ${maxError(read(xPtr, n), want, 30)}`);
   wasm.release(mark);
 });
+
+for (const scheme of ['q4g32', 'q4g32m', 'q8g32']) {
+  test(`${scheme}: one row dequantised and scaled (the embedding lookup)`, () => {
+    const mark = wasm.mark();
+    const [rows, K, row, scale] = [5, 96, 3, 1.5];
+    const weight = randomWeight(scheme, rows, K, random(K));
+    const ptrs = { codes: wasm.put(weight.parts.codes), scales: wasm.put(weight.parts.scales) };
+    const out = wasm.alloc(4 * K);
+    wasm.dequantizeRow(scheme, ptrs, row, out, { K, scale });
+    const want = Array.from(weight.values.subarray(row * K, (row + 1) * K), (v) => v * scale);
+    assert.ok(maxError(read(out, K), want) < 1e-6, `error ${maxError(read(out, K), want)}`);
+    wasm.release(mark);
+  });
+}
 
 test('argmax: the first of tied maxima, at either end or the middle of an odd-sized vector', () => {
   const mark = wasm.mark();
