@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // Headless benchmark of the WebGPU runtime in Node (npm `webgpu` = Dawn) on whatever adapter is
 // present. Prints load time, prefill tok/s (128- and 1024-token prompts), greedy decode tok/s
-// (256 tokens), dispatches per decoded token, decode as a fraction of the memory-bandwidth
-// roofline: (weight bytes read per token) / (bandwidth of a plain WGSL read of a large buffer,
-// measured in the same run), and sampled decode tok/s (64 tokens, temperature/top-p/top-k).
+// (256 tokens), dispatches and host time (encoding, submit) per decoded token, decode as a
+// fraction of the memory-bandwidth roofline: (weight bytes read per token) / (bandwidth of a plain
+// WGSL read of a large buffer, measured in the same run), and sampled decode tok/s (64 tokens,
+// temperature/top-p/top-k).
 //
 //   node benchmarks/runtime_bench.js --shape Llama-3.2-1B      random q4g32 weights made in memory
 //   node benchmarks/runtime_bench.js --manifest site/models/x/manifest.json
 //   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
-//            --profile (GPU time per kernel of one decode step, with timestamp queries)
+//            --profile (GPU time of one greedy decode step against its wall time, and per kernel;
+//              timestamp queries)
 //            --schema FILE (also greedy decode under that JSON Schema's token masks, as the engine
 //              runs response_format: grammar.js on the CPU, the mask applied on the GPU; the
 //              schema's compile time; needs runtime/vendor and --tokenizer, default Llama 3's
@@ -137,9 +139,10 @@ function shardReader(manifestPath) {
     { onChunk: (count) => onBytes(count, false) });
 }
 
-// Counts the dispatches, and with --profile records them for a replay with timestamps.
+// Counts the dispatches, and with --profile records them for a replay with timestamps; adds up the
+// host time spent encoding command buffers (createCommandEncoder to finish) and inside submit.
 function instrument(profile) {
-  const counter = { dispatches: 0, recorded: null };
+  const counter = { dispatches: 0, recorded: null, encodeMs: 0, submitMs: 0 };
   const Pass = globalThis.GPUComputePassEncoder.prototype;
   const [setPipeline, setBindGroup, dispatch] = [Pass.setPipeline, Pass.setBindGroup, Pass.dispatchWorkgroups];
   let current = {};
@@ -150,36 +153,72 @@ function instrument(profile) {
     if (profile && counter.recorded) counter.recorded.push({ ...current, count });
     return dispatch.apply(this, count);
   };
+  const Device = globalThis.GPUDevice.prototype;
+  const Encoder = globalThis.GPUCommandEncoder.prototype;
+  const Queue = globalThis.GPUQueue.prototype;
+  const [createEncoder, finish, submit] = [Device.createCommandEncoder, Encoder.finish, Queue.submit];
+  let opened = 0;
+  Device.createCommandEncoder = function (...rest) { opened = performance.now(); return createEncoder.apply(this, rest); };
+  Encoder.finish = function (...rest) {
+    const buffer = finish.apply(this, rest);
+    counter.encodeMs += performance.now() - opened;
+    return buffer;
+  };
+  Queue.submit = function (...rest) {
+    const start = performance.now();
+    const result = submit.apply(this, rest);
+    counter.submitMs += performance.now() - start;
+    return result;
+  };
   return counter;
 }
 
-async function profileDispatches(device, recorded) {
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * recorded.length });
-  const resolve = device.createBuffer({ size: 16 * recorded.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16 * recorded.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+// GPU time (us) of each entry of `passes` (a list of dispatch lists), each run as one compute pass
+// between two timestamps, all in one submit.
+async function timePasses(device, passes) {
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * passes.length });
+  const bytes = 16 * passes.length;
+  const resolve = device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const encoder = device.createCommandEncoder();
-  recorded.forEach(({ pipeline, bindGroup, count }, i) => {
+  passes.forEach((dispatches, i) => {
     const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i,
       endOfPassWriteIndex: 2 * i + 1 } });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(...count);
+    for (const { pipeline, bindGroup, count } of dispatches) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...count);
+    }
     pass.end();
   });
-  encoder.resolveQuerySet(querySet, 0, 2 * recorded.length, resolve, 0);
-  encoder.copyBufferToBuffer(resolve, 0, read, 0, 16 * recorded.length);
+  encoder.resolveQuerySet(querySet, 0, 2 * passes.length, resolve, 0);
+  encoder.copyBufferToBuffer(resolve, 0, read, 0, bytes);
   device.queue.submit([encoder.finish()]);
   await read.mapAsync(GPUMapMode.READ);
   const times = new BigInt64Array(read.getMappedRange());
+  const us = passes.map((_, i) => Number(times[2 * i + 1] - times[2 * i]) / 1000);
+  read.unmap();
+  [querySet, resolve, read].forEach((object) => object.destroy());
+  return us;
+}
+
+// Where a decode step's time goes: the GPU time of the whole step as the model encodes it (one
+// pass; against `secondsPerToken`, the wall time per token, the rest is host work and the readback
+// wait), and per kernel its steady-state GPU time: each dispatch run REPEATS times in one pass
+// (a pass's fixed cost spread thin), summed over the kernel's dispatches in a step.
+async function profileDispatches(device, recorded, secondsPerToken) {
+  const REPEATS = 16;
+  const [step] = await timePasses(device, [recorded]);
+  console.log(`one greedy decode step on the GPU, one pass: ${step.toFixed(0)} us of ${(1e6 * secondsPerToken).toFixed(0)} us `
+    + `per token (the rest: host encoding, submit, readback wait); ${recorded.length} dispatches`);
+  const each = await timePasses(device, recorded.map((dispatch) => Array(REPEATS).fill(dispatch)));
   const byKernel = new Map();
   recorded.forEach(({ pipeline }, i) => {
-    const us = Number(times[2 * i + 1] - times[2 * i]) / 1000;
     const entry = byKernel.get(pipeline.label) ?? { us: 0, count: 0 };
-    byKernel.set(pipeline.label, { us: entry.us + us, count: entry.count + 1 });
+    byKernel.set(pipeline.label, { us: entry.us + each[i] / REPEATS, count: entry.count + 1 });
   });
-  read.unmap();
-  const total = [...byKernel.values()].reduce((s, e) => s + e.us, 0);
-  console.log(`GPU time of one decode step, dispatches run one per pass (no overlap): ${total.toFixed(0)} us`);
+  const total = [...byKernel.values()].reduce((sum, entry) => sum + entry.us, 0);
+  console.log(`per kernel, each dispatch repeated ${REPEATS}x in one pass: ${total.toFixed(0)} us in all`);
   for (const [label, { us, count }] of [...byKernel].sort((x, y) => y[1].us - x[1].us)) {
     console.log(`  ${us.toFixed(1).padStart(8)} us  ${String(count).padStart(4)}x  ${label}`);
   }
@@ -280,22 +319,26 @@ async function main() {
   const perToken = counter.dispatches;
   const recorded = counter.recorded;
   counter.recorded = null;
+  counter.encodeMs = 0;
+  counter.submitMs = 0;
   start = performance.now();
   for (let i = 0; i < steps; i++) ({ token } = await model.step(token, { temperature: 0 }));
   const seconds = (performance.now() - start) / 1000;
   const rate = steps / seconds;
   const roofline = bandwidth / weightBytes;
   console.log(`decode ${steps} tokens: ${rate.toFixed(1)} tok/s (${((seconds / steps) * 1000).toFixed(2)} ms/token), `
-    + `${perToken} dispatches per token`);
+    + `${perToken} dispatches per token; on the host per token: encoding ${((1000 * counter.encodeMs) / steps).toFixed(0)} us, `
+    + `submit ${((1000 * counter.submitMs) / steps).toFixed(0)} us`);
   console.log(`roofline (read bandwidth / weight bytes): ${roofline.toFixed(0)} tok/s; decode at `
     + `${((100 * rate) / roofline).toFixed(1)}% of it`);
+  // replayed now, while the step uniform still holds the greedy step's fields
+  if (args.profile) await profileDispatches(device, recorded, seconds / steps);
   const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
   start = performance.now();
   for (let i = 0; i < 64; i++) ({ token } = await model.step(token, { ...sampling, random: (i * 0.618) % 1 }));
   console.log(`decode 64 tokens sampled (temperature 0.7, top_p 0.9, top_k 40): `
     + `${(64 / ((performance.now() - start) / 1000)).toFixed(1)} tok/s`);
   if (args.schema) await constrainedDecode(model, steps, rate, prompt(16));
-  if (args.profile) await profileDispatches(device, recorded);
   await model.destroy();
   device.destroy();
 }

@@ -3,7 +3,7 @@
 // word is decoded once and used for all TOKENS rows. Neighbouring invocations take neighbouring
 // slot tiles of the same rows, so activation loads are shared through the cache. No workgroup
 // memory and no barriers (CPU adapters run barriers very slowly). Grid: (slot tiles / WG,
-// rows / TOKENS). Parts as in gemv.wgsl; tiles and epilogue calls as there.
+// rows / TOKENS). Parts and epilogue calls as in gemv.wgsl.
 
 @group(0) @binding(3) var<storage, read> act: array<vec4<T>>;  // input [rows, K]
 
@@ -40,7 +40,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   for (var t = 0u; t < TOKENS; t++) {
     let m = m0 + t;
     if (m >= params.rows) { break; }
-    let y = acc[t] * rms_scale(squares(m, 0u, 1u));
+    var total_squares = 0.0;
+    for (var g = 0u; g < K / 32u; g++) { total_squares += group_squares(m, g); }
+    let y = acc[t] * rms_scale(total_squares);
     for (var s = 0u; s < outputs; s++) {
       let n = tile * outputs + s;
       if (n < N) { store(m, n, y[s], y[(s + 2u) % 4u]); }

@@ -1,53 +1,54 @@
 // Matrix-vector product for decoding: y = W · a for the last row of the chunk (the only row when
-// decoding; the LM head's row after a prefill). Memory-bound: a workgroup streams TILES tiles of 4
-// weight-row slots (a vec4 of accumulators each), its invocations splitting the K / 32 groups;
-// each invocation loads a group of activations once and uses it for all the rows (two tiles pay
-// off on tall matrices, where there are workgroups enough). The group loop has a trip count fixed
-// at pipeline creation and clamped loads, so the compiler can unroll it and keep many loads in
-// flight. Where the adapter's subgroup size is fixed the workgroup is one subgroup, and reductions
-// need no barrier.
-// Parts: a weight scheme (q4g32.wgsl | f16.wgsl), an input (in_plain.wgsl | in_norm.wgsl) and an
-// epilogue (out_*.wgsl), which maps slots to weight rows and outputs.
+// decoding; the LM head's row after a prefill). Memory-bound: a workgroup streams ROWS weight-row
+// slots, its invocations splitting the K / 32 groups; each invocation loads a group of activations
+// (and, with a fused RMSNorm input, the same group of x for its sum of squares) once and uses it
+// for all the rows, so every load of one group step is independent of the others and they are in
+// flight together: the kernel waits on memory once per group step, never once per row or per
+// norm term. The group loop has a trip count fixed at pipeline creation and clamped loads, so the
+// compiler can unroll it. Where the adapter's subgroup size is fixed the workgroup is one subgroup,
+// and reductions need no barrier.
+// Parts: a weight scheme (q4g32.wgsl | f16.wgsl | ...), an input (in_plain.wgsl | in_norm.wgsl)
+// and an epilogue (out_*.wgsl), which maps slots to weight rows and outputs.
 
 @group(0) @binding(3) var<storage, read> act: array<vec4<T>>;  // input [rows, K]
 
-override TILES: u32 = 1u;  // 1 or 2
-const MAX_TILES = 2u;
+override ROWS: u32 = 4u;  // weight-row slots per workgroup: 4 or 8 (runtime/webgpu/model.js picks)
+const MAX_ROWS = 8u;      // function-scope arrays need a const size
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let first_tile = (wid.x + wid.y * grid.x) * TILES;
+  let block = wid.x + wid.y * grid.x;
   let m = params.rows - 1u;
   let last_row = select(N, 2u * N, PAIRED) - 1u;
-  var rows: array<array<u32, 4>, MAX_TILES>;
-  for (var t = 0u; t < TILES; t++) {
-    for (var s = 0u; s < 4u; s++) { rows[t][s] = min(slot_row(first_tile + t, s, 4u), last_row); }
-  }
+  var rows: array<u32, MAX_ROWS>;
+  for (var s = 0u; s < ROWS; s++) { rows[s] = min(slot_row(block, s, ROWS), last_row); }
 
   let groups = K / 32u;
-  var acc: array<vec4<f32>, MAX_TILES>;
+  var acc: array<vec4<f32>, MAX_ROWS / 4u>;  // slot s in acc[s / 4][s % 4]
+  var total_squares = 0.0;
   for (var j = 0u; j < (groups + WG - 1u) / WG; j++) {
     let g = j * WG + lid;
     let gc = min(g, groups - 1u);
+    let valid = g < groups;
     var a: array<vec4<T>, 8>;
     for (var i = 0u; i < 8u; i++) { a[i] = act[(m * K + 32u * gc) / 4u + i]; }
-    for (var t = 0u; t < TILES; t++) {
+    total_squares += select(0.0, group_squares(m, gc), valid);
+    for (var t = 0u; t < ROWS / 4u; t++) {
       var part = vec4<f32>();
-      for (var s = 0u; s < 4u; s++) { part[s] = group_dot(rows[t][s], gc, &a); }
-      acc[t] += select(vec4<f32>(), part, g < groups);
+      for (var s = 0u; s < 4u; s++) { part[s] = group_dot(rows[4u * t + s], gc, &a); }
+      acc[t] += select(vec4<f32>(), part, valid);
     }
   }
 
-  let scale = rms_scale(sum_f32(squares(m, lid, WG), lid));
-  let outputs = select(4u, 2u, PAIRED);
-  for (var t = 0u; t < TILES; t++) {
-    let y = sum_vec4(acc[t], lid) * scale;
-    if (lid == 0u) {
-      for (var s = 0u; s < outputs; s++) {
-        let n = (first_tile + t) * outputs + s;
-        if (n < N) { store(m, n, y[s], y[(s + 2u) % 4u]); }
-      }
+  let scale = rms_scale(sum_f32(total_squares, lid));
+  for (var t = 0u; t < ROWS / 4u; t++) { acc[t] = sum_vec4(acc[t], lid) * scale; }
+  if (lid == 0u) {
+    let outputs = select(ROWS, ROWS / 2u, PAIRED);
+    for (var s = 0u; s < outputs; s++) {
+      let n = block * outputs + s;
+      let partner = (s + ROWS / 2u) % ROWS;  // the up row of a gate row (PAIRED); unused otherwise
+      if (n < N) { store(m, n, acc[s / 4u][s % 4u], acc[partner / 4u][partner % 4u]); }
     }
   }
 }

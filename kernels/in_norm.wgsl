@@ -6,14 +6,13 @@
 
 override EPS: f32;
 
-// Σ x[m, k]^2 over the vec4s k/4 = first, first + stride, ... (first < stride). A loop with a
-// trip count known at pipeline creation and clamped loads lets the compiler issue loads together.
-fn squares(m: u32, first: u32, stride: u32) -> f32 {
+// Σ x[m, k]^2 over the 32 values of group g (k = 32 g ..): the GEMV sums it with the same group
+// of activations it multiplies, so these loads travel with that step's others.
+fn group_squares(m: u32, g: u32) -> f32 {
   var total = 0.0;
-  for (var j = 0u; j < (K / 4u + stride - 1u) / stride; j++) {
-    let i = j * stride + first;
-    let v = norm_x[m * (K / 4u) + min(i, K / 4u - 1u)];
-    total += select(0.0, dot(v, v), i < K / 4u);
+  for (var i = 0u; i < 8u; i++) {
+    let v = norm_x[m * (K / 4u) + 8u * g + i];
+    total += dot(v, v);
   }
   return total;
 }

@@ -1,6 +1,6 @@
 // Matmul input used as it is (attention output, SwiGLU output): nothing to normalise, scale 1.
 
-fn squares(m: u32, first: u32, stride: u32) -> f32 {
+fn group_squares(m: u32, g: u32) -> f32 {
   return 0.0;
 }
 

@@ -24,7 +24,8 @@ const FORMAT_VERSION = 3;
 const DEFAULT_MAX_CONTEXT = 4096;
 const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed)
-const GEMV_TALL = 8192;         // weights with this many rows: 8 rows per matrix-vector workgroup
+const GEMV_TALL = 8192;         // weights with this many rows: 8 rows per matrix-vector workgroup, else 4
+                                // (measured on an H200: more rows, or workgroups of more subgroups, were slower)
 const GEMM = { WG: 64, TOKENS: 8 };  // matrix-matrix: invocations per workgroup; TOKENS as in gemm.wgsl
 const SMALL_WG = 64;            // element-wise kernels
 
@@ -256,12 +257,12 @@ class Model {
       resources.hidden = b.hidden;
     }
     const tiles = Math.ceil(outputs / (output.gated ? 2 : 4));  // a tile: 4 weight rows
-    const gemvTiles = block.rows >= GEMV_TALL ? 2 : 1;
+    const gemvRows = block.rows >= GEMV_TALL ? 8 : 4;
     const gemv = await this.#kernels.kernel('gemv', { parts,
-      constants: { WG: this.#kernels.subgroupSize || GEMV_WG, TILES: gemvTiles } });
+      constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: gemvRows } });
     const gemm = await this.#kernels.kernel('gemm', { parts, constants: { WG: GEMM.WG } });
     return {
-      gemv: gemv.dispatch(resources, () => Math.ceil(tiles / gemvTiles)),
+      gemv: gemv.dispatch(resources, () => Math.ceil(tiles / (gemvRows / 4))),
       gemm: gemm.dispatch(resources, (rows) => [Math.ceil(tiles / GEMM.WG), Math.ceil(rows / GEMM.TOKENS)]),
     };
   }

@@ -55,7 +55,7 @@ for (const path of paths) {
       assert.match(h.kernels.preamble, f16 ? /alias T = f16/ : /alias T = f32/);
     });
 
-    // Runs one weight through the decode GEMV (1 and 2 tiles per workgroup) and the prefill GEMM
+    // Runs one weight through the decode GEMV (4 and 8 rows per workgroup) and the prefill GEMM
     // with the given input/epilogue and checks them against the reference (the GEMV computes the
     // chunk's last row only).
     async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
@@ -79,7 +79,7 @@ for (const path of paths) {
         return y(j) + (bias ? biasValues[j] : 0);
       };
 
-      for (const [kernel, TILES] of [['gemv', 1], ['gemv', 2], ['gemm', 1]]) {
+      for (const [kernel, ROWS] of [['gemv', 4], ['gemv', 8], ['gemm', 4]]) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
         const parts = [{ file: scheme, constants: { K: k } }];
@@ -101,8 +101,8 @@ for (const path of paths) {
         }
         const tiles = Math.ceil(n / (gated ? 2 : 4));
         const WG = kernel === 'gemv' ? h.kernels.subgroupSize || 64 : 64;
-        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, TILES } : { WG } }, resources,
-          kernel === 'gemv' ? Math.ceil(tiles / TILES) : [Math.ceil(tiles / WG), Math.ceil(rows / 8)], { rows });
+        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : { WG } }, resources,
+          kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : [Math.ceil(tiles / WG), Math.ceil(rows / 8)], { rows });
 
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
         const want = checked.flatMap((m) => Array.from({ length: n }, (_, j) => expected(m, j)));
@@ -110,7 +110,7 @@ for (const path of paths) {
         const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden, geglu: resources.hidden }[epilogue];
         const got = pick(epilogue === 'store' || epilogue === 'residual' ? await h.read(outBuffer) : await h.readT(outBuffer));
         const floor = Math.sqrt(want.reduce((sum, v) => sum + v * v, 0) / want.length);
-        assert.ok(maxError(got, want, floor) < tolerance, `${kernel} x${TILES}: error ${maxError(got, want, floor)}`);
+        assert.ok(maxError(got, want, floor) < tolerance, `${kernel} (${ROWS} rows): error ${maxError(got, want, floor)}`);
         if (epilogue === 'residual') {
           const normed = pick(await h.readT(resources.normed));
           const wantNormed = want.map((v, i) => v * gainOut[i % n]);
