@@ -7,12 +7,13 @@
 // figures drift between machines).
 //
 // With --manifest, the whole model instead (runtime/wasm/model.js): load time, prefill tok/s of
-// a prompt (token by token through the matrix-vector kernels, for now) and greedy decode tok/s.
+// a prompt (in blocks of tokens through the matrix-matrix kernel) and greedy decode tok/s, on
+// --threads threads (worker_threads; CPU time is the whole process's, every thread's).
 //
 //   node benchmarks/wasm_kernels_bench.js                  q4g32
 //   node benchmarks/wasm_kernels_bench.js --scheme q8g32   (q4g32 | q4g32m | q8g32)
 //   node benchmarks/wasm_kernels_bench.js --manifest build/js-fixtures/smollm2/models/smollm2-135m/manifest.json
-//     [--prompt 64] [--decode 64]  (tokens; the prompt's ids are arbitrary ones of the vocabulary)
+//     [--prompt 64] [--decode 64]  (tokens; the prompt's ids are arbitrary ones of the vocabulary) [--threads 2]
 
 import { parseArgs } from 'node:util';
 import { SCHEMES, WasmKernels } from '../runtime/wasm/kernels.js';
@@ -22,6 +23,7 @@ import { readBytes, readJSON, resolveUrl } from '../runtime/io.js';
 const { values: args } = parseArgs({ options: {
   scheme: { type: 'string', default: 'q4g32' }, seconds: { type: 'string', default: '1' },
   manifest: { type: 'string' }, prompt: { type: 'string', default: '64' }, decode: { type: 'string', default: '64' },
+  threads: { type: 'string', default: '1' },
 } });
 
 // [label, rows N, K]: W [N, K] as each model's decode step multiplies it
@@ -65,7 +67,7 @@ async function main() {
     const scales = wasm.alloc(scaleBytes);
     const x = wasm.alloc(4 * K);
     const y = wasm.alloc(4 * rows);
-    const scratch = wasm.alloc(WasmKernels.matvecScratchBytes(K));
+    const scratch = wasm.alloc(WasmKernels.matmulScratchBytes(K));
     const copy = wasm.alloc(codeBytes + scaleBytes);
     fillRandom(new Uint32Array(wasm.memory.buffer, codes, codeBytes / 4), rows);
     const halves = new Uint16Array(wasm.memory.buffer, scales, scaleBytes / 2);
@@ -75,7 +77,7 @@ async function main() {
     new Float32Array(wasm.memory.buffer, x, K).forEach((_, i, v) => { v[i] = ((v[i] >>> 0) % 2000) / 1000 - 1; });
 
     const bytes = codeBytes + scaleBytes;
-    const matvec = timePerCall(() => wasm.matvec(args.scheme, { codes, scales }, x, y, { K, row1: rows, scratch }), seconds);
+    const matvec = timePerCall(() => wasm.matmul(args.scheme, { codes, scales }, x, y, { K, rows, scratch }), seconds);
     const memory = new Uint8Array(wasm.memory.buffer);
     const copyTime = timePerCall(() => memory.copyWithin(copy, codes, codes + bytes), seconds);
     const gbs = bytes / matvec / 1e9;
@@ -96,14 +98,14 @@ async function timed(fn) {
   return { wall: (performance.now() - wall) / 1000, cpu: (user + system) / 1e6 };
 }
 
-// Load, prefill and greedy decode of the model at --manifest, one thread.
+// Load, prefill and greedy decode of the model at --manifest.
 async function modelBenchmark() {
   const manifest = await readJSON(args.manifest);
   const [promptLength, decodeLength] = [Number(args.prompt), Number(args.decode)];
   let model;
   const load = await timed(async () => {
     model = await loadModel(manifest, { readShard: (shard) => readBytes(resolveUrl(shard.file, args.manifest)),
-      maxContext: promptLength + decodeLength + 1 });
+      maxContext: promptLength + decodeLength + 1, threads: Number(args.threads) });
   });
   const prompt = Array.from({ length: promptLength }, (_, i) => (i * 7919 + 13) % model.vocabSize);
   const prefill = await timed(() => model.prefill(prompt));
@@ -112,7 +114,7 @@ async function modelBenchmark() {
     for (let i = 0; i < decodeLength; i++) ({ token } = await model.step(token, { temperature: 0 }));
   });
   const rate = (tokens, time) => `${(tokens / time.wall).toFixed(1)} tok/s (CPU time: ${(tokens / time.cpu).toFixed(1)})`;
-  console.log(`WASM backend, 1 thread, Node ${process.version}, ${manifest.model_id}: load ${load.wall.toFixed(2)} s, `
+  console.log(`WASM backend, ${model.threads} thread(s), Node ${process.version}, ${manifest.model_id}: load ${load.wall.toFixed(2)} s, `
     + `prefill ${rate(promptLength, prefill)} over ${promptLength} tokens, decode ${rate(decodeLength, decode)} over `
     + `${decodeLength} tokens (greedy)`);
   await model.destroy();

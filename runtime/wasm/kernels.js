@@ -1,5 +1,6 @@
-// The WASM CPU backend's kernels (runtime/wasm/*.c, built into kernels.wasm by
-// `python -m sitegen.wasm_kernels`): loading the module, its memory, and typed calls.
+// The WASM CPU backend's kernels (runtime/wasm/*.c, built into kernels.wasm and, for threads,
+// kernels-threads.wasm by `python -m sitegen.wasm_kernels`): loading the module, its memory, and
+// typed calls.
 //
 // Memory layout: the C stack and static data sit below the module's `__heap_base`; everything
 // above it is handed out by alloc(), a bump allocator (weights, activations, caches and scratch
@@ -15,6 +16,13 @@ const PAGE = 65536;
 const MAX_PAGES = 65536;
 /** The most memory a wasm32 module can address: 4 GiB. */
 export const MAX_MEMORY_BYTES = MAX_PAGES * PAGE;
+// kernels-threads.wasm's memory: its declared maximum (sitegen/wasm_kernels.py SHARED_MAX_MEMORY:
+// 4 GiB less a page), and a start above its declared minimum (the 64 KiB stack and static data).
+const SHARED_MAX_PAGES = MAX_PAGES - 1;
+const SHARED_INITIAL_PAGES = 16;
+// Literal URLs: the site builder (sitegen/site.py) ships the files a module names this way.
+const BUILD = new URL('./kernels.wasm', import.meta.url);
+const THREADS_BUILD = new URL('./kernels-threads.wasm', import.meta.url);
 const ALIGN = 16;         // v128 loads and stores
 
 /** Bytes of codes and of scales per group of 32 values, for each weight scheme (sitegen/quantize.py). */
@@ -31,11 +39,15 @@ export class WasmKernels {
   /**
    * Compile and instantiate the kernels.
    * source: the module's bytes (ArrayBuffer | Uint8Array), or a URL or Node path to read them
-   *   from; default kernels.wasm next to this file.
+   *   from; default kernels.wasm next to this file, or kernels-threads.wasm when `shared`.
+   * shared: instantiate the threads build on a new shared WebAssembly.Memory (needs
+   *   SharedArrayBuffer: a cross-origin isolated page, or Node), which runtime/wasm/threads.js's
+   *   workers instantiate the same module on.
    * Rejects with the reader's NetworkError, or with a CompileError that names WebAssembly SIMD (what
    * an engine without it, Chrome < 91, Firefox < 89, Safari < 16.4, fails on) and the engine's reason.
    */
-  static async create(source = new URL('./kernels.wasm', import.meta.url)) {
+  static async create(source, { shared = false } = {}) {
+    source ??= shared ? THREADS_BUILD : BUILD;
     const bytes = source instanceof ArrayBuffer || ArrayBuffer.isView(source) ? source : await readBytes(source);
     let module;
     try {
@@ -44,26 +56,32 @@ export class WasmKernels {
       throw new WebAssembly.CompileError(`Could not compile the CPU kernels (they need WebAssembly SIMD: Chrome 91+, `
         + `Firefox 89+, Safari 16.4+; update the browser): ${error.message}`);
     }
-    return new WasmKernels(await WebAssembly.instantiate(module, {}));
+    const memory = shared
+      ? new WebAssembly.Memory({ initial: SHARED_INITIAL_PAGES, maximum: SHARED_MAX_PAGES, shared: true }) : null;
+    const instance = await WebAssembly.instantiate(module, shared ? { env: { memory } } : {});
+    return new WasmKernels(module, instance, memory);
   }
 
   // Use WasmKernels.create().
-  constructor(instance) {
+  constructor(module, instance, sharedMemory) {
+    this.module = module;
     this.exports = instance.exports;
-    this.memory = instance.exports.memory;
+    this.memory = sharedMemory ?? instance.exports.memory;
+    this.shared = Boolean(sharedMemory);
+    this.maxPages = sharedMemory ? SHARED_MAX_PAGES : MAX_PAGES;
     this.top = instance.exports.__heap_base.value;
   }
 
   /**
    * A pointer to `bytes` fresh zeroed bytes, 16-byte aligned. Grows the memory as needed (which
-   * detaches earlier views). Throws a RangeError when 4 GiB (wasm32's limit) would be exceeded,
-   * OutOfMemoryError when the engine refuses to grow the memory.
+   * detaches earlier views of an unshared memory). Throws a RangeError when 4 GiB (wasm32's limit)
+   * would be exceeded, OutOfMemoryError when the engine refuses to grow the memory.
    */
   alloc(bytes) {
     const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
     const end = ptr + bytes;
     const pages = Math.ceil(end / PAGE);
-    if (pages > MAX_PAGES) {
+    if (pages > this.maxPages) {
       throw new RangeError(`The CPU backend needs ${end} bytes of WebAssembly memory; wasm32 has at most 4 GiB: `
         + 'choose a smaller model.');
     }
@@ -111,23 +129,26 @@ export class WasmKernels {
     return new Uint8Array(this.memory.buffer, ptr, length);
   }
 
-  /** Bytes of matvec()'s scratch for rows of K values: f32 [K + K/32]. */
-  static matvecScratchBytes(K) {
-    return 4 * (K + K / 32);
+  /** Bytes of matmul()'s scratch for `tokens` rows of K values: int16 codes, f32 scales and sums. */
+  static matmulScratchBytes(K, tokens = 1) {
+    return tokens * (2 * K + K / 4);
   }
 
   /**
-   * y[n] = Σ_k W[n, k] x[k] for rows n in [row0, row1), f32 sums (runtime/wasm/matvec.c).
+   * Y[t, n] = Σ_k X[t, k] W[n, k] for tokens t < tokens and rows n in [row0, row1), each token's
+   * activations quantised to int16 per group of 32 first (as llama.cpp's q8_0, finer; runtime/wasm/matmul.c
+   * says the error), integer dot products per group, f32 sums across groups.
    * scheme: 'q4g32' | 'q4g32m' | 'q8g32'; weight: { codes, scales } pointers to the manifest
-   *   tensor's bytes as sitegen/quantize.py lays them out for W [rows, K]; x: f32 [K]; y: f32
-   *   [rows] (only rows row0..row1 - 1 written); scratch: matvecScratchBytes(K) bytes, one per
-   *   concurrent caller. K a positive multiple of 32.
+   *   tensor's bytes as sitegen/quantize.py lays them out for W [rows, K]; x: f32 [tokens, K];
+   *   y: f32 [tokens, rows] (only columns row0..row1 - 1 written); scratch: matmulScratchBytes(K,
+   *   tokens) bytes, one per concurrent caller. K a positive multiple of 32. tokens = 1: a
+   *   matrix-vector product (decode).
    * Throws a RangeError for another scheme or K.
    */
-  matvec(scheme, { codes, scales }, x, y, { K, row0 = 0, row1, scratch }) {
-    if (!SCHEMES[scheme]) throw new RangeError(`No CPU matvec for weight scheme ${scheme}: one of ${Object.keys(SCHEMES)}.`);
+  matmul(scheme, { codes, scales }, x, y, { K, rows, tokens = 1, row0 = 0, row1 = rows, scratch }) {
+    if (!SCHEMES[scheme]) throw new RangeError(`No CPU matmul for weight scheme ${scheme}: one of ${Object.keys(SCHEMES)}.`);
     if (!(K > 0 && K % 32 === 0)) throw new RangeError(`K = ${K}: rows must hold a positive multiple of 32 values.`);
-    this.exports[`${scheme}_matvec`](codes, scales, x, scratch, y, K, row0, row1);
+    this.exports[`${scheme}_matmul`](codes, scales, x, tokens, scratch, y, K, rows, row0, row1);
   }
 
   /** out f32 [n] = x / sqrt(mean(x^2) + eps) ⊙ gain (RMSNorm); x, gain, out pointers, out may be x. */
@@ -180,7 +201,7 @@ export class WasmKernels {
 
   /**
    * out f32 [K] = scale W[row, :] (an embedding lookup; scale: embedding_multiplier). scheme and
-   * weight as matvec()'s; K a positive multiple of 32. Throws a RangeError for another scheme.
+   * weight as matmul()'s; K a positive multiple of 32. Throws a RangeError for another scheme.
    */
   dequantizeRow(scheme, { codes, scales }, row, out, { K, scale = 1 }) {
     if (!SCHEMES[scheme]) throw new RangeError(`No CPU kernel for weight scheme ${scheme}: one of ${Object.keys(SCHEMES)}.`);

@@ -3,14 +3,17 @@
 // every member the engine uses). For browsers without a usable WebGPU adapter, or when asked for.
 //
 // Weights stay in the shards' encoding (weights.js); the KV cache and activations are f32, and so
-// is every sum. Everything is allocated at load, sized by the manifest and the context, and the
-// total is checked against wasm32's 4 GiB before any shard is read. #forward() runs one token
-// through the network, step by step in the order the model computes them (llama2.c's shape); the
-// manifest's architecture features (sitegen/arch.py) decide the optional steps, as they do for
-// runtime/webgpu/model.js. Prefill runs the prompt token by token with the matrix-vector kernels
-// (matrix-matrix kernels for prefill are the next step). One thread.
+// is every sum but the matrix products' integer dot products per group of 32 (their inputs rounded
+// to int16 per group: runtime/wasm/matmul.c). Everything is allocated at load, sized by the manifest and the context, and the
+// total is checked against wasm32's 4 GiB before any shard is read. #forward() runs a block of
+// tokens through the network, step by step in the order the model computes them (llama2.c's
+// shape); the manifest's architecture features (sitegen/arch.py) decide the optional steps, as they
+// do for runtime/webgpu/model.js. Prefill runs the prompt in blocks of PREFILL_BLOCK tokens, so each
+// weight matrix is read once per block (matmul.c's matrix-matrix product); decode is a block of one.
+// With threads (threads.js), the matrix products' rows and attention's heads are split over workers.
 
 import { MAX_MEMORY_BYTES, WasmKernels } from './kernels.js';
+import { Threads, threadsAvailable } from './threads.js';
 import { Sampler } from './sampler.js';
 import { Weights, aligned, planWeights } from './weights.js';
 import { brokenLimits } from '../webgpu/limits.js';
@@ -22,7 +25,7 @@ import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError 
 const FORMAT = 'sitegen-model';  // the manifest format runtime/webgpu/model.js reads too
 const FORMAT_VERSION = 3;
 const DEFAULT_MAX_CONTEXT = 4096;
-const PROGRESS_TOKENS = 16;  // prefill reports its progress every this many tokens
+const PREFILL_BLOCK = 16;    // tokens per forward pass in prefill; also its progress reports' step
 const LIMITS = new URL('../../kernels/limits.json', import.meta.url).href;
 /**
  * kernels/limits.json's architecture features and the values this forward pass runs ('any': every
@@ -52,26 +55,32 @@ export const CPU_FEATURES = Object.freeze({
  *   onProgress({ stage: 'manifest' | 'weights', loaded, total, fromCache }) (weights: bytes)
  *   maxContext: KV-cache cap in tokens (default 4096; also capped by the model's context_length)
  *   kernels: the kernels module (WasmKernels.create's source), default runtime/wasm/kernels.wasm
+ *     (kernels-threads.wasm with threads)
+ *   threads: how many threads run the matrix products and attention (default 1); more than 1 only
+ *     where threadsAvailable() (a cross-origin isolated page, or Node), else 1 (model.threads says)
  * Resolves to a Model (runtime/backend.js) whose backend is 'wasm'. Rejects, before any shard is
  * read, with UnsupportedModelError for a manifest this backend cannot run (format,
  * kernels/limits.json's rules, a feature or weight scheme without a CPU kernel, runtime tensors
  * the forward pass does not match) or a model that needs more than wasm32's 4 GiB (the sizes
  * said); with WebAssembly.CompileError where the engine lacks WebAssembly SIMD; OutOfMemoryError
- * when the engine cannot grow the memory that far; whatever readShard rejects with.
+ * when the engine cannot grow the memory that far; a RangeError for `threads` not a whole number
+ * >= 1; an Error when a worker thread fails to start; whatever readShard rejects with.
  */
 export async function loadModel(manifest, {
-  readShard, onProgress = () => {}, maxContext = DEFAULT_MAX_CONTEXT, kernels: source,
+  readShard, onProgress = () => {}, maxContext = DEFAULT_MAX_CONTEXT, kernels: source, threads = 1,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
   await assertRunnable(manifest);
   const plan = planWeights(manifest);
   const contextLength = Math.min(manifest.architecture.context_length, maxContext);
-  const wasm = await WasmKernels.create(source);
-  assertFits(manifest, wasm.mark(), plan.bytes, contextLength);
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`threads = ${threads}: a whole number >= 1.`);
+  const count = threadsAvailable() ? threads : 1;
+  const wasm = await WasmKernels.create(source, { shared: count > 1 });
+  assertFits(manifest, wasm.mark(), plan.bytes, contextLength, count);
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
   const weights = new Weights(wasm, manifest, plan);
-  const model = new Model(wasm, manifest, weights, contextLength);
+  const model = new Model(wasm, manifest, weights, contextLength, await Threads.create(wasm, count));
   weights.assertAllUsed();  // the forward pass asked for every runtime tensor, and only those exist
   await weights.load({ readShard, onProgress });
   return model;
@@ -107,20 +116,30 @@ function dimensionsOf(a) {
   };
 }
 
+// Bytes of each thread's scratch: attention's scores and the matrix products' quantised activations.
+function perThreadBytes(d, contextLength) {
+  return { scores: aligned(4 * contextLength),
+    scratch: WasmKernels.matmulScratchBytes(Math.max(d.hidden, d.ffn, d.q), PREFILL_BLOCK) };
+}
+
 // Bytes of every buffer besides the weights, by name (kCache, vCache: one per layer): the one list
-// the memory check and the allocation both use. f32 throughout.
-function bufferBytes(a, d, contextLength) {
+// the memory check and the allocation both use. f32 throughout; the activations hold a block of
+// PREFILL_BLOCK tokens, token-major ([tokens, width]); scores and scratch one per thread.
+function bufferBytes(a, d, contextLength, threads) {
+  const own = perThreadBytes(d, contextLength);
   const cache = Array.from({ length: d.layers }, () => 4 * contextLength * d.kv);
+  const block = PREFILL_BLOCK;
   return {
-    x: 4 * d.hidden,                                   // the residual stream
-    normed: 4 * d.hidden,                              // RMSNorm(x) ⊙ g
-    qkv: 4 * (d.q + 2 * d.kv),                         // q, k, v of this token
-    attn: 4 * d.q,                                     // attention output
-    proj: 4 * d.hidden,                                // an output or down projection
-    gateUp: 8 * d.ffn,                                 // gate then up; the gated activation into gate
-    logits: 4 * d.vocab,
-    scores: 4 * contextLength,                         // attention's scratch
-    scratch: WasmKernels.matvecScratchBytes(Math.max(d.hidden, d.ffn, d.q)),
+    x: 4 * block * d.hidden,                           // the residual stream
+    normed: 4 * block * d.hidden,                      // RMSNorm(x) ⊙ g
+    qkv: 4 * block * (d.q + 2 * d.kv),                 // q, k, v of each token
+    attn: 4 * block * d.q,                             // attention output
+    proj: 4 * block * d.hidden,                        // an output or down projection
+    gateUp: 8 * block * d.ffn,                         // gate then up, per token
+    hidden: 4 * block * d.ffn,                         // act(gate) ⊙ up
+    logits: 4 * d.vocab,                               // the block's last token's
+    scores: threads * own.scores,                      // attention's scratch
+    scratch: threads * own.scratch,                    // the matrix products'
     rope: 4 * contextLength * d.rotary,                // (cos, sin) [positions, R/2, 2]
     ropeLocal: a.rope_local_base_freq ? 4 * contextLength * d.rotary : 0,  // sliding layers' (Gemma 3)
     kCache: cache,                                     // per layer [kv_heads, context, head_dim]
@@ -130,8 +149,8 @@ function bufferBytes(a, d, contextLength) {
 
 // Bytes of WebAssembly memory the model takes: { total, cache (the KV cache's) }. base: the bytes
 // below the allocator's start (stack and static data); weightBytes: planWeights()'s.
-function memoryBytes(a, base, weightBytes, contextLength) {
-  const { kCache, vCache, ...rest } = bufferBytes(a, dimensionsOf(a), contextLength);
+function memoryBytes(a, base, weightBytes, contextLength, threads) {
+  const { kCache, vCache, ...rest } = bufferBytes(a, dimensionsOf(a), contextLength, threads);
   const sum = (sizes) => sizes.reduce((total, bytes) => total + aligned(bytes), 0);
   const cache = sum([...kCache, ...vCache]);
   return { total: base + weightBytes + cache + sum(Object.values(rest)), cache };
@@ -139,14 +158,14 @@ function memoryBytes(a, base, weightBytes, contextLength) {
 
 // Throws UnsupportedModelError, with the sizes and the context that would fit, when the model's
 // memory would pass wasm32's 4 GiB.
-function assertFits(manifest, base, weightBytes, contextLength) {
+function assertFits(manifest, base, weightBytes, contextLength, threads) {
   const a = manifest.architecture;
-  const { total, cache } = memoryBytes(a, base, weightBytes, contextLength);
+  const { total, cache } = memoryBytes(a, base, weightBytes, contextLength, threads);
   if (total <= MAX_MEMORY_BYTES) return;
   let [fits, over] = [0, contextLength];  // the longest context that fits, by bisection
   while (over - fits > 1) {
     const middle = Math.floor((fits + over) / 2);
-    if (memoryBytes(a, base, weightBytes, middle).total <= MAX_MEMORY_BYTES) fits = middle;
+    if (memoryBytes(a, base, weightBytes, middle, threads).total <= MAX_MEMORY_BYTES) fits = middle;
     else over = middle;
   }
   const gib = (bytes) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
@@ -168,6 +187,8 @@ class Model {
   #length = 0;
   #dims;
   #buffers;  // pointers, as bufferBytes() names them
+  #threads;  // the Threads running matrix products and attention
+  #strides;  // bytes between threads' scores and scratch: perThreadBytes()
   #layers;   // per layer: its weights and settings, from build()
   #embed;
   #finalNorm;
@@ -175,15 +196,19 @@ class Model {
   #settings;  // attention's scale and soft cap, the FFN's activation, the logits' soft cap
   #sampler;
 
-  // wasm: the WasmKernels; weights: the manifest's Weights in it (allocated, not yet loaded).
-  constructor(wasm, manifest, weights, contextLength) {
+  // wasm: the WasmKernels; weights: the manifest's Weights in it (allocated, not yet loaded);
+  // threads: the Threads over wasm.
+  constructor(wasm, manifest, weights, contextLength, threads) {
     const a = manifest.architecture;
     this.manifest = manifest;
     this.vocabSize = a.vocab_size;
     this.contextLength = contextLength;
     this.#wasm = wasm;
     this.#dims = dimensionsOf(a);
-    this.#buffers = Object.fromEntries(Object.entries(bufferBytes(a, this.#dims, contextLength)).map(([name, bytes]) => [
+    this.#threads = threads;
+    this.threads = threads.count;
+    this.#strides = perThreadBytes(this.#dims, contextLength);
+    this.#buffers = Object.fromEntries(Object.entries(bufferBytes(a, this.#dims, contextLength, threads.count)).map(([name, bytes]) => [
       name, Array.isArray(bytes) ? bytes.map((size) => wasm.alloc(size)) : bytes && wasm.alloc(bytes)]));
     // LongRoPE picks its factors by the context this model runs: the KV cache's length
     wasm.f32(this.#buffers.rope, contextLength * this.#dims.rotary)
@@ -228,70 +253,87 @@ class Model {
       activation: a.hidden_activation, finalSoftcap: a.final_logit_softcapping ?? 0 };
   }
 
-  // One token at position `pos` through the network, its keys and values cached at pos;
-  // `logits`: then the logits of this position into the logits buffer.
-  #forward(token, pos, logits) {
+  // Tokens `ids` (at most PREFILL_BLOCK) at positions pos.. through the network, their keys and
+  // values cached; `logits`: then the last one's logits into the logits buffer.
+  #forward(ids, pos, logits) {
     const k = this.#wasm;
     const d = this.#dims;
     const b = this.#buffers;
+    const T = ids.length;
     const { scale, softcap, activation, finalSoftcap } = this.#settings;
-    const [q, key] = [b.qkv, b.qkv + 4 * d.q];
+    const width = d.q + 2 * d.kv;                                      // a token's row of qkv
     const embed = this.#embed;
-    k.dequantizeRow(embed.tensor.scheme, embed.tensor.parts, token, b.x, { K: d.hidden, scale: embed.scale });  // x = E[token] × multiplier
+    ids.forEach((id, t) => k.dequantizeRow(embed.tensor.scheme, embed.tensor.parts, id, b.x + 4 * t * d.hidden,
+      { K: d.hidden, scale: embed.scale }));                             // x = E[token] × multiplier
     for (const layer of this.#layers) {
-      k.rmsNorm(b.x, layer.attnNorm, b.normed, d.hidden, d.eps);        // normed = RMSNorm(x) ⊙ g
-      this.#matvec(layer.qkv, b.normed, b.qkv);                          // qkv = normed · [Wq; Wk; Wv]ᵀ
-      if (layer.qkvBias) k.add(b.qkv, layer.qkvBias, d.q + 2 * d.kv);    //   + bias (attention_bias)
-      if (layer.qkNorm) this.#normalizeHeads(layer.qkNorm);             // q, k RMS-normalised per head (qk_norm)
-      const turn = layer.rope + 4 * pos * d.rotary;                      // (cos, sin) row of this position
-      k.rope(q, turn, { heads: d.heads, headDim: d.headDim, rotaryDim: d.rotary });      // q, k rotated
-      k.rope(key, turn, { heads: d.kvHeads, headDim: d.headDim, rotaryDim: d.rotary });
-      this.#cache(layer, pos);                                           // k, v appended to the cache
-      k.attention({ q, kCache: layer.kCache, vCache: layer.vCache, out: b.attn, scores: b.scores }, {
-        heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim, context: this.contextLength, scale, softcap,
-        first: layer.window ? Math.max(0, pos + 1 - layer.window) : 0, length: pos + 1,
-      });                                                                // attn = softmax(q kᵀ scale) v, GQA (a window)
-      this.#matvec(layer.o, b.attn, b.proj);                             // proj = attn · Woᵀ
-      this.#residual(layer.postAttnNorm);                                // x += proj (sandwich_norms: RMSNorm(proj) ⊙ g)
-      k.rmsNorm(b.x, layer.ffnNorm, b.normed, d.hidden, d.eps);          // normed = RMSNorm(x) ⊙ g
-      this.#matvec(layer.gateUp, b.normed, b.gateUp);                    // gate, up = normed · [Wgate; Wup]ᵀ
-      k.gated(activation, b.gateUp, b.gateUp + 4 * d.ffn, b.gateUp, d.ffn);  // hidden = act(gate) ⊙ up
-      this.#matvec(layer.down, b.gateUp, b.proj);                        // proj = hidden · Wdownᵀ
-      this.#residual(layer.postFfnNorm);                                 // x += proj (sandwich_norms: normalised)
+      this.#rmsNorm(b.x, layer.attnNorm, b.normed, d.hidden, T);         // normed = RMSNorm(x) ⊙ g
+      this.#matmul(layer.qkv, b.normed, b.qkv, T);                       // qkv = normed · [Wq; Wk; Wv]ᵀ
+      for (let t = 0; t < T; t++) {
+        const [q, key] = [b.qkv + 4 * t * width, b.qkv + 4 * (t * width + d.q)];
+        if (layer.qkvBias) k.add(q, layer.qkvBias, width);               //   + bias (attention_bias)
+        if (layer.qkNorm) this.#normalizeHeads(q, layer.qkNorm);          // q, k RMS-normalised per head (qk_norm)
+        const turn = layer.rope + 4 * (pos + t) * d.rotary;             // (cos, sin) row of this position
+        k.rope(q, turn, { heads: d.heads, headDim: d.headDim, rotaryDim: d.rotary });      // q, k rotated
+        k.rope(key, turn, { heads: d.kvHeads, headDim: d.headDim, rotaryDim: d.rotary });
+        this.#cache(layer, key, pos + t);                                // k, v appended to the cache
+      }
+      this.#threads.attention({ q: b.qkv, qStride: 4 * width, kCache: layer.kCache, vCache: layer.vCache,
+        out: b.attn, outStride: 4 * d.q, scores: b.scores, scoresStride: this.#strides.scores }, {
+        heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim, context: this.contextLength, pos, tokens: T,
+        window: layer.window, scale, softcap });                         // attn = softmax(q kᵀ scale) v, GQA (a window)
+      this.#matmul(layer.o, b.attn, b.proj, T);                          // proj = attn · Woᵀ
+      this.#residual(layer.postAttnNorm, T);                             // x += proj (sandwich_norms: RMSNorm(proj) ⊙ g)
+      this.#rmsNorm(b.x, layer.ffnNorm, b.normed, d.hidden, T);          // normed = RMSNorm(x) ⊙ g
+      this.#matmul(layer.gateUp, b.normed, b.gateUp, T);                 // gate, up = normed · [Wgate; Wup]ᵀ
+      for (let t = 0; t < T; t++) {                                      // hidden = act(gate) ⊙ up
+        const gate = b.gateUp + 8 * t * d.ffn;
+        k.gated(activation, gate, gate + 4 * d.ffn, b.hidden + 4 * t * d.ffn, d.ffn);
+      }
+      this.#matmul(layer.down, b.hidden, b.proj, T);                     // proj = hidden · Wdownᵀ
+      this.#residual(layer.postFfnNorm, T);                              // x += proj (sandwich_norms: normalised)
     }
     if (!logits) return;
-    k.rmsNorm(b.x, this.#finalNorm, b.normed, d.hidden, d.eps);          // normed = RMSNorm(x) ⊙ g
-    this.#matvec(this.#lmHead, b.normed, b.logits);                      // logits = normed · Eᵀ (or the LM head's)
+    const last = b.x + 4 * (T - 1) * d.hidden;
+    k.rmsNorm(last, this.#finalNorm, b.normed, d.hidden, d.eps);         // normed = RMSNorm(x) ⊙ g, last token
+    this.#matmul(this.#lmHead, b.normed, b.logits, 1);                   // logits = normed · Eᵀ (or the LM head's)
     if (finalSoftcap) k.softCap(b.logits, d.vocab, finalSoftcap);        // soft-capped (final_logit_softcapping)
   }
 
-  // y = W x over all rows of the runtime tensor W.
-  #matvec(tensor, x, y) {
-    this.#wasm.matvec(tensor.scheme, tensor.parts, x, y, { K: tensor.cols, row1: tensor.rows, scratch: this.#buffers.scratch });
+  // Y [T, rows] = X [T, cols] · Wᵀ over the runtime tensor W.
+  #matmul(tensor, x, y, T) {
+    this.#threads.matmul(tensor.scheme, tensor.parts, x, y, { K: tensor.cols, rows: tensor.rows, tokens: T,
+      scratch: this.#buffers.scratch, scratchStride: this.#strides.scratch });
   }
 
-  // qk_norm: each head of q (gain [0, head_dim)) and of k (gain [head_dim, 2 head_dim)) RMS-normalised.
-  #normalizeHeads(gains) {
+  // out = RMSNorm(x) ⊙ gain for each of T rows of `width` floats (out may be x).
+  #rmsNorm(x, gain, out, width, T) {
+    for (let t = 0; t < T; t++) this.#wasm.rmsNorm(x + 4 * t * width, gain, out + 4 * t * width, width, this.#dims.eps);
+  }
+
+  // qk_norm: each head of a token's q (gain [0, head_dim)) and k (gain [head_dim, 2 head_dim)) at
+  // `q` (its qkv row) RMS-normalised.
+  #normalizeHeads(q, gains) {
     const d = this.#dims;
     for (let h = 0; h < d.heads + d.kvHeads; h++) {
-      const head = this.#buffers.qkv + 4 * h * d.headDim;
+      const head = q + 4 * h * d.headDim;
       this.#wasm.rmsNorm(head, gains + (h < d.heads ? 0 : 4 * d.headDim), head, d.headDim, d.eps);
     }
   }
 
-  // x += proj; with sandwich norms proj is first RMS-normalised with the post-norm gain.
-  #residual(postGain) {
+  // x += proj for T tokens; with sandwich norms proj is first RMS-normalised with the post-norm gain.
+  #residual(postGain, T) {
     const { x, proj } = this.#buffers;
     const d = this.#dims;
-    if (postGain) this.#wasm.rmsNorm(proj, postGain, proj, d.hidden, d.eps);
-    this.#wasm.add(x, proj, d.hidden);
+    if (postGain) this.#rmsNorm(proj, postGain, proj, d.hidden, T);
+    this.#wasm.add(x, proj, T * d.hidden);
   }
 
-  // This token's k and v heads into the layer's cache at pos ([kv_heads, context, head_dim]).
-  #cache(layer, pos) {
+  // A token's k and v heads (at `key` in its qkv row, v after it) into the layer's cache at pos
+  // ([kv_heads, context, head_dim]).
+  #cache(layer, key, pos) {
     const d = this.#dims;
     const memory = this.#wasm.f32(0, this.#wasm.memory.buffer.byteLength / 4);
-    const [k, v] = [(this.#buffers.qkv >> 2) + d.q, (this.#buffers.qkv >> 2) + d.q + d.kv];
+    const [k, v] = [key >> 2, (key >> 2) + d.kv];
     for (let h = 0; h < d.kvHeads; h++) {
       const at = (h * this.contextLength + pos) * d.headDim;
       memory.copyWithin((layer.kCache >> 2) + at, k + h * d.headDim, k + (h + 1) * d.headDim);
@@ -309,18 +351,20 @@ class Model {
     this.#length = n;
   }
 
-  // Runs ids at positions length.., token by token; leaves the last one's logits. onProgress(done)
-  // every PROGRESS_TOKENS tokens and at the end. Rejects with ContextWindowExceededError when the
+  // Runs ids at positions length.., PREFILL_BLOCK tokens a pass; leaves the last one's logits.
+  // onProgress(done) after each block. Rejects with ContextWindowExceededError when the
   // cache cannot hold them, ModelNotLoadedError after destroy(); a plain Error for an id out of
   // range (a caller's bug), before any runs.
   async prefill(ids, { onProgress } = {}) {
     this.#assertUsable();
     this.#assertRoom(ids.length);
     for (const id of ids) assertToken(id, this.vocabSize);
-    for (const [i, id] of ids.entries()) {
-      this.#forward(id, this.#length, i === ids.length - 1);
-      this.#length += 1;
-      if (onProgress && ((i + 1) % PROGRESS_TOKENS === 0 || i === ids.length - 1)) onProgress(i + 1);
+    for (let done = 0; done < ids.length;) {
+      const block = ids.slice(done, done + PREFILL_BLOCK);
+      done += block.length;
+      this.#forward(block, this.#length, done === ids.length);
+      this.#length += block.length;
+      onProgress?.(done);
     }
   }
 
@@ -342,7 +386,7 @@ class Model {
     this.#assertUsable();
     this.#assertRoom(1);
     assertToken(token, this.vocabSize);
-    this.#forward(token, this.#length, true);
+    this.#forward([token], this.#length, true);
     this.#length += 1;
     return this.sample(options);
   }
@@ -355,6 +399,8 @@ class Model {
 
   // Drops the WebAssembly instance and its memory (garbage-collected); later calls throw.
   async destroy() {
+    this.#threads?.destroy();
+    this.#threads = null;
     this.#wasm = null;
     this.#length = 0;
   }

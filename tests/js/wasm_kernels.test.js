@@ -5,10 +5,11 @@
 // to the outputs' scale (f32's 2^-24 grown over a few hundred terms); exp is Cephes' polynomial
 // (a few f32 ulps), so SiLU and softmax stay within the same bound.
 
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { WasmKernels } from '../../runtime/wasm/kernels.js';
+import { Threads } from '../../runtime/wasm/threads.js';
 import { ropeInverseFrequencies, ropeTable, rotaryDim } from '../../runtime/webgpu/rope.js';
 import { matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { attentionReference, ropeReference } from './helpers/attention_reference.js';
@@ -25,35 +26,58 @@ before(async () => {
 const f32In = (values) => wasm.put(Float32Array.from(values));
 const read = (ptr, length) => Array.from(wasm.f32(ptr, length));
 
-describe('q4g32 / q4g32m / q8g32 matrix-vector product', () => {
+// x' : each token's x [tokens, K] quantised to int16 per group of 32 and back, as matmul.c does in
+// f32 (scale max |x| / 32767, codes rounded half to even), and each element's bound on |x' - x|
+// (half a scale step).
+function quantizeActivations(x) {
+  const [quantized, bound] = [new Float64Array(x.length), new Float64Array(x.length)];
+  for (let g = 0; g < x.length; g += 32) {
+    const d = Math.fround(Math.max(...x.subarray(g, g + 32).map(Math.abs)) / 32767);
+    const inverse = d > 0 ? Math.fround(1 / d) : 0;
+    for (let i = g; i < g + 32; i++) {
+      const v = Math.fround(x[i] * inverse);
+      const q = Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
+      [quantized[i], bound[i]] = [q * d, d / 2];
+    }
+  }
+  return { quantized, bound };
+}
+
+describe('q4g32 / q4g32m / q8g32 matrix products (int16 activations)', () => {
   for (const scheme of ['q4g32', 'q4g32m', 'q8g32']) {
-    for (const [rows, K] of [[37, 288], [1, 32], [130, 96]]) {
-      test(`${scheme}: W [${rows}, ${K}] x, rows split into two ranges`, () => {
+    for (const [rows, K, tokens] of [[37, 288, 1], [1, 32, 1], [130, 96, 1], [37, 288, 3], [21, 64, 9]]) {
+      test(`${scheme}: ${tokens} token(s) x W [${rows}, ${K}]ᵀ, rows split into two ranges`, () => {
         const mark = wasm.mark();
-        const rand = random(rows * 7 + K);
+        const rand = random(rows * 7 + K + tokens);
         const weight = randomWeight(scheme, rows, K, rand);
-        const x = Float32Array.from(normals(K, rand));
-        const want = matmul(Float64Array.from(x), weight.values, 1, rows, K);
+        const x = Float32Array.from(normals(tokens * K, rand));
+        const { quantized, bound } = quantizeActivations(x);
+        const want = matmul(quantized, weight.values, tokens, rows, K);
+        const exact = matmul(Float64Array.from(x), weight.values, tokens, rows, K);
+        const worst = matmul(bound, weight.values.map(Math.abs), tokens, rows, K);  // Σ |W| |x' - x| at most
         const ptrs = { codes: wasm.put(weight.parts.codes), scales: wasm.put(weight.parts.scales) };
-        const [xPtr, y] = [wasm.put(x), wasm.alloc(4 * (rows + 1))];  // one float past the end: must stay 0
-        const scratch = wasm.alloc(WasmKernels.matvecScratchBytes(K));
+        const [xPtr, y] = [wasm.put(x), wasm.alloc(4 * (tokens * rows + 1))];  // one float past the end: must stay 0
+        const scratch = wasm.alloc(WasmKernels.matmulScratchBytes(K, tokens));
         const split = Math.floor(rows / 2);
-        wasm.matvec(scheme, ptrs, xPtr, y, { K, row0: split, row1: rows, scratch });
-        const upper = read(y, rows + 1);
-        assert.ok(upper.slice(0, split).every((v) => v === 0), 'rows below row0 untouched');
-        assert.equal(upper[rows], 0, 'nothing written past row1');
-        wasm.matvec(scheme, ptrs, xPtr, y, { K, row0: 0, row1: split, scratch });
-        const got = read(y, rows);
+        wasm.matmul(scheme, ptrs, xPtr, y, { K, rows, tokens, row0: split, scratch });
+        const upper = read(y, tokens * rows + 1);
+        assert.ok(upper.every((v, i) => i % rows >= split || v === 0), 'columns below row0 untouched');
+        assert.equal(upper[tokens * rows], 0, 'nothing written past the last row');
+        wasm.matmul(scheme, ptrs, xPtr, y, { K, rows, tokens, row0: 0, row1: split, scratch });
+        const got = read(y, tokens * rows);
+        // W x' (the quantised activations) up to f32 sums; W x within the rounding's bound
         assert.ok(maxError(got, want, rms(want)) < TOLERANCE, `error ${maxError(got, want, rms(want))}`);
+        got.forEach((v, i) => assert.ok(Math.abs(v - exact[i]) <= worst[i] + TOLERANCE * rms(want),
+          `|Δy| ${Math.abs(v - exact[i])} past the bound ${worst[i]} at ${i}`));
         wasm.release(mark);
       });
     }
   }
 
   test('an unknown scheme or a K that is not a multiple of 32 is refused, naming it', () => {
-    assert.throws(() => wasm.matvec('q4_0', { codes: 0, scales: 0 }, 0, 0, { K: 32, row1: 1, scratch: 0 }),
-      /No CPU matvec for weight scheme q4_0: one of q4g32,q4g32m,q8g32/);
-    assert.throws(() => wasm.matvec('q4g32', { codes: 0, scales: 0 }, 0, 0, { K: 48, row1: 1, scratch: 0 }),
+    assert.throws(() => wasm.matmul('q4_0', { codes: 0, scales: 0 }, 0, 0, { K: 32, rows: 1, scratch: 0 }),
+      /No CPU matmul for weight scheme q4_0: one of q4g32,q4g32m,q8g32/);
+    assert.throws(() => wasm.matmul('q4g32', { codes: 0, scales: 0 }, 0, 0, { K: 48, rows: 1, scratch: 0 }),
       /K = 48: rows must hold a positive multiple of 32/);
   });
 });
@@ -222,4 +246,51 @@ describe('memory', () => {
 test('a module that does not compile is refused, naming what the kernels need', async () => {
   const truncated = readFileSync(new URL('../../runtime/wasm/kernels.wasm', import.meta.url)).subarray(0, 100);
   await assert.rejects(WasmKernels.create(truncated), { name: 'CompileError', message: /need WebAssembly SIMD.*: .+/ });
+});
+
+// runtime/wasm/threads.js: workers (worker_threads) instantiating kernels-threads.wasm on one shared memory.
+describe('Threads', () => {
+  let shared;
+  let threads;
+  before(async () => {
+    shared = await WasmKernels.create(undefined, { shared: true });
+    threads = await Threads.create(shared, 3);
+  });
+  after(() => threads?.destroy());
+
+  test('a matrix product split over 3 threads equals one thread\'s, bit for bit', () => {
+    const [rows, K, tokens] = [103, 160, 5];
+    const rand = random(11);
+    const weight = randomWeight('q4g32m', rows, K, rand);
+    const ptrs = { codes: shared.put(weight.parts.codes), scales: shared.put(weight.parts.scales) };
+    const x = shared.put(Float32Array.from(normals(tokens * K, rand)));
+    const [y, yOne] = [shared.alloc(4 * tokens * rows), shared.alloc(4 * tokens * rows)];
+    const scratchStride = WasmKernels.matmulScratchBytes(K, tokens);
+    const scratch = shared.alloc(3 * scratchStride);
+    threads.matmul('q4g32m', ptrs, x, y, { K, rows, tokens, scratch, scratchStride });
+    shared.matmul('q4g32m', ptrs, x, yOne, { K, rows, tokens, scratch });
+    assert.equal(threads.count, 3);
+    assert.deepEqual(Array.from(shared.f32(y, tokens * rows)), Array.from(shared.f32(yOne, tokens * rows)));
+  });
+
+  test('a worker\'s failed share is reported, not waited on forever, and the pool keeps working', () => {
+    // one row: the calling thread's share is empty, a worker's reads weights past the memory's end
+    const past = shared.memory.buffer.byteLength;
+    assert.throws(() => threads.matmul('q4g32', { codes: past, scales: past }, 0, 0,
+      { K: 32, rows: 1, tokens: 1, scratch: shared.alloc(3 * 128), scratchStride: 128 }),
+    /1 CPU backend thread\(s\) failed a step/);
+    const [codes, scales, x, y] = [shared.alloc(16), shared.alloc(2), shared.put(new Float32Array(32).fill(1)), shared.alloc(4)];
+    shared.u8(codes, 16).fill(0x99);  // every code 9: value (9 - 8) d
+    new Uint16Array(shared.memory.buffer, scales, 1)[0] = 0x3c00;  // d = 1
+    threads.matmul('q4g32', { codes, scales }, x, y, { K: 32, rows: 1, tokens: 1, scratch: shared.alloc(3 * 128),
+      scratchStride: 128 });
+    assert.deepEqual(Array.from(shared.f32(y, 1)), [32]);
+    assert.throws(() => threads.matmul('q4_0', { codes: 0, scales: 0 }, 0, 0, { K: 32, rows: 1, tokens: 1 }),
+      /No CPU matmul for weight scheme q4_0/);
+  });
+
+  test('more than one thread on an unshared memory is refused, with the fix', async () => {
+    await assert.rejects(Threads.create(wasm, 2), /2 threads need SharedArrayBuffer and the threads build/);
+    await assert.rejects(Threads.create(wasm, 0), /threads = 0: a whole number >= 1/);
+  });
 });

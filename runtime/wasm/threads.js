@@ -1,0 +1,184 @@
+// Threads for the WASM CPU backend: the big steps of a forward pass (matrix products, attention)
+// split over workers that each instantiate kernels-threads.wasm on the one shared
+// WebAssembly.Memory, so every thread reads the same weights and writes its own rows of the same
+// outputs. The calling thread takes the first share itself; count 1 runs everything there, on
+// either build, through the same job code (runJob).
+//
+// A job is described in a control block in the shared memory (CONTROL below), not in messages:
+// the caller writes the job, bumps GENERATION and wakes the workers (Atomics.notify); each runs its
+// share and bumps DONE; the caller waits for DONE to reach the workers' count. Workers block in
+// Atomics.wait between jobs. The caller blocks in Atomics.wait too where the engine allows it
+// (workers, Node) and otherwise spins on Atomics.load (a page's main thread may not block).
+//
+// Rows (matrix products) and heads (attention) are split into contiguous, near-equal ranges, one
+// per thread: thread i of n takes [floor(i N / n), floor((i + 1) N / n)).
+
+/** Whether threads can run here: SharedArrayBuffer exists (a cross-origin isolated page, or Node). */
+export function threadsAvailable() {
+  return typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated !== false;
+}
+
+import { SCHEMES as WEIGHT_SCHEMES } from './kernels.js';
+
+// The control block's Int32 words (floats through a Float32Array view of the same bytes).
+export const CONTROL = { GENERATION: 0, DONE: 1, FAILED: 2, KIND: 3, ARGS: 4 };  // FAILED: workers whose share threw
+const CONTROL_WORDS = 32;
+export const KIND = { EXIT: 0, MATMUL: 1, ATTENTION: 2 };
+const SCHEMES = Object.keys(WEIGHT_SCHEMES);  // matmul jobs name the export by its index here
+const WORKER_STACK_BYTES = 64 * 1024;          // as the module's own (sitegen/wasm_kernels.py STACK_BYTES)
+
+// [begin, end) of thread `index` of `count` over `total` items.
+function share(total, index, count) {
+  return [Math.floor((index * total) / count), Math.floor(((index + 1) * total) / count)];
+}
+
+/**
+ * Runs thread `index`'s share (of `count`) of the job in the control block at byte offset
+ * `control` of `memory`, through `exports` (a kernels instance on that memory). Called by the
+ * caller (index 0) and by thread_worker.js.
+ */
+export function runJob(exports, memory, control, index, count) {
+  const words = new Int32Array(memory.buffer, control, CONTROL_WORDS);
+  const floats = new Float32Array(memory.buffer, control, CONTROL_WORDS);
+  const a = CONTROL.ARGS;
+  if (words[CONTROL.KIND] === KIND.MATMUL) {
+    const [scheme, codes, scales, x, T, y, K, N, scratch, scratchStride] = words.subarray(a, a + 10);
+    const [row0, row1] = share(N, index, count);
+    if (row1 > row0) exports[`${SCHEMES[scheme]}_matmul`](codes, scales, x, T, scratch + index * scratchStride, y, K, N, row0, row1);
+  } else if (words[CONTROL.KIND] === KIND.ATTENTION) {
+    const [q, qStride, kCache, vCache, out, outStride, scores, scoresStride, heads, kvHeads, headDim, context, pos, T,
+      window] = words.subarray(a, a + 15);
+    const [scale, softcap] = floats.subarray(a + 15, a + 17);
+    const [head0, head1] = share(heads, index, count);
+    if (head1 === head0) return;
+    for (let t = 0; t < T; t++) {  // token t sees positions up to pos + t (the block's earlier ones included)
+      const length = pos + t + 1;
+      exports.attention(q + t * qStride, kCache, vCache, out + t * outStride, scores + index * scoresStride, heads,
+        kvHeads, headDim, context, window ? Math.max(0, length - window) : 0, length, scale, softcap, head0, head1);
+    }
+  }
+}
+
+export class Threads {
+  #wasm;
+  #workers;
+  #control;
+  #blocking = true;  // whether this thread may Atomics.wait (not a page's main thread)
+
+  /**
+   * `count` threads (this one and count - 1 workers) over `wasm` (a WasmKernels; a shared one,
+   * WasmKernels.create(source, { shared: true }), when count > 1). Allocates the control block and
+   * the workers' stacks in its memory. Rejects with a RangeError for count > 1 on an unshared
+   * memory or where threadsAvailable() is false, and with the worker's error when one fails to
+   * start.
+   */
+  static async create(wasm, count = 1) {
+    if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`threads = ${count}: a whole number >= 1.`);
+    if (count > 1 && !(wasm.shared && threadsAvailable())) {
+      throw new RangeError(`${count} threads need SharedArrayBuffer and the threads build of the kernels: serve the `
+        + 'page cross-origin isolated (COOP same-origin, COEP require-corp), or ask for 1 thread.');
+    }
+    const control = wasm.alloc(4 * CONTROL_WORDS);
+    const stacks = Array.from({ length: count - 1 }, () => wasm.alloc(WORKER_STACK_BYTES) + WORKER_STACK_BYTES);
+    const workers = await Promise.all(stacks.map((stackTop, i) => startWorker({
+      module: wasm.module, memory: wasm.memory, stackTop, control, index: i + 1, count })));
+    return new Threads(wasm, workers, control);
+  }
+
+  // Use Threads.create().
+  constructor(wasm, workers, control) {
+    this.#wasm = wasm;
+    this.#workers = workers;
+    this.#control = control;
+    this.count = workers.length + 1;
+  }
+
+  /**
+   * Y [tokens, rows] = X [tokens, K] Wᵀ over all rows, split by rows (WasmKernels.matmul's
+   * arguments). scratch: `count` scratches of `scratchStride` bytes each
+   * (WasmKernels.matmulScratchBytes(K, tokens) or more, 16-byte aligned). A RangeError for an
+   * unknown scheme.
+   */
+  matmul(scheme, { codes, scales }, x, y, { K, rows, tokens, scratch, scratchStride }) {
+    if (!SCHEMES.includes(scheme)) throw new RangeError(`No CPU matmul for weight scheme ${scheme}: one of ${SCHEMES}.`);
+    this.#run(KIND.MATMUL, [SCHEMES.indexOf(scheme), codes, scales, x, tokens, y, K, rows, scratch, scratchStride]);
+  }
+
+  /**
+   * Attention of `tokens` query positions pos..pos + tokens - 1 over the KV cache (which holds them),
+   * split by heads (WasmKernels.attention's arguments per token). q: the first token's q, the next
+   * qStride bytes on; out likewise with outStride; scores: `count` scratches of scoresStride bytes;
+   * window: sliding_window, 0 for none.
+   */
+  attention({ q, qStride, kCache, vCache, out, outStride, scores, scoresStride }, {
+    heads, kvHeads, headDim, context, pos, tokens, window, scale, softcap }) {
+    this.#run(KIND.ATTENTION, [q, qStride, kCache, vCache, out, outStride, scores, scoresStride, heads, kvHeads,
+      headDim, context, pos, tokens, window], [scale, softcap]);
+  }
+
+  /** Stops the workers. */
+  destroy() {
+    if (this.#workers.length) this.#post(KIND.EXIT, []);
+    this.#workers = [];
+  }
+
+  // Writes the job (Int32 words, then f32 ones), runs this thread's share, waits for the workers'
+  // (even when this share throws: the next job must not start under them). Throws an Error when a
+  // worker's share threw (the worker logs why).
+  #run(kind, words, floats = []) {
+    const memory = this.#wasm.memory;
+    this.#post(kind, words, floats);
+    try {
+      runJob(this.#wasm.exports, memory, this.#control, 0, this.count);
+    } finally {
+      if (this.#workers.length) this.#wait(new Int32Array(memory.buffer, this.#control, CONTROL_WORDS));
+    }
+    const failed = new Int32Array(memory.buffer, this.#control, CONTROL_WORDS)[CONTROL.FAILED];
+    if (failed) throw new Error(`${failed} CPU backend thread(s) failed a step (the worker's console says why).`);
+  }
+
+  #post(kind, words, floats = []) {
+    const control = new Int32Array(this.#wasm.memory.buffer, this.#control, CONTROL_WORDS);
+    control.set(words, CONTROL.ARGS);
+    new Float32Array(control.buffer, this.#control, CONTROL_WORDS).set(floats, CONTROL.ARGS + words.length);
+    control[CONTROL.KIND] = kind;
+    if (!this.#workers.length) return;
+    Atomics.store(control, CONTROL.DONE, 0);
+    Atomics.store(control, CONTROL.FAILED, 0);
+    Atomics.add(control, CONTROL.GENERATION, 1);  // a seq-cst store: the job's words are visible first
+    Atomics.notify(control, CONTROL.GENERATION);
+  }
+
+  // Until every worker has counted itself done.
+  #wait(control) {
+    for (let done; (done = Atomics.load(control, CONTROL.DONE)) < this.#workers.length;) {
+      if (!this.#blocking) continue;
+      try {
+        Atomics.wait(control, CONTROL.DONE, done);
+      } catch {
+        this.#blocking = false;  // a page's main thread: spin
+      }
+    }
+  }
+}
+
+// A worker running thread_worker.js, started on `init`; resolves once it has instantiated the module.
+async function startWorker(init) {
+  const url = new URL('./thread_worker.js', import.meta.url);
+  const worker = globalThis.Worker
+    ? new Worker(url, { type: 'module' })
+    : new (await import('node:worker_threads')).Worker(url);
+  await new Promise((resolve, reject) => {
+    const fail = (event) => reject(new Error(`A CPU backend thread failed to start: ${event.message ?? event}`));
+    if (worker.once) {  // Node
+      worker.once('message', resolve);
+      worker.once('error', fail);
+    } else {
+      worker.addEventListener('message', resolve, { once: true });
+      worker.addEventListener('error', fail, { once: true });
+    }
+    worker.postMessage(init);
+  });
+  if (worker.unref) worker.unref();  // Node: an idle pool does not keep the process alive
+  return worker;
+}
