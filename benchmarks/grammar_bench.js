@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // CPU cost of constrained decoding (runtime/grammar.js, xgrammar in WASM) in Node, per vocabulary:
-// building the vocabulary's tables (once per engine), compiling each JSON Schema of a folder (ms:
-// the issue's bar is under 50 ms for the test schemas; and a second compile of the same schema, as
-// a client resending its schema gets: from the compiler's cache), and the per-token work of a reply (µs: the
-// next-token mask, and accepting the drawn token), which the decode loop adds to every token.
+// building the vocabulary's tables (xgrammar's and the UTF-8 guard's, once per engine), compiling
+// each JSON Schema of a folder (ms: the issue's bar is under 50 ms for the test schemas; the
+// slowest are named; and a second compile of the same schema, as a client resending its schema
+// gets: from the compiler's cache), and the per-token work of a reply (µs: the next-token mask with
+// the UTF-8 guard, and accepting the drawn token), which the decode loop adds to every token.
 //
 //   node benchmarks/grammar_bench.js                       SmolLM2-135M's and Llama 3's vocabularies
 //   node benchmarks/grammar_bench.js --tokenizer PATH ...  any tokenizer.json files (repeatable)
@@ -75,6 +76,8 @@ async function benchVocabulary(path) {
   compiler.dispose();
   console.log(`${path}: vocabulary ${tokenizer.vocabSize} (${tokenizer.grammarVocabulary.vocabType}), tables ${setupMs.toFixed(0)} ms`);
   console.log(`  schema compile ms (${compileMs.length} schemas): ${summary(compileMs, 1)}`);
+  const slowest = schemas.map(({ name }, i) => [name, compileMs[i]]).sort((a, b) => b[1] - a[1]).slice(0, 5);
+  console.log(`  slowest: ${slowest.map(([name, ms]) => `${name} ${ms.toFixed(0)}`).join(', ')}`);
   console.log(`  second compile of the same schema ms: ${summary(recompileMs, 3)}`);
   console.log(`  mask µs per token (${maskUs.length} tokens): ${summary(maskUs, 0)}`);
   console.log(`  accept µs per token: ${summary(acceptUs, 0)}`);

@@ -4,7 +4,8 @@
 // object, an EBNF grammar; runtime/tool_calls.js: a forced tool call's structure) once per request, then per generated token
 // ask the matcher for the mask of the tokens that keep the reply a valid prefix, pass it to the
 // backend's sample/step (backend.js tokenMask: applied on the GPU before sampling) and tell the
-// matcher which token was drawn. Stop tokens are allowed exactly where the grammar may end.
+// matcher which token was drawn. Stop tokens are allowed exactly where the grammar may end. Every
+// mask also keeps the reply's bytes well-formed UTF-8 (utf8Tables(): xgrammar alone does not).
 //
 //   const compiler = await GrammarCompiler.create(tokenizer, { vocabSize, stopTokenIds });
 //   const grammar = await compiler.compile({ kind: 'json_schema', schema });
@@ -18,9 +19,11 @@
 // model cannot stall in an endless run of whitespace.
 //
 // Costs (benchmarks/grammar_bench.js prints them): building the vocabulary's tables once per
-// engine (about 0.1 s for a 49k vocabulary in Node), compiling a schema (tens of ms; the compiler
-// keeps the last COMPILED_CACHE_SIZE grammars, so a repeated schema costs nothing), and one mask per
-// token (well under a millisecond for most steps).
+// engine (about 0.1 s for a 49k vocabulary in Node, of which the UTF-8 guard's 20-35 ms; 0.13-0.2 s
+// for 128k), compiling a schema (tens of ms, a bounded repetition such as maxLength most; the
+// compiler keeps the last COMPILED_CACHE_SIZE grammars, so a repeated schema costs nothing), and one
+// mask per token (well under a millisecond for most steps; the UTF-8 guard's AND 3-7 µs of it on a
+// 128k vocabulary).
 
 import './xgrammar_globals.js'; // must run before the bundle below
 import xgrammar from './vendor/xgrammar.mjs';
@@ -37,7 +40,7 @@ export const COMPILED_CACHE_SIZE = 16;
 export class GrammarCompiler {
   #info;
   #compiler;
-  #vocabSize;
+  #utf8; // utf8Tables() of the vocabulary
   #cache = new Map(); // JSON of a source -> { compiled: xgrammar CompiledGrammar, users, evicted }, oldest use first
 
   /**
@@ -51,7 +54,8 @@ export class GrammarCompiler {
     const info = await xgrammar.TokenizerInfo.createTokenizerInfo(tokens.slice(0, vocabSize), vocabType, false, vocabSize,
                                                                   stopTokenIds);
     try {
-      return new GrammarCompiler(info, await xgrammar.GrammarCompiler.createGrammarCompiler(info, false), vocabSize);
+      const utf8 = utf8Tables(tokenizer, vocabSize, stopTokenIds);
+      return new GrammarCompiler(info, await xgrammar.GrammarCompiler.createGrammarCompiler(info, false), utf8);
     } catch (error) {
       info.dispose();
       throw error;
@@ -59,10 +63,10 @@ export class GrammarCompiler {
   }
 
   /** Use GrammarCompiler.create(). */
-  constructor(info, compiler, vocabSize) {
+  constructor(info, compiler, utf8) {
     this.#info = info;
     this.#compiler = compiler;
-    this.#vocabSize = vocabSize;
+    this.#utf8 = utf8;
   }
 
   /**
@@ -88,7 +92,7 @@ export class GrammarCompiler {
       evict(old);
     }
     entry.users += 1;
-    return new CompiledGrammar(entry.compiled, this.#vocabSize, () => release(entry));
+    return new CompiledGrammar(entry.compiled, this.#utf8, () => release(entry));
   }
 
   /** Frees the compiler's WASM memory (its cache and vocabulary tables); compile() may not be called after. */
@@ -129,12 +133,12 @@ const EXACT_FORMATS = { date: `^${DATE}$`, time: `^${TIME}$`, 'date-time': `^${D
 // and the backslash: replies use no escapes in such strings, a subset of the valid ones.
 const lengthPattern = ({ minLength = 0, maxLength }) => `^[^\\x00-\\x1f"\\\\]{${minLength},${maxLength ?? ''}}$`;
 
-// The schema as xgrammar enforces it exactly (a JSON.stringify replacer): a bounded integer as the
-// enum of its values (its integer ranges are inexact: response_format.js, "Numeric bounds"), the
-// formats above as their patterns, and a string's length bounds as lengthPattern(). A "type" array
-// is read as its types: one type as that type, several ({"type": ["string", "null"], "format":
-// "date"}) as the anyOf of the schema narrowed to each type, where a rewrite applies to one of them
-// (the replacer then rewrites each branch).
+// The schema as xgrammar enforces it exactly (a JSON.stringify replacer): an integer as
+// exactInteger() writes it (xgrammar's own integer ranges are inexact: response_format.js,
+// "Numeric bounds"), the formats above as their patterns, and a string's length bounds as
+// lengthPattern(). A "type" array is read as its types: one type as that type, several ({"type":
+// ["string", "null"], "format": "date"}) as the anyOf of the schema narrowed to each type, where a
+// rewrite applies to one of them (the replacer then rewrites each branch).
 function exactForXgrammar(key, value) {
   if (!Array.isArray(value?.type)) return exactForOneType(value);
   if (value.type.length === 1) return exactForOneType({ ...value, type: value.type[0] });
@@ -143,11 +147,7 @@ function exactForXgrammar(key, value) {
 }
 
 function exactForOneType(value) {
-  const range = value?.type === 'integer' ? integerBounds(value) : null;
-  if (range && isEnumeratedRange(range)) {
-    const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, type, ...rest } = value;
-    return { ...rest, enum: Array.from({ length: range.high - range.low + 1 }, (_, i) => range.low + i) };
-  }
+  if (value?.type === 'integer' && !('enum' in value) && !('const' in value)) return exactInteger(value);
   if (value?.type === 'string' && Object.hasOwn(EXACT_FORMATS, value.format)) {
     const { format, ...rest } = value;
     return { ...rest, pattern: EXACT_FORMATS[format] };
@@ -158,6 +158,21 @@ function exactForOneType(value) {
     return { ...rest, pattern: lengthPattern({ minLength, maxLength }) };
   }
   return value;
+}
+
+// An integer schema as xgrammar enforces it exactly: a range of up to MAX_ENUMERATED_INTEGERS values
+// as their enum, any other (unbounded, or "minimum" 0 or 1 alone: all response_format.js lets
+// through) within ±Number.MAX_SAFE_INTEGER (2^53 - 1), so that JSON.parse reads every reply's
+// integer exactly (a 20-digit one would be rounded). xgrammar writes these ranges as exact digit
+// patterns (checked digit by digit in tests/js/grammar.test.js).
+function exactInteger(value) {
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, ...rest } = value;
+  const range = integerBounds(value) ?? { low: -Infinity, high: Infinity };
+  if (isEnumeratedRange(range)) {
+    const { type, ...untyped } = rest;
+    return { ...untyped, enum: Array.from({ length: range.high - range.low + 1 }, (_, i) => range.low + i) };
+  }
+  return { ...rest, minimum: Math.max(range.low, -Number.MAX_SAFE_INTEGER), maximum: Math.min(range.high, Number.MAX_SAFE_INTEGER) };
 }
 
 const COMPILE = {
@@ -189,21 +204,76 @@ async function compactJSON(format) {
   return Object.fromEntries(entries);
 }
 
+// Well-formed UTF-8, as a guard over xgrammar's masks. xgrammar 0.1.27 reads a multi-byte
+// character loosely (a lead byte, then any continuation bytes 80-BF), so its masks let a
+// byte-level vocabulary write overlong forms (E0 80 80), surrogates (ED A0 80) and code points past
+// U+10FFFF (F4 90 80 80) into a string: each byte of them decodes to U+FFFD, so the text is not
+// what the grammar matched and a string can outgrow its maxLength. The guard runs the decoding
+// automaton of Unicode's Table 3-7 ("Well-Formed UTF-8 Byte Sequences", The Unicode Standard, ch. 3)
+// beside the grammar. Its states: UTF8_ACCEPT between characters; 1, 2, 3: that many continuation
+// bytes 80-BF still to come; 4-7: after the lead bytes E0, ED, F0, F4, whose second byte has the
+// narrower range A0-BF, 80-9F, 90-BF, 80-8F (then 1, 1, 2, 2 bytes to come).
+const UTF8_ACCEPT = 0;
+const UTF8_STATES = 8;
+const UTF8_INVALID = 255;
+// UTF8_NEXT[state * 256 + byte]: the state after `byte`, UTF8_INVALID where Table 3-7 has no such sequence.
+const UTF8_NEXT = (() => {
+  const next = new Uint8Array(UTF8_STATES * 256).fill(UTF8_INVALID);
+  const set = (state, low, high, to) => next.fill(to, state * 256 + low, state * 256 + high + 1);
+  set(0, 0x00, 0x7f, 0); set(0, 0xc2, 0xdf, 1); set(0, 0xe0, 0xe0, 4); set(0, 0xe1, 0xec, 2);
+  set(0, 0xed, 0xed, 5); set(0, 0xee, 0xef, 2); set(0, 0xf0, 0xf0, 6); set(0, 0xf1, 0xf3, 3); set(0, 0xf4, 0xf4, 7);
+  set(1, 0x80, 0xbf, 0); set(2, 0x80, 0xbf, 1); set(3, 0x80, 0xbf, 2);
+  set(4, 0xa0, 0xbf, 1); set(5, 0x80, 0x9f, 1); set(6, 0x90, 0xbf, 2); set(7, 0x80, 0x8f, 2);
+  return next;
+})();
+
+/**
+ * The UTF-8 guard's tables for a vocabulary, made once per compiler: { vocabSize, words:
+ * ceil(vocabSize / 32), after: Uint8Array [UTF8_STATES * vocabSize] (the decoder's state after
+ * token t's bytes (tokenizer.tokenBytes) from state s at s * vocabSize + t, UTF8_INVALID where
+ * they are not well-formed from there), masks: one Uint32Array [words] per state (the tokens
+ * whose `after` is valid, in tokenMask layout) }. A token may end inside a character (the next
+ * token goes on from the state it leaves); a stop token is valid only at UTF8_ACCEPT, so a reply
+ * never ends inside a character.
+ */
+function utf8Tables(tokenizer, vocabSize, stopTokenIds) {
+  const words = Math.ceil(vocabSize / 32);
+  const after = new Uint8Array(UTF8_STATES * vocabSize).fill(UTF8_INVALID);
+  const masks = Array.from({ length: UTF8_STATES }, () => new Uint32Array(words));
+  const stops = new Set(stopTokenIds);
+  for (let token = 0; token < vocabSize; token++) {
+    const isStop = stops.has(token);
+    const bytes = isStop ? [] : tokenizer.tokenBytes(token); // a stop token writes no text
+    for (let start = 0; start < UTF8_STATES; start++) {
+      if (isStop && start !== UTF8_ACCEPT) continue;
+      let state = start;
+      for (let i = 0; i < bytes.length && state !== UTF8_INVALID; i++) state = UTF8_NEXT[state * 256 + bytes[i]];
+      if (state === UTF8_INVALID) continue;
+      after[start * vocabSize + token] = state;
+      masks[start][token >>> 5] |= 1 << (token & 31);
+    }
+  }
+  return { vocabSize, words, after, masks };
+}
+
 export class CompiledGrammar {
   #compiled;
-  #vocabSize;
+  #utf8;
   #release;
 
-  /** Made by GrammarCompiler.compile(); `release()` hands the grammar back to the compiler's cache. */
-  constructor(compiled, vocabSize, release) {
+  /**
+   * Made by GrammarCompiler.compile(): `utf8` its vocabulary's utf8Tables(), `release()` hands the
+   * grammar back to the compiler's cache.
+   */
+  constructor(compiled, utf8, release) {
     this.#compiled = compiled;
-    this.#vocabSize = vocabSize;
+    this.#utf8 = utf8;
     this.#release = release;
   }
 
   /** A fresh GrammarMatcher at the start of the grammar (one per generated reply). */
   async matcher() {
-    return new GrammarMatcher(await xgrammar.GrammarMatcher.createGrammarMatcher(this.#compiled), this.#vocabSize);
+    return new GrammarMatcher(await xgrammar.GrammarMatcher.createGrammarMatcher(this.#compiled), this.#utf8);
   }
 
   /**
@@ -217,30 +287,40 @@ export class CompiledGrammar {
 
 export class GrammarMatcher {
   #matcher;
-  #vocabSize;
+  #utf8;
+  #utf8State = UTF8_ACCEPT; // where the reply's bytes so far leave the UTF-8 decoder
 
   /** Made by CompiledGrammar.matcher(). */
-  constructor(matcher, vocabSize) {
+  constructor(matcher, utf8) {
     this.#matcher = matcher;
-    this.#vocabSize = vocabSize;
+    this.#utf8 = utf8;
   }
 
   /**
    * The tokens allowed next, as backend.js's tokenMask: Uint32Array of ceil(vocabSize / 32) words,
-   * token t allowed when bit (t & 31) of word (t >> 5) is set (xgrammar's own layout). A fresh
+   * token t allowed when bit (t & 31) of word (t >> 5) is set (xgrammar's own layout): those the
+   * grammar allows that also keep the reply's bytes well-formed UTF-8 (utf8Tables()). A fresh
    * array each call. After the grammar has ended (isTerminated) no token is allowed.
    */
   async nextTokenMask() {
     const mask = await this.#matcher.getNextTokenBitmask();
-    return new Uint32Array(mask.buffer, mask.byteOffset, Math.ceil(this.#vocabSize / 32));
+    const allowed = new Uint32Array(mask.buffer, mask.byteOffset, this.#utf8.words);
+    const wellFormed = this.#utf8.masks[this.#utf8State];
+    for (let i = 0; i < allowed.length; i++) allowed[i] &= wellFormed[i];
+    return allowed;
   }
 
   /**
    * Advance past `token` (the id just sampled under nextTokenMask()'s mask). Throws an Error if
-   * the grammar does not allow it: the caller sampled outside the mask (a bug, not a user error).
+   * the grammar or UTF-8 does not allow it: the caller sampled outside the mask (a bug, not a user
+   * error).
    */
   acceptToken(token) {
-    if (!this.#matcher.acceptToken(token)) throw new Error(`token ${token} was sampled outside the grammar's mask`);
+    const state = this.#utf8.after[this.#utf8State * this.#utf8.vocabSize + token];
+    if (state === UTF8_INVALID || !this.#matcher.acceptToken(token)) {
+      throw new Error(`token ${token} was sampled outside the grammar's mask`);
+    }
+    this.#utf8State = state;
   }
 
   /** Whether the grammar has ended: it accepted a stop token. */

@@ -18,7 +18,13 @@
 // ignored keyword would let through replies that do not validate. Where xgrammar 0.1.27 itself is
 // inexact, the schema it gets is rewritten (grammar.js: integer ranges as enums; "date", "time",
 // "date-time" as exact patterns; a "type" array as its types) or the keyword refused (bounds on
-// non-integer numbers, integer ranges too wide to enumerate: "Numeric bounds" below). What would
+// non-integer numbers, integer ranges too wide to enumerate: "Numeric bounds" below). JSON.parse
+// reads every integer of a reply exactly: one without bounds is kept within ±(2^53 - 1)
+// (Number.MAX_SAFE_INTEGER; grammar.js). A "number", though, is any JSON number, its exponent
+// unbounded: a reply may hold 1e999, which JSON.parse reads as Infinity (and 1e-999 as 0). A
+// client that needs finite values checks them, or asks for an integer (in hundredths, say): JSON
+// Schema has no keyword that bounds an exponent, and xgrammar 0.1.27 takes no number at all as
+// valid under "minimum": -1e308 with "maximum": 1e308 (measured). What would
 // make xgrammar abort is refused too: keywords that contradict each other (minLength above
 // maxLength, ...: checkCombinations) and pattern features its regex converter lacks (\p{...}, \b,
 // lookaround, backreferences; an anchor inside the pattern, which it would ignore).
@@ -280,7 +286,8 @@ export function narrowToType(schema, type) {
 // maximum 120 lets 121 through; minimum 2 lets 1 through; measured against its own matcher). So
 // an integer range of up to MAX_ENUMERATED_INTEGERS values is handed to xgrammar as the enum of
 // its values (grammar.js), which it enforces exactly, and "minimum" 0 or 1 alone (non-negative,
-// positive), which it gets right, as it is; any other bound is refused by name.
+// positive) as that minimum with the maximum 2^53 - 1, which it gets right (grammar.js,
+// exactInteger); any other bound is refused by name.
 const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'];
 export const MAX_ENUMERATED_INTEGERS = 1000;
 
