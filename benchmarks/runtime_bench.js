@@ -4,13 +4,15 @@
 // (256 tokens), dispatches and host time (encoding, submit) per decoded token, decode as a
 // fraction of the memory-bandwidth roofline: (weight bytes read per token) / (bandwidth of a plain
 // WGSL read of a large buffer, measured in the same run), and sampled decode tok/s (64 tokens,
-// temperature/top-p/top-k).
+// temperature/top-p/top-k). Then decode as the engine runs it, each step queued before the token
+// it follows is read back (stepAhead), against the plain loop (step after each readback), in
+// alternating rounds: greedy, sampled with top-k, sampled with top-p alone.
 //
 //   node benchmarks/runtime_bench.js --shape Llama-3.2-1B      random q4g32 weights made in memory
 //   node benchmarks/runtime_bench.js --manifest site/models/x/manifest.json
 //   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
 //            --profile (GPU time of one greedy decode step against its wall time, and per kernel;
-//              timestamp queries)
+//              timestamp queries; the host time to encode the step as a bare replay of its calls)
 //            --schema FILE (also greedy decode under that JSON Schema's token masks, as the engine
 //              runs response_format: grammar.js on the CPU, the mask applied on the GPU; the
 //              schema's compile time; needs runtime/vendor and --tokenizer, default Llama 3's
@@ -265,6 +267,74 @@ async function constrainedDecode(model, steps, rate, prompt) {
   compiler.dispose();
 }
 
+// Host time (us) to encode the recorded decode step (its dispatches) into a command buffer as a
+// bare replay of the WebGPU calls, against the model's own encoding (`modelUs`): what of it is our
+// JavaScript, what Dawn's calls, and what skipping setPipeline where the pipeline is unchanged saves.
+function encodeCost(device, recorded, modelUs, repeats = 100) {
+  const time = (skipRepeated) => {
+    const start = performance.now();
+    for (let r = 0; r < repeats; r++) {
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      let last = null;
+      for (const { pipeline, bindGroup, count } of recorded) {
+        if (!skipRepeated || pipeline !== last) pass.setPipeline(pipeline);
+        last = pipeline;
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(...count);
+      }
+      pass.end();
+      encoder.finish();
+    }
+    return (1000 * (performance.now() - start)) / repeats;
+  };
+  const changes = recorded.filter(({ pipeline }, i) => i === 0 || pipeline !== recorded[i - 1].pipeline).length;
+  console.log(`encoding one decode step on the host: ${modelUs.toFixed(0)} us by the model; a bare replay of its `
+    + `${recorded.length} dispatches: ${time(false).toFixed(0)} us, with setPipeline only where it changes `
+    + `(${changes} times): ${time(true).toFixed(0)} us`);
+}
+
+// Decode `tokens` tokens from the last draw (`token`, still in tokens[0]) with options(i): 'plain'
+// steps after each readback, 'ahead' queues each step before the draw it follows is read.
+// Resolves to { seconds, token } (the last draw).
+async function decodeRun(model, mode, token, tokens, options) {
+  const start = performance.now();
+  let last;
+  if (mode === 'plain') {
+    last = token;
+    for (let i = 0; i < tokens; i++) ({ token: last } = await model.step(last, options(i)));
+  } else {
+    let pending = model.stepAhead(options(0));
+    for (let i = 1; i < tokens; i++) {
+      const next = model.stepAhead(options(i));
+      await pending;
+      pending = next;
+    }
+    ({ token: last } = await pending);
+  }
+  return { seconds: (performance.now() - start) / 1000, token: last };
+}
+
+// tok/s of the plain and run-ahead loops over `tokens` tokens each, in ROUNDS alternating rounds,
+// from the last draw `token`; resolves to { plain, ahead } (tok/s).
+async function runAheadAgainstPlain(model, token, label, tokens, options) {
+  const ROUNDS = 4;
+  const seconds = { plain: 0, ahead: 0 };
+  let last = token;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of ['plain', 'ahead']) {
+      const run = await decodeRun(model, mode, last, tokens / ROUNDS, options);
+      seconds[mode] += run.seconds;
+      last = run.token;
+    }
+  }
+  const [plain, ahead] = [tokens / seconds.plain, tokens / seconds.ahead];
+  console.log(`decode ${label}, ${tokens} tokens each way in ${ROUNDS} alternating rounds: plain ${plain.toFixed(1)} tok/s `
+    + `(${((1000 * seconds.plain) / tokens).toFixed(2)} ms/token), run ahead ${ahead.toFixed(1)} tok/s `
+    + `(${((1000 * seconds.ahead) / tokens).toFixed(2)} ms/token): x${(ahead / plain).toFixed(2)}`);
+  return { plain, ahead };
+}
+
 async function main() {
   const manifest = args.shape ? JSON.parse(syntheticModel(args.shape)) : await readJSON(args.manifest);
   const readShard = args.shape ? syntheticShard : shardReader(args.manifest);
@@ -332,12 +402,30 @@ async function main() {
   console.log(`roofline (read bandwidth / weight bytes): ${roofline.toFixed(0)} tok/s; decode at `
     + `${((100 * rate) / roofline).toFixed(1)}% of it`);
   // replayed now, while the step uniform still holds the greedy step's fields
-  if (args.profile) await profileDispatches(device, recorded, seconds / steps);
+  if (args.profile) {
+    await profileDispatches(device, recorded, seconds / steps);
+    encodeCost(device, recorded, (1000 * counter.encodeMs) / steps);
+  }
   const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
   start = performance.now();
   for (let i = 0; i < 64; i++) ({ token } = await model.step(token, { ...sampling, random: (i * 0.618) % 1 }));
   console.log(`decode 64 tokens sampled (temperature 0.7, top_p 0.9, top_k 40): `
     + `${(64 / ((performance.now() - start) / 1000)).toFixed(1)} tok/s`);
+  // each comparison from the same 16-token prompt, so that it fits the context
+  const restart = async () => {
+    model.truncate(0);
+    await model.prefill(prompt(16));
+    model.resetPenalties(prompt(16));
+    return (await model.sample({ temperature: 0 })).token;
+  };
+  const greedyRun = await runAheadAgainstPlain(model, await restart(), 'greedy', steps, () => ({ temperature: 0 }));
+  const draw = (options) => (i) => ({ ...options, random: (i * 0.618) % 1 });
+  const topK = await runAheadAgainstPlain(model, await restart(), 'sampled (temperature 0.7, top_p 0.9, top_k 40)',
+    steps, draw(sampling));
+  const topP = await runAheadAgainstPlain(model, await restart(), 'sampled (temperature 0.7, top_p 0.9)', steps,
+    draw({ temperature: 0.7, topP: 0.9 }));
+  console.log(`run ahead, sampled against greedy: top_k 40 ${((100 * topK.ahead) / greedyRun.ahead).toFixed(0)}%, `
+    + `top_p alone ${((100 * topP.ahead) / greedyRun.ahead).toFixed(0)}%`);
   if (args.schema) await constrainedDecode(model, steps, rate, prompt(16));
   await model.destroy();
   device.destroy();

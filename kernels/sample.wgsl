@@ -6,6 +6,10 @@
 //
 // The draw first keeps the candidates whose weight exp((s - max) / T) is at least
 // 1e-12: what it leaves out weighs under V * 1e-12 < 2e-7 of the total, less than float rounding.
+// With top-k (k <= GROUPS) it also leaves out the scores below the k-th best of the first stage's
+// workgroup maxima: k workgroups hold a score at or above it, so every top-k candidate does too,
+// and the searches below walk a few candidates instead of most of the vocabulary (the same kept
+// set, the same order, so the same token for the same draw).
 // No sorting: top-k keeps the scores >= the largest threshold with at least k candidates at or
 // above it, top-p the largest threshold whose candidates carry at least top_p of the (top-k)
 // weight, both found by search over the order-preserving u32 keys of the scores; ties at a
@@ -37,6 +41,7 @@ const PREFIX = 2u;  // weight of candidates at positions < c with key >= kept
 
 var<workgroup> offsets: array<u32, WG>;
 var<workgroup> search_span: u32;
+var<workgroup> kth_key: u32;
 
 fn measure(values: array<vec4<u32>, 4>, mode: u32, kept: u32, count: u32, lid: u32) -> array<vec4<f32>, 4> {
   var acc: array<vec4<f32>, 4>;
@@ -141,6 +146,18 @@ fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
   return workgroupUniformLoad(&offsets[WG - 1u]);  // uniform: the searches that use it have barriers
 }
 
+// The key of the k-th best of the first stage's partials (1 <= k <= GROUPS), in better()'s order:
+// the one that exactly k - 1 others beat.
+fn kth_partial_key(k: u32, lid: u32) -> u32 {
+  for (var g = lid; g < GROUPS; g += WG) {
+    let own = partials[g];
+    var beaten_by = 0u;
+    for (var h = 0u; h < GROUPS; h++) { beaten_by += select(0u, 1u, any(better(own, partials[h]) != own)); }
+    if (beaten_by == k - 1u) { kth_key = own.x; }
+  }
+  return workgroupUniformLoad(&kth_key);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
   var best = vec2<u32>(0u, NONE);
@@ -150,7 +167,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
   var token = top.y;
   if (params.temperature > 0.0) {
-    let cut = top_score - NEGLIGIBLE * params.temperature;
+    var cut = top_score - NEGLIGIBLE * params.temperature;
+    if (params.top_k > 0u && params.top_k <= GROUPS) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
     // after each truncation the survivors are gathered again, so later searches walk only them
     var kept = key_of(cut);  // every candidate's key is at least this
     var count = gather(cut, top_score, lid);

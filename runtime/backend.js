@@ -23,6 +23,17 @@
 //                     draws the next token from the current logits (and counts it for the penalties)
 //   step(token, options)  runs `token` at position length (appending it to the cache), then samples:
 //                     the decode loop's one call per token
+//   stepAhead(options)  (optional: backends whose sampler writes the token where their next step
+//                     reads it, WebGPU) step() of the token the last sample()/step()/stepAhead()
+//                     drew, without a host round trip: the caller may call it before that call's
+//                     promise settles, so the device runs step t+1 while the host reads token t
+//                     back (one draw ahead at most: a third unread draw rejects). The options must
+//                     not depend on token t (no token mask from a grammar that token t advances).
+//                     A backend without it runs step(token, options) after token t is read: the
+//                     engine's decode loop does that for it (engine.js #generate)
+//   discard(sampled)  (with stepAhead) undo the last step, whose result `sampled` the caller will
+//                     not use (a step run ahead past the reply's end): truncate(length - 1) and
+//                     forget its token's count for the penalties
 //   truncate(n)       forget every cached position from n on (0 <= n <= length)
 //   logits()          -> Promise<Float32Array [vocabSize]> of the current position (tests, diagnostics)
 //   destroy()         frees everything the model holds; later calls throw ModelNotLoadedError

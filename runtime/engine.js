@@ -4,7 +4,8 @@
 // (backend.js, the only way in), requests are checked by request.js, reply text is assembled by
 // reply_text.js, responses shaped by openai_response.js and load progress told by load_progress.js.
 //
-//   const engine = await CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl });
+//   const engine = await CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl, backend });
+//   engine.backend;   // 'webgpu' | 'wasm': which backend runs the model (usage.extra.backend says it too)
 //   const reply = await engine.chat.completions.create({ messages, max_tokens: 64 });
 //   const stream = await engine.chat.completions.create({ messages, stream: true });
 //   for await (const chunk of stream) { ... }
@@ -92,17 +93,19 @@ import { TurnQueue } from './turn_queue.js';
  * `gpu` replaces navigator.gpu (Node passes Dawn's); `maxContext` caps the context window;
  * `weightsUrl` is the folder of the shard files when they are hosted elsewhere (default: the
  * manifest's folder). Files are cached and verified as model_cache.js describes.
+ * `backend`: backend.js loadBackend's choice: 'auto' (the default: WebGPU where a usable adapter
+ * exists, else the CPU through WebAssembly), 'webgpu' or 'wasm'.
  * Rejects with what model_cache.js, the tokenizer, the chat template and backend.js loadBackend
- * reject with (WebGPUNotAvailableError, UnsupportedModelError, IntegrityError, QuotaExceededError, ...).
+ * reject with (WebGPUNotAvailableError where backend is 'webgpu', UnsupportedModelError, IntegrityError, QuotaExceededError, ...).
  */
-export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl } = {}) {
+export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl, backend = 'auto' } = {}) {
   const report = progressReporter(initProgressCallback);
   const files = new ModelFiles(manifestUrl, { weightsUrl });
   const manifest = await files.manifest();
   await files.checkRoom(manifest);
   // The tokenizer downloads while the weights do; whichever fails, nothing stays allocated.
   const loads = await Promise.allSettled([
-    loadBackend(manifest, { gpu, maxContext, onProgress: report, readShard: (shard, onBytes) => files.shard(shard, onBytes) }),
+    loadBackend(manifest, { backend, gpu, maxContext, onProgress: report, readShard: (shard, onBytes) => files.shard(shard, onBytes) }),
     files.tokenizer(manifest).then((json) => {
       const tokenizer = Tokenizer.fromJSON(json);
       return { tokenizer, chatTemplate: new ChatTemplate(manifest.chat_template, tokenizer) };
@@ -123,6 +126,7 @@ export async function CreateEngine(manifestUrl, { initProgressCallback, gpu, max
 export class Engine {
   #model;
   #modelId;
+  #backend;
   #tokenizer;
   #chatTemplate;
   #thinkingTags; // { open, close } of a template that thinks, else null
@@ -142,6 +146,7 @@ export class Engine {
     this.#model = model;
     this.#lost = model.lost;
     this.#modelId = model.manifest.model_id;
+    this.#backend = model.backend;
     this.#tokenizer = tokenizer;
     this.#chatTemplate = chatTemplate;
     this.#thinkingTags = thinkingTagsOf(model.manifest.chat_template?.template, tokenizer);
@@ -175,6 +180,11 @@ export class Engine {
   /** The loaded model's id (its folder name under models/). */
   get modelId() {
     return this.#modelId;
+  }
+
+  /** Which backend runs the model: 'webgpu' | 'wasm' (backend.js Model.backend); also each usage's extra.backend. */
+  get backend() {
+    return this.#backend;
   }
 
   /**
@@ -310,12 +320,13 @@ export class Engine {
   async *#generate(params, promptIds, report, stop) {
     const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))), signal: stop });
     if (!release) { // stopped while it waited: nothing ran
-      yield abortedEvent({ promptTokens: promptIds.length, cachedTokens: 0, prefillTokens: 0 });
+      yield abortedEvent({ promptTokens: promptIds.length, cachedTokens: 0, prefillTokens: 0 }, this.#backend);
       return;
     }
     let grammar = null;
     let matcher = null;
     let ran = false; // whether the model ran (until then the KV cache is as the last request left it)
+    let queued = null; // the Promise of a step run ahead whose draw is not read yet
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
       grammar = params.grammar ? await this.#compileGrammar(model, params.grammar) : null;
@@ -329,7 +340,7 @@ export class Engine {
       ran = true;
       const { cachedTokens, prefillTokens } = await this.#prefill(model, promptIds, report, stop);
       if (stop.aborted) { // stopped while the prompt ran: the cache keeps what ran (#cachedIds)
-        yield abortedEvent({ promptTokens: promptIds.length, cachedTokens, prefillTokens });
+        yield abortedEvent({ promptTokens: promptIds.length, cachedTokens, prefillTokens }, this.#backend);
         return;
       }
       model.resetPenalties(promptIds);
@@ -352,7 +363,14 @@ export class Engine {
       };
       const nextOptions = samplingOptions(params, () => matcher);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
-      let sampled = await model.sample(await nextOptions(firstMask));
+      // Run ahead (backend.js stepAhead): the step after each token is queued before that token is
+      // read back, where its options do not depend on it (no grammar) and it may be used (the
+      // reply has room for one more token); one that is not used is discarded in `finally`.
+      const runAhead = !grammar && typeof model.stepAhead === 'function';
+      const runsAheadOf = (tokens) => runAhead && tokens < limit;  // `tokens`: drawn so far, counting the unread one
+      const first = handled(model.sample(await nextOptions(firstMask)));
+      queued = runsAheadOf(1) ? handled(model.stepAhead(await nextOptions())) : null;
+      let sampled = await first;
       const firstTokenAt = performance.now();
       let lastTokenAt = firstTokenAt;
       let completionTokens = 1;
@@ -370,20 +388,30 @@ export class Engine {
         finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : stop.aborted ? 'abort' : null;
         if (finishReason === null) {
           this.#cachedIds.push(sampled.token);
-          sampled = await model.step(sampled.token, await nextOptions());
+          if (queued) {
+            const next = queued;
+            queued = runsAheadOf(completionTokens + 1) ? handled(model.stepAhead(await nextOptions())) : null;
+            sampled = await next;
+          } else {
+            sampled = await model.step(sampled.token, await nextOptions());
+          }
           lastTokenAt = performance.now();
           completionTokens += 1;
         }
       }
       const rest = split(reply.finish(), true); // before usage: it settles reasoningTokens
       if (called && finishReason === 'stop') finishReason = 'tool_calls';
-      const usage = usageOf({ promptTokens: promptIds.length, cachedTokens, prefillTokens, completionTokens,
-                              reasoningTokens: reply.reasoningTokens, started, firstTokenAt, lastTokenAt });
+      const usage = withBackend(usageOf({ promptTokens: promptIds.length, cachedTokens, prefillTokens, completionTokens,
+                                          reasoningTokens: reply.reasoningTokens, started, firstTokenAt, lastTokenAt }),
+                                this.#backend);
       yield { ...rest, finishReason, usage };
     } catch (error) {
       if (ran) this.#cachedIds = []; // a failed prefill or step leaves the cache in an unknown state
       throw error;
     } finally {
+      // a step run ahead past the end is undone before the next request runs, and its readback is
+      // done with; a failure here is the backend's (a lost device), which the next request hears
+      await queued?.then((unused) => this.#model?.discard(unused)).catch(() => {});
       matcher?.dispose();
       grammar?.dispose();
       release();
@@ -423,9 +451,16 @@ export class Engine {
 const PREFILL_SLICE = 128;
 
 // The last event of a request stopped before its reply's first token: no text, no tokens sampled.
-function abortedEvent({ promptTokens, cachedTokens, prefillTokens }) {
-  const usage = usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens: 0, firstTokenAt: null });
+function abortedEvent({ promptTokens, cachedTokens, prefillTokens }, backend) {
+  const usage = withBackend(usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens: 0, firstTokenAt: null }),
+                            backend);
   return { reasoning: '', content: '', reasoningLogprobs: [], logprobs: [], toolCalls: [], finishReason: 'abort', usage };
+}
+
+// openai_response.js usageOf's `usage` with extra.backend: which backend ran the request ('webgpu' |
+// 'wasm'), so that a reply's speed reads against the hardware that made it.
+function withBackend(usage, backend) {
+  return { ...usage, extra: { ...usage.extra, backend } };
 }
 
 // Enough of a prompt's last tokens to hold an open tag and whitespace, even as plain-text pieces.
@@ -463,6 +498,14 @@ function samplingOptions({ sampling, seed, logprobs, topLogprobs }, matcherNow) 
     const matcher = matcherNow();
     return { ...sampling, logprobs, topLogprobs, random: random(), tokenMask: mask ?? (matcher ? await matcher.nextTokenMask() : null) };
   };
+}
+
+// `promise`, marked as handled: a step queued ahead may fail (a lost device) before the loop
+// awaits it, or never be awaited (the loop ended on an error); the loop and `finally` still see its
+// rejection where they await it.
+function handled(promise) {
+  promise.catch(() => {});
+  return promise;
 }
 
 // A backend tokenMask (backend.js: bit t & 31 of word t >> 5) allowing `token` alone.

@@ -323,7 +323,7 @@ class HostConnection {
     [OP.load]: async (message) => {
       this.#manifestUrl = message.manifestUrl;
       const engine = await this.#host.load(message, (report) => this.post({ id: message.id, type: REPLY.progress, report }));
-      this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId } });
+      this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId, backend: engine.backend } });
     },
     [OP.create]: (message) => this.#generate(message, (engine) => engine.chat.completions),
     [OP.completion]: (message) => this.#generate(message, (engine) => engine.completions),

@@ -14,7 +14,9 @@
 //                   { id, op: 'close' }               the client gave up request `id` (left its
 //                                                     stream, or is leaving the page)
 //                   { id, op: 'resetChat' } | { id, op: 'unload' }
-//                   { id, op: 'probe' }               result: { webgpu, reason }: can this host run it?
+//                   { id, op: 'probe' }               result: { webgpu, reason }: does this host have a
+//                                                     usable WebGPU adapter (else its engine would run
+//                                                     on the CPU, through WebAssembly)?
 //                   { id, op: 'ping' }                result: { hostId }, random per host instance:
 //                                                     a keep-alive that also reveals a restarted host
 //                   { op: 'interrupt' }               no reply
@@ -22,7 +24,8 @@
 //                                                     ProgressReport); create with progress: true:
 //                                                     until its first token (request_progress.js
 //                                                     RequestProgressReport)
-//                   { id, type: 'result', value }     load: { modelId }; create, completion: the response;
+//                   { id, type: 'result', value }     load: { modelId, backend ('webgpu' | 'wasm': engine.js
+//                                                     Engine.backend) }; create, completion: the response;
 //                                                     resetChat, unload: no value
 //                   { id, type: 'stream' }            create, completion with stream: true; then, as they come:
 //                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
@@ -40,7 +43,8 @@
 // when every tab has closed. That message is the service worker's own, not the engine host's.
 //
 // The service worker also serves the site's OpenAI endpoint (openai_endpoint.js). Where it has no
-// WebGPU, the engine runs in a page's dedicated worker (sw_client.js decides), and the service
+// WebGPU, the engine runs in a page's dedicated worker (sw_client.js decides: there the CPU backend
+// may split its work over threads, which a service worker cannot start), and the service
 // worker forwards the endpoint's requests to such a page; these messages are its own too:
 //   page -> sw   { op: ENGINE_PAGE.offer, manifestUrl }  this page runs the model of manifestUrl
 //                                                      (absolute) and takes forwarded requests for it
@@ -142,15 +146,17 @@ export function isHostOperation(op) {
 // host would resolve a relative one against its own script. Other options stay where they are:
 // initProgressCallback on the client's side (progress comes as replies), gpu the host's own.
 const ENGINE_OPTIONS = {
+  backend: (value) => value,
   maxContext: (value) => value,
   weightsUrl: (value, absolute) => (value ? absolute(value) : undefined), // '' too: none
 };
 
 /**
  * The client's 'load' message (without its id): { op: 'load', manifestUrl (absolute), options:
- * { maxContext, weightsUrl (absolute, or undefined) } }.
+ * { backend, maxContext, weightsUrl (absolute, or undefined) } }.
  * @param {string | URL} manifestUrl
- * @param {{ maxContext?: number, weightsUrl?: string | URL }} options  CreateEngine's; others are ignored
+ * @param {{ backend?: 'auto' | 'webgpu' | 'wasm', maxContext?: number, weightsUrl?: string | URL }} options
+ *   CreateEngine's (undefined: its default); others are ignored
  * @param {(url: string | URL) => string} absolute  resolves a URL against the page
  */
 export function loadMessage(manifestUrl, options, absolute) {
@@ -162,7 +168,7 @@ export function loadMessage(manifestUrl, options, absolute) {
  * The host's side of a 'load' message's options: the engine options it passes to CreateEngine
  * (anything else a client sent is dropped), and the key that tells two loads apart: loads with
  * the same manifest URL and options share one model.
- * @returns {{ options: { maxContext, weightsUrl }, key: string }}
+ * @returns {{ options: { backend, maxContext, weightsUrl }, key: string }}
  */
 export function readLoad({ manifestUrl, options }) {
   const engineOptions = Object.fromEntries(Object.keys(ENGINE_OPTIONS).map((name) => [name, options?.[name] ?? undefined]));

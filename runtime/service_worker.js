@@ -8,6 +8,16 @@
 // site's OpenAI endpoint `<scope>v1` (openai_endpoint.js) with that engine. The messages are
 // host_protocol.js's; the pages' side is sw_client.js, which also states the lifetime rules the
 // two rely on.
+//
+// It also makes the site's pages cross-origin isolated (crossOriginIsolated: SharedArrayBuffer, so
+// the CPU backend can split its work over threads sharing one WebAssembly.Memory): static hosts
+// such as GitHub Pages cannot send the headers that do it, so the shell files this worker serves
+// get them (isolating()). A page it does not control yet (the first visit, a hard reload) is not
+// isolated and runs the CPU backend on one thread. Under COEP require-corp the page may load a
+// cross-origin file only with CORS (or that file's Cross-Origin-Resource-Policy): the weights of
+// --weights-url are fetched in CORS mode (model_cache.js), so their host must send
+// Access-Control-Allow-Origin, as it must anyway (README). The engine in this worker needs no
+// isolation: the CPU backend runs in a page's dedicated worker (sw_client.js).
 
 import { EngineHost } from './engine_host.js';
 import { EngineLostError, ModelNotLoadedError } from './errors.js';
@@ -75,12 +85,30 @@ function serveShell({ version, shell }) {
     })());
   });
   self.addEventListener('fetch', (event) => {
-    if (inShell(event.request)) event.respondWith(cacheFirst(event.request));
+    if (inShell(event.request)) event.respondWith(cacheFirst(event.request).then(isolating));
   });
   return (url, init) => {
     const request = new Request(url, init);
     return inShell(request) ? cacheFirst(request) : fetch(request);
   };
+}
+
+// The headers that make a document cross-origin isolated (https://web.dev/articles/coop-coep): its
+// own browsing context group (COOP), and only subresources that agreed to be embedded (COEP).
+const ISOLATION_HEADERS = Object.freeze({
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+});
+
+// `response` with ISOLATION_HEADERS added: a page gets them for itself, a dedicated worker's script
+// for the worker (a worker started by an isolated page must be isolated too, or it does not load).
+// Redirects and opaque responses are passed on as they are: their headers cannot be rewritten, and
+// what they lead to comes through here again.
+function isolating(response) {
+  if (response.type === 'opaque' || response.type === 'opaqueredirect') return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION_HEADERS)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
 // The engine. Each page (a client, known by its id) gets a connection to the one EngineHost;
@@ -140,8 +168,8 @@ function hostEngine(host) {
 }
 
 // The OpenAI endpoint, run by the engine here where this worker has WebGPU, else forwarded to a
-// page that runs it in its dedicated worker: host.probe() is the test the pages apply too
-// (sw_client.js), so both agree where the engine lives.
+// page that runs it in its dedicated worker (on WebGPU there, or on the CPU backend): host.probe()
+// is the test the pages apply too (sw_client.js), so both agree where the engine lives.
 function serveOpenAI(host, models) {
   // model id -> the 'load' message a page sends for it
   const messages = new Map(models.map(({ id, manifestUrl, weightsUrl }) => [
@@ -231,7 +259,7 @@ class EnginePages {
     throw new ModelNotLoadedError(`No page of this site runs the model${name ? ` ${name}` : ''}: ${why}, so `
       + 'the model runs in a page of the site instead. Open the site in a tab of this browser, '
       + `${name ? `choose ${name} in its model picker, ` : ''}let the model load, and keep the tab open `
-      + '(should the page say that WebGPU is not available, this browser cannot run the model).');
+      + '(should the page say that this browser cannot run the model, no page of it can).');
   }
 
   // Ask the open pages which model they run (a restarted worker has forgotten the offers);

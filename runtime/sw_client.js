@@ -1,11 +1,14 @@
 // CreateServiceWorkerEngine (WebLLM's name): the engine in the site's service worker, where a
 // loaded model serves every tab of the site and outlives page reloads; or, where the service worker has
 // no WebGPU (it reached service workers in Chrome 124) or none controls the page, in a dedicated
-// worker of this page.
+// worker of this page, on WebGPU where the worker has it, else on the CPU (WebAssembly, backend.js
+// 'auto'). The CPU backend runs in the page's worker, not the service worker, even where the
+// service worker could run it: only a page's worker can start the threads it splits its work over.
 //
 //   navigator.serviceWorker.register('sw.js', { type: 'module' });    // the page does this
 //   const engine = await CreateServiceWorkerEngine('models/<id>/manifest.json', { initProgressCallback, maxContext });
-//   engine.host;   // 'service-worker' | 'worker'; the rest of the API is CreateWorkerEngine's
+//   engine.host;      // 'service-worker' | 'worker'; the rest of the API is CreateWorkerEngine's
+//   engine.backend;   // 'webgpu' | 'wasm'
 //
 // Lifetime rules of service workers (Chrome) this relies on:
 // - A service worker that gets no event for 30 s is stopped, and its loaded model with it. Every
@@ -33,18 +36,34 @@ const READY_TIMEOUT_MS = 10_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_MS = 10_000;
 
-const WEBGPU_HELP = 'WebGPU is not available in this browser, so the model cannot run here. It runs in: '
-  + `${WEBGPU_BROWSERS.join('; ')}.`;
+// What the visitor needs, by what the browser lacks: WebGPU only (the engine was told to use it),
+// or WebGPU and the CPU backend's WebAssembly SIMD both.
+const WEBGPU_HELP = `WebGPU is not available in this browser, so the model cannot run here. It runs in: ${WEBGPU_BROWSERS.join('; ')}.`;
+const NO_BACKEND_HELP = 'This browser can run the model neither on its GPU (WebGPU is not available) nor on its '
+  + `CPU (WebAssembly with SIMD is not available). It runs in: ${WEBGPU_BROWSERS.join('; ')}.`;
+
+// The smallest module that uses a 128-bit SIMD instruction (i8x16.popcnt of a splat, as
+// wasm-feature-detect tests it): a browser that validates it can compile the CPU kernels.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0,
+                                   65, 0, 253, 15, 253, 98, 11]);
+
+/** Whether this browser offers what the CPU backend needs: WebAssembly with SIMD. */
+export function hasWebAssemblySimd() {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
 
 /**
  * Load the model of `manifestUrl` in the service worker, else in a dedicated worker, and return
- * its engine. Options: as CreateWorkerEngine's. Rejects with WebGPUNotAvailableError where
- * neither has WebGPU, else with the host's error.
+ * its engine. Options: as CreateWorkerEngine's (backend: 'auto' by default; 'wasm' loads in the
+ * dedicated worker). Rejects with WebGPUNotAvailableError where neither backend can run (no
+ * WebGPU, and no WebAssembly SIMD; with backend 'webgpu': no WebGPU), else with the host's error.
  */
 export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   const reasons = [];
   const serviceWorker = await activeServiceWorker();
-  if (serviceWorker) {
+  if (options.backend === 'wasm') {
+    reasons.push('service worker: skipped, the CPU backend runs in the page\'s worker');
+  } else if (serviceWorker) {
     const connection = new Connection(serviceWorkerPort(serviceWorker));
     const [ping, probe] = await withTimeout(HANDSHAKE_TIMEOUT_MS, Promise.all([
       connection.call({ op: OP.ping }), connection.call({ op: OP.probe })])).catch(() => null) ?? [];
@@ -55,7 +74,7 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   }
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   try {
-    const engine = await CreateWorkerEngine(worker, manifestUrl, options);
+    const engine = await CreateWorkerEngine(worker, manifestUrl, workerOptions(options));
     const stopAnswering = serviceWorker ? answerForwardedRequests(worker, serviceWorker, manifestUrl) : () => {};
     // The worker is this page's alone: unloading its model (a switch to another) ends it too.
     const unload = engine.unload.bind(engine);
@@ -67,8 +86,17 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   } catch (error) {
     worker.terminate();
     if (error.name !== 'WebGPUNotAvailableError') throw error;
-    throw new WebGPUNotAvailableError(`${WEBGPU_HELP} Details: ${[...reasons, `worker: ${error.message}`].join('; ')}`);
+    const help = hasWebAssemblySimd() ? WEBGPU_HELP : NO_BACKEND_HELP;
+    throw new WebGPUNotAvailableError(`${help} Details: ${[...reasons, `worker: ${error.message}`].join('; ')}`);
   }
+}
+
+// The dedicated worker's engine options: without WebAssembly SIMD the CPU backend cannot run, so
+// 'auto' comes down to WebGPU alone, whose absence then fails as WebGPUNotAvailableError (which
+// the caller turns into what the visitor needs), while any other failure keeps its own error.
+function workerOptions(options) {
+  const auto = (options.backend ?? 'auto') === 'auto';
+  return auto && !hasWebAssemblySimd() ? { ...options, backend: 'webgpu' } : options;
 }
 
 /**

@@ -16,8 +16,8 @@ import { progressListener } from './request_progress.js';
 /**
  * Load the model of `manifestUrl` in `worker` and return an engine with the in-thread Engine's
  * API: chat.completions.create(request, { onProgress }), completions.create(request, { onProgress }),
- * interruptGenerate(), resetChat(), unload(), modelId; plus host: 'worker'. Options: initProgressCallback, and the engine options a
- * host passes through (host_protocol.js; see CreateEngine). Rejects with the worker's error
+ * interruptGenerate(), resetChat(), unload(), modelId, backend; plus host: 'worker'. Options: initProgressCallback,
+ * and the engine options a host passes through (host_protocol.js: backend, maxContext, weightsUrl; see CreateEngine). Rejects with the worker's error
  * (errors.js types), or EngineLostError when the worker itself fails.
  */
 export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
@@ -33,13 +33,13 @@ export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
 /**
  * Load the model through `connection` (a Connection to an engine host) and return its engine.
  * options: initProgressCallback and the engine options a host passes through (host_protocol.js:
- * maxContext, weightsUrl). host: what the engine's `host` property says; onUnload: called once
+ * backend, maxContext, weightsUrl). host: what the engine's `host` property says; onUnload: called once
  * the page stops using the engine (its unload(), or detach())
  * the model is unloaded. Rejects with the host's error (errors.js types, rebuilt from plain).
  */
 export async function connectEngine(connection, manifestUrl, options = {}, { host, onUnload = () => {} }) {
-  const { modelId } = await connection.call(loadMessage(manifestUrl, options, absolute), options.initProgressCallback);
-  return new WorkerEngine(connection, { modelId, host, onUnload });
+  const { modelId, backend } = await connection.call(loadMessage(manifestUrl, options, absolute), options.initProgressCallback);
+  return new WorkerEngine(connection, { modelId, backend, host, onUnload });
 }
 
 // A relative URL means relative to this page, not to the worker's script.
@@ -50,12 +50,14 @@ function absolute(url) {
 class WorkerEngine {
   #connection;
   #modelId;
+  #backend;
   #host;
   #onUnload;
 
-  constructor(connection, { modelId, host, onUnload }) {
+  constructor(connection, { modelId, backend, host, onUnload }) {
     this.#connection = connection;
     this.#modelId = modelId;
+    this.#backend = backend;
     this.#host = host;
     this.#onUnload = onUnload;
     this.chat = { completions: { create: (request, options) => this.#create(OP.create, request, options) } };
@@ -64,6 +66,11 @@ class WorkerEngine {
 
   get modelId() {
     return this.#modelId;
+  }
+
+  /** Which backend runs the model: 'webgpu' | 'wasm' (engine.js Engine.backend). */
+  get backend() {
+    return this.#backend;
   }
 
   /** Where the engine runs: 'worker' (a dedicated worker) or 'service-worker'. */

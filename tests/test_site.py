@@ -430,6 +430,26 @@ def test_without_weights_url_the_csp_allows_only_the_own_origin(tmp_path):
     assert "connect-src 'self';" in _csp(files["index.html"].decode())
 
 
+def test_the_csp_lets_scripts_compile_webassembly_and_nothing_more(tmp_path):
+    # The CPU backend's kernels and xgrammar are WebAssembly: 'wasm-unsafe-eval' allows compiling
+    # them, without 'unsafe-eval' (eval, new Function) or any other source of scripts.
+    files = site_files(build(tmp_path / "site"))
+    for page in ("index.html", "about.html"):
+        assert _csp(files[page].decode()) == ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; "
+                                              "base-uri 'self'; form-action 'self'; object-src 'none'")
+
+
+def test_the_cpu_backend_ships_and_is_precached_for_offline(tmp_path):
+    files = site_files(build(tmp_path / "site"))
+    # runtime/wasm/kernels.js loads the kernels by new URL('./kernels.wasm', import.meta.url), and
+    # the model reads kernels/limits.json: both ship as the repository has them.
+    for path in ("runtime/wasm/kernels.wasm", "runtime/wasm/model.js", "kernels/limits.json"):
+        assert files[path] == (asset_dir(path.split("/")[0]) / path.split("/", 1)[1]).read_bytes(), path
+    assert files["runtime/wasm/kernels.wasm"][:4] == b"\0asm"
+    shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", files["sw.js"].decode()).group(1))
+    assert {"runtime/wasm/kernels.wasm", "kernels/limits.json"} <= set(shell)
+
+
 def test_colour_overrides_win_in_css_manifest_and_icons(tmp_path):
     files = site_files(build(tmp_path / "site", colors=(("accent", "#aa3300"), ("bg", "#fafafa"))))
     css = files["theme.css"].decode()

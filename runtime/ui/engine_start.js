@@ -1,14 +1,18 @@
 // Starting a model for a page: the engine in the service worker where it can run there (the
 // model then survives reloads and is shared by tabs), else in a dedicated worker
 // (CreateServiceWorkerEngine picks), with the download's progress in the page's loader
-// (templates/_loader.html). Shared by the chat and the completion page.
+// (templates/_loader.html), and, once it runs, a note where it runs on the CPU (backend_note.js).
+// Shared by the chat and the completion page.
 
 import { CreateServiceWorkerEngine } from '../sw_client.js';
+import { backendNote } from './backend_note.js';
 
 /**
  * The engine of `model` (an entry of the page's data-models: { id, manifestUrl, weightsUrl }, see
  * model_picker.js); `loader`: the .loader element, shown while the model loads. Once loaded, the
- * browser is asked to keep the site's storage (keepStorage). Rejects with the engine's typed
+ * page's body says where it runs (data-engine-host: engine.host; data-engine-backend:
+ * engine.backend) and the page's .backend-note what the backend means for the visitor.
+ * The browser is then asked to keep the site's storage (keepStorage). Rejects with the engine's typed
  * errors (WebGPUNotAvailableError, QuotaExceededError, IntegrityError, ...: runtime/errors.js).
  */
 export async function startEngine(model, loader) {
@@ -27,10 +31,19 @@ export async function startEngine(model, loader) {
       },
     });
     document.body.dataset.engineHost = engine.host;
+    document.body.dataset.engineBackend = engine.backend;
+    showBackendNote(document.querySelector('.backend-note'), engine.backend);
     return engine;
   } finally {
     loader.hidden = true;
   }
+}
+
+// `note`: the .backend-note element (templates/_loader.html); hidden where there is nothing to say.
+function showBackendNote(note, backend) {
+  const text = backendNote(backend);
+  note.textContent = text ?? '';
+  note.hidden = text === null;
 }
 
 /**

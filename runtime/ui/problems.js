@@ -79,11 +79,12 @@ export function describeStepProblem(step, error, subject) {
 function problemOf(error, message, words) {
   switch (error?.name) {
     case 'WebGPUNotAvailableError':
+      // Neither backend runs (sw_client.js): no WebGPU, and no WebAssembly SIMD for the CPU one.
       // Reloading cannot help: the visitor needs another browser (or a setting) first.
       return {
         title: 'This browser cannot run the model',
-        text: `${words.app} runs the model on your device's GPU through WebGPU, which this browser does not offer. Open `
-          + 'this page in one of these browsers:',
+        text: `${words.app} runs the model on your device's GPU through WebGPU, or else on its processor through `
+          + 'WebAssembly; this browser offers neither. Open this page in one of these browsers:',
         list: WEBGPU_BROWSERS,
         actions: [],
       };

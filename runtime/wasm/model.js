@@ -13,7 +13,7 @@
 // With threads (threads.js), the matrix products' rows and attention's heads are split over workers.
 
 import { MAX_MEMORY_BYTES, WasmKernels } from './kernels.js';
-import { Threads, threadsAvailable } from './threads.js';
+import { Threads, defaultThreads, threadsAvailable } from './threads.js';
 import { Sampler } from './sampler.js';
 import { Weights, aligned, planWeights } from './weights.js';
 import { brokenLimits } from '../webgpu/limits.js';
@@ -56,8 +56,10 @@ export const CPU_FEATURES = Object.freeze({
  *   maxContext: KV-cache cap in tokens (default 4096; also capped by the model's context_length)
  *   kernels: the kernels module (WasmKernels.create's source), default runtime/wasm/kernels.wasm
  *     (kernels-threads.wasm with threads)
- *   threads: how many threads run the matrix products and attention (default 1); more than 1 only
- *     where threadsAvailable() (a cross-origin isolated page, or Node), else 1 (model.threads says)
+ *   threads: how many threads run the matrix products and attention (default: threads.js
+ *     defaultThreads(), the cores of a cross-origin isolated browser context, up to 4, else 1); more
+ *     than 1 only where threadsAvailable() (a cross-origin isolated page, or Node), else 1
+ *     (model.threads says)
  * Resolves to a Model (runtime/backend.js) whose backend is 'wasm'. Rejects, before any shard is
  * read, with UnsupportedModelError for a manifest this backend cannot run (format,
  * kernels/limits.json's rules, a feature or weight scheme without a CPU kernel, runtime tensors
@@ -67,7 +69,7 @@ export const CPU_FEATURES = Object.freeze({
  * >= 1; an Error when a worker thread fails to start; whatever readShard rejects with.
  */
 export async function loadModel(manifest, {
-  readShard, onProgress = () => {}, maxContext = DEFAULT_MAX_CONTEXT, kernels: source, threads = 1,
+  readShard, onProgress = () => {}, maxContext = DEFAULT_MAX_CONTEXT, kernels: source, threads = defaultThreads(),
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });

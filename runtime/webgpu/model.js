@@ -4,8 +4,10 @@
 // Everything the GPU needs is made at load: weights, activations, KV cache, pipelines and one
 // bind group per dispatch. A step then writes one small uniform, encodes every dispatch into one
 // compute pass, submits once and reads back only the sampled token (plus log-probabilities when
-// asked). Prefill runs the prompt in chunks with tiled matrix-matrix kernels; decoding uses
-// matrix-vector kernels. build() binds the whole network, #forward() runs it, layer by layer.
+// asked). stepAhead() queues the next step before that token is read back: the step's embedding
+// lookup reads the token where the sampler wrote it, so the GPU runs step t+1 while the host
+// reads token t and encodes step t+2. Prefill runs the prompt in chunks with tiled matrix-matrix
+// kernels; decoding uses matrix-vector kernels. build() binds the whole network, #forward() runs it, layer by layer.
 //
 // What a model computes beyond the Llama decoder block is told by the manifest's architecture
 // features (sitegen/arch.py; qk_norm, ...), never by its family's name: kernels/limits.json lists
@@ -88,7 +90,10 @@ async function assertRunnable(manifest) {
 class Model {
   backend = 'webgpu';
   #length = 0;
-  #tokenOnGpu = null;  // what tokens[0] holds: the last sampled token, so step() need not write it
+  #tokenOnGpu = null;  // what tokens[0] holds once every submit has run: the last draw read back
+                       // while no later one is queued (so step() need not write it); null: unknown
+  #drawn = false;      // whether the last submit drew a token (into tokens[0]), for stepAhead()
+  #submits = 0;        // submits so far, to tell whether a draw read back is the latest
   #buffers;
   #kernels;
   #uniform;
@@ -326,6 +331,8 @@ class Model {
     }
     this.#length += ids.length;
     this.#tokenOnGpu = null;
+    this.#drawn = false;
+    this.#submits++;  // a draw still being read back no longer says what tokens[0] holds
     await (reported ?? device.queue.onSubmittedWorkDone());
     this.#assertUsable();
   }
@@ -341,6 +348,7 @@ class Model {
   // runtime/backend.js; resolves to { token, logprob, topLogprobs }.
   async sample(options = {}) {
     this.#assertUsable();
+    this.#sampler.assertRoomForDraw();
     const want = this.#sampler.configure(options, this.#uniform);
     this.#uniform.write();
     return this.#submit(want, () => {});
@@ -350,14 +358,39 @@ class Model {
   async step(token, options = {}) {
     this.#assertUsable();
     this.#assertRoom(1);
+    this.#sampler.assertRoomForDraw();
     assertToken(token, this.vocabSize);
-    const want = this.#sampler.configure(options, this.#uniform);
-    this.#uniform.set({ rows: 1, pos: this.#length });
-    this.#uniform.write();
     if (token !== this.#tokenOnGpu) {
       this.#tokenWords[0] = token;
       this.gpu.device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, 1);
     }
+    return this.#decode(options);
+  }
+
+  // step() of the token the last sample()/step()/stepAhead() drew, read from where the sampler
+  // wrote it: the caller may call it before that draw is read back (one draw ahead at most), so the
+  // GPU need not wait for the host. Throws a plain Error (a caller's bug) when no draw came last.
+  async stepAhead(options = {}) {
+    this.#assertUsable();
+    this.#assertRoom(1);
+    this.#sampler.assertRoomForDraw();
+    if (!this.#drawn) throw new Error('stepAhead() runs the last draw: call sample() or step() first');
+    return this.#decode(options);
+  }
+
+  // Undoes the last step, whose draw (`sampled`, its result) the caller will not use: its cache
+  // position, and its token's count for the penalties. For a step run ahead past the end of a reply.
+  discard(sampled) {
+    this.#assertUsable();
+    this.truncate(this.#length - 1);
+    this.#sampler.uncount(sampled.token);
+  }
+
+  // One decode step of the token in tokens[0] at position length, then a draw.
+  #decode(options) {
+    const want = this.#sampler.configure(options, this.#uniform);
+    this.#uniform.set({ rows: 1, pos: this.#length });
+    this.#uniform.write();
     this.#length += 1;
     return this.#submit(want, (pass) => this.#forward(pass, 1, true));
   }
@@ -369,16 +402,19 @@ class Model {
     encodeBefore(pass);
     this.#sampler.encode(pass);
     pass.end();
-    this.#sampler.copyResult(encoder, want);
+    const readback = this.#sampler.copyResult(encoder, want);
     device.queue.submit([encoder.finish()]);
+    const submit = ++this.#submits;
+    this.#drawn = true;
+    this.#tokenOnGpu = null;
     let result;
     try {
-      result = await this.#sampler.read(want);
+      result = await this.#sampler.read(want, readback);
     } catch (error) {
       this.#assertUsable();
       throw await this.gpu.causeOf(error);
     }
-    this.#tokenOnGpu = result.token;
+    if (submit === this.#submits) this.#tokenOnGpu = result.token;  // else a later draw overwrites it
     return result;
   }
 

@@ -3,6 +3,10 @@
 // and the token mask, sampling options turned into step-uniform fields, and the readback of the
 // chosen token (plus log-probabilities only when asked for).
 //
+// Draws may be in flight two at a time (the model queues step t+1 before reading token t back):
+// each draw's result is copied to the next of READBACKS staging buffers, so a draw's copy never
+// lands in a buffer whose mapping for the one before is pending.
+//
 // Options arrive checked (runtime/request.js validates what users send; the engine builds the
 // rest): this code trusts them and asserts only what would corrupt GPU memory or hang a kernel.
 
@@ -11,11 +15,14 @@ import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../sampling_limits.js';
 const SCORES_WG = 256;
 const BANNED_LOGPROB = -1e38;  // at or below: a banned token's (see read())
 const SPAN = 8 * SCORES_WG;  // ids per first-stage workgroup
+const READBACKS = 2;         // draws in flight at most: the one read now and the one queued after it
 
 export class Sampler {
-  #history;       // host copy used to build a generation's starting history
+  #history;       // host copy of the GPU's history: a generation's start, plus every draw read back
   #biasKey = '';  // the logit bias now on the GPU, to skip rewriting an unchanged one
-  #readback;
+  #readbacks;
+  #copies = 0;    // draws copied to a readback buffer so far (the next one's slot: copies % READBACKS)
+  #unread = 0;    // of those, the draws not read back yet
 
   /**
    * vocabSize: logits per position; logits: GPUBuffer f32 [vocabSize] (read); tokens: GPUBuffer
@@ -40,8 +47,8 @@ export class Sampler {
       candidates: storage('sampler candidates', 4 * vocabSize),
       result: storage('sample result', 4 * resultWords),
     };
-    this.#readback = gpu.buffer({ label: 'sample readback', size: 4 * resultWords,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.#readbacks = Array.from({ length: READBACKS }, (_, i) => gpu.buffer({ label: `sample readback ${i}`,
+      size: 4 * resultWords, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   }
 
   // The two dispatches, from `kernels` (a kernels.js Kernels).
@@ -61,7 +68,9 @@ export class Sampler {
 
   // Start of a generation: nothing generated yet, the prompt's tokens seen (repetition penalty).
   // promptIds: token ids in 0..vocabSize-1.
+  // Throws a plain Error (a caller's bug) while a draw is in flight: its count would land after.
   reset(promptIds = []) {
+    if (this.#unread) throw new Error('reset() while a draw is in flight: read it back first');
     this.#history.fill(0);
     for (const id of promptIds) this.#history[id] = 1;
     this.gpu.device.queue.writeBuffer(this.buffers.history, 0, this.#history);
@@ -121,17 +130,32 @@ export class Sampler {
     for (const dispatch of this.dispatches) dispatch.encode(pass, 1);
   }
 
-  copyResult(encoder, want) {
-    encoder.copyBufferToBuffer(this.buffers.result, 0, this.#readback, 0, readBytes(want));
+  // Throws a plain Error (a caller's bug) when no more draws may be in flight: call before queuing one.
+  assertRoomForDraw() {
+    if (this.#unread >= READBACKS) throw new Error(`at most ${READBACKS} draws may be in flight: await one first`);
   }
 
-  // -> { token, logprob: number | null, topLogprobs: null | [{ token, logprob }] } of the last
-  // submitted draw. Rejects when the readback fails (a lost device, say).
-  async read(want) {
+  // Records the copy of this draw's result into its readback buffer; returns the buffer, for read().
+  copyResult(encoder, want) {
+    const readback = this.#readbacks[this.#copies++ % READBACKS];
+    this.#unread++;
+    encoder.copyBufferToBuffer(this.buffers.result, 0, readback, 0, readBytes(want));
+    return readback;
+  }
+
+  // -> { token, logprob: number | null, topLogprobs: null | [{ token, logprob }] } of the draw
+  // copyResult() copied to `readback`, once it has been submitted. Rejects when the readback fails
+  // (a lost device, say).
+  async read(want, readback) {
     const bytes = readBytes(want);
-    await this.#readback.mapAsync(GPUMapMode.READ, 0, bytes);
-    const words = new Uint32Array(this.#readback.getMappedRange(0, bytes).slice(0));
-    this.#readback.unmap();
+    try {
+      await readback.mapAsync(GPUMapMode.READ, 0, bytes);
+    } finally {
+      this.#unread--;
+    }
+    const words = new Uint32Array(readback.getMappedRange(0, bytes).slice(0));
+    readback.unmap();
+    this.#history[words[0]] += 2;  // as sample.wgsl counted it
     const floats = new Float32Array(words.buffer);
     let topLogprobs = want.topLogprobs > 0
       ? Array.from({ length: want.topLogprobs }, (_, i) => ({ token: words[2 + 2 * i], logprob: floats[3 + 2 * i] }))
@@ -141,6 +165,13 @@ export class Sampler {
     // the model could say, so they are left out.
     if (want.masked && topLogprobs) topLogprobs = topLogprobs.filter(({ logprob }) => logprob > BANNED_LOGPROB);
     return { token: words[0], logprob: want.logprob ? floats[1] : null, topLogprobs };
+  }
+
+  // Forgets that `token` (a draw read back) was generated, for the penalties: the undo of a draw
+  // the caller discards. Every draw before it has been read back, so the host copy is the GPU's.
+  uncount(token) {
+    this.#history[token] -= 2;
+    this.gpu.device.queue.writeBuffer(this.buffers.history, 4 * token, this.#history, token, 1);
   }
 }
 

@@ -5,13 +5,18 @@ Fixtures (names are what other e2e tests use):
 - `e2e_site` (session): Path of the built demo site.
 - `site_url` (session): "http://127.0.0.1:PORT/" serving `e2e_site`.
 - `browser` (session): Chromium with --enable-unsafe-webgpu.
-- `launch_chromium` (session): launch_chromium(webgpu=True) starts another Chromium (the caller
-  closes it); webgpu=False gives Chromium as Linux users get it by default, without WebGPU.
+- `launch_chromium` (session): launch_chromium(webgpu=True, wasm=True) starts another Chromium (the
+  caller closes it); webgpu=False gives Chromium as Linux users get it by default, without WebGPU
+  (the site then runs on the CPU backend); wasm=False hides WebAssembly as well (V8's --jitless,
+  in pages and workers alike, as browsers' hardened modes such as Edge's enhanced security do; Blink
+  ignores --noexpose-wasm): a browser that can run neither backend.
 - `request_log` (function): every URL the browser context requests, service workers' and
   workers' requests included, in order; tests clear it (`request_log.clear()`) between phases.
 - `context` (function): a fresh browser context (its own Cache Storage and service workers) that
   records into `request_log`; its console errors are printed when the test fails.
 - `page` (function): a new page in `context`.
+- `split_site` (session): (site URL, weights URL) of a demo site built with --weights-url, its
+  shards served from another origin with CORS (Access-Control-Allow-Origin: *), as the README asks.
 - `serve_mounted(mounts)`: serve folders at URL prefixes of one origin (a site under a GitHub
   Pages-like sub-path, npm packages the tests import beside it); a context giving the origin's URL.
 
@@ -22,6 +27,7 @@ under test. Without /usr/bin/chromium every test here is skipped.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,15 +123,33 @@ def site_url(e2e_site):
         yield url
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def split_site(tmp_path_factory):
+    """A demo site whose shards live on another origin; yields (site URL, weights URL)."""
+    port = free_port()
+    weights_url = f"http://127.0.0.1:{port}/{DEMO_MODEL}/"
+    out = tmp_path_factory.mktemp("split") / "site"
+    build(load_build_config(None, {"models": (DEMO_MODEL,), "out": out, "weights_url": weights_url}), log=lambda _: None)
+    weights = make_server(out.with_name("site-weights"), port=port, cors=True)
+    with serving(weights), serve_folder(out) as site_url:
+        yield site_url, weights_url
+
+
 @pytest.fixture(scope="session")
 def launch_chromium():
-    """launch_chromium(webgpu=True) -> a new Chromium browser; the caller closes it."""
+    """launch_chromium(webgpu=True, wasm=True) -> a new Chromium browser; the caller closes it."""
     with sync_playwright() as playwright:
 
-        def launch(webgpu: bool = True):
+        def launch(webgpu: bool = True, wasm: bool = True):
             return playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
-                args=["--enable-unsafe-webgpu"] if webgpu else [],
+                args=[*(["--enable-unsafe-webgpu"] if webgpu else []), *([] if wasm else ["--js-flags=--jitless"])],
                 env={**os.environ, "XDG_RUNTIME_DIR": "/tmp"},  # silences a Vulkan loader warning
             )
 

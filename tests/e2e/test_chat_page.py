@@ -65,6 +65,9 @@ def test_model_loads_with_progress_to_the_end(visit):
     assert progress and max(progress) == 1 and progress == sorted(progress)
     assert page.locator(".loader").is_hidden()
     assert page.evaluate("document.body.dataset.engineHost") == "service-worker"
+    # On the GPU the page has nothing to say about the backend (the CPU's note: test_cpu_backend.py).
+    assert page.evaluate("document.body.dataset.engineBackend") == "webgpu"
+    assert page.locator(".backend-note").is_hidden()
 
 
 def test_question_gets_the_node_engines_greedy_answer(visit, e2e_site):

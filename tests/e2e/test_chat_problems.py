@@ -1,5 +1,5 @@
-"""What the chat page tells the visitor when the model cannot run, in real Chromium: no WebGPU,
-not enough storage, a damaged download. (A full context is in test_chat_page.py; a lost GPU
+"""What the chat page tells the visitor when the model cannot run, in real Chromium: neither WebGPU
+nor WebAssembly (without WebGPU alone the model runs on the CPU: test_cpu_backend.py), not enough storage, a damaged download. (A full context is in test_chat_page.py; a lost GPU
 device is tested in Node, tests/js/engine_host.test.js: a browser cannot be made to lose one.)
 """
 
@@ -18,10 +18,11 @@ def problem_of(page, timeout=LOAD_TIMEOUT_MS):
     return problem
 
 
-def test_without_webgpu_the_page_says_which_browsers_work(launch_chromium, site_url):
+def test_with_neither_backend_the_page_says_which_browsers_work(launch_chromium, site_url):
     # Chromium on Linux without --enable-unsafe-webgpu: navigator.gpu exists but gives no adapter,
-    # in the page, its workers and its service worker alike: what visitors with such a browser get.
-    plain = launch_chromium(webgpu=False)
+    # in the page, its workers and its service worker alike; and with WebAssembly hidden, the CPU
+    # backend cannot run either.
+    plain = launch_chromium(webgpu=False, wasm=False)
     try:
         page = plain.new_page()
         page.goto(site_url)
@@ -29,7 +30,7 @@ def test_without_webgpu_the_page_says_which_browsers_work(launch_chromium, site_
         assert problem.get_attribute("data-error") == "WebGPUNotAvailableError"
         assert problem.locator(".problem-title").inner_text() == "This browser cannot run the model"
         text = problem.locator(".problem-text").inner_text()
-        assert "WebGPU" in text and len(text) < 200, text  # one short sentence, no internals
+        assert "WebGPU" in text and "WebAssembly" in text and len(text) < 200, text  # one short sentence, no internals
         browsers = problem.locator(".problem-list li").all_inner_texts()
         assert any(line.startswith("Chrome or Edge 113") for line in browsers), browsers
         assert any("enable-unsafe-webgpu" in line for line in browsers), browsers
@@ -38,10 +39,10 @@ def test_without_webgpu_the_page_says_which_browsers_work(launch_chromium, site_
         assert not details.evaluate("element => element.open")
         assert "Details:" in details.locator(".problem-details-text").text_content()
         assert "Details:" not in problem.inner_text()
-        # Reloading cannot bring WebGPU: no button offers it (nor anything else).
+        # Reloading cannot bring either: no button offers it (nor anything else).
         assert problem.locator("button").count() == 0
         assert page.locator("#prompt").is_disabled() and page.locator(".loader").is_hidden()
-        save_screenshot(page, "chat-problem-no-webgpu")
+        save_screenshot(page, "chat-problem-no-backend")
     finally:
         plain.close()
 

@@ -228,8 +228,8 @@ def test_works_offline_after_the_first_load(completion_page, requests):
     assert not [url for url in requests if url.endswith(CHAT_ONLY)]
 
 
-def test_without_webgpu_the_problem_speaks_of_this_page_not_a_chat(launch_chromium, gemma3_270m_site):
-    plain = launch_chromium(webgpu=False)  # as Linux users get Chromium by default
+def test_with_neither_backend_the_problem_speaks_of_this_page_not_a_chat(launch_chromium, gemma3_270m_site):
+    plain = launch_chromium(webgpu=False, wasm=False)  # no GPU adapter, no WebAssembly: nothing runs the model
     try:
         with serve_folder(gemma3_270m_site.site) as url:
             page = plain.new_page()
@@ -238,7 +238,8 @@ def test_without_webgpu_the_problem_speaks_of_this_page_not_a_chat(launch_chromi
             problem.wait_for(state="visible", timeout=60_000)
             assert problem.get_attribute("data-error") == "WebGPUNotAvailableError"
             text = problem.locator(".problem-text").inner_text()
-            assert text.startswith("This page runs the model on your device's GPU through WebGPU"), text
+            assert text.startswith("This page runs the model on your device's GPU through WebGPU, or else on its "
+                                   "processor through WebAssembly; this browser offers neither"), text
             assert "chat" not in problem.inner_text().lower()
     finally:
         plain.close()

@@ -215,8 +215,27 @@ def test_a_dedicated_worker_runs_the_model_when_the_service_worker_cannot(
     assert ask(page, tokens=2)
 
 
-def test_without_webgpu_anywhere_the_error_says_where_it_runs(launch_chromium, site_url):
+def test_without_webgpu_the_dedicated_worker_runs_the_model_on_the_cpu(launch_chromium, site_url):
     plain = launch_chromium(webgpu=False)  # as Chrome on Linux comes by default: no adapter
+    try:
+        page = plain.new_page()
+        open_site(page, site_url)
+        # Not the service worker, which could run the CPU backend too: only a page's worker can start threads.
+        host, reports = open_engine(page)
+        backend = run(page, "return window.engine.backend;")
+        answer = run(page, """
+          const reply = await window.engine.chat.completions.create({
+            messages: [{ role: 'user', content: arg }], temperature: 0, max_tokens: 7 });
+          return { content: reply.choices[0].message.content, backend: reply.usage.extra.backend };
+        """, QUESTION)
+    finally:
+        plain.close()
+    assert (host, backend, reports[-1]["stage"]) == ("worker", "wasm", "ready")
+    assert "Paris" in answer["content"] and answer["backend"] == "wasm"
+
+
+def test_with_neither_backend_the_error_says_where_it_runs(launch_chromium, site_url):
+    plain = launch_chromium(webgpu=False, wasm=False)  # no adapter, and no WebAssembly for the CPU backend
     try:
         page = plain.new_page()
         open_site(page, site_url)
@@ -227,5 +246,6 @@ def test_without_webgpu_anywhere_the_error_says_where_it_runs(launch_chromium, s
     finally:
         plain.close()
     assert error["name"] == "WebGPUNotAvailableError"
+    assert "neither on its GPU (WebGPU is not available) nor on its CPU" in error["message"]
     for where in ("Chrome or Edge 113+", "chrome://flags/#enable-unsafe-webgpu", "Safari 26+", "Firefox 141+"):
         assert where in error["message"]

@@ -5,35 +5,13 @@ sub-path (GitHub Pages project sites), a rebuilt site's update, and old cached f
 
 import re
 import shutil
-import socket
 
 import pytest
 
-from sitegen.commands.build import build
-from sitegen.config import load_build_config
 from sitegen.marker import MARKER
-from sitegen.serve import make_server
 
 from .chat import LOAD_TIMEOUT_MS, ask, set_settings, wait_for_reply_end, wait_until_ready
-from .conftest import DEMO_MODEL, serve_folder, serving
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def split_site(tmp_path_factory):
-    """A demo site whose shards live on another origin; yields (site URL, weights URL)."""
-    port = free_port()
-    weights_url = f"http://127.0.0.1:{port}/{DEMO_MODEL}/"
-    out = tmp_path_factory.mktemp("split") / "site"
-    build(load_build_config(None, {"models": (DEMO_MODEL,), "out": out, "weights_url": weights_url}), log=lambda _: None)
-    weights = make_server(out.with_name("site-weights"), port=port, cors=True)
-    with serving(weights), serve_folder(out) as site_url:
-        yield site_url, weights_url
+from .conftest import DEMO_MODEL, serve_folder
 
 
 def test_shards_come_from_the_weights_url(page, request_log, split_site):

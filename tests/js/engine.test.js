@@ -13,7 +13,9 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import { ChatTemplate } from '../../runtime/chat_template.js';
+import { loadBackend } from '../../runtime/backend.js';
 import { CreateEngine, Engine } from '../../runtime/engine.js';
+import { ModelFiles } from '../../runtime/model_cache.js';
 import { createRandom } from '../../runtime/random.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { FIXTURES, ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
@@ -74,6 +76,29 @@ describe('SmolLM2-135M-Instruct', () => {
     for (const key of ['prefill_tokens_per_s', 'decode_tokens_per_s', 'time_to_first_token_s']) {
       assert.ok(usage.extra[key] > 0, `${key}: ${usage.extra[key]}`);
     }
+    // 'auto', the default, takes the GPU where an adapter exists (here Dawn's)
+    assert.equal(engine.backend, 'webgpu');
+    assert.equal(usage.extra.backend, 'webgpu');
+  });
+});
+
+describe('the engine on the CPU backend (backend: "wasm")', () => {
+  test('tiny Llama answers with the reference text; engine and usage name the backend', async () => {
+    const expected = expectedOf('tiny-llama');
+    const engine = await CreateEngine(manifestOf('tiny-llama'), { backend: 'wasm', maxContext: 128 });
+    try {
+      assert.equal(engine.backend, 'wasm');
+      const reply = await engine.chat.completions.create(greedy(ask(expected.prompt), { max_tokens: expected.greedy_ids.length }));
+      assert.equal(reply.choices[0].message.content, expected.greedy_text);
+      assert.equal(reply.usage.extra.backend, 'wasm');
+    } finally {
+      await engine.unload();
+    }
+  });
+
+  test('an unknown backend is a RangeError naming the choices', async () => {
+    await assert.rejects(CreateEngine(manifestOf('tiny-llama'), { backend: 'cpu' }),
+                         (error) => error instanceof RangeError && /"cpu" does not exist: one of webgpu, wasm, or auto/.test(error.message));
   });
 });
 
@@ -355,6 +380,80 @@ describe('engine mechanics (tiny Llama)', () => {
     await assert.rejects(create(greedy(hello)), { name: 'ModelNotLoadedError' });
     await assert.rejects(engine.resetChat(), { name: 'ModelNotLoadedError' });
     await engine.unload(); // a second unload is harmless
+  });
+});
+
+// The decode loop queues each step before reading the token it follows (backend.js stepAhead);
+// replies must be those of the plain loop (the same model without stepAhead, as the WASM backend is).
+describe('run ahead (tiny Llama)', () => {
+  const expected = expectedOf('tiny-llama');
+  const hello = ask(expected.prompt);
+  let engine;
+  let model;
+
+  before(async () => {
+    const files = new ModelFiles(manifestOf('tiny-llama'));
+    const manifest = await files.manifest();
+    model = await loadBackend(manifest, { backend: 'webgpu', maxContext: 128, readShard: (shard, onBytes) => files.shard(shard, onBytes) });
+    const tokenizer = Tokenizer.fromJSON(await files.tokenizer(manifest));
+    engine = new Engine(model, tokenizer, new ChatTemplate(manifest.chat_template, tokenizer));
+  });
+  after(() => engine?.unload());
+
+  // create(request) with the model's stepAhead, then without it (an own property hides the method)
+  async function bothWays(request) {
+    const replies = [];
+    for (const hidden of [false, true]) {
+      if (hidden) model.stepAhead = undefined;
+      try {
+        await engine.resetChat();
+        const first = await engine.chat.completions.create(request);
+        const again = await engine.chat.completions.create(request);  // after the first reply's cache
+        replies.push([first, again].map(({ choices, usage }) => ({ choices, tokens: usage.completion_tokens })));
+      } finally {
+        delete model.stepAhead;
+      }
+    }
+    assert.deepEqual(replies[0], replies[1]);
+    return replies[0][0];
+  }
+
+  test('greedy, seeded sampling with penalties and logprobs, max_tokens: the same replies', async () => {
+    assert.equal(typeof model.stepAhead, 'function');
+    const greedyReply = await bothWays(greedy(hello, { max_tokens: 8 }));
+    assert.equal(greedyReply.choices[0].message.content, expected.greedy_text.slice(0, greedyReply.choices[0].message.content.length));
+    assert.equal(greedyReply.choices[0].finish_reason, 'length');
+    const sampled = await bothWays({ messages: hello, seed: 7, max_tokens: 10, temperature: 1.5, top_p: 0.95, top_k: 50,
+                                     frequency_penalty: 1, presence_penalty: 0.5, logprobs: true, top_logprobs: 2 });
+    assert.equal(sampled.choices[0].logprobs.content.length, 10);
+    await bothWays({ messages: hello, seed: 9, max_tokens: 1, temperature: 1 });
+  });
+
+  test('a stop token or a stop string ends the reply alike; the step run past it leaves no trace', async () => {
+    const manifest = model.manifest;
+    const eos = { [manifest.stop_token_ids[0]]: 100 };
+    const stopped = await bothWays(greedy(hello, { max_tokens: 5, logit_bias: eos }));
+    assert.deepEqual([stopped.choices[0].finish_reason, stopped.tokens], ['stop', 1]);
+    const text = (await engine.chat.completions.create(greedy(hello, { max_tokens: 8 }))).choices[0].message.content;
+    const cut = await bothWays(greedy(hello, { max_tokens: 8, stop: [text.slice(4, 6)] }));
+    assert.equal(cut.choices[0].finish_reason, 'stop');
+    // a seeded sampled reply with a frequency penalty after each: the discarded step's token is not counted
+    await bothWays({ messages: hello, seed: 5, max_tokens: 6, temperature: 1.2, frequency_penalty: 2 });
+    await engine.chat.completions.create(greedy(hello, { max_tokens: 3, logit_bias: eos }));
+    assert.equal(model.length, expected.prompt_ids.length, 'the cache holds the prompt alone');
+  });
+
+  test('an interrupted stream ends with "abort"; the next reply is unchanged', async () => {
+    const plain = await engine.chat.completions.create(greedy(hello, { max_tokens: 6 }));
+    const stream = await engine.chat.completions.create(greedy(hello, { max_tokens: 40, stream: true }));
+    const chunks = [];
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      if (chunks.length === 2) engine.interruptGenerate();
+    }
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'abort');
+    const next = await engine.chat.completions.create(greedy(hello, { max_tokens: 6 }));
+    assert.deepEqual(next.choices, plain.choices);
   });
 });
 

@@ -102,6 +102,7 @@ describe('one engine, several connections', () => {
     assert.equal(devices.length, 1, 'one model on the GPU');
     for (const { engine, reports } of [first, second]) {
       assert.equal(engine.modelId, 'tiny-llama');
+      assert.equal(engine.backend, 'webgpu', 'the load result names the backend ("auto" found the GPU)');
       assert.equal(engine.host, 'test');
       assert.deepEqual(stages(reports), ['manifest', 'weights', 'pipelines', 'ready']);
       assert.equal(reports.at(-1).progress, 1);
@@ -281,6 +282,20 @@ describe('a load with other engine options', () => {
     // The first connection now talks to the model with the smaller window.
     await assert.rejects(first.engine.chat.completions.create(greedy(ask('Hello there '.repeat(50)))),
                          { name: 'ContextWindowExceededError', contextLength: 64 });
+    await second.engine.unload();
+  });
+
+  test('another backend is another load: the CPU one replaces the GPU one, and says so in its usage', async () => {
+    const { gpu, devices } = trackedGpu();
+    const host = new EngineHost({ gpu });
+    const first = await load(host, OPTIONS);
+    const second = await load(host, { ...OPTIONS, backend: 'wasm' });
+    assert.deepEqual([first.engine.backend, second.engine.backend], ['webgpu', 'wasm']);
+    assert.equal(devices.length, 1, 'the CPU backend asks for no GPU device');
+    // The first connection's requests now run on the CPU model too.
+    const reply = await first.engine.chat.completions.create(greedy(hello, { max_tokens: 3 }));
+    assert.ok(expected.greedy_text.startsWith(reply.choices[0].message.content));
+    assert.equal(reply.usage.extra.backend, 'wasm');
     await second.engine.unload();
   });
 });

@@ -13,11 +13,12 @@ const absolute = (url) => new URL(url, PAGE).href;
 describe('the load message', () => {
   test('carries absolute URLs and only the engine options a host passes on', () => {
     const message = loadMessage('models/tiny/manifest.json',
-                                { maxContext: 512, weightsUrl: '../weights/', initProgressCallback: () => {}, gpu: {} },
+                                { backend: 'wasm', maxContext: 512, weightsUrl: '../weights/', initProgressCallback: () => {},
+                                  gpu: {} },
                                 absolute);
     assert.deepEqual(message, {
       op: OP.load, manifestUrl: 'https://example.org/chat/models/tiny/manifest.json',
-      options: { maxContext: 512, weightsUrl: 'https://example.org/weights/' },
+      options: { backend: 'wasm', maxContext: 512, weightsUrl: 'https://example.org/weights/' },
     });
     assert.deepEqual(structuredClone(message), message, 'it survives postMessage');
   });
@@ -34,6 +35,8 @@ describe('the load message', () => {
     assert.equal(readLoad(message).key, key);
     assert.notEqual(readLoad(loadMessage('m.json', { maxContext: 256, weightsUrl: 'w/' }, absolute)).key, key);
     assert.notEqual(readLoad(loadMessage('n.json', { maxContext: 512, weightsUrl: 'w/' }, absolute)).key, key);
+    // The same model on another backend is another load (the host replaces the one it holds).
+    assert.notEqual(readLoad(loadMessage('m.json', { backend: 'wasm', maxContext: 512, weightsUrl: 'w/' }, absolute)).key, key);
     // Unset is unset, however a client spells it.
     const unset = readLoad({ manifestUrl: 'm.json', options: { maxContext: null } });
     assert.equal(unset.key, readLoad({ manifestUrl: 'm.json' }).key);

@@ -338,9 +338,14 @@ for (const path of paths) {
     });
 
     test('sampling: temperature, top-k and top-p draws land where the caller\'s random number says', async () => {
-      const logits = Array.from(normals(V, random(29), 2));
+      const spread = Array.from(normals(V, random(29), 2));
+      // the best ten in the first workgroup's span: top-k (k <= GROUPS) cuts at the k-th best
+      // workgroup maximum, far below the k-th best score here
+      const clustered = spread.map((logit, i) => (i < 10 ? logit + 6 : logit));
       const temperature = 0.7;
-      for (const [topK, topP] of [[0, 1], [8, 1], [0, 0.5], [20, 0.8]]) {
+      const cases = [[spread, 0, 1], [spread, 8, 1], [spread, 0, 0.5], [spread, 20, 0.8], [spread, 3, 1], [spread, 4, 0.9],
+        [clustered, 4, 1], [clustered, 2, 0.95], [clustered, 1, 1]];
+      for (const [logits, topK, topP] of cases) {
         // the reference: kept tokens as thresholds on the sorted scores, then a walk in the
         // sampler's fixed order: by (id % WG, id) for its workgroup of 256
         const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a]);

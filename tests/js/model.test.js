@@ -179,6 +179,43 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     assert.ok(result.topLogprobs.every((entry, i) => i === 0 || entry.logprob <= result.topLogprobs[i - 1].logprob));
   });
 
+  test('stepAhead, queued before each draw is read, gives step()\'s tokens; discard undoes a step', async () => {
+    const options = (i) => ({ temperature: 0.8, topP: 0.9, topK: 40, frequencyPenalty: 0.5, presencePenalty: 0.2,
+                              repetitionPenalty: 1.1, random: (0.37 * (i + 1)) % 1, logprobs: true, topLogprobs: 2 });
+    const start = async () => {
+      model.truncate(0);
+      await model.prefill(llama.prompt_ids);
+      model.resetPenalties(llama.prompt_ids);
+    };
+    await start();
+    const stepped = [await model.sample(options(0))];
+    for (let i = 1; i < 10; i++) stepped.push(await model.step(stepped.at(-1).token, options(i)));
+    await start();
+    const draws = [model.sample(options(0)), model.stepAhead(options(1))];
+    await assert.rejects(model.stepAhead(options(2)), /at most 2 draws may be in flight/);  // a third unread one
+    const ahead = [];
+    for (let i = 0; i < 10; i++) {
+      ahead.push(await draws[i]);
+      if (i + 2 < 10) draws[i + 2] = model.stepAhead(options(i + 2));
+    }
+    assert.deepEqual(ahead, stepped);
+    assert.equal(model.length, llama.prompt_ids.length + 9);
+
+    // a step run ahead and discarded leaves the cache and the penalties as before it: the next
+    // step draws what it would have drawn without it
+    await start();
+    let last = await model.sample(options(0));
+    for (let i = 1; i < 5; i++) last = await model.step(last.token, options(i));
+    const discarded = await model.stepAhead(options(5));
+    model.discard(discarded);
+    assert.equal(model.length, llama.prompt_ids.length + 4);
+    assert.deepEqual(await model.step(last.token, options(5)), stepped[5]);
+    await assert.rejects(async () => {
+      await model.prefill([1]);
+      return model.stepAhead(options(0));
+    }, /stepAhead\(\) runs the last draw/);
+  });
+
   test('logit bias and penalties steer the choice', async () => {
     model.truncate(0);
     await model.prefill(llama.prompt_ids);

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import {
   EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
 } from '../../runtime/ui/conversations.js';
+import { backendNote } from '../../runtime/ui/backend_note.js';
 import { heldText, persistenceText, storedText } from '../../runtime/ui/model_picker.js';
 import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem, describeStepProblem } from '../../runtime/ui/problems.js';
@@ -28,13 +29,21 @@ describe('format', () => {
   });
 });
 
+describe('the backend note', () => {
+  test('the CPU backend says so, and what to expect; the GPU needs no note', () => {
+    assert.match(backendNote('wasm'), /^Running on the CPU \(WebAssembly\): this browser has no usable WebGPU\. Expect a few tokens a second/);
+    assert.equal(backendNote('webgpu'), null);
+    assert.throws(() => backendNote(undefined), /unknown backend undefined; use webgpu or wasm/);
+  });
+});
+
 describe('problems', () => {
   // Errors arrive from a worker as plain objects: describe what fromPlain gives back.
   const across = (error) => fromPlain(toPlain(error));
 
   test('each typed error gets its own message and actions', () => {
     const cases = [
-      [new WebGPUNotAvailableError('It runs in Chrome 113+.'), /cannot run the model/, /does not offer WebGPU|through WebGPU/, []],
+      [new WebGPUNotAvailableError('It runs in Chrome 113+.'), /cannot run the model/, /through WebGPU, or else on its processor through WebAssembly; this browser offers neither/, []],
       [new QuotaExceededError('full', { needed: 2_500_000_000, available: 1_000_000_000 }), /Not enough storage/,
         /needs 2.50 GB more; this site may use 1.00 GB/, ['retry']],
       [new DeviceLostError('lost'), /GPU stopped responding/, /reload the page/, ['reload']],
@@ -60,7 +69,7 @@ describe('problems', () => {
     assert.equal(invalid.details, null);
   });
 
-  test('without WebGPU: the browsers that work, internals folded away, nothing to retry', () => {
+  test('with neither backend: the browsers that work, internals folded away, nothing to retry', () => {
     const problem = describeProblem(across(new WebGPUNotAvailableError('WebGPU is not available... Details: page: no adapter')));
     assert.ok(problem.text.length < 200, problem.text);
     assert.ok(problem.list.some((line) => /^Chrome or Edge 113/.test(line)));

@@ -65,6 +65,16 @@ describe('worker protocol without a model', () => {
   });
 });
 
+test('the backend option reaches the worker\'s engine: the CPU one answers with the reference text', async () => {
+  const expected = expectedOf('tiny-llama');
+  const engine = await CreateWorkerEngine(startWorker(), manifestOf('tiny-llama'), { backend: 'wasm', maxContext: 128 });
+  assert.equal(engine.backend, 'wasm');
+  const reply = await engine.chat.completions.create(greedy(ask(expected.prompt), { max_tokens: expected.greedy_ids.length }));
+  assert.equal(reply.choices[0].message.content, expected.greedy_text);
+  assert.equal(reply.usage.extra.backend, 'wasm');
+  await engine.unload();
+});
+
 describe('worker engine (tiny Llama)', () => {
   const expected = expectedOf('tiny-llama');
   const hello = ask(expected.prompt);
@@ -80,6 +90,7 @@ describe('worker engine (tiny Llama)', () => {
     assert.equal(reports.at(-1).progress, 1);
     assert.equal(reports.at(-1).stage, 'ready');
     assert.equal(engine.modelId, 'tiny-llama');
+    assert.equal(engine.backend, 'webgpu', 'the worker found its GPU: "auto" took it');
   });
 
   test('answers as the in-thread engine does (the reference text), streamed or not', async () => {

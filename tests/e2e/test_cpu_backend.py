@@ -1,0 +1,74 @@
+"""The site on the CPU backend (runtime/wasm/), in real Chromium without WebGPU (no
+--enable-unsafe-webgpu: what Linux users get by default): the chat answers and says it runs on the
+CPU; once the service worker controls the page, a reload makes it cross-origin isolated (the
+service worker adds COOP and COEP, which a static host cannot send) while the weights still come
+from their --weights-url host under COEP require-corp; and it answers offline after a reload.
+(A browser with neither backend: test_chat_problems.py.)
+"""
+
+from .chat import ask, set_settings, wait_for_reply_end, wait_until_ready
+
+QUESTION = "What is the capital of France?"
+
+
+def answer(page) -> str:
+    """A greedy answer to QUESTION in a new chat (the page reopens the last conversation after a reload)."""
+    page.click(".new-chat")
+    set_settings(page, temperature=0, max_tokens=8)  # "The capital of France is Paris."
+    ask(page, QUESTION)
+    return wait_for_reply_end(page).locator(".message-body").inner_text()
+
+
+def shards_from(requests: list[str], weights_url: str) -> list[str]:
+    shards = [url for url in requests if url.endswith(".bin")]
+    assert all(url.startswith(weights_url) for url in shards), shards
+    return shards
+
+
+def test_without_webgpu_the_site_runs_on_the_cpu_isolated_then_offline(launch_chromium, split_site):
+    site_url, weights_url = split_site
+    plain = launch_chromium(webgpu=False)
+    try:
+        context = plain.new_context()
+        requests: list[str] = []
+        context.on("request", lambda sent: requests.append(sent.url))
+        page = context.new_page()
+
+        # First visit: no service worker controls the page yet, so it is not isolated (one thread).
+        page.goto(site_url)
+        wait_until_ready(page)
+        body = page.locator("body")
+        assert (body.get_attribute("data-engine-backend"), body.get_attribute("data-engine-host")) == ("wasm", "worker")
+        note = page.locator(".backend-note")
+        assert note.is_visible()
+        assert note.inner_text().startswith("Running on the CPU (WebAssembly): this browser has no usable WebGPU.")
+        assert shards_from(requests, weights_url)
+        assert page.evaluate("() => crossOriginIsolated") is False
+        assert "Paris" in answer(page)
+
+        # Reloaded under the service worker: isolated. The model's cache is emptied first, so that the
+        # shards come again from the weights host, now under COEP require-corp (CORS mode, its
+        # Access-Control-Allow-Origin is what lets them in).
+        page.evaluate("""async () => {
+            for (const key of await caches.keys()) if (key.startsWith('sitegen-model:')) await caches.delete(key);
+        }""")
+        requests.clear()
+        page.reload()
+        wait_until_ready(page)
+        assert page.evaluate("() => crossOriginIsolated") is True
+        assert page.evaluate("() => typeof SharedArrayBuffer") == "function"
+        # The engine's worker too: its script came through the service worker with the same headers.
+        (engine_worker,) = [worker for worker in page.workers if worker.url.endswith("/runtime/worker.js")]
+        assert engine_worker.evaluate("() => crossOriginIsolated") is True
+        assert shards_from(requests, weights_url)
+        assert "Paris" in answer(page)
+
+        # Offline: the shell (the wasm kernels included) from the service worker's cache, the model from its own.
+        context.set_offline(True)
+        page.reload()
+        wait_until_ready(page)
+        assert page.evaluate("() => crossOriginIsolated") is True
+        assert note.is_visible()
+        assert "Paris" in answer(page)
+    finally:
+        plain.close()
