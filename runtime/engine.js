@@ -315,8 +315,9 @@ export class Engine {
   // with the finishReason and usage (and any text held back until then); a reply that made tool
   // calls and ended by itself finishes with "tool_calls", as OpenAI's do. `report`: the request's
   // progress listener, if any (request_progress.js); `stop`: the AbortSignal that interrupts it.
-  // params.grammar (#grammarSourceOf) is compiled here, under the turn: the compiler's cache may
-  // free a grammar no running request holds, and a stream never read compiles nothing.
+  // params.grammar (#grammarSourceOf) is compiled here, under the turn (the compiler's cache may
+  // free a grammar no running request holds, and a stream never read compiles nothing), while the
+  // prompt's prefill runs.
   async *#generate(params, promptIds, report, stop) {
     const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))), signal: stop });
     if (!release) { // stopped while it waited: nothing ran
@@ -329,16 +330,25 @@ export class Engine {
     let queued = null; // the Promise of a step run ahead whose draw is not read yet
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
-      grammar = params.grammar ? await this.#compileGrammar(model, params.grammar) : null;
-      // A grammar after a call token waits for it (forced: the reply's first token is the call token).
-      const callToken = params.grammar?.callToken ?? null;
-      matcher = callToken === null ? await grammar?.matcher() : null;
-      const firstMask = callToken !== null && params.grammar.forced ? onlyTokenMask(callToken, model.vocabSize)
-        : await matcher?.nextTokenMask();
-      if (firstMask && !firstMask.some((word) => word !== 0)) throw noFirstTokenError(params.grammar.field);
       const started = performance.now();
       ran = true;
-      const { cachedTokens, prefillTokens } = await this.#prefill(model, promptIds, report, stop);
+      // The grammar compiles while the prompt runs on the GPU: a schema's first compile takes a
+      // tenth of a second or more on a 128k vocabulary (README), often as long as the prefill.
+      const prefilled = handled(this.#prefill(model, promptIds, report, stop));
+      // A grammar after a call token waits for it (forced: the reply's first token is the call token).
+      const callToken = params.grammar?.callToken ?? null;
+      let firstMask;
+      try {
+        grammar = params.grammar ? await this.#compileGrammar(model, params.grammar) : null;
+        matcher = callToken === null ? await grammar?.matcher() : null;
+        firstMask = callToken !== null && params.grammar.forced ? onlyTokenMask(callToken, model.vocabSize)
+          : await matcher?.nextTokenMask();
+        if (firstMask && !firstMask.some((word) => word !== 0)) throw noFirstTokenError(params.grammar.field);
+      } catch (error) {
+        await prefilled.catch(() => {}); // the turn ends after the prompt's run: nothing of it is left running
+        throw error;
+      }
+      const { cachedTokens, prefillTokens } = await prefilled;
       if (stop.aborted) { // stopped while the prompt ran: the cache keeps what ran (#cachedIds)
         yield abortedEvent({ promptTokens: promptIds.length, cachedTokens, prefillTokens }, this.#backend);
         return;
@@ -500,9 +510,9 @@ function samplingOptions({ sampling, seed, logprobs, topLogprobs }, matcherNow) 
   };
 }
 
-// `promise`, marked as handled: a step queued ahead may fail (a lost device) before the loop
-// awaits it, or never be awaited (the loop ended on an error); the loop and `finally` still see its
-// rejection where they await it.
+// `promise`, marked as handled: work started before its result is awaited (the prefill beside the
+// grammar's compile, a step queued ahead) may fail (a lost device) before that await, or never be
+// awaited (the loop ended on an error); whoever awaits it still sees its rejection.
 function handled(promise) {
   promise.catch(() => {});
   return promise;
