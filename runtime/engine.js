@@ -327,7 +327,7 @@ export class Engine {
     let grammar = null;
     let matcher = null;
     let ran = false; // whether the model ran (until then the KV cache is as the last request left it)
-    let queued = null; // the Promise of a step run ahead whose draw is not read yet
+    let queued; // run ahead and not used yet: a step's draw (a Promise), a forward pass (null), or none (undefined)
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
       const started = performance.now();
@@ -373,13 +373,23 @@ export class Engine {
       };
       const nextOptions = samplingOptions(params, () => matcher);
       const limit = Math.min(params.maxTokens ?? Infinity, model.contextLength - promptIds.length);
-      // Run ahead (backend.js stepAhead): the step after each token is queued before that token is
-      // read back, where its options do not depend on it (no grammar) and it may be used (the
-      // reply has room for one more token); one that is not used is discarded in `finally`.
-      const runAhead = !grammar && typeof model.stepAhead === 'function';
-      const runsAheadOf = (tokens) => runAhead && tokens < limit;  // `tokens`: drawn so far, counting the unread one
+      // Run ahead: the step after each token is queued before that token is read back, where it
+      // may be used (the reply has room for one more token): without a grammar the whole step
+      // (backend.js stepAhead); under one, whose mask needs the token, its forward pass alone
+      // (forwardAhead), the mask computed while the device runs it, then sample() with it. A
+      // backend with neither runs step() after each readback. One not used is discarded in `finally`.
+      const ahead = grammar ? typeof model.forwardAhead === 'function' && 'forward'
+        : typeof model.stepAhead === 'function' && 'step';
+      // -> `queued`: the draw of a step run ahead, null for a forward pass (no draw), or undefined:
+      // nothing queued (`tokens`: drawn so far, counting the unread one)
+      const queueAhead = async (tokens) => {
+        if (!ahead || tokens >= limit) return undefined;
+        if (ahead === 'step') return handled(model.stepAhead(await nextOptions()));
+        model.forwardAhead();
+        return null;
+      };
       const first = handled(model.sample(await nextOptions(firstMask)));
-      queued = runsAheadOf(1) ? handled(model.stepAhead(await nextOptions())) : null;
+      queued = await queueAhead(1);
       let sampled = await first;
       const firstTokenAt = performance.now();
       let lastTokenAt = firstTokenAt;
@@ -398,13 +408,11 @@ export class Engine {
         finishReason = reply.stopped ? 'stop' : completionTokens >= limit ? 'length' : stop.aborted ? 'abort' : null;
         if (finishReason === null) {
           this.#cachedIds.push(sampled.token);
-          if (queued) {
-            const next = queued;
-            queued = runsAheadOf(completionTokens + 1) ? handled(model.stepAhead(await nextOptions())) : null;
-            sampled = await next;
-          } else {
-            sampled = await model.step(sampled.token, await nextOptions());
-          }
+          // token t+1: the draw of the step run ahead, a draw from the forward pass run ahead, or a step now
+          const next = queued ?? handled(queued === null ? model.sample(await nextOptions())
+            : model.step(sampled.token, await nextOptions()));
+          queued = await queueAhead(completionTokens + 1);
+          sampled = await next;
           lastTokenAt = performance.now();
           completionTokens += 1;
         }
@@ -421,7 +429,9 @@ export class Engine {
     } finally {
       // a step run ahead past the end is undone before the next request runs, and its readback is
       // done with; a failure here is the backend's (a lost device), which the next request hears
-      await queued?.then((unused) => this.#model?.discard(unused)).catch(() => {});
+      if (queued !== undefined) {
+        await Promise.resolve(queued).then((unused) => this.#model?.discard(unused)).catch(() => {});
+      }
       matcher?.dispose();
       grammar?.dispose();
       release();

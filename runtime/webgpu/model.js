@@ -6,8 +6,10 @@
 // compute pass, submits once and reads back only the sampled token (plus log-probabilities when
 // asked). stepAhead() queues the next step before that token is read back: the step's embedding
 // lookup reads the token where the sampler wrote it, so the GPU runs step t+1 while the host
-// reads token t and encodes step t+2. Prefill runs the prompt in chunks with tiled matrix-matrix
-// kernels; decoding uses matrix-vector kernels. build() binds the whole network, #forward() runs it, layer by layer.
+// reads token t and encodes step t+2; forwardAhead() queues only the next step's forward pass, for
+// a draw whose options need token t (a grammar's mask), which sample() makes once they are known.
+// Prefill runs the prompt in chunks with tiled matrix-matrix kernels; decoding uses matrix-vector
+// kernels. build() binds the whole network, #forward() runs it, layer by layer.
 //
 // What a model computes beyond the Llama decoder block is told by the manifest's architecture
 // features (sitegen/arch.py; qk_norm, ...), never by its family's name: kernels/limits.json lists
@@ -92,7 +94,8 @@ class Model {
   #length = 0;
   #tokenOnGpu = null;  // what tokens[0] holds once every submit has run: the last draw read back
                        // while no later one is queued (so step() need not write it); null: unknown
-  #drawn = false;      // whether the last submit drew a token (into tokens[0]), for stepAhead()
+  #drawn = false;      // whether the last submit drew a token (into tokens[0]) that no step has run
+                       // yet, for stepAhead() and forwardAhead()
   #submits = 0;        // submits so far, to tell whether a draw read back is the latest
   #buffers;
   #kernels;
@@ -319,11 +322,7 @@ class Model {
       device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, chunk.length);
       this.#uniform.set({ rows: chunk.length, pos: this.#length + start });
       this.#uniform.write();
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      this.#forward(pass, chunk.length, start + PREFILL_CHUNK >= ids.length);
-      pass.end();
-      device.queue.submit([encoder.finish()]);
+      this.#run((pass) => this.#forward(pass, chunk.length, start + PREFILL_CHUNK >= ids.length));
       if (onProgress) {
         const done = start + chunk.length;
         reported = Promise.all([reported, device.queue.onSubmittedWorkDone()]).then(() => onProgress(done));
@@ -378,32 +377,65 @@ class Model {
     return this.#decode(options);
   }
 
-  // Undoes the last step, whose draw (`sampled`, its result) the caller will not use: its cache
-  // position, and its token's count for the penalties. For a step run ahead past the end of a reply.
+  // The forward pass of the token the last sample()/step()/stepAhead() drew, read from where the
+  // sampler wrote it, at position length, leaving its logits for sample(); no draw. The caller may
+  // call it before that draw is read back, so the GPU runs the pass while the host reads the token
+  // and computes the next token mask from it. Throws a plain Error (a caller's bug) when no draw
+  // came last (a second forwardAhead() would run the same token again).
+  forwardAhead() {
+    this.#assertUsable();
+    this.#assertRoom(1);
+    if (!this.#drawn) throw new Error('forwardAhead() runs the last draw: call sample() or step() first');
+    this.#placeStep();
+    this.#run((pass) => this.#forward(pass, 1, true));
+    // that draw has run (another forwardAhead() or stepAhead() would run it again); tokens[0] still
+    // holds it, so #tokenOnGpu and #submits stay
+    this.#drawn = false;
+  }
+
+  // Undoes the last step run ahead, which the caller will not use: its cache position, and for a
+  // stepAhead() its draw's token's count for the penalties (`sampled`: its result; null after a
+  // forwardAhead(), which drew nothing). For a step run ahead past the end of a reply.
   discard(sampled) {
     this.#assertUsable();
     this.truncate(this.#length - 1);
-    this.#sampler.uncount(sampled.token);
+    if (sampled) this.#sampler.uncount(sampled.token);
   }
 
   // One decode step of the token in tokens[0] at position length, then a draw.
   #decode(options) {
     const want = this.#sampler.configure(options, this.#uniform);
-    this.#uniform.set({ rows: 1, pos: this.#length });
-    this.#uniform.write();
-    this.#length += 1;
+    this.#placeStep();
     return this.#submit(want, (pass) => this.#forward(pass, 1, true));
   }
 
-  async #submit(want, encodeBefore) {
+  // The step uniform of one decode row at position length (written to the queue before the submit
+  // that reads it), and that position taken.
+  #placeStep() {
+    this.#uniform.set({ rows: 1, pos: this.#length });
+    this.#uniform.write();
+    this.#length += 1;
+  }
+
+  // One submit of what encodePass(pass) encodes into one compute pass, then encodeAfter(encoder)
+  // (copies after the pass); returns what encodeAfter returns.
+  #run(encodePass, encodeAfter = () => {}) {
     const { device } = this.gpu;
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    encodeBefore(pass);
-    this.#sampler.encode(pass);
+    encodePass(pass);
     pass.end();
-    const readback = this.#sampler.copyResult(encoder, want);
+    const after = encodeAfter(encoder);
     device.queue.submit([encoder.finish()]);
+    return after;
+  }
+
+  // One submit of encodeBefore(pass) (a forward pass, or nothing) and a draw; resolves to the draw.
+  async #submit(want, encodeBefore) {
+    const readback = this.#run((pass) => {
+      encodeBefore(pass);
+      this.#sampler.encode(pass);
+    }, (encoder) => this.#sampler.copyResult(encoder, want));
     const submit = ++this.#submits;
     this.#drawn = true;
     this.#tokenOnGpu = null;

@@ -383,6 +383,45 @@ describe('engine mechanics (tiny Llama)', () => {
   });
 });
 
+// An Engine over the WebGPU model of fixture `name`, and that model (for the run-ahead tests to hide
+// its members).
+async function engineAndModel(name, maxContext) {
+  const files = new ModelFiles(manifestOf(name));
+  const manifest = await files.manifest();
+  const model = await loadBackend(manifest, { backend: 'webgpu', maxContext, readShard: (shard, onBytes) => files.shard(shard, onBytes) });
+  const tokenizer = Tokenizer.fromJSON(await files.tokenizer(manifest));
+  return { engine: new Engine(model, tokenizer, new ChatTemplate(manifest.chat_template, tokenizer)), model };
+}
+
+// `choices` without their tool calls' ids, which are random.
+const withoutIds = (choices) => JSON.parse(JSON.stringify(choices, (key, value) => (key === 'id' ? undefined : value)));
+
+// create(request) twice (the second after the first reply's cache) with the model's `member`
+// (stepAhead or forwardAhead), then without it (an own property hides the method), as the WASM
+// backend runs: the same replies, and a cache holding the prompt and every reply token but the
+// last (which no step ran: a step run ahead past it was discarded). Returns the first reply.
+async function bothWays(engine, model, member, request) {
+  assert.equal(typeof model[member], 'function');
+  const replies = [];
+  for (const hidden of [false, true]) {
+    if (hidden) model[member] = undefined;
+    try {
+      await engine.resetChat();
+      const runs = [];
+      for (let i = 0; i < 2; i++) {
+        const { choices, usage } = await engine.chat.completions.create(request);
+        assert.equal(model.length, usage.prompt_tokens + usage.completion_tokens - 1, 'cached: the prompt and the reply but its last token');
+        runs.push({ choices: withoutIds(choices), tokens: usage.completion_tokens });
+      }
+      replies.push(runs);
+    } finally {
+      delete model[member];
+    }
+  }
+  assert.deepEqual(replies[0], replies[1]);
+  return replies[0][0];
+}
+
 // The decode loop queues each step before reading the token it follows (backend.js stepAhead);
 // replies must be those of the plain loop (the same model without stepAhead, as the WASM backend is).
 describe('run ahead (tiny Llama)', () => {
@@ -392,53 +431,32 @@ describe('run ahead (tiny Llama)', () => {
   let model;
 
   before(async () => {
-    const files = new ModelFiles(manifestOf('tiny-llama'));
-    const manifest = await files.manifest();
-    model = await loadBackend(manifest, { backend: 'webgpu', maxContext: 128, readShard: (shard, onBytes) => files.shard(shard, onBytes) });
-    const tokenizer = Tokenizer.fromJSON(await files.tokenizer(manifest));
-    engine = new Engine(model, tokenizer, new ChatTemplate(manifest.chat_template, tokenizer));
+    ({ engine, model } = await engineAndModel('tiny-llama', 128));
   });
   after(() => engine?.unload());
 
-  // create(request) with the model's stepAhead, then without it (an own property hides the method)
-  async function bothWays(request) {
-    const replies = [];
-    for (const hidden of [false, true]) {
-      if (hidden) model.stepAhead = undefined;
-      try {
-        await engine.resetChat();
-        const first = await engine.chat.completions.create(request);
-        const again = await engine.chat.completions.create(request);  // after the first reply's cache
-        replies.push([first, again].map(({ choices, usage }) => ({ choices, tokens: usage.completion_tokens })));
-      } finally {
-        delete model.stepAhead;
-      }
-    }
-    assert.deepEqual(replies[0], replies[1]);
-    return replies[0][0];
-  }
+  const bothWaysAhead = (request) => bothWays(engine, model, 'stepAhead', request);
 
   test('greedy, seeded sampling with penalties and logprobs, max_tokens: the same replies', async () => {
-    assert.equal(typeof model.stepAhead, 'function');
-    const greedyReply = await bothWays(greedy(hello, { max_tokens: 8 }));
+    const greedyReply = await bothWaysAhead(greedy(hello, { max_tokens: 8 }));
     assert.equal(greedyReply.choices[0].message.content, expected.greedy_text.slice(0, greedyReply.choices[0].message.content.length));
     assert.equal(greedyReply.choices[0].finish_reason, 'length');
-    const sampled = await bothWays({ messages: hello, seed: 7, max_tokens: 10, temperature: 1.5, top_p: 0.95, top_k: 50,
-                                     frequency_penalty: 1, presence_penalty: 0.5, logprobs: true, top_logprobs: 2 });
+    const sampled = await bothWaysAhead({ messages: hello, seed: 7, max_tokens: 10, temperature: 1.5, top_p: 0.95, top_k: 50,
+                                          frequency_penalty: 1, presence_penalty: 0.5, logprobs: true, top_logprobs: 2 });
     assert.equal(sampled.choices[0].logprobs.content.length, 10);
-    await bothWays({ messages: hello, seed: 9, max_tokens: 1, temperature: 1 });
+    await bothWaysAhead({ messages: hello, seed: 9, max_tokens: 1, temperature: 1 });
   });
 
   test('a stop token or a stop string ends the reply alike; the step run past it leaves no trace', async () => {
     const manifest = model.manifest;
     const eos = { [manifest.stop_token_ids[0]]: 100 };
-    const stopped = await bothWays(greedy(hello, { max_tokens: 5, logit_bias: eos }));
+    const stopped = await bothWaysAhead(greedy(hello, { max_tokens: 5, logit_bias: eos }));
     assert.deepEqual([stopped.choices[0].finish_reason, stopped.tokens], ['stop', 1]);
     const text = (await engine.chat.completions.create(greedy(hello, { max_tokens: 8 }))).choices[0].message.content;
-    const cut = await bothWays(greedy(hello, { max_tokens: 8, stop: [text.slice(4, 6)] }));
+    const cut = await bothWaysAhead(greedy(hello, { max_tokens: 8, stop: [text.slice(4, 6)] }));
     assert.equal(cut.choices[0].finish_reason, 'stop');
     // a seeded sampled reply with a frequency penalty after each: the discarded step's token is not counted
-    await bothWays({ messages: hello, seed: 5, max_tokens: 6, temperature: 1.2, frequency_penalty: 2 });
+    await bothWaysAhead({ messages: hello, seed: 5, max_tokens: 6, temperature: 1.2, frequency_penalty: 2 });
     await engine.chat.completions.create(greedy(hello, { max_tokens: 3, logit_bias: eos }));
     assert.equal(model.length, expected.prompt_ids.length, 'the cache holds the prompt alone');
   });
@@ -453,6 +471,63 @@ describe('run ahead (tiny Llama)', () => {
     }
     assert.equal(chunks.at(-1).choices[0].finish_reason, 'abort');
     const next = await engine.chat.completions.create(greedy(hello, { max_tokens: 6 }));
+    assert.deepEqual(next.choices, plain.choices);
+  });
+});
+
+// Under a grammar the decode loop queues each step's forward pass before reading the token it
+// follows (backend.js forwardAhead) and samples once the token's mask is known: the replies must be
+// those of the plain loop (the model without forwardAhead).
+describe('run ahead under a grammar (tiny Llama with tools)', () => {
+  const ASK = [{ role: 'user', content: 'What time is it in Paris?' }];
+  // enums and booleans only, so that a random model's reply ends within a few dozen tokens
+  const FORM = { type: 'json_schema', json_schema: { name: 'form', strict: true, schema: { type: 'object',
+    properties: { zone: { type: 'string', enum: ['UTC', 'CET'] }, dst: { type: 'boolean' } },
+    required: ['zone', 'dst'], additionalProperties: false } } };
+  const TIME = { type: 'function', function: { name: 'get_time', parameters: FORM.json_schema.schema } };
+  let engine;
+  let model;
+
+  before(async () => {
+    ({ engine, model } = await engineAndModel('tiny-llama-tools', 1024));  // the tool prompt: 761 tokens
+  });
+  after(() => engine?.unload());
+
+  const bothWaysAhead = (request) => bothWays(engine, model, 'forwardAhead', request);
+
+  test('json_schema, greedy and seeded with penalties and logprobs: the same replies, ended by the grammar or max_tokens', async () => {
+    const greedyReply = await bothWaysAhead(greedy(ASK, { max_tokens: 60, response_format: FORM }));
+    assert.equal(greedyReply.choices[0].finish_reason, 'stop');
+    assert.deepEqual(Object.keys(JSON.parse(greedyReply.choices[0].message.content)), ['zone', 'dst']);
+    for (const seed of [1, 2]) {
+      const sampled = await bothWaysAhead({ messages: ASK, seed, max_tokens: 60, temperature: 1.2, frequency_penalty: 1,
+                                            logprobs: true, top_logprobs: 2, response_format: FORM });
+      assert.equal(sampled.choices[0].finish_reason, 'stop');
+      JSON.parse(sampled.choices[0].message.content);
+    }
+    const cut = await bothWaysAhead(greedy(ASK, { max_tokens: 3, response_format: FORM }));
+    assert.deepEqual([cut.choices[0].finish_reason, cut.tokens], ['length', 3]);
+  });
+
+  test('a forced tool call: the same call', async () => {
+    const reply = await bothWaysAhead({ messages: ASK, tools: [TIME], seed: 3, temperature: 1, max_tokens: 120,
+                                        tool_choice: { type: 'function', function: { name: 'get_time' } } });
+    assert.equal(reply.choices[0].finish_reason, 'tool_calls', JSON.stringify(reply.choices[0]));
+    assert.deepEqual(Object.keys(JSON.parse(reply.choices[0].message.tool_calls[0].function.arguments)), ['zone', 'dst']);
+  });
+
+  test('an interrupted stream ends with "abort", the forward pass run past it undone; the next reply is unchanged', async () => {
+    const request = greedy(ASK, { max_tokens: 60, response_format: FORM });
+    const plain = await engine.chat.completions.create(request);
+    const chunks = [];
+    for await (const chunk of await engine.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } })) {
+      chunks.push(chunk);
+      if (chunks.length === 2) engine.interruptGenerate();
+    }
+    const { usage } = chunks.at(-1);
+    assert.equal(chunks.at(-2).choices[0].finish_reason, 'abort');
+    assert.equal(model.length, usage.prompt_tokens + usage.completion_tokens - 1);
+    const next = await engine.chat.completions.create(request);
     assert.deepEqual(next.choices, plain.choices);
   });
 });

@@ -216,6 +216,49 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     }, /stepAhead\(\) runs the last draw/);
   });
 
+  test('forwardAhead, queued before each draw is read and sampled under a mask made from that draw, gives step()\'s tokens', async () => {
+    // each draw's mask bans the token drawn before it, as a grammar's mask depends on the last token
+    const maskAfter = (token) => {
+      const mask = new Uint32Array(Math.ceil(model.vocabSize / 32)).fill(0xffffffff);
+      mask[token >> 5] &= ~(1 << (token & 31));
+      return mask;
+    };
+    const options = (i, token) => ({ temperature: 0.8, topK: 40, frequencyPenalty: 0.5, random: (0.37 * (i + 1)) % 1,
+                                     logprobs: true, topLogprobs: 2, tokenMask: token === undefined ? null : maskAfter(token) });
+    const start = async () => {
+      model.truncate(0);
+      await model.prefill(llama.prompt_ids);
+      model.resetPenalties(llama.prompt_ids);
+    };
+    await start();
+    const stepped = [await model.sample(options(0))];
+    for (let i = 1; i < 8; i++) stepped.push(await model.step(stepped.at(-1).token, options(i, stepped.at(-1).token)));
+    await start();
+    let draw = model.sample(options(0));
+    const ahead = [];
+    for (let i = 1; i < 8; i++) {
+      model.forwardAhead();
+      assert.throws(() => model.forwardAhead(), /forwardAhead\(\) runs the last draw/);  // it ran that draw already
+      ahead.push(await draw);
+      draw = model.sample(options(i, ahead.at(-1).token));
+    }
+    ahead.push(await draw);
+    assert.deepEqual(ahead, stepped);
+    assert.equal(model.length, llama.prompt_ids.length + 7);
+
+    // a forward pass run ahead and discarded (no draw to uncount) leaves the cache as before it
+    model.forwardAhead();
+    model.discard(null);
+    assert.equal(model.length, llama.prompt_ids.length + 7);
+    const next = await model.step(stepped.at(-1).token, options(8, stepped.at(-1).token));
+    await start();
+    let last = await model.sample(options(0));
+    for (let i = 1; i < 9; i++) last = await model.step(last.token, options(i, last.token));
+    assert.deepEqual(next, last);
+    await model.prefill([1]);
+    assert.throws(() => model.forwardAhead(), /forwardAhead\(\) runs the last draw/);
+  });
+
   test('logit bias and penalties steer the choice', async () => {
     model.truncate(0);
     await model.prefill(llama.prompt_ids);
