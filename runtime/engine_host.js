@@ -63,10 +63,14 @@ export class EngineHost {
     this.#budget = memoryBudget;
   }
 
-  /** A new client; `post(message)` sends it a reply, and the host's HOST_EVENT messages. */
+  /**
+   * A new client; `post(message)` sends it a reply, and the host's HOST_EVENT messages: the first
+   * at once, the models held now (a reloaded page's picker shows those loaded before it came).
+   */
   connect(post) {
     const connection = new HostConnection(this, post, () => this.#connections.delete(connection));
     this.#connections.add(connection);
+    connection.post(this.#modelsEvent());
     return connection;
   }
 
@@ -248,8 +252,12 @@ export class EngineHost {
 
   // Tell every connection which models are loaded or loading now (host_protocol.js HOST_EVENT.models).
   #announce(unloaded = []) {
-    const models = this.models.map(({ manifestUrl, ready }) => ({ manifestUrl, ready }));
-    for (const connection of this.#connections) connection.post({ type: HOST_EVENT.models, models, unloaded });
+    const event = this.#modelsEvent(unloaded);
+    for (const connection of this.#connections) connection.post(event);
+  }
+
+  #modelsEvent(unloaded = []) {
+    return { type: HOST_EVENT.models, models: this.models.map(({ manifestUrl, ready }) => ({ manifestUrl, ready })), unloaded };
   }
 }
 

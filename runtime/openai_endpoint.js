@@ -16,6 +16,25 @@
 // stream began comes as one last event `data: {"error": {...}}` without [DONE], as OpenAI's API
 // sends it (its SDKs throw it as an APIError).
 //
+// A JSON reply that takes longer than HEARTBEAT_MS is a streamed body. Once the request is checked
+// (its 400, 404, 503 keep their statuses), a reply or error that comes within HEARTBEAT_MS is
+// answered as it is; else status 200 and its headers go out then, and the body holds a space
+// every HEARTBEAT_MS while the request waits its turn and runs, then the completion's JSON (JSON
+// allows leading whitespace: JSON.parse and every client read it as the object). Why: Chromium never
+// fires a service worker's FetchEvent request.signal, so a caller's abort (AbortController, an
+// SDK's timeout) reaches the worker only as the cancel of a response body it already has; and
+// Chromium fails a fetch whose respondWith() has not resolved within 5 minutes, which a long
+// generation, or one waiting behind others, would pass (a body may last longer, while no
+// waitUntil() keeps its fetch event open: see generate()). An abort before the headers reaches the
+// worker when they go out (Chromium then cancels the body nobody reads). The cost: an error that
+// comes after the headers (one the engine finds when the request's turn comes, for a request that
+// waited: a prompt longer than the context window, tools on a model without tool support; a lost
+// GPU device; the page that ran it closed) cannot change the status any more: the body is then OpenAI's error
+// object `{"error": {message, type, param, code}}` under status 200, which a client tells from a
+// completion by its `error` field. And a client timeout that ends with the headers (the openai
+// SDKs' `timeout` option) bounds the wait for those only, as for any stream: to bound the whole
+// request, abort it (an AbortSignal, e.g. the SDK's `signal: AbortSignal.timeout(ms)`).
+//
 // The requests go to an engine host (engine_host.js) as the 'create' and 'completion' messages
 // of host_protocol.js, over a worker_client.js Connection that service_worker.js supplies: to its
 // own EngineHost, or forwarded to a page that runs the engine. Either way they queue with the
@@ -125,26 +144,28 @@ export function modelObject(id) {
  * @param {string} site.scope  the service worker's scope (absolute, ends with '/'): the endpoint
  *   is `${scope}v1`
  * @param {string[]} site.modelIds  the ids of the models the site serves (/v1/models)
+ * @param {number} [site.heartbeatMs]  milliseconds a JSON reply may take before its headers go out,
+ *   and then between two heartbeat spaces (HEARTBEAT_MS; tests pass less)
  * @param {(waitUntil: (p: Promise) => void, modelId: string | undefined, check: (manifest: object) => void) => Promise<{ connection, manifestUrl }>} site.connect
  *   `connection`: a worker_client.js Connection to the engine host that runs the request for the
  *   model `modelId` (one of modelIds, undefined when the request names none); `manifestUrl`: the
  *   absolute manifest URL of the model the request is for (the host refuses to run it on another),
  *   or null for whichever is loaded. Rejects with a typed runtime error (ModelNotLoadedError with
- *   retryAfter while the model loads, NetworkError where its files cannot be fetched, ...); before
- *   refusing for a model that does not run yet, it calls `check` with that model's manifest, which
- *   throws the request's InvalidRequestError (request.js). `waitUntil` keeps the service worker
+ *   retryAfter while the model loads, NetworkError where its files cannot be fetched, ...); first,
+ *   loaded or not, it calls `check` with that model's manifest, which throws the request's
+ *   InvalidRequestError (request.js). `waitUntil` keeps the service worker
  *   alive for work it starts (a load).
  * @returns {(request: Request, waitUntil: (p: Promise) => void) => Promise<Response> | null}
  *   the response to a request under `${scope}v1`, else null (not the endpoint's: let it pass)
  */
-export function openAIEndpoint({ scope, modelIds, connect }) {
+export function openAIEndpoint({ scope, modelIds, connect, heartbeatMs = HEARTBEAT_MS }) {
   const base = `${scope}v1`;
   return (request, waitUntil) => {
     const url = new URL(request.url);
     const path = url.origin + url.pathname;
     if (path !== base && !path.startsWith(`${base}/`)) return null;
     const route = path.slice(base.length + 1);
-    return answer(request, route, { modelIds, connect, waitUntil }).catch((error) => respondError(error));
+    return answer(request, route, { modelIds, connect, waitUntil, heartbeatMs }).catch((error) => respondError(error));
   };
 }
 
@@ -168,14 +189,14 @@ function withoutBody(response) {
 }
 
 // The methods `route` takes, each a function giving its response; null for no such route.
-function methodsOf(route, request, { modelIds, connect, waitUntil }) {
+function methodsOf(route, request, { modelIds, connect, waitUntil, heartbeatMs }) {
   if (route === 'models') return { GET: () => jsonResponse(200, { object: 'list', data: modelIds.map(modelObject) }) };
   if (route.startsWith('models/')) {
     return { GET: () => jsonResponse(200, modelObject(knownModel(modelIds, decodedId(route.slice('models/'.length))))) };
   }
   if (!Object.hasOwn(GENERATIONS, route)) return null;
   return { POST: async () => generate(await readBody(request, modelIds, GENERATIONS[route]), GENERATIONS[route],
-                                      { connect, waitUntil, signal: request.signal }) };
+                                      { connect, waitUntil, heartbeatMs, signal: request.signal }) };
 }
 
 // `id` if the site serves it, else OpenAI's 404.
@@ -221,30 +242,45 @@ async function readBody(request, modelIds, { promptField, other }) {
   return body;
 }
 
-// Runs `body` on the engine host as `op`; resolves with the response as soon as the host
-// accepts it: the completion's JSON, or an event stream that the host's chunks then fill.
-async function generate(body, { op, promptField, parse }, { connect, waitUntil, signal }) {
+// Runs `body` on the engine host as `op`; resolves with the response once `connect` has checked
+// the request (its 4xx and 503 come before): an event stream that the host's chunks then fill;
+// not streamed, the JSON reply (or error) when it comes within `heartbeatMs`, else a JSON body
+// begun then (see the top of this file: whitespace heartbeats, then the completion or the error
+// object). Either body's cancel stops the request.
+async function generate(body, { op, promptField, parse }, { connect, waitUntil, signal, heartbeatMs }) {
   const check = (manifest) => { parse(body, manifest); };
   const { connection, manifestUrl } = await connect(waitUntil, typeof body?.model === 'string' ? body.model : undefined, check);
-  let finish;
-  waitUntil(new Promise((resolve) => { finish = resolve; })); // the service worker stays while it runs
+  // No waitUntil() for the generation: Chromium keeps a service worker alive while a response body
+  // is being read, but cuts a fetch event still extended past 5 minutes, body and all.
+  const streamed = body?.stream === true;
   return new Promise((resolve) => {
-    let events = null; // the event stream's controller, once the host streams
+    let out = null; // the body's controller, once the response is out
+    let heartbeat = null;
     const send = (text) => {
       try {
-        events.enqueue(encoder.encode(text));
+        out.enqueue(encoder.encode(text));
       } catch {
-        // the caller cancelled the stream: 'close' is on its way to the host
+        // the caller cancelled the body: 'close' is on its way to the host
       }
     };
+    const respond = (headers) => {
+      resolve(new Response(new ReadableStream({ start: (controller) => { out = controller; }, cancel: close }),
+                           { status: 200, headers }));
+    };
+    if (!streamed) {
+      heartbeat = setInterval(() => {
+        if (!out) respond(JSON_HEADERS);
+        send(' ');
+      }, heartbeatMs);
+    }
     const id = connection.open({ op, request: body, progress: false, model: manifestUrl ?? undefined }, (reply) => {
       switch (reply.type) {
         case REPLY.result:
-          resolve(jsonResponse(200, reply.value));
+          if (!out) resolve(jsonResponse(200, reply.value));
+          else send(JSON.stringify(reply.value));
           break;
         case REPLY.stream:
-          resolve(new Response(new ReadableStream({ start: (controller) => { events = controller; }, cancel: close }),
-                               { status: 200, headers: SSE_HEADERS }));
+          respond(SSE_HEADERS);
           return false;
         case REPLY.chunk:
           send(sseEvent(reply.chunk));
@@ -252,14 +288,16 @@ async function generate(body, { op, promptField, parse }, { connect, waitUntil, 
         case REPLY.done:
           send(SSE_DONE);
           break;
-        case REPLY.error:
-          if (events) send(sseEvent(errorAnswer(fromPlain(reply.error), { promptField }).body));
-          else resolve(respondError(fromPlain(reply.error), { promptField }));
+        case REPLY.error: {
+          const answer = errorAnswer(fromPlain(reply.error), { promptField });
+          if (!out) resolve(jsonResponse(answer.status, answer.body, answer.headers));
+          else send(streamed ? sseEvent(answer.body) : JSON.stringify(answer.body));
           break;
+        }
         default: // progress: not asked for
           return false;
       }
-      if (events) closeEvents(events);
+      if (out) closeBody(out);
       end();
       return true;
     });
@@ -269,18 +307,19 @@ async function generate(body, { op, promptField, parse }, { connect, waitUntil, 
       // have no reader: nobody listens for this one any more.
       connection.forget(id);
       resolve(Response.error()); // nobody reads it (see the top of this file)
+      if (out) closeBody(out); // one already out ends (cancelled already, where its cancel called this)
       end();
     }
     function end() {
+      clearInterval(heartbeat);
       signal?.removeEventListener('abort', close);
-      finish();
     }
     if (signal?.aborted) close();
     else signal?.addEventListener('abort', close, { once: true });
   });
 }
 
-function closeEvents(controller) {
+function closeBody(controller) {
   try {
     controller.close();
   } catch {
@@ -290,9 +329,13 @@ function closeEvents(controller) {
 
 // OpenAI's stream headers; no-cache: each reply is new.
 const SSE_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' };
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+// How often a non-streamed body that has no completion yet gets a heartbeat space: often enough
+// that a proxy or client idle timeout (commonly 30 s and more) never sees a silent connection.
+const HEARTBEAT_MS = 5000;
 
 function jsonResponse(status, value, headers = {}) {
-  return new Response(JSON.stringify(value), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+  return new Response(JSON.stringify(value), { status, headers: { ...JSON_HEADERS, ...headers } });
 }
 
 function respondError(error, options) {
@@ -328,8 +371,9 @@ export function sameThreadConnection(host) {
  * request for another model waits for it to end (two clients alternating models would otherwise
  * never get one loaded). Until its model is ready a request is refused with ModelNotLoadedError
  * and a retryAfter (503 + Retry-After: OpenAI's SDKs retry those, and a plain fetch() learns how
- * long to wait), naming the model that loads; before that, `check` (openAIEndpoint's) is applied
- * to that model's manifest, so that an invalid request is refused as such and not retried. A load
+ * long to wait), naming the model that loads. Before any of that, `check` (openAIEndpoint's) is
+ * applied to the model's manifest: an invalid request is refused as such (400), never retried, and
+ * never answered with the 200 of a body that has begun (openAIEndpoint). A load
  * that failed is told, once, to the next request for that model (by manifest URL); the one after
  * tries again. Resolves with { connection, manifestUrl: the model the request is for }.
  */
@@ -339,12 +383,12 @@ export function hostConnector(host, messages) {
   const failures = new Map(); // manifest URL -> the error of its failed load, not told yet
   const manifestOf = manifestReader();
   return async (waitUntil, modelId, check = () => {}) => {
-    const models = host.models;
-    const id = modelId ?? idOf(models[0]?.manifestUrl) ?? messages.keys().next().value;
+    const id = modelId ?? idOf(host.models[0]?.manifestUrl) ?? messages.keys().next().value;
     const wanted = messages.get(id);
     const { manifestUrl } = wanted;
+    check(await manifestOf(manifestUrl)); // an invalid request is refused as such, loaded or not
+    const models = host.models;
     if (models.find((model) => model.manifestUrl === manifestUrl)?.ready) return { connection, manifestUrl };
-    check(await manifestOf(manifestUrl));
     if (failures.has(manifestUrl)) {
       const error = failures.get(manifestUrl);
       failures.delete(manifestUrl);

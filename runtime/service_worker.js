@@ -245,17 +245,17 @@ class EnginePages {
   /**
    * A Connection to a page that runs the model of `manifestUrl` (absolute; null: any model), and
    * the manifest URL of the model it runs: { connection, manifestUrl }. Rejects with
-   * ModelNotLoadedError (`why` the pages run it, `name` the model's) when no page does, once
-   * `check` (openAIEndpoint's) has passed the request against the manifest of its model
-   * (`fallback`'s, the site's first, where it names none).
+   * ModelNotLoadedError (`why` the pages run it, `name` the model's) when no page does. Either
+   * way `check` (openAIEndpoint's) first passes the request against the manifest of its model
+   * (`fallback`'s, the site's first, where it names none and no page runs one).
    */
   async connect(why, manifestUrl, name, { check, fallback }) {
     await this.#forgetLeftPages();
     const find = () => [...this.#pages.values()].find((page) => manifestUrl === null || page.manifestUrl === manifestUrl);
     if (!find()) await this.#query(find);
     const page = find();
+    check(await this.#manifestOf(page?.manifestUrl ?? manifestUrl ?? fallback));
     if (page) return { connection: page.connection, manifestUrl: page.manifestUrl };
-    check(await this.#manifestOf(manifestUrl ?? fallback));
     throw new ModelNotLoadedError(`No page of this site runs the model${name ? ` ${name}` : ''}: ${why}, so `
       + 'the model runs in a page of the site instead. Open the site in a tab of this browser, '
       + `${name ? `choose ${name} in its model picker, ` : ''}let the model load, and keep the tab open `

@@ -608,6 +608,9 @@ def load_build_config(config_file: Path | None, flags: dict) -> BuildConfig:
     if config_file is not None and config_file.is_dir():
         raise SitegenError(f"Config file {config_file} is a folder; give the path of the file itself, "
                            f"e.g. {config_file / DEFAULT_FILE}.")
+    if config_file is not None and config_file.exists() and not config_file.is_file():
+        raise SitegenError(f"Config file {config_file} is not a regular file (a device, pipe or socket); give the "
+                           f"path of a YAML file, e.g. {DEFAULT_FILE}.")
     if config_file is not None and not config_file.is_file():
         raise SitegenError(f"Config file {config_file} does not exist.")
     config_file = config_file or (Path(DEFAULT_FILE) if Path(DEFAULT_FILE).is_file() else None)

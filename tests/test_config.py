@@ -81,6 +81,12 @@ def test_missing_config_file():
         load_build_config(Path("nowhere.yml"), NO_FLAGS)
 
 
+def test_a_device_given_as_the_file_is_called_not_a_regular_file():
+    # /dev/null exists: "does not exist" would send the user looking for a missing file.
+    with pytest.raises(SitegenError, match="Config file /dev/null is not a regular file .*give the path of a YAML file"):
+        load_build_config(Path("/dev/null"), NO_FLAGS)
+
+
 def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path):
     with pytest.raises(SitegenError, match=f"Config file {tmp_path} is a folder; give the path of the file itself, "
                                            f"e.g. {tmp_path / 'sitegen.yml'}"):

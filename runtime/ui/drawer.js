@@ -1,8 +1,10 @@
 // The conversations sidebar as a drawer on narrow screens (the width comes from the page's CSS
 // breakpoint): closed, it is inert, so neither Tab nor a screen reader reaches it behind the chat;
 // open, it is the only live part of the page besides its toggle (the rest is inert, a backdrop
-// covers the chat), focus moves into it, and Esc, the backdrop or the toggle close it. On wide
-// screens it is an ordinary sidebar and never inert.
+// covers the chat), focus moves into it, and Esc, the backdrop or the toggle close it. A choice in
+// it whose result shows in the chat (a control inside [data-closes-drawer] changing: the model
+// picker, whose switch the loading progress then shows) closes it too. On wide screens it is an
+// ordinary sidebar and never inert.
 
 const FOCUSABLE = 'button:not([disabled]), input:not([disabled]), [href], textarea:not([disabled])';
 
@@ -30,6 +32,9 @@ export class Drawer {
       else this.open();
     });
     backdrop.addEventListener('click', () => this.close({ returnFocus: true }));
+    panel.addEventListener('change', (event) => {
+      if (event.target.closest('[data-closes-drawer]')) this.close();
+    });
     // Crossing the breakpoint (a rotated phone, a resized window) starts the new mode closed, at
     // once: the drawer does not slide away in view.
     this.#narrow.addEventListener('change', () => {

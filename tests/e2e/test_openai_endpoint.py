@@ -160,6 +160,57 @@ def test_plain_fetch_with_server_sent_events(api_page):
     assert took[0] == "length" and took[1] < 60
 
 
+def test_aborting_a_json_request_stops_it_while_it_waits_or_runs(api_page):
+    # Chromium never fires a service worker's request.signal: the abort reaches the worker as the
+    # cancel of the JSON body, which is out at once.
+    result = run(api_page, """
+      const post = (body, signal) => fetch(new URL('v1/chat/completions', location.href), { method: 'POST', signal,
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+      const running = new AbortController();
+      const waiting = new AbortController();
+      const first = post(arg, running.signal).then((response) => response.text()).catch((error) => error.name);
+      await pause(300);
+      const second = post(arg, waiting.signal).then((response) => response.text()).catch((error) => error.name);
+      await pause(300);
+      waiting.abort(); // queued behind the first
+      running.abort();
+      const aborted = await Promise.all([first, second]);
+      const started = Date.now();
+      const next = await (await post({ ...arg, max_tokens: 1 })).json();
+      return { aborted, next: next.choices[0].finish_reason, afterAbortS: (Date.now() - started) / 1000 };
+    """, chat_body(LONG_TOKENS, ignore_eos=True), timeout_s=120)
+    assert result["aborted"] == ["AbortError", "AbortError"]
+    assert result["next"] == "length"
+    assert result["afterAbortS"] < 30, "neither aborted request kept the engine"
+
+
+def test_a_json_reply_is_whitespace_while_it_runs_then_the_completion_and_the_openai_package_reads_it(api_page):
+    result = run(api_page, IMPORT_OPENAI + """
+      const raw = await (await fetch(new URL('v1/chat/completions', location.href), { method: 'POST',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(arg.slow) })).text();
+      const reply = await client.chat.completions.create(arg.slow);
+      // Aborted through the SDK's signal while it runs: it stops, and the next one runs at once. (The
+      // SDK's own `timeout` covers the time to the headers only, which now come at once.)
+      let aborted = null;
+      try {
+        await client.chat.completions.create(arg.long, { signal: AbortSignal.timeout(1000), maxRetries: 0 });
+      } catch (error) {
+        aborted = error.constructor.name;
+      }
+      const started = Date.now();
+      const next = await client.chat.completions.create({ ...arg.slow, max_tokens: 1 });
+      return { raw, reply: reply.choices[0].message.content, aborted, next: next.choices[0].finish_reason,
+               afterAbortS: (Date.now() - started) / 1000 };
+    """, {"slow": chat_body(20, ignore_eos=True), "long": chat_body(LONG_TOKENS, ignore_eos=True)}, timeout_s=150)
+    # 2.5 tokens/s at most on SwiftShader: longer than the 5 s before the headers and first space.
+    assert result["raw"].startswith(" ") and result["raw"].strip().startswith("{")
+    assert json.loads(result["raw"])["choices"][0]["message"]["content"] == result["reply"]
+    assert result["aborted"] == "APIUserAbortError"  # before the headers: the SDK says so
+    assert result["next"] == "length"
+    assert result["afterAbortS"] < 30, "the aborted request gave the engine back"
+
+
 def test_errors_in_openai_shape(api_page):
     invalid = fetch(api_page, "v1/chat/completions", chat_body(3, temperature="hot"))
     assert invalid["status"] == 400

@@ -61,10 +61,19 @@ def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
     assert "persistent storage" in page.locator(".storage-status").text_content()
     ids = page.evaluate("async () => (await (await fetch('v1/models')).json()).data.map((model) => model.id)")
     assert ids == [DEMO_MODEL, tiny]
+    assert page.locator(".site-header nav a[href='about.html']").text_content() == "About the models"
 
-    # Pick the tiny model: it loads with the usual progress; both fit, so the engine keeps SmolLM2
-    # for other tabs and API requests, and the picker says so.
+    # Pick the tiny model, on a phone, in the Chats drawer: the drawer closes, uncovering the
+    # usual loading progress; both fit, so the engine keeps SmolLM2 for other tabs and API
+    # requests, and the picker says so.
+    desktop = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator(".toggle-sidebar").click()
+    page.wait_for_selector("#conversations.open")
     page.locator(f".model-picker input[value='{tiny}']").check()
+    assert page.locator(".toggle-sidebar").get_attribute("aria-expanded") == "false"
+    assert page.locator(".drawer-backdrop").is_hidden()
+    page.set_viewport_size(desktop)
     page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
     wait_until_ready(page)
     wait_for_stored(page, tiny, "Downloaded")
@@ -103,6 +112,7 @@ def test_pick_chat_switch_delete_and_reload_offline(context, two_model_site):
         page.reload()
         wait_until_ready(page)
         assert chosen(page) == tiny
+        wait_for_held(page, tiny, "ready")  # the service worker still holds it: the reloaded picker hears so
         ask(page, "Again")
         wait_for_reply_end(page)
         assert page.locator(".message.assistant").count() == 2

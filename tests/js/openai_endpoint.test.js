@@ -17,7 +17,7 @@ import {
 } from '../../runtime/errors.js';
 import { loadMessage } from '../../runtime/host_protocol.js';
 import {
-  EndpointError, SSE_DONE, errorAnswer, hostConnector, openAIEndpoint, sameThreadConnection, sseEvent,
+  EndpointError, SSE_DONE, errorAnswer, hostConnector, manifestReader, openAIEndpoint, sameThreadConnection, sseEvent,
 } from '../../runtime/openai_endpoint.js';
 import { Connection } from '../../runtime/worker_client.js';
 import { ask, expectedOf, greedy, manifestOf } from './helpers/chat.js';
@@ -85,16 +85,21 @@ async function readEvents(response) {
 describe('the endpoint on an engine host', () => {
   const host = new EngineHost({ gpu: dawn });
   let connectError = null; // what connect() rejects with instead, when set
-  const connect = async () => {
+  const manifests = manifestReader();
+  const connect = async (waitUntil, modelId, check) => {
     if (connectError) throw connectError;
+    check(await manifests(manifestOf(MODEL))); // as the service worker's connectors do
     return { connection, manifestUrl: null };
   };
   const connection = sameThreadConnection(host);
   const endpoint = openAIEndpoint({ scope: SCOPE, modelIds: [MODEL], connect });
+  // One whose JSON replies outlast their heartbeat here: headers, then spaces, then the JSON.
+  const beating = openAIEndpoint({ scope: SCOPE, modelIds: [MODEL], connect, heartbeatMs: 1 });
   const lifetimes = [];
-  const call = (path, init) => endpoint(new Request(SCOPE + path, init), (promise) => lifetimes.push(promise));
-  const post = (path, body, init = {}) => call(path, { method: 'POST', headers: { 'Content-Type': 'application/json' },
-                                                      body: typeof body === 'string' ? body : JSON.stringify(body), ...init });
+  const call = (path, init, via = endpoint) => via(new Request(SCOPE + path, init), (promise) => lifetimes.push(promise));
+  const post = (path, body, init = {}, via = endpoint) => call(path, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body), ...init }, via);
   const chat = (fields) => greedy(ask(expected.prompt), fields);
 
   before(async () => {
@@ -198,6 +203,33 @@ describe('the endpoint on an engine host', () => {
     const started = performance.now();
     await (await post('v1/chat/completions', chat({ max_tokens: 30, ignore_eos: true }))).json();
     assert.ok(waited < performance.now() - started, `the next reply came ${waited} ms after the cancel`);
+  });
+
+  test('a JSON reply slower than a heartbeat is a body of spaces, then the JSON; its cancel stops it', async () => {
+    const running = await post('v1/chat/completions', chat({ max_tokens: 70, ignore_eos: true }), {}, beating);
+    const waiting = await post('v1/chat/completions', chat({ max_tokens: 70, ignore_eos: true }), {}, beating);
+    assert.deepEqual([waiting.status, waiting.headers.get('Content-Type')], [200, 'application/json'],
+                     'the headers come before its turn');
+    await waiting.body.cancel(); // what a browser does to the body of a request its caller aborts
+    const reader = running.body.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /^ +$/, 'a heartbeat');
+    const cancelled = performance.now();
+    await reader.cancel();
+    const next = await (await post('v1/chat/completions', chat({ max_tokens: 1 }))).json();
+    assert.equal(next.choices[0].finish_reason, 'length');
+    const waited = performance.now() - cancelled;
+    // Had either cancelled reply kept its turn, the next one would have waited for its 100 tokens.
+    const started = performance.now();
+    await (await post('v1/chat/completions', chat({ max_tokens: 30, ignore_eos: true }))).json();
+    assert.ok(waited < performance.now() - started, `the next reply came ${waited} ms after the cancel`);
+  });
+
+  test('a JSON reply slower than a heartbeat parses as the completion after its spaces', async () => {
+    const response = await post('v1/chat/completions', chat({ max_tokens: 70, ignore_eos: true }), {}, beating);
+    assert.deepEqual([response.status, response.headers.get('Content-Type')], [200, 'application/json']);
+    const text = await response.text();
+    assert.match(text, /^ +\{/, 'spaces, then the JSON');
+    assert.equal(JSON.parse(text).usage.completion_tokens, 70);
   });
 
   test('aborting the request stops it, streamed or not', async () => {
