@@ -74,8 +74,9 @@ const CHOICES = [...BACKENDS, 'auto'];
 
 /**
  * Load `manifest`'s model on a backend and return its Model (above).
- * options: { backend: 'webgpu' (the default, until the engine and its pages say which backend
- *   runs) | 'wasm' | 'auto' (WebGPU where a usable adapter exists, else WASM), readShard(shard,
+ * options: { backend: 'webgpu' (the default here: tests and benchmarks that pass a GPU mean it;
+ *   the engine passes its own, 'auto' unless told) | 'wasm' | 'auto' (WebGPU where a usable
+ *   adapter exists, else WASM), readShard(shard,
  *   onBytes(count, fromCache)) -> Promise<Uint8Array> (the verified bytes of a manifest shard:
  *   model_cache.js), onProgress({ stage, loaded, total, fromCache }), maxContext (cap of the KV
  *   cache, tokens), gpu (a navigator.gpu-like object or a GPUDevice; Node passes Dawn's; WebGPU

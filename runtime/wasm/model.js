@@ -83,9 +83,28 @@ export async function loadModel(manifest, {
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
   const weights = new Weights(wasm, manifest, plan);
   const model = new Model(wasm, manifest, weights, contextLength, await Threads.create(wasm, count));
-  weights.assertAllUsed();  // the forward pass asked for every runtime tensor, and only those exist
-  await weights.load({ readShard, onProgress });
+  try {
+    weights.assertAllUsed();  // the forward pass asked for every runtime tensor, and only those exist
+    await weights.load({ readShard, onProgress });
+  } catch (error) {
+    await model.destroy();  // its thread workers would otherwise keep the memory (up to 4 GiB) alive
+    throw error;
+  }
   return model;
+}
+
+// Lets the thread's queued events (a Stop, a closed tab, a model switch: worker messages) run
+// between blocks of work: the kernels compute synchronously, so without it a whole reply would
+// hold the thread. A message-channel round trip, not setTimeout (clamped to 4 ms when nested).
+function yieldToEvents() {
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
 }
 
 // Throws UnsupportedModelError naming every reason this backend cannot run the manifest's model.
@@ -367,6 +386,7 @@ class Model {
       this.#forward(block, this.#length, done === ids.length);
       this.#length += block.length;
       onProgress?.(done);
+      await yieldToEvents();
     }
   }
 
@@ -390,6 +410,7 @@ class Model {
     assertToken(token, this.vocabSize);
     this.#forward([token], this.#length, true);
     this.#length += 1;
+    await yieldToEvents();
     return this.sample(options);
   }
 

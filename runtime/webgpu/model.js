@@ -400,6 +400,7 @@ class Model {
     this.#assertUsable();
     this.truncate(this.#length - 1);
     if (sampled) this.#sampler.uncount(sampled.token);
+    this.#drawn = false;  // the discarded draw is no token to run ahead from
   }
 
   // One decode step of the token in tokens[0] at position length, then a draw.
