@@ -7,13 +7,14 @@
 // norm term. The group loop has a trip count fixed at pipeline creation and clamped loads, so the
 // compiler can unroll it. Where the adapter's subgroup size is fixed the workgroup is one subgroup,
 // and reductions need no barrier.
-// Parts: a weight scheme (q4g32.wgsl | f16.wgsl | ...), an input (in_plain.wgsl | in_norm.wgsl)
-// and an epilogue (out_*.wgsl), which maps slots to weight rows and outputs.
+// Parts: a weight scheme (q4g32.wgsl | f16.wgsl | ...), an input (in_plain.wgsl | in_norm.wgsl),
+// the group dot products (dot_float.wgsl, any scheme; dot_q4g32_int16.wgsl, q4g32 by integer dot
+// products) and an epilogue (out_*.wgsl), which maps slots to weight rows and outputs.
 
 @group(0) @binding(3) var<storage, read> act: array<vec4<T>>;  // input [rows, K]
 
-override ROWS: u32 = 4u;  // weight-row slots per workgroup: 4 or 8 (runtime/webgpu/model.js picks)
-const MAX_ROWS = 8u;      // function-scope arrays need a const size
+override ROWS: u32 = 4u;  // weight-row slots per workgroup: 4, 8 or 16 (runtime/webgpu/model.js picks)
+const MAX_ROWS = 16u;     // function-scope arrays need a const size
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: vec3<u32>,
@@ -34,9 +35,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
     var a: array<vec4<T>, 8>;
     for (var i = 0u; i < 8u; i++) { a[i] = act[(m * K + 32u * gc) / 4u + i]; }
     total_squares += select(0.0, group_squares(m, gc), valid);
+    var group = prepare_group(&a);  // once per step, for all the rows
     for (var t = 0u; t < ROWS / 4u; t++) {
       var part = vec4<f32>();
-      for (var s = 0u; s < 4u; s++) { part[s] = group_dot(rows[4u * t + s], gc, &a); }
+      for (var s = 0u; s < 4u; s++) { part[s] = prepared_dot(rows[4u * t + s], gc, &group); }
       acc[t] += select(vec4<f32>(), part, valid);
     }
   }

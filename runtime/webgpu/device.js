@@ -43,7 +43,10 @@ async function defaultGpu() {
  */
 export async function requestDevice({ gpu, f16 = true, subgroups = true, powerPreference = 'high-performance' } = {}) {
   const use = { 'shader-f16': f16, subgroups };
-  if (gpu && typeof gpu.createBuffer === 'function') return new Gpu(gpu, { owned: false, use });
+  if (gpu && typeof gpu.createBuffer === 'function') {
+    // WGSL's language features belong to the implementation, not the device: ask its GPU.
+    return new Gpu(gpu, { owned: false, use, wgslFeatures: (await defaultGpu())?.wgslLanguageFeatures });
+  }
   const source = gpu ?? await defaultGpu();
   if (!source) {
     throw new WebGPUNotAvailableError('This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome, '
@@ -62,7 +65,7 @@ export async function requestDevice({ gpu, f16 = true, subgroups = true, powerPr
   } catch (error) {
     throw new WebGPUNotAvailableError(`The GPU adapter refused a device: ${error.message}`, { cause: error });
   }
-  return new Gpu(device, { owned: true, use, adapterInfo: adapter.info });
+  return new Gpu(device, { owned: true, use, adapterInfo: adapter.info, wgslFeatures: source.wgslLanguageFeatures });
 }
 
 export class Gpu {
@@ -70,12 +73,15 @@ export class Gpu {
   #allocations = new Set(); // out-of-memory error scopes of buffer() not popped yet
   #outOfMemory = null; // the first GPUOutOfMemoryError of buffer()
 
-  constructor(device, { owned, use, adapterInfo }) {
+  // wgslFeatures: the GPU's wgslLanguageFeatures (a set of names; absent: none).
+  constructor(device, { owned, use, adapterInfo, wgslFeatures }) {
     this.device = device;
     this.owned = owned;
     this.features = {
       f16: use['shader-f16'] && device.features.has('shader-f16'),
       subgroups: use.subgroups && device.features.has('subgroups'),
+      // dot4I8Packed and pack4xI8 in WGSL (Chrome 123+): kernels/dot_q4g32_int16.wgsl
+      integerDot: Boolean(wgslFeatures?.has('packed_4x8_integer_dot_product')),
     };
     this.limits = Object.fromEntries(WANTED_LIMITS.map((name) => [name, device.limits[name]]));
     const info = adapterInfo ?? device.adapterInfo ?? {};

@@ -28,8 +28,8 @@ const FORMAT_VERSION = 3;
 const DEFAULT_MAX_CONTEXT = 4096;
 const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed)
-const GEMV_TALL = 8192;         // weights with this many rows: 8 rows per matrix-vector workgroup, else 4
-                                // (measured on an H200: more rows, or workgroups of more subgroups, were slower)
+const GEMV_TALL = 8192;         // weights with this many rows get more rows per matrix-vector workgroup: gemvShape()
+                                // (measured on an H200: on the float path, more rows or workgroups of more subgroups were slower)
 const GEMM = { WG: 64, TOKENS: 8 };  // matrix-matrix: invocations per workgroup; TOKENS as in gemm.wgsl
 const SMALL_WG = 64;            // element-wise kernels
 
@@ -265,8 +265,8 @@ class Model {
       resources.hidden = b.hidden;
     }
     const tiles = Math.ceil(outputs / (output.gated ? 2 : 4));  // a tile: 4 weight rows
-    const gemvRows = block.rows >= GEMV_TALL ? 8 : 4;
-    const gemv = await this.#kernels.kernel('gemv', { parts,
+    const { rows: gemvRows, dot } = gemvShape(block.rows, tensor.scheme, this.#kernels.gpu.features);
+    const gemv = await this.#kernels.kernel('gemv', { parts: [...parts, { file: dot }],
       constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: gemvRows } });
     const gemm = await this.#kernels.kernel('gemm', { parts, constants: { WG: GEMM.WG } });
     return {
@@ -493,6 +493,17 @@ class Model {
 // Whether layer i attends through the sliding window: sitegen/arch.py's Architecture.sliding.
 function slidingLayer(a, i) {
   return a.sliding_window !== null && (a.layer_types === null || a.layer_types[i] === 'sliding_attention');
+}
+
+// The matrix-vector kernel's weight rows per workgroup and its group dot products (a part of
+// kernels/gemv.wgsl) for a weight of `rows` rows in `scheme`. Tall weights take more rows per
+// workgroup, so each step's activations (loaded, and for the integer dots quantised, once per
+// step) serve more rows; q4g32 ones on a GPU with WGSL's packed integer dot products take the
+// integer dots, whose cheaper rows make 16 per workgroup pay (H200, 2026-11-30: the Qwen2-7B
+// shape's gate/up projection 68 -> 46 us; 8 rows on the float path, where 16 are slower).
+function gemvShape(rows, scheme, { integerDot }) {
+  if (rows < GEMV_TALL) return { rows: 4, dot: 'dot_float' };
+  return integerDot && scheme === 'q4g32' ? { rows: 16, dot: 'dot_q4g32_int16' } : { rows: 8, dot: 'dot_float' };
 }
 
 function weightPart(tensor) {

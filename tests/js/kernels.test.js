@@ -53,11 +53,13 @@ for (const path of paths) {
       assert.equal(gpu.features.subgroups, path !== NO_SUBGROUPS);
       assert.equal(h.kernels.preamble.includes('enable subgroups'), path !== NO_SUBGROUPS);
       assert.match(h.kernels.preamble, f16 ? /alias T = f16/ : /alias T = f32/);
+      assert.ok(gpu.features.integerDot, 'Dawn has WGSL packed_4x8_integer_dot_product: the integer GEMV is tested');
     });
 
-    // Runs one weight through the decode GEMV (4 and 8 rows per workgroup) and the prefill GEMM
-    // with the given input/epilogue and checks them against the reference (the GEMV computes the
-    // chunk's last row only).
+    // Runs one weight through the decode GEMV (4 and 8 rows per workgroup on floats; q4g32 also 16
+    // rows on integer dot products where WGSL has them) and the prefill GEMM with the given
+    // input/epilogue and checks them against the reference (the GEMV computes the chunk's last row
+    // only).
     async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
       const rand = random(n * 31 + k + rows);
       const gated = epilogue === 'swiglu' || epilogue === 'geglu';
@@ -79,10 +81,12 @@ for (const path of paths) {
         return y(j) + (bias ? biasValues[j] : 0);
       };
 
-      for (const [kernel, ROWS] of [['gemv', 4], ['gemv', 8], ['gemm', 4]]) {
+      const variants = [['gemv', 4, 'dot_float'], ['gemv', 8, 'dot_float'], ['gemm', 4]];
+      if (scheme === 'q4g32' && gpu.features.integerDot) variants.push(['gemv', 16, 'dot_q4g32_int16']);
+      for (const [kernel, ROWS, dot] of variants) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
-        const parts = [{ file: scheme, constants: { K: k } }];
+        const parts = [{ file: scheme, constants: { K: k } }, ...(dot ? [{ file: dot }] : [])];
         if (norm) {
           parts.push({ file: 'in_norm', constants: { EPS: 1e-5 } });
           resources.norm_x = h.buffer(Float32Array.from(x));
@@ -110,7 +114,7 @@ for (const path of paths) {
         const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden, geglu: resources.hidden }[epilogue];
         const got = pick(epilogue === 'store' || epilogue === 'residual' ? await h.read(outBuffer) : await h.readT(outBuffer));
         const floor = Math.sqrt(want.reduce((sum, v) => sum + v * v, 0) / want.length);
-        assert.ok(maxError(got, want, floor) < tolerance, `${kernel} (${ROWS} rows): error ${maxError(got, want, floor)}`);
+        assert.ok(maxError(got, want, floor) < tolerance, `${kernel} (${ROWS} rows, ${dot}): error ${maxError(got, want, floor)}`);
         if (epilogue === 'residual') {
           const normed = pick(await h.readT(resources.normed));
           const wantNormed = want.map((v, i) => v * gainOut[i % n]);

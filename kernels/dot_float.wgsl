@@ -1,0 +1,14 @@
+// The GEMV's group dot products in floats, for any weight scheme: the step's activations are used
+// as they are, and each row's product is the scheme's group_dot. A part of gemv.wgsl
+// (dot_q4g32_int16.wgsl is the other).
+
+alias PreparedGroup = array<vec4<T>, 8>;
+
+fn prepare_group(a: ptr<function, array<vec4<T>, 8>>) -> PreparedGroup {
+  return *a;
+}
+
+// Σ w[row, 32 g + k] * a[k] over group g.
+fn prepared_dot(row: u32, g: u32, group: ptr<function, PreparedGroup>) -> f32 {
+  return group_dot(row, g, group);
+}
