@@ -18,7 +18,7 @@ from sitegen.assets import asset_dir
 from sitegen.errors import SitegenError
 
 FILE = "limits.json"
-# What a rule may say; the runtime (runtime/webgpu/limits.js) refuses any other key too, so a rule
+# What a rule may say; the runtime (runtime/limits.js) refuses any other key too, so a rule
 # of a new kind fails here, at build time, rather than in every visitor's browser.
 RULE_KEYS = {"quantity", "why", "min", "max", "multiple_of"}
 FEATURE_KEYS = {"feature", "runs", "why"}

@@ -111,7 +111,7 @@ def test_the_rules_name_architecture_fields():
 
 
 def test_a_rule_the_runtime_would_not_read_breaks_the_installation_not_a_build(tmp_path, monkeypatch):
-    # runtime/webgpu/limits.js refuses unknown keys and non-manifest fields: so must the build
+    # runtime/limits.js refuses unknown keys and non-manifest fields: so must the build
     for rule in ({"quantity": "head_dim", "divides": 256, "why": "x"}, {"quantity": "q_size", "min": 1, "why": "x"}):
         (tmp_path / "limits.json").write_text(json.dumps({"rules": [rule]}), encoding="utf-8")
         monkeypatch.setattr(limits, "asset_dir", lambda name: tmp_path)

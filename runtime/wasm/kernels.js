@@ -10,12 +10,10 @@
 // allocations they follow, and never keep one across an alloc().
 
 import { readBytes } from '../io.js';
-import { OutOfMemoryError } from '../errors.js';
+import { OutOfMemoryError, UnsupportedModelError } from '../errors.js';
 
 const PAGE = 65536;
-const MAX_PAGES = 65536;
-/** The most memory a wasm32 module can address: 4 GiB. */
-export const MAX_MEMORY_BYTES = MAX_PAGES * PAGE;
+const MAX_PAGES = 65536;  // the most memory a wasm32 module can address: 4 GiB
 // kernels-threads.wasm's memory: its declared maximum (sitegen/wasm_kernels.py SHARED_MAX_MEMORY:
 // 4 GiB less a page), and a start above its declared minimum (the 64 KiB stack and static data).
 const SHARED_MAX_PAGES = MAX_PAGES - 1;
@@ -24,6 +22,9 @@ const SHARED_INITIAL_PAGES = 16;
 const BUILD = new URL('./kernels.wasm', import.meta.url);
 const THREADS_BUILD = new URL('./kernels-threads.wasm', import.meta.url);
 const ALIGN = 16;         // v128 loads and stores
+
+/** `bytes` in GiB, to two decimals ("3.99 GiB"): the unit of wasm32's limit, as memory messages say sizes. */
+export const gib = (bytes) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 /** Bytes of codes and of scales per group of 32 values, for each weight scheme (sitegen/quantize.py). */
 export const SCHEMES = {
@@ -68,23 +69,26 @@ export class WasmKernels {
     this.exports = instance.exports;
     this.memory = sharedMemory ?? instance.exports.memory;
     this.shared = Boolean(sharedMemory);
-    this.maxPages = sharedMemory ? SHARED_MAX_PAGES : MAX_PAGES;
+    // bytes the memory can grow to: wasm32's 4 GiB, or the threads build's declared maximum
+    this.maxBytes = (sharedMemory ? SHARED_MAX_PAGES : MAX_PAGES) * PAGE;
     this.top = instance.exports.__heap_base.value;
   }
 
   /**
    * A pointer to `bytes` fresh zeroed bytes, 16-byte aligned. Grows the memory as needed (which
-   * detaches earlier views of an unshared memory). Throws a RangeError when 4 GiB (wasm32's limit)
-   * would be exceeded, OutOfMemoryError when the engine refuses to grow the memory.
+   * detaches earlier views of an unshared memory). Throws UnsupportedModelError ({ needed,
+   * available }: bytes) when the memory would pass maxBytes (the model does not fit the CPU
+   * backend), OutOfMemoryError when the engine refuses to grow the memory.
    */
   alloc(bytes) {
     const ptr = Math.ceil(this.top / ALIGN) * ALIGN;
     const end = ptr + bytes;
-    const pages = Math.ceil(end / PAGE);
-    if (pages > this.maxPages) {
-      throw new RangeError(`The CPU backend needs ${end} bytes of WebAssembly memory; wasm32 has at most 4 GiB: `
-        + 'choose a smaller model.');
+    if (end > this.maxBytes) {
+      throw new UnsupportedModelError(`The CPU backend needs more than ${gib(end)} of WebAssembly memory for this `
+        + `model; its memory holds at most ${gib(this.maxBytes)}: choose a smaller model or a shorter context `
+        + '(maxContext), or a device with WebGPU.', { needed: end, available: this.maxBytes });
     }
+    const pages = Math.ceil(end / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
     if (pages > have) this.#grow(pages - have, end);
     new Uint8Array(this.memory.buffer, ptr, bytes).fill(0);  // memory released and allocated again
@@ -158,7 +162,7 @@ export class WasmKernels {
 
   /**
    * RoPE, rotate_half, on x f32 [heads, headDim] in place at one position. turn: f32 [R/2, 2], the
-   * position's row of runtime/webgpu/rope.js ropeTable (so rope_scaling is applied there);
+   * position's row of runtime/rope.js ropeTable (so rope_scaling is applied there);
    * rotaryDim R: the first R dimensions of each head turn (rope.js rotaryDim), the rest do not.
    */
   rope(x, turn, { heads, headDim, rotaryDim }) {

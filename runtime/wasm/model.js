@@ -4,29 +4,26 @@
 //
 // Weights stay in the shards' encoding (weights.js); the KV cache and activations are f32, and so
 // is every sum but the matrix products' integer dot products per group of 32 (their inputs rounded
-// to int16 per group: runtime/wasm/matmul.c). Everything is allocated at load, sized by the manifest and the context, and the
-// total is checked against wasm32's 4 GiB before any shard is read. #forward() runs a block of
-// tokens through the network, step by step in the order the model computes them (llama2.c's
-// shape); the manifest's architecture features (sitegen/arch.py) decide the optional steps, as they
-// do for runtime/webgpu/model.js. Prefill runs the prompt in blocks of PREFILL_BLOCK tokens, so each
+// to int16 per group: runtime/wasm/matmul.c). Everything is allocated at load, sized by the
+// manifest and the context, and the total is checked against the memory's maximum (wasm32's 4 GiB;
+// the threads build's, a page less) before any shard is read. #forward() runs a block of tokens
+// through the network, step by step in the order the model computes them (llama2.c's shape); the
+// manifest's architecture features (sitegen/arch.py) decide the optional steps, as they do for
+// runtime/webgpu/model.js. Prefill runs the prompt in blocks of PREFILL_BLOCK tokens, so each
 // weight matrix is read once per block (matmul.c's matrix-matrix product); decode is a block of one.
 // With threads (threads.js), the matrix products' rows and attention's heads are split over workers.
 
-import { MAX_MEMORY_BYTES, WasmKernels } from './kernels.js';
+import { WasmKernels, gib } from './kernels.js';
 import { Threads, defaultThreads, threadsAvailable } from './threads.js';
 import { Sampler } from './sampler.js';
 import { Weights, aligned, planWeights } from './weights.js';
-import { brokenLimits } from '../webgpu/limits.js';
-import { ropeInverseFrequencies, ropeTable, rotaryDim } from '../webgpu/rope.js';
-import { assertToken } from '../webgpu/sampler.js';
-import { readJSON } from '../io.js';
-import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError } from '../errors.js';
+import { CachePositions } from '../cache_positions.js';
+import { readLimits } from '../limits.js';
+import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
+import { ropeTables } from '../rope.js';
+import { ModelNotLoadedError, UnsupportedModelError } from '../errors.js';
 
-const FORMAT = 'sitegen-model';  // the manifest format runtime/webgpu/model.js reads too
-const FORMAT_VERSION = 3;
-const DEFAULT_MAX_CONTEXT = 4096;
 const PREFILL_BLOCK = 16;    // tokens per forward pass in prefill; also its progress reports' step
-const LIMITS = new URL('../../kernels/limits.json', import.meta.url).href;
 /**
  * kernels/limits.json's architecture features and the values this forward pass runs ('any': every
  * value), in the file's form. A feature the file lists and this does not is refused at load
@@ -48,38 +45,41 @@ export const CPU_FEATURES = Object.freeze({
 });
 
 /**
- * Loads `manifest`'s model (a sitegen-model manifest object, format 3) into WebAssembly memory.
+ * Loads `manifest`'s model (a sitegen-model manifest object: model_format.js) into WebAssembly memory.
  * options:
  *   readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array>: a manifest shard's bytes
  *     (required; the engine passes model_cache.js's verified ones)
  *   onProgress({ stage: 'manifest' | 'weights', loaded, total, fromCache }) (weights: bytes)
- *   maxContext: KV-cache cap in tokens (default 4096; also capped by the model's context_length)
+ *   maxContext: KV-cache cap in tokens (default model_format.js DEFAULT_MAX_CONTEXT; also capped by
+ *     the model's context_length)
  *   kernels: the kernels module (WasmKernels.create's source), default runtime/wasm/kernels.wasm
  *     (kernels-threads.wasm with threads)
  *   threads: how many threads run the matrix products and attention (default: threads.js
  *     defaultThreads(), the cores of a cross-origin isolated browser context, up to 4, else 1); more
  *     than 1 only where threadsAvailable() (a cross-origin isolated page, or Node), else 1
  *     (model.threads says)
- * Resolves to a Model (runtime/backend.js) whose backend is 'wasm'. Rejects, before any shard is
- * read, with UnsupportedModelError for a manifest this backend cannot run (format,
- * kernels/limits.json's rules, a feature or weight scheme without a CPU kernel, runtime tensors
- * the forward pass does not match) or a model that needs more than wasm32's 4 GiB (the sizes
- * said); with WebAssembly.CompileError where the engine lacks WebAssembly SIMD; OutOfMemoryError
- * when the engine cannot grow the memory that far; a RangeError for `threads` not a whole number
- * >= 1; an Error when a worker thread fails to start; whatever readShard rejects with.
+ * Resolves to a Model (runtime/backend.js) whose backend is 'wasm'; its `lost` settles with a
+ * DeviceLostError when a worker thread dies (threads.js), after which every call rejects with it.
+ * Rejects, before any shard is read, with UnsupportedModelError for a manifest this backend cannot
+ * run (format, kernels/limits.json's rules, a feature or weight scheme without a CPU kernel,
+ * runtime tensors the forward pass does not match) or a model that needs more than the memory's
+ * maximum (wasm32's 4 GiB; the sizes said); with WebAssembly.CompileError where the engine lacks
+ * WebAssembly SIMD; OutOfMemoryError when the engine cannot grow the memory that far; a RangeError
+ * for `threads` not a whole number >= 1; an Error when a worker thread fails to start; whatever
+ * readShard rejects with.
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, maxContext = DEFAULT_MAX_CONTEXT, kernels: source, threads = defaultThreads(),
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
-  await assertRunnable(manifest);
+  await assertRunnable(manifest, { runner: 'The CPU backend', moreProblems: featuresNotRun });
   const plan = planWeights(manifest);
   const contextLength = Math.min(manifest.architecture.context_length, maxContext);
   if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`threads = ${threads}: a whole number >= 1.`);
   const count = threadsAvailable() ? threads : 1;
   const wasm = await WasmKernels.create(source, { shared: count > 1 });
-  assertFits(manifest, wasm.mark(), plan.bytes, contextLength, count);
+  assertFits(manifest, wasm, plan.bytes, contextLength, count);
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
   const weights = new Weights(wasm, manifest, plan);
   const model = new Model(wasm, manifest, weights, contextLength, await Threads.create(wasm, count));
@@ -107,34 +107,13 @@ function yieldToEvents() {
   });
 }
 
-// Throws UnsupportedModelError naming every reason this backend cannot run the manifest's model.
-async function assertRunnable(manifest) {
-  if (manifest.format !== FORMAT || manifest.format_version !== FORMAT_VERSION) {
-    throw new UnsupportedModelError(`Not a sitegen model manifest this runtime reads (format ${manifest.format} `
-      + `version ${manifest.format_version}; it reads ${FORMAT} version ${FORMAT_VERSION}). Rebuild the site.`);
-  }
-  const a = manifest.architecture;
-  const problems = [];
-  if (a.num_heads % a.num_kv_heads) problems.push(`${a.num_heads} heads over ${a.num_kv_heads} KV heads`);
-  problems.push(...await brokenLimits(a));
-  for (const { feature } of (await readJSON(LIMITS)).features) {
+// One line for each feature of kernels/limits.json that `a` (the manifest's architecture) has at a
+// value CPU_FEATURES does not run.
+async function featuresNotRun(a) {
+  return (await readLimits()).features.filter(({ feature }) => {
     const runs = CPU_FEATURES[feature];
-    if (!runs || (runs !== 'any' && !runs.includes(a[feature]))) {
-      problems.push(`${feature} is ${JSON.stringify(a[feature])}, which the CPU backend does not run yet`);
-    }
-  }
-  if (problems.length) {
-    throw new UnsupportedModelError(`The CPU backend cannot run ${manifest.model_id}: ${problems.join('; ')}.`);
-  }
-}
-
-// The model's sizes the forward pass works with.
-function dimensionsOf(a) {
-  return {
-    hidden: a.hidden_size, heads: a.num_heads, kvHeads: a.num_kv_heads, headDim: a.head_dim, ffn: a.ffn_size,
-    layers: a.num_layers, vocab: a.vocab_size, eps: a.rms_norm_eps,
-    q: a.num_heads * a.head_dim, kv: a.num_kv_heads * a.head_dim, rotary: rotaryDim(a),
-  };
+    return !runs || (runs !== 'any' && !runs.includes(a[feature]));
+  }).map(({ feature }) => `${feature} is ${JSON.stringify(a[feature])}, which the CPU backend does not run yet`);
 }
 
 // Bytes of each thread's scratch: attention's scores and the matrix products' quantised activations.
@@ -169,7 +148,8 @@ function bufferBytes(a, d, contextLength, threads) {
 }
 
 // Bytes of WebAssembly memory the model takes: { total, cache (the KV cache's) }. base: the bytes
-// below the allocator's start (stack and static data); weightBytes: planWeights()'s.
+// below the allocator's start (stack, static data, and what was allocated before); weightBytes:
+// planWeights()'s.
 function memoryBytes(a, base, weightBytes, contextLength, threads) {
   const { kCache, vCache, ...rest } = bufferBytes(a, dimensionsOf(a), contextLength, threads);
   const sum = (sizes) => sizes.reduce((total, bytes) => total + aligned(bytes), 0);
@@ -178,34 +158,29 @@ function memoryBytes(a, base, weightBytes, contextLength, threads) {
 }
 
 // Throws UnsupportedModelError, with the sizes and the context that would fit, when the model's
-// memory would pass wasm32's 4 GiB.
-function assertFits(manifest, base, weightBytes, contextLength, threads) {
+// memory would pass what `wasm`'s memory can grow to (WasmKernels maxBytes: wasm32's 4 GiB, or the
+// threads build's maximum, a page less).
+function assertFits(manifest, wasm, weightBytes, contextLength, threads) {
   const a = manifest.architecture;
+  const [base, limit] = [wasm.mark(), wasm.maxBytes];
   const { total, cache } = memoryBytes(a, base, weightBytes, contextLength, threads);
-  if (total <= MAX_MEMORY_BYTES) return;
+  if (total <= limit) return;
   let [fits, over] = [0, contextLength];  // the longest context that fits, by bisection
   while (over - fits > 1) {
     const middle = Math.floor((fits + over) / 2);
-    if (memoryBytes(a, base, weightBytes, middle, threads).total <= MAX_MEMORY_BYTES) fits = middle;
+    if (memoryBytes(a, base, weightBytes, middle, threads).total <= limit) fits = middle;
     else over = middle;
   }
-  const gib = (bytes) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
   throw new UnsupportedModelError(`${manifest.model_id} needs ${gib(total)} of memory on the CPU backend (weights `
     + `${gib(weightBytes)}, KV cache for ${contextLength} tokens ${gib(cache)}, the rest ${gib(total - weightBytes - cache)}); `
-    + `WebAssembly (wasm32) holds at most 4 GiB. ${fits > 0 ? `A context of at most ${fits} tokens (maxContext) fits; `
-      + 'or choose' : 'Choose'} a smaller model, or a device with WebGPU.`, { needed: total, available: MAX_MEMORY_BYTES });
-}
-
-// Whether layer i attends through the sliding window: sitegen/arch.py's Architecture.sliding.
-function slidingLayer(a, i) {
-  return a.sliding_window !== null && (a.layer_types === null || a.layer_types[i] === 'sliding_attention');
+    + `its WebAssembly memory holds at most ${gib(limit)}. ${fits > 0 ? `A context of at most ${fits} tokens (maxContext) fits; `
+      + 'or choose' : 'Choose'} a smaller model, or a device with WebGPU.`, { needed: total, available: limit });
 }
 
 class Model {
   backend = 'wasm';
-  lost = new Promise(() => {});  // pending: a CPU backend has no device to lose
   #wasm;
-  #length = 0;
+  #positions;  // the KV cache's: CachePositions
   #dims;
   #buffers;  // pointers, as bufferBytes() names them
   #threads;  // the Threads running matrix products and attention
@@ -224,20 +199,18 @@ class Model {
     this.manifest = manifest;
     this.vocabSize = a.vocab_size;
     this.contextLength = contextLength;
+    this.#positions = new CachePositions(this);
     this.#wasm = wasm;
     this.#dims = dimensionsOf(a);
     this.#threads = threads;
     this.threads = threads.count;
+    this.lost = threads.lost;  // a worker thread's death; pending while they run
     this.#strides = perThreadBytes(this.#dims, contextLength);
     this.#buffers = Object.fromEntries(Object.entries(bufferBytes(a, this.#dims, contextLength, threads.count)).map(([name, bytes]) => [
       name, Array.isArray(bytes) ? bytes.map((size) => wasm.alloc(size)) : bytes && wasm.alloc(bytes)]));
-    // LongRoPE picks its factors by the context this model runs: the KV cache's length
-    wasm.f32(this.#buffers.rope, contextLength * this.#dims.rotary)
-      .set(ropeTable(ropeInverseFrequencies(a, contextLength), contextLength, a));
-    if (a.rope_local_base_freq) {  // unscaled: Gemma3TextConfig scales full-attention layers only
-      const local = ropeInverseFrequencies({ ...a, rope_theta: a.rope_local_base_freq, rope_scaling: null });
-      wasm.f32(this.#buffers.ropeLocal, contextLength * this.#dims.rotary).set(ropeTable(local, contextLength));
-    }
+    const tables = ropeTables(a, contextLength);
+    wasm.f32(this.#buffers.rope, tables.global.length).set(tables.global);
+    if (tables.local) wasm.f32(this.#buffers.ropeLocal, tables.local.length).set(tables.local);
     this.#sampler = new Sampler(a.vocab_size);
     this.#build(a, weights);
   }
@@ -275,8 +248,9 @@ class Model {
   }
 
   // Tokens `ids` (at most PREFILL_BLOCK) at positions pos.. through the network, their keys and
-  // values cached; `logits`: then the last one's logits into the logits buffer.
-  #forward(ids, pos, logits) {
+  // values cached; `logits`: then the last one's logits into the logits buffer. Rejects as
+  // threads.js's jobs do (a worker's DeviceLostError).
+  async #forward(ids, pos, logits) {
     const k = this.#wasm;
     const d = this.#dims;
     const b = this.#buffers;
@@ -288,7 +262,7 @@ class Model {
       { K: d.hidden, scale: embed.scale }));                             // x = E[token] × multiplier
     for (const layer of this.#layers) {
       this.#rmsNorm(b.x, layer.attnNorm, b.normed, d.hidden, T);         // normed = RMSNorm(x) ⊙ g
-      this.#matmul(layer.qkv, b.normed, b.qkv, T);                       // qkv = normed · [Wq; Wk; Wv]ᵀ
+      await this.#matmul(layer.qkv, b.normed, b.qkv, T);                       // qkv = normed · [Wq; Wk; Wv]ᵀ
       for (let t = 0; t < T; t++) {
         const [q, key] = [b.qkv + 4 * t * width, b.qkv + 4 * (t * width + d.q)];
         if (layer.qkvBias) k.add(q, layer.qkvBias, width);               //   + bias (attention_bias)
@@ -298,31 +272,31 @@ class Model {
         k.rope(key, turn, { heads: d.kvHeads, headDim: d.headDim, rotaryDim: d.rotary });
         this.#cache(layer, key, pos + t);                                // k, v appended to the cache
       }
-      this.#threads.attention({ q: b.qkv, qStride: 4 * width, kCache: layer.kCache, vCache: layer.vCache,
+      await this.#threads.attention({ q: b.qkv, qStride: 4 * width, kCache: layer.kCache, vCache: layer.vCache,
         out: b.attn, outStride: 4 * d.q, scores: b.scores, scoresStride: this.#strides.scores }, {
         heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim, context: this.contextLength, pos, tokens: T,
         window: layer.window, scale, softcap });                         // attn = softmax(q kᵀ scale) v, GQA (a window)
-      this.#matmul(layer.o, b.attn, b.proj, T);                          // proj = attn · Woᵀ
+      await this.#matmul(layer.o, b.attn, b.proj, T);                          // proj = attn · Woᵀ
       this.#residual(layer.postAttnNorm, T);                             // x += proj (sandwich_norms: RMSNorm(proj) ⊙ g)
       this.#rmsNorm(b.x, layer.ffnNorm, b.normed, d.hidden, T);          // normed = RMSNorm(x) ⊙ g
-      this.#matmul(layer.gateUp, b.normed, b.gateUp, T);                 // gate, up = normed · [Wgate; Wup]ᵀ
+      await this.#matmul(layer.gateUp, b.normed, b.gateUp, T);                 // gate, up = normed · [Wgate; Wup]ᵀ
       for (let t = 0; t < T; t++) {                                      // hidden = act(gate) ⊙ up
         const gate = b.gateUp + 8 * t * d.ffn;
         k.gated(activation, gate, gate + 4 * d.ffn, b.hidden + 4 * t * d.ffn, d.ffn);
       }
-      this.#matmul(layer.down, b.hidden, b.proj, T);                     // proj = hidden · Wdownᵀ
+      await this.#matmul(layer.down, b.hidden, b.proj, T);                     // proj = hidden · Wdownᵀ
       this.#residual(layer.postFfnNorm, T);                              // x += proj (sandwich_norms: normalised)
     }
     if (!logits) return;
     const last = b.x + 4 * (T - 1) * d.hidden;
     k.rmsNorm(last, this.#finalNorm, b.normed, d.hidden, d.eps);         // normed = RMSNorm(x) ⊙ g, last token
-    this.#matmul(this.#lmHead, b.normed, b.logits, 1);                   // logits = normed · Eᵀ (or the LM head's)
+    await this.#matmul(this.#lmHead, b.normed, b.logits, 1);                   // logits = normed · Eᵀ (or the LM head's)
     if (finalSoftcap) k.softCap(b.logits, d.vocab, finalSoftcap);        // soft-capped (final_logit_softcapping)
   }
 
-  // Y [T, rows] = X [T, cols] · Wᵀ over the runtime tensor W.
+  // Y [T, rows] = X [T, cols] · Wᵀ over the runtime tensor W; resolves once written.
   #matmul(tensor, x, y, T) {
-    this.#threads.matmul(tensor.scheme, tensor.parts, x, y, { K: tensor.cols, rows: tensor.rows, tokens: T,
+    return this.#threads.matmul(tensor.scheme, tensor.parts, x, y, { K: tensor.cols, rows: tensor.rows, tokens: T,
       scratch: this.#buffers.scratch, scratchStride: this.#strides.scratch });
   }
 
@@ -363,28 +337,26 @@ class Model {
   }
 
   get length() {
-    return this.#length;
+    return this.#positions.length;
   }
 
   // Forgets every cached position from n on; RangeError unless 0 <= n <= length.
   truncate(n) {
-    if (!Number.isInteger(n) || n < 0 || n > this.#length) throw new RangeError(`truncate(${n}): 0..${this.#length} cached`);
-    this.#length = n;
+    this.#positions.truncate(n);
   }
 
   // Runs ids at positions length.., PREFILL_BLOCK tokens a pass; leaves the last one's logits.
   // onProgress(done) after each block. Rejects with ContextWindowExceededError when the
-  // cache cannot hold them, ModelNotLoadedError after destroy(); a plain Error for an id out of
-  // range (a caller's bug), before any runs.
+  // cache cannot hold them, ModelNotLoadedError after destroy(), a worker's DeviceLostError; a
+  // plain Error for an id out of range (a caller's bug), before any runs.
   async prefill(ids, { onProgress } = {}) {
     this.#assertUsable();
-    this.#assertRoom(ids.length);
-    for (const id of ids) assertToken(id, this.vocabSize);
+    this.#positions.assertAppendable(ids);
     for (let done = 0; done < ids.length;) {
       const block = ids.slice(done, done + PREFILL_BLOCK);
       done += block.length;
-      this.#forward(block, this.#length, done === ids.length);
-      this.#length += block.length;
+      await this.#forward(block, this.#positions.length, done === ids.length);
+      this.#positions.advance(block.length);
       onProgress?.(done);
       await yieldToEvents();
     }
@@ -406,10 +378,9 @@ class Model {
   // Runs `token` at position length (appending it to the cache), then samples.
   async step(token, options = {}) {
     this.#assertUsable();
-    this.#assertRoom(1);
-    assertToken(token, this.vocabSize);
-    this.#forward([token], this.#length, true);
-    this.#length += 1;
+    this.#positions.assertAppendable([token]);
+    await this.#forward([token], this.#positions.length, true);
+    this.#positions.advance(1);
     await yieldToEvents();
     return this.sample(options);
   }
@@ -425,18 +396,12 @@ class Model {
     this.#threads?.destroy();
     this.#threads = null;
     this.#wasm = null;
-    this.#length = 0;
+    this.#positions.truncate(0);
   }
 
+  // Throws ModelNotLoadedError after destroy(), the DeviceLostError once a worker thread died.
   #assertUsable() {
     if (!this.#wasm) throw new ModelNotLoadedError('The model was destroyed; load it again.');
-  }
-
-  // Throws ContextWindowExceededError unless `count` more tokens fit the cache.
-  #assertRoom(count) {
-    if (this.#length + count > this.contextLength) {
-      throw new ContextWindowExceededError(`${this.#length} cached + ${count} new tokens exceed the context window `
-        + `of ${this.contextLength} tokens.`, { length: this.#length, requested: count, contextLength: this.contextLength });
-    }
+    this.#threads.assertAlive();
   }
 }

@@ -6,7 +6,7 @@
 #include "common.h"
 
 // x f32 [heads, head_dim], in place; turn f32 [R/2, 2]: (cos, sin) of pair i at this position,
-// the row of runtime/webgpu/rope.js ropeTable for it; R = rotary_dim (even, <= head_dim).
+// the row of runtime/rope.js ropeTable for it; R = rotary_dim (even, <= head_dim).
 void EXPORT(rope)(float *x, const float *turn, int heads, int head_dim, int rotary_dim) {
   const int half = rotary_dim / 2;
   for (int h = 0; h < heads; h++) {

@@ -14,7 +14,7 @@
 // width depends on the device). Log-probabilities: log-softmax of the scores before temperature.
 
 import { MAX_LOGIT_BIAS } from '../sampling_limits.js';
-import { assertToken } from '../webgpu/sampler.js';
+import { assertToken, assertTokenMask } from '../token_ids.js';
 
 // Weights below e^-NEGLIGIBLE = 1e-12 of the best are left out of a draw (kernels/sample.wgsl's
 // NEGLIGIBLE): all of them together weigh under V * 1e-12, less than float rounding.
@@ -27,7 +27,6 @@ export class Sampler {
   /** vocabSize: logits per position. */
   constructor(vocabSize) {
     this.vocabSize = vocabSize;
-    this.maskWords = Math.ceil(vocabSize / 32);
     this.#history = new Uint32Array(vocabSize);
     this.#scores = new Float32Array(vocabSize);
   }
@@ -51,7 +50,7 @@ export class Sampler {
       temperature = 1, topP = 1, topK = 0, frequencyPenalty = 0, presencePenalty = 0, repetitionPenalty = 1,
       logitBias = null, random = Math.random(), logprobs = false, topLogprobs = 0, tokenMask = null,
     } = options;
-    if (tokenMask) this.#assertMask(tokenMask);
+    if (tokenMask) assertTokenMask(tokenMask, this.vocabSize);
     const scores = this.#score(logits, { frequencyPenalty, presencePenalty, repetitionPenalty, logitBias, tokenMask });
     const best = argmax(scores);
     const token = temperature > 0 ? draw(scores, best, { temperature, topK, topP, random }) : best;
@@ -89,16 +88,6 @@ export class Sampler {
     }
     return scores;
   }
-
-  // A mask that allowed nothing would leave no token to choose.
-  #assertMask(mask) {
-    if (!(mask instanceof Uint32Array) || mask.length !== this.maskWords) {
-      throw new Error(`tokenMask must be a Uint32Array of ${this.maskWords} words (one bit per token of ${this.vocabSize})`);
-    }
-    const lastBits = this.vocabSize % 32 ? (2 ** (this.vocabSize % 32) - 1) >>> 0 : 0xffffffff;
-    const any = mask.some((word, i) => (i === mask.length - 1 ? word & lastBits : word) !== 0);
-    if (!any) throw new Error(`tokenMask allows none of the ${this.vocabSize} tokens`);
-  }
 }
 
 // The index of the largest score, the first of ties.
@@ -125,24 +114,57 @@ function draw(scores, best, { temperature, topK, topP, random }) {
     cut = sorted[sorted.length - topK];  // the k-th best score: it and all above (ties too) stay
     ids = ids.filter((id) => scores[id] >= cut);
   }
-  const weight = (id) => Math.exp((scores[id] - top) / temperature);
+  let weights = Float64Array.from(ids, (id) => Math.exp((scores[id] - top) / temperature));
   if (topP < 1) {
-    const goal = topP * ids.reduce((sum, id) => sum + weight(id), 0);
-    const byScore = [...ids].sort((a, b) => scores[b] - scores[a]);
-    let mass = 0;
-    for (const id of byScore) {
-      mass += weight(id);
-      if (mass >= goal) { cut = scores[id]; break; }
+    const topPScore = topPCut(scores, ids, weights, topP * sum(weights));
+    if (topPScore !== null) {
+      const kept = ids.map((id, i) => i).filter((i) => scores[ids[i]] >= topPScore);
+      ids = kept.map((i) => ids[i]);
+      weights = Float64Array.from(kept, (i) => weights[i]);
     }
-    ids = ids.filter((id) => scores[id] >= cut);
   }
-  const goal = random * ids.reduce((sum, id) => sum + weight(id), 0);
+  const goal = random * sum(weights);
   let mass = 0;
-  for (const id of ids) {
-    mass += weight(id);
-    if (mass > goal) return id;
+  for (let i = 0; i < ids.length; i++) {
+    mass += weights[i];
+    if (mass > goal) return ids[i];
   }
   return best;  // rounding put the goal past the end (as sample.wgsl falls back)
+}
+
+// Σ values, in order (the order every draw of this module sums its weights in).
+function sum(values) {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
+}
+
+// Where top-p cuts the candidates `ids` (id order; `weights` theirs): walking them best first (ties
+// by id), the score of the one at which their weight reaches `goal`; null when rounding leaves it
+// short of the goal even with all of them (all stay). Only the candidates above a floor of weight
+// are sorted, the floor lowered 16-fold until they carry the goal: the walk over them is the start
+// of the walk over all, without sorting a flat distribution's whole vocabulary every token.
+function topPCut(scores, ids, weights, goal) {
+  for (let floor = 1 / 16; ; floor /= 16) {
+    const above = [];
+    let total = 0;
+    for (let i = 0; i < ids.length; i++) {
+      if (weights[i] >= floor) {
+        above.push(i);
+        total += weights[i];
+      }
+    }
+    const all = above.length === ids.length;
+    if (total >= goal || all) {
+      above.sort((a, b) => scores[ids[b]] - scores[ids[a]]);  // stable: ties stay in id order
+      let mass = 0;
+      for (const i of above) {
+        mass += weights[i];
+        if (mass >= goal) return scores[ids[i]];
+      }
+      if (all) return null;
+    }
+  }
 }
 
 // The ids with score >= cut, in id order.

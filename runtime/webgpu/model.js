@@ -17,15 +17,14 @@
 
 import { requestDevice } from './device.js';
 import { Kernels } from './kernels.js';
-import { brokenLimits } from './limits.js';
-import { ropeInverseFrequencies, ropeTable, rotaryDim } from './rope.js';
-import { Sampler, assertToken } from './sampler.js';
+import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
-import { ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError } from '../errors.js';
+import { CachePositions } from '../cache_positions.js';
+import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
+import { ropeTables } from '../rope.js';
+import { assertToken } from '../token_ids.js';
+import { ModelNotLoadedError } from '../errors.js';
 
-const FORMAT = 'sitegen-model';
-const FORMAT_VERSION = 3;
-const DEFAULT_MAX_CONTEXT = 4096;
 const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed)
 const GEMV_TALL = 8192;         // weights with this many rows get more rows per matrix-vector workgroup: gemvShape()
@@ -34,13 +33,14 @@ const GEMM = { WG: 64, TOKENS: 8 };  // matrix-matrix: invocations per workgroup
 const SMALL_WG = 64;            // element-wise kernels
 
 /**
- * Loads `manifest`'s model (a sitegen-model manifest object, format 2) onto a WebGPU device.
+ * Loads `manifest`'s model (a sitegen-model manifest object: model_format.js) onto a WebGPU device.
  * options:
  *   readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array>: a manifest shard's bytes
  *     (required; the engine passes model_cache.js's verified ones, tests and benchmarks their own)
  *   onProgress({ stage: 'manifest' | 'weights' | 'pipelines', loaded, total }) (weights: see weights.js)
  *   gpu: a GPU (navigator.gpu-like) or a GPUDevice to use; default: navigator.gpu / npm webgpu
- *   maxContext: KV-cache cap in tokens (also capped by the model and the device's binding limit)
+ *   maxContext: KV-cache cap in tokens (default model_format.js DEFAULT_MAX_CONTEXT; also capped by
+ *     the model and the device's binding limit)
  *   maxBindingBytes: a lower binding limit than the device's (tests force row-block splitting)
  *   f16: false to use the f32 path where shader-f16 exists
  * Resolves to a Model (runtime/backend.js). Rejects with UnsupportedModelError (a manifest this
@@ -54,7 +54,7 @@ export async function loadModel(manifest, {
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
-  await assertRunnable(manifest);
+  await assertRunnable(manifest, { runner: 'This runtime' });
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
   // f32_activations (sitegen/arch.py): a model whose activations outgrow f16 takes the f32 path
   const gpu = await requestDevice({ gpu: gpuOption, f16: f16 && !manifest.architecture.f32_activations });
@@ -76,22 +76,9 @@ export async function loadModel(manifest, {
   }
 }
 
-// Throws UnsupportedModelError naming every reason this runtime cannot run the manifest's model.
-async function assertRunnable(manifest) {
-  if (manifest.format !== FORMAT || manifest.format_version !== FORMAT_VERSION) {
-    throw new UnsupportedModelError(`Not a sitegen model manifest this runtime reads (format ${manifest.format} `
-      + `version ${manifest.format_version}; it reads ${FORMAT} version ${FORMAT_VERSION}). Rebuild the site.`);
-  }
-  const a = manifest.architecture;
-  const problems = [];
-  if (a.num_heads % a.num_kv_heads) problems.push(`${a.num_heads} heads over ${a.num_kv_heads} KV heads`);
-  problems.push(...await brokenLimits(a));
-  if (problems.length) throw new UnsupportedModelError(`This runtime cannot run ${manifest.model_id}: ${problems.join('; ')}.`);
-}
-
 class Model {
   backend = 'webgpu';
-  #length = 0;
+  #positions;          // the KV cache's: CachePositions
   #tokenOnGpu = null;  // what tokens[0] holds once every submit has run: the last draw read back
                        // while no later one is queued (so step() need not write it); null: unknown
   #drawn = false;      // whether the last submit drew a token (into tokens[0]) that no step has run
@@ -117,16 +104,13 @@ class Model {
     this.manifest = manifest;
     this.features = { ...gpu.features };
     this.vocabSize = a.vocab_size;
-    this.#dims = {
-      hidden: a.hidden_size, heads: a.num_heads, kvHeads: a.num_kv_heads, headDim: a.head_dim, ffn: a.ffn_size,
-      layers: a.num_layers, vocab: a.vocab_size, eps: a.rms_norm_eps,
-      q: a.num_heads * a.head_dim, kv: a.num_kv_heads * a.head_dim, rotary: rotaryDim(a),
-    };
+    this.#dims = dimensionsOf(a);
     const d = this.#dims;
     const elementBytes = this.features.f16 ? 2 : 4;
     // the KV cache of a layer and the RoPE table must each fit one binding
     const fits = Math.floor(Math.min(bindingLimit / (d.kv * elementBytes), bindingLimit / (d.headDim * 4)));
     this.contextLength = Math.min(a.context_length, maxContext, fits);
+    this.#positions = new CachePositions(this);
     this.#weights = weights;
 
     const storage = (label, bytes) => gpu.buffer({ label, size: bytes,
@@ -150,13 +134,9 @@ class Model {
       kCache: Array.from({ length: d.layers }, (_, i) => storage(`k cache ${i}`, elementBytes * this.contextLength * d.kv)),
       vCache: Array.from({ length: d.layers }, (_, i) => storage(`v cache ${i}`, elementBytes * this.contextLength * d.kv)),
     };
-    // LongRoPE (Phi-3) picks its factors by the context this model runs: the KV cache's length
-    gpu.device.queue.writeBuffer(this.#buffers.rope, 0,
-      ropeTable(ropeInverseFrequencies(a, this.contextLength), this.contextLength, a));
-    if (a.rope_local_base_freq) {  // unscaled: Gemma3TextConfig scales full-attention layers only
-      const local = ropeInverseFrequencies({ ...a, rope_theta: a.rope_local_base_freq, rope_scaling: null });
-      gpu.device.queue.writeBuffer(this.#buffers.ropeLocal, 0, ropeTable(local, this.contextLength));
-    }
+    const tables = ropeTables(a, this.contextLength);
+    gpu.device.queue.writeBuffer(this.#buffers.rope, 0, tables.global);
+    if (tables.local) gpu.device.queue.writeBuffer(this.#buffers.ropeLocal, 0, tables.local);
     this.#kernels = kernels;
     this.#uniform = kernels.uniform;
     this.#sampler = new Sampler(gpu, { vocabSize: d.vocab, logits: this.#buffers.logits, tokens: this.#buffers.tokens });
@@ -296,13 +276,12 @@ class Model {
   }
 
   get length() {
-    return this.#length;
+    return this.#positions.length;
   }
 
   // Forgets every cached position from n on; RangeError unless 0 <= n <= length.
   truncate(n) {
-    if (!Number.isInteger(n) || n < 0 || n > this.#length) throw new RangeError(`truncate(${n}): 0..${this.#length} cached`);
-    this.#length = n;
+    this.#positions.truncate(n);
   }
 
   // Runs ids (token ids) at positions length..; leaves the last position's logits on the GPU.
@@ -312,15 +291,14 @@ class Model {
   // after destroy(), DeviceLostError; a plain Error for an id out of range (a caller's bug).
   async prefill(ids, { onProgress } = {}) {
     this.#assertUsable();
-    this.#assertRoom(ids.length);
-    for (const id of ids) assertToken(id, this.vocabSize);
+    this.#positions.assertAppendable(ids);
     const { device } = this.gpu;
     let reported = null; // with onProgress: settles once every chunk submitted so far has run and been reported
     for (let start = 0; start < ids.length; start += PREFILL_CHUNK) {
       const chunk = ids.slice(start, start + PREFILL_CHUNK);
       this.#tokenWords.set(chunk);
       device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, chunk.length);
-      this.#uniform.set({ rows: chunk.length, pos: this.#length + start });
+      this.#uniform.set({ rows: chunk.length, pos: this.#positions.length + start });
       this.#uniform.write();
       this.#run((pass) => this.#forward(pass, chunk.length, start + PREFILL_CHUNK >= ids.length));
       if (onProgress) {
@@ -328,7 +306,7 @@ class Model {
         reported = Promise.all([reported, device.queue.onSubmittedWorkDone()]).then(() => onProgress(done));
       }
     }
-    this.#length += ids.length;
+    this.#positions.advance(ids.length);
     this.#tokenOnGpu = null;
     this.#drawn = false;
     this.#submits++;  // a draw still being read back no longer says what tokens[0] holds
@@ -356,9 +334,8 @@ class Model {
   // Runs `token` at position length (appending it to the cache), then samples: one submit.
   async step(token, options = {}) {
     this.#assertUsable();
-    this.#assertRoom(1);
+    this.#positions.assertAppendable([token]);
     this.#sampler.assertRoomForDraw();
-    assertToken(token, this.vocabSize);
     if (token !== this.#tokenOnGpu) {
       this.#tokenWords[0] = token;
       this.gpu.device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, 1);
@@ -371,7 +348,7 @@ class Model {
   // GPU need not wait for the host. Throws a plain Error (a caller's bug) when no draw came last.
   async stepAhead(options = {}) {
     this.#assertUsable();
-    this.#assertRoom(1);
+    this.#positions.assertRoom(1);
     this.#sampler.assertRoomForDraw();
     if (!this.#drawn) throw new Error('stepAhead() runs the last draw: call sample() or step() first');
     return this.#decode(options);
@@ -384,7 +361,7 @@ class Model {
   // came last (a second forwardAhead() would run the same token again).
   forwardAhead() {
     this.#assertUsable();
-    this.#assertRoom(1);
+    this.#positions.assertRoom(1);
     if (!this.#drawn) throw new Error('forwardAhead() runs the last draw: call sample() or step() first');
     this.#placeStep();
     this.#run((pass) => this.#forward(pass, 1, true));
@@ -398,7 +375,7 @@ class Model {
   // forwardAhead(), which drew nothing). For a step run ahead past the end of a reply.
   discard(sampled) {
     this.#assertUsable();
-    this.truncate(this.#length - 1);
+    this.truncate(this.#positions.length - 1);
     if (sampled) this.#sampler.uncount(sampled.token);
     this.#drawn = false;  // the discarded draw is no token to run ahead from
   }
@@ -413,9 +390,9 @@ class Model {
   // The step uniform of one decode row at position length (written to the queue before the submit
   // that reads it), and that position taken.
   #placeStep() {
-    this.#uniform.set({ rows: 1, pos: this.#length });
+    this.#uniform.set({ rows: 1, pos: this.#positions.length });
     this.#uniform.write();
-    this.#length += 1;
+    this.#positions.advance(1);
   }
 
   // One submit of what encodePass(pass) encodes into one compute pass, then encodeAfter(encoder)
@@ -472,7 +449,7 @@ class Model {
 
   async destroy() {
     this.gpu.destroy();
-    this.#length = 0;
+    this.#positions.truncate(0);
   }
 
   // Throws ModelNotLoadedError after destroy(), the DeviceLostError (or GPU error) once one happened.
@@ -480,19 +457,6 @@ class Model {
     if (this.gpu.destroyed) throw new ModelNotLoadedError('The model was destroyed; load it again.');
     this.gpu.throwIfFailed();
   }
-
-  // Throws ContextWindowExceededError unless `count` more tokens fit the cache.
-  #assertRoom(count) {
-    if (this.#length + count > this.contextLength) {
-      throw new ContextWindowExceededError(`${this.#length} cached + ${count} new tokens exceed the context window `
-        + `of ${this.contextLength} tokens.`, { length: this.#length, requested: count, contextLength: this.contextLength });
-    }
-  }
-}
-
-// Whether layer i attends through the sliding window: sitegen/arch.py's Architecture.sliding.
-function slidingLayer(a, i) {
-  return a.sliding_window !== null && (a.layer_types === null || a.layer_types[i] === 'sliding_attention');
 }
 
 // The matrix-vector kernel's weight rows per workgroup and its group dot products (a part of

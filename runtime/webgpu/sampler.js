@@ -11,6 +11,7 @@
 // rest): this code trusts them and asserts only what would corrupt GPU memory or hang a kernel.
 
 import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../sampling_limits.js';
+import { assertToken, assertTokenMask, maskWords } from '../token_ids.js';
 
 const SCORES_WG = 256;
 const BANNED_LOGPROB = -1e38;  // at or below: a banned token's (see read())
@@ -31,7 +32,7 @@ export class Sampler {
   constructor(gpu, { vocabSize, logits, tokens }) {
     this.gpu = gpu;
     this.vocabSize = vocabSize;
-    this.maskWords = Math.ceil(vocabSize / 32);
+    this.maskWords = maskWords(vocabSize);
     this.#history = new Uint32Array(vocabSize);
     const storage = (label, size) => gpu.buffer({ label, size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
@@ -115,15 +116,9 @@ export class Sampler {
     return entries.length;
   }
 
-  // A mask that allowed nothing would leave the kernels no token to choose.
+  // A mask that allowed nothing would leave the kernels no token to choose: token_ids.js checks.
   #writeMask(mask) {
-    if (!(mask instanceof Uint32Array) || mask.length !== this.maskWords) {
-      throw new Error(`tokenMask must be a Uint32Array of ${this.maskWords} words (one bit per token of ${this.vocabSize})`);
-    }
-    const lastBits = this.vocabSize % 32 ? (2 ** (this.vocabSize % 32) - 1) >>> 0 : 0xffffffff;
-    const any = mask.some((word, i) => (i === mask.length - 1 ? word & lastBits : word) !== 0);
-    if (!any) throw new Error(`tokenMask allows none of the ${this.vocabSize} tokens`);
-    this.gpu.device.queue.writeBuffer(this.buffers.mask, 0, mask);
+    this.gpu.device.queue.writeBuffer(this.buffers.mask, 0, assertTokenMask(mask, this.vocabSize));
   }
 
   encode(pass) {
@@ -177,10 +172,4 @@ export class Sampler {
 
 function readBytes(want) {
   return want.logprob ? 8 + 8 * want.topLogprobs : 4;
-}
-
-/** `id` if it is a token id in 0..vocabSize-1; else throws a plain Error (a caller's bug). */
-export function assertToken(id, vocabSize) {
-  if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new Error(`token id ${id} is not in 0..${vocabSize - 1}`);
-  return id;
 }

@@ -1,13 +1,14 @@
 // Model weights, from the manifest's shards into GPU buffers.
 //
 // The manifest's `runtime_tensors` say which GPU tensors a model has: each is one or more manifest
-// tensors with the same row width whose rows are stacked (q/k/v into one QKV weight, gate/up into
-// one). One marked `split` that is bigger than one storage binding (a 128k-vocabulary LM head,
-// say) is split into row blocks, each its own buffers; kernels run once per block. Buffers are
-// made first, so the forward pass can bind them (and say which it uses) before any byte is read;
-// then shards are read one at a time (readShard: see model_cache.js, which verifies them) and
-// written piece by piece where they belong, so peak memory stays near one shard.
+// tensors with the same row width whose rows are stacked (runtime/runtime_tensors.js). One marked
+// `split` that is bigger than one storage binding (a 128k-vocabulary LM head, say) is split into
+// row blocks, each its own buffers; kernels run once per block. Buffers are made first, so the
+// forward pass can bind them (and say which it uses) before any byte is read; then shards are read
+// one at a time (readShard: see model_cache.js, which verifies them) and written piece by piece
+// where they belong, so peak memory stays near one shard.
 
+import { RuntimeTensors, stackMembers } from '../runtime_tensors.js';
 import { OutOfMemoryError, UnsupportedModelError } from '../errors.js';
 
 // Bytes of one row of each part of a tensor with `cols` values per row (the layouts:
@@ -19,19 +20,15 @@ const PART_ROW_BYTES = {
   f16: { data: (cols) => 2 * cols },
   f32: { data: (cols) => 4 * cols },
 };
-const REPORT_EVERY_MS = 100; // progress within a shard, at most this often
 
 /**
  * A model's runtime tensors on the GPU. get(name) -> { name, scheme, rows, cols, rowBytes: { part:
  * bytes }, blocks: [{ row0, rows, buffers: { part: GPUBuffer } }] }: `rows` x `cols` values,
  * blocks of consecutive rows (one block unless split), each part (codes/scales for q4g32, q8g32 and q4g32m,
- * data for f16/f32) a buffer per block.
+ * data for f16/f32) a buffer per block. get() and assertAllUsed() as runtime_tensors.js
+ * RuntimeTensors says.
  */
-export class Weights {
-  #tensors = new Map(); // name -> tensor
-  #unused;              // names no one has asked for yet
-  #writes;              // per shard: [{ from, bytes, buffer, at }]
-
+export class Weights extends RuntimeTensors {
   /**
    * Allocates the buffers of `manifest.runtime_tensors` ([{ name, tensors: [manifest tensor names],
    * split }]) on `gpu`; nothing is read yet. maxBindingBytes: the most one buffer may hold.
@@ -39,100 +36,46 @@ export class Weights {
    * cannot be stacked, or an unsplit tensor (or one row) bigger than maxBindingBytes.
    */
   constructor(gpu, manifest, { maxBindingBytes }) {
+    super(manifest);
     this.gpu = gpu;
-    this.manifest = manifest;
-    this.#writes = manifest.shards.map(() => []);
     for (const { name, tensors: names, split } of manifest.runtime_tensors) {
-      const tensor = allocate(gpu, name, names.map((member) => record(manifest, member)), split, maxBindingBytes);
-      this.#tensors.set(name, tensor);
-      scheduleWrites(tensor, names.map((member) => manifest.tensors[member]), this.#writes);
-    }
-    this.#unused = new Set(this.#tensors.keys());
-  }
-
-  // The runtime tensor `name`, now counted as used; UnsupportedModelError when the manifest has none.
-  get(name) {
-    const tensor = this.#tensors.get(name);
-    if (!tensor) {
-      throw new UnsupportedModelError(`${this.manifest.model_id}: the manifest has no runtime tensor ${name}, which `
-        + 'this runtime needs. The site was built by another version of sitegen: rebuild it.');
-    }
-    this.#unused.delete(name);
-    return tensor;
-  }
-
-  // Throws UnsupportedModelError naming every runtime tensor get() was never asked for: the
-  // manifest describes a model other than the one the forward pass runs.
-  assertAllUsed() {
-    if (this.#unused.size) {
-      throw new UnsupportedModelError(`${this.manifest.model_id}: this runtime does not use the manifest's runtime `
-        + `tensors ${[...this.#unused].join(', ')}. The site was built by another version of sitegen: rebuild it.`);
+      const stack = stackMembers(manifest, names, assertGpuScheme);
+      const tensor = allocate(gpu, name, stack, split, maxBindingBytes);
+      this.add(tensor);
+      scheduleWrites(tensor, stack.members, (shard, from, bytes, where) => this.addWrite(shard, from, bytes, where));
     }
   }
 
   /**
-   * Reads the shards the tensors use, in order, and writes them into the buffers.
-   * readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array>: a manifest shard's bytes;
-   *   onBytes (optional for the reader) reports them as they arrive. Its errors propagate
-   *   (IntegrityError from model_cache.js, say).
-   * onProgress({ stage: 'weights', loaded, total, fromCache }): bytes read so far, of the shards
-   *   the tensors use; fromCache: how many of them came from the cache.
+   * Reads the shards the tensors use, in order, and writes them into the buffers. readShard and
+   * onProgress as runtime_tensors.js readShards takes them (stage 'weights', bytes).
    * Throws OutOfMemoryError, before reading any shard, when the GPU had no memory for a buffer
    * allocated so far (the weights', and the model's others: the load makes them all before this).
    */
-  async upload({ readShard, onProgress = () => {} }) {
+  async upload({ readShard, onProgress }) {
     const outOfMemory = await this.gpu.outOfMemory();
     if (outOfMemory) {
       throw new OutOfMemoryError(`The GPU ran out of memory for ${this.manifest.model_id} `
         + `(${outOfMemory.message}). Close other GPU-heavy tabs, or choose a smaller model.`);
     }
     const { queue } = this.gpu.device;
-    const { shards } = this.manifest;
-    const writes = this.#writes;
     const pending = new PartialWords(queue);
-    const total = shards.reduce((sum, shard, index) => sum + (writes[index].length ? shard.bytes : 0), 0);
-    let done = 0; // bytes of the shards read completely
-    let fromCache = 0;
-    let reportedAt = -Infinity;
-    const report = (loaded) => {
-      reportedAt = performance.now();
-      onProgress({ stage: 'weights', loaded, total, fromCache });
-    };
-    report(0);
-    for (const [index, shard] of shards.entries()) {
-      if (!writes[index].length) continue;
-      let arrived = 0;
-      const bytes = await readShard(shard, (count, cached) => {
-        arrived += count;
-        if (cached) fromCache += count;
-        if (performance.now() - reportedAt >= REPORT_EVERY_MS) report(done + arrived);
-      });
-      for (const { from, bytes: size, buffer, at } of writes[index]) pending.write(buffer, at, bytes.subarray(from, from + size));
+    await this.readShards({ readShard, onProgress }, {
+      place: ({ buffer, at }, bytes) => pending.write(buffer, at, bytes),
       // let the queue drain its staging copies before the next shard, so host memory stays bounded
-      await queue.onSubmittedWorkDone();
-      done += shard.bytes;
-      report(done);
-    }
+      settle: () => queue.onSubmittedWorkDone(),
+    });
     pending.flush();
   }
 }
 
-function record(manifest, name) {
-  const tensor = manifest.tensors[name];
-  if (!tensor) throw new UnsupportedModelError(`The manifest has no tensor ${name}.`);
-  if (!PART_ROW_BYTES[tensor.scheme]) throw new UnsupportedModelError(`${name}: unknown scheme ${tensor.scheme}.`);
-  return { name, scheme: tensor.scheme, rows: tensor.shape[0], cols: tensor.shape[1] ?? 1 };
+function assertGpuScheme(name, scheme) {
+  if (!PART_ROW_BYTES[scheme]) throw new UnsupportedModelError(`${name}: unknown scheme ${scheme}.`);
 }
 
-function allocate(gpu, name, members, split, maxBindingBytes) {
-  const { scheme, cols } = members[0];
-  for (const member of members) {
-    if (member.scheme !== scheme || member.cols !== cols) {
-      throw new UnsupportedModelError(`${member.name} cannot be stacked with ${members[0].name}: `
-        + `${member.scheme} x ${member.cols} vs ${scheme} x ${cols}.`);
-    }
-  }
-  const rows = members.reduce((sum, member) => sum + member.rows, 0);
+// The tensor `name` of the stack `{ scheme, cols, rows }` (stackMembers'), its buffers made: in
+// row blocks of at most maxBindingBytes where `split`.
+function allocate(gpu, name, { scheme, cols, rows }, split, maxBindingBytes) {
   const rowBytes = Object.fromEntries(Object.entries(PART_ROW_BYTES[scheme]).map(([part, of]) => [part, of(cols)]));
   const widest = Math.max(...Object.values(rowBytes));
   if (!split && widest * rows > maxBindingBytes) {
@@ -152,21 +95,20 @@ function allocate(gpu, name, members, split, maxBindingBytes) {
   return { name, scheme, rows, cols, rowBytes, blocks };
 }
 
-// Where each piece of each member's parts lands: members stack row after row, so a member's part
-// starts where the previous member's ended; a piece crossing a block boundary is cut in two.
-function scheduleWrites(tensor, records, writes) {
+// Where each piece of each member's parts lands, told to addWrite(shard, from, bytes, { buffer,
+// at }): members stack row after row, so a member's part starts where the previous member's
+// ended; a piece crossing a block boundary is cut in two.
+function scheduleWrites(tensor, members, addWrite) {
   for (const part of Object.keys(tensor.rowBytes)) {
     const rowBytes = tensor.rowBytes[part];
     let at = 0; // byte position in the stacked part
-    for (const { parts } of records) {
+    for (const { parts } of members) {
       for (const { shard, offset, bytes } of parts[part].pieces) {
         for (const block of tensor.blocks) {
           const start = Math.max(at, block.row0 * rowBytes);
           const end = Math.min(at + bytes, (block.row0 + block.rows) * rowBytes);
           if (start >= end) continue;
-          writes[shard].push({
-            from: offset + start - at, bytes: end - start, buffer: block.buffers[part], at: start - block.row0 * rowBytes,
-          });
+          addWrite(shard, offset + start - at, end - start, { buffer: block.buffers[part], at: start - block.row0 * rowBytes });
         }
         at += bytes;
       }

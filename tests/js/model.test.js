@@ -13,12 +13,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADAPTER } from './helpers/gpu.js';
-import { modelFiles } from './helpers/model_files.js';
+import { fixture, loadFixture, modelFiles } from './helpers/model_files.js';
+import { greedy, maskOf, maxDifference, rms } from './helpers/decoding.js';
 import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { ModelFiles } from '../../runtime/model_cache.js';
@@ -29,49 +30,13 @@ import {
   WebGPUNotAvailableError,
 } from '../../runtime/errors.js';
 
-const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
-const fixture = (name) => {
-  const path = new URL(`${name}.expected.json`, FIXTURES);
-  if (!existsSync(path)) throw new Error(`Missing ${path.pathname}: run .venv/bin/python tests/js/fixtures/make_model_fixtures.py`);
-  const expected = JSON.parse(readFileSync(path, 'utf8'));
-  return { ...expected, url: new URL(expected.manifest, FIXTURES).href };
-};
 const MAX_CONTEXT = 512;
-
-// The model of a fixture, loaded from its files; options as loadModel's.
-async function load(expected, options = {}) {
-  const { manifest, readShard } = await modelFiles(expected.url);
-  return loadModel(manifest, { readShard, ...options });
-}
-
-// A token mask (runtime/backend.js) allowing `tokens` of a vocabulary of `vocabSize`.
-function maskOf(vocabSize, tokens) {
-  const mask = new Uint32Array(Math.ceil(vocabSize / 32));
-  for (const token of tokens) mask[token >> 5] |= 1 << (token & 31);
-  return mask;
-}
+const load = (expected, options) => loadFixture(loadModel, expected, options);
 
 // The token greedy decoding picks from `logits` among `allowed`: the largest, the first of ties.
 function bestOf(logits, allowed) {
   return allowed.reduce((best, token) => (logits[token] > logits[best] ? token : best));
 }
-
-async function greedy(model, promptIds, count) {
-  model.truncate(0);
-  await model.prefill(promptIds);
-  model.resetPenalties(promptIds);
-  const ids = [(await model.sample({ temperature: 0 })).token];
-  while (ids.length < count) ids.push((await model.step(ids.at(-1), { temperature: 0 })).token);
-  return ids;
-}
-
-function maxDifference(a, b) {
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
-const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
 
 // tiny-limit-low and -high sit at the edges of kernels/limits.json (head_dim 16 and 256);
 // tiny-qwen3 runs the qk_norm feature, with head_dim 32 apart from hidden / heads (16); tiny-gemma3
@@ -179,82 +144,94 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     assert.ok(result.topLogprobs.every((entry, i) => i === 0 || entry.logprob <= result.topLogprobs[i - 1].logprob));
   });
 
-  test('stepAhead, queued before each draw is read, gives step()\'s tokens; discard undoes a step', async () => {
-    const options = (i) => ({ temperature: 0.8, topP: 0.9, topK: 40, frequencyPenalty: 0.5, presencePenalty: 0.2,
-                              repetitionPenalty: 1.1, random: (0.37 * (i + 1)) % 1, logprobs: true, topLogprobs: 2 });
-    const start = async () => {
-      model.truncate(0);
-      await model.prefill(llama.prompt_ids);
-      model.resetPenalties(llama.prompt_ids);
-    };
-    await start();
-    const stepped = [await model.sample(options(0))];
-    for (let i = 1; i < 10; i++) stepped.push(await model.step(stepped.at(-1).token, options(i)));
-    await start();
-    const draws = [model.sample(options(0)), model.stepAhead(options(1))];
-    await assert.rejects(model.stepAhead(options(2)), /at most 2 draws may be in flight/);  // a third unread one
-    const ahead = [];
-    for (let i = 0; i < 10; i++) {
-      ahead.push(await draws[i]);
-      if (i + 2 < 10) draws[i + 2] = model.stepAhead(options(i + 2));
-    }
-    assert.deepEqual(ahead, stepped);
-    assert.equal(model.length, llama.prompt_ids.length + 9);
+  // The model at the end of the prompt, penalties reset to it.
+  const atPrompt = async () => {
+    model.truncate(0);
+    await model.prefill(llama.prompt_ids);
+    model.resetPenalties(llama.prompt_ids);
+  };
 
-    // a step run ahead and discarded leaves the cache and the penalties as before it: the next
-    // step draws what it would have drawn without it
-    await start();
-    let last = await model.sample(options(0));
-    for (let i = 1; i < 5; i++) last = await model.step(last.token, options(i));
-    const discarded = await model.stepAhead(options(5));
-    model.discard(discarded);
+  // `count` draws after the prompt by sample() then step(), the i-th under options(i, the token drawn before it).
+  const stepped = async (count, options) => {
+    await atPrompt();
+    const draws = [await model.sample(options(0))];
+    while (draws.length < count) draws.push(await model.step(draws.at(-1).token, options(draws.length, draws.at(-1).token)));
+    return draws;
+  };
+
+  // The two ways to run a step ahead of its draw's readback (backend.js), each with the options it
+  // is for and a run of `count` draws after the prompt that queues each step before the draw it
+  // runs is read: stepAhead's options must not depend on that draw (seeded top-p/top-k draws with
+  // penalties); forwardAhead's may (each draw's mask bans the token drawn before it, as a
+  // grammar's mask depends on the last token).
+  const maskAfter = (token) => {
+    const mask = new Uint32Array(Math.ceil(model.vocabSize / 32)).fill(0xffffffff);
+    mask[token >> 5] &= ~(1 << (token & 31));
+    return mask;
+  };
+  const runsAhead = {
+    stepAhead: {
+      options: (i) => ({ temperature: 0.8, topP: 0.9, topK: 40, frequencyPenalty: 0.5, presencePenalty: 0.2,
+                         repetitionPenalty: 1.1, random: (0.37 * (i + 1)) % 1, logprobs: true, topLogprobs: 2 }),
+      async run(count, options) {
+        await atPrompt();
+        const draws = [model.sample(options(0)), model.stepAhead(options(1))];
+        await assert.rejects(model.stepAhead(options(2)), /at most 2 draws may be in flight/);  // a third unread one
+        const ahead = [];
+        for (let i = 0; i < count; i++) {
+          ahead.push(await draws[i]);
+          if (i + 2 < count) draws[i + 2] = model.stepAhead(options(i + 2));
+        }
+        return ahead;
+      },
+    },
+    forwardAhead: {
+      options: (i, token) => ({ temperature: 0.8, topK: 40, frequencyPenalty: 0.5, random: (0.37 * (i + 1)) % 1,
+                                logprobs: true, topLogprobs: 2, tokenMask: token === undefined ? null : maskAfter(token) }),
+      async run(count, options) {
+        await atPrompt();
+        let draw = model.sample(options(0));
+        const ahead = [];
+        for (let i = 1; i < count; i++) {
+          model.forwardAhead();
+          assert.throws(() => model.forwardAhead(), /forwardAhead\(\) runs the last draw/);  // it ran that draw already
+          ahead.push(await draw);
+          draw = model.sample(options(i, ahead.at(-1).token));
+        }
+        ahead.push(await draw);
+        return ahead;
+      },
+    },
+  };
+  for (const [name, { options, run }] of Object.entries(runsAhead)) {
+    test(`${name}, queued before each draw is read, gives step()'s draws and cache`, async () => {
+      const want = await stepped(10, options);
+      assert.deepEqual(await run(10, options), want);
+      assert.equal(model.length, llama.prompt_ids.length + 9);
+    });
+  }
+
+  test('a stepAhead discarded leaves the cache and the penalties as before it', async () => {
+    const { options } = runsAhead.stepAhead;
+    const want = await stepped(6, options);
+    const before = await stepped(5, options);
+    model.discard(await model.stepAhead(options(5)));
     assert.equal(model.length, llama.prompt_ids.length + 4);
-    assert.deepEqual(await model.step(last.token, options(5)), stepped[5]);
+    assert.deepEqual(await model.step(before.at(-1).token, options(5)), want[5]);  // what it would have drawn without it
     await assert.rejects(async () => {
       await model.prefill([1]);
       return model.stepAhead(options(0));
     }, /stepAhead\(\) runs the last draw/);
   });
 
-  test('forwardAhead, queued before each draw is read and sampled under a mask made from that draw, gives step()\'s tokens', async () => {
-    // each draw's mask bans the token drawn before it, as a grammar's mask depends on the last token
-    const maskAfter = (token) => {
-      const mask = new Uint32Array(Math.ceil(model.vocabSize / 32)).fill(0xffffffff);
-      mask[token >> 5] &= ~(1 << (token & 31));
-      return mask;
-    };
-    const options = (i, token) => ({ temperature: 0.8, topK: 40, frequencyPenalty: 0.5, random: (0.37 * (i + 1)) % 1,
-                                     logprobs: true, topLogprobs: 2, tokenMask: token === undefined ? null : maskAfter(token) });
-    const start = async () => {
-      model.truncate(0);
-      await model.prefill(llama.prompt_ids);
-      model.resetPenalties(llama.prompt_ids);
-    };
-    await start();
-    const stepped = [await model.sample(options(0))];
-    for (let i = 1; i < 8; i++) stepped.push(await model.step(stepped.at(-1).token, options(i, stepped.at(-1).token)));
-    await start();
-    let draw = model.sample(options(0));
-    const ahead = [];
-    for (let i = 1; i < 8; i++) {
-      model.forwardAhead();
-      assert.throws(() => model.forwardAhead(), /forwardAhead\(\) runs the last draw/);  // it ran that draw already
-      ahead.push(await draw);
-      draw = model.sample(options(i, ahead.at(-1).token));
-    }
-    ahead.push(await draw);
-    assert.deepEqual(ahead, stepped);
-    assert.equal(model.length, llama.prompt_ids.length + 7);
-
-    // a forward pass run ahead and discarded (no draw to uncount) leaves the cache as before it
+  test('a forwardAhead discarded (no draw to uncount) leaves the cache as before it', async () => {
+    const { options } = runsAhead.forwardAhead;
+    const want = await stepped(9, options);
+    const before = await stepped(8, options);
     model.forwardAhead();
     model.discard(null);
     assert.equal(model.length, llama.prompt_ids.length + 7);
-    const next = await model.step(stepped.at(-1).token, options(8, stepped.at(-1).token));
-    await start();
-    let last = await model.sample(options(0));
-    for (let i = 1; i < 9; i++) last = await model.step(last.token, options(i, last.token));
-    assert.deepEqual(next, last);
+    assert.deepEqual(await model.step(before.at(-1).token, options(8, before.at(-1).token)), want[8]);
     await model.prefill([1]);
     assert.throws(() => model.forwardAhead(), /forwardAhead\(\) runs the last draw/);
   });

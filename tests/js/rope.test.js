@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { ropeInverseFrequencies } from '../../runtime/webgpu/rope.js';
+import { ropeInverseFrequencies } from '../../runtime/rope.js';
 import { UnsupportedModelError } from '../../runtime/errors.js';
 
 const EXPECTED = new URL('../../build/js-fixtures/rope.expected.json', import.meta.url);

@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { WasmKernels } from '../../runtime/wasm/kernels.js';
 import { Threads } from '../../runtime/wasm/threads.js';
-import { ropeInverseFrequencies, ropeTable, rotaryDim } from '../../runtime/webgpu/rope.js';
+import { ropeInverseFrequencies, ropeTable, rotaryDim } from '../../runtime/rope.js';
 import { matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { attentionReference, ropeReference } from './helpers/attention_reference.js';
+import { recordWorkers } from './helpers/workers.js';
+import { DeviceLostError, UnsupportedModelError } from '../../runtime/errors.js';
 
 const TOLERANCE = 1e-5;
 const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
@@ -98,7 +100,7 @@ test('RMSNorm: into another buffer and in place, odd widths', () => {
   }
 });
 
-// Tables from runtime/webgpu/rope.js (the GPU backend's), llama3 rope_scaling and partial rotary
+// Tables from runtime/rope.js (the GPU backend's too), llama3 rope_scaling and partial rotary
 // included; head sizes whose half is not a multiple of 4 (the scalar tail) among them.
 for (const { dim, factor = 1, scaling = null } of [{ dim: 64 }, { dim: 24 }, { dim: 96, factor: 0.75 },
   { dim: 32, scaling: { type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4,
@@ -238,8 +240,17 @@ describe('memory', () => {
     wasm.release(mark);
   });
 
-  test('more than wasm32\'s 4 GiB is refused with the reason', () => {
-    assert.throws(() => wasm.alloc(2 ** 32), { name: 'RangeError', message: /at most 4 GiB: choose a smaller model/ });
+  test('more than the memory\'s maximum (wasm32\'s 4 GiB; the threads build\'s, a page less) is refused with the sizes', async () => {
+    const refused = (needed, limit) => (error) => error instanceof UnsupportedModelError
+      && error.available === limit && error.needed > limit
+      && new RegExp(`needs more than ${needed} GiB .*holds at most ${(limit / 2 ** 30).toFixed(2)} GiB: choose a smaller model`)
+        .test(error.message);
+    assert.equal(wasm.maxBytes, 2 ** 32);
+    assert.throws(() => wasm.alloc(2 ** 32), refused('4\\.00', 2 ** 32));
+    const threadsBuild = await WasmKernels.create(undefined, { shared: true });
+    assert.equal(threadsBuild.maxBytes, 2 ** 32 - 65536);  // sitegen/wasm_kernels.py SHARED_MAX_MEMORY
+    // the last page: within wasm32's 4 GiB, past this memory's maximum
+    assert.throws(() => threadsBuild.alloc(2 ** 32 - 65536 - threadsBuild.mark() + 16), refused('4\\.00', 2 ** 32 - 65536));
   });
 });
 
@@ -258,7 +269,7 @@ describe('Threads', () => {
   });
   after(() => threads?.destroy());
 
-  test('a matrix product split over 3 threads equals one thread\'s, bit for bit', () => {
+  test('a matrix product split over 3 threads equals one thread\'s, bit for bit', async () => {
     const [rows, K, tokens] = [103, 160, 5];
     const rand = random(11);
     const weight = randomWeight('q4g32m', rows, K, rand);
@@ -267,26 +278,50 @@ describe('Threads', () => {
     const [y, yOne] = [shared.alloc(4 * tokens * rows), shared.alloc(4 * tokens * rows)];
     const scratchStride = WasmKernels.matmulScratchBytes(K, tokens);
     const scratch = shared.alloc(3 * scratchStride);
-    threads.matmul('q4g32m', ptrs, x, y, { K, rows, tokens, scratch, scratchStride });
+    await threads.matmul('q4g32m', ptrs, x, y, { K, rows, tokens, scratch, scratchStride });
     shared.matmul('q4g32m', ptrs, x, yOne, { K, rows, tokens, scratch });
     assert.equal(threads.count, 3);
     assert.deepEqual(Array.from(shared.f32(y, tokens * rows)), Array.from(shared.f32(yOne, tokens * rows)));
   });
 
-  test('a worker\'s failed share is reported, not waited on forever, and the pool keeps working', () => {
+  test('a worker\'s failed share is reported, not waited on forever, and the pool keeps working', async () => {
     // one row: the calling thread's share is empty, a worker's reads weights past the memory's end
     const past = shared.memory.buffer.byteLength;
-    assert.throws(() => threads.matmul('q4g32', { codes: past, scales: past }, 0, 0,
+    await assert.rejects(threads.matmul('q4g32', { codes: past, scales: past }, 0, 0,
       { K: 32, rows: 1, tokens: 1, scratch: shared.alloc(3 * 128), scratchStride: 128 }),
     /1 CPU backend thread\(s\) failed a step/);
     const [codes, scales, x, y] = [shared.alloc(16), shared.alloc(2), shared.put(new Float32Array(32).fill(1)), shared.alloc(4)];
     shared.u8(codes, 16).fill(0x99);  // every code 9: value (9 - 8) d
     new Uint16Array(shared.memory.buffer, scales, 1)[0] = 0x3c00;  // d = 1
-    threads.matmul('q4g32', { codes, scales }, x, y, { K: 32, rows: 1, tokens: 1, scratch: shared.alloc(3 * 128),
+    await threads.matmul('q4g32', { codes, scales }, x, y, { K: 32, rows: 1, tokens: 1, scratch: shared.alloc(3 * 128),
       scratchStride: 128 });
     assert.deepEqual(Array.from(shared.f32(y, 1)), [32]);
-    assert.throws(() => threads.matmul('q4_0', { codes: 0, scales: 0 }, 0, 0, { K: 32, rows: 1, tokens: 1 }),
+    await assert.rejects(threads.matmul('q4_0', { codes: 0, scales: 0 }, 0, 0, { K: 32, rows: 1, tokens: 1 }),
       /No CPU matmul for weight scheme q4_0/);
+  });
+
+  test('a worker that dies mid-job rejects the job, and every later one, with DeviceLostError; lost settles', async () => {
+    const recorder = recordWorkers();
+    let pool;
+    try {
+      pool = await Threads.create(shared, 2);
+    } finally {
+      recorder.restore();
+    }
+    const [codes, scales, x, y] = [shared.alloc(16 * 64), shared.alloc(2 * 64), shared.put(new Float32Array(32).fill(1)),
+      shared.alloc(4 * 64)];
+    const job = { K: 32, rows: 64, tokens: 1, scratch: shared.alloc(2 * 128), scratchStride: 128 };
+    try {
+      await pool.matmul('q4g32', { codes, scales }, x, y, job);  // the pool works
+      recorder.workers[0].terminate();  // ends the worker as a crash would, before it takes its share
+      const dead = (error) => error instanceof DeviceLostError && /CPU backend thread 1 stopped \(exit code 1\)/.test(error.message);
+      await assert.rejects(pool.matmul('q4g32', { codes, scales }, x, y, job), dead);
+      assert.ok(dead(await pool.lost));
+      await assert.rejects(pool.matmul('q4g32', { codes, scales }, x, y, job), dead);
+      assert.throws(() => pool.assertAlive(), dead);
+    } finally {
+      pool.destroy();
+    }
   });
 
   test('more than one thread on an unshared memory is refused, with the fix', async () => {

@@ -11,52 +11,21 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { modelFiles } from './helpers/model_files.js';
+import { readFileSync } from 'node:fs';
+import { fixture, loadFixture, modelFiles } from './helpers/model_files.js';
+import { greedy, maskOf, maxDifference, rms } from './helpers/decoding.js';
+import { recordWorkers } from './helpers/workers.js';
+import { random as seeded } from './helpers/reference.js';
 import { CPU_FEATURES, loadModel } from '../../runtime/wasm/model.js';
+import { Sampler } from '../../runtime/wasm/sampler.js';
 import { loadBackend } from '../../runtime/backend.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import {
-  ContextWindowExceededError, ModelNotLoadedError, UnsupportedModelError, WebGPUNotAvailableError,
+  ContextWindowExceededError, DeviceLostError, ModelNotLoadedError, UnsupportedModelError, WebGPUNotAvailableError,
 } from '../../runtime/errors.js';
 
-const FIXTURES = new URL('../../build/js-fixtures/', import.meta.url);
-const fixture = (name) => {
-  const path = new URL(`${name}.expected.json`, FIXTURES);
-  if (!existsSync(path)) throw new Error(`Missing ${path.pathname}: run .venv/bin/python tests/js/fixtures/make_model_fixtures.py`);
-  const expected = JSON.parse(readFileSync(path, 'utf8'));
-  return { ...expected, url: new URL(expected.manifest, FIXTURES).href };
-};
 const MAX_CONTEXT = 512;
-
-async function load(expected, options = {}) {
-  const { manifest, readShard } = await modelFiles(expected.url);
-  return loadModel(manifest, { readShard, ...options });
-}
-
-// A token mask (runtime/backend.js) allowing `tokens` of a vocabulary of `vocabSize`.
-function maskOf(vocabSize, tokens) {
-  const mask = new Uint32Array(Math.ceil(vocabSize / 32));
-  for (const token of tokens) mask[token >> 5] |= 1 << (token & 31);
-  return mask;
-}
-
-async function greedy(model, promptIds, count) {
-  model.truncate(0);
-  await model.prefill(promptIds);
-  model.resetPenalties(promptIds);
-  const ids = [(await model.sample({ temperature: 0 })).token];
-  while (ids.length < count) ids.push((await model.step(ids.at(-1), { temperature: 0 })).token);
-  return ids;
-}
-
-const rms = (values) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
-
-function maxDifference(a, b) {
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
+const load = (expected, options) => loadFixture(loadModel, expected, options);
 
 // log Σ exp over `tokens`' scores, in float64.
 function logSumExp(scores, tokens) {
@@ -133,11 +102,61 @@ describe('WASM model on two threads (worker_threads on one shared memory)', () =
     });
   }
 
+  test('a worker thread that dies mid-prefill rejects it with DeviceLostError, settles lost and ends the model', async () => {
+    const expected = fixture('tiny-llama');
+    const recorder = recordWorkers();
+    let model;
+    try {
+      model = await load(expected, { maxContext: MAX_CONTEXT, threads: 2 });
+    } finally {
+      recorder.restore();
+    }
+    const dead = (error) => error instanceof DeviceLostError && /CPU backend thread 1 stopped \(exit code 1\)/.test(error.message);
+    try {
+      assert.equal(recorder.workers.length, 1);
+      const prefill = model.prefill(expected.prompt_ids);  // runs until its first wait: the first job
+      recorder.workers[0].terminate();  // as a crash would end it
+      await assert.rejects(prefill, dead);
+      assert.ok(dead(await model.lost));  // what the engine reports (engine.js lost)
+      await assert.rejects(model.step(1), dead);
+      await assert.rejects(model.sample(), dead);
+      assert.throws(() => model.resetPenalties([]), dead);
+    } finally {
+      await model.destroy();
+    }
+    await assert.rejects(model.prefill([1]), ModelNotLoadedError);
+  });
+
   test('a thread count that is not a whole number >= 1 is refused', async () => {
     const expected = fixture('tiny-llama');
     await assert.rejects(load(expected, { threads: 0 }), /threads = 0: a whole number >= 1/);
     await assert.rejects(load(expected, { threads: 1.5 }), /threads = 1.5: a whole number >= 1/);
   });
+});
+
+test('the CPU sampler\'s top-p cut, which sorts only the best candidates, draws what sorting them all draws', () => {
+  // logits of 5000 tokens: peaked (the cut within the first few), flat (most of them), and in
+  // steps of ties (cuts that fall inside a run of equal scores)
+  const rand = seeded(7);
+  const V = 5000;
+  const shapes = {
+    peaked: Float32Array.from({ length: V }, (_, t) => (t === 17 ? 12 : 0) + 3 * rand()),
+    flat: Float32Array.from({ length: V }, () => 0.5 * rand()),
+    ties: Float32Array.from({ length: V }, () => Math.floor(8 * rand())),
+    spread: Float32Array.from({ length: V }, () => 20 * rand() ** 3),
+  };
+  const sampler = new Sampler(V);
+  for (const [shape, logits] of Object.entries(shapes)) {
+    for (const options of [{ temperature: 1, topP: 0.9 }, { temperature: 0.3, topP: 0.5 }, { temperature: 2, topP: 0.99 },
+      { temperature: 1, topK: 300, topP: 0.7 }]) {
+      for (let i = 0; i < 25; i++) {
+        const random = (i + 0.5) / 25;
+        sampler.reset();
+        assert.equal(sampler.sample(logits, { ...options, random }).token, directDraw(logits, { ...options, random }),
+          `${shape} ${JSON.stringify(options)}, random ${random}`);
+      }
+    }
+  }
 });
 
 describe('WASM model behaviour', () => {
@@ -191,8 +210,9 @@ describe('WASM model behaviour', () => {
 
   test('top-k and top-p draws are the tokens a direct computation picks, for draws across [0, 1)', async () => {
     await atPrompt();
+    // (temperature 30: a flat distribution, whose top-p cut takes most of the vocabulary)
     for (const options of [{ temperature: 0.7, topK: 5 }, { temperature: 1.3, topP: 0.8 },
-      { temperature: 1, topK: 40, topP: 0.5 }, { temperature: 2 }]) {
+      { temperature: 1, topK: 40, topP: 0.5 }, { temperature: 2 }, { temperature: 30, topP: 0.95 }]) {
       const drawn = new Set();
       for (let i = 0; i < 40; i++) {
         const random = (i + 0.5) / 40;
@@ -304,7 +324,7 @@ describe('WASM model loading', () => {
     const long = { ...manifest, architecture: { ...manifest.architecture, context_length: 200000 } };
     // SmolLM2's f32 KV cache: 30 layers x 2 x 192 values x 4 bytes = 45 KiB a token
     await assert.rejects(loadModel(long, { readShard: noShards, maxContext: 200000 }),
-      refused(/smollm2-135m needs 8\.\d\d GiB of memory on the CPU backend \(weights 0\.09 GiB, KV cache for 200000 tokens 8\.\d\d GiB, .*at most 4 GiB\. A context of at most 9\d\d\d\d tokens \(maxContext\) fits/));
+      refused(/smollm2-135m needs 8\.\d\d GiB of memory on the CPU backend \(weights 0\.09 GiB, KV cache for 200000 tokens 8\.\d\d GiB, .*memory holds at most 4\.00 GiB\. A context of at most 9\d\d\d\d tokens \(maxContext\) fits/));
     const tensors = structuredClone(manifest.tensors);
     tensors['model.embed_tokens.weight'].parts.codes.pieces[0].bytes = 5 * 2 ** 30;
     await assert.rejects(loadModel({ ...manifest, tensors }, { readShard: noShards }),

@@ -4,7 +4,7 @@ import { logSoftmax } from './reference.js';
 
 /**
  * One head vector x (numbers [dim]) turned by RoPE, rotate_half: pair i < R/2 is (i, i + R/2),
- * with (cos, sin) = table[2 (pos R/2 + i)], table[2 (pos R/2 + i) + 1] (runtime/webgpu/rope.js
+ * with (cos, sin) = table[2 (pos R/2 + i)], table[2 (pos R/2 + i) + 1] (runtime/rope.js
  * ropeTable's layout); dimensions from R on are passed through. Returns a Float64Array [dim].
  */
 export function ropeReference(x, table, pos, rotary) {

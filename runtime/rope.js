@@ -1,9 +1,9 @@
 // Rotary position embedding (RoPE) on the host: the per-pair rotation speeds with the model's
-// rope_scaling, and the cos/sin table kernels/rope_kv.wgsl reads. The one JavaScript computation
-// of them; sitegen/rope.py is the Python one, and tests/js/rope.test.js checks this against its
-// output.
+// rope_scaling, and the cos/sin tables both backends' kernels read (kernels/rope_kv.wgsl,
+// runtime/wasm/rope.c). The one JavaScript computation of them; sitegen/rope.py is the Python one,
+// and tests/js/rope.test.js checks this against its output.
 
-import { UnsupportedModelError } from '../errors.js';
+import { UnsupportedModelError } from './errors.js';
 
 /**
  * Float32Array [R / 2], R = rotaryDim(architecture): pair i (dimensions i and i + R / 2 of a head)
@@ -71,4 +71,19 @@ export function ropeTable(inverseFrequencies, positions, { rope_scaling: scaling
     }
   }
   return table;
+}
+
+/**
+ * The model's (cos, sin) tables for a KV cache of `contextLength` positions, each a ropeTable()
+ * Float32Array [contextLength, R / 2, 2]: { global: every layer's (the full-attention layers' where
+ * there are sliding ones), local: the sliding layers' own, from rope_local_base_freq (Gemma 3), or
+ * null where the model has none }. architecture: the manifest's. Throws as ropeInverseFrequencies.
+ */
+export function ropeTables(architecture, contextLength) {
+  // LongRoPE (Phi-3) picks its factors by the context the model runs: the KV cache's length
+  const global = ropeTable(ropeInverseFrequencies(architecture, contextLength), contextLength, architecture);
+  if (!architecture.rope_local_base_freq) return { global, local: null };
+  // unscaled: Gemma3TextConfig scales the full-attention layers only
+  const local = ropeInverseFrequencies({ ...architecture, rope_theta: architecture.rope_local_base_freq, rope_scaling: null });
+  return { global, local: ropeTable(local, contextLength) };
 }

@@ -6,11 +6,19 @@
 // A feature: { feature: an architecture feature (sitegen/arch.py), runs: the values this runtime
 // runs, or "any" for a feature the kernels take as a parameter, why }.
 
-import { readJSON } from '../io.js';
+import { readJSON } from './io.js';
 
-const LIMITS = new URL('../../kernels/limits.json', import.meta.url).href;
+const LIMITS = new URL('../kernels/limits.json', import.meta.url).href;
 const RULE_KEYS = new Set(['quantity', 'why', 'min', 'max', 'multiple_of']);
 const FEATURE_KEYS = ['feature', 'runs', 'why'];
+
+/**
+ * kernels/limits.json (or the limits file at `url`) as it stands: { rules: [rule], features:
+ * [feature] }, in file order. Rejects when the file cannot be read.
+ */
+export function readLimits(url = LIMITS) {
+  return readJSON(url);
+}
 
 /**
  * One line for each rule of the limits file that `architecture` (a manifest's) breaks, then one
@@ -22,7 +30,7 @@ const FEATURE_KEYS = ['feature', 'runs', 'why'];
  * runtime that lags the limits file).
  */
 export async function brokenLimits(architecture, url = LIMITS) {
-  const { rules, features } = await readJSON(url);
+  const { rules, features } = await readLimits(url);
   const problems = [];
   for (const rule of rules) {
     const unknown = Object.keys(rule).filter((key) => !RULE_KEYS.has(key));
