@@ -52,8 +52,9 @@
 // always a valid prefix, and the model's stop tokens are allowed only where the grammar may end: a
 // reply that ends with finish_reason "stop" is complete (valid JSON for the schema, a sentence of
 // the grammar); one cut by max_tokens ("length") may not be. (`stop` strings, which would end a
-// reply mid-grammar, are refused beside a grammar: request.js.) A grammar that allows no first
-// token fails the request with an InvalidRequestError naming its field. The
+// reply mid-grammar, are refused beside a grammar: request.js.) A grammar that allows no token,
+// first or later (grammar.js assertAllowsAToken), fails the request with an InvalidRequestError
+// naming its field. The
 // grammar governs the reply from its first token, so a prompt that opens a thinking block cannot
 // take one (the reply would be the block's content).
 //
@@ -73,7 +74,7 @@
 import { loadBackend } from './backend.js';
 import { ChatTemplate } from './chat_template.js';
 import { ContextWindowExceededError, InvalidRequestError, ModelNotLoadedError } from './errors.js';
-import { GrammarCompiler } from './grammar.js';
+import { GrammarCompiler, assertAllowsAToken } from './grammar.js';
 import { progressReporter } from './load_progress.js';
 import { ModelFiles } from './model_cache.js';
 import { CHAT, TEXT_COMPLETION, collectCompletion, logprobsEntry, responseHeader, streamChunks, usageOf } from './openai_response.js';
@@ -247,7 +248,7 @@ export class Engine {
     const stop = signal ? AbortSignal.any([this.#interrupt.signal, signal]) : this.#interrupt.signal;
     const model = this.#requireModel();
     const { params, promptIds } = prepare(model.manifest);
-    assertFitsContextWindow(promptIds.length, model.contextLength);
+    assertFitsContextWindow(promptIds.length, params, model.contextLength);
     const header = responseHeader(model.manifest.model_id, api);
     const events = this.#generate(params, promptIds, report, stop);
     return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);
@@ -328,6 +329,7 @@ export class Engine {
     let matcher = null;
     let ran = false; // whether the model ran (until then the KV cache is as the last request left it)
     let queued; // run ahead and not used yet: a step's draw (a Promise), a forward pass (null), or none (undefined)
+    let drawing = null; // the draw of the token being read back (a Promise), awaited in `finally`
     try {
       const model = this.#requireModel(); // it may have been unloaded while this request waited
       const started = performance.now();
@@ -343,7 +345,7 @@ export class Engine {
         matcher = callToken === null ? await grammar?.matcher() : null;
         firstMask = callToken !== null && params.grammar.forced ? onlyTokenMask(callToken, model.vocabSize)
           : await matcher?.nextTokenMask();
-        if (firstMask && !firstMask.some((word) => word !== 0)) throw noFirstTokenError(params.grammar.field);
+        if (firstMask) assertAllowsAToken(firstMask, { field: params.grammar.field, first: true });
       } catch (error) {
         await prefilled.catch(() => {}); // the turn ends after the prompt's run: nothing of it is left running
         throw error;
@@ -380,17 +382,19 @@ export class Engine {
       // backend with neither runs step() after each readback. One not used is discarded in `finally`.
       const ahead = grammar ? typeof model.forwardAhead === 'function' && 'forward'
         : typeof model.stepAhead === 'function' && 'step';
-      // -> `queued`: the draw of a step run ahead, null for a forward pass (no draw), or undefined:
-      // nothing queued (`tokens`: drawn so far, counting the unread one)
-      const queueAhead = async (tokens) => {
+      // -> `queued`: the draw of a step run ahead (a Promise, not awaited here: the device runs it
+      // while the host reads the token before it back), null for a forward pass (no draw), or
+      // undefined: nothing queued (`tokens`: drawn so far, counting the unread one). A forward pass
+      // that cannot be queued throws here (backend.js forwardAhead), a step's draw rejects.
+      const queueAhead = (tokens) => {
         if (!ahead || tokens >= limit) return undefined;
-        if (ahead === 'step') return handled(model.stepAhead(await nextOptions()));
+        if (ahead === 'step') return handled(nextOptions().then((options) => model.stepAhead(options)));
         model.forwardAhead();
         return null;
       };
-      const first = handled(model.sample(await nextOptions(firstMask)));
-      queued = await queueAhead(1);
-      let sampled = await first;
+      drawing = handled(model.sample(await nextOptions(firstMask)));
+      queued = queueAhead(1);
+      let sampled = await drawing;
       const firstTokenAt = performance.now();
       let lastTokenAt = firstTokenAt;
       let completionTokens = 1;
@@ -409,10 +413,11 @@ export class Engine {
         if (finishReason === null) {
           this.#cachedIds.push(sampled.token);
           // token t+1: the draw of the step run ahead, a draw from the forward pass run ahead, or a step now
-          const next = queued ?? handled(queued === null ? model.sample(await nextOptions())
+          drawing = queued ?? handled(queued === null ? model.sample(await nextOptions())
             : model.step(sampled.token, await nextOptions()));
-          queued = await queueAhead(completionTokens + 1);
-          sampled = await next;
+          queued = undefined; // used: should queueing the next one fail, `finally` must not undo this one
+          queued = queueAhead(completionTokens + 1);
+          sampled = await drawing;
           lastTokenAt = performance.now();
           completionTokens += 1;
         }
@@ -427,8 +432,11 @@ export class Engine {
       if (ran) this.#cachedIds = []; // a failed prefill or step leaves the cache in an unknown state
       throw error;
     } finally {
-      // a step run ahead past the end is undone before the next request runs, and its readback is
-      // done with; a failure here is the backend's (a lost device), which the next request hears
+      // Before the next request runs: the draw being read back is read (the sampler takes no new
+      // request while one is in flight), and a step run ahead past the end is undone once its
+      // readback is done with. A failure here is the backend's (a lost device), which the next
+      // request hears.
+      await drawing?.catch(() => {});
       if (queued !== undefined) {
         await Promise.resolve(queued).then((unused) => this.#model?.discard(unused)).catch(() => {});
       }
@@ -499,24 +507,40 @@ function thinkingTagsOf(template, tokenizer) {
   return special ? null : tags;
 }
 
-// The prompt and at least one token of reply must fit the model's KV cache.
-function assertFitsContextWindow(promptTokens, contextLength) {
-  if (promptTokens < contextLength) return;
-  throw new ContextWindowExceededError(
-    `The prompt is ${promptTokens} tokens; with at least one token of reply it does not fit the model's context ` +
-    `window of ${contextLength} tokens. Shorten it (in a chat: start a new chat or drop early messages).`,
-    { promptTokens, contextLength });
+// The prompt and its reply must fit the model's KV cache (contextLength tokens): at least one token
+// of reply, and every token a max_tokens (or max_completion_tokens) that the request gives asks
+// for: OpenAI's API refuses such a request (400 context_length_exceeded) rather than cut the reply
+// short. A max_tokens not given (request.js maxTokensField null) runs to the context's end at most.
+// `field` names the request field to change where it is max_tokens (the prompt's field otherwise:
+// openai_endpoint.js knows which API it is).
+function assertFitsContextWindow(promptTokens, { maxTokens, maxTokensField }, contextLength) {
+  if (promptTokens >= contextLength) {
+    throw new ContextWindowExceededError(
+      `The prompt is ${promptTokens} tokens; with at least one token of reply it does not fit the model's context ` +
+      `window of ${contextLength} tokens. Shorten it (in a chat: start a new chat or drop early messages).`,
+      { promptTokens, contextLength });
+  }
+  if (maxTokensField !== null && promptTokens + maxTokens > contextLength) {
+    const room = contextLength - promptTokens;
+    throw new ContextWindowExceededError(
+      `The prompt is ${promptTokens} tokens and ${maxTokensField} asks for ${maxTokens} more; this model's context is ` +
+      `${contextLength} tokens: lower ${maxTokensField} to at most ${room} (or leave it out: the reply then stops at ` +
+      'the context\'s end), or shorten the prompt.', { promptTokens, contextLength, maxTokens, field: maxTokensField });
+  }
 }
 
 // The model's sampling options for each token (a promise): the request's settings, a fresh number
 // from the request's random sequence (seeded, so a seed reproduces the reply) and, under a
 // grammar, the mask of the tokens the current matcher (matcherNow(): grammar.js GrammarMatcher, or
-// null) allows next, or `mask` where the caller has it already (the first token's).
-function samplingOptions({ sampling, seed, logprobs, topLogprobs }, matcherNow) {
+// null) allows next, or `mask` where the caller has it already (the first token's, checked there).
+// A matcher's mask that allows nothing rejects with the grammar's InvalidRequestError.
+function samplingOptions({ sampling, seed, logprobs, topLogprobs, grammar }, matcherNow) {
   const random = createRandom(seed ?? randomSeed());
   return async (mask) => {
     const matcher = matcherNow();
-    return { ...sampling, logprobs, topLogprobs, random: random(), tokenMask: mask ?? (matcher ? await matcher.nextTokenMask() : null) };
+    const tokenMask = mask ?? (matcher ? await matcher.nextTokenMask() : null);
+    if (!mask && tokenMask) assertAllowsAToken(tokenMask, { field: grammar.field, first: false });
+    return { ...sampling, logprobs, topLogprobs, random: random(), tokenMask };
   };
 }
 
@@ -533,14 +557,6 @@ function onlyTokenMask(token, vocabSize) {
   const mask = new Uint32Array(Math.ceil(vocabSize / 32));
   mask[token >> 5] = 1 << (token & 31);
   return mask;
-}
-
-// A grammar (from the request's `field`) that allows no first token matches nothing: the checks
-// (response_format.js, tool_calls.js) refuse the known ways to write one; this is their backstop.
-function noFirstTokenError(field) {
-  return new InvalidRequestError(`${field} allows no reply at all: its grammar matches no text that this model's tokens `
-                                 + 'can write. Check it for a rule that never ends (such as root ::= root "a", with no alternative to stop at).',
-                                 { field });
 }
 
 function commonPrefixLength(a, b) {

@@ -27,6 +27,7 @@
 
 import './xgrammar_globals.js'; // must run before the bundle below
 import xgrammar from './vendor/xgrammar.mjs';
+import { InvalidRequestError } from './errors.js';
 import { integerBounds, isEnumeratedRange, narrowToType } from './response_format.js';
 
 const JSON_LAYOUT = { anyWhitespace: false, indent: -1, separators: [', ', ': '] };
@@ -285,6 +286,23 @@ export class CompiledGrammar {
   }
 }
 
+/**
+ * Throws the InvalidRequestError of a grammar whose nextTokenMask() `mask` allows no token, naming
+ * `field` (the request field the grammar comes from: response_format, tool_choice); `first`:
+ * whether the mask is the reply's first (the grammar matches no text at all) or a later one (the
+ * reply so far has no continuation). response_format.js and tool_calls.js refuse the known ways to
+ * write such a grammar; this is their backstop, checked at every token (the sampler needs at least
+ * one allowed token: backend.js).
+ */
+export function assertAllowsAToken(mask, { field, first }) {
+  if (mask.some((word) => word !== 0)) return;
+  const what = first ? 'allows no reply at all: its grammar matches no text'
+    : 'allows no next token: its grammar goes on from the reply so far with no text';
+  throw new InvalidRequestError(`${field} ${what} that this model's tokens can write as well-formed UTF-8. Check it for `
+                                + 'a rule that never ends (such as root ::= root "a", with no alternative to stop at), '
+                                + 'or a character that has no UTF-8 form (a lone surrogate such as \\ud800).', { field });
+}
+
 export class GrammarMatcher {
   #matcher;
   #utf8;
@@ -300,7 +318,9 @@ export class GrammarMatcher {
    * The tokens allowed next, as backend.js's tokenMask: Uint32Array of ceil(vocabSize / 32) words,
    * token t allowed when bit (t & 31) of word (t >> 5) is set (xgrammar's own layout): those the
    * grammar allows that also keep the reply's bytes well-formed UTF-8 (utf8Tables()). A fresh
-   * array each call. After the grammar has ended (isTerminated) no token is allowed.
+   * array each call. After the grammar has ended (isTerminated) no token is allowed. Before, it may
+   * allow none too, where the grammar matches nothing this model's tokens can write (or, the UTF-8
+   * guard ANDed in, nothing well-formed): assertAllowsAToken() says so.
    */
   async nextTokenMask() {
     const mask = await this.#matcher.getNextTokenBitmask();

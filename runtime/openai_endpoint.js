@@ -16,24 +16,27 @@
 // stream began comes as one last event `data: {"error": {...}}` without [DONE], as OpenAI's API
 // sends it (its SDKs throw it as an APIError).
 //
-// A JSON reply that takes longer than HEARTBEAT_MS is a streamed body. Once the request is checked
-// (its 400, 404, 503 keep their statuses), a reply or error that comes within HEARTBEAT_MS is
-// answered as it is; else status 200 and its headers go out then, and the body holds a space
-// every HEARTBEAT_MS while the request waits its turn and runs, then the completion's JSON (JSON
-// allows leading whitespace: JSON.parse and every client read it as the object). Why: Chromium never
-// fires a service worker's FetchEvent request.signal, so a caller's abort (AbortController, an
-// SDK's timeout) reaches the worker only as the cancel of a response body it already has; and
-// Chromium fails a fetch whose respondWith() has not resolved within 5 minutes, which a long
-// generation, or one waiting behind others, would pass (a body may last longer, while no
-// waitUntil() keeps its fetch event open: see generate()). An abort before the headers reaches the
-// worker when they go out (Chromium then cancels the body nobody reads). The cost: an error that
-// comes after the headers (one the engine finds when the request's turn comes, for a request that
-// waited: a prompt longer than the context window, tools on a model without tool support; a lost
-// GPU device; the page that ran it closed) cannot change the status any more: the body is then OpenAI's error
-// object `{"error": {message, type, param, code}}` under status 200, which a client tells from a
-// completion by its `error` field. And a client timeout that ends with the headers (the openai
-// SDKs' `timeout` option) bounds the wait for those only, as for any stream: to bound the whole
-// request, abort it (an AbortSignal, e.g. the SDK's `signal: AbortSignal.timeout(ms)`).
+// Heartbeats: a reply whose body has nothing to say for HEARTBEAT_MS says something. Once the
+// request is checked (its 400, 404, 503 keep their statuses), a reply or error that comes within
+// HEARTBEAT_MS is answered as it is; else status 200 and the reply's headers go out then, and the
+// body holds a heartbeat after every HEARTBEAT_MS of silence while the request waits its turn and
+// runs: a JSON reply a space (JSON allows leading whitespace: JSON.parse and every client read it
+// as the object), then the completion's JSON; a streamed one an SSE comment line `: keep-alive`
+// (skipped by EventSource and the openai SDKs' parsers, as the SSE standard says), then its events.
+// Why: Chromium never fires a service worker's FetchEvent request.signal, so a caller's abort
+// (AbortController, an SDK's timeout) reaches the worker only as the cancel of a response body it
+// already has; and Chromium fails a fetch whose respondWith() has not resolved within 5 minutes,
+// which a long generation, or one waiting behind others, would pass (a body may last longer, while
+// no waitUntil() keeps its fetch event open: see generate()). An abort before the headers reaches
+// the worker when they go out (Chromium then cancels the body nobody reads). The cost: an error
+// that comes after the headers (one the engine finds when the request's turn comes, for a request
+// that waited: a prompt longer than the context window, tools on a model without tool support; a
+// lost GPU device; the page that ran it closed) cannot change the status any more: a JSON body is
+// then OpenAI's error object `{"error": {message, type, param, code}}` under status 200, which a
+// client tells from a completion by its `error` field; a stream's is its last event, as above. And
+// a client timeout that ends with the headers (the openai SDKs' `timeout` option) bounds the wait
+// for those only, as for any stream: to bound the whole request, abort it (an AbortSignal, e.g. the
+// SDK's `signal: AbortSignal.timeout(ms)`).
 //
 // The requests go to an engine host (engine_host.js) as the 'create' and 'completion' messages
 // of host_protocol.js, over a worker_client.js Connection that service_worker.js supplies: to its
@@ -62,15 +65,18 @@ import { Connection } from './worker_client.js';
  * A typed runtime error (errors.js name) -> its HTTP answer: status, OpenAI's error `type`, its
  * `code`; `retry`: a 503 whose Retry-After says when to try again (the error's `retryAfter`
  * field, in seconds, else DEFAULT_RETRY_AFTER_S). Others are 500 server_error. InvalidRequestError
- * and ContextWindowExceededError name the request field in `param`.
+ * and ContextWindowExceededError name the request field in `param` (the error's `field`; for a
+ * ContextWindowExceededError without one, the prompt's field).
  */
 const ERRORS = {
   InvalidRequestError: { status: 400, type: 'invalid_request_error', code: null },
-  // OpenAI's code and status for a prompt longer than the context window.
+  // OpenAI's code and status for a prompt, or a prompt and max_tokens, longer than the context window.
   ContextWindowExceededError: { status: 400, type: 'invalid_request_error', code: 'context_length_exceeded' },
   // The model is loading, or no page runs it (service_worker.js says which).
   ModelNotLoadedError: { status: 503, type: 'server_error', code: 'model_not_loaded', retry: true },
   WebGPUNotAvailableError: { status: 503, type: 'server_error', code: 'webgpu_not_available', retry: true },
+  // This browser runs neither backend (sw_client.js): no Retry-After, since waiting cannot help here.
+  NoBackendAvailableError: { status: 503, type: 'server_error', code: 'no_backend_available' },
   // The page or worker that ran the model went away mid-request.
   EngineLostError: { status: 503, type: 'server_error', code: 'engine_lost', retry: true },
   // The model's files could not be downloaded (offline): its message says so.
@@ -125,7 +131,7 @@ export function errorAnswer(error, { promptField = null } = {}) {
     return { status, headers, body: { error: { message: error.message, type, param, code } } };
   }
   const { status, type, code, retry = false } = ERRORS[error?.name] ?? { status: 500, type: 'server_error', code: null };
-  const param = { InvalidRequestError: error?.field ?? null, ContextWindowExceededError: promptField }[error?.name] ?? null;
+  const param = { InvalidRequestError: error?.field ?? null, ContextWindowExceededError: error?.field ?? promptField }[error?.name] ?? null;
   const headers = retry ? { 'Retry-After': String(error.retryAfter ?? DEFAULT_RETRY_AFTER_S) } : {};
   return { status, headers, body: { error: { message: String(error?.message ?? error), type, param, code } } };
 }
@@ -144,8 +150,8 @@ export function modelObject(id) {
  * @param {string} site.scope  the service worker's scope (absolute, ends with '/'): the endpoint
  *   is `${scope}v1`
  * @param {string[]} site.modelIds  the ids of the models the site serves (/v1/models)
- * @param {number} [site.heartbeatMs]  milliseconds a JSON reply may take before its headers go out,
- *   and then between two heartbeat spaces (HEARTBEAT_MS; tests pass less)
+ * @param {number} [site.heartbeatMs]  milliseconds a reply may take before its headers go out, and
+ *   that its body may then stay silent before a heartbeat (HEARTBEAT_MS; tests pass less)
  * @param {(waitUntil: (p: Promise) => void, modelId: string | undefined, check: (manifest: object) => void) => Promise<{ connection, manifestUrl }>} site.connect
  *   `connection`: a worker_client.js Connection to the engine host that runs the request for the
  *   model `modelId` (one of modelIds, undefined when the request names none); `manifestUrl`: the
@@ -243,36 +249,39 @@ async function readBody(request, modelIds, { promptField, other }) {
 }
 
 // Runs `body` on the engine host as `op`; resolves with the response once `connect` has checked
-// the request (its 4xx and 503 come before): an event stream that the host's chunks then fill;
-// not streamed, the JSON reply (or error) when it comes within `heartbeatMs`, else a JSON body
-// begun then (see the top of this file: whitespace heartbeats, then the completion or the error
-// object). Either body's cancel stops the request.
+// the request (its 4xx and 503 come before): the reply (JSON, or an event stream that the host's
+// chunks then fill) or error when it comes within `heartbeatMs`, else a body of its kind begun then
+// (see Heartbeats at the top of this file). Either body's cancel stops the request, waiting or running.
 async function generate(body, { op, promptField, parse }, { connect, waitUntil, signal, heartbeatMs }) {
   const check = (manifest) => { parse(body, manifest); };
   const { connection, manifestUrl } = await connect(waitUntil, typeof body?.model === 'string' ? body.model : undefined, check);
   // No waitUntil() for the generation: Chromium keeps a service worker alive while a response body
   // is being read, but cuts a fetch event still extended past 5 minutes, body and all.
-  const streamed = body?.stream === true;
+  const kind = body?.stream === true ? BODIES.events : BODIES.json;
   return new Promise((resolve) => {
     let out = null; // the body's controller, once the response is out
-    let heartbeat = null;
+    let heartbeat = null; // the timer of the next heartbeat, heartbeatMs after the body's last bytes
     const send = (text) => {
       try {
         out.enqueue(encoder.encode(text));
       } catch {
         // the caller cancelled the body: 'close' is on its way to the host
       }
+      beatLater();
     };
-    const respond = (headers) => {
+    const respond = () => {
+      if (out) return;
       resolve(new Response(new ReadableStream({ start: (controller) => { out = controller; }, cancel: close }),
-                           { status: 200, headers }));
+                           { status: 200, headers: kind.headers }));
     };
-    if (!streamed) {
-      heartbeat = setInterval(() => {
-        if (!out) respond(JSON_HEADERS);
-        send(' ');
+    function beatLater() {
+      clearTimeout(heartbeat);
+      heartbeat = setTimeout(() => {
+        respond();
+        send(kind.heartbeat);
       }, heartbeatMs);
     }
+    beatLater();
     const id = connection.open({ op, request: body, progress: false, model: manifestUrl ?? undefined }, (reply) => {
       switch (reply.type) {
         case REPLY.result:
@@ -280,7 +289,7 @@ async function generate(body, { op, promptField, parse }, { connect, waitUntil, 
           else send(JSON.stringify(reply.value));
           break;
         case REPLY.stream:
-          respond(SSE_HEADERS);
+          respond();
           return false;
         case REPLY.chunk:
           send(sseEvent(reply.chunk));
@@ -291,7 +300,7 @@ async function generate(body, { op, promptField, parse }, { connect, waitUntil, 
         case REPLY.error: {
           const answer = errorAnswer(fromPlain(reply.error), { promptField });
           if (!out) resolve(jsonResponse(answer.status, answer.body, answer.headers));
-          else send(streamed ? sseEvent(answer.body) : JSON.stringify(answer.body));
+          else send(kind.error(answer.body));
           break;
         }
         default: // progress: not asked for
@@ -311,7 +320,7 @@ async function generate(body, { op, promptField, parse }, { connect, waitUntil, 
       end();
     }
     function end() {
-      clearInterval(heartbeat);
+      clearTimeout(heartbeat);
       signal?.removeEventListener('abort', close);
     }
     if (signal?.aborted) close();
@@ -330,9 +339,19 @@ function closeBody(controller) {
 // OpenAI's stream headers; no-cache: each reply is new.
 const SSE_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' };
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
-// How often a non-streamed body that has no completion yet gets a heartbeat space: often enough
-// that a proxy or client idle timeout (commonly 30 s and more) never sees a silent connection.
+// How long a body may stay silent before a heartbeat: short enough that a proxy or client idle
+// timeout (commonly 30 s and more) never sees a silent connection.
 const HEARTBEAT_MS = 5000;
+
+/** A stream's heartbeat: an SSE comment line, which event-stream parsers skip (the SSE standard's "keep-alive"). */
+export const SSE_KEEP_ALIVE = ': keep-alive\n\n';
+
+// Per kind of reply body: its headers, its heartbeat, and how an error that comes after the headers
+// is written (Heartbeats at the top of this file).
+const BODIES = {
+  json: { headers: JSON_HEADERS, heartbeat: ' ', error: (value) => JSON.stringify(value) },
+  events: { headers: SSE_HEADERS, heartbeat: SSE_KEEP_ALIVE, error: sseEvent },
+};
 
 function jsonResponse(status, value, headers = {}) {
   return new Response(JSON.stringify(value), { status, headers: { ...JSON_HEADERS, ...headers } });
@@ -365,8 +384,9 @@ export function sameThreadConnection(host) {
  * with the pages'. `messages`: model id -> the 'load' message (host_protocol.js loadMessage, URLs
  * absolute) a page sends for it; the first is the site's default.
  *
- * A request naming no model takes the one used last of those loaded (or loading), else the site's
- * first. A request for a model that is not loaded starts loading it (the host keeps the others
+ * A request naming no model takes the one used last of those loaded, else the one loading (a
+ * model that loads is never preferred to one that answers now: its request would get a needless
+ * 503), else the site's first. A request for a model that is not loaded starts loading it (the host keeps the others
  * while they fit, host_protocol.js), unless a load is in progress: one load runs at a time, so a
  * request for another model waits for it to end (two clients alternating models would otherwise
  * never get one loaded). Until its model is ready a request is refused with ModelNotLoadedError
@@ -383,18 +403,18 @@ export function hostConnector(host, messages) {
   const failures = new Map(); // manifest URL -> the error of its failed load, not told yet
   const manifestOf = manifestReader();
   return async (waitUntil, modelId, check = () => {}) => {
-    const id = modelId ?? idOf(host.models[0]?.manifestUrl) ?? messages.keys().next().value;
+    const models = host.models;
+    const id = modelId ?? idOf((models.find((model) => model.ready) ?? models[0])?.manifestUrl) ?? messages.keys().next().value;
     const wanted = messages.get(id);
     const { manifestUrl } = wanted;
     check(await manifestOf(manifestUrl)); // an invalid request is refused as such, loaded or not
-    const models = host.models;
-    if (models.find((model) => model.manifestUrl === manifestUrl)?.ready) return { connection, manifestUrl };
+    if (host.models.find((model) => model.manifestUrl === manifestUrl)?.ready) return { connection, manifestUrl };
     if (failures.has(manifestUrl)) {
       const error = failures.get(manifestUrl);
       failures.delete(manifestUrl);
       throw error;
     }
-    if (!models.some((model) => !model.ready)) {
+    if (!host.models.some((model) => !model.ready)) {
       waitUntil(host.load(wanted, () => {}).catch((error) => { failures.set(manifestUrl, error); }));
     }
     const loading = host.models.find((model) => !model.ready);

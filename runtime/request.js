@@ -97,8 +97,11 @@ const COMPLETION_FIELDS = {
  * Check a chat-completions `request` and return the settings to run it with:
  * { messages: [{ role ('system' for OpenAI's 'developer'), content: string, name?, reasoning_content?
  *   (assistant messages that gave it), tool_calls? (assistant: [{ id, type: 'function', function:
- *   { name, arguments: object } }], arguments parsed as templates read them), tool_call_id? (tool) }],
+ *   { name, arguments } }], arguments as templates read them: an object where the request's string is
+ *   a JSON object, else that string), tool_call_id? (tool) }],
  *   stream, includeUsage, maxTokens (max_completion_tokens or max_tokens; null: to the context end),
+ *   maxTokensField (the field that gave maxTokens: 'max_completion_tokens' | 'max_tokens'; null when
+ *   not given: the engine refuses a given one that the context cannot hold, engine.js),
  *   stop: string[], seed (null: random), ignoreEos, logprobs, topLogprobs,
  *   enableThinking (boolean, or undefined: the chat template's default),
  *   responseFormat (null: free text; else the grammar source the reply must follow, response_format.js),
@@ -130,7 +133,8 @@ export function parseChatRequest(request, manifest) {
     throw new InvalidRequestError('response_format cannot be combined with tools here (the reply may be a tool call): '
                                   + 'leave response_format out, or set tool_choice to "none".', { field: 'response_format' });
   }
-  const shared = readShared(given, read, manifest, { maxTokens: maxCompletionTokens ?? null });
+  const shared = readShared(given, read, manifest, maxCompletionTokens === undefined ? { maxTokens: null, maxTokensField: null }
+    : { maxTokens: maxCompletionTokens, maxTokensField: 'max_completion_tokens' });
   assertNoStopUnderGrammar(shared.stop, responseFormat, tools);
   return { messages, ...shared, logprobs, topLogprobs: read('top_logprobs') ?? 0, enableThinking, responseFormat, tools };
 }
@@ -153,7 +157,8 @@ function assertNoStopUnderGrammar(stop, responseFormat, tools) {
 /**
  * Check a completions `request` (OpenAI's legacy API: a prompt to continue, no chat template) and
  * return the settings to run it with: { prompt: string, echo, and, as parseChatRequest's,
- * stream, includeUsage, maxTokens (default 16, OpenAI's), stop, seed, ignoreEos, logprobs (whether
+ * stream, includeUsage, maxTokens (default 16, OpenAI's), maxTokensField ('max_tokens', null for the
+ * default), stop, seed, ignoreEos, logprobs (whether
  * asked), topLogprobs (the request's logprobs count), sampling }.
  * Refused, naming the field: suffix, best_of and n above 1, echo with logprobs (the prompt's own
  * logprobs are not computed), a prompt of token ids or of several strings.
@@ -172,7 +177,7 @@ export function parseCompletionRequest(request, manifest) {
     throw new InvalidRequestError('echo cannot be combined with logprobs: the prompt\'s own logprobs are not computed.',
                                   { field: 'echo' });
   }
-  return { prompt, echo, ...readShared(given, read, manifest, { maxTokens: COMPLETION_MAX_TOKENS }),
+  return { prompt, echo, ...readShared(given, read, manifest, { maxTokens: COMPLETION_MAX_TOKENS, maxTokensField: null }),
            logprobs: topLogprobs !== undefined, topLogprobs: topLogprobs ?? 0 };
 }
 
@@ -193,8 +198,8 @@ function readRequest(request, manifest, fields, what, example) {
   return { given, read };
 }
 
-// The settings of SHARED_FIELDS; `defaults.maxTokens`: the API's max_tokens when not given.
-function readShared(given, read, manifest, defaults) {
+// The settings of SHARED_FIELDS; `maxTokensDefault`: { maxTokens, maxTokensField } when max_tokens is not given.
+function readShared(given, read, manifest, maxTokensDefault) {
   read('model');
   read('n');
   read('user');
@@ -204,10 +209,11 @@ function readShared(given, read, manifest, defaults) {
   }
   const generation = { ...FALLBACK_GENERATION, ...manifest.generation };
   const setting = (field) => read(field) ?? generation[field];
+  const maxTokens = read('max_tokens');
   return {
     stream,
     includeUsage: read('stream_options')?.includeUsage ?? false,
-    maxTokens: read('max_tokens') ?? defaults.maxTokens,
+    ...(maxTokens === undefined ? maxTokensDefault : { maxTokens, maxTokensField: 'max_tokens' }),
     stop: read('stop') ?? [],
     seed: read('seed') ?? null,
     ignoreEos: read('ignore_eos') ?? false,
@@ -248,7 +254,7 @@ function readModel(model, field, manifest) {
 // message (and strips a <think>…</think> block left in an earlier reply's content), so sending it
 // back or not gives the same prompt. An assistant message's tool_calls and a tool message's
 // tool_call_id (which must answer a call of an earlier assistant message) reach the template too,
-// each call's arguments (OpenAI's JSON string) parsed into the object templates write with tojson.
+// each call's arguments (OpenAI's string) as templateArguments() gives them.
 function parseMessages(value) {
   assertField(Array.isArray(value) && value.length > 0, 'messages', 'a non-empty array of { role, content } messages',
               value);
@@ -304,7 +310,7 @@ function parseMessage(message, path) {
   return parsed;
 }
 
-// An assistant message's tool_calls: [{ id, type: "function", function: { name, arguments: JSON string } }].
+// An assistant message's tool_calls: [{ id, type: "function", function: { name, arguments: string } }].
 function readToolCalls(value, path) {
   assertField(Array.isArray(value), path, 'an array of { id, type: "function", function: { name, arguments } }', value);
   return value.map((call, i) => {
@@ -314,19 +320,22 @@ function readToolCalls(value, path) {
     assertField(typeof call.id === 'string' && call.id !== '', `${at}.id`, 'a non-empty string', call.id);
     assertField(typeof call.function.name === 'string' && call.function.name !== '', `${at}.function.name`,
                 'the called function\'s name', call.function.name);
-    const args = typeof call.function.arguments === 'string' ? parseJSONObject(call.function.arguments) : undefined;
-    assertField(args !== undefined, `${at}.function.arguments`, 'a JSON object as a string, as the call\'s response gave it',
-                call.function.arguments);
-    return { id: call.id, type: 'function', function: { name: call.function.name, arguments: args } };
+    assertField(typeof call.function.arguments === 'string', `${at}.function.arguments`,
+                'a string (the call\'s arguments as its response gave them: a JSON object)', call.function.arguments);
+    return { id: call.id, type: 'function', function: { name: call.function.name, arguments: templateArguments(call.function.arguments) } };
   });
 }
 
-function parseJSONObject(text) {
+// A history call's arguments as chat templates read them: a JSON object string parsed into the
+// object (the templates write it with tojson, as transformers passes a dict); any other string as
+// it is (OpenAI accepts any string there: a model may have written invalid JSON, or a client
+// something else), which tojson writes as a JSON string.
+function templateArguments(text) {
   try {
     const value = JSON.parse(text);
-    return isPlainObject(value) ? value : undefined;
+    return isPlainObject(value) ? value : text;
   } catch {
-    return undefined;
+    return text;
   }
 }
 

@@ -389,6 +389,7 @@ function checkPatternFeatures(pattern, path) {
     throw new InvalidRequestError(`${path} uses ${name} (at character ${at + 1} of the pattern), which constrained `
                                   + `decoding does not support: ${fix}.`, { field: path });
   };
+  checkSurrogates(pattern, refuse);
   for (let i = 0; i < pattern.length;) {
     const rest = pattern.slice(i);
     const feature = PATTERN_FEATURES.find(({ re }) => re.test(rest));
@@ -396,6 +397,21 @@ function checkPatternFeatures(pattern, path) {
     if (pattern[i] === '^' && i !== 0) refuse('an anchor ^ inside the pattern', 'use ^ only as its first character', i);
     if (pattern[i] === '$' && i !== pattern.length - 1) refuse('an anchor $ inside the pattern', 'use $ only as its last character', i);
     i += pattern[i] === '\\' ? 2 : pattern[i] === '[' ? classLength(pattern, i) : 1;
+  }
+}
+
+// A lone UTF-16 surrogate, written as itself or as an escape (\ud800, \u{d800}), in or out of a
+// class: it is no character (a string holding one has no UTF-8 form), and xgrammar aborts on the
+// raw one and mistranslates the escapes (a class of them matched "p"). A surrogate pair written as
+// two escapes is refused too, naming the \u{...} form of its code point. (The GBNF translator
+// below refuses them as well.)
+const SURROGATE_ESCAPE = /^\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|\{0*[dD][89a-fA-F][0-9a-fA-F]{2}\})/;
+function checkSurrogates(pattern, refuse) {
+  const fix = 'write the character itself, or its code point as \\u{...} (e.g. \\u{1F600})';
+  const raw = /[\uD800-\uDFFF]/u.exec(pattern);
+  if (raw) refuse('a lone UTF-16 surrogate', fix, raw.index);
+  for (let i = 0; i < pattern.length; i += pattern[i] === '\\' ? 2 : 1) {
+    if (SURROGATE_ESCAPE.test(pattern.slice(i))) refuse('a UTF-16 surrogate escape', fix, i);
   }
 }
 

@@ -39,13 +39,15 @@ FETCH = """
   return { status: response.status, retryAfter: response.headers.get('Retry-After'), allow: response.headers.get('Allow'),
            body: await response.json() };
 """
-# A streamed chat completion read with fetch and a plain SSE parser: its events' data, in order.
+# A streamed chat completion read with fetch and a plain SSE parser: its events' data, in order
+# (comment lines, the endpoint's keep-alive heartbeats, skipped as every SSE client skips them).
 FETCH_STREAM = """
   const response = await fetch(new URL('v1/chat/completions', location.href), {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(arg) });
   const text = await response.text();
   return { type: response.headers.get('Content-Type'),
-           events: text.split('\\n\\n').filter(Boolean).map((event) => event.replace(/^data: /, '')) };
+           events: text.split('\\n\\n').filter((event) => event && !event.startsWith(':'))
+             .map((event) => event.replace(/^data: /, '')) };
 """
 
 
@@ -183,6 +185,35 @@ def test_aborting_a_json_request_stops_it_while_it_waits_or_runs(api_page):
     assert result["aborted"] == ["AbortError", "AbortError"]
     assert result["next"] == "length"
     assert result["afterAbortS"] < 30, "neither aborted request kept the engine"
+
+
+def test_a_stream_that_waits_gets_keep_alive_comments_and_its_abort_takes_it_out_of_the_queue(api_page):
+    # Behind a long reply, a stream's headers come after 5 s, then a comment every 5 s: aborting it
+    # then reaches the service worker (as the cancel of its body), and it leaves the queue.
+    result = run(api_page, """
+      const post = (body, signal) => fetch(new URL('v1/chat/completions', location.href), { method: 'POST', signal,
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const running = new AbortController();
+      const first = post(arg.long, running.signal).then((response) => response.text()).catch((error) => error.name);
+      await new Promise((resolve) => { setTimeout(resolve, 300); });
+      const dropped = new AbortController();
+      const queued = await post({ ...arg.long, stream: true }, dropped.signal);
+      const heard = new TextDecoder().decode((await queued.body.getReader().read()).value);
+      dropped.abort();
+      const waiting = await post({ ...arg.short, stream: true });
+      running.abort();
+      const started = Date.now();
+      const text = await waiting.text();
+      return { heard, type: waiting.headers.get('Content-Type'), text, first: await first,
+               afterAbortS: (Date.now() - started) / 1000 };
+    """, {"long": chat_body(LONG_TOKENS, ignore_eos=True), "short": chat_body(3)}, timeout_s=150)
+    assert result["heard"] == ": keep-alive\n\n"
+    assert result["type"] == "text/event-stream; charset=utf-8"
+    assert result["first"] == "AbortError"
+    assert result["text"].startswith(": keep-alive\n\n"), result["text"][:80]
+    assert result["text"].endswith("data: [DONE]\n\n")
+    # Had the aborted stream stayed queued, its 200 tokens would have run before this one's 3.
+    assert result["afterAbortS"] < 60
 
 
 def test_a_json_reply_is_whitespace_while_it_runs_then_the_completion_and_the_openai_package_reads_it(api_page):

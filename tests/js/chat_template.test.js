@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { ChatTemplate } from '../../runtime/chat_template.js';
 import { InvalidRequestError, UnsupportedModelError } from '../../runtime/errors.js';
+import { parseChatRequest } from '../../runtime/request.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { Template } from '../../runtime/vendor/jinja.mjs';
 
@@ -234,4 +235,29 @@ describe('what the template allows is allowed', () => {
   test('addGenerationPrompt is required (a programming error, not a bad request)', () => {
     assert.throws(() => qwen.render([hi], {}), TypeError);
   });
+});
+
+// OpenAI sends a history tool call's arguments as a string, and accepts any string there; request.js
+// hands the template the object where it is a JSON object (what transformers' templates are given),
+// else the string itself, which tojson writes as a JSON string. Checked against transformers' renders
+// of a tool-call history (build/js-fixtures/tool_templates.json, made by make_model_fixtures.py).
+describe('history tool calls: arguments of any string render', () => {
+  const fixtureOfTools = readJSON(new URL('tool_templates.json', FIXTURES));
+  const OBJECT_TEXT = '{"city": "Paris", "unit": "c"}'; // the call's arguments as the templates' tojson writes them
+  for (const name of ['Qwen2.5-7B-Instruct', 'Llama-3.2-3B-Instruct']) {
+    test(name, () => {
+      const { section, tools, messages, expected } = fixtureOfTools.cases.find((entry) => entry.name === name
+        && entry.messages.some((message) => message.tool_calls));
+      assert.equal(expected.split(OBJECT_TEXT).length, 2, 'the call written once');
+      // the conversation as an OpenAI client sends it: each call's arguments a string
+      const sent = (args) => messages.map((message) => (message.tool_calls ? { ...message, tool_calls: message.tool_calls.map(
+        (call) => ({ ...call, function: { ...call.function, arguments: args } })) } : message));
+      const render = (args) => new ChatTemplate(section, PLAIN).render(parseChatRequest({ messages: sent(args) }, {}).messages,
+                                                                       { addGenerationPrompt: true, tools, now: new Date(fixtureOfTools.now) });
+      assert.equal(render(JSON.stringify({ city: 'Paris', unit: 'c' })), expected);
+      for (const text of ['city="Paris"', '{"city": "Par', '[1, 2]']) {
+        assert.equal(render(text), expected.replace(OBJECT_TEXT, JSON.stringify(text)), text);
+      }
+    });
+  }
 });

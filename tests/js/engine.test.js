@@ -159,6 +159,20 @@ describe('completions (tiny Llama)', () => {
     }
   });
 
+  test('the default max_tokens (16) stops at the context\'s end; a max_tokens given that it cannot hold is refused', async () => {
+    // a prompt that leaves room for 5 tokens: BOS + the text (each "a" word one token here)
+    const prompt = ' a'.repeat(122);
+    assert.equal(1 + tokenizer.encode(prompt).length, 123);
+    const reply = await complete({ prompt, max_tokens: undefined, ignore_eos: true });
+    assert.deepEqual([reply.choices[0].finish_reason, reply.usage.completion_tokens], ['length', 5]);
+    await assert.rejects(complete({ prompt, max_tokens: 6 }), (error) => {
+      assert.deepEqual([error.name, error.field, error.promptTokens, error.maxTokens, error.contextLength],
+                       ['ContextWindowExceededError', 'max_tokens', 123, 6, 128]);
+      assert.match(error.message, /The prompt is 123 tokens and max_tokens asks for 6 more; this model's context is 128 tokens: lower max_tokens to at most 5/);
+      return true;
+    });
+  });
+
   test('interruptGenerate ends a waiting completion as an aborted one with no text', async () => {
     const running = await complete({ stream: true, max_tokens: 30, ignore_eos: true });
     const reader = running[Symbol.asyncIterator]();
@@ -358,6 +372,30 @@ describe('engine mechanics (tiny Llama)', () => {
     assert.equal(reply.usage.total_tokens, CONTEXT);
   });
 
+  test('a max_tokens the context cannot hold beside the prompt is refused, as OpenAI refuses it; one that fits runs', async () => {
+    const room = CONTEXT - expected.prompt_ids.length;
+    for (const field of ['max_tokens', 'max_completion_tokens']) {
+      await assert.rejects(create(greedy(hello, { [field]: room + 1 })), (error) => {
+        assert.deepEqual([error.name, error.field, error.maxTokens], ['ContextWindowExceededError', field, room + 1]);
+        assert.match(error.message, new RegExp(`${field} asks for ${room + 1} more.*lower ${field} to at most ${room}\\b`));
+        return true;
+      });
+    }
+    const full = await create(greedy(hello, { max_tokens: room, ignore_eos: true }));
+    assert.deepEqual([full.choices[0].finish_reason, full.usage.total_tokens], ['length', CONTEXT]);
+  });
+
+  test('a grammar that allows no token mid-reply is an InvalidRequestError naming its field; the next request runs', async () => {
+    // After "a", x must begin with x: a rule that never reaches text, so no token is left.
+    const endless = { type: 'grammar', grammar: 'root ::= "a" x\nx ::= x "b"' };
+    await assert.rejects(create(greedy(hello, { max_tokens: 8, response_format: endless })), (error) => {
+      assert.deepEqual([error.name, error.field], ['InvalidRequestError', 'response_format']);
+      assert.match(error.message, /^response_format allows no next token/);
+      return true;
+    });
+    assert.equal((await create(greedy(hello, { max_tokens: 2 }))).choices[0].finish_reason, 'length');
+  });
+
   test('invalid requests are InvalidRequestErrors naming the field', async () => {
     await assert.rejects(create({ messages: [] }), { name: 'InvalidRequestError', field: 'messages' });
     await assert.rejects(create({ messages: hello, top_k: -1 }), { name: 'InvalidRequestError', field: 'top_k' });
@@ -422,6 +460,30 @@ async function bothWays(engine, model, member, request) {
   return replies[0][0];
 }
 
+// Streams `request` with the model's room cut to what its cache holds at the first chunk, so that
+// queueing the next step ahead throws (backend.js: ContextWindowExceededError before it runs): the
+// request fails with that error, and the next one runs as it ran before, no draw of the failed one
+// left in flight, no step it used undone.
+async function failQueueingAhead(engine, model, request) {
+  const plain = await engine.chat.completions.create(request);
+  const { contextLength } = model;
+  const reader = (await engine.chat.completions.create({ ...request, stream: true }))[Symbol.asyncIterator]();
+  let cut;
+  try {
+    await reader.next();
+    cut = model.length;
+    model.contextLength = cut;
+    await assert.rejects(collect(reader), { name: 'ContextWindowExceededError' });
+  } finally {
+    model.contextLength = contextLength;
+  }
+  assert.equal(model.length, cut, 'every step it ran was used: none undone');
+  model.resetPenalties([]); // throws while a draw of the failed request is still being read back
+  const next = await engine.chat.completions.create(request);
+  assert.deepEqual(next.choices, plain.choices);
+  assert.equal(model.length, next.usage.prompt_tokens + next.usage.completion_tokens - 1);
+}
+
 // The decode loop queues each step before reading the token it follows (backend.js stepAhead);
 // replies must be those of the plain loop (the same model without stepAhead, as the WASM backend is).
 describe('run ahead (tiny Llama)', () => {
@@ -459,6 +521,10 @@ describe('run ahead (tiny Llama)', () => {
     await bothWaysAhead({ messages: hello, seed: 5, max_tokens: 6, temperature: 1.2, frequency_penalty: 2 });
     await engine.chat.completions.create(greedy(hello, { max_tokens: 3, logit_bias: eos }));
     assert.equal(model.length, expected.prompt_ids.length, 'the cache holds the prompt alone');
+  });
+
+  test('a step that cannot be queued ahead fails the request; the next reply is unchanged', async () => {
+    await failQueueingAhead(engine, model, { messages: hello, seed: 4, max_tokens: 12, temperature: 1, frequency_penalty: 2 });
   });
 
   test('an interrupted stream ends with "abort"; the next reply is unchanged', async () => {
@@ -514,6 +580,10 @@ describe('run ahead under a grammar (tiny Llama with tools)', () => {
                                         tool_choice: { type: 'function', function: { name: 'get_time' } } });
     assert.equal(reply.choices[0].finish_reason, 'tool_calls', JSON.stringify(reply.choices[0]));
     assert.deepEqual(Object.keys(JSON.parse(reply.choices[0].message.tool_calls[0].function.arguments)), ['zone', 'dst']);
+  });
+
+  test('a forward pass that cannot be queued ahead fails the request; the next reply is unchanged', async () => {
+    await failQueueingAhead(engine, model, greedy(ASK, { max_tokens: 60, response_format: FORM }));
   });
 
   test('an interrupted stream ends with "abort", the forward pass run past it undone; the next reply is unchanged', async () => {

@@ -13,11 +13,12 @@ import { create, globals } from 'webgpu';
 import { EngineHost } from '../../runtime/engine_host.js';
 import {
   ContextWindowExceededError, DeviceLostError, EngineLostError, InvalidRequestError, ModelNotLoadedError,
-  WebGPUNotAvailableError,
+  WebGPUNotAvailableError, fromPlain,
 } from '../../runtime/errors.js';
-import { loadMessage } from '../../runtime/host_protocol.js';
+import { OP, REPLY, loadMessage } from '../../runtime/host_protocol.js';
 import {
-  EndpointError, SSE_DONE, errorAnswer, hostConnector, manifestReader, openAIEndpoint, sameThreadConnection, sseEvent,
+  EndpointError, SSE_DONE, SSE_KEEP_ALIVE, errorAnswer, hostConnector, manifestReader, openAIEndpoint, sameThreadConnection,
+  sseEvent,
 } from '../../runtime/openai_endpoint.js';
 import { Connection } from '../../runtime/worker_client.js';
 import { ask, expectedOf, greedy, manifestOf } from './helpers/chat.js';
@@ -60,6 +61,9 @@ describe('error answers', () => {
     assert.equal(errorAnswer(new WebGPUNotAvailableError('none')).status, 503);
     assert.equal(errorAnswer(new WebGPUNotAvailableError('none')).body.error.code, 'webgpu_not_available');
     assert.ok(Number(errorAnswer(new EngineLostError('gone')).headers['Retry-After']) > 0);
+    // as it comes from the host (errors.js fromPlain): a browser with neither backend; retrying cannot help there
+    const none = errorAnswer(fromPlain({ name: 'NoBackendAvailableError', message: 'neither', fields: {} }));
+    assert.deepEqual([none.status, none.body.error.code, none.headers], [503, 'no_backend_available', {}]);
     const lost = errorAnswer(new DeviceLostError('lost'));
     assert.deepEqual([lost.status, lost.body.error.code, lost.headers], [500, 'device_lost', {}]);
   });
@@ -71,11 +75,12 @@ describe('error answers', () => {
   });
 });
 
-// Reads an event stream's data lines (an SSE parser as OpenAI's SDKs have one).
+// Reads an event stream's data lines (an SSE parser as OpenAI's SDKs have one: comment lines,
+// the heartbeats, skipped).
 async function readEvents(response) {
   const text = await response.text();
   assert.ok(text.endsWith('\n\n'), 'every event ends with a blank line');
-  return text.split('\n\n').slice(0, -1).map((event) => {
+  return text.split('\n\n').slice(0, -1).filter((event) => !event.startsWith(':')).map((event) => {
     assert.ok(event.startsWith('data: '), event);
     const data = event.slice('data: '.length);
     return data === '[DONE]' ? data : JSON.parse(data);
@@ -232,6 +237,58 @@ describe('the endpoint on an engine host', () => {
     assert.equal(JSON.parse(text).usage.completion_tokens, 70);
   });
 
+  test('a stream that waits for its turn gets its headers, then keep-alive comments, then its events', async () => {
+    const running = await post('v1/chat/completions', chat({ max_tokens: 40, ignore_eos: true }), {}, beating);
+    const waiting = await post('v1/chat/completions', chat({ max_tokens: 3, stream: true }), {}, beating);
+    assert.deepEqual([waiting.status, waiting.headers.get('Content-Type')], [200, 'text/event-stream; charset=utf-8'],
+                     'the headers come before its turn');
+    const text = await waiting.clone().text();
+    assert.ok(text.startsWith(SSE_KEEP_ALIVE.repeat(2)), `comments while it waits: ${JSON.stringify(text.slice(0, 40))}`);
+    const events = await readEvents(waiting);
+    assert.equal(events.at(-1), '[DONE]');
+    const streamed = events.slice(0, -1).map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+    assert.ok(streamed.length > 0 && expected.greedy_text.startsWith(streamed), streamed);
+    assert.equal(JSON.parse(await running.text()).usage.completion_tokens, 40);
+  });
+
+  test('a stream cancelled while it waits leaves the queue: it never runs', async () => {
+    const running = await post('v1/chat/completions', chat({ max_tokens: 70, ignore_eos: true }), {}, beating);
+    const waiting = await post('v1/chat/completions', chat({ max_tokens: 70, ignore_eos: true, stream: true }), {}, beating);
+    const reader = waiting.body.getReader();
+    assert.equal(new TextDecoder().decode((await reader.read()).value), SSE_KEEP_ALIVE);
+    // A request of another client of the host, asking for progress, hears how many turns come before its own.
+    const ahead = [];
+    const probe = new Promise((resolve) => {
+      sameThreadConnection(host).open({ op: OP.create, request: chat({ max_tokens: 1 }), progress: true }, (reply) => {
+        if (reply.type !== REPLY.progress) {
+          resolve(reply);
+          return true;
+        }
+        if (reply.report.stage === 'waiting') ahead.push(reply.report.ahead);
+        return false;
+      });
+    });
+    assert.deepEqual(ahead, [2], 'the running request and the waiting stream');
+    await reader.cancel(); // what a browser does to the body of a request its caller aborts
+    assert.deepEqual(ahead, [2, 1], 'the stream left the queue');
+    assert.equal(JSON.parse(await running.text()).usage.completion_tokens, 70);
+    assert.equal((await probe).type, REPLY.result);
+  });
+
+  test("an error after a stream's headers is its last event, without [DONE]; before them, an HTTP error", async () => {
+    const long = greedy(ask('word '.repeat(400)), { stream: true });
+    const refused = await post('v1/chat/completions', long);
+    assert.equal(refused.status, 400, 'found at once: the status still says it');
+    assert.equal((await refused.json()).error.code, 'context_length_exceeded');
+    const running = await post('v1/chat/completions', chat({ max_tokens: 40, ignore_eos: true }), {}, beating);
+    const waited = await post('v1/chat/completions', long, {}, beating);
+    assert.equal(waited.status, 200);
+    const events = await readEvents(waited);
+    assert.deepEqual(events.map((event) => event.error?.code), ['context_length_exceeded'], 'one event: the error');
+    assert.equal(events[0].error.param, 'messages');
+    await running.text();
+  });
+
   test('aborting the request stops it, streamed or not', async () => {
     const streamed = new AbortController();
     const response = await post('v1/chat/completions', chat({ max_tokens: 100, ignore_eos: true, stream: true }),
@@ -274,6 +331,11 @@ describe('the endpoint on an engine host', () => {
                      { code: 'context_length_exceeded', param: 'messages' });
     const longPrompt = await (await post('v1/completions', { prompt: 'word '.repeat(400) })).json();
     assert.equal(longPrompt.error.param, 'prompt');
+    const tooMany = await post('v1/chat/completions', chat({ max_completion_tokens: 128 }));
+    assert.equal(tooMany.status, 400);
+    const { code, param, message } = (await tooMany.json()).error;
+    assert.deepEqual([code, param], ['context_length_exceeded', 'max_completion_tokens'], 'the field to lower');
+    assert.match(message, /max_completion_tokens asks for 128 more; this model's context is 128 tokens/);
   });
 
   test("the host's connection failing: 503 with Retry-After and the reason", async () => {
@@ -353,6 +415,25 @@ describe("the service worker's own engine host (hostConnector): one load at a ti
       return true;
     });
     assert.equal(loads.length, 0);
+  });
+});
+
+describe('hostConnector on a host that holds two models', () => {
+  const host = new EngineHost({ gpu: dawn, memoryBudget: Infinity });
+  const messages = new Map([MODEL, 'tiny-qwen2'].map((id) => [id, loadMessage(manifestOf(id), { maxContext: 128 }, (url) => url)]));
+  const connect = hostConnector(host, messages);
+  const loads = [];
+  const waitUntil = (promise) => loads.push(promise);
+  after(() => host.unload());
+
+  test('a request naming no model takes a loaded model, not one still loading (its request would get a 503)', async () => {
+    await assert.rejects(connect(waitUntil, MODEL), { name: 'ModelNotLoadedError' });
+    await Promise.all(loads.splice(0));
+    await assert.rejects(connect(waitUntil, 'tiny-qwen2'), /The model tiny-qwen2 is loading/);
+    assert.deepEqual(host.models.map(({ ready }) => ready), [false, true], 'the one loading was used last');
+    assert.equal((await connect(waitUntil)).manifestUrl, manifestOf(MODEL));
+    await Promise.all(loads.splice(0));
+    assert.equal((await connect(waitUntil)).manifestUrl, manifestOf('tiny-qwen2'), 'once loaded, the one used last');
   });
 });
 

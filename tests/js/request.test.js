@@ -39,7 +39,8 @@ describe('a valid request', () => {
   test('gets the manifest generation defaults, then OpenAI defaults', () => {
     const params = parse({});
     assert.deepEqual(params, {
-      messages: QUESTION, stream: false, includeUsage: false, maxTokens: null, stop: [], seed: null, ignoreEos: false,
+      messages: QUESTION, stream: false, includeUsage: false, maxTokens: null, maxTokensField: null, stop: [], seed: null,
+      ignoreEos: false,
       logprobs: false, topLogprobs: 0, enableThinking: undefined, responseFormat: null, tools: null,
       sampling: { temperature: 0.6, topP: 0.9, topK: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
                   logitBias: {} },
@@ -55,7 +56,8 @@ describe('a valid request', () => {
       ignore_eos: true, enable_thinking: false,
     });
     assert.deepEqual(params, {
-      messages: QUESTION, stream: true, includeUsage: true, maxTokens: 16, stop: ['\n\n', 'END'], seed: -7,
+      messages: QUESTION, stream: true, includeUsage: true, maxTokens: 16, maxTokensField: 'max_tokens', stop: ['\n\n', 'END'],
+      seed: -7,
       ignoreEos: true, logprobs: true, topLogprobs: 20, enableThinking: false, responseFormat: null, tools: null,
       sampling: { temperature: 0, topP: 0.5, topK: 40, frequencyPenalty: -2, presencePenalty: 2, repetitionPenalty: 1.1,
                   logitBias: { 0: -100, 49151: 100 } },
@@ -66,6 +68,7 @@ describe('a valid request', () => {
     const params = parse({ temperature: null, max_tokens: null, stop: undefined, seed: null, logit_bias: null, model: null });
     assert.equal(params.sampling.temperature, 0.6);
     assert.equal(params.maxTokens, null);
+    assert.equal(params.maxTokensField, null);
     assert.deepEqual(params.stop, []);
     assert.deepEqual(params.sampling.logitBias, {});
   });
@@ -209,6 +212,19 @@ describe('messages', () => {
     reject([{ role: 'user', content: [{ type: 'text', text: 5 }] }], 'messages[0].content[0].text');
   });
 
+  test('a history tool call\'s arguments: a JSON object string parsed for the template, any other string kept, else refused', () => {
+    const history = (args) => parse({ messages: [...QUESTION, { role: 'assistant', content: null, tool_calls: [
+      { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: args } }] }] }).messages[1].tool_calls[0].function;
+    assert.deepEqual(history('{"city": "Paris"}'), { name: 'get_weather', arguments: { city: 'Paris' } });
+    // OpenAI accepts any string: a model's invalid JSON sent back, or JSON that is no object
+    for (const text of ['{"city": ', 'city=Paris', '[1, 2]', '"Paris"', '']) assert.equal(history(text).arguments, text);
+    for (const args of [{ city: 'Paris' }, 5, undefined]) {
+      assertRejects({ messages: [...QUESTION, { role: 'assistant', tool_calls: [{ id: 'call_1', type: 'function',
+                                                                               function: { name: 'f', arguments: args } }] }] },
+                    'messages[1].tool_calls[0].function.arguments');
+    }
+  });
+
   test('may come in any order: the chat template decides (chat_template.js)', () => {
     const orders = [
       [{ role: 'system', content: 'One.' }, { role: 'system', content: 'Two.' }, { role: 'user', content: 'Hi' }],
@@ -224,7 +240,9 @@ describe('messages', () => {
 // What today's OpenAI SDKs send (issue 12): current names, and fields that cannot change a reply here.
 describe('what today\'s OpenAI clients send', () => {
   test('max_completion_tokens is max_tokens\' current name; given both, they must agree', () => {
-    assert.equal(parse({ max_completion_tokens: 7 }).maxTokens, 7);
+    // maxTokensField: the name the request used, for the error of a reply the context cannot hold (engine.js)
+    assert.deepEqual((({ maxTokens, maxTokensField }) => [maxTokens, maxTokensField])(parse({ max_completion_tokens: 7 })),
+                     [7, 'max_completion_tokens']);
     assert.equal(parse({ max_completion_tokens: 7, max_tokens: 7 }).maxTokens, 7);
     assertRejects({ messages: QUESTION, max_completion_tokens: 7, max_tokens: 8 }, 'max_completion_tokens');
     assertRejects({ messages: QUESTION, max_completion_tokens: 0 }, 'max_completion_tokens');
@@ -402,7 +420,9 @@ describe('response_format', () => {
   test('pattern features xgrammar cannot take are refused by name, anchors only at the ends', () => {
     const cases = [['\\p{L}+', 'Unicode property'], ['\\P{Lu}', 'Unicode property'], ['[\\p{L} ]+', 'Unicode property'],
                    ['\\bcat\\b', 'word boundary'], ['a\\Bb', 'word boundary'], ['a$b', 'anchor $'], ['^a|^b', 'anchor ^'],
-                   ['(?=a)a', 'lookahead'], ['(?<!a)b', 'lookbehind'], ['(a)\\1', 'backreference']];
+                   ['(?=a)a', 'lookahead'], ['(?<!a)b', 'lookbehind'], ['(a)\\1', 'backreference'],
+                   ['^\\ud800$', 'surrogate escape'], ['[\\ud800-\\udfff]', 'surrogate escape'],
+                   ['^\\u{D800}$', 'surrogate escape'], ['^a\ud800b$', 'lone UTF-16 surrogate']];
     for (const [pattern, words] of cases) {
       assert.throws(() => parse(withSchema({ schema: { type: 'string', pattern } })), (error) => {
         assert.equal(error.field, `${schemaField}.pattern`);
@@ -479,7 +499,7 @@ describe('completions requests', () => {
     const { prompt, echo, logprobs: wants, topLogprobs: count, ...completion } = complete(fields);
     assert.deepEqual(completion, chat);
     assert.deepEqual([prompt, echo, wants, count], ['Once upon a time', false, false, 0]);
-    assert.equal(complete({}).maxTokens, 16);
+    assert.deepEqual([complete({}).maxTokens, complete({}).maxTokensField], [16, null], 'a default, not a demand');
     assert.equal(complete({}).sampling.temperature, 0.6, 'the manifest default');
   });
 

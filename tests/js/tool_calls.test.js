@@ -102,7 +102,7 @@ describe('tools and tool_choice in a request', () => {
       { role: 'tool', content: '21 C', tool_call_id: 'call_1' }]);
     const history = (...rest) => parseChatRequest({ messages: [...ASK, ...rest] }, MANIFEST);
     assert.throws(() => history({ role: 'tool', tool_call_id: 'call_9', content: 'x' }), refusedAt('messages[1].tool_call_id'));
-    assert.throws(() => history({ role: 'assistant', tool_calls: [{ ...call, function: { name: 'f', arguments: '{"a": ' } }] }),
+    assert.throws(() => history({ role: 'assistant', tool_calls: [{ ...call, function: { name: 'f', arguments: { a: 1 } } }] }),
                   refusedAt('messages[1].tool_calls[0].function.arguments'));
     assert.throws(() => history({ role: 'user', content: 'x', tool_call_id: 'a' }), refusedAt('messages[1].tool_call_id'));
   });
