@@ -10,7 +10,7 @@
 //   contextLength     tokens the KV cache holds (the model's window, capped by maxContext and the device)
 //   length            tokens cached now
 //   lost              Promise that settles with an Error (DeviceLostError) once the backend can no
-//                     longer run (its GPU device was lost); pending while it can (always, on WASM)
+//                     longer run (its GPU device was lost; on WASM a thread worker died); pending while it can
 //   prefill(ids, { onProgress })  runs ids (token ids, numbers) at positions length..; leaves the
 //                     last position's logits for sample(). onProgress(done) (optional; must not
 //                     throw) hears, in order, how many of ids have run, as the backend's chunks
@@ -66,7 +66,7 @@
 
 import { loadModel as loadWebGPUModel } from './webgpu/model.js';
 import { loadModel as loadWasmModel } from './wasm/model.js';
-import { WebGPUNotAvailableError } from './errors.js';
+import { cpuMayReplace } from './gpu_fallback.js';
 
 /** The backends loadBackend runs, by the name Model.backend reports. */
 export const BACKENDS = Object.freeze(['webgpu', 'wasm']);
@@ -75,15 +75,16 @@ const CHOICES = [...BACKENDS, 'auto'];
 /**
  * Load `manifest`'s model on a backend and return its Model (above).
  * options: { backend: 'webgpu' (the default here: tests and benchmarks that pass a GPU mean it;
- *   the engine passes its own, 'auto' unless told) | 'wasm' | 'auto' (WebGPU where a usable
- *   adapter exists, else WASM), readShard(shard,
+ *   the engine passes its own, 'auto' unless told) | 'wasm' | 'auto' (WebGPU, else WASM where
+ *   the WebGPU load fails as gpu_fallback.js lists: no usable WebGPU, a GPU that cannot hold the
+ *   model), readShard(shard,
  *   onBytes(count, fromCache)) -> Promise<Uint8Array> (the verified bytes of a manifest shard:
  *   model_cache.js), onProgress({ stage, loaded, total, fromCache }), maxContext (cap of the KV
  *   cache, tokens), gpu (a navigator.gpu-like object or a GPUDevice; Node passes Dawn's; WebGPU
  *   only) }.
- * Rejects with WebGPUNotAvailableError (not under 'auto': the CPU backend runs instead),
- * UnsupportedModelError, IntegrityError (from readShard), DeviceLostError, OutOfMemoryError,
- * WebAssembly.CompileError (the CPU backend without WebAssembly SIMD); a
+ * Rejects with WebGPUNotAvailableError, UnsupportedModelError, OutOfMemoryError (under 'auto', the
+ * WebGPU load's make the CPU backend run instead, whose own may then reject), IntegrityError (from
+ * readShard), DeviceLostError, WebAssembly.CompileError (the CPU backend without WebAssembly SIMD); a
  * RangeError for an unknown backend name.
  */
 export async function loadBackend(manifest, { backend = 'webgpu', ...options } = {}) {
@@ -96,8 +97,7 @@ export async function loadBackend(manifest, { backend = 'webgpu', ...options } =
   try {
     return await loadWebGPUModel(manifest, options);
   } catch (error) {
-    // the GPU loader asks for its device before reading any shard, so nothing is half loaded
-    if (backend === 'auto' && error instanceof WebGPUNotAvailableError) return loadWasmModel(manifest, options);
+    if (backend === 'auto' && cpuMayReplace(error)) return loadWasmModel(manifest, options);
     throw error;
   }
 }

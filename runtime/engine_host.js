@@ -6,6 +6,7 @@
 
 import { CreateEngine } from './engine.js';
 import { ModelNotLoadedError, toPlain } from './errors.js';
+import { cpuMayReplace } from './gpu_fallback.js';
 import { HOST_EVENT, OP, REPLY, readLoad } from './host_protocol.js';
 import { ModelFiles } from './model_cache.js';
 import { waitingReport } from './request_progress.js';
@@ -30,10 +31,14 @@ export function defaultMemoryBudget() {
 }
 
 /**
- * An upper bound of the GPU bytes a model of `manifest` (sitegen/manifest.py) takes: its weights
- * (total_bytes) plus its KV cache, K and V of num_layers x num_kv_heads x head_dim elements per
- * position, KV_ELEMENT_BYTES each, for min(context_length, maxContext) positions (maxContext: the
- * load's option; undefined: the model's whole window). The runtime may cap the window lower.
+ * The GPU bytes a model of `manifest` (sitegen/manifest.py) takes, as far as the manifest tells:
+ * its weights (total_bytes) plus its KV cache, K and V of num_layers x num_kv_heads x head_dim
+ * elements per position, KV_ELEMENT_BYTES each, for min(context_length, maxContext) positions
+ * (maxContext: the load's option; undefined: the model's whole window; the runtime may cap the
+ * window lower). Activations, logits and the sampler's scratch are left out: a few to tens of MB
+ * for the models a site ships, next to hundreds for the weights; the budget this is held against
+ * is a rough share of the device's memory anyway (defaultMemoryBudget), and a real out-of-memory
+ * error is caught by the load (unload and retry).
  */
 export function modelBytes(manifest, maxContext) {
   const a = manifest.architecture;
@@ -46,8 +51,15 @@ export class EngineHost {
   hostId = Array.from(crypto.getRandomValues(new Uint32Array(2)), (word) => word.toString(36)).join('');
   #gpu;
   #budget;
+  #cpu;
+  // What this host learned of its GPU from failed WebGPU loads (gpu_fallback.js), for probe():
+  // null -> the message of a WebGPUNotAvailableError (no model runs on WebGPU here); a manifest
+  // URL -> the message of the error that model's load met (this GPU cannot hold it). Kept for the
+  // host's life: a service worker is restarted often enough for a freed GPU to be found again.
+  #gpuFailures = new Map();
+  #adapterProbe = null; // Promise of probe()'s answer from the adapter alone
   // manifest URL -> its model: { key, manifestUrl, ready: Promise<Engine>, engine, lost, last: report,
-  // listeners, usedAt }; one per manifest URL, loaded or loading
+  // listeners, usedAt, gpuFailure }; one per manifest URL, loaded or loading
   #models = new Map();
   #replaced = new Map(); // manifest URL of a model unloaded to make room -> the id of the model that took it
   #clock = 0; // for usedAt: the least recently used model is unloaded first
@@ -57,10 +69,19 @@ export class EngineHost {
   /**
    * gpu: as CreateEngine's (Node passes Dawn's); browsers use navigator.gpu. memoryBudget: the
    * bytes the loaded models may take together (modelBytes() of each), default defaultMemoryBudget().
+   * cpu: whether this host may run the CPU backend (runtime/wasm/); the service worker's may not
+   * (service_worker.js): there its synchronous kernels would hold the thread that answers every
+   * tab's fetches and the OpenAI endpoint, and it cannot start the threads they split work over.
+   * A host without it runs every load on WebGPU (backend 'auto' means 'webgpu' there) and refuses
+   * backend 'wasm'; a load the GPU cannot take fails as gpu_fallback.js lists, for the page to
+   * load it in its own dedicated worker (sw_client.js). A host with it runs a load of backend
+   * 'auto' on WebGPU, and where that fails so (after the unload-and-retry of an OutOfMemoryError),
+   * on the CPU (gpuFailure() says why).
    */
-  constructor({ gpu, memoryBudget = defaultMemoryBudget() } = {}) {
+  constructor({ gpu, memoryBudget = defaultMemoryBudget(), cpu = true } = {}) {
     this.#gpu = gpu;
     this.#budget = memoryBudget;
+    this.#cpu = cpu;
   }
 
   /**
@@ -78,21 +99,24 @@ export class EngineHost {
    * The models of this host, most recently used first, for callers that take whichever one is
    * loaded (the service worker's OpenAI endpoint): loaded or loading, those that lost their GPU
    * device left out (the next load replaces them); each { manifestUrl: the absolute URL of its
-   * manifest (which model it is), ready: whether it runs requests now, report: its load's latest
-   * load_progress.js ProgressReport, or null before the first }.
+   * manifest (which model it is), ready: whether it runs requests now, backend: the one that runs
+   * it once ready ('webgpu' | 'wasm': engine.js Engine.backend), else null, report: its load's
+   * latest load_progress.js ProgressReport, or null before the first }.
    */
   get models() {
     return [...this.#models.values()].filter((load) => !load.lost).sort((a, b) => b.usedAt - a.usedAt)
-      .map((load) => ({ manifestUrl: load.manifestUrl, ready: load.engine !== null, report: load.last }));
+      .map((load) => ({ manifestUrl: load.manifestUrl, ready: load.engine !== null, backend: load.engine?.backend ?? null,
+                        report: load.last }));
   }
 
   /**
    * Load the model of `message` (a client's 'load' message) as that message does, sharing a load
    * or loaded model with the same key (host_protocol.js); resolves with its Engine.
-   * `onProgress(report)` hears the load's ProgressReports.
+   * `onProgress(report)` hears the load's ProgressReports. Rejects with the load's error (engine.js
+   * CreateEngine's), or a RangeError for backend 'wasm' on a host without the CPU backend.
    */
   async load(message, onProgress) {
-    const { key, options } = readLoad(message);
+    const { key, options } = readLoad(this.#onThisHost(message));
     let load = this.#models.get(message.manifestUrl);
     if (load?.key !== key || load.lost) load = this.#startLoad(key, message.manifestUrl, options, load);
     load.usedAt = ++this.#clock;
@@ -103,6 +127,15 @@ export class EngineHost {
     } finally {
       load.listeners.delete(onProgress);
     }
+  }
+
+  /**
+   * Why the model of `manifestUrl` runs on the CPU although its load asked for 'auto': the name of
+   * the error of its WebGPU load (gpu_fallback.js GPU_FALLBACK_ERRORS); null where it runs on the
+   * backend asked for, or is not loaded.
+   */
+  gpuFailure(manifestUrl) {
+    return this.#models.get(manifestUrl)?.gpuFailure ?? null;
   }
 
   // The rest is for HostConnection.
@@ -167,12 +200,40 @@ export class EngineHost {
     }
   }
 
-  async probe() {
+  /**
+   * Whether this host runs the model of `manifestUrl` (null: any model) on WebGPU, as far as it
+   * knows before loading it: { webgpu, reason (why not, else null) }. False where there is no
+   * navigator.gpu or no adapter, or where a load here has failed so (#gpuFailures: the device was
+   * refused, or this GPU could not hold that model). The pages and the service worker's endpoint
+   * both ask it to choose where a model runs (sw_client.js, service_worker.js).
+   */
+  async probe(manifestUrl = null) {
+    const failure = this.#gpuFailures.get(null) ?? this.#gpuFailures.get(manifestUrl);
+    if (failure) return { webgpu: false, reason: failure };
+    // asked once per host: the endpoint asks at every request
+    this.#adapterProbe ??= this.#probeAdapter();
+    return this.#adapterProbe;
+  }
+
+  async #probeAdapter() {
     const gpu = this.#gpu ?? globalThis.navigator?.gpu;
     if (!gpu) return { webgpu: false, reason: 'navigator.gpu is missing' };
     if (!gpu.requestAdapter) return { webgpu: true, reason: null }; // given a GPUDevice
     const adapter = await gpu.requestAdapter().catch(() => null);
     return adapter ? { webgpu: true, reason: null } : { webgpu: false, reason: 'navigator.gpu gives no adapter' };
+  }
+
+  // `message` (a 'load') as this host runs it: on a host without the CPU backend, on WebGPU, so
+  // that a page's 'auto' and an explicit 'webgpu' share one load (their key is the same).
+  #onThisHost(message) {
+    if (this.#cpu) return message;
+    const backend = message.options?.backend ?? 'auto';
+    if (backend === 'wasm') {
+      throw new RangeError('This engine host (the service worker\'s) runs models on WebGPU only: the CPU backend '
+        + 'would hold the thread that answers every tab. Load backend "wasm" in a page\'s dedicated worker '
+        + '(CreateServiceWorkerEngine does).');
+    }
+    return { ...message, options: { ...message.options, backend: 'webgpu' } };
   }
 
   #mostRecent() {
@@ -182,7 +243,7 @@ export class EngineHost {
   // `previous`: the model of the same manifest URL with other options (or lost), which this replaces.
   #startLoad(key, manifestUrl, options, previous) {
     const load = { key, manifestUrl, engine: null, lost: false, last: null, listeners: new Set(), usedAt: 0,
-                   bytes: 0 /* modelBytes(), once its manifest is read */ };
+                   bytes: 0 /* modelBytes(), once its manifest is read */, gpuFailure: null };
     const initProgressCallback = (report) => {
       load.last = report;
       for (const listener of load.listeners) listener(report);
@@ -194,14 +255,17 @@ export class EngineHost {
       const manifest = await new ModelFiles(manifestUrl, { weightsUrl: options.weightsUrl }).manifest();
       load.bytes = modelBytes(manifest, options.maxContext);
       await this.#makeRoom(load, manifest.model_id);
-      const create = () => CreateEngine(manifestUrl, { ...options, gpu: this.#gpu, initProgressCallback });
+      const create = (backend) => CreateEngine(manifestUrl, { ...options, backend, gpu: this.#gpu, initProgressCallback });
+      const backend = options.backend ?? 'auto';
+      if (backend === 'wasm') return create('wasm');
       try {
-        return await create();
+        return await this.#loadOnGpu(load, manifest.model_id, () => create('webgpu'));
       } catch (error) {
-        // The estimate was wrong (GPU memory is not the RAM the budget comes from): free the GPU
-        // of every other model and try once more.
-        if (error?.name !== 'OutOfMemoryError' || !(await this.#makeRoom(load, manifest.model_id, { all: true }))) throw error;
-        return create();
+        if (!cpuMayReplace(error)) throw error;
+        this.#gpuFailures.set(error.name === 'WebGPUNotAvailableError' ? null : manifestUrl, error.message);
+        if (backend !== 'auto' || !this.#cpu) throw error;
+        load.gpuFailure = error.name;
+        return create('wasm');
       }
     })();
     load.ready.then((engine) => {
@@ -218,6 +282,18 @@ export class EngineHost {
     });
     this.#announce();
     return load;
+  }
+
+  // `create()` (a WebGPU load of `load`, model `modelId`), and where the GPU ran out of memory, once
+  // more after unloading every other model: the budget's estimate was wrong (GPU memory is not the
+  // RAM the budget comes from).
+  async #loadOnGpu(load, modelId, create) {
+    try {
+      return await create();
+    } catch (error) {
+      if (error?.name !== 'OutOfMemoryError' || !(await this.#makeRoom(load, modelId, { all: true }))) throw error;
+      return create();
+    }
   }
 
   // Unload the least recently used loaded models other than `load` (`all`: every one) until its
@@ -257,7 +333,8 @@ export class EngineHost {
   }
 
   #modelsEvent(unloaded = []) {
-    return { type: HOST_EVENT.models, models: this.models.map(({ manifestUrl, ready }) => ({ manifestUrl, ready })), unloaded };
+    const models = this.models.map(({ manifestUrl, ready, backend }) => ({ manifestUrl, ready, backend }));
+    return { type: HOST_EVENT.models, models, unloaded };
   }
 }
 
@@ -331,7 +408,8 @@ class HostConnection {
     [OP.load]: async (message) => {
       this.#manifestUrl = message.manifestUrl;
       const engine = await this.#host.load(message, (report) => this.post({ id: message.id, type: REPLY.progress, report }));
-      this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId, backend: engine.backend } });
+      this.post({ id: message.id, type: REPLY.result, value: { modelId: engine.modelId, backend: engine.backend,
+                                                               gpuFailure: this.#host.gpuFailure(message.manifestUrl) } });
     },
     [OP.create]: (message) => this.#generate(message, (engine) => engine.chat.completions),
     [OP.completion]: (message) => this.#generate(message, (engine) => engine.completions),
@@ -356,8 +434,8 @@ class HostConnection {
       await this.#host.unload(this.#manifestUrl);
       this.post({ id, type: REPLY.result });
     },
-    [OP.probe]: async ({ id }) => {
-      this.post({ id, type: REPLY.result, value: await this.#host.probe() });
+    [OP.probe]: async ({ id, manifestUrl }) => {
+      this.post({ id, type: REPLY.result, value: await this.#host.probe(manifestUrl ?? null) });
     },
     [OP.ping]: ({ id }) => {
       this.post({ id, type: REPLY.result, value: { hostId: this.#host.hostId } });

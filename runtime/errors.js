@@ -11,8 +11,10 @@ export class SitegenRuntimeError extends Error {
 }
 
 export class WebGPUNotAvailableError extends SitegenRuntimeError {}
+// Neither backend can run here: no usable WebGPU, and no WebAssembly with SIMD for the CPU one.
+export class NoBackendAvailableError extends SitegenRuntimeError {}
 export class DeviceLostError extends SitegenRuntimeError {}
-export class ContextWindowExceededError extends SitegenRuntimeError {}
+export class ContextWindowExceededError extends SitegenRuntimeError {} // fields: { promptTokens, contextLength, maxTokens, field }
 export class IntegrityError extends SitegenRuntimeError {} // fields: { shard } (its file name)
 export class QuotaExceededError extends SitegenRuntimeError {} // fields: { needed, available } (bytes)
 export class InvalidRequestError extends SitegenRuntimeError {} // fields: { field, allowed (what the field takes, where said) }
@@ -31,7 +33,7 @@ export class OutOfMemoryError extends SitegenRuntimeError {}
 export class NetworkError extends SitegenRuntimeError {}
 
 const TYPES = {
-  WebGPUNotAvailableError, DeviceLostError, ContextWindowExceededError, IntegrityError,
+  WebGPUNotAvailableError, NoBackendAvailableError, DeviceLostError, ContextWindowExceededError, IntegrityError,
   QuotaExceededError, InvalidRequestError, ModelNotLoadedError, UnsupportedModelError, EngineLostError,
   NetworkError, OutOfMemoryError,
 };

@@ -14,9 +14,11 @@
 //                   { id, op: 'close' }               the client gave up request `id` (left its
 //                                                     stream, or is leaving the page)
 //                   { id, op: 'resetChat' } | { id, op: 'unload' }
-//                   { id, op: 'probe' }               result: { webgpu, reason }: does this host have a
-//                                                     usable WebGPU adapter (else its engine would run
-//                                                     on the CPU, through WebAssembly)?
+//                   { id, op: 'probe', manifestUrl }  result: { webgpu, reason }: can this host run that
+//                                                     model (left out: any model) on WebGPU: a usable
+//                                                     adapter, and no earlier WebGPU load of it failed
+//                                                     (engine_host.js probe())? A service worker's host
+//                                                     runs WebGPU only; a page's worker else the CPU
 //                   { id, op: 'ping' }                result: { hostId }, random per host instance:
 //                                                     a keep-alive that also reveals a restarted host
 //                   { op: 'interrupt' }               no reply
@@ -25,7 +27,9 @@
 //                                                     until its first token (request_progress.js
 //                                                     RequestProgressReport)
 //                   { id, type: 'result', value }     load: { modelId, backend ('webgpu' | 'wasm': engine.js
-//                                                     Engine.backend) }; create, completion: the response;
+//                                                     Engine.backend), gpuFailure (the name of the error
+//                                                     the WebGPU load met where the CPU took over, else
+//                                                     null) }; create, completion: the response;
 //                                                     resetChat, unload: no value
 //                   { id, type: 'stream' }            create, completion with stream: true; then, as they come:
 //                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
@@ -33,7 +37,7 @@
 //                   { type: HOST_EVENT.models, models, unloaded }  no id, to every connection, whenever
 //                                                     the models held change (a load starts, ends or
 //                                                     fails; an unload; a device loss): models: [{
-//                                                     manifestUrl, ready }] loaded (ready) or loading,
+//                                                     manifestUrl, ready, backend }] loaded (ready) or loading,
 //                                                     most recently used first; unloaded: [{ manifestUrl,
 //                                                     for }]: models unloaded just now to make room for
 //                                                     the model of id `for` (else []). A page's model

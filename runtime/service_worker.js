@@ -17,13 +17,15 @@
 // cross-origin file only with CORS (or that file's Cross-Origin-Resource-Policy): the weights of
 // --weights-url are fetched in CORS mode (model_cache.js), so their host must send
 // Access-Control-Allow-Origin, as it must anyway (README). The engine in this worker needs no
-// isolation: the CPU backend runs in a page's dedicated worker (sw_client.js).
+// isolation: it runs models on WebGPU only (EngineHost's cpu: false); the CPU backend runs in a
+// page's dedicated worker (sw_client.js), as does a model this worker's GPU cannot take.
 
 import { EngineHost } from './engine_host.js';
 import { EngineLostError, ModelNotLoadedError } from './errors.js';
 import { ENGINE_PAGE, OP, TAKE_OVER, isHostOperation, loadMessage } from './host_protocol.js';
 import { useFetch } from './io.js';
 import { hostConnector, manifestReader, openAIEndpoint } from './openai_endpoint.js';
+import { hasWebAssemblySimd, noBackendAvailable } from './sw_client.js';
 import { Connection } from './worker_client.js';
 
 // While a page has generations open, how often the worker checks that the page still exists.
@@ -48,7 +50,7 @@ export function startServiceWorker({ version, shell, models }) {
   self.addEventListener('message', (event) => {
     if (event.data?.op === TAKE_OVER) event.waitUntil(self.skipWaiting());
   });
-  const host = new EngineHost();
+  const host = new EngineHost({ cpu: false });
   hostEngine(host);
   serveOpenAI(host, models);
 }
@@ -167,24 +169,28 @@ function hostEngine(host) {
   });
 }
 
-// The OpenAI endpoint, run by the engine here where this worker has WebGPU, else forwarded to a
-// page that runs it in its dedicated worker (on WebGPU there, or on the CPU backend): host.probe()
-// is the test the pages apply too (sw_client.js), so both agree where the engine lives.
+// The OpenAI endpoint, run by the engine here where this worker runs the request's model on WebGPU,
+// else forwarded to a page that runs it in its dedicated worker (on WebGPU there, or on the CPU
+// backend). host.probe(), asked at each request (a load here may have failed since), is the test
+// the pages apply too (sw_client.js), so both agree where a model runs.
 function serveOpenAI(host, models) {
   // model id -> the 'load' message a page sends for it
   const messages = new Map(models.map(({ id, manifestUrl, weightsUrl }) => [
     id, loadMessage(manifestUrl, { weightsUrl }, (url) => new URL(url, self.location).href)]));
+  const first = messages.values().next().value.manifestUrl;
   const pages = new EnginePages(manifestReader());
-  let connector = null; // decided at the first request: a worker started for the shell alone asks no GPU
-  const decide = () => host.probe().then(({ webgpu, reason }) => (webgpu
-    ? hostConnector(host, messages)
-    : (waitUntil, modelId, check) => pages.connect(`this browser's service workers have no WebGPU (${reason})`,
-                                                   modelId ? messages.get(modelId).manifestUrl : null, modelId,
-                                                   { check, fallback: messages.values().next().value.manifestUrl })));
+  const onHost = hostConnector(host, messages);
   const endpoint = openAIEndpoint({
     scope: self.registration.scope,
     modelIds: [...messages.keys()],
-    connect: async (waitUntil, modelId, check) => (await (connector ??= decide()))(waitUntil, modelId, check),
+    connect: async (waitUntil, modelId, check) => {
+      const manifestUrl = modelId ? messages.get(modelId).manifestUrl : null;
+      // without a model named, the one the host would take: the most recently used, else the site's first
+      const { webgpu, reason } = await host.probe(manifestUrl ?? host.models[0]?.manifestUrl ?? first);
+      if (webgpu) return onHost(waitUntil, modelId, check);
+      return pages.connect(`this service worker has no WebGPU that runs it (${reason})`, manifestUrl, modelId,
+                           { check, fallback: first });
+    },
   });
   self.addEventListener('fetch', (event) => {
     const response = endpoint(event.request, (promise) => event.waitUntil(promise));
@@ -244,10 +250,11 @@ class EnginePages {
 
   /**
    * A Connection to a page that runs the model of `manifestUrl` (absolute; null: any model), and
-   * the manifest URL of the model it runs: { connection, manifestUrl }. Rejects with
-   * ModelNotLoadedError (`why` the pages run it, `name` the model's) when no page does. Either
-   * way `check` (openAIEndpoint's) first passes the request against the manifest of its model
-   * (`fallback`'s, the site's first, where it names none and no page runs one).
+   * the manifest URL of the model it runs: { connection, manifestUrl }. Rejects, when no page does,
+   * with ModelNotLoadedError (`why` the pages run it, `name` the model's), or NoBackendAvailableError
+   * where this browser lacks WebAssembly SIMD too (no page can run it then: `why` says the GPU
+   * side). Either way `check` (openAIEndpoint's) first passes the request against the manifest of
+   * its model (`fallback`'s, the site's first, where it names none and no page runs one).
    */
   async connect(why, manifestUrl, name, { check, fallback }) {
     await this.#forgetLeftPages();
@@ -256,6 +263,7 @@ class EnginePages {
     const page = find();
     check(await this.#manifestOf(page?.manifestUrl ?? manifestUrl ?? fallback));
     if (page) return { connection: page.connection, manifestUrl: page.manifestUrl };
+    if (!hasWebAssemblySimd()) throw noBackendAvailable(`service worker: ${why}`);
     throw new ModelNotLoadedError(`No page of this site runs the model${name ? ` ${name}` : ''}: ${why}, so `
       + 'the model runs in a page of the site instead. Open the site in a tab of this browser, '
       + `${name ? `choose ${name} in its model picker, ` : ''}let the model load, and keep the tab open `

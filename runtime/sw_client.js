@@ -1,14 +1,17 @@
 // CreateServiceWorkerEngine (WebLLM's name): the engine in the site's service worker, where a
-// loaded model serves every tab of the site and outlives page reloads; or, where the service worker has
-// no WebGPU (it reached service workers in Chrome 124) or none controls the page, in a dedicated
-// worker of this page, on WebGPU where the worker has it, else on the CPU (WebAssembly, backend.js
-// 'auto'). The CPU backend runs in the page's worker, not the service worker, even where the
-// service worker could run it: only a page's worker can start the threads it splits its work over.
+// loaded model serves every tab of the site and outlives page reloads; or, where the service worker
+// cannot run the model on WebGPU (it has none: WebGPU reached service workers in Chrome 124; its
+// adapter refused a device; its GPU cannot hold the model: gpu_fallback.js) or none controls the
+// page, in a dedicated worker of this page, on WebGPU where the worker can, else on the CPU
+// (WebAssembly, engine_host.js 'auto'). The service worker never runs the CPU backend (its host
+// has cpu: false): its synchronous kernels would stall every tab's fetches and the OpenAI endpoint
+// there, and only a page's worker can start the threads they split their work over.
 //
 //   navigator.serviceWorker.register('sw.js', { type: 'module' });    // the page does this
 //   const engine = await CreateServiceWorkerEngine('models/<id>/manifest.json', { initProgressCallback, maxContext });
-//   engine.host;      // 'service-worker' | 'worker'; the rest of the API is CreateWorkerEngine's
-//   engine.backend;   // 'webgpu' | 'wasm'
+//   engine.host;        // 'service-worker' | 'worker'; the rest of the API is CreateWorkerEngine's
+//   engine.backend;     // 'webgpu' | 'wasm'
+//   engine.gpuFailure;  // why 'wasm' although the GPU was tried: 'WebGPUNotAvailableError' | 'OutOfMemoryError' | ..., else null
 //
 // Lifetime rules of service workers (Chrome) this relies on:
 // - A service worker that gets no event for 30 s is stopped, and its loaded model with it. Every
@@ -25,7 +28,8 @@
 // Where the engine runs in this page's dedicated worker instead, this page answers the requests the
 // service worker forwards to it (host_protocol.js ENGINE_PAGE) with that worker's engine.
 
-import { EngineLostError, WebGPUNotAvailableError } from './errors.js';
+import { EngineLostError, NoBackendAvailableError, WebGPUNotAvailableError } from './errors.js';
+import { cpuMayReplace } from './gpu_fallback.js';
 import { ENGINE_PAGE, HOST_EVENT, OP, REPLY } from './host_protocol.js';
 import { WEBGPU_BROWSERS } from './webgpu_support.js';
 import { Connection, CreateWorkerEngine, connectEngine } from './worker_client.js';
@@ -37,10 +41,12 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_MS = 10_000;
 
 // What the visitor needs, by what the browser lacks: WebGPU only (the engine was told to use it),
-// or WebGPU and the CPU backend's WebAssembly SIMD both.
+// or WebGPU and the CPU backend's WebAssembly SIMD both (noBackendAvailable).
 const WEBGPU_HELP = `WebGPU is not available in this browser, so the model cannot run here. It runs in: ${WEBGPU_BROWSERS.join('; ')}.`;
 const NO_BACKEND_HELP = 'This browser can run the model neither on its GPU (WebGPU is not available) nor on its '
-  + `CPU (WebAssembly with SIMD is not available). It runs in: ${WEBGPU_BROWSERS.join('; ')}.`;
+  + 'CPU (WebAssembly with SIMD is not available). Open the site in a browser with WebGPU, or turn WebAssembly '
+  + 'back on where a setting turned it off (a strict security mode that disables the JavaScript JIT does). It '
+  + `runs in: ${WEBGPU_BROWSERS.join('; ')}.`;
 
 // The smallest module that uses a 128-bit SIMD instruction (i8x16.popcnt of a splat, as
 // wasm-feature-detect tests it): a browser that validates it can compile the CPU kernels.
@@ -53,10 +59,21 @@ export function hasWebAssemblySimd() {
 }
 
 /**
+ * The NoBackendAvailableError of a browser that runs neither backend: the message names both
+ * causes and the fix; `details` (text) says what each engine host found.
+ */
+export function noBackendAvailable(details) {
+  return new NoBackendAvailableError(`${NO_BACKEND_HELP} Details: ${details}`);
+}
+
+/**
  * Load the model of `manifestUrl` in the service worker, else in a dedicated worker, and return
  * its engine. Options: as CreateWorkerEngine's (backend: 'auto' by default; 'wasm' loads in the
- * dedicated worker). Rejects with WebGPUNotAvailableError where neither backend can run (no
- * WebGPU, and no WebAssembly SIMD; with backend 'webgpu': no WebGPU), else with the host's error.
+ * dedicated worker). The service worker's host says whether it runs the model on WebGPU (probe);
+ * where it does but its load fails as gpu_fallback.js lists, the dedicated worker loads it.
+ * Rejects with NoBackendAvailableError where neither backend can run (no WebGPU, and no
+ * WebAssembly SIMD), WebGPUNotAvailableError with backend 'webgpu' and no WebGPU, else with the
+ * host's error.
  */
 export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   const reasons = [];
@@ -65,10 +82,19 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
     reasons.push('service worker: skipped, the CPU backend runs in the page\'s worker');
   } else if (serviceWorker) {
     const connection = new Connection(serviceWorkerPort(serviceWorker));
+    const probing = { op: OP.probe, manifestUrl: new URL(manifestUrl, globalThis.location.href).href };
     const [ping, probe] = await withTimeout(HANDSHAKE_TIMEOUT_MS, Promise.all([
-      connection.call({ op: OP.ping }), connection.call({ op: OP.probe })])).catch(() => null) ?? [];
-    if (probe?.webgpu) return loadInServiceWorker(connection, serviceWorker, ping.hostId, manifestUrl, options);
-    reasons.push(`service worker: ${probe ? probe.reason : 'no answer (an older version of the site?)'}`);
+      connection.call({ op: OP.ping }), connection.call(probing)])).catch(() => null) ?? [];
+    if (probe?.webgpu) {
+      try {
+        return await loadInServiceWorker(connection, serviceWorker, ping.hostId, manifestUrl, options);
+      } catch (error) {
+        if (!cpuMayReplace(error)) throw error;
+        reasons.push(`service worker: ${error.message}`);
+      }
+    } else {
+      reasons.push(`service worker: ${probe ? probe.reason : 'no answer (an older version of the site?)'}`);
+    }
   } else {
     reasons.push('service worker: none serves this page');
   }
@@ -86,14 +112,14 @@ export async function CreateServiceWorkerEngine(manifestUrl, options = {}) {
   } catch (error) {
     worker.terminate();
     if (error.name !== 'WebGPUNotAvailableError') throw error;
-    const help = hasWebAssemblySimd() ? WEBGPU_HELP : NO_BACKEND_HELP;
-    throw new WebGPUNotAvailableError(`${help} Details: ${[...reasons, `worker: ${error.message}`].join('; ')}`);
+    const details = [...reasons, `worker: ${error.message}`].join('; ');
+    throw hasWebAssemblySimd() ? new WebGPUNotAvailableError(`${WEBGPU_HELP} Details: ${details}`) : noBackendAvailable(details);
   }
 }
 
 // The dedicated worker's engine options: without WebAssembly SIMD the CPU backend cannot run, so
 // 'auto' comes down to WebGPU alone, whose absence then fails as WebGPUNotAvailableError (which
-// the caller turns into what the visitor needs), while any other failure keeps its own error.
+// the caller turns into NoBackendAvailableError), while any other failure keeps its own error.
 function workerOptions(options) {
   const auto = (options.backend ?? 'auto') === 'auto';
   return auto && !hasWebAssemblySimd() ? { ...options, backend: 'webgpu' } : options;

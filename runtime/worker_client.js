@@ -16,7 +16,7 @@ import { progressListener } from './request_progress.js';
 /**
  * Load the model of `manifestUrl` in `worker` and return an engine with the in-thread Engine's
  * API: chat.completions.create(request, { onProgress }), completions.create(request, { onProgress }),
- * interruptGenerate(), resetChat(), unload(), modelId, backend; plus host: 'worker'. Options: initProgressCallback,
+ * interruptGenerate(), resetChat(), unload(), modelId, backend; plus host: 'worker' and gpuFailure. Options: initProgressCallback,
  * and the engine options a host passes through (host_protocol.js: backend, maxContext, weightsUrl; see CreateEngine). Rejects with the worker's error
  * (errors.js types), or EngineLostError when the worker itself fails.
  */
@@ -38,8 +38,9 @@ export async function CreateWorkerEngine(worker, manifestUrl, options = {}) {
  * the model is unloaded. Rejects with the host's error (errors.js types, rebuilt from plain).
  */
 export async function connectEngine(connection, manifestUrl, options = {}, { host, onUnload = () => {} }) {
-  const { modelId, backend } = await connection.call(loadMessage(manifestUrl, options, absolute), options.initProgressCallback);
-  return new WorkerEngine(connection, { modelId, backend, host, onUnload });
+  const { modelId, backend, gpuFailure } = await connection.call(loadMessage(manifestUrl, options, absolute),
+                                                                 options.initProgressCallback);
+  return new WorkerEngine(connection, { modelId, backend, gpuFailure, host, onUnload });
 }
 
 // A relative URL means relative to this page, not to the worker's script.
@@ -51,13 +52,15 @@ class WorkerEngine {
   #connection;
   #modelId;
   #backend;
+  #gpuFailure;
   #host;
   #onUnload;
 
-  constructor(connection, { modelId, backend, host, onUnload }) {
+  constructor(connection, { modelId, backend, gpuFailure, host, onUnload }) {
     this.#connection = connection;
     this.#modelId = modelId;
     this.#backend = backend;
+    this.#gpuFailure = gpuFailure ?? null;
     this.#host = host;
     this.#onUnload = onUnload;
     this.chat = { completions: { create: (request, options) => this.#create(OP.create, request, options) } };
@@ -71,6 +74,15 @@ class WorkerEngine {
   /** Which backend runs the model: 'webgpu' | 'wasm' (engine.js Engine.backend). */
   get backend() {
     return this.#backend;
+  }
+
+  /**
+   * Why the model runs on the CPU although the load asked for 'auto': the name of the error its
+   * WebGPU load met (gpu_fallback.js: 'WebGPUNotAvailableError', 'OutOfMemoryError',
+   * 'UnsupportedModelError'); null where it runs on the backend asked for (engine_host.js gpuFailure).
+   */
+  get gpuFailure() {
+    return this.#gpuFailure;
   }
 
   /** Where the engine runs: 'worker' (a dedicated worker) or 'service-worker'. */

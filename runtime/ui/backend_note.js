@@ -3,15 +3,31 @@
 // several times slower, so that the visitor knows why and what would help. Pure text, tested in
 // Node (ui.test.js); engine_start.js shows it in the page's .backend-note (templates/_loader.html).
 
+// Why the CPU runs the model, and what would run it faster, by the error its WebGPU load met
+// (gpu_fallback.js GPU_FALLBACK_ERRORS).
+const WHY_CPU = {
+  WebGPUNotAvailableError: { why: 'this browser has no usable WebGPU', faster: 'a browser with WebGPU runs it faster' },
+  OutOfMemoryError: { why: 'this GPU cannot hold the model (it ran out of memory)',
+                      faster: 'closing other GPU-heavy tabs, then reloading, may let the GPU run it' },
+  UnsupportedModelError: { why: 'this GPU cannot hold the model (it exceeds the GPU\'s limits)',
+                           faster: 'a device with a larger GPU runs it faster' },
+};
+
 /**
  * The note for `backend` ('webgpu' | 'wasm': engine.backend), or null where there is nothing to
- * say (the GPU). Throws a TypeError for another value (a bug of the caller).
+ * say (the GPU). `gpuFailure`: engine.gpuFailure, the name of the error of the WebGPU load the CPU
+ * took over from; null (or left out): none given, as where the browser has no usable WebGPU (the
+ * pages never ask for the CPU backend themselves). Throws a TypeError for another value of either
+ * (a bug of the caller).
  */
-export function backendNote(backend) {
+export function backendNote(backend, gpuFailure = null) {
   if (backend === 'webgpu') return null;
-  if (backend === 'wasm') {
-    return 'Running on the CPU (WebAssembly): this browser has no usable WebGPU. Expect a few tokens a second, '
-      + 'and a wait before each reply while the model reads the conversation; a browser with WebGPU runs it faster.';
+  if (backend !== 'wasm') throw new TypeError(`backendNote: unknown backend ${JSON.stringify(backend)}; use webgpu or wasm`);
+  const reason = WHY_CPU[gpuFailure ?? 'WebGPUNotAvailableError'];
+  if (!reason) {
+    throw new TypeError(`backendNote: unknown gpuFailure ${JSON.stringify(gpuFailure)}; use one of `
+      + `${Object.keys(WHY_CPU).join(', ')}, or null`);
   }
-  throw new TypeError(`backendNote: unknown backend ${JSON.stringify(backend)}; use webgpu or wasm`);
+  return `Running on the CPU (WebAssembly): ${reason.why}. Expect a few tokens a second, and a wait before each `
+    + `reply while the model reads the conversation; ${reason.faster}.`;
 }

@@ -11,9 +11,10 @@ import { backendNote } from './backend_note.js';
  * The engine of `model` (an entry of the page's data-models: { id, manifestUrl, weightsUrl }, see
  * model_picker.js); `loader`: the .loader element, shown while the model loads. Once loaded, the
  * page's body says where it runs (data-engine-host: engine.host; data-engine-backend:
- * engine.backend) and the page's .backend-note what the backend means for the visitor.
+ * engine.backend) and the page's .backend-note what the backend means for the visitor, and why the
+ * CPU runs it where it does (engine.gpuFailure).
  * The browser is then asked to keep the site's storage (keepStorage). Rejects with the engine's typed
- * errors (WebGPUNotAvailableError, QuotaExceededError, IntegrityError, ...: runtime/errors.js).
+ * errors (NoBackendAvailableError, QuotaExceededError, IntegrityError, ...: runtime/errors.js).
  */
 export async function startEngine(model, loader) {
   const text = loader.querySelector('.load-text');
@@ -32,7 +33,7 @@ export async function startEngine(model, loader) {
     });
     document.body.dataset.engineHost = engine.host;
     document.body.dataset.engineBackend = engine.backend;
-    showBackendNote(document.querySelector('.backend-note'), engine.backend);
+    showBackendNote(document.querySelector('.backend-note'), engine);
     return engine;
   } finally {
     loader.hidden = true;
@@ -40,8 +41,8 @@ export async function startEngine(model, loader) {
 }
 
 // `note`: the .backend-note element (templates/_loader.html); hidden where there is nothing to say.
-function showBackendNote(note, backend) {
-  const text = backendNote(backend);
+function showBackendNote(note, { backend, gpuFailure }) {
+  const text = backendNote(backend, gpuFailure);
   note.textContent = text ?? '';
   note.hidden = text === null;
 }

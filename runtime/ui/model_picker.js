@@ -8,8 +8,10 @@
 // or API requests may use it). Each row says what the engine holds now, whoever loaded it, as the
 // service worker tells every page (sw_client.js watchHostModels): loaded, loading, or unloaded to
 // make room for another; a tab whose model was unloaded so finds out at its next message, and
-// "Try again" loads it back. Each tab keeps its own choice; the last one made is remembered for
-// the site (site_storage.js) and loaded on the next visit.
+// "Try again" loads it back. A model this page runs in its own dedicated worker (where the service
+// worker cannot run it) is shown by the page itself. A loaded row says where: in GPU memory, or in
+// memory (CPU) where the CPU backend runs it. Each tab keeps its own choice; the last one made is
+// remembered for the site (site_storage.js) and loaded on the next visit.
 
 import { availableBytes, ModelFiles } from '../model_cache.js';
 import { watchHostModels } from '../sw_client.js';
@@ -45,12 +47,14 @@ export function storedText(stored, total, available) {
 }
 
 /**
- * What a picker row adds about the site's engine holding the model (HOST_EVENT.models): `held`
- * 'ready' (loaded), 'loading', or null (not held); `madeRoomFor`: the name of the model it was
- * unloaded to make room for, or null. '' when there is nothing to say.
+ * What a picker row adds about an engine holding the model (the service worker's, HOST_EVENT.models;
+ * or this page's own worker): `held` 'ready' (loaded), 'loading', or null (not held); `madeRoomFor`:
+ * the name of the model it was unloaded to make room for, or null; `backend`: the one that runs it
+ * when ready ('webgpu' | 'wasm': engine.backend, the models event's backend; left out: 'webgpu', the
+ * service worker's only one). '' when there is nothing to say.
  */
-export function heldText(held, madeRoomFor) {
-  if (held === 'ready') return 'loaded in GPU memory';
+export function heldText(held, madeRoomFor, backend = 'webgpu') {
+  if (held === 'ready') return backend === 'wasm' ? 'loaded in memory (CPU)' : 'loaded in GPU memory';
   if (held === 'loading') return 'loading';
   return madeRoomFor ? `unloaded to make room for ${madeRoomFor}` : '';
 }
@@ -119,7 +123,11 @@ export function startSiteModels({ root, picker, loader, problemBox, input, onEng
 
   async function load() {
     await startPageEngine({ model: current, loader, problemBox, input, onControls, retry: reload,
-      onEngine: (started) => { engine = started; onEngine(started, current); } });
+      onEngine: (started) => {
+        engine = started;
+        view.running(current.id, started);
+        onEngine(started, current);
+      } });
     if (engine) view.persistence(await keepStorage());
     await view.refresh({ busy: pending > 1 });
   }
@@ -133,6 +141,7 @@ export function startSiteModels({ root, picker, loader, problemBox, input, onEng
       writeLocal('model', id);
       const previous = engine;
       engine = null;
+      view.running(null, null);
       onEngine(null, model);
       onControls();
       // A model in the service worker stays loaded for other tabs and API requests while it fits
@@ -179,7 +188,8 @@ class ModelPicker {
   #element;
   #models;
   #current = null;
-  #held = new Map(); // model id -> 'ready' | 'loading', as the engine host last said
+  #held = new Map(); // model id -> { state: 'ready' | 'loading', backend }, as the service worker's engine host last said
+  #own = null; // { id, backend } of the model this page's own dedicated worker runs, which no models event tells
   #madeRoomFor = new Map(); // model id -> the id of the model it was unloaded to make room for
 
   constructor(element, models, { choose, remove }) {
@@ -218,11 +228,21 @@ class ModelPicker {
     if (line) line.textContent = persistenceText(granted);
   }
 
+  /**
+   * The engine that runs model `id` for this page now (null, null: none, during a switch). Held by
+   * the page's own dedicated worker (engine.host 'worker'), it is shown as loaded on its backend at
+   * the next refresh(); the service worker's engine tells its models itself (held()).
+   */
+  running(id, engine) {
+    this.#own = engine?.host === 'worker' ? { id, backend: engine.backend } : null;
+  }
+
   /** Take in a HOST_EVENT.models message (sw_client.js watchHostModels): shown at the next refresh(). */
   held({ models, unloaded }) {
     const idOf = (manifestUrl) => this.#models.find((model) => new URL(model.manifestUrl, globalThis.location.href).href
                                                    === manifestUrl)?.id;
-    this.#held = new Map(models.map(({ manifestUrl, ready }) => [idOf(manifestUrl), ready ? 'ready' : 'loading']));
+    this.#held = new Map(models.map(({ manifestUrl, ready, backend }) => [idOf(manifestUrl),
+                                                                          { state: ready ? 'ready' : 'loading', backend }]));
     for (const { manifestUrl, for: other } of unloaded) this.#madeRoomFor.set(idOf(manifestUrl), other);
     for (const id of this.#held.keys()) this.#madeRoomFor.delete(id);
   }
@@ -236,13 +256,20 @@ class ModelPicker {
       const stored = await new ModelFiles(model.manifestUrl, { weightsUrl: model.weightsUrl ?? undefined })
         .storedBytes().catch(() => 0);
       const madeRoomFor = this.#models.find((other) => other.id === this.#madeRoomFor.get(model.id))?.name ?? null;
-      const held = heldText(this.#held.get(model.id) ?? null, madeRoomFor);
+      const { state = null, backend } = this.#heldOf(model.id);
+      const held = heldText(state, madeRoomFor, backend);
       row.querySelector('.model-stored').textContent = [storedText(stored, model.bytes, available), held].filter(Boolean).join('; ');
       row.dataset.stored = String(stored);
-      row.dataset.held = this.#held.get(model.id) ?? '';
+      row.dataset.held = state ?? '';
       // The running model's download stays: delete it after switching to another.
       row.querySelector('.delete-model').hidden = stored === 0 || model.id === this.#current || busy;
     }
+  }
+
+  // { state, backend } of model `id` as an engine holds it (this page's own worker first), else {}.
+  #heldOf(id) {
+    if (this.#own?.id === id) return { state: 'ready', backend: this.#own.backend };
+    return this.#held.get(id) ?? {};
   }
 
   #rows() {

@@ -79,6 +79,15 @@ export function describeStepProblem(step, error, subject) {
 function problemOf(error, message, words) {
   switch (error?.name) {
     case 'WebGPUNotAvailableError':
+      // Only where the page asked for backend 'webgpu' itself ('auto' falls back to the CPU).
+      return {
+        title: 'This browser cannot run the model on its GPU',
+        text: `${words.app} was set to run the model on your device's GPU through WebGPU, which this browser does `
+          + 'not offer. Open this page in one of these browsers:',
+        list: WEBGPU_BROWSERS,
+        actions: [],
+      };
+    case 'NoBackendAvailableError':
       // Neither backend runs (sw_client.js): no WebGPU, and no WebAssembly SIMD for the CPU one.
       // Reloading cannot help: the visitor needs another browser (or a setting) first.
       return {
@@ -123,6 +132,7 @@ function problemOf(error, message, words) {
         actions: ['retry'],
       };
     case 'ContextWindowExceededError':
+      if (error.field === 'max_tokens' || error.field === 'max_completion_tokens') return maxTokensProblem(error, words);
       return {
         title: `This ${words.input} is ${words.full}`,
         text: `The model cannot read a ${words.input} this long${contextSize(error)}. ${words.shorten}`,
@@ -175,6 +185,20 @@ function problemOf(error, message, words) {
 }
 
 const lower = (sentence) => sentence[0].toLowerCase() + sentence.slice(1);
+
+// The engine refused the Max tokens setting: the prompt fits, but not with that many tokens after it
+// (engine.js assertFitsContextWindow; OpenAI's 400 context_length_exceeded on max_tokens).
+function maxTokensProblem({ promptTokens, contextLength }, words) {
+  const room = Number.isFinite(promptTokens) && Number.isFinite(contextLength)
+    ? ` This ${words.input} takes ${count(promptTokens)} of the model's ${count(contextLength)} tokens: at most `
+      + `${count(Math.max(contextLength - promptTokens, 0))} more fit.` : '';
+  return {
+    title: 'Max tokens is more than the model has room for',
+    text: `The reply would not fit after this ${words.input}.${room} Lower Max tokens in Settings, or empty it to write `
+      + 'until the model is full, then try again.',
+    actions: ['dismiss'],
+  };
+}
 
 // " (6,000 tokens; it holds 4,096, the reply included)" from the engine's ContextWindowExceededError
 // fields, '' where the error lacks them. (The engine refuses a prompt of contextLength tokens too: it

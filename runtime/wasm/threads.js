@@ -16,6 +16,9 @@
 // Rows (matrix products) and heads (attention) are split into contiguous, near-equal ranges, one
 // per thread: thread i of n takes [floor(i N / n), floor((i + 1) N / n)).
 
+import { SCHEMES as WEIGHT_SCHEMES } from './kernels.js';
+import { DeviceLostError } from '../errors.js';
+
 /** Whether threads can run here: SharedArrayBuffer exists (a cross-origin isolated page, or Node). */
 export function threadsAvailable() {
   return typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated !== false;
@@ -34,9 +37,6 @@ export function defaultThreads() {
   if (globalThis.crossOriginIsolated !== true || !threadsAvailable()) return 1;
   return Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, MAX_DEFAULT_THREADS));
 }
-
-import { SCHEMES as WEIGHT_SCHEMES } from './kernels.js';
-import { DeviceLostError } from '../errors.js';
 
 // The control block's Int32 words (floats through a Float32Array view of the same bytes).
 export const CONTROL = { GENERATION: 0, DONE: 1, FAILED: 2, KIND: 3, ARGS: 4 };  // FAILED: workers whose share threw

@@ -27,7 +27,7 @@ def test_with_neither_backend_the_page_says_which_browsers_work(launch_chromium,
         page = plain.new_page()
         page.goto(site_url)
         problem = problem_of(page, timeout=60_000)
-        assert problem.get_attribute("data-error") == "WebGPUNotAvailableError"
+        assert problem.get_attribute("data-error") == "NoBackendAvailableError"
         assert problem.locator(".problem-title").inner_text() == "This browser cannot run the model"
         text = problem.locator(".problem-text").inner_text()
         assert "WebGPU" in text and "WebAssembly" in text and len(text) < 200, text  # one short sentence, no internals

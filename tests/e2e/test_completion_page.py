@@ -236,7 +236,7 @@ def test_with_neither_backend_the_problem_speaks_of_this_page_not_a_chat(launch_
             page.goto(url)
             problem = page.locator(".problem")
             problem.wait_for(state="visible", timeout=60_000)
-            assert problem.get_attribute("data-error") == "WebGPUNotAvailableError"
+            assert problem.get_attribute("data-error") == "NoBackendAvailableError"
             text = problem.locator(".problem-text").inner_text()
             assert text.startswith("This page runs the model on your device's GPU through WebGPU, or else on its "
                                    "processor through WebAssembly; this browser offers neither"), text

@@ -1,5 +1,6 @@
 """The engine hosts in real Chromium: CreateServiceWorkerEngine (runtime/sw_client.js) with the
-site's service worker, its Cache Storage, offline use, and the fallback to a dedicated worker.
+site's service worker, its Cache Storage, offline use, and the fallback to a dedicated worker (where
+the service worker has no WebGPU, or its adapter refuses a device: it never runs the CPU backend).
 
 The pages are the site's about.html, which loads no app script: each test registers the service
 worker and drives the runtime with page.evaluate. Every test gets a fresh browser context (empty
@@ -190,16 +191,43 @@ def test_a_corrupted_cached_shard_is_downloaded_again_alone(page, site_url, requ
     assert cached == last["total"] - last["fromCache"], "the verified download replaced the bad copy"
 
 
+def service_worker_script(site, name: str, setup: str):
+    """A service worker like the site's, `name`.js in `site`, whose `setup` (JavaScript) runs first
+    in its global scope; a context giving the script's name."""
+    script = site / f"{name}.js"
+    script.write_text(
+        "import { startServiceWorker } from './runtime/service_worker.js';\n"
+        f"{setup}\n"
+        f"startServiceWorker({{ version: '{name}', shell: [], models: [{{ id: 'smollm2-135m', "
+        "manifestUrl: 'models/smollm2-135m/manifest.json', weightsUrl: null }] });\n",
+        encoding="utf-8",
+    )
+    return script
+
+
 @pytest.fixture
 def service_worker_without_webgpu(e2e_site):
     """A service worker like the site's, in a browser whose service workers have no WebGPU."""
-    script = e2e_site / "sw-without-webgpu.js"
-    script.write_text(
-        "import { startServiceWorker } from './runtime/service_worker.js';\n"
-        "Object.defineProperty(WorkerNavigator.prototype, 'gpu', { get: () => undefined });\n"
-        "startServiceWorker({ version: 'without-webgpu', shell: [], models: [{ id: 'smollm2-135m', "
-        "manifestUrl: 'models/smollm2-135m/manifest.json', weightsUrl: null }] });\n",
-        encoding="utf-8",
+    script = service_worker_script(
+        e2e_site, "sw-without-webgpu", "Object.defineProperty(WorkerNavigator.prototype, 'gpu', { get: () => undefined });"
+    )
+    yield script.name
+    script.unlink()
+
+
+@pytest.fixture
+def service_worker_refused_a_device(e2e_site):
+    """A service worker like the site's whose GPU adapter refuses every device, as a browser's may
+    while it gives an adapter: each request asks for more than the adapter's maxBufferSize, which
+    Chromium refuses (OperationError). The pages' adapters are left as they are."""
+    script = service_worker_script(
+        e2e_site,
+        "sw-refused-a-device",
+        "const requestDevice = GPUAdapter.prototype.requestDevice;\n"
+        "GPUAdapter.prototype.requestDevice = function (descriptor = {}) {\n"
+        "  const requiredLimits = { ...descriptor.requiredLimits, maxBufferSize: this.limits.maxBufferSize * 2 };\n"
+        "  return requestDevice.call(this, { ...descriptor, requiredLimits });\n"
+        "};",
     )
     yield script.name
     script.unlink()
@@ -215,6 +243,25 @@ def test_a_dedicated_worker_runs_the_model_when_the_service_worker_cannot(
     assert ask(page, tokens=2)
 
 
+def test_a_service_worker_refused_a_gpu_device_gives_the_model_to_the_pages_worker_not_the_cpu(
+    page, site_url, service_worker_refused_a_device
+):
+    open_site(page, site_url, service_worker_refused_a_device)
+    # Its adapter looks fine, so the service worker loads first; with no device it must fail the load
+    # (the CPU backend there would stall every tab's fetches), and the page's worker, whose GPU works, runs it.
+    host, reports = open_engine(page)
+    assert (host, run(page, "return window.engine.backend;"), reports[-1]["stage"]) == ("worker", "webgpu", "ready")
+    assert run(page, "return window.engine.gpuFailure;") is None
+    # The service worker now knows: its endpoint forwards the request to this page, which runs it on its GPU.
+    reply = run(page, """
+      const response = await fetch('v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: arg }], temperature: 0, max_tokens: 2 }) });
+      return { status: response.status, body: await response.json() };
+    """, QUESTION)
+    assert reply["status"] == 200, reply
+    assert reply["body"]["usage"]["extra"]["backend"] == "webgpu"
+
+
 def test_without_webgpu_the_dedicated_worker_runs_the_model_on_the_cpu(launch_chromium, site_url):
     plain = launch_chromium(webgpu=False)  # as Chrome on Linux comes by default: no adapter
     try:
@@ -223,6 +270,7 @@ def test_without_webgpu_the_dedicated_worker_runs_the_model_on_the_cpu(launch_ch
         # Not the service worker, which could run the CPU backend too: only a page's worker can start threads.
         host, reports = open_engine(page)
         backend = run(page, "return window.engine.backend;")
+        gpu_failure = run(page, "return window.engine.gpuFailure;")
         answer = run(page, """
           const reply = await window.engine.chat.completions.create({
             messages: [{ role: 'user', content: arg }], temperature: 0, max_tokens: 7 });
@@ -231,6 +279,7 @@ def test_without_webgpu_the_dedicated_worker_runs_the_model_on_the_cpu(launch_ch
     finally:
         plain.close()
     assert (host, backend, reports[-1]["stage"]) == ("worker", "wasm", "ready")
+    assert gpu_failure == "WebGPUNotAvailableError"
     assert "Paris" in answer["content"] and answer["backend"] == "wasm"
 
 
@@ -243,9 +292,21 @@ def test_with_neither_backend_the_error_says_where_it_runs(launch_chromium, site
           const { CreateServiceWorkerEngine } = await import('./runtime/sw_client.js');
           return await CreateServiceWorkerEngine(arg).then(() => null, (error) => ({ name: error.name, message: error.message }));
         """, MANIFEST)
+        # The site's endpoint says the same: no page can run the model.
+        answer = run(page, """
+          if (!navigator.serviceWorker.controller) {
+            await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+          }
+          const response = await fetch('v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 }) });
+          return { status: response.status, body: await response.json() };
+        """)
     finally:
         plain.close()
-    assert error["name"] == "WebGPUNotAvailableError"
-    assert "neither on its GPU (WebGPU is not available) nor on its CPU" in error["message"]
-    for where in ("Chrome or Edge 113+", "chrome://flags/#enable-unsafe-webgpu", "Safari 26+", "Firefox 141+"):
-        assert where in error["message"]
+    assert error["name"] == "NoBackendAvailableError"
+    for message in (error["message"], answer["body"]["error"]["message"]):
+        assert "neither on its GPU (WebGPU is not available) nor on its CPU (WebAssembly with SIMD" in message
+        assert "Open the site in a browser with WebGPU, or turn WebAssembly back on" in message
+        for where in ("Chrome or Edge 113+", "chrome://flags/#enable-unsafe-webgpu", "Safari 26+", "Firefox 141+"):
+            assert where in message
+    assert (answer["status"], answer["body"]["error"]["code"]) == (503, "no_backend_available")

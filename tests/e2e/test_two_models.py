@@ -2,7 +2,8 @@
 both with what each has downloaded and whether the engine holds it; the visitor picks one, chats,
 switches, deletes the other's download, and an offline reload still serves the one cached;
 /v1/models lists both and a request's `model` names one, loading it beside the tab's (both fit);
-offline, a model not downloaded is said to be so, on the page and by /v1."""
+offline, a model not downloaded is said to be so, on the page and by /v1; without WebGPU the picker
+says the model runs on the CPU, in memory, not in GPU memory."""
 
 import time
 
@@ -166,3 +167,23 @@ def test_offline_a_model_not_downloaded_is_said_to_be_so_on_the_page_and_by_the_
     page.locator(".problem-actions button", has_text="Try again").click()
     page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
     wait_for_stored(page, tiny, "Downloaded")
+
+
+def test_without_webgpu_the_picker_says_the_model_is_loaded_in_memory_on_the_cpu(launch_chromium, two_model_site):
+    url, tiny = two_model_site
+    plain = launch_chromium(webgpu=False)  # the page's own worker runs the models, on the CPU backend
+    try:
+        page = plain.new_page()
+        page.goto(url)
+        wait_until_ready(page)
+        assert page.locator("body").get_attribute("data-engine-backend") == "wasm"
+        wait_for_stored(page, DEMO_MODEL, "Downloaded; loaded in memory (CPU)")
+        assert "GPU" not in page.locator(f"[data-model-id='{DEMO_MODEL}'] .model-stored").text_content()
+        # A switch ends the page's worker with its model: the picker says the new one is held, the old one not.
+        page.locator(f".model-picker input[value='{tiny}']").check()
+        page.wait_for_selector(f".model-picker[data-running='{tiny}']", timeout=120_000)
+        wait_for_stored(page, tiny, "Downloaded; loaded in memory (CPU)")
+        wait_for_held(page, DEMO_MODEL, "")
+        assert page.locator(f"[data-model-id='{DEMO_MODEL}'] .model-stored").text_content() == "Downloaded"
+    finally:
+        plain.close()

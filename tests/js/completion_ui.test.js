@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { ChatTemplate } from '../../runtime/chat_template.js';
 import {
   ContextWindowExceededError, DeviceLostError, EngineLostError, IntegrityError, InvalidRequestError, ModelNotLoadedError,
-  QuotaExceededError, UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
+  NoBackendAvailableError, QuotaExceededError, UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
 } from '../../runtime/errors.js';
 import { PAGE_WORDS, describeProblem } from '../../runtime/ui/problems.js';
 import { completionRequest, parseSettings, settingsError } from '../../runtime/ui/settings.js';
 
 // One error of each kind the page can meet, as it arrives from the engine's worker.
 const ERRORS = [
-  new WebGPUNotAvailableError('no adapter'), new QuotaExceededError('full', { needed: 2e9, available: 1e9 }),
+  new NoBackendAvailableError('no adapter'), new WebGPUNotAvailableError('no adapter'), new QuotaExceededError('full', { needed: 2e9, available: 1e9 }),
   new DeviceLostError('lost'), new IntegrityError('bad', { shard: 'shard-00001.bin' }),
   new ContextWindowExceededError('too long', { promptTokens: 40000, contextLength: 32768 }),
   new UnsupportedModelError('Too large.'), new InvalidRequestError('prompt is required: the text to continue.', { field: 'prompt' }),

@@ -1,6 +1,9 @@
 // The engine host (runtime/engine_host.js) with several clients, as the service worker runs it
 // for several tabs: shared and joined loads, queued generations, streams closed by their client or
-// by a page that went away; a lost GPU device, end to end; shards from another folder (weightsUrl).
+// by a page that went away; a lost GPU device, end to end; shards from another folder (weightsUrl);
+// a GPU that cannot take the model (its device refused, its binding limit too small): the service
+// worker's host (no CPU backend) fails the load and its probe says so, a dedicated worker's runs
+// it on the CPU and says why.
 // Clients are the real worker_client.js Connection over an in-process port, so this runs without
 // worker threads.
 //
@@ -20,6 +23,7 @@ import { EngineHost, modelBytes } from '../../runtime/engine_host.js';
 import { DeviceLostError } from '../../runtime/errors.js';
 import { HOST_EVENT } from '../../runtime/host_protocol.js';
 import { readJSON } from '../../runtime/io.js';
+import { backendNote } from '../../runtime/ui/backend_note.js';
 import { describeProblem } from '../../runtime/ui/problems.js';
 import { Connection, connectEngine } from '../../runtime/worker_client.js';
 import { ask, collect, contentOf, expectedOf, greedy, manifestOf } from './helpers/chat.js';
@@ -32,28 +36,55 @@ const MANIFEST = manifestOf('tiny-llama');
 const hello = ask(expected.prompt);
 const OPTIONS = { maxContext: 128 };
 
+// `target` (a real Dawn object) with the properties of `own` in place of its own; its methods
+// stay bound to it, as Dawn requires.
+function overriding(target, own) {
+  return new Proxy(target, {
+    get(object, key) {
+      if (Object.hasOwn(own, key)) return own[key];
+      const value = Reflect.get(object, key);
+      return typeof value === 'function' ? value.bind(object) : value;
+    },
+  });
+}
+
+// Dawn's GPU (a navigator.gpu), its adapters' devices requested through
+// `requestDevice(adapter, descriptor)`.
+function dawnGpu(requestDevice) {
+  return {
+    async requestAdapter(options) {
+      const adapter = await dawn.requestAdapter(options);
+      return overriding(adapter, { requestDevice: (descriptor = {}) => requestDevice(adapter, descriptor) });
+    },
+  };
+}
+
 // Dawn's GPU, recording every device it makes: one device per model load.
 function trackedGpu() {
   const devices = [];
-  const gpu = {
-    async requestAdapter(options) {
-      const adapter = await dawn.requestAdapter(options);
-      return new Proxy(adapter, {
-        get(target, key) {
-          if (key === 'requestDevice') {
-            return async (descriptor) => {
-              const device = await target.requestDevice(descriptor);
-              devices.push(device);
-              return device;
-            };
-          }
-          const value = Reflect.get(target, key);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      });
-    },
-  };
+  const gpu = dawnGpu(async (adapter, descriptor) => {
+    const device = await adapter.requestDevice(descriptor);
+    devices.push(device);
+    return device;
+  });
   return { gpu, devices };
+}
+
+// Dawn's GPU whose adapter gives no device, as a browser's may while it gives an adapter: each
+// request asks for more than the adapter's maxBufferSize, which Dawn refuses (OperationError).
+function refusingGpu() {
+  return dawnGpu((adapter, descriptor) => adapter.requestDevice({ ...descriptor,
+    requiredLimits: { ...descriptor.requiredLimits, maxBufferSize: adapter.limits.maxBufferSize * 2 } }));
+}
+
+// Dawn's GPU whose devices report a maxStorageBufferBindingSize of `bytes`: the runtime sizes its
+// buffers and bindings by it (webgpu/weights.js), as on a GPU too small for the model. (No real
+// device goes below WebGPU's 128 MiB default, which every test model fits.)
+function smallBindingGpu(bytes) {
+  return dawnGpu(async (adapter, descriptor) => {
+    const device = await adapter.requestDevice(descriptor);
+    return overriding(device, { limits: overriding(device.limits, { maxStorageBufferBindingSize: bytes }) });
+  });
 }
 
 // A client of `host` as a page is of the service worker: a Connection over a port that delivers
@@ -319,7 +350,8 @@ describe('several models in one host', () => {
     // Every connection heard each change: a load started, then ready; nothing unloaded.
     const heard = events(llama.received);
     assert.deepEqual(heard.at(-1), { type: HOST_EVENT.models, unloaded: [],
-                                     models: [{ manifestUrl: QWEN, ready: true }, { manifestUrl: MANIFEST, ready: true }] });
+                                     models: [{ manifestUrl: QWEN, ready: true, backend: 'webgpu' },
+                                              { manifestUrl: MANIFEST, ready: true, backend: 'webgpu' }] });
     assert.ok(heard.some((event) => event.models.some((model) => model.manifestUrl === QWEN && !model.ready)));
     await host.unload();
     assert.deepEqual(events(qwen.received).at(-1).models, [], 'unload(): every model, and said so');
@@ -359,5 +391,61 @@ describe('several models in one host', () => {
       return true;
     });
     assert.deepEqual(host.models, []);
+  });
+});
+
+describe('a GPU that cannot take the model', () => {
+  const QWEN = manifestOf('tiny-qwen2');
+  const models = (received) => received.filter((message) => message.type === HOST_EVENT.models).at(-1).models;
+
+  test("the service worker's host (no CPU backend) fails a load whose device is refused, never runs it on the CPU, "
+       + 'and its probe says so from then on', async () => {
+    const host = new EngineHost({ gpu: refusingGpu(), cpu: false });
+    assert.deepEqual(await host.probe(MANIFEST), { webgpu: true, reason: null }, 'an adapter: WebGPU looks usable');
+    await assert.rejects(load(host), (error) => {
+      assert.equal(error.name, 'WebGPUNotAvailableError');
+      assert.match(error.message, /The GPU adapter refused a device/);
+      return true;
+    });
+    assert.deepEqual(host.models, []);
+    for (const manifestUrl of [MANIFEST, QWEN, null]) {
+      const probe = await host.probe(manifestUrl);
+      assert.equal(probe.webgpu, false, 'no model runs on WebGPU here: the pages load them in their own workers');
+      assert.match(probe.reason, /refused a device/);
+    }
+    await assert.rejects(load(host, { ...OPTIONS, backend: 'wasm' }),
+                         { name: 'RangeError', message: /runs models on WebGPU only: the CPU backend would hold the thread/ });
+  });
+
+  test("a dedicated worker's host runs it on the CPU, and says why", async () => {
+    const host = new EngineHost({ gpu: refusingGpu() });
+    const { engine, received } = await load(host);
+    assert.deepEqual([engine.backend, engine.gpuFailure], ['wasm', 'WebGPUNotAvailableError']);
+    assert.deepEqual(models(received), [{ manifestUrl: MANIFEST, ready: true, backend: 'wasm' }]);
+    assert.match(backendNote(engine.backend, engine.gpuFailure), /^Running on the CPU \(WebAssembly\): this browser has no usable WebGPU\./);
+    const reply = await engine.chat.completions.create(greedy(hello, { max_tokens: expected.greedy_ids.length }));
+    assert.equal(reply.choices[0].message.content, expected.greedy_text);
+    await engine.unload();
+  });
+
+  test('a storage-binding limit below the model\'s needs: a worker\'s host runs it on the CPU; the service '
+       + 'worker\'s fails that model alone', async () => {
+    const worker = await load(new EngineHost({ gpu: smallBindingGpu(1024) }));
+    assert.deepEqual([worker.engine.backend, worker.engine.gpuFailure], ['wasm', 'UnsupportedModelError']);
+    assert.match(backendNote(worker.engine.backend, worker.engine.gpuFailure), /: this GPU cannot hold the model/);
+    const reply = await worker.engine.chat.completions.create(greedy(hello, { max_tokens: expected.greedy_ids.length }));
+    assert.equal(reply.choices[0].message.content, expected.greedy_text);
+    await worker.engine.unload();
+
+    const host = new EngineHost({ gpu: smallBindingGpu(1024), cpu: false });
+    await assert.rejects(load(host), { name: 'UnsupportedModelError', message: /exceeds this GPU's storage binding limit \(1024 bytes\)/ });
+    assert.equal((await host.probe(MANIFEST)).webgpu, false);
+    assert.match((await host.probe(MANIFEST)).reason, /storage binding limit/);
+    assert.deepEqual(await host.probe(QWEN), { webgpu: true, reason: null }, 'another model may still fit');
+  });
+
+  test('a load that asked for WebGPU itself fails rather than run on the CPU', async () => {
+    await assert.rejects(load(new EngineHost({ gpu: refusingGpu() }), { ...OPTIONS, backend: 'webgpu' }),
+                         { name: 'WebGPUNotAvailableError' });
   });
 });

@@ -18,7 +18,7 @@ import { chatRequest, parseSettings, settingsError } from '../../runtime/ui/sett
 import { STOPPING, StopButton } from '../../runtime/ui/stop_button.js';
 import {
   ContextWindowExceededError, DeviceLostError, IntegrityError, InvalidRequestError, ModelNotLoadedError,
-  QuotaExceededError, UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
+  NoBackendAvailableError, QuotaExceededError, UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
 } from '../../runtime/errors.js';
 
 describe('format', () => {
@@ -32,6 +32,9 @@ describe('format', () => {
 describe('the backend note', () => {
   test('the CPU backend says so, and what to expect; the GPU needs no note', () => {
     assert.match(backendNote('wasm'), /^Running on the CPU \(WebAssembly\): this browser has no usable WebGPU\. Expect a few tokens a second/);
+    assert.match(backendNote('wasm', 'OutOfMemoryError'), /^Running on the CPU \(WebAssembly\): this GPU cannot hold the model \(it ran out of memory\)\..*closing other GPU-heavy tabs/);
+    assert.match(backendNote('wasm', 'UnsupportedModelError'), /exceeds the GPU's limits\).*larger GPU/);
+    assert.throws(() => backendNote('wasm', 'DeviceLostError'), /unknown gpuFailure "DeviceLostError"/);
     assert.equal(backendNote('webgpu'), null);
     assert.throws(() => backendNote(undefined), /unknown backend undefined; use webgpu or wasm/);
   });
@@ -43,12 +46,15 @@ describe('problems', () => {
 
   test('each typed error gets its own message and actions', () => {
     const cases = [
-      [new WebGPUNotAvailableError('It runs in Chrome 113+.'), /cannot run the model/, /through WebGPU, or else on its processor through WebAssembly; this browser offers neither/, []],
+      [new NoBackendAvailableError('It runs in Chrome 113+.'), /cannot run the model/, /through WebGPU, or else on its processor through WebAssembly; this browser offers neither/, []],
+      [new WebGPUNotAvailableError('It runs in Chrome 113+.'), /cannot run the model on its GPU/, /set to run the model on your device's GPU through WebGPU/, []],
       [new QuotaExceededError('full', { needed: 2_500_000_000, available: 1_000_000_000 }), /Not enough storage/,
         /needs 2.50 GB more; this site may use 1.00 GB/, ['retry']],
       [new DeviceLostError('lost'), /GPU stopped responding/, /reload the page/, ['reload']],
       [new IntegrityError('bad', { shard: 'shard-00003.bin' }), /damaged/, /shard-00003.bin did not match/, ['retry']],
       [new ContextWindowExceededError('too long'), /conversation is full/, /Start a new chat/, ['new-chat', 'dismiss']],
+      [new ContextWindowExceededError('max_tokens', { promptTokens: 4000, contextLength: 4096, maxTokens: 512, field: 'max_tokens' }),
+        /Max tokens is more than the model has room for/, /takes 4,000 of the model's 4,096 tokens: at most 96 more fit\. Lower Max tokens in Settings/, ['dismiss']],
       [new UnsupportedModelError('The LM head exceeds this GPU\'s binding limit.'), /cannot run here/,
         /binding limit\. Try another device/, ['dismiss']],
       [new TypeError('boom'), /Something went wrong/, /Try again; if it keeps happening, reload/, ['retry', 'reload']],
@@ -70,7 +76,7 @@ describe('problems', () => {
   });
 
   test('with neither backend: the browsers that work, internals folded away, nothing to retry', () => {
-    const problem = describeProblem(across(new WebGPUNotAvailableError('WebGPU is not available... Details: page: no adapter')));
+    const problem = describeProblem(across(new NoBackendAvailableError('Neither backend... Details: page: no adapter')));
     assert.ok(problem.text.length < 200, problem.text);
     assert.ok(problem.list.some((line) => /^Chrome or Edge 113/.test(line)));
     assert.ok(problem.list.some((line) => /Safari/.test(line)) && problem.list.some((line) => /Firefox/.test(line)));
@@ -257,6 +263,7 @@ describe('the model picker', () => {
 
   test('says whether the engine holds a model, and for whom it unloaded one', () => {
     assert.equal(heldText('ready', null), 'loaded in GPU memory');
+    assert.equal(heldText('ready', null, 'wasm'), 'loaded in memory (CPU)');
     assert.equal(heldText('loading', null), 'loading');
     assert.equal(heldText(null, 'Tiny Qwen'), 'unloaded to make room for Tiny Qwen');
     assert.equal(heldText(null, null), '');

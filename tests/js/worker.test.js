@@ -70,6 +70,7 @@ test('the backend option reaches the worker\'s engine: the CPU one answers with 
   const expected = expectedOf('tiny-llama');
   const engine = await CreateWorkerEngine(startWorker(), manifestOf('tiny-llama'), { backend: 'wasm', maxContext: 128 });
   assert.equal(engine.backend, 'wasm');
+  assert.equal(engine.gpuFailure, null, 'asked for: no GPU failure made it');
   const reply = await engine.chat.completions.create(greedy(ask(expected.prompt), { max_tokens: expected.greedy_ids.length }));
   assert.equal(reply.choices[0].message.content, expected.greedy_text);
   assert.equal(reply.usage.extra.backend, 'wasm');
@@ -92,6 +93,7 @@ describe('worker engine (tiny Llama)', () => {
     assert.equal(reports.at(-1).stage, 'ready');
     assert.equal(engine.modelId, 'tiny-llama');
     assert.equal(engine.backend, 'webgpu', 'the worker found its GPU: "auto" took it');
+    assert.equal(engine.gpuFailure, null);
   });
 
   test('answers as the in-thread engine does (the reference text), streamed or not', async () => {
