@@ -5,7 +5,8 @@
 // reply_text.js, responses shaped by openai_response.js and load progress told by load_progress.js.
 //
 //   const engine = await CreateEngine(manifestUrl, { initProgressCallback, gpu, maxContext, weightsUrl, backend });
-//   engine.backend;   // 'webgpu' | 'wasm': which backend runs the model (usage.extra.backend says it too)
+//   engine.backend;   // 'webgpu' | 'wasm': which backend runs the model (usage.extra.backend says it
+//                     // too; on the CPU, usage.extra.threads how many threads it uses)
 //   const reply = await engine.chat.completions.create({ messages, max_tokens: 64 });
 //   const stream = await engine.chat.completions.create({ messages, stream: true });
 //   for await (const chunk of stream) { ... }
@@ -128,6 +129,7 @@ export class Engine {
   #model;
   #modelId;
   #backend;
+  #runsOn; // { backend, threads (the CPU backend's; null on the GPU) }: every usage's extra says them
   #tokenizer;
   #chatTemplate;
   #thinkingTags; // { open, close } of a template that thinks, else null
@@ -148,6 +150,7 @@ export class Engine {
     this.#lost = model.lost;
     this.#modelId = model.manifest.model_id;
     this.#backend = model.backend;
+    this.#runsOn = { backend: model.backend, threads: model.threads ?? null };
     this.#tokenizer = tokenizer;
     this.#chatTemplate = chatTemplate;
     this.#thinkingTags = thinkingTagsOf(model.manifest.chat_template?.template, tokenizer);
@@ -322,7 +325,7 @@ export class Engine {
   async *#generate(params, promptIds, report, stop) {
     const release = await this.#turns.acquire({ onWait: report && ((owners) => report(waitingReport(owners))), signal: stop });
     if (!release) { // stopped while it waited: nothing ran
-      yield abortedEvent({ promptTokens: promptIds.length, cachedTokens: 0, prefillTokens: 0 }, this.#backend);
+      yield abortedEvent({ promptTokens: promptIds.length, cachedTokens: 0, prefillTokens: 0 }, this.#runsOn);
       return;
     }
     let grammar = null;
@@ -352,7 +355,7 @@ export class Engine {
       }
       const { cachedTokens, prefillTokens } = await prefilled;
       if (stop.aborted) { // stopped while the prompt ran: the cache keeps what ran (#cachedIds)
-        yield abortedEvent({ promptTokens: promptIds.length, cachedTokens, prefillTokens }, this.#backend);
+        yield abortedEvent({ promptTokens: promptIds.length, cachedTokens, prefillTokens }, this.#runsOn);
         return;
       }
       model.resetPenalties(promptIds);
@@ -426,7 +429,7 @@ export class Engine {
       if (called && finishReason === 'stop') finishReason = 'tool_calls';
       const usage = withBackend(usageOf({ promptTokens: promptIds.length, cachedTokens, prefillTokens, completionTokens,
                                           reasoningTokens: reply.reasoningTokens, started, firstTokenAt, lastTokenAt }),
-                                this.#backend);
+                                this.#runsOn);
       yield { ...rest, finishReason, usage };
     } catch (error) {
       if (ran) this.#cachedIds = []; // a failed prefill or step leaves the cache in an unknown state
@@ -479,16 +482,17 @@ export class Engine {
 const PREFILL_SLICE = 128;
 
 // The last event of a request stopped before its reply's first token: no text, no tokens sampled.
-function abortedEvent({ promptTokens, cachedTokens, prefillTokens }, backend) {
+function abortedEvent({ promptTokens, cachedTokens, prefillTokens }, runsOn) {
   const usage = withBackend(usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens: 0, firstTokenAt: null }),
-                            backend);
+                            runsOn);
   return { reasoning: '', content: '', reasoningLogprobs: [], logprobs: [], toolCalls: [], finishReason: 'abort', usage };
 }
 
 // openai_response.js usageOf's `usage` with extra.backend: which backend ran the request ('webgpu' |
-// 'wasm'), so that a reply's speed reads against the hardware that made it.
-function withBackend(usage, backend) {
-  return { ...usage, extra: { ...usage.extra, backend } };
+// 'wasm'), and on the CPU extra.threads (how many threads split its work: runtime/wasm/threads.js),
+// so that a reply's speed reads against the hardware that made it.
+function withBackend(usage, { backend, threads }) {
+  return { ...usage, extra: { ...usage.extra, backend, ...(threads && { threads }) } };
 }
 
 // Enough of a prompt's last tokens to hold an open tag and whitespace, even as plain-text pieces.

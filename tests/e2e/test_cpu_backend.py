@@ -1,8 +1,9 @@
 """The site on the CPU backend (runtime/wasm/), in real Chromium without WebGPU (no
 --enable-unsafe-webgpu: what Linux users get by default): the chat answers and says it runs on the
 CPU; once the service worker controls the page, a reload makes it cross-origin isolated (the
-service worker adds COOP and COEP, which a static host cannot send) while the weights still come
-from their --weights-url host under COEP require-corp; and it answers offline after a reload.
+service worker adds COOP and COEP, which a static host cannot send), so the CPU backend runs on
+threads, while the weights still come from their --weights-url host under COEP require-corp; and
+it answers offline after a reload.
 (A browser with neither backend: test_chat_problems.py.)
 """
 
@@ -60,6 +61,11 @@ def test_without_webgpu_the_site_runs_on_the_cpu_isolated_then_offline(launch_ch
         # The engine's worker too: its script came through the service worker with the same headers.
         (engine_worker,) = [worker for worker in page.workers if worker.url.endswith("/runtime/worker.js")]
         assert engine_worker.evaluate("() => crossOriginIsolated") is True
+        # Isolated, the CPU backend splits its work over threads: one per core up to 4 (runtime/wasm/threads.js
+        # defaultThreads), the engine's worker taking the first share and a thread worker each of the others.
+        threads = min(engine_worker.evaluate("() => navigator.hardwareConcurrency"), 4)
+        thread_workers = [worker for worker in page.workers if worker.url.endswith("/runtime/wasm/thread_worker.js")]
+        assert len(thread_workers) == threads - 1, [worker.url for worker in page.workers]
         assert shards_from(requests, weights_url)
         assert "Paris" in answer(page)
 

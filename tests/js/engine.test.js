@@ -79,6 +79,7 @@ describe('SmolLM2-135M-Instruct', () => {
     // 'auto', the default, takes the GPU where an adapter exists (here Dawn's)
     assert.equal(engine.backend, 'webgpu');
     assert.equal(usage.extra.backend, 'webgpu');
+    assert.equal('threads' in usage.extra, false);
   });
 });
 
@@ -91,6 +92,7 @@ describe('the engine on the CPU backend (backend: "wasm")', () => {
       const reply = await engine.chat.completions.create(greedy(ask(expected.prompt), { max_tokens: expected.greedy_ids.length }));
       assert.equal(reply.choices[0].message.content, expected.greedy_text);
       assert.equal(reply.usage.extra.backend, 'wasm');
+      assert.equal(reply.usage.extra.threads, 1);  // Node: the caller chooses threads; CreateEngine takes the default
     } finally {
       await engine.unload();
     }
