@@ -2,12 +2,12 @@
 --enable-unsafe-webgpu: what Linux users get by default): the chat answers and says it runs on the
 CPU; once the service worker controls the page, a reload makes it cross-origin isolated (the
 service worker adds COOP and COEP, which a static host cannot send), so the CPU backend runs on
-threads, while the weights still come from their --weights-url host under COEP require-corp; and
-it answers offline after a reload.
+threads (and Stop reaches it there), while the weights still come from their --weights-url host
+under COEP require-corp; and it answers offline after a reload.
 (A browser with neither backend: test_chat_problems.py.)
 """
 
-from .chat import ask, set_settings, wait_for_reply_end, wait_until_ready
+from .chat import ask, set_settings, wait_for_reply_end, wait_for_reply_text, wait_until_ready
 
 QUESTION = "What is the capital of France?"
 
@@ -68,6 +68,14 @@ def test_without_webgpu_the_site_runs_on_the_cpu_isolated_then_offline(launch_ch
         assert len(thread_workers) == threads - 1, [worker.url for worker in page.workers]
         assert shards_from(requests, weights_url)
         assert "Paris" in answer(page)
+        # Stop reaches a reply on threads (the backend yields to the worker's events between steps).
+        set_settings(page, temperature=0.8, max_tokens=400)
+        ask(page, "Write a long story about a lighthouse keeper.")
+        wait_for_reply_text(page)
+        page.click(".composer .stop")
+        stopped = wait_for_reply_end(page)
+        assert "stopped" in stopped.locator(".message-stats").inner_text()
+        assert stopped.locator(".message-body").inner_text().strip()
 
         # Offline: the shell (the wasm kernels included) from the service worker's cache, the model from its own.
         context.set_offline(True)
