@@ -414,8 +414,8 @@ class BuildConfig:
     # sitegen/site.py puts the model's id for {model_id}: the model is known only once resolved.
     title: str = option(Text(), "Chat with {model_id}", help="Site title; {model_id} stands for the model's id.")
     description: str = option(
-        Text(), "A private chat with {model_id}. The model runs in your browser, on your own GPU: "
-        "nothing you type leaves your device.", help="Site description; {model_id} stands for the model's id.")
+        Text(), "A private chat with {model_id}. The model runs in your browser, on your own device: "
+        "nothing you type leaves it.", help="Site description; {model_id} stands for the model's id.")
     starter_prompts: tuple[str, ...] = option(
         TextList(), ("Explain what a GPU does, in two sentences.", "Write a haiku about the sea.",
                      "Give me three ideas for a rainy weekend."),

@@ -66,8 +66,8 @@ COMPLETION_MAX_TOKENS = 64
 # chat wording (the defaults); "{model_id}" as there.
 COMPLETION_TEXTS = {
     "title": "{model_id}: text completion",
-    "description": "Text completion with {model_id}, a base model. It runs in your browser, on your own GPU: "
-                   "nothing you type leaves your device.",
+    "description": "Text completion with {model_id}, a base model. It runs in your browser, on your own device: "
+                   "nothing you type leaves it.",
 }
 # The script that applies the visitor's saved light/dark choice on every page (a classic script,
 # so it runs before the first paint).
