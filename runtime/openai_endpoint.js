@@ -298,9 +298,9 @@ async function generate(body, { op, promptField, parse }, { connect, waitUntil, 
           send(SSE_DONE);
           break;
         case REPLY.error: {
-          const answer = errorAnswer(fromPlain(reply.error), { promptField });
-          if (!out) resolve(jsonResponse(answer.status, answer.body, answer.headers));
-          else send(kind.error(answer.body));
+          const error = fromPlain(reply.error);
+          if (!out) resolve(respondError(error, { promptField }));
+          else send(kind.error(errorAnswer(error, { promptField }).body));
           break;
         }
         default: // progress: not asked for

@@ -106,6 +106,19 @@ describe('the endpoint on an engine host', () => {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body), ...init }, via);
   const chat = (fields) => greedy(ask(expected.prompt), fields);
+  // Runs `cancel` (what a client's abort does to a reply's body) and checks that it freed the engine:
+  // a 1-token reply asked right after comes sooner than a 30-token reply takes, which it could not
+  // had a cancelled reply of more tokens kept its turn.
+  const assertCancelFreesTheEngine = async (cancel) => {
+    const cancelled = performance.now();
+    await cancel();
+    const next = await (await post('v1/chat/completions', chat({ max_tokens: 1 }))).json();
+    assert.equal(next.choices[0].finish_reason, 'length');
+    const waited = performance.now() - cancelled;
+    const started = performance.now();
+    await (await post('v1/chat/completions', chat({ max_tokens: 30, ignore_eos: true }))).json();
+    assert.ok(waited < performance.now() - started, `the next reply came ${waited} ms after the cancel`);
+  };
 
   before(async () => {
     await host.load(loadMessage(manifestOf(MODEL), { maxContext: 128 }, (url) => url), () => {});
@@ -199,15 +212,7 @@ describe('the endpoint on an engine host', () => {
     const response = await post('v1/chat/completions', chat({ max_tokens: 100, ignore_eos: true, stream: true }));
     const reader = response.body.getReader();
     await reader.read(); // the first chunk
-    const cancelled = performance.now();
-    await reader.cancel();
-    const next = await (await post('v1/chat/completions', chat({ max_tokens: 1 }))).json();
-    assert.equal(next.choices[0].finish_reason, 'length');
-    const waited = performance.now() - cancelled;
-    // Had the cancelled reply kept its turn, the next one would have waited for its 99 more tokens.
-    const started = performance.now();
-    await (await post('v1/chat/completions', chat({ max_tokens: 30, ignore_eos: true }))).json();
-    assert.ok(waited < performance.now() - started, `the next reply came ${waited} ms after the cancel`);
+    await assertCancelFreesTheEngine(() => reader.cancel());
   });
 
   test('a JSON reply slower than a heartbeat is a body of spaces, then the JSON; its cancel stops it', async () => {
@@ -218,15 +223,7 @@ describe('the endpoint on an engine host', () => {
     await waiting.body.cancel(); // what a browser does to the body of a request its caller aborts
     const reader = running.body.getReader();
     assert.match(new TextDecoder().decode((await reader.read()).value), /^ +$/, 'a heartbeat');
-    const cancelled = performance.now();
-    await reader.cancel();
-    const next = await (await post('v1/chat/completions', chat({ max_tokens: 1 }))).json();
-    assert.equal(next.choices[0].finish_reason, 'length');
-    const waited = performance.now() - cancelled;
-    // Had either cancelled reply kept its turn, the next one would have waited for its 100 tokens.
-    const started = performance.now();
-    await (await post('v1/chat/completions', chat({ max_tokens: 30, ignore_eos: true }))).json();
-    assert.ok(waited < performance.now() - started, `the next reply came ${waited} ms after the cancel`);
+    await assertCancelFreesTheEngine(() => reader.cancel());
   });
 
   test('a JSON reply slower than a heartbeat parses as the completion after its spaces', async () => {
