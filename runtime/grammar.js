@@ -20,8 +20,9 @@
 //
 // Costs (benchmarks/grammar_bench.js prints them): building the vocabulary's tables once per
 // engine (about 0.1 s for a 49k vocabulary in Node, of which the UTF-8 guard's 20-35 ms; 0.13-0.2 s
-// for 128k), compiling a schema (tens of ms, a bounded repetition such as maxLength most; the
-// compiler keeps the last COMPILED_CACHE_SIZE grammars, so a repeated schema costs nothing), and one
+// for 128k), compiling a schema (tens of ms, a bounded repetition in a pattern most: maxLength is
+// string_lengths.js's where it can be; the compiler keeps the last COMPILED_CACHE_SIZE grammars, so
+// a repeated schema costs nothing), and one
 // mask per token (well under a millisecond for most steps; the UTF-8 guard's AND 3-7 µs of it on a
 // 128k vocabulary).
 
@@ -29,6 +30,7 @@ import './xgrammar_globals.js'; // must run before the bundle below
 import xgrammar from './vendor/xgrammar.mjs';
 import { InvalidRequestError } from './errors.js';
 import { integerBounds, isEnumeratedRange, narrowToType } from './response_format.js';
+import { LIFTED_STRING_PATTERN, StringLengthGuard, liftedStrings, stringLengthTables } from './string_lengths.js';
 
 const JSON_LAYOUT = { anyWhitespace: false, indent: -1, separators: [', ', ': '] };
 const ANY_OBJECT = JSON.stringify({ type: 'object' });
@@ -42,7 +44,10 @@ export class GrammarCompiler {
   #info;
   #compiler;
   #utf8; // utf8Tables() of the vocabulary
-  #cache = new Map(); // JSON of a source -> { compiled: xgrammar CompiledGrammar, users, evicted }, oldest use first
+  #tokenizer;
+  #stopTokenIds;
+  #stringTables = null; // string_lengths.js stringLengthTables() of the vocabulary, made at the first lifted string
+  #cache = new Map(); // key of a source -> { compiled: xgrammar CompiledGrammar, guard, users, evicted }, oldest use first
 
   /**
    * The compiler for one model: `tokenizer` (tokenizer.js Tokenizer: its grammarVocabulary),
@@ -56,7 +61,8 @@ export class GrammarCompiler {
                                                                   stopTokenIds);
     try {
       const utf8 = utf8Tables(tokenizer, vocabSize, stopTokenIds);
-      return new GrammarCompiler(info, await xgrammar.GrammarCompiler.createGrammarCompiler(info, false), utf8);
+      const compiler = await xgrammar.GrammarCompiler.createGrammarCompiler(info, false);
+      return new GrammarCompiler(info, compiler, utf8, tokenizer, stopTokenIds);
     } catch (error) {
       info.dispose();
       throw error;
@@ -64,10 +70,12 @@ export class GrammarCompiler {
   }
 
   /** Use GrammarCompiler.create(). */
-  constructor(info, compiler, utf8) {
+  constructor(info, compiler, utf8, tokenizer, stopTokenIds) {
     this.#info = info;
     this.#compiler = compiler;
     this.#utf8 = utf8;
+    this.#tokenizer = tokenizer;
+    this.#stopTokenIds = stopTokenIds;
   }
 
   /**
@@ -76,15 +84,19 @@ export class GrammarCompiler {
    * ({ kind: 'structural_tag', format }: xgrammar's structural tag format) into a CompiledGrammar,
    * which the caller disposes when done. One of the last COMPILED_CACHE_SIZE sources compiled comes
    * from the cache (microseconds). The source must have passed those modules' checks: xgrammar
-   * aborts on input it cannot read.
+   * aborts on input it cannot read. A JSON Schema's length-bounded strings are enforced by
+   * string_lengths.js where it can (`liftLengths`; false: all by xgrammar, slow to compile, which
+   * the tests compare it with).
    */
-  async compile(source) {
-    const key = JSON.stringify(source);
+  async compile(source, { liftLengths = true } = {}) {
+    const key = JSON.stringify([source, liftLengths]);
     let entry = this.#cache.get(key);
     if (entry) {
       this.#cache.delete(key); // moved to the newest end
     } else {
-      entry = { compiled: await COMPILE[source.kind](this.#compiler, source), users: 0, evicted: false };
+      const lifted = source.kind === 'json_schema' && liftLengths ? liftedStrings(source.schema) : new Set();
+      const compiled = await COMPILE[source.kind](this.#compiler, source, lifted);
+      entry = { compiled, guard: lifted.size > 0 ? this.#guardMaker(source.schema, lifted) : null, users: 0, evicted: false };
     }
     this.#cache.set(key, entry);
     for (const [oldKey, old] of this.#cache) {
@@ -93,7 +105,14 @@ export class GrammarCompiler {
       evict(old);
     }
     entry.users += 1;
-    return new CompiledGrammar(entry.compiled, this.#utf8, () => release(entry));
+    return new CompiledGrammar(entry.compiled, this.#utf8, entry.guard, () => release(entry));
+  }
+
+  // A function making a reply's StringLengthGuard for `schema` and its lifted strings.
+  #guardMaker(schema, lifted) {
+    this.#stringTables ??= stringLengthTables((id) => this.#tokenizer.tokenBytes(id), this.#utf8.vocabSize, this.#stopTokenIds);
+    const tables = this.#stringTables;
+    return () => new StringLengthGuard(schema, lifted, tables);
   }
 
   /** Frees the compiler's WASM memory (its cache and vocabulary tables); compile() may not be called after. */
@@ -133,6 +152,19 @@ const EXACT_FORMATS = { date: `^${DATE}$`, time: `^${TIME}$`, 'date-time': `^${D
 // JSON forbids (JSON.parse refuses the reply). The pattern takes any character but those, the quote
 // and the backslash: replies use no escapes in such strings, a subset of the valid ones.
 const lengthPattern = ({ minLength = 0, maxLength }) => `^[^\\x00-\\x1f"\\\\]{${minLength},${maxLength ?? ''}}$`;
+
+// The schema xgrammar gets (a JSON.stringify replacer): the strings of `lifted`
+// (string_lengths.js) without their bounds, whose guard enforces them, and the rest as exactForXgrammar.
+const forXgrammar = (lifted) => (key, value) => (lifted.has(value) ? withoutBounds(value) : exactForXgrammar(key, value));
+
+// A lifted string's node without its minLength / maxLength and with their characters
+// (lengthPattern's) repeated freely; a "type" array as the anyOf of its types, the string one so.
+function withoutBounds(value) {
+  const { minLength, maxLength, ...rest } = value;
+  const string = { ...rest, type: 'string', pattern: LIFTED_STRING_PATTERN };
+  if (!Array.isArray(value.type)) return string;
+  return { anyOf: value.type.map((type) => (type === 'string' ? narrowToType(string, 'string') : narrowToType(rest, type))) };
+}
 
 // The schema as xgrammar enforces it exactly (a JSON.stringify replacer): an integer as
 // exactInteger() writes it (xgrammar's own integer ranges are inexact: response_format.js,
@@ -178,7 +210,7 @@ function exactInteger(value) {
 
 const COMPILE = {
   json_object: (compiler) => compileJSON(compiler, ANY_OBJECT),
-  json_schema: (compiler, { schema }) => compileJSON(compiler, JSON.stringify(schema, exactForXgrammar)),
+  json_schema: (compiler, { schema }, lifted) => compileJSON(compiler, JSON.stringify(schema, forXgrammar(lifted))),
   ebnf: (compiler, { ebnf }) => compiler.compileGrammar(ebnf, 'root'),
   structural_tag: async (compiler, { format }) => compiler.compileStructuralTag(
     JSON.stringify({ type: 'structural_tag', format: await compactJSON(format) })),
@@ -260,21 +292,25 @@ function utf8Tables(tokenizer, vocabSize, stopTokenIds) {
 export class CompiledGrammar {
   #compiled;
   #utf8;
+  #guard;
   #release;
 
   /**
-   * Made by GrammarCompiler.compile(): `utf8` its vocabulary's utf8Tables(), `release()` hands the
-   * grammar back to the compiler's cache.
+   * Made by GrammarCompiler.compile(): `utf8` its vocabulary's utf8Tables(), `guard()` makes a
+   * reply's StringLengthGuard (null: no lifted strings), `release()` hands the grammar back to the
+   * compiler's cache.
    */
-  constructor(compiled, utf8, release) {
+  constructor(compiled, utf8, guard, release) {
     this.#compiled = compiled;
     this.#utf8 = utf8;
+    this.#guard = guard;
     this.#release = release;
   }
 
   /** A fresh GrammarMatcher at the start of the grammar (one per generated reply). */
   async matcher() {
-    return new GrammarMatcher(await xgrammar.GrammarMatcher.createGrammarMatcher(this.#compiled), this.#utf8);
+    const matcher = await xgrammar.GrammarMatcher.createGrammarMatcher(this.#compiled);
+    return new GrammarMatcher(matcher, this.#utf8, this.#guard?.() ?? null);
   }
 
   /**
@@ -306,18 +342,21 @@ export function assertAllowsAToken(mask, { field, first }) {
 export class GrammarMatcher {
   #matcher;
   #utf8;
+  #lengths; // StringLengthGuard, or null
   #utf8State = UTF8_ACCEPT; // where the reply's bytes so far leave the UTF-8 decoder
 
   /** Made by CompiledGrammar.matcher(). */
-  constructor(matcher, utf8) {
+  constructor(matcher, utf8, lengths) {
     this.#matcher = matcher;
     this.#utf8 = utf8;
+    this.#lengths = lengths;
   }
 
   /**
    * The tokens allowed next, as backend.js's tokenMask: Uint32Array of ceil(vocabSize / 32) words,
    * token t allowed when bit (t & 31) of word (t >> 5) is set (xgrammar's own layout): those the
-   * grammar allows that also keep the reply's bytes well-formed UTF-8 (utf8Tables()). A fresh
+   * grammar allows that also keep the reply's bytes well-formed UTF-8 (utf8Tables()) and its
+   * lifted strings within their lengths (string_lengths.js). A fresh
    * array each call. After the grammar has ended (isTerminated) no token is allowed. Before, it may
    * allow none too, where the grammar matches nothing this model's tokens can write (or, the UTF-8
    * guard ANDed in, nothing well-formed): assertAllowsAToken() says so.
@@ -327,6 +366,7 @@ export class GrammarMatcher {
     const allowed = new Uint32Array(mask.buffer, mask.byteOffset, this.#utf8.words);
     const wellFormed = this.#utf8.masks[this.#utf8State];
     for (let i = 0; i < allowed.length; i++) allowed[i] &= wellFormed[i];
+    this.#lengths?.restrict(allowed);
     return allowed;
   }
 
@@ -341,6 +381,7 @@ export class GrammarMatcher {
       throw new Error(`token ${token} was sampled outside the grammar's mask`);
     }
     this.#utf8State = state;
+    this.#lengths?.accept(token);
   }
 
   /** Whether the grammar has ended: it accepted a stop token. */

@@ -177,6 +177,11 @@ export function checkJSONSchema(schema, path) {
   checkSchema(schema, path, schema);
 }
 
+/** The keywords of the schema `schema` that say which values are valid (not annotations, not $defs / definitions). */
+export function constrainingKeywords(schema) {
+  return Object.keys(schema).filter((key) => !ANNOTATIONS.includes(key) && key !== '$defs' && key !== 'definitions');
+}
+
 function checkSchema(schema, path, root) {
   if (schema === true) return;
   assertAt(schema !== false, path, `${path} is false, which no value satisfies; leave that part out.`);
@@ -185,8 +190,8 @@ function checkSchema(schema, path, root) {
   for (const keyword of constraining) checkKeyword(schema, keyword, `${path}.${keyword}`, root);
   checkCombinations(schema, path);
   const exclusive = EXCLUSIVE.find((keyword) => keyword in schema);
-  const ignored = exclusive && constraining.find((key) => key !== exclusive && key !== '$defs' && key !== 'definitions'
-                                                 && !(exclusive !== '$ref' && key === 'type'));
+  const ignored = exclusive && constrainingKeywords(schema).find((key) => key !== exclusive
+                                                                  && !(exclusive !== '$ref' && key === 'type'));
   assertAt(!ignored, `${path}.${ignored}`,
            `${path}.${ignored} cannot stand beside ${exclusive}: constrained decoding reads only ${exclusive} there. `
            + `Move ${ignored} into the ${exclusive === '$ref' ? 'referenced schema' : 'values themselves'}.`);
@@ -330,6 +335,14 @@ function hasType(schema, type) {
 }
 
 function checkSubschemas(keyword, value, path, root) {
+  if (keyword === 'properties') {
+    // xgrammar 0.1.27 aborts on a name with a quote, a line break or NUL, and writes the other
+    // control characters raw (not JSON); a backslash is refused with them, being as rare.
+    for (const name of Object.keys(value)) {
+      assertAt(!/["\\\x00-\x1f]/.test(name), `${path}.${name}`, `${path} has the property name ${JSON.stringify(name)}: `
+               + 'constrained decoding cannot write a name with a quote, a backslash or a control character; rename it.');
+    }
+  }
   if (keyword === 'properties' || keyword === '$defs' || keyword === 'definitions') {
     for (const [name, sub] of Object.entries(value)) checkSchema(sub, `${path}.${name}`, root);
   } else if (keyword === 'anyOf' || keyword === 'prefixItems') {
@@ -339,9 +352,12 @@ function checkSubschemas(keyword, value, path, root) {
   }
 }
 
-// A JSON Pointer ("#/$defs/address", RFC 6901 escapes, in a URI fragment: percent-encoded) into
-// `root`; undefined where it leads nowhere. `path` names the $ref in the error for a bad %-escape.
-function resolvePointer(root, ref, path) {
+/**
+ * The node a JSON Pointer `ref` ("#/$defs/address", RFC 6901 escapes, in a URI fragment:
+ * percent-encoded) leads to in the schema `root`; undefined where it leads nowhere. Throws
+ * InvalidRequestError for a malformed %-escape, naming `path` (the $ref's).
+ */
+export function resolvePointer(root, ref, path) {
   let node = root;
   for (const part of ref.slice(1).split('/').slice(1)) {
     let decoded;

@@ -25,6 +25,7 @@ import { CreateEngine } from '../../runtime/engine.js';
 import { COMPILED_CACHE_SIZE, GrammarCompiler } from '../../runtime/grammar.js';
 import { checkJSONSchema, gbnfToEBNF } from '../../runtime/response_format.js';
 import { createRandom } from '../../runtime/random.js';
+import { liftedStrings } from '../../runtime/string_lengths.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { ask, collect, contentOf, manifestOf } from './helpers/chat.js';
 
@@ -45,6 +46,25 @@ const seedsOf = (i) => (SEEDS_PER_SCHEMA >= SEEDS.length ? SEEDS : [SEEDS[i % SE
 // text (words of at most 12 letters), as real forms do.
 const MAX_TOKENS = 128;
 const PROMPT = ask('Reply with one short JSON object with realistic values.');
+
+// Length-bounded strings at every kind of place string_lengths.js follows (a property, a nullable
+// string, an anyOf branch picked by the value's first byte, array items and tuple items, an
+// additionalProperties value, a key with escapes, a recursive $ref), and one it does not.
+const LENGTH_SCHEMAS = {
+  places: { type: 'object', required: ['code', 'note', 'either', 'tags', 'pair', 'extra', 'k é-y'], properties: {
+    code: { type: 'string', minLength: 2, maxLength: 4 },
+    note: { type: ['string', 'null'], maxLength: 6 },
+    either: { anyOf: [{ type: 'string', minLength: 3, maxLength: 5 }, { type: 'integer', minimum: 0, maximum: 9 }] },
+    tags: { type: 'array', items: { $ref: '#/$defs/tag' }, maxItems: 3 },
+    pair: { type: 'array', prefixItems: [{ type: 'string', maxLength: 2 }, { type: 'string', minLength: 1, maxLength: 3 }], maxItems: 2 },
+    extra: { type: 'object', additionalProperties: { type: 'string', maxLength: 3 }, maxProperties: 2 },
+    'k é-y': { type: 'string', minLength: 1, maxLength: 2 },
+  }, $defs: { tag: { type: 'string', minLength: 1, maxLength: 5 } } },
+  tree: { $ref: '#/$defs/node', $defs: { node: { type: 'object', required: ['name', 'children'], properties: {
+    name: { type: 'string', minLength: 1, maxLength: 4 }, children: { type: 'array', items: { $ref: '#/$defs/node' }, maxItems: 2 } } } } },
+  ambiguous: { anyOf: [{ type: 'object', required: ['a'], properties: { a: { type: 'string', maxLength: 3 } } },
+                       { type: 'object', required: ['a'], properties: { a: { type: 'string', minLength: 2, maxLength: 5 } } }] },
+};
 
 function newAjv() {
   const ajv = new Ajv({ strict: true, allErrors: true });
@@ -166,6 +186,20 @@ describe('the schema corpus', () => {
   });
 });
 
+describe('string_lengths.js', () => {
+  test('lifts the bounds of the strings it can follow, and no others', () => {
+    const { places, tree, ambiguous } = LENGTH_SCHEMAS;
+    const { properties } = places;
+    assert.deepEqual(liftedStrings(places), new Set([
+      properties.code, properties.note, properties.either.anyOf[0], places.$defs.tag, ...properties.pair.prefixItems,
+      properties.extra.additionalProperties, properties['k é-y']]));
+    assert.deepEqual(liftedStrings(tree), new Set([tree.$defs.node.properties.name]));
+    assert.deepEqual(liftedStrings(ambiguous), new Set());
+    // A bound beside a pattern or format is the pattern's, left to xgrammar.
+    assert.deepEqual(liftedStrings({ type: 'string', maxLength: 4, pattern: '^a+$' }), new Set());
+  });
+});
+
 describe('grammar masks on real vocabularies', () => {
   const vocabularies = {
     'SmolLM2 (byte-level BPE)': { url: SMOLLM2_TOKENIZER, vocabType: 'byte_level', stopId: 2 },
@@ -270,6 +304,46 @@ describe('grammar masks on real vocabularies', () => {
         // What xgrammar 0.1.27 alone lets through.
         assert.equal(await accepts('{"n": 121, "d": null}'), false, 'maximum');
         assert.equal(await accepts('{"n": 120, "d": "2023-02-29"}'), false, 'no leap day in 2023');
+        grammar.dispose();
+      });
+
+      test('length-bounded strings: lifted ones (string_lengths.js) get the masks of xgrammar\'s own bounds, along random walks', async () => {
+        const random = createRandom(11);
+        const quoteIds = new Set(Array.from({ length: tokenizer.vocabSize }, (_, id) => id)
+          .filter((id) => tokenizer.tokenBytes(id).includes(0x22)));
+        for (const [name, schema] of Object.entries(LENGTH_SCHEMAS)) {
+          checkJSONSchema(schema, name);
+          const lifted = await compiler.compile({ kind: 'json_schema', schema });
+          const exact = await compiler.compile({ kind: 'json_schema', schema }, { liftLengths: false });
+          for (let walk = 0; walk < 6; walk++) {
+            const [a, b] = [await lifted.matcher(), await exact.matcher()];
+            const text = [];
+            for (let step = 0; step < 120 && !b.isTerminated; step++) {
+              const [maskA, maskB] = [await a.nextTokenMask(), await b.nextTokenMask()];
+              const ids = allowedIds(maskB);
+              assert.deepEqual(allowedIds(maskA), ids, `${name}, walk ${walk}, after ${JSON.stringify(tokenizer.decode(text))}`);
+              // A quote token a third of the time, so that strings also end early (at minLength).
+              const quotes = ids.filter((id) => quoteIds.has(id));
+              const pool = quotes.length && random() < 0.35 ? quotes : ids;
+              const id = pool[Math.floor(random() * pool.length)];
+              a.acceptToken(id);
+              b.acceptToken(id);
+              text.push(id);
+            }
+            a.dispose();
+            b.dispose();
+          }
+          lifted.dispose();
+          exact.dispose();
+        }
+      });
+
+      test('a lifted string counts characters (code points), across tokens and the quotes', async () => {
+        const schema = { type: 'object', required: ['code'], properties: { code: { type: 'string', minLength: 2, maxLength: 4 } } };
+        const grammar = await compiler.compile({ kind: 'json_schema', schema });
+        const accepts = (text) => acceptsTokens(grammar, spell(tokenizer, text), stopId);
+        for (const code of ['ab', 'abcd', 'éüéü', 'a b']) assert.equal(await accepts(`{"code": "${code}"}`), true, code);
+        for (const code of ['', 'a', 'abcde', 'éüéüé']) assert.equal(await accepts(`{"code": "${code}"}`), false, code);
         grammar.dispose();
       });
 

@@ -359,6 +359,10 @@ describe('response_format', () => {
     assertRejects({ messages: QUESTION, ...bad(false) }, at);
     assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'object', properties: {}, required: ['x'] } }) },
                   `${schemaField}.required`);
+    for (const name of ['a"b', 'a\\b', 'a\nb', 'a\u0000b']) {
+      assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'object', properties: { [name]: { type: 'integer' } } } }) },
+                    `${schemaField}.properties.${name}`);
+    }
   });
 
   test('a keyword constrained decoding would not enforce is refused by name, never ignored', () => {
