@@ -19,18 +19,19 @@
 // model cannot stall in an endless run of whitespace.
 //
 // Costs (benchmarks/grammar_bench.js prints them): building the vocabulary's tables once per
-// engine (about 0.1 s for a 49k vocabulary in Node, of which the UTF-8 guard's 20-35 ms; 0.13-0.2 s
-// for 128k), compiling a schema (tens of ms, a bounded repetition in a pattern most: maxLength is
-// string_lengths.js's where it can be; the compiler keeps the last COMPILED_CACHE_SIZE grammars, so
-// a repeated schema costs nothing), and one
-// mask per token (well under a millisecond for most steps; the UTF-8 guard's AND 3-7 µs of it on a
-// 128k vocabulary).
+// engine (about 0.1 s for a 49k vocabulary in Node, of which the UTF-8 guard's and string_guard.js's
+// some tens of ms; 0.13-0.2 s for 128k), compiling a schema (a few ms to tens of ms: xgrammar works out a mask per grammar rule
+// over the whole vocabulary, so patterns, formats and length bounds are string_guard.js's where
+// it can follow them, and their masks are made as a reply reaches them; the compiler keeps the
+// last COMPILED_CACHE_SIZE grammars, so a repeated schema costs nothing), and one mask per token
+// (well under a millisecond for most steps; the UTF-8 guard's AND 3-7 µs of it on a 128k vocabulary).
 
 import './xgrammar_globals.js'; // must run before the bundle below
 import xgrammar from './vendor/xgrammar.mjs';
 import { InvalidRequestError } from './errors.js';
-import { integerBounds, isEnumeratedRange, narrowToType } from './response_format.js';
-import { LIFTED_STRING_PATTERN, StringLengthGuard, liftedStrings, stringLengthTables } from './string_lengths.js';
+import { parsePattern, printPattern } from './pattern_automaton.js';
+import { FORMAT_PATTERNS, integerBounds, isEnumeratedRange, narrowToType } from './response_format.js';
+import { LIFTED_STRING_PATTERN, StringGuard, liftedStrings, stringTables } from './string_guard.js';
 
 const JSON_LAYOUT = { anyWhitespace: false, indent: -1, separators: [', ', ': '] };
 const ANY_OBJECT = JSON.stringify({ type: 'object' });
@@ -44,9 +45,7 @@ export class GrammarCompiler {
   #info;
   #compiler;
   #utf8; // utf8Tables() of the vocabulary
-  #tokenizer;
-  #stopTokenIds;
-  #stringTables = null; // string_lengths.js stringLengthTables() of the vocabulary, made at the first lifted string
+  #strings; // string_guard.js stringTables() of the vocabulary
   #cache = new Map(); // key of a source -> { compiled: xgrammar CompiledGrammar, guard, users, evicted }, oldest use first
 
   /**
@@ -61,8 +60,9 @@ export class GrammarCompiler {
                                                                   stopTokenIds);
     try {
       const utf8 = utf8Tables(tokenizer, vocabSize, stopTokenIds);
+      const strings = stringTables((id) => tokenizer.tokenBytes(id), vocabSize, stopTokenIds);
       const compiler = await xgrammar.GrammarCompiler.createGrammarCompiler(info, false);
-      return new GrammarCompiler(info, compiler, utf8, tokenizer, stopTokenIds);
+      return new GrammarCompiler(info, compiler, utf8, strings);
     } catch (error) {
       info.dispose();
       throw error;
@@ -70,12 +70,11 @@ export class GrammarCompiler {
   }
 
   /** Use GrammarCompiler.create(). */
-  constructor(info, compiler, utf8, tokenizer, stopTokenIds) {
+  constructor(info, compiler, utf8, strings) {
     this.#info = info;
     this.#compiler = compiler;
     this.#utf8 = utf8;
-    this.#tokenizer = tokenizer;
-    this.#stopTokenIds = stopTokenIds;
+    this.#strings = strings;
   }
 
   /**
@@ -84,19 +83,21 @@ export class GrammarCompiler {
    * ({ kind: 'structural_tag', format }: xgrammar's structural tag format) into a CompiledGrammar,
    * which the caller disposes when done. One of the last COMPILED_CACHE_SIZE sources compiled comes
    * from the cache (microseconds). The source must have passed those modules' checks: xgrammar
-   * aborts on input it cannot read. A JSON Schema's length-bounded strings are enforced by
-   * string_lengths.js where it can (`liftLengths`; false: all by xgrammar, slow to compile, which
-   * the tests compare it with).
+   * aborts on input it cannot read. A JSON Schema's strings with a pattern, format or length bounds
+   * are enforced by string_guard.js where it can (`liftStrings`; false: all by xgrammar, slow to
+   * compile, which the tests compare it with).
    */
-  async compile(source, { liftLengths = true } = {}) {
-    const key = JSON.stringify([source, liftLengths]);
+  async compile(source, { liftStrings = true } = {}) {
+    const key = JSON.stringify([source, liftStrings]);
     let entry = this.#cache.get(key);
     if (entry) {
       this.#cache.delete(key); // moved to the newest end
     } else {
-      const lifted = source.kind === 'json_schema' && liftLengths ? liftedStrings(source.schema) : new Set();
+      const lifted = source.kind === 'json_schema' && liftStrings ? liftedStrings(source.schema) : new Map();
       const compiled = await COMPILE[source.kind](this.#compiler, source, lifted);
-      entry = { compiled, guard: lifted.size > 0 ? this.#guardMaker(source.schema, lifted) : null, users: 0, evicted: false };
+      const tables = this.#strings;
+      const guard = lifted.size > 0 ? () => new StringGuard(source.schema, lifted, tables) : null; // one per reply
+      entry = { compiled, guard, users: 0, evicted: false };
     }
     this.#cache.set(key, entry);
     for (const [oldKey, old] of this.#cache) {
@@ -106,13 +107,6 @@ export class GrammarCompiler {
     }
     entry.users += 1;
     return new CompiledGrammar(entry.compiled, this.#utf8, entry.guard, () => release(entry));
-  }
-
-  // A function making a reply's StringLengthGuard for `schema` and its lifted strings.
-  #guardMaker(schema, lifted) {
-    this.#stringTables ??= stringLengthTables((id) => this.#tokenizer.tokenBytes(id), this.#utf8.vocabSize, this.#stopTokenIds);
-    const tables = this.#stringTables;
-    return () => new StringLengthGuard(schema, lifted, tables);
   }
 
   /** Frees the compiler's WASM memory (its cache and vocabulary tables); compile() may not be called after. */
@@ -138,29 +132,20 @@ function release(entry) {
 const compileJSON = (compiler, schemaText) => compiler.compileJSONSchema(
   schemaText, JSON_LAYOUT.anyWhitespace, JSON_LAYOUT.indent, JSON_LAYOUT.separators, true);
 
-// Exact patterns for the formats xgrammar 0.1.27 writes too loosely: its "date" takes day 31 in
-// every month (2023-02-31), and its "time" second 60 at any minute. These take each month's days,
-// February 29 in leap years only (Gregorian: every 4th year but not centuries, except every 400th),
-// and seconds 00-59 with a required offset: valid RFC 3339 values only (no leap seconds).
-const DATE = '([0-9]{4}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|[0-9]{4}-(0[469]|11)-(0[1-9]|[12][0-9]|30)'
-  + '|[0-9]{4}-02-(0[1-9]|1[0-9]|2[0-8])|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)';
-const TIME = '([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])';
-const EXACT_FORMATS = { date: `^${DATE}$`, time: `^${TIME}$`, 'date-time': `^${DATE}T${TIME}$` };
-
 // A string of minLength/maxLength characters as a pattern: xgrammar 0.1.27 writes a bounded
 // string's characters as [^"\\\r\n], letting raw control characters (U+0000-U+001F) into it, which
 // JSON forbids (JSON.parse refuses the reply). The pattern takes any character but those, the quote
 // and the backslash: replies use no escapes in such strings, a subset of the valid ones.
 const lengthPattern = ({ minLength = 0, maxLength }) => `^[^\\x00-\\x1f"\\\\]{${minLength},${maxLength ?? ''}}$`;
 
-// The schema xgrammar gets (a JSON.stringify replacer): the strings of `lifted`
-// (string_lengths.js) without their bounds, whose guard enforces them, and the rest as exactForXgrammar.
+// The schema xgrammar gets (a JSON.stringify replacer): the strings of `lifted` (string_guard.js)
+// without their pattern, format and bounds, which its guard enforces, and the rest as exactForXgrammar.
 const forXgrammar = (lifted) => (key, value) => (lifted.has(value) ? withoutBounds(value) : exactForXgrammar(key, value));
 
-// A lifted string's node without its minLength / maxLength and with their characters
-// (lengthPattern's) repeated freely; a "type" array as the anyOf of its types, the string one so.
+// A lifted string's node without its pattern, format and minLength / maxLength, and with the
+// characters of lengthPattern repeated freely; a "type" array as the anyOf of its types, the string one so.
 function withoutBounds(value) {
-  const { minLength, maxLength, ...rest } = value;
+  const { minLength, maxLength, pattern, format, ...rest } = value;
   const string = { ...rest, type: 'string', pattern: LIFTED_STRING_PATTERN };
   if (!Array.isArray(value.type)) return string;
   return { anyOf: value.type.map((type) => (type === 'string' ? narrowToType(string, 'string') : narrowToType(rest, type))) };
@@ -168,8 +153,9 @@ function withoutBounds(value) {
 
 // The schema as xgrammar enforces it exactly (a JSON.stringify replacer): an integer as
 // exactInteger() writes it (xgrammar's own integer ranges are inexact: response_format.js,
-// "Numeric bounds"), the formats above as their patterns, and a string's length bounds as
-// lengthPattern(). A "type" array is read as its types: one type as that type, several ({"type":
+// "Numeric bounds"), a pattern or a format of FORMAT_PATTERNS as pattern_automaton.js prints it
+// (without the characters a string holds escaped: xgrammar would write a raw quote or newline for
+// "." or [^a]), and a string's length bounds as lengthPattern(). A "type" array is read as its types: one type as that type, several ({"type":
 // ["string", "null"], "format": "date"}) as the anyOf of the schema narrowed to each type, where a
 // rewrite applies to one of them (the replacer then rewrites each branch).
 function exactForXgrammar(key, value) {
@@ -181,9 +167,9 @@ function exactForXgrammar(key, value) {
 
 function exactForOneType(value) {
   if (value?.type === 'integer' && !('enum' in value) && !('const' in value)) return exactInteger(value);
-  if (value?.type === 'string' && Object.hasOwn(EXACT_FORMATS, value.format)) {
-    const { format, ...rest } = value;
-    return { ...rest, pattern: EXACT_FORMATS[format] };
+  if (value?.type === 'string' && (value.pattern !== undefined || Object.hasOwn(FORMAT_PATTERNS, value.format))) {
+    const { format, pattern, ...rest } = value;
+    return { ...rest, pattern: printPattern(parsePattern(pattern ?? FORMAT_PATTERNS[format])) };
   }
   if (value?.type === 'string' && (value.minLength !== undefined || value.maxLength !== undefined)
       && value.pattern === undefined && value.format === undefined) {
@@ -297,7 +283,7 @@ export class CompiledGrammar {
 
   /**
    * Made by GrammarCompiler.compile(): `utf8` its vocabulary's utf8Tables(), `guard()` makes a
-   * reply's StringLengthGuard (null: no lifted strings), `release()` hands the grammar back to the
+   * reply's StringGuard (null: no lifted strings), `release()` hands the grammar back to the
    * compiler's cache.
    */
   constructor(compiled, utf8, guard, release) {
@@ -342,21 +328,21 @@ export function assertAllowsAToken(mask, { field, first }) {
 export class GrammarMatcher {
   #matcher;
   #utf8;
-  #lengths; // StringLengthGuard, or null
+  #strings; // string_guard.js StringGuard, or null
   #utf8State = UTF8_ACCEPT; // where the reply's bytes so far leave the UTF-8 decoder
 
   /** Made by CompiledGrammar.matcher(). */
-  constructor(matcher, utf8, lengths) {
+  constructor(matcher, utf8, strings) {
     this.#matcher = matcher;
     this.#utf8 = utf8;
-    this.#lengths = lengths;
+    this.#strings = strings;
   }
 
   /**
    * The tokens allowed next, as backend.js's tokenMask: Uint32Array of ceil(vocabSize / 32) words,
    * token t allowed when bit (t & 31) of word (t >> 5) is set (xgrammar's own layout): those the
    * grammar allows that also keep the reply's bytes well-formed UTF-8 (utf8Tables()) and its
-   * lifted strings within their lengths (string_lengths.js). A fresh
+   * lifted strings on their patterns and within their lengths (string_guard.js). A fresh
    * array each call. After the grammar has ended (isTerminated) no token is allowed. Before, it may
    * allow none too, where the grammar matches nothing this model's tokens can write (or, the UTF-8
    * guard ANDed in, nothing well-formed): assertAllowsAToken() says so.
@@ -366,7 +352,7 @@ export class GrammarMatcher {
     const allowed = new Uint32Array(mask.buffer, mask.byteOffset, this.#utf8.words);
     const wellFormed = this.#utf8.masks[this.#utf8State];
     for (let i = 0; i < allowed.length; i++) allowed[i] &= wellFormed[i];
-    this.#lengths?.restrict(allowed);
+    this.#strings?.restrict(allowed);
     return allowed;
   }
 
@@ -381,7 +367,7 @@ export class GrammarMatcher {
       throw new Error(`token ${token} was sampled outside the grammar's mask`);
     }
     this.#utf8State = state;
-    this.#lengths?.accept(token);
+    this.#strings?.accept(token);
   }
 
   /** Whether the grammar has ended: it accepted a stop token. */

@@ -40,6 +40,7 @@
 // U+D800-U+DFFF (no UTF-8 text holds one).
 
 import { InvalidRequestError } from './errors.js';
+import { matchesNothing, parsePattern } from './pattern_automaton.js';
 
 /**
  * Check `value` (a chat request's response_format, given: not null/undefined) and return its
@@ -105,6 +106,26 @@ const TYPES = ['string', 'number', 'integer', 'boolean', 'object', 'array', 'nul
 // String formats xgrammar writes as a grammar (json_schema_converter.cc, v0.1.27).
 const STRING_FORMATS = ['date', 'time', 'date-time', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uuid',
                         'uri', 'uri-reference', 'uri-template', 'json-pointer', 'relative-json-pointer'];
+
+// The formats whose strings constrained decoding writes from a pattern of its own (grammar.js,
+// string_guard.js) rather than xgrammar's grammar, each a subset of what ajv-formats accepts
+// (tests/js/grammar.test.js validates strings drawn from them). xgrammar 0.1.27's "date" takes day
+// 31 in every month (2023-02-31) and its "time" second 60 at any minute; these take each month's
+// days, February 29 in leap years only (Gregorian: every 4th year but not centuries, except every
+// 400th), and seconds 00-59 with a required offset: valid RFC 3339 values only (no leap seconds).
+// "email" is ajv-formats' own (full mode, its letters either case); "uuid" RFC 4122's hex groups.
+const DATE = '([0-9]{4}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|[0-9]{4}-(0[469]|11)-(0[1-9]|[12][0-9]|30)'
+  + '|[0-9]{4}-02-(0[1-9]|1[0-9]|2[0-8])|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)';
+const TIME = '([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])';
+const EMAIL_ATOM = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+";
+const DOMAIN_LABEL = '[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?';
+export const FORMAT_PATTERNS = {
+  date: `^${DATE}$`,
+  time: `^${TIME}$`,
+  'date-time': `^${DATE}T${TIME}$`,
+  email: `^${EMAIL_ATOM}(\\.${EMAIL_ATOM})*@(${DOMAIN_LABEL}\\.)+${DOMAIN_LABEL}$`,
+  uuid: '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$',
+};
 
 // Keywords that say nothing about which values are valid: allowed anywhere, not looked at.
 const ANNOTATIONS = ['title', 'description', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly',
@@ -414,6 +435,17 @@ function checkPatternFeatures(pattern, path) {
     if (pattern[i] === '$' && i !== pattern.length - 1) refuse('an anchor $ inside the pattern', 'use $ only as its last character', i);
     i += pattern[i] === '\\' ? 2 : pattern[i] === '[' ? classLength(pattern, i) : 1;
   }
+  let tree;
+  try {
+    tree = parsePattern(pattern);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new InvalidRequestError(`${path} is not supported by constrained decoding: ${error.message}.`, { field: path });
+  }
+  // Strings a pattern constrains are written without escapes (pattern_automaton.js).
+  assertAt(!matchesNothing(tree), path, `${path} matches only strings holding a quote, a backslash or a control character (such as `
+           + 'a newline); constrained decoding writes the strings of a pattern without escapes, so no reply could match: '
+           + 'allow other characters, or leave the pattern out.');
 }
 
 // A lone UTF-16 surrogate, written as itself or as an escape (\ud800, \u{d800}), in or out of a

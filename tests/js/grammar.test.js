@@ -23,9 +23,10 @@ import addFormats from 'ajv-formats';
 
 import { CreateEngine } from '../../runtime/engine.js';
 import { COMPILED_CACHE_SIZE, GrammarCompiler } from '../../runtime/grammar.js';
-import { checkJSONSchema, gbnfToEBNF } from '../../runtime/response_format.js';
+import { FORMAT_PATTERNS, checkJSONSchema, gbnfToEBNF } from '../../runtime/response_format.js';
 import { createRandom } from '../../runtime/random.js';
-import { liftedStrings } from '../../runtime/string_lengths.js';
+import { MAX_AUTOMATON_STATES, matchesNothing, parsePattern, patternAutomaton, printPattern } from '../../runtime/pattern_automaton.js';
+import { liftedStrings } from '../../runtime/string_guard.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { ask, collect, contentOf, manifestOf } from './helpers/chat.js';
 
@@ -47,10 +48,12 @@ const seedsOf = (i) => (SEEDS_PER_SCHEMA >= SEEDS.length ? SEEDS : [SEEDS[i % SE
 const MAX_TOKENS = 128;
 const PROMPT = ask('Reply with one short JSON object with realistic values.');
 
-// Length-bounded strings at every kind of place string_lengths.js follows (a property, a nullable
-// string, an anyOf branch picked by the value's first byte, array items and tuple items, an
-// additionalProperties value, a key with escapes, a recursive $ref), and one it does not.
-const LENGTH_SCHEMAS = {
+// Strings with length bounds, patterns and formats at every kind of place string_guard.js follows
+// (a property, a nullable string, an anyOf branch picked by the value's first byte, array items and
+// tuple items, an additionalProperties value, a key with escapes, a recursive $ref), and one it
+// does not. The patterns' classes are ASCII, or lack only ASCII characters ([^,]: multi-byte
+// characters too), which xgrammar takes exactly (pattern_automaton.js printPattern).
+const LIFTED_SCHEMAS = {
   places: { type: 'object', required: ['code', 'note', 'either', 'tags', 'pair', 'extra', 'k é-y'], properties: {
     code: { type: 'string', minLength: 2, maxLength: 4 },
     note: { type: ['string', 'null'], maxLength: 6 },
@@ -64,6 +67,16 @@ const LENGTH_SCHEMAS = {
     name: { type: 'string', minLength: 1, maxLength: 4 }, children: { type: 'array', items: { $ref: '#/$defs/node' }, maxItems: 2 } } } } },
   ambiguous: { anyOf: [{ type: 'object', required: ['a'], properties: { a: { type: 'string', maxLength: 3 } } },
                        { type: 'object', required: ['a'], properties: { a: { type: 'string', minLength: 2, maxLength: 5 } } }] },
+  patterns: { type: 'object', required: ['title', 'code', 'path', 'note', 'day', 'mail', 'id', 'words'], properties: {
+    title: { type: 'string', pattern: '^[A-Z][a-z]+( [A-Za-z]+){0,3}$' },
+    code: { type: 'string', pattern: '^[A-Z]{2}-[0-9]{2,3}$' },
+    path: { type: 'string', pattern: '(/[a-z0-9]{1,5}){1,3}' },
+    note: { type: ['string', 'null'], pattern: '^[^,]{1,6}$' },
+    day: { anyOf: [{ type: 'string', format: 'date' }, { type: 'integer', minimum: 0, maximum: 9 }] },
+    mail: { type: 'string', format: 'email' },
+    id: { type: 'string', format: 'uuid' },
+    words: { type: 'array', items: { type: 'string', pattern: '^(yes|no|maybe)+$' }, maxItems: 3 },
+  } },
 };
 
 function newAjv() {
@@ -186,19 +199,85 @@ describe('the schema corpus', () => {
   });
 });
 
-describe('string_lengths.js', () => {
-  test('lifts the bounds of the strings it can follow, and no others', () => {
-    const { places, tree, ambiguous } = LENGTH_SCHEMAS;
+describe('string_guard.js and pattern_automaton.js', () => {
+  const lifted = (schema) => new Set(liftedStrings(schema).keys());
+
+  test('lifts the strings it can follow, and no others', () => {
+    const { places, tree, ambiguous, patterns } = LIFTED_SCHEMAS;
     const { properties } = places;
-    assert.deepEqual(liftedStrings(places), new Set([
+    assert.deepEqual(lifted(places), new Set([
       properties.code, properties.note, properties.either.anyOf[0], places.$defs.tag, ...properties.pair.prefixItems,
       properties.extra.additionalProperties, properties['k é-y']]));
-    assert.deepEqual(liftedStrings(tree), new Set([tree.$defs.node.properties.name]));
-    assert.deepEqual(liftedStrings(ambiguous), new Set());
-    // A bound beside a pattern or format is the pattern's, left to xgrammar.
-    assert.deepEqual(liftedStrings({ type: 'string', maxLength: 4, pattern: '^a+$' }), new Set());
+    assert.deepEqual(lifted(tree), new Set([tree.$defs.node.properties.name]));
+    assert.deepEqual(lifted(ambiguous), new Set());
+    const { day, words, ...rest } = patterns.properties;
+    assert.deepEqual(lifted(patterns), new Set([...Object.values(rest), day.anyOf[0], words.items]));
+    assert.equal(liftedStrings(patterns).get(rest.code).automaton.states, 7); // before, after each letter, -, each digit
+    // A plain string (xgrammar's, escapes and all), a format xgrammar writes itself, a pattern
+    // whose automaton would be too big (it remembers the last 13 letters: 2^13 states) stay with xgrammar.
+    for (const string of [{ type: 'string' }, { type: 'string', format: 'ipv4' }, { type: 'string', pattern: '^[ab]*a[ab]{12}$' }]) {
+      assert.deepEqual(lifted({ type: 'array', items: string }), new Set(), JSON.stringify(string));
+    }
+  });
+
+  test('a pattern\'s automaton matches the strings its RegExp matches whole, less those with characters a string holds escaped', () => {
+    const patterns = ['^[A-Z][a-z]{1,3}( [A-Za-z]{1,4}){0,2}$', '(ab|a)*c?', '^.[^a]\\d\\s\\w$', '^[\\u00e0-\\u{1F600}x]{1,2}$',
+                      '^(?:x|yz){2,}$', '^[^"\\\\]$', '^\\x41\\u0042\\u{43}[\\-.]$', ...Object.values(FORMAT_PATTERNS)];
+    const alphabet = ['a', 'b', 'c', 'x', 'y', 'z', 'A', 'B', 'C', 'Z', ' ', '-', '.', ':', 'T', '0', '2', '9', '"', '\\', '\n',
+                      '\u00e9', '\u{1F600}', '\u00a0', '\u2028', '@', '_'];
+    const random = createRandom(5);
+    const encoder = new TextEncoder();
+    const matches = (automaton, text) => {
+      let state = automaton.start;
+      for (const byte of encoder.encode(text)) if ((state = automaton.next[state * 256 + byte]) < 0) return false;
+      return automaton.accepting[state] === 1;
+    };
+    for (const pattern of patterns) {
+      const automaton = patternAutomaton(parsePattern(pattern));
+      const whole = new RegExp(`^(?:${pattern.replace(/^\^/, '').replace(/\$$/, '')})$`, 'u');
+      const samples = [...drawn(automaton, random, 200), ...Array.from({ length: 3000 }, () => Array.from(
+        { length: Math.floor(random() * 10) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''))];
+      let matched = 0;
+      for (const text of samples) {
+        const expected = whole.test(text) && !/[\u0000-\u001f"\\]/.test(text);
+        assert.equal(matches(automaton, text), expected, `${pattern}: ${JSON.stringify(text)}`);
+        matched += expected;
+      }
+      assert.ok(matched >= 200, `${pattern}: only ${matched} matching samples`);
+      // xgrammar's copy of the pattern: the same language, anchored.
+      assert.match(printPattern(parsePattern(pattern)), /^\^.*\$$/);
+    }
+    assert.equal(matchesNothing(parsePattern('^a\\n?"$')), true);
+    assert.equal(matchesNothing(parsePattern('^a\\n?$')), false);
+    assert.equal(patternAutomaton(parsePattern('^[ab]*a[ab]{12}$')), null, `more than ${MAX_AUTOMATON_STATES} states`);
+  });
+
+  test('each format\'s pattern takes only strings ajv-formats accepts', () => {
+    const ajv = newAjv();
+    const random = createRandom(9);
+    for (const [format, pattern] of Object.entries(FORMAT_PATTERNS)) {
+      const validate = ajv.compile({ type: 'string', format });
+      for (const text of drawn(patternAutomaton(parsePattern(pattern)), random, 300)) assert.ok(validate(text), `${format}: ${text}`);
+    }
   });
 });
+
+// `count` strings that `automaton` (pattern_automaton.js) matches, drawn by walking it: at each
+// state a random byte it allows, or the end where it accepts (one time in six, or when stuck).
+function drawn(automaton, random, count) {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  return Array.from({ length: count }, () => {
+    const bytes = [];
+    for (let state = automaton.start; ;) {
+      const moves = [];
+      for (let byte = 0; byte < 256; byte++) if (automaton.next[state * 256 + byte] >= 0) moves.push(byte);
+      if (automaton.accepting[state] && (moves.length === 0 || random() < 1 / 6)) return decoder.decode(Uint8Array.from(bytes));
+      const byte = moves[Math.floor(random() * moves.length)];
+      bytes.push(byte);
+      state = automaton.next[state * 256 + byte];
+    }
+  });
+}
 
 describe('grammar masks on real vocabularies', () => {
   const vocabularies = {
@@ -307,14 +386,14 @@ describe('grammar masks on real vocabularies', () => {
         grammar.dispose();
       });
 
-      test('length-bounded strings: lifted ones (string_lengths.js) get the masks of xgrammar\'s own bounds, along random walks', async () => {
+      test('strings with lengths, patterns, formats: lifted ones (string_guard.js) get the masks of xgrammar\'s own, along random walks', async () => {
         const random = createRandom(11);
         const quoteIds = new Set(Array.from({ length: tokenizer.vocabSize }, (_, id) => id)
           .filter((id) => tokenizer.tokenBytes(id).includes(0x22)));
-        for (const [name, schema] of Object.entries(LENGTH_SCHEMAS)) {
+        for (const [name, schema] of Object.entries(LIFTED_SCHEMAS)) {
           checkJSONSchema(schema, name);
           const lifted = await compiler.compile({ kind: 'json_schema', schema });
-          const exact = await compiler.compile({ kind: 'json_schema', schema }, { liftLengths: false });
+          const exact = await compiler.compile({ kind: 'json_schema', schema }, { liftStrings: false });
           for (let walk = 0; walk < 6; walk++) {
             const [a, b] = [await lifted.matcher(), await exact.matcher()];
             const text = [];

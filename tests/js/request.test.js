@@ -434,8 +434,16 @@ describe('response_format', () => {
         return true;
       });
     }
-    // Escaped anchors, class members and a backspace class [\b] are not those features.
-    for (const pattern of ['^[\\^$]+\\$x$', '[\\b]', 'a\\\\b', '^(a|b)$']) parse(withSchema({ schema: { type: 'string', pattern } }));
+    // Escaped anchors, class members and a backspace in a class [\b] are not those features.
+    for (const pattern of ['^[\\^$]+\\$x$', '[\\b ]', 'a\\\\?b', '^(a|b)$']) parse(withSchema({ schema: { type: 'string', pattern } }));
+    // Strings a pattern constrains are written unescaped: one that needs a quote, backslash or control character is refused.
+    for (const pattern of ['^\\n$', '[\\b]', 'a\\\\b', '^"[a-z]+"$', '^(\\t|\\r)+$']) {
+      assert.throws(() => parse(withSchema({ schema: { type: 'string', pattern } })), (error) => {
+        assert.equal(error.field, `${schemaField}.pattern`);
+        assert.ok(error.message.includes('quote, a backslash or a control character'), `${pattern}: ${error.message}`);
+        return true;
+      });
+    }
   });
 
   test('type beside const or enum must hold for each value (xgrammar reads const and enum alone)', () => {

@@ -1,39 +1,45 @@
-// String lengths (JSON Schema minLength / maxLength) enforced beside xgrammar rather than by it.
-// xgrammar 0.1.27 writes a bounded string as one grammar rule per character place (up to 15 places
-// unrolled, then its repeat rule) and works out each rule's mask over the whole vocabulary when it
-// compiles: about 20 ms per place on a 128k vocabulary in WASM, so "maxLength": 16 took 0.35 s to
-// compile and "maxLength": 200 6.5 s (README, "Structured output"). Here xgrammar gets such a
-// string without its bounds, as the same characters repeated freely (one rule, compiled in
-// milliseconds), and this guard counts the characters as the reply is written: while a reply is
-// inside a bounded string, a token that would take it past maxLength, or close it (its `"`) below
-// minLength, is taken out of the mask. The masks are the ones xgrammar's own bounds give
-// (tests/js/grammar.test.js compares them mask for mask along walks through the corpus).
+// Strings with a pattern, a format or length bounds (JSON Schema "pattern", "format",
+// minLength / maxLength) enforced beside xgrammar rather than by it. xgrammar 0.1.27 works out
+// the mask of every rule of a grammar over the whole vocabulary when it compiles (about 5-20 ms per
+// rule on a 128k vocabulary in WASM), and writes a bounded string as one rule per character place
+// ("maxLength": 200 took 6.5 s to compile) and a pattern's bounded repetition as one rule per
+// repeat ("( [A-Za-z]+){0,8}": 0.13 s). Here xgrammar gets such a string as the same characters
+// repeated freely (one rule, compiled in milliseconds), and this guard follows the reply: while it
+// is inside such a string, a token is taken out of the mask if it would take the string past
+// maxLength, or off every way to a match of its pattern (pattern_automaton.js: a byte automaton,
+// whose per-state masks are worked out when the reply first reaches a state), or close it (its
+// `"`) below minLength or before the pattern matches. The masks are the ones xgrammar's own
+// grammar gives (tests/js/grammar.test.js compares them mask for mask along walks through the
+// corpus).
 //
-// A string's bounds are lifted only where the guard always knows, from the reply's text, that a
-// string is an instance of that schema node: reached from the root through properties,
+// A string is lifted only where the guard always knows, from the reply's text, that a string is
+// an instance of that schema node: reached from the root through properties,
 // additionalProperties, items, prefixItems and $ref, and through an anyOf or a "type" array only
 // where the value's first byte picks one branch ("[", "{", '"', a digit...: a nullable string,
-// anyOf [string, object]). A bounded string that can also be reached another way (under an anyOf
-// of two object shapes, say) keeps its bounds in xgrammar, exact but slow to compile.
+// anyOf [string, object]). One that can also be reached another way (under an anyOf of two object
+// shapes, say), or whose pattern's automaton would be too big, stays with xgrammar: exact, slow
+// to compile.
 //
 // The guard reads the reply's bytes with a small JSON reader (JSONPlace): where the reply is, which
 // schema node each container and value has, and, inside a lifted string, how many characters it
-// holds. Characters are code points (JSON Schema's length, as ajv and Python's len count them),
-// counted at their first byte, so a token that ends inside a character has counted it. A lifted
-// string has no escapes (its characters are those of grammar.js's lengthPattern: any but the
-// control characters, the quote and the backslash), so each character is one code point.
+// holds and its pattern automaton's state. Characters are code points (JSON Schema's length, as
+// ajv and Python's len count them), counted at their first byte, so a token that ends inside a
+// character has counted it. A lifted string has no escapes (its characters are any but the control
+// characters, the quote and the backslash), so each character is one code point.
 //
 // Per token: tokens with no `"` byte cannot enter or leave a string, so inside a lifted string
-// they are kept by one precomputed mask per number of characters left (those that start at most
-// that many), and elsewhere they are not looked at; each token with a `"` that the grammar allows
-// (1,345 of Llama 3's 128k tokens have one) is read from the reply's place by a copy of the reader.
+// they are kept by precomputed masks (one per number of characters left: those that start at most
+// that many; one per automaton state: those that keep it on a way to a match), and elsewhere they
+// are not looked at; each token with a `"` that the grammar allows (1,345 of Llama 3's 128k tokens
+// have one) is read from the reply's place by a copy of the reader.
 
-import { constrainingKeywords, resolvePointer } from './response_format.js';
+import { parsePattern, patternAutomaton } from './pattern_automaton.js';
+import { FORMAT_PATTERNS, constrainingKeywords, resolvePointer } from './response_format.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/** The pattern xgrammar gets for a lifted string: lengthPattern's characters, any number of them. */
+/** The pattern xgrammar gets for a lifted string: the characters a string holds unescaped, any number of them. */
 export const LIFTED_STRING_PATTERN = '^[^\\x00-\\x1f"\\\\]*$';
 
 // ---------------------------------------------------------------------------------------------
@@ -116,19 +122,29 @@ function itemNode(node, index) {
 
 const isSchema = (value) => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-// Whether `node` is a string with length bounds whose characters grammar.js would give xgrammar
-// as lengthPattern() (no pattern or format of its own, no enum or const).
-export function isBoundedString(node) {
-  return [node.type].flat().includes('string') && (node.minLength !== undefined || node.maxLength !== undefined)
-    && node.pattern === undefined && node.format === undefined && !('enum' in node) && !('const' in node);
+/**
+ * What the guard enforces of the string schema node `node`, or null where it is no string with a
+ * pattern, a format of FORMAT_PATTERNS or length bounds (or an enum / const, which xgrammar writes
+ * whole), or its pattern's automaton would be too big: { minLength, maxLength (Infinity: none),
+ * automaton: pattern_automaton.js patternAutomaton() of its pattern or format, or null }.
+ */
+export function stringConstraint(node) {
+  if (![node.type].flat().includes('string') || 'enum' in node || 'const' in node) return null;
+  const pattern = node.pattern ?? FORMAT_PATTERNS[node.format];
+  if (node.format !== undefined && pattern === undefined) return null; // a format xgrammar writes itself
+  const automaton = pattern === undefined ? null : patternAutomaton(parsePattern(pattern));
+  if (pattern !== undefined && automaton === null) return null;
+  if (automaton === null && node.minLength === undefined && node.maxLength === undefined) return null;
+  return { minLength: node.minLength ?? 0, maxLength: node.maxLength ?? Infinity, automaton };
 }
 
 /**
- * The bounded-string nodes of the JSON Schema `schema` (checked by response_format.js) whose
- * bounds the guard can enforce (above): a Set of the schema's own node objects, empty when none.
+ * The string nodes of the JSON Schema `schema` (checked by response_format.js) that the guard
+ * enforces (above): a Map from the schema's own node objects to their stringConstraint(), empty
+ * when none.
  */
 export function liftedStrings(schema) {
-  const candidates = new Set();
+  const candidates = new Map();
   const opaque = new Set(); // nodes some value may have without the guard knowing it
   const visited = new Set();
   const markOpaque = (node) => {
@@ -147,7 +163,8 @@ export function liftedStrings(schema) {
       if (resolved === null) {
         markOpaque(node);
       } else if (kind === 'string') {
-        if (isBoundedString(resolved)) candidates.add(resolved);
+        const constraint = candidates.has(resolved) ? null : stringConstraint(resolved);
+        if (constraint) candidates.set(resolved, constraint);
       } else if (kind === 'object' || kind === 'array') {
         for (const sub of [...(resolved.prefixItems ?? []), ...Object.values(resolved.properties ?? {}),
                            resolved.items, resolved.additionalProperties]) visit(sub);
@@ -155,7 +172,8 @@ export function liftedStrings(schema) {
     }
   };
   visit(schema);
-  return new Set([...candidates].filter((node) => !opaque.has(node)));
+  for (const node of opaque) candidates.delete(node);
+  return candidates;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,12 +197,12 @@ const KEY_DECODER = new TextDecoder();
 
 /**
  * A reader of a reply's bytes that knows where they are in the JSON value (compact or not) and
- * its schema. `push(byte)` returns false where the byte breaks a lifted string's bounds; it
+ * its schema. `push(byte)` returns false where the byte breaks a lifted string's constraint; it
  * assumes the bytes are JSON that the relaxed grammar allows (xgrammar's mask sees to it). `copy()`
  * is cheap (the container stack is shared: its frames are never changed in place).
  */
 export class JSONPlace {
-  /** A place at the start of a reply: `schema` its JSON Schema, `lifted` liftedStrings(schema). */
+  /** A place at the start of a reply: `schema` its JSON Schema, `lifted` liftedStrings(schema) (a Map). */
   constructor(schema, lifted) {
     this.root = schema;
     this.lifted = lifted;
@@ -193,8 +211,9 @@ export class JSONPlace {
     this.next = schema; // the node of the value about to start (VALUE, VALUE_OR_CLOSE)
     this.escaped = false; // inside a string, after a backslash
     this.keyBytes = null; // inside a key, its bytes so far
-    this.bounds = null; // inside a lifted string, its node; null inside any other string
+    this.constraint = null; // inside a lifted string, its stringConstraint(); null inside any other string
     this.length = 0; // inside a lifted string, its characters so far
+    this.automatonState = 0; // inside a lifted string with a pattern, its automaton's state
   }
 
   copy() {
@@ -204,10 +223,9 @@ export class JSONPlace {
     return place;
   }
 
-  /** Inside a lifted string: { length, minLength, maxLength }; otherwise null. */
+  /** Inside a lifted string: its stringConstraint(); otherwise null. */
   get liftedString() {
-    if (this.state !== IN_STRING || this.bounds === null) return null;
-    return { length: this.length, minLength: this.bounds.minLength ?? 0, maxLength: this.bounds.maxLength ?? Infinity };
+    return this.state === IN_STRING ? this.constraint : null;
   }
 
   /** Inside a string (key or value) not after a backslash: where a `"` ends the string. */
@@ -215,7 +233,7 @@ export class JSONPlace {
     return (this.state === IN_STRING || this.state === IN_KEY) && !this.escaped;
   }
 
-  /** Read `bytes` (a token's); false as soon as one breaks a lifted string's bounds. */
+  /** Read `bytes` (a token's); false as soon as one breaks a lifted string's constraint. */
   pushAll(bytes) {
     for (let i = 0; i < bytes.length; i++) if (!this.push(bytes[i])) return false;
     return true;
@@ -224,14 +242,19 @@ export class JSONPlace {
   push(byte) {
     switch (this.state) {
       case IN_STRING:
-        if (this.bounds !== null) {
+        if (this.constraint !== null) {
+          const { minLength, maxLength, automaton } = this.constraint;
           if (byte === QUOTE) {
             this.state = AFTER_VALUE;
-            return this.length >= (this.bounds.minLength ?? 0);
+            return this.length >= minLength && (automaton === null || automaton.accepting[this.automatonState] === 1);
           }
           if (byte === BACKSLASH) return false; // a lifted string's characters have no escapes
           if (startsCharacter(byte)) this.length += 1;
-          return this.length <= (this.bounds.maxLength ?? Infinity);
+          if (automaton !== null) {
+            this.automatonState = automaton.next[this.automatonState * 256 + byte];
+            if (this.automatonState < 0) return false;
+          }
+          return this.length <= maxLength;
         }
         if (this.escaped) this.escaped = false;
         else if (byte === BACKSLASH) this.escaped = true;
@@ -301,8 +324,9 @@ export class JSONPlace {
     if (kind === 'string') {
       this.state = IN_STRING;
       this.escaped = false;
-      this.bounds = node !== null && this.lifted.has(node) ? node : null;
+      this.constraint = (node !== null && this.lifted.get(node)) || null;
       this.length = 0;
+      this.automatonState = this.constraint?.automaton?.start ?? 0;
     } else if (kind === 'object' || kind === 'array') {
       this.stack.push({ container: kind, node, key: null, index: 0 });
       this.state = kind === 'object' ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
@@ -324,17 +348,20 @@ export class JSONPlace {
 /**
  * The tables the guard reads, once per vocabulary (`tokenBytes(id)`: a token's bytes, Uint8Array;
  * `vocabSize` tokens; `stopTokenIds` write no text): { words: ceil(vocabSize / 32), bytesOf(id): a
- * token's bytes (none for a stop token),
- * quoteTokens: Int32Array of the ids whose bytes hold a `"`, quoteBytes: their bytes (same order),
- * withinLength(n): Uint32Array [words], the mask of the tokens without a `"` that start at most n
- * characters (memoised) }.
+ * token's bytes (none for a stop token), quoteTokens: Int32Array of the ids whose bytes hold a
+ * `"`, quoteBytes: their bytes (same order), and the masks (Uint32Array [words], memoised) of the
+ * tokens without a `"` that withinLength(n): start at most n characters; matchingPattern(automaton,
+ * state): leave a pattern_automaton.js automaton in a state from which it can still match }.
  */
-export function stringLengthTables(tokenBytes, vocabSize, stopTokenIds) {
+export function stringTables(tokenBytes, vocabSize, stopTokenIds) {
   const words = Math.ceil(vocabSize / 32);
   const stops = new Set(stopTokenIds);
   const starts = new Uint16Array(vocabSize); // characters a token starts
   const quoteTokens = [];
   const quoteBytes = [];
+  const plainTokens = []; // the others, with their bytes end to end in plainBytes
+  const plainBytes = [];
+  const plainEnds = [];
   let most = 0;
   const bytesOf = (token) => (stops.has(token) ? new Uint8Array(0) : tokenBytes(token)); // a stop token writes no text
   for (let token = 0; token < vocabSize; token++) {
@@ -348,29 +375,50 @@ export function stringLengthTables(tokenBytes, vocabSize, stopTokenIds) {
     for (const byte of bytes) if (startsCharacter(byte)) count += 1;
     starts[token] = count;
     most = Math.max(most, count);
+    plainTokens.push(token);
+    for (const byte of bytes) plainBytes.push(byte);
+    plainEnds.push(plainBytes.length);
   }
-  const isQuote = new Uint8Array(vocabSize);
-  for (const token of quoteTokens) isQuote[token] = 1;
-  const masks = [];
+  const plain = { tokens: Int32Array.from(plainTokens), bytes: Uint8Array.from(plainBytes), ends: Int32Array.from(plainEnds) };
+  const lengthMasks = [];
   const withinLength = (n) => {
     const at = Math.min(n, most);
-    if (!masks[at]) {
-      const mask = new Uint32Array(words);
-      for (let token = 0; token < vocabSize; token++) {
-        if (!isQuote[token] && starts[token] <= at) mask[token >>> 5] |= 1 << (token & 31);
-      }
-      masks[at] = mask;
-    }
-    return masks[at];
+    lengthMasks[at] ??= maskOf(plain.tokens, (token) => starts[token] <= at, words);
+    return lengthMasks[at];
   };
-  return { words, bytesOf, quoteTokens: Int32Array.from(quoteTokens), quoteBytes, withinLength };
+  const patternMasks = new WeakMap(); // automaton -> its masks by state
+  const matchingPattern = (automaton, state) => {
+    if (!patternMasks.has(automaton)) patternMasks.set(automaton, []);
+    const masks = patternMasks.get(automaton);
+    masks[state] ??= patternMask(automaton, state, plain, words);
+    return masks[state];
+  };
+  return { words, bytesOf, quoteTokens: Int32Array.from(quoteTokens), quoteBytes, withinLength, matchingPattern };
+}
+
+function maskOf(tokens, keep, words) {
+  const mask = new Uint32Array(words);
+  for (const token of tokens) if (keep(token)) mask[token >>> 5] |= 1 << (token & 31);
+  return mask;
+}
+
+// The mask of the tokens of `plain` whose bytes, from `state`, keep `automaton` on a way to a match.
+function patternMask({ next }, state, plain, words) {
+  const mask = new Uint32Array(words);
+  const { tokens, bytes, ends } = plain;
+  for (let i = 0, from = 0; i < tokens.length; from = ends[i], i++) {
+    let at = state;
+    for (let j = from; j < ends[i] && at >= 0; j++) at = next[at * 256 + bytes[j]];
+    if (at >= 0) mask[tokens[i] >>> 5] |= 1 << (tokens[i] & 31);
+  }
+  return mask;
 }
 
 /**
  * The guard of one reply: `schema` its JSON Schema, `lifted` liftedStrings(schema) (not empty),
- * `tables` stringLengthTables() of the vocabulary.
+ * `tables` stringTables() of the vocabulary.
  */
-export class StringLengthGuard {
+export class StringGuard {
   #place;
   #tables;
 
@@ -381,19 +429,20 @@ export class StringLengthGuard {
 
   /**
    * Take out of `mask` (Uint32Array [words], grammar.js's layout, changed in place) the tokens that
-   * would break a lifted string's bounds from the reply's place.
+   * would break a lifted string's constraint from the reply's place.
    */
   restrict(mask) {
     const place = this.#place;
-    const { quoteTokens, quoteBytes, withinLength } = this.#tables;
+    const { quoteTokens, quoteBytes, withinLength, matchingPattern } = this.#tables;
     const inLifted = place.liftedString;
     if (inLifted) {
-      // Tokens without a quote: kept if they start no more characters than are left; the quote
-      // tokens' bits stay for the loop below.
-      const within = withinLength(inLifted.maxLength - inLifted.length);
+      // Tokens without a quote: kept if they start no more characters than are left and keep the
+      // pattern matchable; the quote tokens' bits stay for the loop below.
+      const within = withinLength(inLifted.maxLength - place.length);
+      const matching = inLifted.automaton === null ? within : matchingPattern(inLifted.automaton, place.automatonState);
       const keptQuotes = new Uint32Array(mask.length);
       for (const token of quoteTokens) keptQuotes[token >>> 5] |= mask[token >>> 5] & (1 << (token & 31));
-      for (let i = 0; i < mask.length; i++) mask[i] = (mask[i] & within[i]) | keptQuotes[i];
+      for (let i = 0; i < mask.length; i++) mask[i] = (mask[i] & within[i] & matching[i]) | keptQuotes[i];
     }
     const closesOnly = place.endsStringAtQuote && !inLifted;
     for (let i = 0; i < quoteTokens.length; i++) {
@@ -401,16 +450,16 @@ export class StringLengthGuard {
       const bit = 1 << (token & 31);
       if ((mask[token >>> 5] & bit) === 0) continue;
       const bytes = quoteBytes[i];
-      // Inside a string without bounds, a token with one quote closes it and opens nothing.
+      // Inside a string the guard does not constrain, a token with one quote closes it and opens nothing.
       if (closesOnly && bytes.indexOf(QUOTE) === bytes.lastIndexOf(QUOTE)) continue;
       if (!place.copy().pushAll(bytes)) mask[token >>> 5] &= ~bit;
     }
   }
 
-  /** Read the token `token` just accepted. Throws an Error if it breaks a bound (it was not in the mask: a bug). */
+  /** Read the token `token` just accepted. Throws an Error if it breaks a constraint (it was not in the mask: a bug). */
   accept(token) {
     if (!this.#place.pushAll(this.#tables.bytesOf(token))) {
-      throw new Error(`token ${token} breaks a string's length bounds: it was sampled outside the mask`);
+      throw new Error(`token ${token} breaks a string's pattern or length bounds: it was sampled outside the mask`);
     }
   }
 }
