@@ -183,8 +183,10 @@ async function constrainedDecode(model, steps, greedy, prompt) {
   const format = readResponseFormat({ type: 'json_schema', json_schema: { name: 'bench',
     schema: await readJSON(args.schema), strict: true } });
   let start = performance.now();
-  const compiler = await GrammarCompiler.create(tokenizer, { vocabSize: model.vocabSize,
-    stopTokenIds: model.manifest.stop_token_ids ?? [] });
+  // A named shape's manifest has no stop tokens: the tokenizer's first special token stands in, so
+  // that a reply the grammar ends can stop (with none, its last mask allows nothing).
+  const stopTokenIds = model.manifest.stop_token_ids ?? [tokenizer.addedTokens.find(({ special }) => special)?.id ?? 0];
+  const compiler = await GrammarCompiler.create(tokenizer, { vocabSize: model.vocabSize, stopTokenIds });
   const tablesMs = performance.now() - start;
   start = performance.now();
   const grammar = await compiler.compile(format);

@@ -138,17 +138,26 @@ const compileJSON = (compiler, schemaText) => compiler.compileJSONSchema(
 // and the backslash: replies use no escapes in such strings, a subset of the valid ones.
 const lengthPattern = ({ minLength = 0, maxLength }) => `^[^\\x00-\\x1f"\\\\]{${minLength},${maxLength ?? ''}}$`;
 
-// The schema xgrammar gets (a JSON.stringify replacer): the strings of `lifted` (string_guard.js)
-// without their pattern, format and bounds, which its guard enforces, and the rest as exactForXgrammar.
-const forXgrammar = (lifted) => (key, value) => (lifted.has(value) ? withoutBounds(value) : exactForXgrammar(key, value));
+// The schema xgrammar gets, as JSON text: the strings of `lifted` (string_guard.js) without their
+// pattern, format and bounds, which its guard enforces, and the rest as exactForXgrammar. Every
+// lifted string refers to one definition, added to the root's $defs: xgrammar then works out the
+// masks of that one rule, where a rule per string cost about 5 ms each on a 128k vocabulary.
+function forXgrammar(schema, lifted) {
+  if (lifted.size === 0) return JSON.stringify(schema, exactForXgrammar);
+  let name = 'sitegen_lifted_string';
+  while (Object.hasOwn(schema.$defs ?? {}, name)) name += '_';
+  const ref = { $ref: `#/$defs/${name}` };
+  const root = lifted.has(schema) ? withoutBounds(schema, ref) : schema;
+  const defs = { ...schema.$defs, [name]: { type: 'string', pattern: LIFTED_STRING_PATTERN } };
+  return JSON.stringify({ ...root, $defs: defs }, (key, value) => (lifted.has(value) ? withoutBounds(value, ref) : exactForXgrammar(key, value)));
+}
 
-// A lifted string's node without its pattern, format and minLength / maxLength, and with the
-// characters of lengthPattern repeated freely; a "type" array as the anyOf of its types, the string one so.
-function withoutBounds(value) {
+// A lifted string's node as `ref` (the free string's definition); a "type" array as the anyOf of
+// its types, the string one so.
+function withoutBounds(value, ref) {
+  if (!Array.isArray(value.type)) return ref;
   const { minLength, maxLength, pattern, format, ...rest } = value;
-  const string = { ...rest, type: 'string', pattern: LIFTED_STRING_PATTERN };
-  if (!Array.isArray(value.type)) return string;
-  return { anyOf: value.type.map((type) => (type === 'string' ? narrowToType(string, 'string') : narrowToType(rest, type))) };
+  return { anyOf: value.type.map((type) => (type === 'string' ? ref : narrowToType(rest, type))) };
 }
 
 // The schema as xgrammar enforces it exactly (a JSON.stringify replacer): an integer as
@@ -196,7 +205,7 @@ function exactInteger(value) {
 
 const COMPILE = {
   json_object: (compiler) => compileJSON(compiler, ANY_OBJECT),
-  json_schema: (compiler, { schema }, lifted) => compileJSON(compiler, JSON.stringify(schema, forXgrammar(lifted))),
+  json_schema: (compiler, { schema }, lifted) => compileJSON(compiler, forXgrammar(schema, lifted)),
   ebnf: (compiler, { ebnf }) => compiler.compileGrammar(ebnf, 'root'),
   structural_tag: async (compiler, { format }) => compiler.compileStructuralTag(
     JSON.stringify({ type: 'structural_tag', format: await compactJSON(format) })),
