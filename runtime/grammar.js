@@ -31,7 +31,7 @@ import xgrammar from './vendor/xgrammar.mjs';
 import { InvalidRequestError } from './errors.js';
 import { parsePattern, printPattern } from './pattern_automaton.js';
 import { FORMAT_PATTERNS, integerBounds, isEnumeratedRange, narrowToType } from './response_format.js';
-import { LIFTED_STRING_PATTERN, StringGuard, liftedStrings, stringTables } from './string_guard.js';
+import { CallsPlace, JSONPlace, LIFTED_STRING_PATTERN, StringGuard, liftedStrings, stringTables } from './string_guard.js';
 
 const JSON_LAYOUT = { anyWhitespace: false, indent: -1, separators: [', ', ': '] };
 const ANY_OBJECT = JSON.stringify({ type: 'object' });
@@ -83,9 +83,9 @@ export class GrammarCompiler {
    * ({ kind: 'structural_tag', format }: xgrammar's structural tag format) into a CompiledGrammar,
    * which the caller disposes when done. One of the last COMPILED_CACHE_SIZE sources compiled comes
    * from the cache (microseconds). The source must have passed those modules' checks: xgrammar
-   * aborts on input it cannot read. A JSON Schema's strings with a pattern, format or length bounds
-   * are enforced by string_guard.js where it can (`liftStrings`; false: all by xgrammar, slow to
-   * compile, which the tests compare it with).
+   * aborts on input it cannot read. The strings with a pattern, format or length bounds of a JSON
+   * Schema, or of a tool's parameters, are enforced by string_guard.js where it can (`liftStrings`;
+   * false: all by xgrammar, slow to compile, which the tests compare it with).
    */
   async compile(source, { liftStrings = true } = {}) {
     const key = JSON.stringify([source, liftStrings]);
@@ -93,11 +93,9 @@ export class GrammarCompiler {
     if (entry) {
       this.#cache.delete(key); // moved to the newest end
     } else {
-      const lifted = source.kind === 'json_schema' && liftStrings ? liftedStrings(source.schema) : new Map();
-      const compiled = await COMPILE[source.kind](this.#compiler, source, lifted);
+      const { compiled, place } = await COMPILE[source.kind](this.#compiler, source, liftStrings);
       const tables = this.#strings;
-      const guard = lifted.size > 0 ? () => new StringGuard(source.schema, lifted, tables) : null; // one per reply
-      entry = { compiled, guard, users: 0, evicted: false };
+      entry = { compiled, guard: place && (() => new StringGuard(place(), tables)), users: 0, evicted: false }; // a guard per reply
     }
     this.#cache.set(key, entry);
     for (const [oldKey, old] of this.#cache) {
@@ -203,33 +201,55 @@ function exactInteger(value) {
   return { ...rest, minimum: Math.max(range.low, -Number.MAX_SAFE_INTEGER), maximum: Math.min(range.high, Number.MAX_SAFE_INTEGER) };
 }
 
+// Per source kind: (xgrammar compiler, source, liftStrings) -> { compiled: xgrammar's
+// CompiledGrammar, place: a function making a reply's string_guard.js place where strings are
+// lifted, else null }.
 const COMPILE = {
-  json_object: (compiler) => compileJSON(compiler, ANY_OBJECT),
-  json_schema: (compiler, { schema }, lifted) => compileJSON(compiler, forXgrammar(schema, lifted)),
-  ebnf: (compiler, { ebnf }) => compiler.compileGrammar(ebnf, 'root'),
-  structural_tag: async (compiler, { format }) => compiler.compileStructuralTag(
-    JSON.stringify({ type: 'structural_tag', format: await compactJSON(format) })),
+  json_object: async (compiler) => ({ compiled: await compileJSON(compiler, ANY_OBJECT), place: null }),
+  json_schema: async (compiler, { schema }, liftStrings) => {
+    const lifted = liftStrings ? liftedStrings(schema) : new Map();
+    return { compiled: await compileJSON(compiler, forXgrammar(schema, lifted)),
+             place: lifted.size > 0 ? () => new JSONPlace(schema, lifted) : null };
+  },
+  ebnf: async (compiler, { ebnf }) => ({ compiled: await compiler.compileGrammar(ebnf, 'root'), place: null }),
+  structural_tag: async (compiler, { format }, liftStrings) => {
+    const openings = [];
+    const compact = await compactJSON(format, liftStrings ? openings : null);
+    return { compiled: await compiler.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format: compact })),
+             place: openings.some(({ lifted }) => lifted.size > 0) ? () => new CallsPlace(openings) : null };
+  },
 };
 
 // A structural tag's format (xgrammar's structural_tag.d.ts) with each { type: 'json_schema' } part
-// replaced by the EBNF of its schema in JSON_LAYOUT: xgrammar writes a structural tag's schemas with
-// any whitespace anywhere (a random or unsure model can spend its tokens on it), and without the
-// exact rewrites above. xgrammar renames the grammars' rules apart when it joins them.
-async function compactJSON(format) {
-  if (Array.isArray(format)) return Promise.all(format.map(compactJSON));
+// replaced by the EBNF of its schema as forXgrammar gives it, in JSON_LAYOUT: xgrammar writes a
+// structural tag's schemas with any whitespace anywhere (a random or unsure model can spend its
+// tokens on it), and without the rewrites above. xgrammar renames the grammars' rules apart when it
+// joins them. Where `openings` is an array (strings are lifted), a tag's schema has its strings
+// lifted, and the tag's begin (the text just before the JSON), schema and lifted strings are added
+// to it, as string_guard.js CallsPlace reads them.
+async function compactJSON(format, openings) {
+  if (Array.isArray(format)) return Promise.all(format.map((part) => compactJSON(part, openings)));
   if (!format || typeof format !== 'object') return format;
-  if (format.type === 'json_schema') {
-    const schema = JSON.stringify(format.json_schema, exactForXgrammar);
-    const grammar = await xgrammar.Grammar.fromJSONSchema(schema, JSON_LAYOUT.anyWhitespace, JSON_LAYOUT.indent,
-                                                          JSON_LAYOUT.separators, true);
-    try {
-      return { type: 'grammar', grammar: grammar.toString() };
-    } finally {
-      grammar.dispose();
-    }
+  if (format.type === 'tag' && format.content?.type === 'json_schema' && openings) {
+    const schema = format.content.json_schema;
+    const lifted = liftedStrings(schema);
+    openings.push({ begin: new TextEncoder().encode(format.begin), schema, lifted });
+    return { ...format, content: await jsonGrammar(forXgrammar(schema, lifted)) };
   }
-  const entries = await Promise.all(Object.entries(format).map(async ([key, value]) => [key, await compactJSON(value)]));
+  if (format.type === 'json_schema') return jsonGrammar(forXgrammar(format.json_schema, new Map()));
+  const entries = await Promise.all(Object.entries(format).map(async ([key, value]) => [key, await compactJSON(value, openings)]));
   return Object.fromEntries(entries);
+}
+
+// A structural tag's grammar part for the JSON Schema text `schema`.
+async function jsonGrammar(schema) {
+  const grammar = await xgrammar.Grammar.fromJSONSchema(schema, JSON_LAYOUT.anyWhitespace, JSON_LAYOUT.indent,
+                                                        JSON_LAYOUT.separators, true);
+  try {
+    return { type: 'grammar', grammar: grammar.toString() };
+  } finally {
+    grammar.dispose();
+  }
 }
 
 // Well-formed UTF-8, as a guard over xgrammar's masks. xgrammar 0.1.27 reads a multi-byte

@@ -228,9 +228,19 @@ export class JSONPlace {
     return this.state === IN_STRING ? this.constraint : null;
   }
 
+  /** Whether the JSON value has ended. */
+  get ended() {
+    return this.state === DONE;
+  }
+
   /** Inside a string (key or value) not after a backslash: where a `"` ends the string. */
   get endsStringAtQuote() {
     return (this.state === IN_STRING || this.state === IN_KEY) && !this.escaped;
+  }
+
+  /** Whether reading a token could break a lifted string's constraint (as CallsPlace's): always, from anywhere in the JSON. */
+  mayBreak() {
+    return true;
   }
 
   /** Read `bytes` (a token's); false as soon as one breaks a lifted string's constraint. */
@@ -342,8 +352,74 @@ export class JSONPlace {
   }
 }
 
+/**
+ * A reader of a tool-call reply (tool_calls.js toolCallGrammar): text, in which each call's
+ * opening (its `begin`: the text up to the arguments, `{"name": "f", "arguments": ` after the
+ * syntax's tag) starts a JSONPlace of that tool's parameters, which reads the arguments up to their
+ * end; then text again. The grammar writes the openings, and only where a call starts (free text
+ * cannot hold a tag's trigger, and a call's JSON is read as JSON, not searched). The same interface
+ * as JSONPlace for StringGuard.
+ */
+export class CallsPlace {
+  /** `openings`: [{ begin: Uint8Array (an opening's bytes), schema (its parameters), lifted: liftedStrings(schema) }]. */
+  constructor(openings) {
+    this.openings = openings;
+    this.longest = Math.max(...openings.map(({ begin }) => begin.length));
+    this.lastBytes = new Set(openings.map(({ begin }) => begin[begin.length - 1]));
+    this.tail = []; // in text, its last bytes (up to the longest opening)
+    this.json = null; // in a call's arguments, their JSONPlace
+  }
+
+  copy() {
+    const place = Object.assign(new CallsPlace(this.openings), this);
+    place.tail = this.tail.slice();
+    place.json = this.json?.copy() ?? null;
+    return place;
+  }
+
+  get liftedString() { return this.json?.liftedString ?? null; }
+
+  get length() { return this.json.length; }
+
+  get automatonState() { return this.json.automatonState; }
+
+  get endsStringAtQuote() { return this.json?.endsStringAtQuote ?? false; }
+
+  /** Whether reading `bytes` could break a lifted string's constraint: in text, only bytes that can end an opening. */
+  mayBreak(bytes) {
+    return this.json !== null || bytes.some((byte) => this.lastBytes.has(byte));
+  }
+
+  pushAll(bytes) {
+    for (let i = 0; i < bytes.length; i++) if (!this.push(bytes[i])) return false;
+    return true;
+  }
+
+  push(byte) {
+    if (this.json !== null) {
+      const ok = this.json.push(byte);
+      if (this.json.ended) this.json = null;
+      return ok;
+    }
+    this.tail.push(byte);
+    if (this.tail.length > this.longest) this.tail.shift();
+    const opening = this.openings.find(({ begin }) => endsWith(this.tail, begin));
+    if (opening) {
+      this.json = new JSONPlace(opening.schema, opening.lifted);
+      this.tail = [];
+    }
+    return true;
+  }
+}
+
+function endsWith(bytes, end) {
+  if (bytes.length < end.length) return false;
+  for (let i = 1; i <= end.length; i++) if (bytes[bytes.length - i] !== end[end.length - i]) return false;
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
-// The guard: masks from a JSONPlace and per-vocabulary tables.
+// The guard: masks from a JSONPlace or CallsPlace and per-vocabulary tables.
 
 /**
  * The tables the guard reads, once per vocabulary (`tokenBytes(id)`: a token's bytes, Uint8Array;
@@ -380,11 +456,19 @@ export function stringTables(tokenBytes, vocabSize, stopTokenIds) {
     plainEnds.push(plainBytes.length);
   }
   const plain = { tokens: Int32Array.from(plainTokens), bytes: Uint8Array.from(plainBytes), ends: Int32Array.from(plainEnds) };
-  const lengthMasks = [];
+  let lengthMasks = null; // all of them at the first call, each from the one before: one pass over the tokens
   const withinLength = (n) => {
-    const at = Math.min(n, most);
-    lengthMasks[at] ??= maskOf(plain.tokens, (token) => starts[token] <= at, words);
-    return lengthMasks[at];
+    if (lengthMasks === null) {
+      const byCount = Array.from({ length: most + 1 }, () => []);
+      for (const token of plain.tokens) byCount[starts[token]].push(token);
+      let mask = new Uint32Array(words);
+      lengthMasks = byCount.map((tokens) => {
+        mask = mask.slice();
+        for (const token of tokens) mask[token >>> 5] |= 1 << (token & 31);
+        return mask;
+      });
+    }
+    return lengthMasks[Math.min(n, most)];
   };
   const patternMasks = new WeakMap(); // automaton -> its masks by state
   const matchingPattern = (automaton, state) => {
@@ -394,12 +478,6 @@ export function stringTables(tokenBytes, vocabSize, stopTokenIds) {
     return masks[state];
   };
   return { words, bytesOf, quoteTokens: Int32Array.from(quoteTokens), quoteBytes, withinLength, matchingPattern };
-}
-
-function maskOf(tokens, keep, words) {
-  const mask = new Uint32Array(words);
-  for (const token of tokens) if (keep(token)) mask[token >>> 5] |= 1 << (token & 31);
-  return mask;
 }
 
 // The mask of the tokens of `plain` whose bytes, from `state`, keep `automaton` on a way to a match.
@@ -415,15 +493,15 @@ function patternMask({ next }, state, plain, words) {
 }
 
 /**
- * The guard of one reply: `schema` its JSON Schema, `lifted` liftedStrings(schema) (not empty),
- * `tables` stringTables() of the vocabulary.
+ * The guard of one reply: `place` a JSONPlace (a JSON Schema's reply, from its start) or a
+ * CallsPlace (a tool-call reply) with lifted strings, `tables` stringTables() of the vocabulary.
  */
 export class StringGuard {
   #place;
   #tables;
 
-  constructor(schema, lifted, tables) {
-    this.#place = new JSONPlace(schema, lifted);
+  constructor(place, tables) {
+    this.#place = place;
     this.#tables = tables;
   }
 
@@ -451,7 +529,7 @@ export class StringGuard {
       if ((mask[token >>> 5] & bit) === 0) continue;
       const bytes = quoteBytes[i];
       // Inside a string the guard does not constrain, a token with one quote closes it and opens nothing.
-      if (closesOnly && bytes.indexOf(QUOTE) === bytes.lastIndexOf(QUOTE)) continue;
+      if ((closesOnly && bytes.indexOf(QUOTE) === bytes.lastIndexOf(QUOTE)) || !place.mayBreak(bytes)) continue;
       if (!place.copy().pushAll(bytes)) mask[token >>> 5] &= ~bit;
     }
   }

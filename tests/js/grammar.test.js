@@ -27,6 +27,7 @@ import { FORMAT_PATTERNS, checkJSONSchema, gbnfToEBNF } from '../../runtime/resp
 import { createRandom } from '../../runtime/random.js';
 import { MAX_AUTOMATON_STATES, matchesNothing, parsePattern, patternAutomaton, printPattern } from '../../runtime/pattern_automaton.js';
 import { liftedStrings } from '../../runtime/string_guard.js';
+import { SYNTAXES, toolCallGrammar } from '../../runtime/tool_calls.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
 import { ask, collect, contentOf, manifestOf } from './helpers/chat.js';
 
@@ -386,34 +387,56 @@ describe('grammar masks on real vocabularies', () => {
         grammar.dispose();
       });
 
-      test('strings with lengths, patterns, formats: lifted ones (string_guard.js) get the masks of xgrammar\'s own, along random walks', async () => {
-        const random = createRandom(11);
+      // Compiles `source` with its strings lifted and without, and walks both grammars `walks`
+      // times at random (each step a token the exact one allows; a quote token a third of the
+      // time, so that strings also end early, at minLength): their masks must be equal at every step.
+      const assertSameMasks = async (source, name, random, walks) => {
         const quoteIds = new Set(Array.from({ length: tokenizer.vocabSize }, (_, id) => id)
           .filter((id) => tokenizer.tokenBytes(id).includes(0x22)));
+        const lifted = await compiler.compile(source);
+        const exact = await compiler.compile(source, { liftStrings: false });
+        for (let walk = 0; walk < walks; walk++) {
+          const [a, b] = [await lifted.matcher(), await exact.matcher()];
+          const text = [];
+          for (let step = 0; step < 120 && !b.isTerminated; step++) {
+            const [maskA, maskB] = [await a.nextTokenMask(), await b.nextTokenMask()];
+            const ids = allowedIds(maskB);
+            assert.deepEqual(allowedIds(maskA), ids, `${name}, walk ${walk}, after ${JSON.stringify(tokenizer.decode(text))}`);
+            const quotes = ids.filter((id) => quoteIds.has(id));
+            const pool = quotes.length && random() < 0.35 ? quotes : ids;
+            const id = pool[Math.floor(random() * pool.length)];
+            a.acceptToken(id);
+            b.acceptToken(id);
+            text.push(id);
+          }
+          a.dispose();
+          b.dispose();
+        }
+        lifted.dispose();
+        exact.dispose();
+      };
+
+      test('strings with lengths, patterns, formats: lifted ones (string_guard.js) get the masks of xgrammar\'s own, along random walks', async () => {
+        const random = createRandom(11);
         for (const [name, schema] of Object.entries(LIFTED_SCHEMAS)) {
           checkJSONSchema(schema, name);
-          const lifted = await compiler.compile({ kind: 'json_schema', schema });
-          const exact = await compiler.compile({ kind: 'json_schema', schema }, { liftStrings: false });
-          for (let walk = 0; walk < 6; walk++) {
-            const [a, b] = [await lifted.matcher(), await exact.matcher()];
-            const text = [];
-            for (let step = 0; step < 120 && !b.isTerminated; step++) {
-              const [maskA, maskB] = [await a.nextTokenMask(), await b.nextTokenMask()];
-              const ids = allowedIds(maskB);
-              assert.deepEqual(allowedIds(maskA), ids, `${name}, walk ${walk}, after ${JSON.stringify(tokenizer.decode(text))}`);
-              // A quote token a third of the time, so that strings also end early (at minLength).
-              const quotes = ids.filter((id) => quoteIds.has(id));
-              const pool = quotes.length && random() < 0.35 ? quotes : ids;
-              const id = pool[Math.floor(random() * pool.length)];
-              a.acceptToken(id);
-              b.acceptToken(id);
-              text.push(id);
-            }
-            a.dispose();
-            b.dispose();
+          await assertSameMasks({ kind: 'json_schema', schema }, name, random, 6);
+        }
+      });
+
+      test('the same in tool calls\' arguments (string_guard.js CallsPlace), for tagged and listed calls', async () => {
+        const random = createRandom(12);
+        const tool = (name, properties) => ({ type: 'function', function: { name, parameters: {
+          type: 'object', required: Object.keys(properties), properties, additionalProperties: false } } });
+        const tools = [tool('book', LIFTED_SCHEMAS.patterns.properties),
+                       tool('note', { text: { type: 'string', minLength: 2, maxLength: 6 }, tags: LIFTED_SCHEMAS.places.properties.tags }),
+                       tool('plain', { n: { type: 'integer', minimum: 0, maximum: 9 } })];
+        tools[1].function.parameters.$defs = LIFTED_SCHEMAS.places.$defs;
+        for (const syntax of SYNTAXES.filter(({ name }) => name === 'hermes' || name === 'mistral')) {
+          for (const choice of ['required', { name: 'note' }]) {
+            const source = toolCallGrammar(syntax, { tools, choice, parallel: true });
+            await assertSameMasks(source, `${syntax.name}, ${JSON.stringify(choice)}`, random, 4);
           }
-          lifted.dispose();
-          exact.dispose();
         }
       });
 
