@@ -10,7 +10,8 @@
 // whose per-state masks are worked out when the reply first reaches a state), or close it (its
 // `"`) below minLength or before the pattern matches. The masks are the ones xgrammar's own
 // grammar gives (tests/js/grammar.test.js compares them mask for mask along walks through the
-// corpus).
+// corpus). The same holds inside tool calls' arguments (CallsPlace: the reply is text, and each
+// call's arguments, after the opening the grammar writes, are read as JSON of that tool's parameters).
 //
 // A string is lifted only where the guard always knows, from the reply's text, that a string is
 // an instance of that schema node: reached from the root through properties,
