@@ -17,7 +17,8 @@
 // patternProperties, ... and typos) is refused by name rather than silently ignored, since an
 // ignored keyword would let through replies that do not validate. Where xgrammar 0.1.27 itself is
 // inexact, the schema it gets is rewritten (grammar.js: integer ranges as enums; "date", "time",
-// "date-time" as exact patterns; a "type" array as its types) or the keyword refused (bounds on
+// "date-time", "email", "uuid" as exact patterns: FORMAT_PATTERNS; every pattern parsed and printed
+// back by pattern_automaton.js; a "type" array as its types) or the keyword refused (bounds on
 // non-integer numbers, integer ranges too wide to enumerate: "Numeric bounds" below). JSON.parse
 // reads every integer of a reply exactly: one without bounds is kept within ±(2^53 - 1)
 // (Number.MAX_SAFE_INTEGER; grammar.js). A "number", though, is any JSON number, its exponent
@@ -26,8 +27,9 @@
 // Schema has no keyword that bounds an exponent, and xgrammar 0.1.27 takes no number at all as
 // valid under "minimum": -1e308 with "maximum": 1e308 (measured). What would
 // make xgrammar abort is refused too: keywords that contradict each other (minLength above
-// maxLength, ...: checkCombinations) and pattern features its regex converter lacks (\p{...}, \b,
-// lookaround, backreferences; an anchor inside the pattern, which it would ignore).
+// maxLength, ...: checkCombinations); and pattern features the pattern parser lacks (\p{...}, \b,
+// lookaround, backreferences, named groups; an anchor inside the pattern), or a pattern that needs a
+// character a string holds escaped (its strings are written without escapes).
 //
 // GBNF: llama.cpp's grammar format (its grammars/README.md): `name ::= alternatives` rules, one
 // per line (a rule goes on past a line break only after "|" or inside parentheses), "strings"
@@ -405,9 +407,10 @@ function isRegExp(pattern) {
   return true;
 }
 
-// Regular-expression features xgrammar 0.1.27's regex converter cannot take: it aborts on the
-// first six (its WASM module is then unusable), and ignores an anchor inside the pattern ("a$b"
-// would match "ab"). Its patterns match the whole string anyway, so anchors serve only at the ends.
+// Regular-expression features pattern_automaton.js does not take (xgrammar 0.1.27's own regex
+// converter, which no longer sees a request's pattern, aborted on these and ignored an anchor inside
+// the pattern: "a$b" would match "ab"). Patterns match the whole string, as xgrammar's do, so
+// anchors serve only at the ends.
 const PATTERN_FEATURES = [
   { re: /^\(\?[=!]/, name: 'lookahead (?= or (?!', fix: 'write the allowed strings out' },
   { re: /^\(\?<[=!]/, name: 'lookbehind (?<= or (?<!', fix: 'write the allowed strings out' },
