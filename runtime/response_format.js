@@ -115,18 +115,29 @@ const STRING_FORMATS = ['date', 'time', 'date-time', 'duration', 'email', 'hostn
 // 31 in every month (2023-02-31) and its "time" second 60 at any minute; these take each month's
 // days, February 29 in leap years only (Gregorian: every 4th year but not centuries, except every
 // 400th), and seconds 00-59 with a required offset: valid RFC 3339 values only (no leap seconds).
-// "email" is ajv-formats' own (full mode, its letters either case); "uuid" RFC 4122's hex groups.
+// "email", "ipv4", "json-pointer", "relative-json-pointer" and "uri-template" are ajv-formats' own
+// patterns (full mode; where ajv's is case-insensitive, its letters written in either case); "uuid"
+// RFC 4122's hex groups. (xgrammar's "json-pointer" wrote raw quotes and line breaks into the string,
+// its "ipv4" took leading zeros, its "uri-template" strings ajv refuses.)
 const DATE = '([0-9]{4}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|[0-9]{4}-(0[469]|11)-(0[1-9]|[12][0-9]|30)'
   + '|[0-9]{4}-02-(0[1-9]|1[0-9]|2[0-8])|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)';
 const TIME = '([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])';
 const EMAIL_ATOM = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+";
 const DOMAIN_LABEL = '[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?';
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const POINTER = '(/([^~/]|~0|~1)*)*';
+const HEX_ESCAPE = '%[0-9a-fA-F]{2}';
+const TEMPLATE_VARIABLE = `([a-zA-Z0-9_]|${HEX_ESCAPE})+(:[1-9][0-9]{0,3}|\\*)?`;
 export const FORMAT_PATTERNS = {
   date: `^${DATE}$`,
   time: `^${TIME}$`,
   'date-time': `^${DATE}T${TIME}$`,
   email: `^${EMAIL_ATOM}(\\.${EMAIL_ATOM})*@(${DOMAIN_LABEL}\\.)+${DOMAIN_LABEL}$`,
   uuid: '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$',
+  ipv4: `^(${OCTET}\\.){3}${OCTET}$`,
+  'json-pointer': `^${POINTER}$`,
+  'relative-json-pointer': `^(0|[1-9][0-9]*)(#|${POINTER})$`,
+  'uri-template': `^(([^\\x00-\\x20"'<>%\\\\^\`{|}]|${HEX_ESCAPE})|\\{[+#./;?&=,!@|]?${TEMPLATE_VARIABLE}(,${TEMPLATE_VARIABLE})*\\})*$`,
 };
 
 // Keywords that say nothing about which values are valid: allowed anywhere, not looked at.

@@ -45,7 +45,8 @@ const CHOICES = ['none', 'auto', 'required'];
  * Check a request's `tools` (given: not null) and return them as OpenAI tool objects
  * [{ type: 'function', function: { name, description?, parameters, strict? } }], `parameters`
  * defaulting to an object with no properties (OpenAI's "no parameters"). The parameters must be a
- * JSON Schema constrained decoding enforces (response_format.js checkJSONSchema). Throws
+ * JSON Schema of an object ("type": "object") that constrained decoding enforces
+ * (response_format.js checkJSONSchema). Throws
  * InvalidRequestError naming the field ("tools[1].function.name") for any other shape, a repeated
  * name, and a schema keyword that is not enforced.
  */
@@ -73,6 +74,10 @@ export function readTools(value, field = 'tools') {
     assertAt(isPlainObject(parameters), `${path}.function.parameters`,
              `${path}.function.parameters must be a JSON Schema object such as { "type": "object", "properties": {...} }; got ${describe(fn.parameters)}.`);
     checkJSONSchema(parameters, `${path}.function.parameters`);
+    // A call's arguments are a JSON object, as OpenAI's are (the syntaxes end a call's JSON at its `}`).
+    assertAt(parameters.type === 'object', `${path}.function.parameters.type`,
+             `${path}.function.parameters must describe a JSON object: give "type": "object" at its root, with the arguments `
+             + `as its properties; got "type": ${describe(parameters.type)}.`);
     const checked = { name: fn.name, ...(fn.description != null ? { description: fn.description } : {}), parameters };
     return { type: 'function', function: fn.strict == null ? checked : { ...checked, strict: fn.strict } };
   });

@@ -23,9 +23,7 @@ import { FIXTURES, collect, manifestOf } from './helpers/chat.js';
 const TEMPLATES = new URL('../data/chat_templates/', import.meta.url);
 const MANIFEST = { model_id: 'tiny', generation: {}, architecture: { vocab_size: 100 } };
 const PARAMETERS = {
-  // The city bounded by an ASCII pattern rather than maxLength: xgrammar 0.1.27 lets invalid UTF-8 (overlong
-  // sequences...) into strings, each invalid byte decoding to one U+FFFD, so a random model's string could
-  // outgrow a maxLength; an unbounded one could outlast max_tokens.
+  // The city bounded (an unbounded one could outlast max_tokens), by a pattern: string_guard.js follows it.
   type: 'object', properties: { city: { type: 'string', pattern: '^[A-Za-z ]{1,20}$' }, unit: { type: 'string', enum: ['c', 'f'] } },
   required: ['city', 'unit'], additionalProperties: false,
 };
@@ -74,6 +72,12 @@ describe('tools and tool_choice in a request', () => {
     assert.throws(() => parse(withParameters({ type: 'object', properties: { a: { type: 'array', uniqueItems: true } } })),
                   refusedAt('tools[0].function.parameters.properties.a.uniqueItems'));
     assert.throws(() => parse(withParameters('object')), refusedAt('tools[0].function.parameters'));
+    // Arguments are a JSON object: a string, an array, a nullable object or an anyOf at the root are refused.
+    for (const parameters of [{ type: 'string', maxLength: 5 }, { type: 'array', items: { type: 'integer' } },
+                              { type: ['object', 'null'] }, { anyOf: [{ type: 'object' }, { type: 'string' }] }]) {
+      assert.throws(() => parse(withParameters(parameters)), refusedAt('tools[0].function.parameters.type', /"type": "object"/),
+                    JSON.stringify(parameters));
+    }
     assert.throws(() => parse({ tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'get_time' } } }),
                   refusedAt('tool_choice.function.name', /get_time.*get_weather/));
     assert.throws(() => parse({ tools: [WEATHER], tool_choice: 'always' }), refusedAt('tool_choice'));
