@@ -388,6 +388,9 @@ describe('response_format', () => {
                   `${schemaField}.maxLength`);
     assertRejects({ messages: QUESTION, ...withSchema({ schema: { type: 'string', format: 'email', minLength: 3 } }) },
                   `${schemaField}.minLength`);
+    // items: false after prefixItems closes a tuple in JSON Schema: refused, naming maxItems as the way.
+    assert.throws(() => parse(withSchema({ schema: { type: 'array', prefixItems: [{ type: 'integer' }], items: false } })),
+                  (error) => error.field === `${schemaField}.items` && /maxItems/.test(error.message));
     // Annotations may stand anywhere; a typed keyword with its type is fine.
     parse(withSchema({ schema: { title: 't', $defs: { a: { type: 'string', minLength: 1, maxLength: 9 } }, $ref: '#/$defs/a' } }));
   });
