@@ -218,7 +218,9 @@ export function constrainingKeywords(schema) {
 
 function checkSchema(schema, path, root) {
   if (schema === true) return;
-  assertAt(schema !== false, path, `${path} is false, which no value satisfies; leave that part out.`);
+  assertAt(schema !== false, path, path.endsWith('.items')
+    ? `${path} is false (no items after prefixItems), which is not supported: close the tuple with maxItems, the number of prefixItems, instead.`
+    : `${path} is false, which no value satisfies; leave that part out.`);
   assertAt(isPlainObject(schema), path, `${path} must be a schema (an object, or true); got ${describe(schema)}.`);
   const constraining = Object.keys(schema).filter((key) => !ANNOTATIONS.includes(key));
   for (const keyword of constraining) checkKeyword(schema, keyword, `${path}.${keyword}`, root);
