@@ -321,9 +321,7 @@ def test_without_webgpu_in_the_service_worker_a_page_answers(context, project_ur
 # Tool calling through /v1 (issue 11) with the openai package's own helpers: a site of a tiny random
 # Qwen2 carrying Qwen2.5's real template (Hermes <tool_call> syntax, tests/js/fixtures/make_model_fixtures.py).
 # Its random weights write garbage unless constrained, so the named tool choice shows the grammar at work.
-# (The city is bounded by an ASCII pattern rather than maxLength: xgrammar 0.1.27 lets invalid UTF-8, such as
-# overlong sequences, into strings, each invalid byte decoding to one U+FFFD, so a random model's string can
-# outgrow a maxLength; an unbounded one can outlast max_tokens.)
+# (The city is bounded, by a pattern: an unbounded string could outlast max_tokens.)
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string", "pattern": "^[A-Za-z ]{1,20}$"},
