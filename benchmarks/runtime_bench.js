@@ -12,7 +12,8 @@
 //   node benchmarks/runtime_bench.js --manifest site/models/x/manifest.json
 //   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
 //            --profile (GPU time of one greedy decode step against its wall time, and per kernel;
-//              timestamp queries; the host time to encode the step as a bare replay of its calls)
+//              timestamp queries; the host time to encode the step as a bare replay of its calls;
+//              the sampler's kernels for a greedy, a top-k and a top-p draw)
 //            --schema FILE (also greedy decode under that JSON Schema's token masks: grammar.js on
 //              the CPU, the mask applied on the GPU, after each readback and as the engine runs
 //              response_format, the forward pass run ahead (forwardAhead), against run-ahead greedy; the
@@ -168,6 +169,13 @@ async function profileDispatches(device, recorded, secondsPerToken) {
   for (const [label, { us, count }] of [...byKernel].sort((x, y) => y[1].us - x[1].us)) {
     console.log(`  ${us.toFixed(1).padStart(8)} us  ${String(count).padStart(4)}x  ${label}`);
   }
+}
+
+// GPU time of a draw's dispatches (`sampler`: recorded, the sampler's kernels), each repeated in one pass.
+async function profileSampler(device, sampler, name) {
+  const REPEATS = 16;
+  const each = await timePasses(device, sampler.map((dispatch) => Array(REPEATS).fill(dispatch)));
+  console.log(`the draw, ${name}: ${sampler.map(({ pipeline }, i) => `${pipeline.label} ${(each[i] / REPEATS).toFixed(1)} us`).join(', ')}`);
 }
 
 // Greedy decode of `steps` tokens under --schema's grammar: per token the matcher's mask (CPU,
@@ -347,6 +355,15 @@ async function main() {
     encodeCost(device, recorded, (1000 * counter.encodeMs) / steps);
   }
   const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
+  if (args.profile) {
+    for (const [name, options] of [['greedy', { temperature: 0 }], ['top_k 40', sampling], ['top_p alone', { temperature: 0.7, topP: 0.9 }]]) {
+      counter.recorded = [];
+      ({ token } = await model.step(token, { ...options, random: 0.5 }));
+      const sampler = counter.recorded.filter(({ pipeline }) => pipeline.label.startsWith('sample'));
+      counter.recorded = null;
+      await profileSampler(device, sampler, name); // while the step uniform holds this step's fields
+    }
+  }
   start = performance.now();
   for (let i = 0; i < 64; i++) ({ token } = await model.step(token, { ...sampling, random: (i * 0.618) % 1 }));
   console.log(`decode 64 tokens sampled (temperature 0.7, top_p 0.9, top_k 40): `

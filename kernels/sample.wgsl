@@ -12,11 +12,15 @@
 // set, the same order, so the same token for the same draw).
 // No sorting: top-k keeps the scores >= the largest threshold with at least k candidates at or
 // above it, top-p the largest threshold whose candidates carry at least top_p of the (top-k)
-// weight, both found by search over the order-preserving u32 keys of the scores; ties at a
-// threshold are all kept (as HF's top-k does). The draw is a search too: the candidate whose
+// weight; ties at a threshold are all kept (as HF's top-k does). The draw: the candidate whose
 // interval of the kept weight, laid out in a fixed order (see gather), holds random * total: the
-// same distribution as any other order. Each search measures 16 values per pass, so 8 passes
-// cover 32 bits. After each truncation the survivors are gathered again.
+// same distribution as any other order. Where the candidates are at most WG (top-k, or a peaked
+// distribution), one invocation holds each: every threshold is one of their keys, found by a
+// count over the others and a maximum (draw_among_few), and the draw is a prefix sum, a few
+// workgroup steps in all. Otherwise the thresholds and the draw are searches over the
+// order-preserving u32 keys of the scores: each measures 16 values per pass, so 8 passes cover 32
+// bits, and after each truncation the survivors are gathered again (each pass a reduction over the
+// workgroup: hundreds of microseconds on a 128k vocabulary).
 //
 // Log-probabilities are log-softmax of the scores (after penalties, bias and the token mask,
 // before temperature): a banned token's is hugely negative (its score is the lowest f32).
@@ -39,9 +43,25 @@ const COUNT = 0u;   // candidates with key >= c
 const MASS = 1u;    // their weight
 const PREFIX = 2u;  // weight of candidates at positions < c with key >= kept
 
-var<workgroup> offsets: array<u32, WG>;
+var<workgroup> sums: array<f32, WG>;  // inclusive_sum's
 var<workgroup> search_span: u32;
 var<workgroup> kth_key: u32;
+var<workgroup> drawn_at: u32;
+
+// The sum of `value` over invocations 0..lid (all invocations call it); sums[] holds every
+// invocation's after it. Exact for counts (integers below 2^24).
+fn inclusive_sum(value: f32, lid: u32) -> f32 {
+  workgroupBarrier();
+  sums[lid] = value;
+  for (var stride = 1u; stride < WG; stride *= 2u) {
+    workgroupBarrier();
+    let add = select(0.0, sums[max(lid, stride) - stride], lid >= stride);
+    workgroupBarrier();
+    sums[lid] += add;
+  }
+  workgroupBarrier();
+  return sums[lid];
+}
 
 fn measure(values: array<vec4<u32>, 4>, mode: u32, kept: u32, count: u32, lid: u32) -> array<vec4<f32>, 4> {
   var acc: array<vec4<f32>, 4>;
@@ -120,15 +140,7 @@ fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
     for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
     for (var u = 0u; u < BATCH; u++) { own += select(0u, 1u, (r * BATCH + u) * WG + lid < V && batch[u] >= cut); }
   }
-  offsets[lid] = own;
-  for (var stride = 1u; stride < WG; stride *= 2u) {  // inclusive prefix sums
-    workgroupBarrier();
-    let add = select(0u, offsets[max(lid, stride) - stride], lid >= stride);
-    workgroupBarrier();
-    offsets[lid] += add;
-  }
-  workgroupBarrier();
-  var at = offsets[lid] - own;
+  var at = u32(inclusive_sum(f32(own), lid)) - own;
   for (var r = 0u; r < rounds; r++) {
     var batch: array<f32, BATCH>;  // all loaded before the stores below, which could alias them
     for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
@@ -143,7 +155,43 @@ fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
     }
   }
   storageBarrier();
-  return workgroupUniformLoad(&offsets[WG - 1u]);  // uniform: the searches that use it have barriers
+  return u32(workgroupUniformLoad(&sums[WG - 1u]));  // uniform: the searches that use it have barriers
+}
+
+// Top-k, top-p and the draw over `count` <= WG gathered candidates, invocation i holding
+// candidate i (ids in gather order): the largest threshold with at least k candidates at or above
+// it is the k-th largest key, a maximum over the keys with k or more at or above them; top-p's
+// likewise over the kept keys whose candidates at or above carry top_p of the kept weight; the draw
+// the kept candidate whose interval of the prefix sums holds random * total. Returns its position
+// in candidates, or count where rounding put random * total past the end.
+fn draw_among_few(kept_start: u32, count: u32, lid: u32) -> u32 {
+  let mine = lid < count;
+  let key = select(0u, key_of(scores[V + min(lid, count - 1u)]), mine);
+  let weight = select(0.0, scores[2u * V + min(lid, count - 1u)], mine);
+  var kept = kept_start;
+  if (params.top_k > 0u && params.top_k < count) {
+    var at_or_above = 0u;
+    for (var j = 0u; j < count; j++) { at_or_above += select(0u, 1u, key_of(scores[V + j]) >= key); }
+    kept = argmax(vec2<u32>(select(0u, key, mine && at_or_above >= params.top_k), 0u), lid).x;
+  }
+  if (params.top_p < 1.0) {
+    var mass = 0.0;   // kept weight at or above this candidate's key
+    var total = 0.0;  // kept weight
+    for (var j = 0u; j < count; j++) {
+      let other = key_of(scores[V + j]);
+      let w = scores[2u * V + j];
+      total += select(0.0, w, other >= kept);
+      mass += select(0.0, w, other >= key);
+    }
+    kept = argmax(vec2<u32>(select(0u, key, mine && key >= kept && mass >= params.top_p * total), 0u), lid).x;
+  }
+  let share = select(0.0, weight, mine && key >= kept);
+  if (lid == 0u) { drawn_at = count; }
+  let through = inclusive_sum(share, lid);
+  let before = select(0.0, sums[max(lid, 1u) - 1u], lid > 0u);
+  let goal = params.random * workgroupUniformLoad(&sums[WG - 1u]);
+  if (share > 0.0 && before <= goal && goal < through) { drawn_at = lid; }
+  return workgroupUniformLoad(&drawn_at);
 }
 
 // The key of the k-th best of the first stage's partials (1 <= k <= GROUPS), in better()'s order:
@@ -172,15 +220,20 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     // after each truncation the survivors are gathered again, so later searches walk only them
     var kept = key_of(cut);  // every candidate's key is at least this
     var count = gather(cut, top_score, lid);
-    if (params.top_k > 0u && params.top_k < count) {
-      kept = search(kept, top.x, f32(params.top_k), COUNT, 0u, count, lid);
-      count = gather(value_of(kept), top_score, lid);
+    var drawn = count;
+    if (count <= WG) {
+      drawn = draw_among_few(kept, count, lid);
+    } else {
+      if (params.top_k > 0u && params.top_k < count) {
+        kept = search(kept, top.x, f32(params.top_k), COUNT, 0u, count, lid);
+        count = gather(value_of(kept), top_score, lid);
+      }
+      if (params.top_p < 1.0) {
+        kept = search(kept, top.x, params.top_p * kept_weight(kept, count, lid), MASS, 0u, count, lid);
+        count = gather(value_of(kept), top_score, lid);
+      }
+      drawn = search(0u, count, params.random * kept_weight(kept, count, lid), PREFIX, kept, count, lid);
     }
-    if (params.top_p < 1.0) {
-      kept = search(kept, top.x, params.top_p * kept_weight(kept, count, lid), MASS, 0u, count, lid);
-      count = gather(value_of(kept), top_score, lid);
-    }
-    let drawn = search(0u, count, params.random * kept_weight(kept, count, lid), PREFIX, kept, count, lid);
     if (drawn < count) { token = candidates[drawn]; }  // else rounding put the goal past the end
   }
 
