@@ -14,13 +14,13 @@
 // above it, top-p the largest threshold whose candidates carry at least top_p of the (top-k)
 // weight; ties at a threshold are all kept (as HF's top-k does). The draw: the candidate whose
 // interval of the kept weight, laid out in a fixed order (see gather), holds random * total: the
-// same distribution as any other order. Where the candidates are at most WG (top-k, or a peaked
-// distribution), one invocation holds each: every threshold is one of their keys, found by a
-// count over the others and a maximum (draw_among_few), and the draw is a prefix sum, a few
-// workgroup steps in all. Otherwise the thresholds and the draw are searches over the
-// order-preserving u32 keys of the scores: each measures 16 values per pass, so 8 passes cover 32
-// bits, and after each truncation the survivors are gathered again (each pass a reduction over the
-// workgroup: hundreds of microseconds on a 128k vocabulary).
+// same distribution as any other order, found by a prefix sum over chunks of the candidates
+// (draw). Where the candidates are at most WG (top-k, or a peaked distribution), one invocation
+// holds each, and every threshold is one of their keys, found by a count over the others and a
+// maximum (cut_among_few): a few workgroup steps in all. Otherwise the thresholds are searches
+// over the order-preserving u32 keys of the scores: each measures 16 values per pass, so 8 passes
+// cover 32 bits, and after each truncation the survivors are gathered again (each pass a reduction
+// over the workgroup: hundreds of microseconds on a 128k vocabulary).
 //
 // Log-probabilities are log-softmax of the scores (after penalties, bias and the token mask,
 // before temperature): a banned token's is hugely negative (its score is the lowest f32).
@@ -38,10 +38,9 @@ override GROUPS: u32;  // first-stage workgroups
 const NONE = 0xffffffffu;
 const NEGLIGIBLE = 27.631021;  // -ln(1e-12)
 const BATCH = 8u;
-// what measure() adds up over the kept candidates for a value c
-const COUNT = 0u;   // candidates with key >= c
-const MASS = 1u;    // their weight
-const PREFIX = 2u;  // weight of candidates at positions < c with key >= kept
+// what measure() adds up over the candidates for a value c
+const COUNT = 0u;  // candidates with key >= c
+const MASS = 1u;   // their weight
 
 var<workgroup> sums: array<f32, WG>;  // inclusive_sum's
 var<workgroup> search_span: u32;
@@ -63,7 +62,7 @@ fn inclusive_sum(value: f32, lid: u32) -> f32 {
   return sums[lid];
 }
 
-fn measure(values: array<vec4<u32>, 4>, mode: u32, kept: u32, count: u32, lid: u32) -> array<vec4<f32>, 4> {
+fn measure(values: array<vec4<u32>, 4>, mode: u32, count: u32, lid: u32) -> array<vec4<f32>, 4> {
   var acc: array<vec4<f32>, 4>;
   // BATCH candidates per invocation per iteration, all loaded before any is used: the trip count
   // is not known when compiling, so this is what keeps many loads in flight
@@ -79,13 +78,10 @@ fn measure(values: array<vec4<u32>, 4>, mode: u32, kept: u32, count: u32, lid: u
       let i = (k * BATCH + u) * WG + lid;
       let key = vec4<u32>(keys[u]);
       let weight = vec4<f32>(select(0.0, weights[u], i < count));
-      let prefix = mode == PREFIX;
-      let kept_here = vec4<bool>(keys[u] >= kept);
-      let position = vec4<u32>(i);
-      acc[0] += select(vec4<f32>(), weight, select(key >= values[0], kept_here & (position < values[0]), prefix));
-      acc[1] += select(vec4<f32>(), weight, select(key >= values[1], kept_here & (position < values[1]), prefix));
-      acc[2] += select(vec4<f32>(), weight, select(key >= values[2], kept_here & (position < values[2]), prefix));
-      acc[3] += select(vec4<f32>(), weight, select(key >= values[3], kept_here & (position < values[3]), prefix));
+      acc[0] += select(vec4<f32>(), weight, key >= values[0]);
+      acc[1] += select(vec4<f32>(), weight, key >= values[1]);
+      acc[2] += select(vec4<f32>(), weight, key >= values[2]);
+      acc[3] += select(vec4<f32>(), weight, key >= values[3]);
     }
   }
   return array<vec4<f32>, 4>(sum_vec4(acc[0], lid), sum_vec4(acc[1], lid), sum_vec4(acc[2], lid), sum_vec4(acc[3], lid));
@@ -93,14 +89,14 @@ fn measure(values: array<vec4<u32>, 4>, mode: u32, kept: u32, count: u32, lid: u
 
 // Total weight of the candidates with key >= kept.
 fn kept_weight(kept: u32, count: u32, lid: u32) -> f32 {
-  let everything = vec4<u32>(count);
-  return measure(array<vec4<u32>, 4>(everything, everything, everything, everything), PREFIX, kept, count, lid)[0].x;
+  let all = vec4<u32>(kept);
+  return measure(array<vec4<u32>, 4>(all, all, all, all), MASS, count, lid)[0].x;
 }
 
-// The largest c in [low, high] with ok(c), where ok(c) is measure(c) >= goal (COUNT, MASS: falls
-// as c rises) or measure(c) <= goal (PREFIX: rises with c), and ok(low) holds. Each round
-// measures 16 values spread over the span and leaves at most 1/16 of it: 8 rounds cover 32 bits.
-fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, kept: u32, count: u32, lid: u32) -> u32 {
+// The largest c in [low, high] with measure(c) >= goal (which falls as c rises), where
+// measure(low) >= goal holds. Each round measures 16 values spread over the span and leaves at
+// most 1/16 of it: 8 rounds cover 32 bits.
+fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, count: u32, lid: u32) -> u32 {
   var low = low_start;
   var high = high_start;
   for (var round = 0u; round < 8u; round++) {
@@ -111,12 +107,12 @@ fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, kept: u32, coun
     let step = span / 16u + 1u;
     var values: array<vec4<u32>, 4>;
     for (var j = 0u; j < 16u; j++) { values[j / 4u][j % 4u] = low + select(span, (j + 1u) * step, step <= span / (j + 1u)); }
-    let measured = measure(values, mode, kept, count, lid);
+    let measured = measure(values, mode, count, lid);
     var next_low = low;
     var next_high = high;
     for (var j = 0u; j < 16u; j++) {
       let value = measured[j / 4u][j % 4u];
-      if (select(value >= goal, value <= goal, mode == PREFIX)) {
+      if (value >= goal) {
         next_low = values[j / 4u][j % 4u];
       } else if (next_high == high) {
         next_high = values[j / 4u][j % 4u] - 1u;  // the first value that fails
@@ -158,16 +154,14 @@ fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
   return u32(workgroupUniformLoad(&sums[WG - 1u]));  // uniform: the searches that use it have barriers
 }
 
-// Top-k, top-p and the draw over `count` <= WG gathered candidates, invocation i holding
-// candidate i (ids in gather order): the largest threshold with at least k candidates at or above
-// it is the k-th largest key, a maximum over the keys with k or more at or above them; top-p's
-// likewise over the kept keys whose candidates at or above carry top_p of the kept weight; the draw
-// the kept candidate whose interval of the prefix sums holds random * total. Returns its position
-// in candidates, or count where rounding put random * total past the end.
-fn draw_among_few(kept_start: u32, count: u32, lid: u32) -> u32 {
+// Top-k's and top-p's thresholds over `count` <= WG gathered candidates, invocation i holding
+// candidate i: the largest threshold with at least k candidates at or above it is the k-th largest
+// key, a maximum over the keys with k or more at or above them; top-p's likewise over the kept keys
+// whose candidates at or above carry top_p of the kept weight. Returns the key every kept
+// candidate has at least (`kept_start` where neither applies).
+fn cut_among_few(kept_start: u32, count: u32, lid: u32) -> u32 {
   let mine = lid < count;
   let key = select(0u, key_of(scores[V + min(lid, count - 1u)]), mine);
-  let weight = select(0.0, scores[2u * V + min(lid, count - 1u)], mine);
   var kept = kept_start;
   if (params.top_k > 0u && params.top_k < count) {
     var at_or_above = 0u;
@@ -185,12 +179,35 @@ fn draw_among_few(kept_start: u32, count: u32, lid: u32) -> u32 {
     }
     kept = argmax(vec2<u32>(select(0u, key, mine && key >= kept && mass >= params.top_p * total), 0u), lid).x;
   }
-  let share = select(0.0, weight, mine && key >= kept);
+  return kept;
+}
+
+// The draw among the `count` gathered candidates with key >= kept: the one whose interval of the
+// kept weight, laid out in the candidates' order, holds random * total. Invocation t sums the
+// kept weight of positions [t C, (t + 1) C) (C = count / WG, rounded up), a prefix sum over the
+// invocations finds the chunk, and its invocation walks it. Returns the drawn position in
+// candidates, or count where rounding put random * total past the end.
+fn draw(kept: u32, count: u32, lid: u32) -> u32 {
+  let chunk = (count + WG - 1u) / WG;
+  let start = min(lid * chunk, count);
+  let end = min(start + chunk, count);
+  var own = 0.0;
+  for (var i = start; i < end; i++) { own += select(0.0, scores[2u * V + i], key_of(scores[V + i]) >= kept); }
   if (lid == 0u) { drawn_at = count; }
-  let through = inclusive_sum(share, lid);
+  let through = inclusive_sum(own, lid);
   let before = select(0.0, sums[max(lid, 1u) - 1u], lid > 0u);
   let goal = params.random * workgroupUniformLoad(&sums[WG - 1u]);
-  if (share > 0.0 && before <= goal && goal < through) { drawn_at = lid; }
+  if (own > 0.0 && before <= goal && goal < through) {
+    var last = start;  // the chunk's last kept candidate: where rounding carries the walk past its end
+    var at = before;
+    for (var i = start; i < end; i++) {
+      if (key_of(scores[V + i]) < kept) { continue; }
+      last = i;
+      at += scores[2u * V + i];
+      if (goal < at) { break; }
+    }
+    drawn_at = last;
+  }
   return workgroupUniformLoad(&drawn_at);
 }
 
@@ -220,20 +237,19 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     // after each truncation the survivors are gathered again, so later searches walk only them
     var kept = key_of(cut);  // every candidate's key is at least this
     var count = gather(cut, top_score, lid);
-    var drawn = count;
     if (count <= WG) {
-      drawn = draw_among_few(kept, count, lid);
+      kept = cut_among_few(kept, count, lid);
     } else {
       if (params.top_k > 0u && params.top_k < count) {
-        kept = search(kept, top.x, f32(params.top_k), COUNT, 0u, count, lid);
+        kept = search(kept, top.x, f32(params.top_k), COUNT, count, lid);
         count = gather(value_of(kept), top_score, lid);
       }
       if (params.top_p < 1.0) {
-        kept = search(kept, top.x, params.top_p * kept_weight(kept, count, lid), MASS, 0u, count, lid);
+        kept = search(kept, top.x, params.top_p * kept_weight(kept, count, lid), MASS, count, lid);
         count = gather(value_of(kept), top_score, lid);
       }
-      drawn = search(0u, count, params.random * kept_weight(kept, count, lid), PREFIX, kept, count, lid);
     }
+    let drawn = draw(kept, count, lid);
     if (drawn < count) { token = candidates[drawn]; }  // else rounding put the goal past the end
   }
 

@@ -361,13 +361,15 @@ for (const path of paths) {
         kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a % 256 - b % 256 || a - b);
         const keptWeights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
         const keptTotal = keptWeights.reduce((a, b) => a + b, 0);
-        // aim at the middle of a few kept tokens' intervals
+        // aim at the middle of the intervals of up to 12 kept tokens of some weight, spread over the
+        // layout (so that they fall at every place of the draw's chunks of candidates)
         let start = 0;
-        const probes = [];
+        const heavy = [];
         keptWeights.forEach((w, j) => {
-          if (j % Math.ceil(kept.length / 4) === 0 && w / keptTotal > 1e-3) probes.push([kept[j], (start + w / 2) / keptTotal]);
+          if (w / keptTotal > 1e-3) heavy.push([kept[j], (start + w / 2) / keptTotal]);
           start += w;
         });
+        const probes = heavy.filter((_, n) => n % Math.ceil(heavy.length / 12) === 0);
         for (const [expected, r] of probes) {
           const { token } = await sample(logits, { temperature, top_k: topK, top_p: topP, random: r });
           assert.equal(token, expected, `top_k ${topK} top_p ${topP} random ${r}`);
