@@ -402,7 +402,8 @@ function utf8Sequences(ranges) {
   return out;
 }
 
-const encodeUTF8 = (code) => [...new TextEncoder().encode(String.fromCodePoint(code))];
+const UTF8 = new TextEncoder();
+const encodeUTF8 = (code) => [...UTF8.encode(String.fromCodePoint(code))];
 
 // The subset construction over byte classes (bytes no move tells apart share one), then the trim.
 function determinise(nfa, start, final) {

@@ -123,6 +123,19 @@ function itemNode(node, index) {
 
 const isSchema = (value) => value !== null && typeof value === 'object' && !Array.isArray(value);
 
+// Automata by pattern text (null: too big), the last AUTOMATA_KEPT used: a pattern or format that
+// schemas and requests share (a "date", say) is built once, and stringTables()' masks per state,
+// held per automaton, are worked out once for it too.
+const AUTOMATA_KEPT = 64;
+const automata = new Map();
+function automatonOf(pattern) {
+  const automaton = automata.has(pattern) ? automata.get(pattern) : patternAutomaton(parsePattern(pattern));
+  automata.delete(pattern); // moved to the newest end
+  automata.set(pattern, automaton);
+  if (automata.size > AUTOMATA_KEPT) automata.delete(automata.keys().next().value);
+  return automaton;
+}
+
 /**
  * What the guard enforces of the string schema node `node`, or null where it is no string with a
  * pattern, a format of FORMAT_PATTERNS or length bounds (or an enum / const, which xgrammar writes
@@ -133,7 +146,7 @@ export function stringConstraint(node) {
   if (![node.type].flat().includes('string') || 'enum' in node || 'const' in node) return null;
   const pattern = node.pattern ?? FORMAT_PATTERNS[node.format];
   if (node.format !== undefined && pattern === undefined) return null; // a format xgrammar writes itself
-  const automaton = pattern === undefined ? null : patternAutomaton(parsePattern(pattern));
+  const automaton = pattern === undefined ? null : automatonOf(pattern);
   if (pattern !== undefined && automaton === null) return null;
   if (automaton === null && node.minLength === undefined && node.maxLength === undefined) return null;
   return { minLength: node.minLength ?? 0, maxLength: node.maxLength ?? Infinity, automaton };
@@ -241,12 +254,6 @@ export class JSONPlace {
 
   /** Whether reading a token could break a lifted string's constraint (as CallsPlace's): always, from anywhere in the JSON. */
   mayBreak() {
-    return true;
-  }
-
-  /** Read `bytes` (a token's); false as soon as one breaks a lifted string's constraint. */
-  pushAll(bytes) {
-    for (let i = 0; i < bytes.length; i++) if (!this.push(bytes[i])) return false;
     return true;
   }
 
@@ -371,11 +378,8 @@ export class CallsPlace {
     this.json = null; // in a call's arguments, their JSONPlace
   }
 
-  copy() {
-    const place = Object.assign(new CallsPlace(this.openings), this);
-    place.tail = this.tail.slice();
-    place.json = this.json?.copy() ?? null;
-    return place;
+  copy() { // for each quote token a step allows: the openings' longest and lastBytes are shared, not worked out again
+    return Object.assign(Object.create(CallsPlace.prototype), this, { tail: this.tail.slice(), json: this.json?.copy() ?? null });
   }
 
   get liftedString() { return this.json?.liftedString ?? null; }
@@ -389,11 +393,6 @@ export class CallsPlace {
   /** Whether reading `bytes` could break a lifted string's constraint: in text, only bytes that can end an opening. */
   mayBreak(bytes) {
     return this.json !== null || bytes.some((byte) => this.lastBytes.has(byte));
-  }
-
-  pushAll(bytes) {
-    for (let i = 0; i < bytes.length; i++) if (!this.push(bytes[i])) return false;
-    return true;
   }
 
   push(byte) {
@@ -411,6 +410,13 @@ export class CallsPlace {
     }
     return true;
   }
+}
+
+// Read `bytes` (a token's) at `place` (a JSONPlace or CallsPlace); false as soon as one breaks a
+// lifted string's constraint.
+function pushAll(place, bytes) {
+  for (let i = 0; i < bytes.length; i++) if (!place.push(bytes[i])) return false;
+  return true;
 }
 
 function endsWith(bytes, end) {
@@ -531,13 +537,13 @@ export class StringGuard {
       const bytes = quoteBytes[i];
       // Inside a string the guard does not constrain, a token with one quote closes it and opens nothing.
       if ((closesOnly && bytes.indexOf(QUOTE) === bytes.lastIndexOf(QUOTE)) || !place.mayBreak(bytes)) continue;
-      if (!place.copy().pushAll(bytes)) mask[token >>> 5] &= ~bit;
+      if (!pushAll(place.copy(), bytes)) mask[token >>> 5] &= ~bit;
     }
   }
 
   /** Read the token `token` just accepted. Throws an Error if it breaks a constraint (it was not in the mask: a bug). */
   accept(token) {
-    if (!this.#place.pushAll(this.#tables.bytesOf(token))) {
+    if (!pushAll(this.#place, this.#tables.bytesOf(token))) {
       throw new Error(`token ${token} breaks a string's pattern or length bounds: it was sampled outside the mask`);
     }
   }
