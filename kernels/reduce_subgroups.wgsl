@@ -36,3 +36,23 @@ fn argmax(best: vec2<u32>, lid: u32) -> vec2<u32> {
   for (var i = 1u; i < WG / size; i++) { result = better(result, reduce_u32[i]); }
   return result;
 }
+
+var<workgroup> prefix_total: f32;  // prefix_sum's workgroup total
+
+// The sums of `value` over the invocations before lid and through lid: (before, through), where
+// invocation i + 1's before is exactly invocation i's through (one value, shuffled), so the
+// intervals [before, through) tile [0, total) in invocation order. prefix_total holds the total
+// after it (read it with workgroupUniformLoad). Exact for counts (integers below 2^24).
+fn prefix_sum(value: f32, lid: u32) -> vec2<f32> {
+  let size = subgroupAdd(1u);
+  let within = subgroupInclusiveAdd(value);
+  workgroupBarrier();
+  if (lid % size == size - 1u) { reduce_f32[lid / size].x = within; }
+  workgroupBarrier();
+  var offset = 0.0;  // the subgroups' before this one, in order
+  for (var i = 0u; i < lid / size; i++) { offset += reduce_f32[i].x; }
+  let through = offset + within;
+  let before = select(subgroupShuffleUp(through, 1u), offset, lid % size == 0u);
+  if (lid == WG - 1u) { prefix_total = through; }
+  return vec2<f32>(before, through);
+}

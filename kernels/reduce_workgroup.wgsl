@@ -27,3 +27,25 @@ fn argmax(best: vec2<u32>, lid: u32) -> vec2<u32> {
   workgroupBarrier();
   return reduce_u32[0];
 }
+
+var<workgroup> prefix_total: f32;  // prefix_sum's workgroup total
+
+// The sums of `value` over the invocations before lid and through lid: (before, through), where
+// invocation i + 1's before is exactly invocation i's through, so the intervals [before, through)
+// tile [0, total) in invocation order. prefix_total holds the total after it (read it with
+// workgroupUniformLoad). Exact for counts (integers below 2^24). A Hillis-Steele scan.
+fn prefix_sum(value: f32, lid: u32) -> vec2<f32> {
+  workgroupBarrier();
+  reduce_f32[lid].x = value;
+  for (var stride = 1u; stride < WG; stride *= 2u) {
+    workgroupBarrier();
+    let add = select(0.0, reduce_f32[max(lid, stride) - stride].x, lid >= stride);
+    workgroupBarrier();
+    reduce_f32[lid].x += add;
+  }
+  workgroupBarrier();
+  let through = reduce_f32[lid].x;
+  let before = select(0.0, reduce_f32[max(lid, 1u) - 1u].x, lid > 0u);
+  if (lid == WG - 1u) { prefix_total = through; }
+  return vec2<f32>(before, through);
+}

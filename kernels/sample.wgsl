@@ -1,66 +1,39 @@
-// Sampling, second stage, in one workgroup (after sample_scores.wgsl): the best score from the
-// first stage's partials; then, at temperature 0, that token, otherwise a draw from the
-// temperature-scaled distribution truncated by top-k and top-p; then the optional
-// log-probabilities. Writes the token where the next step's embedding lookup reads it and counts
-// it for the frequency/presence penalties, so decoding needs no host round trip to go on.
+// Sampling, second stage, in one workgroup (after sample_scores.wgsl, and where a truncation may
+// keep most of the vocabulary, sample_narrow.wgsl's rounds): the best score from the first stage's
+// partials; then, at temperature 0, that token, otherwise a draw from the temperature-scaled
+// distribution truncated by top-k and top-p; then the optional log-probabilities. Writes the
+// token where the next step's embedding lookup reads it and counts it for the frequency/presence
+// penalties, so decoding needs no host round trip to go on.
 //
-// The draw first keeps the candidates whose weight exp((s - max) / T) is at least
-// 1e-12: what it leaves out weighs under V * 1e-12 < 2e-7 of the total, less than float rounding.
-// With top-k (k <= GROUPS) it also leaves out the scores below the k-th best of the first stage's
-// workgroup maxima: k workgroups hold a score at or above it, so every top-k candidate does too,
-// and the searches below walk a few candidates instead of most of the vocabulary (the same kept
-// set, the same order, so the same token for the same draw).
-// No sorting: top-k keeps the scores >= the largest threshold with at least k candidates at or
-// above it, top-p the largest threshold whose candidates carry at least top_p of the (top-k)
-// weight; ties at a threshold are all kept (as HF's top-k does). The draw: the candidate whose
-// interval of the kept weight, laid out in a fixed order (see gather), holds random * total: the
-// same distribution as any other order, found by a prefix sum over chunks of the candidates
-// (draw). Where the candidates are at most WG (top-k, or a peaked distribution), one invocation
-// holds each, and every threshold is one of their keys, found by a count over the others and a
-// maximum (cut_among_few): a few workgroup steps in all. Otherwise the thresholds are searches
-// over the order-preserving u32 keys of the scores: each measures 16 values per pass, so 8 passes
-// cover 32 bits, and after each truncation the survivors are gathered again (each pass a reduction
-// over the workgroup: hundreds of microseconds on a 128k vocabulary).
+// No sorting: top-k keeps the scores >= the largest threshold with at least k scores at or above
+// it, top-p the largest threshold whose scores carry at least top_p of the (top-k) weight; ties at
+// a threshold are all kept (as HF's top-k does); scores weighing under 1e-12 of the best are left
+// out first (sample_bounds.wgsl, negligible_cut). Each threshold is found among few gathered
+// scores: with top-k (k <= GROUPS), those at or above the k-th best of the first stage's workgroup
+// maxima (k workgroups hold a score at or above it, so every top-k score does too); where top-p
+// comes alone or k is larger, those within the bounds the rounds left (sample_bounds.wgsl), the
+// measure above them known; top-p after top-k, those top-k kept. At most WG of them: invocation i
+// holds score i and the threshold is one of their keys, found by a walk over the others and a
+// maximum (threshold_among); more (many equal scores): a search over the keys, 16 values a pass.
+// The draw: the token whose interval of the kept weight, laid out in the order (id % WG, id),
+// holds random * total: the same distribution as any other order, found by a prefix sum over the
+// invocations' ids, then over the chosen invocation's (draw).
 //
 // Log-probabilities are log-softmax of the scores (after penalties, bias and the token mask,
 // before temperature): a banned token's is hugely negative (its score is the lowest f32).
 
 @group(0) @binding(1) var<storage, read> partials: array<vec2<u32>>;  // [GROUPS] from the first stage
 @group(0) @binding(2) var<storage, read_write> history: array<u32>;   // [V]
-@group(0) @binding(3) var<storage, read_write> candidates: array<u32>;  // [V] candidate ids
-@group(0) @binding(4) var<storage, read_write> scores: array<f32>;    // [3 V]: scores; candidates' scores; their weights
+@group(0) @binding(3) var<storage, read_write> candidates: array<u32>;  // [V] gathered ids
+@group(0) @binding(4) var<storage, read_write> scores: array<f32>;    // [3 V]: scores; gathered scores; their weights
 @group(0) @binding(5) var<storage, read_write> result: array<u32>;    // token, logprob, (token, logprob) x top_logprobs
 @group(0) @binding(6) var<storage, read_write> tokens: array<u32>;    // tokens[0]: the next step's input
 
-override V: u32;       // vocabulary size
-override GROUPS: u32;  // first-stage workgroups
-
-const NONE = 0xffffffffu;
-const NEGLIGIBLE = 27.631021;  // -ln(1e-12)
-const BATCH = 8u;
-// what measure() adds up over the candidates for a value c
-const COUNT = 0u;  // candidates with key >= c
-const MASS = 1u;   // their weight
-
-var<workgroup> sums: array<f32, WG>;  // inclusive_sum's
 var<workgroup> search_span: u32;
 var<workgroup> kth_key: u32;
+var<workgroup> chunk_at: u32;
+var<workgroup> chunk_goal: f32;
 var<workgroup> drawn_at: u32;
-
-// The sum of `value` over invocations 0..lid (all invocations call it); sums[] holds every
-// invocation's after it. Exact for counts (integers below 2^24).
-fn inclusive_sum(value: f32, lid: u32) -> f32 {
-  workgroupBarrier();
-  sums[lid] = value;
-  for (var stride = 1u; stride < WG; stride *= 2u) {
-    workgroupBarrier();
-    let add = select(0.0, sums[max(lid, stride) - stride], lid >= stride);
-    workgroupBarrier();
-    sums[lid] += add;
-  }
-  workgroupBarrier();
-  return sums[lid];
-}
 
 fn measure(values: array<vec4<u32>, 4>, mode: u32, count: u32, lid: u32) -> array<vec4<f32>, 4> {
   var acc: array<vec4<f32>, 4>;
@@ -72,7 +45,7 @@ fn measure(values: array<vec4<u32>, 4>, mode: u32, count: u32, lid: u32) -> arra
     for (var u = 0u; u < BATCH; u++) {
       let at = min((k * BATCH + u) * WG + lid, count - 1u);
       keys[u] = key_of(scores[V + at]);
-      weights[u] = select(scores[2u * V + at], 1.0, mode == COUNT);
+      weights[u] = measured(mode, scores[2u * V + at]);
     }
     for (var u = 0u; u < BATCH; u++) {
       let i = (k * BATCH + u) * WG + lid;
@@ -87,10 +60,10 @@ fn measure(values: array<vec4<u32>, 4>, mode: u32, count: u32, lid: u32) -> arra
   return array<vec4<f32>, 4>(sum_vec4(acc[0], lid), sum_vec4(acc[1], lid), sum_vec4(acc[2], lid), sum_vec4(acc[3], lid));
 }
 
-// Total weight of the candidates with key >= kept.
-fn kept_weight(kept: u32, count: u32, lid: u32) -> f32 {
-  let all = vec4<u32>(kept);
-  return measure(array<vec4<u32>, 4>(all, all, all, all), MASS, count, lid)[0].x;
+// What `mode` measures of the gathered scores with key >= low.
+fn kept_measure(low: u32, mode: u32, count: u32, lid: u32) -> f32 {
+  let all = vec4<u32>(low);
+  return measure(array<vec4<u32>, 4>(all, all, all, all), mode, count, lid)[0].x;
 }
 
 // The largest c in [low, high] with measure(c) >= goal (which falls as c rises), where
@@ -124,89 +97,105 @@ fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, count: u32, lid
   return low;
 }
 
-// Keeps the ids with score >= cut at the start of candidates, with their scores and weights
-// alongside; returns how many. Invocation t reads ids t, t + WG, ... (coalesced, BATCH loads in
-// flight) and writes its candidates in that order after those of invocations before it, so the
-// layout is fixed: ordered by (id % WG, id).
-fn gather(cut: f32, top_score: f32, lid: u32) -> u32 {
+// Keeps the scores whose keys lie in [low, high] at the start of scores[V..], their weights at
+// scores[2V..] and their ids in candidates; returns how many. Invocation t reads ids t, t + WG, ... (coalesced, BATCH loads in
+// flight) and writes its scores in that order after those of invocations before it.
+fn gather(low: u32, high: u32, top_score: f32, lid: u32) -> u32 {
   let rounds = (V + WG * BATCH - 1u) / (WG * BATCH);
   var own = 0u;
   for (var r = 0u; r < rounds; r++) {
     var batch: array<f32, BATCH>;
     for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
-    for (var u = 0u; u < BATCH; u++) { own += select(0u, 1u, (r * BATCH + u) * WG + lid < V && batch[u] >= cut); }
+    for (var u = 0u; u < BATCH; u++) {
+      let key = key_of(batch[u]);
+      own += select(0u, 1u, (r * BATCH + u) * WG + lid < V && key >= low && key <= high);
+    }
   }
-  var at = u32(inclusive_sum(f32(own), lid)) - own;
+  var at = u32(prefix_sum(f32(own), lid).x);
   for (var r = 0u; r < rounds; r++) {
     var batch: array<f32, BATCH>;  // all loaded before the stores below, which could alias them
     for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
     for (var u = 0u; u < BATCH; u++) {
-      let i = (r * BATCH + u) * WG + lid;
-      if (i < V && batch[u] >= cut) {
-        candidates[at] = i;
+      let key = key_of(batch[u]);
+      if ((r * BATCH + u) * WG + lid < V && key >= low && key <= high) {
+        candidates[at] = (r * BATCH + u) * WG + lid;
         scores[V + at] = batch[u];
-        scores[2u * V + at] = exp((batch[u] - top_score) / params.temperature);
+        scores[2u * V + at] = weight_of(batch[u], top_score);
         at++;
       }
     }
   }
   storageBarrier();
-  return u32(workgroupUniformLoad(&sums[WG - 1u]));  // uniform: the searches that use it have barriers
+  return u32(workgroupUniformLoad(&prefix_total));  // uniform: the searches that use it have barriers
 }
 
-// Top-k's and top-p's thresholds over `count` <= WG gathered candidates, invocation i holding
-// candidate i: the largest threshold with at least k candidates at or above it is the k-th largest
-// key, a maximum over the keys with k or more at or above them; top-p's likewise over the kept keys
-// whose candidates at or above carry top_p of the kept weight. Returns the key every kept
-// candidate has at least (`kept_start` where neither applies).
-fn cut_among_few(kept_start: u32, count: u32, lid: u32) -> u32 {
-  let mine = lid < count;
-  let key = select(0u, key_of(scores[V + min(lid, count - 1u)]), mine);
-  var kept = kept_start;
-  if (params.top_k > 0u && params.top_k < count) {
-    var at_or_above = 0u;
-    for (var j = 0u; j < count; j++) { at_or_above += select(0u, 1u, key_of(scores[V + j]) >= key); }
-    kept = argmax(vec2<u32>(select(0u, key, mine && at_or_above >= params.top_k), 0u), lid).x;
+// The largest key in [low, high] whose gathered scores at or above it (the `count` gather() kept)
+// measure at least goal + share * (the measure at low); low where none does. (Top-k: goal k; top-p:
+// share top_p; narrowed: goal less what lies above high.) Where they are at most WG, invocation i
+// tests score i's key by a walk over the others; else a search.
+fn threshold_among(low: u32, high: u32, goal: f32, share: f32, mode: u32, count: u32, lid: u32) -> u32 {
+  if (count > WG) {
+    var at_low = 0.0;
+    if (share > 0.0) { at_low = kept_measure(low, mode, count, lid); }
+    return search(low, high, goal + share * at_low, mode, count, lid);
   }
-  if (params.top_p < 1.0) {
-    var mass = 0.0;   // kept weight at or above this candidate's key
-    var total = 0.0;  // kept weight
-    for (var j = 0u; j < count; j++) {
-      let other = key_of(scores[V + j]);
-      let w = scores[2u * V + j];
-      total += select(0.0, w, other >= kept);
-      mass += select(0.0, w, other >= key);
-    }
-    kept = argmax(vec2<u32>(select(0u, key, mine && key >= kept && mass >= params.top_p * total), 0u), lid).x;
+  let key = key_of(scores[V + min(lid, max(count, 1u) - 1u)]);
+  var at_or_above = 0.0;
+  var at_low = 0.0;
+  for (var j = 0u; j < count; j++) {
+    let other = key_of(scores[V + j]);
+    let measure = measured(mode, scores[2u * V + j]);
+    at_or_above += select(0.0, measure, other >= key);
+    at_low += select(0.0, measure, other >= low);
   }
-  return kept;
+  let reaches = lid < count && key >= low && key <= high && at_or_above >= goal + share * at_low;
+  return max(low, argmax(vec2<u32>(select(0u, key, reaches), 0u), lid).x);
 }
 
-// The draw among the `count` gathered candidates with key >= kept: the one whose interval of the
-// kept weight, laid out in the candidates' order, holds random * total. Invocation t sums the
-// kept weight of positions [t C, (t + 1) C) (C = count / WG, rounded up), a prefix sum over the
-// invocations finds the chunk, and its invocation walks it. Returns the drawn position in
-// candidates, or count where rounding put random * total past the end.
-fn draw(kept: u32, count: u32, lid: u32) -> u32 {
-  let chunk = (count + WG - 1u) / WG;
-  let start = min(lid * chunk, count);
-  let end = min(start + chunk, count);
+// The draw among the scores with key >= kept: the id whose interval of their weight, laid out in
+// the order (id % WG, id), holds random * total. Where the gathered list holds every kept score and
+// `listed` (at most WG) in all, in that order (gather), invocation i takes list entry i and one
+// prefix sum finds it. Else invocation t sums the weight of its ids t, t + WG, ...; a prefix sum
+// over the invocations finds the one whose ids hold random * total; then the workgroup sums those
+// ids' weights in order, WG at a time, to find the id. Returns V where rounding put the goal past
+// the end (the caller keeps the best token then).
+fn draw(kept: u32, top_score: f32, listed: u32, lid: u32) -> u32 {
+  if (lid == 0u) { chunk_at = WG; drawn_at = V; }
+  if (listed > 0u) {
+    let score = scores[V + min(lid, listed - 1u)];
+    let keep = lid < listed && key_of(score) >= kept;
+    let sums = prefix_sum(select(0.0, weight_of(score, top_score), keep), lid);
+    let goal = params.random * workgroupUniformLoad(&prefix_total);
+    if (keep && sums.x <= goal && goal < sums.y) { drawn_at = candidates[lid]; }
+    return workgroupUniformLoad(&drawn_at);
+  }
+  let per = (V + WG - 1u) / WG;  // ids per invocation
   var own = 0.0;
-  for (var i = start; i < end; i++) { own += select(0.0, scores[2u * V + i], key_of(scores[V + i]) >= kept); }
-  if (lid == 0u) { drawn_at = count; }
-  let through = inclusive_sum(own, lid);
-  let before = select(0.0, sums[max(lid, 1u) - 1u], lid > 0u);
-  let goal = params.random * workgroupUniformLoad(&sums[WG - 1u]);
-  if (own > 0.0 && before <= goal && goal < through) {
-    var last = start;  // the chunk's last kept candidate: where rounding carries the walk past its end
-    var at = before;
-    for (var i = start; i < end; i++) {
-      if (key_of(scores[V + i]) < kept) { continue; }
-      last = i;
-      at += scores[2u * V + i];
-      if (goal < at) { break; }
+  for (var r = 0u; r < per; r += BATCH) {
+    var batch: array<f32, BATCH>;
+    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r + u) * WG + lid, V - 1u)]; }
+    for (var u = 0u; u < BATCH; u++) {
+      let id = (r + u) * WG + lid;
+      own += select(0.0, weight_of(batch[u], top_score), id < V && key_of(batch[u]) >= kept);
     }
-    drawn_at = last;
+  }
+  let sums = prefix_sum(own, lid);
+  let goal = params.random * workgroupUniformLoad(&prefix_total);
+  if (own > 0.0 && sums.x <= goal && goal < sums.y) {
+    chunk_at = lid;
+    chunk_goal = goal - sums.x;
+  }
+  let chunk = workgroupUniformLoad(&chunk_at);
+  if (chunk == WG) { return V; }
+  let goal_in_chunk = workgroupUniformLoad(&chunk_goal);
+  var passed = 0.0;  // the chunk's kept weight before this piece
+  for (var piece = 0u; piece < (per + WG - 1u) / WG; piece++) {
+    let id = (piece * WG + lid) * WG + chunk;
+    let score = scores[min(id, V - 1u)];
+    let keep = id < V && key_of(score) >= kept;
+    let sums = passed + prefix_sum(select(0.0, weight_of(score, top_score), keep), lid);
+    if (keep && sums.x <= goal_in_chunk && goal_in_chunk < sums.y) { drawn_at = id; }
+    passed += workgroupUniformLoad(&prefix_total);
   }
   return workgroupUniformLoad(&drawn_at);
 }
@@ -225,32 +214,34 @@ fn kth_partial_key(k: u32, lid: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
-  var best = vec2<u32>(0u, NONE);
-  for (var g = lid; g < GROUPS; g += WG) { best = better(best, partials[g]); }
-  let top = argmax(best, lid);
+  let top = top_partial(lid);
   let top_score = value_of(top.x);
 
   var token = top.y;
   if (params.temperature > 0.0) {
-    var cut = top_score - NEGLIGIBLE * params.temperature;
-    if (params.top_k > 0u && params.top_k <= GROUPS) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
-    // after each truncation the survivors are gathered again, so later searches walk only them
-    var kept = key_of(cut);  // every candidate's key is at least this
-    var count = gather(cut, top_score, lid);
-    if (count <= WG) {
-      kept = cut_among_few(kept, count, lid);
+    var kept: u32;   // the draw keeps the scores with keys at or above it
+    var count: u32;  // scores gathered
+    let narrowed = narrowed_search();
+    if (narrowed != NOT_NARROWED) {
+      let bounds = bounds_after(ROUNDS, top, lid);
+      count = gather(bounds.low, bounds.high, top_score, lid);
+      kept = threshold_among(bounds.low, bounds.high, bounds.goal - bounds.above, 0.0, narrowed, count, lid);
     } else {
-      if (params.top_k > 0u && params.top_k < count) {
-        kept = search(kept, top.x, f32(params.top_k), COUNT, count, lid);
-        count = gather(value_of(kept), top_score, lid);
-      }
-      if (params.top_p < 1.0) {
-        kept = search(kept, top.x, params.top_p * kept_weight(kept, count, lid), MASS, count, lid);
-        count = gather(value_of(kept), top_score, lid);
-      }
+      var cut = negligible_cut(top_score);
+      if (top_k_cuts()) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
+      kept = key_of(cut);
+      count = gather(kept, top.x, top_score, lid);
+      if (top_k_cuts()) { kept = threshold_among(kept, top.x, f32(params.top_k), 0.0, COUNT, count, lid); }
     }
-    let drawn = draw(kept, count, lid);
-    if (drawn < count) { token = candidates[drawn]; }  // else rounding put the goal past the end
+    if (params.top_p < 1.0 && narrowed != MASS) {
+      // over what top-k kept, gathered again where the list holds more than that
+      if (narrowed == COUNT || count > WG) { count = gather(kept, top.x, top_score, lid); }
+      kept = threshold_among(kept, top.x, 0.0, params.top_p, MASS, count, lid);
+    }
+    // the list holds every kept score unless top-p alone or top-k alone were narrowed
+    let complete = narrowed == NOT_NARROWED || (narrowed == COUNT && params.top_p < 1.0);
+    let drawn = draw(kept, top_score, select(0u, count, complete && count <= WG), lid);
+    if (drawn < V) { token = drawn; }
   }
 
   if (params.logprobs != 0u || params.top_logprobs > 0u) {

@@ -10,16 +10,18 @@ import { formatBytes, formatBytesOf, formatDuration } from './units.js';
 
 const LOAD_STAGES = {
   manifest: { from: 0, to: 0.01, text: () => 'Reading the model manifest' },
-  weights: { from: 0.01, to: 0.95, text: weightsText },
-  pipelines: { from: 0.95, to: 0.99, text: ({ loaded, total }) => `Compiling GPU kernels: ${loaded} of ${total}` },
+  weights: { from: 0.01, to: 0.93, text: weightsText },
+  pipelines: { from: 0.93, to: 0.97, text: ({ loaded, total }) => `Compiling GPU kernels: ${loaded} of ${total}` },
+  // WebGPU's first load on a device: kernel variants timed (runtime/webgpu/tuning.js), within a budget of seconds
+  tuning: { from: 0.97, to: 0.99, text: ({ loaded, total }) => `Tuning GPU kernels for this device: ${loaded} of ${total}` },
   ready: { from: 1, to: 1, text: ({ timeElapsed }) => `Ready (loaded in ${timeElapsed.toFixed(1)} s)` },
 };
 
 /**
  * @typedef {object} ProgressReport  what initProgressCallback receives
  * @property {number} progress  0..1 over the whole load, never decreasing
- * @property {string} stage  'manifest' | 'weights' | 'pipelines' | 'ready' (or a backend's own stage)
- * @property {number} loaded  of `total`: bytes for 'weights', kernels for 'pipelines'
+ * @property {string} stage  'manifest' | 'weights' | 'pipelines' | 'tuning' | 'ready' (or a backend's own stage)
+ * @property {number} loaded  of `total`: bytes for 'weights', kernels for 'pipelines', matrix shapes for 'tuning'
  * @property {number} total
  * @property {number} timeElapsed  seconds since the reporter was made
  * @property {string} text  one line for people

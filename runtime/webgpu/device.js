@@ -8,7 +8,8 @@ import { DeviceLostError, WebGPUNotAvailableError } from '../errors.js';
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 // How long a failed GPU operation waits for the device to report a loss that caused it.
 const LOSS_REPORT_MS = 1000;
-const WANTED_FEATURES = ['shader-f16', 'subgroups'];
+// timestamp-query: tuning.js times kernel variants with it
+const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'];
 const WANTED_LIMITS = [
   'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
   'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage',
@@ -38,11 +39,14 @@ async function defaultGpu() {
  * { gpu }: a GPU (navigator.gpu-like) to take an adapter from, or a GPUDevice to use as it is
  * (not destroyed with the Gpu); default navigator.gpu, in Node npm `webgpu`.
  * { f16: false } forces the f32 path even where shader-f16 exists, { subgroups: false } the
- * workgroup-memory reductions even where subgroups exist (tests run every path the adapter has).
+ * workgroup-memory reductions even where subgroups exist (tests run every path the adapter has),
+ * { timestamps: false } leaves 'timestamp-query' off (tests of the tuner's wall-clock timing).
  * Rejects with WebGPUNotAvailableError when there is no WebGPU, no adapter, or no device.
  */
-export async function requestDevice({ gpu, f16 = true, subgroups = true, powerPreference = 'high-performance' } = {}) {
-  const use = { 'shader-f16': f16, subgroups };
+export async function requestDevice({
+  gpu, f16 = true, subgroups = true, timestamps = true, powerPreference = 'high-performance',
+} = {}) {
+  const use = { 'shader-f16': f16, subgroups, 'timestamp-query': timestamps };
   if (gpu && typeof gpu.createBuffer === 'function') {
     // WGSL's language features belong to the implementation, not the device: ask its GPU.
     return new Gpu(gpu, { owned: false, use, wgslFeatures: (await defaultGpu())?.wgslLanguageFeatures });
@@ -87,6 +91,8 @@ export class Gpu {
     const info = adapterInfo ?? device.adapterInfo ?? {};
     this.subgroupSizes = { min: info.subgroupMinSize ?? 0, max: info.subgroupMaxSize ?? 0 };
     this.adapter = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+    // a CPU implementation of WebGPU (SwiftShader, lavapipe): tuning.js tunes nothing there unless asked
+    this.fallbackAdapter = Boolean(info.isFallbackAdapter);
     this.error = null; // first DeviceLostError or uncaptured GPU error; checked by callers between steps
     this.lost = device.lost.then((info) => {
       if (info.reason === 'destroyed' && this.destroyed) return null;

@@ -19,6 +19,7 @@ import { requestDevice } from './device.js';
 import { Kernels } from './kernels.js';
 import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
+import { defaultGemvVariant, tuneGemv, tuningSettings } from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
 import { ropeTables } from '../rope.js';
@@ -26,9 +27,8 @@ import { assertToken } from '../token_ids.js';
 import { ModelNotLoadedError } from '../errors.js';
 
 const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
-const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed)
-const GEMV_TALL = 8192;         // weights with this many rows get more rows per matrix-vector workgroup: gemvShape()
-                                // (measured on an H200: on the float path, more rows or workgroups of more subgroups were slower)
+const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed); rows
+                                // per workgroup and group dots: tuning.js (its default, or tuned per device)
 const GEMM = { WG: 64, TOKENS: 8 };  // matrix-matrix: invocations per workgroup; TOKENS as in gemm.wgsl
 const SMALL_WG = 64;            // element-wise kernels
 
@@ -37,12 +37,16 @@ const SMALL_WG = 64;            // element-wise kernels
  * options:
  *   readShard(shard, onBytes(count, fromCache)) -> Promise<Uint8Array>: a manifest shard's bytes
  *     (required; the engine passes model_cache.js's verified ones, tests and benchmarks their own)
- *   onProgress({ stage: 'manifest' | 'weights' | 'pipelines', loaded, total }) (weights: see weights.js)
+ *   onProgress({ stage: 'manifest' | 'weights' | 'pipelines' | 'tuning', loaded, total }) (weights: see
+ *     weights.js; tuning: GEMV shapes decided)
  *   gpu: a GPU (navigator.gpu-like) or a GPUDevice to use; default: navigator.gpu / npm webgpu
  *   maxContext: KV-cache cap in tokens (default model_format.js DEFAULT_MAX_CONTEXT; also capped by
  *     the model and the device's binding limit)
  *   maxBindingBytes: a lower binding limit than the device's (tests force row-block splitting)
  *   f16: false to use the f32 path where shader-f16 exists
+ *   tune: the GEMV variants tuned on this device once the pipelines have compiled (tuning.js
+ *     tuningSettings: by default on in browsers (IndexedDB keeps the choice) on a GPU adapter; false:
+ *     off; true; { store, budgetMs, space }); the outcome is the model's `tuning` (null when off)
  * Resolves to a Model (runtime/backend.js). Rejects with UnsupportedModelError (a manifest this
  * runtime cannot run: format, kernels/limits.json's rules and features, runtime tensors), before any GPU work
  * when the manifest alone says so and before any shard is read when its runtime tensors do;
@@ -50,7 +54,7 @@ const SMALL_WG = 64;            // element-wise kernels
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
-  f16 = true,
+  f16 = true, tune,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
@@ -69,6 +73,8 @@ export async function loadModel(manifest, {
     weights.assertAllUsed();
     await weights.upload({ readShard, onProgress });  // while the pipelines compile
     await kernels.ready((loaded, total) => onProgress({ stage: 'pipelines', loaded, total }));
+    const tuning = tuningSettings(tune, gpu);
+    if (tuning) await model.tuneGemv(tuning, (loaded, total) => onProgress({ stage: 'tuning', loaded, total }));
     return model;
   } catch (error) {
     gpu.destroy();
@@ -92,8 +98,10 @@ class Model {
   #embed;              // dispatches, made in build()
   #layers;
   #lmHead;
+  #gemvs = [];         // every GEMV dispatch's site (tuning.js tuneGemv), with its matmul { gemv, gemm }
   #tokenWords = new Uint32Array(PREFILL_CHUNK);
   #dims;
+  tuning = null;       // tuneGemv's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
   constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit }) {
@@ -210,8 +218,7 @@ class Model {
     const head = a.tie_word_embeddings ? w('embed') : w('lm_head');
     this.lmHeadBlocks = head.blocks.length;  // > 1 where the head exceeds one binding
     this.#lmHead = await Promise.all(head.blocks.map((block) => this.#matmul(head, { normed: true },
-      { store: { out: b.logits, stride: 0, offset: block.row0, softcap: a.final_logit_softcapping ?? 0 } }, block)
-      .then((matmul) => matmul.gemv)));
+      { store: { out: b.logits, stride: 0, offset: block.row0, softcap: a.final_logit_softcapping ?? 0 } }, block)));
     await this.#sampler.build(this.#kernels);
   }
 
@@ -245,14 +252,30 @@ class Model {
       resources.hidden = b.hidden;
     }
     const tiles = Math.ceil(outputs / (output.gated ? 2 : 4));  // a tile: 4 weight rows
-    const { rows: gemvRows, dot } = gemvShape(block.rows, tensor.scheme, this.#kernels.gpu.features);
-    const gemv = await this.#kernels.kernel('gemv', { parts: [...parts, { file: dot }],
-      constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: gemvRows } });
+    // the GEMV in a variant of tuning.js's space: { rows } weight rows per workgroup, group dots `dot`
+    const gemv = async ({ rows, dot }) => (await this.#kernels.kernel('gemv', { parts: [...parts, { file: dot }],
+      constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: rows } }))
+      .dispatch(resources, () => Math.ceil(tiles / (rows / 4)));
     const gemm = await this.#kernels.kernel('gemm', { parts, constants: { WG: GEMM.WG } });
-    return {
-      gemv: gemv.dispatch(resources, () => Math.ceil(tiles / (gemvRows / 4))),
+    const matmul = {
+      gemv: await gemv(defaultGemvVariant(block.rows, tensor.scheme, this.#kernels.gpu.features)),
       gemm: gemm.dispatch(resources, (rows) => [Math.ceil(tiles / GEMM.WG), Math.ceil(rows / GEMM.TOKENS)]),
     };
+    this.#gemvs.push({ shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme },
+      files: parts.map((part) => part.file), dispatch: gemv, matmul });
+    return matmul;
+  }
+
+  // Times tuning.js's GEMV variants of this model's shapes on its device (or takes the choice its
+  // store kept) and runs the fastest from now on; `settings`: tuningSettings()'s, onProgress(loaded,
+  // total) in shapes. Sets `tuning` to tuneGemv's report. For loadModel, before any prefill (the
+  // timed dispatches write the activation buffers).
+  async tuneGemv(settings, onProgress) {
+    this.#uniform.set({ rows: 1, pos: 0 });  // the timed dispatches run one decode row
+    this.#uniform.write();
+    const { dispatches, report } = await tuneGemv(this.gpu, this.#kernels, this.manifest, this.#gemvs, settings, onProgress);
+    for (const [site, dispatch] of dispatches) site.matmul.gemv = dispatch;
+    this.tuning = report;
   }
 
   // The network over one chunk of `rows` tokens at positions length.. (rows = 1: decoding, with
@@ -272,7 +295,7 @@ class Model {
       matmul(layer.down);         // x += hidden · Wdown; normed = x ⊙ g (next norm) — or, sandwich_norms: proj = ...
       runIf(layer.ffnResidual);   // sandwich_norms: x += RMSNorm(proj) ⊙ g_post; normed = x ⊙ g (next norm)
     }
-    if (logits) for (const block of this.#lmHead) run(block);  // logits = RMSNorm(x[last]) · Eᵀ (soft-capped)
+    if (logits) for (const block of this.#lmHead) run(block.gemv);  // logits = RMSNorm(x[last]) · Eᵀ (soft-capped)
   }
 
   get length() {
@@ -457,17 +480,6 @@ class Model {
     if (this.gpu.destroyed) throw new ModelNotLoadedError('The model was destroyed; load it again.');
     this.gpu.throwIfFailed();
   }
-}
-
-// The matrix-vector kernel's weight rows per workgroup and its group dot products (a part of
-// kernels/gemv.wgsl) for a weight of `rows` rows in `scheme`. Tall weights take more rows per
-// workgroup, so each step's activations (loaded, and for the integer dots quantised, once per
-// step) serve more rows; q4g32 ones on a GPU with WGSL's packed integer dot products take the
-// integer dots, whose cheaper rows make 16 per workgroup pay (H200, 2026-11-30: the Qwen2-7B
-// shape's gate/up projection 68 -> 46 us; 8 rows on the float path, where 16 are slower).
-function gemvShape(rows, scheme, { integerDot }) {
-  if (rows < GEMV_TALL) return { rows: 4, dot: 'dot_float' };
-  return integerDot && scheme === 'q4g32' ? { rows: 16, dot: 'dot_q4g32_int16' } : { rows: 8, dot: 'dot_float' };
 }
 
 function weightPart(tensor) {

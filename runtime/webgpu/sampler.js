@@ -1,5 +1,5 @@
-// The host side of GPU sampling (kernels/sample_scores.wgsl over many workgroups, then
-// kernels/sample.wgsl in one): per-generation token history kept on the GPU, the logit-bias list
+// The host side of GPU sampling (kernels/sample_scores.wgsl over many workgroups; at a temperature,
+// kernels/sample_narrow.wgsl's rounds over many; then kernels/sample.wgsl in one): per-generation token history kept on the GPU, the logit-bias list
 // and the token mask, sampling options turned into step-uniform fields, and the readback of the
 // chosen token (plus log-probabilities only when asked for).
 //
@@ -16,6 +16,10 @@ import { assertToken, assertTokenMask, maskWords } from '../token_ids.js';
 const SCORES_WG = 256;
 const BANNED_LOGPROB = -1e38;  // at or below: a banned token's (see read())
 const SPAN = 8 * SCORES_WG;  // ids per first-stage workgroup
+// sample_narrow.wgsl's rounds (kernels/sample_bounds.wgsl): THRESHOLDS values measured per round,
+// so ROUNDS rounds leave 1 / THRESHOLDS ** ROUNDS of the first bounds; workgroups of WG over half a
+// first-stage span each (its scores and their measures fill 8 KiB of workgroup memory)
+const NARROW = { WG: 256, ROUNDS: 2, THRESHOLDS: 256 };
 const READBACKS = 2;         // draws in flight at most: the one read now and the one queued after it
 
 export class Sampler {
@@ -25,11 +29,16 @@ export class Sampler {
   #copies = 0;    // draws copied to a readback buffer so far (the next one's slot: copies % READBACKS)
   #unread = 0;    // of those, the draws not read back yet
 
+  #drawing = false;  // the configured draw is at a temperature (the narrowing rounds run)
+
   /**
    * vocabSize: logits per position; logits: GPUBuffer f32 [vocabSize] (read); tokens: GPUBuffer
-   * u32 whose word 0 receives the sampled token (the next step's embedding input).
+   * u32 whose word 0 receives the sampled token (the next step's embedding input); span: ids per
+   * first-stage workgroup, a multiple of 256; workgroupSize: the last stage's, a power of two at
+   * least the subgroup size (default: as wide as the device allows). Tests take small ones.
    */
-  constructor(gpu, { vocabSize, logits, tokens }) {
+  constructor(gpu, { vocabSize, logits, tokens, span = SPAN, workgroupSize = null }) {
+    this.workgroupSize = workgroupSize;
     this.gpu = gpu;
     this.vocabSize = vocabSize;
     this.maskWords = maskWords(vocabSize);
@@ -37,7 +46,9 @@ export class Sampler {
     const storage = (label, size) => gpu.buffer({ label, size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     const resultWords = 2 + 2 * MAX_TOP_LOGPROBS;
-    this.groups = Math.ceil(vocabSize / SPAN);
+    this.span = span;
+    this.groups = Math.ceil(vocabSize / span);
+    this.narrowGroups = Math.ceil(vocabSize / (span / 2));
     this.buffers = {
       logits, tokens,
       history: storage('history', 4 * vocabSize),
@@ -46,25 +57,33 @@ export class Sampler {
       scores: storage('sampler scores', 12 * vocabSize),
       partials: storage('sampler partials', 8 * this.groups),
       candidates: storage('sampler candidates', 4 * vocabSize),
+      measures: storage('sampler measures', 4 * NARROW.ROUNDS * this.narrowGroups * (NARROW.THRESHOLDS + 1)),
       result: storage('sample result', 4 * resultWords),
     };
     this.#readbacks = Array.from({ length: READBACKS }, (_, i) => gpu.buffer({ label: `sample readback ${i}`,
       size: 4 * resultWords, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   }
 
-  // The two dispatches, from `kernels` (a kernels.js Kernels).
+  // The dispatches, from `kernels` (a kernels.js Kernels).
   async build(kernels) {
-    // one workgroup does it all: as wide as the device allows (the workgroup-memory reductions
+    // the last stage is one workgroup: as wide as the device allows (the workgroup-memory reductions
     // without subgroups need a slot per invocation, so stay at 256 there)
     const { maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX } = this.gpu.limits;
-    const WG = Math.min(this.gpu.features.subgroups ? 1024 : 256, maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
-    const { logits, history, bias, mask, scores, partials, candidates, result, tokens } = this.buffers;
-    const first = await kernels.kernel('sample_scores', { constants: { WG: SCORES_WG, V: this.vocabSize, SPAN } });
-    const second = await kernels.kernel('sample', { constants: { WG, V: this.vocabSize, GROUPS: this.groups } });
-    this.dispatches = [
-      first.dispatch({ logits, history, bias, mask, scores, partials }, () => this.groups),
-      second.dispatch({ partials, history, candidates, scores, result, tokens }, () => 1),
-    ];
+    this.workgroupSize ??= Math.min(this.gpu.features.subgroups ? 1024 : 256, maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX);
+    const { logits, history, bias, mask, scores, partials, candidates, measures, result, tokens } = this.buffers;
+    const V = this.vocabSize;
+    const bounds = { file: 'sample_bounds', constants: { V, GROUPS: this.groups, NARROW_GROUPS: this.narrowGroups,
+      ROUNDS: NARROW.ROUNDS, THRESHOLDS: NARROW.THRESHOLDS } };
+    const first = await kernels.kernel('sample_scores', { constants: { WG: SCORES_WG, V, SPAN: this.span } });
+    const rounds = await Promise.all(Array.from({ length: NARROW.ROUNDS }, (_, round) => kernels.kernel('sample_narrow',
+      { parts: [bounds], constants: { WG: NARROW.WG, ROUND: round, NARROW_SPAN: this.span / 2 } })));
+    const last = await kernels.kernel('sample', { parts: [bounds], constants: { WG: this.workgroupSize } });
+    this.dispatches = {
+      first: first.dispatch({ logits, history, bias, mask, scores, partials }, () => this.groups),
+      rounds: rounds.map((round) => round.dispatch({ partials, scores, measures }, () => this.narrowGroups)),
+      last: last.dispatch({ partials, history, candidates, scores, measures, result, tokens }, () => 1),
+    };
   }
 
   // Start of a generation: nothing generated yet, the prompt's tokens seen (repetition penalty).
@@ -90,6 +109,7 @@ export class Sampler {
       logitBias = null, random = Math.random(), logprobs = false, topLogprobs = 0, tokenMask = null,
     } = options;
     if (tokenMask) this.#writeMask(tokenMask);
+    this.#drawing = temperature > 0;
     uniform.set({
       temperature, top_p: topP, top_k: topK, random, frequency_penalty: frequencyPenalty,
       presence_penalty: presencePenalty, repetition_penalty: repetitionPenalty,
@@ -121,8 +141,10 @@ export class Sampler {
     this.gpu.device.queue.writeBuffer(this.buffers.mask, 0, assertTokenMask(mask, this.vocabSize));
   }
 
+  // The configured draw's dispatches (the rounds return at once where no truncation needs them).
   encode(pass) {
-    for (const dispatch of this.dispatches) dispatch.encode(pass, 1);
+    const { first, rounds, last } = this.dispatches;
+    for (const dispatch of [first, ...(this.#drawing ? rounds : []), last]) dispatch.encode(pass, 1);
   }
 
   // Throws a plain Error (a caller's bug) when no more draws may be in flight: call before queuing one.

@@ -14,6 +14,8 @@ import { readFileSync } from 'node:fs';
 import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from './helpers/gpu.js';
 import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
+import { gemvVariants } from '../../runtime/webgpu/tuning.js';
+import { Sampler } from '../../runtime/webgpu/sampler.js';
 
 // PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
 const geluTanh = (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
@@ -56,10 +58,10 @@ for (const path of paths) {
       assert.ok(gpu.features.integerDot, 'Dawn has WGSL packed_4x8_integer_dot_product: the integer GEMV is tested');
     });
 
-    // Runs one weight through the decode GEMV (4 and 8 rows per workgroup on floats; q4g32 also 16
-    // rows on integer dot products where WGSL has them) and the prefill GEMM with the given
-    // input/epilogue and checks them against the reference (the GEMV computes the chunk's last row
-    // only).
+    // Runs one weight through the decode GEMV in every variant of its scheme's space (tuning.js
+    // gemvVariants: 4, 8 and 16 rows per workgroup on floats; q4g32 also on integer dot products
+    // where WGSL has them) and the prefill GEMM with the given input/epilogue and checks them
+    // against the reference (the GEMV computes the chunk's last row only).
     async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
       const rand = random(n * 31 + k + rows);
       const gated = epilogue === 'swiglu' || epilogue === 'geglu';
@@ -81,8 +83,7 @@ for (const path of paths) {
         return y(j) + (bias ? biasValues[j] : 0);
       };
 
-      const variants = [['gemv', 4, 'dot_float'], ['gemv', 8, 'dot_float'], ['gemm', 4]];
-      if (scheme === 'q4g32' && gpu.features.integerDot) variants.push(['gemv', 16, 'dot_q4g32_int16']);
+      const variants = [...gemvVariants(scheme, gpu.features).map(({ rows: ROWS, dot }) => ['gemv', ROWS, dot]), ['gemm', 4]];
       for (const [kernel, ROWS, dot] of variants) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
@@ -283,35 +284,52 @@ for (const path of paths) {
       });
     }
 
-    // The sampler's two stages on a 1000-token vocabulary (not a multiple of a workgroup's span).
-    // mask: the allowed token ids, or null for no mask.
+    // The sampler (runtime/webgpu/sampler.js: every dispatch of a draw) on a 1000-token vocabulary
+    // (not a multiple of a workgroup's span), in first-stage spans of 256 ids: four first-stage
+    // workgroups, eight narrowing ones; its last stage as wide as the device allows, or
+    // `workgroupSize` wide (a small one makes each invocation's ids more than a workgroup's worth).
+    // mask: the allowed token ids, or null for no mask; the other options as sampler.configure()
+    // takes them.
     const V = 1000;
-    async function sample(logits, { history = new Uint32Array(V), bias = [], mask = null, ...params }) {
-      const words = new Uint32Array(Math.max(2, 2 * bias.length));
-      const floats = new Float32Array(words.buffer);
-      bias.forEach(([token, value], i) => { words[2 * i] = token; floats[2 * i + 1] = value; });
-      const maskWords = new Uint32Array(Math.ceil(V / 32));
-      for (const token of mask ?? []) maskWords[token >> 5] |= 1 << (token & 31);
-      const resources = { logits: h.buffer(Float32Array.from(logits)), history: h.buffer(history), bias: h.buffer(words),
-        mask: h.buffer(maskWords), scores: h.buffer(12 * V), partials: h.buffer(8 * 4), candidates: h.buffer(4 * V),
-        result: h.buffer(4 * 42), tokens: h.buffer(16) };
-      const step = { bias_count: bias.length, masked: mask ? 1 : 0, ...params };
-      const { logits: l, history: hi, bias: b, mask: k, scores: s, partials: p, candidates: c, result: r, tokens: t } = resources;
-      await h.run('sample_scores', { constants: { WG: 64, V, SPAN: 256 } },
-        { logits: l, history: hi, bias: b, mask: k, scores: s, partials: p }, 4, step);
-      await h.run('sample', { constants: { WG: 256, V, GROUPS: 4 } }, { partials: p, history: hi, candidates: c, scores: s,
-        result: r, tokens: t }, 1, step);
-      const result = await h.read(resources.result, Uint32Array);
-      return { token: result[0], logprob: new Float32Array(result.buffer)[1], result, resources };
+    const samplers = new Map();
+    async function sample(logits, { history = new Uint32Array(logits.length), mask = null, workgroupSize, ...options }) {
+      const key = `${logits.length} ${workgroupSize}`;
+      if (!samplers.has(key)) {
+        const made = new Sampler(gpu, { vocabSize: logits.length, logits: h.buffer(4 * logits.length), tokens: h.buffer(16),
+          span: 256, workgroupSize });
+        await made.build(h.kernels);
+        await h.kernels.ready();
+        samplers.set(key, made);
+      }
+      const sampler = samplers.get(key);
+      const { device } = gpu;
+      device.queue.writeBuffer(sampler.buffers.logits, 0, Float32Array.from(logits));
+      device.queue.writeBuffer(sampler.buffers.history, 0, history);
+      let tokenMask = null;
+      if (mask) {
+        tokenMask = new Uint32Array(Math.ceil(logits.length / 32));
+        for (const token of mask) tokenMask[token >> 5] |= 1 << (token & 31);
+      }
+      h.uniform.clear();
+      h.uniform.set({ rows: 1 });
+      const want = sampler.configure({ ...options, tokenMask }, h.uniform);
+      h.uniform.write();
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      sampler.encode(pass);
+      pass.end();
+      const readback = sampler.copyResult(encoder, want);
+      device.queue.submit([encoder.finish()]);
+      return { ...await sampler.read(want, readback), buffers: sampler.buffers, workgroupSize: sampler.workgroupSize };
     }
 
     test('sampling: greedy argmax (first of ties), token written back and counted', async () => {
       const logits = Array.from(normals(V, random(17), 3));
       logits[10] = logits[500] = 50;
-      const { token, resources } = await sample(logits, { temperature: 0 });
+      const { token, buffers } = await sample(logits, { temperature: 0 });
       assert.equal(token, 10);
-      assert.equal((await h.read(resources.tokens, Uint32Array))[0], 10);
-      assert.equal((await h.read(resources.history, Uint32Array))[10], 2);
+      assert.equal((await h.read(buffers.tokens, Uint32Array))[0], 10);
+      assert.equal((await h.read(buffers.history, Uint32Array))[10], 2);
     });
 
     test('sampling: penalties, logit bias and log-probabilities', async () => {
@@ -320,59 +338,69 @@ for (const path of paths) {
       const rand = random(23);
       for (let i = 0; i < 60; i++) history[Math.floor(rand() * V)] = Math.floor(rand() * 4) * 2 + (rand() < 0.5 ? 1 : 0);
       const bias = [[7, 4.5], [123, -100], [999, 2]];
-      const options = { repetition_penalty: 1.3, frequency_penalty: 0.4, presence_penalty: 0.7 };
+      const options = { repetitionPenalty: 1.3, frequencyPenalty: 0.4, presencePenalty: 0.7 };
       const scores = logits.map((logit, i) => {
         let s = Math.fround(logit);
-        if (history[i]) s = s > 0 ? s / options.repetition_penalty : s * options.repetition_penalty;
+        if (history[i]) s = s > 0 ? s / options.repetitionPenalty : s * options.repetitionPenalty;
         const count = history[i] >> 1;
-        return s - count * options.frequency_penalty - (count > 0 ? options.presence_penalty : 0);
+        return s - count * options.frequencyPenalty - (count > 0 ? options.presencePenalty : 0);
       });
       for (const [token, value] of bias) scores[token] += value;
       const logprobs = logSoftmax(scores);
       const order = [...logprobs.keys()].sort((a, b) => logprobs[b] - logprobs[a] || a - b);
-      const { token, logprob, result } = await sample(logits, { history, bias, ...options, temperature: 0, logprobs: 1,
-        top_logprobs: 5 });
+      const { token, logprob, topLogprobs } = await sample(logits, { history, logitBias: Object.fromEntries(bias),
+        ...options, temperature: 0, logprobs: true, topLogprobs: 5 });
       assert.equal(token, order[0]);
       assert.ok(Math.abs(logprob - logprobs[token]) < 1e-4);
-      const floats = new Float32Array(result.buffer);
       for (let n = 0; n < 5; n++) {
-        assert.equal(result[2 + 2 * n], order[n]);
-        assert.ok(Math.abs(floats[3 + 2 * n] - logprobs[order[n]]) < 1e-4);
+        assert.equal(topLogprobs[n].token, order[n]);
+        assert.ok(Math.abs(topLogprobs[n].logprob - logprobs[order[n]]) < 1e-4);
       }
     });
 
     test('sampling: temperature, top-k and top-p draws land where the caller\'s random number says', async () => {
-      const spread = Array.from(normals(V, random(29), 2));
-      // the best ten in the first workgroup's span: top-k (k <= GROUPS) cuts at the k-th best
-      // workgroup maximum, far below the k-th best score here
-      const clustered = spread.map((logit, i) => (i < 10 ? logit + 6 : logit));
       const temperature = 0.7;
-      const cases = [[spread, 0, 1], [spread, 8, 1], [spread, 0, 0.5], [spread, 20, 0.8], [spread, 3, 1], [spread, 4, 0.9],
-        [clustered, 4, 1], [clustered, 2, 0.95], [clustered, 1, 1]];
-      for (const [logits, topK, topP] of cases) {
-        // the reference: kept tokens as thresholds on the sorted scores, then a walk in the
-        // sampler's fixed order: by (id % WG, id) for its workgroup of 256
-        const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a]);
-        let kept = topK ? order.slice(0, topK) : order;
-        const weights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
-        const total = weights.reduce((a, b) => a + b, 0);
-        let cumulative = 0;
-        const keep = weights.findIndex((w) => (cumulative += w) >= topP * total * (1 - 1e-6));
-        kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a % 256 - b % 256 || a - b);
-        const keptWeights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
-        const keptTotal = keptWeights.reduce((a, b) => a + b, 0);
-        // aim at the middle of the intervals of up to 12 kept tokens of some weight, spread over the
-        // layout (so that they fall at every place of the draw's chunks of candidates)
-        let start = 0;
-        const heavy = [];
-        keptWeights.forEach((w, j) => {
-          if (w / keptTotal > 1e-3) heavy.push([kept[j], (start + w / 2) / keptTotal]);
-          start += w;
-        });
-        const probes = heavy.filter((_, n) => n % Math.ceil(heavy.length / 12) === 0);
-        for (const [expected, r] of probes) {
-          const { token } = await sample(logits, { temperature, top_k: topK, top_p: topP, random: r });
-          assert.equal(token, expected, `top_k ${topK} top_p ${topP} random ${r}`);
+      // the default last stage, and one of 32 invocations over 3000 ids (94 each: the draw walks an
+      // invocation's ids in three pieces)
+      for (const [vocabulary, workgroupSize] of [[V, undefined], [3000, 32]]) {
+        const spread = Array.from(normals(vocabulary, random(29), 2));
+        // the best ten in the first workgroup's span: top-k (k <= GROUPS) cuts at the k-th best
+        // workgroup maximum, far below the k-th best score here
+        const clustered = spread.map((logit, i) => (i < 10 ? logit + 6 : logit));
+        // 100 scores two f32 steps apart (ids 7 apart, over every workgroup) below 7 higher ones: the
+        // narrowing rounds leave the 100 within the last bounds, the threshold among them
+        const dense = spread.map((logit, i) => (i % 7 === 0 && i < 700 ? 3 + (i / 7) * 2 ** -21
+          : i % 7 === 1 && i < 49 ? 3.3 + i / 64 : logit / 4));
+        const cases = [[spread, 0, 1], [spread, 8, 1], [spread, 0, 0.5], [spread, 20, 0.8], [spread, 3, 1],
+          [spread, 4, 0.9], [spread, 300, 1], [spread, 500, 0.7], [clustered, 4, 1], [clustered, 2, 0.95],
+          [clustered, 1, 1], [clustered, 0, 0.9], [dense, 0, 0.555], [dense, 37, 1], [dense, 37, 0.805]];
+        for (const [logits, topK, topP] of cases) {
+          const draw = (r) => sample(logits, { temperature, topK, topP, random: r, workgroupSize });
+          const layout = (await draw(0.5)).workgroupSize;
+          // the reference: kept tokens as thresholds on the sorted scores, then a walk in the
+          // sampler's fixed order: by (id % WG, id) for its last stage's workgroup of WG
+          const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a]);
+          let kept = topK ? order.slice(0, topK) : order;
+          const weights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
+          const total = weights.reduce((a, b) => a + b, 0);
+          let cumulative = 0;
+          const keep = weights.findIndex((w) => (cumulative += w) >= topP * total * (1 - 1e-6));
+          kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a % layout - b % layout || a - b);
+          const keptWeights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
+          const keptTotal = keptWeights.reduce((a, b) => a + b, 0);
+          // aim at the middle of the intervals of up to 12 kept tokens of some weight, spread over the
+          // layout (so that they fall at every place of the draw's walk)
+          let start = 0;
+          const heavy = [];
+          keptWeights.forEach((w, j) => {
+            if (w / keptTotal > 1e-3) heavy.push([kept[j], (start + w / 2) / keptTotal]);
+            start += w;
+          });
+          const probes = heavy.filter((_, n) => n % Math.ceil(heavy.length / 12) === 0);
+          for (const [expected, r] of probes) {
+            const { token } = await draw(r);
+            assert.equal(token, expected, `V ${vocabulary} top_k ${topK} top_p ${topP} random ${r}`);
+          }
         }
       }
     });
@@ -383,25 +411,23 @@ for (const path of paths) {
       const allBut = (banned) => [...logits.keys()].filter((i) => !banned.includes(i));
       assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]) })).token, order[1]);
       // a banned token stays banned whatever its bias; an allowed one takes its bias
-      assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]), bias: [[order[0], 100]] })).token,
+      assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]), logitBias: { [order[0]]: 100 } })).token,
         order[1]);
-      assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]), bias: [[order[5], 100]] })).token,
+      assert.equal((await sample(logits, { temperature: 0, mask: allBut([order[0]]), logitBias: { [order[5]]: 100 } })).token,
         order[5]);
-      for (const draw of [{ temperature: 0 }, { temperature: 0.7, top_k: 5, top_p: 0.5, random: 0.9 },
+      for (const draw of [{ temperature: 0 }, { temperature: 0.7, topK: 5, topP: 0.5, random: 0.9 },
         { temperature: 2, random: 0.999 }]) {
         assert.equal((await sample(logits, { ...draw, mask: [order.at(-1)] })).token, order.at(-1), JSON.stringify(draw));
       }
       // log-probabilities are those of the masked distribution
       const allowed = [order[3], order[40], order[900]];
       const want = logSoftmax(allowed.map((i) => logits[i]));
-      const { token, logprob, result } = await sample(logits, { temperature: 0, mask: allowed, logprobs: 1, top_logprobs: 3 });
+      const { token, logprob, topLogprobs } = await sample(logits, { temperature: 0, mask: allowed, logprobs: true,
+        topLogprobs: 3 });
       assert.equal(token, order[3]);
       assert.ok(Math.abs(logprob - want[0]) < 1e-4, `logprob ${logprob} vs ${want[0]}`);
-      const floats = new Float32Array(result.buffer);
-      for (let n = 0; n < 3; n++) {
-        assert.equal(result[2 + 2 * n], allowed[n]);
-        assert.ok(Math.abs(floats[3 + 2 * n] - want[n]) < 1e-4);
-      }
+      assert.deepEqual(topLogprobs.map((entry) => entry.token), allowed);
+      topLogprobs.forEach((entry, n) => assert.ok(Math.abs(entry.logprob - want[n]) < 1e-4));
     });
   });
 }

@@ -29,14 +29,17 @@ describe('load progress', () => {
     report({ stage: 'weights', loaded: 100 * MB, total: 100 * MB, fromCache: 100 * MB });
     report({ stage: 'pipelines', loaded: 0, total: 10 });
     report({ stage: 'pipelines', loaded: 10, total: 10 });
+    report({ stage: 'tuning', loaded: 0, total: 4 });
+    report({ stage: 'tuning', loaded: 2, total: 4 });
     now += 2500;
     report({ stage: 'ready', loaded: 100 * MB, total: 100 * MB });
     const progress = reports.map((r) => Number(r.progress.toFixed(3)));
-    assert.deepEqual(progress, [0, 0.01, 0.48, 0.95, 0.95, 0.99, 1]);
+    assert.deepEqual(progress, [0, 0.01, 0.47, 0.93, 0.93, 0.97, 0.97, 0.98, 1]);
     assert.deepEqual(reports.map((r) => r.stage),
-                     ['manifest', 'weights', 'weights', 'weights', 'pipelines', 'pipelines', 'ready']);
+                     ['manifest', 'weights', 'weights', 'weights', 'pipelines', 'pipelines', 'tuning', 'tuning', 'ready']);
     assert.equal(reports[0].text, 'Reading the model manifest');
     assert.equal(reports[5].text, 'Compiling GPU kernels: 10 of 10');
+    assert.equal(reports[7].text, 'Tuning GPU kernels for this device: 2 of 4');
     assert.equal(reports.at(-1).text, 'Ready (loaded in 2.5 s)');
     assert.equal(reports.at(-1).timeElapsed, 2.5);
     assert.equal(reports.filter((r) => r.progress === 1).length, 1);
@@ -45,9 +48,9 @@ describe('load progress', () => {
   test('a stage it does not know keeps the bar where it is', () => {
     const { report, reports } = reporter();
     report({ stage: 'weights', loaded: 10 * MB, total: 20 * MB, fromCache: 10 * MB });
-    report({ stage: 'tuning', loaded: 3, total: 4 });
+    report({ stage: 'warming', loaded: 3, total: 4 });
     assert.equal(reports[1].progress, reports[0].progress);
-    assert.equal(reports[1].text, 'Loading (tuning)');
+    assert.equal(reports[1].text, 'Loading (warming)');
   });
 
   test('without a callback nothing is reported', () => {

@@ -1,0 +1,374 @@
+// Kernel variants tuned per device (issue 13, "tuned per device"; MetaSchedule's idea, at load
+// time in the browser): a small space of variants of a kernel that compute the same thing; at the
+// first load of a model on an adapter its own shapes are timed there, within a fixed budget, the
+// fastest variant of each shape is kept, and the choice is cached per adapter, model and kernel
+// source (IndexedDB in browsers), so that later loads skip the search. The decode matrix-vector
+// kernel (GEMV, kernels/gemv.wgsl) is the one tuned so far.
+//
+// Timing: a candidate's dispatches of every site of its shape (the model's layers, each with its
+// own weights), run in turn in one compute pass (its steady state; the pass's fixed cost spread
+// thin; the weights streamed from memory as in a decode step, not from a cache that holds one
+// layer's: on an H200, timing one site's dispatch again and again picked variants that made
+// Qwen2-7B's decode 12% slower), measured with GPU timestamps where the device has 'timestamp-query', else by
+// the wall clock from submit to onSubmittedWorkDone. A variant that goes wrong (its pipeline does
+// not compile, the device reports an error for it, its timing is not done within the budget) is
+// dropped; at worst every shape keeps its default variant.
+
+import { readText } from '../io.js';
+
+/** Time (ms) one load may spend tuning: compiling the candidates and timing them, all shapes together. */
+export const TUNING_BUDGET_MS = 2000;
+const PASS_MS = 3;               // GPU time of a timed pass: repeats sized to it (browsers quantise timestamps to 0.1 ms)
+const CALIBRATION_REPEATS = 8;   // runs of the default in the passes that size the repeats
+const MAX_REPEATS = 512;
+const ROUNDS = 2;                // timed passes per candidate, the candidates taking turns; the fastest counts
+const MARGIN = 0.03;             // a candidate replaces the default only when this much faster (timing noise)
+
+// --- the GEMV's variant space -----------------------------------------------------------------
+
+const GEMV_TALL = 8192;          // weights of this many rows and more get more rows per workgroup by default
+const GEMV_ROWS = [4, 8, 16];    // kernels/gemv.wgsl's ROWS: weight rows per workgroup (multiples of 4, at most its MAX_ROWS)
+// gemv.wgsl's group-dot parts, and which weights (manifest scheme, device.js Gpu features) each runs
+const GEMV_DOTS = {
+  dot_float: () => true,
+  dot_q4g32_int16: (scheme, { integerDot }) => scheme === 'q4g32' && integerDot,
+};
+
+/**
+ * The GEMV variants that run weights in `scheme` (a manifest weight scheme: 'q4g32', 'f16', ...)
+ * on a device with `features` (a device.js Gpu's): [{ rows, dot }], rows: weight rows per
+ * workgroup (gemv.wgsl's ROWS), dot: the file of the group-dot part.
+ */
+export function gemvVariants(scheme, features) {
+  return Object.entries(GEMV_DOTS).filter(([, runs]) => runs(scheme, features))
+    .flatMap(([dot]) => GEMV_ROWS.map((rows) => ({ rows, dot })));
+}
+
+/**
+ * The GEMV variant ({ rows, dot }) that runs a weight of `weightRows` rows in `scheme` without a
+ * tuned choice. Tall weights take more rows per workgroup, so each step's activations (loaded, and
+ * for the integer dots quantised, once per step) serve more rows; q4g32 ones on a device with
+ * WGSL's packed integer dot products take the integer dots, whose cheaper rows make 16 per
+ * workgroup pay (H200, 2026-11-30: the Qwen2-7B shape's gate/up projection 68 -> 46 us; 8 rows on
+ * the float path, where 16 were slower).
+ */
+export function defaultGemvVariant(weightRows, scheme, { integerDot }) {
+  if (weightRows < GEMV_TALL) return { rows: 4, dot: 'dot_float' };
+  return integerDot && scheme === 'q4g32' ? { rows: 16, dot: 'dot_q4g32_int16' } : { rows: 8, dot: 'dot_float' };
+}
+
+/** A GEMV variant in words, for reports: '16 rows, dot_q4g32_int16'. */
+export function gemvVariantName({ rows, dot }) {
+  return `${rows} rows, ${dot}`;
+}
+
+const sameVariant = (a, b) => a.rows === b.rows && a.dot === b.dot;
+
+// --- options --------------------------------------------------------------------------------------
+
+/**
+ * loadModel's `tune` option as the tuner's settings for `gpu` (a device.js Gpu), or null for no tuning:
+ *   undefined: on where the browser can keep the choice (IndexedDB: pages, workers, service
+ *     workers) and the adapter is a GPU; off in Node (tests and benchmarks ask for it) and on
+ *     fallback (CPU) adapters, which the variants were not made for and whose timings share the
+ *     cores with everything else
+ *   false: off (every GEMV takes defaultGemvVariant's)
+ *   true: on, the choice cached in IndexedDB where there is one
+ *   { store, budgetMs, space }: on; store: a TuningStore (null: no cache; default as for true);
+ *     budgetMs (default TUNING_BUDGET_MS); space(scheme, features) -> variants (default gemvVariants)
+ */
+export function tuningSettings(tune, gpu) {
+  const browser = typeof indexedDB !== 'undefined';
+  if (tune === false || (tune === undefined && (!browser || gpu.fallbackAdapter))) return null;
+  const given = tune === true || tune === undefined ? {} : tune;
+  const { store = browser ? new IndexedDBStore() : null, budgetMs = TUNING_BUDGET_MS, space = gemvVariants } = given;
+  return { store, budgetMs, space };
+}
+
+// --- the tuner -------------------------------------------------------------------------------------
+
+/**
+ * Chooses the GEMV variant of each distinct shape among a model's GEMV dispatches on this device.
+ * gpu: a device.js Gpu; kernels: its kernels.js Kernels (the sources' folder and preamble, for
+ * the cache key); manifest: the model's manifest object; sites: the model's GEMV dispatches, each
+ *   { shape: { rows, cols, scheme } (the weight's rows, K and manifest scheme), files: the file
+ *     names of its other parts (scheme, input, epilogue), dispatch(variant) -> Promise<a kernels.js
+ *     Dispatch of this site in that variant, its pipeline compiling> }
+ *   whose default variant is defaultGemvVariant's (the dispatch they run now); sites of one shape
+ *   (input and epilogue aside) share one choice, timed on the first of them with its own buffers
+ *   (run before any prefill: what it writes is scratch). The step uniform must hold a decode row.
+ * settings: tuningSettings()'s; onProgress(loaded, total): shapes decided of all.
+ * Resolves to { dispatches: Map site -> Dispatch of its chosen variant (compiled; only where that
+ *   is not the default), report: { cached (the choice came from the store), ms (time taken),
+ *   shapes: [{ key, default, chosen (variants), us: { [gemvVariantName]: GPU time per run, µs } }] } }
+ *   (us is empty for a cached choice). Never rejects: a variant that fails is skipped, a store
+ *   that fails is no store (with a console warning); a lost device shows at the model's next use.
+ */
+export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs, space }, onProgress = () => {}) {
+  const started = performance.now();
+  const shapes = [];
+  for (const site of sites) {
+    const key = `${site.shape.scheme} ${site.shape.rows}x${site.shape.cols}`;
+    let entry = shapes.find((shape) => shape.key === key);
+    if (!entry) {
+      const { rows, scheme } = site.shape;
+      entry = { key, sites: [], default: defaultGemvVariant(rows, scheme, gpu.features),
+        candidates: space(scheme, gpu.features) };
+      shapes.push(entry);
+    }
+    entry.sites.push(site);
+  }
+  // the shapes that read the most weight bytes per token first: if the budget runs out, they were timed
+  const bytes = (shape) => shape.sites.length * shape.sites[0].shape.rows * shape.sites[0].shape.cols;
+  shapes.sort((a, b) => bytes(b) - bytes(a));
+  const storeKey = store && await attempt('name the tuned kernel choice', () => cacheKey(gpu, kernels, manifest, shapes));
+  const cached = storeKey && await attempt('read the tuned kernel choice', () => store.get(storeKey));
+  onProgress(0, shapes.length);
+  const report = { cached: Boolean(cached), ms: 0, shapes: [] };
+  const deadline = started + budgetMs;
+  if (!cached) {
+    // every candidate's pipeline compiles first (those not made before the deadline are left
+    // out): compiles running beside the timed passes would slow them unevenly (on CPU adapters
+    // they share the cores)
+    const compiling = [];
+    for (const shape of shapes) {
+      shape.trials = [];
+      for (const variant of [shape.default, ...shape.candidates.filter((v) => !sameVariant(v, shape.default))]) {
+        if (performance.now() > deadline) break;
+        const sites = [];  // made one at a time: made() gives each its own error scope
+        for (const site of shape.sites) sites.push((await made(gpu, () => site.dispatch(variant))).compiled);
+        shape.trials.push({ variant, dispatch: Promise.all(sites).then((each) => (each.every(Boolean) ? each : null)) });
+        compiling.push(shape.trials.at(-1).dispatch);
+      }
+    }
+    await beforeDeadline(Promise.all(compiling), deadline);
+  }
+  for (const [i, shape] of shapes.entries()) {
+    const stored = cached?.[shape.key];
+    const slotEnd = performance.now() + (deadline - performance.now()) / (shapes.length - i);
+    const { chosen, us } = cached
+      ? { chosen: shape.candidates.find((variant) => stored && sameVariant(variant, stored)) ?? shape.default, us: {} }
+      : await timeShape(gpu, shape.trials, shape.default, slotEnd);
+    report.shapes.push({ key: shape.key, default: shape.default, chosen, us });
+    onProgress(i + 1, shapes.length);
+  }
+  if (storeKey && !cached) {
+    const record = Object.fromEntries(report.shapes.map(({ key, chosen }) => [key, chosen]));
+    await attempt('keep the tuned kernel choice', () => store.set(storeKey, record));
+  }
+  const dispatches = new Map();
+  for (const [i, shape] of shapes.entries()) {
+    const { chosen } = report.shapes[i];
+    if (sameVariant(chosen, shape.default)) continue;
+    const timed = await shape.trials?.find(({ variant }) => sameVariant(variant, chosen))?.dispatch;
+    for (const [j, site] of shape.sites.entries()) {
+      const dispatch = timed?.[j] ?? await (await made(gpu, () => site.dispatch(chosen))).compiled;
+      if (dispatch) dispatches.set(site, dispatch);  // else that site keeps its default
+    }
+  }
+  report.ms = performance.now() - started;
+  return { dispatches, report };
+}
+
+// The chosen variant of a shape and each candidate's time (µs per run { [gemvVariantName]: µs }),
+// from `trials` ([{ variant, dispatch: Promise<Dispatch[] | null> }]: the dispatches of every site
+// of the shape, the default (`fallback`) first)
+// until `slotEnd` (performance.now() ms): an empty pass (what a pass costs besides its runs: the
+// wall clock's submit and wait) and the default's pass size the repeats, then every candidate that
+// compiled runs ROUNDS passes, the candidates taking turns; one the device reports an error for is
+// dropped. A run's time is (its pass's time - the empty pass's) / repeats.
+async function timeShape(gpu, trials, fallback, slotEnd) {
+  const best = new Map(); // variant -> fastest µs per run
+  const base = trials.length ? await beforeDeadline(trials[0].dispatch, slotEnd) : null;
+  if (!base || base === TIMED_OUT) return pick(best, fallback);
+  // µs of the fastest of two passes of `repeats` runs (a pipeline's first pass may carry one-off
+  // work), or null where the device reports an error or the slot ends first
+  const fastestPass = async (dispatch, repeats) => {
+    let fastest = Infinity;
+    for (let i = 0; i < 2; i++) {
+      const us = await beforeDeadline(timePass(gpu, dispatch, repeats).catch(() => null), slotEnd);
+      if (typeof us !== 'number') return null;
+      fastest = Math.min(fastest, us);
+    }
+    return fastest;
+  };
+  const empty = await fastestPass(base, 0);
+  const calibration = empty === null ? null : await fastestPass(base, CALIBRATION_REPEATS);
+  if (calibration === null) return pick(best, fallback);
+  const run = (calibration - empty) / CALIBRATION_REPEATS;
+  // (a pass shorter than the timestamps' quantum reads as long as an empty one)
+  const repeats = run > 0 ? Math.max(1, Math.min(MAX_REPEATS, Math.round((1000 * PASS_MS) / run))) : MAX_REPEATS;
+  const failed = new Set();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const { variant, dispatch: made } of trials) {
+      const dispatch = await beforeDeadline(made, slotEnd);
+      if (dispatch === TIMED_OUT) return pick(best, fallback);
+      if (!dispatch || failed.has(variant)) continue;
+      const us = await beforeDeadline(timePass(gpu, dispatch, repeats).catch(() => null), slotEnd);
+      if (us === TIMED_OUT) return pick(best, fallback);
+      if (us === null) failed.add(variant);
+      else best.set(variant, Math.min(best.get(variant) ?? Infinity, Math.max(0, us - empty) / repeats));
+    }
+  }
+  return pick(best, fallback);
+}
+
+// { chosen, us } from `best` (variant -> µs per run): the fastest, the default (`fallback`) unless
+// another beats it by MARGIN.
+function pick(best, fallback) {
+  let chosen = fallback;
+  const limit = (best.get(fallback) ?? Infinity) * (1 - MARGIN);
+  const us = {};
+  for (const [variant, time] of best) {
+    us[gemvVariantName(variant)] = time;
+    if (time < limit && time < (best.get(chosen) ?? Infinity)) chosen = variant;
+  }
+  return { chosen, us };
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+// What `promise` resolves to, or TIMED_OUT once performance.now() passes `at` (ms) first.
+async function beforeDeadline(promise, at) {
+  let timer;
+  const timeout = new Promise((resolve) => { timer = setTimeout(resolve, Math.max(0, at - performance.now()), TIMED_OUT); });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// { compiled: Promise<Dispatch | null> } of make() -> Promise<Dispatch>: the dispatch once its
+// pipeline has compiled, null where it cannot be made or compiled. The device's validation errors
+// while it is made (a shader that does not compile reports one) are caught here rather than left
+// to fail the model; one make() at a time, so that the error scope is its own.
+async function made(gpu, make) {
+  gpu.device.pushErrorScope('validation');
+  const dispatch = await make().catch(() => null);
+  const error = await gpu.device.popErrorScope();
+  if (error || !dispatch) return { compiled: Promise.resolve(null) };
+  return { compiled: dispatch.kernel.compiled.then(() => dispatch, () => null) };
+}
+
+// Time (µs) of one compute pass of `repeats` runs of `dispatches` in turn (kernels.js Dispatches,
+// encoded for one decode row): GPU timestamps where the device has 'timestamp-query', else the wall clock
+// from submit to onSubmittedWorkDone. Rejects when the device reports an error for it.
+async function timePass(gpu, dispatches, repeats) {
+  const { device } = gpu;
+  const timestamps = device.features.has('timestamp-query');
+  const querySet = timestamps ? device.createQuerySet({ label: 'tuning', type: 'timestamp', count: 2 }) : null;
+  const resolved = timestamps ? gpu.buffer({ label: 'tuning timestamps', size: 16,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
+  const read = timestamps ? gpu.buffer({ label: 'tuning timestamps readback', size: 16,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
+  try {
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: 'tuning' });
+    const pass = encoder.beginComputePass(timestamps
+      ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+    for (let i = 0; i < repeats; i++) dispatches[i % dispatches.length].encode(pass, 1);
+    pass.end();
+    if (timestamps) {
+      encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
+      encoder.copyBufferToBuffer(resolved, 0, read, 0, 16);
+    }
+    const start = performance.now();
+    device.queue.submit([encoder.finish()]);
+    const error = await device.popErrorScope();
+    if (error) throw new Error(`timing ${dispatches[0].kernel.name}: ${error.message}`);
+    let ns;
+    if (timestamps) {
+      await read.mapAsync(GPUMapMode.READ);
+      const [begin, end] = new BigInt64Array(read.getMappedRange());
+      ns = Number(end - begin);
+      read.unmap();
+    } else {
+      await device.queue.onSubmittedWorkDone();
+      ns = 1e6 * (performance.now() - start);
+    }
+    return ns / 1000;
+  } finally {
+    querySet?.destroy();
+    if (timestamps) [resolved, read].forEach((buffer) => gpu.release(buffer));
+  }
+}
+
+// --- the cache -------------------------------------------------------------------------------------
+
+// The store key of a model's GEMV choice: the adapter and the features the kernels use, the
+// manifest, every GEMV-relevant WGSL source with the path's preamble, and each shape's candidates
+// (a change to any of them is a new search).
+async function cacheKey(gpu, kernels, manifest, shapes) {
+  const files = new Set(['common', ...kernels.libraries, 'gemv']);
+  for (const shape of shapes) {
+    for (const site of shape.sites) site.files.forEach((file) => files.add(file));
+    for (const { dot } of shape.candidates) files.add(dot);
+  }
+  const sources = await Promise.all([...files].sort().map((file) => readText(new URL(`${file}.wgsl`, kernels.base).href)));
+  const text = JSON.stringify([gpu.adapter, gpu.features, gpu.subgroupSizes, kernels.preamble, sources, manifest,
+    shapes.map(({ key, candidates }) => [key, candidates])]);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return `gemv ${manifest.model_id} ${Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
+// run()'s result, or undefined (with a console warning) where it throws: a cache that fails is no cache.
+async function attempt(what, run) {
+  try {
+    return await run();
+  } catch (error) {
+    console.warn(`Could not ${what}: ${error.message}`);
+    return undefined;
+  }
+}
+
+/**
+ * @typedef {object} TuningStore  where tuned choices are kept between loads
+ * @property {(key: string) => Promise<object | undefined> | object | undefined} get  the record stored under key
+ * @property {(key: string, record: object) => Promise<void> | void} set
+ * (a Map is one, for a cache that lasts as long as the process)
+ */
+
+const DATABASE = 'sitegen-kernel-tuning';
+const OBJECTS = 'choices';
+
+/** The TuningStore of browsers: an IndexedDB database of this origin. Rejects where IndexedDB fails. */
+export class IndexedDBStore {
+  async get(key) {
+    return this.#request('readonly', (objects) => objects.get(key));
+  }
+
+  async set(key, record) {
+    await this.#request('readwrite', (objects) => objects.put(record, key));
+  }
+
+  // The result of ask(object store) -> IDBRequest in one transaction of `mode`, once it is complete.
+  async #request(mode, ask) {
+    const database = await settled(() => {
+      const opening = indexedDB.open(DATABASE, 1);
+      opening.onupgradeneeded = () => opening.result.createObjectStore(OBJECTS);
+      return opening;
+    });
+    try {
+      const transaction = database.transaction(OBJECTS, mode);
+      const complete = new Promise((resolve, reject) => {
+        transaction.oncomplete = resolve;
+        transaction.onerror = () => reject(transaction.error);
+        transaction.onabort = () => reject(transaction.error ?? new Error('IndexedDB transaction aborted'));
+      });
+      const [result] = await Promise.all([settled(() => ask(transaction.objectStore(OBJECTS))), complete]);
+      return result;
+    } finally {
+      database.close();
+    }
+  }
+}
+
+// An IDBRequest's result (request() makes it), or its error.
+function settled(request) {
+  return new Promise((resolve, reject) => {
+    const asked = request();
+    asked.onsuccess = () => resolve(asked.result);
+    asked.onerror = () => reject(asked.error);
+  });
+}

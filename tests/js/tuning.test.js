@@ -1,0 +1,173 @@
+// GEMV variants tuned per device (runtime/webgpu/tuning.js) on the real adapter: the variant space
+// and its default, and loads of the tiny-llama fixture that tune (timing every candidate of each
+// distinct GEMV shape), use a choice a store kept, skip a variant whose pipeline does not compile,
+// keep within their budget, and decode the same tokens as an untuned load. That every variant of
+// the space computes what the CPU reference does is kernels.test.js's matmul tests (checkMatmul
+// runs gemvVariants). This adapter is a CPU one (CI: 2 cores): the searches here time a space of
+// two variants, and check what the tuner does, not which variant wins.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADAPTER } from './helpers/gpu.js';
+import { fixture, loadFixture } from './helpers/model_files.js';
+import { greedy } from './helpers/decoding.js';
+import { loadModel } from '../../runtime/webgpu/model.js';
+import { requestDevice } from '../../runtime/webgpu/device.js';
+import {
+  defaultGemvVariant, gemvVariantName, gemvVariants, tuningSettings, TUNING_BUDGET_MS,
+} from '../../runtime/webgpu/tuning.js';
+
+const BUDGET_MS = 5000;  // ample: these tests check what a search finds, the last one that it ends in time
+const MAX_CONTEXT = 256;
+const same = (a, b) => a.rows === b.rows && a.dot === b.dot;
+
+describe('the GEMV variant space', () => {
+  const withDots = { integerDot: true };
+  const floatOnly = { integerDot: false };
+
+  test('rows per workgroup 4, 8 and 16 on each group-dot part the scheme and device run', () => {
+    assert.deepEqual(gemvVariants('q4g32', withDots).map(gemvVariantName), ['4 rows, dot_float', '8 rows, dot_float',
+      '16 rows, dot_float', '4 rows, dot_q4g32_int16', '8 rows, dot_q4g32_int16', '16 rows, dot_q4g32_int16']);
+    for (const [scheme, features] of [['q4g32', floatOnly], ['q8g32', withDots], ['q4g32m', withDots], ['f16', withDots]]) {
+      assert.deepEqual(gemvVariants(scheme, features), [4, 8, 16].map((rows) => ({ rows, dot: 'dot_float' })), scheme);
+    }
+  });
+
+  test('the default (the rules measured on an H200) is in the space of every weight', () => {
+    assert.deepEqual(defaultGemvVariant(4864, 'q4g32', withDots), { rows: 4, dot: 'dot_float' });
+    assert.deepEqual(defaultGemvVariant(37888, 'q4g32', withDots), { rows: 16, dot: 'dot_q4g32_int16' });
+    assert.deepEqual(defaultGemvVariant(37888, 'q4g32', floatOnly), { rows: 8, dot: 'dot_float' });
+    assert.deepEqual(defaultGemvVariant(151936, 'q8g32', withDots), { rows: 8, dot: 'dot_float' });
+    for (const scheme of ['q4g32', 'q8g32', 'q4g32m', 'f16']) {
+      for (const features of [withDots, floatOnly]) {
+        for (const rows of [64, 8192]) {
+          const variant = defaultGemvVariant(rows, scheme, features);
+          assert.ok(gemvVariants(scheme, features).some((v) => same(v, variant)), `${scheme} ${rows} rows`);
+        }
+      }
+    }
+  });
+
+  test('the loadModel option: off by default in Node, where nothing keeps the choice', async () => {
+    const gpu = { fallbackAdapter: false };
+    assert.equal(tuningSettings(undefined, gpu), null);
+    assert.equal(tuningSettings(false, gpu), null);
+    assert.deepEqual(tuningSettings(true, gpu), { store: null, budgetMs: TUNING_BUDGET_MS, space: gemvVariants });
+    const store = new Map();
+    assert.deepEqual(tuningSettings({ store, budgetMs: 5 }, gpu), { store, budgetMs: 5, space: gemvVariants });
+  });
+});
+
+describe(`GEMV tuning at load on ${ADAPTER}`, () => {
+  const llama = fixture('tiny-llama');
+  const load = (options) => loadFixture(loadModel, llama, { maxContext: MAX_CONTEXT, f16: false, ...options });
+  // The distinct GEMV shapes of tiny-llama (scheme rows x K): QKV, output, gate/up, down, LM head.
+  const SHAPES = ['q4g32 128x64', 'q4g32 64x64', 'q4g32 256x64', 'q4g32 64x128', 'q4g32 384x64'];
+  // A smaller space than the real one (whose every variant kernels.test.js checks), its first and
+  // last (4 rows on floats, tiny-llama's default; 16 on integer dots where the device has them):
+  // CPU adapters compile a GEMV pipeline in about 0.1 s, and these tests are about the tuner.
+  const twoVariants = (scheme, features) => [gemvVariants(scheme, features)[0], gemvVariants(scheme, features).at(-1)];
+  const store = recordingStore();
+  let untuned;
+  before(async () => {
+    untuned = await load({ tune: false });
+  });
+  after(() => untuned?.destroy());
+
+  test('tunes every distinct GEMV shape once, keeps the fastest, stores it; a later load takes the stored choice', async () => {
+    const progress = [];
+    const model = await load({ tune: { store, budgetMs: BUDGET_MS, space: twoVariants },
+      onProgress: (report) => progress.push(report) });
+    try {
+      const { tuning } = model;
+      assert.equal(tuning.cached, false);
+      assert.deepEqual(tuning.shapes.map((shape) => shape.key).sort(), [...SHAPES].sort());
+      const names = twoVariants('q4g32', model.gpu.features).map(gemvVariantName);
+      for (const shape of tuning.shapes) {
+        assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), shape.key);
+        const fastest = Math.min(...Object.values(shape.us));
+        assert.ok(shape.us[gemvVariantName(shape.chosen)] === fastest || same(shape.chosen, shape.default), shape.key);
+      }
+      // (a CPU adapter on a busy machine may stall a pass past its shape's share of the budget)
+      assert.ok(tuning.shapes.filter((shape) => Object.keys(shape.us).length === names.length).length >= 3,
+        'most shapes timed every candidate');
+      assert.ok(tuning.ms < BUDGET_MS, `${tuning.ms} ms`);
+      const stages = progress.filter((report) => report.stage === 'tuning');
+      assert.deepEqual(stages.map(({ loaded, total }) => [loaded, total]), [0, 1, 2, 3, 4, 5].map((done) => [done, 5]));
+      assert.equal(progress.at(-1).stage, 'tuning');
+      assert.deepEqual(store.asked.map(([what]) => what), ['get', 'set']);
+      assert.equal(store.size, 1);
+      const [record] = store.values();
+      assert.deepEqual(record, Object.fromEntries(tuning.shapes.map(({ key, chosen }) => [key, chosen])));
+    } finally {
+      await model.destroy();
+    }
+
+    // a later load: the record, changed as a search on another device might have chosen (every
+    // shape the variant other than its default), is used without timing, and decodes the untuned
+    // load's tokens
+    const [[key, record]] = store.entries();
+    const space = twoVariants('q4g32', untuned.gpu.features);
+    for (const shape of SHAPES) record[shape] = space[1];
+    const later = await load({ tune: { store, budgetMs: BUDGET_MS, space: twoVariants } });
+    try {
+      assert.equal(later.tuning.cached, true);
+      assert.deepEqual(store.asked.slice(2), [['get', key]]);  // the same key; read, not searched again nor written
+      assert.ok(later.tuning.shapes.every((shape) => Object.keys(shape.us).length === 0), 'nothing timed');
+      assert.deepEqual(Object.fromEntries(later.tuning.shapes.map(({ key: shape, chosen }) => [shape, chosen])), record);
+      const ids = await greedy(later, llama.prompt_ids, llama.greedy_ids.length);
+      assert.deepEqual(ids, await greedy(untuned, llama.prompt_ids, llama.greedy_ids.length));
+      assert.deepEqual(ids, llama.greedy_ids);
+    } finally {
+      await later.destroy();
+    }
+  });
+
+  test('a variant whose pipeline does not compile is skipped; wall-clock timing without timestamp queries', async () => {
+    // the space has a group-dot "part" that redeclares the input part's functions: its shader
+    // fails to compile, for real, on every shape; the device has no 'timestamp-query'
+    const broken = { rows: 4, dot: 'in_plain' };
+    const space = (scheme, features) => [...twoVariants(scheme, features), broken];
+    const plain = await requestDevice({ timestamps: false });
+    const model = await load({ gpu: plain.device, tune: { store: null, budgetMs: BUDGET_MS, space } });
+    try {
+      assert.equal(model.gpu.device.features.has('timestamp-query'), false);
+      const names = twoVariants('q4g32', model.gpu.features).map(gemvVariantName);
+      for (const shape of model.tuning.shapes) {
+        assert.ok(!same(shape.chosen, broken), shape.key);
+        assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), shape.key);
+      }
+      assert.ok(model.tuning.shapes.some((shape) => Object.keys(shape.us).length === names.length), 'the others were timed');
+      assert.equal(model.gpu.error, null, 'the failed compiles left no error on the device');
+      assert.deepEqual(await greedy(model, llama.prompt_ids, 8), llama.greedy_ids.slice(0, 8));
+    } finally {
+      await model.destroy();
+      plain.destroy();
+    }
+  });
+
+  test('the search ends at its budget: what was not timed keeps its default', async () => {
+    const budgetMs = 100;
+    const model = await load({ tune: { store: null, budgetMs } });
+    try {
+      // (timers and the event loop add a little; pipelines of a non-default choice compile after it)
+      assert.ok(model.tuning.ms < budgetMs + 400, `${model.tuning.ms} ms`);
+      for (const shape of model.tuning.shapes) {
+        if (Object.keys(shape.us).length < 2) assert.deepEqual(shape.chosen, shape.default, shape.key);
+      }
+      assert.equal(model.tuning.shapes.length, SHAPES.length);
+    } finally {
+      await model.destroy();
+    }
+  });
+});
+
+// A TuningStore that is a Map, remembering what was asked of it ([['get' | 'set', key]]).
+function recordingStore() {
+  const store = new Map();
+  store.asked = [];
+  const [get, set] = [store.get, store.set];
+  store.get = (key) => { store.asked.push(['get', key]); return get.call(store, key); };
+  store.set = (key, value) => { store.asked.push(['set', key]); return set.call(store, key, value); };
+  return store;
+}
