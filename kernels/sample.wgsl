@@ -35,6 +35,8 @@ var<workgroup> chunk_at: u32;
 var<workgroup> chunk_goal: f32;
 var<workgroup> drawn_at: u32;
 
+// What `mode` measures (sample_bounds.wgsl: COUNT or MASS) of the `count` gathered scores with key
+// >= each of 16 values, summed over the workgroup (all invocations call it).
 fn measure(values: array<vec4<u32>, 4>, mode: u32, count: u32, lid: u32) -> array<vec4<f32>, 4> {
   var acc: array<vec4<f32>, 4>;
   // BATCH candidates per invocation per iteration, all loaded before any is used: the trip count
@@ -80,11 +82,11 @@ fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, count: u32, lid
     let step = span / 16u + 1u;
     var values: array<vec4<u32>, 4>;
     for (var j = 0u; j < 16u; j++) { values[j / 4u][j % 4u] = low + select(span, (j + 1u) * step, step <= span / (j + 1u)); }
-    let measured = measure(values, mode, count, lid);
+    let at_values = measure(values, mode, count, lid);
     var next_low = low;
     var next_high = high;
     for (var j = 0u; j < 16u; j++) {
-      let value = measured[j / 4u][j % 4u];
+      let value = at_values[j / 4u][j % 4u];
       if (value >= goal) {
         next_low = values[j / 4u][j % 4u];
       } else if (next_high == high) {
@@ -144,9 +146,9 @@ fn threshold_among(low: u32, high: u32, goal: f32, share: f32, mode: u32, count:
   var at_low = 0.0;
   for (var j = 0u; j < count; j++) {
     let other = key_of(scores[V + j]);
-    let measure = measured(mode, scores[2u * V + j]);
-    at_or_above += select(0.0, measure, other >= key);
-    at_low += select(0.0, measure, other >= low);
+    let amount = measured(mode, scores[2u * V + j]);
+    at_or_above += select(0.0, amount, other >= key);
+    at_low += select(0.0, amount, other >= low);
   }
   let reaches = lid < count && key >= low && key <= high && at_or_above >= goal + share * at_low;
   return max(low, argmax(vec2<u32>(select(0u, key, reaches), 0u), lid).x);

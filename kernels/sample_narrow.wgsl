@@ -52,11 +52,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();  // the stores above, for every invocation
   for (var j = lid; j <= THRESHOLDS; j += WG) {
     let value = vec4<u32>(threshold_at(bounds, j));
-    var measure = vec4<f32>();
+    var amounts = vec4<f32>();
     // none of them lies above the bounds (value j = THRESHOLDS)
     for (var e = 0u; e < select((within + 3u) / 4u, 0u, j == THRESHOLDS); e++) {
-      measure += select(vec4<f32>(), within_weights[e], within_keys[e] >= value);
+      amounts += select(vec4<f32>(), within_weights[e], within_keys[e] >= value);
     }
-    measures[(ROUND * NARROW_GROUPS + wid.x) * (THRESHOLDS + 1u) + j] = above_all + (measure.x + measure.y + measure.z + measure.w);
+    measures[(ROUND * NARROW_GROUPS + wid.x) * (THRESHOLDS + 1u) + j] = above_all + (amounts.x + amounts.y + amounts.z + amounts.w);
   }
 }
