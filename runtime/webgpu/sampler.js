@@ -28,7 +28,6 @@ export class Sampler {
   #readbacks;
   #copies = 0;    // draws copied to a readback buffer so far (the next one's slot: copies % READBACKS)
   #unread = 0;    // of those, the draws not read back yet
-
   #drawing = false;  // the configured draw is at a temperature (the narrowing rounds run)
 
   /**
