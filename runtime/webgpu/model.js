@@ -29,8 +29,34 @@ import { ModelNotLoadedError } from '../errors.js';
 const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed); rows
                                 // per workgroup and group dots: tuning.js (its default, or tuned per device)
-const GEMM = { WG: 64, TOKENS: 8 };  // matrix-matrix: invocations per workgroup; TOKENS as in gemm.wgsl
+// The prefill matmul's kernels: workgroup-memory tiles on GPUs (gemm_tiled.wgsl: 4 TILE_X weight-row
+// slots by 8 WG / TILE_X tokens per workgroup), register tiles without barriers on CPU adapters
+// (gemm.wgsl: 4 slots by 8 tokens per invocation). constants: the kernel's overrides;
+// grid(slot tiles of 4 rows, chunk rows) -> workgroups.
+export const GEMMS = {
+  gemm_tiled: tiledGemm({ WG: 64, TILE_X: 8 }),
+  gemm: { constants: { WG: 64 }, grid: (tiles, rows) => [Math.ceil(tiles / 64), Math.ceil(rows / 8)] },
+};
+
+// gemm_tiled.wgsl with WG invocations, TILE_X of them along the slots (WG / 8 <= TILE_X <= WG)
+function tiledGemm(constants) {
+  const tokensPerBlock = 8 * (constants.WG / constants.TILE_X);
+  return { constants, grid: (tiles, rows) => [Math.ceil(tiles / constants.TILE_X), Math.ceil(rows / tokensPerBlock)] };
+}
 const SMALL_WG = 64;            // element-wise kernels
+// A decode step splits a layer's attention over the context (flash-decoding: attention.wgsl with
+// SPLIT, then attention_combine.wgsl) once it walks more than this many tiles of the attention
+// workgroup (512 positions on GPUs). GPU time of one layer's attention on an H200 (issue 13; the
+// heads of Qwen2-0.5B, Llama-3.2-1B, Qwen2-7B): at 2 tiles the single pass (13-21 µs) and the split
+// with its merge (15-19 µs) are about even; from 3 tiles on the split wins, and stays nearly flat
+// (1024 positions: 23-38 against 16-18 µs; 4096: 80-140 against 21-30 µs).
+const SPLIT_AFTER_TILES = 2;
+// Query heads of a KV head's group per split workgroup, at most (attention.wgsl takes 1 to 4, a
+// vec4's lanes): more read each K/V row fewer times, but lengthen each workgroup's walk. On those
+// heads one was fastest for head_dim 64 (Llama-3.2-1B at 4096 positions: 24 µs, 29 with two) but
+// 30-55% slower than two for Qwen2-7B's 128 (4096: 35 against 27 µs; 16384: 136 against 88), four
+// slower than two up to 4096 positions: two bound the worst case.
+const SPLIT_QUERIES = 2;
 
 /**
  * Loads `manifest`'s model (a sitegen-model manifest object: model_format.js) onto a WebGPU device.
@@ -44,6 +70,12 @@ const SMALL_WG = 64;            // element-wise kernels
  *     the model and the device's binding limit)
  *   maxBindingBytes: a lower binding limit than the device's (tests force row-block splitting)
  *   f16: false to use the f32 path where shader-f16 exists
+ *   attentionSplit: { threshold, span }: a decode step splits the attention of a layer that walks
+ *     more than `threshold` positions over workgroups of `span` positions each (flash-decoding);
+ *     default: threshold SPLIT_AFTER_TILES tiles of the attention workgroup, span one tile. Tests
+ *     force the split at short lengths with small values
+ *   gemm: the prefill matmul kernel, a key of GEMMS: 'gemm_tiled' (default on GPUs) or 'gemm'
+ *     (default on CPU adapters, which run its lack of barriers faster); tests run both everywhere
  *   tune: the GEMV variants tuned on this device once the pipelines have compiled (tuning.js
  *     tuningSettings: by default on in browsers (IndexedDB keeps the choice) on a GPU adapter; false:
  *     off; true; { store, budgetMs, space }); the outcome is the model's `tuning` (null when off)
@@ -54,9 +86,12 @@ const SMALL_WG = 64;            // element-wise kernels
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
-  f16 = true, tune,
+  f16 = true, tune, attentionSplit, gemm,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
+  if (gemm !== undefined && !Object.hasOwn(GEMMS, gemm)) {
+    throw new TypeError(`loadModel: gemm '${gemm}' is none of ${Object.keys(GEMMS).join(', ')}; leave it out for the adapter's default.`);
+  }
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
   await assertRunnable(manifest, { runner: 'This runtime' });
   onProgress({ stage: 'manifest', loaded: 1, total: 1 });
@@ -66,7 +101,7 @@ export async function loadModel(manifest, {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
     const kernels = await Kernels.create(gpu);
-    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit });
+    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm });
     // build() asks for every runtime tensor the forward pass binds: the manifest must list those
     // and no others (the test that the build's tensor table and this forward pass agree)
     await model.build();
@@ -99,12 +134,14 @@ class Model {
   #layers;
   #lmHead;
   #gemvs = [];         // every GEMV dispatch's site (tuning.js tuneGemv), with its matmul { gemv, gemm }
+  #attentionWG;        // invocations of an attention workgroup, its tile of positions
+  #split;              // { threshold, span } of decode attention split over the context (loadModel's attentionSplit)
   #tokenWords = new Uint32Array(PREFILL_CHUNK);
   #dims;
   tuning = null;       // tuneGemv's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
-  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit }) {
+  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm }) {
     const a = manifest.architecture;
     this.gpu = gpu;  // for this backend's tests (memory checks); the engine uses `lost`
     // pending unless the device is lost: destroy() resolves gpu.lost with null
@@ -120,6 +157,14 @@ class Model {
     this.contextLength = Math.min(a.context_length, maxContext, fits);
     this.#positions = new CachePositions(this);
     this.#weights = weights;
+    // attention walks the cache one workgroup-wide tile at a time: wide tiles on GPUs; CPU adapters
+    // pay for every barrier per subgroup, so narrow ones there
+    // (a power of two, for the reductions, and at least head_dim: 4 or more planes of head_dim / 4
+    // lanes; head_dim need not be one: the lanes past attention.wgsl's last whole plane are dropped)
+    this.#attentionWG = Math.max(kernels.cpuLike ? 64 : Math.min(256, gpu.limits.maxComputeInvocationsPerWorkgroup),
+      2 ** Math.ceil(Math.log2(d.headDim)));
+    this.gemm = gemm ?? (kernels.cpuLike ? 'gemm' : 'gemm_tiled');  // the prefill matmul's file: a key of GEMMS
+    this.#split = { threshold: SPLIT_AFTER_TILES * this.#attentionWG, span: this.#attentionWG, ...attentionSplit };
 
     const storage = (label, bytes) => gpu.buffer({ label, size: bytes,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
@@ -139,6 +184,8 @@ class Model {
       // sandwich_norms: a projection's output, normalised before it is added to x
       proj: a.sandwich_norms ? storage('projection output', 4 * rows * d.hidden) : null,
       none: storage('no bias or gain', 16),  // bound where a kernel's switch leaves a buffer unread
+      // a split decode step's partial softmax states, [splits, heads, head_dim + 4] (attention.wgsl)
+      partials: storage('attention partials', 4 * Math.ceil(this.contextLength / this.#split.span) * d.heads * (d.headDim + 4)),
       kCache: Array.from({ length: d.layers }, (_, i) => storage(`k cache ${i}`, elementBytes * this.contextLength * d.kv)),
       vCache: Array.from({ length: d.layers }, (_, i) => storage(`v cache ${i}`, elementBytes * this.contextLength * d.kv)),
     };
@@ -168,13 +215,6 @@ class Model {
     }));
 
     const cache = { HEADS: d.heads, KV_HEADS: d.kvHeads, HEAD_DIM: d.headDim, CONTEXT: this.contextLength };
-    // attention walks the cache one workgroup-wide tile at a time: wide tiles on GPUs; CPU adapters
-    // (small fixed subgroups) pay for every barrier per subgroup, so narrow ones there
-    const cpuLike = this.#kernels.subgroupSize > 0 && this.#kernels.subgroupSize < 16;
-    // (a power of two, for the reductions, and at least head_dim: 4 or more planes of head_dim / 4
-    // lanes; head_dim need not be one: the lanes past attention.wgsl's last whole plane are dropped)
-    const attentionWG = Math.max(cpuLike ? 64 : Math.min(256, this.gpu.limits.maxComputeInvocationsPerWorkgroup),
-      2 ** Math.ceil(Math.log2(d.headDim)));
     // one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D values; the first
     // ROTARY_DIM of them turn (partial_rotary_factor). WG: at most 64 and head_dim / 2, and a power of
     // two dividing head_dim (headDim & -headDim is the largest), as rope_kv.wgsl needs
@@ -182,10 +222,25 @@ class Model {
       WG: Math.min(SMALL_WG, d.headDim / 2, d.headDim & -d.headDim),
       QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
-    // a sliding layer's window (sliding_window, layer_types)
-    const attention = (sliding) => this.#kernels.kernel('attention', { constants: { WG: attentionWG, ...cache,
-      SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
-      WINDOW: sliding ? a.sliding_window : 0 } });
+    // a sliding layer's window (sliding_window, layer_types); `split`: SPLIT and QUERIES, or none
+    const attention = (sliding, split = {}) => this.#kernels.kernel('attention', { constants: { WG: this.#attentionWG,
+      ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
+      WINDOW: sliding ? a.sliding_window : 0, ...split } });
+    // split: a KV head's group of query heads in the fewest workgroups of at most SPLIT_QUERIES, as even as can be
+    const group = d.heads / d.kvHeads;
+    const parts = Math.ceil(group / SPLIT_QUERIES);
+    const split = { SPLIT: this.#split.span, QUERIES: Math.ceil(group / parts) };
+    const combine = await this.#kernels.kernel('attention_combine', { constants: { HEADS: d.heads, HEAD_DIM: d.headDim } });
+    const attentionOf = async (layer, sliding) => {
+      const resources = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer], out: b.attn };
+      return {
+        window: sliding ? a.sliding_window : 0,
+        whole: (await attention(sliding)).dispatch({ ...resources, partials: b.none }, (rows) => [d.heads, rows]),
+        split: (await attention(sliding, split)).dispatch({ ...resources, partials: b.partials },
+          (splits) => [d.kvHeads * parts, splits]),
+        combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
+      };
+    };
     // sandwich_norms: the projection is stored whole, then normalised and added to x by rms_norm_add
     const normAdd = a.sandwich_norms
       && await this.#kernels.kernel('rms_norm_add', { constants: { WG: SMALL_WG, HIDDEN: d.hidden, EPS: d.eps } });
@@ -205,8 +260,7 @@ class Model {
         ropeKv: ropeKv.dispatch({ qkv: b.qkv, rope: sliding && b.ropeLocal ? b.ropeLocal : b.rope, q: b.q,
           k_cache: b.kCache[i], v_cache: b.vCache[i], qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none },
         (rows) => [d.heads + d.kvHeads, rows]),
-        attention: (await attention(sliding)).dispatch({ q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i],
-          out: b.attn }, (rows) => [d.heads, rows]),
+        attention: await attentionOf(i, sliding),
         outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn }, projection(one(`${layer}.ffn_norm`))),
         attnResidual: residual(normAdd && one(`${layer}.post_attn_norm`), one(`${layer}.ffn_norm`)),
         gateUp: await this.#matmul(w(`${layer}.gate_up`), { normed: true },
@@ -256,10 +310,11 @@ class Model {
     const gemv = async ({ rows, dot }) => (await this.#kernels.kernel('gemv', { parts: [...parts, { file: dot }],
       constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: rows } }))
       .dispatch(resources, () => Math.ceil(tiles / (rows / 4)));
-    const gemm = await this.#kernels.kernel('gemm', { parts, constants: { WG: GEMM.WG } });
+    const { constants, grid } = GEMMS[this.gemm];
+    const gemm = await this.#kernels.kernel(this.gemm, { parts, constants });
     const matmul = {
       gemv: await gemv(defaultGemvVariant(block.rows, tensor.scheme, this.#kernels.gpu.features)),
-      gemm: gemm.dispatch(resources, (rows) => [Math.ceil(tiles / GEMM.WG), Math.ceil(rows / GEMM.TOKENS)]),
+      gemm: gemm.dispatch(resources, (rows) => grid(tiles, rows)),
     };
     this.#gemvs.push({ shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme },
       files: parts.map((part) => part.file), dispatch: gemv, matmul });
@@ -278,9 +333,9 @@ class Model {
     this.tuning = report;
   }
 
-  // The network over one chunk of `rows` tokens at positions length.. (rows = 1: decoding, with
-  // matrix-vector kernels). `logits`: also compute the last row's logits.
-  #forward(pass, rows, logits) {
+  // The network over one chunk of `rows` tokens at positions end - rows ..= end - 1 (rows = 1:
+  // decoding, with matrix-vector kernels). `logits`: also compute the last row's logits.
+  #forward(pass, rows, end, logits) {
     const run = (dispatch) => dispatch.encode(pass, rows);
     const matmul = (pair) => run(rows === 1 ? pair.gemv : pair.gemm);
     const runIf = (dispatch) => dispatch && run(dispatch);
@@ -288,7 +343,7 @@ class Model {
     for (const layer of this.#layers) {
       matmul(layer.qkv);          // qkv = RMSNorm(x) · [Wq; Wk; Wv] (+ bias)
       run(layer.ropeKv);          // q, k (RMS-normalised per head: qk_norm) rotated (sliding layers: their own base); k, v cached
-      run(layer.attention);       // attn = softmax(q · kᵀ · scale) · v over the cache (a sliding layer's window), GQA
+      this.#attend(pass, layer.attention, rows, end);  // attn = softmax(q · kᵀ · scale) · v over the cache (a sliding layer's window), GQA
       matmul(layer.outProj);      // x += attn · Wo; normed = x ⊙ g (FFN norm) — or, sandwich_norms: proj = attn · Wo
       runIf(layer.attnResidual);  // sandwich_norms: x += RMSNorm(proj) ⊙ g_post; normed = x ⊙ g (FFN norm)
       matmul(layer.gateUp);       // hidden = act(RMSNorm(x) · Wgate) * (RMSNorm(x) · Wup), act silu or tanh GELU
@@ -296,6 +351,20 @@ class Model {
       runIf(layer.ffnResidual);   // sandwich_norms: x += RMSNorm(proj) ⊙ g_post; normed = x ⊙ g (next norm)
     }
     if (logits) for (const block of this.#lmHead) run(block.gemv);  // logits = RMSNorm(x[last]) · Eᵀ (soft-capped)
+  }
+
+  // A layer's attention (attentionOf's) for a chunk of `rows` ending at position end - 1: one
+  // workgroup per (head, row) walking all of a row's positions, or for a decode step that walks more
+  // than the threshold, splits of `span` positions (the host knows each step's position, also when it
+  // queues the step ahead of the last draw's readback) and their merge.
+  #attend(pass, attention, rows, end) {
+    const walked = attention.window ? Math.min(end, attention.window) : end;
+    if (rows > 1 || walked <= this.#split.threshold) {
+      attention.whole.encode(pass, rows);
+    } else {
+      attention.split.encode(pass, Math.ceil(walked / this.#split.span));
+      attention.combine.encode(pass, 1);
+    }
   }
 
   get length() {
@@ -323,7 +392,8 @@ class Model {
       device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, chunk.length);
       this.#uniform.set({ rows: chunk.length, pos: this.#positions.length + start });
       this.#uniform.write();
-      this.#run((pass) => this.#forward(pass, chunk.length, start + PREFILL_CHUNK >= ids.length));
+      const end = this.#positions.length + start + chunk.length;
+      this.#run((pass) => this.#forward(pass, chunk.length, end, start + PREFILL_CHUNK >= ids.length));
       if (onProgress) {
         const done = start + chunk.length;
         reported = Promise.all([reported, device.queue.onSubmittedWorkDone()]).then(() => onProgress(done));
@@ -386,8 +456,8 @@ class Model {
     this.#assertUsable();
     this.#positions.assertRoom(1);
     if (!this.#drawn) throw new Error('forwardAhead() runs the last draw: call sample() or step() first');
-    this.#placeStep();
-    this.#run((pass) => this.#forward(pass, 1, true));
+    const end = this.#placeStep();
+    this.#run((pass) => this.#forward(pass, 1, end, true));
     // that draw has run (another forwardAhead() or stepAhead() would run it again); tokens[0] still
     // holds it, so #tokenOnGpu and #submits stay
     this.#drawn = false;
@@ -406,16 +476,17 @@ class Model {
   // One decode step of the token in tokens[0] at position length, then a draw.
   #decode(options) {
     const want = this.#sampler.configure(options, this.#uniform);
-    this.#placeStep();
-    return this.#submit(want, (pass) => this.#forward(pass, 1, true));
+    const end = this.#placeStep();
+    return this.#submit(want, (pass) => this.#forward(pass, 1, end, true));
   }
 
   // The step uniform of one decode row at position length (written to the queue before the submit
-  // that reads it), and that position taken.
+  // that reads it), and that position taken; returns the length after it.
   #placeStep() {
     this.#uniform.set({ rows: 1, pos: this.#positions.length });
     this.#uniform.write();
     this.#positions.advance(1);
+    return this.#positions.length;
   }
 
   // One submit of what encodePass(pass) encodes into one compute pass, then encodeAfter(encoder)

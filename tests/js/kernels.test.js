@@ -13,8 +13,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from './helpers/gpu.js';
 import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
+import { attentionReference } from './helpers/attention_reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
 import { gemvVariants } from '../../runtime/webgpu/tuning.js';
+import { GEMMS } from '../../runtime/webgpu/model.js';
 import { Sampler } from '../../runtime/webgpu/sampler.js';
 
 // PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
@@ -83,7 +85,8 @@ for (const path of paths) {
         return y(j) + (bias ? biasValues[j] : 0);
       };
 
-      const variants = [...gemvVariants(scheme, gpu.features).map(({ rows: ROWS, dot }) => ['gemv', ROWS, dot]), ['gemm', 4]];
+      const variants = [...gemvVariants(scheme, gpu.features).map(({ rows: ROWS, dot }) => ['gemv', ROWS, dot]),
+        ...Object.keys(GEMMS).map((file) => [file])];
       for (const [kernel, ROWS, dot] of variants) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
@@ -105,9 +108,10 @@ for (const path of paths) {
           resources.hidden = h.buffer(4 * rows * n);
         }
         const tiles = Math.ceil(n / (gated ? 2 : 4));
-        const WG = kernel === 'gemv' ? h.kernels.subgroupSize || 64 : 64;
-        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : { WG } }, resources,
-          kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : [Math.ceil(tiles / WG), Math.ceil(rows / 8)], { rows });
+        const WG = h.kernels.subgroupSize || 64;
+        const grid = kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : GEMMS[kernel].grid(tiles, rows);
+        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : GEMMS[kernel].constants }, resources,
+          grid, { rows });
 
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
         const want = checked.flatMap((m) => Array.from({ length: n }, (_, j) => expected(m, j)));
@@ -129,6 +133,8 @@ for (const path of paths) {
 
     test('matmul q4g32: store with bias (QKV), GEMV and GEMM', () => checkMatmul({ bias: true }));
     test('matmul q4g32: fused RMSNorm input, store (LM head)', () => checkMatmul({ norm: true, n: 64, k: 96 }));
+    // gemm_tiled's second block of 64 tokens, its last one clamped
+    test('matmul q4g32: a chunk of 70 rows', () => checkMatmul({ norm: true, epilogue: 'residual', rows: 70, n: 40, k: 64 }));
     test('matmul q4g32: residual add epilogue writes x and x ⊙ g', () => checkMatmul({ epilogue: 'residual', rows: 9 }));
     test('matmul q4g32: fused RMSNorm input, SwiGLU epilogue', () => checkMatmul({ norm: true, epilogue: 'swiglu', n: 21 }));
     test('matmul q4g32: fused RMSNorm input, GeGLU (tanh GELU) epilogue', () => checkMatmul({ norm: true, epilogue: 'geglu', n: 21 }));
@@ -239,6 +245,23 @@ for (const path of paths) {
       });
     }
 
+    // The reference attention (helpers/attention_reference.js) of `rows` query rows at positions
+    // pos.. (q [rows, heads, dim]) over a cache [kvHeads, context, dim]: numbers [rows, heads, dim].
+    const attentionWant = (q, keys, values, { heads, kvHeads, dim, context, rows = 1, pos, window, scale, softcap }) => {
+      const want = [];
+      for (let m = 0; m < rows; m++) {
+        const length = pos + m + 1;
+        const first = window ? Math.max(0, length - window) : 0;
+        for (let head = 0; head < heads; head++) {
+          const kv = Math.floor(head / (heads / kvHeads));
+          const cache = (all) => all.subarray(kv * context * dim, (kv + 1) * context * dim);
+          const query = q.subarray((m * heads + head) * dim, (m * heads + head + 1) * dim);
+          want.push(...attentionReference(query, cache(keys), cache(values), { dim, first, length, scale, softcap }));
+        }
+      }
+      return want;
+    };
+
     // plain; Gemma's: query_pre_attn_scalar's scale, a sliding window (narrower than the positions
     // walked, not a multiple of a workgroup) and Gemma 2's soft-capped scores; head sizes that are
     // not powers of two, whose HEAD_DIM / 4 lanes do not divide WG: 24 (planes of 6 lanes, 10 of
@@ -260,27 +283,53 @@ for (const path of paths) {
         const keys = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
         const values = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
         const resources = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values),
-          out: h.buffer(4 * rows * heads * dim) };
+          out: h.buffer(4 * rows * heads * dim), partials: h.buffer(16) };
         await h.run('attention', { constants: { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
           SCALE: scale, SOFTCAP: softcap, WINDOW: window } }, resources, [heads, rows], { rows, pos });
-        const want = [];
-        for (let m = 0; m < rows; m++) {
-          for (let head = 0; head < heads; head++) {
-            const kv = Math.floor(head / (heads / kvHeads));
-            const length = pos + m + 1;
-            const first = window ? Math.max(0, length - window) : 0;
-            const scores = Array.from({ length: length - first }, (_, j) => {
-              let dot = 0;
-              for (let i = 0; i < dim; i++) dot += q[(m * heads + head) * dim + i] * keys[(kv * context + first + j) * dim + i];
-              return softcap ? softcap * Math.tanh((dot * scale) / softcap) : dot * scale;
-            });
-            const weights = logSoftmax(scores).map(Math.exp);
-            for (let i = 0; i < dim; i++) {
-              want.push(weights.reduce((sum, p, j) => sum + p * values[(kv * context + first + j) * dim + i], 0));
-            }
-          }
-        }
+        const want = attentionWant(q, keys, values, { heads, kvHeads, dim, context, rows, pos, window, scale, softcap });
         assert.ok(maxError(await h.readT(resources.out), want, 0.1) < tolerance);
+      });
+    }
+
+    // Flash-decoding: attention.wgsl split over the context (SPLIT positions per workgroup, QUERIES
+    // query heads of a KV head's group each), then attention_combine.wgsl, for one decode row at
+    // each of `lengths` against the reference: from one position to many splits, across split
+    // boundaries (one span, one past it, lengths no multiple of it). Spans shorter than a tile
+    // (lanes past a split's end idle) and of several tiles (a split's own online rescale, its last
+    // tile partial); a group of 7 as two workgroups of 4 + 3 heads, groups of 2 and 3, and none
+    // (one query head per KV head); the window and soft cap of the tests above; head_dim 64 and
+    // Phi-3's 96 (planes that do not fill the workgroup).
+    for (const { heads, kvHeads, queries, dim = 16, wg = 64, span, window = 0, softcap = 0, scale = dim ** -0.5, lengths,
+      name } of [
+      { heads: 8, kvHeads: 2, queries: 4, span: 24, lengths: [1, 24, 25, 300], name: 'groups of 4, spans of 24' },
+      { heads: 7, kvHeads: 1, queries: 4, dim: 64, span: 150, lengths: [150, 151, 400],
+        name: 'a group of 7 in two workgroups, head_dim 64, spans of 150 (three tiles, the last partial)' },
+      { heads: 4, kvHeads: 2, queries: 2, span: 16, window: 70, softcap: 2, scale: 0.4, lengths: [50, 70, 71, 200],
+        name: 'groups of 2, a sliding window of 70, scores soft-capped at 2, scale 0.4, spans of 16' },
+      { heads: 6, kvHeads: 2, queries: 3, dim: 96, wg: 128, span: 64, lengths: [64, 65, 200],
+        name: 'groups of 3, head_dim 96 in workgroups of 128, spans of 64' },
+      { heads: 3, kvHeads: 3, queries: 1, span: 40, lengths: [90], name: 'one query head per KV head, spans of 40' },
+    ]) {
+      test(`attention split over the context: ${name}`, async () => {
+        const rand = random(29);
+        const context = Math.max(...lengths);
+        const q = Float32Array.from(normals(heads * dim, rand));
+        const keys = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
+        const values = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
+        const partials = h.buffer(4 * Math.ceil(context / span) * heads * (dim + 4));
+        const split = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values), out: h.buffer(16), partials };
+        const combined = { partials, out: h.buffer(4 * heads * dim) };
+        const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context, SCALE: scale,
+          SOFTCAP: softcap, WINDOW: window, SPLIT: span, QUERIES: queries };
+        for (const length of lengths) {
+          const params = { rows: 1, pos: length - 1 };
+          const splits = Math.ceil((window ? Math.min(length, window) : length) / span);
+          await h.run('attention', { constants }, split, [kvHeads * Math.ceil(heads / kvHeads / queries), splits], params);
+          await h.run('attention_combine', { constants: { HEADS: heads, HEAD_DIM: dim } }, combined, [heads], params);
+          const want = attentionWant(q, keys, values, { heads, kvHeads, dim, context, pos: length - 1, window, scale, softcap });
+          const error = maxError(await h.readT(combined.out), want, 0.1);
+          assert.ok(error < tolerance, `length ${length} (${splits} splits): error ${error}`);
+        }
       });
     }
 

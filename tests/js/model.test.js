@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { ADAPTER } from './helpers/gpu.js';
 import { fixture, loadFixture, modelFiles } from './helpers/model_files.js';
 import { greedy, maskOf, maxDifference, rms } from './helpers/decoding.js';
-import { loadModel } from '../../runtime/webgpu/model.js';
+import { GEMMS, loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { ModelFiles } from '../../runtime/model_cache.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
@@ -110,6 +110,22 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     assert.equal(model.length, 250);
     const pieces = await model.logits();
     assert.ok(maxDifference(pieces, whole) < (model.features.f16 ? 0.05 * rms(whole) : 1e-3));
+  });
+
+  test('both prefill GEMM kernels give the same logits', async () => {
+    const ids = Array.from({ length: 250 }, (_, i) => (i * 37 + 11) % model.vocabSize); // 2 chunks of 2+ token blocks
+    model.truncate(0);
+    await model.prefill(ids);
+    const ours = await model.logits();
+    const other = await load(llama, { maxContext: MAX_CONTEXT,
+      gemm: Object.keys(GEMMS).find((file) => file !== model.gemm) });
+    try {
+      await other.prefill(ids);
+      assert.ok(maxDifference(await other.logits(), ours) < (model.features.f16 ? 0.05 * rms(ours) : 1e-3));
+    } finally {
+      other.destroy();
+    }
+    await assert.rejects(load(llama, { gemm: 'gemm_fast' }), /gemm 'gemm_fast' is none of gemm_tiled, gemm/);
   });
 
   test('truncate keeps a prefix of the cache', async () => {
@@ -346,6 +362,52 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     for (let i = 1; i <= 50; i++) await generate(i);
     assert.deepEqual(model.gpu.memory(), start);
   });
+});
+
+// Decode attention split over the context (flash-decoding), forced at short lengths by a low
+// threshold (loadModel's attentionSplit): the prompt runs unsplit (prefill), the first decode steps
+// too, the later ones in splits of `span` positions. Greedy decoding must give the reference's
+// tokens (all of them on the f32 path, the first 8 on the f16 path), and the same run ahead (each
+// step queued before the last draw is read back, its splits chosen from its own position); the
+// last step's logits must match those of the same tokens through the unsplit prefill kernel.
+// tiny-gemma2: grouped-query heads, soft-capped scores, sliding layers (window 8, never split)
+// between global ones; tiny-phi3-head24: head_dim 24, grouped-query heads.
+describe(`attention split over the context on ${ADAPTER}`, () => {
+  for (const [name, attentionSplit] of [['tiny-gemma2', { threshold: 30, span: 7 }],
+    ['tiny-phi3-head24', { threshold: 100, span: 8 }]]) {
+    test(`${name}: greedy decoding across a split threshold of ${attentionSplit.threshold} positions matches the reference`, async () => {
+      const expected = fixture(name);
+      const { prompt_ids: prompt, greedy_ids: reference } = expected;
+      assert.ok(prompt.length < attentionSplit.threshold && attentionSplit.threshold < prompt.length + reference.length - 8,
+        'the first decode steps run unsplit, 8 or more split');
+      const model = await load(expected, { maxContext: MAX_CONTEXT, attentionSplit });
+      try {
+        const ids = await greedy(model, prompt, reference.length);
+        if (model.features.f16) assert.deepEqual(ids.slice(0, 8), reference.slice(0, 8));
+        else assert.deepEqual(ids, reference);
+        const decoded = await model.logits();
+        model.truncate(0);
+        await model.prefill([...prompt, ...ids.slice(0, -1)]);
+        const prefilled = await model.logits();
+        assert.ok(maxDifference(decoded, prefilled) < (model.features.f16 ? 0.05 * rms(prefilled) : 1e-3));
+
+        model.truncate(0);
+        await model.prefill(prompt);
+        model.resetPenalties(prompt);
+        const ahead = [];
+        let pending = model.sample({ temperature: 0 });
+        while (ahead.length < reference.length - 1) {
+          const next = model.stepAhead({ temperature: 0 });
+          ahead.push((await pending).token);
+          pending = next;
+        }
+        ahead.push((await pending).token);
+        assert.deepEqual(ahead, ids);
+      } finally {
+        await model.destroy();
+      }
+    });
+  }
 });
 
 describe(`row-block splitting on ${ADAPTER}`, () => {
