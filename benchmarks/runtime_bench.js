@@ -34,7 +34,6 @@ import { benchModel, decodeRun, openDevice, parseBenchArgs, ROOT } from './bench
 import { loadModel } from '../runtime/webgpu/model.js';
 import { gemvVariantName } from '../runtime/webgpu/tuning.js';
 import { readJSON } from '../runtime/io.js';
-import { GrammarCompiler } from '../runtime/grammar.js';
 import { readResponseFormat } from '../runtime/response_format.js';
 import { Tokenizer } from '../runtime/tokenizer.js';
 
@@ -210,6 +209,8 @@ async function profileSampler(device, sampler, name) {
 // a new one at once, on the same cache. Prints both against this run's unconstrained greedy
 // decode, `greedy`: { plain, ahead } (tok/s), the engine's way against run-ahead greedy.
 async function constrainedDecode(model, steps, greedy, prompt) {
+  // imported here: grammar.js needs runtime/vendor (xgrammar), which the other measurements do not
+  const { GrammarCompiler } = await import('../runtime/grammar.js');
   const tokenizer = Tokenizer.fromJSON(await readJSON(args.tokenizer));
   const format = readResponseFormat({ type: 'json_schema', json_schema: { name: 'bench',
     schema: await readJSON(args.schema), strict: true } });
