@@ -35,8 +35,13 @@ const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one
 // grid(slot tiles of 4 rows, chunk rows) -> workgroups.
 export const GEMMS = {
   gemm_tiled: tiledGemm({ WG: 64, TILE_X: 8 }),
-  gemm: { constants: { WG: 64 }, grid: (tiles, rows) => [Math.ceil(tiles / 64), Math.ceil(rows / 8)] },
+  gemm: registerGemm({ WG: 64 }),
 };
+
+// gemm.wgsl with WG invocations, each a tile of 4 slots by its TOKENS (8) chunk rows
+function registerGemm(constants) {
+  return { constants, grid: (tiles, rows) => [Math.ceil(tiles / constants.WG), Math.ceil(rows / 8)] };
+}
 
 // gemm_tiled.wgsl with WG invocations, TILE_X of them along the slots (WG / 8 <= TILE_X <= WG)
 function tiledGemm(constants) {
