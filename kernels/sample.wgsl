@@ -12,7 +12,8 @@
 // scores: with top-k (k <= GROUPS), those at or above the k-th best of the first stage's workgroup
 // maxima (k workgroups hold a score at or above it, so every top-k score does too); where top-p
 // comes alone or k is larger, those within the bounds the rounds left (sample_bounds.wgsl), the
-// measure above them known; top-p after top-k, those top-k kept. At most WG of them: invocation i
+// measure above them known, or without rounds (CPU adapters) all above the negligible cut; top-p
+// after top-k, those top-k kept. At most WG of them: invocation i
 // holds score i and the threshold is one of their keys, found by a walk over the others and a
 // maximum (threshold_among); more (many equal scores): a search over the keys, 16 values a pass.
 // The draw: the token whose interval of the kept weight, laid out in the order (id % WG, id),
@@ -230,14 +231,14 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       kept = threshold_among(bounds.low, bounds.high, bounds.goal - bounds.above, 0.0, narrowed, count, lid);
     } else {
       var cut = negligible_cut(top_score);
-      if (top_k_cuts()) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
+      if (top_k_cuts() && params.top_k <= GROUPS) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
       kept = key_of(cut);
       count = gather(kept, top.x, top_score, lid);
       if (top_k_cuts()) { kept = threshold_among(kept, top.x, f32(params.top_k), 0.0, COUNT, count, lid); }
     }
     if (params.top_p < 1.0 && narrowed != MASS) {
       // over what top-k kept, gathered again where the list holds more than that
-      if (narrowed == COUNT || count > WG) { count = gather(kept, top.x, top_score, lid); }
+      if (narrowed == COUNT || (count > WG && top_k_cuts())) { count = gather(kept, top.x, top_score, lid); }
       kept = threshold_among(kept, top.x, 0.0, params.top_p, MASS, count, lid);
     }
     // the list holds every kept score unless top-p alone or top-k alone were narrowed

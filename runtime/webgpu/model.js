@@ -62,6 +62,10 @@ const SPLIT_AFTER_TILES = 2;
 // 30-55% slower than two for Qwen2-7B's 128 (4096: 35 against 27 µs; 16384: 136 against 88), four
 // slower than two up to 4096 positions: two bound the worst case.
 const SPLIT_QUERIES = 2;
+// A chunk's attention (every prefill chunk; decode steps unsplit): attention.wgsl on GPUs, its
+// workgroups walking tiles of positions together; attention_serial.wgsl on CPU adapters, an
+// invocation per (row, up to 4 query heads of a KV head's group) walking alone, without barriers.
+export const ATTENTIONS = ['attention', 'attention_serial'];
 
 /**
  * Loads `manifest`'s model (a sitegen-model manifest object: model_format.js) onto a WebGPU device.
@@ -81,6 +85,9 @@ const SPLIT_QUERIES = 2;
  *     force the split at short lengths with small values
  *   gemm: the prefill matmul kernel, a key of GEMMS: 'gemm_tiled' (default on GPUs) or 'gemm'
  *     (default on CPU adapters, which run its lack of barriers faster); tests run both everywhere
+ *   attention: a chunk's attention kernel, one of ATTENTIONS: 'attention' (default on GPUs) or
+ *     'attention_serial' (default on CPU adapters, where decode steps are then never split unless
+ *     attentionSplit says so); tests run both everywhere
  *   tune: the GEMV variants tuned on this device once the pipelines have compiled (tuning.js
  *     tuningSettings: by default on in browsers (IndexedDB keeps the choice) on a GPU adapter; false:
  *     off; true; { store, budgetMs, space }); the outcome is the model's `tuning` (null when off)
@@ -91,11 +98,13 @@ const SPLIT_QUERIES = 2;
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
-  f16 = true, tune, attentionSplit, gemm,
+  f16 = true, tune, attentionSplit, gemm, attention,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
-  if (gemm !== undefined && !Object.hasOwn(GEMMS, gemm)) {
-    throw new TypeError(`loadModel: gemm '${gemm}' is none of ${Object.keys(GEMMS).join(', ')}; leave it out for the adapter's default.`);
+  for (const [option, value, choices] of [['gemm', gemm, Object.keys(GEMMS)], ['attention', attention, ATTENTIONS]]) {
+    if (value !== undefined && !choices.includes(value)) {
+      throw new TypeError(`loadModel: ${option} '${value}' is none of ${choices.join(', ')}; leave it out for the adapter's default.`);
+    }
   }
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
   await assertRunnable(manifest, { runner: 'This runtime' });
@@ -106,7 +115,7 @@ export async function loadModel(manifest, {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
     const kernels = await Kernels.create(gpu);
-    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm });
+    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention });
     // build() asks for every runtime tensor the forward pass binds: the manifest must list those
     // and no others (the test that the build's tensor table and this forward pass agree)
     await model.build();
@@ -146,7 +155,7 @@ class Model {
   tuning = null;       // tuneGemv's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
-  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm }) {
+  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention }) {
     const a = manifest.architecture;
     this.gpu = gpu;  // for this backend's tests (memory checks); the engine uses `lost`
     // pending unless the device is lost: destroy() resolves gpu.lost with null
@@ -169,7 +178,10 @@ class Model {
     this.#attentionWG = Math.max(kernels.cpuLike ? 64 : Math.min(256, gpu.limits.maxComputeInvocationsPerWorkgroup),
       2 ** Math.ceil(Math.log2(d.headDim)));
     this.gemm = gemm ?? (kernels.cpuLike ? 'gemm' : 'gemm_tiled');  // the prefill matmul's file: a key of GEMMS
-    this.#split = { threshold: SPLIT_AFTER_TILES * this.#attentionWG, span: this.#attentionWG, ...attentionSplit };
+    this.attention = attention ?? (kernels.cpuLike ? 'attention_serial' : 'attention');  // a chunk's: of ATTENTIONS
+    // attention_serial walks a decode step's positions without barriers: splitting it would add some
+    const threshold = this.attention === 'attention_serial' ? Infinity : SPLIT_AFTER_TILES * this.#attentionWG;
+    this.#split = { threshold, span: this.#attentionWG, ...attentionSplit };
 
     const storage = (label, bytes) => gpu.buffer({ label, size: bytes,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
@@ -228,21 +240,29 @@ class Model {
       QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
     // a sliding layer's window (sliding_window, layer_types); `split`: SPLIT and QUERIES, or none
-    const attention = (sliding, split = {}) => this.#kernels.kernel('attention', { constants: { WG: this.#attentionWG,
+    const attention = (file, sliding, constants) => this.#kernels.kernel(file, { constants: { WG: this.#attentionWG,
       ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
-      WINDOW: sliding ? a.sliding_window : 0, ...split } });
-    // split: a KV head's group of query heads in the fewest workgroups of at most SPLIT_QUERIES, as even as can be
+      WINDOW: sliding ? a.sliding_window : 0, ...constants } });
+    // a KV head's group of query heads in the fewest parts of at most `most` (QUERIES), as even as can be
     const group = d.heads / d.kvHeads;
-    const parts = Math.ceil(group / SPLIT_QUERIES);
-    const split = { SPLIT: this.#split.span, QUERIES: Math.ceil(group / parts) };
+    const partsOf = (most) => Math.ceil(group / most);
+    const queries = (most) => Math.ceil(group / partsOf(most));
+    const split = { SPLIT: this.#split.span, QUERIES: queries(SPLIT_QUERIES) };
+    // attention_serial: an invocation per row, a workgroup one subgroup (the CPU's vector of lanes)
+    const serialWG = this.#kernels.subgroupSize || SMALL_WG;
+    const whole = this.attention === 'attention_serial'
+      ? { constants: { WG: serialWG, QUERIES: queries(4) }, bindings: {},
+        grid: (rows) => [d.kvHeads * partsOf(4), Math.ceil(rows / serialWG)] }
+      : { constants: {}, bindings: { partials: b.none }, grid: (rows) => [d.heads, rows] };
     const combine = await this.#kernels.kernel('attention_combine', { constants: { HEADS: d.heads, HEAD_DIM: d.headDim } });
     const attentionOf = async (layer, sliding) => {
       const resources = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer], out: b.attn };
       return {
         window: sliding ? a.sliding_window : 0,
-        whole: (await attention(sliding)).dispatch({ ...resources, partials: b.none }, (rows) => [d.heads, rows]),
-        split: (await attention(sliding, split)).dispatch({ ...resources, partials: b.partials },
-          (splits) => [d.kvHeads * parts, splits]),
+        whole: (await attention(this.attention, sliding, whole.constants)).dispatch({ ...resources, ...whole.bindings },
+          whole.grid),
+        split: (await attention('attention', sliding, split)).dispatch({ ...resources, partials: b.partials },
+          (splits) => [d.kvHeads * partsOf(SPLIT_QUERIES), splits]),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };
     };

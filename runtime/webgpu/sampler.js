@@ -18,7 +18,9 @@ const BANNED_LOGPROB = -1e38;  // at or below: a banned token's (see read())
 const SPAN = 8 * SCORES_WG;  // ids per first-stage workgroup
 // sample_narrow.wgsl's rounds (kernels/sample_bounds.wgsl): THRESHOLDS values measured per round,
 // so ROUNDS rounds leave 1 / THRESHOLDS ** ROUNDS of the first bounds; workgroups of WG over half a
-// first-stage span each (its scores and their measures fill 8 KiB of workgroup memory)
+// first-stage span each (its scores and their measures fill 8 KiB of workgroup memory). None on CPU
+// adapters: their barriers cost more than the last stage's longer search without the rounds (SwiftShader,
+// SmolLM2-135M, 2026-12-01: a draw at temperature 0.8 took 400-780 ms with two rounds, 50-160 ms without).
 const NARROW = { WG: 256, ROUNDS: 2, THRESHOLDS: 256 };
 const READBACKS = 2;         // draws in flight at most: the one read now and the one queued after it
 
@@ -34,10 +36,12 @@ export class Sampler {
    * vocabSize: logits per position; logits: GPUBuffer f32 [vocabSize] (read); tokens: GPUBuffer
    * u32 whose word 0 receives the sampled token (the next step's embedding input); span: ids per
    * first-stage workgroup, a multiple of 256; workgroupSize: the last stage's, a power of two at
-   * least the subgroup size (default: as wide as the device allows). Tests take small ones.
+   * least the subgroup size (default: as wide as the device allows); rounds: narrowing rounds, 0 to
+   * NARROW.ROUNDS (default: none on CPU adapters, NARROW.ROUNDS elsewhere). Tests take small ones.
    */
-  constructor(gpu, { vocabSize, logits, tokens, span = SPAN, workgroupSize = null }) {
+  constructor(gpu, { vocabSize, logits, tokens, span = SPAN, workgroupSize = null, rounds = null }) {
     this.workgroupSize = workgroupSize;
+    this.rounds = rounds;
     this.gpu = gpu;
     this.vocabSize = vocabSize;
     this.maskWords = maskWords(vocabSize);
@@ -72,10 +76,11 @@ export class Sampler {
       maxComputeWorkgroupSizeX);
     const { logits, history, bias, mask, scores, partials, candidates, measures, result, tokens } = this.buffers;
     const V = this.vocabSize;
+    this.rounds ??= kernels.cpuLike ? 0 : NARROW.ROUNDS;
     const bounds = { file: 'sample_bounds', constants: { V, GROUPS: this.groups, NARROW_GROUPS: this.narrowGroups,
-      ROUNDS: NARROW.ROUNDS, THRESHOLDS: NARROW.THRESHOLDS } };
+      ROUNDS: this.rounds, THRESHOLDS: NARROW.THRESHOLDS } };
     const first = await kernels.kernel('sample_scores', { constants: { WG: SCORES_WG, V, SPAN: this.span } });
-    const rounds = await Promise.all(Array.from({ length: NARROW.ROUNDS }, (_, round) => kernels.kernel('sample_narrow',
+    const rounds = await Promise.all(Array.from({ length: this.rounds }, (_, round) => kernels.kernel('sample_narrow',
       { parts: [bounds], constants: { WG: NARROW.WG, ROUND: round, NARROW_SPAN: this.span / 2 } })));
     const last = await kernels.kernel('sample', { parts: [bounds], constants: { WG: this.workgroupSize } });
     this.dispatches = {

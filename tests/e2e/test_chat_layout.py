@@ -31,11 +31,12 @@ LONG_CONVERSATION = {
     "messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Part {i}. {PARAGRAPH}"}
                  for i in range(30)] + [{"role": "assistant", "content": "The last words of the conversation."}],
 }
-# Taller than the pane yet a few hundred tokens: the model reads it quickly enough to reply to.
+# Taller than the pane (a user message keeps its line breaks) yet about 150 tokens: on SwiftShader
+# the model reads it (two prefill chunks with the template) in about a minute, then replies.
 TALL_CONVERSATION = {
     "id": "tall", "title": "Numbered lines", "created": 1, "updated": 9,
-    "messages": [{"role": "user", "content": "\n".join(f"Line {i}" for i in range(1, 41))},
-                 {"role": "assistant", "content": "\n".join(f"- Item {i}" for i in range(1, 41))}],
+    "messages": [{"role": "user", "content": "\n".join(str(i) for i in range(1, 41))},
+                 {"role": "assistant", "content": "\n".join(f"- Item {i}" for i in range(1, 11))}],
 }
 SHORT_CONVERSATIONS = [
     {"id": f"short-{i}", "title": f"Short chat {i}", "created": 1, "updated": i,

@@ -268,24 +268,41 @@ for (const path of paths) {
     // them in 64, each walking 7 positions of a tile, 6 slots past it), Phi-3's 96 in 256 lanes as on
     // GPUs (10 planes of 24, 16 lanes left over, 26 positions a plane), in 128 (5 planes, 8 left
     // over) and in 64 (2 planes, 16 lanes left over)
-    for (const { window = 0, softcap = 0, dim = 16, wg = 64, heads = 4, kvHeads = 2, scale = dim ** -0.5, name } of [
+    const attentionCases = [
       { name: 'causal, grouped-query, over more positions than a workgroup' },
       { window: 70, softcap: 2, scale: 0.4, name: 'a sliding window of 70, scores soft-capped at 2, scale 0.4' },
       { dim: 24, name: 'head_dim 24, grouped-query' },
       { dim: 96, wg: 256, heads: 2, kvHeads: 2, name: 'head_dim 96 in a workgroup of 256' },
       { dim: 96, wg: 128, heads: 2, kvHeads: 2, name: 'head_dim 96 in a workgroup of 128' },
       { dim: 96, heads: 2, kvHeads: 1, window: 70, name: 'head_dim 96 in a workgroup of 64, a sliding window of 70' },
-    ]) {
-      test(`attention: ${name}`, async () => {
+    ];
+    // attention.wgsl with one workgroup per (head, row); attention_serial.wgsl (CPU adapters) with an
+    // invocation per (row, up to 4 heads of a KV head's group): the cases above but those of a
+    // workgroup size (attention.wgsl's planes), and a group of 7 in parts of 4 + 3; its WG 2 puts
+    // the rows in two workgroups, the second partial
+    const attentionRuns = [
+      ...attentionCases.map((c) => ({ ...c, file: 'attention' })),
+      ...[...attentionCases.filter((c) => !c.wg), { heads: 7, kvHeads: 1, dim: 64, name: 'a group of 7 in parts of 4 and 3, head_dim 64' }]
+        .map((c) => ({ ...c, file: 'attention_serial', wg: 2, name: c.name.replace(/ in a workgroup of \d+/, '') })),
+    ];
+    for (const { file, window = 0, softcap = 0, dim = 16, wg = 64, heads = 4, kvHeads = 2, scale = dim ** -0.5, name } of attentionRuns) {
+      test(`${file}: ${name}`, async () => {
         const rand = random(13);
         const [context, rows, pos] = [160, 3, 100];
         const q = Float32Array.from(normals(rows * heads * dim, rand));
         const keys = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
         const values = normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16));
         const resources = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values),
-          out: h.buffer(4 * rows * heads * dim), partials: h.buffer(16) };
-        await h.run('attention', { constants: { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
-          SCALE: scale, SOFTCAP: softcap, WINDOW: window } }, resources, [heads, rows], { rows, pos });
+          out: h.buffer(4 * rows * heads * dim) };
+        const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
+          SCALE: scale, SOFTCAP: softcap, WINDOW: window };
+        if (file === 'attention') {
+          await h.run(file, { constants }, { ...resources, partials: h.buffer(16) }, [heads, rows], { rows, pos });
+        } else {
+          const parts = Math.ceil(heads / kvHeads / 4);
+          await h.run(file, { constants: { ...constants, QUERIES: Math.ceil(heads / kvHeads / parts) } }, resources,
+            [kvHeads * parts, Math.ceil(rows / wg)], { rows, pos });
+        }
         const want = attentionWant(q, keys, values, { heads, kvHeads, dim, context, rows, pos, window, scale, softcap });
         assert.ok(maxError(await h.readT(resources.out), want, 0.1) < tolerance);
       });
@@ -341,11 +358,11 @@ for (const path of paths) {
     // takes them.
     const V = 1000;
     const samplers = new Map();
-    async function sample(logits, { history = new Uint32Array(logits.length), mask = null, workgroupSize, ...options }) {
-      const key = `${logits.length} ${workgroupSize}`;
+    async function sample(logits, { history = new Uint32Array(logits.length), mask = null, workgroupSize, rounds, ...options }) {
+      const key = `${logits.length} ${workgroupSize} ${rounds}`;
       if (!samplers.has(key)) {
         const made = new Sampler(gpu, { vocabSize: logits.length, logits: h.buffer(4 * logits.length), tokens: h.buffer(16),
-          span: 256, workgroupSize });
+          span: 256, workgroupSize, rounds });
         await made.build(h.kernels);
         await h.kernels.ready();
         samplers.set(key, made);
@@ -409,9 +426,12 @@ for (const path of paths) {
 
     test('sampling: temperature, top-k and top-p draws land where the caller\'s random number says', async () => {
       const temperature = 0.7;
-      // the default last stage, and one of 32 invocations over 3000 ids (94 each: the draw walks an
+      // the default last stage with two narrowing rounds (GPUs') and, with subgroups, none (CPU
+      // adapters': without subgroups, never chosen, the search's reductions through workgroup memory
+      // make it slow), and one of 32 invocations over 3000 ids (94 each: the draw walks an
       // invocation's ids in three pieces)
-      for (const [vocabulary, workgroupSize] of [[V, undefined], [3000, 32]]) {
+      const runs = [[V, undefined, 2], ...(gpu.features.subgroups ? [[V, undefined, 0]] : []), [3000, 32, 2]];
+      for (const [vocabulary, workgroupSize, rounds] of runs) {
         const spread = Array.from(normals(vocabulary, random(29), 2));
         // the best ten in the first workgroup's span: top-k (k <= GROUPS) cuts at the k-th best
         // workgroup maximum, far below the k-th best score here
@@ -424,7 +444,7 @@ for (const path of paths) {
           [spread, 4, 0.9], [spread, 300, 1], [spread, 500, 0.7], [clustered, 4, 1], [clustered, 2, 0.95],
           [clustered, 1, 1], [clustered, 0, 0.9], [dense, 0, 0.555], [dense, 37, 1], [dense, 37, 0.805]];
         for (const [logits, topK, topP] of cases) {
-          const draw = (r) => sample(logits, { temperature, topK, topP, random: r, workgroupSize });
+          const draw = (r) => sample(logits, { temperature, topK, topP, random: r, workgroupSize, rounds });
           const layout = (await draw(0.5)).workgroupSize;
           // the reference: kept tokens as thresholds on the sorted scores, then a walk in the
           // sampler's fixed order: by (id % WG, id) for its last stage's workgroup of WG
@@ -448,7 +468,7 @@ for (const path of paths) {
           const probes = heavy.filter((_, n) => n % Math.ceil(heavy.length / 12) === 0);
           for (const [expected, r] of probes) {
             const { token } = await draw(r);
-            assert.equal(token, expected, `V ${vocabulary} top_k ${topK} top_p ${topP} random ${r}`);
+            assert.equal(token, expected, `V ${vocabulary} rounds ${rounds} top_k ${topK} top_p ${topP} random ${r}`);
           }
         }
       }

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { ADAPTER } from './helpers/gpu.js';
 import { fixture, loadFixture, modelFiles } from './helpers/model_files.js';
 import { greedy, maskOf, maxDifference, rms } from './helpers/decoding.js';
-import { GEMMS, loadModel } from '../../runtime/webgpu/model.js';
+import { ATTENTIONS, GEMMS, loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { ModelFiles } from '../../runtime/model_cache.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
@@ -112,21 +112,23 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     assert.ok(maxDifference(pieces, whole) < (model.features.f16 ? 0.05 * rms(whole) : 1e-3));
   });
 
-  test('both prefill GEMM kernels give the same logits', async () => {
-    const ids = Array.from({ length: 250 }, (_, i) => (i * 37 + 11) % model.vocabSize); // 2 chunks of 2+ token blocks
-    model.truncate(0);
-    await model.prefill(ids);
-    const ours = await model.logits();
-    const other = await load(llama, { maxContext: MAX_CONTEXT,
-      gemm: Object.keys(GEMMS).find((file) => file !== model.gemm) });
-    try {
-      await other.prefill(ids);
-      assert.ok(maxDifference(await other.logits(), ours) < (model.features.f16 ? 0.05 * rms(ours) : 1e-3));
-    } finally {
-      other.destroy();
-    }
-    await assert.rejects(load(llama, { gemm: 'gemm_fast' }), /gemm 'gemm_fast' is none of gemm_tiled, gemm/);
-  });
+  // the prefill matmul's kernels and a chunk's attention kernels: the adapter's default and the other
+  for (const [option, choices] of [['gemm', Object.keys(GEMMS)], ['attention', ATTENTIONS]]) {
+    test(`both ${option} kernels give the same logits`, async () => {
+      const ids = Array.from({ length: 250 }, (_, i) => (i * 37 + 11) % model.vocabSize); // 2 chunks of 2+ token blocks
+      model.truncate(0);
+      await model.prefill(ids);
+      const ours = await model.logits();
+      const other = await load(llama, { maxContext: MAX_CONTEXT, [option]: choices.find((file) => file !== model[option]) });
+      try {
+        await other.prefill(ids);
+        assert.ok(maxDifference(await other.logits(), ours) < (model.features.f16 ? 0.05 * rms(ours) : 1e-3));
+      } finally {
+        other.destroy();
+      }
+      await assert.rejects(load(llama, { [option]: 'fast' }), new RegExp(`${option} 'fast' is none of ${choices.join(', ')}`));
+    });
+  }
 
   test('truncate keeps a prefix of the cache', async () => {
     const first = await greedy(model, llama.prompt_ids, 6);
