@@ -231,7 +231,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       kept = threshold_among(bounds.low, bounds.high, bounds.goal - bounds.above, 0.0, narrowed, count, lid);
     } else {
       var cut = negligible_cut(top_score);
-      if (top_k_cuts() && params.top_k <= GROUPS) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
+      if (top_k_at_partials()) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
       kept = key_of(cut);
       count = gather(kept, top.x, top_score, lid);
       if (top_k_cuts()) { kept = threshold_among(kept, top.x, f32(params.top_k), 0.0, COUNT, count, lid); }

@@ -57,13 +57,18 @@ fn top_k_cuts() -> bool {
   return params.top_k > 0u && params.top_k < V;
 }
 
+// Top-k cuts at the k-th best of the first stage's workgroup maxima (k <= GROUPS): no narrowing needed.
+fn top_k_at_partials() -> bool {
+  return top_k_cuts() && params.top_k <= GROUPS;
+}
+
 // The truncation the rounds narrow (uniform): top-k's where k is beyond the first stage's
 // workgroup count (sample.wgsl cuts at the k-th best workgroup maximum otherwise), else top-p's
 // where it comes alone; NOT_NARROWED when greedy, neither applies or there are no rounds (CPU
 // adapters: sample.wgsl searches among every score above the negligible cut).
 fn narrowed_search() -> u32 {
   if (params.temperature <= 0.0 || ROUNDS == 0u) { return NOT_NARROWED; }
-  if (top_k_cuts()) { return select(NOT_NARROWED, COUNT, params.top_k > GROUPS); }
+  if (top_k_cuts()) { return select(COUNT, NOT_NARROWED, top_k_at_partials()); }
   return select(NOT_NARROWED, MASS, params.top_p < 1.0);
 }
 

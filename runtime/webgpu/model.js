@@ -62,6 +62,7 @@ const SPLIT_AFTER_TILES = 2;
 // 30-55% slower than two for Qwen2-7B's 128 (4096: 35 against 27 µs; 16384: 136 against 88), four
 // slower than two up to 4096 positions: two bound the worst case.
 const SPLIT_QUERIES = 2;
+const SERIAL_QUERIES = 4;  // attention_serial.wgsl's query heads per invocation at most (a vec4's lanes)
 // A chunk's attention (every prefill chunk; decode steps unsplit): attention.wgsl on GPUs, its
 // workgroups walking tiles of positions together; attention_serial.wgsl on CPU adapters, an
 // invocation per (row, up to 4 query heads of a KV head's group) walking alone, without barriers.
@@ -240,9 +241,9 @@ class Model {
       QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
     // a sliding layer's window (sliding_window, layer_types); `split`: SPLIT and QUERIES, or none
-    const attention = (file, sliding, constants) => this.#kernels.kernel(file, { constants: { WG: this.#attentionWG,
+    const attention = (file, window, constants) => this.#kernels.kernel(file, { constants: { WG: this.#attentionWG,
       ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
-      WINDOW: sliding ? a.sliding_window : 0, ...constants } });
+      WINDOW: window, ...constants } });
     // a KV head's group of query heads in the fewest parts of at most `most` (QUERIES), as even as can be
     const group = d.heads / d.kvHeads;
     const partsOf = (most) => Math.ceil(group / most);
@@ -251,17 +252,18 @@ class Model {
     // attention_serial: an invocation per row, a workgroup one subgroup (the CPU's vector of lanes)
     const serialWG = this.#kernels.subgroupSize || SMALL_WG;
     const whole = this.attention === 'attention_serial'
-      ? { constants: { WG: serialWG, QUERIES: queries(4) }, bindings: {},
-        grid: (rows) => [d.kvHeads * partsOf(4), Math.ceil(rows / serialWG)] }
+      ? { constants: { WG: serialWG, QUERIES: queries(SERIAL_QUERIES) }, bindings: {},
+        grid: (rows) => [d.kvHeads * partsOf(SERIAL_QUERIES), Math.ceil(rows / serialWG)] }
       : { constants: {}, bindings: { partials: b.none }, grid: (rows) => [d.heads, rows] };
     const combine = await this.#kernels.kernel('attention_combine', { constants: { HEADS: d.heads, HEAD_DIM: d.headDim } });
     const attentionOf = async (layer, sliding) => {
       const resources = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer], out: b.attn };
+      const window = sliding ? a.sliding_window : 0;
       return {
-        window: sliding ? a.sliding_window : 0,
-        whole: (await attention(this.attention, sliding, whole.constants)).dispatch({ ...resources, ...whole.bindings },
+        window,
+        whole: (await attention(this.attention, window, whole.constants)).dispatch({ ...resources, ...whole.bindings },
           whole.grid),
-        split: (await attention('attention', sliding, split)).dispatch({ ...resources, partials: b.partials },
+        split: (await attention('attention', window, split)).dispatch({ ...resources, partials: b.partials },
           (splits) => [d.kvHeads * partsOf(SPLIT_QUERIES), splits]),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };
