@@ -4,6 +4,7 @@
 // leaks show up in tests.
 
 import { DeviceLostError, WebGPUNotAvailableError } from '../errors.js';
+import { pollDawnGently } from './dawn_polling.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 // How long a failed GPU operation waits for the device to report a loss that caused it.
@@ -49,7 +50,7 @@ export async function requestDevice({
   const use = { 'shader-f16': f16, subgroups, 'timestamp-query': timestamps };
   if (gpu && typeof gpu.createBuffer === 'function') {
     // WGSL's language features belong to the implementation, not the device: ask its GPU.
-    return new Gpu(gpu, { owned: false, use, wgslFeatures: (await defaultGpu())?.wgslLanguageFeatures });
+    return inUse(new Gpu(gpu, { owned: false, use, wgslFeatures: (await defaultGpu())?.wgslLanguageFeatures }));
   }
   const source = gpu ?? await defaultGpu();
   if (!source) {
@@ -69,7 +70,13 @@ export async function requestDevice({
   } catch (error) {
     throw new WebGPUNotAvailableError(`The GPU adapter refused a device: ${error.message}`, { cause: error });
   }
-  return new Gpu(device, { owned: true, use, adapterInfo: adapter.info, wgslFeatures: source.wgslLanguageFeatures });
+  return inUse(new Gpu(device, { owned: true, use, adapterInfo: adapter.info, wgslFeatures: source.wgslLanguageFeatures }));
+}
+
+// `gpu`, after Node's waits on a CPU adapter stop taking a core from it (dawn_polling.js).
+function inUse(gpu) {
+  if (isNode && gpu.fallbackAdapter) pollDawnGently();
+  return gpu;
 }
 
 export class Gpu {
