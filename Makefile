@@ -48,9 +48,10 @@ NODE_TEST := XDG_RUNTIME_DIR=/tmp node --test --test-concurrency=1
 # Long real-model generations run on lavapipe alone: about 1.7x faster than SwiftShader here.
 LAVAPIPE_ONLY := tests/js/grammar.test.js tests/js/tool_calls.test.js
 
+# pytest names its 15 slowest tests: the CI log shows where its time goes.
 test: $(VENV)/.test-deps
 	bash scripts/install-system-deps.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 	$(BIN)/python tests/js/fixtures/make_model_fixtures.py
 	$(BIN)/python tests/js/fixtures/make_gemma3_270m_fixture.py
 	$(BIN)/python tests/js/fixtures/make_tokenizer_fixtures.py
