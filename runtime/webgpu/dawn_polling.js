@@ -3,16 +3,15 @@
 // itself again while any is pending (dawn/node/binding/AsyncRunner.cpp, which looks setImmediate up
 // on the global object at every tick): a busy loop on the main thread for as long as the GPU works.
 // On a CPU adapter (lavapipe, SwiftShader) the GPU's work runs on the same cores, and that loop took
-// one of them: a SmolLM2-135M decode step under a JSON Schema on lavapipe, 2-core machine,
-// 2026-12-01 (bench: three corpus schemas, tests/js/grammar.test.js's request): 464 ms/token with
-// the loop, 328 ms/token with the polls 1 ms apart (setTimeout). Real GPUs keep the busy loop: a
+// one of them: SmolLM2-135M greedy decode on lavapipe, 2-core machine, 2026-12-01, 420-487 ms/token
+// with the loop, 272-284 with the polls 1 ms apart (setTimeout; README, "CPU adapters", has the command). Real GPUs keep the busy loop: a
 // decode step there takes about a millisecond, and a 1 ms poll would be most of it.
 
 let installed = false;
 
-// Dawn's tick: a native function without a name (Napi::Function::New). Bound functions are native
+// Dawn's tick (a callback given to setImmediate): a native function without a name (Napi::Function::New). Bound functions are native
 // too, but named "bound ...".
-const isDawnTick = (callback) => typeof callback === 'function' && callback.name === ''
+export const isDawnTick = (callback) => typeof callback === 'function' && callback.name === ''
   && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(callback));
 
 /**

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 
+import { isDawnTick } from '../../runtime/webgpu/dawn_polling.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 
 const original = globalThis.setImmediate;  // before any device: device.js installs nothing at import
@@ -79,10 +80,9 @@ describe('Dawn polling on a CPU adapter', () => {
 
     // Dawn's polls: nameless native callbacks, counted on their way to setTimeout
     const polls = { timers: 0 };
-    const isPoll = (callback) => callback.name === '' && /\[native code\]/.test(Function.prototype.toString.call(callback));
     const setTimeoutBefore = globalThis.setTimeout;
     globalThis.setTimeout = function (callback, ...rest) {
-      if (isPoll(callback)) polls.timers++;
+      if (isDawnTick(callback)) polls.timers++;
       return setTimeoutBefore(callback, ...rest);
     };
     const started = performance.now();
