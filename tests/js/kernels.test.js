@@ -11,18 +11,67 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { create } from 'webgpu';
 import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from './helpers/gpu.js';
 import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { attentionReference } from './helpers/attention_reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
 import { gemvVariants } from '../../runtime/webgpu/tuning.js';
-import { GEMMS } from '../../runtime/webgpu/model.js';
+import { GEMMS, gemmVariant } from '../../runtime/webgpu/model.js';
+import { requestDevice } from '../../runtime/webgpu/device.js';
+import { Kernels } from '../../runtime/webgpu/kernels.js';
 import { Sampler } from '../../runtime/webgpu/sampler.js';
 
 // PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
 const geluTanh = (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
 
 const paths = await numericPaths();
+
+const dawn = create([]); // an adapter of our own, for devices with chosen limits; referenced for the whole run, as npm webgpu requires
+
+describe('the prefill matmul\'s variants', () => {
+  const limits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
+  test('a device runs the first variant its limits hold', () => {
+    const [wide, narrow] = GEMMS.gemm_tiled;
+    assert.equal(gemmVariant('gemm_tiled', { ...limits, maxComputeWorkgroupStorageSize: 32768 }), wide);
+    assert.equal(gemmVariant('gemm_tiled', { ...limits, maxComputeWorkgroupStorageSize: wide.workgroupBytes - 4 }), narrow);
+    assert.equal(gemmVariant('gemm_tiled', { ...limits, maxComputeInvocationsPerWorkgroup: 64, maxComputeWorkgroupStorageSize: 32768 }), narrow);
+    // WebGPU's least limits (the defaults): every file has a variant there
+    for (const file of Object.keys(GEMMS)) {
+      assert.ok(gemmVariant(file, { ...limits, maxComputeWorkgroupStorageSize: 16384 }), file);
+    }
+  });
+
+  // workgroupBytes (model.js) against the WGSL's own declarations: a device whose limit is that
+  // many bytes compiles the variant, and where the limit can be set below that (not under WebGPU's
+  // default, 16 KiB), one 4 bytes short refuses it.
+  test('workgroupBytes is the workgroup memory the kernel declares', async () => {
+    const { limits } = await dawn.requestAdapter();  // an adapter makes one device: one each below
+    const least = 16384;
+    const parts = [{ file: 'q4g32', constants: { K: 64 } }, { file: 'in_plain' },
+      { file: 'out_store', constants: { N: 8, HAS_BIAS: false, OUT_STRIDE: 8 } }];
+    const checked = Object.entries(GEMMS).flatMap(([file, gemms]) => gemms.map((gemm) => [file, gemm]))
+      .filter(([, { workgroupBytes }]) => workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
+    assert.ok(checked.some(([, { workgroupBytes }]) => workgroupBytes - 4 >= least)
+      || limits.maxComputeWorkgroupStorageSize < GEMMS.gemm_tiled[0].workgroupBytes, 'a variant past the least limit is checked');
+    for (const [file, gemm] of checked) {
+      const cases = [[gemm.workgroupBytes, true], ...(gemm.workgroupBytes - 4 >= least ? [[gemm.workgroupBytes - 4, false]] : [])];
+      for (const [bytes, compiles] of cases) {
+        const device = await (await dawn.requestAdapter()).requestDevice({ requiredLimits: {
+          maxComputeWorkgroupStorageSize: Math.max(bytes, least),
+          maxComputeInvocationsPerWorkgroup: gemm.constants.WG, maxComputeWorkgroupSizeX: gemm.constants.WG } });
+        const kernels = await Kernels.create(await requestDevice({ gpu: device }));
+        try {
+          await kernels.kernel(file, { parts, constants: gemm.constants });
+          const compiled = kernels.ready().then(() => true, () => false);
+          assert.equal(await compiled, compiles, `${file} ${JSON.stringify(gemm.constants)} at a limit of ${bytes} bytes`);
+        } finally {
+          device.destroy();
+        }
+      }
+    }
+  });
+});
 
 describe('the step uniform', () => {
   test('its layout is read from struct Params in common.wgsl', () => {
@@ -86,8 +135,8 @@ for (const path of paths) {
       };
 
       const variants = [...gemvVariants(scheme, gpu.features).map(({ rows: ROWS, dot }) => ['gemv', ROWS, dot]),
-        ...Object.keys(GEMMS).map((file) => [file])];
-      for (const [kernel, ROWS, dot] of variants) {
+        ...Object.entries(GEMMS).flatMap(([file, gemms]) => gemms.map((gemm) => [file, null, null, gemm]))];
+      for (const [kernel, ROWS, dot, gemm] of variants) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
         const parts = [{ file: scheme, constants: { K: k } }, ...(dot ? [{ file: dot }] : [])];
@@ -109,8 +158,8 @@ for (const path of paths) {
         }
         const tiles = Math.ceil(n / (gated ? 2 : 4));
         const WG = h.kernels.subgroupSize || 64;
-        const grid = kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : GEMMS[kernel].grid(tiles, rows);
-        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : GEMMS[kernel].constants }, resources,
+        const grid = kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : gemm.grid(tiles, rows);
+        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : gemm.constants }, resources,
           grid, { rows });
 
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
@@ -119,7 +168,8 @@ for (const path of paths) {
         const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden, geglu: resources.hidden }[epilogue];
         const got = pick(epilogue === 'store' || epilogue === 'residual' ? await h.read(outBuffer) : await h.readT(outBuffer));
         const floor = Math.sqrt(want.reduce((sum, v) => sum + v * v, 0) / want.length);
-        assert.ok(maxError(got, want, floor) < tolerance, `${kernel} (${ROWS} rows, ${dot}): error ${maxError(got, want, floor)}`);
+        const variant = gemm ? JSON.stringify(gemm.constants) : `${ROWS} rows, ${dot}`;
+        assert.ok(maxError(got, want, floor) < tolerance, `${kernel} (${variant}): error ${maxError(got, want, floor)}`);
         if (epilogue === 'residual') {
           const normed = pick(await h.readT(resources.normed));
           const wantNormed = want.map((v, i) => v * gainOut[i % n]);

@@ -100,6 +100,8 @@ describe(`model behaviour on ${ADAPTER}`, () => {
 
   test('a prompt run in pieces and chunks equals one run; decode and prefill kernels agree', async () => {
     const ids = Array.from({ length: 250 }, (_, i) => (i * 37 + 11) % model.vocabSize); // 2 prefill chunks
+    // the adapter's default: 128 on CPU adapters (those whose default matmul is gemm.wgsl), 512 on GPUs
+    assert.equal(model.prefillChunk, model.gemm === 'gemm' ? 128 : 512);
     model.truncate(0);
     await model.prefill(ids);
     const whole = await model.logits();
@@ -110,6 +112,26 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     assert.equal(model.length, 250);
     const pieces = await model.logits();
     assert.ok(maxDifference(pieces, whole) < (model.features.f16 ? 0.05 * rms(whole) : 1e-3));
+  });
+
+  test('prefillChunk sets the rows per prefill submit; a bad one is refused naming it', async () => {
+    const ids = Array.from({ length: 250 }, (_, i) => (i * 37 + 11) % model.vocabSize);
+    model.truncate(0);
+    await model.prefill(ids);
+    const ours = await model.logits();
+    const other = await load(llama, { maxContext: MAX_CONTEXT, prefillChunk: 100 });  // 3 chunks, the last a part
+    try {
+      assert.equal(other.prefillChunk, 100);
+      const reports = [];
+      await other.prefill(ids, { onProgress: (done) => reports.push(done) });
+      assert.deepEqual(reports, [100, 200, 250]);
+      assert.ok(maxDifference(await other.logits(), ours) < (model.features.f16 ? 0.05 * rms(ours) : 1e-3));
+    } finally {
+      other.destroy();
+    }
+    for (const bad of [0, 2.5, '128']) {
+      await assert.rejects(load(llama, { prefillChunk: bad }), /prefillChunk .* is not a positive whole number of rows/);
+    }
   });
 
   // the prefill matmul's kernels and a chunk's attention kernels: the adapter's default and the other
