@@ -144,8 +144,12 @@ export class Engine {
   /**
    * model: a backend's Model (backend.js); tokenizer: tokenizer.js Tokenizer of its manifest;
    * chatTemplate: chat_template.js ChatTemplate of its manifest and that tokenizer.
+   * Throws a TypeError for a model without a whole positive prefillChunk (its prompts would never end).
    */
   constructor(model, tokenizer, chatTemplate) {
+    if (!(Number.isInteger(model.prefillChunk) && model.prefillChunk > 0)) {
+      throw new TypeError(`Engine: the model's prefillChunk is ${model.prefillChunk}; a backend's Model (backend.js) has a whole number of tokens above 0.`);
+    }
     this.#model = model;
     this.#lost = model.lost;
     this.#modelId = model.manifest.model_id;

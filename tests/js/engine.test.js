@@ -719,11 +719,21 @@ describe('thinking models', () => {
     const script = [...tokenizer.encode(replyText), EOS];
     let at = 0;
     const next = async () => ({ token: script[at++], logprob: -0.25, topLogprobs: null });
-    const model = { manifest, lost: new Promise(() => {}), contextLength: 512, truncate() {}, async prefill() {},
+    const model = { manifest, lost: new Promise(() => {}), contextLength: 512, prefillChunk: 128, truncate() {}, async prefill() {},
                     resetPenalties() {}, sample: next, step: next, async destroy() {} };
     const engine = new Engine(model, tokenizer, new ChatTemplate(manifest.chat_template, tokenizer));
     return engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], ...request });
   }
+
+  test('a model without a whole positive prefillChunk is refused at once (its prompt would never end)', () => {
+    const manifest = { model_id: 'scripted', architecture: { vocab_size: tokenizer.vocabSize }, generation: {},
+                       stop_token_ids: [EOS], chat_template: { template: QWEN3, special_tokens: {}, chat_control_tokens: [] } };
+    for (const prefillChunk of [undefined, 0, 1.5]) {
+      const model = { manifest, lost: new Promise(() => {}), prefillChunk };
+      assert.throws(() => new Engine(model, tokenizer, new ChatTemplate(manifest.chat_template, tokenizer)),
+                    { name: 'TypeError', message: new RegExp(`prefillChunk is ${prefillChunk}`) });
+    }
+  });
 
   test('Qwen3: the block goes to reasoning_content, its tokens to reasoning_tokens', async () => {
     const reply = await chat(QWEN3, '<think>\nSay hi.\n</think>\n\nHello!', {});
