@@ -1,10 +1,15 @@
 """Fixtures of the end-to-end tests: the SmolLM2 demo site, built once and served on 127.0.0.1,
-and Debian's Chromium driven by Playwright with WebGPU on (SwiftShader on machines without a GPU).
+and Debian's Chromium driven by Playwright with WebGPU on (SwiftShader on machines without a GPU),
+or off (the site then runs on its CPU backend).
 
 Fixtures (names are what other e2e tests use):
 - `e2e_site` (session): Path of the built demo site.
 - `site_url` (session): "http://127.0.0.1:PORT/" serving `e2e_site`.
-- `browser` (session): Chromium with --enable-unsafe-webgpu.
+- `browser` (module): Chromium with --enable-unsafe-webgpu, the site on its WebGPU backend
+  (SwiftShader here); in a module marked `pytestmark = pytest.mark.cpu_backend`, Chromium without
+  it, the site on its CPU backend. The CPU backend decodes SmolLM2-135M many times as fast as
+  SwiftShader, so modules that need *a* working engine (issue 14), not the WebGPU path or the
+  service worker's engine (which runs on WebGPU only), take it. One Chromium of each kind per session.
 - `launch_chromium` (session): launch_chromium(webgpu=True, wasm=True) starts another Chromium (the
   caller closes it); webgpu=False gives Chromium as Linux users get it by default, without WebGPU
   (the site then runs on the CPU backend); wasm=False hides WebAssembly as well (V8's --jitless,
@@ -156,11 +161,28 @@ def launch_chromium():
         yield launch
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cpu_backend: the module's `browser` has no WebGPU: the site runs on its CPU backend")
+
+
 @pytest.fixture(scope="session")
-def browser(launch_chromium):
-    browser = launch_chromium()
-    yield browser
-    browser.close()
+def shared_chromium(launch_chromium):
+    """shared_chromium(webgpu) -> the session's Chromium with or without WebGPU, launched on first use."""
+    launched = {}
+
+    def shared(webgpu: bool):
+        if webgpu not in launched:
+            launched[webgpu] = launch_chromium(webgpu=webgpu)
+        return launched[webgpu]
+
+    yield shared
+    for browser in launched.values():
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser(shared_chromium, request):
+    return shared_chromium(webgpu=request.node.get_closest_marker("cpu_backend") is None)
 
 
 @pytest.fixture

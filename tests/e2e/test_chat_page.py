@@ -2,7 +2,8 @@
 
 The visitor's session is shared by the tests of this module, in order, as one visit would be:
 the model loads once (with progress), a question gets the Node engine's greedy answer, Stop,
-reload, offline. Other tests open their own contexts (fresh profiles) when they need one.
+reload, offline, and at the end a second tab's reply waits for the first's (the service worker's
+one engine serves every tab). Other tests open their own contexts (fresh profiles) when they need one.
 Replies are kept a few tokens long: SwiftShader runs the model at a few tokens per second.
 """
 
@@ -14,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .chat import (ARTIFACTS, REPLY_TIMEOUT_MS, ask, open_imported, set_settings, wait_for_reply_end,
-                   wait_for_reply_text, wait_until_ready)
+from .chat import (ARTIFACTS, REPLY_TIMEOUT_MS, ask, open_imported, save_screenshot, set_settings,
+                   wait_for_reply_end, wait_for_reply_text, wait_until_ready)
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "What is the capital of France?"
@@ -323,3 +324,66 @@ def test_the_site_is_installable(visit):
     assert [error["errorId"] for error in errors if error["errorId"] != "in-incognito"] == []
     manifest = session.send("Page.getAppManifest")
     assert not manifest.get("errors") and manifest["url"].endswith("/manifest.webmanifest")
+
+
+def test_a_second_tab_says_it_waits_for_the_first_tabs_reply(visit):
+    page = visit["page"]
+    # The service worker hosts one engine for every tab of the site: replies take turns.
+    assert page.evaluate("() => document.body.dataset.engineHost") == "service-worker"
+    other = page.context.new_page()
+    try:
+        other.goto(page.url)
+        wait_until_ready(other)
+        set_settings(other, max_tokens=2)  # settings are per site: this tab's are the first tab's too
+        set_settings(page, max_tokens=64)
+        page.click(".new-chat")
+        ask(page, "Count from one to fifty in words.")
+        wait_for_reply_text(page)  # the first tab's reply runs
+        other.click(".new-chat")
+        ask(other, "Name a colour.")
+        status = other.locator(".message.streaming .reply-status")
+        expect(status).to_have_text("Waiting for the reply in another tab to finish…")
+        save_screenshot(other, "chat-waiting-for-another-tab")
+        page.click(".composer .stop")
+        wait_for_reply_end(other)
+        expect(other.locator(".message.assistant .message-body").last).not_to_be_empty()
+    finally:
+        other.close()
+        set_settings(page, max_tokens=2)  # short replies again: the next test's second tab reads them
+
+
+def test_stop_in_a_second_tab_ends_its_waiting_reply_at_once(visit):
+    page = visit["page"]
+    # Stop while the reply waits for another tab's: this tab's request leaves the queue and ends
+    # as a stopped reply with no words (nothing kept); the other tab's reply goes on.
+    other = page.context.new_page()
+    try:
+        other.goto(page.url)
+        wait_until_ready(other)
+        set_settings(page, max_tokens=64)
+        page.click(".new-chat")
+        ask(page, "Count from one to fifty in words.")
+        wait_for_reply_text(page)
+        other.click(".new-chat")
+        ask(other, "Name a colour.")
+        status = other.locator(".message.streaming .reply-status")
+        expect(status).to_have_text("Waiting for the reply in another tab to finish…")
+        other.click(".composer .stop")
+        expect(other.locator(".composer .send")).to_be_visible(timeout=5_000)
+        expect(status).to_have_count(0)
+        expect(other.locator("#prompt")).to_be_enabled()
+        expect(other.locator(".message.assistant")).to_have_count(0)
+        expect(other.locator(".message.user .message-body")).to_have_text("Name a colour.")
+        # the question says it has no reply, and offers one
+        expect(other.locator(".message.user .message-stats")).to_have_text("No reply yet.")
+        expect(other.locator(".message.user .regenerate")).to_have_text("Reply")
+        expect(page.locator(".message.assistant.streaming")).to_have_count(1)  # the first tab's reply still streams
+        page.click(".composer .stop")
+        wait_for_reply_end(page)
+        other.click(".message.user .regenerate")
+        expect(other.locator(".message.assistant")).to_have_count(1)  # the reply, streaming
+        wait_for_reply_end(other)
+        expect(other.locator(".message.assistant")).to_have_count(1)
+        expect(other.locator(".message.user .regenerate")).to_be_hidden()
+    finally:
+        other.close()

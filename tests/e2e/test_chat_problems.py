@@ -1,6 +1,8 @@
 """What the chat page tells the visitor when the model cannot run, in real Chromium: neither WebGPU
 nor WebAssembly (without WebGPU alone the model runs on the CPU: test_cpu_backend.py), not enough storage, a damaged download. (A full context is in test_chat_page.py; a lost GPU
 device is tested in Node, tests/js/engine_host.test.js: a browser cannot be made to lose one.)
+What is tested is the page's problem boxes, not a backend: the `page` runs on the CPU backend,
+which loads the model faster than SwiftShader (conftest.py `browser`).
 """
 
 import shutil
@@ -10,6 +12,8 @@ import pytest
 
 from .chat import LOAD_TIMEOUT_MS, save_screenshot, wait_until_ready
 from .conftest import serve_folder
+
+pytestmark = pytest.mark.cpu_backend
 
 
 def problem_of(page, timeout=LOAD_TIMEOUT_MS):

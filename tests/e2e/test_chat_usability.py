@@ -1,8 +1,10 @@
 """The chat page's settings, keyboard and problem boxes as a visitor meets them, in real Chromium
-(SwiftShader WebGPU) on the SmolLM2 site: invalid settings are shown and block sending, the
-composer has focus when it can be used, Enter sends from the edit box, a bad import is a problem
-the visitor can dismiss. The tests share one visit (the model loads once), in order; replies are
-two tokens long (SwiftShader decodes about one token per second).
+on the SmolLM2 site: invalid settings are shown and block sending, the composer has focus when it
+can be used, Enter sends from the edit box, a bad import is a problem the visitor can dismiss.
+Nothing here is about WebGPU: the page runs on the CPU backend, many times as fast as SwiftShader
+(conftest.py `browser`; tabs sharing the service worker's engine, which runs on WebGPU only, are
+test_chat_page.py's). The tests share one visit (the model loads once), in order; replies are two
+tokens long.
 """
 
 import re
@@ -10,8 +12,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .chat import (ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end,
-                   wait_for_reply_text, wait_until_ready)
+from .chat import ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end, wait_until_ready
+
+pytestmark = pytest.mark.cpu_backend
 
 
 @pytest.fixture(scope="module")
@@ -126,68 +129,6 @@ def test_the_reply_says_the_prompt_is_read_before_its_first_words(chat):
     assert texts and all(re.fullmatch(r"Reading your message… [\d,]+ of [\d,]+ tokens", text) for text in texts), texts
     assert re.fullmatch(r"Reading your message… 0 of [\d,]+ tokens", texts[0]), texts
     set_settings(chat, max_tokens=2)  # as the tests before it left them
-
-
-def test_a_second_tab_says_it_waits_for_the_first_tabs_reply(chat):
-    # The service worker hosts one engine for every tab of the site: replies take turns.
-    assert chat.evaluate("() => document.body.dataset.engineHost") == "service-worker"
-    other = chat.context.new_page()
-    try:
-        other.goto(chat.url)
-        wait_until_ready(other)
-        set_settings(other, max_tokens=2)  # settings are per site: this tab's are the first tab's too
-        set_settings(chat, max_tokens=64)
-        chat.click(".new-chat")
-        ask(chat, "Count from one to fifty in words.")
-        wait_for_reply_text(chat)  # the first tab's reply runs
-        other.click(".new-chat")
-        ask(other, "Name a colour.")
-        status = other.locator(".message.streaming .reply-status")
-        expect(status).to_have_text("Waiting for the reply in another tab to finish…")
-        save_screenshot(other, "chat-waiting-for-another-tab")
-        chat.click(".composer .stop")
-        wait_for_reply_end(other)
-        expect(other.locator(".message.assistant .message-body").last).not_to_be_empty()
-    finally:
-        other.close()
-        set_settings(chat, max_tokens=2)  # as the tests before it left them
-
-
-def test_stop_in_a_second_tab_ends_its_waiting_reply_at_once(chat):
-    # Stop while the reply waits for another tab's: this tab's request leaves the queue and ends
-    # as a stopped reply with no words (nothing kept); the other tab's reply goes on.
-    other = chat.context.new_page()
-    try:
-        other.goto(chat.url)
-        wait_until_ready(other)
-        set_settings(chat, max_tokens=64)
-        chat.click(".new-chat")
-        ask(chat, "Count from one to fifty in words.")
-        wait_for_reply_text(chat)
-        other.click(".new-chat")
-        ask(other, "Name a colour.")
-        status = other.locator(".message.streaming .reply-status")
-        expect(status).to_have_text("Waiting for the reply in another tab to finish…")
-        other.click(".composer .stop")
-        expect(other.locator(".composer .send")).to_be_visible(timeout=5_000)
-        expect(status).to_have_count(0)
-        expect(other.locator("#prompt")).to_be_enabled()
-        expect(other.locator(".message.assistant")).to_have_count(0)
-        expect(other.locator(".message.user .message-body")).to_have_text("Name a colour.")
-        # the question says it has no reply, and offers one
-        expect(other.locator(".message.user .message-stats")).to_have_text("No reply yet.")
-        expect(other.locator(".message.user .regenerate")).to_have_text("Reply")
-        expect(chat.locator(".message.assistant.streaming")).to_have_count(1)  # the first tab's reply still streams
-        chat.click(".composer .stop")
-        wait_for_reply_end(chat)
-        other.click(".message.user .regenerate")
-        expect(other.locator(".message.assistant")).to_have_count(1)  # the reply, streaming
-        wait_for_reply_end(other)
-        expect(other.locator(".message.assistant")).to_have_count(1)
-        expect(other.locator(".message.user .regenerate")).to_be_hidden()
-    finally:
-        other.close()
-        set_settings(chat, max_tokens=2)  # as the tests before it left them
 
 
 def test_enter_sends_from_the_edit_box(chat):

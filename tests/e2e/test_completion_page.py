@@ -1,11 +1,12 @@
 """The completion page of a base model (the real Gemma 3 270M, manifest chat_template null) in real
-Chromium (SwiftShader WebGPU): the page says it continues text, the settings dialog sets greedy
-decoding, the France question is continued with Paris as plain text, screen readers hear only the
-continuation, Stop ends a longer one (saying "Stopping…" while the prompt is still read), an empty
-or too long text is refused without losing it, "Continue from here" never overwrites an edit, the
-page fits a phone, and it works offline without ever loading the chat page's code.
-Measured on a 2-core machine: the module takes about 70 s, the build included; the page loads the
-model in about 9 s and decodes a few tokens per second (a 262k-row LM head per token).
+Chromium: the page says it continues text, the settings dialog sets greedy decoding, the France
+question is continued with Paris as plain text, screen readers hear only the continuation, Stop
+ends a longer one (saying "Stopping…" while the prompt is still read), an empty or too long text is
+refused without losing it, "Continue from here" never overwrites an edit, the page fits a phone, and
+it works offline without ever loading the chat page's code.
+Nothing here is about WebGPU: the page runs on the CPU backend (conftest.py `browser`), which
+reads and continues text several times as fast as SwiftShader (a 262k-row LM head per token); Gemma 3
+270M on WebGPU is tests/js/gemma3_270m.test.js's.
 """
 
 import json
@@ -17,6 +18,8 @@ from playwright.sync_api import expect
 from .chat import ARTIFACTS, REPLY_TIMEOUT_MS, save_screenshot, set_settings, wait_until_ready
 from .conftest import serve_folder
 from .test_accessibility import AXE, axe_violations
+
+pytestmark = pytest.mark.cpu_backend
 
 PROMPT = "Question: What is the capital of France?\nAnswer:"
 
