@@ -480,7 +480,6 @@ export class Engine {
   }
 }
 
-
 // The last event of a request stopped before its reply's first token: no text, no tokens sampled.
 function abortedEvent({ promptTokens, cachedTokens, prefillTokens }, runsOn) {
   const usage = withBackend(usageOf({ promptTokens, cachedTokens, prefillTokens, completionTokens: 0, firstTokenAt: null }),
