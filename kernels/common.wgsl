@@ -64,6 +64,12 @@ fn max_f32(value: f32, lid: u32) -> f32 {
   return value_of(argmax(vec2<u32>(key_of(value), 0u), lid).x);
 }
 
+// 1 / rms(x) = 1 / sqrt(Σ x² / count + eps), RMSNorm's scale (transformers' LlamaRMSNorm), from
+// the sum of squares of the count values of x.
+fn inverse_rms(sum_squares: f32, count: u32, eps: f32) -> f32 {
+  return inverseSqrt(sum_squares / f32(count) + eps);
+}
+
 // Half i % 2 of a word holding two f16 (element i of an f16 array read as u32 words: `word` is
 // word i / 2), as f32. For the weight schemes' scales.
 fn half_at(word: u32, i: u32) -> f32 {

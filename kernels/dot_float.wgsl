@@ -4,8 +4,11 @@
 
 alias PreparedGroup = array<vec4<T>, 8>;
 
-fn prepare_group(a: ptr<function, array<vec4<T>, 8>>) -> PreparedGroup {
-  return *a;
+// Group g of the activations of row m.
+fn prepare_group(m: u32, g: u32) -> PreparedGroup {
+  var a: PreparedGroup;
+  for (var i = 0u; i < 8u; i++) { a[i] = act[(m * K + 32u * g) / 4u + i]; }
+  return a;
 }
 
 // Σ w[row, 32 g + k] * a[k] over group g.

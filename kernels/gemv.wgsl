@@ -8,8 +8,10 @@
 // compiler can unroll it. Where the adapter's subgroup size is fixed the workgroup is one subgroup,
 // and reductions need no barrier.
 // Parts: a weight scheme (q4g32.wgsl | f16.wgsl | ...), an input (in_plain.wgsl | in_norm.wgsl),
-// the group dot products (dot_float.wgsl, any scheme; dot_q4g32_int16.wgsl, q4g32 by integer dot
-// products) and an epilogue (out_*.wgsl), which maps slots to weight rows and outputs.
+// the group dot products with the activations they take (dot_float.wgsl, any scheme;
+// dot_q4g32_int16.wgsl, q4g32 by integer dot products, with act_int16.wgsl and a source of int16
+// activations: runtime/webgpu/tuning.js's GEMV_DOTS lists each variant's parts) and an epilogue
+// (out_*.wgsl), which maps slots to weight rows and outputs.
 
 @group(0) @binding(3) var<storage, read> act: array<vec4<T>>;  // input [rows, K]
 
@@ -32,10 +34,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
     let g = j * WG + lid;
     let gc = min(g, groups - 1u);
     let valid = g < groups;
-    var a: array<vec4<T>, 8>;
-    for (var i = 0u; i < 8u; i++) { a[i] = act[(m * K + 32u * gc) / 4u + i]; }
     total_squares += select(0.0, group_squares(m, gc), valid);
-    var group = prepare_group(&a);  // once per step, for all the rows
+    var group = prepare_group(m, gc);  // the group's activations, once per step for all the rows
     for (var t = 0u; t < ROWS / 4u; t++) {
       var part = vec4<f32>();
       for (var s = 0u; s < 4u; s++) { part[s] = prepared_dot(rows[4u * t + s], gc, &group); }

@@ -18,5 +18,5 @@ fn group_squares(m: u32, g: u32) -> f32 {
 }
 
 fn rms_scale(total_squares: f32) -> f32 {
-  return inverseSqrt(total_squares / f32(K) + EPS);
+  return inverse_rms(total_squares, K, EPS);
 }

@@ -18,7 +18,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row = wid.x * HIDDEN;
   var squares = 0.0;
   for (var i = lid; i < HIDDEN; i += WG) { squares += y[row + i] * y[row + i]; }
-  let scale = inverseSqrt(sum_f32(squares, lid) / f32(HIDDEN) + EPS);
+  let scale = inverse_rms(sum_f32(squares, lid), HIDDEN, EPS);
   for (var i = lid; i < HIDDEN; i += WG) {
     let sum = x[row + i] + y[row + i] * scale * post_gain[i];
     x[row + i] = sum;

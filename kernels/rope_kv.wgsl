@@ -44,7 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let a = qkv[src + j * WG + lid];
       squares += a * a;
     }
-    scale = inverseSqrt(sum_f32(squares, lid) / f32(HEAD_DIM) + EPS);
+    scale = inverse_rms(sum_f32(squares, lid), HEAD_DIM, EPS);
   }
   let gain = select(0u, HEAD_DIM, head >= HEADS);  // k heads read the second half of qk_gain
 

@@ -167,6 +167,15 @@ class Dispatch {
     this.workgroups = workgroups;
   }
 
+  get name() {
+    return this.kernel.name;
+  }
+
+  // Resolves once the pipeline has compiled; rejects with its compile error.
+  get compiled() {
+    return this.kernel.compiled;
+  }
+
   // Records the dispatch into a compute pass for a chunk of `rows` tokens.
   encode(pass, rows) {
     const count = this.workgroups(rows);
@@ -174,6 +183,25 @@ class Dispatch {
     pass.setPipeline(this.kernel.pipeline);
     pass.setBindGroup(0, this.bindGroup);
     pass.dispatchWorkgroups(x, y);
+  }
+}
+
+/**
+ * Dispatches that run as one, in order (a GEMV with the dispatch that quantises its activations):
+ * encode(pass, rows), name and compiled as a single Dispatch has them.
+ */
+export class DispatchSequence {
+  constructor(dispatches) {
+    this.dispatches = dispatches;
+    this.name = dispatches.map((dispatch) => dispatch.name).join(', ');
+  }
+
+  get compiled() {
+    return Promise.all(this.dispatches.map((dispatch) => dispatch.compiled));
+  }
+
+  encode(pass, rows) {
+    for (const dispatch of this.dispatches) dispatch.encode(pass, rows);
   }
 }
 

@@ -16,10 +16,12 @@
 // the feature values this runtime runs, and each one it runs is set up in one place in build().
 
 import { requestDevice } from './device.js';
-import { Kernels } from './kernels.js';
+import { DispatchSequence, Kernels } from './kernels.js';
 import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
-import { defaultGemvVariant, tuneGemv, tuningSettings } from './tuning.js';
+import {
+  ACT_INT16_GROUP_BYTES, GEMV_DOTS, defaultGemvVariant, gemvInputs, isGemvVariant, tuneGemv, tuningSettings,
+} from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
 import { ropeTables } from '../rope.js';
@@ -114,6 +116,8 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *   attention: a chunk's attention kernel, one of ATTENTIONS: 'attention' (default on GPUs) or
  *     'attention_serial' (default on CPU adapters, where decode steps are then never split unless
  *     attentionSplit says so); tests run both everywhere
+ *   gemv: a GEMV variant of tuning.js's space ({ rows, dot }) for every decode matmul whose weights
+ *     it runs (the others keep the default); tests run each group-dot part through a model
  *   prefillChunk: rows per prefill submit, the activation buffers' rows (default PREFILL_CHUNKS: 512
  *     on GPUs, 128 on CPU adapters); the model's `prefillChunk`
  *   tune: the GEMV variants tuned on this device once the pipelines have compiled (tuning.js
@@ -126,13 +130,16 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
-  f16 = true, tune, attentionSplit, gemm, attention, prefillChunk,
+  f16 = true, tune, attentionSplit, gemm, attention, gemv, prefillChunk,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
   for (const [option, value, choices] of [['gemm', gemm, Object.keys(GEMMS)], ['attention', attention, ATTENTIONS]]) {
     if (value !== undefined && !choices.includes(value)) {
       throw new TypeError(`loadModel: ${option} '${value}' is none of ${choices.join(', ')}; leave it out for the adapter's default.`);
     }
+  }
+  if (gemv !== undefined && !isGemvVariant(gemv)) {
+    throw new TypeError(`loadModel: gemv ${JSON.stringify(gemv)} is not a GEMV variant ({ rows, dot }: runtime/webgpu/tuning.js gemvVariants); leave it out for the defaults.`);
   }
   if (prefillChunk !== undefined && !(Number.isInteger(prefillChunk) && prefillChunk >= 1)) {
     throw new TypeError(`loadModel: prefillChunk ${prefillChunk} is not a positive whole number of rows; leave it out for the adapter's default.`);
@@ -146,7 +153,7 @@ export async function loadModel(manifest, {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
     const kernels = await Kernels.create(gpu);
-    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, prefillChunk });
+    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, gemv, prefillChunk });
     // build() asks for every runtime tensor the forward pass binds: the manifest must list those
     // and no others (the test that the build's tensor table and this forward pass agree)
     await model.build();
@@ -183,11 +190,12 @@ class Model {
   #split;              // { threshold, span } of decode attention split over the context (loadModel's attentionSplit)
   #tokenWords;         // a chunk's token ids, staged for writeBuffer
   #gemmVariant;        // the prefill matmul's variant on this device: one of GEMMS[this.gemm]
+  #gemv;               // loadModel's gemv: the GEMV variant asked for where it runs, or undefined
   #dims;
   tuning = null;       // tuneGemv's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
-  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, prefillChunk }) {
+  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, gemv, prefillChunk }) {
     const a = manifest.architecture;
     this.gpu = gpu;  // for this backend's tests (memory checks); the engine uses `lost`
     // pending unless the device is lost: destroy() resolves gpu.lost with null
@@ -212,6 +220,7 @@ class Model {
     this.gemm = gemm ?? (kernels.cpuLike ? 'gemm' : 'gemm_tiled');  // the prefill matmul's file: a key of GEMMS
     // its variant: every file has one within WebGPU's least limits, which every device has
     this.#gemmVariant = gemmVariant(this.gemm, gpu.limits);
+    this.#gemv = gemv;
     this.attention = attention ?? (kernels.cpuLike ? 'attention_serial' : 'attention');  // a chunk's: of ATTENTIONS
     // attention_serial walks a decode step's positions without barriers: splitting it would add some
     const threshold = this.attention === 'attention_serial' ? Infinity : SPLIT_AFTER_TILES * this.#attentionWG;
@@ -234,6 +243,8 @@ class Model {
       q: storage('q (rotated)', 4 * rows * d.q),
       attn: storage('attention output', elementBytes * rows * d.q),
       hidden: storage('ffn hidden', elementBytes * rows * d.ffn),
+      // a decode row's GEMV input as int16 groups (kernels/act_int16.wgsl), for the widest input
+      actInt16: storage('GEMV input as int16', ACT_INT16_GROUP_BYTES * Math.max(d.hidden, d.q, d.ffn) / 32),
       logits: storage('logits', 4 * d.vocab),
       rope: storage('rope cos/sin', 4 * this.contextLength * d.rotary),
       // rope_local_base_freq: the sliding layers' own table (Gemma 3)
@@ -349,41 +360,52 @@ class Model {
   async #matmul(tensor, input, output, block = tensor.blocks[0]) {
     const d = this.#dims;
     const b = this.#buffers;
-    const parts = [weightPart(tensor)];
+    const inputPart = (file) => ({ file, constants: file === 'in_plain' ? {} : { EPS: d.eps } });
+    const inputFile = input.normed ? 'in_norm' : 'in_plain';
+    const scheme = weightPart(tensor);
     const resources = { ...block.buffers, act: input.normed ? b.normed : input.act };
-    if (input.normed) {
-      parts.push({ file: 'in_norm', constants: { EPS: d.eps } });
-      resources.norm_x = b.x;
-    } else {
-      parts.push({ file: 'in_plain' });
-    }
+    const inputResources = input.normed ? { norm_x: b.x } : {};
     let outputs = block.rows;
+    let epilogue;
     if (output.store) {
       const { out, bias, stride, offset = 0, softcap = 0 } = output.store;
-      parts.push({ file: 'out_store', constants: { N: outputs, HAS_BIAS: !!bias, OUT_STRIDE: stride, OUT_OFFSET: offset,
-        SOFTCAP: softcap } });
+      epilogue = { file: 'out_store', constants: { N: outputs, HAS_BIAS: !!bias, OUT_STRIDE: stride, OUT_OFFSET: offset,
+        SOFTCAP: softcap } };
       Object.assign(resources, { out, bias: bias ?? b.none });
     } else if (output.residual) {
-      parts.push({ file: 'out_residual', constants: { N: outputs } });
+      epilogue = { file: 'out_residual', constants: { N: outputs } };
       Object.assign(resources, { x: b.x, gain: output.residual, normed: b.normed });
     } else {
       outputs = block.rows / 2;
-      parts.push({ file: 'out_swiglu', constants: { N: outputs, GELU: output.gated === 'gelu' } });
+      epilogue = { file: 'out_swiglu', constants: { N: outputs, GELU: output.gated === 'gelu' } };
       resources.hidden = b.hidden;
     }
     const tiles = Math.ceil(outputs / (output.gated ? 2 : 4));  // a tile: 4 weight rows
     // the GEMV in a variant of tuning.js's space: { rows } weight rows per workgroup, group dots `dot`
-    const gemv = async ({ rows, dot }) => (await this.#kernels.kernel('gemv', { parts: [...parts, { file: dot }],
-      constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: rows } }))
-      .dispatch(resources, () => Math.ceil(tiles / (rows / 4)));
+    // (after the dispatch that quantises its input, where the dots read it quantised: gemvInputs)
+    const gemv = async ({ rows, dot }) => {
+      const inputs = gemvInputs(dot, inputFile);
+      const product = (await this.#kernels.kernel('gemv', {
+        parts: [scheme, inputPart(inputs.gemv), epilogue, ...GEMV_DOTS[dot].parts.map((file) => ({ file }))],
+        constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: rows },
+      })).dispatch({ ...resources, ...(inputs.write ? { act_int16: b.actInt16 } : inputResources) },
+        () => Math.ceil(tiles / (rows / 4)));
+      if (!inputs.write) return product;
+      const quantise = await this.#kernels.kernel('act_int16_write', { parts: [{ file: 'act_int16' }, inputPart(inputs.write)],
+        constants: { WG: SMALL_WG, K: tensor.cols } });
+      return new DispatchSequence([quantise.dispatch({ act: resources.act, act_int16: b.actInt16, ...inputResources },
+        () => Math.ceil(tensor.cols / 32 / SMALL_WG)), product]);
+    };
+    const { features } = this.#kernels.gpu;
     const { constants, grid } = this.#gemmVariant;
-    const gemm = await this.#kernels.kernel(this.gemm, { parts, constants });
+    const gemm = await this.#kernels.kernel(this.gemm, { parts: [scheme, inputPart(inputFile), epilogue], constants });
     const matmul = {
-      gemv: await gemv(defaultGemvVariant(block.rows, tensor.scheme, this.#kernels.gpu.features)),
-      gemm: gemm.dispatch(resources, (rows) => grid(tiles, rows)),
+      gemv: await gemv(this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
+        : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features)),
+      gemm: gemm.dispatch({ ...resources, ...inputResources }, (rows) => grid(tiles, rows)),
     };
     this.#gemvs.push({ shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme },
-      files: parts.map((part) => part.file), dispatch: gemv, matmul });
+      files: [scheme.file, inputFile, epilogue.file], dispatch: gemv, matmul });
     return matmul;
   }
 

@@ -26,35 +26,80 @@ const MARGIN = 0.03;             // a candidate replaces the default only when t
 
 // --- the GEMV's variant space -----------------------------------------------------------------
 
-const GEMV_TALL = 8192;          // weights of this many rows and more get more rows per workgroup by default
 const GEMV_ROWS = [4, 8, 16];    // kernels/gemv.wgsl's ROWS: weight rows per workgroup (multiples of 4, at most its MAX_ROWS)
-// gemv.wgsl's group-dot parts, and which weights (manifest scheme, device.js Gpu features) each runs
-const GEMV_DOTS = {
-  dot_float: () => true,
-  dot_q4g32_int16: (scheme, { integerDot }) => scheme === 'q4g32' && integerDot,
+const integerDots = (scheme, { integerDot }) => scheme === 'q4g32' && integerDot;
+/**
+ * gemv.wgsl's group dot products, by name: `parts`, the files composed for them (in order);
+ * `runs(scheme, features)`, which weights (manifest scheme) and devices (device.js Gpu features)
+ * they run; `quantised`, where the GEMV reads its activations quantised before it: a dispatch of
+ * kernels/act_int16_write.wgsl then runs first, once per step, into a buffer of
+ * ACT_INT16_GROUP_BYTES per 32 values (gemvInputs says which input parts each takes).
+ */
+export const GEMV_DOTS = {
+  dot_float: { parts: ['dot_float'], runs: () => true },
+  // int16 activations quantised in each workgroup (worth it where a workgroup has many rows)
+  dot_q4g32_int16: { parts: ['act_int16', 'act_int16_here', 'dot_q4g32_int16'], runs: integerDots },
+  // int16 activations quantised once before the GEMV (a dispatch more per GEMV, no repeated work)
+  dot_q4g32_int16_quantised: { parts: ['act_int16', 'act_int16_read', 'dot_q4g32_int16'], runs: integerDots,
+    quantised: true },
 };
 
 /**
  * The GEMV variants that run weights in `scheme` (a manifest weight scheme: 'q4g32', 'f16', ...)
  * on a device with `features` (a device.js Gpu's): [{ rows, dot }], rows: weight rows per
- * workgroup (gemv.wgsl's ROWS), dot: the file of the group-dot part.
+ * workgroup (gemv.wgsl's ROWS), dot: a key of GEMV_DOTS.
  */
 export function gemvVariants(scheme, features) {
-  return Object.entries(GEMV_DOTS).filter(([, runs]) => runs(scheme, features))
+  return Object.entries(GEMV_DOTS).filter(([, { runs }]) => runs(scheme, features))
     .flatMap(([dot]) => GEMV_ROWS.map((rows) => ({ rows, dot })));
 }
 
+/** Bytes of a group of 32 activations as act_int16_write.wgsl stores it (act_int16.wgsl's STORED_VEC4S vec4<u32>). */
+export const ACT_INT16_GROUP_BYTES = 80;
+
 /**
- * The GEMV variant ({ rows, dot }) that runs a weight of `weightRows` rows in `scheme` without a
- * tuned choice. Tall weights take more rows per workgroup, so each step's activations (loaded, and
- * for the integer dots quantised, once per step) serve more rows; q4g32 ones on a device with
- * WGSL's packed integer dot products take the integer dots, whose cheaper rows make 16 per
- * workgroup pay (H200, 2026-11-30: the Qwen2-7B shape's gate/up projection 68 -> 46 us; 8 rows on
- * the float path, where 16 were slower).
+ * The input parts of a GEMV in group dots `dot` (a key of GEMV_DOTS) whose matmul input part is
+ * `input` ('in_plain' | 'in_norm'): { gemv: the GEMV's input part, write: null, or for quantised
+ * dots the input part of the act_int16_write.wgsl dispatch before it (composed with act_int16.wgsl;
+ * bindings act, act_int16, and the input's: in_norm's norm_x) }. A normalised input's sums of
+ * squares are then stored with the int16 groups, so the GEMV takes in_norm_read.wgsl (no norm_x).
  */
-export function defaultGemvVariant(weightRows, scheme, { integerDot }) {
+export function gemvInputs(dot, input) {
+  if (!GEMV_DOTS[dot].quantised) return { gemv: input, write: null };
+  return { gemv: input === 'in_norm' ? 'in_norm_read' : input, write: input };
+}
+
+/** Whether `variant` is one of the space's ({ rows, dot } with rows of GEMV_ROWS, dot a key of GEMV_DOTS). */
+export function isGemvVariant(variant) {
+  return Object.hasOwn(GEMV_DOTS, variant?.dot) && GEMV_ROWS.includes(variant.rows);
+}
+
+const GEMV_TALL = 8192;          // weights of this many rows and more get more rows per workgroup
+// q4g32 weights of this many values and more, in rows this long and longer, read their activations quantised before
+const GEMV_QUANTISED = { values: 12 << 20, cols: 2048 };
+
+/**
+ * The GEMV variant ({ rows, dot }) that runs a weight of `weightRows` rows by `cols` (K) in
+ * `scheme` without a tuned choice. On a device with WGSL's packed integer dot products, q4g32
+ * weights of GEMV_QUANTISED values and more take the integer dots on activations quantised once
+ * before them, 4 rows per workgroup; other tall q4g32 weights the integer dots quantising in each
+ * workgroup, 16 rows (their activations serve that many rows); the rest the float path, 8 rows
+ * for tall weights, else 4. Measured on one H200 (runtime_bench.js --profile, 2026-12-02): in
+ * Qwen2-7B's decode step the output and down projections (56 dispatches) took 1223 us on floats
+ * and 688 quantised before, the gate/up projections 1293 us quantising in each workgroup and 764
+ * quantised before, plus 395 us for the 113 quantising dispatches (about 3.5 us each): the step
+ * 3886 -> 3052 us. Each of those dispatches also costs the host about 7 us to encode and submit,
+ * which models of 1B and less, whose run-ahead decode the host already nearly bounds, could not
+ * hide (Qwen2-0.5B 688-758 -> 500-544 tok/s with every weight of 4 Mi values and more quantised
+ * before): hence the threshold.
+ */
+export function defaultGemvVariant(weightRows, cols, scheme, features) {
+  const integer = integerDots(scheme, features);
+  if (integer && weightRows * cols >= GEMV_QUANTISED.values && cols >= GEMV_QUANTISED.cols) {
+    return { rows: 4, dot: 'dot_q4g32_int16_quantised' };
+  }
   if (weightRows < GEMV_TALL) return { rows: 4, dot: 'dot_float' };
-  return integerDot && scheme === 'q4g32' ? { rows: 16, dot: 'dot_q4g32_int16' } : { rows: 8, dot: 'dot_float' };
+  return integer ? { rows: 16, dot: 'dot_q4g32_int16' } : { rows: 8, dot: 'dot_float' };
 }
 
 /** A GEMV variant in words, for reports: '16 rows, dot_q4g32_int16'. */
@@ -111,8 +156,8 @@ export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs,
     const key = `${site.shape.scheme} ${site.shape.rows}x${site.shape.cols}`;
     let entry = shapes.find((shape) => shape.key === key);
     if (!entry) {
-      const { rows, scheme } = site.shape;
-      entry = { key, sites: [], default: defaultGemvVariant(rows, scheme, gpu.features),
+      const { rows, cols, scheme } = site.shape;
+      entry = { key, sites: [], default: defaultGemvVariant(rows, cols, scheme, gpu.features),
         candidates: space(scheme, gpu.features) };
       shapes.push(entry);
     }
@@ -248,7 +293,7 @@ async function made(gpu, make) {
   const dispatch = await make().catch(() => null);
   const error = await gpu.device.popErrorScope();
   if (error || !dispatch) return { compiled: Promise.resolve(null) };
-  return { compiled: dispatch.kernel.compiled.then(() => dispatch, () => null) };
+  return { compiled: dispatch.compiled.then(() => dispatch, () => null) };
 }
 
 // Time (µs) of one compute pass of `repeats` runs of `dispatches` in turn (kernels.js Dispatches,
@@ -276,7 +321,7 @@ async function timePass(gpu, dispatches, repeats) {
     const start = performance.now();
     device.queue.submit([encoder.finish()]);
     const error = await device.popErrorScope();
-    if (error) throw new Error(`timing ${dispatches[0].kernel.name}: ${error.message}`);
+    if (error) throw new Error(`timing ${dispatches[0].name}: ${error.message}`);
     let ns;
     if (timestamps) {
       await read.mapAsync(GPUMapMode.READ);
@@ -303,7 +348,10 @@ async function cacheKey(gpu, kernels, manifest, shapes) {
   const files = new Set(['common', ...kernels.libraries, 'gemv']);
   for (const shape of shapes) {
     for (const site of shape.sites) site.files.forEach((file) => files.add(file));
-    for (const { dot } of shape.candidates) files.add(dot);
+    for (const { dot } of shape.candidates) {
+      GEMV_DOTS[dot].parts.forEach((file) => files.add(file));
+      if (GEMV_DOTS[dot].quantised) ['act_int16_write', 'in_norm_read'].forEach((file) => files.add(file));
+    }
   }
   const sources = await Promise.all([...files].sort().map((file) => readText(new URL(`${file}.wgsl`, kernels.base).href)));
   const text = JSON.stringify([gpu.adapter, gpu.features, gpu.subgroupSizes, kernels.preamble, sources, manifest,

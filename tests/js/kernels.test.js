@@ -16,7 +16,7 @@ import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from '.
 import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { attentionReference } from './helpers/attention_reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
-import { gemvVariants } from '../../runtime/webgpu/tuning.js';
+import { ACT_INT16_GROUP_BYTES, GEMV_DOTS, gemvInputs, gemvVariants } from '../../runtime/webgpu/tuning.js';
 import { GEMMS, gemmVariant } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { Kernels } from '../../runtime/webgpu/kernels.js';
@@ -111,7 +111,7 @@ for (const path of paths) {
 
     // Runs one weight through the decode GEMV in every variant of its scheme's space (tuning.js
     // gemvVariants: 4, 8 and 16 rows per workgroup on floats; q4g32 also on integer dot products
-    // where WGSL has them) and the prefill GEMM with the given input/epilogue and checks them
+    // where WGSL has them, the activations quantised in the GEMV or before it) and the prefill GEMM with the given input/epilogue and checks them
     // against the reference (the GEMV computes the chunk's last row only).
     async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
       const rand = random(n * 31 + k + rows);
@@ -139,12 +139,19 @@ for (const path of paths) {
       for (const [kernel, ROWS, dot, gemm] of variants) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
-        const parts = [{ file: scheme, constants: { K: k } }, ...(dot ? [{ file: dot }] : [])];
-        if (norm) {
-          parts.push({ file: 'in_norm', constants: { EPS: 1e-5 } });
-          resources.norm_x = h.buffer(Float32Array.from(x));
+        const parts = [{ file: scheme, constants: { K: k } }, ...(dot ? GEMV_DOTS[dot].parts.map((file) => ({ file })) : [])];
+        const input = norm ? 'in_norm' : 'in_plain';
+        const inputPart = (file) => ({ file, constants: file === 'in_plain' ? {} : { EPS: 1e-5 } });
+        const inputResources = norm ? { norm_x: h.buffer(Float32Array.from(x)) } : {};
+        const inputs = dot ? gemvInputs(dot, input) : { gemv: input, write: null };
+        parts.push(inputPart(inputs.gemv));
+        if (inputs.write) {
+          // the dispatch the model runs before such a GEMV: the decode row's activations as int16
+          resources.act_int16 = h.buffer(ACT_INT16_GROUP_BYTES * (k / 32));
+          await h.run('act_int16_write', { parts: [{ file: 'act_int16' }, inputPart(inputs.write)], constants: { WG: 64, K: k } },
+            { act: resources.act, act_int16: resources.act_int16, ...inputResources }, Math.ceil(k / 32 / 64), { rows });
         } else {
-          parts.push({ file: 'in_plain' });
+          Object.assign(resources, inputResources);
         }
         if (epilogue === 'store') {
           parts.push({ file: 'out_store', constants: { N: n, HAS_BIAS: bias, OUT_STRIDE: n } });

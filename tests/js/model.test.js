@@ -21,6 +21,7 @@ import { ADAPTER } from './helpers/gpu.js';
 import { fixture, loadFixture, modelFiles } from './helpers/model_files.js';
 import { greedy, maskOf, maxDifference, rms } from './helpers/decoding.js';
 import { ATTENTIONS, GEMMS, loadModel } from '../../runtime/webgpu/model.js';
+import { GEMV_DOTS } from '../../runtime/webgpu/tuning.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { ModelFiles } from '../../runtime/model_cache.js';
 import { Tokenizer } from '../../runtime/tokenizer.js';
@@ -151,6 +152,26 @@ describe(`model behaviour on ${ADAPTER}`, () => {
       await assert.rejects(load(llama, { [option]: 'fast' }), new RegExp(`${option} 'fast' is none of ${choices.join(', ')}`));
     });
   }
+
+  // every group-dot part of the decode GEMV (tuning.js GEMV_DOTS; the defaults run only some of them
+  // on the tiny models' shapes) through the whole model: the reference's greedy tokens
+  test('each GEMV group-dot part decodes the reference greedy tokens', async () => {
+    const dots = Object.keys(GEMV_DOTS).filter((dot) => GEMV_DOTS[dot].runs('q4g32', model.features));
+    assert.ok(dots.includes('dot_q4g32_int16_quantised'), 'Dawn has integer dot products: the quantised GEMV is tested');
+    for (const dot of dots) {
+      const other = await load(llama, { maxContext: MAX_CONTEXT, gemv: { rows: 4, dot } });
+      try {
+        const ids = await greedy(other, llama.prompt_ids, llama.greedy_ids.length);
+        if (model.features.f16) assert.deepEqual(ids.slice(0, 8), llama.greedy_ids.slice(0, 8), dot);
+        else assert.deepEqual(ids, llama.greedy_ids, dot);
+      } finally {
+        other.destroy();
+      }
+    }
+    for (const bad of [{ rows: 4, dot: 'dot_fast' }, { rows: 5, dot: 'dot_float' }, 'dot_float']) {
+      await assert.rejects(load(llama, { gemv: bad }), /gemv .* is not a GEMV variant/);
+    }
+  });
 
   test('truncate keeps a prefix of the cache', async () => {
     const first = await greedy(model, llama.prompt_ids, 6);
