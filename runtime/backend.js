@@ -70,10 +70,8 @@
 import { loadModel as loadWebGPUModel } from './webgpu/model.js';
 import { loadModel as loadWasmModel } from './wasm/model.js';
 import { cpuMayReplace } from './gpu_fallback.js';
+import { assertBackendChoice } from './backend_choice.js';
 
-/** The backends loadBackend runs, by the name Model.backend reports. */
-export const BACKENDS = Object.freeze(['webgpu', 'wasm']);
-const CHOICES = [...BACKENDS, 'auto'];
 
 /**
  * Load `manifest`'s model on a backend and return its Model (above).
@@ -92,10 +90,7 @@ const CHOICES = [...BACKENDS, 'auto'];
  */
 export async function loadBackend(manifest, { backend = 'webgpu', ...options } = {}) {
   // Static imports above: service workers may not use import().
-  if (!CHOICES.includes(backend)) {
-    throw new RangeError(`backend ${JSON.stringify(backend)} does not exist: one of ${BACKENDS.join(', ')}, `
-      + 'or auto to use WebGPU where it is available and the CPU (WebAssembly) otherwise.');
-  }
+  assertBackendChoice(backend);
   if (backend === 'wasm') return loadWasmModel(manifest, options);
   try {
     return await loadWebGPUModel(manifest, options);

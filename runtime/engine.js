@@ -177,7 +177,10 @@ export class Engine {
       }
       // With tool_choice "none" the reply is text as written.
       const toolSyntax = params.tools && params.tools.choice !== 'none' ? this.#toolSyntax : null;
-      return { params: { ...params, thinking, grammar, toolSyntax }, promptIds };
+      // (counted only where the prompt does not fit: whether its last message alone is what does not)
+      const messageTokens = () => this.#chatTemplate.encode(input.messages.slice(-1), { addGenerationPrompt: true,
+        tools: input.tools, enableThinking: params.enableThinking }).length;
+      return { params: { ...params, thinking, grammar, toolSyntax }, promptIds, messageTokens };
     }) } };
     this.completions = { create: (request, options) => this.#create(TEXT_COMPLETION, options, (manifest) => {
       const params = parseCompletionRequest(request, manifest);
@@ -254,8 +257,8 @@ export class Engine {
     const report = progressListener(onProgress);
     const stop = signal ? AbortSignal.any([this.#interrupt.signal, signal]) : this.#interrupt.signal;
     const model = this.#requireModel();
-    const { params, promptIds } = prepare(model.manifest);
-    assertFitsContextWindow(promptIds.length, params, model.contextLength);
+    const { params, promptIds, messageTokens } = prepare(model.manifest);
+    assertFitsContextWindow(promptIds.length, params, model.contextLength, messageTokens);
     const header = responseHeader(model.manifest.model_id, api);
     const events = this.#generate(params, promptIds, report, stop);
     return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);
@@ -515,9 +518,18 @@ function thinkingTagsOf(template, tokenizer) {
 // for: OpenAI's API refuses such a request (400 context_length_exceeded) rather than cut the reply
 // short. A max_tokens not given (request.js maxTokensField null) runs to the context's end at most.
 // `field` names the request field to change where it is max_tokens (the prompt's field otherwise:
-// openai_endpoint.js knows which API it is).
-function assertFitsContextWindow(promptTokens, { maxTokens, maxTokensField }, contextLength) {
+// openai_endpoint.js knows which API it is). `messageTokens()` (chat requests): the tokens of the
+// last message alone, in the chat template; where that alone does not fit, the error says so and
+// carries it as `messageTokens` (a new chat cannot help then, a shorter message can).
+function assertFitsContextWindow(promptTokens, { maxTokens, maxTokensField }, contextLength, messageTokens) {
   if (promptTokens >= contextLength) {
+    const alone = messageTokens?.();
+    if (alone >= contextLength) {
+      throw new ContextWindowExceededError(
+        `The last message alone is ${alone} tokens (in the chat template); with at least one token of reply it does ` +
+        `not fit the model's context window of ${contextLength} tokens. Shorten that message.`,
+        { promptTokens, contextLength, messageTokens: alone });
+    }
     throw new ContextWindowExceededError(
       `The prompt is ${promptTokens} tokens; with at least one token of reply it does not fit the model's context ` +
       `window of ${contextLength} tokens. Shorten it (in a chat: start a new chat or drop early messages).`,

@@ -6,6 +6,7 @@
 
 import { CreateEngine } from './engine.js';
 import { ModelNotLoadedError, toPlain } from './errors.js';
+import { assertBackendChoice } from './backend_choice.js';
 import { cpuMayReplace } from './gpu_fallback.js';
 import { HOST_EVENT, OP, REPLY, readLoad } from './host_protocol.js';
 import { ModelFiles } from './model_cache.js';
@@ -226,8 +227,9 @@ export class EngineHost {
   // `message` (a 'load') as this host runs it: on a host without the CPU backend, on WebGPU, so
   // that a page's 'auto' and an explicit 'webgpu' share one load (their key is the same).
   #onThisHost(message) {
+    // a backend that does not exist is refused here, not mapped to WebGPU below
+    const backend = assertBackendChoice(message.options?.backend ?? 'auto');
     if (this.#cpu) return message;
-    const backend = message.options?.backend ?? 'auto';
     if (backend === 'wasm') {
       throw new RangeError('This engine host (the service worker\'s) runs models on WebGPU only: the CPU backend '
         + 'would hold the thread that answers every tab. Load backend "wasm" in a page\'s dedicated worker '

@@ -14,7 +14,7 @@ export class WebGPUNotAvailableError extends SitegenRuntimeError {}
 // Neither backend can run here: no usable WebGPU, and no WebAssembly with SIMD for the CPU one.
 export class NoBackendAvailableError extends SitegenRuntimeError {}
 export class DeviceLostError extends SitegenRuntimeError {}
-export class ContextWindowExceededError extends SitegenRuntimeError {} // fields: { promptTokens, contextLength, maxTokens, field }
+export class ContextWindowExceededError extends SitegenRuntimeError {} // fields: { promptTokens, contextLength, maxTokens, field, messageTokens (a chat's last message alone, where that does not fit) }
 export class IntegrityError extends SitegenRuntimeError {} // fields: { shard } (its file name)
 export class QuotaExceededError extends SitegenRuntimeError {} // fields: { needed, available } (bytes)
 export class InvalidRequestError extends SitegenRuntimeError {} // fields: { field, allowed (what the field takes, where said) }

@@ -1,7 +1,7 @@
 // The protocol between an engine host (engine_host.js, run by worker.js in a dedicated worker and
 // by service_worker.js in the service worker) and its clients (worker_client.js, sw_client.js).
-// Both sides import the names below from here; this module imports nothing, so the page side
-// stays free of model code.
+// Both sides import the names below from here; this module imports no model code (only
+// backend_choice.js's names), so the page side stays free of it.
 //
 // Each client numbers its requests (ids unique per client); every reply carries its id.
 //   client -> host  { id, op: 'load', manifestUrl, options }   loadMessage(); options: ENGINE_OPTIONS
@@ -99,6 +99,8 @@
 //   reply) and interrupts a running non-streamed one.
 // - A connection closed (its page is gone) gives up all its requests as 'close' does.
 
+import { assertBackendChoice } from './backend_choice.js';
+
 /** Operations, the `op` of client messages. */
 export const OP = Object.freeze({
   load: 'load',
@@ -150,14 +152,15 @@ export function isHostOperation(op) {
 // host would resolve a relative one against its own script. Other options stay where they are:
 // initProgressCallback on the client's side (progress comes as replies), gpu the host's own.
 const ENGINE_OPTIONS = {
-  backend: (value) => value,
+  backend: (value) => (value === undefined ? undefined : assertBackendChoice(value)),
   maxContext: (value) => value,
   weightsUrl: (value, absolute) => (value ? absolute(value) : undefined), // '' too: none
 };
 
 /**
  * The client's 'load' message (without its id): { op: 'load', manifestUrl (absolute), options:
- * { backend, maxContext, weightsUrl (absolute, or undefined) } }.
+ * { backend, maxContext, weightsUrl (absolute, or undefined) } }. Throws a RangeError for a
+ * backend that does not exist (backend_choice.js), before anything is sent.
  * @param {string | URL} manifestUrl
  * @param {{ backend?: 'auto' | 'webgpu' | 'wasm', maxContext?: number, weightsUrl?: string | URL }} options
  *   CreateEngine's (undefined: its default); others are ignored

@@ -6,6 +6,7 @@
 
 import { CreateServiceWorkerEngine } from '../sw_client.js';
 import { backendNote } from './backend_note.js';
+import { readLocal, writeLocal } from './site_storage.js';
 
 /**
  * The engine of `model` (an entry of the page's data-models: { id, manifestUrl, weightsUrl }, see
@@ -40,11 +41,17 @@ export async function startEngine(model, loader) {
   }
 }
 
-// `note`: the .backend-note element (templates/_loader.html); hidden where there is nothing to say.
+// `note`: the .backend-note element (templates/_loader.html); hidden where there is nothing to say,
+// or once the visitor hid that text (its Hide button; kept per site, so a reload or the other page
+// does not bring it back: on a phone it takes room from the conversation; another reason shows).
 function showBackendNote(note, { backend, gpuFailure }) {
   const text = backendNote(backend, gpuFailure);
-  note.textContent = text ?? '';
-  note.hidden = text === null;
+  note.querySelector('.backend-note-text').textContent = text ?? '';
+  note.hidden = text === null || readLocal('backend-note-hidden') === text;
+  note.querySelector('.hide-backend-note').onclick = () => {
+    note.hidden = true;
+    writeLocal('backend-note-hidden', text);
+  };
 }
 
 /**

@@ -133,6 +133,15 @@ function problemOf(error, message, words) {
       };
     case 'ContextWindowExceededError':
       if (error.field === 'max_tokens' || error.field === 'max_completion_tokens') return maxTokensProblem(error, words);
+      if (Number.isFinite(error.messageTokens)) {
+        // the last message alone does not fit: a new chat cannot help, a shorter message can
+        return {
+          title: 'This message is too long',
+          text: `The model cannot read a message this long${contextSize({ ...error, promptTokens: error.messageTokens })}. `
+            + 'Edit it to make it shorter, or split it over several messages.',
+          actions: ['dismiss'],
+        };
+      }
       return {
         title: `This ${words.input} is ${words.full}`,
         text: `The model cannot read a ${words.input} this long${contextSize(error)}. ${words.shorten}`,

@@ -285,16 +285,19 @@ def test_theme_toggle_overrides_the_system_and_is_remembered(visit):
 
 def test_a_full_context_offers_a_new_chat(visit, tmp_path):
     page = visit["page"]
-    long_text = " ".join(f"word{i}" for i in range(6000))  # well past the 4096-token context
-    conversation = {"id": "long", "title": "Too long", "created": 1, "updated": 3,
-                    "messages": [{"role": "user", "content": long_text}, {"role": "assistant", "content": "Hm."}]}
+    # three messages that each fit the 4096-token context, and together do not
+    turns = [" ".join(f"word{i}" for i in range(start, start + 600)) for start in (0, 600, 1200)]
+    messages = [message for text in turns for message in ({"role": "user", "content": text},
+                                                          {"role": "assistant", "content": "Hm."})]
+    conversation = {"id": "long", "title": "Too long", "created": 1, "updated": 3, "messages": messages}
+    wait_until_ready(page)
     open_imported(page, tmp_path, conversation)
-    page.locator(".message.assistant .regenerate").click()
+    page.locator(".message.assistant .regenerate").last.click()
     problem = page.locator(".problem")
     problem.wait_for(state="visible", timeout=REPLY_TIMEOUT_MS)
     assert problem.get_attribute("data-error") == "ContextWindowExceededError"
     assert "This conversation is full" in problem.inner_text()
-    assert page.locator(".message.user .message-body").inner_text() == long_text  # nothing lost
+    assert page.locator(".message.user .message-body").all_inner_texts() == turns  # nothing lost
     problem.locator("button[data-action=new-chat]").click()
     expect(page.locator(".message")).to_have_count(0)
     expect(problem).to_be_hidden()

@@ -358,14 +358,24 @@ describe('engine mechanics (tiny Llama)', () => {
   });
 
   test('a prompt that leaves no room for a reply is a ContextWindowExceededError', async () => {
-    const long = ask('Hello there '.repeat(100));
-    await assert.rejects(create(greedy(long)), (error) => {
+    // turns that fit one by one, not together: the conversation is what is too long
+    const turn = 'Hello there '.repeat(5);
+    const conversation = [1, 2, 3].flatMap(() => [...ask(turn), { role: 'assistant', content: turn }]).slice(0, -1);
+    await assert.rejects(create(greedy(conversation)), (error) => {
       assert.equal(error.name, 'ContextWindowExceededError');
       assert.equal(error.contextLength, CONTEXT);
       assert.ok(error.promptTokens > CONTEXT);
-      assert.match(error.message, new RegExp(`${error.promptTokens} tokens.*${CONTEXT}`));
+      assert.equal(error.messageTokens, undefined, 'its last message alone fits');
+      assert.match(error.message, new RegExp(`The prompt is ${error.promptTokens} tokens.*${CONTEXT}`));
       return true;
     });
+    // one message that alone does not fit: the error says so, and how long it is
+    await assert.rejects(create(greedy([...hello, { role: 'assistant', content: 'Hi.' }, ...ask('Hello there '.repeat(100))])),
+      (error) => {
+        assert.ok(error.messageTokens > CONTEXT && error.promptTokens > error.messageTokens, JSON.stringify(error));
+        assert.match(error.message, new RegExp(`The last message alone is ${error.messageTokens} tokens.*${CONTEXT} tokens\\. Shorten that message`));
+        return true;
+      });
   });
 
   test('max_tokens null runs to the end of the context window', async () => {

@@ -444,6 +444,18 @@ describe('a GPU that cannot take the model', () => {
     assert.deepEqual(await host.probe(QWEN), { webgpu: true, reason: null }, 'another model may still fit');
   });
 
+  // (a mistyped backend once loaded on WebGPU: every host but the CPU backend's took it for 'webgpu')
+  test('a backend that does not exist is refused by name, by the client and by either host', async () => {
+    await assert.rejects(load(new EngineHost({ gpu: refusingGpu() }), { ...OPTIONS, backend: 'cpu' }),
+                         { name: 'RangeError', message: /backend "cpu" does not exist: one of webgpu, wasm, or auto/ });
+    for (const cpu of [true, false]) {  // a client that sent it anyway, to a worker's host and the service worker's
+      const host = new EngineHost({ gpu: refusingGpu(), cpu });
+      await assert.rejects(host.load({ op: 'load', manifestUrl: MANIFEST, options: { ...OPTIONS, backend: 'banana' } }, () => {}),
+                           { name: 'RangeError', message: /backend "banana" does not exist/ });
+      assert.deepEqual(host.models, [], 'nothing was loaded');
+    }
+  });
+
   test('a load that asked for WebGPU itself fails rather than run on the CPU', async () => {
     await assert.rejects(load(new EngineHost({ gpu: refusingGpu() }), { ...OPTIONS, backend: 'webgpu' }),
                          { name: 'WebGPUNotAvailableError' });

@@ -23,6 +23,16 @@ describe('the load message', () => {
     assert.deepEqual(structuredClone(message), message, 'it survives postMessage');
   });
 
+  test('a backend that does not exist is refused by name before anything is sent', () => {
+    for (const backend of ['cpu', 'WASM', 'gpu', null]) {
+      assert.throws(() => loadMessage('m.json', { backend }, absolute),
+                    { name: 'RangeError', message: new RegExp(`backend ${JSON.stringify(backend)} does not exist: one of webgpu, wasm, or auto`) });
+    }
+    for (const backend of ['auto', 'webgpu', 'wasm', undefined]) {
+      assert.equal(loadMessage('m.json', { backend }, absolute).options.backend, backend);
+    }
+  });
+
   test('an empty weightsUrl means none', () => {
     assert.equal(loadMessage('m.json', { weightsUrl: '' }, absolute).options.weightsUrl, undefined);
     assert.equal(loadMessage('m.json', {}, absolute).options.weightsUrl, undefined);

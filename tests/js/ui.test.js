@@ -100,6 +100,14 @@ describe('problems', () => {
     assert.match(problem.text, /^The model cannot read a conversation this long \(6,123 tokens; it holds 4,096, the reply included\)\. Start a new chat/);
   });
 
+  test('a message too long on its own says so: a new chat would not help', () => {
+    const problem = describeProblem(across(new ContextWindowExceededError('too long',
+      { promptTokens: 34006, contextLength: 4096, messageTokens: 33950 })));
+    assert.equal(problem.title, 'This message is too long');
+    assert.match(problem.text, /^The model cannot read a message this long \(33,950 tokens; it holds 4,096, the reply included\)\. Edit it/);
+    assert.deepEqual(problem.actions, ['dismiss']);
+  });
+
   test('a failed import is dismissed and says nothing changed', () => {
     const problem = describeStepProblem('import', new SyntaxError('Unexpected token } in JSON'), 'chats.json');
     assert.equal(problem.title, 'The file was not imported');
