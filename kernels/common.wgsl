@@ -70,6 +70,13 @@ fn inverse_rms(sum_squares: f32, count: u32, eps: f32) -> f32 {
   return inverseSqrt(sum_squares / f32(count) + eps);
 }
 
+// RoPE's turn of one pair (rotate_half: dimension d with d + R/2, transformers'
+// apply_rotary_pos_emb): (first cos - second sin, second cos + first sin), turn = (cos, sin) of the
+// pair's angle at the position. For rope_kv.wgsl and out_rope_kv.wgsl.
+fn turn_pair(first: f32, second: f32, turn: vec2<f32>) -> vec2<f32> {
+  return vec2<f32>(first * turn.x - second * turn.y, second * turn.x + first * turn.y);
+}
+
 // Half i % 2 of a word holding two f16 (element i of an f16 array read as u32 words: `word` is
 // word i / 2), as f32. For the weight schemes' scales.
 fn half_at(word: u32, i: u32) -> f32 {

@@ -67,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var value = a;
     if (d < ROTARY_DIM) {
       let turn = rope[pos * half + d % half];
-      value = a * turn.x + select(b, -b, d < half) * turn.y;
+      value = select(turn_pair(b, a, turn).y, turn_pair(a, b, turn).x, d < half);
     }
     if (head < HEADS) {
       q[(m * HEADS + head) * HEAD_DIM + d] = value;

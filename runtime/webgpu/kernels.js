@@ -65,18 +65,21 @@ export class Kernels {
   /**
    * The kernel of main file `file` with `parts`, its pipeline compiling in the background (see
    * ready()). kernel('gemv', { parts: [{ file: 'q4g32', constants: { K } }, ...], constants: { WG } });
-   * override constants are numbers (booleans become 0/1).
+   * override constants are numbers (booleans become 0/1). Rejects (a caller's bug) when the kernel
+   * binds more storage buffers than the device's maxStorageBuffersPerShaderStage.
    */
   async kernel(file, { parts = [], constants = {} } = {}) {
     const allConstants = Object.fromEntries(Object.entries(Object.assign({}, this.common,
       ...parts.map((part) => part.constants ?? {}), constants)).map(([name, value]) => [name, Number(value)]));
-    const files = ['common', ...this.libraries, ...parts.map((part) => part.file), file];
+    const files = this.#files(file, parts);
     const key = JSON.stringify([files, allConstants]);
     if (!this.#kernels.has(key)) {
-      const texts = await Promise.all(files.map((name) => this.#source(name)));
-      const code = [this.preamble, ...texts].join('\n');
-      this.#kernels.set(key, new Kernel(this, `${[...parts.map((part) => part.file), file].join('+')}`,
-        code, allConstants));
+      const code = await this.#compose(files);
+      const name = [...parts.map((part) => part.file), file].join('+');
+      const storage = storageBuffers(code);
+      const most = this.gpu.limits.maxStorageBuffersPerShaderStage;
+      if (storage > most) throw new Error(`Kernel ${name} binds ${storage} storage buffers; this device allows ${most}`);
+      this.#kernels.set(key, new Kernel(this, name, code, allConstants));
     }
     const kernel = this.#kernels.get(key);
     if (!kernel.compiled) {
@@ -89,6 +92,26 @@ export class Kernels {
     return kernel;
   }
 
+  /**
+   * How many storage buffers the kernel of `file` with `parts` (as kernel() takes them) binds,
+   * without making it: for a caller that picks a kernel within the device's
+   * maxStorageBuffersPerShaderStage (kernel() refuses one past it).
+   */
+  async storageBuffers(file, { parts = [] } = {}) {
+    return storageBuffers(await this.#compose(this.#files(file, parts)));
+  }
+
+  // The files of the kernel of `file` with `parts`, in the order they are composed.
+  #files(file, parts) {
+    return ['common', ...this.libraries, ...parts.map((part) => part.file), file];
+  }
+
+  // The WGSL of a kernel made of `files`: the preamble, then the files.
+  async #compose(files) {
+    const texts = await Promise.all(files.map((name) => this.#source(name)));
+    return [this.preamble, ...texts].join('\n');
+  }
+
   // Waits for every pipeline asked for so far; onProgress(done, total) after each. Rejects with
   // the first compile error.
   async ready(onProgress = () => {}) {
@@ -96,6 +119,16 @@ export class Kernels {
     const total = this.#compiling.length;
     await Promise.all(this.#compiling.map((compiled) => compiled.then(() => onProgress(++done, total))));
   }
+}
+
+// The buffer bindings a kernel's WGSL declares: [{ index, name, type (a GPUBufferBindingType) }].
+function declaredBindings(code) {
+  return [...code.matchAll(BINDING)].map(([, index, space = '', name]) => ({
+    index: Number(index), name, type: BUFFER_TYPES[space.replace(/\s/g, '')] }));
+}
+
+function storageBuffers(code) {
+  return declaredBindings(code).filter(({ type }) => type !== 'uniform').length;
 }
 
 class Kernel {
@@ -107,13 +140,12 @@ class Kernel {
     this.bindings = new Map(); // name -> binding index
     const entries = [];
     const taken = new Map(); // binding index -> name: two files must not claim one slot
-    for (const [, index, space = '', name] of code.matchAll(BINDING)) {
-      const type = BUFFER_TYPES[space.replace(/\s/g, '')];
-      if (!type) throw new Error(`${this.name}: binding ${name} is not a buffer (${space})`);
+    for (const { index, name, type } of declaredBindings(code)) {
+      if (!type) throw new Error(`${this.name}: binding ${name} is not a buffer`);
       if (taken.has(index)) throw new Error(`${this.name}: ${name} and ${taken.get(index)} both take binding ${index}`);
       taken.set(index, name);
-      this.bindings.set(name, Number(index));
-      entries.push({ binding: Number(index), visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+      this.bindings.set(name, index);
+      entries.push({ binding: index, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
     }
     const { device } = kernels.gpu;
     this.layout = device.createBindGroupLayout({ label: this.name, entries });
@@ -154,13 +186,17 @@ class Kernel {
   }
 
   // A dispatch prepared at load: bind group made now, workgroup count computed per chunk from the
-  // number of rows (workgroups(rows) -> count or [x, y]).
+  // number of rows (workgroups(rows) -> count or [x, y], a function of rows alone: an encode of as
+  // many rows as the last reuses its grid).
   dispatch(resources, workgroups) {
     return new Dispatch(this, this.bind(resources), workgroups);
   }
 }
 
 class Dispatch {
+  #rows = -1;       // the chunk rows of the last encode, and its grid: a decode step's is computed once
+  #grid = [0, 0];
+
   constructor(kernel, bindGroup, workgroups) {
     this.kernel = kernel;
     this.bindGroup = bindGroup;
@@ -178,11 +214,15 @@ class Dispatch {
 
   // Records the dispatch into a compute pass for a chunk of `rows` tokens.
   encode(pass, rows) {
-    const count = this.workgroups(rows);
-    const [x, y = 1] = typeof count === 'number' ? spread(count, this.kernel.kernels.gpu.limits) : count;
+    if (rows !== this.#rows) {
+      const count = this.workgroups(rows);
+      const [x, y = 1] = typeof count === 'number' ? spread(count, this.kernel.kernels.gpu.limits) : count;
+      this.#grid = [x, y];
+      this.#rows = rows;
+    }
     pass.setPipeline(this.kernel.pipeline);
     pass.setBindGroup(0, this.bindGroup);
-    pass.dispatchWorkgroups(x, y);
+    pass.dispatchWorkgroups(this.#grid[0], this.#grid[1]);
   }
 }
 

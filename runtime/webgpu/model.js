@@ -232,14 +232,13 @@ class Model {
       ?? Math.min(kernels.cpuLike ? PREFILL_CHUNKS.cpuLike : PREFILL_CHUNKS.gpu, Math.floor(bindingLimit / widest));
     this.#tokenWords = new Uint32Array(this.prefillChunk);
 
-    const storage = (label, bytes) => gpu.buffer({ label, size: bytes,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const storage = (label, bytes) => this.#storage(label, bytes);
     const rows = this.prefillChunk;
     this.#buffers = {
       tokens: storage('tokens', 4 * rows),
       x: storage('x (residual stream)', 4 * rows * d.hidden),
       normed: storage('x ⊙ norm weight', elementBytes * rows * d.hidden),
-      qkv: storage('qkv', 4 * rows * (d.q + 2 * d.kv)),
+      qkv: null,  // the QKV matmul's output where rope_kv reads it (build())
       q: storage('q (rotated)', 4 * rows * d.q),
       attn: storage('attention output', elementBytes * rows * d.q),
       hidden: storage('ffn hidden', elementBytes * rows * d.ffn),
@@ -265,6 +264,12 @@ class Model {
     this.#sampler = new Sampler(gpu, { vocabSize: d.vocab, logits: this.#buffers.logits, tokens: this.#buffers.tokens });
   }
 
+  // A GPU buffer the kernels read and write (and tests copy in and out).
+  #storage(label, bytes) {
+    return this.gpu.buffer({ label, size: bytes,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  }
+
   // Pipelines (compiling in the background) and bind groups for every dispatch of #forward(),
   // binding the runtime tensors by their manifest names.
   async build() {
@@ -283,10 +288,21 @@ class Model {
     }));
 
     const cache = { HEADS: d.heads, KV_HEADS: d.kvHeads, HEAD_DIM: d.headDim, CONTEXT: this.contextLength };
-    // one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D values; the first
-    // ROTARY_DIM of them turn (partial_rotary_factor). WG: at most 64 and head_dim / 2, and a power of
-    // two dividing head_dim (headDim & -headDim is the largest), as rope_kv.wgsl needs
-    const ropeKv = await this.#kernels.kernel('rope_kv', { constants: {
+    // RoPE and the KV-cache append: in the QKV matmul's epilogue (out_rope_kv), a dispatch less per
+    // layer, unless q and k are RMS-normalised per head first (qk_norm: a sum over the whole head,
+    // which the epilogue's pairs of rows do not see) or the device binds too few storage buffers for
+    // that matmul (its three buffers more than out_store's: 9 with q4g32 weights and a bias); else
+    // rope_kv after an out_store epilogue. The GEMVs whose input is quantised before them bind
+    // act_int16 in place of in_norm's norm_x: as many.
+    const ropeEpilogue = { file: 'out_rope_kv', constants: { ...cache, ROTARY_DIM: d.rotary } };
+    const qkvParts = [weightPart(w('layers.0.qkv')), { file: 'in_norm' }, ropeEpilogue];
+    const qkvStorage = await Promise.all([this.gemm, 'gemv'].map((file) => this.#kernels.storageBuffers(file, { parts: qkvParts })));
+    this.ropeInEpilogue = !a.qk_norm && Math.max(...qkvStorage) <= this.gpu.limits.maxStorageBuffersPerShaderStage;
+    if (!this.ropeInEpilogue) b.qkv = this.#storage('qkv', 4 * this.prefillChunk * (d.q + 2 * d.kv));
+    // rope_kv: one workgroup per (head, row); q/k norms (qk_norm) reduce over the head's D values; the
+    // first ROTARY_DIM of them turn (partial_rotary_factor). WG: at most 64 and head_dim / 2, and a
+    // power of two dividing head_dim (headDim & -headDim is the largest), as rope_kv.wgsl needs
+    const ropeKv = !this.ropeInEpilogue && await this.#kernels.kernel('rope_kv', { constants: {
       WG: Math.min(SMALL_WG, d.headDim / 2, d.headDim & -d.headDim),
       QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
@@ -331,12 +347,13 @@ class Model {
       const layer = `layers.${i}`;
       const bias = a.attention_bias ? one(`${layer}.qkv_bias`) : null;
       const sliding = slidingLayer(a, i);
+      const turned = { rope: sliding && b.ropeLocal ? b.ropeLocal : b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i] };
       this.#layers.push({
-        qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true },
-          { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
-        ropeKv: ropeKv.dispatch({ qkv: b.qkv, rope: sliding && b.ropeLocal ? b.ropeLocal : b.rope, q: b.q,
-          k_cache: b.kCache[i], v_cache: b.vCache[i], qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none },
-        (rows) => [d.heads + d.kvHeads, rows]),
+        qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true }, this.ropeInEpilogue
+          ? { rope: { ...ropeEpilogue, bias, resources: turned } }
+          : { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
+        ropeKv: ropeKv ? ropeKv.dispatch({ qkv: b.qkv, ...turned, qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none },
+          (rows) => [d.heads + d.kvHeads, rows]) : null,
         attention: await attentionOf(i, sliding),
         outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn }, projection(one(`${layer}.ffn_norm`))),
         attnResidual: residual(normAdd && one(`${layer}.post_attn_norm`), one(`${layer}.ffn_norm`)),
@@ -356,7 +373,8 @@ class Model {
   // y = W · input as a decode matrix-vector dispatch and a prefill matrix-matrix one (same parts and
   // bindings). input: { normed: true } (RMSNorm(x), fused) or { act: buffer }; output: { store:
   // { out, bias, stride, offset, softcap } } | { residual: next norm's weight } | { gated: 'silu' |
-  // 'gelu' } (the gate/up projection: SwiGLU or GeGLU).
+  // 'gelu' } (the gate/up projection: SwiGLU or GeGLU) | { rope: { file: 'out_rope_kv', constants,
+  // bias, resources: { rope, q, k_cache, v_cache } } } (the QKV projection, RoPE and the cache append).
   async #matmul(tensor, input, output, block = tensor.blocks[0]) {
     const d = this.#dims;
     const b = this.#buffers;
@@ -375,12 +393,17 @@ class Model {
     } else if (output.residual) {
       epilogue = { file: 'out_residual', constants: { N: outputs } };
       Object.assign(resources, { x: b.x, gain: output.residual, normed: b.normed });
+    } else if (output.rope) {
+      const { file, constants, bias, resources: turned } = output.rope;
+      outputs = block.rows / 2;
+      epilogue = { file, constants: { ...constants, N: outputs, HAS_BIAS: !!bias } };
+      Object.assign(resources, { ...turned, bias: bias ?? b.none });
     } else {
       outputs = block.rows / 2;
       epilogue = { file: 'out_swiglu', constants: { N: outputs, GELU: output.gated === 'gelu' } };
       resources.hidden = b.hidden;
     }
-    const tiles = Math.ceil(outputs / (output.gated ? 2 : 4));  // a tile: 4 weight rows
+    const tiles = Math.ceil(outputs / (outputs < block.rows ? 2 : 4));  // a tile: 4 weight rows, 2 outputs where paired
     // the GEMV in a variant of tuning.js's space: { rows } weight rows per workgroup, group dots `dot`
     // (after the dispatch that quantises its input, where the dots read it quantised: gemvInputs)
     const gemv = async ({ rows, dot }) => {
@@ -429,8 +452,8 @@ class Model {
     const runIf = (dispatch) => dispatch && run(dispatch);
     for (const block of this.#embed) run(block);  // x = E[token] (× √hidden: embedding_multiplier); normed = x ⊙ g
     for (const layer of this.#layers) {
-      matmul(layer.qkv);          // qkv = RMSNorm(x) · [Wq; Wk; Wv] (+ bias)
-      run(layer.ropeKv);          // q, k (RMS-normalised per head: qk_norm) rotated (sliding layers: their own base); k, v cached
+      matmul(layer.qkv);          // [q; k; v] = RMSNorm(x) · [Wq; Wk; Wv] (+ bias); q, k rotated (sliding layers: their own base), k, v cached
+      runIf(layer.ropeKv);        // qk_norm: that rotation and caching here, q and k RMS-normalised per head first
       this.#attend(pass, layer.attention, rows, end);  // attn = softmax(q · kᵀ · scale) · v over the cache (a sliding layer's window), GQA
       matmul(layer.outProj);      // x += attn · Wo; normed = x ⊙ g (FFN norm) — or, sandwich_norms: proj = attn · Wo
       runIf(layer.attnResidual);  // sandwich_norms: x += RMSNorm(proj) ⊙ g_post; normed = x ⊙ g (FFN norm)

@@ -27,6 +27,33 @@ const geluTanh = (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0
 
 const paths = await numericPaths();
 
+// A cos/sin table as model.js's ropeTables lays it out ([context, rotary / 2] pairs), base 10000.
+function ropeTable(context, rotary) {
+  const half = rotary / 2;
+  const table = new Float32Array(context * rotary);
+  for (let p = 0; p < context; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * 10000 ** (-(2 * i) / rotary);
+      table[2 * (p * half + i)] = Math.cos(angle);
+      table[2 * (p * half + i) + 1] = Math.sin(angle);
+    }
+  }
+  return table;
+}
+
+// One head's values (an array of head_dim numbers) turned by RoPE at position `pos` (rotate_half:
+// i with i + rotary / 2; dimensions from `rotary` on passed through), from `table` (ropeTable's).
+function turnHead(values, table, pos, rotary) {
+  const half = rotary / 2;
+  const out = Float64Array.from(values);
+  for (let i = 0; i < half; i++) {
+    const [c, s] = [table[2 * (pos * half + i)], table[2 * (pos * half + i) + 1]];
+    out[i] = values[i] * c - values[i + half] * s;
+    out[i + half] = values[i + half] * c + values[i] * s;
+  }
+  return Array.from(out);
+}
+
 const dawn = create([]); // an adapter of our own, for devices with chosen limits; referenced for the whole run, as npm webgpu requires
 
 describe('the prefill matmul\'s variants', () => {
@@ -73,6 +100,30 @@ describe('the prefill matmul\'s variants', () => {
   });
 });
 
+describe('storage buffers per kernel', () => {
+  // WebGPU's default limit, 8 (a device asks for more only where its adapter has them)
+  test('a kernel past the device\'s maxStorageBuffersPerShaderStage is refused before it compiles, naming both counts', async () => {
+    const device = await (await dawn.requestAdapter()).requestDevice();
+    const kernels = await Kernels.create(await requestDevice({ gpu: device }));
+    try {
+      assert.equal(device.limits.maxStorageBuffersPerShaderStage, 8);
+      const parts = (epilogue) => [{ file: 'q4g32', constants: { K: 64 } }, { file: 'in_norm', constants: { EPS: 1e-5 } }, epilogue,
+        { file: 'dot_float' }];
+      const turned = parts({ file: 'out_rope_kv', constants: { N: 32, HEADS: 2, KV_HEADS: 1, HEAD_DIM: 16, CONTEXT: 8, ROTARY_DIM: 16 } });
+      const stored = parts({ file: 'out_store', constants: { N: 8, OUT_STRIDE: 8 } });
+      // codes, scales, act, norm_x, then bias and out, or bias, rope, q, k_cache and v_cache
+      assert.equal(await kernels.storageBuffers('gemv', { parts: stored }), 6);
+      assert.equal(await kernels.storageBuffers('gemv', { parts: turned }), 9);
+      await kernels.kernel('gemv', { parts: stored, constants: { WG: 64 } });
+      await assert.rejects(kernels.kernel('gemv', { parts: turned, constants: { WG: 64 } }),
+        /q4g32\+in_norm\+out_rope_kv\+dot_float\+gemv binds 9 storage buffers; this device allows 8/);
+      await kernels.ready();
+    } finally {
+      device.destroy();
+    }
+  });
+});
+
 describe('the step uniform', () => {
   test('its layout is read from struct Params in common.wgsl', () => {
     const fields = parseUniformFields(readFileSync(new URL('../../kernels/common.wgsl', import.meta.url), 'utf8'));
@@ -112,18 +163,24 @@ for (const path of paths) {
     // Runs one weight through the decode GEMV in every variant of its scheme's space (tuning.js
     // gemvVariants: 4, 8 and 16 rows per workgroup on floats; q4g32 also on integer dot products
     // where WGSL has them, the activations quantised in the GEMV or before it) and the prefill GEMM with the given input/epilogue and checks them
-    // against the reference (the GEMV computes the chunk's last row only).
-    async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n = 37, k = 288 }) {
+    // against the reference (the GEMV computes the chunk's last row only). Epilogue 'rope' (the QKV
+    // projection with RoPE and the cache append, out_rope_kv.wgsl) takes `heads` { heads, kvHeads,
+    // dim, rotary } and writes rows at positions `pos`..; its outputs are pairs of weight rows.
+    async function checkMatmul({ scheme = 'q4g32', norm = false, epilogue = 'store', bias = false, rows = 5, n: outputs = 37,
+      k = 288, heads = null, pos = 0 }) {
+      const context = pos + rows;
+      const n = epilogue === 'rope' ? (heads.heads + 2 * heads.kvHeads) * heads.dim / 2 : outputs;
       const rand = random(n * 31 + k + rows);
       const gated = epilogue === 'swiglu' || epilogue === 'geglu';
-      const weightRows = gated ? 2 * n : n;
+      const paired = gated || epilogue === 'rope';
+      const weightRows = paired ? 2 * n : n;
       const weight = randomWeight(scheme, weightRows, k, rand);
       const x = Float64Array.from(normals(rows * k, rand), Math.fround);
       const gainIn = normals(k, rand, 0.1).map((v) => 1 + v);
       const act = norm ? x.map((v, i) => roundT(v * gainIn[i % k], f16)) : normals(rows * k, rand).map((v) => roundT(v, f16));
       const product = matmul(act, weight.values, rows, weightRows, k);
       const scale = (m) => (norm ? rmsScale(x, m, k, 1e-5) : 1);
-      const biasValues = Float32Array.from(normals(n, rand, 0.5));
+      const biasValues = Float32Array.from(normals(epilogue === 'rope' ? weightRows : n, rand, 0.5));
       const gainOut = Float32Array.from(normals(n, rand, 0.1), (v) => 1 + v);
       const residual = Float32Array.from(normals(rows * n, rand));
       const expected = (m, j) => {
@@ -159,23 +216,34 @@ for (const path of paths) {
         } else if (epilogue === 'residual') {
           parts.push({ file: 'out_residual', constants: { N: n } });
           Object.assign(resources, { x: h.buffer(residual), gain: h.buffer(gainOut), normed: h.buffer(4 * rows * n) });
+        } else if (epilogue === 'rope') {
+          parts.push({ file: 'out_rope_kv', constants: { N: n, HAS_BIAS: bias, HEADS: heads.heads, KV_HEADS: heads.kvHeads,
+            HEAD_DIM: heads.dim, CONTEXT: context, ROTARY_DIM: heads.rotary } });
+          const cacheBytes = 4 * heads.kvHeads * context * heads.dim;
+          Object.assign(resources, { bias: h.buffer(biasValues), rope: h.buffer(ropeTable(context, heads.rotary)),
+            q: h.buffer(4 * rows * heads.heads * heads.dim), k_cache: h.buffer(cacheBytes), v_cache: h.buffer(cacheBytes) });
         } else {
           parts.push({ file: 'out_swiglu', constants: { N: n, GELU: epilogue === 'geglu' } });
           resources.hidden = h.buffer(4 * rows * n);
         }
-        const tiles = Math.ceil(n / (gated ? 2 : 4));
+        const tiles = Math.ceil(n / (paired ? 2 : 4));
         const WG = h.kernels.subgroupSize || 64;
         const grid = kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : gemm.grid(tiles, rows);
         await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : gemm.constants }, resources,
-          grid, { rows });
+          grid, { rows, pos });
 
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
+        const variant = gemm ? JSON.stringify(gemm.constants) : `${ROWS} rows, ${dot}`;
+        if (epilogue === 'rope') {
+          await checkTurned(resources, checked, (m, row) => product[m * weightRows + row] * scale(m) + (bias ? biasValues[row] : 0),
+            { ...heads, context, pos, rows }, `${kernel} (${variant})`);
+          continue;
+        }
         const want = checked.flatMap((m) => Array.from({ length: n }, (_, j) => expected(m, j)));
         const pick = (all) => checked.flatMap((m) => Array.from(all.subarray(m * n, (m + 1) * n)));
         const outBuffer = { store: resources.out, residual: resources.x, swiglu: resources.hidden, geglu: resources.hidden }[epilogue];
         const got = pick(epilogue === 'store' || epilogue === 'residual' ? await h.read(outBuffer) : await h.readT(outBuffer));
         const floor = Math.sqrt(want.reduce((sum, v) => sum + v * v, 0) / want.length);
-        const variant = gemm ? JSON.stringify(gemm.constants) : `${ROWS} rows, ${dot}`;
         assert.ok(maxError(got, want, floor) < tolerance, `${kernel} (${variant}): error ${maxError(got, want, floor)}`);
         if (epilogue === 'residual') {
           const normed = pick(await h.readT(resources.normed));
@@ -188,7 +256,38 @@ for (const path of paths) {
       }
     }
 
+    // q, k_cache and v_cache after RoPE and the cache append (the QKV projection's epilogue
+    // out_rope_kv, or rope_kv) ran chunk rows `checked`: y(m, row), the value about to be turned of the
+    // projection's row `row` (its bias added; q/k normalised where rope_kv does) in chunk row m; every
+    // other row of q and position of the caches still zero. Errors relative to the RMS of q, unless
+    // `errors` gives { floor, q, cache } (absolute with floor 1).
+    async function checkTurned(resources, checked, y, { heads, kvHeads, dim, rotary, context, pos, rows }, label, errors = {}) {
+      const table = ropeTable(context, rotary);
+      const head = (m, index) => Array.from({ length: dim }, (_, i) => y(m, index * dim + i));
+      const wantQ = new Float64Array(rows * heads * dim);
+      const wantK = new Float64Array(kvHeads * context * dim);
+      const wantV = new Float64Array(kvHeads * context * dim);
+      for (const m of checked) {
+        for (let index = 0; index < heads; index++) wantQ.set(turnHead(head(m, index), table, pos + m, rotary), (m * heads + index) * dim);
+        for (let kv = 0; kv < kvHeads; kv++) {
+          wantK.set(turnHead(head(m, heads + kv), table, pos + m, rotary), (kv * context + pos + m) * dim);
+          wantV.set(head(m, heads + kvHeads + kv), (kv * context + pos + m) * dim);
+        }
+      }
+      const { floor = Math.sqrt(wantQ.reduce((sum, v) => sum + v * v, 0) / (checked.length * heads * dim)),
+        q = tolerance, cache = tolerance } = errors;
+      assert.ok(maxError(await h.read(resources.q), wantQ, floor) < q, `${label}: q`);
+      assert.ok(maxError(await h.readT(resources.k_cache), wantK, floor) < cache, `${label}: k cache`);
+      assert.ok(maxError(await h.readT(resources.v_cache), wantV, floor) < cache, `${label}: v cache`);
+    }
+
     test('matmul q4g32: store with bias (QKV), GEMV and GEMM', () => checkMatmul({ bias: true }));
+    // RoPE and the KV-cache append in the QKV projection's epilogue: with a bias and the fused
+    // RMSNorm input; partial rotary (24 of 32 dimensions turned, the rest paired and passed through)
+    test('matmul q4g32: QKV with RoPE and the cache append in its epilogue (out_rope_kv)', async () => {
+      await checkMatmul({ epilogue: 'rope', bias: true, norm: true, heads: { heads: 4, kvHeads: 2, dim: 16, rotary: 16 }, pos: 6, k: 96 });
+      await checkMatmul({ epilogue: 'rope', rows: 3, heads: { heads: 2, kvHeads: 1, dim: 32, rotary: 24 }, pos: 3, k: 64 });
+    });
     test('matmul q4g32: fused RMSNorm input, store (LM head)', () => checkMatmul({ norm: true, n: 64, k: 96 }));
     // gemm_tiled's second block of 64 tokens, its last one clamped
     test('matmul q4g32: a chunk of 70 rows', () => checkMatmul({ norm: true, epilogue: 'residual', rows: 70, n: 40, k: 64 }));
@@ -255,50 +354,22 @@ for (const path of paths) {
         const width = (heads + 2 * kvHeads) * dim;
         const qkv = Float32Array.from(normals(rows * width, rand, 3));
         const gain = Float32Array.from(normals(2 * dim, rand, 0.1), (v) => 1 + v); // q's, then k's
-        const half = rotary / 2;
-        const table = new Float32Array(context * rotary);
-        for (let p = 0; p < context; p++) {
-          for (let i = 0; i < half; i++) {
-            const angle = p * 10000 ** (-(2 * i) / rotary);
-            table[2 * (p * half + i)] = Math.cos(angle);
-            table[2 * (p * half + i) + 1] = Math.sin(angle);
-          }
-        }
+        const table = ropeTable(context, rotary);
         const resources = { qkv: h.buffer(qkv), rope: h.buffer(table), q: h.buffer(4 * rows * heads * dim),
           k_cache: h.buffer(4 * kvHeads * context * dim), v_cache: h.buffer(4 * kvHeads * context * dim),
           qk_gain: h.buffer(qkNorm ? gain : new Float32Array(4)) };
         await h.run('rope_kv', { constants: { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
           QK_NORM: qkNorm, EPS: eps, ROTARY_DIM: rotary } }, resources, [heads + kvHeads, rows], { rows, pos });
-        const rotate = (m, head) => {
-          const base = m * width + head * dim;
-          const x = Array.from(qkv.subarray(base, base + dim));
-          const scale = qkNorm ? rmsScale(x, 0, dim, eps) : 1;
-          const g = (i) => (qkNorm ? gain[(head < heads ? 0 : dim) + i] : 1);
-          const value = (i) => x[i] * scale * g(i);
-          const out = Float64Array.from({ length: dim }, (_, i) => value(i));  // from `rotary` on: passed through
-          for (let i = 0; i < half; i++) {
-            const [c, s] = [table[2 * ((pos + m) * half + i)], table[2 * ((pos + m) * half + i) + 1]];
-            out[i] = value(i) * c - value(i + half) * s;
-            out[i + half] = value(i + half) * c + value(i) * s;
-          }
-          return Array.from(out);
+        // q and k heads RMS-normalised with their gain (qk_norm), v as it is
+        const y = (m, row) => {
+          const head = Math.floor(row / dim);
+          const value = qkv[m * width + row];
+          if (!qkNorm || head >= heads + kvHeads) return value;
+          const scale = rmsScale(qkv.subarray(m * width + head * dim, m * width + (head + 1) * dim), 0, dim, eps);
+          return value * scale * gain[(head < heads ? 0 : dim) + row % dim];
         };
-        const wantQ = [];
-        for (let m = 0; m < rows; m++) for (let head = 0; head < heads; head++) wantQ.push(...rotate(m, head));
-        assert.ok(maxError(await h.read(resources.q), wantQ) < 1e-5);
-        const wantK = new Float64Array(kvHeads * context * dim);
-        const wantV = new Float64Array(kvHeads * context * dim);
-        for (let m = 0; m < rows; m++) {
-          for (let kv = 0; kv < kvHeads; kv++) {
-            const at = (kv * context + pos + m) * dim;
-            wantK.set(rotate(m, heads + kv), at);
-            wantV.set(qkv.subarray(m * width + (heads + kvHeads + kv) * dim, m * width + (heads + kvHeads + kv + 1) * dim), at);
-          }
-        }
-        // the caches were zero: everything outside positions pos.. must still be
-        const cacheTolerance = f16 ? 3e-3 : 1e-5;
-        assert.ok(maxError(await h.readT(resources.k_cache), wantK) < cacheTolerance);
-        assert.ok(maxError(await h.readT(resources.v_cache), wantV) < cacheTolerance);
+        await checkTurned(resources, [...Array(rows).keys()], y, { heads, kvHeads, dim, rotary, context, pos, rows }, 'rope_kv',
+          { floor: 1, q: 1e-5, cache: f16 ? 3e-3 : 1e-5 });
       });
     }
 

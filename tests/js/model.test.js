@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { create } from 'webgpu';
 import { ADAPTER } from './helpers/gpu.js';
 import { fixture, loadFixture, modelFiles } from './helpers/model_files.js';
 import { greedy, maskOf, maxDifference, rms } from './helpers/decoding.js';
@@ -32,6 +33,7 @@ import {
 } from '../../runtime/errors.js';
 
 const MAX_CONTEXT = 512;
+const dawn = create([]); // an adapter of our own, for devices with chosen limits; referenced for the whole run, as npm webgpu requires
 const load = (expected, options) => loadFixture(loadModel, expected, options);
 
 // The token greedy decoding picks from `logits` among `allowed`: the largest, the first of ties.
@@ -67,6 +69,11 @@ for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3', 'tiny-gemma2', 'ti
       const tolerance = model.features.f16 ? 0.05 * rms(expected.last_logits) : 1e-3;
       const difference = maxDifference(logits, expected.last_logits);
       assert.ok(difference <= tolerance, `${model.features.f16 ? 'f16' : 'f32'} path: max |Δlogit| ${difference} > ${tolerance}`);
+    });
+
+    // where the device binds 9 storage buffers or more (lavapipe and SwiftShader in Dawn: 16 and 12)
+    test('RoPE and the cache append run in the QKV matmul\'s epilogue, or after it where q and k are normalised per head', () => {
+      assert.equal(model.ropeInEpilogue, !model.manifest.architecture.qk_norm);
     });
 
     test('greedy decoding matches the reference', async () => {
@@ -170,6 +177,26 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     }
     for (const bad of [{ rows: 4, dot: 'dot_fast' }, { rows: 5, dot: 'dot_float' }, 'dot_float']) {
       await assert.rejects(load(llama, { gemv: bad }), /gemv .* is not a GEMV variant/);
+    }
+  });
+
+  // WebGPU's default storage-buffer limit, 8, is one short of out_rope_kv's QKV matmul (9 with q4g32
+  // weights: tiny-qwen2 has a QKV bias too)
+  test('on a device of 8 storage buffers per kernel, rope_kv runs after the QKV matmul: the reference greedy tokens', async () => {
+    const qwen2 = fixture('tiny-qwen2');
+    const adapter = await dawn.requestAdapter();
+    const device = await adapter.requestDevice({
+      requiredFeatures: ['shader-f16', 'subgroups'].filter((feature) => adapter.features.has(feature)) });
+    try {
+      assert.equal(device.limits.maxStorageBuffersPerShaderStage, 8);
+      const other = await load(qwen2, { maxContext: MAX_CONTEXT, gpu: device });
+      assert.equal(other.ropeInEpilogue, false);
+      const ids = await greedy(other, qwen2.prompt_ids, qwen2.greedy_ids.length);
+      if (other.features.f16) assert.deepEqual(ids.slice(0, 8), qwen2.greedy_ids.slice(0, 8));
+      else assert.deepEqual(ids, qwen2.greedy_ids);
+      await other.destroy();
+    } finally {
+      device.destroy();
     }
   });
 
