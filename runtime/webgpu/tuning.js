@@ -2,8 +2,11 @@
 // time in the browser): a small space of variants of a kernel that compute the same thing; at the
 // first load of a model on an adapter its own shapes are timed there, within a fixed budget, the
 // fastest variant of each shape is kept, and the choice is cached per adapter, model and kernel
-// source (IndexedDB in browsers), so that later loads skip the search. The decode matrix-vector
-// kernel (GEMV, kernels/gemv.wgsl) is the one tuned so far.
+// source (IndexedDB in browsers), so that later loads skip the search. A shape whose search the
+// budget cut short (a first load's pipelines compiling slowly: on a fresh H200 machine none was
+// timed within 2 s) is not kept, and the next load searches it again. The decode matrix-vector
+// kernel (GEMV, kernels/gemv.wgsl) is the one tuned so far, among the variants that run as many
+// dispatches per step as its default (sameDispatches).
 //
 // Timing: a candidate's dispatches of every site of its shape (the model's layers, each with its
 // own weights), run in turn in one compute pass (its steady state; the pass's fixed cost spread
@@ -108,6 +111,13 @@ export function gemvVariantName({ rows, dot }) {
 }
 
 const sameVariant = (a, b) => a.rows === b.rows && a.dot === b.dot;
+// Whether variant a runs as many dispatches per step as b (both quantise their input before them,
+// or neither). The tuner times the GPU only, which cannot see the host's encoding and submit of a
+// dispatch more (4-7 us each on an H200's host): on one H200 (2026-12-02, runtime_bench --tune)
+// the tuner's switch of Qwen2-0.5B's gate/up and LM head to quantising before them, each timed 1.4x
+// faster alone, made run-ahead decode 0.88x as fast, as that threshold had (defaultGemvVariant).
+// So a shape's candidates are the variants with its default's dispatches.
+const sameDispatches = (a, b) => Boolean(GEMV_DOTS[a.dot].quantised) === Boolean(GEMV_DOTS[b.dot].quantised);
 
 // --- options --------------------------------------------------------------------------------------
 
@@ -144,10 +154,11 @@ export function tuningSettings(tune, gpu) {
  *   (run before any prefill: what it writes is scratch). The step uniform must hold a decode row.
  * settings: tuningSettings()'s; onProgress(loaded, total): shapes decided of all.
  * Resolves to { dispatches: Map site -> Dispatch of its chosen variant (compiled; only where that
- *   is not the default), report: { cached (the choice came from the store), ms (time taken),
- *   shapes: [{ key, default, chosen (variants), us: { [gemvVariantName]: GPU time per run, µs } }] } }
- *   (us is empty for a cached choice). Never rejects: a variant that fails is skipped, a store
- *   that fails is no store (with a console warning); a lost device shows at the model's next use.
+ *   is not the default), report: { cached (every shape's choice came from the store), ms (time
+ *   taken), shapes: [{ key, default, chosen (variants), us: { [gemvVariantName]: GPU time per run,
+ *   µs } }] } } (us is empty for a stored choice). The store keeps the choices of the shapes timed
+ *   to the end, with those it held. Never rejects: a variant that fails is skipped, a store that
+ *   fails is no store (with a console warning); a lost device shows at the model's next use.
  */
 export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs, space }, onProgress = () => {}) {
   const started = performance.now();
@@ -157,8 +168,9 @@ export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs,
     let entry = shapes.find((shape) => shape.key === key);
     if (!entry) {
       const { rows, cols, scheme } = site.shape;
-      entry = { key, sites: [], default: defaultGemvVariant(rows, cols, scheme, gpu.features),
-        candidates: space(scheme, gpu.features) };
+      const variant = defaultGemvVariant(rows, cols, scheme, gpu.features);
+      entry = { key, sites: [], default: variant,
+        candidates: space(scheme, gpu.features).filter((candidate) => sameDispatches(candidate, variant)) };
       shapes.push(entry);
     }
     entry.sites.push(site);
@@ -167,16 +179,19 @@ export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs,
   const bytes = (shape) => shape.sites.length * shape.sites[0].shape.rows * shape.sites[0].shape.cols;
   shapes.sort((a, b) => bytes(b) - bytes(a));
   const storeKey = store && await attempt('name the tuned kernel choice', () => cacheKey(gpu, kernels, manifest, shapes));
-  const cached = storeKey && await attempt('read the tuned kernel choice', () => store.get(storeKey));
+  // the choices of the shapes a search timed to its end before: { [shape key]: variant }
+  const kept = storeKey && await attempt('read the tuned kernel choice', () => store.get(storeKey));
+  const record = kept && typeof kept === 'object' ? { ...kept } : {};
+  const searched = shapes.filter((shape) => !Object.hasOwn(record, shape.key));
   onProgress(0, shapes.length);
-  const report = { cached: Boolean(cached), ms: 0, shapes: [] };
+  const report = { cached: searched.length === 0, ms: 0, shapes: [] };
   const deadline = started + budgetMs;
-  if (!cached) {
+  if (searched.length) {
     // every candidate's pipeline compiles first (those not made before the deadline are left
     // out): compiles running beside the timed passes would slow them unevenly (on CPU adapters
     // they share the cores)
     const compiling = [];
-    for (const shape of shapes) {
+    for (const shape of searched) {
       shape.trials = [];
       for (const variant of [shape.default, ...shape.candidates.filter((v) => !sameVariant(v, shape.default))]) {
         if (performance.now() > deadline) break;
@@ -188,19 +203,24 @@ export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs,
     }
     await beforeDeadline(Promise.all(compiling), deadline);
   }
+  let timedToEnd = 0;  // shapes whose search ended before the budget did
   for (const [i, shape] of shapes.entries()) {
-    const stored = cached?.[shape.key];
     const slotEnd = performance.now() + (deadline - performance.now()) / (shapes.length - i);
-    const { chosen, us } = cached
-      ? { chosen: shape.candidates.find((variant) => stored && sameVariant(variant, stored)) ?? shape.default, us: {} }
-      : await timeShape(gpu, shape.trials, shape.default, slotEnd);
-    report.shapes.push({ key: shape.key, default: shape.default, chosen, us });
+    if (Object.hasOwn(record, shape.key)) {
+      const chosen = shape.candidates.find((variant) => sameVariant(variant, record[shape.key])) ?? shape.default;
+      report.shapes.push({ key: shape.key, default: shape.default, chosen, us: {} });
+    } else {
+      const { chosen, us, complete } = await timeShape(gpu, shape.trials, shape.default, slotEnd);
+      report.shapes.push({ key: shape.key, default: shape.default, chosen, us });
+      // a search the budget cut short is not kept: a later load searches that shape again
+      if (complete) {
+        record[shape.key] = chosen;
+        timedToEnd++;
+      }
+    }
     onProgress(i + 1, shapes.length);
   }
-  if (storeKey && !cached) {
-    const record = Object.fromEntries(report.shapes.map(({ key, chosen }) => [key, chosen]));
-    await attempt('keep the tuned kernel choice', () => store.set(storeKey, record));
-  }
+  if (storeKey && timedToEnd > 0) await attempt('keep the tuned kernel choice', () => store.set(storeKey, record));
   const dispatches = new Map();
   for (const [i, shape] of shapes.entries()) {
     const { chosen } = report.shapes[i];
@@ -216,6 +236,7 @@ export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs,
 }
 
 // The chosen variant of a shape and each candidate's time (µs per run { [gemvVariantName]: µs }),
+// and whether every candidate that compiled was timed (`complete`: false where the slot ended first),
 // from `trials` ([{ variant, dispatch: Promise<Dispatch[] | null> }]: the dispatches of every site
 // of the shape, the default (`fallback`) first)
 // until `slotEnd` (performance.now() ms): an empty pass (what a pass costs besides its runs: the
@@ -224,8 +245,9 @@ export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs,
 // dropped. A run's time is (its pass's time - the empty pass's) / repeats.
 async function timeShape(gpu, trials, fallback, slotEnd) {
   const best = new Map(); // variant -> fastest µs per run
+  const cut = () => ({ ...pick(best, fallback), complete: false });
   const base = trials.length ? await beforeDeadline(trials[0].dispatch, slotEnd) : null;
-  if (!base || base === TIMED_OUT) return pick(best, fallback);
+  if (!base || base === TIMED_OUT) return cut();
   // µs of the fastest of two passes of `repeats` runs (a pipeline's first pass may carry one-off
   // work), or null where the device reports an error or the slot ends first
   const fastestPass = async (dispatch, repeats) => {
@@ -239,7 +261,7 @@ async function timeShape(gpu, trials, fallback, slotEnd) {
   };
   const empty = await fastestPass(base, 0);
   const calibration = empty === null ? null : await fastestPass(base, CALIBRATION_REPEATS);
-  if (calibration === null) return pick(best, fallback);
+  if (calibration === null) return cut();
   const run = (calibration - empty) / CALIBRATION_REPEATS;
   // (a pass shorter than the timestamps' quantum reads as long as an empty one)
   const repeats = run > 0 ? Math.max(1, Math.min(MAX_REPEATS, Math.round((1000 * PASS_MS) / run))) : MAX_REPEATS;
@@ -247,15 +269,15 @@ async function timeShape(gpu, trials, fallback, slotEnd) {
   for (let round = 0; round < ROUNDS; round++) {
     for (const { variant, dispatch: made } of trials) {
       const dispatch = await beforeDeadline(made, slotEnd);
-      if (dispatch === TIMED_OUT) return pick(best, fallback);
+      if (dispatch === TIMED_OUT) return cut();
       if (!dispatch || failed.has(variant)) continue;
       const us = await beforeDeadline(timePass(gpu, dispatch, repeats).catch(() => null), slotEnd);
-      if (us === TIMED_OUT) return pick(best, fallback);
+      if (us === TIMED_OUT) return cut();
       if (us === null) failed.add(variant);
       else best.set(variant, Math.min(best.get(variant) ?? Infinity, Math.max(0, us - empty) / repeats));
     }
   }
-  return pick(best, fallback);
+  return { ...pick(best, fallback), complete: true };
 }
 
 // { chosen, us } from `best` (variant -> µs per run): the fastest, the default (`fallback`) unless

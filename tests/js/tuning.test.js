@@ -68,11 +68,14 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
   const load = (options) => loadFixture(loadModel, llama, { maxContext: MAX_CONTEXT, f16: false, ...options });
   // The distinct GEMV shapes of tiny-llama (scheme rows x K): QKV, output, gate/up, down, LM head.
   const SHAPES = ['q4g32 128x64', 'q4g32 64x64', 'q4g32 256x64', 'q4g32 64x128', 'q4g32 384x64'];
-  // A smaller space than the real one (whose every variant kernels.test.js checks), its first and
-  // last (4 rows on floats, tiny-llama's default; 16 on integer dots quantised before the GEMV, a
-  // dispatch more, where the device has them):
+  // A smaller space than the real one (whose every variant kernels.test.js checks), the first and
+  // last of those with tiny-llama's defaults' dispatches (4 rows on floats, its default; 16 on
+  // integer dots quantised in the GEMV where the device has them):
   // CPU adapters compile a GEMV pipeline in about 0.1 s, and these tests are about the tuner.
-  const twoVariants = (scheme, features) => [gemvVariants(scheme, features)[0], gemvVariants(scheme, features).at(-1)];
+  const twoVariants = (scheme, features) => {
+    const candidates = gemvVariants(scheme, features).filter(({ dot }) => !GEMV_DOTS[dot].quantised);
+    return [candidates[0], candidates.at(-1)];
+  };
   const store = recordingStore();
   let untuned;
   before(async () => {
@@ -154,9 +157,12 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
     }
   });
 
-  test('the search ends at its budget: what was not timed keeps its default', async () => {
+  // a budget that ends before the pipelines compile: nothing is timed, so nothing is kept, and the
+  // next load searches every shape (and keeps them)
+  test('the search ends at its budget: what was not timed keeps its default and is searched again at the next load', async () => {
     const budgetMs = 100;
-    const model = await load({ tune: { store: null, budgetMs } });
+    const kept = recordingStore();
+    const model = await load({ tune: { store: kept, budgetMs, space: twoVariants } });
     try {
       // (timers and the event loop add a little; pipelines of a non-default choice compile after it)
       assert.ok(model.tuning.ms < budgetMs + 400, `${model.tuning.ms} ms`);
@@ -164,6 +170,40 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
         if (Object.keys(shape.us).length < 2) assert.deepEqual(shape.chosen, shape.default, shape.key);
       }
       assert.equal(model.tuning.shapes.length, SHAPES.length);
+      const timed = model.tuning.shapes.filter((shape) => Object.keys(shape.us).length === 2).map((shape) => shape.key);
+      const stored = kept.size ? Object.keys([...kept.values()][0]) : [];
+      assert.deepEqual(stored.sort(), timed.sort(), 'the store holds the shapes timed to the end, and only those');
+    } finally {
+      await model.destroy();
+    }
+    const next = await load({ tune: { store: kept, budgetMs: BUDGET_MS, space: twoVariants } });
+    try {
+      assert.equal(next.tuning.cached, false);
+      const [record] = kept.values();
+      assert.deepEqual(Object.keys(record).sort(), [...SHAPES].sort());
+      for (const shape of next.tuning.shapes) assert.deepEqual(record[shape.key], shape.chosen, shape.key);
+    } finally {
+      await next.destroy();
+    }
+  });
+
+  // the tuner times the GPU alone: a variant that quantises its input in a dispatch of its own
+  // costs the host one more encoding and submit per step, which it cannot see
+  test('a variant with a dispatch more per step than the default is no candidate', async () => {
+    // 4 rows on each group-dot part: floats (tiny-llama's default), and where the device has integer
+    // dots, int16 quantised in the GEMV (a candidate) and before it (none)
+    const space = (scheme, features) => gemvVariants(scheme, features).filter(({ rows }) => rows === 4);
+    const model = await load({ tune: { store: null, budgetMs: BUDGET_MS, space } });
+    try {
+      const candidates = space('q4g32', model.gpu.features).filter(({ dot }) => !GEMV_DOTS[dot].quantised);
+      assert.ok(candidates.length < space('q4g32', model.gpu.features).length, 'the space has a quantised variant');
+      const names = candidates.map(gemvVariantName);
+      for (const shape of model.tuning.shapes) {
+        assert.equal(GEMV_DOTS[shape.default.dot].quantised, undefined, shape.key);  // tiny-llama's defaults
+        assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), `${shape.key}: ${Object.keys(shape.us)}`);
+      }
+      // (a CPU adapter on a busy machine may stall a pass past its shape's share of the budget)
+      assert.ok(model.tuning.shapes.some((shape) => Object.keys(shape.us).length === names.length), 'the candidates were timed');
     } finally {
       await model.destroy();
     }
