@@ -6,9 +6,8 @@
 // of slots, the dimension it turns with in the second half. Pair j of a head: dimensions j and
 // j + R/2 for j < R/2 (rotate_half: transformers' apply_rotary_pos_emb; R = ROTARY_DIM), turned in
 // q and k heads; the dimensions from R on (partial rotary) pair up alike and pass through, as all
-// of v's do.
+// of v's do. The bias (Qwen2's) comes from bias_add.wgsl, or none from bias_none.wgsl.
 
-@group(0) @binding(5) var<storage, read> bias: array<f32>;          // [(H + 2 KVH) D], read when HAS_BIAS
 @group(0) @binding(12) var<storage, read> rope: array<vec2<f32>>;   // [CONTEXT, R / 2] (cos, sin)
 @group(0) @binding(13) var<storage, read_write> q: array<f32>;      // [rows, H D]
 @group(0) @binding(14) var<storage, read_write> k_cache: array<T>;  // [KVH, CONTEXT, D]
@@ -20,7 +19,6 @@ override KV_HEADS: u32;
 override HEAD_DIM: u32;     // D, even
 override CONTEXT: u32;
 override ROTARY_DIM: u32;   // R: the dimensions turned, the first of each head (even, <= D)
-override HAS_BIAS: bool = false;
 
 const PAIRED = true;        // two weight rows per output: slots s and s + width / 2
 
@@ -43,8 +41,7 @@ fn store(m: u32, n: u32, first: f32, second: f32) {
   let head = n / (HEAD_DIM / 2u);
   let j = n % (HEAD_DIM / 2u);
   let dims = vec2<u32>(pair_dimension(j, false), pair_dimension(j, true));
-  var value = vec2<f32>(first, second);
-  if (HAS_BIAS) { value += vec2<f32>(bias[head * HEAD_DIM + dims.x], bias[head * HEAD_DIM + dims.y]); }
+  var value = vec2<f32>(add_bias(head * HEAD_DIM + dims.x, first), add_bias(head * HEAD_DIM + dims.y, second));
   let pos = params.pos + m;
   if (head < HEADS + KV_HEADS && j < ROTARY_DIM / 2u) {
     value = turn_pair(value.x, value.y, rope[pos * (ROTARY_DIM / 2u) + j]);

@@ -20,7 +20,7 @@ import { DispatchSequence, Kernels } from './kernels.js';
 import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
 import {
-  ACT_INT16_GROUP_BYTES, GEMV_DOTS, defaultGemvVariant, gemvInputs, isGemvVariant, tuneGemv, tuningSettings,
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMV_DOTS, defaultGemvVariant, gemvInputs, isGemvVariant, tuneGemv, tuningSettings,
 } from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
@@ -250,7 +250,9 @@ class Model {
       ropeLocal: a.rope_local_base_freq ? storage('rope cos/sin of sliding layers', 4 * this.contextLength * d.rotary) : null,
       // sandwich_norms: a projection's output, normalised before it is added to x
       proj: a.sandwich_norms ? storage('projection output', 4 * rows * d.hidden) : null,
-      none: storage('no bias or gain', 16),  // bound where a kernel's switch leaves a buffer unread
+      // bound where a kernel's switch leaves a buffer unread (rope_kv's qk_gain without qk_norm,
+      // attention's partials unsplit)
+      none: storage('unread binding', 16),
       // a split decode step's partial softmax states, [splits, heads, head_dim + 4] (attention.wgsl)
       partials: storage('attention partials', 4 * Math.ceil(this.contextLength / this.#split.span) * d.heads * (d.headDim + 4)),
       kCache: Array.from({ length: d.layers }, (_, i) => storage(`k cache ${i}`, elementBytes * this.contextLength * d.kv)),
@@ -291,11 +293,12 @@ class Model {
     // RoPE and the KV-cache append: in the QKV matmul's epilogue (out_rope_kv), a dispatch less per
     // layer, unless q and k are RMS-normalised per head first (qk_norm: a sum over the whole head,
     // which the epilogue's pairs of rows do not see) or the device binds too few storage buffers for
-    // that matmul (its three buffers more than out_store's: 9 with q4g32 weights and a bias); else
-    // rope_kv after an out_store epilogue. The GEMVs whose input is quantised before them bind
-    // act_int16 in place of in_norm's norm_x: as many.
-    const ropeEpilogue = { file: 'out_rope_kv', constants: { ...cache, ROTARY_DIM: d.rotary } };
-    const qkvParts = [weightPart(w('layers.0.qkv')), { file: 'in_norm' }, ropeEpilogue];
+    // that matmul (three more than out_store's: 8 with q4g32 weights, 9 with a QKV bias, where
+    // WebGPU's default limit is 8); else rope_kv after an out_store epilogue. The GEMVs whose input
+    // is quantised before them bind act_int16 in place of in_norm's norm_x: as many.
+    const ropeConstants = { ...cache, ROTARY_DIM: d.rotary };
+    const qkvParts = [weightPart(w('layers.0.qkv')), { file: 'in_norm' },
+      { file: 'out_rope_kv', constants: ropeConstants }, biasPart(a.attention_bias)];
     const qkvStorage = await Promise.all([this.gemm, 'gemv'].map((file) => this.#kernels.storageBuffers(file, { parts: qkvParts })));
     this.ropeInEpilogue = !a.qk_norm && Math.max(...qkvStorage) <= this.gpu.limits.maxStorageBuffersPerShaderStage;
     if (!this.ropeInEpilogue) b.qkv = this.#storage('qkv', 4 * this.prefillChunk * (d.q + 2 * d.kv));
@@ -350,7 +353,7 @@ class Model {
       const turned = { rope: sliding && b.ropeLocal ? b.ropeLocal : b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i] };
       this.#layers.push({
         qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true }, this.ropeInEpilogue
-          ? { rope: { ...ropeEpilogue, bias, resources: turned } }
+          ? { rope: { constants: ropeConstants, bias, resources: turned } }
           : { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
         ropeKv: ropeKv ? ropeKv.dispatch({ qkv: b.qkv, ...turned, qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none },
           (rows) => [d.heads + d.kvHeads, rows]) : null,
@@ -373,8 +376,9 @@ class Model {
   // y = W · input as a decode matrix-vector dispatch and a prefill matrix-matrix one (same parts and
   // bindings). input: { normed: true } (RMSNorm(x), fused) or { act: buffer }; output: { store:
   // { out, bias, stride, offset, softcap } } | { residual: next norm's weight } | { gated: 'silu' |
-  // 'gelu' } (the gate/up projection: SwiGLU or GeGLU) | { rope: { file: 'out_rope_kv', constants,
-  // bias, resources: { rope, q, k_cache, v_cache } } } (the QKV projection, RoPE and the cache append).
+  // 'gelu' } (the gate/up projection: SwiGLU or GeGLU) | { rope: { constants (out_rope_kv's, N
+  // aside), bias, resources: { rope, q, k_cache, v_cache } } } (the QKV projection, RoPE and the
+  // cache append). A bias: a buffer, or null (none).
   async #matmul(tensor, input, output, block = tensor.blocks[0]) {
     const d = this.#dims;
     const b = this.#buffers;
@@ -384,23 +388,23 @@ class Model {
     const resources = { ...block.buffers, act: input.normed ? b.normed : input.act };
     const inputResources = input.normed ? { norm_x: b.x } : {};
     let outputs = block.rows;
-    let epilogue;
+    let epilogue;  // its parts
     if (output.store) {
       const { out, bias, stride, offset = 0, softcap = 0 } = output.store;
-      epilogue = { file: 'out_store', constants: { N: outputs, HAS_BIAS: !!bias, OUT_STRIDE: stride, OUT_OFFSET: offset,
-        SOFTCAP: softcap } };
-      Object.assign(resources, { out, bias: bias ?? b.none });
+      epilogue = [{ file: 'out_store', constants: { N: outputs, OUT_STRIDE: stride, OUT_OFFSET: offset, SOFTCAP: softcap } },
+        biasPart(bias)];
+      Object.assign(resources, { out }, bias && { bias });
     } else if (output.residual) {
-      epilogue = { file: 'out_residual', constants: { N: outputs } };
+      epilogue = [{ file: 'out_residual', constants: { N: outputs } }];
       Object.assign(resources, { x: b.x, gain: output.residual, normed: b.normed });
     } else if (output.rope) {
-      const { file, constants, bias, resources: turned } = output.rope;
+      const { constants, bias, resources: turned } = output.rope;
       outputs = block.rows / 2;
-      epilogue = { file, constants: { ...constants, N: outputs, HAS_BIAS: !!bias } };
-      Object.assign(resources, { ...turned, bias: bias ?? b.none });
+      epilogue = [{ file: 'out_rope_kv', constants: { ...constants, N: outputs } }, biasPart(bias)];
+      Object.assign(resources, turned, bias && { bias });
     } else {
       outputs = block.rows / 2;
-      epilogue = { file: 'out_swiglu', constants: { N: outputs, GELU: output.gated === 'gelu' } };
+      epilogue = [{ file: 'out_swiglu', constants: { N: outputs, GELU: output.gated === 'gelu' } }];
       resources.hidden = b.hidden;
     }
     const tiles = Math.ceil(outputs / (outputs < block.rows ? 2 : 4));  // a tile: 4 weight rows, 2 outputs where paired
@@ -409,26 +413,27 @@ class Model {
     const gemv = async ({ rows, dot }) => {
       const inputs = gemvInputs(dot, inputFile);
       const product = (await this.#kernels.kernel('gemv', {
-        parts: [scheme, inputPart(inputs.gemv), epilogue, ...GEMV_DOTS[dot].parts.map((file) => ({ file }))],
+        parts: [scheme, inputPart(inputs.gemv), ...epilogue, ...GEMV_DOTS[dot].parts.map((file) => ({ file }))],
         constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: rows },
       })).dispatch({ ...resources, ...(inputs.write ? { act_int16: b.actInt16 } : inputResources) },
         () => Math.ceil(tiles / (rows / 4)));
       if (!inputs.write) return product;
-      const quantise = await this.#kernels.kernel('act_int16_write', { parts: [{ file: 'act_int16' }, inputPart(inputs.write)],
+      const quantise = await this.#kernels.kernel(ACT_INT16_WRITE.file, {
+        parts: [...ACT_INT16_WRITE.parts.map((file) => ({ file })), inputPart(inputs.write)],
         constants: { WG: SMALL_WG, K: tensor.cols } });
       return new DispatchSequence([quantise.dispatch({ act: resources.act, act_int16: b.actInt16, ...inputResources },
         () => Math.ceil(tensor.cols / 32 / SMALL_WG)), product]);
     };
     const { features } = this.#kernels.gpu;
     const { constants, grid } = this.#gemmVariant;
-    const gemm = await this.#kernels.kernel(this.gemm, { parts: [scheme, inputPart(inputFile), epilogue], constants });
+    const gemm = await this.#kernels.kernel(this.gemm, { parts: [scheme, inputPart(inputFile), ...epilogue], constants });
     const matmul = {
       gemv: await gemv(this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
         : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features)),
       gemm: gemm.dispatch({ ...resources, ...inputResources }, (rows) => grid(tiles, rows)),
     };
     this.#gemvs.push({ shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme },
-      files: [scheme.file, inputFile, epilogue.file], dispatch: gemv, matmul });
+      files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)], input: inputFile, dispatch: gemv, matmul });
     return matmul;
   }
 
@@ -663,6 +668,11 @@ class Model {
     if (this.gpu.destroyed) throw new ModelNotLoadedError('The model was destroyed; load it again.');
     this.gpu.throwIfFailed();
   }
+}
+
+// A store's bias: bias_add.wgsl (binding `bias`) where there is one, else bias_none.wgsl (no binding).
+function biasPart(bias) {
+  return { file: bias ? 'bias_add' : 'bias_none' };
 }
 
 function weightPart(tensor) {

@@ -57,6 +57,12 @@ export function gemvVariants(scheme, features) {
     .flatMap(([dot]) => GEMV_ROWS.map((rows) => ({ rows, dot })));
 }
 
+/**
+ * The dispatch that quantises a quantised GEMV's input first: main file `file` with `parts` (file
+ * names), then gemvInputs()'s `write` input part.
+ */
+export const ACT_INT16_WRITE = { file: 'act_int16_write', parts: ['act_int16'] };
+
 /** Bytes of a group of 32 activations as act_int16_write.wgsl stores it (act_int16.wgsl's STORED_VEC4S vec4<u32>). */
 export const ACT_INT16_GROUP_BYTES = 80;
 
@@ -147,7 +153,8 @@ export function tuningSettings(tune, gpu) {
  * gpu: a device.js Gpu; kernels: its kernels.js Kernels (the sources' folder and preamble, for
  * the cache key); manifest: the model's manifest object; sites: the model's GEMV dispatches, each
  *   { shape: { rows, cols, scheme } (the weight's rows, K and manifest scheme), files: the file
- *     names of its other parts (scheme, input, epilogue), dispatch(variant) -> Promise<a kernels.js
+ *     names of its other parts (scheme, input, epilogue), input: its matmul input part ('in_plain' |
+ *     'in_norm', as gemvInputs takes it), dispatch(variant) -> Promise<a kernels.js
  *     Dispatch of this site in that variant, its pipeline compiling> }
  *   whose default variant is defaultGemvVariant's (the dispatch they run now); sites of one shape
  *   (input and epilogue aside) share one choice, timed on the first of them with its own buffers
@@ -369,10 +376,14 @@ async function timePass(gpu, dispatches, repeats) {
 async function cacheKey(gpu, kernels, manifest, shapes) {
   const files = new Set(['common', ...kernels.libraries, 'gemv']);
   for (const shape of shapes) {
-    for (const site of shape.sites) site.files.forEach((file) => files.add(file));
-    for (const { dot } of shape.candidates) {
-      GEMV_DOTS[dot].parts.forEach((file) => files.add(file));
-      if (GEMV_DOTS[dot].quantised) ['act_int16_write', 'in_norm_read'].forEach((file) => files.add(file));
+    for (const site of shape.sites) {
+      site.files.forEach((file) => files.add(file));
+      for (const { dot } of shape.candidates) {
+        GEMV_DOTS[dot].parts.forEach((file) => files.add(file));
+        const inputs = gemvInputs(dot, site.input);
+        files.add(inputs.gemv);
+        if (inputs.write) [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write].forEach((file) => files.add(file));
+      }
     }
   }
   const sources = await Promise.all([...files].sort().map((file) => readText(new URL(`${file}.wgsl`, kernels.base).href)));

@@ -16,7 +16,7 @@ import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from '.
 import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { attentionReference } from './helpers/attention_reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
-import { ACT_INT16_GROUP_BYTES, GEMV_DOTS, gemvInputs, gemvVariants } from '../../runtime/webgpu/tuning.js';
+import { ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMV_DOTS, gemvInputs, gemvVariants } from '../../runtime/webgpu/tuning.js';
 import { GEMMS, gemmVariant } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { Kernels } from '../../runtime/webgpu/kernels.js';
@@ -76,7 +76,7 @@ describe('the prefill matmul\'s variants', () => {
     const { limits } = await dawn.requestAdapter();  // an adapter makes one device: one each below
     const least = 16384;
     const parts = [{ file: 'q4g32', constants: { K: 64 } }, { file: 'in_plain' },
-      { file: 'out_store', constants: { N: 8, HAS_BIAS: false, OUT_STRIDE: 8 } }];
+      { file: 'out_store', constants: { N: 8, OUT_STRIDE: 8 } }, { file: 'bias_none' }];
     const checked = Object.entries(GEMMS).flatMap(([file, gemms]) => gemms.map((gemm) => [file, gemm]))
       .filter(([, { workgroupBytes }]) => workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
     assert.ok(checked.some(([, { workgroupBytes }]) => workgroupBytes - 4 >= least)
@@ -107,16 +107,18 @@ describe('storage buffers per kernel', () => {
     const kernels = await Kernels.create(await requestDevice({ gpu: device }));
     try {
       assert.equal(device.limits.maxStorageBuffersPerShaderStage, 8);
-      const parts = (epilogue) => [{ file: 'q4g32', constants: { K: 64 } }, { file: 'in_norm', constants: { EPS: 1e-5 } }, epilogue,
-        { file: 'dot_float' }];
-      const turned = parts({ file: 'out_rope_kv', constants: { N: 32, HEADS: 2, KV_HEADS: 1, HEAD_DIM: 16, CONTEXT: 8, ROTARY_DIM: 16 } });
-      const stored = parts({ file: 'out_store', constants: { N: 8, OUT_STRIDE: 8 } });
-      // codes, scales, act, norm_x, then bias and out, or bias, rope, q, k_cache and v_cache
+      const parts = (epilogue, bias) => [{ file: 'q4g32', constants: { K: 64 } }, { file: 'in_norm', constants: { EPS: 1e-5 } },
+        epilogue, { file: bias }, { file: 'dot_float' }];
+      const ropeKv = { file: 'out_rope_kv', constants: { N: 32, HEADS: 2, KV_HEADS: 1, HEAD_DIM: 16, CONTEXT: 8, ROTARY_DIM: 16 } };
+      const stored = parts({ file: 'out_store', constants: { N: 8, OUT_STRIDE: 8 } }, 'bias_add');
+      // codes, scales, act, norm_x, then out and bias, or rope, q, k_cache and v_cache (and bias)
       assert.equal(await kernels.storageBuffers('gemv', { parts: stored }), 6);
-      assert.equal(await kernels.storageBuffers('gemv', { parts: turned }), 9);
+      assert.equal(await kernels.storageBuffers('gemv', { parts: parts(ropeKv, 'bias_none') }), 8);
+      assert.equal(await kernels.storageBuffers('gemv', { parts: parts(ropeKv, 'bias_add') }), 9);
       await kernels.kernel('gemv', { parts: stored, constants: { WG: 64 } });
-      await assert.rejects(kernels.kernel('gemv', { parts: turned, constants: { WG: 64 } }),
-        /q4g32\+in_norm\+out_rope_kv\+dot_float\+gemv binds 9 storage buffers; this device allows 8/);
+      await kernels.kernel('gemv', { parts: parts(ropeKv, 'bias_none'), constants: { WG: 64 } });
+      await assert.rejects(kernels.kernel('gemv', { parts: parts(ropeKv, 'bias_add'), constants: { WG: 64 } }),
+        /q4g32\+in_norm\+out_rope_kv\+bias_add\+dot_float\+gemv binds 9 storage buffers; this device allows 8/);
       await kernels.ready();
     } finally {
       device.destroy();
@@ -205,22 +207,23 @@ for (const path of paths) {
         if (inputs.write) {
           // the dispatch the model runs before such a GEMV: the decode row's activations as int16
           resources.act_int16 = h.buffer(ACT_INT16_GROUP_BYTES * (k / 32));
-          await h.run('act_int16_write', { parts: [{ file: 'act_int16' }, inputPart(inputs.write)], constants: { WG: 64, K: k } },
+          await h.run(ACT_INT16_WRITE.file, { parts: [...ACT_INT16_WRITE.parts.map((file) => ({ file })), inputPart(inputs.write)],
+            constants: { WG: 64, K: k } },
             { act: resources.act, act_int16: resources.act_int16, ...inputResources }, Math.ceil(k / 32 / 64), { rows });
         } else {
           Object.assign(resources, inputResources);
         }
         if (epilogue === 'store') {
-          parts.push({ file: 'out_store', constants: { N: n, HAS_BIAS: bias, OUT_STRIDE: n } });
-          Object.assign(resources, { out: h.buffer(4 * rows * n), bias: h.buffer(biasValues) });
+          parts.push({ file: 'out_store', constants: { N: n, OUT_STRIDE: n } }, { file: bias ? 'bias_add' : 'bias_none' });
+          Object.assign(resources, { out: h.buffer(4 * rows * n) }, bias && { bias: h.buffer(biasValues) });
         } else if (epilogue === 'residual') {
           parts.push({ file: 'out_residual', constants: { N: n } });
           Object.assign(resources, { x: h.buffer(residual), gain: h.buffer(gainOut), normed: h.buffer(4 * rows * n) });
         } else if (epilogue === 'rope') {
-          parts.push({ file: 'out_rope_kv', constants: { N: n, HAS_BIAS: bias, HEADS: heads.heads, KV_HEADS: heads.kvHeads,
-            HEAD_DIM: heads.dim, CONTEXT: context, ROTARY_DIM: heads.rotary } });
+          parts.push({ file: 'out_rope_kv', constants: { N: n, HEADS: heads.heads, KV_HEADS: heads.kvHeads,
+            HEAD_DIM: heads.dim, CONTEXT: context, ROTARY_DIM: heads.rotary } }, { file: bias ? 'bias_add' : 'bias_none' });
           const cacheBytes = 4 * heads.kvHeads * context * heads.dim;
-          Object.assign(resources, { bias: h.buffer(biasValues), rope: h.buffer(ropeTable(context, heads.rotary)),
+          Object.assign(resources, bias && { bias: h.buffer(biasValues) }, { rope: h.buffer(ropeTable(context, heads.rotary)),
             q: h.buffer(4 * rows * heads.heads * heads.dim), k_cache: h.buffer(cacheBytes), v_cache: h.buffer(cacheBytes) });
         } else {
           parts.push({ file: 'out_swiglu', constants: { N: n, GELU: epilogue === 'geglu' } });
