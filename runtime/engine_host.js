@@ -347,6 +347,7 @@ class HostConnection {
   #requests = new Map(); // id of an open create -> { stop: its AbortController, stream once it streams (else null) }
   #manifestUrl = null; // the model this client loaded last: its generations run on that one only
   #onClose;
+  #closed = false;  // after close(): nothing more is posted
 
   constructor(host, post, onClose) {
     this.#host = host;
@@ -355,7 +356,7 @@ class HostConnection {
   }
 
   post(message) {
-    this.#post(message);
+    if (!this.#closed) this.#post(message);
   }
 
   /** Number of this client's create and completion requests not finished yet. */
@@ -380,6 +381,7 @@ class HostConnection {
 
   /** The client is gone: give up all its requests, and tell it nothing more. */
   async close() {
+    this.#closed = true;
     this.#onClose();
     await Promise.all([...this.#requests.keys()].map((id) => this.#operations[OP.close]({ id })));
   }
