@@ -76,10 +76,11 @@ export class Kernels {
     if (!this.#kernels.has(key)) {
       const code = await this.#compose(files);
       const name = [...parts.map((part) => part.file), file].join('+');
-      const storage = storageBuffers(code);
+      const bindings = declaredBindings(code);
+      const storage = storageCount(bindings);
       const most = this.gpu.limits.maxStorageBuffersPerShaderStage;
       if (storage > most) throw new Error(`Kernel ${name} binds ${storage} storage buffers; this device allows ${most}`);
-      this.#kernels.set(key, new Kernel(this, name, code, allConstants));
+      this.#kernels.set(key, new Kernel(this, name, code, allConstants, bindings));
     }
     const kernel = this.#kernels.get(key);
     if (!kernel.compiled) {
@@ -98,7 +99,7 @@ export class Kernels {
    * maxStorageBuffersPerShaderStage (kernel() refuses one past it).
    */
   async storageBuffers(file, { parts = [] } = {}) {
-    return storageBuffers(await this.#compose(this.#files(file, parts)));
+    return storageCount(declaredBindings(await this.#compose(this.#files(file, parts))));
   }
 
   // The files of the kernel of `file` with `parts`, in the order they are composed.
@@ -127,12 +128,14 @@ function declaredBindings(code) {
     index: Number(index), name, type: BUFFER_TYPES[space.replace(/\s/g, '')] }));
 }
 
-function storageBuffers(code) {
-  return declaredBindings(code).filter(({ type }) => type !== 'uniform').length;
+// How many of declaredBindings()'s are storage buffers.
+function storageCount(bindings) {
+  return bindings.filter(({ type }) => type !== 'uniform').length;
 }
 
 class Kernel {
-  constructor(kernels, name, code, constants) {
+  // bindings: declaredBindings(code)
+  constructor(kernels, name, code, constants, bindings) {
     this.kernels = kernels;
     this.name = name;
     this.code = code;
@@ -140,7 +143,7 @@ class Kernel {
     this.bindings = new Map(); // name -> binding index
     const entries = [];
     const taken = new Map(); // binding index -> name: two files must not claim one slot
-    for (const { index, name, type } of declaredBindings(code)) {
+    for (const { index, name, type } of bindings) {
       if (!type) throw new Error(`${this.name}: binding ${name} is not a buffer`);
       if (taken.has(index)) throw new Error(`${this.name}: ${name} and ${taken.get(index)} both take binding ${index}`);
       taken.set(index, name);
