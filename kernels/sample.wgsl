@@ -1,40 +1,39 @@
-// Sampling, second stage, in one workgroup (after sample_scores.wgsl, and where a truncation may
-// keep most of the vocabulary, sample_narrow.wgsl's rounds): the best score from the first stage's
-// partials; then, at temperature 0, that token, otherwise a draw from the temperature-scaled
-// distribution truncated by top-k and top-p; then the optional log-probabilities. Writes the
-// token where the next step's embedding lookup reads it and counts it for the frequency/presence
-// penalties, so decoding needs no host round trip to go on.
+// Sampling, last stage, in one workgroup (after sample_scores.wgsl, sample_narrow.wgsl's rounds
+// where a truncation may keep most of the vocabulary, and sample_gather.wgsl): the best score from
+// the first stage's partials; then, at temperature 0, that token, otherwise a draw from the
+// temperature-scaled distribution truncated by top-k and top-p; then the optional
+// log-probabilities. Writes the token where the next step's embedding lookup reads it and counts
+// it for the frequency/presence penalties, so decoding needs no host round trip to go on.
 //
 // No sorting: top-k keeps the scores >= the largest threshold with at least k scores at or above
 // it, top-p the largest threshold whose scores carry at least top_p of the (top-k) weight; ties at
 // a threshold are all kept (as HF's top-k does); scores weighing under 1e-12 of the best are left
-// out first (sample_bounds.wgsl, negligible_cut). Each threshold is found among few gathered
-// scores: with top-k (k <= GROUPS), those at or above the k-th best of the first stage's workgroup
-// maxima (k workgroups hold a score at or above it, so every top-k score does too); where top-p
-// comes alone or k is larger, those within the bounds the rounds left (sample_bounds.wgsl), the
-// measure above them known, or without rounds (CPU adapters) all above the negligible cut; top-p
-// after top-k, those top-k kept. At most WG of them: invocation i
-// holds score i and the threshold is one of their keys, found by a walk over the others and a
-// maximum (threshold_among); more (many equal scores): a search over the keys, 16 values a pass.
-// The draw: the token whose interval of the kept weight, laid out in the order (id % WG, id),
-// holds random * total: the same distribution as any other order, found by a prefix sum over the
-// invocations' ids, then over the chosen invocation's (draw).
+// out first (sample_bounds.wgsl, negligible_cut). Each threshold is found among the scores
+// sample_gather.wgsl listed: with top-k (k <= GROUPS) those at or above the k-th best of the
+// first stage's workgroup maxima (k workgroups hold a score at or above it, so every top-k score
+// does too); where k is larger, those at or above the narrowing rounds' lower bound; top-p alone,
+// those within the rounds' bounds (the weight above them summed per span); without rounds (CPU
+// adapters) those above the negligible cut. At most WG of them: invocation i holds score i and the
+// threshold is one of their keys, found by a walk over the others and a maximum (threshold_among);
+// more: a search over the keys, 16 values a pass. The draw: the token whose interval of the kept
+// weight, laid out in id order, holds random * total: the same distribution as any other order,
+// found by a prefix sum over the spans' kept weights, then over the chosen span's ids.
 //
 // Log-probabilities are log-softmax of the scores (after penalties, bias and the token mask,
 // before temperature): a banned token's is hugely negative (its score is the lowest f32).
 
 @group(0) @binding(1) var<storage, read> partials: array<vec2<u32>>;  // [GROUPS] from the first stage
 @group(0) @binding(2) var<storage, read_write> history: array<u32>;   // [V]
-@group(0) @binding(3) var<storage, read_write> candidates: array<u32>;  // [V] gathered ids
+@group(0) @binding(3) var<storage, read_write> candidates: array<u32>;  // [2 V + 2 GROUPS]: the list's ids; sample_gather.wgsl's
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;    // [3 V]: scores; gathered scores; their weights
 @group(0) @binding(5) var<storage, read_write> result: array<u32>;    // token, logprob, (token, logprob) x top_logprobs
 @group(0) @binding(6) var<storage, read_write> tokens: array<u32>;    // tokens[0]: the next step's input
 
 var<workgroup> search_span: u32;
-var<workgroup> kth_key: u32;
-var<workgroup> chunk_at: u32;
-var<workgroup> chunk_goal: f32;
 var<workgroup> drawn_at: u32;
+var<workgroup> drawn_span: u32;
+var<workgroup> span_share: f32;
+var<workgroup> list_ends: array<u32, GROUPS>;  // where each span's list ends in the whole one
 
 // What `mode` measures (sample_bounds.wgsl: COUNT or MASS) of the `count` gathered scores with key
 // >= each of 16 values, summed over the workgroup (all invocations call it).
@@ -100,42 +99,45 @@ fn search(low_start: u32, high_start: u32, goal: f32, mode: u32, count: u32, lid
   return low;
 }
 
-// Keeps the scores whose keys lie in [low, high] at the start of scores[V..], their weights at
-// scores[2V..] and their ids in candidates; returns how many. Invocation t reads ids t, t + WG, ... (coalesced, BATCH loads in
-// flight) and writes its scores in that order after those of invocations before it.
-fn gather(low: u32, high: u32, top_score: f32, lid: u32) -> u32 {
-  let rounds = (V + WG * BATCH - 1u) / (WG * BATCH);
+// Lays sample_gather.wgsl's lists end to end, in span order: the ids at the start of candidates,
+// their scores at scores[V..], their weights at scores[2V..]; returns how many (uniform). Each
+// invocation sums the counts of a block of spans; a prefix sum gives every list's end; then
+// entry e is copied from the span whose list ends first after e.
+fn gathered(top_score: f32, lid: u32) -> u32 {
+  let per = (GROUPS + WG - 1u) / WG;
   var own = 0u;
-  for (var r = 0u; r < rounds; r++) {
-    var batch: array<f32, BATCH>;
-    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
-    for (var u = 0u; u < BATCH; u++) {
-      let key = key_of(batch[u]);
-      own += select(0u, 1u, (r * BATCH + u) * WG + lid < V && key >= low && key <= high);
+  for (var i = 0u; i < per; i++) { own += select(0u, candidates[2u * V + min(lid * per + i, GROUPS - 1u)], lid * per + i < GROUPS); }
+  var end = u32(prefix_sum(f32(own), lid).x);
+  for (var i = 0u; i < per; i++) {
+    let g = lid * per + i;
+    if (g < GROUPS) {
+      end += candidates[2u * V + g];
+      list_ends[g] = end;
     }
   }
-  var at = u32(prefix_sum(f32(own), lid).x);
-  for (var r = 0u; r < rounds; r++) {
-    var batch: array<f32, BATCH>;  // all loaded before the stores below, which could alias them
-    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r * BATCH + u) * WG + lid, V - 1u)]; }
-    for (var u = 0u; u < BATCH; u++) {
-      let key = key_of(batch[u]);
-      if ((r * BATCH + u) * WG + lid < V && key >= low && key <= high) {
-        candidates[at] = (r * BATCH + u) * WG + lid;
-        scores[V + at] = batch[u];
-        scores[2u * V + at] = weight_of(batch[u], top_score);
-        at++;
-      }
+  let count = u32(workgroupUniformLoad(&prefix_total));  // (a barrier: list_ends is complete)
+  for (var e = lid; e < count; e += WG) {
+    var g = 0u;  // the first span whose list ends after e
+    var last = GROUPS - 1u;
+    while (g < last) {
+      let middle = (g + last) / 2u;
+      if (list_ends[middle] > e) { last = middle; } else { g = middle + 1u; }
     }
+    let id = candidates[V + g * SPAN + e - select(0u, list_ends[max(g, 1u) - 1u], g > 0u)];
+    let score = scores[id];
+    candidates[e] = id;
+    scores[V + e] = score;
+    scores[2u * V + e] = weight_of(score, top_score);
   }
   storageBarrier();
-  return u32(workgroupUniformLoad(&prefix_total));  // uniform: the searches that use it have barriers
+  workgroupBarrier();
+  return count;
 }
 
-// The largest key in [low, high] whose gathered scores at or above it (the `count` gather() kept)
-// measure at least goal + share * (the measure at low); low where none does. (Top-k: goal k; top-p:
-// share top_p; narrowed: goal less what lies above high.) Where they are at most WG, invocation i
-// tests score i's key by a walk over the others; else a search.
+// The largest key in [low, high] whose listed scores at or above it (the `count` gathered() laid
+// out: every score at or above low among them) measure at least goal + share * (the measure at
+// low); low where none does. (Top-k: goal k; top-p: share top_p; narrowed: the rounds' goal.)
+// Where they are at most WG, invocation i tests score i's key by a walk over the others; else a search.
 fn threshold_among(low: u32, high: u32, goal: f32, share: f32, mode: u32, count: u32, lid: u32) -> u32 {
   if (count > WG) {
     var at_low = 0.0;
@@ -155,64 +157,60 @@ fn threshold_among(low: u32, high: u32, goal: f32, share: f32, mode: u32, count:
   return max(low, argmax(vec2<u32>(select(0u, key, reaches), 0u), lid).x);
 }
 
-// The draw among the scores with key >= kept: the id whose interval of their weight, laid out in
-// the order (id % WG, id), holds random * total. Where the gathered list holds every kept score and
-// `listed` (at most WG) in all, in that order (gather), invocation i takes list entry i and one
-// prefix sum finds it. Else invocation t sums the weight of its ids t, t + WG, ...; a prefix sum
-// over the invocations finds the one whose ids hold random * total; then the workgroup sums those
-// ids' weights in order, WG at a time, to find the id. Returns V where rounding put the goal past
-// the end (the caller keeps the best token then).
-fn draw(kept: u32, top_score: f32, listed: u32, lid: u32) -> u32 {
-  if (lid == 0u) { chunk_at = WG; drawn_at = V; }
-  if (listed > 0u) {
-    let score = scores[V + min(lid, listed - 1u)];
-    let keep = lid < listed && key_of(score) >= kept;
-    let sums = prefix_sum(select(0.0, weight_of(score, top_score), keep), lid);
-    let goal = params.random * workgroupUniformLoad(&prefix_total);
-    if (keep && sums.x <= goal && goal < sums.y) { drawn_at = candidates[lid]; }
-    return workgroupUniformLoad(&drawn_at);
+// The weight span g keeps at `kept`: its weight above the listed scores (sample_gather.wgsl's) and
+// that of its listed scores at or above kept.
+fn span_weight(g: u32, kept: u32) -> f32 {
+  var weight = bitcast<f32>(candidates[2u * V + GROUPS + g]);
+  for (var e = select(0u, list_ends[max(g, 1u) - 1u], g > 0u); e < list_ends[g]; e++) {
+    weight += select(0.0, scores[2u * V + e], key_of(scores[V + e]) >= kept);
   }
-  let per = (V + WG - 1u) / WG;  // ids per invocation
+  return weight;
+}
+
+// The draw among the scores with key >= kept: the id whose interval of their weight, laid out in id
+// order, holds random * total. A prefix sum over the spans' kept weights (span_weight; each
+// invocation a block of spans) finds the span and the share of its weight before the goal; then
+// the span's ids, WG at a time: a sweep of prefix sums for its total, another for the id where
+// that share of it falls (the same sums, so it falls within them). Returns V where rounding put
+// the goal past the end (the caller keeps the best token then).
+fn draw(kept: u32, top_score: f32, lid: u32) -> u32 {
+  if (lid == 0u) { drawn_at = V; drawn_span = GROUPS; }
+  let per = (GROUPS + WG - 1u) / WG;
   var own = 0.0;
-  for (var r = 0u; r < per; r += BATCH) {
-    var batch: array<f32, BATCH>;
-    for (var u = 0u; u < BATCH; u++) { batch[u] = scores[min((r + u) * WG + lid, V - 1u)]; }
-    for (var u = 0u; u < BATCH; u++) {
-      let id = (r + u) * WG + lid;
-      own += select(0.0, weight_of(batch[u], top_score), id < V && key_of(batch[u]) >= kept);
-    }
-  }
+  for (var i = 0u; i < per; i++) { own += select(0.0, span_weight(min(lid * per + i, GROUPS - 1u), kept), lid * per + i < GROUPS); }
   let sums = prefix_sum(own, lid);
   let goal = params.random * workgroupUniformLoad(&prefix_total);
   if (own > 0.0 && sums.x <= goal && goal < sums.y) {
-    chunk_at = lid;
-    chunk_goal = goal - sums.x;
+    var before = sums.x;
+    for (var i = 0u; i < per; i++) {
+      let g = lid * per + i;
+      let weight = select(0.0, span_weight(min(g, GROUPS - 1u), kept), g < GROUPS);
+      if (weight > 0.0 && goal < before + weight) {
+        drawn_span = g;
+        span_share = (goal - before) / weight;
+        break;
+      }
+      before += weight;
+    }
   }
-  let chunk = workgroupUniformLoad(&chunk_at);
-  if (chunk == WG) { return V; }
-  let goal_in_chunk = workgroupUniformLoad(&chunk_goal);
-  var passed = 0.0;  // the chunk's kept weight before this piece
-  for (var piece = 0u; piece < (per + WG - 1u) / WG; piece++) {
-    let id = (piece * WG + lid) * WG + chunk;
-    let score = scores[min(id, V - 1u)];
-    let keep = id < V && key_of(score) >= kept;
-    let sums = passed + prefix_sum(select(0.0, weight_of(score, top_score), keep), lid);
-    if (keep && sums.x <= goal_in_chunk && goal_in_chunk < sums.y) { drawn_at = id; }
-    passed += workgroupUniformLoad(&prefix_total);
+  let span = workgroupUniformLoad(&drawn_span);
+  if (span == GROUPS) { return V; }
+  let share = workgroupUniformLoad(&span_share);
+  var total = 0.0;
+  for (var sweep = 0u; sweep < 2u; sweep++) {
+    let goal_in_span = share * total;
+    var passed = 0.0;  // the span's kept weight before this piece
+    for (var piece = 0u; piece < (SPAN + WG - 1u) / WG; piece++) {
+      let id = span * SPAN + piece * WG + lid;
+      let score = scores[min(id, V - 1u)];
+      let keep = id < V && piece * WG + lid < SPAN && key_of(score) >= kept;
+      let sums = passed + prefix_sum(select(0.0, weight_of(score, top_score), keep), lid);
+      if (sweep == 1u && keep && sums.x <= goal_in_span && goal_in_span < sums.y) { drawn_at = id; }
+      passed += workgroupUniformLoad(&prefix_total);
+    }
+    total = passed;
   }
   return workgroupUniformLoad(&drawn_at);
-}
-
-// The key of the k-th best of the first stage's partials (1 <= k <= GROUPS), in better()'s order:
-// the one that exactly k - 1 others beat.
-fn kth_partial_key(k: u32, lid: u32) -> u32 {
-  for (var g = lid; g < GROUPS; g += WG) {
-    let own = partials[g];
-    var beaten_by = 0u;
-    for (var h = 0u; h < GROUPS; h++) { beaten_by += select(0u, 1u, any(better(own, partials[h]) != own)); }
-    if (beaten_by == k - 1u) { kth_key = own.x; }
-  }
-  return workgroupUniformLoad(&kth_key);
 }
 
 @compute @workgroup_size(WG)
@@ -222,28 +220,19 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
   var token = top.y;
   if (params.temperature > 0.0) {
-    var kept: u32;   // the draw keeps the scores with keys at or above it
-    var count: u32;  // scores gathered
     let narrowed = narrowed_search();
-    if (narrowed != NOT_NARROWED) {
-      let bounds = bounds_after(ROUNDS, top, lid);
-      count = gather(bounds.low, bounds.high, top_score, lid);
-      kept = threshold_among(bounds.low, bounds.high, bounds.goal - bounds.above, 0.0, narrowed, count, lid);
-    } else {
-      var cut = negligible_cut(top_score);
-      if (top_k_at_partials()) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
-      kept = key_of(cut);
-      count = gather(kept, top.x, top_score, lid);
-      if (top_k_cuts()) { kept = threshold_among(kept, top.x, f32(params.top_k), 0.0, COUNT, count, lid); }
+    let bounds = draw_bounds(top, lid);
+    let count = gathered(top_score, lid);
+    var kept = bounds.low;  // the draw keeps the scores with keys at or above it
+    if (narrowed != NOT_NARROWED || top_k_cuts()) {
+      // top-p alone's list leaves out the scores above its bounds (sample_bounds.wgsl listed_keys)
+      let goal = bounds.goal - select(0.0, bounds.above, narrowed == MASS);
+      kept = threshold_among(bounds.low, bounds.high, goal, 0.0, select(narrowed, COUNT, narrowed == NOT_NARROWED), count, lid);
     }
-    if (params.top_p < 1.0 && narrowed != MASS) {
-      // over what top-k kept, gathered again where the list holds more than that
-      if (narrowed == COUNT || (count > WG && top_k_cuts())) { count = gather(kept, top.x, top_score, lid); }
+    if (params.top_p < 1.0 && narrowed != MASS) {  // over what top-k kept
       kept = threshold_among(kept, top.x, 0.0, params.top_p, MASS, count, lid);
     }
-    // the list holds every kept score unless top-p alone or top-k alone were narrowed
-    let complete = narrowed == NOT_NARROWED || (narrowed == COUNT && params.top_p < 1.0);
-    let drawn = draw(kept, top_score, select(0u, count, complete && count <= WG), lid);
+    let drawn = draw(kept, top_score, lid);
     if (drawn < V) { token = drawn; }
   }
 

@@ -1,8 +1,8 @@
 // The sampler's truncations' shared rules, and the bounds of a truncation that may keep most of
 // the vocabulary (top-p alone, or a top-k beyond the first stage's workgroup count), narrowed over
 // many workgroups. A part of sample_narrow.wgsl (ROUNDS dispatches between sample_scores.wgsl and
-// sample.wgsl) and of sample.wgsl, which both work out every round's bounds from the measures the
-// rounds before wrote, in the same way.
+// sample.wgsl), sample_gather.wgsl and sample.wgsl, which all work out every round's bounds from
+// the measures the rounds before wrote, in the same way.
 //
 // A truncation keeps the scores at or above a threshold: the largest value whose measure (the
 // count of the scores at or above it for top-k; their weight exp((s - max) / T) for top-p) reaches
@@ -17,7 +17,8 @@
 @group(0) @binding(7) var<storage, read_write> measures: array<f32>;  // [ROUNDS][NARROW_GROUPS][THRESHOLDS + 1]
 
 override V: u32;              // vocabulary size
-override GROUPS: u32;         // first-stage workgroups (sample_scores.wgsl)
+override GROUPS: u32;         // first-stage workgroups (sample_scores.wgsl), and sample_gather.wgsl's
+override SPAN: u32;           // ids per first-stage workgroup, and per sample_gather.wgsl workgroup
 override NARROW_GROUPS: u32;  // sample_narrow.wgsl's workgroups
 override ROUNDS: u32;         // sample_narrow.wgsl's dispatches
 override THRESHOLDS: u32;     // values each round measures
@@ -125,3 +126,36 @@ fn bounds_after(rounds: u32, top: vec2<u32>, lid: u32) -> Bounds {
 }
 
 var<workgroup> round_measures: array<f32, THRESHOLDS + 1u>;  // a round's, summed over the workgroups
+
+var<workgroup> kth_key: u32;
+
+// The key of the k-th best of the first stage's partials (1 <= k <= GROUPS), in better()'s order:
+// the one that exactly k - 1 others beat.
+fn kth_partial_key(k: u32, lid: u32) -> u32 {
+  for (var g = lid; g < GROUPS; g += WG) {
+    let own = partials[g];
+    var beaten_by = 0u;
+    for (var h = 0u; h < GROUPS; h++) { beaten_by += select(0u, 1u, any(better(own, partials[h]) != own)); }
+    if (beaten_by == k - 1u) { kth_key = own.x; }
+  }
+  return workgroupUniformLoad(&kth_key);
+}
+
+// The bounds of a draw's threshold (all invocations call it; the same in each): narrowed (top-p
+// alone, or top-k beyond GROUPS), the rounds' (bounds_after); else from the negligible cut (with
+// top-k, k <= GROUPS: the k-th best workgroup maximum, if higher) to the best score, the goal k.
+// The draw keeps only scores at or above its low.
+fn draw_bounds(top: vec2<u32>, lid: u32) -> Bounds {
+  if (narrowed_search() != NOT_NARROWED) { return bounds_after(ROUNDS, top, lid); }
+  var cut = negligible_cut(value_of(top.x));
+  if (top_k_at_partials()) { cut = max(cut, value_of(kth_partial_key(params.top_k, lid))); }
+  return Bounds(key_of(cut), top.x, f32(params.top_k), 0.0);
+}
+
+// The keys [low, high] of the scores sample_gather.wgsl lists for sample.wgsl's thresholds, from the
+// draw's bounds: within them for top-p alone narrowed (the many scores above them, kept whatever
+// the threshold, are summed per span instead); else every one at or above their low (top-p may
+// follow top-k: its threshold may lie above a narrowed top-k's bounds).
+fn listed_keys(bounds: Bounds, top: vec2<u32>) -> vec2<u32> {
+  return vec2<u32>(bounds.low, select(top.x, bounds.high, narrowed_search() == MASS));
+}

@@ -1,5 +1,5 @@
 // The host side of GPU sampling (kernels/sample_scores.wgsl over many workgroups; at a temperature,
-// kernels/sample_narrow.wgsl's rounds over many; then kernels/sample.wgsl in one): per-generation token history kept on the GPU, the logit-bias list
+// kernels/sample_narrow.wgsl's rounds and kernels/sample_gather.wgsl over many; then kernels/sample.wgsl in one): per-generation token history kept on the GPU, the logit-bias list
 // and the token mask, sampling options turned into step-uniform fields, and the readback of the
 // chosen token (plus log-probabilities only when asked for).
 //
@@ -22,6 +22,12 @@ const SPAN = 8 * SCORES_WG;  // ids per first-stage workgroup
 // adapters: their barriers cost more than the last stage's longer search without the rounds (SwiftShader,
 // SmolLM2-135M, 2026-12-01: a draw at temperature 0.8 took 400-780 ms with two rounds, 50-160 ms without).
 const NARROW = { WG: 256, ROUNDS: 2, THRESHOLDS: 256 };
+// The last stage's invocations. Not 1024: on one H200 (2026-12-02) that workgroup of sample.wgsl
+// with the span draw gave wrong results even for greedy draws, with no error (a guess: 1024
+// invocations may use 64 registers each, and the kernel needs more); 256 passed and drew faster than the old
+// 1024-wide scan (greedy 9.4 -> 3.8 us; last stage of top-k 40 74 -> 37 us, of top-p alone 106 -> 46 us).
+const LAST_WG = 256;
+const GATHER_WG = 256;       // sample_gather.wgsl's invocations per workgroup (at most the span; span / 32 at least)
 const READBACKS = 2;         // draws in flight at most: the one read now and the one queued after it
 
 export class Sampler {
@@ -35,8 +41,8 @@ export class Sampler {
   /**
    * vocabSize: logits per position; logits: GPUBuffer f32 [vocabSize] (read); tokens: GPUBuffer
    * u32 whose word 0 receives the sampled token (the next step's embedding input); span: ids per
-   * first-stage workgroup, a multiple of 256; workgroupSize: the last stage's, a power of two at
-   * least the subgroup size (default: as wide as the device allows); rounds: narrowing rounds, 0 to
+   * first-stage workgroup, a multiple of 256 up to 8192 (sample_gather.wgsl's); workgroupSize: the last stage's, a power of two at
+   * least the subgroup size (default: LAST_WG, or as wide as the device allows where less); rounds: narrowing rounds, 0 to
    * NARROW.ROUNDS (default: none on CPU adapters, NARROW.ROUNDS elsewhere). Tests take small ones.
    */
   constructor(gpu, { vocabSize, logits, tokens, span = SPAN, workgroupSize = null, rounds = null }) {
@@ -59,7 +65,8 @@ export class Sampler {
       mask: storage('token mask', 4 * this.maskWords),
       scores: storage('sampler scores', 12 * vocabSize),
       partials: storage('sampler partials', 8 * this.groups),
-      candidates: storage('sampler candidates', 4 * vocabSize),
+      // the draw's list of ids, then sample_gather.wgsl's per span, their counts, the weights above them
+      candidates: storage('sampler candidates', 4 * (2 * vocabSize + 2 * this.groups)),
       measures: storage('sampler measures', 4 * NARROW.ROUNDS * this.narrowGroups * (NARROW.THRESHOLDS + 1)),
       result: storage('sample result', 4 * resultWords),
     };
@@ -69,23 +76,24 @@ export class Sampler {
 
   // The dispatches, from `kernels` (a kernels.js Kernels).
   async build(kernels) {
-    // the last stage is one workgroup: as wide as the device allows (the workgroup-memory reductions
-    // without subgroups need a slot per invocation, so stay at 256 there)
+    // the last stage is one workgroup of LAST_WG (sample_gather.wgsl left it lists and a span, not
+    // the vocabulary, to walk), or as many as the device allows where fewer
     const { maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX } = this.gpu.limits;
-    this.workgroupSize ??= Math.min(this.gpu.features.subgroups ? 1024 : 256, maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX);
+    this.workgroupSize ??= Math.min(LAST_WG, maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
     const { logits, history, bias, mask, scores, partials, candidates, measures, result, tokens } = this.buffers;
     const V = this.vocabSize;
     this.rounds ??= kernels.cpuLike ? 0 : NARROW.ROUNDS;
-    const bounds = { file: 'sample_bounds', constants: { V, GROUPS: this.groups, NARROW_GROUPS: this.narrowGroups,
-      ROUNDS: this.rounds, THRESHOLDS: NARROW.THRESHOLDS } };
+    const bounds = { file: 'sample_bounds', constants: { V, GROUPS: this.groups, SPAN: this.span,
+      NARROW_GROUPS: this.narrowGroups, ROUNDS: this.rounds, THRESHOLDS: NARROW.THRESHOLDS } };
     const first = await kernels.kernel('sample_scores', { constants: { WG: SCORES_WG, V, SPAN: this.span } });
     const rounds = await Promise.all(Array.from({ length: this.rounds }, (_, round) => kernels.kernel('sample_narrow',
       { parts: [bounds], constants: { WG: NARROW.WG, ROUND: round, NARROW_SPAN: this.span / 2 } })));
+    const gather = await kernels.kernel('sample_gather', { parts: [bounds], constants: { WG: Math.min(GATHER_WG, this.span) } });
     const last = await kernels.kernel('sample', { parts: [bounds], constants: { WG: this.workgroupSize } });
     this.dispatches = {
       first: first.dispatch({ logits, history, bias, mask, scores, partials }, () => this.groups),
       rounds: rounds.map((round) => round.dispatch({ partials, scores, measures }, () => this.narrowGroups)),
+      gather: gather.dispatch({ partials, candidates, scores, measures }, () => this.groups),
       last: last.dispatch({ partials, history, candidates, scores, measures, result, tokens }, () => 1),
     };
   }
@@ -147,8 +155,8 @@ export class Sampler {
 
   // The configured draw's dispatches (the rounds return at once where no truncation needs them).
   encode(pass) {
-    const { first, rounds, last } = this.dispatches;
-    for (const dispatch of [first, ...(this.#drawing ? rounds : []), last]) dispatch.encode(pass, 1);
+    const { first, rounds, gather, last } = this.dispatches;
+    for (const dispatch of [first, ...(this.#drawing ? [...rounds, gather] : []), last]) dispatch.encode(pass, 1);
   }
 
   // Throws a plain Error (a caller's bug) when no more draws may be in flight: call before queuing one.

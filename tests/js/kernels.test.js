@@ -483,8 +483,8 @@ for (const path of paths) {
 
     // The sampler (runtime/webgpu/sampler.js: every dispatch of a draw) on a 1000-token vocabulary
     // (not a multiple of a workgroup's span), in first-stage spans of 256 ids: four first-stage
-    // workgroups, eight narrowing ones; its last stage as wide as the device allows, or
-    // `workgroupSize` wide (a small one makes each invocation's ids more than a workgroup's worth).
+    // workgroups, eight narrowing ones; its last stage of sampler.js's LAST_WG, or
+    // `workgroupSize` wide (a small one makes its lists and spans longer than the workgroup).
     // mask: the allowed token ids, or null for no mask; the other options as sampler.configure()
     // takes them.
     const V = 1000;
@@ -559,8 +559,8 @@ for (const path of paths) {
       const temperature = 0.7;
       // the default last stage with two narrowing rounds (GPUs') and, with subgroups, none (CPU
       // adapters': without subgroups, never chosen, the search's reductions through workgroup memory
-      // make it slow), and one of 32 invocations over 3000 ids (94 each: the draw walks an
-      // invocation's ids in three pieces)
+      // make it slow), and one of 32 invocations over 3000 ids (with top-k 300 and 500 its list
+      // is longer than the workgroup: the threshold is searched, the draw walks the list in pieces)
       const runs = [[V, undefined, 2], ...(gpu.features.subgroups ? [[V, undefined, 0]] : []), [3000, 32, 2]];
       for (const [vocabulary, workgroupSize, rounds] of runs) {
         const spread = Array.from(normals(vocabulary, random(29), 2));
@@ -576,16 +576,15 @@ for (const path of paths) {
           [clustered, 1, 1], [clustered, 0, 0.9], [dense, 0, 0.555], [dense, 37, 1], [dense, 37, 0.805]];
         for (const [logits, topK, topP] of cases) {
           const draw = (r) => sample(logits, { temperature, topK, topP, random: r, workgroupSize, rounds });
-          const layout = (await draw(0.5)).workgroupSize;
           // the reference: kept tokens as thresholds on the sorted scores, then a walk in the
-          // sampler's fixed order: by (id % WG, id) for its last stage's workgroup of WG
+          // sampler's fixed order: by id (sample_gather.wgsl lists them so)
           const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a]);
           let kept = topK ? order.slice(0, topK) : order;
           const weights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
           const total = weights.reduce((a, b) => a + b, 0);
           let cumulative = 0;
           const keep = weights.findIndex((w) => (cumulative += w) >= topP * total * (1 - 1e-6));
-          kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a % layout - b % layout || a - b);
+          kept = kept.slice(0, topP < 1 ? keep + 1 : kept.length).sort((a, b) => a - b);
           const keptWeights = kept.map((i) => Math.exp((logits[i] - logits[order[0]]) / temperature));
           const keptTotal = keptWeights.reduce((a, b) => a + b, 0);
           // aim at the middle of the intervals of up to 12 kept tokens of some weight, spread over the
