@@ -517,7 +517,7 @@ for (const path of paths) {
       pass.end();
       const readback = sampler.copyResult(encoder, want);
       device.queue.submit([encoder.finish()]);
-      return { ...await sampler.read(want, readback), buffers: sampler.buffers, workgroupSize: sampler.workgroupSize };
+      return { ...await sampler.read(want, readback), buffers: sampler.buffers };
     }
 
     test('sampling: greedy argmax (first of ties), token written back and counted', async () => {
