@@ -17,11 +17,11 @@
 //            --profile (GPU time of one prefill chunk, and per kernel; of one greedy decode step against
 //              its wall time, and per kernel;
 //              timestamp queries; the host time to encode the step as a bare replay of its calls;
-//              the sampler's kernels for a greedy, a top-k and a top-p draw)
+//              the sampler's kernels for greedy, top-k and top-p draws, 16 steps each)
 //            --prefill-chunk N (rows per prefill submit, loadModel's prefillChunk; default the adapter's)
-//            --tune (load with the GEMV variants tuned on this device, runtime/webgpu/tuning.js: per
-//              distinct GEMV shape the default's and the chosen variant's GPU time; greedy decode
-//              run ahead against a model loaded with the default variants, alternating)
+//            --tune (load with the GEMV and GEMM variants tuned on this device, runtime/webgpu/tuning.js:
+//              per distinct shape the default's and the chosen variant's GPU time; prefill at --prompts
+//              and greedy decode run ahead against a model loaded with the default variants, alternating)
 //            --schema FILE (also greedy decode under that JSON Schema's token masks: grammar.js on
 //              the CPU, the mask applied on the GPU, after each readback and as the engine runs
 //              response_format, the forward pass run ahead (forwardAhead), against run-ahead greedy; the
@@ -34,7 +34,6 @@
 
 import { benchModel, decodeRun, openDevice, parseBenchArgs, ROOT } from './bench_model.js';
 import { loadModel } from '../runtime/webgpu/model.js';
-import { gemvVariantName } from '../runtime/webgpu/tuning.js';
 import { readJSON } from '../runtime/io.js';
 import { readResponseFormat } from '../runtime/response_format.js';
 import { Tokenizer } from '../runtime/tokenizer.js';
@@ -47,6 +46,10 @@ const args = parseBenchArgs('runtime_bench.js', {
 });
 const ROUNDS = 4;  // the A/B comparisons' alternating rounds
 const WARM_UP = 8;  // --context: decode tokens run before the timed ones
+const PROFILED_DRAWS = 16;  // --profile: steps whose draws are timed, per sampling mode
+// --tune's budget: every shape timed in one load (a page's first load has TUNING_BUDGET_MS, 3 s, and
+// searches what it could not time at its next load)
+const TUNE_BUDGET_MS = 20000;
 
 // Bandwidth of a plain read: every invocation sums vec4<u32>s with a grid stride.
 async function readBandwidth(device, bytes) {
@@ -217,11 +220,26 @@ async function kernelTimes(device, recorded, repeats) {
   }
 }
 
-// GPU time of a draw's dispatches (`sampler`: recorded, the sampler's kernels), each repeated in one pass.
-async function profileSampler(device, sampler, name) {
+// GPU time of a draw's dispatches (`sampler`: recorded, the sampler's kernels), each repeated in
+// one pass, added to `byKernel` (label -> [us]). Run right after the step: the replay reads that
+// step's logits and uniform fields.
+async function timeDraw(device, sampler, byKernel) {
   const REPEATS = 16;
   const each = await timePasses(device, sampler.map((dispatch) => Array(REPEATS).fill(dispatch)));
-  console.log(`the draw, ${name}: ${sampler.map(({ pipeline }, i) => `${pipeline.label} ${(each[i] / REPEATS).toFixed(1)} us`).join(', ')}`);
+  const seen = new Map();  // a kernel dispatched twice (the narrowing rounds) is two entries: 'sample_narrow 2'
+  sampler.forEach(({ pipeline: { label } }, i) => {
+    seen.set(label, (seen.get(label) ?? 0) + 1);
+    const name = seen.get(label) > 1 ? `${label} ${seen.get(label)}` : label;
+    byKernel.set(name, [...(byKernel.get(name) ?? []), each[i] / REPEATS]);
+  });
+}
+
+// timeDraw's times over several steps, per kernel the median and the largest (the distributions
+// differ from step to step, and with them the lists the sampler's last stage walks).
+function printDraws(name, byKernel) {
+  const median = (us) => us.toSorted((a, b) => a - b)[Math.floor(us.length / 2)];
+  console.log(`the draw, ${name}, ${PROFILED_DRAWS} steps, median (largest): ${[...byKernel].map(([label, us]) =>
+    `${label} ${median(us).toFixed(1)} (${Math.max(...us).toFixed(1)}) us`).join(', ')}`);
 }
 
 // Greedy decode of `steps` tokens under --schema's grammar: per token the matcher's mask (CPU,
@@ -350,28 +368,48 @@ async function runAheadAgainstPlain(model, token, label, tokens, options) {
   return { plain, ahead };
 }
 
-// --tune: what the tuner chose per distinct GEMV shape (`tuned`: a model loaded with tuning), with
-// the default's and the chosen variant's GPU time per run, each the fastest of its timed passes;
-// then greedy decode run ahead (the engine's way), the tuned model against one that
-// loadDefault() loads with the default variants, in alternating rounds from `prompt`.
-async function tunedAgainstDefault(tuned, loadDefault, prompt) {
-  const { shapes, ms } = tuned.tuning;
-  console.log(`GEMV tuning: ${shapes.length} distinct shapes in ${ms.toFixed(0)} ms`);
-  const us = (shape, variant) => shape.us[gemvVariantName(variant)]?.toFixed(1).padStart(8) ?? '       -';
+// --tune: what the tuner chose per distinct GEMV and GEMM shape (`tuned`: a model loaded with
+// tuning), with the default's and the chosen variant's GPU time per run, each the fastest of its
+// timed passes; then prefill of each of `lengths` tokens and greedy decode run ahead (the engine's
+// way), the tuned model against one that loadDefault() loads with the default variants, in
+// alternating rounds (prompts: `prompt(n)`).
+async function tunedAgainstDefault(tuned, loadDefault, prompt, lengths) {
+  const { shapes, ms, warmUp } = tuned.tuning;
+  console.log(`tuning: ${shapes.length} distinct shapes in ${ms.toFixed(0)} ms (a budget of ${TUNE_BUDGET_MS} ms); `
+    + (warmUp ? `the GPU warmed up first in ${warmUp.ms.toFixed(0)} ms, ${warmUp.passes} passes, the first shape's default `
+      + `${warmUp.first.toFixed(1)} -> ${warmUp.last.toFixed(1)} us per run` : 'no warm-up'));
+  const us = (shape, name) => shape.us[name]?.toFixed(1).padStart(8) ?? '       -';
   for (const shape of shapes) {
-    const [base, chosen] = [shape.us[gemvVariantName(shape.default)], shape.us[gemvVariantName(shape.chosen)]];
-    console.log(`  ${shape.key.padEnd(22)} default ${gemvVariantName(shape.default).padEnd(26)}${us(shape, shape.default)} us, `
-      + `tuned ${gemvVariantName(shape.chosen).padEnd(26)}${us(shape, shape.chosen)} us`
-      + `${base && chosen ? ` (x${(base / chosen).toFixed(2)})` : ''}; candidates timed: ${Object.keys(shape.us).length}`);
+    const [base, chosen] = [shape.us[shape.default], shape.us[shape.chosen]];
+    console.log(`  ${shape.key.padEnd(27)} default ${shape.default.padEnd(26)}${us(shape, shape.default)} us, `
+      + `tuned ${shape.chosen.padEnd(26)}${us(shape, shape.chosen)} us`
+      + `${base && chosen ? ` (x${(base / chosen).toFixed(2)})` : ''}; timed: ${Object.entries(shape.us)
+        .map(([name, time]) => `${name} ${time.toFixed(1)}`).join(', ') || 'none'}`);
   }
   const untuned = await loadDefault();
+  const models = { default: untuned, tuned };
+  for (const n of lengths) {
+    const seconds = { default: Infinity, tuned: Infinity };  // the fastest round's
+    for (let round = -1; round < ROUNDS; round++) {  // (round -1: a warm-up, the buffers' first use)
+      for (const [name, model] of Object.entries(models)) {
+        model.truncate(0);
+        const start = performance.now();
+        await model.prefill(prompt(n));
+        await model.sample({ temperature: 0 });  // (waits for the prefill to finish on the GPU)
+        if (round >= 0) seconds[name] = Math.min(seconds[name], (performance.now() - start) / 1000);
+      }
+    }
+    const rate = (name) => n / seconds[name];
+    console.log(`prefill ${n} tokens, the fastest of ${ROUNDS} alternating rounds: default variants ${rate('default').toFixed(0)} `
+      + `tok/s, tuned ${rate('tuned').toFixed(0)} tok/s (x${(rate('tuned') / rate('default')).toFixed(2)})`);
+  }
   const greedy = () => ({ temperature: 0 });
   const steps = Number(args.decode);
   const first = new Map();
   for (const model of [untuned, tuned]) {
     model.truncate(0);
-    await model.prefill(prompt);
-    model.resetPenalties(prompt);
+    await model.prefill(prompt(16));
+    model.resetPenalties(prompt(16));
     first.set(model, (await decodeRun(model, 'ahead', (await model.sample(greedy())).token, 8, greedy)).token); // warm-up
   }
   const seconds = await alternatingRounds({ default: { model: untuned, mode: 'ahead' }, tuned: { model: tuned, mode: 'ahead' } },
@@ -410,7 +448,7 @@ async function main() {
   let start = performance.now();
   const loadOptions = { readShard, gpu: device, f16: !args.f32, maxContext: Number(args['max-context']),
     prefillChunk: args['prefill-chunk'] && Number(args['prefill-chunk']) };
-  const model = await loadModel(manifest, { ...loadOptions, tune: args.tune && { store: null } });
+  const model = await loadModel(manifest, { ...loadOptions, tune: args.tune && { store: null, budgetMs: TUNE_BUDGET_MS } });
   const weightBytes = weightBytesPerToken(manifest);
   console.log(`model: ${manifest.model_id}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of weights read per token, `
     + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}, `
@@ -428,8 +466,9 @@ async function main() {
 
   const vocab = model.vocabSize;
   const prompt = (n) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
-  if (args.tune) await tunedAgainstDefault(model, () => loadModel(manifest, { ...loadOptions, tune: false }), prompt(16));
-  for (const n of args.prompts.split(',').map(Number)) {
+  const lengths = args.prompts.split(',').map(Number);
+  if (args.tune) await tunedAgainstDefault(model, () => loadModel(manifest, { ...loadOptions, tune: false }), prompt, lengths);
+  for (const n of lengths) {
     if (n + 1 > model.contextLength) { console.log(`prefill ${n}: skipped (context ${model.contextLength})`); continue; }
     model.truncate(0);
     await model.prefill(prompt(n)); // warm-up
@@ -473,11 +512,15 @@ async function main() {
   const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
   if (args.profile) {
     for (const [name, options] of [['greedy', { temperature: 0 }], ['top_k 40', sampling], ['top_p alone', { temperature: 0.7, topP: 0.9 }]]) {
-      counter.recorded = [];
-      ({ token } = await model.step(token, { ...options, random: 0.5 }));
-      const sampler = counter.recorded.filter(({ pipeline }) => pipeline.label.startsWith('sample'));
-      counter.recorded = null;
-      await profileSampler(device, sampler, name); // while the step uniform holds this step's fields
+      const byKernel = new Map();
+      for (let i = 0; i < PROFILED_DRAWS; i++) {
+        counter.recorded = [];
+        ({ token } = await model.step(token, { ...options, random: (i * 0.618) % 1 }));
+        const sampler = counter.recorded.filter(({ pipeline }) => pipeline.label.startsWith('sample'));
+        counter.recorded = null;
+        await timeDraw(device, sampler, byKernel);
+      }
+      printDraws(name, byKernel);
     }
   }
   start = performance.now();

@@ -12,7 +12,8 @@
 // slot tile x and tokens 8y ..= 8y + 7. A fused RMSNorm's sums of squares (in_norm.wgsl's group_squares) are taken by
 // the invocation that stages a token's activations, in the same loads' step, and shared at the
 // end. Grid: (slot tiles / TILE_X, rows / TOKENS_PER_BLOCK). WG and TILE_X are the variant
-// (runtime/webgpu/model.js GEMMS). Parts and epilogue calls as in gemv.wgsl.
+// (runtime/webgpu/tuning.js GEMMS: its default, or the fastest timed on the device at load).
+// Parts and epilogue calls as in gemv.wgsl.
 
 @group(0) @binding(3) var<storage, read> act: array<vec4<T>>;  // input [rows, K]
 

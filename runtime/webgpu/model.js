@@ -20,7 +20,8 @@ import { DispatchSequence, Kernels } from './kernels.js';
 import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
 import {
-  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMV_DOTS, defaultGemvVariant, gemvInputs, isGemvVariant, tuneGemv, tuningSettings,
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMMS, GEMV_DOTS, defaultGemmVariant, defaultGemvVariant, gemmLayout, gemvInputs,
+  isGemvVariant, tuneKernels, tuningSettings,
 } from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
@@ -38,43 +39,6 @@ import { ModelNotLoadedError } from '../errors.js';
 const PREFILL_CHUNKS = { gpu: 512, cpuLike: 128 };
 const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed); rows
                                 // per workgroup and group dots: tuning.js (its default, or tuned per device)
-// The prefill matmul's kernels, each a list of variants (best first; a device runs the first its
-// limits hold: gemmVariant): workgroup-memory tiles on GPUs (gemm_tiled.wgsl: 4 TILE_X weight-row
-// slots by 8 WG / TILE_X tokens per workgroup), register tiles without barriers on CPU adapters
-// (gemm.wgsl: 4 slots by 8 tokens per invocation). A variant: { constants: the kernel's overrides,
-// workgroupBytes: its workgroup memory, grid(slot tiles of 4 rows, chunk rows) -> workgroups }.
-// gemm_tiled's 64 slots by 64 tokens (WG 128, TILE_X 16) against 32 by 32 (64, 8), 512-row chunks,
-// one H200 (2026-12-01, runtime_bench, two runs each): 1024-token prefill 13925 / 10909 -> 15347 /
-// 15285 tok/s (Qwen2-0.5B), 1094 / 1074 -> 1299 / 1316 (Qwen2-7B); 128 tokens within 5% either way;
-// 256 invocations (64 slots by 128 tokens, or 128 by 64) gained no more. Its 16.25 KiB of workgroup
-// memory is past WebGPU's least limit (16 KiB), which the 32 by 32 tiles (8.1 KiB) keep within.
-export const GEMMS = {
-  gemm_tiled: [tiledGemm({ WG: 128, TILE_X: 16 }), tiledGemm({ WG: 64, TILE_X: 8 })],
-  gemm: [registerGemm({ WG: 64 })],
-};
-
-// gemm.wgsl with WG invocations, each a tile of 4 slots by its TOKENS (8) chunk rows
-function registerGemm(constants) {
-  return { constants, workgroupBytes: 0, grid: (tiles, rows) => [Math.ceil(tiles / constants.WG), Math.ceil(rows / 8)] };
-}
-
-// gemm_tiled.wgsl with WG invocations, TILE_X of them along the slots (WG / 8 <= TILE_X <= WG);
-// workgroupBytes: its weight_tile, act_tile and squares (vec4<f32> x 32 TILE_X, x 8 tokens, f32 a token)
-function tiledGemm(constants) {
-  const tokensPerBlock = 8 * (constants.WG / constants.TILE_X);
-  return { constants, workgroupBytes: 16 * 32 * constants.TILE_X + 16 * 8 * tokensPerBlock + 4 * tokensPerBlock,
-    grid: (tiles, rows) => [Math.ceil(tiles / constants.TILE_X), Math.ceil(rows / tokensPerBlock)] };
-}
-
-/**
- * The first variant of the prefill matmul `file` (a key of GEMMS) that a device with `limits` (a
- * GPUSupportedLimits) runs: its workgroup within maxComputeInvocationsPerWorkgroup and
- * maxComputeWorkgroupSizeX, its workgroup memory within maxComputeWorkgroupStorageSize; undefined if none.
- */
-export function gemmVariant(file, limits) {
-  return GEMMS[file].find(({ constants: { WG }, workgroupBytes }) => WG <= limits.maxComputeInvocationsPerWorkgroup
-    && WG <= limits.maxComputeWorkgroupSizeX && workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
-}
 const SMALL_WG = 64;            // element-wise kernels
 // A decode step splits a layer's attention over the context (flash-decoding: attention.wgsl with
 // SPLIT, then attention_combine.wgsl) once it walks more than this many tiles of the attention
@@ -111,8 +75,9 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *     more than `threshold` positions over workgroups of `span` positions each (flash-decoding);
  *     default: threshold SPLIT_AFTER_TILES tiles of the attention workgroup, span one tile. Tests
  *     force the split at short lengths with small values
- *   gemm: the prefill matmul kernel, a key of GEMMS: 'gemm_tiled' (default on GPUs) or 'gemm'
- *     (default on CPU adapters, which run its lack of barriers faster); tests run both everywhere
+ *   gemm: the prefill matmul kernel, a key of tuning.js GEMMS: 'gemm_tiled' (default on GPUs) or
+ *     'gemm' (default on CPU adapters, which run its lack of barriers faster), in the variant the
+ *     device's limits hold first unless tuned; tests run both everywhere
  *   attention: a chunk's attention kernel, one of ATTENTIONS: 'attention' (default on GPUs) or
  *     'attention_serial' (default on CPU adapters, where decode steps are then never split unless
  *     attentionSplit says so); tests run both everywhere
@@ -120,9 +85,9 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *     it runs (the others keep the default); tests run each group-dot part through a model
  *   prefillChunk: rows per prefill submit, the activation buffers' rows (default PREFILL_CHUNKS: 512
  *     on GPUs, 128 on CPU adapters); the model's `prefillChunk`
- *   tune: the GEMV variants tuned on this device once the pipelines have compiled (tuning.js
+ *   tune: the GEMV and GEMM variants tuned on this device once the pipelines have compiled (tuning.js
  *     tuningSettings: by default on in browsers (IndexedDB keeps the choice) on a GPU adapter; false:
- *     off; true; { store, budgetMs, space }); the outcome is the model's `tuning` (null when off)
+ *     off; true; { store, budgetMs, spaces }); the outcome is the model's `tuning` (null when off)
  * Resolves to a Model (runtime/backend.js). Rejects with UnsupportedModelError (a manifest this
  * runtime cannot run: format, kernels/limits.json's rules and features, runtime tensors), before any GPU work
  * when the manifest alone says so and before any shard is read when its runtime tensors do;
@@ -161,7 +126,7 @@ export async function loadModel(manifest, {
     await weights.upload({ readShard, onProgress });  // while the pipelines compile
     await kernels.ready((loaded, total) => onProgress({ stage: 'pipelines', loaded, total }));
     const tuning = tuningSettings(tune, gpu);
-    if (tuning) await model.tuneGemv(tuning, (loaded, total) => onProgress({ stage: 'tuning', loaded, total }));
+    if (tuning) await model.tune(tuning, (loaded, total) => onProgress({ stage: 'tuning', loaded, total }));
     return model;
   } catch (error) {
     gpu.destroy();
@@ -185,14 +150,13 @@ class Model {
   #embed;              // dispatches, made in build()
   #layers;
   #lmHead;
-  #gemvs = [];         // every GEMV dispatch's site (tuning.js tuneGemv), with its matmul { gemv, gemm }
+  #tuned = [];         // every GEMV and GEMM dispatch's site (tuning.js tuneKernels), with its matmul { gemv, gemm }
   #attentionWG;        // invocations of an attention workgroup, its tile of positions
   #split;              // { threshold, span } of decode attention split over the context (loadModel's attentionSplit)
   #tokenWords;         // a chunk's token ids, staged for writeBuffer
-  #gemmVariant;        // the prefill matmul's variant on this device: one of GEMMS[this.gemm]
   #gemv;               // loadModel's gemv: the GEMV variant asked for where it runs, or undefined
   #dims;
-  tuning = null;       // tuneGemv's report, once tuned
+  tuning = null;       // tuneKernels's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
   constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, gemv, prefillChunk }) {
@@ -218,8 +182,6 @@ class Model {
     this.#attentionWG = Math.max(kernels.cpuLike ? 64 : Math.min(256, gpu.limits.maxComputeInvocationsPerWorkgroup),
       2 ** Math.ceil(Math.log2(d.headDim)));
     this.gemm = gemm ?? (kernels.cpuLike ? 'gemm' : 'gemm_tiled');  // the prefill matmul's file: a key of GEMMS
-    // its variant: every file has one within WebGPU's least limits, which every device has
-    this.#gemmVariant = gemmVariant(this.gemm, gpu.limits);
     this.#gemv = gemv;
     this.attention = attention ?? (kernels.cpuLike ? 'attention_serial' : 'attention');  // a chunk's: of ATTENTIONS
     // attention_serial walks a decode step's positions without barriers: splitting it would add some
@@ -369,7 +331,8 @@ class Model {
     const head = a.tie_word_embeddings ? w('embed') : w('lm_head');
     this.lmHeadBlocks = head.blocks.length;  // > 1 where the head exceeds one binding
     this.#lmHead = await Promise.all(head.blocks.map((block) => this.#matmul(head, { normed: true },
-      { store: { out: b.logits, stride: 0, offset: block.row0, softcap: a.final_logit_softcapping ?? 0 } }, block)));
+      { store: { out: b.logits, stride: 0, offset: block.row0, softcap: a.final_logit_softcapping ?? 0 } },
+      { block, chunks: false })));
     await this.#sampler.build(this.#kernels);
   }
 
@@ -378,8 +341,9 @@ class Model {
   // { out, bias, stride, offset, softcap } } | { residual: next norm's weight } | { gated: 'silu' |
   // 'gelu' } (the gate/up projection: SwiGLU or GeGLU) | { rope: { constants (out_rope_kv's, N
   // aside), bias, resources: { rope, q, k_cache, v_cache } } } (the QKV projection, RoPE and the
-  // cache append). A bias: a buffer, or null (none).
-  async #matmul(tensor, input, output, block = tensor.blocks[0]) {
+  // cache append). A bias: a buffer, or null (none). chunks: false for a matmul only ever run on
+  // one row (the LM head: the chunk's last row's logits), which then has no matrix-matrix dispatch.
+  async #matmul(tensor, input, output, { block = tensor.blocks[0], chunks = true } = {}) {
     const d = this.#dims;
     const b = this.#buffers;
     const inputPart = (file) => ({ file, constants: file === 'in_plain' ? {} : { EPS: d.eps } });
@@ -424,28 +388,38 @@ class Model {
       return new DispatchSequence([quantise.dispatch({ act: resources.act, act_int16: b.actInt16, ...inputResources },
         () => Math.ceil(tensor.cols / 32 / SMALL_WG)), product]);
     };
-    const { features } = this.#kernels.gpu;
-    const { constants, grid } = this.#gemmVariant;
-    const gemm = await this.#kernels.kernel(this.gemm, { parts: [scheme, inputPart(inputFile), ...epilogue], constants });
+    // the GEMM in a variant of tuning.js's GEMMS[this.gemm] (its constants)
+    const gemm = async (constants) => {
+      const { grid } = gemmLayout(this.gemm, constants);
+      const kernel = await this.#kernels.kernel(this.gemm, { parts: [scheme, inputPart(inputFile), ...epilogue], constants });
+      return kernel.dispatch({ ...resources, ...inputResources }, (rows) => grid(tiles, rows));
+    };
+    const { features, limits } = this.#kernels.gpu;
     const matmul = {
       gemv: await gemv(this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
         : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features)),
-      gemm: gemm.dispatch({ ...resources, ...inputResources }, (rows) => grid(tiles, rows)),
+      // every file has a variant within WebGPU's least limits, which every device has
+      gemm: chunks ? await gemm(defaultGemmVariant(this.gemm, limits)) : null,
     };
-    this.#gemvs.push({ shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme },
-      files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)], input: inputFile, dispatch: gemv, matmul });
+    const site = { shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme }, input: inputFile,
+      files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)], matmul };
+    this.#tuned.push({ ...site, kernel: 'gemv', rows: 1, dispatch: gemv });
+    if (chunks) this.#tuned.push({ ...site, kernel: 'gemm', file: this.gemm, rows: this.prefillChunk, dispatch: gemm });
     return matmul;
   }
 
-  // Times tuning.js's GEMV variants of this model's shapes on its device (or takes the choice its
-  // store kept) and runs the fastest from now on; `settings`: tuningSettings()'s, onProgress(loaded,
-  // total) in shapes. Sets `tuning` to tuneGemv's report. For loadModel, before any prefill (the
-  // timed dispatches write the activation buffers).
-  async tuneGemv(settings, onProgress) {
-    this.#uniform.set({ rows: 1, pos: 0 });  // the timed dispatches run one decode row
-    this.#uniform.write();
-    const { dispatches, report } = await tuneGemv(this.gpu, this.#kernels, this.manifest, this.#gemvs, settings, onProgress);
-    for (const [site, dispatch] of dispatches) site.matmul.gemv = dispatch;
+  // Times tuning.js's GEMV and GEMM variants of this model's shapes on its device (or takes the
+  // choice its store kept) and runs the fastest from now on; `settings`: tuningSettings()'s,
+  // onProgress(loaded, total) in shapes. Sets `tuning` to tuneKernels's report. For loadModel,
+  // before any prefill (the timed dispatches write the activation buffers and the KV cache).
+  async tune(settings, onProgress) {
+    const setRows = (rows) => {
+      this.#uniform.set({ rows, pos: 0 });
+      this.#uniform.write();
+    };
+    const { dispatches, report } = await tuneKernels(this.gpu, this.#kernels, this.manifest, this.#tuned, settings,
+      setRows, onProgress);
+    for (const [site, dispatch] of dispatches) site.matmul[site.kernel] = dispatch;
     this.tuning = report;
   }
 

@@ -4,9 +4,10 @@
 // fastest variant of each shape is kept, and the choice is cached per adapter, model and kernel
 // source (IndexedDB in browsers), so that later loads skip the search. A shape whose search the
 // budget cut short (a first load's pipelines compiling slowly: on a fresh H200 machine none was
-// timed within 2 s) is not kept, and the next load searches it again. The decode matrix-vector
-// kernel (GEMV, kernels/gemv.wgsl) is the one tuned so far, among the variants that run as many
-// dispatches per step as its default (sameDispatches).
+// timed within 2 s) is not kept, and the next load searches it again. Tuned: the decode
+// matrix-vector kernel (GEMV, kernels/gemv.wgsl), among the variants that run as many dispatches
+// per step as its default (sameDispatches), then the prefill matrix-matrix kernel's tiles (GEMM,
+// kernels/gemm_tiled.wgsl), timed on a whole prefill chunk (TUNED_KERNELS).
 //
 // Timing: a candidate's dispatches of every site of its shape (the model's layers, each with its
 // own weights), run in turn in one compute pass (its steady state; the pass's fixed cost spread
@@ -19,13 +20,21 @@
 
 import { readText } from '../io.js';
 
-/** Time (ms) one load may spend tuning: compiling the candidates and timing them, all shapes together. */
-export const TUNING_BUDGET_MS = 2000;
+/**
+ * Time (ms) one load may spend tuning: compiling the candidates, warming the GPU up (warmUp: up to
+ * 1.5 s where its clocks start low) and timing them, all shapes together.
+ */
+export const TUNING_BUDGET_MS = 3000;
 const PASS_MS = 3;               // GPU time of a timed pass: repeats sized to it (browsers quantise timestamps to 0.1 ms)
 const CALIBRATION_REPEATS = 8;   // runs of the default in the passes that size the repeats
 const MAX_REPEATS = 512;
 const ROUNDS = 2;                // timed passes per candidate, the candidates taking turns; the fastest counts
 const MARGIN = 0.03;             // a candidate replaces the default only when this much faster (timing noise)
+// Before the first timed pass, the GPU is warmed up (warmUp): passes of about WARM_UP_PASS_MS until
+// none has run faster (by MARGIN) than the fastest for WARM_UP_STEADY_MS, for WARM_UP_MS at most.
+const WARM_UP_PASS_MS = 5;
+const WARM_UP_STEADY_MS = 250;
+const WARM_UP_MS = 1500;
 
 // --- the GEMV's variant space -----------------------------------------------------------------
 
@@ -116,7 +125,6 @@ export function gemvVariantName({ rows, dot }) {
   return `${rows} rows, ${dot}`;
 }
 
-const sameVariant = (a, b) => a.rows === b.rows && a.dot === b.dot;
 // Whether variant a runs as many dispatches per step as b (both quantise their input before them,
 // or neither). The tuner times the GPU only, which cannot see the host's encoding and submit of a
 // dispatch more (4-7 us each on an H200's host): on one H200 (2026-12-02, runtime_bench --tune)
@@ -124,6 +132,90 @@ const sameVariant = (a, b) => a.rows === b.rows && a.dot === b.dot;
 // faster alone, made run-ahead decode 0.88x as fast, as that threshold had (defaultGemvVariant).
 // So a shape's candidates are the variants with its default's dispatches.
 const sameDispatches = (a, b) => Boolean(GEMV_DOTS[a.dot].quantised) === Boolean(GEMV_DOTS[b.dot].quantised);
+
+// --- the GEMM's variant space ---------------------------------------------------------------------
+
+/**
+ * The prefill matmul's kernels (loadModel's `gemm`), each a list of variants: the constants of
+ * its overrides, the first one a device's limits hold its default (defaultGemmVariant; every file
+ * has one within WebGPU's least limits), the rest candidates for the tuner. gemm_tiled.wgsl (GPUs):
+ * workgroup-memory tiles of 4 TILE_X weight-row slots by 8 WG / TILE_X tokens; gemm.wgsl (CPU
+ * adapters, which run barriers slowly): register tiles of 4 slots by 8 tokens per invocation.
+ * gemm_tiled's 64 slots by 64 tokens (WG 128, TILE_X 16) against 32 by 64 (64, 8), 512-row chunks,
+ * one H200 (2026-12-01, runtime_bench, two runs each): 1024-token prefill 13925 / 10909 -> 15347 /
+ * 15285 tok/s (Qwen2-0.5B), 1094 / 1074 -> 1299 / 1316 (Qwen2-7B); 128 tokens within 5% either way;
+ * 256 invocations (64 slots by 128 tokens, or 128 by 64) gained no more; 64 slots by 32 tokens
+ * within 14% of 32 by 64 either way (faster on Qwen2-7B's largest matrices, slower on some small
+ * ones). 64 by 64 takes 16.25 KiB of workgroup memory, past WebGPU's least limit (16 KiB).
+ */
+export const GEMMS = {
+  gemm_tiled: [{ WG: 128, TILE_X: 16 }, { WG: 64, TILE_X: 8 }, { WG: 64, TILE_X: 16 }, { WG: 128, TILE_X: 32 }],
+  gemm: [{ WG: 64 }],
+};
+
+/**
+ * What a GEMM variant (`constants`, one of GEMMS[file]) needs: { workgroupBytes: the workgroup
+ * memory it declares, grid(slot tiles of 4 weight rows, chunk rows) -> workgroups }.
+ */
+export function gemmLayout(file, constants) {
+  if (file === 'gemm') {
+    return { workgroupBytes: 0, grid: (tiles, rows) => [Math.ceil(tiles / constants.WG), Math.ceil(rows / 8)] };
+  }
+  // gemm_tiled.wgsl's weight_tile, act_tile and squares: vec4<f32> x 32 TILE_X, x 8 tokens, f32 a token
+  const tokensPerBlock = 8 * (constants.WG / constants.TILE_X);
+  return { workgroupBytes: 16 * 32 * constants.TILE_X + 16 * 8 * tokensPerBlock + 4 * tokensPerBlock,
+    grid: (tiles, rows) => [Math.ceil(tiles / constants.TILE_X), Math.ceil(rows / tokensPerBlock)] };
+}
+
+/**
+ * The variants of the prefill matmul `file` (a key of GEMMS) that a device with `limits` (a
+ * GPUSupportedLimits) runs, in GEMMS's order: the workgroup within maxComputeInvocationsPerWorkgroup
+ * and maxComputeWorkgroupSizeX, its workgroup memory within maxComputeWorkgroupStorageSize.
+ */
+export function gemmVariants(file, limits) {
+  return GEMMS[file].filter((constants) => constants.WG <= limits.maxComputeInvocationsPerWorkgroup
+    && constants.WG <= limits.maxComputeWorkgroupSizeX
+    && gemmLayout(file, constants).workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
+}
+
+/** The variant of the prefill matmul `file` a device with `limits` runs untuned: gemmVariants' first (undefined if none). */
+export function defaultGemmVariant(file, limits) {
+  return gemmVariants(file, limits)[0];
+}
+
+/** A GEMM variant in words, for reports: '64 slots by 64 tokens' (gemm_tiled), '64 invocations' (gemm). */
+export function gemmVariantName({ WG, TILE_X }) {
+  return TILE_X ? `${4 * TILE_X} slots by ${(8 * WG) / TILE_X} tokens` : `${WG} invocations`;
+}
+
+// --- the kernels tuned ------------------------------------------------------------------------------
+
+/**
+ * The kernels tuned, in the order they are tuned (the budget spent on decode first), each:
+ * `name(variant)`, the variant in words (unique in its space: the report's and the store's);
+ * `default(site, gpu)`, a site's variant untuned; `candidates(site, gpu, spaces, fallback)`, the
+ * variants tried (with the default); `files(site, variant)`, the WGSL files that variant of the
+ * site composes besides the site's own (the cache key's). A site: tuneKernels's.
+ */
+export const TUNED_KERNELS = {
+  gemv: {
+    name: gemvVariantName,
+    default: ({ shape }, gpu) => defaultGemvVariant(shape.rows, shape.cols, shape.scheme, gpu.features),
+    candidates: ({ shape }, gpu, spaces, fallback) => spaces.gemv(shape.scheme, gpu.features)
+      .filter((variant) => sameDispatches(variant, fallback)),
+    files: (site, { dot }) => {
+      const inputs = gemvInputs(dot, site.input);
+      return ['gemv', ...GEMV_DOTS[dot].parts, inputs.gemv,
+        ...(inputs.write ? [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write] : [])];
+    },
+  },
+  gemm: {
+    name: gemmVariantName,
+    default: ({ file }, gpu) => defaultGemmVariant(file, gpu.limits),
+    candidates: ({ file }, gpu, spaces) => spaces.gemm(file, gpu.limits),
+    files: ({ file }) => [file],
+  },
+};
 
 // --- options --------------------------------------------------------------------------------------
 
@@ -133,108 +225,116 @@ const sameDispatches = (a, b) => Boolean(GEMV_DOTS[a.dot].quantised) === Boolean
  *     workers) and the adapter is a GPU; off in Node (tests and benchmarks ask for it) and on
  *     fallback (CPU) adapters, which the variants were not made for and whose timings share the
  *     cores with everything else
- *   false: off (every GEMV takes defaultGemvVariant's)
+ *   false: off (every kernel takes its default variant)
  *   true: on, the choice cached in IndexedDB where there is one
- *   { store, budgetMs, space }: on; store: a TuningStore (null: no cache; default as for true);
- *     budgetMs (default TUNING_BUDGET_MS); space(scheme, features) -> variants (default gemvVariants)
+ *   { store, budgetMs, spaces }: on; store: a TuningStore (null: no cache; default as for true);
+ *     budgetMs (default TUNING_BUDGET_MS); spaces: { gemv(scheme, features) -> variants (default
+ *     gemvVariants), gemm(file, limits) -> variants (default gemmVariants) }, either or both
  */
 export function tuningSettings(tune, gpu) {
   const browser = typeof indexedDB !== 'undefined';
   if (tune === false || (tune === undefined && (!browser || gpu.fallbackAdapter))) return null;
   const given = tune === true || tune === undefined ? {} : tune;
-  const { store = browser ? new IndexedDBStore() : null, budgetMs = TUNING_BUDGET_MS, space = gemvVariants } = given;
-  return { store, budgetMs, space };
+  const { store = browser ? new IndexedDBStore() : null, budgetMs = TUNING_BUDGET_MS, spaces = {} } = given;
+  return { store, budgetMs, spaces: { gemv: gemvVariants, gemm: gemmVariants, ...spaces } };
 }
 
 // --- the tuner -------------------------------------------------------------------------------------
 
 /**
- * Chooses the GEMV variant of each distinct shape among a model's GEMV dispatches on this device.
+ * Chooses the variant of each distinct shape among a model's tuned dispatches on this device.
  * gpu: a device.js Gpu; kernels: its kernels.js Kernels (the sources' folder and preamble, for
- * the cache key); manifest: the model's manifest object; sites: the model's GEMV dispatches, each
- *   { shape: { rows, cols, scheme } (the weight's rows, K and manifest scheme), files: the file
- *     names of its other parts (scheme, input, epilogue), input: its matmul input part ('in_plain' |
- *     'in_norm', as gemvInputs takes it), dispatch(variant) -> Promise<a kernels.js
+ * the cache key); manifest: the model's manifest object; sites: the model's tuned dispatches, each
+ *   { kernel: a key of TUNED_KERNELS, shape: { rows, cols, scheme } (the weight's rows, K and
+ *     manifest scheme), file: the GEMM's file (a key of GEMMS; gemm sites), input: the matmul's
+ *     input part ('in_plain' | 'in_norm', as gemvInputs takes it), files: the file names of its
+ *     other parts (scheme, input, epilogue), rows: the chunk rows its timed runs are encoded for
+ *     (1: a decode row; a GEMM's, the prefill chunk's), dispatch(variant) -> Promise<a kernels.js
  *     Dispatch of this site in that variant, its pipeline compiling> }
- *   whose default variant is defaultGemvVariant's (the dispatch they run now); sites of one shape
- *   (input and epilogue aside) share one choice, timed on the first of them with its own buffers
- *   (run before any prefill: what it writes is scratch). The step uniform must hold a decode row.
- * settings: tuningSettings()'s; onProgress(loaded, total): shapes decided of all.
+ *   whose default variant is TUNED_KERNELS[kernel].default's (the dispatch they run now); sites of
+ *   one kernel and shape (input and epilogue aside) share one choice, timed on all of them in turn
+ *   with their own buffers (run before any prefill: what they write is scratch).
+ * settings: tuningSettings()'s; setRows(rows): writes the step uniform for `rows` chunk rows at
+ *   position 0 (called before a shape's timed passes); onProgress(loaded, total): shapes decided of all.
  * Resolves to { dispatches: Map site -> Dispatch of its chosen variant (compiled; only where that
  *   is not the default), report: { cached (every shape's choice came from the store), ms (time
- *   taken), shapes: [{ key, default, chosen (variants), us: { [gemvVariantName]: GPU time per run,
- *   µs } }] } } (us is empty for a stored choice). The store keeps the choices of the shapes timed
- *   to the end, with those it held. Never rejects: a variant that fails is skipped, a store that
- *   fails is no store (with a console warning); a lost device shows at the model's next use.
+ *   taken), warmUp (warmUp()'s, where a shape was timed), shapes: [{ key ('gemv q4g32 896x896'),
+ *   default, chosen (variants' names), us: { [name]: GPU time per run, µs } }] } } (us is empty
+ *   for a stored choice); shapes with a single
+ *   candidate are left out. The store keeps the choices of the shapes timed to the end, with those
+ *   it held. Never rejects: a variant that fails is skipped, a store that fails is no store (with a
+ *   console warning); a lost device shows at the model's next use.
  */
-export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs, space }, onProgress = () => {}) {
+export async function tuneKernels(gpu, kernels, manifest, sites, { store, budgetMs, spaces }, setRows, onProgress = () => {}) {
   const started = performance.now();
-  const shapes = [];
+  const order = Object.keys(TUNED_KERNELS);
+  let shapes = [];
   for (const site of sites) {
-    const key = `${site.shape.scheme} ${site.shape.rows}x${site.shape.cols}`;
+    const key = `${site.kernel} ${site.shape.scheme} ${site.shape.rows}x${site.shape.cols}`;
     let entry = shapes.find((shape) => shape.key === key);
     if (!entry) {
-      const { rows, cols, scheme } = site.shape;
-      const variant = defaultGemvVariant(rows, cols, scheme, gpu.features);
-      entry = { key, sites: [], default: variant,
-        candidates: space(scheme, gpu.features).filter((candidate) => sameDispatches(candidate, variant)) };
+      const tuned = TUNED_KERNELS[site.kernel];
+      const fallback = tuned.default(site, gpu);
+      const candidates = tuned.candidates(site, gpu, spaces, fallback);
+      const name = tuned.name(fallback);
+      entry = { key, tuned, sites: [], default: fallback,
+        variants: [fallback, ...candidates.filter((variant) => tuned.name(variant) !== name)] };
       shapes.push(entry);
     }
     entry.sites.push(site);
   }
-  // the shapes that read the most weight bytes per token first: if the budget runs out, they were timed
+  shapes = shapes.filter((shape) => shape.variants.length > 1);
+  // kernel by kernel (TUNED_KERNELS's order: decode first), the shapes that read the most weight
+  // bytes first: if the budget runs out, they were timed
   const bytes = (shape) => shape.sites.length * shape.sites[0].shape.rows * shape.sites[0].shape.cols;
   shapes.sort((a, b) => bytes(b) - bytes(a));
   const storeKey = store && await attempt('name the tuned kernel choice', () => cacheKey(gpu, kernels, manifest, shapes));
-  // the choices of the shapes a search timed to its end before: { [shape key]: variant }
+  // the choices of the shapes a search timed to its end before: { [shape key]: variant name }
   const kept = storeKey && await attempt('read the tuned kernel choice', () => store.get(storeKey));
   const record = kept && typeof kept === 'object' ? { ...kept } : {};
-  const searched = shapes.filter((shape) => !Object.hasOwn(record, shape.key));
   onProgress(0, shapes.length);
-  const report = { cached: searched.length === 0, ms: 0, shapes: [] };
+  const report = { cached: shapes.every((shape) => Object.hasOwn(record, shape.key)), ms: 0, warmUp: null, shapes: [] };
+  let warmed = false;  // warmUp() runs before the first timed shape
   const deadline = started + budgetMs;
-  if (searched.length) {
-    // every candidate's pipeline compiles first (those not made before the deadline are left
-    // out): compiles running beside the timed passes would slow them unevenly (on CPU adapters
-    // they share the cores)
-    const compiling = [];
-    for (const shape of searched) {
-      shape.trials = [];
-      for (const variant of [shape.default, ...shape.candidates.filter((v) => !sameVariant(v, shape.default))]) {
-        if (performance.now() > deadline) break;
-        const sites = [];  // made one at a time: made() gives each its own error scope
-        for (const site of shape.sites) sites.push((await made(gpu, () => site.dispatch(variant))).compiled);
-        shape.trials.push({ variant, dispatch: Promise.all(sites).then((each) => (each.every(Boolean) ? each : null)) });
-        compiling.push(shape.trials.at(-1).dispatch);
-      }
-    }
-    await beforeDeadline(Promise.all(compiling), deadline);
-  }
   let timedToEnd = 0;  // shapes whose search ended before the budget did
-  for (const [i, shape] of shapes.entries()) {
-    const slotEnd = performance.now() + (deadline - performance.now()) / (shapes.length - i);
-    if (Object.hasOwn(record, shape.key)) {
-      const chosen = shape.candidates.find((variant) => sameVariant(variant, record[shape.key])) ?? shape.default;
-      report.shapes.push({ key: shape.key, default: shape.default, chosen, us: {} });
-    } else {
-      const { chosen, us, complete } = await timeShape(gpu, shape.trials, shape.default, slotEnd);
-      report.shapes.push({ key: shape.key, default: shape.default, chosen, us });
-      // a search the budget cut short is not kept: a later load searches that shape again
-      if (complete) {
-        record[shape.key] = chosen;
-        timedToEnd++;
+  const chosen = new Map();  // shape -> its chosen variant
+  for (const kernel of order) {
+    const group = shapes.filter((shape) => shape.sites[0].kernel === kernel);
+    await compileTrials(gpu, group.filter((shape) => !Object.hasOwn(record, shape.key)), deadline);
+    for (const shape of group) {
+      const named = (name) => shape.variants.find((variant) => shape.tuned.name(variant) === name);
+      let us = {};
+      if (Object.hasOwn(record, shape.key)) {
+        chosen.set(shape, named(record[shape.key]) ?? shape.default);
+      } else {
+        setRows(shape.sites[0].rows);
+        if (!warmed) {
+          report.warmUp = await warmUp(gpu, shape.trials[0], shape.sites[0].rows, Math.min(deadline, performance.now() + WARM_UP_MS));
+          warmed = true;
+        }
+        const slotEnd = performance.now() + (deadline - performance.now()) / (shapes.length - report.shapes.length);
+        const timed = await timeShape(gpu, shape.trials, shape.sites[0].rows, slotEnd);
+        us = timed.us;
+        chosen.set(shape, named(timed.chosen) ?? shape.default);
+        // a search the budget cut short is not kept: a later load searches that shape again
+        if (timed.complete) {
+          record[shape.key] = timed.chosen ?? shape.tuned.name(shape.default);
+          timedToEnd++;
+        }
       }
+      report.shapes.push({ key: shape.key, default: shape.tuned.name(shape.default),
+        chosen: shape.tuned.name(chosen.get(shape)), us });
+      onProgress(report.shapes.length, shapes.length);
     }
-    onProgress(i + 1, shapes.length);
   }
   if (storeKey && timedToEnd > 0) await attempt('keep the tuned kernel choice', () => store.set(storeKey, record));
   const dispatches = new Map();
-  for (const [i, shape] of shapes.entries()) {
-    const { chosen } = report.shapes[i];
-    if (sameVariant(chosen, shape.default)) continue;
-    const timed = await shape.trials?.find(({ variant }) => sameVariant(variant, chosen))?.dispatch;
+  for (const shape of shapes) {
+    const variant = chosen.get(shape);
+    if (variant === shape.default) continue;
+    const timed = await shape.trials?.find((trial) => trial.variant === variant)?.dispatch;
     for (const [j, site] of shape.sites.entries()) {
-      const dispatch = timed?.[j] ?? await (await made(gpu, () => site.dispatch(chosen))).compiled;
+      const dispatch = timed?.[j] ?? await (await madeDispatch(gpu, () => site.dispatch(variant))).compiled;
       if (dispatch) dispatches.set(site, dispatch);  // else that site keeps its default
     }
   }
@@ -242,16 +342,65 @@ export async function tuneGemv(gpu, kernels, manifest, sites, { store, budgetMs,
   return { dispatches, report };
 }
 
-// The chosen variant of a shape and each candidate's time (µs per run { [gemvVariantName]: µs }),
-// and whether every candidate that compiled was timed (`complete`: false where the slot ended first),
-// from `trials` ([{ variant, dispatch: Promise<Dispatch[] | null> }]: the dispatches of every site
-// of the shape, the default (`fallback`) first)
-// until `slotEnd` (performance.now() ms): an empty pass (what a pass costs besides its runs: the
-// wall clock's submit and wait) and the default's pass size the repeats, then every candidate that
-// compiled runs ROUNDS passes, the candidates taking turns; one the device reports an error for is
-// dropped. A run's time is (its pass's time - the empty pass's) / repeats.
-async function timeShape(gpu, trials, fallback, slotEnd) {
-  const best = new Map(); // variant -> fastest µs per run
+// Sets each of `shapes`' trials: [{ variant, name, dispatch: Promise<Dispatch[] | null> (its
+// dispatch of every site of the shape, compiled; null where one fails) }], the default first, and
+// waits for them to compile, until `deadline` (performance.now() ms): the variants not made by then
+// are left out. Compiles running beside the timed passes would slow them unevenly (on CPU adapters
+// they share the cores), so a kernel's candidates compile before its shapes are timed.
+async function compileTrials(gpu, shapes, deadline) {
+  const compiling = [];
+  for (const shape of shapes) {
+    shape.trials = [];
+    for (const variant of shape.variants) {
+      if (performance.now() > deadline) break;
+      const made = [];  // one at a time: madeDispatch() gives each its own error scope
+      for (const site of shape.sites) made.push((await madeDispatch(gpu, () => site.dispatch(variant))).compiled);
+      shape.trials.push({ variant, name: shape.tuned.name(variant),
+        dispatch: Promise.all(made).then((each) => (each.every(Boolean) ? each : null)) });
+      compiling.push(shape.trials.at(-1).dispatch);
+    }
+  }
+  await beforeDeadline(Promise.all(compiling), deadline);
+}
+
+// A GPU's clocks rise under sustained work, in steps: on one H200 (2026-12-02, Qwen2-7B's gate/up
+// GEMV, its 28 sites in turn, right after a load) passes of 5 ms ran at 129, 99, 76, 56, 35 and
+// then 31.5 us per run, each step lasting 100-200 ms, the last reached after about 1 s (Qwen2-0.5B's
+// GEMVs, bound by latency rather than bandwidth, ran as fast at once). Timed then, a search favours
+// the candidates timed last, and it timed every GEMV of Qwen2-7B 3-4x slower than decode runs it.
+// So before the first timed pass, passes of `trial`'s runs (a shape's default: tuneKernels's
+// trials, encoded for `rows` chunk rows) of about WARM_UP_PASS_MS, until none has been faster
+// than the fastest for WARM_UP_STEADY_MS (longer than a step) or `until` (performance.now() ms).
+// Returns { ms, passes, first, last } (µs per run of the first and last pass, the empty pass's
+// cost included), or null where nothing ran.
+async function warmUp(gpu, trial, rows, until) {
+  const started = performance.now();
+  const dispatches = trial ? await beforeDeadline(trial.dispatch, until) : null;
+  if (!dispatches || dispatches === TIMED_OUT) return null;
+  const perRun = [];
+  let [repeats, fastest, fastestAt] = [dispatches.length, Infinity, started];
+  while (performance.now() - fastestAt < WARM_UP_STEADY_MS && performance.now() < until) {
+    const us = await beforeDeadline(timePass(gpu, dispatches, repeats, rows).catch(() => null), until);
+    if (typeof us !== 'number') break;
+    perRun.push(us / repeats);
+    if (us / repeats < fastest * (1 - MARGIN)) [fastest, fastestAt] = [us / repeats, performance.now()];
+    repeats = Math.max(1, Math.min(8 * MAX_REPEATS, Math.round((1000 * WARM_UP_PASS_MS) / (us / repeats))));
+  }
+  return perRun.length ? { ms: performance.now() - started, passes: perRun.length, first: perRun[0], last: perRun.at(-1) } : null;
+}
+
+// The chosen variant's name of a shape and each candidate's time (µs per run { [name]: µs }), and
+// whether every candidate that compiled was timed (`complete`: false where the slot ended first),
+// from `trials` ([{ variant, name, dispatch: Promise<Dispatch[] | null> }]: the dispatches of
+// every site of the shape, the default first), encoded for `rows` chunk rows, until `slotEnd`
+// (performance.now() ms): an empty pass (what a pass costs besides its runs: the wall clock's
+// submit and wait) and the default's passes size the repeats, then every candidate that compiled
+// runs ROUNDS passes, the candidates taking turns; one the device reports an error for is dropped.
+// A run's time is (its pass's time - the empty pass's) / repeats. `chosen` is undefined where the
+// default itself could not be timed.
+async function timeShape(gpu, trials = [], rows, slotEnd) {
+  const best = new Map(); // name -> fastest µs per run
+  const fallback = trials[0]?.name;
   const cut = () => ({ ...pick(best, fallback), complete: false });
   const base = trials.length ? await beforeDeadline(trials[0].dispatch, slotEnd) : null;
   if (!base || base === TIMED_OUT) return cut();
@@ -260,44 +409,46 @@ async function timeShape(gpu, trials, fallback, slotEnd) {
   const fastestPass = async (dispatch, repeats) => {
     let fastest = Infinity;
     for (let i = 0; i < 2; i++) {
-      const us = await beforeDeadline(timePass(gpu, dispatch, repeats).catch(() => null), slotEnd);
+      const us = await beforeDeadline(timePass(gpu, dispatch, repeats, rows).catch(() => null), slotEnd);
       if (typeof us !== 'number') return null;
       fastest = Math.min(fastest, us);
     }
     return fastest;
   };
   const empty = await fastestPass(base, 0);
-  const calibration = empty === null ? null : await fastestPass(base, CALIBRATION_REPEATS);
+  // one run first: where it fills much of a pass (a prefill chunk's GEMM on a large model: ~7 ms
+  // on an H200), it is the calibration; else CALIBRATION_REPEATS of them
+  const once = empty === null ? null : await fastestPass(base, 1);
+  const calibrationRepeats = once !== null && (once - empty) * CALIBRATION_REPEATS < 1000 * PASS_MS ? CALIBRATION_REPEATS : 1;
+  const calibration = once === null || calibrationRepeats === 1 ? once : await fastestPass(base, calibrationRepeats);
   if (calibration === null) return cut();
-  const run = (calibration - empty) / CALIBRATION_REPEATS;
+  const run = (calibration - empty) / calibrationRepeats;
   // (a pass shorter than the timestamps' quantum reads as long as an empty one)
   const repeats = run > 0 ? Math.max(1, Math.min(MAX_REPEATS, Math.round((1000 * PASS_MS) / run))) : MAX_REPEATS;
   const failed = new Set();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const { variant, dispatch: made } of trials) {
+    for (const { name, dispatch: made } of trials) {
       const dispatch = await beforeDeadline(made, slotEnd);
       if (dispatch === TIMED_OUT) return cut();
-      if (!dispatch || failed.has(variant)) continue;
-      const us = await beforeDeadline(timePass(gpu, dispatch, repeats).catch(() => null), slotEnd);
+      if (!dispatch || failed.has(name)) continue;
+      const us = await beforeDeadline(timePass(gpu, dispatch, repeats, rows).catch(() => null), slotEnd);
       if (us === TIMED_OUT) return cut();
-      if (us === null) failed.add(variant);
-      else best.set(variant, Math.min(best.get(variant) ?? Infinity, Math.max(0, us - empty) / repeats));
+      if (us === null) failed.add(name);
+      else best.set(name, Math.min(best.get(name) ?? Infinity, Math.max(0, us - empty) / repeats));
     }
   }
   return { ...pick(best, fallback), complete: true };
 }
 
-// { chosen, us } from `best` (variant -> µs per run): the fastest, the default (`fallback`) unless
+// { chosen, us } from `best` (name -> µs per run): the fastest, the default (`fallback`) unless
 // another beats it by MARGIN.
 function pick(best, fallback) {
   let chosen = fallback;
   const limit = (best.get(fallback) ?? Infinity) * (1 - MARGIN);
-  const us = {};
-  for (const [variant, time] of best) {
-    us[gemvVariantName(variant)] = time;
-    if (time < limit && time < (best.get(chosen) ?? Infinity)) chosen = variant;
+  for (const [name, time] of best) {
+    if (time < limit && time < (best.get(chosen) ?? Infinity)) chosen = name;
   }
-  return { chosen, us };
+  return { chosen, us: Object.fromEntries(best) };
 }
 
 const TIMED_OUT = Symbol('timed out');
@@ -317,7 +468,7 @@ async function beforeDeadline(promise, at) {
 // pipeline has compiled, null where it cannot be made or compiled. The device's validation errors
 // while it is made (a shader that does not compile reports one) are caught here rather than left
 // to fail the model; one make() at a time, so that the error scope is its own.
-async function made(gpu, make) {
+async function madeDispatch(gpu, make) {
   gpu.device.pushErrorScope('validation');
   const dispatch = await make().catch(() => null);
   const error = await gpu.device.popErrorScope();
@@ -326,9 +477,9 @@ async function made(gpu, make) {
 }
 
 // Time (µs) of one compute pass of `repeats` runs of `dispatches` in turn (kernels.js Dispatches,
-// encoded for one decode row): GPU timestamps where the device has 'timestamp-query', else the wall clock
-// from submit to onSubmittedWorkDone. Rejects when the device reports an error for it.
-async function timePass(gpu, dispatches, repeats) {
+// encoded for `rows` chunk rows): GPU timestamps where the device has 'timestamp-query', else the
+// wall clock from submit to onSubmittedWorkDone. Rejects when the device reports an error for it.
+async function timePass(gpu, dispatches, repeats, rows) {
   const { device } = gpu;
   const timestamps = device.features.has('timestamp-query');
   const querySet = timestamps ? device.createQuerySet({ label: 'tuning', type: 'timestamp', count: 2 }) : null;
@@ -341,7 +492,7 @@ async function timePass(gpu, dispatches, repeats) {
     const encoder = device.createCommandEncoder({ label: 'tuning' });
     const pass = encoder.beginComputePass(timestamps
       ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    for (let i = 0; i < repeats; i++) dispatches[i % dispatches.length].encode(pass, 1);
+    for (let i = 0; i < repeats; i++) dispatches[i % dispatches.length].encode(pass, rows);
     pass.end();
     if (timestamps) {
       encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
@@ -370,27 +521,22 @@ async function timePass(gpu, dispatches, repeats) {
 
 // --- the cache -------------------------------------------------------------------------------------
 
-// The store key of a model's GEMV choice: the adapter and the features the kernels use, the
-// manifest, every GEMV-relevant WGSL source with the path's preamble, and each shape's candidates
-// (a change to any of them is a new search).
+// The store key of a model's tuned choices: the adapter and the features the kernels use, the
+// manifest, every WGSL source a tuned variant composes with the path's preamble, and each shape's
+// variants (a change to any of them is a new search).
 async function cacheKey(gpu, kernels, manifest, shapes) {
-  const files = new Set(['common', ...kernels.libraries, 'gemv']);
+  const files = new Set(['common', ...kernels.libraries]);
   for (const shape of shapes) {
     for (const site of shape.sites) {
       site.files.forEach((file) => files.add(file));
-      for (const { dot } of shape.candidates) {
-        GEMV_DOTS[dot].parts.forEach((file) => files.add(file));
-        const inputs = gemvInputs(dot, site.input);
-        files.add(inputs.gemv);
-        if (inputs.write) [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write].forEach((file) => files.add(file));
-      }
+      for (const variant of shape.variants) shape.tuned.files(site, variant).forEach((file) => files.add(file));
     }
   }
   const sources = await Promise.all([...files].sort().map((file) => readText(new URL(`${file}.wgsl`, kernels.base).href)));
-  const text = JSON.stringify([gpu.adapter, gpu.features, gpu.subgroupSizes, kernels.preamble, sources, manifest,
-    shapes.map(({ key, candidates }) => [key, candidates])]);
+  const text = JSON.stringify([gpu.adapter, gpu.features, gpu.subgroupSizes, gpu.limits.maxComputeWorkgroupStorageSize,
+    kernels.preamble, sources, manifest, shapes.map(({ key, variants }) => [key, variants])]);
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return `gemv ${manifest.model_id} ${Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+  return `kernels ${manifest.model_id} ${Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
 // run()'s result, or undefined (with a console warning) where it throws: a cache that fails is no cache.

@@ -16,8 +16,9 @@ import { ADAPTER, Harness, NO_SUBGROUPS, numericPaths, openGpu, roundT } from '.
 import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, silu } from './helpers/reference.js';
 import { attentionReference } from './helpers/attention_reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
-import { ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMV_DOTS, gemvInputs, gemvVariants } from '../../runtime/webgpu/tuning.js';
-import { GEMMS, gemmVariant } from '../../runtime/webgpu/model.js';
+import {
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMMS, GEMV_DOTS, defaultGemmVariant, gemmLayout, gemmVariants, gemvInputs, gemvVariants,
+} from '../../runtime/webgpu/tuning.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { Kernels } from '../../runtime/webgpu/kernels.js';
 import { Sampler } from '../../runtime/webgpu/sampler.js';
@@ -58,18 +59,22 @@ const dawn = create([]); // an adapter of our own, for devices with chosen limit
 
 describe('the prefill matmul\'s variants', () => {
   const limits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
-  test('a device runs the first variant its limits hold', () => {
+  test('a device runs the first variant its limits hold untuned, and tunes among all it holds', () => {
     const [wide, narrow] = GEMMS.gemm_tiled;
-    assert.equal(gemmVariant('gemm_tiled', { ...limits, maxComputeWorkgroupStorageSize: 32768 }), wide);
-    assert.equal(gemmVariant('gemm_tiled', { ...limits, maxComputeWorkgroupStorageSize: wide.workgroupBytes - 4 }), narrow);
-    assert.equal(gemmVariant('gemm_tiled', { ...limits, maxComputeInvocationsPerWorkgroup: 64, maxComputeWorkgroupStorageSize: 32768 }), narrow);
+    const wideBytes = gemmLayout('gemm_tiled', wide).workgroupBytes;
+    assert.equal(defaultGemmVariant('gemm_tiled', { ...limits, maxComputeWorkgroupStorageSize: 32768 }), wide);
+    assert.equal(defaultGemmVariant('gemm_tiled', { ...limits, maxComputeWorkgroupStorageSize: wideBytes - 4 }), narrow);
+    assert.equal(defaultGemmVariant('gemm_tiled', { ...limits, maxComputeInvocationsPerWorkgroup: 64, maxComputeWorkgroupStorageSize: 32768 }), narrow);
+    assert.deepEqual(gemmVariants('gemm_tiled', { ...limits, maxComputeWorkgroupStorageSize: 32768 }), GEMMS.gemm_tiled);
+    assert.deepEqual(gemmVariants('gemm_tiled', { ...limits, maxComputeInvocationsPerWorkgroup: 64, maxComputeWorkgroupStorageSize: 32768 }),
+      GEMMS.gemm_tiled.filter(({ WG }) => WG <= 64));
     // WebGPU's least limits (the defaults): every file has a variant there
     for (const file of Object.keys(GEMMS)) {
-      assert.ok(gemmVariant(file, { ...limits, maxComputeWorkgroupStorageSize: 16384 }), file);
+      assert.ok(defaultGemmVariant(file, { ...limits, maxComputeWorkgroupStorageSize: 16384 }), file);
     }
   });
 
-  // workgroupBytes (model.js) against the WGSL's own declarations: a device whose limit is that
+  // workgroupBytes (tuning.js gemmLayout) against the WGSL's own declarations: a device whose limit is that
   // many bytes compiles the variant, and where the limit can be set below that (not under WebGPU's
   // default, 16 KiB), one 4 bytes short refuses it.
   test('workgroupBytes is the workgroup memory the kernel declares', async () => {
@@ -77,21 +82,23 @@ describe('the prefill matmul\'s variants', () => {
     const least = 16384;
     const parts = [{ file: 'q4g32', constants: { K: 64 } }, { file: 'in_plain' },
       { file: 'out_store', constants: { N: 8, OUT_STRIDE: 8 } }, { file: 'bias_none' }];
-    const checked = Object.entries(GEMMS).flatMap(([file, gemms]) => gemms.map((gemm) => [file, gemm]))
-      .filter(([, { workgroupBytes }]) => workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
-    assert.ok(checked.some(([, { workgroupBytes }]) => workgroupBytes - 4 >= least)
-      || limits.maxComputeWorkgroupStorageSize < GEMMS.gemm_tiled[0].workgroupBytes, 'a variant past the least limit is checked');
-    for (const [file, gemm] of checked) {
-      const cases = [[gemm.workgroupBytes, true], ...(gemm.workgroupBytes - 4 >= least ? [[gemm.workgroupBytes - 4, false]] : [])];
+    const checked = Object.entries(GEMMS).flatMap(([file, gemms]) => gemms.map((constants) =>
+      ({ file, constants, workgroupBytes: gemmLayout(file, constants).workgroupBytes })))
+      .filter(({ workgroupBytes }) => workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
+    assert.ok(checked.some(({ workgroupBytes }) => workgroupBytes - 4 >= least)
+      || limits.maxComputeWorkgroupStorageSize < gemmLayout('gemm_tiled', GEMMS.gemm_tiled[0]).workgroupBytes,
+    'a variant past the least limit is checked');
+    for (const { file, constants, workgroupBytes } of checked) {
+      const cases = [[workgroupBytes, true], ...(workgroupBytes - 4 >= least ? [[workgroupBytes - 4, false]] : [])];
       for (const [bytes, compiles] of cases) {
         const device = await (await dawn.requestAdapter()).requestDevice({ requiredLimits: {
           maxComputeWorkgroupStorageSize: Math.max(bytes, least),
-          maxComputeInvocationsPerWorkgroup: gemm.constants.WG, maxComputeWorkgroupSizeX: gemm.constants.WG } });
+          maxComputeInvocationsPerWorkgroup: constants.WG, maxComputeWorkgroupSizeX: constants.WG } });
         const kernels = await Kernels.create(await requestDevice({ gpu: device }));
         try {
-          await kernels.kernel(file, { parts, constants: gemm.constants });
+          await kernels.kernel(file, { parts, constants });
           const compiled = kernels.ready().then(() => true, () => false);
-          assert.equal(await compiled, compiles, `${file} ${JSON.stringify(gemm.constants)} at a limit of ${bytes} bytes`);
+          assert.equal(await compiled, compiles, `${file} ${JSON.stringify(constants)} at a limit of ${bytes} bytes`);
         } finally {
           device.destroy();
         }
@@ -164,7 +171,8 @@ for (const path of paths) {
 
     // Runs one weight through the decode GEMV in every variant of its scheme's space (tuning.js
     // gemvVariants: 4, 8 and 16 rows per workgroup on floats; q4g32 also on integer dot products
-    // where WGSL has them, the activations quantised in the GEMV or before it) and the prefill GEMM with the given input/epilogue and checks them
+    // where WGSL has them, the activations quantised in the GEMV or before it) and the prefill GEMM
+    // in every variant the device runs (tuning.js gemmVariants) with the given input/epilogue and checks them
     // against the reference (the GEMV computes the chunk's last row only). Epilogue 'rope' (the QKV
     // projection with RoPE and the cache append, out_rope_kv.wgsl) takes `heads` { heads, kvHeads,
     // dim, rotary } and writes rows at positions `pos`..; its outputs are pairs of weight rows.
@@ -194,7 +202,7 @@ for (const path of paths) {
       };
 
       const variants = [...gemvVariants(scheme, gpu.features).map(({ rows: ROWS, dot }) => ['gemv', ROWS, dot]),
-        ...Object.entries(GEMMS).flatMap(([file, gemms]) => gemms.map((gemm) => [file, null, null, gemm]))];
+        ...Object.keys(GEMMS).flatMap((file) => gemmVariants(file, gpu.limits).map((constants) => [file, null, null, constants]))];
       for (const [kernel, ROWS, dot, gemm] of variants) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
@@ -231,12 +239,12 @@ for (const path of paths) {
         }
         const tiles = Math.ceil(n / (paired ? 2 : 4));
         const WG = h.kernels.subgroupSize || 64;
-        const grid = kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : gemm.grid(tiles, rows);
-        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : gemm.constants }, resources,
+        const grid = kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : gemmLayout(kernel, gemm).grid(tiles, rows);
+        await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : gemm }, resources,
           grid, { rows, pos });
 
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
-        const variant = gemm ? JSON.stringify(gemm.constants) : `${ROWS} rows, ${dot}`;
+        const variant = gemm ? JSON.stringify(gemm) : `${ROWS} rows, ${dot}`;
         if (epilogue === 'rope') {
           await checkTurned(resources, checked, (m, row) => product[m * weightRows + row] * scale(m) + (bias ? biasValues[row] : 0),
             { ...heads, context, pos, rows }, `${kernel} (${variant})`);

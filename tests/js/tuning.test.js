@@ -1,10 +1,11 @@
-// GEMV variants tuned per device (runtime/webgpu/tuning.js) on the real adapter: the variant space
-// and its default, and loads of the tiny-llama fixture that tune (timing every candidate of each
-// distinct GEMV shape), use a choice a store kept, skip a variant whose pipeline does not compile,
-// keep within their budget, and decode the same tokens as an untuned load. That every variant of
-// the space computes what the CPU reference does is kernels.test.js's matmul tests (checkMatmul
-// runs gemvVariants). This adapter is a CPU one (CI: 2 cores): the searches here time a space of
-// two variants, and check what the tuner does, not which variant wins.
+// GEMV and GEMM variants tuned per device (runtime/webgpu/tuning.js) on the real adapter: the GEMV
+// variant space and its default, and loads of the tiny-llama fixture that tune (timing every
+// candidate of each distinct GEMV or GEMM shape), use a choice a store kept, skip a variant whose
+// pipeline does not compile, keep within their budget, and decode the same tokens as an untuned
+// load. That every variant of the spaces computes what the CPU reference does is kernels.test.js's
+// matmul tests (checkMatmul runs gemvVariants and gemmVariants). This adapter is a CPU one (CI: 2
+// cores): the GEMV searches here time a space of two variants, and check what the tuner does, not
+// which variant wins.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { greedy } from './helpers/decoding.js';
 import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import {
-  GEMV_DOTS, defaultGemvVariant, gemvVariantName, gemvVariants, tuningSettings, TUNING_BUDGET_MS,
+  GEMV_DOTS, defaultGemvVariant, gemmVariantName, gemmVariants, gemvVariantName, gemvVariants, tuningSettings, TUNING_BUDGET_MS,
 } from '../../runtime/webgpu/tuning.js';
 
 const BUDGET_MS = 20000;  // ample: these tests check what a search finds, the last one that it ends in time
@@ -57,17 +58,21 @@ describe('the GEMV variant space', () => {
     const gpu = { fallbackAdapter: false };
     assert.equal(tuningSettings(undefined, gpu), null);
     assert.equal(tuningSettings(false, gpu), null);
-    assert.deepEqual(tuningSettings(true, gpu), { store: null, budgetMs: TUNING_BUDGET_MS, space: gemvVariants });
+    const spaces = { gemv: gemvVariants, gemm: gemmVariants };
+    assert.deepEqual(tuningSettings(true, gpu), { store: null, budgetMs: TUNING_BUDGET_MS, spaces });
     const store = new Map();
-    assert.deepEqual(tuningSettings({ store, budgetMs: 5 }, gpu), { store, budgetMs: 5, space: gemvVariants });
+    assert.deepEqual(tuningSettings({ store, budgetMs: 5 }, gpu), { store, budgetMs: 5, spaces });
+    const gemv = () => [];
+    assert.deepEqual(tuningSettings({ spaces: { gemv } }, gpu).spaces, { gemv, gemm: gemmVariants });
   });
 });
 
-describe(`GEMV tuning at load on ${ADAPTER}`, () => {
+describe(`kernel tuning at load on ${ADAPTER}`, () => {
   const llama = fixture('tiny-llama');
   const load = (options) => loadFixture(loadModel, llama, { maxContext: MAX_CONTEXT, f16: false, ...options });
-  // The distinct GEMV shapes of tiny-llama (scheme rows x K): QKV, output, gate/up, down, LM head.
-  const SHAPES = ['q4g32 128x64', 'q4g32 64x64', 'q4g32 256x64', 'q4g32 64x128', 'q4g32 384x64'];
+  // The distinct GEMV shapes of tiny-llama (kernel, scheme, rows x K): QKV, output, gate/up, down,
+  // LM head (this CPU adapter's prefill matmul, gemm.wgsl, has one variant: nothing to tune).
+  const SHAPES = ['gemv q4g32 128x64', 'gemv q4g32 64x64', 'gemv q4g32 256x64', 'gemv q4g32 64x128', 'gemv q4g32 384x64'];
   // A smaller space than the real one (whose every variant kernels.test.js checks), the first and
   // last of those with tiny-llama's defaults' dispatches (4 rows on floats, its default; 16 on
   // integer dots quantised in the GEMV where the device has them):
@@ -76,6 +81,8 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
     const candidates = gemvVariants(scheme, features).filter(({ dot }) => !GEMV_DOTS[dot].quantised);
     return [candidates[0], candidates.at(-1)];
   };
+  // the GEMV spaces alone (GPUs' prefill matmul, gemm_tiled.wgsl, has variants to tune too)
+  const gemvOnly = (gemv) => ({ gemv, gemm: () => [] });
   const store = recordingStore();
   let untuned;
   before(async () => {
@@ -85,7 +92,7 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
 
   test('tunes every distinct GEMV shape once, keeps the fastest, stores it; a later load takes the stored choice', async () => {
     const progress = [];
-    const model = await load({ tune: { store, budgetMs: BUDGET_MS, space: twoVariants },
+    const model = await load({ tune: { store, budgetMs: BUDGET_MS, spaces: gemvOnly(twoVariants) },
       onProgress: (report) => progress.push(report) });
     try {
       const { tuning } = model;
@@ -95,7 +102,7 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
       for (const shape of tuning.shapes) {
         assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), shape.key);
         const fastest = Math.min(...Object.values(shape.us));
-        assert.ok(shape.us[gemvVariantName(shape.chosen)] === fastest || same(shape.chosen, shape.default), shape.key);
+        assert.ok(shape.us[shape.chosen] === fastest || shape.chosen === shape.default, shape.key);
       }
       // (a CPU adapter on a busy machine may stall a pass past its shape's share of the budget)
       assert.ok(tuning.shapes.filter((shape) => Object.keys(shape.us).length === names.length).length >= 3,
@@ -117,8 +124,8 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
     // load's tokens
     const [[key, record]] = store.entries();
     const space = twoVariants('q4g32', untuned.gpu.features);
-    for (const shape of SHAPES) record[shape] = space[1];
-    const later = await load({ tune: { store, budgetMs: BUDGET_MS, space: twoVariants } });
+    for (const shape of SHAPES) record[shape] = gemvVariantName(space[1]);
+    const later = await load({ tune: { store, budgetMs: BUDGET_MS, spaces: gemvOnly(twoVariants) } });
     try {
       assert.equal(later.tuning.cached, true);
       assert.deepEqual(store.asked.slice(2), [['get', key]]);  // the same key; read, not searched again nor written
@@ -132,6 +139,46 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
     }
   });
 
+  // the prefill matmul's tiles (gemm_tiled.wgsl, GPUs' default; this adapter runs it too), timed
+  // on a whole prefill chunk; the GEMV space left empty, so that only GEMM shapes are searched, and
+  // the GEMM's the first and last variant this device runs (its default and another)
+  test('tunes the prefill matmul\'s tiles per GEMM shape; a stored choice of other tiles prefills the same', async () => {
+    const gemmShapes = SHAPES.slice(0, 4).map((key) => key.replace('gemv', 'gemm'));  // the LM head runs one row: no GEMM
+    const twoTiles = (file, limits) => [gemmVariants(file, limits)[0], gemmVariants(file, limits).at(-1)];
+    const spaces = { gemv: () => [], gemm: twoTiles };
+    const kept = recordingStore();
+    // (timed on chunks of 64 rows: a CPU adapter runs gemm_tiled's barriers slowly)
+    const model = await load({ gemm: 'gemm_tiled', prefillChunk: 64, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
+    let names;
+    try {
+      names = twoTiles('gemm_tiled', model.gpu.limits).map(gemmVariantName);
+      assert.notEqual(names[0], names[1], 'this device runs more than one of gemm_tiled\'s variants');
+      const { tuning } = model;
+      assert.deepEqual(tuning.shapes.map((shape) => shape.key).sort(), [...gemmShapes].sort());
+      for (const shape of tuning.shapes) {
+        assert.equal(shape.default, names[0], shape.key);
+        assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), shape.key);
+        assert.ok(shape.us[shape.chosen] === Math.min(...Object.values(shape.us)) || shape.chosen === shape.default, shape.key);
+      }
+      assert.ok(tuning.shapes.some((shape) => Object.keys(shape.us).length === names.length), 'every variant was timed');
+      assert.deepEqual(await greedy(model, llama.prompt_ids, llama.greedy_ids.length), llama.greedy_ids);
+    } finally {
+      await model.destroy();
+    }
+    // every shape stored as the last variant (not the default): the prefill runs it
+    const [[key, record]] = kept.entries();
+    for (const shape of gemmShapes) record[shape] = names.at(-1);
+    const later = await load({ gemm: 'gemm_tiled', prefillChunk: 64, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
+    try {
+      assert.equal(later.tuning.cached, true);
+      assert.deepEqual(kept.asked.at(-1), ['get', key]);
+      assert.ok(later.tuning.shapes.every((shape) => shape.chosen === names.at(-1)), 'the stored tiles were taken');
+      assert.deepEqual(await greedy(later, llama.prompt_ids, llama.greedy_ids.length), llama.greedy_ids);
+    } finally {
+      await later.destroy();
+    }
+  });
+
   test('a variant whose pipeline does not compile is skipped; wall-clock timing without timestamp queries', async () => {
     // the space has group dots whose "part" redeclares the input part's functions: its shader
     // fails to compile, for real, on every shape; the device has no 'timestamp-query'
@@ -139,13 +186,13 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
     const broken = { rows: 4, dot: 'broken' };
     const space = (scheme, features) => [...twoVariants(scheme, features), broken];
     const plain = await requestDevice({ timestamps: false });
-    const model = await load({ gpu: plain.device, tune: { store: null, budgetMs: BUDGET_MS, space } })
+    const model = await load({ gpu: plain.device, tune: { store: null, budgetMs: BUDGET_MS, spaces: gemvOnly(space) } })
       .finally(() => delete GEMV_DOTS.broken);
     try {
       assert.equal(model.gpu.device.features.has('timestamp-query'), false);
       const names = twoVariants('q4g32', model.gpu.features).map(gemvVariantName);
       for (const shape of model.tuning.shapes) {
-        assert.ok(!same(shape.chosen, broken), shape.key);
+        assert.notEqual(shape.chosen, gemvVariantName(broken), shape.key);
         assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), shape.key);
       }
       assert.ok(model.tuning.shapes.some((shape) => Object.keys(shape.us).length === names.length), 'the others were timed');
@@ -162,7 +209,7 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
   test('the search ends at its budget: what was not timed keeps its default and is searched again at the next load', async () => {
     const budgetMs = 100;
     const kept = recordingStore();
-    const model = await load({ tune: { store: kept, budgetMs, space: twoVariants } });
+    const model = await load({ tune: { store: kept, budgetMs, spaces: gemvOnly(twoVariants) } });
     try {
       // (timers and the event loop add a little; pipelines of a non-default choice compile after it)
       assert.ok(model.tuning.ms < budgetMs + 400, `${model.tuning.ms} ms`);
@@ -176,7 +223,7 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
     } finally {
       await model.destroy();
     }
-    const next = await load({ tune: { store: kept, budgetMs: BUDGET_MS, space: twoVariants } });
+    const next = await load({ tune: { store: kept, budgetMs: BUDGET_MS, spaces: gemvOnly(twoVariants) } });
     try {
       assert.equal(next.tuning.cached, false);
       const [record] = kept.values();
@@ -193,13 +240,13 @@ describe(`GEMV tuning at load on ${ADAPTER}`, () => {
     // 4 rows on each group-dot part: floats (tiny-llama's default), and where the device has integer
     // dots, int16 quantised in the GEMV (a candidate) and before it (none)
     const space = (scheme, features) => gemvVariants(scheme, features).filter(({ rows }) => rows === 4);
-    const model = await load({ tune: { store: null, budgetMs: BUDGET_MS, space } });
+    const model = await load({ tune: { store: null, budgetMs: BUDGET_MS, spaces: gemvOnly(space) } });
     try {
       const candidates = space('q4g32', model.gpu.features).filter(({ dot }) => !GEMV_DOTS[dot].quantised);
       assert.ok(candidates.length < space('q4g32', model.gpu.features).length, 'the space has a quantised variant');
       const names = candidates.map(gemvVariantName);
       for (const shape of model.tuning.shapes) {
-        assert.equal(GEMV_DOTS[shape.default.dot].quantised, undefined, shape.key);  // tiny-llama's defaults
+        assert.ok(names.includes(shape.default), shape.key);  // tiny-llama's defaults: none quantised before
         assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), `${shape.key}: ${Object.keys(shape.us)}`);
       }
       // (a CPU adapter on a busy machine may stall a pass past its shape's share of the budget)
