@@ -20,8 +20,8 @@ import { DispatchSequence, Kernels } from './kernels.js';
 import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
 import {
-  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMMS, GEMV_DOTS, defaultGemmVariant, defaultGemvVariant, gemmLayout, gemvInputs,
-  isGemvVariant, tuneKernels, tuningSettings,
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMMS, GEMV_DOTS, defaultAttentionVariant, defaultGemmVariant, defaultGemvVariant,
+  gemmLayout, gemvInputs, isGemvVariant, queriesPerWorkgroup, tuneKernels, tuningSettings,
 } from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
@@ -47,12 +47,9 @@ const SMALL_WG = 64;            // element-wise kernels
 // with its merge (15-19 µs) are about even; from 3 tiles on the split wins, and stays nearly flat
 // (1024 positions: 23-38 against 16-18 µs; 4096: 80-140 against 21-30 µs).
 const SPLIT_AFTER_TILES = 2;
-// Query heads of a KV head's group per split workgroup, at most (attention.wgsl takes 1 to 4, a
-// vec4's lanes): more read each K/V row fewer times, but lengthen each workgroup's walk. On those
-// heads one was fastest for head_dim 64 (Llama-3.2-1B at 4096 positions: 24 µs, 29 with two) but
-// 30-55% slower than two for Qwen2-7B's 128 (4096: 35 against 27 µs; 16384: 136 against 88), four
-// slower than two up to 4096 positions: two bound the worst case.
-const SPLIT_QUERIES = 2;
+// Positions a decode step's split attention is tuned at (tuning.js; at most the model's context):
+// long conversations are where the split runs and where its variants differ.
+const TUNED_ATTENTION_POSITIONS = 4096;
 const SERIAL_QUERIES = 4;  // attention_serial.wgsl's query heads per invocation at most (a vec4's lanes)
 // A chunk's attention (every prefill chunk; decode steps unsplit): attention.wgsl on GPUs, its
 // workgroups walking tiles of positions together; attention_serial.wgsl on CPU adapters, an
@@ -85,9 +82,10 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *     it runs (the others keep the default); tests run each group-dot part through a model
  *   prefillChunk: rows per prefill submit, the activation buffers' rows (default PREFILL_CHUNKS: 512
  *     on GPUs, 128 on CPU adapters); the model's `prefillChunk`
- *   tune: the GEMV and GEMM variants tuned on this device once the pipelines have compiled (tuning.js
- *     tuningSettings: by default on in browsers (IndexedDB keeps the choice) on a GPU adapter; false:
- *     off; true; { store, budgetMs, spaces }); the outcome is the model's `tuning` (null when off)
+ *   tune: the GEMV, split attention and GEMM variants tuned on this device once the pipelines have
+ *     compiled (tuning.js tuningSettings: by default on in browsers (IndexedDB keeps the choice) on a
+ *     GPU adapter; false: off; true; { store, budgetMs, spaces }); the outcome is the model's
+ *     `tuning` (null when off)
  * Resolves to a Model (runtime/backend.js). Rejects with UnsupportedModelError (a manifest this
  * runtime cannot run: format, kernels/limits.json's rules and features, runtime tensors), before any GPU work
  * when the manifest alone says so and before any shard is read when its runtime tensors do;
@@ -150,7 +148,7 @@ class Model {
   #embed;              // dispatches, made in build()
   #layers;
   #lmHead;
-  #tuned = [];         // every GEMV and GEMM dispatch's site (tuning.js tuneKernels), with its matmul { gemv, gemm }
+  #tuned = [];         // the sites of the dispatches tuning.js tunes (tuneKernels): GEMVs, split attentions, GEMMs
   #attentionWG;        // invocations of an attention workgroup, its tile of positions
   #split;              // { threshold, span } of decode attention split over the context (loadModel's attentionSplit)
   #tokenWords;         // a chunk's token ids, staged for writeBuffer
@@ -275,29 +273,39 @@ class Model {
     const attention = (file, window, constants) => this.#kernels.kernel(file, { constants: { WG: this.#attentionWG,
       ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
       WINDOW: window, ...constants } });
-    // a KV head's group of query heads in the fewest parts of at most `most` (QUERIES), as even as can be
+    // a KV head's group of query heads in parts of QUERIES (tuning.js queriesPerWorkgroup)
     const group = d.heads / d.kvHeads;
-    const partsOf = (most) => Math.ceil(group / most);
-    const queries = (most) => Math.ceil(group / partsOf(most));
-    const split = { SPLIT: this.#split.span, QUERIES: queries(SPLIT_QUERIES) };
+    const partsOf = (queries) => Math.ceil(group / queries);
     // attention_serial: an invocation per row, a workgroup one subgroup (the CPU's vector of lanes)
     const serialWG = this.#kernels.subgroupSize || SMALL_WG;
+    const serialQueries = queriesPerWorkgroup(group, SERIAL_QUERIES);
     const whole = this.attention === 'attention_serial'
-      ? { constants: { WG: serialWG, QUERIES: queries(SERIAL_QUERIES) }, bindings: {},
-        grid: (rows) => [d.kvHeads * partsOf(SERIAL_QUERIES), Math.ceil(rows / serialWG)] }
+      ? { constants: { WG: serialWG, QUERIES: serialQueries }, bindings: {},
+        grid: (rows) => [d.kvHeads * partsOf(serialQueries), Math.ceil(rows / serialWG)] }
       : { constants: {}, bindings: { partials: b.none }, grid: (rows) => [d.heads, rows] };
     const combine = await this.#kernels.kernel('attention_combine', { constants: { HEADS: d.heads, HEAD_DIM: d.headDim } });
+    // the decode split's tuned length: a site where the split runs there
+    const tunedEnd = Math.min(this.contextLength, TUNED_ATTENTION_POSITIONS);
     const attentionOf = async (layer, sliding) => {
       const resources = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer], out: b.attn };
       const window = sliding ? a.sliding_window : 0;
-      return {
+      // the decode split in a variant of tuning.js's space ({ queries }: QUERIES)
+      const split = async ({ queries }) => (await attention('attention', window, { SPLIT: this.#split.span, QUERIES: queries }))
+        .dispatch({ ...resources, partials: b.partials }, (splits) => [d.kvHeads * partsOf(queries), splits]);
+      const layerAttention = {
         window,
         whole: (await attention(this.attention, window, whole.constants)).dispatch({ ...resources, ...whole.bindings },
           whole.grid),
-        split: (await attention('attention', window, split)).dispatch({ ...resources, partials: b.partials },
-          (splits) => [d.kvHeads * partsOf(SPLIT_QUERIES), splits]),
+        split: await split(defaultAttentionVariant(group)),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };
+      const walked = window ? Math.min(tunedEnd, window) : tunedEnd;
+      if (walked > this.#split.threshold) {
+        this.#tuned.push({ kernel: 'attention', shape: { heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim, window },
+          files: ['attention'], dispatch: split, use: (dispatch) => { layerAttention.split = dispatch; },
+          timing: { uniform: { rows: 1, pos: tunedEnd - 1 }, count: Math.ceil(walked / this.#split.span) } });
+      }
+      return layerAttention;
     };
     // sandwich_norms: the projection is stored whole, then normalised and added to x by rms_norm_add
     const normAdd = a.sandwich_norms
@@ -402,25 +410,26 @@ class Model {
       gemm: chunks ? await gemm(defaultGemmVariant(this.gemm, limits)) : null,
     };
     const site = { shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme }, input: inputFile,
-      files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)], matmul };
-    this.#tuned.push({ ...site, kernel: 'gemv', rows: 1, dispatch: gemv });
-    if (chunks) this.#tuned.push({ ...site, kernel: 'gemm', file: this.gemm, rows: this.prefillChunk, dispatch: gemm });
+      files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
+    this.#tuned.push({ ...site, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, dispatch: gemv,
+      use: (dispatch) => { matmul.gemv = dispatch; } });
+    if (chunks) {
+      this.#tuned.push({ ...site, kernel: 'gemm', file: this.gemm, dispatch: gemm, use: (dispatch) => { matmul.gemm = dispatch; },
+        timing: { uniform: { rows: this.prefillChunk, pos: 0 }, count: this.prefillChunk } });
+    }
     return matmul;
   }
 
-  // Times tuning.js's GEMV and GEMM variants of this model's shapes on its device (or takes the
-  // choice its store kept) and runs the fastest from now on; `settings`: tuningSettings()'s,
-  // onProgress(loaded, total) in shapes. Sets `tuning` to tuneKernels's report. For loadModel,
-  // before any prefill (the timed dispatches write the activation buffers and the KV cache).
+  // Times tuning.js's variants of this model's shapes on its device (or takes the choice its store
+  // kept) and runs the fastest from now on; `settings`: tuningSettings()'s, onProgress(loaded,
+  // total) in shapes. Sets `tuning` to tuneKernels's report. For loadModel, before any prefill (the
+  // timed dispatches write the activation buffers and the KV cache).
   async tune(settings, onProgress) {
-    const setRows = (rows) => {
-      this.#uniform.set({ rows, pos: 0 });
+    const setUniform = (fields) => {
+      this.#uniform.set(fields);
       this.#uniform.write();
     };
-    const { dispatches, report } = await tuneKernels(this.gpu, this.#kernels, this.manifest, this.#tuned, settings,
-      setRows, onProgress);
-    for (const [site, dispatch] of dispatches) site.matmul[site.kernel] = dispatch;
-    this.tuning = report;
+    this.tuning = await tuneKernels(this.gpu, this.#kernels, this.manifest, this.#tuned, settings, setUniform, onProgress);
   }
 
   // The network over one chunk of `rows` tokens at positions end - rows ..= end - 1 (rows = 1:

@@ -6,8 +6,10 @@
 // budget cut short (a first load's pipelines compiling slowly: on a fresh H200 machine none was
 // timed within 2 s) is not kept, and the next load searches it again. Tuned: the decode
 // matrix-vector kernel (GEMV, kernels/gemv.wgsl), among the variants that run as many dispatches
-// per step as its default (sameDispatches), then the prefill matrix-matrix kernel's tiles (GEMM,
-// kernels/gemm_tiled.wgsl), timed on a whole prefill chunk (TUNED_KERNELS).
+// per step as its default (sameDispatches); a decode step's attention split over the context
+// (kernels/attention.wgsl: query heads per workgroup), timed at a long context; then the prefill
+// matrix-matrix kernel's tiles (GEMM, kernels/gemm_tiled.wgsl), timed on a whole prefill chunk
+// (TUNED_KERNELS).
 //
 // Timing: a candidate's dispatches of every site of its shape (the model's layers, each with its
 // own weights), run in turn in one compute pass (its steady state; the pass's fixed cost spread
@@ -93,6 +95,7 @@ export function isGemvVariant(variant) {
 }
 
 const GEMV_TALL = 8192;          // weights of this many rows and more get more rows per workgroup
+const GEMV_HEAD = 65536;         // ... and of this many (LM heads), on integer dots quantising in the GEMV, more still
 // q4g32 weights of this many values and more, in rows this long and longer, read their activations quantised before
 const GEMV_QUANTISED = { values: 12 << 20, cols: 2048 };
 
@@ -101,8 +104,12 @@ const GEMV_QUANTISED = { values: 12 << 20, cols: 2048 };
  * `scheme` without a tuned choice. On a device with WGSL's packed integer dot products, q4g32
  * weights of GEMV_QUANTISED values and more take the integer dots on activations quantised once
  * before them, 4 rows per workgroup; other tall q4g32 weights the integer dots quantising in each
- * workgroup, 16 rows (their activations serve that many rows); the rest the float path, 8 rows
- * for tall weights, else 4. Measured on one H200 (runtime_bench.js --profile, 2026-12-02): in
+ * workgroup, 8 rows (their activations serve that many rows), 16 for LM heads of GEMV_HEAD rows and
+ * more; the rest the float path, 8 rows for tall weights, else 4. The tuner's times on one H200
+ * (2026-12-02, runtime_bench --tune, 4 / 8 / 16 rows on those integer dots, µs per run): Qwen2-0.5B's
+ * gate/up 9728 x 896 9.0 / 9.2 / 12.6, its LM head 151936 x 896 100.6 / 66.9 / 49.4; Qwen2-1.5B's
+ * gate/up 17920 x 1536 at 8 / 16 rows 16.6 / 23.7 (run-ahead decode with 16 / tuned 484.6 / 537.5
+ * tok/s), its LM head 151936 x 1536 at 16 rows the fastest. Measured there (runtime_bench.js --profile): in
  * Qwen2-7B's decode step the output and down projections (56 dispatches) took 1223 us on floats
  * and 688 quantised before, the gate/up projections 1293 us quantising in each workgroup and 764
  * quantised before, plus 395 us for the 113 quantising dispatches (about 3.5 us each): the step
@@ -117,7 +124,8 @@ export function defaultGemvVariant(weightRows, cols, scheme, features) {
     return { rows: 4, dot: 'dot_q4g32_int16_quantised' };
   }
   if (weightRows < GEMV_TALL) return { rows: 4, dot: 'dot_float' };
-  return integer ? { rows: 16, dot: 'dot_q4g32_int16' } : { rows: 8, dot: 'dot_float' };
+  if (!integer) return { rows: 8, dot: 'dot_float' };
+  return { rows: weightRows < GEMV_HEAD ? 8 : 16, dot: 'dot_q4g32_int16' };
 }
 
 /** A GEMV variant in words, for reports: '16 rows, dot_q4g32_int16'. */
@@ -188,17 +196,61 @@ export function gemmVariantName({ WG, TILE_X }) {
   return TILE_X ? `${4 * TILE_X} slots by ${(8 * WG) / TILE_X} tokens` : `${WG} invocations`;
 }
 
+// --- the split attention's variant space ----------------------------------------------------------
+
+/**
+ * Query heads of a KV head's group of `group` per workgroup where each takes at most `most`: the
+ * group in the fewest parts of at most `most`, as even as can be (attention.wgsl's QUERIES; its
+ * workgroups per KV head are ceil(group / QUERIES)).
+ */
+export function queriesPerWorkgroup(group, most) {
+  return Math.ceil(group / Math.ceil(group / most));
+}
+
+// attention.wgsl's QUERIES tried for a decode step's split attention: at most 1, 2 or 4 query heads
+// per workgroup (a vec4's lanes at most).
+const SPLIT_QUERIES = [1, 2, 4];
+
+/** The split attention's variants for KV groups of `group` query heads: [{ queries }] (distinct QUERIES). */
+export function attentionVariants(group) {
+  const distinct = [...new Set(SPLIT_QUERIES.map((most) => queriesPerWorkgroup(group, most)))];
+  return distinct.map((queries) => ({ queries }));
+}
+
+/**
+ * The split attention's variant without a tuned choice: at most 2 query heads per workgroup. More
+ * read each K/V row fewer times but lengthen each workgroup's walk; GPU time of one layer's split
+ * attention on an H200 (issue 13; the heads of Qwen2-0.5B, Llama-3.2-1B, Qwen2-7B): one was
+ * fastest for head_dim 64 (Llama-3.2-1B at 4096 positions: 24 µs, 29 with two) but 30-55% slower
+ * than two for Qwen2-7B's 128 (4096: 35 against 27 µs; 16384: 136 against 88), four slower than
+ * two up to 4096 positions: two bound the worst case.
+ */
+export function defaultAttentionVariant(group) {
+  return { queries: queriesPerWorkgroup(group, 2) };
+}
+
+/** A split attention variant in words: '2 query heads a workgroup'. */
+export function attentionVariantName({ queries }) {
+  return `${queries} query head${queries === 1 ? '' : 's'} a workgroup`;
+}
+
 // --- the kernels tuned ------------------------------------------------------------------------------
 
 /**
  * The kernels tuned, in the order they are tuned (the budget spent on decode first), each:
- * `name(variant)`, the variant in words (unique in its space: the report's and the store's);
- * `default(site, gpu)`, a site's variant untuned; `candidates(site, gpu, spaces, fallback)`, the
- * variants tried (with the default); `files(site, variant)`, the WGSL files that variant of the
- * site composes besides the site's own (the cache key's). A site: tuneKernels's.
+ * `key(site)`, its shape in words (the sites of one key share a choice); `size(site)`, what orders
+ * its shapes (the largest timed first: if the budget runs out, they were); `name(variant)`, the
+ * variant in words (unique in its space: the report's and the store's); `default(site, gpu)`, a
+ * site's variant untuned; `candidates(site, gpu, spaces, fallback)`, the variants tried (with the
+ * default); `files(site, variant)`, the WGSL files that variant of the site composes besides the
+ * site's own (the cache key's). A site: tuneKernels's.
  */
+const matmulKey = ({ shape }) => `${shape.scheme} ${shape.rows}x${shape.cols}`;
+const matmulSize = ({ shape }) => shape.rows * shape.cols;
 export const TUNED_KERNELS = {
   gemv: {
+    key: matmulKey,
+    size: matmulSize,
     name: gemvVariantName,
     default: ({ shape }, gpu) => defaultGemvVariant(shape.rows, shape.cols, shape.scheme, gpu.features),
     candidates: ({ shape }, gpu, spaces, fallback) => spaces.gemv(shape.scheme, gpu.features)
@@ -209,7 +261,19 @@ export const TUNED_KERNELS = {
         ...(inputs.write ? [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write] : [])];
     },
   },
+  // a decode step's attention split over the context (attention.wgsl with SPLIT), timed at
+  // the site's long context; sites: shape { heads, kvHeads, headDim, window }
+  attention: {
+    key: ({ shape }) => `${shape.heads}/${shape.kvHeads} heads of ${shape.headDim}${shape.window ? `, window ${shape.window}` : ''}`,
+    size: ({ shape }) => shape.heads * shape.headDim,
+    name: attentionVariantName,
+    default: ({ shape }) => defaultAttentionVariant(shape.heads / shape.kvHeads),
+    candidates: ({ shape }, gpu, spaces) => spaces.attention(shape.heads / shape.kvHeads),
+    files: () => [],
+  },
   gemm: {
+    key: matmulKey,
+    size: matmulSize,
     name: gemmVariantName,
     default: ({ file }, gpu) => defaultGemmVariant(file, gpu.limits),
     candidates: ({ file }, gpu, spaces) => spaces.gemm(file, gpu.limits),
@@ -229,14 +293,15 @@ export const TUNED_KERNELS = {
  *   true: on, the choice cached in IndexedDB where there is one
  *   { store, budgetMs, spaces }: on; store: a TuningStore (null: no cache; default as for true);
  *     budgetMs (default TUNING_BUDGET_MS); spaces: { gemv(scheme, features) -> variants (default
- *     gemvVariants), gemm(file, limits) -> variants (default gemmVariants) }, either or both
+ *     gemvVariants), attention(group) -> variants (default attentionVariants), gemm(file, limits)
+ *     -> variants (default gemmVariants) }, any of them
  */
 export function tuningSettings(tune, gpu) {
   const browser = typeof indexedDB !== 'undefined';
   if (tune === false || (tune === undefined && (!browser || gpu.fallbackAdapter))) return null;
   const given = tune === true || tune === undefined ? {} : tune;
   const { store = browser ? new IndexedDBStore() : null, budgetMs = TUNING_BUDGET_MS, spaces = {} } = given;
-  return { store, budgetMs, spaces: { gemv: gemvVariants, gemm: gemmVariants, ...spaces } };
+  return { store, budgetMs, spaces: { gemv: gemvVariants, attention: attentionVariants, gemm: gemmVariants, ...spaces } };
 }
 
 // --- the tuner -------------------------------------------------------------------------------------
@@ -245,35 +310,35 @@ export function tuningSettings(tune, gpu) {
  * Chooses the variant of each distinct shape among a model's tuned dispatches on this device.
  * gpu: a device.js Gpu; kernels: its kernels.js Kernels (the sources' folder and preamble, for
  * the cache key); manifest: the model's manifest object; sites: the model's tuned dispatches, each
- *   { kernel: a key of TUNED_KERNELS, shape: { rows, cols, scheme } (the weight's rows, K and
- *     manifest scheme), file: the GEMM's file (a key of GEMMS; gemm sites), input: the matmul's
- *     input part ('in_plain' | 'in_norm', as gemvInputs takes it), files: the file names of its
- *     other parts (scheme, input, epilogue), rows: the chunk rows its timed runs are encoded for
- *     (1: a decode row; a GEMM's, the prefill chunk's), dispatch(variant) -> Promise<a kernels.js
- *     Dispatch of this site in that variant, its pipeline compiling> }
+ *   { kernel: a key of TUNED_KERNELS, shape (gemv, gemm: { rows, cols, scheme }: the weight's rows,
+ *     K and manifest scheme; attention: { heads, kvHeads, headDim, window }), file: the GEMM's file
+ *     (a key of GEMMS; gemm sites), input: the matmul's input part ('in_plain' | 'in_norm', as
+ *     gemvInputs takes it; gemv sites), files: the file names of its other parts, timing: { uniform:
+ *     { rows, pos } (the step uniform its timed runs need), count (what a run's Dispatch.encode takes:
+ *     chunk rows, or an attention's splits) }, dispatch(variant) -> Promise<a kernels.js Dispatch
+ *     of this site in that variant, its pipeline compiling>, use(dispatch): run that from now on }
  *   whose default variant is TUNED_KERNELS[kernel].default's (the dispatch they run now); sites of
- *   one kernel and shape (input and epilogue aside) share one choice, timed on all of them in turn
- *   with their own buffers (run before any prefill: what they write is scratch).
- * settings: tuningSettings()'s; setRows(rows): writes the step uniform for `rows` chunk rows at
- *   position 0 (called before a shape's timed passes); onProgress(loaded, total): shapes decided of all.
- * Resolves to { dispatches: Map site -> Dispatch of its chosen variant (compiled; only where that
- *   is not the default), report: { cached (every shape's choice came from the store), ms (time
- *   taken), warmUp (warmUp()'s, where a shape was timed), shapes: [{ key ('gemv q4g32 896x896'),
- *   default, chosen (variants' names), us: { [name]: GPU time per run, µs } }] } } (us is empty
- *   for a stored choice); shapes with a single
- *   candidate are left out. The store keeps the choices of the shapes timed to the end, with those
- *   it held. Never rejects: a variant that fails is skipped, a store that fails is no store (with a
- *   console warning); a lost device shows at the model's next use.
+ *   one kernel and key share one choice, timed on all of them in turn with their own buffers (run
+ *   before any prefill: what they write is scratch).
+ * settings: tuningSettings()'s; setUniform({ rows, pos }): writes the step uniform (called before a
+ *   shape's timed passes); onProgress(loaded, total): shapes decided of all.
+ * Resolves to the report: { cached (every shape's choice came from the store), ms (time taken),
+ *   warmUp (warmUp()'s, where a shape was timed), shapes: [{ key ('gemv q4g32 896x896'), default,
+ *   chosen (variants' names), us: { [name]: GPU time per run, µs } }] } (us is empty for a stored
+ *   choice); shapes with a single candidate are left out. Each site whose chosen variant is not its
+ *   default has been given it (use). The store keeps the choices of the shapes timed to the end,
+ *   with those it held. Never rejects: a variant that fails is skipped, a store that fails is no
+ *   store (with a console warning); a lost device shows at the model's next use.
  */
-export async function tuneKernels(gpu, kernels, manifest, sites, { store, budgetMs, spaces }, setRows, onProgress = () => {}) {
+export async function tuneKernels(gpu, kernels, manifest, sites, { store, budgetMs, spaces }, setUniform, onProgress = () => {}) {
   const started = performance.now();
   const order = Object.keys(TUNED_KERNELS);
   let shapes = [];
   for (const site of sites) {
-    const key = `${site.kernel} ${site.shape.scheme} ${site.shape.rows}x${site.shape.cols}`;
+    const tuned = TUNED_KERNELS[site.kernel];
+    const key = `${site.kernel} ${tuned.key(site)}`;
     let entry = shapes.find((shape) => shape.key === key);
     if (!entry) {
-      const tuned = TUNED_KERNELS[site.kernel];
       const fallback = tuned.default(site, gpu);
       const candidates = tuned.candidates(site, gpu, spaces, fallback);
       const name = tuned.name(fallback);
@@ -284,10 +349,10 @@ export async function tuneKernels(gpu, kernels, manifest, sites, { store, budget
     entry.sites.push(site);
   }
   shapes = shapes.filter((shape) => shape.variants.length > 1);
-  // kernel by kernel (TUNED_KERNELS's order: decode first), the shapes that read the most weight
-  // bytes first: if the budget runs out, they were timed
-  const bytes = (shape) => shape.sites.length * shape.sites[0].shape.rows * shape.sites[0].shape.cols;
-  shapes.sort((a, b) => bytes(b) - bytes(a));
+  // kernel by kernel (TUNED_KERNELS's order: decode first), the largest shapes first: if the
+  // budget runs out, they were timed
+  const size = (shape) => shape.sites.length * shape.tuned.size(shape.sites[0]);
+  shapes.sort((a, b) => size(b) - size(a));
   const storeKey = store && await attempt('name the tuned kernel choice', () => cacheKey(gpu, kernels, manifest, shapes));
   // the choices of the shapes a search timed to its end before: { [shape key]: variant name }
   const kept = storeKey && await attempt('read the tuned kernel choice', () => store.get(storeKey));
@@ -307,13 +372,14 @@ export async function tuneKernels(gpu, kernels, manifest, sites, { store, budget
       if (Object.hasOwn(record, shape.key)) {
         chosen.set(shape, named(record[shape.key]) ?? shape.default);
       } else {
-        setRows(shape.sites[0].rows);
+        const { uniform, count } = shape.sites[0].timing;
+        setUniform(uniform);
         if (!warmed) {
-          report.warmUp = await warmUp(gpu, shape.trials[0], shape.sites[0].rows, Math.min(deadline, performance.now() + WARM_UP_MS));
+          report.warmUp = await warmUp(gpu, shape.trials[0], count, Math.min(deadline, performance.now() + WARM_UP_MS));
           warmed = true;
         }
         const slotEnd = performance.now() + (deadline - performance.now()) / (shapes.length - report.shapes.length);
-        const timed = await timeShape(gpu, shape.trials, shape.sites[0].rows, slotEnd);
+        const timed = await timeShape(gpu, shape.trials, count, slotEnd);
         us = timed.us;
         chosen.set(shape, named(timed.chosen) ?? shape.default);
         // a search the budget cut short is not kept: a later load searches that shape again
@@ -328,18 +394,17 @@ export async function tuneKernels(gpu, kernels, manifest, sites, { store, budget
     }
   }
   if (storeKey && timedToEnd > 0) await attempt('keep the tuned kernel choice', () => store.set(storeKey, record));
-  const dispatches = new Map();
   for (const shape of shapes) {
     const variant = chosen.get(shape);
     if (variant === shape.default) continue;
     const timed = await shape.trials?.find((trial) => trial.variant === variant)?.dispatch;
     for (const [j, site] of shape.sites.entries()) {
       const dispatch = timed?.[j] ?? await (await madeDispatch(gpu, () => site.dispatch(variant))).compiled;
-      if (dispatch) dispatches.set(site, dispatch);  // else that site keeps its default
+      if (dispatch) site.use(dispatch);  // else that site keeps its default
     }
   }
   report.ms = performance.now() - started;
-  return { dispatches, report };
+  return report;
 }
 
 // Sets each of `shapes`' trials: [{ variant, name, dispatch: Promise<Dispatch[] | null> (its
@@ -369,18 +434,18 @@ async function compileTrials(gpu, shapes, deadline) {
 // GEMVs, bound by latency rather than bandwidth, ran as fast at once). Timed then, a search favours
 // the candidates timed last, and it timed every GEMV of Qwen2-7B 3-4x slower than decode runs it.
 // So before the first timed pass, passes of `trial`'s runs (a shape's default: tuneKernels's
-// trials, encoded for `rows` chunk rows) of about WARM_UP_PASS_MS, until none has been faster
+// trials, encoded with `count`: its site's timing.count) of about WARM_UP_PASS_MS, until none has been faster
 // than the fastest for WARM_UP_STEADY_MS (longer than a step) or `until` (performance.now() ms).
 // Returns { ms, passes, first, last } (µs per run of the first and last pass, the empty pass's
 // cost included), or null where nothing ran.
-async function warmUp(gpu, trial, rows, until) {
+async function warmUp(gpu, trial, count, until) {
   const started = performance.now();
   const dispatches = trial ? await beforeDeadline(trial.dispatch, until) : null;
   if (!dispatches || dispatches === TIMED_OUT) return null;
   const perRun = [];
   let [repeats, fastest, fastestAt] = [dispatches.length, Infinity, started];
   while (performance.now() - fastestAt < WARM_UP_STEADY_MS && performance.now() < until) {
-    const us = await beforeDeadline(timePass(gpu, dispatches, repeats, rows).catch(() => null), until);
+    const us = await beforeDeadline(timePass(gpu, dispatches, repeats, count).catch(() => null), until);
     if (typeof us !== 'number') break;
     perRun.push(us / repeats);
     if (us / repeats < fastest * (1 - MARGIN)) [fastest, fastestAt] = [us / repeats, performance.now()];
@@ -392,13 +457,13 @@ async function warmUp(gpu, trial, rows, until) {
 // The chosen variant's name of a shape and each candidate's time (µs per run { [name]: µs }), and
 // whether every candidate that compiled was timed (`complete`: false where the slot ended first),
 // from `trials` ([{ variant, name, dispatch: Promise<Dispatch[] | null> }]: the dispatches of
-// every site of the shape, the default first), encoded for `rows` chunk rows, until `slotEnd`
+// every site of the shape, the default first), encoded with `count` (the sites' timing.count), until `slotEnd`
 // (performance.now() ms): an empty pass (what a pass costs besides its runs: the wall clock's
 // submit and wait) and the default's passes size the repeats, then every candidate that compiled
 // runs ROUNDS passes, the candidates taking turns; one the device reports an error for is dropped.
 // A run's time is (its pass's time - the empty pass's) / repeats. `chosen` is undefined where the
 // default itself could not be timed.
-async function timeShape(gpu, trials = [], rows, slotEnd) {
+async function timeShape(gpu, trials = [], count, slotEnd) {
   const best = new Map(); // name -> fastest µs per run
   const fallback = trials[0]?.name;
   const cut = () => ({ ...pick(best, fallback), complete: false });
@@ -409,7 +474,7 @@ async function timeShape(gpu, trials = [], rows, slotEnd) {
   const fastestPass = async (dispatch, repeats) => {
     let fastest = Infinity;
     for (let i = 0; i < 2; i++) {
-      const us = await beforeDeadline(timePass(gpu, dispatch, repeats, rows).catch(() => null), slotEnd);
+      const us = await beforeDeadline(timePass(gpu, dispatch, repeats, count).catch(() => null), slotEnd);
       if (typeof us !== 'number') return null;
       fastest = Math.min(fastest, us);
     }
@@ -431,7 +496,7 @@ async function timeShape(gpu, trials = [], rows, slotEnd) {
       const dispatch = await beforeDeadline(made, slotEnd);
       if (dispatch === TIMED_OUT) return cut();
       if (!dispatch || failed.has(name)) continue;
-      const us = await beforeDeadline(timePass(gpu, dispatch, repeats, rows).catch(() => null), slotEnd);
+      const us = await beforeDeadline(timePass(gpu, dispatch, repeats, count).catch(() => null), slotEnd);
       if (us === TIMED_OUT) return cut();
       if (us === null) failed.add(name);
       else best.set(name, Math.min(best.get(name) ?? Infinity, Math.max(0, us - empty) / repeats));
@@ -477,9 +542,9 @@ async function madeDispatch(gpu, make) {
 }
 
 // Time (µs) of one compute pass of `repeats` runs of `dispatches` in turn (kernels.js Dispatches,
-// encoded for `rows` chunk rows): GPU timestamps where the device has 'timestamp-query', else the
+// each encoded with `count`: chunk rows, or an attention's splits): GPU timestamps where the device has 'timestamp-query', else the
 // wall clock from submit to onSubmittedWorkDone. Rejects when the device reports an error for it.
-async function timePass(gpu, dispatches, repeats, rows) {
+async function timePass(gpu, dispatches, repeats, count) {
   const { device } = gpu;
   const timestamps = device.features.has('timestamp-query');
   const querySet = timestamps ? device.createQuerySet({ label: 'tuning', type: 'timestamp', count: 2 }) : null;
@@ -492,7 +557,7 @@ async function timePass(gpu, dispatches, repeats, rows) {
     const encoder = device.createCommandEncoder({ label: 'tuning' });
     const pass = encoder.beginComputePass(timestamps
       ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    for (let i = 0; i < repeats; i++) dispatches[i % dispatches.length].encode(pass, rows);
+    for (let i = 0; i < repeats; i++) dispatches[i % dispatches.length].encode(pass, count);
     pass.end();
     if (timestamps) {
       encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);

@@ -15,7 +15,8 @@ import { greedy } from './helpers/decoding.js';
 import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import {
-  GEMV_DOTS, defaultGemvVariant, gemmVariantName, gemmVariants, gemvVariantName, gemvVariants, tuningSettings, TUNING_BUDGET_MS,
+  GEMV_DOTS, attentionVariantName, attentionVariants, defaultGemvVariant, gemmVariantName, gemmVariants, gemvVariantName,
+  gemvVariants, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
 } from '../../runtime/webgpu/tuning.js';
 
 const BUDGET_MS = 20000;  // ample: these tests check what a search finds, the last one that it ends in time
@@ -36,10 +37,11 @@ describe('the GEMV variant space', () => {
   });
 
   test('the default (the rules measured on an H200) is in the space of every weight', () => {
-    // Qwen2-0.5B's QKV projection: floats; its gate/up (8.5 Mi values): int16 quantised in the GEMV;
+    // Qwen2-0.5B's QKV projection: floats; its gate/up (8.5 Mi values) and LM head: int16 quantised in the GEMV;
     // Qwen2-7B's down and gate/up: int16 quantised before
     assert.deepEqual(defaultGemvVariant(1152, 896, 'q4g32', withDots), { rows: 4, dot: 'dot_float' });
-    assert.deepEqual(defaultGemvVariant(9728, 896, 'q4g32', withDots), { rows: 16, dot: 'dot_q4g32_int16' });
+    assert.deepEqual(defaultGemvVariant(9728, 896, 'q4g32', withDots), { rows: 8, dot: 'dot_q4g32_int16' });
+    assert.deepEqual(defaultGemvVariant(151936, 896, 'q4g32', withDots), { rows: 16, dot: 'dot_q4g32_int16' });
     assert.deepEqual(defaultGemvVariant(3584, 18944, 'q4g32', withDots), { rows: 4, dot: 'dot_q4g32_int16_quantised' });
     assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', withDots), { rows: 4, dot: 'dot_q4g32_int16_quantised' });
     assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', floatOnly), { rows: 8, dot: 'dot_float' });
@@ -54,16 +56,26 @@ describe('the GEMV variant space', () => {
     }
   });
 
+  test('the split attention: 1, 2 or 4 query heads of a KV group per workgroup at most, as even as can be', () => {
+    const queries = (group) => attentionVariants(group).map(({ queries: q }) => q);
+    assert.deepEqual(queries(7), [1, 2, 4]);  // 7 heads: 7 parts of 1, 4 of at most 2 (2, 2, 2, 1), 2 of at most 4 (4, 3)
+    assert.deepEqual(queries(6), [1, 2, 3]);  // at most 4: two parts of 3
+    assert.deepEqual(queries(2), [1, 2]);
+    assert.deepEqual(queries(1), [1]);
+    assert.equal(queriesPerWorkgroup(14, 4), 4);
+    assert.equal(attentionVariantName({ queries: 1 }), '1 query head a workgroup');
+  });
+
   test('the loadModel option: off by default in Node, where nothing keeps the choice', async () => {
     const gpu = { fallbackAdapter: false };
     assert.equal(tuningSettings(undefined, gpu), null);
     assert.equal(tuningSettings(false, gpu), null);
-    const spaces = { gemv: gemvVariants, gemm: gemmVariants };
+    const spaces = { gemv: gemvVariants, attention: attentionVariants, gemm: gemmVariants };
     assert.deepEqual(tuningSettings(true, gpu), { store: null, budgetMs: TUNING_BUDGET_MS, spaces });
     const store = new Map();
     assert.deepEqual(tuningSettings({ store, budgetMs: 5 }, gpu), { store, budgetMs: 5, spaces });
     const gemv = () => [];
-    assert.deepEqual(tuningSettings({ spaces: { gemv } }, gpu).spaces, { gemv, gemm: gemmVariants });
+    assert.deepEqual(tuningSettings({ spaces: { gemv } }, gpu).spaces, { gemv, attention: attentionVariants, gemm: gemmVariants });
   });
 });
 
@@ -82,7 +94,7 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
     return [candidates[0], candidates.at(-1)];
   };
   // the GEMV spaces alone (GPUs' prefill matmul, gemm_tiled.wgsl, has variants to tune too)
-  const gemvOnly = (gemv) => ({ gemv, gemm: () => [] });
+  const gemvOnly = (gemv) => ({ gemv, attention: () => [], gemm: () => [] });
   const store = recordingStore();
   let untuned;
   before(async () => {
@@ -145,7 +157,7 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
   test('tunes the prefill matmul\'s tiles per GEMM shape; a stored choice of other tiles prefills the same', async () => {
     const gemmShapes = SHAPES.slice(0, 4).map((key) => key.replace('gemv', 'gemm'));  // the LM head runs one row: no GEMM
     const twoTiles = (file, limits) => [gemmVariants(file, limits)[0], gemmVariants(file, limits).at(-1)];
-    const spaces = { gemv: () => [], gemm: twoTiles };
+    const spaces = { gemv: () => [], attention: () => [], gemm: twoTiles };
     const kept = recordingStore();
     // (timed on chunks of 64 rows: a CPU adapter runs gemm_tiled's barriers slowly)
     const model = await load({ gemm: 'gemm_tiled', prefillChunk: 64, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
@@ -173,6 +185,37 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
       assert.equal(later.tuning.cached, true);
       assert.deepEqual(kept.asked.at(-1), ['get', key]);
       assert.ok(later.tuning.shapes.every((shape) => shape.chosen === names.at(-1)), 'the stored tiles were taken');
+      assert.deepEqual(await greedy(later, llama.prompt_ids, llama.greedy_ids.length), llama.greedy_ids);
+    } finally {
+      await later.destroy();
+    }
+  });
+
+  // a decode step's attention split over the context, forced at short lengths (the GPUs' threshold
+  // is 512 positions, past tiny-llama's context here), timed at its whole context of 256
+  // positions: 16 splits of 16; tiny-llama's KV groups of 2 query heads: 2 (the default) or 1 per workgroup
+  test('tunes the split attention per head shape; a stored choice of the other variant decodes the same', async () => {
+    const attentionSplit = { threshold: 8, span: 16 };
+    const spaces = { gemv: () => [], gemm: () => [] };
+    const kept = recordingStore();
+    const names = attentionVariants(2).map(attentionVariantName);
+    const model = await load({ attentionSplit, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
+    try {
+      const { tuning } = model;
+      assert.deepEqual(tuning.shapes.map((shape) => shape.key), ['attention 4/2 heads of 16']);
+      const [shape] = tuning.shapes;
+      assert.equal(shape.default, '2 query heads a workgroup');
+      assert.deepEqual(Object.keys(shape.us).sort(), [...names].sort());
+      assert.ok(shape.us[shape.chosen] === Math.min(...Object.values(shape.us)) || shape.chosen === shape.default);
+    } finally {
+      await model.destroy();
+    }
+    const [[key, record]] = kept.entries();
+    record['attention 4/2 heads of 16'] = '1 query head a workgroup';
+    const later = await load({ attentionSplit, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
+    try {
+      assert.deepEqual(kept.asked.at(-1), ['get', key]);
+      assert.equal(later.tuning.shapes[0].chosen, '1 query head a workgroup');
       assert.deepEqual(await greedy(later, llama.prompt_ids, llama.greedy_ids.length), llama.greedy_ids);
     } finally {
       await later.destroy();
