@@ -15,8 +15,9 @@
 // own weights), run in turn in one compute pass (its steady state; the pass's fixed cost spread
 // thin; the weights streamed from memory as in a decode step, not from a cache that holds one
 // layer's: on an H200, timing one site's dispatch again and again picked variants that made
-// Qwen2-7B's decode 12% slower), measured with GPU timestamps where the device has 'timestamp-query', else by
-// the wall clock from submit to onSubmittedWorkDone. A variant that goes wrong (its pipeline does
+// Qwen2-7B's decode 12% slower), once the GPU has warmed up (warmUp: its clocks start low after a
+// load), measured with GPU timestamps where the device has 'timestamp-query', else by the wall
+// clock from submit to onSubmittedWorkDone. A variant that goes wrong (its pipeline does
 // not compile, the device reports an error for it, its timing is not done within the budget) is
 // dropped; at worst every shape keeps its default variant.
 
