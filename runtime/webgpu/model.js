@@ -296,7 +296,7 @@ class Model {
         window,
         whole: (await attention(this.attention, window, whole.constants)).dispatch({ ...resources, ...whole.bindings },
           whole.grid),
-        split: await split(defaultAttentionVariant(group)),
+        split: await split(defaultAttentionVariant(group, d.headDim)),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };
       const walked = window ? Math.min(tunedEnd, window) : tunedEnd;

@@ -219,15 +219,15 @@ export function attentionVariants(group) {
 }
 
 /**
- * The split attention's variant without a tuned choice: at most 2 query heads per workgroup. More
- * read each K/V row fewer times but lengthen each workgroup's walk; GPU time of one layer's split
- * attention on an H200 (issue 13; the heads of Qwen2-0.5B, Llama-3.2-1B, Qwen2-7B): one was
- * fastest for head_dim 64 (Llama-3.2-1B at 4096 positions: 24 µs, 29 with two) but 30-55% slower
- * than two for Qwen2-7B's 128 (4096: 35 against 27 µs; 16384: 136 against 88), four slower than
- * two up to 4096 positions: two bound the worst case.
+ * The split attention's variant without a tuned choice, for KV groups of `group` query heads of
+ * `headDim`: at most 1 query head per workgroup for head_dim 64 and less, else at most 2. More read
+ * each K/V row fewer times but lengthen each workgroup's walk. GPU time of one layer's split
+ * attention on an H200 at 4096 positions (issue 13; 1 / 2 / 4 query heads at most): Llama-3.2-1B
+ * (head_dim 64) 24 / 29 / - µs, Qwen2-0.5B (64) 12.3 / 14.9 / 18.7 (2026-12-02, the tuner's), Qwen2-7B
+ * (128) 28.6 / 22.1 / 34.6 (16384 positions: 136 / 88 with 1 / 2).
  */
-export function defaultAttentionVariant(group) {
-  return { queries: queriesPerWorkgroup(group, 2) };
+export function defaultAttentionVariant(group, headDim) {
+  return { queries: queriesPerWorkgroup(group, headDim <= 64 ? 1 : 2) };
 }
 
 /** A split attention variant in words: '2 query heads a workgroup'. */
@@ -268,7 +268,7 @@ export const TUNED_KERNELS = {
     key: ({ shape }) => `${shape.heads}/${shape.kvHeads} heads of ${shape.headDim}${shape.window ? `, window ${shape.window}` : ''}`,
     size: ({ shape }) => shape.heads * shape.headDim,
     name: attentionVariantName,
-    default: ({ shape }) => defaultAttentionVariant(shape.heads / shape.kvHeads),
+    default: ({ shape }) => defaultAttentionVariant(shape.heads / shape.kvHeads, shape.headDim),
     candidates: ({ shape }, gpu, spaces) => spaces.attention(shape.heads / shape.kvHeads),
     files: () => [],
   },

@@ -15,8 +15,8 @@ import { greedy } from './helpers/decoding.js';
 import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import {
-  GEMV_DOTS, attentionVariantName, attentionVariants, defaultGemvVariant, gemmVariantName, gemmVariants, gemvVariantName,
-  gemvVariants, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
+  GEMV_DOTS, attentionVariantName, attentionVariants, defaultAttentionVariant, defaultGemvVariant, gemmVariantName,
+  gemmVariants, gemvVariantName, gemvVariants, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
 } from '../../runtime/webgpu/tuning.js';
 
 const BUDGET_MS = 20000;  // ample: these tests check what a search finds, the last one that it ends in time
@@ -64,6 +64,10 @@ describe('the GEMV variant space', () => {
     assert.deepEqual(queries(1), [1]);
     assert.equal(queriesPerWorkgroup(14, 4), 4);
     assert.equal(attentionVariantName({ queries: 1 }), '1 query head a workgroup');
+    // the default: at most 1 for head_dim 64 and less, else at most 2
+    assert.deepEqual(defaultAttentionVariant(7, 64), { queries: 1 });
+    assert.deepEqual(defaultAttentionVariant(7, 128), { queries: 2 });
+    assert.deepEqual(defaultAttentionVariant(1, 128), { queries: 1 });
   });
 
   test('the loadModel option: off by default in Node, where nothing keeps the choice', async () => {
@@ -193,7 +197,8 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
 
   // a decode step's attention split over the context, forced at short lengths (the GPUs' threshold
   // is 512 positions, past tiny-llama's context here), timed at its whole context of 256
-  // positions: 16 splits of 16; tiny-llama's KV groups of 2 query heads: 2 (the default) or 1 per workgroup
+  // positions: 16 splits of 16; tiny-llama's KV groups of 2 query heads of 16: 1 (the default for
+  // head_dim 64 and less) or 2 per workgroup
   test('tunes the split attention per head shape; a stored choice of the other variant decodes the same', async () => {
     const attentionSplit = { threshold: 8, span: 16 };
     const spaces = { gemv: () => [], gemm: () => [] };
@@ -204,18 +209,18 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
       const { tuning } = model;
       assert.deepEqual(tuning.shapes.map((shape) => shape.key), ['attention 4/2 heads of 16']);
       const [shape] = tuning.shapes;
-      assert.equal(shape.default, '2 query heads a workgroup');
+      assert.equal(shape.default, '1 query head a workgroup');
       assert.deepEqual(Object.keys(shape.us).sort(), [...names].sort());
       assert.ok(shape.us[shape.chosen] === Math.min(...Object.values(shape.us)) || shape.chosen === shape.default);
     } finally {
       await model.destroy();
     }
     const [[key, record]] = kept.entries();
-    record['attention 4/2 heads of 16'] = '1 query head a workgroup';
+    record['attention 4/2 heads of 16'] = '2 query heads a workgroup';
     const later = await load({ attentionSplit, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
     try {
       assert.deepEqual(kept.asked.at(-1), ['get', key]);
-      assert.equal(later.tuning.shapes[0].chosen, '1 query head a workgroup');
+      assert.equal(later.tuning.shapes[0].chosen, '2 query heads a workgroup');
       assert.deepEqual(await greedy(later, llama.prompt_ids, llama.greedy_ids.length), llama.greedy_ids);
     } finally {
       await later.destroy();
