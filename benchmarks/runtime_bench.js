@@ -19,7 +19,7 @@
 //              timestamp queries; the host time to encode the step as a bare replay of its calls;
 //              the sampler's kernels for greedy, top-k and top-p draws, 16 steps each)
 //            --prefill-chunk N (rows per prefill submit, loadModel's prefillChunk; default the adapter's)
-//            --tune (load with the GEMV and GEMM variants tuned on this device, runtime/webgpu/tuning.js:
+//            --tune (load with the GEMV, split attention and GEMM variants tuned on this device, runtime/webgpu/tuning.js:
 //              per distinct shape the default's and the chosen variant's GPU time; prefill at --prompts
 //              and greedy decode run ahead against a model loaded with the default variants, alternating)
 //            --schema FILE (also greedy decode under that JSON Schema's token masks: grammar.js on
@@ -368,7 +368,7 @@ async function runAheadAgainstPlain(model, token, label, tokens, options) {
   return { plain, ahead };
 }
 
-// --tune: what the tuner chose per distinct GEMV and GEMM shape (`tuned`: a model loaded with
+// --tune: what the tuner chose per distinct GEMV, split attention and GEMM shape (`tuned`: a model loaded with
 // tuning), with the default's and the chosen variant's GPU time per run, each the fastest of its
 // timed passes; then prefill of each of `lengths` tokens and greedy decode run ahead (the engine's
 // way), the tuned model against one that loadDefault() loads with the default variants, in
@@ -387,37 +387,40 @@ async function tunedAgainstDefault(tuned, loadDefault, prompt, lengths) {
         .map(([name, time]) => `${name} ${time.toFixed(1)}`).join(', ') || 'none'}`);
   }
   const untuned = await loadDefault();
-  const models = { default: untuned, tuned };
-  for (const n of lengths) {
-    const seconds = { default: Infinity, tuned: Infinity };  // the fastest round's
-    for (let round = -1; round < ROUNDS; round++) {  // (round -1: a warm-up, the buffers' first use)
-      for (const [name, model] of Object.entries(models)) {
-        model.truncate(0);
-        const start = performance.now();
-        await model.prefill(prompt(n));
-        await model.sample({ temperature: 0 });  // (waits for the prefill to finish on the GPU)
-        if (round >= 0) seconds[name] = Math.min(seconds[name], (performance.now() - start) / 1000);
+  try {
+    const models = { default: untuned, tuned };
+    for (const n of lengths.filter((length) => length + 1 <= tuned.contextLength)) {  // (as main()'s prefills)
+      const seconds = { default: Infinity, tuned: Infinity };  // the fastest round's
+      for (let round = -1; round < ROUNDS; round++) {  // (round -1: a warm-up, the buffers' first use)
+        for (const [name, model] of Object.entries(models)) {
+          model.truncate(0);
+          const start = performance.now();
+          await model.prefill(prompt(n));
+          await model.sample({ temperature: 0 });  // (waits for the prefill to finish on the GPU)
+          if (round >= 0) seconds[name] = Math.min(seconds[name], (performance.now() - start) / 1000);
+        }
       }
+      const rate = (name) => n / seconds[name];
+      console.log(`prefill ${n} tokens, the fastest of ${ROUNDS} alternating rounds: default variants ${rate('default').toFixed(0)} `
+        + `tok/s, tuned ${rate('tuned').toFixed(0)} tok/s (x${(rate('tuned') / rate('default')).toFixed(2)})`);
     }
-    const rate = (name) => n / seconds[name];
-    console.log(`prefill ${n} tokens, the fastest of ${ROUNDS} alternating rounds: default variants ${rate('default').toFixed(0)} `
-      + `tok/s, tuned ${rate('tuned').toFixed(0)} tok/s (x${(rate('tuned') / rate('default')).toFixed(2)})`);
+    const greedy = () => ({ temperature: 0 });
+    const steps = Number(args.decode);
+    const first = new Map();
+    for (const model of [untuned, tuned]) {
+      model.truncate(0);
+      await model.prefill(prompt(16));
+      model.resetPenalties(prompt(16));
+      first.set(model, (await decodeRun(model, 'ahead', (await model.sample(greedy())).token, 8, greedy)).token); // warm-up
+    }
+    const seconds = await alternatingRounds({ default: { model: untuned, mode: 'ahead' }, tuned: { model: tuned, mode: 'ahead' } },
+      first, steps, greedy);
+    const rate = (name) => steps / seconds[name];
+    console.log(`greedy decode run ahead, ${steps} tokens each in ${ROUNDS} alternating rounds: default variants `
+      + `${rate('default').toFixed(1)} tok/s, tuned ${rate('tuned').toFixed(1)} tok/s (x${(rate('tuned') / rate('default')).toFixed(2)})`);
+  } finally {
+    await untuned.destroy();
   }
-  const greedy = () => ({ temperature: 0 });
-  const steps = Number(args.decode);
-  const first = new Map();
-  for (const model of [untuned, tuned]) {
-    model.truncate(0);
-    await model.prefill(prompt(16));
-    model.resetPenalties(prompt(16));
-    first.set(model, (await decodeRun(model, 'ahead', (await model.sample(greedy())).token, 8, greedy)).token); // warm-up
-  }
-  const seconds = await alternatingRounds({ default: { model: untuned, mode: 'ahead' }, tuned: { model: tuned, mode: 'ahead' } },
-    first, steps, greedy);
-  const rate = (name) => steps / seconds[name];
-  console.log(`greedy decode run ahead, ${steps} tokens each in ${ROUNDS} alternating rounds: default variants `
-    + `${rate('default').toFixed(1)} tok/s, tuned ${rate('tuned').toFixed(1)} tok/s (x${(rate('tuned') / rate('default')).toFixed(2)})`);
-  await untuned.destroy();
 }
 
 // --context: greedy decode of `steps` tokens run ahead (the engine's way) from each context of

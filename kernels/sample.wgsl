@@ -35,6 +35,8 @@ var<workgroup> drawn_span: u32;
 var<workgroup> span_share: f32;
 var<workgroup> list_ends: array<u32, GROUPS>;  // where each span's list ends in the whole one
 var<workgroup> span_weights: array<f32, GROUPS>;  // draw(): each span's kept weight
+// (list_ends, span_weights and listed: 8 GROUPS + 8 WG bytes of workgroup memory beside the
+// reductions'; with sampler.js's spans of 2048 ids, 1 KiB for a vocabulary of 256K)
 // the first WG entries of the whole list, (key, weight bits): threshold_among's walk reads every
 // entry in every invocation, from storage 37 us for top-k 40 on an H200 (Qwen2-0.5B)
 var<workgroup> listed: array<vec2<u32>, WG>;
@@ -213,11 +215,11 @@ fn draw(kept: u32, top_score: f32, lid: u32) -> u32 {
   let run_length = (SPAN + WG - 1u) / WG;
   let first = span * SPAN + lid * run_length;
   let count = min(select(0u, SPAN - lid * run_length, lid * run_length < SPAN), run_length);
-  var run = 0.0;
-  for (var i = 0u; i < count; i++) { run += kept_weight(first + i, kept, top_score); }
-  let sums_in_span = prefix_sum(run, lid);
+  var run_weight = 0.0;
+  for (var i = 0u; i < count; i++) { run_weight += kept_weight(first + i, kept, top_score); }
+  let sums_in_span = prefix_sum(run_weight, lid);
   let goal_in_span = share * workgroupUniformLoad(&prefix_total);
-  if (run > 0.0 && sums_in_span.x <= goal_in_span && goal_in_span < sums_in_span.y) {
+  if (run_weight > 0.0 && sums_in_span.x <= goal_in_span && goal_in_span < sums_in_span.y) {
     var passed = sums_in_span.x;
     for (var i = 0u; i < count; i++) {
       let weight = kept_weight(first + i, kept, top_score);

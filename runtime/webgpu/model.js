@@ -269,7 +269,8 @@ class Model {
       WG: Math.min(SMALL_WG, d.headDim / 2, d.headDim & -d.headDim),
       QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
-    // a sliding layer's window (sliding_window, layer_types); `split`: SPLIT and QUERIES, or none
+    // a sliding layer's window (sliding_window, layer_types); `constants`: the file's own (SPLIT and
+    // QUERIES for a decode step's split, attention_serial's WG and QUERIES)
     const attention = (file, window, constants) => this.#kernels.kernel(file, { constants: { WG: this.#attentionWG,
       ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
       WINDOW: window, ...constants } });
@@ -414,8 +415,10 @@ class Model {
     this.#tuned.push({ ...site, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, dispatch: gemv,
       use: (dispatch) => { matmul.gemv = dispatch; } });
     if (chunks) {
+      // timed on a whole chunk, within the context (a smaller maxContext holds fewer rows)
+      const rows = Math.min(this.prefillChunk, this.contextLength);
       this.#tuned.push({ ...site, kernel: 'gemm', file: this.gemm, dispatch: gemm, use: (dispatch) => { matmul.gemm = dispatch; },
-        timing: { uniform: { rows: this.prefillChunk, pos: 0 }, count: this.prefillChunk } });
+        timing: { uniform: { rows, pos: 0 }, count: rows } });
     }
     return matmul;
   }

@@ -4,7 +4,7 @@
 // fastest variant of each shape is kept, and the choice is cached per adapter, model and kernel
 // source (IndexedDB in browsers), so that later loads skip the search. A shape whose search the
 // budget cut short (a first load's pipelines compiling slowly: on a fresh H200 machine none was
-// timed within 2 s) is not kept, and the next load searches it again. Tuned: the decode
+// timed within the 2 s budget of then) is not kept, and the next load searches it again. Tuned: the decode
 // matrix-vector kernel (GEMV, kernels/gemv.wgsl), among the variants that run as many dispatches
 // per step as its default (sameDispatches); a decode step's attention split over the context
 // (kernels/attention.wgsl: query heads per workgroup), timed at a long context; then the prefill
@@ -15,11 +15,13 @@
 // own weights), run in turn in one compute pass (its steady state; the pass's fixed cost spread
 // thin; the weights streamed from memory as in a decode step, not from a cache that holds one
 // layer's: on an H200, timing one site's dispatch again and again picked variants that made
-// Qwen2-7B's decode 12% slower), once the GPU has warmed up (warmUp: its clocks start low after a
-// load), measured with GPU timestamps where the device has 'timestamp-query', else by the wall
-// clock from submit to onSubmittedWorkDone. A variant that goes wrong (its pipeline does
-// not compile, the device reports an error for it, its timing is not done within the budget) is
-// dropped; at worst every shape keeps its default variant.
+// Qwen2-7B's decode 12% slower; a run that fills a pass alone, a large model's GEMM over a prefill
+// chunk, which computing rather than memory binds, is timed on the first sites only), once every
+// candidate has compiled and the GPU has warmed up (warmUp: its clocks start low after a load),
+// measured with GPU timestamps where the device has 'timestamp-query', else by the wall clock from
+// submit to onSubmittedWorkDone. A variant that goes wrong (its pipeline does not compile, the
+// device reports an error for it, its timing is not done within the budget) is dropped; at worst
+// every shape keeps its default variant.
 
 import { readText } from '../io.js';
 
@@ -102,7 +104,7 @@ const GEMV_QUANTISED = { values: 12 << 20, cols: 2048 };
 
 /**
  * The GEMV variant ({ rows, dot }) that runs a weight of `weightRows` rows by `cols` (K) in
- * `scheme` without a tuned choice. On a device with WGSL's packed integer dot products, q4g32
+ * `scheme` without a tuned choice (a weight split over bindings: each block by its own rows). On a device with WGSL's packed integer dot products, q4g32
  * weights of GEMV_QUANTISED values and more take the integer dots on activations quantised once
  * before them, 4 rows per workgroup; other tall q4g32 weights the integer dots quantising in each
  * workgroup, 8 rows (their activations serve that many rows), 16 for LM heads of GEMV_HEAD rows and
@@ -353,46 +355,46 @@ export async function tuneKernels(gpu, kernels, manifest, sites, { store, budget
   // kernel by kernel (TUNED_KERNELS's order: decode first), the largest shapes first: if the
   // budget runs out, they were timed
   const size = (shape) => shape.sites.length * shape.tuned.size(shape.sites[0]);
-  shapes.sort((a, b) => size(b) - size(a));
+  const rank = (shape) => order.indexOf(shape.sites[0].kernel);
+  shapes.sort((a, b) => rank(a) - rank(b) || size(b) - size(a));
   const storeKey = store && await attempt('name the tuned kernel choice', () => cacheKey(gpu, kernels, manifest, shapes));
   // the choices of the shapes a search timed to its end before: { [shape key]: variant name }
   const kept = storeKey && await attempt('read the tuned kernel choice', () => store.get(storeKey));
   const record = kept && typeof kept === 'object' ? { ...kept } : {};
   onProgress(0, shapes.length);
   const report = { cached: shapes.every((shape) => Object.hasOwn(record, shape.key)), ms: 0, warmUp: null, shapes: [] };
-  let warmed = false;  // warmUp() runs before the first timed shape
   const deadline = started + budgetMs;
+  // every candidate compiles before any is timed, in that order (those not made by the deadline
+  // are left out): the GPU idle while pipelines compile would lose the warm-up's clocks
+  const searched = shapes.filter((shape) => !Object.hasOwn(record, shape.key));
+  await compileTrials(gpu, searched, deadline);
   let timedToEnd = 0;  // shapes whose search ended before the budget did
   const chosen = new Map();  // shape -> its chosen variant
-  for (const kernel of order) {
-    const group = shapes.filter((shape) => shape.sites[0].kernel === kernel);
-    await compileTrials(gpu, group.filter((shape) => !Object.hasOwn(record, shape.key)), deadline);
-    for (const shape of group) {
-      const named = (name) => shape.variants.find((variant) => shape.tuned.name(variant) === name);
-      let us = {};
-      if (Object.hasOwn(record, shape.key)) {
-        chosen.set(shape, named(record[shape.key]) ?? shape.default);
-      } else {
-        const { uniform, count } = shape.sites[0].timing;
-        setUniform(uniform);
-        if (!warmed) {
-          report.warmUp = await warmUp(gpu, shape.trials[0], count, Math.min(deadline, performance.now() + WARM_UP_MS));
-          warmed = true;
-        }
-        const slotEnd = performance.now() + (deadline - performance.now()) / (shapes.length - report.shapes.length);
-        const timed = await timeShape(gpu, shape.trials, count, slotEnd);
-        us = timed.us;
-        chosen.set(shape, named(timed.chosen) ?? shape.default);
-        // a search the budget cut short is not kept: a later load searches that shape again
-        if (timed.complete) {
-          record[shape.key] = timed.chosen ?? shape.tuned.name(shape.default);
-          timedToEnd++;
-        }
+  for (const shape of shapes) {
+    const named = (name) => shape.variants.find((variant) => shape.tuned.name(variant) === name);
+    let us = {};
+    if (Object.hasOwn(record, shape.key)) {
+      chosen.set(shape, named(record[shape.key]) ?? shape.default);
+    } else {
+      const { uniform, count } = shape.sites[0].timing;
+      setUniform(uniform);
+      if (shape === searched[0]) {
+        report.warmUp = await warmUp(gpu, shape.trials[0], count, Math.min(deadline, performance.now() + WARM_UP_MS));
       }
-      report.shapes.push({ key: shape.key, default: shape.tuned.name(shape.default),
-        chosen: shape.tuned.name(chosen.get(shape)), us });
-      onProgress(report.shapes.length, shapes.length);
+      // the budget left shared among the shapes left to search
+      const slotEnd = performance.now() + (deadline - performance.now()) / (searched.length - searched.indexOf(shape));
+      const timed = await timeShape(gpu, shape.trials, count, slotEnd);
+      us = timed.us;
+      chosen.set(shape, named(timed.chosen) ?? shape.default);
+      // a search the budget cut short is not kept: a later load searches that shape again
+      if (timed.complete) {
+        record[shape.key] = timed.chosen ?? shape.tuned.name(shape.default);
+        timedToEnd++;
+      }
     }
+    report.shapes.push({ key: shape.key, default: shape.tuned.name(shape.default),
+      chosen: shape.tuned.name(chosen.get(shape)), us });
+    onProgress(report.shapes.length, shapes.length);
   }
   if (storeKey && timedToEnd > 0) await attempt('keep the tuned kernel choice', () => store.set(storeKey, record));
   for (const shape of shapes) {
@@ -411,8 +413,8 @@ export async function tuneKernels(gpu, kernels, manifest, sites, { store, budget
 // Sets each of `shapes`' trials: [{ variant, name, dispatch: Promise<Dispatch[] | null> (its
 // dispatch of every site of the shape, compiled; null where one fails) }], the default first, and
 // waits for them to compile, until `deadline` (performance.now() ms): the variants not made by then
-// are left out. Compiles running beside the timed passes would slow them unevenly (on CPU adapters
-// they share the cores), so a kernel's candidates compile before its shapes are timed.
+// are left out. (Compiles running beside the timed passes would also slow them unevenly: on CPU
+// adapters they share the cores.)
 async function compileTrials(gpu, shapes, deadline) {
   const compiling = [];
   for (const shape of shapes) {
@@ -440,11 +442,11 @@ async function compileTrials(gpu, shapes, deadline) {
 // Returns { ms, passes, first, last } (µs per run of the first and last pass, the empty pass's
 // cost included), or null where nothing ran.
 async function warmUp(gpu, trial, count, until) {
-  const started = performance.now();
   const dispatches = trial ? await beforeDeadline(trial.dispatch, until) : null;
   if (!dispatches || dispatches === TIMED_OUT) return null;
+  const started = performance.now();
   const perRun = [];
-  let [repeats, fastest, fastestAt] = [dispatches.length, Infinity, started];
+  let [repeats, fastest, fastestAt] = [1, Infinity, started];  // (a first run sizes the passes)
   while (performance.now() - fastestAt < WARM_UP_STEADY_MS && performance.now() < until) {
     const us = await beforeDeadline(timePass(gpu, dispatches, repeats, count).catch(() => null), until);
     if (typeof us !== 'number') break;

@@ -1,6 +1,6 @@
-// GEMV and GEMM variants tuned per device (runtime/webgpu/tuning.js) on the real adapter: the GEMV
-// variant space and its default, and loads of the tiny-llama fixture that tune (timing every
-// candidate of each distinct GEMV or GEMM shape), use a choice a store kept, skip a variant whose
+// GEMV, split attention and GEMM variants tuned per device (runtime/webgpu/tuning.js) on the real
+// adapter: the GEMV and split attention spaces and their defaults, and loads of the tiny-llama
+// fixture that tune (timing every candidate of each distinct GEMV, attention or GEMM shape), use a choice a store kept, skip a variant whose
 // pipeline does not compile, keep within their budget, and decode the same tokens as an untuned
 // load. That every variant of the spaces computes what the CPU reference does is kernels.test.js's
 // matmul tests (checkMatmul runs gemvVariants and gemmVariants). This adapter is a CPU one (CI: 2
@@ -23,7 +23,7 @@ const BUDGET_MS = 20000;  // ample: these tests check what a search finds, the l
 const MAX_CONTEXT = 256;
 const same = (a, b) => a.rows === b.rows && a.dot === b.dot;
 
-describe('the GEMV variant space', () => {
+describe('the variant spaces', () => {
   const withDots = { integerDot: true };
   const floatOnly = { integerDot: false };
 
