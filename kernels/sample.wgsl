@@ -33,10 +33,10 @@ var<workgroup> search_span: u32;
 var<workgroup> drawn_at: u32;
 var<workgroup> drawn_span: u32;
 var<workgroup> span_share: f32;
-var<workgroup> list_ends: array<u32, GROUPS>;  // where each span's list ends in the whole one
-var<workgroup> span_weights: array<f32, GROUPS>;  // draw(): each span's kept weight
 // (list_ends, span_weights and listed: 8 GROUPS + 8 WG bytes of workgroup memory beside the
 // reductions'; with sampler.js's spans of 2048 ids, 1 KiB for a vocabulary of 256K)
+var<workgroup> list_ends: array<u32, GROUPS>;  // where each span's list ends in the whole one
+var<workgroup> span_weights: array<f32, GROUPS>;  // draw(): each span's kept weight
 // the first WG entries of the whole list, (key, weight bits): threshold_among's walk reads every
 // entry in every invocation, from storage 37 us for top-k 40 on an H200 (Qwen2-0.5B)
 var<workgroup> listed: array<vec2<u32>, WG>;

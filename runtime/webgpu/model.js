@@ -287,6 +287,7 @@ class Model {
     const combine = await this.#kernels.kernel('attention_combine', { constants: { HEADS: d.heads, HEAD_DIM: d.headDim } });
     // the decode split's tuned length: a site where the split runs there
     const tunedEnd = Math.min(this.contextLength, TUNED_ATTENTION_POSITIONS);
+    const splitVariant = defaultAttentionVariant(group, d.headDim);
     const attentionOf = async (layer, sliding) => {
       const resources = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer], out: b.attn };
       const window = sliding ? a.sliding_window : 0;
@@ -297,14 +298,14 @@ class Model {
         window,
         whole: (await attention(this.attention, window, whole.constants)).dispatch({ ...resources, ...whole.bindings },
           whole.grid),
-        split: await split(defaultAttentionVariant(group, d.headDim)),
+        split: await split(splitVariant),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };
       const walked = window ? Math.min(tunedEnd, window) : tunedEnd;
       if (walked > this.#split.threshold) {
         this.#tuned.push({ kernel: 'attention', shape: { heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim, window },
-          files: ['attention'], dispatch: split, use: (dispatch) => { layerAttention.split = dispatch; },
-          timing: { uniform: { rows: 1, pos: tunedEnd - 1 }, count: Math.ceil(walked / this.#split.span) } });
+          files: ['attention'], timing: { uniform: { rows: 1, pos: tunedEnd - 1 }, count: Math.ceil(walked / this.#split.span) },
+          variant: splitVariant, dispatch: split, use: (dispatch) => { layerAttention.split = dispatch; } });
       }
       return layerAttention;
     };
@@ -404,21 +405,19 @@ class Model {
       return kernel.dispatch({ ...resources, ...inputResources }, (rows) => grid(tiles, rows));
     };
     const { features, limits } = this.#kernels.gpu;
-    const matmul = {
-      gemv: await gemv(this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
-        : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features)),
-      // every file has a variant within WebGPU's least limits, which every device has
-      gemm: chunks ? await gemm(defaultGemmVariant(this.gemm, limits)) : null,
-    };
+    const gemvVariant = this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
+      : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features);
+    const gemmVariant = defaultGemmVariant(this.gemm, limits);  // every file has one within WebGPU's least limits
+    const matmul = { gemv: await gemv(gemvVariant), gemm: chunks ? await gemm(gemmVariant) : null };
     const site = { shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme }, input: inputFile,
       files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
-    this.#tuned.push({ ...site, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, dispatch: gemv,
-      use: (dispatch) => { matmul.gemv = dispatch; } });
+    this.#tuned.push({ ...site, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, variant: gemvVariant,
+      dispatch: gemv, use: (dispatch) => { matmul.gemv = dispatch; } });
     if (chunks) {
       // timed on a whole chunk, within the context (a smaller maxContext holds fewer rows)
       const rows = Math.min(this.prefillChunk, this.contextLength);
-      this.#tuned.push({ ...site, kernel: 'gemm', file: this.gemm, dispatch: gemm, use: (dispatch) => { matmul.gemm = dispatch; },
-        timing: { uniform: { rows, pos: 0 }, count: rows } });
+      this.#tuned.push({ ...site, kernel: 'gemm', file: this.gemm, timing: { uniform: { rows, pos: 0 }, count: rows },
+        variant: gemmVariant, dispatch: gemm, use: (dispatch) => { matmul.gemm = dispatch; } });
     }
     return matmul;
   }

@@ -104,9 +104,9 @@ const GEMV_QUANTISED = { values: 12 << 20, cols: 2048 };
 
 /**
  * The GEMV variant ({ rows, dot }) that runs a weight of `weightRows` rows by `cols` (K) in
- * `scheme` without a tuned choice (a weight split over bindings: each block by its own rows). On a device with WGSL's packed integer dot products, q4g32
- * weights of GEMV_QUANTISED values and more take the integer dots on activations quantised once
- * before them, 4 rows per workgroup; other tall q4g32 weights the integer dots quantising in each
+ * `scheme` without a tuned choice (a weight split over bindings: each block by its own rows). On
+ * a device with WGSL's packed integer dot products, q4g32 weights of GEMV_QUANTISED values and
+ * more take the integer dots on activations quantised once before them, 4 rows per workgroup; other tall q4g32 weights the integer dots quantising in each
  * workgroup, 8 rows (their activations serve that many rows), 16 for LM heads of GEMV_HEAD rows and
  * more; the rest the float path, 8 rows for tall weights, else 4. The tuner's times on one H200
  * (2026-12-02, runtime_bench --tune, 4 / 8 / 16 rows on those integer dots, µs per run): Qwen2-0.5B's
@@ -243,9 +243,9 @@ export function attentionVariantName({ queries }) {
  * The kernels tuned, in the order they are tuned (the budget spent on decode first), each:
  * `key(site)`, its shape in words (the sites of one key share a choice); `size(site)`, what orders
  * its shapes (the largest timed first: if the budget runs out, they were); `name(variant)`, the
- * variant in words (unique in its space: the report's and the store's); `default(site, gpu)`, a
- * site's variant untuned; `candidates(site, gpu, spaces, fallback)`, the variants tried (with the
- * default); `files(site, variant)`, the WGSL files that variant of the site composes besides the
+ * variant in words (unique in its space: the report's and the store's); `candidates(site, gpu,
+ * spaces, fallback)`, the variants tried besides `fallback` (the site's variant untuned);
+ * `files(site, variant)`, the WGSL files that variant of the site composes besides the
  * site's own (the cache key's). A site: tuneKernels's.
  */
 const matmulKey = ({ shape }) => `${shape.scheme} ${shape.rows}x${shape.cols}`;
@@ -255,7 +255,6 @@ export const TUNED_KERNELS = {
     key: matmulKey,
     size: matmulSize,
     name: gemvVariantName,
-    default: ({ shape }, gpu) => defaultGemvVariant(shape.rows, shape.cols, shape.scheme, gpu.features),
     candidates: ({ shape }, gpu, spaces, fallback) => spaces.gemv(shape.scheme, gpu.features)
       .filter((variant) => sameDispatches(variant, fallback)),
     files: (site, { dot }) => {
@@ -270,7 +269,6 @@ export const TUNED_KERNELS = {
     key: ({ shape }) => `${shape.heads}/${shape.kvHeads} heads of ${shape.headDim}${shape.window ? `, window ${shape.window}` : ''}`,
     size: ({ shape }) => shape.heads * shape.headDim,
     name: attentionVariantName,
-    default: ({ shape }) => defaultAttentionVariant(shape.heads / shape.kvHeads, shape.headDim),
     candidates: ({ shape }, gpu, spaces) => spaces.attention(shape.heads / shape.kvHeads),
     files: () => [],
   },
@@ -278,7 +276,6 @@ export const TUNED_KERNELS = {
     key: matmulKey,
     size: matmulSize,
     name: gemmVariantName,
-    default: ({ file }, gpu) => defaultGemmVariant(file, gpu.limits),
     candidates: ({ file }, gpu, spaces) => spaces.gemm(file, gpu.limits),
     files: ({ file }) => [file],
   },
@@ -318,10 +315,10 @@ export function tuningSettings(tune, gpu) {
  *     (a key of GEMMS; gemm sites), input: the matmul's input part ('in_plain' | 'in_norm', as
  *     gemvInputs takes it; gemv sites), files: the file names of its other parts, timing: { uniform:
  *     { rows, pos } (the step uniform its timed runs need), count (what a run's Dispatch.encode takes:
- *     chunk rows, or an attention's splits) }, dispatch(variant) -> Promise<a kernels.js Dispatch
- *     of this site in that variant, its pipeline compiling>, use(dispatch): run that from now on }
- *   whose default variant is TUNED_KERNELS[kernel].default's (the dispatch they run now); sites of
- *   one kernel and key share one choice, timed on all of them in turn with their own buffers (run
+ *     chunk rows, or an attention's splits) }, variant: the variant it runs now (its default),
+ *     dispatch(variant) -> Promise<a kernels.js Dispatch of this site in that variant, its pipeline
+ *     compiling>, use(dispatch): run that from now on }; sites of one kernel and key (which run
+ *   one variant) share one choice, timed on all of them in turn with their own buffers (run
  *   before any prefill: what they write is scratch).
  * settings: tuningSettings()'s; setUniform({ rows, pos }): writes the step uniform (called before a
  *   shape's timed passes); onProgress(loaded, total): shapes decided of all.
@@ -342,7 +339,7 @@ export async function tuneKernels(gpu, kernels, manifest, sites, { store, budget
     const key = `${site.kernel} ${tuned.key(site)}`;
     let entry = shapes.find((shape) => shape.key === key);
     if (!entry) {
-      const fallback = tuned.default(site, gpu);
+      const fallback = site.variant;
       const candidates = tuned.candidates(site, gpu, spaces, fallback);
       const name = tuned.name(fallback);
       entry = { key, tuned, sites: [], default: fallback,
