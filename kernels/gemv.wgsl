@@ -5,8 +5,9 @@
 // for all the rows, so every load of one group step is independent of the others and they are in
 // flight together: the kernel waits on memory once per group step, never once per row or per
 // norm term. The group loop has a trip count fixed at pipeline creation and clamped loads, so the
-// compiler can unroll it. Where the adapter's subgroup size is fixed the workgroup is one subgroup,
-// and reductions need no barrier.
+// compiler can unroll it. The workgroup is 1, 2 or 4 subgroups (WG; runtime/webgpu/tuning.js's
+// variant): in one, reductions need no barrier; more split each row's groups among them (more of a
+// long row's loads in flight) and their sums meet in workgroup memory.
 // Parts: a weight scheme (q4g32.wgsl | f16.wgsl | ...), an input (in_plain.wgsl | in_norm.wgsl),
 // the group dot products with the activations they take (dot_float.wgsl, any scheme;
 // dot_q4g32_int16.wgsl, q4g32 by integer dot products, with act_int16.wgsl and a source of int16

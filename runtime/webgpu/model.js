@@ -37,8 +37,8 @@ import { ModelNotLoadedError } from '../errors.js';
 // f32 = 39 MB). CPU adapters: 128, where a chunk of a small model already takes seconds, and the
 // engine honours a stop between chunks.
 const PREFILL_CHUNKS = { gpu: 512, cpuLike: 128 };
-const GEMV_WG = 64;             // matrix-vector: invocations per workgroup (one subgroup where fixed); rows
-                                // per workgroup and group dots: tuning.js (its default, or tuned per device)
+const GEMV_WG = 64;             // matrix-vector: invocations per subgroup of a workgroup where the size is not
+                                // fixed; rows, subgroups per workgroup, group dots: tuning.js (its default, or tuned per device)
 const SMALL_WG = 64;            // element-wise kernels
 // A decode step splits a layer's attention over the context (flash-decoding: attention.wgsl with
 // SPLIT, then attention_combine.wgsl) once it walks more than this many tiles of the attention
@@ -78,7 +78,7 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *   attention: a chunk's attention kernel, one of ATTENTIONS: 'attention' (default on GPUs) or
  *     'attention_serial' (default on CPU adapters, where decode steps are then never split unless
  *     attentionSplit says so); tests run both everywhere
- *   gemv: a GEMV variant of tuning.js's space ({ rows, dot }) for every decode matmul whose weights
+ *   gemv: a GEMV variant of tuning.js's space ({ rows, dot, subgroups }) for every decode matmul whose weights
  *     it runs (the others keep the default); tests run each group-dot part through a model
  *   prefillChunk: rows per prefill submit, the activation buffers' rows (default PREFILL_CHUNKS: 512
  *     on GPUs, 128 on CPU adapters); the model's `prefillChunk`
@@ -102,7 +102,7 @@ export async function loadModel(manifest, {
     }
   }
   if (gemv !== undefined && !isGemvVariant(gemv)) {
-    throw new TypeError(`loadModel: gemv ${JSON.stringify(gemv)} is not a GEMV variant ({ rows, dot }: runtime/webgpu/tuning.js gemvVariants); leave it out for the defaults.`);
+    throw new TypeError(`loadModel: gemv ${JSON.stringify(gemv)} is not a GEMV variant ({ rows, dot, subgroups }: runtime/webgpu/tuning.js gemvVariants); leave it out for the defaults.`);
   }
   if (prefillChunk !== undefined && !(Number.isInteger(prefillChunk) && prefillChunk >= 1)) {
     throw new TypeError(`loadModel: prefillChunk ${prefillChunk} is not a positive whole number of rows; leave it out for the adapter's default.`);
@@ -382,13 +382,13 @@ class Model {
       resources.hidden = b.hidden;
     }
     const tiles = Math.ceil(outputs / (outputs < block.rows ? 2 : 4));  // a tile: 4 weight rows, 2 outputs where paired
-    // the GEMV in a variant of tuning.js's space: { rows } weight rows per workgroup, group dots `dot`
-    // (after the dispatch that quantises its input, where the dots read it quantised: gemvInputs)
-    const gemv = async ({ rows, dot }) => {
+    // the GEMV in a variant of tuning.js's space: { rows } weight rows per workgroup of `subgroups`
+    // subgroups, group dots `dot` (after the dispatch that quantises its input, where the dots read it quantised: gemvInputs)
+    const gemv = async ({ rows, dot, subgroups }) => {
       const inputs = gemvInputs(dot, inputFile);
       const product = (await this.#kernels.kernel('gemv', {
         parts: [scheme, inputPart(inputs.gemv), ...epilogue, ...GEMV_DOTS[dot].parts.map((file) => ({ file }))],
-        constants: { WG: this.#kernels.subgroupSize || GEMV_WG, ROWS: rows },
+        constants: { WG: (this.#kernels.subgroupSize || GEMV_WG) * subgroups, ROWS: rows },
       })).dispatch({ ...resources, ...(inputs.write ? { act_int16: b.actInt16 } : inputResources) },
         () => Math.ceil(tiles / (rows / 4)));
       if (!inputs.write) return product;
@@ -405,8 +405,13 @@ class Model {
       return kernel.dispatch({ ...resources, ...inputResources }, (rows) => grid(tiles, rows));
     };
     const { features, limits } = this.#kernels.gpu;
-    const gemvVariant = this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
+    const chosenGemv = this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
       : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features);
+    // one subgroup where the device's workgroups hold fewer invocations than the variant's (a fixed
+    // subgroup size of 128; WebGPU's least limit is 256); the tuner skips such candidates as failing
+    const lanes = (this.#kernels.subgroupSize || GEMV_WG) * chosenGemv.subgroups;
+    const gemvVariant = lanes <= Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX)
+      ? chosenGemv : { ...chosenGemv, subgroups: 1 };
     const gemmVariant = defaultGemmVariant(this.gemm, limits);  // every file has one within WebGPU's least limits
     const matmul = { gemv: await gemv(gemvVariant), gemm: chunks ? await gemm(gemmVariant) : null };
     const site = { shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme }, input: inputFile,

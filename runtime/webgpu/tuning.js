@@ -43,7 +43,14 @@ const WARM_UP_MS = 1500;
 
 // --- the GEMV's variant space -----------------------------------------------------------------
 
-const GEMV_ROWS = [4, 8, 16];    // kernels/gemv.wgsl's ROWS: weight rows per workgroup (multiples of 4, at most its MAX_ROWS)
+// gemv.wgsl's workgroup shapes tried: ROWS weight rows per workgroup (multiples of 4, at most its
+// MAX_ROWS) and subgroups per workgroup (its WG: that many times the subgroup size, or model.js's
+// GEMV_WG where the size is not fixed), which split each row's groups among them: more of a row's
+// loads in flight, for long rows. More subgroups only with 4 rows: on one H200 (2026-12-02,
+// runtime_bench --tune) 8 and 16 rows with 2 or 4 subgroups never beat the best of these, while
+// 4 subgroups of 4 rows made rows of 4864 to 18944 values 1.13-1.24x as fast (defaultGemvVariant).
+const GEMV_WORKGROUPS = [{ rows: 4, subgroups: 1 }, { rows: 8, subgroups: 1 }, { rows: 16, subgroups: 1 },
+  { rows: 4, subgroups: 2 }, { rows: 4, subgroups: 4 }];
 const integerDots = (scheme, { integerDot }) => scheme === 'q4g32' && integerDot;
 /**
  * gemv.wgsl's group dot products, by name: `parts`, the files composed for them (in order);
@@ -63,12 +70,12 @@ export const GEMV_DOTS = {
 
 /**
  * The GEMV variants that run weights in `scheme` (a manifest weight scheme: 'q4g32', 'f16', ...)
- * on a device with `features` (a device.js Gpu's): [{ rows, dot }], rows: weight rows per
- * workgroup (gemv.wgsl's ROWS), dot: a key of GEMV_DOTS.
+ * on a device with `features` (a device.js Gpu's): [{ rows, dot, subgroups }], rows: weight rows
+ * per workgroup (gemv.wgsl's ROWS), dot: a key of GEMV_DOTS, subgroups: subgroups per workgroup.
  */
 export function gemvVariants(scheme, features) {
   return Object.entries(GEMV_DOTS).filter(([, { runs }]) => runs(scheme, features))
-    .flatMap(([dot]) => GEMV_ROWS.map((rows) => ({ rows, dot })));
+    .flatMap(([dot]) => GEMV_WORKGROUPS.map(({ rows, subgroups }) => ({ rows, dot, subgroups })));
 }
 
 /**
@@ -92,18 +99,20 @@ export function gemvInputs(dot, input) {
   return { gemv: input === 'in_norm' ? 'in_norm_read' : input, write: input };
 }
 
-/** Whether `variant` is one of the space's ({ rows, dot } with rows of GEMV_ROWS, dot a key of GEMV_DOTS). */
+/** Whether `variant` is one of the space's ({ rows, dot, subgroups }: a key of GEMV_DOTS, a shape of GEMV_WORKGROUPS). */
 export function isGemvVariant(variant) {
-  return Object.hasOwn(GEMV_DOTS, variant?.dot) && GEMV_ROWS.includes(variant.rows);
+  return Object.hasOwn(GEMV_DOTS, variant?.dot)
+    && GEMV_WORKGROUPS.some(({ rows, subgroups }) => rows === variant.rows && subgroups === variant.subgroups);
 }
 
 const GEMV_TALL = 8192;          // weights of this many rows and more get more rows per workgroup
 const GEMV_HEAD = 65536;         // ... and of this many (LM heads), on integer dots quantising in the GEMV, more still
 // q4g32 weights of this many values and more, in rows this long and longer, read their activations quantised before
 const GEMV_QUANTISED = { values: 12 << 20, cols: 2048 };
+const GEMV_LONG = 4096;          // rows this long (K) and longer, at 4 rows per workgroup, take 4 subgroups
 
 /**
- * The GEMV variant ({ rows, dot }) that runs a weight of `weightRows` rows by `cols` (K) in
+ * The GEMV variant ({ rows, dot, subgroups }) that runs a weight of `weightRows` rows by `cols` (K) in
  * `scheme` without a tuned choice (a weight split over bindings: each block by its own rows). On
  * a device with WGSL's packed integer dot products, q4g32 weights of GEMV_QUANTISED values and
  * more take the integer dots on activations quantised once before them, 4 rows per workgroup; other tall q4g32 weights the integer dots quantising in each
@@ -119,21 +128,26 @@ const GEMV_QUANTISED = { values: 12 << 20, cols: 2048 };
  * 3886 -> 3052 us. Each of those dispatches also costs the host about 7 us to encode and submit,
  * which models of 1B and less, whose run-ahead decode the host already nearly bounds, could not
  * hide (Qwen2-0.5B 688-758 -> 500-544 tok/s with every weight of 4 Mi values and more quantised
- * before): hence the threshold.
+ * before): hence the threshold. A workgroup of 4 rows is 4 subgroups where rows hold GEMV_LONG
+ * values or more, else one: the tuner's times there (1 / 2 / 4 subgroups, µs per run): Qwen2-0.5B's
+ * down projection 896 x 4864 on floats 10.2 / 9.5 / 9.0, Qwen2-1.5B's 1536 x 8960 quantised before
+ * 15.8 / 15.8 / 13.5, Qwen2-7B's 3584 x 18944 29.2 / 27.7 / 23.6 (its run-ahead decode tuned 1.03x
+ * as fast), while rows of 3584 values ran slower with more (3584 x 3584: 11.0 / 11.6 / 11.5).
  */
 export function defaultGemvVariant(weightRows, cols, scheme, features) {
   const integer = integerDots(scheme, features);
+  const rowsOf4 = (dot) => ({ rows: 4, dot, subgroups: cols >= GEMV_LONG ? 4 : 1 });
   if (integer && weightRows * cols >= GEMV_QUANTISED.values && cols >= GEMV_QUANTISED.cols) {
-    return { rows: 4, dot: 'dot_q4g32_int16_quantised' };
+    return rowsOf4('dot_q4g32_int16_quantised');
   }
-  if (weightRows < GEMV_TALL) return { rows: 4, dot: 'dot_float' };
-  if (!integer) return { rows: 8, dot: 'dot_float' };
-  return { rows: weightRows < GEMV_HEAD ? 8 : 16, dot: 'dot_q4g32_int16' };
+  if (weightRows < GEMV_TALL) return rowsOf4('dot_float');
+  if (!integer) return { rows: 8, dot: 'dot_float', subgroups: 1 };
+  return { rows: weightRows < GEMV_HEAD ? 8 : 16, dot: 'dot_q4g32_int16', subgroups: 1 };
 }
 
-/** A GEMV variant in words, for reports: '16 rows, dot_q4g32_int16'. */
-export function gemvVariantName({ rows, dot }) {
-  return `${rows} rows, ${dot}`;
+/** A GEMV variant in words, for reports: '16 rows, 2 subgroups, dot_q4g32_int16'. */
+export function gemvVariantName({ rows, dot, subgroups }) {
+  return `${rows} rows, ${subgroups} subgroup${subgroups === 1 ? '' : 's'}, ${dot}`;
 }
 
 // Whether variant a runs as many dispatches per step as b (both quantise their input before them,

@@ -201,9 +201,9 @@ for (const path of paths) {
         return y(j) + (bias ? biasValues[j] : 0);
       };
 
-      const variants = [...gemvVariants(scheme, gpu.features).map(({ rows: ROWS, dot }) => ['gemv', ROWS, dot]),
+      const variants = [...gemvVariants(scheme, gpu.features).map(({ rows: ROWS, dot, subgroups }) => ['gemv', ROWS, dot, null, subgroups]),
         ...Object.keys(GEMMS).flatMap((file) => gemmVariants(file, gpu.limits).map((constants) => [file, null, null, constants]))];
-      for (const [kernel, ROWS, dot, gemm] of variants) {
+      for (const [kernel, ROWS, dot, gemm, subgroups] of variants) {
         const weights = Object.fromEntries(Object.entries(weight.parts).map(([part, array]) => [part, h.buffer(array)]));
         const resources = { ...weights, act: h.tBuffer(act) };
         const parts = [{ file: scheme, constants: { K: k } }, ...(dot ? GEMV_DOTS[dot].parts.map((file) => ({ file })) : [])];
@@ -238,13 +238,13 @@ for (const path of paths) {
           resources.hidden = h.buffer(4 * rows * n);
         }
         const tiles = Math.ceil(n / (paired ? 2 : 4));
-        const WG = h.kernels.subgroupSize || 64;
+        const WG = (h.kernels.subgroupSize || 64) * subgroups;
         const grid = kernel === 'gemv' ? Math.ceil(tiles / (ROWS / 4)) : gemmLayout(kernel, gemm).grid(tiles, rows);
         await h.run(kernel, { parts, constants: kernel === 'gemv' ? { WG, ROWS } : gemm }, resources,
           grid, { rows, pos });
 
         const checked = kernel === 'gemv' ? [rows - 1] : [...Array(rows).keys()];
-        const variant = gemm ? JSON.stringify(gemm) : `${ROWS} rows, ${dot}`;
+        const variant = gemm ? JSON.stringify(gemm) : `${ROWS} rows, ${subgroups} subgroups, ${dot}`;
         if (epilogue === 'rope') {
           await checkTurned(resources, checked, (m, row) => product[m * weightRows + row] * scale(m) + (bias ? biasValues[row] : 0),
             { ...heads, context, pos, rows }, `${kernel} (${variant})`);

@@ -166,7 +166,7 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     const dots = Object.keys(GEMV_DOTS).filter((dot) => GEMV_DOTS[dot].runs('q4g32', model.features));
     assert.ok(dots.includes('dot_q4g32_int16_quantised'), 'Dawn has integer dot products: the quantised GEMV is tested');
     for (const dot of dots) {
-      const other = await load(llama, { maxContext: MAX_CONTEXT, gemv: { rows: 4, dot } });
+      const other = await load(llama, { maxContext: MAX_CONTEXT, gemv: { rows: 4, dot, subgroups: 1 } });
       try {
         const ids = await greedy(other, llama.prompt_ids, llama.greedy_ids.length);
         if (model.features.f16) assert.deepEqual(ids.slice(0, 8), llama.greedy_ids.slice(0, 8), dot);
@@ -175,7 +175,7 @@ describe(`model behaviour on ${ADAPTER}`, () => {
         other.destroy();
       }
     }
-    for (const bad of [{ rows: 4, dot: 'dot_fast' }, { rows: 5, dot: 'dot_float' }, 'dot_float']) {
+    for (const bad of [{ rows: 4, dot: 'dot_fast', subgroups: 1 }, { rows: 5, dot: 'dot_float', subgroups: 1 }, { rows: 4, dot: 'dot_float' }, 'dot_float']) {
       await assert.rejects(load(llama, { gemv: bad }), /gemv .* is not a GEMV variant/);
     }
   });

@@ -16,7 +16,7 @@ import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import {
   GEMV_DOTS, attentionVariantName, attentionVariants, defaultAttentionVariant, defaultGemvVariant, gemmVariantName,
-  gemmVariants, gemvVariantName, gemvVariants, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
+  gemmVariants, gemvVariantName, gemvVariants, isGemvVariant, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
 } from '../../runtime/webgpu/tuning.js';
 
 const BUDGET_MS = 20000;  // ample: these tests check what a search finds, the last one that it ends in time
@@ -27,28 +27,35 @@ describe('the variant spaces', () => {
   const withDots = { integerDot: true };
   const floatOnly = { integerDot: false };
 
-  test('rows per workgroup 4, 8 and 16 on each group-dot part the scheme and device run', () => {
+  test('rows per workgroup 4, 8 and 16 in one subgroup, 4 rows in 2 and 4, on each group-dot part the scheme and device run', () => {
     const dots = ['dot_float', 'dot_q4g32_int16', 'dot_q4g32_int16_quantised'];
-    assert.deepEqual(gemvVariants('q4g32', withDots).map(gemvVariantName),
-      dots.flatMap((dot) => [4, 8, 16].map((rows) => `${rows} rows, ${dot}`)));
+    const shapes = ['4 rows, 1 subgroup', '8 rows, 1 subgroup', '16 rows, 1 subgroup', '4 rows, 2 subgroups', '4 rows, 4 subgroups'];
+    assert.deepEqual(gemvVariants('q4g32', withDots).map(gemvVariantName), dots.flatMap((dot) => shapes.map((shape) => `${shape}, ${dot}`)));
     for (const [scheme, features] of [['q4g32', floatOnly], ['q8g32', withDots], ['q4g32m', withDots], ['f16', withDots]]) {
-      assert.deepEqual(gemvVariants(scheme, features), [4, 8, 16].map((rows) => ({ rows, dot: 'dot_float' })), scheme);
+      assert.deepEqual(gemvVariants(scheme, features).map(gemvVariantName), shapes.map((shape) => `${shape}, dot_float`), scheme);
+    }
+    assert.ok(gemvVariants('q4g32', withDots).every(isGemvVariant));
+    for (const bad of [{ rows: 8, dot: 'dot_float', subgroups: 4 }, { rows: 4, dot: 'dot_float' }, { rows: 4, dot: 'dot_fast', subgroups: 1 }]) {
+      assert.ok(!isGemvVariant(bad), JSON.stringify(bad));
     }
   });
 
   test('the default (the rules measured on an H200) is in the space of every weight', () => {
-    // Qwen2-0.5B's QKV projection: floats; its gate/up (8.5 Mi values) and LM head: int16 quantised in the GEMV;
-    // Qwen2-7B's down and gate/up: int16 quantised before
-    assert.deepEqual(defaultGemvVariant(1152, 896, 'q4g32', withDots), { rows: 4, dot: 'dot_float' });
-    assert.deepEqual(defaultGemvVariant(9728, 896, 'q4g32', withDots), { rows: 8, dot: 'dot_q4g32_int16' });
-    assert.deepEqual(defaultGemvVariant(151936, 896, 'q4g32', withDots), { rows: 16, dot: 'dot_q4g32_int16' });
-    assert.deepEqual(defaultGemvVariant(3584, 18944, 'q4g32', withDots), { rows: 4, dot: 'dot_q4g32_int16_quantised' });
-    assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', withDots), { rows: 4, dot: 'dot_q4g32_int16_quantised' });
-    assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', floatOnly), { rows: 8, dot: 'dot_float' });
-    assert.deepEqual(defaultGemvVariant(151936, 896, 'q8g32', withDots), { rows: 8, dot: 'dot_float' });
+    // Qwen2-0.5B's QKV projection: floats, its down projection (rows of 4864) in 4 subgroups; its gate/up
+    // (8.5 Mi values) and LM head: int16 quantised in the GEMV; Qwen2-7B's down (in 4 subgroups) and
+    // gate/up: int16 quantised before
+    const variant = (rows, dot, subgroups = 1) => ({ rows, dot, subgroups });
+    assert.deepEqual(defaultGemvVariant(1152, 896, 'q4g32', withDots), variant(4, 'dot_float'));
+    assert.deepEqual(defaultGemvVariant(896, 4864, 'q4g32', withDots), variant(4, 'dot_float', 4));
+    assert.deepEqual(defaultGemvVariant(9728, 896, 'q4g32', withDots), variant(8, 'dot_q4g32_int16'));
+    assert.deepEqual(defaultGemvVariant(151936, 896, 'q4g32', withDots), variant(16, 'dot_q4g32_int16'));
+    assert.deepEqual(defaultGemvVariant(3584, 18944, 'q4g32', withDots), variant(4, 'dot_q4g32_int16_quantised', 4));
+    assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', withDots), variant(4, 'dot_q4g32_int16_quantised'));
+    assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', floatOnly), variant(8, 'dot_float'));
+    assert.deepEqual(defaultGemvVariant(151936, 896, 'q8g32', withDots), variant(8, 'dot_float'));
     for (const scheme of ['q4g32', 'q8g32', 'q4g32m', 'f16']) {
       for (const features of [withDots, floatOnly]) {
-        for (const [rows, cols] of [[64, 64], [8192, 64], [4096, 4096]]) {
+        for (const [rows, cols] of [[64, 64], [8192, 64], [4096, 4096], [64, 8192], [8192, 8192]]) {
           const variant = defaultGemvVariant(rows, cols, scheme, features);
           assert.ok(gemvVariants(scheme, features).some((v) => same(v, variant)), `${scheme} ${rows}x${cols}`);
         }
@@ -231,7 +238,7 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
     // the space has group dots whose "part" redeclares the input part's functions: its shader
     // fails to compile, for real, on every shape; the device has no 'timestamp-query'
     GEMV_DOTS.broken = { parts: ['in_plain'], runs: () => false };  // (no weights: the real space leaves it out)
-    const broken = { rows: 4, dot: 'broken' };
+    const broken = { rows: 4, dot: 'broken', subgroups: 1 };
     const space = (scheme, features) => [...twoVariants(scheme, features), broken];
     const plain = await requestDevice({ timestamps: false });
     const model = await load({ gpu: plain.device, tune: { store: null, budgetMs: BUDGET_MS, spaces: gemvOnly(space) } })
@@ -285,9 +292,9 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
   // the tuner times the GPU alone: a variant that quantises its input in a dispatch of its own
   // costs the host one more encoding and submit per step, which it cannot see
   test('a variant with a dispatch more per step than the default is no candidate', async () => {
-    // 4 rows on each group-dot part: floats (tiny-llama's default), and where the device has integer
+    // 4 rows in one subgroup on each group-dot part: floats (tiny-llama's default), and where the device has integer
     // dots, int16 quantised in the GEMV (a candidate) and before it (none)
-    const space = (scheme, features) => gemvVariants(scheme, features).filter(({ rows }) => rows === 4);
+    const space = (scheme, features) => gemvVariants(scheme, features).filter(({ rows, subgroups }) => rows === 4 && subgroups === 1);
     const model = await load({ tune: { store: null, budgetMs: BUDGET_MS, spaces: gemvOnly(space) } });
     try {
       const candidates = space('q4g32', model.gpu.features).filter(({ dot }) => !GEMV_DOTS[dot].quantised);
