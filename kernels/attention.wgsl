@@ -40,6 +40,11 @@ override WINDOW: u32 = 0u;   // 0: every earlier position
 override SPLIT: u32 = 0u;    // positions per split (one decode row); 0: each workgroup walks them all
 // query heads per workgroup: 1 to 4 (a vec4's lanes), HEAD_DIM floats of workgroup memory each
 override QUERIES: u32 = 1u;
+// values per invocation loaded with a tile's keys, at most MAX_EARLY (runtime/webgpu/model.js: a
+// short decode step's, whose one workgroup per head waits on each load; prefill chunks' many
+// workgroups hide that wait, and the registers cost them more than it saves)
+override EARLY: u32 = 0u;
+const MAX_EARLY = 16u;
 
 // Derived from the above (the host sets neither): the value sum's planes of HEAD_DIM / 4 lanes
 // that fit in WG, and the positions of a tile each plane sums.
@@ -83,6 +88,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
   var acc: array<vec4<f32>, 4>;  // head g's plane of the weighted value sum
   for (var s0 = start; s0 < end; s0 += WG) {
     let s = s0 + lid;
+    // this invocation's first EARLY values of the tile, loaded with its keys (they do not depend on
+    // the scores): one wait on memory per tile where there were two
+    var early: array<vec4<f32>, MAX_EARLY>;
+    for (var k = 0u; k < min(SPAN, EARLY); k++) {
+      early[k] = vec4<f32>(v_cache[(kv * CONTEXT + min(s0 + k * PLANES + plane, end - 1u)) * quads + quad]);
+    }
     let key_row = (kv * CONTEXT + min(s, end - 1u)) * quads;
     var score = vec4<f32>();
     for (var i = 0u; i < quads; i++) {
@@ -102,7 +113,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
     tile[lid] = p;
     workgroupBarrier();
     for (var g = 0u; g < QUERIES; g++) { acc[g] *= rescale[g]; }
-    for (var k = 0u; k < SPAN; k++) {
+    for (var k = 0u; k < min(SPAN, EARLY); k++) {
+      let weights = tile[k * PLANES + plane];  // 0 past end or WG
+      for (var g = 0u; g < QUERIES; g++) { acc[g] += weights[g] * early[k]; }
+    }
+    for (var k = EARLY; k < SPAN; k++) {
       let j = k * PLANES + plane;
       let value = vec4<f32>(v_cache[(kv * CONTEXT + min(s0 + j, end - 1u)) * quads + quad]);
       let weights = tile[j];  // 0 past end or WG

@@ -47,6 +47,13 @@ const SMALL_WG = 64;            // element-wise kernels
 // with its merge (15-19 µs) are about even; from 3 tiles on the split wins, and stays nearly flat
 // (1024 positions: 23-38 against 16-18 µs; 4096: 80-140 against 21-30 µs).
 const SPLIT_AFTER_TILES = 2;
+// A decode step's attention over no more than that loads this many values per invocation with a
+// tile's keys (attention.wgsl's EARLY; prefill chunks none). One H200 (2026-12-02, runtime_bench.js
+// --prompts 128,1024 --decode 128 --profile, two runs each): a decode step's attention after a
+// 128-token prompt 190.5 -> 177.0 us over Qwen2-0.5B's 24 layers (the GPU step 1019 -> 985 us),
+// 324.5 -> 299.2 over Qwen2-7B's 28 (2882 -> 2809 us); in prefill chunks it made their attention
+// 1.23-1.32x as slow (their many workgroups hide the wait; the registers cost them occupancy).
+const DECODE_EARLY_VALUES = 16;
 // Positions a decode step's split attention is tuned at (tuning.js; at most the model's context):
 // long conversations are where the split runs and where its variants differ.
 const TUNED_ATTENTION_POSITIONS = 4096;
@@ -294,10 +301,12 @@ class Model {
       // the decode split in a variant of tuning.js's space ({ queries }: QUERIES)
       const split = async ({ queries }) => (await attention('attention', window, { SPLIT: this.#split.span, QUERIES: queries }))
         .dispatch({ ...resources, partials: b.partials }, (splits) => [d.kvHeads * partsOf(queries), splits]);
+      const wholeOf = async (constants) => (await attention(this.attention, window, { ...whole.constants, ...constants }))
+        .dispatch({ ...resources, ...whole.bindings }, whole.grid);
       const layerAttention = {
         window,
-        whole: (await attention(this.attention, window, whole.constants)).dispatch({ ...resources, ...whole.bindings },
-          whole.grid),
+        whole: await wholeOf({}),
+        step: this.attention === 'attention' ? await wholeOf({ EARLY: DECODE_EARLY_VALUES }) : null,
         split: await split(splitVariant),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };
@@ -460,13 +469,15 @@ class Model {
   }
 
   // A layer's attention (attentionOf's) for a chunk of `rows` ending at position end - 1: one
-  // workgroup per (head, row) walking all of a row's positions, or for a decode step that walks more
-  // than the threshold, splits of `span` positions (the host knows each step's position, also when it
+  // workgroup per (head, row) walking all of a row's positions (a decode step's: `step`, its values
+  // loaded early, where the kernel has that), or for a decode step that walks more than the threshold, splits of `span` positions (the host knows each step's position, also when it
   // queues the step ahead of the last draw's readback) and their merge.
   #attend(pass, attention, rows, end) {
     const walked = attention.window ? Math.min(end, attention.window) : end;
-    if (rows > 1 || walked <= this.#split.threshold) {
+    if (rows > 1) {
       attention.whole.encode(pass, rows);
+    } else if (walked <= this.#split.threshold) {
+      (attention.step ?? attention.whole).encode(pass, 1);
     } else {
       attention.split.encode(pass, Math.ceil(walked / this.#split.span));
       attention.combine.encode(pass, 1);

@@ -421,10 +421,13 @@ for (const path of paths) {
     // the rows in two workgroups, the second partial
     const attentionRuns = [
       ...attentionCases.map((c) => ({ ...c, file: 'attention' })),
+      // a short decode step's (model.js): each invocation's first 16 values loaded with its keys
+      ...attentionCases.map((c) => ({ ...c, file: 'attention', early: 16, name: `${c.name}, values loaded early` })),
       ...[...attentionCases.filter((c) => !c.wg), { heads: 7, kvHeads: 1, dim: 64, name: 'a group of 7 in parts of 4 and 3, head_dim 64' }]
         .map((c) => ({ ...c, file: 'attention_serial', wg: 2, name: c.name.replace(/ in a workgroup of \d+/, '') })),
     ];
-    for (const { file, window = 0, softcap = 0, dim = 16, wg = 64, heads = 4, kvHeads = 2, scale = dim ** -0.5, name } of attentionRuns) {
+    for (const { file, window = 0, softcap = 0, dim = 16, wg = 64, heads = 4, kvHeads = 2, scale = dim ** -0.5, early = 0,
+      name } of attentionRuns) {
       test(`${file}: ${name}`, async () => {
         const rand = random(13);
         const [context, rows, pos] = [160, 3, 100];
@@ -436,7 +439,8 @@ for (const path of paths) {
         const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
           SCALE: scale, SOFTCAP: softcap, WINDOW: window };
         if (file === 'attention') {
-          await h.run(file, { constants }, { ...resources, partials: h.buffer(16) }, [heads, rows], { rows, pos });
+          await h.run(file, { constants: { ...constants, EARLY: early } }, { ...resources, partials: h.buffer(16) }, [heads, rows],
+            { rows, pos });
         } else {
           const parts = Math.ceil(heads / kvHeads / 4);
           await h.run(file, { constants: { ...constants, QUERIES: Math.ceil(heads / kvHeads / parts) } }, resources,

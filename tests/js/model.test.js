@@ -153,6 +153,13 @@ describe(`model behaviour on ${ADAPTER}`, () => {
       try {
         await other.prefill(ids);
         assert.ok(maxDifference(await other.logits(), ours) < (model.features.f16 ? 0.05 * rms(ours) : 1e-3));
+        if (option === 'attention') {
+          // decode steps too (attention.wgsl's own: its values loaded early): the reference greedy tokens
+          other.truncate(0);
+          const greedyIds = await greedy(other, llama.prompt_ids, llama.greedy_ids.length);
+          const checked = model.features.f16 ? 8 : llama.greedy_ids.length;
+          assert.deepEqual(greedyIds.slice(0, checked), llama.greedy_ids.slice(0, checked));
+        }
       } finally {
         other.destroy();
       }
