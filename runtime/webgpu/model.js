@@ -20,8 +20,8 @@ import { DispatchSequence, Kernels } from './kernels.js';
 import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
 import {
-  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMMS, GEMV_DOTS, defaultAttentionVariant, defaultGemmVariant, defaultGemvVariant,
-  gemmLayout, gemvInputs, isGemvVariant, queriesPerWorkgroup, tuneKernels, tuningSettings,
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, EARLY_VALUES, GEMMS, GEMV_DOTS, defaultAttentionVariant, defaultGemmVariant,
+  defaultGemvVariant, gemmLayout, gemvInputs, isGemvVariant, queriesPerWorkgroup, tuneKernels, tuningSettings,
 } from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
@@ -47,13 +47,6 @@ const SMALL_WG = 64;            // element-wise kernels
 // with its merge (15-19 µs) are about even; from 3 tiles on the split wins, and stays nearly flat
 // (1024 positions: 23-38 against 16-18 µs; 4096: 80-140 against 21-30 µs).
 const SPLIT_AFTER_TILES = 2;
-// A decode step's attention over no more than that loads this many values per invocation with a
-// tile's keys (attention.wgsl's EARLY; prefill chunks none). One H200 (2026-12-02, runtime_bench.js
-// --prompts 128,1024 --decode 128 --profile, two runs each): a decode step's attention after a
-// 128-token prompt 190.5 -> 177.0 us over Qwen2-0.5B's 24 layers (the GPU step 1019 -> 985 us),
-// 324.5 -> 299.2 over Qwen2-7B's 28 (2882 -> 2809 us); in prefill chunks it made their attention
-// 1.23-1.32x as slow (their many workgroups hide the wait; the registers cost them occupancy).
-const DECODE_EARLY_VALUES = 16;
 // Positions a decode step's split attention is tuned at (tuning.js; at most the model's context):
 // long conversations are where the split runs and where its variants differ.
 const TUNED_ATTENTION_POSITIONS = 4096;
@@ -298,15 +291,16 @@ class Model {
     const attentionOf = async (layer, sliding) => {
       const resources = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer], out: b.attn };
       const window = sliding ? a.sliding_window : 0;
-      // the decode split in a variant of tuning.js's space ({ queries }: QUERIES)
-      const split = async ({ queries }) => (await attention('attention', window, { SPLIT: this.#split.span, QUERIES: queries }))
+      // the decode split in a variant of tuning.js's space ({ queries, early }: QUERIES, EARLY)
+      const split = async ({ queries, early }) => (await attention('attention', window,
+        { SPLIT: this.#split.span, QUERIES: queries, EARLY: early }))
         .dispatch({ ...resources, partials: b.partials }, (splits) => [d.kvHeads * partsOf(queries), splits]);
       const wholeOf = async (constants) => (await attention(this.attention, window, { ...whole.constants, ...constants }))
         .dispatch({ ...resources, ...whole.bindings }, whole.grid);
       const layerAttention = {
         window,
         whole: await wholeOf({}),
-        step: this.attention === 'attention' ? await wholeOf({ EARLY: DECODE_EARLY_VALUES }) : null,
+        step: this.attention === 'attention' ? await wholeOf({ EARLY: EARLY_VALUES }) : null,
         split: await split(splitVariant),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };

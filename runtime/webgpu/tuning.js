@@ -228,10 +228,27 @@ export function queriesPerWorkgroup(group, most) {
 // per workgroup (a vec4's lanes at most).
 const SPLIT_QUERIES = [1, 2, 4];
 
-/** The split attention's variants for KV groups of `group` query heads: [{ queries }] (distinct QUERIES). */
+/**
+ * Values per invocation that a decode step's attention loads with a tile's keys where it does
+ * (attention.wgsl's EARLY, at most its MAX_EARLY): a short step's always (model.js: one workgroup
+ * per head walks its positions, below the split), the split's by default (defaultAttentionVariant;
+ * the tuner tries it without); prefill chunks never. One H200 (2026-12-02, runtime_bench.js --prompts 128,1024 --decode 128
+ * --profile, two runs each): a short step's attention after a 128-token prompt 190.5 -> 177.0 µs over
+ * Qwen2-0.5B's 24 layers (the GPU step 1019 -> 985 µs), 324.5 -> 299.2 over Qwen2-7B's 28 (2882 ->
+ * 2809 µs); in prefill chunks the same loads made the attention 1.23-1.32x as slow (their many
+ * workgroups hide the wait; the registers cost them occupancy).
+ */
+export const EARLY_VALUES = 16;
+// attention.wgsl's EARLY tried for the split
+const SPLIT_EARLY = [0, EARLY_VALUES];
+
+/**
+ * The split attention's variants for KV groups of `group` query heads: [{ queries, early }]
+ * (distinct QUERIES, each with every EARLY of SPLIT_EARLY).
+ */
 export function attentionVariants(group) {
   const distinct = [...new Set(SPLIT_QUERIES.map((most) => queriesPerWorkgroup(group, most)))];
-  return distinct.map((queries) => ({ queries }));
+  return SPLIT_EARLY.flatMap((early) => distinct.map((queries) => ({ queries, early })));
 }
 
 /**
@@ -240,15 +257,18 @@ export function attentionVariants(group) {
  * each K/V row fewer times but lengthen each workgroup's walk. GPU time of one layer's split
  * attention on an H200 at 4096 positions (issue 13; 1 / 2 / 4 query heads at most): Llama-3.2-1B
  * (head_dim 64) 24 / 29 / - µs, Qwen2-0.5B (64) 12.3 / 14.9 / 18.7 (2026-12-02, the tuner's), Qwen2-7B
- * (128) 28.6 / 22.1 / 34.6 (16384 positions: 136 / 88 with 1 / 2).
+ * (128) 28.6 / 22.1 / 34.6 (16384 positions: 136 / 88 with 1 / 2). EARLY_VALUES values loaded
+ * early: the tuner's times there later that day, 1 / 2 / 4 query heads without and with them:
+ * Qwen2-0.5B 12.2 / 14.8 / 18.5 and 10.7 / 14.3 / 19.4 µs, Qwen2-1.5B (128; 1 / 2 / 3) 19.3 / 22.1 /
+ * 26.8 and 16.3 / 16.7 / 24.9, Qwen2-7B 28.4 / 21.9 / 35.3 and 29.8 / 19.6 / 40.0.
  */
 export function defaultAttentionVariant(group, headDim) {
-  return { queries: queriesPerWorkgroup(group, headDim <= 64 ? 1 : 2) };
+  return { queries: queriesPerWorkgroup(group, headDim <= 64 ? 1 : 2), early: EARLY_VALUES };
 }
 
-/** A split attention variant in words: '2 query heads a workgroup'. */
-export function attentionVariantName({ queries }) {
-  return `${queries} query head${queries === 1 ? '' : 's'} a workgroup`;
+/** A split attention variant in words: '2 query heads a workgroup' (', 16 values early' with EARLY). */
+export function attentionVariantName({ queries, early }) {
+  return `${queries} query head${queries === 1 ? '' : 's'} a workgroup${early ? `, ${early} values early` : ''}`;
 }
 
 // --- the kernels tuned ------------------------------------------------------------------------------

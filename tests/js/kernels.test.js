@@ -17,7 +17,8 @@ import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, 
 import { attentionReference } from './helpers/attention_reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
 import {
-  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, GEMMS, GEMV_DOTS, defaultGemmVariant, gemmLayout, gemmVariants, gemvInputs, gemvVariants,
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, EARLY_VALUES, GEMMS, GEMV_DOTS, defaultGemmVariant, gemmLayout, gemmVariants, gemvInputs,
+  gemvVariants,
 } from '../../runtime/webgpu/tuning.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { Kernels } from '../../runtime/webgpu/kernels.js';
@@ -421,8 +422,8 @@ for (const path of paths) {
     // the rows in two workgroups, the second partial
     const attentionRuns = [
       ...attentionCases.map((c) => ({ ...c, file: 'attention' })),
-      // a short decode step's (model.js): each invocation's first 16 values loaded with its keys
-      ...attentionCases.map((c) => ({ ...c, file: 'attention', early: 16, name: `${c.name}, values loaded early` })),
+      // a short decode step's (model.js): each invocation's first EARLY_VALUES values loaded with its keys
+      ...attentionCases.map((c) => ({ ...c, file: 'attention', early: EARLY_VALUES, name: `${c.name}, values loaded early` })),
       ...[...attentionCases.filter((c) => !c.wg), { heads: 7, kvHeads: 1, dim: 64, name: 'a group of 7 in parts of 4 and 3, head_dim 64' }]
         .map((c) => ({ ...c, file: 'attention_serial', wg: 2, name: c.name.replace(/ in a workgroup of \d+/, '') })),
     ];
@@ -460,14 +461,18 @@ for (const path of paths) {
     // (one query head per KV head); the window and soft cap of the tests above; head_dim 64 and
     // Phi-3's 96 (planes that do not fill the workgroup).
     for (const { heads, kvHeads, queries, dim = 16, wg = 64, span, window = 0, softcap = 0, scale = dim ** -0.5, lengths,
-      name } of [
+      early = 0, name } of [
       { heads: 8, kvHeads: 2, queries: 4, span: 24, lengths: [1, 24, 25, 300], name: 'groups of 4, spans of 24' },
       { heads: 7, kvHeads: 1, queries: 4, dim: 64, span: 150, lengths: [150, 151, 400],
         name: 'a group of 7 in two workgroups, head_dim 64, spans of 150 (three tiles, the last partial)' },
+      { heads: 7, kvHeads: 1, queries: 2, dim: 64, span: 150, lengths: [150, 151, 400], early: EARLY_VALUES,
+        name: `a group of 7 in parts of 2, head_dim 64, spans of 150, ${EARLY_VALUES} values loaded early` },
       { heads: 4, kvHeads: 2, queries: 2, span: 16, window: 70, softcap: 2, scale: 0.4, lengths: [50, 70, 71, 200],
         name: 'groups of 2, a sliding window of 70, scores soft-capped at 2, scale 0.4, spans of 16' },
       { heads: 6, kvHeads: 2, queries: 3, dim: 96, wg: 128, span: 64, lengths: [64, 65, 200],
         name: 'groups of 3, head_dim 96 in workgroups of 128, spans of 64' },
+      { heads: 6, kvHeads: 2, queries: 3, dim: 96, wg: 128, span: 64, lengths: [64, 65, 200], early: EARLY_VALUES,
+        name: `groups of 3, head_dim 96 in workgroups of 128 (planes of 26 positions), spans of 64, ${EARLY_VALUES} values loaded early` },
       { heads: 3, kvHeads: 3, queries: 1, span: 40, lengths: [90], name: 'one query head per KV head, spans of 40' },
     ]) {
       test(`attention split over the context: ${name}`, async () => {
@@ -480,7 +485,7 @@ for (const path of paths) {
         const split = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values), out: h.buffer(16), partials };
         const combined = { partials, out: h.buffer(4 * heads * dim) };
         const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context, SCALE: scale,
-          SOFTCAP: softcap, WINDOW: window, SPLIT: span, QUERIES: queries };
+          SOFTCAP: softcap, WINDOW: window, SPLIT: span, QUERIES: queries, EARLY: early };
         for (const length of lengths) {
           const params = { rows: 1, pos: length - 1 };
           const splits = Math.ceil((window ? Math.min(length, window) : length) / span);

@@ -15,7 +15,7 @@ import { greedy } from './helpers/decoding.js';
 import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import {
-  GEMV_DOTS, attentionVariantName, attentionVariants, defaultAttentionVariant, defaultGemvVariant, gemmVariantName,
+  EARLY_VALUES, GEMV_DOTS, attentionVariantName, attentionVariants, defaultAttentionVariant, defaultGemvVariant, gemmVariantName,
   gemmVariants, gemvVariantName, gemvVariants, isGemvVariant, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
 } from '../../runtime/webgpu/tuning.js';
 
@@ -63,18 +63,20 @@ describe('the variant spaces', () => {
     }
   });
 
-  test('the split attention: 1, 2 or 4 query heads of a KV group per workgroup at most, as even as can be', () => {
-    const queries = (group) => attentionVariants(group).map(({ queries: q }) => q);
+  test('the split attention: 1, 2 or 4 query heads of a KV group per workgroup at most, as even as can be, values loaded early or not', () => {
+    const queries = (group) => attentionVariants(group).filter(({ early }) => early === 0).map(({ queries: q }) => q);
     assert.deepEqual(queries(7), [1, 2, 4]);  // 7 heads: 7 parts of 1, 4 of at most 2 (2, 2, 2, 1), 2 of at most 4 (4, 3)
     assert.deepEqual(queries(6), [1, 2, 3]);  // at most 4: two parts of 3
     assert.deepEqual(queries(2), [1, 2]);
     assert.deepEqual(queries(1), [1]);
     assert.equal(queriesPerWorkgroup(14, 4), 4);
-    assert.equal(attentionVariantName({ queries: 1 }), '1 query head a workgroup');
-    // the default: at most 1 for head_dim 64 and less, else at most 2
-    assert.deepEqual(defaultAttentionVariant(7, 64), { queries: 1 });
-    assert.deepEqual(defaultAttentionVariant(7, 128), { queries: 2 });
-    assert.deepEqual(defaultAttentionVariant(1, 128), { queries: 1 });
+    // each with EARLY_VALUES values early as well
+    assert.deepEqual(attentionVariants(2).map(attentionVariantName), ['1 query head a workgroup', '2 query heads a workgroup',
+      `1 query head a workgroup, ${EARLY_VALUES} values early`, `2 query heads a workgroup, ${EARLY_VALUES} values early`]);
+    // the default: at most 1 for head_dim 64 and less, else at most 2; values early
+    assert.deepEqual(defaultAttentionVariant(7, 64), { queries: 1, early: EARLY_VALUES });
+    assert.deepEqual(defaultAttentionVariant(7, 128), { queries: 2, early: EARLY_VALUES });
+    assert.deepEqual(defaultAttentionVariant(1, 128), { queries: 1, early: EARLY_VALUES });
   });
 
   test('the loadModel option: off by default in Node, where nothing keeps the choice', async () => {
@@ -205,8 +207,8 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
   // a decode step's attention split over the context, forced at short lengths (the GPUs' threshold
   // is 512 positions, past tiny-llama's context here), timed at its whole context of 256
   // positions: 16 splits of 16; tiny-llama's KV groups of 2 query heads of 16: 1 (the default for
-  // head_dim 64 and less) or 2 per workgroup
-  test('tunes the split attention per head shape; a stored choice of the other variant decodes the same', async () => {
+  // head_dim 64 and less) or 2 per workgroup, values loaded early or not
+  test('tunes the split attention per head shape; a stored choice of another variant decodes the same', async () => {
     const attentionSplit = { threshold: 8, span: 16 };
     const spaces = { gemv: () => [], gemm: () => [] };
     const kept = recordingStore();
@@ -216,18 +218,19 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
       const { tuning } = model;
       assert.deepEqual(tuning.shapes.map((shape) => shape.key), ['attention 4/2 heads of 16']);
       const [shape] = tuning.shapes;
-      assert.equal(shape.default, '1 query head a workgroup');
+      assert.equal(shape.default, `1 query head a workgroup, ${EARLY_VALUES} values early`);
       assert.deepEqual(Object.keys(shape.us).sort(), [...names].sort());
       assert.ok(shape.us[shape.chosen] === Math.min(...Object.values(shape.us)) || shape.chosen === shape.default);
     } finally {
       await model.destroy();
     }
     const [[key, record]] = kept.entries();
-    record['attention 4/2 heads of 16'] = '2 query heads a workgroup';
+    const other = '2 query heads a workgroup';
+    record['attention 4/2 heads of 16'] = other;
     const later = await load({ attentionSplit, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
     try {
       assert.deepEqual(kept.asked.at(-1), ['get', key]);
-      assert.equal(later.tuning.shapes[0].chosen, '2 query heads a workgroup');
+      assert.equal(later.tuning.shapes[0].chosen, other);
       assert.deepEqual(await greedy(later, llama.prompt_ids, llama.greedy_ids.length), llama.greedy_ids);
     } finally {
       await later.destroy();
