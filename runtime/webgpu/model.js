@@ -297,10 +297,12 @@ class Model {
         .dispatch({ ...resources, partials: b.partials }, (splits) => [d.kvHeads * partsOf(queries), splits]);
       const wholeOf = async (constants) => (await attention(this.attention, window, { ...whole.constants, ...constants }))
         .dispatch({ ...resources, ...whole.bindings }, whole.grid);
+      const wholeAttention = await wholeOf({});
       const layerAttention = {
         window,
-        whole: await wholeOf({}),
-        step: this.attention === 'attention' ? await wholeOf({ EARLY: EARLY_VALUES }) : null,
+        whole: wholeAttention,
+        // a decode step's below the split: attention.wgsl's with values loaded early
+        step: this.attention === 'attention' ? await wholeOf({ EARLY: EARLY_VALUES }) : wholeAttention,
         split: await split(splitVariant),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
       };
@@ -385,13 +387,16 @@ class Model {
       resources.hidden = b.hidden;
     }
     const tiles = Math.ceil(outputs / (outputs < block.rows ? 2 : 4));  // a tile: 4 weight rows, 2 outputs where paired
+    // a GEMV workgroup's invocations: `subgroups` subgroups
+    const gemvInvocations = (subgroups) => (this.#kernels.subgroupSize || GEMV_WG) * subgroups;
     // the GEMV in a variant of tuning.js's space: { rows } weight rows per workgroup of `subgroups`
-    // subgroups, group dots `dot` (after the dispatch that quantises its input, where the dots read it quantised: gemvInputs)
+    // subgroups, group dots `dot` (after the dispatch that quantises its input, where the dots read
+    // it quantised: gemvInputs)
     const gemv = async ({ rows, dot, subgroups }) => {
       const inputs = gemvInputs(dot, inputFile);
       const product = (await this.#kernels.kernel('gemv', {
         parts: [scheme, inputPart(inputs.gemv), ...epilogue, ...GEMV_DOTS[dot].parts.map((file) => ({ file }))],
-        constants: { WG: (this.#kernels.subgroupSize || GEMV_WG) * subgroups, ROWS: rows },
+        constants: { WG: gemvInvocations(subgroups), ROWS: rows },
       })).dispatch({ ...resources, ...(inputs.write ? { act_int16: b.actInt16 } : inputResources) },
         () => Math.ceil(tiles / (rows / 4)));
       if (!inputs.write) return product;
@@ -412,8 +417,7 @@ class Model {
       : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features);
     // one subgroup where the device's workgroups hold fewer invocations than the variant's (a fixed
     // subgroup size of 128; WebGPU's least limit is 256); the tuner skips such candidates as failing
-    const lanes = (this.#kernels.subgroupSize || GEMV_WG) * chosenGemv.subgroups;
-    const gemvVariant = lanes <= Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX)
+    const gemvVariant = gemvInvocations(chosenGemv.subgroups) <= Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX)
       ? chosenGemv : { ...chosenGemv, subgroups: 1 };
     const gemmVariant = defaultGemmVariant(this.gemm, limits);  // every file has one within WebGPU's least limits
     const matmul = { gemv: await gemv(gemvVariant), gemm: chunks ? await gemm(gemmVariant) : null };
@@ -464,14 +468,15 @@ class Model {
 
   // A layer's attention (attentionOf's) for a chunk of `rows` ending at position end - 1: one
   // workgroup per (head, row) walking all of a row's positions (a decode step's: `step`, its values
-  // loaded early, where the kernel has that), or for a decode step that walks more than the threshold, splits of `span` positions (the host knows each step's position, also when it
+  // loaded early where the kernel has that), or for a decode step that walks more than the
+  // threshold, splits of `span` positions (the host knows each step's position, also when it
   // queues the step ahead of the last draw's readback) and their merge.
   #attend(pass, attention, rows, end) {
     const walked = attention.window ? Math.min(end, attention.window) : end;
     if (rows > 1) {
       attention.whole.encode(pass, rows);
     } else if (walked <= this.#split.threshold) {
-      (attention.step ?? attention.whole).encode(pass, 1);
+      attention.step.encode(pass, 1);
     } else {
       attention.split.encode(pass, Math.ceil(walked / this.#split.span));
       attention.combine.encode(pass, 1);

@@ -232,11 +232,12 @@ const SPLIT_QUERIES = [1, 2, 4];
  * Values per invocation that a decode step's attention loads with a tile's keys where it does
  * (attention.wgsl's EARLY, at most its MAX_EARLY): a short step's always (model.js: one workgroup
  * per head walks its positions, below the split), the split's by default (defaultAttentionVariant;
- * the tuner tries it without); prefill chunks never. One H200 (2026-12-02, runtime_bench.js --prompts 128,1024 --decode 128
- * --profile, two runs each): a short step's attention after a 128-token prompt 190.5 -> 177.0 µs over
- * Qwen2-0.5B's 24 layers (the GPU step 1019 -> 985 µs), 324.5 -> 299.2 over Qwen2-7B's 28 (2882 ->
- * 2809 µs); in prefill chunks the same loads made the attention 1.23-1.32x as slow (their many
- * workgroups hide the wait; the registers cost them occupancy).
+ * the tuner tries it without); prefill chunks never. One H200 (2026-12-02, runtime_bench.js
+ * --prompts 128,1024 --decode 128 --profile, two runs each): a short step's attention after a
+ * 128-token prompt 190.5 -> 177.0 µs over Qwen2-0.5B's 24 layers (the GPU step 1019 -> 985 µs),
+ * 324.5 -> 299.2 over Qwen2-7B's 28 (2882 -> 2809 µs); in prefill chunks the same loads made the
+ * attention 1.23-1.32x as slow (their many workgroups hide the wait; the registers cost them
+ * occupancy).
  */
 export const EARLY_VALUES = 16;
 // attention.wgsl's EARLY tried for the split
