@@ -381,7 +381,7 @@ async function tunedAgainstDefault(tuned, loadDefault, prompt, lengths) {
   const us = (shape, name) => shape.us[name]?.toFixed(1).padStart(8) ?? '       -';
   for (const shape of shapes) {
     const [base, chosen] = [shape.us[shape.default], shape.us[shape.chosen]];
-    console.log(`  ${shape.key.padEnd(27)} default ${shape.default.padEnd(26)}${us(shape, shape.default)} us, `
+    console.log(`  ${shape.key.padEnd(38)} default ${shape.default.padEnd(26)}${us(shape, shape.default)} us, `
       + `tuned ${shape.chosen.padEnd(26)}${us(shape, shape.chosen)} us`
       + `${base && chosen ? ` (x${(base / chosen).toFixed(2)})` : ''}; timed: ${Object.entries(shape.us)
         .map(([name, time]) => `${name} ${time.toFixed(1)}`).join(', ') || 'none'}`);

@@ -11,7 +11,10 @@
 // 128 tokens: 10-15 TFLOP/s of f32). Invocation (x, y) = (lid % TILE_X, lid / TILE_X) takes
 // slot tile x and tokens 8y ..= 8y + 7. A fused RMSNorm's sums of squares (in_norm.wgsl's group_squares) are taken by
 // the invocation that stages a token's activations, in the same loads' step, and shared at the
-// end. Grid: (slot tiles / TILE_X, rows / TOKENS_PER_BLOCK). WG and TILE_X are the variant
+// end through act_tile, whose activations are read by then: the kernel declares no workgroup
+// memory beyond its two tiles (a separate array of them, 256 bytes more for 64 by 64, made
+// Qwen2-7B's gate/up projection 1.2x as slow on one H200: runtime/webgpu/tuning.js GEMMS).
+// Grid: (slot tiles / TILE_X, rows / TOKENS_PER_BLOCK). WG and TILE_X are the variant
 // (runtime/webgpu/tuning.js GEMMS: its default, or the fastest timed on the device at load).
 // Parts and epilogue calls as in gemv.wgsl.
 
@@ -23,8 +26,8 @@ override SLOTS: u32 = 4u * TILE_X;                      // weight-row slots per 
 override TOKENS_PER_BLOCK: u32 = TOKENS * (WG / TILE_X);  // chunk rows per workgroup
 
 var<workgroup> weight_tile: array<vec4<f32>, 32u * TILE_X>;           // [k, slot tile]: 4 slots' weights at k
-var<workgroup> act_tile: array<vec4<f32>, 8u * TOKENS_PER_BLOCK>;     // [k, token / 4]: 4 tokens' activations at k
-var<workgroup> squares: array<f32, TOKENS_PER_BLOCK>;                 // Σ x² of each token of the block
+// [k, token / 4]: 4 tokens' activations at k; after the last group, Σ x² of each token of the block
+var<workgroup> act_tile: array<vec4<f32>, 8u * TOKENS_PER_BLOCK>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -71,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
   }
-  if (staging) { squares[lid] = own_squares; }
+  if (staging) { act_tile[lid / 4u][lid % 4u] = own_squares; }  // behind the loop's last barrier
   workgroupBarrier();
 
   let acc = array<vec4<f32>, TOKENS>(c0, c1, c2, c3, c4, c5, c6, c7);
@@ -79,7 +82,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var t = 0u; t < TOKENS; t++) {
     let m = m_block + TOKENS * y + t;
     if (m >= params.rows) { break; }
-    let value = acc[t] * rms_scale(squares[TOKENS * y + t]);
+    let token = TOKENS * y + t;
+    let value = acc[t] * rms_scale(act_tile[token / 4u][token % 4u]);
     for (var s = 0u; s < outputs; s++) {
       let n = tile * outputs + s;
       if (n < N) { store(m, n, value[s], value[(s + 2u) % 4u]); }

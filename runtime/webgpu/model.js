@@ -21,7 +21,7 @@ import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
 import {
   ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, EARLY_VALUES, GEMMS, GEMV_DOTS, defaultAttentionVariant, defaultGemmVariant,
-  defaultGemvVariant, gemmLayout, gemvInputs, isGemvVariant, queriesPerWorkgroup, tuneKernels, tuningSettings,
+  defaultGemvVariant, gemmLayout, gemmTunedRows, gemvInputs, isGemvVariant, queriesPerWorkgroup, tuneKernels, tuningSettings,
 } from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
@@ -420,16 +420,20 @@ class Model {
     const gemvVariant = gemvInvocations(chosenGemv.subgroups) <= Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX)
       ? chosenGemv : { ...chosenGemv, subgroups: 1 };
     const gemmVariant = defaultGemmVariant(this.gemm, limits);  // every file has one within WebGPU's least limits
-    const matmul = { gemv: await gemv(gemvVariant), gemm: chunks ? await gemm(gemmVariant) : null };
-    const site = { shape: { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme }, input: inputFile,
-      files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
-    this.#tuned.push({ ...site, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, variant: gemvVariant,
+    const untunedGemm = chunks ? await gemm(gemmVariant) : null;
+    // matmul.gemm: [{ tokens, dispatch }], a chunk of up to `tokens` rows running `dispatch` (tuned
+    // apart: gemmTunedRows, within the context, whose chunks a smaller maxContext shortens)
+    const gemmRows = chunks ? gemmTunedRows(Math.min(this.prefillChunk, this.contextLength)) : [];
+    const matmul = { gemv: await gemv(gemvVariant), gemm: gemmRows.map((tokens) => ({ tokens, dispatch: untunedGemm })) };
+    const shape = { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme };
+    const site = { input: inputFile, files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
+    this.#tuned.push({ ...site, shape, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, variant: gemvVariant,
       dispatch: gemv, use: (dispatch) => { matmul.gemv = dispatch; } });
-    if (chunks) {
-      // timed on a whole chunk, within the context (a smaller maxContext holds fewer rows)
-      const rows = Math.min(this.prefillChunk, this.contextLength);
-      this.#tuned.push({ ...site, kernel: 'gemm', file: this.gemm, timing: { uniform: { rows, pos: 0 }, count: rows },
-        variant: gemmVariant, dispatch: gemm, use: (dispatch) => { matmul.gemm = dispatch; } });
+    for (const rowsClass of matmul.gemm) {
+      const { tokens } = rowsClass;
+      this.#tuned.push({ ...site, shape: { ...shape, tokens }, kernel: 'gemm', file: this.gemm,
+        timing: { uniform: { rows: tokens, pos: 0 }, count: tokens }, variant: gemmVariant, dispatch: gemm,
+        use: (dispatch) => { rowsClass.dispatch = dispatch; } });
     }
     return matmul;
   }
@@ -450,7 +454,7 @@ class Model {
   // decoding, with matrix-vector kernels). `logits`: also compute the last row's logits.
   #forward(pass, rows, end, logits) {
     const run = (dispatch) => dispatch.encode(pass, rows);
-    const matmul = (pair) => run(rows === 1 ? pair.gemv : pair.gemm);
+    const matmul = ({ gemv, gemm }) => run(rows === 1 ? gemv : gemm.find(({ tokens }) => rows <= tokens).dispatch);
     const runIf = (dispatch) => dispatch && run(dispatch);
     for (const block of this.#embed) run(block);  // x = E[token] (× √hidden: embedding_multiplier); normed = x ⊙ g
     for (const layer of this.#layers) {

@@ -169,12 +169,21 @@ const sameDispatches = (a, b) => Boolean(GEMV_DOTS[a.dot].quantised) === Boolean
  * gemm_tiled's 64 slots by 64 tokens (WG 128, TILE_X 16) against 32 by 64 (64, 8), 512-row chunks,
  * one H200 (2026-12-01, runtime_bench, two runs each): 1024-token prefill 13925 / 10909 -> 15347 /
  * 15285 tok/s (Qwen2-0.5B), 1094 / 1074 -> 1299 / 1316 (Qwen2-7B); 128 tokens within 5% either way;
- * 256 invocations (64 slots by 128 tokens, or 128 by 64) gained no more; 64 slots by 32 tokens
- * within 14% of 32 by 64 either way (faster on Qwen2-7B's largest matrices, slower on some small
- * ones). 64 by 64 takes 16.25 KiB of workgroup memory, past WebGPU's least limit (16 KiB).
+ * 64 slots by 32 tokens within 14% of 32 by 64 either way (faster on Qwen2-7B's largest matrices,
+ * slower on some small ones). 64 by 64 takes 16 KiB of workgroup memory, WebGPU's least limit: its
+ * 256 bytes more of then (the sums of squares in an array of their own) made it 1.2x as slow
+ * (2026-12-02, one H200, runtime_bench --tune, 512-row chunks: Qwen2-7B's gate/up projection
+ * 8125 -> 6695 us without them), and there 256 invocations (128 slots by 64 tokens, 64 by 128,
+ * 24 KiB) then beat it on the large matrices: Qwen2-7B's gate/up 6695 / 5230 / 5724 us (64 by 64 /
+ * 128 by 64 / 64 by 128), down 3541 / 2875 / 2896, output 664 / 551 / 554, QKV 893 / 942 / 1026;
+ * Qwen2-1.5B's gate/up 1376 / 1135 / 1259, down 813 / 894 / 904; Qwen2-0.5B's gate/up 442 / 382 /
+ * 422, down 312 / 453 / 456: 1024-token prefill tuned against default 1685 / 1410 tok/s (Qwen2-7B),
+ * 6370 / 5865 (1.5B), 16859 / 16047 (0.5B); at 128 tokens, whose chunk fills fewer of the wider
+ * blocks, 0.89x / 1.01x / 0.95x as fast.
  */
 export const GEMMS = {
-  gemm_tiled: [{ WG: 128, TILE_X: 16 }, { WG: 64, TILE_X: 8 }, { WG: 64, TILE_X: 16 }, { WG: 128, TILE_X: 32 }],
+  gemm_tiled: [{ WG: 128, TILE_X: 16 }, { WG: 64, TILE_X: 8 }, { WG: 64, TILE_X: 16 }, { WG: 128, TILE_X: 32 },
+    { WG: 256, TILE_X: 32 }, { WG: 256, TILE_X: 16 }],
   gemm: [{ WG: 64 }],
 };
 
@@ -186,9 +195,9 @@ export function gemmLayout(file, constants) {
   if (file === 'gemm') {
     return { workgroupBytes: 0, grid: (tiles, rows) => [Math.ceil(tiles / constants.WG), Math.ceil(rows / 8)] };
   }
-  // gemm_tiled.wgsl's weight_tile, act_tile and squares: vec4<f32> x 32 TILE_X, x 8 tokens, f32 a token
+  // gemm_tiled.wgsl's weight_tile and act_tile: vec4<f32> x 32 TILE_X, x 8 tokens
   const tokensPerBlock = 8 * (constants.WG / constants.TILE_X);
-  return { workgroupBytes: 16 * 32 * constants.TILE_X + 16 * 8 * tokensPerBlock + 4 * tokensPerBlock,
+  return { workgroupBytes: 16 * 32 * constants.TILE_X + 16 * 8 * tokensPerBlock,
     grid: (tiles, rows) => [Math.ceil(tiles / constants.TILE_X), Math.ceil(rows / tokensPerBlock)] };
 }
 
@@ -201,6 +210,23 @@ export function gemmVariants(file, limits) {
   return GEMMS[file].filter((constants) => constants.WG <= limits.maxComputeInvocationsPerWorkgroup
     && constants.WG <= limits.maxComputeWorkgroupSizeX
     && gemmLayout(file, constants).workgroupBytes <= limits.maxComputeWorkgroupStorageSize);
+}
+
+/**
+ * Prefill chunks of at most this many rows (tokens) run the GEMM variant tuned on a chunk of this
+ * many; longer ones the variant tuned on a whole chunk (model.js prefillChunk), where that is
+ * longer. Wider tiles leave a short chunk few workgroups: on one H200 (2026-12-02, runtime_bench
+ * --tune) the variants timed fastest on 512-row chunks made 128-token prefills 0.89x (Qwen2-7B),
+ * 1.01x and 0.95x as fast as the default, 1024-token ones 1.20x, 1.09x and 1.05x.
+ */
+export const GEMM_SHORT_ROWS = 128;
+
+/**
+ * The chunk rows at which a model whose prefill chunks hold `chunkRows` rows (at most) tunes its
+ * GEMM variants, ascending: a chunk runs the variant of the first that holds it.
+ */
+export function gemmTunedRows(chunkRows) {
+  return chunkRows > GEMM_SHORT_ROWS ? [GEMM_SHORT_ROWS, chunkRows] : [chunkRows];
 }
 
 /** The variant of the prefill matmul `file` a device with `limits` runs untuned: gemmVariants' first (undefined if none). */
@@ -307,9 +333,10 @@ export const TUNED_KERNELS = {
     candidates: ({ shape }, gpu, spaces) => spaces.attention(shape.heads / shape.kvHeads),
     files: () => [],
   },
+  // sites: shape { rows, cols, scheme, tokens }: tokens, the chunk rows it is timed on and chosen for (gemmTunedRows)
   gemm: {
-    key: matmulKey,
-    size: matmulSize,
+    key: (site) => `${matmulKey(site)}, ${site.shape.tokens} tokens`,
+    size: (site) => matmulSize(site) * site.shape.tokens,
     name: gemmVariantName,
     candidates: ({ file }, gpu, spaces) => spaces.gemm(file, gpu.limits),
     files: ({ file }) => [file],
@@ -346,7 +373,8 @@ export function tuningSettings(tune, gpu) {
  * gpu: a device.js Gpu; kernels: its kernels.js Kernels (the sources' folder and preamble, for
  * the cache key); manifest: the model's manifest object; sites: the model's tuned dispatches, each
  *   { kernel: a key of TUNED_KERNELS, shape (gemv, gemm: { rows, cols, scheme }: the weight's rows,
- *     K and manifest scheme; attention: { heads, kvHeads, headDim, window }), file: the GEMM's file
+ *     K and manifest scheme, gemm's also tokens: the chunk rows timed; attention: { heads, kvHeads,
+ *     headDim, window }), file: the GEMM's file
  *     (a key of GEMMS; gemm sites), input: the matmul's input part ('in_plain' | 'in_norm', as
  *     gemvInputs takes it; gemv sites), files: the file names of its other parts, timing: { uniform:
  *     { rows, pos } (the step uniform its timed runs need), count (what a run's Dispatch.encode takes:

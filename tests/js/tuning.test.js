@@ -15,7 +15,7 @@ import { greedy } from './helpers/decoding.js';
 import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import {
-  EARLY_VALUES, GEMV_DOTS, attentionVariantName, attentionVariants, defaultAttentionVariant, defaultGemvVariant, gemmVariantName,
+  EARLY_VALUES, GEMM_SHORT_ROWS, GEMV_DOTS, attentionVariantName, attentionVariants, defaultAttentionVariant, defaultGemvVariant, gemmVariantName,
   gemmVariants, gemvVariantName, gemvVariants, isGemvVariant, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
 } from '../../runtime/webgpu/tuning.js';
 
@@ -165,15 +165,17 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
   });
 
   // the prefill matmul's tiles (gemm_tiled.wgsl, GPUs' default; this adapter runs it too), timed
-  // on a whole prefill chunk; the GEMV space left empty, so that only GEMM shapes are searched, and
-  // the GEMM's the first and last variant this device runs (its default and another)
-  test('tunes the prefill matmul\'s tiles per GEMM shape; a stored choice of other tiles prefills the same', async () => {
-    const gemmShapes = SHAPES.slice(0, 4).map((key) => key.replace('gemv', 'gemm'));  // the LM head runs one row: no GEMM
+  // on chunks of GEMM_SHORT_ROWS rows and on whole chunks (here 32 rows more: a CPU adapter runs
+  // gemm_tiled's barriers slowly); the GEMV space left empty, so that only GEMM shapes are
+  // searched, and the GEMM's the first and last variant this device runs (its default and another)
+  test('tunes the prefill matmul\'s tiles per GEMM shape and chunk length; stored choices of other tiles prefill the same', async () => {
+    const prefillChunk = GEMM_SHORT_ROWS + 32;
+    const gemmShapes = SHAPES.slice(0, 4).flatMap((key) =>  // the LM head runs one row: no GEMM
+      [GEMM_SHORT_ROWS, prefillChunk].map((tokens) => `${key.replace('gemv', 'gemm')}, ${tokens} tokens`));
     const twoTiles = (file, limits) => [gemmVariants(file, limits)[0], gemmVariants(file, limits).at(-1)];
     const spaces = { gemv: () => [], attention: () => [], gemm: twoTiles };
     const kept = recordingStore();
-    // (timed on chunks of 64 rows: a CPU adapter runs gemm_tiled's barriers slowly)
-    const model = await load({ gemm: 'gemm_tiled', prefillChunk: 64, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
+    const model = await load({ gemm: 'gemm_tiled', prefillChunk, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
     let names;
     try {
       names = twoTiles('gemm_tiled', model.gpu.limits).map(gemmVariantName);
@@ -190,17 +192,21 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
     } finally {
       await model.destroy();
     }
-    // every shape stored as the last variant (not the default): the prefill runs it
+    // every shape stored as the last variant (not the default): a prompt of a whole chunk and a
+    // short one (each chunk length's choice) prefills as the default tiles do
     const [[key, record]] = kept.entries();
     for (const shape of gemmShapes) record[shape] = names.at(-1);
-    const later = await load({ gemm: 'gemm_tiled', prefillChunk: 64, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
+    const prompt = Array.from({ length: prefillChunk + 40 }, (_, i) => llama.prompt_ids[i % llama.prompt_ids.length]);
+    const later = await load({ gemm: 'gemm_tiled', prefillChunk, tune: { store: kept, budgetMs: BUDGET_MS, spaces } });
+    const plain = await load({ gemm: 'gemm_tiled', prefillChunk, tune: false });
     try {
       assert.equal(later.tuning.cached, true);
       assert.deepEqual(kept.asked.at(-1), ['get', key]);
       assert.ok(later.tuning.shapes.every((shape) => shape.chosen === names.at(-1)), 'the stored tiles were taken');
       assert.deepEqual(await greedy(later, llama.prompt_ids, llama.greedy_ids.length), llama.greedy_ids);
+      assert.deepEqual(await greedy(later, prompt, 4), await greedy(plain, prompt, 4));
     } finally {
-      await later.destroy();
+      await Promise.all([later.destroy(), plain.destroy()]);
     }
   });
 
