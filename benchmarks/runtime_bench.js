@@ -15,7 +15,7 @@
 //              many tokens prefilled first: one line per context; needs --max-context of at least
 //              the largest + --decode + 8 warm-up tokens)
 //            --profile (GPU time of one prefill chunk, and per kernel; of one greedy decode step against
-//              its wall time, and per kernel;
+//              its wall time and as many empty dispatches, and per kernel;
 //              timestamp queries; the host time to encode the step as a bare replay of its calls;
 //              the sampler's kernels for greedy, top-k and top-p draws, 16 steps each)
 //            --prefill-chunk N (rows per prefill submit, loadModel's prefillChunk; default the adapter's)
@@ -177,13 +177,34 @@ async function timePasses(device, passes) {
   return us;
 }
 
+// GPU time (us) of a dispatch that does next to nothing (one workgroup of 32 invocations updating
+// a word each, every dispatch the one buffer's: a barrier between each two, as between a step's
+// kernels), in one pass: (a pass of 512 - a pass of 64) / 448, the difference taking out the pass's
+// own cost and Dawn's quantised timestamps (65.5 us steps on an H200, 2026-12-03).
+async function emptyDispatchUs(device) {
+  const module = device.createShaderModule({ code: `
+    @group(0) @binding(0) var<storage, read_write> words: array<f32, 32>;
+    @compute @workgroup_size(32) fn main(@builtin(local_invocation_index) i: u32) { words[i] = words[i] * 0.5 + 1.0; }` });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const buffer = device.createBuffer({ size: 4 * 32, usage: GPUBufferUsage.STORAGE });
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer } }] });
+  const chain = (n) => Array.from({ length: n }, () => ({ pipeline, bindGroup, count: [1] }));
+  await timePasses(device, [chain(512)]);  // (pipelines and clocks warm)
+  const [short, long] = await timePasses(device, [chain(64), chain(512)]);
+  buffer.destroy();
+  return (long - short) / 448;
+}
+
 // Where a decode step's time goes: the GPU time of the whole step as the model encodes it (one
 // pass; against `secondsPerToken`, the wall time per token, the rest is host work and the readback
-// wait), and per kernel (kernelTimes).
+// wait), what as many empty dispatches take (emptyDispatchUs), and per kernel (kernelTimes).
 async function profileDispatches(device, recorded, secondsPerToken) {
   const [step] = await timePasses(device, [recorded]);
   console.log(`one greedy decode step on the GPU, one pass: ${step.toFixed(0)} us of ${(1e6 * secondsPerToken).toFixed(0)} us `
     + `per token (the rest: host encoding, submit, readback wait); ${recorded.length} dispatches`);
+  const empty = await emptyDispatchUs(device);
+  console.log(`an empty dispatch in a pass of them: ${empty.toFixed(2)} us; as many as the step's: `
+    + `${(empty * recorded.length).toFixed(0)} us (the rest of the step: its kernels' own work and latency)`);
   await kernelTimes(device, recorded, 16);
 }
 
