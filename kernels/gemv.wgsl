@@ -46,12 +46,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
 
   let scale = rms_scale(sum_f32(total_squares, lid));
   for (var t = 0u; t < ROWS / 4u; t++) { acc[t] = sum_vec4(acc[t], lid) * scale; }
-  if (lid == 0u) {
-    let outputs = select(ROWS, ROWS / 2u, PAIRED);
-    for (var s = 0u; s < outputs; s++) {
-      let n = block * outputs + s;
+  // Invocation i stores output i (in turns of WG where there are more): their loads (a residual's
+  // x and a norm's gain, RoPE's angles) are in flight together. One invocation storing every
+  // output waited on each output's loads in turn: a load may not move above a store to another
+  // binding, which may alias it.
+  let outputs = select(ROWS, ROWS / 2u, PAIRED);
+  for (var first = 0u; first < outputs; first += WG) {
+    let mine = first + lid;
+    var value = 0.0;
+    var partner_value = 0.0;
+    for (var s = 0u; s < outputs; s++) {  // (constant indices: acc stays in registers)
       let partner = (s + ROWS / 2u) % ROWS;  // the up row of a gate row (PAIRED); unused otherwise
-      if (n < N) { store(m, n, acc[s / 4u][s % 4u], acc[partner / 4u][partner % 4u]); }
+      if (s == mine) {
+        value = acc[s / 4u][s % 4u];
+        partner_value = acc[partner / 4u][partner % 4u];
+      }
     }
+    let n = block * outputs + mine;
+    if (mine < outputs && n < N) { store(m, n, value, partner_value); }
   }
 }
