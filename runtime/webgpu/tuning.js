@@ -170,16 +170,14 @@ const sameDispatches = (a, b) => Boolean(GEMV_DOTS[a.dot].quantised) === Boolean
  * one H200 (2026-12-01, runtime_bench, two runs each): 1024-token prefill 13925 / 10909 -> 15347 /
  * 15285 tok/s (Qwen2-0.5B), 1094 / 1074 -> 1299 / 1316 (Qwen2-7B); 128 tokens within 5% either way;
  * 64 slots by 32 tokens within 14% of 32 by 64 either way (faster on Qwen2-7B's largest matrices,
- * slower on some small ones). 64 by 64 takes 16 KiB of workgroup memory, WebGPU's least limit: its
- * 256 bytes more of then (the sums of squares in an array of their own) made it 1.2x as slow
- * (2026-12-02, one H200, runtime_bench --tune, 512-row chunks: Qwen2-7B's gate/up projection
- * 8125 -> 6695 us without them), and there 256 invocations (128 slots by 64 tokens, 64 by 128,
- * 24 KiB) then beat it on the large matrices: Qwen2-7B's gate/up 6695 / 5230 / 5724 us (64 by 64 /
- * 128 by 64 / 64 by 128), down 3541 / 2875 / 2896, output 664 / 551 / 554, QKV 893 / 942 / 1026;
- * Qwen2-1.5B's gate/up 1376 / 1135 / 1259, down 813 / 894 / 904; Qwen2-0.5B's gate/up 442 / 382 /
- * 422, down 312 / 453 / 456: 1024-token prefill tuned against default 1685 / 1410 tok/s (Qwen2-7B),
- * 6370 / 5865 (1.5B), 16859 / 16047 (0.5B); at 128 tokens, whose chunk fills fewer of the wider
- * blocks, 0.89x / 1.01x / 0.95x as fast.
+ * slower on some small ones). 64 by 64 takes 16 KiB of workgroup memory, WebGPU's least limit; the
+ * 256 bytes it took beyond that until 2026-12-02 (the sums of squares in an array of their own)
+ * made it 1.2x as slow (one H200, runtime_bench --tune, 512-row chunks: Qwen2-7B's gate/up
+ * projection 8125 -> 6695 us without them), and since then 256 invocations (128 slots by 64
+ * tokens, 64 by 128, 24 KiB) beat it on the large matrices: Qwen2-7B's gate/up 6695 / 5230 / 5724
+ * us (64 by 64 / 128 by 64 / 64 by 128), down 3541 / 2875 / 2896, output 664 / 551 / 554, QKV 893 /
+ * 942 / 1026; Qwen2-1.5B's gate/up 1376 / 1135 / 1259, down 813 / 894 / 904; Qwen2-0.5B's gate/up
+ * 442 / 382 / 422, down 312 / 453 / 456. Short chunks are tuned apart (GEMM_SHORT_ROWS).
  */
 export const GEMMS = {
   gemm_tiled: [{ WG: 128, TILE_X: 16 }, { WG: 64, TILE_X: 8 }, { WG: 64, TILE_X: 16 }, { WG: 128, TILE_X: 32 },
