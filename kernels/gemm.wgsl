@@ -45,7 +45,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let y = acc[t] * rms_scale(total_squares);
     for (var s = 0u; s < outputs; s++) {
       let n = tile * outputs + s;
-      if (n < N) { store(m, n, y[s], y[(s + 2u) % 4u]); }
+      if (n < N) { store(m, n, y[s], y[(s + 2u) % 4u], load_ahead(m, n)); }
     }
   }
 }

@@ -86,7 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let value = acc[t] * rms_scale(act_tile[token / 4u][token % 4u]);
     for (var s = 0u; s < outputs; s++) {
       let n = tile * outputs + s;
-      if (n < N) { store(m, n, value[s], value[(s + 2u) % 4u]); }
+      if (n < N) { store(m, n, value[s], value[(s + 2u) % 4u], load_ahead(m, n)); }
     }
   }
 }

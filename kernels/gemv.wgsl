@@ -12,7 +12,8 @@
 // the group dot products with the activations they take (dot_float.wgsl, any scheme;
 // dot_q4g32_int16.wgsl, q4g32 by integer dot products, with act_int16.wgsl and a source of int16
 // activations: runtime/webgpu/tuning.js's GEMV_DOTS lists each variant's parts) and an epilogue
-// (out_*.wgsl), which maps slots to weight rows and outputs.
+// (out_*.wgsl), which maps slots to weight rows and outputs and, in load_ahead, loads what its
+// store reads besides the product.
 
 @group(0) @binding(3) var<storage, read> act: array<vec4<T>>;  // input [rows, K]
 
@@ -27,6 +28,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
   let last_row = select(N, 2u * N, PAIRED) - 1u;
   var rows: array<u32, MAX_ROWS>;
   for (var s = 0u; s < ROWS; s++) { rows[s] = min(slot_row(block, s, ROWS), last_row); }
+
+  // The epilogue's loads for this invocation's first output (a residual's x and gain, RoPE's
+  // angles, a bias) do not depend on the product: issued before the group loop, they arrive while
+  // the weights stream instead of after the reductions, a wait on memory less at the end.
+  let outputs = select(ROWS, ROWS / 2u, PAIRED);
+  let ahead = load_ahead(m, min(block * outputs + lid, N - 1u));
 
   let groups = K / 32u;
   var acc: array<vec4<f32>, MAX_ROWS / 4u>;  // slot s in acc[s / 4][s % 4]
@@ -46,11 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
 
   let scale = rms_scale(sum_f32(total_squares, lid));
   for (var t = 0u; t < ROWS / 4u; t++) { acc[t] = sum_vec4(acc[t], lid) * scale; }
-  // Invocation i stores output i (in turns of WG where there are more): their loads (a residual's
-  // x and a norm's gain, RoPE's angles) are in flight together. One invocation storing every
+  // Invocation i stores output i (in turns of WG where there are more; a later turn loads its
+  // epilogue's inputs there): their stores are in flight together. One invocation storing every
   // output waited on each output's loads in turn: a load may not move above a store to another
   // binding, which may alias it.
-  let outputs = select(ROWS, ROWS / 2u, PAIRED);
   for (var first = 0u; first < outputs; first += WG) {
     let mine = first + lid;
     var value = 0.0;
@@ -63,6 +69,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
       }
     }
     let n = block * outputs + mine;
-    if (mine < outputs && n < N) { store(m, n, value, partner_value); }
+    var own = ahead;
+    if (first > 0u) { own = load_ahead(m, min(n, N - 1u)); }
+    if (mine < outputs && n < N) { store(m, n, value, partner_value, own); }
   }
 }

@@ -13,9 +13,14 @@ fn slot_row(tile: u32, slot: u32, width: u32) -> u32 {
   return tile * width + slot;
 }
 
-fn store(m: u32, n: u32, value: f32, partner: f32) {
-  let i = m * N + n;
-  let sum = x[i] + value;
-  x[i] = sum;
-  normed[i] = T(sum * gain[n]);
+struct Ahead { x: f32, gain: f32 }
+
+fn load_ahead(m: u32, n: u32) -> Ahead {
+  return Ahead(x[m * N + n], gain[n]);
+}
+
+fn store(m: u32, n: u32, value: f32, partner: f32, ahead: Ahead) {
+  let sum = ahead.x + value;
+  x[m * N + n] = sum;
+  normed[m * N + n] = T(sum * ahead.gain);
 }

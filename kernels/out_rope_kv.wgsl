@@ -37,14 +37,25 @@ fn slot_row(tile: u32, slot: u32, width: u32) -> u32 {
   return (pair / (HEAD_DIM / 2u)) * HEAD_DIM + pair_dimension(pair % (HEAD_DIM / 2u), slot >= half);
 }
 
-fn store(m: u32, n: u32, first: f32, second: f32) {
+struct Ahead { bias: vec2<f32>, angle: vec2<f32> }  // the pair's biases; its (cos, sin), where it turns
+
+fn load_ahead(m: u32, n: u32) -> Ahead {
+  let head = n / (HEAD_DIM / 2u);
+  let j = n % (HEAD_DIM / 2u);
+  let row = head * HEAD_DIM;
+  let turned = min(j, ROTARY_DIM / 2u - 1u);  // a pair past R does not turn: any angle in range will do
+  return Ahead(vec2<f32>(bias_of(row + pair_dimension(j, false)), bias_of(row + pair_dimension(j, true))),
+               rope[(params.pos + m) * (ROTARY_DIM / 2u) + turned]);
+}
+
+fn store(m: u32, n: u32, first: f32, second: f32, ahead: Ahead) {
   let head = n / (HEAD_DIM / 2u);
   let j = n % (HEAD_DIM / 2u);
   let dims = vec2<u32>(pair_dimension(j, false), pair_dimension(j, true));
-  var value = vec2<f32>(add_bias(head * HEAD_DIM + dims.x, first), add_bias(head * HEAD_DIM + dims.y, second));
+  var value = vec2<f32>(first, second) + ahead.bias;
   let pos = params.pos + m;
   if (head < HEADS + KV_HEADS && j < ROTARY_DIM / 2u) {
-    value = turn_pair(value.x, value.y, rope[pos * (ROTARY_DIM / 2u) + j]);
+    value = turn_pair(value.x, value.y, ahead.angle);
   }
   if (head < HEADS) {
     let at = (m * HEADS + head) * HEAD_DIM;

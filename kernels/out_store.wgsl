@@ -16,6 +16,12 @@ fn slot_row(tile: u32, slot: u32, width: u32) -> u32 {
   return tile * width + slot;
 }
 
-fn store(m: u32, n: u32, value: f32, partner: f32) {
-  out[m * OUT_STRIDE + OUT_OFFSET + n] = soft_cap(add_bias(n, value), SOFTCAP);
+struct Ahead { bias: f32 }
+
+fn load_ahead(m: u32, n: u32) -> Ahead {
+  return Ahead(bias_of(n));
+}
+
+fn store(m: u32, n: u32, value: f32, partner: f32, ahead: Ahead) {
+  out[m * OUT_STRIDE + OUT_OFFSET + n] = soft_cap(value + ahead.bias, SOFTCAP);
 }

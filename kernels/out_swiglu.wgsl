@@ -22,6 +22,12 @@ fn activation(gate: f32) -> f32 {
   return gate / (1.0 + exp(-gate));
 }
 
-fn store(m: u32, n: u32, gate: f32, up: f32) {
+struct Ahead { none: f32 }  // (WGSL has no empty struct)
+
+fn load_ahead(m: u32, n: u32) -> Ahead {
+  return Ahead(0.0);
+}
+
+fn store(m: u32, n: u32, gate: f32, up: f32, ahead: Ahead) {
   hidden[m * N + n] = T(activation(gate) * up);
 }
