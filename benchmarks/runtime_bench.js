@@ -16,7 +16,7 @@
 //              the largest + --decode + 8 warm-up tokens)
 //            --profile (GPU time of one prefill chunk, and per kernel; of one greedy decode step against
 //              its wall time and as many empty dispatches, and per kernel;
-//              timestamp queries; the host time to encode the step as a bare replay of its calls;
+//              timestamp queries; the host time to encode and submit the step as a bare replay of its calls;
 //              the sampler's kernels for greedy, top-k and top-p draws, 16 steps each)
 //            --prefill-chunk N (rows per prefill submit, loadModel's prefillChunk; default the adapter's)
 //            --tune (load with the GEMV, split attention and GEMM variants tuned on this device, runtime/webgpu/tuning.js:
@@ -198,6 +198,7 @@ async function emptyDispatchUs(device) {
 // Where a decode step's time goes: the GPU time of the whole step as the model encodes it (one
 // pass; against `secondsPerToken`, the wall time per token, the rest is host work and the readback
 // wait), what as many empty dispatches take (emptyDispatchUs), and per kernel (kernelTimes).
+// Resolves to the step's GPU time (us).
 async function profileDispatches(device, recorded, secondsPerToken) {
   const [step] = await timePasses(device, [recorded]);
   console.log(`one greedy decode step on the GPU, one pass: ${step.toFixed(0)} us of ${(1e6 * secondsPerToken).toFixed(0)} us `
@@ -206,6 +207,7 @@ async function profileDispatches(device, recorded, secondsPerToken) {
   console.log(`an empty dispatch in a pass of them: ${empty.toFixed(2)} us; as many as the step's: `
     + `${(empty * recorded.length).toFixed(0)} us (the rest of the step: its kernels' own work and latency)`);
   await kernelTimes(device, recorded, 16);
+  return step;
 }
 
 // Where a prefill chunk's time goes: one chunk of `model.prefillChunk` tokens from position 0
@@ -334,31 +336,36 @@ async function constrainedDecode(model, steps, greedy, prompt) {
   compiler.dispose();
 }
 
-// Host time (us) to encode the recorded decode step (its dispatches) into a command buffer as a
-// bare replay of the WebGPU calls, against the model's own encoding (`modelUs`): what of it is our
-// JavaScript, what Dawn's calls, and what skipping setPipeline where the pipeline is unchanged saves.
-function encodeCost(device, recorded, modelUs, repeats = 100) {
-  const time = (skipRepeated) => {
+// Host time (us) of the recorded decode step (its dispatches) as a bare replay of its WebGPU calls:
+// encoding them into a command buffer (against the model's own encoding, `modelUs`: what of it is
+// our JavaScript, what Dawn's calls) and submitting it. Their sum is what this host spends per token
+// whatever the kernels do: run ahead, decode can go no faster than one step per that sum, however
+// short the GPU step (`gpuUs`). No two consecutive dispatches share a pipeline, so every call is needed.
+async function hostCost(device, recorded, modelUs, gpuUs, repeats = 50) {
+  let [encodeMs, submitMs] = [0, 0];
+  for (let r = 0; r < repeats; r++) {
     const start = performance.now();
-    for (let r = 0; r < repeats; r++) {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      let last = null;
-      for (const { pipeline, bindGroup, count } of recorded) {
-        if (!skipRepeated || pipeline !== last) pass.setPipeline(pipeline);
-        last = pipeline;
-        pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(...count);
-      }
-      pass.end();
-      encoder.finish();
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const { pipeline, bindGroup, count } of recorded) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...count);
     }
-    return (1000 * (performance.now() - start)) / repeats;
-  };
-  const changes = recorded.filter(({ pipeline }, i) => i === 0 || pipeline !== recorded[i - 1].pipeline).length;
-  console.log(`encoding one decode step on the host: ${modelUs.toFixed(0)} us by the model; a bare replay of its `
-    + `${recorded.length} dispatches: ${time(false).toFixed(0)} us, with setPipeline only where it changes `
-    + `(${changes} times): ${time(true).toFixed(0)} us`);
+    pass.end();
+    const commands = encoder.finish();
+    const encoded = performance.now();
+    device.queue.submit([commands]);
+    submitMs += performance.now() - encoded;
+    encodeMs += encoded - start;
+    await device.queue.onSubmittedWorkDone();  // (outside the timing: the queue never backs up)
+  }
+  const [encodeUs, submitUs] = [(1000 * encodeMs) / repeats, (1000 * submitMs) / repeats];
+  const hostUs = encodeUs + submitUs;
+  console.log(`host time of one decode step: ${modelUs.toFixed(0)} us encoding by the model; a bare replay of its `
+    + `${recorded.length} dispatches: encoding ${encodeUs.toFixed(0)} us + submit ${submitUs.toFixed(0)} us = `
+    + `${(hostUs / recorded.length).toFixed(1)} us per dispatch, so at most ${(1e6 / hostUs).toFixed(0)} tok/s run ahead `
+    + `on this host (the GPU step alone: ${(1e6 / gpuUs).toFixed(0)} tok/s)`);
 }
 
 // Seconds each of `runs` ({ name: { model, mode } }, decodeRun's arguments) spends decoding
@@ -530,8 +537,8 @@ async function main() {
     + `${((100 * rate) / roofline).toFixed(1)}% of it`);
   // replayed now, while the step uniform still holds the greedy step's fields
   if (args.profile) {
-    await profileDispatches(device, recorded, seconds / steps);
-    encodeCost(device, recorded, (1000 * counter.encodeMs) / steps);
+    const gpuUs = await profileDispatches(device, recorded, seconds / steps);
+    await hostCost(device, recorded, (1000 * counter.encodeMs) / steps, gpuUs);
   }
   const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
   if (args.profile) {
