@@ -116,6 +116,7 @@ function prefillMatmulFlops(manifest, n) {
 
 // Counts the dispatches, and with --profile records them for a replay with timestamps; adds up the
 // host time spent encoding command buffers (createCommandEncoder to finish) and inside submit.
+// `counter.bare`: the pass's and queue's own methods, for a replay the counting does not slow.
 function instrument(profile) {
   const counter = { dispatches: 0, recorded: null, encodeMs: 0, submitMs: 0 };
   const Pass = globalThis.GPUComputePassEncoder.prototype;
@@ -132,6 +133,7 @@ function instrument(profile) {
   const Encoder = globalThis.GPUCommandEncoder.prototype;
   const Queue = globalThis.GPUQueue.prototype;
   const [createEncoder, finish, submit] = [Device.createCommandEncoder, Encoder.finish, Queue.submit];
+  counter.bare = { setPipeline, setBindGroup, dispatch, createEncoder, finish, submit };
   let opened = 0;
   Device.createCommandEncoder = function (...rest) { opened = performance.now(); return createEncoder.apply(this, rest); };
   Encoder.finish = function (...rest) {
@@ -336,26 +338,29 @@ async function constrainedDecode(model, steps, greedy, prompt) {
   compiler.dispose();
 }
 
-// Host time (us) of the recorded decode step (its dispatches) as a bare replay of its WebGPU calls:
-// encoding them into a command buffer (against the model's own encoding, `modelUs`: what of it is
-// our JavaScript, what Dawn's calls) and submitting it. Their sum is what this host spends per token
-// whatever the kernels do: run ahead, decode can go no faster than one step per that sum, however
-// short the GPU step (`gpuUs`). No two consecutive dispatches share a pipeline, so every call is needed.
-async function hostCost(device, recorded, modelUs, gpuUs, repeats = 50) {
+// Host time (us) of the recorded decode step (its dispatches) as a bare replay of its WebGPU calls
+// (`bare`: instrument()'s unwrapped methods): encoding them into a command buffer (against the
+// model's own encoding, `modelUs`: what of it is our JavaScript, what Dawn's calls) and submitting
+// it. Their sum is about what this host spends per token whatever the kernels do, so run ahead,
+// decode goes at about one step per that sum at best, however short the GPU step (`gpuUs`); a
+// rough bound (the replay waits for the GPU between repeats, the decode loop does not: one H200
+// run read 1.17 ms here and decoded at 1.10 ms per token). No two consecutive dispatches share a
+// pipeline, so every call is needed.
+async function hostCost(device, recorded, bare, modelUs, gpuUs, repeats = 50) {
   let [encodeMs, submitMs] = [0, 0];
   for (let r = 0; r < repeats; r++) {
     const start = performance.now();
-    const encoder = device.createCommandEncoder();
+    const encoder = bare.createEncoder.call(device);
     const pass = encoder.beginComputePass();
     for (const { pipeline, bindGroup, count } of recorded) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...count);
+      bare.setPipeline.call(pass, pipeline);
+      bare.setBindGroup.call(pass, 0, bindGroup);
+      bare.dispatch.apply(pass, count);
     }
     pass.end();
-    const commands = encoder.finish();
+    const commands = bare.finish.call(encoder);
     const encoded = performance.now();
-    device.queue.submit([commands]);
+    bare.submit.call(device.queue, [commands]);
     submitMs += performance.now() - encoded;
     encodeMs += encoded - start;
     await device.queue.onSubmittedWorkDone();  // (outside the timing: the queue never backs up)
@@ -364,8 +369,8 @@ async function hostCost(device, recorded, modelUs, gpuUs, repeats = 50) {
   const hostUs = encodeUs + submitUs;
   console.log(`host time of one decode step: ${modelUs.toFixed(0)} us encoding by the model; a bare replay of its `
     + `${recorded.length} dispatches: encoding ${encodeUs.toFixed(0)} us + submit ${submitUs.toFixed(0)} us = `
-    + `${(hostUs / recorded.length).toFixed(1)} us per dispatch, so at most ${(1e6 / hostUs).toFixed(0)} tok/s run ahead `
-    + `on this host (the GPU step alone: ${(1e6 / gpuUs).toFixed(0)} tok/s)`);
+    + `${(hostUs / recorded.length).toFixed(1)} us per dispatch: about ${(1e6 / hostUs).toFixed(0)} tok/s run ahead at best `
+    + `on this host's time alone (the GPU step's alone: ${(1e6 / gpuUs).toFixed(0)} tok/s)`);
 }
 
 // Seconds each of `runs` ({ name: { model, mode } }, decodeRun's arguments) spends decoding
@@ -538,7 +543,7 @@ async function main() {
   // replayed now, while the step uniform still holds the greedy step's fields
   if (args.profile) {
     const gpuUs = await profileDispatches(device, recorded, seconds / steps);
-    await hostCost(device, recorded, (1000 * counter.encodeMs) / steps, gpuUs);
+    await hostCost(device, recorded, counter.bare, (1000 * counter.encodeMs) / steps, gpuUs);
   }
   const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
   if (args.profile) {
