@@ -114,20 +114,37 @@ function prefillMatmulFlops(manifest, n) {
   return flops;
 }
 
-// Counts the dispatches, and with --profile records them for a replay with timestamps; adds up the
-// host time spent encoding command buffers (createCommandEncoder to finish) and inside submit.
-// `counter.bare`: the pass's and queue's own methods, for a replay the counting does not slow.
-function instrument(profile) {
-  const counter = { dispatches: 0, recorded: null, encodeMs: 0, submitMs: 0 };
+// Adds up the host time spent encoding command buffers (createCommandEncoder to finish) and inside
+// submit (three wrapped calls per submit), and records the dispatches encoded while
+// `counter.recordDuring(run)` runs, through wrappers set on that time's compute passes alone: the
+// pass prototype's methods are never replaced, so the timed decode loops call them as a page does.
+// (Replaced on the prototype and put back around each recording, they made the timed loops'
+// encoding a third slower.) `counter.bare`: the pass's and queue's own methods, for a replay.
+function instrument() {
+  const counter = { encodeMs: 0, submitMs: 0 };
   const Pass = globalThis.GPUComputePassEncoder.prototype;
   const [setPipeline, setBindGroup, dispatch] = [Pass.setPipeline, Pass.setBindGroup, Pass.dispatchWorkgroups];
-  let current = {};
-  Pass.setPipeline = function (pipeline) { current.pipeline = pipeline; return setPipeline.call(this, pipeline); };
-  Pass.setBindGroup = function (index, group) { current.bindGroup = group; return setBindGroup.call(this, index, group); };
-  Pass.dispatchWorkgroups = function (...count) {
-    counter.dispatches++;
-    if (profile && counter.recorded) counter.recorded.push({ ...current, count });
-    return dispatch.apply(this, count);
+  let recorded = null;  // while recording: [{ pipeline, bindGroup, count }]
+  // wrappers on one pass (own properties, shadowing the prototype's) that add its dispatches to `recorded`
+  const watch = (pass) => {
+    const current = {};
+    pass.setPipeline = function (pipeline) { current.pipeline = pipeline; return setPipeline.call(this, pipeline); };
+    pass.setBindGroup = function (index, group) { current.bindGroup = group; return setBindGroup.call(this, index, group); };
+    pass.dispatchWorkgroups = function (...count) {
+      recorded.push({ ...current, count });
+      return dispatch.apply(this, count);
+    };
+    return pass;
+  };
+  // resolves to what `run()` encoded: [{ pipeline, bindGroup, count }], once it has resolved
+  counter.recordDuring = async (run) => {
+    recorded = [];
+    try {
+      await run();
+      return recorded;
+    } finally {
+      recorded = null;
+    }
   };
   const Device = globalThis.GPUDevice.prototype;
   const Encoder = globalThis.GPUCommandEncoder.prototype;
@@ -135,7 +152,15 @@ function instrument(profile) {
   const [createEncoder, finish, submit] = [Device.createCommandEncoder, Encoder.finish, Queue.submit];
   counter.bare = { setPipeline, setBindGroup, dispatch, createEncoder, finish, submit };
   let opened = 0;
-  Device.createCommandEncoder = function (...rest) { opened = performance.now(); return createEncoder.apply(this, rest); };
+  Device.createCommandEncoder = function (...rest) {
+    opened = performance.now();
+    const encoder = createEncoder.apply(this, rest);
+    if (recorded) {
+      const begin = encoder.beginComputePass;
+      encoder.beginComputePass = function (...options) { return watch(begin.apply(this, options)); };
+    }
+    return encoder;
+  };
   Encoder.finish = function (...rest) {
     const buffer = finish.apply(this, rest);
     counter.encodeMs += performance.now() - opened;
@@ -218,10 +243,7 @@ async function profileDispatches(device, recorded, secondsPerToken) {
 async function profilePrefill(model, counter, device, manifest, prompt) {
   const n = model.prefillChunk;
   model.truncate(0);
-  counter.recorded = [];
-  await model.prefill(prompt(n));
-  const recorded = counter.recorded;
-  counter.recorded = null;
+  const recorded = await counter.recordDuring(() => model.prefill(prompt(n)));
   const [chunk] = await timePasses(device, [recorded]);
   console.log(`one prefill chunk of ${n} tokens on the GPU, one pass: ${chunk.toFixed(0)} us (${(n / chunk * 1e6).toFixed(0)} tok/s, `
     + `matmuls at ${(prefillMatmulFlops(manifest, n) / chunk / 1e6).toFixed(2)} TFLOP/s over the whole pass); ${recorded.length} dispatches`);
@@ -480,7 +502,7 @@ async function main() {
   const bandwidth = await readBandwidth(device, readBytes);
   console.log(`plain WGSL read of ${(readBytes / 2 ** 20).toFixed(0)} MiB: ${(bandwidth / 1e9).toFixed(0)} GB/s`);
 
-  const counter = instrument(args.profile);
+  const counter = instrument();
   let start = performance.now();
   const loadOptions = { readShard, gpu: device, f16: !args.f32, maxContext: Number(args['max-context']),
     prefillChunk: args['prefill-chunk'] && Number(args['prefill-chunk']) };
@@ -522,12 +544,8 @@ async function main() {
   model.resetPenalties(prompt(16));
   let { token } = await model.sample({ temperature: 0 });
   for (let i = 0; i < 8; i++) ({ token } = await model.step(token, { temperature: 0 })); // warm-up
-  counter.dispatches = 0;
-  counter.recorded = [];
-  ({ token } = await model.step(token, { temperature: 0 }));
-  const perToken = counter.dispatches;
-  const recorded = counter.recorded;
-  counter.recorded = null;
+  const recorded = await counter.recordDuring(async () => { ({ token } = await model.step(token, { temperature: 0 })); });
+  const perToken = recorded.length;
   counter.encodeMs = 0;
   counter.submitMs = 0;
   start = performance.now();
@@ -535,25 +553,26 @@ async function main() {
   const seconds = (performance.now() - start) / 1000;
   const rate = steps / seconds;
   const roofline = bandwidth / weightBytes;
+  const encodeUs = (1000 * counter.encodeMs) / steps;  // the model's, per token (the replays below encode too)
   console.log(`decode ${steps} tokens: ${rate.toFixed(1)} tok/s (${((seconds / steps) * 1000).toFixed(2)} ms/token), `
-    + `${perToken} dispatches per token; on the host per token: encoding ${((1000 * counter.encodeMs) / steps).toFixed(0)} us, `
+    + `${perToken} dispatches per token; on the host per token: encoding ${encodeUs.toFixed(0)} us, `
     + `submit ${((1000 * counter.submitMs) / steps).toFixed(0)} us`);
   console.log(`roofline (read bandwidth / weight bytes): ${roofline.toFixed(0)} tok/s; decode at `
     + `${((100 * rate) / roofline).toFixed(1)}% of it`);
   // replayed now, while the step uniform still holds the greedy step's fields
   if (args.profile) {
     const gpuUs = await profileDispatches(device, recorded, seconds / steps);
-    await hostCost(device, recorded, counter.bare, (1000 * counter.encodeMs) / steps, gpuUs);
+    await hostCost(device, recorded, counter.bare, encodeUs, gpuUs);
   }
   const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
   if (args.profile) {
     for (const [name, options] of [['greedy', { temperature: 0 }], ['top_k 40', sampling], ['top_p alone', { temperature: 0.7, topP: 0.9 }]]) {
       const byKernel = new Map();
       for (let i = 0; i < PROFILED_DRAWS; i++) {
-        counter.recorded = [];
-        ({ token } = await model.step(token, { ...options, random: (i * 0.618) % 1 }));
-        const sampler = counter.recorded.filter(({ pipeline }) => pipeline.label.startsWith('sample'));
-        counter.recorded = null;
+        const recorded = await counter.recordDuring(async () => {
+          ({ token } = await model.step(token, { ...options, random: (i * 0.618) % 1 }));
+        });
+        const sampler = recorded.filter(({ pipeline }) => pipeline.label.startsWith('sample'));
         await timeDraw(device, sampler, byKernel);
       }
       printDraws(name, byKernel);
