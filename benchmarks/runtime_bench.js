@@ -119,7 +119,8 @@ function prefillMatmulFlops(manifest, n) {
 // `counter.recordDuring(run)` runs, through wrappers set on that time's compute passes alone: the
 // pass prototype's methods are never replaced, so the timed decode loops call them as a page does.
 // (Replaced on the prototype and put back around each recording, they made the timed loops'
-// encoding a third slower.) `counter.bare`: the pass's and queue's own methods, for a replay.
+// encoding a third slower.) `counter.bare`: the device's, encoder's and queue's own methods, for a
+// replay the timing does not touch.
 function instrument() {
   const counter = { encodeMs: 0, submitMs: 0 };
   const Pass = globalThis.GPUComputePassEncoder.prototype;
@@ -150,7 +151,7 @@ function instrument() {
   const Encoder = globalThis.GPUCommandEncoder.prototype;
   const Queue = globalThis.GPUQueue.prototype;
   const [createEncoder, finish, submit] = [Device.createCommandEncoder, Encoder.finish, Queue.submit];
-  counter.bare = { setPipeline, setBindGroup, dispatch, createEncoder, finish, submit };
+  counter.bare = { createEncoder, finish, submit };
   let opened = 0;
   Device.createCommandEncoder = function (...rest) {
     opened = performance.now();
@@ -361,7 +362,7 @@ async function constrainedDecode(model, steps, greedy, prompt) {
 }
 
 // Host time (us) of the recorded decode step (its dispatches) as a bare replay of its WebGPU calls
-// (`bare`: instrument()'s unwrapped methods): encoding them into a command buffer (against the
+// (`bare`: instrument()'s unwrapped encoder and submit): encoding them into a command buffer (against the
 // model's own encoding, `modelUs`: what of it is our JavaScript, what Dawn's calls) and submitting
 // it. Their sum is about what this host spends per token whatever the kernels do, so run ahead,
 // decode goes at about one step per that sum at best, however short the GPU step (`gpuUs`); a
@@ -375,9 +376,9 @@ async function hostCost(device, recorded, bare, modelUs, gpuUs, repeats = 50) {
     const encoder = bare.createEncoder.call(device);
     const pass = encoder.beginComputePass();
     for (const { pipeline, bindGroup, count } of recorded) {
-      bare.setPipeline.call(pass, pipeline);
-      bare.setBindGroup.call(pass, 0, bindGroup);
-      bare.dispatch.apply(pass, count);
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...count);
     }
     pass.end();
     const commands = bare.finish.call(encoder);
@@ -559,13 +560,11 @@ async function main() {
     + `submit ${((1000 * counter.submitMs) / steps).toFixed(0)} us`);
   console.log(`roofline (read bandwidth / weight bytes): ${roofline.toFixed(0)} tok/s; decode at `
     + `${((100 * rate) / roofline).toFixed(1)}% of it`);
+  const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
   // replayed now, while the step uniform still holds the greedy step's fields
   if (args.profile) {
     const gpuUs = await profileDispatches(device, recorded, seconds / steps);
     await hostCost(device, recorded, counter.bare, encodeUs, gpuUs);
-  }
-  const sampling = { temperature: 0.7, topP: 0.9, topK: 40 };
-  if (args.profile) {
     for (const [name, options] of [['greedy', { temperature: 0 }], ['top_k 40', sampling], ['top_p alone', { temperature: 0.7, topP: 0.9 }]]) {
       const byKernel = new Map();
       for (let i = 0; i < PROFILED_DRAWS; i++) {
