@@ -46,6 +46,18 @@ fn quantise_group(a: ptr<function, array<vec4<T>, 8>>) -> Int16Group {
   return group;
 }
 
-// A stored group (act_int16_write.wgsl writes, act_int16_read.wgsl reads): 5 vec4<u32>, the high
-// words, the low words, then (sum, scale's bits, the bits of Σ x² of the RMSNorm input's group, 0).
+// A stored group (act_int16_write.wgsl and attention_out_int16.wgsl write, act_int16_read.wgsl
+// reads): 5 vec4<u32>, the high words, the low words, then (sum, scale's bits, the bits of Σ x² of
+// the RMSNorm input's group, 0).
 const STORED_VEC4S = 5u;
+
+// `group` as it is stored, with `squares` (Σ x² of its RMSNorm input's group; 0 for an input without one).
+fn stored_group(group: Int16Group, squares: f32) -> array<vec4<u32>, STORED_VEC4S> {
+  var words: array<vec4<u32>, STORED_VEC4S>;
+  for (var v = 0u; v < 2u; v++) {
+    words[v] = vec4<u32>(group.high[4u * v], group.high[4u * v + 1u], group.high[4u * v + 2u], group.high[4u * v + 3u]);
+    words[2u + v] = vec4<u32>(group.low[4u * v], group.low[4u * v + 1u], group.low[4u * v + 2u], group.low[4u * v + 3u]);
+  }
+  words[4] = vec4<u32>(bitcast<u32>(group.sum), bitcast<u32>(group.scale), bitcast<u32>(squares), 0u);
+  return words;
+}

@@ -16,11 +16,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let m = params.rows - 1u;
   var a: array<vec4<T>, 8>;
   for (var i = 0u; i < 8u; i++) { a[i] = act[(m * K + 32u * g) / 4u + i]; }
-  let group = quantise_group(&a);
-  let at = STORED_VEC4S * g;
-  for (var v = 0u; v < 2u; v++) {
-    act_int16[at + v] = vec4<u32>(group.high[4u * v], group.high[4u * v + 1u], group.high[4u * v + 2u], group.high[4u * v + 3u]);
-    act_int16[at + 2u + v] = vec4<u32>(group.low[4u * v], group.low[4u * v + 1u], group.low[4u * v + 2u], group.low[4u * v + 3u]);
-  }
-  act_int16[at + 4u] = vec4<u32>(bitcast<u32>(group.sum), bitcast<u32>(group.scale), bitcast<u32>(group_squares(m, g)), 0u);
+  let words = stored_group(quantise_group(&a), group_squares(m, g));
+  for (var v = 0u; v < STORED_VEC4S; v++) { act_int16[STORED_VEC4S * g + v] = words[v]; }
 }

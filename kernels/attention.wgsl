@@ -26,7 +26,8 @@
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [rows, H D]
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4<T>>;    // [KVH, CONTEXT, D]
 @group(0) @binding(3) var<storage, read> v_cache: array<vec4<T>>;    // [KVH, CONTEXT, D]
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<T>>;  // [rows, H D]; SPLIT = 0
+// SPLIT = 0: the output, by the part that emits it (attention_out.wgsl: `out` [rows, H D];
+// attention_out_int16.wgsl: int16 groups for the output projection's GEMV)
 // SPLIT > 0: [splits, H, D / 4 + 1] vec4s: a head's a (D / 4), then (m, l, splits, 0)
 @group(0) @binding(5) var<storage, read_write> partials: array<vec4<f32>>;
 
@@ -129,17 +130,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
   for (var g = 0u; g < QUERIES; g++) {
     tile[lid] = acc[g];
     workgroupBarrier();
-    if (lid < quads && g < part_heads) {
-      var sum = vec4<f32>();
-      for (var p = 0u; p < PLANES; p++) { sum += tile[p * quads + lid]; }
-      let head = head0 + g;
-      if (SPLIT == 0u) {
-        out[(m * HEADS + head) * quads + lid] = vec4<T>(sum / total[g]);
-      } else {
-        let record = (split * HEADS + head) * (quads + 1u);
-        partials[record + lid] = sum;
-        if (lid == 0u) { partials[record + quads] = vec4<f32>(running_max[g], total[g], f32(grid.y), 0.0); }
-      }
+    let live = g < part_heads;
+    let mine = lid < quads && live;
+    var sum = vec4<f32>();
+    if (mine) { for (var p = 0u; p < PLANES; p++) { sum += tile[p * quads + lid]; } }
+    let head = head0 + g;
+    if (SPLIT == 0u) {
+      emit_output(m, head, lid, sum / total[g], live);
+    } else if (mine) {
+      let record = (split * HEADS + head) * (quads + 1u);
+      partials[record + lid] = sum;
+      if (lid == 0u) { partials[record + quads] = vec4<f32>(running_max[g], total[g], f32(grid.y), 0.0); }
     }
     workgroupBarrier();
   }

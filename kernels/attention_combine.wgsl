@@ -4,9 +4,9 @@
 // a_s = Σ exp(score - m_s) v; with M = max m_s the output is Σ exp(m_s - M) a_s / Σ exp(m_s - M) l_s,
 // merged here split by split with a running maximum (the online-softmax merge of Milakov &
 // Gimelshein 2018, "Online normalizer calculation for softmax").
-// Grid: one workgroup per query head, HEAD_DIM / 4 invocations, each one vec4 of its output.
+// Grid: one workgroup per query head, HEAD_DIM / 4 invocations, each one vec4 of its output,
+// stored by the part that emits it (attention_out.wgsl | attention_out_int16.wgsl).
 
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<T>>;    // [1, H D]
 // [splits, H, D / 4 + 1] vec4s, as attention.wgsl writes them: a_s (D / 4), then (m_s, l_s, splits, 0)
 @group(0) @binding(5) var<storage, read> partials: array<vec4<f32>>;
 
@@ -29,5 +29,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     acc = acc * kept + partials[at + lid] * added;
     state = vec4<f32>(most, state.y * kept + other.y * added, state.zw);
   }
-  out[head * quads + lid] = vec4<T>(acc / state.y);
+  emit_output(0u, head, lid, acc / state.y, true);
 }

@@ -40,6 +40,12 @@ const PREFILL_CHUNKS = { gpu: 512, cpuLike: 128 };
 const GEMV_WG = 64;             // matrix-vector: invocations per subgroup of a workgroup where the size is not
                                 // fixed; rows, subgroups per workgroup, group dots: tuning.js (its default, or tuned per device)
 const SMALL_WG = 64;            // element-wise kernels
+// attention.wgsl's and attention_combine.wgsl's output parts, by what their consumer reads: the
+// values (`out`), or a decode step's int16 groups for a GEMV that reads its activations so (`act_int16`)
+export const ATTENTION_OUTPUTS = {
+  out: [{ file: 'attention_out' }],
+  int16: [{ file: 'act_int16' }, { file: 'attention_out_int16' }],
+};
 // A decode step splits a layer's attention over the context (flash-decoding: attention.wgsl with
 // SPLIT, then attention_combine.wgsl) once it walks more than this many tiles of the attention
 // workgroup (512 positions on GPUs). GPU time of one layer's attention on an H200 (issue 13; the
@@ -270,10 +276,18 @@ class Model {
       QK_NORM: a.qk_norm, EPS: d.eps, ROTARY_DIM: d.rotary, ...cache } });
     // scores scaled by query_pre_attn_scalar ** -0.5 (Gemma) or head_dim's; soft-capped (Gemma 2);
     // a sliding layer's window (sliding_window, layer_types); `constants`: the file's own (SPLIT and
-    // QUERIES for a decode step's split, attention_serial's WG and QUERIES)
-    const attention = (file, window, constants) => this.#kernels.kernel(file, { constants: { WG: this.#attentionWG,
-      ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5, SOFTCAP: a.attn_logit_softcapping ?? 0,
-      WINDOW: window, ...constants } });
+    // QUERIES for a decode step's split, attention_serial's WG and QUERIES); `output`: a key of
+    // ATTENTION_OUTPUTS (attention.wgsl's; attention_serial.wgsl stores its own)
+    const attention = (file, window, constants, output = 'out') => this.#kernels.kernel(file, {
+      parts: file === 'attention' ? ATTENTION_OUTPUTS[output] : [],
+      constants: { WG: this.#attentionWG, ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5,
+        SOFTCAP: a.attn_logit_softcapping ?? 0, WINDOW: window, ...constants } });
+    // A decode step's attention may store its output as the int16 groups that the output projection's
+    // GEMV reads where that GEMV's variant takes its activations quantised (tuning.js GEMV_DOTS): no
+    // quantising dispatch between them then. Where attention.wgsl runs decode steps (GPUs) and each
+    // group of 32 lies within a head; per layer, where its output projection's weights can run so.
+    const int16Attention = (layer) => this.attention === 'attention' && d.headDim % 32 === 0
+      && GEMV_DOTS.dot_q4g32_int16_quantised.runs(w(`layers.${layer}.o`).scheme, this.features);
     // a KV head's group of query heads in parts of QUERIES (tuning.js queriesPerWorkgroup)
     const group = d.heads / d.kvHeads;
     const partsOf = (queries) => Math.ceil(group / queries);
@@ -284,12 +298,17 @@ class Model {
       ? { constants: { WG: serialWG, QUERIES: serialQueries }, bindings: {},
         grid: (rows) => [d.kvHeads * partsOf(serialQueries), Math.ceil(rows / serialWG)] }
       : { constants: {}, bindings: { partials: b.none }, grid: (rows) => [d.heads, rows] };
-    const combine = await this.#kernels.kernel('attention_combine', { constants: { HEADS: d.heads, HEAD_DIM: d.headDim } });
+    const combineOf = (output) => this.#kernels.kernel('attention_combine', { parts: ATTENTION_OUTPUTS[output],
+      constants: { HEADS: d.heads, HEAD_DIM: d.headDim } });
+    const combine = await combineOf('out');
+    const combineInt16 = Array.from({ length: d.layers }, (_, i) => int16Attention(i)).some(Boolean)
+      && await combineOf('int16');
     // the decode split's tuned length: a site where the split runs there
     const tunedEnd = Math.min(this.contextLength, TUNED_ATTENTION_POSITIONS);
     const splitVariant = defaultAttentionVariant(group, d.headDim);
     const attentionOf = async (layer, sliding) => {
-      const resources = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer], out: b.attn };
+      const input = { q: b.q, k_cache: b.kCache[layer], v_cache: b.vCache[layer] };
+      const resources = { ...input, out: b.attn };
       const window = sliding ? a.sliding_window : 0;
       // the decode split in a variant of tuning.js's space ({ queries, early }: QUERIES, EARLY)
       const split = async ({ queries, early }) => (await attention('attention', window,
@@ -305,6 +324,12 @@ class Model {
         step: this.attention === 'attention' ? await wholeOf({ EARLY: EARLY_VALUES }) : wholeAttention,
         split: await split(splitVariant),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
+        // the decode step's two ends storing int16 groups (int16Attention), or null
+        int16: int16Attention(layer) ? {
+          step: (await attention('attention', window, { EARLY: EARLY_VALUES }, 'int16'))
+            .dispatch({ ...input, act_int16: b.actInt16, ...whole.bindings }, whole.grid),
+          combine: combineInt16.dispatch({ partials: b.partials, act_int16: b.actInt16 }, () => [d.heads]),
+        } : null,
       };
       const walked = window ? Math.min(tunedEnd, window) : tunedEnd;
       if (walked > this.#split.threshold) {
@@ -327,6 +352,7 @@ class Model {
       const layer = `layers.${i}`;
       const bias = a.attention_bias ? one(`${layer}.qkv_bias`) : null;
       const sliding = slidingLayer(a, i);
+      const attention = await attentionOf(i, sliding);
       const turned = { rope: sliding && b.ropeLocal ? b.ropeLocal : b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i] };
       this.#layers.push({
         qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true }, this.ropeInEpilogue
@@ -334,8 +360,9 @@ class Model {
           : { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
         ropeKv: ropeKv ? ropeKv.dispatch({ qkv: b.qkv, ...turned, qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none },
           (rows) => [d.heads + d.kvHeads, rows]) : null,
-        attention: await attentionOf(i, sliding),
-        outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn }, projection(one(`${layer}.ffn_norm`))),
+        attention,
+        outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn, int16Written: Boolean(attention.int16) },
+          projection(one(`${layer}.ffn_norm`))),
         attnResidual: residual(normAdd && one(`${layer}.post_attn_norm`), one(`${layer}.ffn_norm`)),
         gateUp: await this.#matmul(w(`${layer}.gate_up`), { normed: true },
           { gated: a.hidden_activation === 'gelu_pytorch_tanh' ? 'gelu' : 'silu' }),
@@ -352,7 +379,9 @@ class Model {
   }
 
   // y = W · input as a decode matrix-vector dispatch and a prefill matrix-matrix one (same parts and
-  // bindings). input: { normed: true } (RMSNorm(x), fused) or { act: buffer }; output: { store:
+  // bindings). input: { normed: true } (RMSNorm(x), fused) or { act: buffer, int16Written } (int16Written:
+  // its producer stores the decode row's int16 groups in actInt16 too, so a GEMV variant that reads
+  // them quantised runs alone, its dispatch marked int16Input); output: { store:
   // { out, bias, stride, offset, softcap } } | { residual: next norm's weight } | { gated: 'silu' |
   // 'gelu' } (the gate/up projection: SwiGLU or GeGLU) | { rope: { constants (out_rope_kv's, N
   // aside), bias, resources: { rope, q, k_cache, v_cache } } } (the QKV projection, RoPE and the
@@ -400,6 +429,8 @@ class Model {
       })).dispatch({ ...resources, ...(inputs.write ? { act_int16: b.actInt16 } : inputResources) },
         () => Math.ceil(tiles / (rows / 4)));
       if (!inputs.write) return product;
+      // its input's producer (a decode step's attention) stores the int16 groups itself: #attend
+      if (input.int16Written) return Object.assign(product, { int16Input: true });
       const quantise = await this.#kernels.kernel(ACT_INT16_WRITE.file, {
         parts: [...ACT_INT16_WRITE.parts.map((file) => ({ file })), inputPart(inputs.write)],
         constants: { WG: SMALL_WG, K: tensor.cols } });
@@ -426,7 +457,7 @@ class Model {
     const gemmRows = chunks ? gemmTunedRows(Math.min(this.prefillChunk, this.contextLength)) : [];
     const matmul = { gemv: await gemv(gemvVariant), gemm: gemmRows.map((tokens) => ({ tokens, dispatch: untunedGemm })) };
     const shape = { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme };
-    const site = { input: inputFile, files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
+    const site = { input: inputFile, int16Written: Boolean(input.int16Written), files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
     this.#tuned.push({ ...site, shape, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, variant: gemvVariant,
       dispatch: gemv, use: (dispatch) => { matmul.gemv = dispatch; } });
     for (const rowsClass of matmul.gemm) {
@@ -460,7 +491,7 @@ class Model {
     for (const layer of this.#layers) {
       matmul(layer.qkv);          // [q; k; v] = RMSNorm(x) · [Wq; Wk; Wv] (+ bias); q, k rotated (sliding layers: their own base), k, v cached
       runIf(layer.ropeKv);        // qk_norm: that rotation and caching here, q and k RMS-normalised per head first
-      this.#attend(pass, layer.attention, rows, end);  // attn = softmax(q · kᵀ · scale) · v over the cache (a sliding layer's window), GQA
+      this.#attend(pass, layer.attention, rows, end, layer.outProj.gemv.int16Input);  // attn = softmax(q · kᵀ · scale) · v over the cache (a sliding layer's window), GQA
       matmul(layer.outProj);      // x += attn · Wo; normed = x ⊙ g (FFN norm) — or, sandwich_norms: proj = attn · Wo
       runIf(layer.attnResidual);  // sandwich_norms: x += RMSNorm(proj) ⊙ g_post; normed = x ⊙ g (FFN norm)
       matmul(layer.gateUp);       // hidden = act(RMSNorm(x) · Wgate) * (RMSNorm(x) · Wup), act silu or tanh GELU
@@ -474,16 +505,18 @@ class Model {
   // workgroup per (head, row) walking all of a row's positions (a decode step's: `step`, its values
   // loaded early where the kernel has that), or for a decode step that walks more than the
   // threshold, splits of `span` positions (the host knows each step's position, also when it
-  // queues the step ahead of the last draw's readback) and their merge.
-  #attend(pass, attention, rows, end) {
+  // queues the step ahead of the last draw's readback) and their merge. int16: the decode step's
+  // output as the output projection's GEMV reads it (attentionOf's `int16` dispatches).
+  #attend(pass, attention, rows, end, int16) {
     const walked = attention.window ? Math.min(end, attention.window) : end;
+    const step = int16 ? attention.int16 : attention;
     if (rows > 1) {
       attention.whole.encode(pass, rows);
     } else if (walked <= this.#split.threshold) {
-      attention.step.encode(pass, 1);
+      step.step.encode(pass, 1);
     } else {
       attention.split.encode(pass, Math.ceil(walked / this.#split.span));
-      attention.combine.encode(pass, 1);
+      step.combine.encode(pass, 1);
     }
   }
 

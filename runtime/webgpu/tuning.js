@@ -6,7 +6,7 @@
 // budget cut short (a first load's pipelines compiling slowly: on a fresh H200 machine none was
 // timed within the 2 s budget of then) is not kept, and the next load searches it again. Tuned: the decode
 // matrix-vector kernel (GEMV, kernels/gemv.wgsl), among the variants that run as many dispatches
-// per step as its default (sameDispatches); a decode step's attention split over the context
+// per step as its default (gemvDispatches); a decode step's attention split over the context
 // (kernels/attention.wgsl: query heads per workgroup), timed at a long context; then the prefill
 // matrix-matrix kernel's tiles (GEMM, kernels/gemm_tiled.wgsl), timed on a whole prefill chunk
 // (TUNED_KERNELS).
@@ -150,13 +150,15 @@ export function gemvVariantName({ rows, dot, subgroups }) {
   return `${rows} rows, ${subgroups} subgroup${subgroups === 1 ? '' : 's'}, ${dot}`;
 }
 
-// Whether variant a runs as many dispatches per step as b (both quantise their input before them,
-// or neither). The tuner times the GPU only, which cannot see the host's encoding and submit of a
-// dispatch more (4-7 us each on an H200's host): on one H200 (2026-12-02, runtime_bench --tune)
+// The dispatches a GEMV variant runs per step at a site: a quantising one first where its dots read
+// their input quantised before and the input's producer does not store the int16 groups itself
+// (site.int16Written: a decode step's attention; runtime/webgpu/model.js #matmul). The tuner times
+// the GPU only, which cannot see the host's encoding and submit of a dispatch more (4-7 us each on
+// an H200's host): on one H200 (2026-12-02, runtime_bench --tune)
 // the tuner's switch of Qwen2-0.5B's gate/up and LM head to quantising before them, each timed 1.4x
 // faster alone, made run-ahead decode 0.88x as fast, as that threshold had (defaultGemvVariant).
 // So a shape's candidates are the variants with its default's dispatches.
-const sameDispatches = (a, b) => Boolean(GEMV_DOTS[a.dot].quantised) === Boolean(GEMV_DOTS[b.dot].quantised);
+const gemvDispatches = (site, { dot }) => (GEMV_DOTS[dot].quantised && !site.int16Written ? 2 : 1);
 
 // --- the GEMM's variant space ---------------------------------------------------------------------
 
@@ -314,12 +316,12 @@ export const TUNED_KERNELS = {
     key: matmulKey,
     size: matmulSize,
     name: gemvVariantName,
-    candidates: ({ shape }, gpu, spaces, fallback) => spaces.gemv(shape.scheme, gpu.features)
-      .filter((variant) => sameDispatches(variant, fallback)),
+    candidates: (site, gpu, spaces, fallback) => spaces.gemv(site.shape.scheme, gpu.features)
+      .filter((variant) => gemvDispatches(site, variant) === gemvDispatches(site, fallback)),
     files: (site, { dot }) => {
       const inputs = gemvInputs(dot, site.input);
       return ['gemv', ...GEMV_DOTS[dot].parts, inputs.gemv,
-        ...(inputs.write ? [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write] : [])];
+        ...(gemvDispatches(site, { dot }) > 1 ? [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write] : [])];
     },
   },
   // a decode step's attention split over the context (attention.wgsl with SPLIT), timed at
@@ -374,7 +376,8 @@ export function tuningSettings(tune, gpu) {
  *     K and manifest scheme, gemm's also tokens: the chunk rows timed; attention: { heads, kvHeads,
  *     headDim, window }), file: the GEMM's file
  *     (a key of GEMMS; gemm sites), input: the matmul's input part ('in_plain' | 'in_norm', as
- *     gemvInputs takes it; gemv sites), files: the file names of its other parts, timing: { uniform:
+ *     gemvInputs takes it; gemv sites), int16Written: whether its input's producer also stores the
+ *     int16 groups a quantised GEMV reads (gemv sites; gemvDispatches), files: the file names of its other parts, timing: { uniform:
  *     { rows, pos } (the step uniform its timed runs need), count (what a run's Dispatch.encode takes:
  *     chunk rows, or an attention's splits) }, variant: the variant it runs now (its default),
  *     dispatch(variant) -> Promise<a kernels.js Dispatch of this site in that variant, its pipeline

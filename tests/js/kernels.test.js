@@ -23,6 +23,7 @@ import {
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { Kernels } from '../../runtime/webgpu/kernels.js';
 import { Sampler } from '../../runtime/webgpu/sampler.js';
+import { ATTENTION_OUTPUTS } from '../../runtime/webgpu/model.js';
 
 // PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
 const geluTanh = (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
@@ -440,7 +441,8 @@ for (const path of paths) {
         const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
           SCALE: scale, SOFTCAP: softcap, WINDOW: window };
         if (file === 'attention') {
-          await h.run(file, { constants: { ...constants, EARLY: early } }, { ...resources, partials: h.buffer(16) }, [heads, rows],
+          await h.run(file, { parts: ATTENTION_OUTPUTS.out, constants: { ...constants, EARLY: early } },
+            { ...resources, partials: h.buffer(16) }, [heads, rows],
             { rows, pos });
         } else {
           const parts = Math.ceil(heads / kvHeads / 4);
@@ -489,11 +491,56 @@ for (const path of paths) {
         for (const length of lengths) {
           const params = { rows: 1, pos: length - 1 };
           const splits = Math.ceil((window ? Math.min(length, window) : length) / span);
-          await h.run('attention', { constants }, split, [kvHeads * Math.ceil(heads / kvHeads / queries), splits], params);
-          await h.run('attention_combine', { constants: { HEADS: heads, HEAD_DIM: dim } }, combined, [heads], params);
+          await h.run('attention', { parts: ATTENTION_OUTPUTS.out, constants }, split,
+            [kvHeads * Math.ceil(heads / kvHeads / queries), splits], params);
+          await h.run('attention_combine', { parts: ATTENTION_OUTPUTS.out, constants: { HEADS: heads, HEAD_DIM: dim } },
+            combined, [heads], params);
           const want = attentionWant(q, keys, values, { heads, kvHeads, dim, context, pos: length - 1, window, scale, softcap });
           const error = maxError(await h.readT(combined.out), want, 0.1);
           assert.ok(error < tolerance, `length ${length} (${splits} splits): error ${error}`);
+        }
+      });
+    }
+
+    // A decode step's attention storing its output as the output projection's GEMV reads it
+    // quantised (attention_out_int16.wgsl, in attention.wgsl unsplit and in attention_combine.wgsl
+    // after a split): the same words as act_int16_write.wgsl stores from the values that
+    // attention_out.wgsl writes. head_dim 64 and 128 (2 and 4 groups of 32 a head), grouped-query.
+    for (const { dim, heads, kvHeads } of [{ dim: 64, heads: 4, kvHeads: 2 }, { dim: 128, heads: 3, kvHeads: 1 }]) {
+      test(`attention storing int16 groups for the output projection: head_dim ${dim}, unsplit and split`, async () => {
+        const rand = random(31);
+        const [context, pos, span, queries] = [160, 130, 48, 2];
+        const q = Float32Array.from(normals(heads * dim, rand));
+        const cache = { q: h.buffer(q), k_cache: h.tBuffer(normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16))),
+          v_cache: h.tBuffer(normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16))) };
+        const constants = { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context, SCALE: dim ** -0.5 };
+        const params = { rows: 1, pos };
+        const partials = h.buffer(4 * Math.ceil(context / span) * heads * (dim + 4));
+        const groupBytes = ACT_INT16_GROUP_BYTES * heads * dim / 32;
+        // the values' groups as act_int16_write.wgsl stores them
+        const quantised = async (out) => {
+          const stored = h.buffer(groupBytes);
+          await h.run(ACT_INT16_WRITE.file, { parts: [...ACT_INT16_WRITE.parts, 'in_plain'].map((file) => ({ file })),
+            constants: { WG: 64, K: heads * dim } }, { act: out, act_int16: stored }, 1, params);
+          return h.read(stored, Uint32Array);
+        };
+        const runs = {
+          unsplit: async (output, resources) => h.run('attention', { parts: ATTENTION_OUTPUTS[output],
+            constants: { ...constants, EARLY: EARLY_VALUES } }, { ...cache, partials: h.buffer(16), ...resources }, [heads, 1], params),
+          split: async (output, resources) => {
+            await h.run('attention', { parts: ATTENTION_OUTPUTS.out, constants: { ...constants, SPLIT: span, QUERIES: queries } },
+              { ...cache, out: h.buffer(16), partials }, [kvHeads * Math.ceil(heads / kvHeads / queries), Math.ceil((pos + 1) / span)],
+              params);
+            await h.run('attention_combine', { parts: ATTENTION_OUTPUTS[output], constants: { HEADS: heads, HEAD_DIM: dim } },
+              { partials, ...resources }, [heads], params);
+          },
+        };
+        for (const [name, run] of Object.entries(runs)) {
+          const out = h.buffer(4 * heads * dim);
+          await run('out', { out });
+          const stored = h.buffer(groupBytes);
+          await run('int16', { act_int16: stored });
+          assert.deepEqual(await h.read(stored, Uint32Array), await quantised(out), `${name}: the stored groups differ`);
         }
       });
     }

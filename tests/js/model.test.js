@@ -187,6 +187,35 @@ describe(`model behaviour on ${ADAPTER}`, () => {
     }
   });
 
+  // A decode step's attention storing its output as the int16 groups its output projection's GEMV
+  // reads (kernels/attention_out_int16.wgsl): where that GEMV's dots read their activations
+  // quantised and decode steps run attention.wgsl (GPUs; asked for here), no quantising dispatch
+  // runs before it. tiny-qwen3: head_dim 32; the step's pipelines counted by their labels.
+  test('a decode step\'s attention stores the output projection\'s int16 groups: no quantising dispatch, the reference greedy tokens', async () => {
+    const expected = fixture('tiny-qwen3');
+    const other = await load(expected, { maxContext: MAX_CONTEXT, attention: 'attention',
+      gemv: { rows: 4, dot: 'dot_q4g32_int16_quantised', subgroups: 1 } });
+    const layers = other.manifest.architecture.num_layers;
+    const { setPipeline } = GPUComputePassEncoder.prototype;
+    const labels = [];
+    try {
+      const ids = await greedy(other, expected.prompt_ids, expected.greedy_ids.length);
+      assert.deepEqual(ids.slice(0, other.features.f16 ? 8 : ids.length), expected.greedy_ids.slice(0, other.features.f16 ? 8 : ids.length));
+      GPUComputePassEncoder.prototype.setPipeline = function (pipeline) {
+        labels.push(pipeline.label);
+        return setPipeline.call(this, pipeline);
+      };
+      await other.step(ids.at(-1), { temperature: 0 });
+    } finally {
+      GPUComputePassEncoder.prototype.setPipeline = setPipeline;
+      other.destroy();
+    }
+    const count = (label) => labels.filter((name) => name === label).length;
+    assert.equal(count('act_int16+attention_out_int16+attention'), layers, labels.join(', '));
+    // the down projection's input (the FFN's hidden) is still quantised by a dispatch of its own
+    assert.equal(count('act_int16+in_plain+act_int16_write'), layers, labels.join(', '));
+  });
+
   // WebGPU's default storage-buffer limit, 8, holds out_rope_kv's QKV matmul with q4g32 weights (8
   // storage buffers) but not with a QKV bias as well (tiny-qwen2's: 9), which runs rope_kv after it
   test('on a device of 8 storage buffers per kernel, RoPE runs in the QKV epilogue unless it has a bias: the reference greedy tokens', async () => {
