@@ -313,7 +313,8 @@ const matmulKey = ({ shape }) => `${shape.scheme} ${shape.rows}x${shape.cols}`;
 const matmulSize = ({ shape }) => shape.rows * shape.cols;
 export const TUNED_KERNELS = {
   gemv: {
-    key: matmulKey,
+    // a site whose input's producer stores the int16 groups counts its variants' dispatches apart
+    key: (site) => `${matmulKey(site)}${site.int16Written ? ', int16 input' : ''}`,
     size: matmulSize,
     name: gemvVariantName,
     candidates: (site, gpu, spaces, fallback) => spaces.gemv(site.shape.scheme, gpu.features)

@@ -322,7 +322,7 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
 
   // ... unless the input's producer stores the int16 groups itself: a decode step's attention.wgsl
   // (asked for here; GPUs' own) for the output projection, where each head holds whole groups of 32
-  // (tiny-qwen3: head_dim 32; its output projection 64 x 128, no other GEMV of that shape)
+  // (tiny-qwen3: head_dim 32; its output projection 64 x 128, a shape of its own as such)
   test('the output projection reading the attention\'s int16 groups has its quantised variant among the candidates', async () => {
     const space = (scheme, features) => gemvVariants(scheme, features).filter(({ rows, subgroups }) => rows === 4 && subgroups === 1);
     const model = await loadFixture(loadModel, fixture('tiny-qwen3'), { maxContext: MAX_CONTEXT, f16: false, attention: 'attention',
@@ -330,9 +330,9 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
     try {
       const quantised = gemvVariantName({ rows: 4, dot: 'dot_q4g32_int16_quantised', subgroups: 1 });
       const timed = Object.fromEntries(model.tuning.shapes.map((shape) => [shape.key, Object.keys(shape.us)]));
-      assert.ok(timed['gemv q4g32 64x128']?.includes(quantised), JSON.stringify(timed));
+      assert.ok(timed['gemv q4g32 64x128, int16 input']?.includes(quantised), JSON.stringify(timed));
       for (const [key, names] of Object.entries(timed)) {
-        if (key !== 'gemv q4g32 64x128') assert.ok(!names.includes(quantised), `${key}: ${names}`);
+        if (key !== 'gemv q4g32 64x128, int16 input') assert.ok(!names.includes(quantised), `${key}: ${names}`);
       }
     } finally {
       await model.destroy();
