@@ -445,7 +445,7 @@ class Model {
     };
     const { features, limits } = this.#kernels.gpu;
     const chosenGemv = this.#gemv && GEMV_DOTS[this.#gemv.dot].runs(tensor.scheme, features) ? this.#gemv
-      : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features, { int16Input: Boolean(input.int16Written) });
+      : defaultGemvVariant(block.rows, tensor.cols, tensor.scheme, features);
     // one subgroup where the device's workgroups hold fewer invocations than the variant's (a fixed
     // subgroup size of 128; WebGPU's least limit is 256); the tuner skips such candidates as failing
     const gemvVariant = gemvInvocations(chosenGemv.subgroups) <= Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX)

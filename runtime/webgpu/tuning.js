@@ -133,15 +133,11 @@ const GEMV_LONG = 4096;          // rows this long (K) and longer, at 4 rows per
  * down projection 896 x 4864 on floats 10.2 / 9.5 / 9.0, Qwen2-1.5B's 1536 x 8960 quantised before
  * 15.8 / 15.8 / 13.5, Qwen2-7B's 3584 x 18944 29.2 / 27.7 / 23.6 (its run-ahead decode tuned 1.03x
  * as fast), while rows of 3584 values ran slower with more (3584 x 3584: 11.0 / 11.6 / 11.5).
- * `int16Input`: the input's producer stores the int16 groups itself (a decode step's attention, for
- * the output projection: no quantising dispatch), so those dots run at any size: the tuner's times on
- * one H200 (2026-12-03, runtime_bench --tune, floats / int16 read, 4 rows, µs per run) for Qwen2-0.5B's
- * 896 x 896 3.9 / 3.5, Qwen2-1.5B's 1536 x 1536 6.8 / 5.1 and 5.5 / 4.6 in two runs.
  */
-export function defaultGemvVariant(weightRows, cols, scheme, features, { int16Input = false } = {}) {
+export function defaultGemvVariant(weightRows, cols, scheme, features) {
   const integer = integerDots(scheme, features);
   const rowsOf4 = (dot) => ({ rows: 4, dot, subgroups: cols >= GEMV_LONG ? 4 : 1 });
-  if (integer && (int16Input || (weightRows * cols >= GEMV_QUANTISED.values && cols >= GEMV_QUANTISED.cols))) {
+  if (integer && weightRows * cols >= GEMV_QUANTISED.values && cols >= GEMV_QUANTISED.cols) {
     return rowsOf4('dot_q4g32_int16_quantised');
   }
   if (weightRows < GEMV_TALL) return rowsOf4('dot_float');

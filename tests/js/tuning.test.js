@@ -53,10 +53,6 @@ describe('the variant spaces', () => {
     assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', withDots), variant(4, 'dot_q4g32_int16_quantised'));
     assert.deepEqual(defaultGemvVariant(37888, 3584, 'q4g32', floatOnly), variant(8, 'dot_float'));
     assert.deepEqual(defaultGemvVariant(151936, 896, 'q8g32', withDots), variant(8, 'dot_float'));
-    // an output projection whose input the attention stores as int16 groups: their dots at any size
-    assert.deepEqual(defaultGemvVariant(896, 896, 'q4g32', withDots, { int16Input: true }), variant(4, 'dot_q4g32_int16_quantised'));
-    assert.deepEqual(defaultGemvVariant(896, 896, 'q4g32', floatOnly, { int16Input: true }), variant(4, 'dot_float'));
-    assert.deepEqual(defaultGemvVariant(896, 896, 'q8g32', withDots, { int16Input: true }), variant(4, 'dot_float'));
     for (const scheme of ['q4g32', 'q8g32', 'q4g32m', 'f16']) {
       for (const features of [withDots, floatOnly]) {
         for (const [rows, cols] of [[64, 64], [8192, 64], [4096, 4096], [64, 8192], [8192, 8192]]) {
