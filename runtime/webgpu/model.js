@@ -352,7 +352,7 @@ class Model {
       const layer = `layers.${i}`;
       const bias = a.attention_bias ? one(`${layer}.qkv_bias`) : null;
       const sliding = slidingLayer(a, i);
-      const attention = await attentionOf(i, sliding);
+      const layerAttention = await attentionOf(i, sliding);
       const turned = { rope: sliding && b.ropeLocal ? b.ropeLocal : b.rope, q: b.q, k_cache: b.kCache[i], v_cache: b.vCache[i] };
       this.#layers.push({
         qkv: await this.#matmul(w(`${layer}.qkv`), { normed: true }, this.ropeInEpilogue
@@ -360,8 +360,8 @@ class Model {
           : { store: { out: b.qkv, bias, stride: d.q + 2 * d.kv } }),
         ropeKv: ropeKv ? ropeKv.dispatch({ qkv: b.qkv, ...turned, qk_gain: a.qk_norm ? one(`${layer}.qk_norm`) : b.none },
           (rows) => [d.heads + d.kvHeads, rows]) : null,
-        attention,
-        outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn, int16Written: Boolean(attention.int16) },
+        attention: layerAttention,
+        outProj: await this.#matmul(w(`${layer}.o`), { act: b.attn, int16Written: Boolean(layerAttention.int16) },
           projection(one(`${layer}.ffn_norm`))),
         attnResidual: residual(normAdd && one(`${layer}.post_attn_norm`), one(`${layer}.ffn_norm`)),
         gateUp: await this.#matmul(w(`${layer}.gate_up`), { normed: true },
@@ -457,7 +457,8 @@ class Model {
     const gemmRows = chunks ? gemmTunedRows(Math.min(this.prefillChunk, this.contextLength)) : [];
     const matmul = { gemv: await gemv(gemvVariant), gemm: gemmRows.map((tokens) => ({ tokens, dispatch: untunedGemm })) };
     const shape = { rows: block.rows, cols: tensor.cols, scheme: tensor.scheme };
-    const site = { input: inputFile, int16Written: Boolean(input.int16Written), files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
+    const site = { input: inputFile, int16Written: Boolean(input.int16Written),
+      files: [scheme.file, inputFile, ...epilogue.map((part) => part.file)] };
     this.#tuned.push({ ...site, shape, kernel: 'gemv', timing: { uniform: { rows: 1, pos: 0 }, count: 1 }, variant: gemvVariant,
       dispatch: gemv, use: (dispatch) => { matmul.gemv = dispatch; } });
     for (const rowsClass of matmul.gemm) {
