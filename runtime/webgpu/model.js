@@ -422,15 +422,14 @@ class Model {
     // subgroups, group dots `dot` (after the dispatch that quantises its input, where the dots read
     // it quantised: gemvInputs)
     const gemv = async ({ rows, dot, subgroups }) => {
-      const inputs = gemvInputs(dot, inputFile);
+      const inputs = gemvInputs(dot, inputFile, input);
       const product = (await this.#kernels.kernel('gemv', {
         parts: [scheme, inputPart(inputs.gemv), ...epilogue, ...GEMV_DOTS[dot].parts.map((file) => ({ file }))],
         constants: { WG: gemvInvocations(subgroups), ROWS: rows },
-      })).dispatch({ ...resources, ...(inputs.write ? { act_int16: b.actInt16 } : inputResources) },
+      })).dispatch({ ...resources, ...(inputs.int16 ? { act_int16: b.actInt16 } : inputResources) },
         () => Math.ceil(tiles / (rows / 4)));
-      if (!inputs.write) return product;
-      // its input's producer (a decode step's attention) stores the int16 groups itself: #attend
-      if (input.int16Written) return Object.assign(product, { int16Input: true });
+      // int16 groups its input's producer (a decode step's attention) stores itself: #attend
+      if (!inputs.write) return inputs.int16 ? Object.assign(product, { int16Input: true }) : product;
       const quantise = await this.#kernels.kernel(ACT_INT16_WRITE.file, {
         parts: [...ACT_INT16_WRITE.parts.map((file) => ({ file })), inputPart(inputs.write)],
         constants: { WG: SMALL_WG, K: tensor.cols } });

@@ -89,14 +89,17 @@ export const ACT_INT16_GROUP_BYTES = 80;
 
 /**
  * The input parts of a GEMV in group dots `dot` (a key of GEMV_DOTS) whose matmul input part is
- * `input` ('in_plain' | 'in_norm'): { gemv: the GEMV's input part, write: null, or for quantised
- * dots the input part of the act_int16_write.wgsl dispatch before it (composed with act_int16.wgsl;
- * bindings act, act_int16, and the input's: in_norm's norm_x) }. A normalised input's sums of
- * squares are then stored with the int16 groups, so the GEMV takes in_norm_read.wgsl (no norm_x).
+ * `input` ('in_plain' | 'in_norm'): { gemv: the GEMV's input part, int16: whether it reads the
+ * int16 groups (quantised dots: binding act_int16), write: null, or where it reads them and the
+ * input's producer does not store them itself (`int16Written`: a decode step's attention,
+ * runtime/webgpu/model.js) the input part of the act_int16_write.wgsl dispatch before it (composed
+ * with act_int16.wgsl; bindings act, act_int16, and the input's: in_norm's norm_x) }. A normalised
+ * input's sums of squares are then stored with the int16 groups, so the GEMV takes
+ * in_norm_read.wgsl (no norm_x).
  */
-export function gemvInputs(dot, input) {
-  if (!GEMV_DOTS[dot].quantised) return { gemv: input, write: null };
-  return { gemv: input === 'in_norm' ? 'in_norm_read' : input, write: input };
+export function gemvInputs(dot, input, { int16Written = false } = {}) {
+  if (!GEMV_DOTS[dot].quantised) return { gemv: input, int16: false, write: null };
+  return { gemv: input === 'in_norm' ? 'in_norm_read' : input, int16: true, write: int16Written ? null : input };
 }
 
 /** Whether `variant` is one of the space's ({ rows, dot, subgroups }: a key of GEMV_DOTS, a shape of GEMV_WORKGROUPS). */
@@ -150,15 +153,15 @@ export function gemvVariantName({ rows, dot, subgroups }) {
   return `${rows} rows, ${subgroups} subgroup${subgroups === 1 ? '' : 's'}, ${dot}`;
 }
 
-// The dispatches a GEMV variant runs per step at a site: a quantising one first where its dots read
-// their input quantised before and the input's producer does not store the int16 groups itself
-// (site.int16Written: a decode step's attention; runtime/webgpu/model.js #matmul). The tuner times
-// the GPU only, which cannot see the host's encoding and submit of a dispatch more (4-7 us each on
-// an H200's host): on one H200 (2026-12-02, runtime_bench --tune)
-// the tuner's switch of Qwen2-0.5B's gate/up and LM head to quantising before them, each timed 1.4x
-// faster alone, made run-ahead decode 0.88x as fast, as that threshold had (defaultGemvVariant).
-// So a shape's candidates are the variants with its default's dispatches.
-const gemvDispatches = (site, { dot }) => (GEMV_DOTS[dot].quantised && !site.int16Written ? 2 : 1);
+// The dispatches a GEMV variant runs per step at a site: a quantising one first where gemvInputs
+// says so (its dots read the input quantised before, and the input's producer does not store the
+// int16 groups itself: site.int16Written). The tuner times the GPU only, which cannot see the
+// host's encoding and submit of a dispatch more (4-7 us each on an H200's host): on one H200
+// (2026-12-02, runtime_bench --tune) the tuner's switch of Qwen2-0.5B's gate/up and LM head to
+// quantising before them, each timed 1.4x faster alone, made run-ahead decode 0.88x as fast, as
+// that threshold had (defaultGemvVariant). So a shape's candidates are the variants with its
+// default's dispatches.
+const gemvDispatches = (site, { dot }) => (gemvInputs(dot, site.input, site).write ? 2 : 1);
 
 // --- the GEMM's variant space ---------------------------------------------------------------------
 
@@ -320,9 +323,9 @@ export const TUNED_KERNELS = {
     candidates: (site, gpu, spaces, fallback) => spaces.gemv(site.shape.scheme, gpu.features)
       .filter((variant) => gemvDispatches(site, variant) === gemvDispatches(site, fallback)),
     files: (site, { dot }) => {
-      const inputs = gemvInputs(dot, site.input);
+      const inputs = gemvInputs(dot, site.input, site);
       return ['gemv', ...GEMV_DOTS[dot].parts, inputs.gemv,
-        ...(gemvDispatches(site, { dot }) > 1 ? [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write] : [])];
+        ...(inputs.write ? [ACT_INT16_WRITE.file, ...ACT_INT16_WRITE.parts, inputs.write] : [])];
     },
   },
   // a decode step's attention split over the context (attention.wgsl with SPLIT), timed at
@@ -378,7 +381,8 @@ export function tuningSettings(tune, gpu) {
  *     headDim, window }), file: the GEMM's file
  *     (a key of GEMMS; gemm sites), input: the matmul's input part ('in_plain' | 'in_norm', as
  *     gemvInputs takes it; gemv sites), int16Written: whether its input's producer also stores the
- *     int16 groups a quantised GEMV reads (gemv sites; gemvDispatches), files: the file names of its other parts, timing: { uniform:
+ *     int16 groups a quantised GEMV reads (gemv sites; gemvInputs), files: the file names of its
+ *     other parts, timing: { uniform:
  *     { rows, pos } (the step uniform its timed runs need), count (what a run's Dispatch.encode takes:
  *     chunk rows, or an attention's splits) }, variant: the variant it runs now (its default),
  *     dispatch(variant) -> Promise<a kernels.js Dispatch of this site in that variant, its pipeline
