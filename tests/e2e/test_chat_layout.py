@@ -117,6 +117,15 @@ def test_an_empty_chat_fills_the_viewport(chat, size):
         assert sidebar["right"] <= 0 or chat.locator("#conversations").is_hidden()
         assert chat.locator("#conversations").evaluate("element => element.inert")
         assert column["left"] >= 0 and column["right"] <= PHONE["width"]
+    # The CPU note (this Chromium has no WebGPU) keeps a gap from the header and stays in the column,
+    # above the messages; nothing scrolls sideways.
+    wait_until_ready(chat)
+    expect(chat.locator(".backend-note")).to_be_visible()
+    note, header = box(chat.locator(".backend-note")), box(chat.locator(".site-header"))
+    assert note["top"] >= header["bottom"] + 8, (note, header)
+    assert column["left"] <= note["left"] and note["right"] <= column["right"], (note, column)
+    assert note["bottom"] <= box(chat.locator(".message-pane"))["top"]
+    assert not chat.evaluate("() => document.scrollingElement.scrollWidth > innerWidth")
     save_screenshot(chat, f"layout-{size}-empty")
 
 
