@@ -19,6 +19,9 @@ export class IntegrityError extends SitegenRuntimeError {} // fields: { shard } 
 export class QuotaExceededError extends SitegenRuntimeError {} // fields: { needed, available } (bytes)
 export class InvalidRequestError extends SitegenRuntimeError {} // fields: { field, allowed (what the field takes, where said) }
 export class ModelNotLoadedError extends SitegenRuntimeError {}
+// fields, where the model and its context need more memory than the backend can have (the CPU
+// backend's WebAssembly memory): { needed, available } (bytes); the message names the engine
+// options that would help, the page's problem text (runtime/ui/problems.js) the visitor's ways out.
 export class UnsupportedModelError extends SitegenRuntimeError {}
 // The engine's host (worker or service worker) failed, stopped or was replaced: the loaded model
 // and the requests in flight are gone. Create the engine again.

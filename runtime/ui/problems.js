@@ -148,12 +148,22 @@ function problemOf(error, message, words) {
         actions: ['new-chat', 'dismiss'],
       };
     case 'UnsupportedModelError':
+      if (Number.isFinite(error.needed) && Number.isFinite(error.available)) return memoryProblem(error, words);
       return {
         title: 'This model cannot run here',
         // Retrying cannot help: the model is too large for this GPU, or the site is broken.
         text: `${message} Try another device, or ask the site's owner for a smaller model.`,
         details: null,
         actions: ['dismiss'],
+      };
+    case 'OutOfMemoryError':
+      // The browser refused the memory (the GPU's, or the CPU backend's WebAssembly memory): other
+      // tabs or programs may hold it, so trying again after closing some can work.
+      return {
+        title: 'Not enough memory for the model',
+        text: 'This device could not give the page the memory the model needs; other tabs or programs may be using '
+          + `it. Close some of them, then try again, or ${SMALLER_MODEL}.`,
+        actions: ['retry'],
       };
     case 'InvalidRequestError':
       // The message names the field and what it allows: it is the text, not a detail. The title
@@ -191,6 +201,23 @@ function problemOf(error, message, words) {
         actions: ['retry', 'reload'],
       };
   }
+}
+
+// The way out of a model too large for the device, in the visitor's terms (the page has no setting
+// for the context the engine reserves memory for).
+const SMALLER_MODEL = 'choose a smaller model if this site offers one (or ask its owner for one)';
+
+// The model and its context need more memory than the backend can have (UnsupportedModelError with
+// { needed, available }: runtime/wasm's CPU backend, whose WebAssembly memory has a fixed maximum).
+// Trying again cannot help. The engine's message, for developers, stays in the details.
+function memoryProblem({ needed, available }, words) {
+  return {
+    title: 'This model is too large for this browser',
+    text: `The model needs ${formatBytes(needed)} of memory, with room for the ${words.input} it reads, and this `
+      + `browser lets the page use at most ${formatBytes(available)} for it. A browser with WebGPU may run it on the `
+      + `GPU instead; otherwise ${SMALLER_MODEL}.`,
+    actions: ['dismiss'],
+  };
 }
 
 const lower = (sentence) => sentence[0].toLowerCase() + sentence.slice(1);

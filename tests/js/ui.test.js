@@ -18,8 +18,13 @@ import { chatRequest, parseSettings, settingsError } from '../../runtime/ui/sett
 import { STOPPING, StopButton } from '../../runtime/ui/stop_button.js';
 import {
   ContextWindowExceededError, DeviceLostError, IntegrityError, InvalidRequestError, ModelNotLoadedError,
-  NoBackendAvailableError, QuotaExceededError, UnsupportedModelError, WebGPUNotAvailableError, fromPlain, toPlain,
+  NoBackendAvailableError, OutOfMemoryError, QuotaExceededError, UnsupportedModelError, WebGPUNotAvailableError, fromPlain,
+  toPlain,
 } from '../../runtime/errors.js';
+import { formatBytes } from '../../runtime/units.js';
+import { WasmKernels } from '../../runtime/wasm/kernels.js';
+import { loadModel } from '../../runtime/wasm/model.js';
+import { fixture, modelFiles } from './helpers/model_files.js';
 
 describe('format', () => {
   test('the line under a reply', () => {
@@ -106,6 +111,40 @@ describe('problems', () => {
     assert.equal(problem.title, 'This message is too long');
     assert.match(problem.text, /^The model cannot read a message this long \(33,950 tokens; it holds 4,096, the reply included\)\. Edit it/);
     assert.deepEqual(problem.actions, ['dismiss']);
+  });
+
+  // The refusals as the CPU backend really makes them: the whole model past its memory's maximum, checked
+  // before any shard is read (a SmolLM2 with a 200,000-token context), and one allocation past it.
+  test('a model too large for the memory says so in the visitor\'s terms; the engine\'s text is the detail', async () => {
+    const { manifest } = await modelFiles(fixture('smollm2').url);
+    const long = { ...manifest, architecture: { ...manifest.architecture, context_length: 200000 } };
+    const refusals = [
+      await loadModel(long, { readShard: () => assert.fail('a shard was read'), maxContext: 200000 }).catch((error) => error),
+      await WasmKernels.create().then((wasm) => wasm.alloc(2 ** 32)).catch((error) => error),
+    ];
+    for (const error of refusals) {
+      assert.equal(error.name, 'UnsupportedModelError');
+      assert.match(error.message, /maxContext/, 'the engine\'s message names the option, for developers');
+      const problem = describeProblem(across(error));
+      assert.equal(problem.title, 'This model is too large for this browser');
+      assert.equal(problem.text, `The model needs ${formatBytes(error.needed)} of memory, with room for the conversation `
+        + `it reads, and this browser lets the page use at most ${formatBytes(error.available)} for it. A browser with `
+        + 'WebGPU may run it on the GPU instead; otherwise choose a smaller model if this site offers one (or ask its '
+        + 'owner for one).');
+      assert.equal(problem.details, error.message);
+      assert.deepEqual(problem.actions, ['dismiss']);
+      assert.match(describeProblem(across(error), { page: 'completion' }).text, /with room for the text it reads/);
+    }
+    assert.match(describeProblem(refusals[0]).text, /^The model needs 9\.\d\d GB of memory.* at most 4\.29 GB for it\./);
+  });
+
+  test('memory the browser refused is worth another try after closing tabs', () => {
+    const problem = describeProblem(across(new OutOfMemoryError('The browser could not give the CPU backend 123 bytes '
+      + 'of WebAssembly memory (out of memory): close other tabs, or choose a smaller model or a shorter context.')));
+    assert.equal(problem.title, 'Not enough memory for the model');
+    assert.match(problem.text, /^This device could not give the page the memory the model needs.*Close some of them, then try again, or choose a smaller model/);
+    assert.doesNotMatch(problem.text, /context/);
+    assert.deepEqual(problem.actions, ['retry']);
   });
 
   test('a failed import is dismissed and says nothing changed', () => {
