@@ -31,3 +31,16 @@ export function backendNote(backend, gpuFailure = null) {
   return `Running on the CPU (WebAssembly): ${reason.why}. Expect a few tokens a second, and a wait before each `
     + `reply while the model reads the conversation; ${reason.faster}.`;
 }
+
+/**
+ * The sentence the CPU note gains where the CPU backend runs on one thread but a reload would run it
+ * on `threads` (engine_start.js threadsAfterReload: the page not cross-origin isolated yet, the
+ * service worker ready to make the next load so). Throws a RangeError unless `threads` is a whole
+ * number above 1 (one thread is what runs already: a bug of the caller).
+ * @param {number} threads
+ * @returns {string}
+ */
+export function reloadForThreadsNote(threads) {
+  if (!(Number.isInteger(threads) && threads > 1)) throw new RangeError(`reloadForThreadsNote: ${threads} threads; give more than 1`);
+  return `Reload the page to run it on ${threads} threads instead of 1, for faster replies.`;
+}

@@ -5,7 +5,8 @@
 // Shared by the chat and the completion page.
 
 import { CreateServiceWorkerEngine } from '../sw_client.js';
-import { backendNote } from './backend_note.js';
+import { isolatedThreads } from '../cpu_threads.js';
+import { backendNote, reloadForThreadsNote } from './backend_note.js';
 import { readLocal, writeLocal } from './site_storage.js';
 
 /**
@@ -41,17 +42,48 @@ export async function startEngine(model, loader) {
   }
 }
 
+// Counts showBackendNote's calls, so that a late threadsAfterReload() leaves a newer model's note alone.
+let notesShown = 0;
+
 // `note`: the .backend-note element (templates/_loader.html); hidden where there is nothing to say,
 // or once the visitor hid that text (its Hide button; kept per site, so a reload or the other page
 // does not bring it back: on a phone it takes room from the conversation; another reason shows).
+// On the CPU, where a reload would add threads, the note says so once the service worker is ready;
+// hiding the note hides its main text for good, whatever the thread count.
 function showBackendNote(note, { backend, gpuFailure }) {
   const text = backendNote(backend, gpuFailure);
-  note.querySelector('.backend-note-text').textContent = text ?? '';
+  const shown = ++notesShown;
+  const paragraph = note.querySelector('.backend-note-text');
+  paragraph.textContent = text ?? '';
   note.hidden = text === null || readLocal('backend-note-hidden') === text;
   note.querySelector('.hide-backend-note').onclick = () => {
     note.hidden = true;
     writeLocal('backend-note-hidden', text);
   };
+  if (text === null) return;
+  threadsAfterReload().then((threads) => {
+    if (threads && shown === notesShown) paragraph.textContent = `${text} ${reloadForThreadsNote(threads)}`;
+  });
+}
+
+/**
+ * The threads a reload would give the CPU backend, where that is more than the one it runs on now;
+ * else null. A page that is not cross-origin isolated runs it on one thread (runtime/wasm/threads.js
+ * defaultThreads; its dedicated worker is isolated only if the page is). The site's service worker
+ * serves the pages with the headers that isolate them (runtime/service_worker.js), so a reload
+ * isolates a page that did not come through it (the first visit, a hard reload) once it is active:
+ * this resolves then, with cpu_threads.js isolatedThreads() where that is more than 1. A page that
+ * came through it and is still not isolated would not be after a reload either: null. Never
+ * rejects; stays pending where no service worker becomes active (it failed to register).
+ * @returns {Promise<number | null>}
+ */
+async function threadsAfterReload() {
+  const threads = isolatedThreads();
+  if (globalThis.crossOriginIsolated || threads < 2 || !navigator.serviceWorker) return null;
+  // Navigation Timing: workerStart is 0 where no service worker handled this page's load.
+  if (performance.getEntriesByType('navigation')[0]?.workerStart > 0) return null;
+  await navigator.serviceWorker.ready;
+  return threads;
 }
 
 /**

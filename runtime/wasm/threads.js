@@ -17,6 +17,7 @@
 // per thread: thread i of n takes [floor(i N / n), floor((i + 1) N / n)).
 
 import { SCHEMES as WEIGHT_SCHEMES } from './kernels.js';
+import { isolatedThreads } from '../cpu_threads.js';
 import { DeviceLostError } from '../errors.js';
 
 /** Whether threads can run here: SharedArrayBuffer exists (a cross-origin isolated page, or Node). */
@@ -24,18 +25,13 @@ export function threadsAvailable() {
   return typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated !== false;
 }
 
-// Threads a browser gets by default: one per core the browser reports, up to this many (past it,
-// a small model's rows split too thinly to gain: 2 threads decoded SmolLM2 1.4x faster than 1 on a
-// loaded 2-core VM, 2026-11-30).
-const MAX_DEFAULT_THREADS = 4;
-
 /**
- * The default thread count: in a cross-origin isolated browser context, navigator.hardwareConcurrency
- * capped at MAX_DEFAULT_THREADS; else (not isolated, or Node, whose callers choose) 1.
+ * The default thread count: in a cross-origin isolated browser context, one per core up to a cap
+ * (cpu_threads.js isolatedThreads); else (not isolated, or Node, whose callers choose) 1.
  */
 export function defaultThreads() {
   if (globalThis.crossOriginIsolated !== true || !threadsAvailable()) return 1;
-  return Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, MAX_DEFAULT_THREADS));
+  return isolatedThreads();
 }
 
 // The control block's Int32 words (floats through a Float32Array view of the same bytes).

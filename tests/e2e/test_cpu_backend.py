@@ -1,11 +1,15 @@
 """The site on the CPU backend (runtime/wasm/), in real Chromium without WebGPU (no
 --enable-unsafe-webgpu: what Linux users get by default): the chat answers and says it runs on the
-CPU; once the service worker controls the page, a reload makes it cross-origin isolated (the
-service worker adds COOP and COEP, which a static host cannot send), so the CPU backend runs on
-threads (and Stop reaches it there), while the weights still come from their --weights-url host
+CPU, and that a reload would add threads; once the service worker controls the page, a reload makes
+it cross-origin isolated (the service worker adds COOP and COEP, which a static host cannot send), so
+the CPU backend runs on threads (and Stop reaches it there), while the weights still come from their --weights-url host
 under COEP require-corp; and it answers offline after a reload.
 (A browser with neither backend: test_chat_problems.py.)
 """
+
+import re
+
+from playwright.sync_api import expect
 
 from .chat import ask, set_settings, wait_for_reply_end, wait_for_reply_text, wait_until_ready
 
@@ -45,6 +49,15 @@ def test_without_webgpu_the_site_runs_on_the_cpu_isolated_then_offline(launch_ch
         assert note.inner_text().startswith("Running on the CPU (WebAssembly): this browser has no usable WebGPU.")
         assert shards_from(requests, weights_url)
         assert page.evaluate("() => crossOriginIsolated") is False
+        # One thread now; once the service worker is active, the note says what a reload gives: a thread
+        # per core up to 4 (runtime/cpu_threads.js), where that is more than one.
+        threads = min(page.evaluate("() => navigator.hardwareConcurrency"), 4)
+        reload_note = f"Reload the page to run it on {threads} threads instead of 1, for faster replies."
+        page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+        if threads > 1:
+            expect(note.locator(".backend-note-text")).to_have_text(re.compile(rf"runs it faster\. {re.escape(reload_note)}$"))
+        else:
+            expect(note).not_to_contain_text("Reload the page")
         assert "Paris" in answer(page)
         # Read once, the note can be hidden (on a phone it takes room from the chat): it stays hidden.
         note.locator(".hide-backend-note").click()
@@ -62,12 +75,13 @@ def test_without_webgpu_the_site_runs_on_the_cpu_isolated_then_offline(launch_ch
         assert page.locator(".backend-note").is_hidden(), "hidden by the visitor before the reload"
         assert page.evaluate("() => crossOriginIsolated") is True
         assert page.evaluate("() => typeof SharedArrayBuffer") == "function"
+        assert "Reload the page" not in note.locator(".backend-note-text").text_content(), "the threads run now"
         # The engine's worker too: its script came through the service worker with the same headers.
         (engine_worker,) = [worker for worker in page.workers if worker.url.endswith("/runtime/worker.js")]
         assert engine_worker.evaluate("() => crossOriginIsolated") is True
         # Isolated, the CPU backend splits its work over threads: one per core up to 4 (runtime/wasm/threads.js
         # defaultThreads), the engine's worker taking the first share and a thread worker each of the others.
-        threads = min(engine_worker.evaluate("() => navigator.hardwareConcurrency"), 4)
+        assert threads == min(engine_worker.evaluate("() => navigator.hardwareConcurrency"), 4)
         thread_workers = [worker for worker in page.workers if worker.url.endswith("/runtime/wasm/thread_worker.js")]
         assert len(thread_workers) == threads - 1, [worker.url for worker in page.workers]
         assert shards_from(requests, weights_url)

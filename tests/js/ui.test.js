@@ -10,7 +10,8 @@ import { describe, test } from 'node:test';
 import {
   EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
 } from '../../runtime/ui/conversations.js';
-import { backendNote } from '../../runtime/ui/backend_note.js';
+import { backendNote, reloadForThreadsNote } from '../../runtime/ui/backend_note.js';
+import { isolatedThreads } from '../../runtime/cpu_threads.js';
 import { heldText, persistenceText, storedText } from '../../runtime/ui/model_picker.js';
 import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem, describeStepProblem } from '../../runtime/ui/problems.js';
@@ -42,6 +43,14 @@ describe('the backend note', () => {
     assert.throws(() => backendNote('wasm', 'DeviceLostError'), /unknown gpuFailure "DeviceLostError"/);
     assert.equal(backendNote('webgpu'), null);
     assert.throws(() => backendNote(undefined), /unknown backend undefined; use webgpu or wasm/);
+  });
+
+  test('where a reload would add threads, the note says how many', () => {
+    assert.equal(reloadForThreadsNote(4), 'Reload the page to run it on 4 threads instead of 1, for faster replies.');
+    assert.throws(() => reloadForThreadsNote(1), RangeError);
+    // what a reload gives: a thread per core the browser reports, up to 4
+    assert.deepEqual([1, 2, 3, 4, 8, 64].map((cores) => isolatedThreads(cores)), [1, 2, 3, 4, 4, 4]);
+    assert.equal(isolatedThreads(undefined), 1);
   });
 });
 
