@@ -207,16 +207,41 @@ async function send(text) {
   if (!app.current.messages.length) app.current.title = titleFrom(text);
   app.current.messages.push({ role: 'user', content: text });
   dom.prompt.value = '';
-  await generate();
+  await generate(unsendLast);
 }
 
 /** Reply again from message `index` on: its new text if given (an edit), else regenerate. */
 async function reply(index, text) {
   if (!app.current || !app.engine || app.generating || refuseInvalidSettings()) return;
-  const messages = app.current.messages.slice(0, index);
+  const before = app.current.messages;
+  const messages = before.slice(0, index);
   if (text !== undefined) messages.push({ role: 'user', content: text });
   app.current.messages = messages;
-  await generate();
+  // An edit the model cannot read is not made: the conversation as it was, the new text in the
+  // message's editor again.
+  await generate(text === undefined ? unsendLast : (conversation) => {
+    conversation.messages = before;
+    return { text, edit: index };
+  });
+}
+
+// Takes the conversation's last message, the visitor's that the model cannot read, back out of it:
+// its text goes back to the composer. (A regenerate meets one only in a conversation saved before
+// the page took such messages back, or imported.)
+function unsendLast(conversation) {
+  const last = conversation.messages.at(-1);
+  if (last?.role !== 'user') return null;
+  conversation.messages = conversation.messages.slice(0, -1);
+  return { text: last.content };
+}
+
+// Gives the visitor back the text of a message the model could not read (`unsent`: what generate()'s
+// `unsend` returned): in the editor of message `edit` where it was an edit of `conversation` and that
+// is on screen, else in the composer, before anything typed there since. Nothing typed is lost.
+function giveBack(unsent, conversation) {
+  if (unsent.edit !== undefined && app.current === conversation && chatView.editMessage(unsent.edit, unsent.text)) return;
+  dom.prompt.value = dom.prompt.value.trim() ? `${unsent.text}\n\n${dom.prompt.value}` : unsent.text;
+  dom.prompt.focus();
 }
 
 // A setting the engine would refuse stops a message before anything changes (the text stays
@@ -231,7 +256,12 @@ function refuseInvalidSettings() {
   return true;
 }
 
-async function generate() {
+// The reply to the open conversation as it stands (its last message the visitor's). `unsend(conversation)`
+// undoes the step that made that message, where the model cannot read it at all (a
+// ContextWindowExceededError with messageTokens: every later message would fail the same way): it
+// returns { text, edit (the index of the message edited, if it was an edit) } to give back to the
+// visitor, or null.
+async function generate(unsend) {
   const conversation = app.current;
   problemBox.hide();
   let finished;
@@ -244,6 +274,7 @@ async function generate() {
   const request = chatRequest(settings.value.settings, conversation.messages);
   const message = { role: 'assistant', content: '' };
   let savedAt = 0;
+  let unsent = null;
   try {
     await saved;
     // Before the first words: whether the reply waits for another tab's, and how far the prompt is.
@@ -278,15 +309,37 @@ async function generate() {
     // Nothing is lost: a partial reply stays; an empty one is dropped, the question stays.
     if (!message.content && !message.reasoning_content) conversation.messages = conversation.messages.filter((item) => item !== message);
     else message.stats = { finishReason: 'abort' };
+    // A message too long on its own is not kept as sent: its text goes back to the visitor.
+    if (Number.isFinite(error?.messageTokens)) unsent = unsend?.(conversation) ?? null;
     // Another tab (or an API request) switched the site's model: Try again loads this tab's back.
     problemBox.show(error, { retry: error.loaded ? () => app.models.reload() : () => reply(conversation.messages.length) });
   } finally {
     chatView.endReply();
-    await save(conversation);
+    // A conversation left with no message (a new chat's first, taken back) is not kept: the chat is a new one again.
+    const forgotten = Boolean(unsent) && !conversation.messages.length;
+    if (forgotten) await forget(conversation);
+    else await save(conversation);
     app.generating = null;
     finished();
-    if (app.current === conversation) showConversation();
+    if (app.current === conversation || (forgotten && !app.current)) showConversation();
     else setControls();
+    if (unsent) giveBack(unsent, conversation);
+  }
+}
+
+// Drops `conversation` from the list and the store (it was saved with a message since taken back);
+// where it is open, the chat is a new one again (app.current null). Never rejects.
+async function forget(conversation) {
+  app.conversations = app.conversations.filter((item) => item !== conversation);
+  if (app.current === conversation) {
+    app.current = null;
+    writeLocal('current', '');
+  }
+  try {
+    await app.store?.delete(conversation.id);
+  } catch (error) {
+    // The problem box keeps saying why the message was taken back; the leftover is an empty chat.
+    console.warn('An empty conversation stays saved:', error);
   }
 }
 

@@ -105,6 +105,21 @@ export class ChatView {
     this.#list.setAttribute('aria-busy', 'false');
   }
 
+  /**
+   * Open the editor of the visitor's message at `index` with `text` in it (an edit the model could
+   * not read, given back to the visitor to shorten); Cancel shows the message as it is. Returns
+   * whether the message is on screen with an editor (false: busy, or no such message).
+   * @param {number} index
+   * @param {string} text
+   * @returns {boolean}
+   */
+  editMessage(index, text) {
+    const item = this.#list.querySelector(`.message.user[data-index="${index}"]`);
+    if (!item || item.querySelector('.edit-message').hidden) return false;
+    this.#openEditor(item, text);
+    return true;
+  }
+
   #item(message, index, { editable, regenerable }) {
     const item = this.#template.content.firstElementChild.cloneNode(true);
     item.classList.add(message.role);
@@ -139,10 +154,10 @@ export class ChatView {
     else if (button.classList.contains('regenerate')) this.#actions.regenerate(item.classList.contains('user') ? index + 1 : index);
   }
 
-  #openEditor(item) {
+  #openEditor(item, text = item.querySelector('.message-body').textContent) {
     const editor = item.querySelector('.message-editor');
     const textarea = editor.querySelector('textarea');
-    textarea.value = item.querySelector('.message-body').textContent;
+    textarea.value = text;
     editor.hidden = false;
     item.querySelector('.message-body').hidden = true;
     item.querySelector('.message-footer').hidden = true;

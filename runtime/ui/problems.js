@@ -134,11 +134,12 @@ function problemOf(error, message, words) {
     case 'ContextWindowExceededError':
       if (error.field === 'max_tokens' || error.field === 'max_completion_tokens') return maxTokensProblem(error, words);
       if (Number.isFinite(error.messageTokens)) {
-        // the last message alone does not fit: a new chat cannot help, a shorter message can
+        // the last message alone does not fit: a new chat cannot help, a shorter message can. The
+        // chat page does not keep it as sent (runtime/app.js generate): its text is given back.
         return {
           title: 'This message is too long',
-          text: `The model cannot read a message this long${contextSize({ ...error, promptTokens: error.messageTokens })}. `
-            + 'Edit it to make it shorter, or split it over several messages.',
+          text: `The model cannot read a message this long${contextSize({ ...error, promptTokens: error.messageTokens })}, `
+            + 'so it was not sent. Your text is kept where you wrote it: shorten it, or split it over several messages.',
           actions: ['dismiss'],
         };
       }

@@ -303,6 +303,79 @@ def test_a_full_context_offers_a_new_chat(visit, tmp_path):
     expect(problem).to_be_hidden()
 
 
+def test_a_message_too_long_for_the_model_is_given_back_not_kept(visit, tmp_path):
+    """A message the model cannot read on its own (more than the 4096-token context) is not kept as sent,
+    or every later message of the chat would fail: its text goes back where it was written, and the chat
+    goes on with a shorter one."""
+    page = visit["page"]
+    wait_until_ready(page)
+    long_text = " ".join(f"word{i}" for i in range(2000))  # about 6,000 tokens
+    problem = page.locator(".problem")
+    prompt = page.locator("#prompt")
+    user_texts = page.locator(".message.user .message-body")
+
+    def refused():
+        problem.wait_for(state="visible", timeout=REPLY_TIMEOUT_MS)
+        assert problem.get_attribute("data-error") == "ContextWindowExceededError"
+        expect(problem.locator(".problem-title")).to_have_text("This message is too long")
+        expect(problem.locator(".problem-text")).to_contain_text("so it was not sent. Your text is kept where you wrote it")
+        expect(page.locator(".composer .send")).to_be_visible()
+
+    # The first message of a new chat: no conversation is made of it.
+    page.click(".new-chat")
+    conversations = page.locator(".conversation").count()
+    ask(page, long_text)
+    refused()
+    expect(prompt).to_have_value(long_text)
+    expect(page.locator(".message")).to_have_count(0)
+    expect(page.locator(".conversation")).to_have_count(conversations)
+    page.locator(".problem button[data-action=dismiss]").click()
+
+    # In a conversation: it stays as it was, and a shorter message gets its reply.
+    hello = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    open_imported(page, tmp_path, {"id": "short", "title": "Short chat", "created": 1, "updated": 5, "messages": hello})
+    ask(page, long_text)
+    refused()
+    expect(prompt).to_have_value(long_text)
+    expect(user_texts).to_have_text(["Hi"])
+    set_settings(page, temperature=0, max_tokens=2)
+    ask(page, QUESTION)
+    wait_for_reply_end(page)
+    expect(problem).to_be_hidden()
+    expect(user_texts).to_have_text(["Hi", QUESTION])
+    expect(page.locator(".message.assistant")).to_have_count(2)
+
+    # An edit to a text too long is not made: the conversation as it was, the new text in the editor.
+    first = page.locator(".message.user").first
+    first.locator(".edit-message").click()
+    first.locator(".message-editor textarea").fill(long_text)
+    first.locator(".message-editor textarea").press("Enter")
+    refused()
+    expect(first.locator(".message-editor textarea")).to_be_visible()
+    expect(first.locator(".message-editor textarea")).to_be_focused()
+    expect(first.locator(".message-editor textarea")).to_have_value(long_text)
+    expect(page.locator(".message")).to_have_count(4)
+    first.locator(".cancel-edit").click()
+    expect(user_texts).to_have_text(["Hi", QUESTION])
+
+    # A conversation saved with such a message last (before the page gave them back): Reply takes it out.
+    stuck = [*hello, {"role": "user", "content": long_text}]
+    open_imported(page, tmp_path, {"id": "stuck", "title": "Stuck chat", "created": 1, "updated": 6, "messages": stuck})
+    reply = page.locator(".message.user").last.locator(".regenerate")
+    expect(reply).to_have_text("Reply")
+    reply.click()
+    refused()
+    expect(prompt).to_have_value(long_text)
+    expect(user_texts).to_have_text(["Hi"])
+
+    # What was saved is what the page shows.
+    page.reload()
+    wait_until_ready(page)
+    expect(user_texts).to_have_text(["Hi"])
+    page.locator(".conversation", has_text="Short chat").locator(".open-conversation").click()
+    expect(user_texts).to_have_text(["Hi", QUESTION])
+
+
 def test_code_blocks_copy_to_the_clipboard(visit, tmp_path):
     page, context = visit["page"], visit["context"]
     context.grant_permissions(["clipboard-read", "clipboard-write"])

@@ -118,7 +118,8 @@ describe('problems', () => {
     const problem = describeProblem(across(new ContextWindowExceededError('too long',
       { promptTokens: 34006, contextLength: 4096, messageTokens: 33950 })));
     assert.equal(problem.title, 'This message is too long');
-    assert.match(problem.text, /^The model cannot read a message this long \(33,950 tokens; it holds 4,096, the reply included\)\. Edit it/);
+    assert.equal(problem.text, 'The model cannot read a message this long (33,950 tokens; it holds 4,096, the reply '
+      + 'included), so it was not sent. Your text is kept where you wrote it: shorten it, or split it over several messages.');
     assert.deepEqual(problem.actions, ['dismiss']);
   });
 
