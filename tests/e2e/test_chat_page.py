@@ -99,6 +99,10 @@ def test_stop_ends_the_reply_and_keeps_what_was_written(visit):
     ask(page, "Write a long story about a lighthouse keeper.")
     reply = page.locator(".message.assistant.streaming .message-body")
     wait_for_reply_text(page)
+    # With no Max tokens a reply may run until the context is full: Stop, in Send's place, is a filled
+    # button as Send is (the page's main action while a reply runs), not an outlined one.
+    background = "button => getComputedStyle(button).backgroundColor"
+    assert page.locator(".composer .stop").evaluate(background) == page.locator(".new-chat").evaluate(background)
     page.click(".composer .stop")
     last = wait_for_reply_end(page)
     assert "stopped" in last.locator(".message-stats").inner_text()
