@@ -62,7 +62,8 @@ function showBackendNote(note, { backend, gpuFailure }) {
   };
   if (text === null) return;
   threadsAfterReload().then((threads) => {
-    if (threads && shown === notesShown) paragraph.textContent = `${text} ${reloadForThreadsNote(threads)}`;
+    // First: the one thing the visitor can do, in sight where the note scrolls inside itself.
+    if (threads && shown === notesShown) paragraph.textContent = `${reloadForThreadsNote(threads)} ${text}`;
   });
 }
 

@@ -11,6 +11,7 @@ generated; one real reply, stopped, shows the scrolling while it streams. The te
 """
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.cpu_backend
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
+SIDEWAYS = {"width": 844, "height": 390}  # a phone held sideways
 
 # Imports keep titles up to 200 characters: this one fits, and is far wider than the sidebar.
 LONG_TITLE = ("A very long conversation title about lighthouses, bakeries, the history of typesetting, "
@@ -354,6 +356,40 @@ def test_a_streaming_reply_is_followed_until_the_reader_scrolls_up(chat):
     open_settings(chat)
     chat.click(".reset-settings")
     close_settings(chat)
+
+
+def test_a_problem_and_the_cpu_note_leave_the_composer_on_screen(chat):
+    """A phone held sideways (844x390) with the CPU note and a problem: the notices shrink and scroll
+    inside themselves, the composer and Send stay on screen, the problem's Dismiss in sight. The note
+    steps aside while the problem shows, which leaves the conversation room upright (390x844) too."""
+    chat.set_viewport_size(SIDEWAYS)
+    chat.emulate_media(reduced_motion="reduce")
+    chat.click(".new-chat")
+    wait_until_ready(chat)
+    note, problem = chat.locator(".backend-note"), chat.locator(".problem")
+    expect(note).to_be_visible()
+    if "Reload the page" in note.inner_text():  # where a reload adds threads, that comes first
+        expect(note.locator(".backend-note-text")).to_have_text(re.compile(r"^Reload the page"))
+    ask(chat, "word " * 9000)
+    expect(problem.locator(".problem-title")).to_have_text("This message is too long")
+
+    def assert_on_screen(height):
+        assert not chat.evaluate(DOCUMENT_SCROLLS)
+        for selector in ("#prompt", ".composer .send"):
+            assert box(chat.locator(selector))["bottom"] <= height, selector
+        shown, dismiss = box(problem), box(problem.locator("button[data-action=dismiss]"))
+        assert shown["top"] <= dismiss["top"] and dismiss["bottom"] <= shown["bottom"] <= height, (dismiss, shown)
+
+    expect(note).to_be_hidden()  # back once the problem goes
+    assert_on_screen(SIDEWAYS["height"])
+    save_screenshot(chat, "layout-sideways-problem")
+    chat.set_viewport_size(PHONE)
+    assert_on_screen(PHONE["height"])
+    assert box(chat.locator(".message-pane"))["height"] >= 150
+    save_screenshot(chat, "layout-phone-problem")
+    problem.locator("button[data-action=dismiss]").click()
+    expect(note).to_be_visible()
+    chat.fill("#prompt", "")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
