@@ -1,8 +1,8 @@
 // The chat page's entry module: wires the page (templates/index.html) to the engine.
 //
 // The engine starts as runtime/ui/engine_start.js says (the service worker, else a dedicated
-// worker), with the model the visitor chose (runtime/ui/model_picker.js: one model at a time). Conversations live in IndexedDB, settings and the open conversation's id in
-// localStorage, both per site.
+// worker), with the model the visitor chose (runtime/ui/model_picker.js: one model at a time). Conversations live in IndexedDB, settings, the open conversation's id and the
+// composer's unsent text in localStorage, all per site.
 // Each step of a reply is saved as it streams, so a reload or a crash loses at most a second.
 
 import { ChatView } from './ui/chat_view.js';
@@ -22,6 +22,8 @@ import { STOPPING, StopButton } from './ui/stop_button.js';
 import { ConversationStore } from './ui/store.js';
 
 const SAVE_EVERY_MS = 1000;
+// The site_storage name of the composer's unsent text (setPrompt), kept across reloads until sent.
+const DRAFT = 'draft';
 // Below this width the conversations are a drawer; the same breakpoint as themes/_layout.css.
 const DRAWER_QUERY = '(max-width: 48rem)';
 const $ = (selector) => document.querySelector(selector);
@@ -61,7 +63,8 @@ const conversationList = new ConversationList($('.conversation-list'), $('#conve
   remove: (id) => deleteConversation(id),
 }, { emptyFocus: $('.new-chat') });
 const problemBox = new ProblemBox($('.problem'), {
-  'new-chat': () => startNewChat(),
+  // The conversation is full: its last message, unanswered, goes on in the new chat's composer.
+  'new-chat': () => startNewChat({ carry: unansweredText(app.current) }),
   dismiss: () => dom.prompt.focus(), // the Dismiss button goes away with the box: back to where one writes
 });
 const stopButton = new StopButton(dom.stop, dom.prompt);
@@ -80,6 +83,7 @@ const drawer = new Drawer({
 main();
 
 async function main() {
+  dom.prompt.value = readLocal(DRAFT) ?? '';
   wireControls();
   registerServiceWorker(dom.update, stopReply);
   await openStore();
@@ -146,14 +150,22 @@ async function openConversation(id) {
   dom.prompt.focus();
 }
 
-async function startNewChat() {
+/** Open an empty chat; `carry`: text to put in its composer (toComposer). */
+async function startNewChat({ carry = '' } = {}) {
   await stopReply();
   app.current = null;
   writeLocal('current', '');
   drawer.close();
   problemBox.hide();
   showConversation();
+  if (carry) toComposer(carry);
   dom.prompt.focus();
+}
+
+// The text of `conversation`'s last message where it is the visitor's, unanswered; else ''.
+function unansweredText(conversation) {
+  const last = conversation?.messages.at(-1);
+  return last?.role === 'user' ? last.content : '';
 }
 
 async function renameConversation(id, title) {
@@ -206,7 +218,7 @@ async function send(text) {
   if (!app.current) app.current = newConversation();
   if (!app.current.messages.length) app.current.title = titleFrom(text);
   app.current.messages.push({ role: 'user', content: text });
-  dom.prompt.value = '';
+  setPrompt('');
   await generate(unsendLast);
 }
 
@@ -236,12 +248,25 @@ function unsendLast(conversation) {
 }
 
 // Gives the visitor back the text of a message the model could not read (`unsent`: what generate()'s
-// `unsend` returned): in the editor of message `edit` where it was an edit of `conversation` and that
-// is on screen, else in the composer, before anything typed there since. Nothing typed is lost.
-function giveBack(unsent, conversation) {
-  if (unsent.edit !== undefined && app.current === conversation && chatView.editMessage(unsent.edit, unsent.text)) return;
-  dom.prompt.value = dom.prompt.value.trim() ? `${unsent.text}\n\n${dom.prompt.value}` : unsent.text;
+// `unsend` returned; `error`, the refusal the problem box shows): in the editor of message `edit` where
+// it was an edit of `conversation` and that is on screen, else in the composer. Cancelling that edit
+// discards the text, and with it the problem that says the text is kept.
+function giveBack(unsent, conversation, error) {
+  if (unsent.edit !== undefined && app.current === conversation
+      && chatView.editMessage(unsent.edit, unsent.text, { onCancel: () => problemBox.hide(error) })) return;
+  toComposer(unsent.text);
+}
+
+// Puts `text` in the composer, before anything typed there since: nothing typed is lost.
+function toComposer(text) {
+  setPrompt(dom.prompt.value.trim() ? `${text}\n\n${dom.prompt.value}` : text);
   dom.prompt.focus();
+}
+
+// The composer's text, set by the page: kept as the draft, as what the visitor types is (wireControls).
+function setPrompt(text) {
+  dom.prompt.value = text;
+  writeLocal(DRAFT, text);
 }
 
 // A setting the engine would refuse stops a message before anything changes (the text stays
@@ -275,6 +300,7 @@ async function generate(unsend) {
   const message = { role: 'assistant', content: '' };
   let savedAt = 0;
   let unsent = null;
+  let refusal = null; // the error of a message not sent (unsent)
   try {
     await saved;
     // Before the first words: whether the reply waits for another tab's, and how far the prompt is.
@@ -310,7 +336,10 @@ async function generate(unsend) {
     if (!message.content && !message.reasoning_content) conversation.messages = conversation.messages.filter((item) => item !== message);
     else message.stats = { finishReason: 'abort' };
     // A message too long on its own is not kept as sent: its text goes back to the visitor.
-    if (Number.isFinite(error?.messageTokens)) unsent = unsend?.(conversation) ?? null;
+    if (Number.isFinite(error?.messageTokens)) {
+      unsent = unsend?.(conversation) ?? null;
+      refusal = error;
+    }
     // Another tab (or an API request) switched the site's model: Try again loads this tab's back.
     problemBox.show(error, { retry: error.loaded ? () => app.models.reload() : () => reply(conversation.messages.length) });
   } finally {
@@ -323,7 +352,7 @@ async function generate(unsend) {
     finished();
     if (app.current === conversation || (forgotten && !app.current)) showConversation();
     else setControls();
-    if (unsent) giveBack(unsent, conversation);
+    if (unsent) giveBack(unsent, conversation, refusal);
   }
 }
 
@@ -379,6 +408,7 @@ function wireControls() {
     event.preventDefault();
     send(dom.prompt.value);
   });
+  dom.prompt.addEventListener('input', () => writeLocal(DRAFT, dom.prompt.value));
   dom.prompt.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

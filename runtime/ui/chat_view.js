@@ -18,6 +18,7 @@ export class ChatView {
   #actions;
   #scroll;
   #streaming = null; // { item, status, text, frame } of the reply being written
+  #onCancel = new WeakMap(); // message item -> editMessage's onCancel, while its editor is open
 
   /**
    * actions: { edit(index, text), regenerate(index) } called from the message buttons;
@@ -107,16 +108,19 @@ export class ChatView {
 
   /**
    * Open the editor of the visitor's message at `index` with `text` in it (an edit the model could
-   * not read, given back to the visitor to shorten); Cancel shows the message as it is. Returns
-   * whether the message is on screen with an editor (false: busy, or no such message).
+   * not read, given back to the visitor to shorten); Cancel (or Esc) shows the message as it is,
+   * discarding `text`, and calls `onCancel`. Returns whether the message is on screen with an editor
+   * (false: busy, or no such message).
    * @param {number} index
    * @param {string} text
+   * @param {{ onCancel?: () => void }} [options]
    * @returns {boolean}
    */
-  editMessage(index, text) {
+  editMessage(index, text, { onCancel } = {}) {
     const item = this.#list.querySelector(`.message.user[data-index="${index}"]`);
     if (!item || item.querySelector('.edit-message').hidden) return false;
     this.#openEditor(item, text);
+    if (onCancel) this.#onCancel.set(item, onCancel);
     return true;
   }
 
@@ -180,6 +184,9 @@ export class ChatView {
   }
 
   #closeEditor(item) {
+    const onCancel = this.#onCancel.get(item);
+    this.#onCancel.delete(item);
+    onCancel?.();
     item.querySelector('.message-editor').hidden = true;
     item.querySelector('.message-body').hidden = false;
     item.querySelector('.message-footer').hidden = false;

@@ -10,6 +10,7 @@ export class ProblemBox {
   #element;
   #actions;
   #page;
+  #error = null; // the error of the problem on show; null while hidden
 
   /**
    * element: the .problem box; actions: { action name: () => void } for the actions the page
@@ -53,10 +54,17 @@ export class ProblemBox {
       }));
     box.dataset.error = error?.name ?? 'Error';
     box.hidden = false;
+    this.#error = error;
     console.error(error);
   }
 
-  hide() {
+  /**
+   * Hide the box; given `error`, only where the problem on show is that error's (a step that undoes
+   * what one problem was about leaves a later problem alone).
+   */
+  hide(error) {
+    if (error !== undefined && error !== this.#error) return;
     this.#element.hidden = true;
+    this.#error = null;
   }
 }

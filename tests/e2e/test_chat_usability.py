@@ -12,7 +12,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .chat import ask, close_settings, open_settings, save_screenshot, set_settings, wait_for_reply_end, wait_until_ready
+from .chat import (ask, close_settings, open_imported, open_settings, save_screenshot, set_settings, wait_for_reply_end,
+                   wait_until_ready)
 
 pytestmark = pytest.mark.cpu_backend
 
@@ -173,3 +174,61 @@ def test_a_bad_import_is_a_problem_to_dismiss(chat, tmp_path):
     expect(chat.locator("#prompt")).to_be_focused()
     expect(chat.locator(".conversation")).to_have_count(count)
     expect(chat.locator("#prompt")).to_be_enabled()  # the chat goes on working: the model stays loaded
+
+
+LONG_TEXT = " ".join(["word"] * 9000)  # more than the model's 4,096-token context on its own
+
+
+def test_cancelling_a_refused_edit_dismisses_its_problem(chat):
+    """The edit box keeps a text too long; Cancel discards it, and with it the problem that says it is kept."""
+    message = chat.locator(".message.user").first
+    before = message.locator(".message-body").inner_text()
+    message.locator(".edit-message").click()
+    message.locator(".message-editor textarea").fill(LONG_TEXT)
+    message.locator(".message-editor textarea").press("Enter")
+    problem = chat.locator(".problem")
+    expect(problem.locator(".problem-title")).to_have_text("This message is too long")
+    expect(message.locator(".message-editor textarea")).to_have_value(LONG_TEXT)
+    message.locator(".cancel-edit").click()
+    expect(problem).to_be_hidden()
+    expect(message.locator(".message-body")).to_have_text(before)
+
+
+def test_a_new_chat_from_a_full_conversation_takes_its_last_message_along(chat, tmp_path):
+    # three messages that each fit the 4096-token context, and together do not
+    turns = [" ".join(f"word{i}" for i in range(start, start + 600)) for start in (0, 600, 1200)]
+    messages = [message for text in turns for message in ({"role": "user", "content": text},
+                                                          {"role": "assistant", "content": "Hm."})]
+    open_imported(chat, tmp_path, {"id": "full", "title": "Full chat", "created": 1, "updated": 3, "messages": messages})
+    chat.locator(".message.assistant .regenerate").last.click()
+    problem = chat.locator(".problem")
+    expect(problem.locator(".problem-title")).to_have_text("This conversation is full")
+    problem.locator("button[data-action=new-chat]").click()
+    expect(chat.locator(".message")).to_have_count(0)
+    expect(chat.locator("#prompt")).to_have_value(turns[-1])
+    expect(chat.locator("#prompt")).to_be_focused()
+    chat.locator(".conversation", has_text="Full chat").locator(".open-conversation").click()
+    expect(chat.locator(".message.user .message-body")).to_have_text(turns)  # the old chat as it was
+    chat.fill("#prompt", "")
+
+
+def test_the_composers_text_survives_a_reload_until_sent(chat):
+    prompt = chat.locator("#prompt")
+    prompt.fill("Half a thought")
+    chat.reload()
+    wait_until_ready(chat)
+    expect(prompt).to_have_value("Half a thought")
+    # A message refused as too long goes back to the composer ("Your text is kept"), across a reload too.
+    chat.click(".new-chat")
+    ask(chat, LONG_TEXT)
+    expect(chat.locator(".problem .problem-title")).to_have_text("This message is too long")
+    expect(prompt).to_have_value(LONG_TEXT)
+    chat.reload()
+    wait_until_ready(chat)
+    expect(prompt).to_have_value(LONG_TEXT)
+    # Sent, it is gone from the composer for good.
+    ask(chat, "Name a colour.")
+    wait_for_reply_end(chat)
+    chat.reload()
+    wait_until_ready(chat)
+    expect(prompt).to_have_value("")
