@@ -162,10 +162,15 @@ async function startNewChat({ carry = '' } = {}) {
   dom.prompt.focus();
 }
 
-// The text of `conversation`'s last message where it is the visitor's, unanswered; else ''.
-function unansweredText(conversation) {
+// `conversation`'s last message where it is the visitor's, unanswered; else null.
+function lastUnanswered(conversation) {
   const last = conversation?.messages.at(-1);
-  return last?.role === 'user' ? last.content : '';
+  return last?.role === 'user' ? last : null;
+}
+
+// The text of that message; else ''.
+function unansweredText(conversation) {
+  return lastUnanswered(conversation)?.content ?? '';
 }
 
 async function renameConversation(id, title) {
@@ -241,8 +246,8 @@ async function reply(index, text) {
 // its text goes back to the composer. (A regenerate meets one only in a conversation saved before
 // the page took such messages back, or imported.)
 function unsendLast(conversation) {
-  const last = conversation.messages.at(-1);
-  if (last?.role !== 'user') return null;
+  const last = lastUnanswered(conversation);
+  if (!last) return null;
   conversation.messages = conversation.messages.slice(0, -1);
   return { text: last.content };
 }
