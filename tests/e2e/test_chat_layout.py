@@ -56,6 +56,31 @@ PANE_AT_BOTTOM = """() => {
     return pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 2;
 }"""
 BOX = "element => { const r = element.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; }"
+# The problem box scrolled (each box in it that scrolls) to its start or end (arg): its text's lines
+# in sight, that is inside every box between the text and the problem box that clips it, as
+# {lines, covered (lines under one of its buttons), last (whether the text's last line is in sight)}.
+PROBLEM_TEXT_IN_SIGHT = """([problem, where]) => {
+    for (const element of [problem, ...problem.querySelectorAll('*')]) {
+        if (element.scrollHeight > element.clientHeight) element.scrollTop = where === 'end' ? element.scrollHeight : 0;
+    }
+    const text = problem.querySelector('.problem-text');
+    let top = -Infinity, bottom = Infinity;
+    for (let box = text.parentElement; box && problem.contains(box); box = box.parentElement) {
+        if (getComputedStyle(box).overflowY === 'visible') continue;
+        const r = box.getBoundingClientRect();
+        top = Math.max(top, r.top + box.clientTop);
+        bottom = Math.min(bottom, r.top + box.clientTop + box.clientHeight);
+    }
+    const range = document.createRange();
+    range.selectNodeContents(text);
+    const all = [...range.getClientRects()];
+    const inSight = (r) => r.bottom > top + 1 && r.top < bottom - 1;
+    const lines = all.filter(inSight);
+    const buttons = [...problem.querySelectorAll('.problem-actions button')].map((b) => b.getBoundingClientRect());
+    const covered = lines.filter((l) => buttons.some((b) => l.left < b.right && b.left < l.right && l.top < b.bottom && b.top < l.bottom));
+    const last = all.at(-1);
+    return { lines: lines.length, covered: covered.length, last: last.top >= top - 1 && last.bottom <= bottom + 1 };
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -360,8 +385,9 @@ def test_a_streaming_reply_is_followed_until_the_reader_scrolls_up(chat):
 
 def test_a_problem_and_the_cpu_note_leave_the_composer_on_screen(chat):
     """A phone held sideways (844x390) with the CPU note and a problem: the notices shrink and scroll
-    inside themselves, the composer and Send stay on screen, the problem's Dismiss in sight. The note
-    steps aside while the problem shows, which leaves the conversation room upright (390x844) too."""
+    inside themselves, the composer and Send stay on screen, some of the conversation too, the
+    problem's Dismiss in sight and clear of its text. The note steps aside while the problem shows,
+    which leaves the conversation room upright (390x844) too."""
     chat.set_viewport_size(SIDEWAYS)
     chat.emulate_media(reduced_motion="reduce")
     chat.click(".new-chat")
@@ -379,6 +405,15 @@ def test_a_problem_and_the_cpu_note_leave_the_composer_on_screen(chat):
             assert box(chat.locator(selector))["bottom"] <= height, selector
         shown, dismiss = box(problem), box(problem.locator("button[data-action=dismiss]"))
         assert shown["top"] <= dismiss["top"] and dismiss["bottom"] <= shown["bottom"] <= height, (dismiss, shown)
+        # Some of the conversation stays in sight (three lines of text and the pane's padding), the
+        # problem taking only a share of the column.
+        assert box(chat.locator(".message-pane"))["height"] >= 90
+        # Its buttons never cover its text: wherever it is scrolled, the lines in sight are clear of
+        # them, and scrolled to its end the last line is in sight.
+        end = chat.evaluate(PROBLEM_TEXT_IN_SIGHT, [problem.element_handle(), "end"])
+        start = chat.evaluate(PROBLEM_TEXT_IN_SIGHT, [problem.element_handle(), "start"])
+        assert start["lines"] >= 1 and start["covered"] == 0, start
+        assert end["covered"] == 0 and end["last"], end
 
     expect(note).to_be_hidden()  # back once the problem goes
     assert_on_screen(SIDEWAYS["height"])
@@ -386,6 +421,8 @@ def test_a_problem_and_the_cpu_note_leave_the_composer_on_screen(chat):
     chat.set_viewport_size(PHONE)
     assert_on_screen(PHONE["height"])
     assert box(chat.locator(".message-pane"))["height"] >= 150
+    # Where it fits, the problem is whole: nothing to scroll.
+    assert not problem.evaluate("box => [box, ...box.querySelectorAll('*')].some((e) => e.scrollHeight > e.clientHeight + 1)")
     save_screenshot(chat, "layout-phone-problem")
     problem.locator("button[data-action=dismiss]").click()
     expect(note).to_be_visible()
