@@ -16,7 +16,7 @@ import { describeStepProblem } from './ui/problems.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
-import { readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
+import { keptText, readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
 import { STOPPING, StopButton } from './ui/stop_button.js';
 import { ConversationStore } from './ui/store.js';
@@ -24,6 +24,7 @@ import { ConversationStore } from './ui/store.js';
 const SAVE_EVERY_MS = 1000;
 // The site_storage name of the composer's unsent text (setPrompt), kept across reloads until sent.
 const DRAFT = 'draft';
+const draft = keptText(DRAFT);
 // Below this width the conversations are a drawer; the same breakpoint as themes/_layout.css.
 const DRAWER_QUERY = '(max-width: 48rem)';
 const $ = (selector) => document.querySelector(selector);
@@ -268,10 +269,11 @@ function toComposer(text) {
   dom.prompt.focus();
 }
 
-// The composer's text, set by the page: kept as the draft, as what the visitor types is (wireControls).
+// The composer's text, set by the page: kept as the draft at once (sent, it is gone for good), as
+// what the visitor types is, a moment later (wireControls).
 function setPrompt(text) {
   dom.prompt.value = text;
-  writeLocal(DRAFT, text);
+  draft.set(text, { now: true });
 }
 
 // A setting the engine would refuse stops a message before anything changes (the text stays
@@ -413,7 +415,7 @@ function wireControls() {
     event.preventDefault();
     send(dom.prompt.value);
   });
-  dom.prompt.addEventListener('input', () => writeLocal(DRAFT, dom.prompt.value));
+  dom.prompt.addEventListener('input', () => draft.set(dom.prompt.value));
   dom.prompt.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

@@ -212,10 +212,43 @@ def test_a_new_chat_from_a_full_conversation_takes_its_last_message_along(chat, 
     chat.fill("#prompt", "")
 
 
+# The composer's unsent text in the page's localStorage (runtime/app.js DRAFT, runtime/ui/site_storage.js).
+DRAFT_KEY = "sitegen-draft:/"
+READ_DRAFT = f"() => localStorage.getItem('{DRAFT_KEY}')"
+# Counts the page's writes of the draft: localStorage itself, each call passed on to it.
+COUNT_DRAFT_WRITES = f"""() => {{
+    const setItem = Storage.prototype.setItem;
+    window.draftWrites = 0;
+    Storage.prototype.setItem = function (key, value) {{
+        if (key === '{DRAFT_KEY}') window.draftWrites += 1;
+        return setItem.call(this, key, value);
+    }};
+}}"""
+
+
+def test_the_composers_text_is_kept_without_a_write_per_keystroke(chat):
+    wait_until_ready(chat)
+    prompt = chat.locator("#prompt")
+    chat.evaluate(COUNT_DRAFT_WRITES)
+    prompt.press_sequentially("Half a thought")  # 14 keystrokes, as fast as they come
+    chat.wait_for_function(f"() => localStorage.getItem('{DRAFT_KEY}') === 'Half a thought'")
+    assert chat.evaluate("() => window.draftWrites") <= 3
+    # Cleared by hand, it is forgotten, not kept as an empty text.
+    prompt.fill("")
+    chat.wait_for_function(f"() => localStorage.getItem('{DRAFT_KEY}') === null")
+    # Typed just before the tab closes, it is kept all the same (written as the page goes away).
+    other = chat.context.new_page()
+    other.goto(chat.url)
+    wait_until_ready(other)
+    other.locator("#prompt").fill("Written, then the tab closed")
+    other.close()
+    assert chat.evaluate(READ_DRAFT) == "Written, then the tab closed"
+
+
 def test_the_composers_text_survives_a_reload_until_sent(chat):
     prompt = chat.locator("#prompt")
     prompt.fill("Half a thought")
-    chat.reload()
+    chat.reload()  # at once: the text is written as the page goes away
     wait_until_ready(chat)
     expect(prompt).to_have_value("Half a thought")
     # A message refused as too long goes back to the composer ("Your text is kept"), across a reload too.
@@ -226,9 +259,10 @@ def test_the_composers_text_survives_a_reload_until_sent(chat):
     chat.reload()
     wait_until_ready(chat)
     expect(prompt).to_have_value(LONG_TEXT)
-    # Sent, it is gone from the composer for good.
+    # Sent, it is gone from the composer for good, and from the site's storage.
     ask(chat, "Name a colour.")
     wait_for_reply_end(chat)
+    assert chat.evaluate(READ_DRAFT) is None
     chat.reload()
     wait_until_ready(chat)
     expect(prompt).to_have_value("")
