@@ -3,11 +3,12 @@
 // The engine starts as runtime/ui/engine_start.js says (the service worker, else a dedicated
 // worker), with the model the visitor chose (runtime/ui/model_picker.js: one model at a time). Conversations live in IndexedDB, settings, the open conversation's id and the
 // composer's unsent text in localStorage, all per site.
-// Each step of a reply is saved as it streams, so a reload or a crash loses at most a second.
+// Each step of a reply is saved as it streams, so a reload or a crash loses at most a second; the
+// page that loads such a reply next shows it as interrupted.
 
 import { ChatView } from './ui/chat_view.js';
 import { ConversationList } from './ui/conversation_list.js';
-import { exportFile, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
+import { exportFile, markInterrupted, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
 import { Drawer } from './ui/drawer.js';
 import { PaneScroll } from './ui/pane_scroll.js';
 import { showModelDefaults, startSiteModels } from './ui/model_picker.js';
@@ -112,6 +113,9 @@ async function openStore() {
   try {
     app.store = await ConversationStore.open(`sitegen-chats:${siteFolder()}`);
     app.conversations = await app.store.list();
+    // Replies whose page went away while writing them, not those another tab is writing now.
+    const held = new Set((await navigator.locks?.query())?.held.map((lock) => lock.name));
+    markInterrupted(app.conversations, (id) => held.has(replyLock(id)));
   } catch (error) {
     // Private windows of some browsers have no IndexedDB: chat on, without saving.
     console.warn('Conversations will not be saved:', error);
@@ -161,6 +165,13 @@ async function startNewChat({ carry = '' } = {}) {
   showConversation();
   if (carry) toComposer(carry);
   dom.prompt.focus();
+}
+
+// The Web Lock a page holds while it writes a reply to conversation `id` (generate). Without Web
+// Locks (not a secure context: plain HTTP from another host) a reply another tab is writing shows
+// as interrupted.
+function replyLock(id) {
+  return `sitegen-reply:${siteFolder()}${id}`;
 }
 
 // `conversation`'s last message where it is the visitor's, unanswered; else null.
@@ -297,14 +308,16 @@ async function generate(unsend) {
   const conversation = app.current;
   problemBox.hide();
   let finished;
-  app.generating = new Promise((resolve) => { finished = resolve; });
+  const generating = app.generating = new Promise((resolve) => { finished = resolve; });
+  navigator.locks?.request(replyLock(conversation.id), () => generating);
   const saved = save(conversation); // the question is kept whatever happens to the reply
   showConversation();
   chatView.startReply();
   // Ready for the next message: after a send, and where the edit box or button just went away.
   dom.prompt.focus();
   const request = chatRequest(settings.value.settings, conversation.messages);
-  const message = { role: 'assistant', content: '' };
+  // Flagged while it is written (each periodic save keeps the flag): found so, it was cut off.
+  const message = { role: 'assistant', content: '', streaming: true };
   let savedAt = 0;
   let unsent = null;
   let refusal = null; // the error of a message not sent (unsent)
@@ -350,6 +363,7 @@ async function generate(unsend) {
     // Another tab (or an API request) switched the site's model: Try again loads this tab's back.
     problemBox.show(error, { retry: error.loaded ? () => app.models.reload() : () => reply(conversation.messages.length) });
   } finally {
+    delete message.streaming; // ended, stopped or failed here: not interrupted
     chatView.endReply();
     // A conversation left with no message (a new chat's first, taken back) is not kept: the chat is a new one again.
     const forgotten = Boolean(unsent) && !conversation.messages.length;

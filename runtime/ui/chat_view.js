@@ -139,6 +139,7 @@ export class ChatView {
     const unanswered = regenerable && message.role === 'user';
     item.querySelector('.message-stats').textContent = unanswered ? NO_REPLY
       : message.stats ? replyStats(message.stats) : '';
+    item.querySelector('.message-interrupted').hidden = message.stats?.finishReason !== 'interrupted';
     item.querySelector('.edit-message').hidden = !editable;
     const regenerate = item.querySelector('.regenerate');
     regenerate.hidden = !regenerable;

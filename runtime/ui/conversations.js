@@ -4,12 +4,16 @@
 // A conversation: { id, title, created, updated (ms since epoch), messages: [message] }
 // A message:      { role: 'user' | 'assistant', content: string, reasoning_content?: string (a
 //                   thinking model's reasoning, replies only), stats?: { decodeTokensPerSecond,
-//                   completionTokens, finishReason } }   (stats on replies: the line under them)
+//                   completionTokens, finishReason } (stats on replies: the line under them),
+//                   streaming?: true (a reply saved while it is written; gone once it ends) }
+// finishReason: the engine's 'stop', 'length' or 'abort' (Stop, or a failure), or 'interrupted' (the
+// page went away while the reply was written: markInterrupted).
 // The system prompt is a setting of the site, not part of a conversation.
 
 export const EXPORT_FORMAT = 'sitegen-conversations';
 export const EXPORT_VERSION = 1;
 const TITLE_LENGTH = 60;
+const FINISH_REASONS = ['stop', 'length', 'abort', 'interrupted'];
 
 export function newConversation(now = Date.now()) {
   return { id: newId(), title: 'New chat', created: now, updated: now, messages: [] };
@@ -78,9 +82,29 @@ function checkMessage(value, where, fail) {
     message.stats = {};
     if (Number.isFinite(stats.decodeTokensPerSecond)) message.stats.decodeTokensPerSecond = stats.decodeTokensPerSecond;
     if (Number.isInteger(stats.completionTokens)) message.stats.completionTokens = stats.completionTokens;
-    if (['stop', 'length', 'abort'].includes(stats.finishReason)) message.stats.finishReason = stats.finishReason;
+    if (FINISH_REASONS.includes(stats.finishReason)) message.stats.finishReason = stats.finishReason;
   }
+  // Exported while it was written: it ends there.
+  if (value.role === 'assistant' && value.streaming === true) message.stats = { ...message.stats, finishReason: 'interrupted' };
   return message;
+}
+
+/**
+ * Marks the replies that were being written when their page went away (a reload, a closed tab, a
+ * crash): their periodic saves left them flagged `streaming`. Unless `writing(id)` says a page
+ * (another tab) is writing that conversation's last reply now, such a reply ends as 'interrupted',
+ * in place (saved with the conversation's next change, if any: on each load until then).
+ * @param {object[]} conversations
+ * @param {(id: string) => boolean} [writing]
+ */
+export function markInterrupted(conversations, writing = () => false) {
+  for (const { id, messages } of conversations) {
+    messages.forEach((message, index) => {
+      if (!message.streaming || (index === messages.length - 1 && writing(id))) return;
+      delete message.streaming;
+      message.stats = { ...message.stats, finishReason: 'interrupted' };
+    });
+  }
 }
 
 /**

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .chat import (ask, close_settings, open_imported, open_settings, save_screenshot, set_settings, wait_for_reply_end,
-                   wait_until_ready)
+                   wait_for_reply_text, wait_until_ready)
 
 pytestmark = pytest.mark.cpu_backend
 
@@ -266,3 +266,50 @@ def test_the_composers_text_survives_a_reload_until_sent(chat):
     chat.reload()
     wait_until_ready(chat)
     expect(prompt).to_have_value("")
+
+
+# The open conversation's last message as the page saved it (runtime/ui/store.js, runtime/app.js).
+SAVED_LAST_MESSAGE = """async () => {
+    const { ConversationStore } = await import('./runtime/ui/store.js');
+    const store = await ConversationStore.open('sitegen-chats:/');
+    const conversation = await store.get(localStorage.getItem('sitegen-current:/'));
+    return conversation?.messages.at(-1) ?? null;
+}"""
+
+
+def test_a_reply_cut_off_by_a_reload_says_it_was_interrupted(chat):
+    """A reload while a reply streams keeps what the reply's last periodic save had: shown as
+    interrupted, with Regenerate. A tab opened while another writes the reply does not call it so,
+    nor is a reply ended with Stop (it says "stopped")."""
+    wait_until_ready(chat)
+    chat.click(".new-chat")
+    set_settings(chat, temperature=0, max_tokens="")  # greedy, this story runs for a minute or more
+    ask(chat, "Tell me a story about a lighthouse.")
+    wait_for_reply_text(chat)
+    chat.wait_for_function(f"async () => ({SAVED_LAST_MESSAGE})().then((message) => message?.role === 'assistant' && message.content.length > 0)")
+    other = chat.context.new_page()
+    other.goto(chat.url)
+    expect(other.locator(".message.assistant .message-body")).not_to_be_empty()
+    expect(other.locator(".message-interrupted:visible")).to_have_count(0)
+    other.close()
+    expect(chat.locator(".message.assistant.streaming")).to_have_count(1)  # still being written
+    chat.reload()
+    reply = chat.locator(".message.assistant").last
+    label = reply.locator(".message-interrupted")
+    expect(label).to_be_visible()
+    expect(label).to_have_text("Interrupted")
+    expect(reply.locator(".message-body")).not_to_be_empty()
+    expect(reply.locator(".regenerate")).to_be_visible()
+    save_screenshot(chat, "chat-reply-interrupted")
+    # Written again and stopped: "stopped", not interrupted, across a reload too.
+    wait_until_ready(chat)
+    reply.locator(".regenerate").click()
+    wait_for_reply_text(chat)
+    chat.click(".composer .stop")
+    expect(wait_for_reply_end(chat).locator(".message-stats")).to_contain_text("stopped")
+    chat.reload()
+    expect(chat.locator(".message.assistant").last.locator(".message-stats")).to_contain_text("stopped")
+    expect(chat.locator(".message-interrupted:visible")).to_have_count(0)
+    open_settings(chat)
+    chat.click(".reset-settings")
+    close_settings(chat)

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  EXPORT_FORMAT, exportFile, mergeImported, newConversation, readExportFile, titleFrom,
+  EXPORT_FORMAT, exportFile, markInterrupted, mergeImported, newConversation, readExportFile, titleFrom,
 } from '../../runtime/ui/conversations.js';
 import { backendNote, reloadForThreadsNote } from '../../runtime/ui/backend_note.js';
 import { isolatedThreads } from '../../runtime/cpu_threads.js';
@@ -243,6 +243,36 @@ describe('conversations', () => {
         /conversations\[0\]\.messages\[0\]\.content must be a string/],
     ];
     for (const [data, message] of cases) assert.throws(() => readExportFile(data), message);
+  });
+
+  test('a reply saved while it was written, found so, was interrupted; not one another page is writing', () => {
+    const cut = { role: 'assistant', content: 'Once upon', streaming: true };
+    const conversation = (id, messages) => ({ ...newConversation(0), id, messages });
+    const conversations = [
+      conversation('left', [{ role: 'user', content: 'Story?' }, { ...cut }]),
+      conversation('written', [{ role: 'user', content: 'Story?' }, { ...cut }]),
+      conversation('done', [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello', stats: { finishReason: 'stop' } }]),
+      // a stale flag before the last message: no page writes that one
+      conversation('older', [{ role: 'user', content: 'A' }, { ...cut }, { role: 'user', content: 'B' }]),
+    ];
+    markInterrupted(conversations, (id) => id === 'written' || id === 'older');
+    const [left, written, done, older] = conversations.map((item) => item.messages);
+    assert.deepEqual(left[1], { role: 'assistant', content: 'Once upon', stats: { finishReason: 'interrupted' } });
+    assert.deepEqual(written[1], cut);
+    assert.deepEqual(done[1].stats, { finishReason: 'stop' });
+    assert.deepEqual(older[1], left[1]);
+  });
+
+  test('an interrupted reply stays so through an export; one exported while written ends there', () => {
+    const conversation = { ...newConversation(0), messages: [
+      { role: 'user', content: 'Story?' },
+      { role: 'assistant', content: 'Once', stats: { finishReason: 'interrupted' } },
+      { role: 'user', content: 'Again?' },
+      { role: 'assistant', content: 'Twice', streaming: true },
+    ] };
+    const [back] = readExportFile(JSON.parse(JSON.stringify(exportFile([conversation]))));
+    assert.deepEqual(back.messages.slice(1, 2), conversation.messages.slice(1, 2));
+    assert.deepEqual(back.messages[3], { role: 'assistant', content: 'Twice', stats: { finishReason: 'interrupted' } });
   });
 
   test('importing never overwrites: the same conversation is skipped, a changed one gets a new id', () => {
