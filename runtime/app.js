@@ -311,13 +311,13 @@ async function generate(unsend) {
   const generating = app.generating = new Promise((resolve) => { finished = resolve; });
   navigator.locks?.request(replyLock(conversation.id), () => generating);
   const saved = save(conversation); // the question is kept whatever happens to the reply
+  // Flagged while it is written (each periodic save keeps the flag): found so, it was cut off.
+  const message = { role: 'assistant', content: '', streaming: true };
   showConversation();
-  chatView.startReply();
+  chatView.startReply(message);
   // Ready for the next message: after a send, and where the edit box or button just went away.
   dom.prompt.focus();
   const request = chatRequest(settings.value.settings, conversation.messages);
-  // Flagged while it is written (each periodic save keeps the flag): found so, it was cut off.
-  const message = { role: 'assistant', content: '', streaming: true };
   let savedAt = 0;
   let unsent = null;
   let refusal = null; // the error of a message not sent (unsent)

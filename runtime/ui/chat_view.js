@@ -17,7 +17,7 @@ export class ChatView {
   #template;
   #actions;
   #scroll;
-  #streaming = null; // { item, status, text, frame } of the reply being written
+  #streaming = null; // { item, status, message, text, frame } of the reply being written
   #onCancel = new WeakMap(); // message item -> editMessage's onCancel, while its editor is open
 
   /**
@@ -40,19 +40,27 @@ export class ChatView {
    * where the reader left it, or at the bottom if they were there.
    */
   render(messages, { busy = false, latest = false } = {}) {
-    this.#streaming = null;
+    // A re-render while a reply is written (a rename, an import) keeps that reply live: its own item
+    // (status line, text still coming) stays in its message's place, not a snapshot of it.
+    const live = this.#streaming;
     const lastReply = messages.findLastIndex((message) => message.role === 'assistant');
     const last = messages.length - 1;
-    this.#list.replaceChildren(...messages.map((message, index) => this.#item(message, index, {
+    const items = messages.flatMap((message, index) => (message === live?.message ? [] : [this.#item(message, index, {
       editable: !busy && message.role === 'user',
       regenerable: !busy && index === last && (index === lastReply || message.role === 'user'),
-    })));
+    })]));
+    this.#list.replaceChildren(...items, ...(live ? [live.item] : []));
     if (latest) this.#scroll.toBottom();
     else this.#scroll.keep();
   }
 
-  /** Append an empty reply that `updateReply` fills as tokens stream in, and bring it into view. */
-  startReply() {
+  /**
+   * Append an empty reply that `updateReply` fills as tokens stream in, and bring it into view.
+   * `message`: the reply's message object, once the conversation holds it (render shows this live
+   * reply in its place until endReply).
+   * @param {object} [message]
+   */
+  startReply(message) {
     const item = this.#item({ role: 'assistant', content: '' }, -1, { editable: false, regenerable: false });
     item.classList.add('streaming');
     // A live region from the start: text put in one later is announced, one inserted with its
@@ -61,7 +69,7 @@ export class ChatView {
     status.setAttribute('role', 'status');
     item.querySelector('.message-body').before(status);
     this.#list.append(item);
-    this.#streaming = { item, status, text: '', frame: 0 };
+    this.#streaming = { item, status, message, text: '', frame: 0 };
     this.#scroll.toBottom();
   }
 

@@ -309,9 +309,9 @@ def test_the_phone_drawer_is_out_of_reach_closed_and_modal_open(chat):
     expect(chat.locator(".drawer-backdrop")).to_be_hidden()
 
 
-def test_the_reply_status_takes_the_place_of_the_dots(chat):
-    """ChatView.setReplyStatus, on a list of its own: what the engine's progress will show there."""
-    shown = chat.evaluate("""async () => {
+# The start of an async function that makes a ChatView of the page's code on a list of its own
+# (`view`, `list`), for tests of the view alone; `remove()` takes it off the page again.
+VIEW_OF_ITS_OWN = """async () => {
         const { ChatView } = await import('./runtime/ui/chat_view.js');
         const { PaneScroll } = await import('./runtime/ui/pane_scroll.js');
         const pane = document.createElement('div');
@@ -320,6 +320,12 @@ def test_the_reply_status_takes_the_place_of_the_dots(chat):
         pane.append(list);
         document.body.append(pane, jump);
         const view = new ChatView(list, document.querySelector('#message-template'), {}, new PaneScroll(pane, jump));
+        const remove = () => { pane.remove(); jump.remove(); };"""
+
+
+def test_the_reply_status_takes_the_place_of_the_dots(chat):
+    """ChatView.setReplyStatus, on a list of its own: what the engine's progress will show there."""
+    shown = chat.evaluate(VIEW_OF_ITS_OWN + """
         const dots = () => getComputedStyle(list.querySelector('.message-body'), '::after').content;
         const status = () => list.querySelector('.message.streaming [role=status]');
         const visible = (element) => element.checkVisibility();
@@ -335,13 +341,50 @@ def test_the_reply_status_takes_the_place_of_the_dots(chat):
         view.setReplyStatus('too late');
         Object.assign(seen, { afterText: visible(status()), body: list.querySelector('.message-body').textContent.trim() });
         view.endReply();
-        pane.remove();
-        jump.remove();
+        remove();
         return seen;
     }""")
     assert shown == {"before": '"…"', "live": "status", "text": "Loading the model: 40%", "shown": True,
                      "dotsWithText": "none", "cleared": False, "dotsAgain": '"…"', "afterText": False,
                      "body": "Hello"}
+
+
+def test_a_re_render_keeps_the_reply_being_written_live(chat):
+    """ChatView.render while a reply is written (the page re-renders on a rename, an import): before
+    its first words the reply keeps its status line, after them its live item, once, in its message's
+    place; endReply lets the next render show the message as saved."""
+    shown = chat.evaluate(VIEW_OF_ITS_OWN + """
+        const replies = () => [...list.querySelectorAll('.message.assistant')].map((item) => ({
+            streaming: item.classList.contains('streaming'),
+            status: item.querySelector('.reply-status')?.textContent ?? null,
+            body: item.querySelector('.message-body').textContent.trim(),
+        }));
+        const messages = [{ role: 'user', content: 'Hi' }];
+        const message = { role: 'assistant', content: '', streaming: true };
+        view.render(messages, { busy: true });
+        view.startReply(message);
+        view.setReplyStatus('Reading your message… 3 of 9 tokens');
+        view.render(messages, { busy: true });
+        const seen = { waiting: replies() };
+        messages.push(message);
+        message.content = 'Hello';
+        view.updateReply(message.content);
+        view.render(messages, { busy: true });
+        message.content = 'Hello there';
+        view.updateReply(message.content);
+        await new Promise(requestAnimationFrame);
+        seen.writing = replies();
+        view.endReply();
+        view.render(messages);
+        seen.ended = replies();
+        remove();
+        return seen;
+    }""")
+    assert shown == {
+        "waiting": [{"streaming": True, "status": "Reading your message… 3 of 9 tokens", "body": ""}],
+        "writing": [{"streaming": True, "status": "", "body": "Hello there"}],
+        "ended": [{"streaming": False, "status": None, "body": "Hello there"}],
+    }
 
 
 def test_a_streaming_reply_is_followed_until_the_reader_scrolls_up(chat):

@@ -313,3 +313,46 @@ def test_a_reply_cut_off_by_a_reload_says_it_was_interrupted(chat):
     open_settings(chat)
     chat.click(".reset-settings")
     close_settings(chat)
+
+
+# The open conversation's last reply as rendered from what the page saved, and as it is on screen
+# (both as the DOM serialises them).
+SAVED_AND_SHOWN_REPLY = f"""async () => {{
+    const {{ renderMarkdown }} = await import('./runtime/ui/markdown.js');
+    const saved = document.createElement('div');
+    saved.innerHTML = renderMarkdown((await ({SAVED_LAST_MESSAGE})()).content);
+    const shown = [...document.querySelectorAll('.message.assistant .message-body')].at(-1);
+    return {{ saved: saved.innerHTML, shown: shown.innerHTML }};
+}}"""
+# The length of the page's last reply on screen (live or not).
+SHOWN_REPLY_LENGTH = "() => [...document.querySelectorAll('.message.assistant .message-body')].at(-1).textContent.length"
+# Whether that reply grew past `length` while it is still being written (Send is back once it ends).
+GREW_WHILE_WRITTEN = f"(length) => ({SHOWN_REPLY_LENGTH})() > length && document.querySelector('.composer .send').hidden"
+
+
+def test_renaming_the_conversation_while_its_reply_streams_keeps_the_reply_live(chat):
+    """A rename re-renders the open conversation: the reply being written stays live (once, still
+    growing, Stop beside the composer) and ends showing what was saved."""
+    wait_until_ready(chat)
+    chat.click(".new-chat")
+    set_settings(chat, temperature=0, max_tokens=200)  # greedy, this story runs past 200 tokens
+    ask(chat, "Tell me a story about a lighthouse.")
+    wait_for_reply_text(chat)
+    current = chat.locator(".conversation[aria-current=true]")
+    current.locator(".rename-conversation").click()
+    current.locator(".rename-form input").fill("The lighthouse story")
+    current.locator(".rename-form input").press("Enter")
+    expect(current.locator(".open-conversation")).to_have_text("The lighthouse story")
+    reply = chat.locator(".message.assistant")
+    expect(reply).to_have_count(1)
+    expect(reply).to_have_class(re.compile(r"\bstreaming\b"))
+    expect(chat.locator(".composer .stop")).to_be_visible()
+    length = chat.evaluate(SHOWN_REPLY_LENGTH)
+    chat.wait_for_function(GREW_WHILE_WRITTEN, arg=length, timeout=30_000)
+    wait_for_reply_end(chat)
+    expect(chat.locator(".message")).to_have_count(2)
+    shown = chat.evaluate(SAVED_AND_SHOWN_REPLY)
+    assert shown["saved"] and shown["shown"] == shown["saved"], shown
+    open_settings(chat)
+    chat.click(".reset-settings")
+    close_settings(chat)
