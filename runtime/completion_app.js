@@ -14,10 +14,14 @@ import { ProblemBox } from './ui/problem_box.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { completionRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
-import { readLocal, writeLocal } from './ui/site_storage.js';
+import { keptText, readLocal } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
 import { STOPPING, StopButton } from './ui/stop_button.js';
 
+// The site_storage name of the text typed, kept across reloads: written a moment after typing rather
+// than at each key, and at once as the page goes away (keptText).
+const PROMPT = 'prompt';
+const keptPrompt = keptText(PROMPT);
 // Said (in the field's error line) when the visitor asks to continue an empty text.
 const EMPTY_PROMPT = 'Write the start of a text first: the model continues it.';
 
@@ -51,7 +55,7 @@ const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settin
 main();
 
 async function main() {
-  dom.prompt.value = readLocal('prompt') ?? '';
+  dom.prompt.value = readLocal(PROMPT) ?? '';
   wireControls();
   registerServiceWorker($('.update'), stop);
   app.models = startSiteModels({ root: dom.app, picker: $('.model-picker'), loader: dom.loader, problemBox,
@@ -166,7 +170,7 @@ function wireControls() {
     }
   });
   dom.prompt.addEventListener('input', () => {
-    writeLocal('prompt', dom.prompt.value);
+    keptPrompt.set(dom.prompt.value);
     if (dom.prompt.value.trim()) showPromptError('');
     setControls();
   });
@@ -179,7 +183,7 @@ function wireControls() {
   dom.continueFurther.addEventListener('click', () => {
     if (dom.prompt.value !== view.prompt) return;
     dom.prompt.value = view.fullText;
-    writeLocal('prompt', dom.prompt.value);
+    keptPrompt.set(dom.prompt.value, { now: true }); // set by the page, not typed: no keystrokes to wait for
     complete(dom.prompt.value);
   });
 }

@@ -67,6 +67,43 @@ def open_imported(page, folder, conversation, drawer=False):
     page.locator(".conversation", has_text=conversation["title"]).locator(".open-conversation").click()
 
 
+def read_local(page, key):
+    """The page's localStorage value of `key` (None: no such key)."""
+    return page.evaluate("(key) => localStorage.getItem(key)", key)
+
+
+def assert_kept_as_typed(page, key, text):
+    """The text typed in the page's #prompt is kept under localStorage `key` as keptText
+    (runtime/ui/site_storage.js) keeps it: `text` typed key by key, as fast as keys come, makes at most
+    three writes; cleared, the key goes; typed just before its tab closes, it is kept all the same.
+    Leaves the page's #prompt empty."""
+    prompt = page.locator("#prompt")
+    prompt.fill("")
+    # Counts the page's writes of `key`: localStorage itself, each call passed on to it.
+    page.evaluate("""(key) => {
+        const setItem = Storage.prototype.setItem;
+        window.keptWrites = 0;
+        Storage.prototype.setItem = function (name, value) {
+            if (name === key) window.keptWrites += 1;
+            return setItem.call(this, name, value);
+        };
+    }""", key)
+    prompt.press_sequentially(text)
+    page.wait_for_function("([key, text]) => localStorage.getItem(key) === text", arg=[key, text])
+    writes = page.evaluate("() => window.keptWrites")
+    assert writes <= 3, f"{writes} writes of {key} for {len(text)} keystrokes"
+    # Cleared by hand, it is forgotten, not kept as an empty text.
+    prompt.fill("")
+    page.wait_for_function("(key) => localStorage.getItem(key) === null", arg=key)
+    # Written as the page goes away.
+    other = page.context.new_page()
+    other.goto(page.url)
+    wait_until_ready(other)
+    other.locator("#prompt").fill("Written, then the tab closed")
+    other.close()
+    assert read_local(page, key) == "Written, then the tab closed"
+
+
 def save_screenshot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # The viewport only: the chat page is one screen tall (its panes scroll), and a full-page

@@ -12,8 +12,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .chat import (ask, close_settings, open_imported, open_settings, save_screenshot, set_settings, wait_for_reply_end,
-                   wait_for_reply_text, wait_until_ready)
+from .chat import (ask, assert_kept_as_typed, close_settings, open_imported, open_settings, read_local, save_screenshot,
+                   set_settings, wait_for_reply_end, wait_for_reply_text, wait_until_ready)
 
 pytestmark = pytest.mark.cpu_backend
 
@@ -214,35 +214,11 @@ def test_a_new_chat_from_a_full_conversation_takes_its_last_message_along(chat, 
 
 # The composer's unsent text in the page's localStorage (runtime/app.js DRAFT, runtime/ui/site_storage.js).
 DRAFT_KEY = "sitegen-draft:/"
-READ_DRAFT = f"() => localStorage.getItem('{DRAFT_KEY}')"
-# Counts the page's writes of the draft: localStorage itself, each call passed on to it.
-COUNT_DRAFT_WRITES = f"""() => {{
-    const setItem = Storage.prototype.setItem;
-    window.draftWrites = 0;
-    Storage.prototype.setItem = function (key, value) {{
-        if (key === '{DRAFT_KEY}') window.draftWrites += 1;
-        return setItem.call(this, key, value);
-    }};
-}}"""
 
 
 def test_the_composers_text_is_kept_without_a_write_per_keystroke(chat):
     wait_until_ready(chat)
-    prompt = chat.locator("#prompt")
-    chat.evaluate(COUNT_DRAFT_WRITES)
-    prompt.press_sequentially("Half a thought")  # 14 keystrokes, as fast as they come
-    chat.wait_for_function(f"() => localStorage.getItem('{DRAFT_KEY}') === 'Half a thought'")
-    assert chat.evaluate("() => window.draftWrites") <= 3
-    # Cleared by hand, it is forgotten, not kept as an empty text.
-    prompt.fill("")
-    chat.wait_for_function(f"() => localStorage.getItem('{DRAFT_KEY}') === null")
-    # Typed just before the tab closes, it is kept all the same (written as the page goes away).
-    other = chat.context.new_page()
-    other.goto(chat.url)
-    wait_until_ready(other)
-    other.locator("#prompt").fill("Written, then the tab closed")
-    other.close()
-    assert chat.evaluate(READ_DRAFT) == "Written, then the tab closed"
+    assert_kept_as_typed(chat, DRAFT_KEY, "Half a thought")
 
 
 def test_the_composers_text_survives_a_reload_until_sent(chat):
@@ -262,7 +238,7 @@ def test_the_composers_text_survives_a_reload_until_sent(chat):
     # Sent, it is gone from the composer for good, and from the site's storage.
     ask(chat, "Name a colour.")
     wait_for_reply_end(chat)
-    assert chat.evaluate(READ_DRAFT) is None
+    assert read_local(chat, DRAFT_KEY) is None
     chat.reload()
     wait_until_ready(chat)
     expect(prompt).to_have_value("")

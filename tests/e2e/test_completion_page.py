@@ -15,7 +15,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .chat import ARTIFACTS, REPLY_TIMEOUT_MS, save_screenshot, set_settings, wait_until_ready
+from .chat import ARTIFACTS, REPLY_TIMEOUT_MS, assert_kept_as_typed, save_screenshot, set_settings, wait_until_ready
 from .conftest import serve_folder
 from .test_accessibility import AXE, axe_violations
 
@@ -187,6 +187,11 @@ def test_stop_ends_a_completion_and_keeps_its_text(completion_page):
     expect(page.locator(".completion .message-stats")).to_contain_text("stopped")
     assert page.locator(".completion-text").text_content()
     expect(page.locator("#prompt")).to_be_enabled()
+
+
+def test_the_text_is_kept_without_a_write_per_keystroke(completion_page):
+    # The key of runtime/completion_app.js PROMPT, for the site at the server's root.
+    assert_kept_as_typed(completion_page, "sitegen-prompt:/", "Once upon a time")
 
 
 def test_fits_a_phone(completion_page):
