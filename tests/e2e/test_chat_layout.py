@@ -1,8 +1,10 @@
-"""The chat page as a full-height chat app, measured in real Chromium at a desktop size (1280x800)
-and a phone size (390x844): the document never scrolls, the conversation list and the message pane
-scroll by themselves, the composer stays at the bottom, a conversation opens at its latest message,
-a streaming reply is followed until the reader scrolls up ("Jump to latest" brings them back), the
-settings are a dialog and the conversations a drawer on phones, both usable from the keyboard.
+"""The chat page as a full-height chat app, measured in real Chromium at a desktop size (1280x800),
+a phone size (390x844) and short ones (a phone held sideways, or upright with its keyboard open):
+the document never scrolls, the conversation list and the message pane scroll by themselves, the
+composer stays at the bottom (compact on a short screen), a conversation opens at its latest
+message, a streaming reply is followed until the reader scrolls up ("Jump to latest" brings them
+back), the settings are a dialog and the conversations a drawer on phones, both usable from the
+keyboard.
 
 Nothing here is about WebGPU: the page runs on the CPU backend, many times as fast as SwiftShader
 (conftest.py `browser`). Long conversations are imported (as a visitor's export file), not
@@ -25,6 +27,7 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
 SIDEWAYS = {"width": 844, "height": 390}  # a phone held sideways
+SHORT_PHONE = {"width": 390, "height": 420}  # upright, its on-screen keyboard open
 
 # Imports keep titles up to 200 characters: this one fits, and is far wider than the sidebar.
 LONG_TITLE = ("A very long conversation title about lighthouses, bakeries, the history of typesetting, "
@@ -470,6 +473,38 @@ def test_a_problem_and_the_cpu_note_leave_the_composer_on_screen(chat):
     problem.locator("button[data-action=dismiss]").click()
     expect(note).to_be_visible()
     chat.fill("#prompt", "")
+
+
+def test_a_phone_with_its_keyboard_open_keeps_room_for_the_conversation(browser, site_url):
+    """Upright with the on-screen keyboard open (390x420) the composer is compact (Send beside a text
+    box of two lines): the conversation keeps 40% of the screen and the composer and Send stay whole
+    on it and work. A page of its own, as hiding the CPU note is for good on that site."""
+    context = browser.new_context(viewport=SHORT_PHONE)
+    try:
+        page = context.new_page()
+        page.goto(site_url)
+        wait_until_ready(page)
+        page.click(".hide-backend-note")  # one who types on a phone has read it, and put it away
+        expect(page.locator(".backend-note")).to_be_hidden()
+        assert not page.evaluate(DOCUMENT_SCROLLS)
+        pane, composer = box(page.locator(".message-pane")), box(page.locator(".composer"))
+        assert pane["height"] >= 0.4 * SHORT_PHONE["height"], (pane, composer)
+        for selector in ("#prompt", ".composer .send"):
+            shown = box(page.locator(selector))
+            assert pane["bottom"] <= shown["top"] and shown["bottom"] <= SHORT_PHONE["height"], (selector, shown)
+            assert 0 <= shown["left"] and shown["right"] <= SHORT_PHONE["width"], (selector, shown)
+        prompt = page.locator("#prompt")
+        assert prompt.evaluate("box => box.clientHeight >= 2 * parseFloat(getComputedStyle(box).lineHeight)")
+        assert box(prompt)["width"] >= 0.6 * SHORT_PHONE["width"]
+        save_screenshot(page, "layout-phone-keyboard-open")
+        set_settings(page, max_tokens=2)
+        prompt.fill("Hi")
+        page.locator(".composer .send").click()  # not covered by anything: Playwright would wait
+        wait_for_reply_end(page)
+        expect(page.locator(".message")).to_have_count(2)
+        assert box(page.locator(".composer"))["bottom"] <= SHORT_PHONE["height"]
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
