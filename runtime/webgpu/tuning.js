@@ -5,8 +5,8 @@
 // source (IndexedDB in browsers), so that later loads skip the search. A shape whose search the
 // budget cut short (a first load's pipelines compiling slowly: on a fresh H200 machine none was
 // timed within the 2 s budget of then) is not kept, and the next load searches it again. Tuned: the decode
-// matrix-vector kernel (GEMV, kernels/gemv.wgsl), among the variants that run as many dispatches
-// per step as its default (gemvDispatches); a decode step's attention split over the context
+// matrix-vector kernel (GEMV, kernels/gemv.wgsl), among the variants that run at most as many
+// dispatches per step as its default (gemvDispatches); a decode step's attention split over the context
 // (kernels/attention.wgsl: query heads per workgroup), timed at a long context; then the prefill
 // matrix-matrix kernel's tiles (GEMM, kernels/gemm_tiled.wgsl), timed on a whole prefill chunk
 // (TUNED_KERNELS).
@@ -33,7 +33,7 @@ export const TUNING_BUDGET_MS = 3000;
 const PASS_MS = 3;               // GPU time of a timed pass: repeats sized to it (browsers quantise timestamps to 0.1 ms)
 const CALIBRATION_REPEATS = 8;   // runs of the default in the passes that size the repeats
 const MAX_REPEATS = 512;
-const ROUNDS = 2;                // timed passes per candidate, the candidates taking turns; the fastest counts
+const ROUNDS = 2;                // timed passes per candidate, each between two of the default's (timeShape)
 const MARGIN = 0.03;             // a candidate replaces the default only when this much faster (timing noise)
 // Before the first timed pass, the GPU is warmed up (warmUp): passes of about WARM_UP_PASS_MS until
 // none has run faster (by MARGIN) than the fastest for WARM_UP_STEADY_MS, for WARM_UP_MS at most.
@@ -159,8 +159,9 @@ export function gemvVariantName({ rows, dot, subgroups }) {
 // host's encoding and submit of a dispatch more (4-7 us each on an H200's host): on one H200
 // (2026-12-02, runtime_bench --tune) the tuner's switch of Qwen2-0.5B's gate/up and LM head to
 // quantising before them, each timed 1.4x faster alone, made run-ahead decode 0.88x as fast, as
-// that threshold had (defaultGemvVariant). So a shape's candidates are the variants with its
-// default's dispatches.
+// that threshold had (defaultGemvVariant). So a shape's candidates are the variants with at most
+// its default's dispatches: one whose dots read the input as it is, where the default quantises it
+// first, is timed against the pair, and saves the host a dispatch besides.
 const gemvDispatches = (site, { dot }) => (gemvInputs(dot, site.input, site).write ? 2 : 1);
 
 // --- the GEMM's variant space ---------------------------------------------------------------------
@@ -321,7 +322,7 @@ export const TUNED_KERNELS = {
     size: matmulSize,
     name: gemvVariantName,
     candidates: (site, gpu, spaces, fallback) => spaces.gemv(site.shape.scheme, gpu.features)
-      .filter((variant) => gemvDispatches(site, variant) === gemvDispatches(site, fallback)),
+      .filter((variant) => gemvDispatches(site, variant) <= gemvDispatches(site, fallback)),
     files: (site, { dot }) => {
       const inputs = gemvInputs(dot, site.input, site);
       return ['gemv', ...GEMV_DOTS[dot].parts, inputs.gemv,
@@ -528,12 +529,13 @@ async function warmUp(gpu, trial, count, until) {
 // from `trials` ([{ variant, name, dispatch: Promise<Dispatch[] | null> }]: the dispatches of
 // every site of the shape, the default first), encoded with `count` (the sites' timing.count), until `slotEnd`
 // (performance.now() ms): an empty pass (what a pass costs besides its runs: the wall clock's
-// submit and wait) and the default's passes size the repeats, then every candidate that compiled
-// runs ROUNDS passes, the candidates taking turns; one the device reports an error for is dropped.
-// A run's time is (its pass's time - the empty pass's) / repeats. `chosen` is undefined where the
-// default itself could not be timed.
+// submit and wait) and the default's passes size the repeats, then in each of ROUNDS rounds every
+// candidate that compiled runs a pass between two of the default's; one the device reports an
+// error for is dropped. A run's time is (its pass's time - the empty pass's) / repeats, and each
+// candidate's is compared with the default's beside it (comparedWithDefault). `chosen` is
+// undefined where the default itself could not be timed.
 async function timeShape(gpu, trials = [], count, slotEnd) {
-  const best = new Map(); // name -> fastest µs per run
+  const best = new Map(); // name -> µs per run (the default's: its fastest)
   const fallback = trials[0]?.name;
   const cut = () => ({ ...pick(best, fallback), complete: false });
   const base = trials.length ? await beforeDeadline(trials[0].dispatch, slotEnd) : null;
@@ -559,19 +561,68 @@ async function timeShape(gpu, trials = [], count, slotEnd) {
   const run = (calibration - empty) / calibrationRepeats;
   // (a pass shorter than the timestamps' quantum reads as long as an empty one)
   const repeats = run > 0 ? Math.max(1, Math.min(MAX_REPEATS, Math.round((1000 * PASS_MS) / run))) : MAX_REPEATS;
+  // µs per run of one pass of `dispatch`, null where the device reports an error for it, TIMED_OUT
+  const runTime = async (dispatch) => {
+    const us = await beforeDeadline(timePass(gpu, dispatch, repeats, count).catch(() => null), slotEnd);
+    return typeof us === 'number' ? Math.max(0, us - empty) / repeats : us;
+  };
   const failed = new Set();
+  const passes = [];  // [{ name, us }] in the order they ran
+  // a pass of the default, false where it could not be timed
+  const timeDefault = async () => {
+    const us = await runTime(base);
+    if (us === TIMED_OUT || us === null) return false;
+    passes.push({ name: fallback, us });
+    return true;
+  };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const { name, dispatch: made } of trials) {
+    if (!await timeDefault()) return cut();
+    for (const { name, dispatch: made } of trials.slice(1)) {
       const dispatch = await beforeDeadline(made, slotEnd);
       if (dispatch === TIMED_OUT) return cut();
       if (!dispatch || failed.has(name)) continue;
-      const us = await beforeDeadline(timePass(gpu, dispatch, repeats, count).catch(() => null), slotEnd);
+      const us = await runTime(dispatch);
       if (us === TIMED_OUT) return cut();
-      if (us === null) failed.add(name);
-      else best.set(name, Math.min(best.get(name) ?? Infinity, Math.max(0, us - empty) / repeats));
+      if (us === null) {
+        failed.add(name);
+        continue;
+      }
+      passes.push({ name, us });
+      if (!await timeDefault()) return cut();
     }
   }
+  for (const [name, us] of Object.entries(comparedWithDefault(passes, fallback))) best.set(name, us);
   return { ...pick(best, fallback), complete: true };
+}
+
+/**
+ * Each variant's time per run (µs) from a search's timed passes, `passes`: [{ name, us }] in the
+ * order they ran, the default's (named `fallback`) before and after each other one. The default's
+ * time is its fastest pass; another's is that times the ratio of its passes to the default's beside
+ * them (the mean of the one before and the one after), each summed over the search. So candidates
+ * are compared with the default run just before and after them, not with one another: a GPU's
+ * clocks may still be rising through a search (warmUp cannot always tell a step of them from the
+ * top: on one H200, 2026-12-03, a search of Qwen2-7B's gate/up GEMV timed its default at 126 us
+ * per run first and its candidates at 39-50 us later on, and took one that made decode 0.83x as
+ * fast; comparing each with its neighbours, the searches there that day kept the default). Returns
+ * { [name]: µs }; a variant without a default pass on both sides is left out.
+ */
+export function comparedWithDefault(passes, fallback) {
+  const defaults = passes.filter(({ name }) => name === fallback).map(({ us }) => us);
+  if (!defaults.length) return {};
+  const fastest = Math.min(...defaults);
+  const sums = new Map();  // name -> [Σ its passes, Σ the default's beside them]
+  passes.forEach(({ name, us }, i) => {
+    if (name === fallback) return;
+    const before = passes.slice(0, i).findLast((pass) => pass.name === fallback);
+    const after = passes.slice(i + 1).find((pass) => pass.name === fallback);
+    if (!before || !after) return;
+    const [own, beside] = sums.get(name) ?? [0, 0];
+    sums.set(name, [own + us, beside + (before.us + after.us) / 2]);
+  });
+  const times = { [fallback]: fastest };
+  for (const [name, [own, beside]] of sums) times[name] = beside > 0 ? (fastest * own) / beside : own;
+  return times;
 }
 
 // { chosen, us } from `best` (name -> µs per run): the fastest, the default (`fallback`) unless

@@ -15,7 +15,8 @@ import { greedy } from './helpers/decoding.js';
 import { loadModel } from '../../runtime/webgpu/model.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import {
-  EARLY_VALUES, GEMM_SHORT_ROWS, GEMV_DOTS, attentionVariantName, attentionVariants, defaultAttentionVariant, defaultGemvVariant, gemmVariantName,
+  EARLY_VALUES, GEMM_SHORT_ROWS, GEMV_DOTS, attentionVariantName, attentionVariants, comparedWithDefault, defaultAttentionVariant,
+  defaultGemvVariant, gemmVariantName,
   gemmVariants, gemvVariantName, gemvVariants, isGemvVariant, queriesPerWorkgroup, tuningSettings, TUNING_BUDGET_MS,
 } from '../../runtime/webgpu/tuning.js';
 
@@ -89,6 +90,28 @@ describe('the variant spaces', () => {
     assert.deepEqual(tuningSettings({ store, budgetMs: 5 }, gpu), { store, budgetMs: 5, spaces });
     const gemv = () => [];
     assert.deepEqual(tuningSettings({ spaces: { gemv } }, gpu).spaces, { gemv, attention: attentionVariants, gemm: gemmVariants });
+  });
+});
+
+describe('timed passes compared with the default beside them', () => {
+  // a GPU speeding up through a search (its clocks rising: 3x over it here), as an H200 did: the
+  // default takes 40 us per run at full speed, 'slower' 44 (x1.1), 'faster' 36 (x0.9)
+  const speed = [3.0, 2.6, 2.2, 1.8, 1.4, 1.2, 1.1, 1.0, 1.0];
+  const order = ['default', 'slower', 'default', 'faster', 'default', 'slower', 'default', 'faster', 'default'];
+  const perRun = { default: 40, slower: 44, faster: 36 };
+  const passes = order.map((name, i) => ({ name, us: perRun[name] * speed[i] }));
+
+  test('a candidate is timed as the default beside it, whatever the clocks did between', () => {
+    const times = comparedWithDefault(passes, 'default');
+    assert.equal(times.default, 40);  // its fastest pass
+    assert.ok(times.slower / times.default > 1.05 && times.slower / times.default < 1.15, JSON.stringify(times));
+    assert.ok(times.faster / times.default > 0.85 && times.faster / times.default < 0.95, JSON.stringify(times));
+  });
+
+  test('a pass without the default on both sides, or no default at all, is left out', () => {
+    assert.deepEqual(Object.keys(comparedWithDefault([...passes, { name: 'late', us: 1 }], 'default')).sort(),
+      ['default', 'faster', 'slower']);
+    assert.deepEqual(comparedWithDefault([{ name: 'alone', us: 5 }], 'default'), {});
   });
 });
 
@@ -315,6 +338,27 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
       }
       // (a CPU adapter on a busy machine may stall a pass past its shape's share of the budget)
       assert.ok(model.tuning.shapes.some((shape) => Object.keys(shape.us).length === names.length), 'the candidates were timed');
+    } finally {
+      await model.destroy();
+    }
+  });
+
+  // fewer is no loss: the host saves a dispatch too
+  test('where the default quantises its input first, the variants reading it as it is are candidates', async (t) => {
+    const space = (scheme, features) => gemvVariants(scheme, features).filter(({ rows, subgroups }) => rows === 4 && subgroups === 1);
+    const quantised = { rows: 4, dot: 'dot_q4g32_int16_quantised', subgroups: 1 };
+    const model = await load({ gemv: quantised, tune: { store: null, budgetMs: BUDGET_MS, spaces: gemvOnly(space) } });
+    try {
+      if (!GEMV_DOTS[quantised.dot].runs('q4g32', model.gpu.features)) return t.skip('no packed integer dot products here');
+      const names = space('q4g32', model.gpu.features).map(gemvVariantName);
+      assert.equal(names.length, 3, names.join('; '));
+      for (const shape of model.tuning.shapes) {
+        assert.equal(shape.default, gemvVariantName(quantised), shape.key);
+        assert.ok(Object.keys(shape.us).every((name) => names.includes(name)), `${shape.key}: ${Object.keys(shape.us)}`);
+      }
+      // every variant, the one-dispatch ones among them, was timed for some shape
+      assert.ok(model.tuning.shapes.some((shape) => Object.keys(shape.us).length === names.length),
+        JSON.stringify(model.tuning.shapes.map((shape) => shape.us)));
     } finally {
       await model.destroy();
     }
