@@ -14,7 +14,7 @@
 // The walk goes WG positions at a time with an online softmax (Milakov & Gimelshein 2018: running
 // maximum; the accumulators are rescaled when it grows), so any length fits in fixed workgroup
 // memory. Invocation i scores position s0 + i against each of the workgroup's query heads (lane g
-// of a vec4 for head g); for the weighted sum of values the invocations split as (vec4 of
+// of a vec4 for head g; its scores part, attention_scores_own.wgsl or _shared.wgsl, says how); for the weighted sum of values the invocations split as (vec4 of
 // dimensions, plane): plane p sums positions p, p + PLANES, ... and the planes are added at the
 // end. WG stays a power of two (the reductions need one) whatever HEAD_DIM is: where HEAD_DIM / 4
 // does not divide WG (Phi-3's 96), the lanes past the last whole plane repeat its work and are
@@ -95,12 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
     for (var k = 0u; k < min(SPAN, EARLY); k++) {
       early[k] = vec4<f32>(v_cache[(kv * CONTEXT + min(s0 + k * PLANES + plane, end - 1u)) * quads + quad]);
     }
-    let key_row = (kv * CONTEXT + min(s, end - 1u)) * quads;
-    var score = vec4<f32>();
-    for (var i = 0u; i < quads; i++) {
-      let key = vec4<f32>(k_cache[key_row + i]);
-      for (var g = 0u; g < QUERIES; g++) { score[g] += dot(query[g * quads + i], key); }
-    }
+    let score = tile_scores(kv, s, end, lid);  // (its scores part's way)
     var rescale = vec4<f32>();
     var p = vec4<f32>();
     for (var g = 0u; g < QUERIES; g++) {

@@ -46,6 +46,21 @@ export const ATTENTION_OUTPUTS = {
   out: [{ file: 'attention_out' }],
   int16: [{ file: 'act_int16' }, { file: 'attention_out_int16' }],
 };
+// attention.wgsl's scores parts (loadModel's attentionScores): each invocation reading its own
+// position's key row, or runs of lanes sharing their positions' keys. 'own' stays the default
+// until the shared one is measured faster on a GPU (README, Benchmarks: a decode step's attention
+// spends a third of its time loading keys).
+export const ATTENTION_SCORES = { own: 'attention_scores_own', shared: 'attention_scores_shared' };
+
+/**
+ * Whether attention_scores_shared.wgsl runs heads of `headDim` values on subgroups of
+ * `subgroupSize` (a kernels.js Kernels' subgroupSize: 0 where the size is not fixed or there are
+ * none): its runs of headDim / 4 lanes, a power of two of at most 32, must divide a subgroup.
+ */
+export function sharedScoresFit(headDim, subgroupSize) {
+  const run = headDim / 4;
+  return subgroupSize > 0 && Number.isInteger(run) && run <= 32 && (run & (run - 1)) === 0 && subgroupSize % run === 0;
+}
 // A decode step splits a layer's attention over the context (flash-decoding: attention.wgsl with
 // SPLIT, then attention_combine.wgsl) once it walks more than this many tiles of the attention
 // workgroup (512 positions on GPUs). GPU time of one layer's attention on an H200 (issue 13; the
@@ -78,6 +93,8 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *     more than `threshold` positions over workgroups of `span` positions each (flash-decoding);
  *     default: threshold SPLIT_AFTER_TILES tiles of the attention workgroup, span one tile. Tests
  *     force the split at short lengths with small values
+ *   attentionScores: how attention.wgsl scores a tile's positions, a key of ATTENTION_SCORES: 'own'
+ *     (default) or 'shared' (where sharedScoresFit: else 'own')
  *   gemm: the prefill matmul kernel, a key of tuning.js GEMMS: 'gemm_tiled' (default on GPUs) or
  *     'gemm' (default on CPU adapters, which run its lack of barriers faster), in the variant the
  *     device's limits hold first unless tuned; tests run both everywhere
@@ -99,10 +116,11 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
-  f16 = true, tune, attentionSplit, gemm, attention, gemv, prefillChunk,
+  f16 = true, tune, attentionSplit, gemm, attention, attentionScores, gemv, prefillChunk,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
-  for (const [option, value, choices] of [['gemm', gemm, Object.keys(GEMMS)], ['attention', attention, ATTENTIONS]]) {
+  for (const [option, value, choices] of [['gemm', gemm, Object.keys(GEMMS)], ['attention', attention, ATTENTIONS],
+    ['attentionScores', attentionScores, Object.keys(ATTENTION_SCORES)]]) {
     if (value !== undefined && !choices.includes(value)) {
       throw new TypeError(`loadModel: ${option} '${value}' is none of ${choices.join(', ')}; leave it out for the adapter's default.`);
     }
@@ -122,7 +140,8 @@ export async function loadModel(manifest, {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
     const kernels = await Kernels.create(gpu);
-    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, gemv, prefillChunk });
+    const model = new Model(gpu, kernels, manifest, weights,
+      { maxContext, bindingLimit, attentionSplit, gemm, attention, attentionScores, gemv, prefillChunk });
     // build() asks for every runtime tensor the forward pass binds: the manifest must list those
     // and no others (the test that the build's tensor table and this forward pass agree)
     await model.build();
@@ -163,7 +182,8 @@ class Model {
   tuning = null;       // tuneKernels's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
-  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, gemv, prefillChunk }) {
+  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, attentionScores = 'own', gemv,
+    prefillChunk }) {
     const a = manifest.architecture;
     this.gpu = gpu;  // for this backend's tests (memory checks); the engine uses `lost`
     // pending unless the device is lost: destroy() resolves gpu.lost with null
@@ -188,6 +208,8 @@ class Model {
     this.gemm = gemm ?? (kernels.cpuLike ? 'gemm' : 'gemm_tiled');  // the prefill matmul's file: a key of GEMMS
     this.#gemv = gemv;
     this.attention = attention ?? (kernels.cpuLike ? 'attention_serial' : 'attention');  // a chunk's: of ATTENTIONS
+    // attention.wgsl's scores part (a key of ATTENTION_SCORES; 'shared' only where its runs fit)
+    this.attentionScores = attentionScores === 'shared' && sharedScoresFit(this.#dims.headDim, kernels.subgroupSize) ? 'shared' : 'own';
     // attention_serial walks a decode step's positions without barriers: splitting it would add some
     const threshold = this.attention === 'attention_serial' ? Infinity : SPLIT_AFTER_TILES * this.#attentionWG;
     this.#split = { threshold, span: this.#attentionWG, ...attentionSplit };
@@ -279,7 +301,7 @@ class Model {
     // QUERIES for a decode step's split, attention_serial's WG and QUERIES); `output`: a key of
     // ATTENTION_OUTPUTS (attention.wgsl's; attention_serial.wgsl stores its own)
     const attention = (file, window, constants, output = 'out') => this.#kernels.kernel(file, {
-      parts: file === 'attention' ? ATTENTION_OUTPUTS[output] : [],
+      parts: file === 'attention' ? [{ file: ATTENTION_SCORES[this.attentionScores] }, ...ATTENTION_OUTPUTS[output]] : [],
       constants: { WG: this.#attentionWG, ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5,
         SOFTCAP: a.attn_logit_softcapping ?? 0, WINDOW: window, ...constants } });
     // A decode step's attention may store its output as the int16 groups that the output projection's

@@ -23,7 +23,7 @@ import {
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { Kernels } from '../../runtime/webgpu/kernels.js';
 import { Sampler } from '../../runtime/webgpu/sampler.js';
-import { ATTENTION_OUTPUTS } from '../../runtime/webgpu/model.js';
+import { ATTENTION_OUTPUTS, ATTENTION_SCORES, sharedScoresFit } from '../../runtime/webgpu/model.js';
 
 // PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
 const geluTanh = (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
@@ -421,16 +421,24 @@ for (const path of paths) {
     // invocation per (row, up to 4 heads of a KV head's group): the cases above but those of a
     // workgroup size (attention.wgsl's planes), and a group of 7 in parts of 4 + 3; its WG 2 puts
     // the rows in two workgroups, the second partial
+    // attention.wgsl's scores parts that run heads of `dim` values here (ATTENTION_SCORES keys)
+    const scoresParts = (dim) => ['own', ...(sharedScoresFit(dim, h.kernels.subgroupSize) ? ['shared'] : [])];
     const attentionRuns = [
       ...attentionCases.map((c) => ({ ...c, file: 'attention' })),
+      // runs of HEAD_DIM / 4 lanes sharing their positions' keys (attention_scores_shared.wgsl),
+      // where the adapter's subgroups hold such runs (head_dim 16: runs of 4 lanes)
+      ...attentionCases.map((c) => ({ ...c, file: 'attention', scores: 'shared', name: `${c.name}, scores shared by runs of lanes` })),
       // a short decode step's (model.js): each invocation's first EARLY_VALUES values loaded with its keys
       ...attentionCases.map((c) => ({ ...c, file: 'attention', early: EARLY_VALUES, name: `${c.name}, values loaded early` })),
       ...[...attentionCases.filter((c) => !c.wg), { heads: 7, kvHeads: 1, dim: 64, name: 'a group of 7 in parts of 4 and 3, head_dim 64' }]
         .map((c) => ({ ...c, file: 'attention_serial', wg: 2, name: c.name.replace(/ in a workgroup of \d+/, '') })),
     ];
     for (const { file, window = 0, softcap = 0, dim = 16, wg = 64, heads = 4, kvHeads = 2, scale = dim ** -0.5, early = 0,
-      name } of attentionRuns) {
-      test(`${file}: ${name}`, async () => {
+      scores = 'own', name } of attentionRuns) {
+      test(`${file}: ${name}`, async (t) => {
+        if (scores === 'shared' && !sharedScoresFit(dim, h.kernels.subgroupSize)) {
+          return t.skip(`runs of ${dim / 4} lanes do not fit this adapter's subgroups`);
+        }
         const rand = random(13);
         const [context, rows, pos] = [160, 3, 100];
         const q = Float32Array.from(normals(rows * heads * dim, rand));
@@ -441,7 +449,7 @@ for (const path of paths) {
         const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
           SCALE: scale, SOFTCAP: softcap, WINDOW: window };
         if (file === 'attention') {
-          await h.run(file, { parts: ATTENTION_OUTPUTS.out, constants: { ...constants, EARLY: early } },
+          await h.run(file, { parts: [{ file: ATTENTION_SCORES[scores] }, ...ATTENTION_OUTPUTS.out], constants: { ...constants, EARLY: early } },
             { ...resources, partials: h.buffer(16) }, [heads, rows],
             { rows, pos });
         } else {
@@ -488,16 +496,16 @@ for (const path of paths) {
         const combined = { partials, out: h.buffer(4 * heads * dim) };
         const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context, SCALE: scale,
           SOFTCAP: softcap, WINDOW: window, SPLIT: span, QUERIES: queries, EARLY: early };
-        for (const length of lengths) {
+        for (const [length, scores] of lengths.flatMap((length) => scoresParts(dim).map((scores) => [length, scores]))) {
           const params = { rows: 1, pos: length - 1 };
           const splits = Math.ceil((window ? Math.min(length, window) : length) / span);
-          await h.run('attention', { parts: ATTENTION_OUTPUTS.out, constants }, split,
+          await h.run('attention', { parts: [{ file: ATTENTION_SCORES[scores] }, ...ATTENTION_OUTPUTS.out], constants }, split,
             [kvHeads * Math.ceil(heads / kvHeads / queries), splits], params);
           await h.run('attention_combine', { parts: ATTENTION_OUTPUTS.out, constants: { HEADS: heads, HEAD_DIM: dim } },
             combined, [heads], params);
           const want = attentionWant(q, keys, values, { heads, kvHeads, dim, context, pos: length - 1, window, scale, softcap });
           const error = maxError(await h.readT(combined.out), want, 0.1);
-          assert.ok(error < tolerance, `length ${length} (${splits} splits): error ${error}`);
+          assert.ok(error < tolerance, `length ${length} (${splits} splits, ${scores} scores): error ${error}`);
         }
       });
     }
@@ -525,22 +533,23 @@ for (const path of paths) {
           return h.read(stored, Uint32Array);
         };
         const runs = {
-          unsplit: async (output, resources) => h.run('attention', { parts: ATTENTION_OUTPUTS[output],
+          unsplit: async (output, resources, scoresPart) => h.run('attention', { parts: [scoresPart, ...ATTENTION_OUTPUTS[output]],
             constants: { ...constants, EARLY: EARLY_VALUES } }, { ...cache, partials: h.buffer(16), ...resources }, [heads, 1], params),
-          split: async (output, resources) => {
-            await h.run('attention', { parts: ATTENTION_OUTPUTS.out, constants: { ...constants, SPLIT: span, QUERIES: queries } },
+          split: async (output, resources, scoresPart) => {
+            await h.run('attention', { parts: [scoresPart, ...ATTENTION_OUTPUTS.out], constants: { ...constants, SPLIT: span, QUERIES: queries } },
               { ...cache, out: h.buffer(16), partials }, [kvHeads * Math.ceil(heads / kvHeads / queries), Math.ceil((pos + 1) / span)],
               params);
             await h.run('attention_combine', { parts: ATTENTION_OUTPUTS[output], constants: { HEADS: heads, HEAD_DIM: dim } },
               { partials, ...resources }, [heads], params);
           },
         };
-        for (const [name, run] of Object.entries(runs)) {
+        for (const [[name, run], scores] of Object.entries(runs).flatMap((entry) => scoresParts(dim).map((scores) => [entry, scores]))) {
+          const scoresPart = { file: ATTENTION_SCORES[scores] };
           const out = h.buffer(4 * heads * dim);
-          await run('out', { out });
+          await run('out', { out }, scoresPart);
           const stored = h.buffer(groupBytes);
-          await run('int16', { act_int16: stored });
-          assert.deepEqual(await h.read(stored, Uint32Array), await quantised(out), `${name}: the stored groups differ`);
+          await run('int16', { act_int16: stored }, scoresPart);
+          assert.deepEqual(await h.read(stored, Uint32Array), await quantised(out), `${name}, ${scores} scores: the stored groups differ`);
         }
       });
     }
