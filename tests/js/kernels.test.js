@@ -428,6 +428,9 @@ for (const path of paths) {
       // runs of HEAD_DIM / 4 lanes sharing their positions' keys (attention_scores_shared.wgsl),
       // where the adapter's subgroups hold such runs (head_dim 16: runs of 4 lanes)
       ...attentionCases.map((c) => ({ ...c, file: 'attention', scores: 'shared', name: `${c.name}, scores shared by runs of lanes` })),
+      // runs of 16 and 32 lanes: GPUs' subgroups (skipped where they do not fit, as on CPU adapters)
+      ...[{ dim: 64, heads: 4, kvHeads: 2 }, { dim: 128, heads: 3, kvHeads: 1, early: EARLY_VALUES }].map((c) => ({ ...c,
+        file: 'attention', scores: 'shared', name: `head_dim ${c.dim}, scores shared by runs of ${c.dim / 4} lanes` })),
       // a short decode step's (model.js): each invocation's first EARLY_VALUES values loaded with its keys
       ...attentionCases.map((c) => ({ ...c, file: 'attention', early: EARLY_VALUES, name: `${c.name}, values loaded early` })),
       ...[...attentionCases.filter((c) => !c.wg), { heads: 7, kvHeads: 1, dim: 64, name: 'a group of 7 in parts of 4 and 3, head_dim 64' }]
