@@ -535,9 +535,11 @@ async function warmUp(gpu, trial, count, until) {
 // candidate's is compared with the default's beside it (comparedWithDefault). `chosen` is
 // undefined where the default itself could not be timed.
 async function timeShape(gpu, trials = [], count, slotEnd) {
-  const best = new Map(); // name -> µs per run (the default's: its fastest)
   const fallback = trials[0]?.name;
-  const cut = () => ({ ...pick(best, fallback), complete: false });
+  const passes = [];  // [{ name, us }] in the order they ran
+  // the choice from the passes timed so far (comparedWithDefault); complete: whether all ran
+  const result = (complete) => ({ ...pick(new Map(Object.entries(comparedWithDefault(passes, fallback))), fallback), complete });
+  const cut = () => result(false);
   const base = trials.length ? await beforeDeadline(trials[0].dispatch, slotEnd) : null;
   if (!base || base === TIMED_OUT) return cut();
   // µs of the fastest of two passes of `repeats` runs (a pipeline's first pass may carry one-off
@@ -567,7 +569,6 @@ async function timeShape(gpu, trials = [], count, slotEnd) {
     return typeof us === 'number' ? Math.max(0, us - empty) / repeats : us;
   };
   const failed = new Set();
-  const passes = [];  // [{ name, us }] in the order they ran
   // a pass of the default, false where it could not be timed
   const timeDefault = async () => {
     const us = await runTime(base);
@@ -591,8 +592,7 @@ async function timeShape(gpu, trials = [], count, slotEnd) {
       if (!await timeDefault()) return cut();
     }
   }
-  for (const [name, us] of Object.entries(comparedWithDefault(passes, fallback))) best.set(name, us);
-  return { ...pick(best, fallback), complete: true };
+  return result(true);
 }
 
 /**
