@@ -15,8 +15,8 @@
 // maximum; the accumulators are rescaled when it grows), so any length fits in fixed workgroup
 // memory. Invocation i scores position s0 + i against each of the workgroup's query heads (lane g
 // of a vec4 for head g; its scores part, attention_scores_own.wgsl or _shared.wgsl, says how); for
-// the weighted sum of values the invocations split as (vec4 of dimensions, plane): plane p sums positions p, p + PLANES, ... and the planes are added at the
-// end. WG stays a power of two (the reductions need one) whatever HEAD_DIM is: where HEAD_DIM / 4
+// the weighted sum of values the invocations split as (vec4 of dimensions, plane): plane p sums
+// positions p, p + PLANES, ... and the planes are added at the end. WG stays a power of two (the reductions need one) whatever HEAD_DIM is: where HEAD_DIM / 4
 // does not divide WG (Phi-3's 96), the lanes past the last whole plane repeat its work and are
 // dropped, and each plane walks SPAN = ceil(WG / PLANES) positions, the slots past WG holding
 // weight 0. For a power-of-two HEAD_DIM, PLANES * SPAN == WG: no padding, the same work as a
