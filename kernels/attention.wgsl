@@ -14,9 +14,10 @@
 // The walk goes WG positions at a time with an online softmax (Milakov & Gimelshein 2018: running
 // maximum; the accumulators are rescaled when it grows), so any length fits in fixed workgroup
 // memory. Invocation i scores position s0 + i against each of the workgroup's query heads (lane g
-// of a vec4 for head g; its scores part, attention_scores_own.wgsl or _shared.wgsl, says how); for
-// the weighted sum of values the invocations split as (vec4 of dimensions, plane): plane p sums
-// positions p, p + PLANES, ... and the planes are added at the end. WG stays a power of two (the reductions need one) whatever HEAD_DIM is: where HEAD_DIM / 4
+// of a vec4 for head g: KEYS_AHEAD quads of its key row loaded, then scored, in turn); for the
+// weighted sum of values the invocations split as (vec4 of dimensions, plane): plane p sums
+// positions p, p + PLANES, ... and the planes are added at the end. WG stays a power of two (the
+// reductions need one) whatever HEAD_DIM is: where HEAD_DIM / 4
 // does not divide WG (Phi-3's 96), the lanes past the last whole plane repeat its work and are
 // dropped, and each plane walks SPAN = ceil(WG / PLANES) positions, the slots past WG holding
 // weight 0. For a power-of-two HEAD_DIM, PLANES * SPAN == WG: no padding, the same work as a
@@ -46,6 +47,10 @@ override QUERIES: u32 = 1u;
 // workgroups hide that wait, and the registers cost them more than it saves)
 override EARLY: u32 = 0u;
 const MAX_EARLY = 16u;
+// quads of a key row an invocation loads before it scores them, at most MAX_KEYS_AHEAD (model.js:
+// a decode step's, for the same reason as EARLY; prefill chunks 1, each load then its dot products)
+override KEYS_AHEAD: u32 = 1u;
+const MAX_KEYS_AHEAD = 16u;
 
 // Derived from the above (the host sets neither): the value sum's planes of HEAD_DIM / 4 lanes
 // that fit in WG, and the positions of a tile each plane sums.
@@ -95,7 +100,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
     for (var k = 0u; k < min(SPAN, EARLY); k++) {
       early[k] = vec4<f32>(v_cache[(kv * CONTEXT + min(s0 + k * PLANES + plane, end - 1u)) * quads + quad]);
     }
-    let score = tile_scores(kv, s, end, lid);  // (its scores part's way)
+    // q · k of position s (clamped to end - 1: a position past the row's is scored, then dropped)
+    let key_row = (kv * CONTEXT + min(s, end - 1u)) * quads;
+    var score = vec4<f32>();
+    for (var i0 = 0u; i0 < quads; i0 += KEYS_AHEAD) {
+      var keys: array<vec4<f32>, MAX_KEYS_AHEAD>;
+      for (var j = 0u; j < KEYS_AHEAD; j++) { keys[j] = vec4<f32>(k_cache[key_row + min(i0 + j, quads - 1u)]); }
+      for (var j = 0u; j < KEYS_AHEAD; j++) {
+        let i = i0 + j;
+        if (i < quads) { for (var g = 0u; g < QUERIES; g++) { score[g] += dot(query[g * quads + i], keys[j]); } }
+      }
+    }
     var rescale = vec4<f32>();
     var p = vec4<f32>();
     for (var g = 0u; g < QUERIES; g++) {

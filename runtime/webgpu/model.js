@@ -20,8 +20,9 @@ import { DispatchSequence, Kernels } from './kernels.js';
 import { Sampler } from './sampler.js';
 import { Weights } from './weights.js';
 import {
-  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, EARLY_VALUES, GEMMS, GEMV_DOTS, defaultAttentionVariant, defaultGemmVariant,
-  defaultGemvVariant, gemmLayout, gemmTunedRows, gemvInputs, isGemvVariant, queriesPerWorkgroup, tuneKernels, tuningSettings,
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, EARLY_VALUES, GEMMS, GEMV_DOTS, KEYS_AHEAD, defaultAttentionVariant,
+  defaultGemmVariant, defaultGemvVariant, gemmLayout, gemmTunedRows, gemvInputs, isGemvVariant, queriesPerWorkgroup,
+  tuneKernels, tuningSettings,
 } from './tuning.js';
 import { CachePositions } from '../cache_positions.js';
 import { DEFAULT_MAX_CONTEXT, assertRunnable, dimensionsOf, slidingLayer } from '../model_format.js';
@@ -46,28 +47,15 @@ export const ATTENTION_OUTPUTS = {
   out: [{ file: 'attention_out' }],
   int16: [{ file: 'act_int16' }, { file: 'attention_out_int16' }],
 };
-// attention.wgsl's scores parts (loadModel's attentionScores): each invocation reading its own
-// position's key row, or runs of lanes sharing their positions' keys. 'own' stays the default
-// until the shared one is measured faster on a GPU (README, Benchmarks: a decode step's attention
-// spends a third of its time loading keys).
-export const ATTENTION_SCORES = { own: 'attention_scores_own', shared: 'attention_scores_shared' };
-
-/**
- * Whether attention_scores_shared.wgsl runs heads of `headDim` values on subgroups of
- * `subgroupSize` (a kernels.js Kernels' subgroupSize: 0 where the size is not fixed or there are
- * none): its runs of headDim / 4 lanes, a power of two of at most 32, must divide a subgroup.
- */
-export function sharedScoresFit(headDim, subgroupSize) {
-  const run = headDim / 4;
-  return subgroupSize > 0 && Number.isInteger(run) && run <= 32 && (run & (run - 1)) === 0 && subgroupSize % run === 0;
-}
 // A decode step splits a layer's attention over the context (flash-decoding: attention.wgsl with
 // SPLIT, then attention_combine.wgsl) once it walks more than this many tiles of the attention
-// workgroup (512 positions on GPUs). GPU time of one layer's attention on an H200 (issue 13; the
-// heads of Qwen2-0.5B, Llama-3.2-1B, Qwen2-7B): at 2 tiles the single pass (13-21 µs) and the split
-// with its merge (15-19 µs) are about even; from 3 tiles on the split wins, and stays nearly flat
-// (1024 positions: 23-38 against 16-18 µs; 4096: 80-140 against 21-30 µs).
-const SPLIT_AFTER_TILES = 2;
+// workgroup (256 positions on GPUs). One H200 (2026-12-03, runtime_bench.js --profile, the profiled
+// step's prompt made 250, 400 and 500 tokens; keys loaded ahead, tuning.js KEYS_AHEAD): the step's
+// attention over Qwen2-7B's 28 layers split 416, 419, 424 µs against 425, 471, 615 in one pass (the
+// GPU step 2741, 2760, 2756 against 2772, 2809, 2985 µs); over Qwen2-0.5B's 24 243, 243, 244 against
+// 244, 265, 340. The split's cost hardly grows with the length, the single pass's does, and below
+// one tile the single pass wins (Qwen2-7B after 120 tokens: 266 µs).
+const SPLIT_AFTER_TILES = 1;
 // Positions a decode step's split attention is tuned at (tuning.js; at most the model's context):
 // long conversations are where the split runs and where its variants differ.
 const TUNED_ATTENTION_POSITIONS = 4096;
@@ -93,8 +81,6 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  *     more than `threshold` positions over workgroups of `span` positions each (flash-decoding);
  *     default: threshold SPLIT_AFTER_TILES tiles of the attention workgroup, span one tile. Tests
  *     force the split at short lengths with small values
- *   attentionScores: how attention.wgsl scores a tile's positions, a key of ATTENTION_SCORES: 'own'
- *     (default) or 'shared' (where sharedScoresFit: else 'own')
  *   gemm: the prefill matmul kernel, a key of tuning.js GEMMS: 'gemm_tiled' (default on GPUs) or
  *     'gemm' (default on CPU adapters, which run its lack of barriers faster), in the variant the
  *     device's limits hold first unless tuned; tests run both everywhere
@@ -116,11 +102,10 @@ export const ATTENTIONS = ['attention', 'attention_serial'];
  */
 export async function loadModel(manifest, {
   readShard, onProgress = () => {}, gpu: gpuOption, maxContext = DEFAULT_MAX_CONTEXT, maxBindingBytes = Infinity,
-  f16 = true, tune, attentionSplit, gemm, attention, attentionScores, gemv, prefillChunk,
+  f16 = true, tune, attentionSplit, gemm, attention, gemv, prefillChunk,
 } = {}) {
   if (typeof readShard !== 'function') throw new TypeError('loadModel(manifest, { readShard }): readShard is required.');
-  for (const [option, value, choices] of [['gemm', gemm, Object.keys(GEMMS)], ['attention', attention, ATTENTIONS],
-    ['attentionScores', attentionScores, Object.keys(ATTENTION_SCORES)]]) {
+  for (const [option, value, choices] of [['gemm', gemm, Object.keys(GEMMS)], ['attention', attention, ATTENTIONS]]) {
     if (value !== undefined && !choices.includes(value)) {
       throw new TypeError(`loadModel: ${option} '${value}' is none of ${choices.join(', ')}; leave it out for the adapter's default.`);
     }
@@ -140,8 +125,7 @@ export async function loadModel(manifest, {
     const bindingLimit = Math.min(maxBindingBytes, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const weights = new Weights(gpu, manifest, { maxBindingBytes: bindingLimit });
     const kernels = await Kernels.create(gpu);
-    const model = new Model(gpu, kernels, manifest, weights,
-      { maxContext, bindingLimit, attentionSplit, gemm, attention, attentionScores, gemv, prefillChunk });
+    const model = new Model(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, gemv, prefillChunk });
     // build() asks for every runtime tensor the forward pass binds: the manifest must list those
     // and no others (the test that the build's tensor table and this forward pass agree)
     await model.build();
@@ -182,8 +166,7 @@ class Model {
   tuning = null;       // tuneKernels's report, once tuned
 
   // gpu: a device.js Gpu; kernels: its Kernels; weights: the manifest's Weights (allocated).
-  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, attentionScores = 'own', gemv,
-    prefillChunk }) {
+  constructor(gpu, kernels, manifest, weights, { maxContext, bindingLimit, attentionSplit, gemm, attention, gemv, prefillChunk }) {
     const a = manifest.architecture;
     this.gpu = gpu;  // for this backend's tests (memory checks); the engine uses `lost`
     // pending unless the device is lost: destroy() resolves gpu.lost with null
@@ -208,8 +191,6 @@ class Model {
     this.gemm = gemm ?? (kernels.cpuLike ? 'gemm' : 'gemm_tiled');  // the prefill matmul's file: a key of GEMMS
     this.#gemv = gemv;
     this.attention = attention ?? (kernels.cpuLike ? 'attention_serial' : 'attention');  // a chunk's: of ATTENTIONS
-    // attention.wgsl's scores part (a key of ATTENTION_SCORES; 'shared' only where its runs fit)
-    this.attentionScores = attentionScores === 'shared' && sharedScoresFit(this.#dims.headDim, kernels.subgroupSize) ? 'shared' : 'own';
     // attention_serial walks a decode step's positions without barriers: splitting it would add some
     const threshold = this.attention === 'attention_serial' ? Infinity : SPLIT_AFTER_TILES * this.#attentionWG;
     this.#split = { threshold, span: this.#attentionWG, ...attentionSplit };
@@ -301,7 +282,7 @@ class Model {
     // QUERIES for a decode step's split, attention_serial's WG and QUERIES); `output`: a key of
     // ATTENTION_OUTPUTS (attention.wgsl's; attention_serial.wgsl stores its own)
     const attention = (file, window, constants, output = 'out') => this.#kernels.kernel(file, {
-      parts: file === 'attention' ? [{ file: ATTENTION_SCORES[this.attentionScores] }, ...ATTENTION_OUTPUTS[output]] : [],
+      parts: file === 'attention' ? ATTENTION_OUTPUTS[output] : [],
       constants: { WG: this.#attentionWG, ...cache, SCALE: (a.query_pre_attn_scalar ?? d.headDim) ** -0.5,
         SOFTCAP: a.attn_logit_softcapping ?? 0, WINDOW: window, ...constants } });
     // A decode step's attention may store its output as the int16 groups that the output projection's
@@ -334,7 +315,7 @@ class Model {
       const window = sliding ? a.sliding_window : 0;
       // the decode split in a variant of tuning.js's space ({ queries, early }: QUERIES, EARLY)
       const split = async ({ queries, early }) => (await attention('attention', window,
-        { SPLIT: this.#split.span, QUERIES: queries, EARLY: early }))
+        { SPLIT: this.#split.span, QUERIES: queries, EARLY: early, KEYS_AHEAD }))
         .dispatch({ ...resources, partials: b.partials }, (splits) => [d.kvHeads * partsOf(queries), splits]);
       const wholeOf = async (constants) => (await attention(this.attention, window, { ...whole.constants, ...constants }))
         .dispatch({ ...resources, ...whole.bindings }, whole.grid);
@@ -342,13 +323,13 @@ class Model {
       const layerAttention = {
         window,
         whole: wholeAttention,
-        // a decode step's below the split: attention.wgsl's with values loaded early
-        step: this.attention === 'attention' ? await wholeOf({ EARLY: EARLY_VALUES }) : wholeAttention,
+        // a decode step's below the split: attention.wgsl's with values and key quads loaded ahead
+        step: this.attention === 'attention' ? await wholeOf({ EARLY: EARLY_VALUES, KEYS_AHEAD }) : wholeAttention,
         split: await split(splitVariant),
         combine: combine.dispatch({ partials: b.partials, out: b.attn }, () => [d.heads]),
         // the decode step's two ends storing int16 groups (int16Attention), or null
         int16: int16Attention(layer) ? {
-          step: (await attention('attention', window, { EARLY: EARLY_VALUES }, 'int16'))
+          step: (await attention('attention', window, { EARLY: EARLY_VALUES, KEYS_AHEAD }, 'int16'))
             .dispatch({ ...input, act_int16: b.actInt16, ...whole.bindings }, whole.grid),
           combine: combineInt16.dispatch({ partials: b.partials, act_int16: b.actInt16 }, () => [d.heads]),
         } : null,

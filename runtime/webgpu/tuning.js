@@ -270,6 +270,19 @@ const SPLIT_QUERIES = [1, 2, 4];
  * occupancy).
  */
 export const EARLY_VALUES = 16;
+/**
+ * Quads of a key row that a decode step's attention loads before it scores them (attention.wgsl's
+ * KEYS_AHEAD, at most its MAX_KEYS_AHEAD), unsplit and split; prefill chunks load one at a time.
+ * Loaded one at a time, each load waited before its dot products: a short step's attention spent
+ * a third of its time on its keys (README, "What the keys cost was the wait"). One H200
+ * (2026-12-03, runtime_bench.js --profile, the profiled step after a prompt of 16 or 1000 tokens,
+ * two rounds): a step's attention over Qwen2-7B's 28 layers 305 / 238 / 236 µs with 1 / 8 / 16
+ * quads ahead after 16 tokens (the GPU step 2631 / 2550 / 2518 µs), over Qwen2-0.5B's 24 (head_dim
+ * 64: 16 is all of a row) 171 / 147 / 138 µs (965 / 930 / 918); split, after 1000 tokens, 351 / 336
+ * / 346 and 189 / 185 / 178 µs (steps 2782 / 2755 and 1032 / 1016 µs with 8 / 16). In prefill
+ * chunks 8 ahead cost 1-2%, 16 up to 4%.
+ */
+export const KEYS_AHEAD = 16;
 // attention.wgsl's EARLY tried for the split
 const SPLIT_EARLY = [0, EARLY_VALUES];
 

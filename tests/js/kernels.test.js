@@ -17,13 +17,13 @@ import { logSoftmax, matmul, maxError, normals, random, randomWeight, rmsScale, 
 import { attentionReference } from './helpers/attention_reference.js';
 import { parseUniformFields } from '../../runtime/webgpu/kernels.js';
 import {
-  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, EARLY_VALUES, GEMMS, GEMV_DOTS, defaultGemmVariant, gemmLayout, gemmVariants, gemvInputs,
-  gemvVariants,
+  ACT_INT16_GROUP_BYTES, ACT_INT16_WRITE, EARLY_VALUES, GEMMS, GEMV_DOTS, KEYS_AHEAD, defaultGemmVariant, gemmLayout,
+  gemmVariants, gemvInputs, gemvVariants,
 } from '../../runtime/webgpu/tuning.js';
 import { requestDevice } from '../../runtime/webgpu/device.js';
 import { Kernels } from '../../runtime/webgpu/kernels.js';
 import { Sampler } from '../../runtime/webgpu/sampler.js';
-import { ATTENTION_OUTPUTS, ATTENTION_SCORES, sharedScoresFit } from '../../runtime/webgpu/model.js';
+import { ATTENTION_OUTPUTS } from '../../runtime/webgpu/model.js';
 
 // PyTorch's gelu(approximate='tanh'), Gemma's hidden_activation gelu_pytorch_tanh
 const geluTanh = (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
@@ -421,27 +421,18 @@ for (const path of paths) {
     // invocation per (row, up to 4 heads of a KV head's group): the cases above but those of a
     // workgroup size (attention.wgsl's planes), and a group of 7 in parts of 4 + 3; its WG 2 puts
     // the rows in two workgroups, the second partial
-    // attention.wgsl's scores parts that run heads of `dim` values here (ATTENTION_SCORES keys)
-    const scoresParts = (dim) => ['own', ...(sharedScoresFit(dim, h.kernels.subgroupSize) ? ['shared'] : [])];
     const attentionRuns = [
       ...attentionCases.map((c) => ({ ...c, file: 'attention' })),
-      // runs of HEAD_DIM / 4 lanes sharing their positions' keys (attention_scores_shared.wgsl),
-      // where the adapter's subgroups hold such runs (head_dim 16: runs of 4 lanes)
-      ...attentionCases.map((c) => ({ ...c, file: 'attention', scores: 'shared', name: `${c.name}, scores shared by runs of lanes` })),
-      // runs of 16 and 32 lanes: GPUs' subgroups (skipped where they do not fit, as on CPU adapters)
-      ...[{ dim: 64, heads: 4, kvHeads: 2 }, { dim: 128, heads: 3, kvHeads: 1, early: EARLY_VALUES }].map((c) => ({ ...c,
-        file: 'attention', scores: 'shared', name: `head_dim ${c.dim}, scores shared by runs of ${c.dim / 4} lanes` })),
-      // a short decode step's (model.js): each invocation's first EARLY_VALUES values loaded with its keys
-      ...attentionCases.map((c) => ({ ...c, file: 'attention', early: EARLY_VALUES, name: `${c.name}, values loaded early` })),
+      // a short decode step's (model.js): each invocation's first EARLY_VALUES values loaded with its
+      // keys, KEYS_AHEAD quads of its key row loaded before they are scored (head_dim 96: 16 then 8)
+      ...attentionCases.map((c) => ({ ...c, file: 'attention', early: EARLY_VALUES, keysAhead: KEYS_AHEAD,
+        name: `${c.name}, values and key quads loaded ahead` })),
       ...[...attentionCases.filter((c) => !c.wg), { heads: 7, kvHeads: 1, dim: 64, name: 'a group of 7 in parts of 4 and 3, head_dim 64' }]
         .map((c) => ({ ...c, file: 'attention_serial', wg: 2, name: c.name.replace(/ in a workgroup of \d+/, '') })),
     ];
     for (const { file, window = 0, softcap = 0, dim = 16, wg = 64, heads = 4, kvHeads = 2, scale = dim ** -0.5, early = 0,
-      scores = 'own', name } of attentionRuns) {
-      test(`${file}: ${name}`, async (t) => {
-        if (scores === 'shared' && !sharedScoresFit(dim, h.kernels.subgroupSize)) {
-          return t.skip(`runs of ${dim / 4} lanes do not fit this adapter's subgroups`);
-        }
+      keysAhead = 1, name } of attentionRuns) {
+      test(`${file}: ${name}`, async () => {
         const rand = random(13);
         const [context, rows, pos] = [160, 3, 100];
         const q = Float32Array.from(normals(rows * heads * dim, rand));
@@ -452,7 +443,7 @@ for (const path of paths) {
         const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context,
           SCALE: scale, SOFTCAP: softcap, WINDOW: window };
         if (file === 'attention') {
-          await h.run(file, { parts: [{ file: ATTENTION_SCORES[scores] }, ...ATTENTION_OUTPUTS.out], constants: { ...constants, EARLY: early } },
+          await h.run(file, { parts: ATTENTION_OUTPUTS.out, constants: { ...constants, EARLY: early, KEYS_AHEAD: keysAhead } },
             { ...resources, partials: h.buffer(16) }, [heads, rows],
             { rows, pos });
         } else {
@@ -472,7 +463,9 @@ for (const path of paths) {
     // (lanes past a split's end idle) and of several tiles (a split's own online rescale, its last
     // tile partial); a group of 7 as two workgroups of 4 + 3 heads, groups of 2 and 3, and none
     // (one query head per KV head); the window and soft cap of the tests above; head_dim 64 and
-    // Phi-3's 96 (planes that do not fill the workgroup).
+    // Phi-3's 96 (planes that do not fill the workgroup). Key quads loaded ahead as a decode step's
+    // split loads them (KEYS_AHEAD 16: head_dim 16 and 64 a partial and a whole load of its row, 96
+    // a whole one and a partial one).
     for (const { heads, kvHeads, queries, dim = 16, wg = 64, span, window = 0, softcap = 0, scale = dim ** -0.5, lengths,
       early = 0, name } of [
       { heads: 8, kvHeads: 2, queries: 4, span: 24, lengths: [1, 24, 25, 300], name: 'groups of 4, spans of 24' },
@@ -498,17 +491,17 @@ for (const path of paths) {
         const split = { q: h.buffer(q), k_cache: h.tBuffer(keys), v_cache: h.tBuffer(values), out: h.buffer(16), partials };
         const combined = { partials, out: h.buffer(4 * heads * dim) };
         const constants = { WG: wg, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context, SCALE: scale,
-          SOFTCAP: softcap, WINDOW: window, SPLIT: span, QUERIES: queries, EARLY: early };
-        for (const [length, scores] of lengths.flatMap((length) => scoresParts(dim).map((scores) => [length, scores]))) {
+          SOFTCAP: softcap, WINDOW: window, SPLIT: span, QUERIES: queries, EARLY: early, KEYS_AHEAD };
+        for (const length of lengths) {
           const params = { rows: 1, pos: length - 1 };
           const splits = Math.ceil((window ? Math.min(length, window) : length) / span);
-          await h.run('attention', { parts: [{ file: ATTENTION_SCORES[scores] }, ...ATTENTION_OUTPUTS.out], constants }, split,
+          await h.run('attention', { parts: ATTENTION_OUTPUTS.out, constants }, split,
             [kvHeads * Math.ceil(heads / kvHeads / queries), splits], params);
           await h.run('attention_combine', { parts: ATTENTION_OUTPUTS.out, constants: { HEADS: heads, HEAD_DIM: dim } },
             combined, [heads], params);
           const want = attentionWant(q, keys, values, { heads, kvHeads, dim, context, pos: length - 1, window, scale, softcap });
           const error = maxError(await h.readT(combined.out), want, 0.1);
-          assert.ok(error < tolerance, `length ${length} (${splits} splits, ${scores} scores): error ${error}`);
+          assert.ok(error < tolerance, `length ${length} (${splits} splits): error ${error}`);
         }
       });
     }
@@ -524,7 +517,9 @@ for (const path of paths) {
         const q = Float32Array.from(normals(heads * dim, rand));
         const cache = { q: h.buffer(q), k_cache: h.tBuffer(normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16))),
           v_cache: h.tBuffer(normals(kvHeads * context * dim, rand).map((v) => roundT(v, f16))) };
-        const constants = { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context, SCALE: dim ** -0.5 };
+        // key quads loaded ahead as a decode step's attention loads them (model.js)
+        const constants = { WG: 64, HEADS: heads, KV_HEADS: kvHeads, HEAD_DIM: dim, CONTEXT: context, SCALE: dim ** -0.5,
+          KEYS_AHEAD };
         const params = { rows: 1, pos };
         const partials = h.buffer(4 * Math.ceil(context / span) * heads * (dim + 4));
         const groupBytes = ACT_INT16_GROUP_BYTES * heads * dim / 32;
@@ -536,23 +531,22 @@ for (const path of paths) {
           return h.read(stored, Uint32Array);
         };
         const runs = {
-          unsplit: async (output, resources, scoresPart) => h.run('attention', { parts: [scoresPart, ...ATTENTION_OUTPUTS[output]],
+          unsplit: async (output, resources) => h.run('attention', { parts: ATTENTION_OUTPUTS[output],
             constants: { ...constants, EARLY: EARLY_VALUES } }, { ...cache, partials: h.buffer(16), ...resources }, [heads, 1], params),
-          split: async (output, resources, scoresPart) => {
-            await h.run('attention', { parts: [scoresPart, ...ATTENTION_OUTPUTS.out], constants: { ...constants, SPLIT: span, QUERIES: queries } },
+          split: async (output, resources) => {
+            await h.run('attention', { parts: ATTENTION_OUTPUTS.out, constants: { ...constants, SPLIT: span, QUERIES: queries } },
               { ...cache, out: h.buffer(16), partials }, [kvHeads * Math.ceil(heads / kvHeads / queries), Math.ceil((pos + 1) / span)],
               params);
             await h.run('attention_combine', { parts: ATTENTION_OUTPUTS[output], constants: { HEADS: heads, HEAD_DIM: dim } },
               { partials, ...resources }, [heads], params);
           },
         };
-        for (const [[name, run], scores] of Object.entries(runs).flatMap((entry) => scoresParts(dim).map((scores) => [entry, scores]))) {
-          const scoresPart = { file: ATTENTION_SCORES[scores] };
+        for (const [name, run] of Object.entries(runs)) {
           const out = h.buffer(4 * heads * dim);
-          await run('out', { out }, scoresPart);
+          await run('out', { out });
           const stored = h.buffer(groupBytes);
-          await run('int16', { act_int16: stored }, scoresPart);
-          assert.deepEqual(await h.read(stored, Uint32Array), await quantised(out), `${name}, ${scores} scores: the stored groups differ`);
+          await run('int16', { act_int16: stored });
+          assert.deepEqual(await h.read(stored, Uint32Array), await quantised(out), `${name}: the stored groups differ`);
         }
       });
     }

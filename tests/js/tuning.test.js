@@ -234,7 +234,7 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
   });
 
   // a decode step's attention split over the context, forced at short lengths (the GPUs' threshold
-  // is 512 positions, past tiny-llama's context here), timed at its whole context of 256
+  // is 256 positions, all of tiny-llama's context here), timed at its whole context of 256
   // positions: 16 splits of 16; tiny-llama's KV groups of 2 query heads of 16: 1 (the default for
   // head_dim 64 and less) or 2 per workgroup, values loaded early or not
   test('tunes the split attention per head shape; a stored choice of another variant decodes the same', async () => {
