@@ -5,10 +5,14 @@
 // composer's unsent text in localStorage, all per site.
 // Each step of a reply is saved as it streams, so a reload or a crash loses at most a second; the
 // page that loads such a reply next shows it as interrupted.
+// Tabs of the site share the conversations: each tab's saves and deletes are announced to the others
+// (runtime/ui/store.js), which show them (takeChange); a save never overwrites another tab's newer
+// text (conversations.js toStore). Each chat has its own unsent text (its draft), and each tab its
+// own open chat across its reloads.
 
 import { ChatView } from './ui/chat_view.js';
 import { ConversationList } from './ui/conversation_list.js';
-import { exportFile, markInterrupted, mergeImported, newConversation, readExportFile, titleFrom } from './ui/conversations.js';
+import { exportFile, markInterrupted, mergeImported, newConversation, newId, readExportFile, titleFrom } from './ui/conversations.js';
 import { Drawer } from './ui/drawer.js';
 import { PaneScroll } from './ui/pane_scroll.js';
 import { showModelDefaults, startSiteModels } from './ui/model_picker.js';
@@ -17,15 +21,21 @@ import { describeStepProblem } from './ui/problems.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
-import { keptText, readLocal, siteFolder, writeLocal } from './ui/site_storage.js';
+import { keptText, readLocal, readTab, removeLocal, siteFolder, writeLocal, writeTab } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
 import { STOPPING, StopButton } from './ui/stop_button.js';
 import { ConversationStore } from './ui/store.js';
 
 const SAVE_EVERY_MS = 1000;
-// The site_storage name of the composer's unsent text (setPrompt), kept across reloads until sent.
-const DRAFT = 'draft';
-const draft = keptText(DRAFT);
+// The site_storage name of a chat's unsent text in the composer (setPrompt), kept across reloads
+// until sent: one per chat (a new chat's under the id its first save will have), so that tabs on
+// different chats do not overwrite each other's.
+const draftName = (chatId) => `draft:${chatId}`;
+// The site_storage (this tab's) name of the open chat's id (app.chatId).
+const TAB_CHAT = 'chat';
+// The open chat: this tab's across its reloads; a new tab opens the site's last opened conversation.
+const firstChatId = readTab(TAB_CHAT) || readLocal('current') || newId();
+const draft = keptText(draftName(firstChatId));
 // Below this width the conversations are a drawer; the same breakpoint as themes/_layout.css.
 const DRAWER_QUERY = '(max-width: 48rem)';
 const $ = (selector) => document.querySelector(selector);
@@ -35,7 +45,9 @@ const app = {
   store: null,
   conversations: [], // most recent first, as the sidebar lists them
   current: null, // the open conversation; null = a new chat not saved yet
+  chatId: firstChatId, // the open chat's id: app.current's, or the one a new chat will be saved under
   generating: null, // Promise of the running reply
+  writing: null, // the conversation whose reply this tab is writing (with app.generating)
   models: null, // startSiteModels()'s: reload() the chosen model after another tab switched it
 };
 
@@ -59,6 +71,8 @@ const chatView = new ChatView($('.messages'), $('#message-template'), {
   edit: (index, text) => reply(index, text),
   regenerate: (index) => reply(index),
 }, paneScroll);
+// Conversations made in this tab and not saved yet: their first save creates them (ConversationStore.put).
+const unsaved = new WeakSet();
 const conversationList = new ConversationList($('.conversation-list'), $('#conversation-template'), {
   open: (id) => openConversation(id),
   rename: (id, title) => renameConversation(id, title),
@@ -85,7 +99,14 @@ const drawer = new Drawer({
 main();
 
 async function main() {
-  dom.prompt.value = readLocal(DRAFT) ?? '';
+  // A draft kept before drafts were kept per chat (one per site, under 'draft') becomes the open
+  // chat's, unless that chat has one: a site rebuilt with this page loses no text typed before.
+  const siteDraft = readLocal('draft');
+  if (siteDraft !== null) {
+    if (!readLocal(draftName(app.chatId))) writeLocal(draftName(app.chatId), siteDraft);
+    removeLocal('draft');
+  }
+  dom.prompt.value = readLocal(draftName(app.chatId)) ?? '';
   wireControls();
   registerServiceWorker(dom.update, stopReply);
   await openStore();
@@ -111,7 +132,7 @@ function loadEngine() {
 
 async function openStore() {
   try {
-    app.store = await ConversationStore.open(`sitegen-chats:${siteFolder()}`);
+    app.store = await ConversationStore.open(`sitegen-chats:${siteFolder()}`, { onChange: takeChange });
     app.conversations = await app.store.list();
     // Replies whose page went away while writing them, not those another tab is writing now.
     const held = new Set((await navigator.locks?.query())?.held.map((lock) => lock.name));
@@ -121,34 +142,114 @@ async function openStore() {
     console.warn('Conversations will not be saved:', error);
     app.store = null;
   }
-  const lastId = readLocal('current');
-  app.current = app.conversations.find((conversation) => conversation.id === lastId) ?? null;
+  // Not stored (deleted since, or never saved): a new chat under that id, its draft kept.
+  app.current = app.conversations.find((conversation) => conversation.id === app.chatId) ?? null;
+  writeTab(TAB_CHAT, app.chatId);
   showConversation({ latest: true });
 }
 
 /** Show the open conversation; `latest`: at its last message (it was just opened). */
 function showConversation({ latest = false } = {}) {
   chatView.render(app.current?.messages ?? [], { busy: !!app.generating, latest });
-  conversationList.render(app.conversations, app.current?.id);
+  renderList();
   setControls();
 }
 
+// The list again (a title being typed stays: ConversationList.render); keyboard focus on a
+// conversation's button stays on that conversation's, which the re-render made anew.
+function renderList() {
+  const list = $('.conversation-list');
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const id = focused?.closest('.conversation')?.dataset.id;
+  conversationList.render(app.conversations, app.current?.id);
+  if (!focused || !id || focused.isConnected) return;
+  const item = [...list.querySelectorAll('.conversation')].find((element) => element.dataset.id === id);
+  item?.querySelector(`.${[...focused.classList].join('.')}`)?.focus();
+}
+
+/**
+ * Makes `conversation` the open chat (null: a new one, saved under `id` once it has a message): the
+ * composer shows that chat's unsent text, or with `keepComposer` keeps its own as that chat's.
+ * `discard`: the text of the chat left not written yet is dropped (the chat was deleted).
+ */
+function setChat(conversation, { id = conversation?.id ?? newId(), keepComposer = false, discard = false } = {}) {
+  app.current = conversation;
+  app.chatId = id;
+  writeTab(TAB_CHAT, id);
+  writeLocal('current', conversation?.id ?? '');
+  draft.keepAs(draftName(id), { discard });
+  if (keepComposer) draft.set(dom.prompt.value, { now: true });
+  else dom.prompt.value = readLocal(draftName(id)) ?? '';
+}
+
+// Stores `conversation` (ConversationStore.put) and takes back what was stored: another tab's newer
+// title, and messages merged with its newer ones. One deleted meanwhile in another tab is dropped.
 async function save(conversation) {
-  conversation.updated = Date.now();
+  const create = unsaved.delete(conversation);
   if (!app.conversations.includes(conversation)) app.conversations.unshift(conversation);
-  app.conversations.sort((a, b) => b.updated - a.updated);
-  writeLocal('current', conversation.id);
+  if (conversation === app.current) writeLocal('current', conversation.id);
+  const sent = conversation.messages;
   try {
-    await app.store?.put(conversation);
+    if (!app.store) conversation.updated = Date.now(); // no IndexedDB: the list's order only
+    const stored = await app.store?.put(conversation, { create });
+    if (stored === null) app.conversations = app.conversations.filter((item) => item !== conversation);
+    else if (stored) {
+      conversation.title = stored.title;
+      conversation.updated = stored.updated;
+      // Merged with another tab's newer messages (not a copy of this page's own array, which
+      // may have changed since the save began).
+      if (stored.messages !== sent && stored.messages !== conversation.messages) {
+        conversation.messages = stored.messages;
+        if (conversation === app.current) showConversation();
+      }
+    }
   } catch (error) {
+    if (create) unsaved.add(conversation); // not created: its next save creates it (not "deleted elsewhere")
     problemBox.show(error, { problem: describeStepProblem('save', error) });
   }
+  app.conversations.sort((a, b) => b.updated - a.updated);
+}
+
+/**
+ * Another tab stored conversation `id` (`stored`: the record now; also this tab's own rename) or
+ * deleted it (null). The list and the open conversation show it; a reply this tab is writing keeps
+ * its messages (its next save merges them, toStore) and takes only the title; the composer is never
+ * touched, except that an open chat deleted elsewhere becomes a new chat that keeps its text.
+ * @param {string} id
+ * @param {object|null} stored
+ */
+async function takeChange(id, stored) {
+  const known = app.conversations.find((conversation) => conversation.id === id);
+  if (!stored) {
+    app.conversations = app.conversations.filter((conversation) => conversation !== known);
+    if (known && app.current === known) {
+      await stopReply(); // its save finds it deleted and keeps nothing
+      setChat(null, { keepComposer: true, discard: true });
+      showConversation();
+    } else renderList();
+    return;
+  }
+  if (known && stored.updated <= known.updated) return; // a read older than this page's copy
+  if (known === app.writing) known.title = stored.title;
+  else if (!known) app.conversations.push(stored);
+  else {
+    app.conversations[app.conversations.indexOf(known)] = stored;
+    if (app.current === known) {
+      const shown = JSON.stringify(known.messages) !== JSON.stringify(stored.messages);
+      app.current = stored;
+      if (shown) {
+        chatView.render(stored.messages, { busy: !!app.generating });
+        setControls();
+      }
+    }
+  }
+  app.conversations.sort((a, b) => b.updated - a.updated);
+  renderList();
 }
 
 async function openConversation(id) {
   await stopReply();
-  app.current = app.conversations.find((conversation) => conversation.id === id) ?? null;
-  writeLocal('current', id);
+  setChat(app.conversations.find((conversation) => conversation.id === id) ?? null, { id });
   drawer.close();
   problemBox.hide();
   showConversation({ latest: true });
@@ -158,8 +259,7 @@ async function openConversation(id) {
 /** Open an empty chat; `carry`: text to put in its composer (toComposer). */
 async function startNewChat({ carry = '' } = {}) {
   await stopReply();
-  app.current = null;
-  writeLocal('current', '');
+  setChat(null);
   drawer.close();
   problemBox.hide();
   showConversation();
@@ -185,17 +285,26 @@ function unansweredText(conversation) {
   return lastUnanswered(conversation)?.content ?? '';
 }
 
+// The title alone is changed in the store, read and written in one transaction: this page's copy
+// may be older than the stored one (a reply another tab finished), and must not overwrite it.
 async function renameConversation(id, title) {
   const conversation = app.conversations.find((item) => item.id === id);
   if (!conversation) return;
   conversation.title = title;
-  await save(conversation);
+  try {
+    // The stored record (newer than this copy) replaces it, as another tab's change would.
+    if (app.store) await takeChange(id, await app.store.update(id, (stored) => { stored.title = title; }));
+    else conversation.updated = Date.now(); // no IndexedDB: the list's order only
+  } catch (error) {
+    problemBox.show(error, { problem: describeStepProblem('save', error) });
+  }
   showConversation();
 }
 
 async function deleteConversation(id) {
   if (app.current?.id === id) await startNewChat();
   app.conversations = app.conversations.filter((conversation) => conversation.id !== id);
+  removeLocal(draftName(id));
   try {
     await app.store?.delete(id);
   } catch (error) {
@@ -232,7 +341,10 @@ async function importConversations(file) {
 // reply under way at once, and a second Enter cannot send twice.
 async function send(text) {
   if (!text.trim() || !app.engine || app.generating || refuseInvalidSettings()) return;
-  if (!app.current) app.current = newConversation();
+  if (!app.current) {
+    app.current = newConversation(Date.now(), app.chatId);
+    unsaved.add(app.current);
+  }
   if (!app.current.messages.length) app.current.title = titleFrom(text);
   app.current.messages.push({ role: 'user', content: text });
   setPrompt('');
@@ -309,6 +421,7 @@ async function generate(unsend) {
   problemBox.hide();
   let finished;
   const generating = app.generating = new Promise((resolve) => { finished = resolve; });
+  app.writing = conversation;
   navigator.locks?.request(replyLock(conversation.id), () => generating);
   const saved = save(conversation); // the question is kept whatever happens to the reply
   // Flagged while it is written (each periodic save keeps the flag): found so, it was cut off.
@@ -370,6 +483,7 @@ async function generate(unsend) {
     if (forgotten) await forget(conversation);
     else await save(conversation);
     app.generating = null;
+    app.writing = null;
     finished();
     if (app.current === conversation || (forgotten && !app.current)) showConversation();
     else setControls();
@@ -381,10 +495,8 @@ async function generate(unsend) {
 // where it is open, the chat is a new one again (app.current null). Never rejects.
 async function forget(conversation) {
   app.conversations = app.conversations.filter((item) => item !== conversation);
-  if (app.current === conversation) {
-    app.current = null;
-    writeLocal('current', '');
-  }
+  // A new chat again, under the same id: the composer keeps its text (that chat's draft).
+  if (app.current === conversation) setChat(null, { id: conversation.id, keepComposer: true });
   try {
     await app.store?.delete(conversation.id);
   } catch (error) {

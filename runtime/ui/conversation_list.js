@@ -20,17 +20,33 @@ export class ConversationList {
   }
 
   render(conversations, currentId) {
-    this.#list.replaceChildren(...conversations.map((conversation) => {
-      const item = this.#template.content.firstElementChild.cloneNode(true);
+    // A title being typed (#rename) outlives a re-render, such as the one at the end of a reply:
+    // its item never leaves the list (the others are placed around it), so its field keeps what was
+    // typed, the selection and focus. Taken out of the page, a focused field blurs, and a blur submits.
+    const renaming = this.#list.querySelector('.rename-form:not([hidden])')?.closest('.conversation');
+    const items = conversations.map((conversation) => {
+      const item = conversation.id === renaming?.dataset.id ? renaming : this.#template.content.firstElementChild.cloneNode(true);
       item.dataset.id = conversation.id;
       if (conversation.id === currentId) item.setAttribute('aria-current', 'true');
+      else item.removeAttribute('aria-current');
       const open = item.querySelector('.open-conversation');
       open.textContent = conversation.title;
       open.title = conversation.title;
       item.querySelector('.rename-conversation').setAttribute('aria-label', `Rename “${conversation.title}”`);
       item.querySelector('.delete-conversation').setAttribute('aria-label', `Delete “${conversation.title}”`);
       return item;
-    }));
+    });
+    const at = items.indexOf(renaming);
+    if (at < 0) {
+      // The conversation being renamed is gone (deleted): its form closes first, so the blur of
+      // its field as it leaves the page submits nothing (#rename's onsubmit).
+      if (renaming) renaming.querySelector('.rename-form').hidden = true;
+      this.#list.replaceChildren(...items);
+      return;
+    }
+    for (const child of [...this.#list.children]) if (child !== renaming) child.remove();
+    renaming.before(...items.slice(0, at));
+    renaming.after(...items.slice(at + 1));
   }
 
   #onClick(event) {

@@ -15,8 +15,18 @@ export const EXPORT_VERSION = 1;
 const TITLE_LENGTH = 60;
 const FINISH_REASONS = ['stop', 'length', 'abort', 'interrupted'];
 
-export function newConversation(now = Date.now()) {
-  return { id: newId(), title: 'New chat', created: now, updated: now, messages: [] };
+/**
+ * An empty conversation, not saved yet.
+ * @param {number} [now]
+ * @param {string} [id] the id the page gave the new chat before its first message (its draft's key)
+ */
+export function newConversation(now = Date.now(), id = newId()) {
+  return { id, title: 'New chat', created: now, updated: now, messages: [] };
+}
+
+/** An id for a conversation (a new chat's, before it is saved). */
+export function newId() {
+  return globalThis.crypto.randomUUID();
 }
 
 /** A title from the first user message: its first line, cut at a word near TITLE_LENGTH. */
@@ -108,6 +118,60 @@ export function markInterrupted(conversations, writing = () => false) {
 }
 
 /**
+ * What to store when a page saves its `copy` of a conversation over `stored`, IndexedDB's copy read
+ * in the same transaction (null: none). Several tabs save the same conversations, each from its own
+ * copy, so a copy may be stale. `copy.updated` is the version the page read or last stored, never
+ * stamped before the save; the record stored gets a later one (`now`, or just after `stored`'s).
+ *
+ * The rule:
+ * - No stored copy: the copy is stored where it is `create`d (a new chat's first save); otherwise
+ *   another tab deleted the conversation, and a save never brings it back (null: nothing stored).
+ * - The stored copy is the one `copy` was made from, or older: `copy` is stored as it is.
+ * - The stored copy is newer (another tab saved since this page read it): no text of either is lost.
+ *   The stored title stays (renames are made in the store: ConversationStore.update). Messages are
+ *   matched by place: where both copies have the same role and one text begins the other (a reply
+ *   one tab saw half-written), the longer one is kept, at equal length the finished one (not
+ *   `streaming`), else this page's; from the first place where they differ, the stored messages
+ *   are kept and this page's follow them.
+ * Messages are kept as the same objects (a reply being written keeps growing in place).
+ * @param {object} copy the page's conversation
+ * @param {object|null} stored
+ * @param {{ create?: boolean, now?: number }} [options]
+ * @returns {object|null} the conversation to store, or null
+ */
+export function toStore(copy, stored, { create = false, now = Date.now() } = {}) {
+  if (!stored) return create ? { ...copy, updated: now } : null;
+  const updated = nextUpdate(stored, now);
+  if (stored.updated <= copy.updated) return { ...copy, updated };
+  return { ...stored, messages: mergeMessages(copy.messages, stored.messages), updated };
+}
+
+/** The `updated` of a change to `stored`: `now`, or later than `stored`'s where its clock ran ahead. */
+export function nextUpdate(stored, now = Date.now()) {
+  return Math.max(now, stored.updated + 1);
+}
+
+function mergeMessages(mine, theirs) {
+  const merged = [];
+  let place = 0;
+  for (; place < Math.min(mine.length, theirs.length); place += 1) {
+    const kept = laterState(mine[place], theirs[place]);
+    if (!kept) break;
+    merged.push(kept);
+  }
+  return [...merged, ...theirs.slice(place), ...mine.slice(place)];
+}
+
+// Of two copies of one message, the later state (see toStore); null where they are different messages.
+function laterState(mine, theirs) {
+  const size = (message) => message.content.length + (message.reasoning_content?.length ?? 0);
+  const begins = (a, b) => b.content.startsWith(a.content) && (b.reasoning_content ?? '').startsWith(a.reasoning_content ?? '');
+  if (mine.role !== theirs.role || !(begins(mine, theirs) || begins(theirs, mine))) return null;
+  if (size(mine) !== size(theirs)) return size(mine) > size(theirs) ? mine : theirs;
+  return mine.streaming && !theirs.streaming ? theirs : mine;
+}
+
+/**
  * Which imported conversations to add to `existing` (Map id -> conversation): one already there
  * unchanged (same id and update time) is skipped; one whose id is taken by a different
  * conversation is added under a new id, so importing never overwrites anything.
@@ -120,8 +184,4 @@ export function mergeImported(existing, imported) {
     added.push(current ? { ...conversation, id: newId() } : conversation);
   }
   return added;
-}
-
-function newId() {
-  return globalThis.crypto.randomUUID();
 }

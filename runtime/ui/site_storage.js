@@ -1,6 +1,7 @@
-// Small values the chat page keeps in localStorage, per site: several sitegen sites can share an
-// origin (GitHub Pages project sites), so keys carry the site's folder. (runtime/ui/theme.js, a
-// classic script that cannot import this, keys its one value the same way.)
+// Small values the chat page keeps in localStorage (sessionStorage: this tab's own), per site:
+// several sitegen sites can share an origin (GitHub Pages project sites), so keys carry the site's
+// folder. (runtime/ui/theme.js, a classic script that cannot import this, keys its one value the
+// same way.)
 
 /** The site's folder path, e.g. "/project/": names this site's storage. (A function: the pure
  *  modules that import this file also run in Node, which has no location.) */
@@ -10,31 +11,26 @@ export function siteFolder() {
 
 const key = (name) => `sitegen-${name}:${siteFolder()}`;
 
-// localStorage may be off (privacy settings): values then last for this page only.
-export function readLocal(name) {
+// The storage may be off (privacy settings; even naming it can throw): values then last for this
+// page only. `storage`: () => localStorage (the site's) or sessionStorage (this tab's).
+function attempt(storage, use, fallback = null) {
   try {
-    return localStorage.getItem(key(name));
+    return use(storage());
   } catch {
-    return null;
+    return fallback;
   }
 }
+const local = () => localStorage;
+const tab = () => sessionStorage;
 
-export function writeLocal(name, value) {
-  try {
-    localStorage.setItem(key(name), value);
-  } catch {
-    // see above
-  }
-}
-
+/** The site's value `name`; null: none. */
+export const readLocal = (name) => attempt(local, (storage) => storage.getItem(key(name)));
+export const writeLocal = (name, value) => attempt(local, (storage) => storage.setItem(key(name), value));
 /** Forgets the value `name`: no key is left behind (an empty value would still be one). */
-export function removeLocal(name) {
-  try {
-    localStorage.removeItem(key(name));
-  } catch {
-    // see above
-  }
-}
+export const removeLocal = (name) => attempt(local, (storage) => storage.removeItem(key(name)));
+/** This tab's value `name` (kept across its reloads, not shared with other tabs); null: none. */
+export const readTab = (name) => attempt(tab, (storage) => storage.getItem(key(name)));
+export const writeTab = (name, value) => attempt(tab, (storage) => storage.setItem(key(name), value));
 
 /**
  * A text kept under `name` that changes at every keystroke (a message being written). localStorage
@@ -43,8 +39,11 @@ export function removeLocal(name) {
  * typed is lost. An empty text removes the key.
  * @param {string} name
  * @param {{ delayMs?: number }} [options]
- * @returns {{ set(text: string, options?: { now?: boolean }): void }} `now`: write at once (a text
- *   the page set itself, not a keystroke)
+ * @returns {{ set(text: string, options?: { now?: boolean }): void,
+ *             keepAs(name: string, options?: { discard?: boolean }): void }} `set`'s `now`: write at
+ *   once (a text the page set itself, not a keystroke). `keepAs`: later texts go under `name` (another
+ *   conversation's draft); the text not written yet is written under the old name first, or dropped
+ *   with `discard` (its key was removed on purpose: a deleted conversation's)
  */
 export function keptText(name, { delayMs = 300 } = {}) {
   let timer = 0;
@@ -62,6 +61,11 @@ export function keptText(name, { delayMs = 300 } = {}) {
     if (document.visibilityState === 'hidden') flush();
   });
   return {
+    keepAs(next, { discard = false } = {}) {
+      if (discard) pending = null;
+      flush();
+      name = next;
+    },
     set(text, { now = false } = {}) {
       pending = text;
       if (now) flush();

@@ -76,7 +76,10 @@ def assert_kept_as_typed(page, key, text):
     """The text typed in the page's #prompt is kept under localStorage `key` as keptText
     (runtime/ui/site_storage.js) keeps it: `text` typed key by key, as fast as keys come, makes at most
     three writes; cleared, the key goes; typed just before its tab closes, it is kept all the same.
-    Leaves the page's #prompt empty."""
+    `key`: the key, or a function of a page giving that page's (the chat page keeps each chat's
+    text under a key of its own). Leaves the page's #prompt empty."""
+    key_of = key if callable(key) else lambda _page: key
+    key = key_of(page)
     prompt = page.locator("#prompt")
     prompt.fill("")
     # Counts the page's writes of `key`: localStorage itself, each call passed on to it.
@@ -100,8 +103,9 @@ def assert_kept_as_typed(page, key, text):
     other.goto(page.url)
     wait_until_ready(other)
     other.locator("#prompt").fill("Written, then the tab closed")
+    other_key = key_of(other)
     other.close()
-    assert read_local(page, key) == "Written, then the tab closed"
+    assert read_local(page, other_key) == "Written, then the tab closed"
 
 
 def save_screenshot(page, name):

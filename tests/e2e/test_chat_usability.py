@@ -212,13 +212,14 @@ def test_a_new_chat_from_a_full_conversation_takes_its_last_message_along(chat, 
     chat.fill("#prompt", "")
 
 
-# The composer's unsent text in the page's localStorage (runtime/app.js DRAFT, runtime/ui/site_storage.js).
-DRAFT_KEY = "sitegen-draft:/"
+# The localStorage key of the open chat's unsent text (runtime/app.js draftName, runtime/ui/site_storage.js):
+# one per chat, a new chat's under the id this tab gave it (sessionStorage).
+DRAFT_KEY = "() => `sitegen-draft:${sessionStorage.getItem('sitegen-chat:/')}:/`"
 
 
 def test_the_composers_text_is_kept_without_a_write_per_keystroke(chat):
     wait_until_ready(chat)
-    assert_kept_as_typed(chat, DRAFT_KEY, "Half a thought")
+    assert_kept_as_typed(chat, lambda page: page.evaluate(DRAFT_KEY), "Half a thought")
 
 
 def test_the_composers_text_survives_a_reload_until_sent(chat):
@@ -236,9 +237,10 @@ def test_the_composers_text_survives_a_reload_until_sent(chat):
     wait_until_ready(chat)
     expect(prompt).to_have_value(LONG_TEXT)
     # Sent, it is gone from the composer for good, and from the site's storage.
+    key = chat.evaluate(DRAFT_KEY)
     ask(chat, "Name a colour.")
     wait_for_reply_end(chat)
-    assert read_local(chat, DRAFT_KEY) is None
+    assert read_local(chat, key) is None
     chat.reload()
     wait_until_ready(chat)
     expect(prompt).to_have_value("")
@@ -306,15 +308,21 @@ SHOWN_REPLY_LENGTH = "() => [...document.querySelectorAll('.message.assistant .m
 GREW_WHILE_WRITTEN = f"(length) => ({SHOWN_REPLY_LENGTH})() > length && document.querySelector('.composer .send').hidden"
 
 
+def story_under_way(chat, max_tokens):
+    """A new chat whose greedy reply (a story that runs past `max_tokens`) has begun on screen; its
+    item in the conversation list."""
+    wait_until_ready(chat)
+    chat.click(".new-chat")
+    set_settings(chat, temperature=0, max_tokens=max_tokens)
+    ask(chat, "Tell me a story about a lighthouse.")
+    wait_for_reply_text(chat)
+    return chat.locator(".conversation[aria-current=true]")
+
+
 def test_renaming_the_conversation_while_its_reply_streams_keeps_the_reply_live(chat):
     """A rename re-renders the open conversation: the reply being written stays live (once, still
     growing, Stop beside the composer) and ends showing what was saved."""
-    wait_until_ready(chat)
-    chat.click(".new-chat")
-    set_settings(chat, temperature=0, max_tokens=200)  # greedy, this story runs past 200 tokens
-    ask(chat, "Tell me a story about a lighthouse.")
-    wait_for_reply_text(chat)
-    current = chat.locator(".conversation[aria-current=true]")
+    current = story_under_way(chat, max_tokens=200)
     current.locator(".rename-conversation").click()
     current.locator(".rename-form input").fill("The lighthouse story")
     current.locator(".rename-form input").press("Enter")
@@ -329,6 +337,34 @@ def test_renaming_the_conversation_while_its_reply_streams_keeps_the_reply_live(
     expect(chat.locator(".message")).to_have_count(2)
     shown = chat.evaluate(SAVED_AND_SHOWN_REPLY)
     assert shown["saved"] and shown["shown"] == shown["saved"], shown
+    open_settings(chat)
+    chat.click(".reset-settings")
+    close_settings(chat)
+
+
+def test_a_title_typed_while_the_reply_ends_is_kept_until_enter(chat):
+    """The list is drawn again as a reply ends: a rename under way goes on through it (the field
+    keeps focus, what was typed and the caret), and only Enter saves the title, all of it."""
+    current = story_under_way(chat, max_tokens=60)
+    title = current.locator(".open-conversation").text_content()
+    current.locator(".rename-conversation").click()
+    field = current.locator(".rename-form input")
+    # Any blur of the field counts, even one focus given back at once would hide.
+    field.evaluate("input => { window.renameBlurs = 0; input.addEventListener('blur', () => { window.renameBlurs += 1; }); }")
+    chat.keyboard.press("Control+A")
+    chat.keyboard.type("Half-typed new tit")
+    expect(chat.locator(".message.assistant")).to_have_class(re.compile(r"\bstreaming\b"))  # typed before the end
+    wait_for_reply_end(chat)
+    expect(field).to_be_focused()
+    expect(field).to_have_value("Half-typed new tit")
+    expect(current.locator(".open-conversation")).to_have_text(title)  # nothing saved yet
+    chat.keyboard.type("le")
+    assert chat.evaluate("() => window.renameBlurs") == 0
+    chat.keyboard.press("Enter")
+    expect(current.locator(".open-conversation")).to_have_text("Half-typed new title")
+    chat.reload()
+    expect(chat.locator(".conversation[aria-current=true] .open-conversation")).to_have_text("Half-typed new title")
+    wait_until_ready(chat)
     open_settings(chat)
     chat.click(".reset-settings")
     close_settings(chat)

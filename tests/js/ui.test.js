@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  EXPORT_FORMAT, exportFile, markInterrupted, mergeImported, newConversation, readExportFile, titleFrom,
+  EXPORT_FORMAT, exportFile, markInterrupted, mergeImported, newConversation, readExportFile, titleFrom, toStore,
 } from '../../runtime/ui/conversations.js';
 import { backendNote, reloadForThreadsNote } from '../../runtime/ui/backend_note.js';
 import { isolatedThreads } from '../../runtime/cpu_threads.js';
@@ -273,6 +273,34 @@ describe('conversations', () => {
     const [back] = readExportFile(JSON.parse(JSON.stringify(exportFile([conversation]))));
     assert.deepEqual(back.messages.slice(1, 2), conversation.messages.slice(1, 2));
     assert.deepEqual(back.messages[3], { role: 'assistant', content: 'Twice', stats: { finishReason: 'interrupted' } });
+  });
+
+  // A tab saving its copy over what IndexedDB holds (store.js put): several tabs save the same
+  // conversations, some from stale copies; no text of either side may be lost.
+  test('a save over the stored copy: a stale copy never loses the stored text, a deleted one stays deleted', () => {
+    const user = { role: 'user', content: 'Name a bird.' };
+    const mine = { ...newConversation(10), title: 'Mine', messages: [user, { role: 'assistant', content: 'The most', streaming: true }] };
+    // a new chat's first save creates it; a later one finds it deleted by another tab and stores nothing
+    assert.deepEqual(toStore(mine, null, { create: true, now: 20 }), { ...mine, updated: 20 });
+    assert.equal(toStore(mine, null, { now: 20 }), null);
+    // the stored copy is the one this copy was made from: this copy, later than the stored one
+    assert.deepEqual(toStore(mine, { ...mine, messages: [user] }, { now: 20 }), { ...mine, updated: 20 });
+    assert.equal(toStore(mine, { ...mine, updated: 30 }, { now: 20 }).updated, 31, 'after the stored copy whatever the clock');
+    // another tab finished the reply and renamed the chat since: its title and its longer reply stay
+    const finished = { role: 'assistant', content: 'The most iconic bird is the eagle.' };
+    const theirs = { ...mine, title: 'Birds', updated: 15, messages: [user, finished] };
+    const merged = toStore(mine, theirs, { now: 20 });
+    assert.deepEqual(merged, { ...theirs, updated: 20 });
+    // this tab's longer text stays where the stored one is its beginning; equal texts: the finished one
+    const longer = { role: 'assistant', content: `${finished.content} It soars.`, streaming: true };
+    assert.equal(toStore({ ...mine, messages: [user, longer] }, theirs, { now: 20 }).messages[1], longer);
+    const same = { ...finished, streaming: true };
+    assert.equal(toStore({ ...mine, messages: [user, same] }, theirs, { now: 20 }).messages[1], finished);
+    // messages that really differ: the stored ones first, then this tab's, none dropped
+    const other = { role: 'assistant', content: 'A sparrow.' };
+    const asked = { role: 'user', content: 'And a fish?' };
+    const both = toStore({ ...mine, messages: [user, other, asked] }, theirs, { now: 20 }).messages;
+    assert.deepEqual(both, [user, finished, other, asked]);
   });
 
   test('importing never overwrites: the same conversation is skipped, a changed one gets a new id', () => {

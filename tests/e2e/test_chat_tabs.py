@@ -1,0 +1,143 @@
+"""Two tabs of the chat page on one site, in one browser context, as a visitor uses them: what one
+tab saves or deletes, the other shows and never undoes with its older copy (runtime/ui/store.js,
+conversations.js toStore, app.js takeChange), and each chat keeps its own unsent text (its draft).
+Real Chromium, the SmolLM2 demo site on its CPU backend (conftest.py `browser`: nothing here is about
+WebGPU, and each tab then runs its own engine, so one tab's reply never waits for the other's). The
+tests share the two tabs (the model loads once in each), in order.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .chat import ask, open_imported, set_settings, wait_for_reply_end, wait_for_reply_text, wait_until_ready
+
+pytestmark = pytest.mark.cpu_backend
+
+# The last message of conversation `id` as stored in IndexedDB (runtime/ui/store.js).
+STORED_LAST_MESSAGE = """async (id) => {
+    const { ConversationStore } = await import('./runtime/ui/store.js');
+    const store = await ConversationStore.open('sitegen-chats:/');
+    return (await store.get(id))?.messages.at(-1) ?? null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def tabs(browser, site_url):
+    """Tabs A and B of one visitor (one browser context), at the size of a laptop's screen."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.on("dialog", lambda dialog: dialog.accept())  # "Delete the conversation …?"
+    a, b = context.new_page(), context.new_page()
+    for page in (a, b):
+        page.goto(site_url)
+    for page in (a, b):
+        wait_until_ready(page)
+    yield a, b
+    context.close()
+
+
+def titles(page):
+    return page.locator(".conversation-list .open-conversation")
+
+
+def open_titled(page, title):
+    page.locator(".conversation", has_text=title).locator(".open-conversation").click()
+
+
+def current_id(page):
+    return page.locator(".conversation[aria-current=true]").get_attribute("data-id")
+
+
+def test_a_new_chat_in_one_tab_shows_in_the_others_list(tabs):
+    a, b = tabs
+    set_settings(a, temperature=0, max_tokens=4)  # settings are per site: B's too
+    a.click(".new-chat")
+    ask(a, "Name a colour.")
+    # B lists it while A writes its reply, without a reload, and shows the reply once it ends.
+    expect(titles(b).filter(has_text="Name a colour.")).to_have_count(1)
+    reply = wait_for_reply_end(a).locator(".message-body").text_content()
+    open_titled(b, "Name a colour.")
+    expect(b.locator(".message.assistant .message-body")).to_have_text(reply)
+    expect(b.locator(".message.user .message-body")).to_have_text("Name a colour.")
+
+
+def test_a_tab_that_saw_a_reply_half_written_keeps_it_whole_on_rename(tabs):
+    """Defect: tab B, loaded while A wrote a reply, renamed the chat and stored its copy of the reply,
+    cut off ("Interrupted") at what B had seen."""
+    a, b = tabs
+    set_settings(a, temperature=0, max_tokens=120)  # greedy, a story longer than that
+    a.click(".new-chat")
+    ask(a, "Tell me a story about a lighthouse.")
+    wait_for_reply_text(a)
+    chat_id = current_id(a)
+    a.wait_for_function(f"(id) => ({STORED_LAST_MESSAGE})(id).then((m) => m?.role === 'assistant' && m.content.length > 0)",
+                        arg=chat_id)
+    b.reload()  # B reads the reply half written
+    open_titled(b, "Tell me a story about a lighthouse.")
+    expect(b.locator(".message.assistant .message-body")).not_to_be_empty()
+    expect(a.locator(".message.assistant.streaming")).to_have_count(1)  # A still writes it
+    full = wait_for_reply_end(a).locator(".message-body").text_content()
+    item = b.locator(".conversation", has_text="Tell me a story about a lighthouse.")
+    item.locator(".rename-conversation").click()
+    item.locator(".rename-form input").fill("The lighthouse story")
+    item.locator(".rename-form input").press("Enter")
+    expect(titles(b).filter(has_text="The lighthouse story")).to_have_count(1)
+    a.reload()
+    wait_until_ready(a)
+    open_titled(a, "The lighthouse story")
+    reply = a.locator(".message.assistant")
+    expect(reply.locator(".message-body")).to_have_text(full)
+    expect(reply.locator(".message-interrupted")).to_be_hidden()
+    expect(reply.locator(".message-stats")).not_to_contain_text("stopped")
+    set_settings(a, max_tokens=4)
+
+
+def test_a_delete_in_one_tab_is_not_undone_by_the_other(tabs, tmp_path):
+    a, b = tabs
+    conversation = {"id": "deleted-in-a", "title": "Chat deleted in A", "created": 1, "updated": 2,
+                    "messages": [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}]}
+    open_imported(b, tmp_path, conversation)
+    open_titled(a, "Chat deleted in A")  # A lists what B imported
+    b.fill("#prompt", "Half a thought in B")
+    a.locator(".conversation", has_text="Chat deleted in A").locator(".delete-conversation").click()
+    # B, which had it open, is on a new chat, the text it was writing kept.
+    expect(titles(b).filter(has_text="Chat deleted in A")).to_have_count(0)
+    expect(b.locator(".message")).to_have_count(0)
+    expect(b.locator("#prompt")).to_have_value("Half a thought in B")
+    # B's next save is a new chat of its own, not the deleted one back.
+    ask(b, "Name a fruit.")
+    wait_for_reply_end(b)
+    expect(titles(a).filter(has_text="Name a fruit.")).to_have_count(1)
+    for page in (a, b):
+        page.reload()
+        wait_until_ready(page)
+        expect(titles(page).filter(has_text="Name a fruit.")).to_have_count(1)
+        expect(titles(page).filter(has_text="Chat deleted in A")).to_have_count(0)
+
+
+def test_each_chat_keeps_its_own_draft_in_each_tab(tabs, tmp_path):
+    a, b = tabs
+    for page in (a, b):
+        page.click(".new-chat")
+    a.fill("#prompt", "draft typed in A")
+    b.fill("#prompt", "draft typed in B")
+    for page, text in ((a, "draft typed in A"), (b, "draft typed in B")):
+        page.reload()
+        wait_until_ready(page)
+        expect(page.locator("#prompt")).to_have_value(text)
+    # In one tab, each conversation its own: switching chats shows each one's.
+    open_imported(a, tmp_path, {"id": "with-draft", "title": "Chat with a draft", "created": 1, "updated": 3,
+                                "messages": [{"role": "user", "content": "Hi."}]})
+    expect(a.locator("#prompt")).to_have_value("")
+    a.fill("#prompt", "about the chat with a draft")
+    a.click(".new-chat")
+    expect(a.locator("#prompt")).to_have_value("")
+    open_titled(a, "Chat with a draft")
+    expect(a.locator("#prompt")).to_have_value("about the chat with a draft")
+    # Deleted, its draft goes with it.
+    a.locator(".conversation", has_text="Chat with a draft").locator(".delete-conversation").click()
+    expect(a.locator("#prompt")).to_have_value("")
+    keys = a.evaluate("() => Object.keys(localStorage)")
+    assert not [key for key in keys if re.search("with-draft", key)], keys
+    assert "about the chat with a draft" not in a.evaluate("() => Object.values(localStorage)")
