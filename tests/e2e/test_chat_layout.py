@@ -61,7 +61,8 @@ PANE_AT_BOTTOM = """() => {
 BOX = "element => { const r = element.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; }"
 # The problem box scrolled (each box in it that scrolls) to its start or end (arg): its text's lines
 # in sight, that is inside every box between the text and the problem box that clips it, as
-# {lines, covered (lines under one of its buttons), last (whether the text's last line is in sight)}.
+# {lines, whole (lines wholly in sight), covered (lines under one of its buttons), last (whether the
+# text's last line is in sight)}.
 PROBLEM_TEXT_IN_SIGHT = """([problem, where]) => {
     for (const element of [problem, ...problem.querySelectorAll('*')]) {
         if (element.scrollHeight > element.clientHeight) element.scrollTop = where === 'end' ? element.scrollHeight : 0;
@@ -80,9 +81,11 @@ PROBLEM_TEXT_IN_SIGHT = """([problem, where]) => {
     const inSight = (r) => r.bottom > top + 1 && r.top < bottom - 1;
     const lines = all.filter(inSight);
     const buttons = [...problem.querySelectorAll('.problem-actions button')].map((b) => b.getBoundingClientRect());
-    const covered = lines.filter((l) => buttons.some((b) => l.left < b.right && b.left < l.right && l.top < b.bottom && b.top < l.bottom));
-    const last = all.at(-1);
-    return { lines: lines.length, covered: covered.length, last: last.top >= top - 1 && last.bottom <= bottom + 1 };
+    // A line's part that its box clips away (a line cut at the box's edge) is out of sight: not covered.
+    const covered = lines.filter((l) => buttons.some((b) => l.left < b.right && b.left < l.right
+        && Math.max(l.top, top) < b.bottom && b.top < Math.min(l.bottom, bottom)));
+    const whole = (r) => r.top >= top - 1 && r.bottom <= bottom + 1;
+    return { lines: lines.length, whole: all.filter(whole).length, covered: covered.length, last: whole(all.at(-1)) };
 }"""
 
 
@@ -476,9 +479,11 @@ def test_a_problem_and_the_cpu_note_leave_the_composer_on_screen(chat):
 
 
 def test_a_phone_with_its_keyboard_open_keeps_room_for_the_conversation(browser, site_url):
-    """Upright with the on-screen keyboard open (390x420) the composer is compact (Send beside a text
-    box of two lines): the conversation keeps 40% of the screen and the composer and Send stay whole
-    on it and work. A page of its own, as hiding the CPU note is for good on that site."""
+    """Upright with the on-screen keyboard open (390x420) the header is one row and the composer is
+    compact (Send beside a text box of two lines): the conversation keeps 40% of the screen and the
+    composer and Send stay whole on it and work. A problem shows its title and two lines of its text
+    above its buttons, and leaves the conversation a few lines. A page of its own, as hiding the CPU
+    note is for good on that site."""
     context = browser.new_context(viewport=SHORT_PHONE)
     try:
         page = context.new_page()
@@ -503,6 +508,26 @@ def test_a_phone_with_its_keyboard_open_keeps_room_for_the_conversation(browser,
         wait_for_reply_end(page)
         expect(page.locator(".message")).to_have_count(2)
         assert box(page.locator(".composer"))["bottom"] <= SHORT_PHONE["height"]
+        # One row: the title (cut short) beside the tools; the site's links wait in the drawer.
+        title, tools = box(page.locator(".site-title")), box(page.locator(".header-tools"))
+        assert title["right"] <= tools["left"] and title["top"] < tools["bottom"] and tools["top"] < title["bottom"], (title, tools)
+        assert box(page.locator(".site-header"))["bottom"] <= tools["bottom"] + 10
+        expect(page.locator(".site-header nav")).to_be_hidden()
+        open_drawer(page)
+        expect(page.locator(".drawer-links a[href='about.html']")).to_be_visible()
+        page.keyboard.press("Escape")
+        ask(page, "word " * 9000)
+        problem = page.locator(".problem")
+        expect(problem.locator(".problem-title")).to_have_text("This message is too long")
+        start = page.evaluate(PROBLEM_TEXT_IN_SIGHT, [problem.element_handle(), "start"])
+        end = page.evaluate(PROBLEM_TEXT_IN_SIGHT, [problem.element_handle(), "end"])
+        assert start["whole"] >= 2 and start["covered"] == 0, start
+        assert end["covered"] == 0 and end["last"], end
+        shown, pane = box(problem), box(page.locator(".message-pane"))
+        assert pane["bottom"] <= shown["top"] and shown["bottom"] <= box(page.locator(".composer"))["top"], (pane, shown)
+        assert pane["height"] >= 85, pane  # its padding and three lines of the conversation
+        assert not page.evaluate(DOCUMENT_SCROLLS)
+        save_screenshot(page, "layout-phone-keyboard-open-problem")
     finally:
         context.close()
 
