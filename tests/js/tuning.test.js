@@ -298,13 +298,14 @@ describe(`kernel tuning at load on ${ADAPTER}`, () => {
     const kept = recordingStore();
     const model = await load({ tune: { store: kept, budgetMs, spaces: gemvOnly(twoVariants) } });
     try {
-      // (timers and the event loop add a little; pipelines of a non-default choice compile after it)
-      assert.ok(model.tuning.ms < budgetMs + 400, `${model.tuning.ms} ms`);
       for (const shape of model.tuning.shapes) {
         if (Object.keys(shape.us).length < 2) assert.deepEqual(shape.chosen, shape.default, shape.key);
       }
       assert.equal(model.tuning.shapes.length, SHAPES.length);
       const timed = model.tuning.shapes.filter((shape) => Object.keys(shape.us).length === 2).map((shape) => shape.key);
+      // what was searched, not how long it took (the machine's load sets that: 597 ms once for a
+      // budget of 100 on a busy CI machine): a search that ignored its budget would time every shape
+      assert.ok(timed.length < SHAPES.length, `every shape timed within ${budgetMs} ms: ${timed.join(', ')}`);
       const stored = kept.size ? Object.keys([...kept.values()][0]) : [];
       assert.deepEqual(stored.sort(), timed.sort(), 'the store holds the shapes timed to the end, and only those');
     } finally {
