@@ -19,6 +19,9 @@
  * @property {boolean} otherTab  whether one of those turns is another tab's: another connection
  *   to the same engine host (the service worker serves every tab of the site). Always false
  *   in-thread and in a dedicated worker, which serve one page
+ * @property {number} stopping  of those turns, the ones ending without a request left: their page
+ *   went away (a reload, a closed tab) or stopped them, and the engine finishes the step it is in
+ *   (a prefill chunk) before it lets go. Always 0 in-thread and in a dedicated worker
  *
  * @typedef {object} PrefillReport  the prompt runs through the model
  * @property {'prefill'} stage
@@ -30,13 +33,16 @@
 
 /**
  * The WaitingReport of a turn of `owner` that waits behind the turns of `owners`
- * (turn_queue.js onWait): a turn without an owner (in-thread) has no other tabs.
+ * (turn_queue.js onWait): a turn without an owner (in-thread) has no other tabs. An owner is an
+ * engine_host.js connection (its `openRequests`: its requests not finished), or null in-thread.
  * @param {any[]} owners
  * @param {any} [owner]
  * @returns {WaitingReport}
  */
 export function waitingReport(owners, owner = null) {
-  return { stage: 'waiting', ahead: owners.length, otherTab: owners.some((other) => other !== owner) };
+  const others = owners.filter((other) => other !== owner);
+  return { stage: 'waiting', ahead: owners.length, otherTab: others.length > 0,
+    stopping: others.filter((other) => other?.openRequests === 0).length };
 }
 
 /**

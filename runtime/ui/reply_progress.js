@@ -14,7 +14,10 @@ const count = (number) => number.toLocaleString('en-US');
  */
 export function replyProgressText(report, { input = 'your message' } = {}) {
   if (report.stage === 'waiting') {
-    const { ahead, otherTab } = report;
+    const { ahead, otherTab, stopping = 0 } = report;  // (an older site's service worker sends no `stopping`)
+    // a reply whose page went away (this tab before its reload, say) or that was stopped: it ends
+    // with the step under way, whichever tab it was
+    if (ahead === 1 && stopping === 1) return 'Waiting for the previous reply to stop…';
     if (ahead === 1) return otherTab ? 'Waiting for the reply in another tab to finish…' : 'Waiting for the previous reply to finish…';
     return `Waiting for ${count(ahead)} earlier replies to finish${otherTab ? ', some in other tabs' : ''}…`;
   }

@@ -686,7 +686,7 @@ describe('request progress (tiny Llama)', () => {
     const reports = [];
     const waiting = create(greedy(ask('Who are you?'), { max_tokens: 2 }), { onProgress: (report) => reports.push(report) });
     await new Promise((resolve) => { setImmediate(resolve); });
-    assert.deepEqual(reports, [{ stage: 'waiting', ahead: 1, otherTab: false }]);
+    assert.deepEqual(reports, [{ stage: 'waiting', ahead: 1, otherTab: false, stopping: 0 }]);
     await collect(reader);
     const reply = await waiting;
     const total = reply.usage.extra.prefill_tokens;

@@ -202,8 +202,8 @@ describe('one engine, several connections', () => {
       .map((done) => ({ stage: 'prefill', done, total: usage.extra.prefill_tokens }));
     // The first connection's queued create waits behind its own stream; the second's behind both,
     // then behind the first connection's queued one.
-    assert.deepEqual(own, [{ stage: 'waiting', ahead: 1, otherTab: false }, ...prefill(await ownReply)]);
-    assert.deepEqual(other, [{ stage: 'waiting', ahead: 2, otherTab: true }, { stage: 'waiting', ahead: 1, otherTab: true },
+    assert.deepEqual(own, [{ stage: 'waiting', ahead: 1, otherTab: false, stopping: 0 }, ...prefill(await ownReply)]);
+    assert.deepEqual(other, [{ stage: 'waiting', ahead: 2, otherTab: true, stopping: 0 }, { stage: 'waiting', ahead: 1, otherTab: true, stopping: 0 },
                              ...prefill(await otherReply)]);
     // Reports travel only for the creates that asked for them.
     const creates = first.sent.filter((message) => message.op === 'create').slice(-2);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { waitingReport } from '../../runtime/request_progress.js';
 import { replyProgressText } from '../../runtime/ui/reply_progress.js';
 
 test('waiting: for another tab, or for replies of this page', () => {
@@ -14,6 +15,20 @@ test('waiting: for another tab, or for replies of this page', () => {
   assert.equal(replyProgressText({ stage: 'waiting', ahead: 3, otherTab: false }), 'Waiting for 3 earlier replies to finish…');
   assert.equal(replyProgressText({ stage: 'waiting', ahead: 2, otherTab: true }),
                'Waiting for 2 earlier replies to finish, some in other tabs…');
+});
+
+// engine_host.js's connections own the turns: one whose requests are all closed (its page went
+// away, as a reload does, or stopped it) still holds its turn while the engine ends the step.
+test('waiting for a reply that was given up: it is stopping, in whichever tab it was', () => {
+  const [page, reloaded, other] = [{ openRequests: 0 }, { openRequests: 1 }, { openRequests: 1 }];
+  const text = (owners, owner) => replyProgressText(waitingReport(owners, owner));
+  assert.deepEqual(waitingReport([page], reloaded), { stage: 'waiting', ahead: 1, otherTab: true, stopping: 1 });
+  assert.equal(text([page], reloaded), 'Waiting for the previous reply to stop…');
+  assert.equal(text([other], reloaded), 'Waiting for the reply in another tab to finish…');
+  assert.equal(text([page, other], reloaded), 'Waiting for 2 earlier replies to finish, some in other tabs…');
+  assert.equal(text([null], null), 'Waiting for the previous reply to finish…', 'in-thread: no owners');
+  assert.equal(replyProgressText({ stage: 'waiting', ahead: 1, otherTab: true }), 'Waiting for the reply in another tab to finish…',
+               "an older site's service worker's report");
 });
 
 test('prefill: tokens read of the prompt, grouped the English way', () => {
