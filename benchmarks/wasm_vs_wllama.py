@@ -26,13 +26,11 @@ Wall-clock figures: on a shared machine quote the load average (printed before e
 from __future__ import annotations
 
 import argparse
-import functools
 import http.server
 import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -41,6 +39,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import isolated_server  # noqa: E402
 import wllama_models  # noqa: E402
 from sitegen.commands.build import build  # noqa: E402
 from sitegen.config import BuildConfig  # noqa: E402
@@ -60,9 +59,8 @@ PROMPT = (
 ENGINES = ("sitegen-wasm", "wllama")
 
 
-class Handler(http.server.SimpleHTTPRequestHandler):
-    """The repository root, with /gguf/NAME.gguf the GGUF of model NAME (`ggufs`), every response
-    cross-origin isolating and uncached."""
+class Handler(isolated_server.IsolatedHandler):
+    """The repository root, with /gguf/NAME.gguf the GGUF of model NAME (`ggufs`)."""
 
     ggufs: dict[str, Path] = {}
 
@@ -72,26 +70,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return str(self.ggufs[route[6:-5]])
         return super().translate_path(path)
 
-    def end_headers(self) -> None:
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
-
-    def log_message(self, *args) -> None:  # quiet: the table is the output
-        pass
-
-
-Handler.extensions_map = {**Handler.extensions_map, ".js": "text/javascript", ".wasm": "application/wasm"}
-
 
 def serve(ggufs: dict[str, Path]) -> http.server.ThreadingHTTPServer:
     """Start the server (a daemon thread) on a free 127.0.0.1 port, /gguf/NAME.gguf serving ggufs[NAME]."""
-    handler = functools.partial(Handler, directory=str(ROOT))
     Handler.ggufs = dict(ggufs)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return isolated_server.serve(Handler)
 
 
 def our_site(name: str, gguf: Path, rebuild: bool) -> Path:
