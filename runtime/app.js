@@ -21,6 +21,7 @@ import { describeStepProblem } from './ui/problems.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
+import { SendButton } from './ui/send_button.js';
 import { keptText, readLocal, readTab, removeLocal, siteFolder, writeLocal, writeTab } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
 import { STOPPING, StopButton } from './ui/stop_button.js';
@@ -84,6 +85,7 @@ const problemBox = new ProblemBox($('.problem'), {
   dismiss: () => dom.prompt.focus(), // the Dismiss button goes away with the box: back to where one writes
 });
 const stopButton = new StopButton(dom.stop, dom.prompt);
+const sendButton = new SendButton(dom.send, dom.prompt);
 const settingsForm = $('.settings-form');
 const settings = new SettingsForm(settingsForm);
 const settingsDialog = new SettingsDialog($('#settings-dialog'), $('.open-settings'));
@@ -106,7 +108,7 @@ async function main() {
     if (!readLocal(draftName(app.chatId))) writeLocal(draftName(app.chatId), siteDraft);
     removeLocal('draft');
   }
-  dom.prompt.value = readLocal(draftName(app.chatId)) ?? '';
+  showPrompt(readLocal(draftName(app.chatId)) ?? '');
   wireControls();
   registerServiceWorker(dom.update, stopReply);
   await openStore();
@@ -179,7 +181,7 @@ function setChat(conversation, { id = conversation?.id ?? newId(), keepComposer 
   writeLocal('current', conversation?.id ?? '');
   draft.keepAs(draftName(id), { discard });
   if (keepComposer) draft.set(dom.prompt.value, { now: true });
-  else dom.prompt.value = readLocal(draftName(id)) ?? '';
+  else showPrompt(readLocal(draftName(id)) ?? '');
 }
 
 // Stores `conversation` (ConversationStore.put) and takes back what was stored: another tab's newer
@@ -395,8 +397,14 @@ function toComposer(text) {
 // The composer's text, set by the page: kept as the draft at once (sent, it is gone for good), as
 // what the visitor types is, a moment later (wireControls).
 function setPrompt(text) {
-  dom.prompt.value = text;
+  showPrompt(text);
   draft.set(text, { now: true });
+}
+
+// Puts `text` in the composer as it is shown: Send follows it, as it follows what is typed.
+function showPrompt(text) {
+  dom.prompt.value = text;
+  sendButton.update();
 }
 
 // A setting the engine would refuse stops a message before anything changes (the text stays
@@ -523,8 +531,7 @@ function setControls() {
   const ready = !!app.engine;
   const busy = !!app.generating;
   dom.prompt.disabled = !ready;
-  dom.send.disabled = !ready || busy;
-  dom.send.hidden = busy;
+  sendButton.show({ ready, busy });
   stopButton.show(busy);
   dom.newChat.disabled = false;
   dom.exportChats.disabled = !app.conversations.length;
@@ -541,11 +548,15 @@ function wireControls() {
     event.preventDefault();
     send(dom.prompt.value);
   });
-  dom.prompt.addEventListener('input', () => draft.set(dom.prompt.value));
+  dom.prompt.addEventListener('input', () => {
+    draft.set(dom.prompt.value);
+    sendButton.update();
+  });
+  // Enter does what Send would: nothing while there is nothing to send (nor a new line).
   dom.prompt.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      dom.composer.requestSubmit();
+      if (sendButton.enabled) dom.composer.requestSubmit();
     }
   });
   dom.stop.addEventListener('click', () => stopReply());

@@ -34,6 +34,49 @@ def test_the_composer_has_focus_once_the_model_is_ready(chat):
     save_screenshot(chat, "chat-ready-composer-focused")
 
 
+def test_send_is_offered_only_with_a_message_to_send(chat, tmp_path):
+    """While the message box holds nothing but white space, Send is disabled, as the accessibility
+    tree says (screen readers announce it so), and Enter does nothing (sends nothing, adds no line).
+    The button follows what is typed, and a chat's unsent text shown again: after a reload, and on
+    going back to that chat."""
+    prompt = chat.locator("#prompt")
+    send = chat.get_by_role("button", name="Send", exact=True)
+    disabled_send = chat.get_by_role("button", name="Send", exact=True, disabled=True)
+    expect(prompt).to_have_value("")
+    expect(disabled_send).to_have_count(1)
+    for text in ("", "  \n\t "):
+        prompt.fill(text)
+        expect(send).to_be_disabled()
+        prompt.press("Enter")
+        expect(prompt).to_have_value(text)
+        expect(chat.locator(".message")).to_have_count(0)
+    prompt.fill("Hi")
+    expect(send).to_be_enabled()
+    expect(disabled_send).to_have_count(0)
+    save_screenshot(chat, "chat-send-enabled")
+    prompt.fill("")
+    expect(send).to_be_disabled()
+    save_screenshot(chat, "chat-send-disabled")
+    # A draft shown again: Send follows it too.
+    prompt.fill("Half a thought")
+    chat.reload()
+    wait_until_ready(chat)
+    expect(send).to_be_enabled()
+    prompt.fill("")
+    open_imported(chat, tmp_path, {"id": "draft-send", "title": "A chat with a draft", "created": 1, "updated": 1,
+                                   "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]})
+    expect(send).to_be_disabled()  # its own draft: none yet
+    prompt.fill("A second thought")
+    chat.click(".new-chat")
+    expect(prompt).to_have_value("")
+    expect(send).to_be_disabled()
+    chat.locator(".conversation", has_text="A chat with a draft").locator(".open-conversation").click()
+    expect(prompt).to_have_value("A second thought")
+    expect(send).to_be_enabled()
+    prompt.fill("")
+    chat.click(".new-chat")
+
+
 @pytest.mark.parametrize(
     ("name", "text", "allowed"),
     [
@@ -100,6 +143,7 @@ def test_the_composer_keeps_focus_after_sending(chat):
     expect(chat.locator("#prompt")).to_be_focused()
     wait_for_reply_end(chat)
     expect(chat.locator("#prompt")).to_be_focused()
+    expect(chat.locator(".composer .send")).to_be_disabled()  # the box is empty: nothing to send yet
 
 
 def test_the_settings_show_the_sampling_the_models_authors_recommend(chat):
@@ -233,6 +277,7 @@ def test_the_composers_text_survives_a_reload_until_sent(chat):
     ask(chat, LONG_TEXT)
     expect(chat.locator(".problem .problem-title")).to_have_text("This message is too long")
     expect(prompt).to_have_value(LONG_TEXT)
+    expect(chat.locator(".composer .send")).to_be_enabled()  # given back: to shorten and send again
     chat.reload()
     wait_until_ready(chat)
     expect(prompt).to_have_value(LONG_TEXT)

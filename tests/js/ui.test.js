@@ -16,6 +16,7 @@ import { heldText, persistenceText, storedText } from '../../runtime/ui/model_pi
 import { replyStats } from '../../runtime/ui/reply_stats.js';
 import { describeProblem, describeStepProblem } from '../../runtime/ui/problems.js';
 import { chatRequest, parseSettings, settingsError } from '../../runtime/ui/settings.js';
+import { isMessage, SendButton } from '../../runtime/ui/send_button.js';
 import { STOPPING, StopButton } from '../../runtime/ui/stop_button.js';
 import {
   ContextWindowExceededError, DeviceLostError, IntegrityError, InvalidRequestError, ModelNotLoadedError,
@@ -190,6 +191,36 @@ describe('the Stop button', () => {
       { hidden: false, disabled: true, label: 'Stopping…', stopping: true },
       { hidden: true, disabled: false, label: 'Stop', stopping: false },
       { hidden: false, disabled: false, label: 'Stop', stopping: false },
+    ]);
+  });
+});
+
+describe('the Send button', () => {
+  test('white space alone is no message', () => {
+    for (const text of ['', ' ', '\n\n', '\t \u00a0\r\n']) assert.equal(isMessage(text), false, JSON.stringify(text));
+    for (const text of ['Hi', ' .', '\n\nWhy?\n']) assert.equal(isMessage(text), true, JSON.stringify(text));
+  });
+
+  // As for Stop, plain objects with the properties the page's elements have.
+  test('is offered only with a message to send, to a ready model, no reply running', () => {
+    const button = { hidden: false, disabled: false };
+    const input = { value: '' };
+    const send = new SendButton(button, input);
+    const state = () => ({ hidden: button.hidden, disabled: button.disabled, enabled: send.enabled });
+    const states = [];
+    input.value = 'Hi'; send.show({ ready: false, busy: false }); states.push(state()); // a restored draft, the model loading
+    send.show({ ready: true, busy: false }); states.push(state());
+    input.value = '  \n'; send.update(); states.push(state()); // typed away to white space
+    input.value = 'Hi'; send.update(); states.push(state());
+    send.show({ ready: true, busy: true }); states.push(state()); // sent: Stop in its place
+    input.value = ''; send.show({ ready: true, busy: false }); states.push(state()); // the reply ended, the box empty
+    assert.deepEqual(states, [
+      { hidden: false, disabled: true, enabled: false },
+      { hidden: false, disabled: false, enabled: true },
+      { hidden: false, disabled: true, enabled: false },
+      { hidden: false, disabled: false, enabled: true },
+      { hidden: true, disabled: true, enabled: false },
+      { hidden: false, disabled: true, enabled: false },
     ]);
   });
 });
