@@ -7,6 +7,7 @@ and the files its owner added to the site (a CNAME, robots.txt, 404.html, ...: w
 did not write, as its marker records) are copied into the new one before the rename.
 """
 
+import errno
 import os
 import shutil
 import tempfile
@@ -21,6 +22,9 @@ def check_replaceable(out: Path, name: str, if_file: str) -> None:
     """`name`: how the error calls the folder `out`; `if_file`: the fix when `out` is a file."""
     if out.exists() and not out.is_dir():
         raise SitegenError(f"{name} is a file; {if_file}.")
+    file_above = next((parent for parent in out.parents if parent.exists() and not parent.is_dir()), None)
+    if file_above:
+        raise SitegenError(f"{name} lies inside {file_above}, which is a file; {if_file}.")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise SitegenError(f"{name} exists and is not a sitegen site; refusing to replace it. "
                            "Choose another --out, or empty/remove that folder yourself.")
@@ -35,27 +39,54 @@ def atomic_folders(*outs: Path, keep_user_files_of: Path | None = None, log=prin
     new one (see `_keep_user_files`, which reports them through `log`). The folders are renamed
     into place one by one, in the order of `outs`. If the block, the copy or any rename fails,
     the renames already done are undone: every `out` is left as it was (its previous version, or
-    nothing), and the temporary folders vanish.
+    nothing), and the temporary folders vanish, with the folders above an `out` made for it.
+    Raises SitegenError when a folder cannot be made there (a read-only disk, no permission) or
+    the disk fills up.
     """
     tmps = []
+    made = []  # the folders above the outs that the build made, removed again if it fails
+    built = False
     try:
         for out in outs:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-            # mkdtemp makes it private (0700); the site is for a web server to read: the mode a
-            # plain mkdir would give, so copying it to a server (rsync -a, scp -p) keeps it readable
-            tmp.chmod(0o777 & ~_umask())
-            tmps.append(tmp)
-        yield tmps
-        for tmp, out in zip(tmps, outs):
-            written = _files_in(tmp)
-            write_marker(tmp, written)
-            if out == keep_user_files_of and out.is_dir():
-                _keep_user_files(out, tmp, written, log)
+            tmps.append(_temporary_folder(out, made))
+        try:
+            yield tmps
+            for tmp, out in zip(tmps, outs):
+                written = _files_in(tmp)
+                write_marker(tmp, written)
+                if out == keep_user_files_of and out.is_dir():
+                    _keep_user_files(out, tmp, written, log)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise SitegenError(f"No space left on the disk while writing {outs[-1]}; the previous output was left as "
+                               "it was: free space on that disk, or choose an --out on another one.") from None
         _rename_into_place(list(zip(tmps, outs)))
+        built = True
     finally:
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
+        if not built:
+            for folder in reversed(made):
+                with suppress(OSError):
+                    folder.rmdir()
+
+
+def _temporary_folder(out: Path, made: list[Path]) -> Path:
+    """A new empty folder beside `out` (its missing parents made, and added to `made`, outermost first)."""
+    missing = [parent for parent in reversed(out.parents) if not parent.exists()]
+    try:
+        for folder in missing:
+            folder.mkdir()
+            made.append(folder)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    except OSError as err:
+        raise SitegenError(f"Cannot create a folder in {Path(err.filename or out).parent} ({err.strerror}); choose an "
+                           "--out in a folder you can write to.") from None
+    # mkdtemp makes it private (0700); the site is for a web server to read: the mode a
+    # plain mkdir would give, so copying it to a server (rsync -a, scp -p) keeps it readable
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
 
 
 # What a sitegen from before the marker's record always wrote (besides the pages): folders only

@@ -2,6 +2,7 @@
 cache path, and the failure modes (atomicity, refusals, clear messages)."""
 
 import codecs
+import errno
 import hashlib
 import importlib.util
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sitegen import output_folders, shards
 from sitegen.commands import build as build_module
 from sitegen.commands.build import build
 from sitegen.commands.deploy import _site_files
@@ -506,3 +508,37 @@ def test_one_models_options_are_refused_with_several_models(tiny_llama, tiny_qwe
                                            "and this site has 2 models"):
         quiet_build(models=(ModelEntry(str(tiny_llama[0])), ModelEntry(str(tiny_qwen2[0]))), out=tmp_path / "s",
                     **option)
+
+
+def test_an_out_inside_a_file_or_in_a_folder_not_writable_is_one_clear_line(tiny_qwen2, tmp_path, monkeypatch):
+    folder = str(tiny_qwen2[0])
+    (tmp_path / "notes.txt").write_text("mine")
+    result = sitegen_cli("build", "--model", folder, "--out", str(tmp_path / "notes.txt" / "site"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{tmp_path / 'notes.txt'}, which is a file" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+    def refuse(*args, **kwargs):  # a read-only disk (or a folder of another user's) refuses the new folder
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path / "site.building"))
+    monkeypatch.setattr(output_folders.tempfile, "mkdtemp", refuse)
+    with pytest.raises(SitegenError, match=r"Cannot create a folder in .* \(Read-only file system\); choose an --out "
+                                           "in a folder you can write to"):
+        quiet_build(model=folder, out=tmp_path / "deeper" / "site")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # deeper/ made for the build, removed
+
+
+def test_a_full_disk_is_one_clear_line_and_leaves_the_previous_site(tiny_qwen2, tmp_path, monkeypatch):
+    folder, site = str(tiny_qwen2[0]), tmp_path / "out" / "site"
+    quiet_build(model=folder, out=site)
+    before = tree_digest(site)
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(shards.ShardWriter, "_write", full)
+    with pytest.raises(SitegenError, match=f"No space left on the disk while writing {re.escape(str(site))}; "
+                                           "the previous output was left as it was"):
+        quiet_build(model=folder, out=site)
+    assert tree_digest(site) == before and sorted(p.name for p in site.parent.iterdir()) == ["site"]
+    with pytest.raises(SitegenError, match="No space left"):
+        quiet_build(model=folder, out=tmp_path / "new" / "site")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no half site, no empty new/
