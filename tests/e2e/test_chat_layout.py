@@ -58,6 +58,18 @@ PANE_AT_BOTTOM = """() => {
     const pane = document.querySelector('.message-scroll');
     return pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 2;
 }"""
+# How many of an element's first characters it shows, with room for the ellipsis (1em) after them:
+# the part of a title cut short (text-overflow: ellipsis) that a reader sees.
+CHARACTERS_SHOWN = """(element) => {
+    const text = element.firstChild, range = document.createRange();
+    const room = element.clientWidth - parseFloat(getComputedStyle(element).fontSize);
+    range.setStart(text, 0);
+    for (let count = 1; count <= text.length; count += 1) {
+        range.setEnd(text, count);
+        if (range.getBoundingClientRect().width > room) return count - 1;
+    }
+    return text.length;
+}"""
 BOX = "element => { const r = element.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; }"
 # The problem box scrolled (each box in it that scrolls) to its start or end (arg): its text's lines
 # in sight, that is inside every box between the text and the problem box that clips it, as
@@ -513,6 +525,11 @@ def test_a_phone_with_its_keyboard_open_keeps_room_for_the_conversation(browser,
         assert title["right"] <= tools["left"] and title["top"] < tools["bottom"] and tools["top"] < title["bottom"], (title, tools)
         assert box(page.locator(".site-header"))["bottom"] <= tools["bottom"] + 10
         expect(page.locator(".site-header nav")).to_be_hidden()
+        # Cut short, the title still shows the start of the model's name ("Chat with smol…"), not only
+        # "Chat w…"; the theme toggle that made room for it keeps its whole name.
+        shown = page.locator(".site-title").evaluate(CHARACTERS_SHOWN)
+        assert shown >= len("Chat with smol"), page.locator(".site-title").inner_text()[:shown]
+        expect(page.get_by_role("button", name="Dark theme", exact=True)).to_be_visible()
         open_drawer(page)
         expect(page.locator(".drawer-links a[href='about.html']")).to_be_visible()
         page.keyboard.press("Escape")
