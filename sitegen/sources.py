@@ -4,6 +4,7 @@ A model is named by an alias (`sitegen models`), a Hub repo id (`org/name`, opti
 `@revision`), a local Hugging Face folder, or a `.gguf` file, tried in that order.
 """
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,9 +61,24 @@ def resolve(spec: str) -> ModelSource:
         return ModelSource("gguf", str(path.resolve()), None, _model_id(path.stem))
     if path.is_dir():
         return ModelSource("folder", str(path.resolve()), None, _model_id(path.resolve().name))
+    if path.is_file():
+        folder = path.suffix in (".safetensors", ".json")  # a file of a Hugging Face model folder
+        raise SitegenError(f"{spec} is a file, and sitegen reads a .gguf file or a Hugging Face model folder "
+                           "(config.json, tokenizer.json, *.safetensors): pass " +
+                           (f"the folder that holds it ({path.resolve().parent})." if folder else "one of those."))
     repo, _, revision = spec.partition("@")
     if _REPO_ID.match(repo) and not path.exists():
         return ModelSource("hub", repo, revision or None, _model_id(repo.split("/")[1]))
     raise SitegenError(f"Unknown model {spec!r}: it is not an alias (list them with `sitegen models`), "
                        "not an existing folder or .gguf file, and not a Hugging Face repo id "
-                       "(org/name or org/name@revision).")
+                       "(org/name or org/name@revision)." + _did_you_mean(spec, table))
+
+
+def _did_you_mean(spec: str, table) -> str:
+    """The aliases a mistyped or shortened alias may mean: those it begins (smollm2: each size), else the
+    closest one; "" if none is close."""
+    close = [name for name in table if name.startswith(spec.lower())] or \
+        difflib.get_close_matches(spec.lower(), table, n=1)
+    if not close:
+        return ""
+    return f" Did you mean {close[0]}?" if len(close) == 1 else f" Did you mean one of {', '.join(close)}?"

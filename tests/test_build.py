@@ -542,3 +542,24 @@ def test_a_full_disk_is_one_clear_line_and_leaves_the_previous_site(tiny_qwen2, 
     with pytest.raises(SitegenError, match="No space left"):
         quiet_build(model=folder, out=tmp_path / "new" / "site")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no half site, no empty new/
+
+
+@pytest.mark.parametrize("spec, suggestion", [("smolm2-135m", "smollm2-135m"), ("SmolLM2-135M", "smollm2-135m"),
+                                              ("llama3b", "llama-3b"), ("qwen2.5-05b", "qwen2.5-0.5b"),
+                                              ("smollm2", "one of smollm2-135m, smollm2-360m, smollm2-1.7b")])
+def test_a_typo_of_an_alias_names_the_alias(spec, suggestion, tmp_path):
+    result = sitegen_cli("build", "--model", spec, "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"Unknown model {spec!r}" in result.stderr and f"Did you mean {suggestion}?" in result.stderr
+    result = sitegen_cli("build", "--model", "gpt-4", "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "Did you mean" not in result.stderr
+
+
+def test_a_file_that_is_not_a_gguf_says_what_to_pass(tiny_qwen2, tmp_path):
+    result = sitegen_cli("build", "--model", str(tiny_qwen2[0] / "model.safetensors"), "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "model.safetensors is a file, and sitegen reads a .gguf file or a Hugging Face model folder" in result.stderr
+    assert f"pass the folder that holds it ({tiny_qwen2[0]})." in result.stderr
+    (tmp_path / "notes.txt").write_text("mine")
+    result = sitegen_cli("build", "--model", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "notes.txt is a file" in result.stderr and "pass one of those." in result.stderr
