@@ -41,6 +41,8 @@ from sitegen.tokenizer_export import token_text
 # transformers' SPECIAL_TOKENS_ATTRIBUTES: the named special tokens apply_chat_template passes.
 SPECIAL_TOKEN_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
+USER_PROBE = "UserProbeSg1"  # a user message's text that every template writes as it is
+
 REMEDY = "Pass --chat-template FILE with the jinja chat template the model was trained with, or choose another model."
 
 
@@ -108,9 +110,10 @@ def _raise_exception(message: str):
 
 def check_template(template: str, special_tokens: dict, *, seed: int = 0, trials: int = 100) -> None:
     """Fail unless `template` renders ordinary conversations: `trials` random ones of alternating user and
-    assistant messages starting with the user's, with and without the generation prompt. (System
-    messages are left out: some templates refuse them, Mistral v0.1's for one, and the runtime passes
-    such a refusal on to the request.) Raises SitegenError naming the conversation and the error.
+    assistant messages starting with the user's, with and without the generation prompt, and one user
+    message that must appear in what it renders. (System messages are left out: some templates refuse
+    them, Mistral v0.1's for one, and the runtime passes such a refusal on to the request.) Raises
+    SitegenError naming the conversation and the error, or what the template wrote instead.
     """
     try:
         _compile(template)
@@ -120,12 +123,22 @@ def check_template(template: str, special_tokens: dict, *, seed: int = 0, trials
     for _ in range(trials):
         messages = random_conversation(rng)
         for add_generation_prompt in (False, True):
-            try:
-                render_template(template, messages, add_generation_prompt=add_generation_prompt,
-                                special_tokens=special_tokens)
-            except jinja2.TemplateError as err:
-                raise SitegenError(f"The chat template fails on an ordinary conversation (add_generation_prompt="
-                                   f"{add_generation_prompt}): {err}\n{_describe(messages)}\n" + REMEDY) from err
+            _render_ordinary(template, messages, add_generation_prompt, special_tokens)
+    # A template that writes no message (a wrong file passed as --chat-template) renders without error.
+    text = _render_ordinary(template, [{"role": "user", "content": USER_PROBE}], True, special_tokens)
+    if USER_PROBE not in text:
+        raise SitegenError(f"The chat template leaves out the conversation: a user message {USER_PROBE!r} renders as "
+                           f"{_short(text)}; it should write each of `messages`. " + REMEDY)
+
+
+def _render_ordinary(template: str, messages: list[dict], add_generation_prompt: bool, special_tokens: dict) -> str:
+    """render_template, a template error raised as check_template's SitegenError naming the conversation."""
+    try:
+        return render_template(template, messages, add_generation_prompt=add_generation_prompt,
+                               special_tokens=special_tokens)
+    except jinja2.TemplateError as err:
+        raise SitegenError(f"The chat template fails on an ordinary conversation (add_generation_prompt="
+                           f"{add_generation_prompt}): {err}\n{_describe(messages)}\n" + REMEDY) from err
 
 
 def turn_end(section: dict | None) -> str:
@@ -135,7 +148,7 @@ def turn_end(section: dict | None) -> str:
     if section is None:
         return ""
     probe = "AssistantProbeSg1"
-    messages = [{"role": "user", "content": "UserProbeSg1"}, {"role": "assistant", "content": probe}]
+    messages = [{"role": "user", "content": USER_PROBE}, {"role": "assistant", "content": probe}]
     text = render_template(section["template"], messages, add_generation_prompt=False,
                            special_tokens=section["special_tokens"])
     return text.rpartition(probe)[2].lstrip() if probe in text else ""

@@ -137,6 +137,15 @@ def test_no_template_is_a_base_model(missing):
     assert turn_end(None) == ""
 
 
+@pytest.mark.parametrize("text", ["hello, this is my notes file\n", "{{ bos_token }}<|user|>\n<|assistant|>\n"])
+def test_a_template_that_leaves_out_the_messages_fails_the_build_clearly(text):
+    with pytest.raises(SitegenError) as caught:  # a file passed by mistake as --chat-template, say
+        check_template(text, LLAMA2)
+    assert str(caught.value).startswith("The chat template leaves out the conversation: a user message "
+                                        "'UserProbeSg1' renders as " + repr(text.replace("{{ bos_token }}", "<s>").rstrip("\n")))
+    assert str(caught.value).endswith("it should write each of `messages`. " + chat_template_module.REMEDY)
+
+
 def test_invalid_jinja_is_reported_with_its_line():
     with pytest.raises(SitegenError, match=r"not valid jinja \(line 2: "):
         check_template("{{ bos_token }}\n{% for message in messages %}", LLAMA2)
