@@ -47,7 +47,7 @@ def write_model(checkpoint: Checkpoint, model_dir: Path, *, model_id: str, sourc
     arch = architecture(checkpoint.config)
     check_limits(arch)
     expected = check_tensors(arch, checkpoint.tensors)
-    tokenizer = load_tokenizer(checkpoint.tokenizer_json)
+    tokenizer = load_tokenizer(checkpoint.tokenizer_json, checkpoint.source)
     if chat_template is not None and not chat_template.strip():
         raise SitegenError("The --chat-template file is empty; give the jinja chat template the model was trained "
                            "with, or leave the option out.")

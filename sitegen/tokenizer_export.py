@@ -1,15 +1,19 @@
 """The tokenizer side of the artifact: tokenizer.json as-is, special token ids, stop tokens."""
 
+import tokenizers
 from tokenizers import Tokenizer
 
 from sitegen.errors import SitegenError
 
 
-def load_tokenizer(tokenizer_json: str) -> Tokenizer:
+def load_tokenizer(tokenizer_json: str, source: str) -> Tokenizer:
+    """`source`: the checkpoint's (Checkpoint.source), which the error names."""
     try:
         return Tokenizer.from_str(tokenizer_json)
     except Exception as err:  # tokenizers raises a bare Exception for malformed files
-        raise SitegenError(f"tokenizer.json cannot be loaded by `tokenizers`: {err}") from None
+        raise SitegenError(f"The tokenizer.json of {source} cannot be loaded by `tokenizers` {tokenizers.__version__} "
+                           f"({err}): download it again, or upgrade tokenizers (pip install -U tokenizers) if the "
+                           "model is newer than it.") from None
 
 
 def token_text(value) -> str | None:

@@ -1,14 +1,18 @@
 import json
+import re
+import shutil
 import struct
 
 import ml_dtypes
 import numpy as np
 import pytest
+import tokenizers
 from safetensors.numpy import save_file
 
 from sitegen.errors import SitegenError
 from sitegen.loaders.hf_folder import load_hf_folder
 from sitegen.loaders.safetensors import open_safetensors
+from sitegen.tokenizer_export import load_tokenizer
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, ml_dtypes.bfloat16])
@@ -60,3 +64,19 @@ def test_hf_folder_sharded_index_and_missing_pieces(tiny_llama, tmp_path):
     (broken / "tokenizer.json").unlink()
     with pytest.raises(SitegenError, match="no tokenizer.json"):
         load_hf_folder(broken)
+
+
+def test_a_damaged_tokenizer_is_named_with_its_fix_and_a_latin1_model_card_is_read(tiny_llama, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama[0], folder)
+    (folder / "README.md").write_bytes(b"# Mod\xe8le\n")  # a model card saved as Latin-1: shown, never refused
+    assert load_hf_folder(folder).model_card == "# Mod\ufffdle\n"
+    (folder / "tokenizer.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(SitegenError, match=f"^{re.escape(str(folder / 'tokenizer.json'))} is not UTF-8 text "
+                                           r"\('utf-8' codec .*\); download it again\.$"):
+        load_hf_folder(folder)
+    with pytest.raises(SitegenError, match=r"^The tokenizer.json of org/model@main cannot be loaded by `tokenizers` "
+                                           rf"{re.escape(tokenizers.__version__)} \(expected .*\): download it again, "
+                                           r"or upgrade tokenizers \(pip install -U tokenizers\) if the model is newer "
+                                           r"than it\.$"):
+        load_tokenizer('{"bad": 1}', "org/model@main")

@@ -74,13 +74,18 @@ def load_hf_folder(folder: Path, source: str | None = None) -> Checkpoint:
     tensors = {}
     for path in weight_files(folder):
         tensors.update(open_safetensors(path))
+    try:
+        tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SitegenError(f"{tokenizer_path} is not UTF-8 text ({err}); download it again.") from None
     readme = folder / "README.md"
     return Checkpoint(
         source=source or str(folder),
         config=config,
         tensors=_as_family_table(config, tensors),
-        tokenizer_json=tokenizer_path.read_text(encoding="utf-8"),
+        tokenizer_json=tokenizer_json,
         tokenizer_config=_read_json(folder / "tokenizer_config.json", required=False),
         generation_config=_read_json(folder / "generation_config.json", required=False),
-        model_card=readme.read_text(encoding="utf-8") if readme.is_file() else None,
+        # only shown (the About page): a card in another encoding keeps its readable part
+        model_card=readme.read_text(encoding="utf-8", errors="replace") if readme.is_file() else None,
     )
