@@ -80,3 +80,15 @@ def test_a_damaged_tokenizer_is_named_with_its_fix_and_a_latin1_model_card_is_re
                                            r"or upgrade tokenizers \(pip install -U tokenizers\) if the model is newer "
                                            r"than it\.$"):
         load_tokenizer('{"bad": 1}', "org/model@main")
+
+
+@pytest.mark.parametrize("name, text", [("config.json", "[1, 2]"), ("tokenizer_config.json", "[]"),
+                                        ("generation_config.json", '"x"')])
+def test_a_json_file_that_is_not_an_object_is_named(tiny_llama, tmp_path, name, text):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama[0], folder)
+    (folder / name).write_text(text)
+    with pytest.raises(SitegenError, match=f"^{re.escape(str(folder / name))} holds a JSON "
+                                           f"{'list' if text.startswith('[') else 'string'}, not an object "
+                                           r"\(\{\"key\": value, ...\}\); download it again or fix it\.$"):
+        load_hf_folder(folder)

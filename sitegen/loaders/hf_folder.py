@@ -16,6 +16,9 @@ WANTED_FILES = ["config.json", "generation_config.json", "tokenizer.json", "toke
                 "README.md", INDEX, "model*.safetensors"]
 
 
+_JSON_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
 def _read_json(path: Path, *, required: bool) -> dict:
     if not path.is_file():
         if required:
@@ -23,9 +26,13 @@ def _read_json(path: Path, *, required: bool) -> dict:
                                "config.json, tokenizer.json and *.safetensors weights.")
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise SitegenError(f"{path} is not valid JSON ({err}); re-download or fix it.") from None
+    if not isinstance(value, dict):
+        raise SitegenError(f"{path} holds a JSON {_JSON_KINDS.get(type(value), 'value')}, not an object ({{\"key\": value, ...}}); "
+                           "download it again or fix it.")
+    return value
 
 
 def weight_files(folder: Path) -> list[Path]:
