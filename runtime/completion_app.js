@@ -14,6 +14,7 @@ import { ProblemBox } from './ui/problem_box.js';
 import { replyProgressText } from './ui/reply_progress.js';
 import { completionRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
+import { isMessage, SendButton } from './ui/send_button.js';
 import { keptText, readLocal } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
 import { STOPPING, StopButton } from './ui/stop_button.js';
@@ -47,6 +48,9 @@ const dom = {
 
 const view = new CompletionView($('.completion'));
 const stopButton = new StopButton(dom.stop, dom.prompt);
+// "Continue the text" is offered only with a text to continue: the engine refuses an empty prompt,
+// and the page sends none made of white space alone (refuseEmptyPrompt).
+const sendButton = new SendButton(dom.send, dom.prompt);
 const problemBox = new ProblemBox($('.problem'), { dismiss: () => dom.prompt.focus() }, { page: 'completion' });
 const settingsForm = $('.settings-form');
 const settings = new SettingsForm(settingsForm);
@@ -107,9 +111,10 @@ async function complete(prompt) {
   }
 }
 
-// Nothing to continue: the field says so (its error line is an alert) instead of doing nothing.
+// Nothing to continue: the button is disabled, and Ctrl+Enter or Try again say so in the field
+// (its error line is an alert) instead of doing nothing.
 function refuseEmptyPrompt(prompt) {
-  const empty = !prompt.trim();
+  const empty = !isMessage(prompt);
   showPromptError(empty ? EMPTY_PROMPT : '');
   if (empty) dom.prompt.focus();
   return empty;
@@ -148,8 +153,7 @@ function setControls() {
   const ready = !!app.engine;
   const busy = !!app.generating;
   dom.prompt.disabled = !ready;
-  dom.send.disabled = !ready || busy;
-  dom.send.hidden = busy;
+  sendButton.show({ ready, busy }); // and on each edit: it follows the box's text
   stopButton.show(busy);
   // "Continue from here" would replace the box's text: only while that text is the one continued.
   const edited = !!view.prompt && dom.prompt.value !== view.prompt;
@@ -162,16 +166,17 @@ function wireControls() {
     event.preventDefault();
     complete(dom.prompt.value);
   });
-  // Enter writes a new line (a text to continue often has several); Ctrl+Enter (Cmd on a Mac) sends.
+  // Enter writes a new line (a text to continue often has several); Ctrl+Enter (Cmd on a Mac) sends,
+  // or, with nothing to send (the button disabled), says why at the field and sends nothing.
   dom.prompt.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && !event.isComposing) {
       event.preventDefault();
-      dom.form.requestSubmit();
+      complete(dom.prompt.value);
     }
   });
   dom.prompt.addEventListener('input', () => {
     keptPrompt.set(dom.prompt.value);
-    if (dom.prompt.value.trim()) showPromptError('');
+    if (isMessage(dom.prompt.value)) showPromptError('');
     setControls();
   });
   dom.stop.addEventListener('click', () => stop());

@@ -1,8 +1,9 @@
-// The chat composer's Send button (the .send button of templates/index.html). It is offered only when
-// pressing it would send something: a message box holding nothing but white space sends nothing
-// (runtime/app.js send), so the button says so by being disabled, as screen readers announce it
-// ("dimmed", "unavailable"), rather than doing nothing when pressed. While a reply runs it is hidden:
-// Stop takes its place (./stop_button.js).
+// The Send button of a page's text box: the chat composer's Send (templates/index.html) and the
+// completion page's "Continue the text" (templates/completion.html). It is offered only when
+// pressing it would send something: a box holding nothing but white space sends nothing
+// (runtime/app.js send, runtime/completion_app.js refuseEmptyPrompt), so the button says so by being
+// disabled, as screen readers announce it ("dimmed", "unavailable"), rather than doing nothing when
+// pressed. While a reply runs it is hidden: Stop takes its place (./stop_button.js).
 
 /** Whether `text` is a message to send: anything but white space. */
 export function isMessage(text) {

@@ -1,9 +1,10 @@
 """The completion page of a base model (the real Gemma 3 270M, manifest chat_template null) in real
 Chromium: the page says it continues text, the settings dialog sets greedy decoding, the France
 question is continued with Paris as plain text, screen readers hear only the continuation, Stop
-ends a longer one (saying "Stopping…" while the prompt is still read), an empty or too long text is
-refused without losing it, "Continue from here" never overwrites an edit, the page fits a phone, and
-it works offline without ever loading the chat page's code.
+ends a longer one (saying "Stopping…" while the prompt is still read), "Continue the text" is offered
+only with a text to continue, an empty or too long text is refused without losing it, "Continue from
+here" never overwrites an edit, the page fits a phone, and it works offline without ever loading the
+chat page's code.
 Nothing here is about WebGPU: the page runs on the CPU backend (conftest.py `browser`), which
 reads and continues text several times as fast as SwiftShader (a 262k-row LM head per token); Gemma 3
 270M on WebGPU is tests/js/gemma3_270m.test.js's.
@@ -134,6 +135,54 @@ def test_an_empty_text_is_refused_with_a_message_at_the_field(completion_page):
     assert page.locator("#prompt").get_attribute("aria-invalid") is None
 
 
+def test_continue_is_offered_only_with_a_text_to_continue(completion_page):
+    """While the box holds nothing but white space, "Continue the text" is disabled, as the
+    accessibility tree says (the engine refuses an empty prompt and the page sends none); it follows
+    what is typed and the text kept across a reload. Ctrl+Enter there starts nothing (the field says
+    why); Stop still takes the button's place while a completion runs."""
+    page = completion_page
+    prompt = page.locator("#prompt")
+    send = page.get_by_role("button", name="Continue the text", exact=True)
+    disabled_send = page.get_by_role("button", name="Continue the text", exact=True, disabled=True)
+    for text in ("", "  \n\t "):
+        prompt.fill(text)
+        expect(send).to_be_disabled()
+        expect(disabled_send).to_have_count(1)
+        prompt.press("Control+Enter")
+        expect(prompt).to_have_value(text)
+        expect(page.locator(".completion-form .stop")).to_be_hidden()  # nothing started
+    prompt.fill("Once")
+    expect(send).to_be_enabled()
+    expect(disabled_send).to_have_count(0)
+    prompt.fill("")
+    expect(send).to_be_disabled()
+    # The text kept across a reload: the button follows it.
+    prompt.fill("Once upon a time")
+    page.reload()
+    wait_until_ready(page)
+    expect(prompt).to_have_value("Once upon a time")
+    expect(send).to_be_enabled()
+    prompt.fill(" ")
+    page.reload()
+    wait_until_ready(page)
+    expect(prompt).to_have_value(" ")
+    expect(send).to_be_disabled()
+    # Sent by the button: Stop in its place, then the button back, enabled for the text still there.
+    set_settings(page, temperature=0, max_tokens=2)
+    prompt.fill("Once upon a time")
+    # Pressed and read back in one task: the page shows the completion under way before its first await.
+    shown = page.evaluate("""() => {
+      document.querySelector('.completion-form .send').click();
+      const form = document.querySelector('.completion-form');
+      return { send: !form.querySelector('.send').hidden, stop: !form.querySelector('.stop').hidden };
+    }""")
+    assert shown == {"send": False, "stop": True}
+    wait_for_end(page)
+    expect(send).to_be_enabled()
+    prompt.fill("")
+    expect(send).to_be_disabled()
+
+
 def test_a_text_too_long_is_refused_and_kept_not_echoed(completion_page, gemma3_270m_site):
     page = completion_page
     long_text = "word " * (context_length(gemma3_270m_site.site) + 50)
@@ -209,7 +258,7 @@ def test_fits_a_phone(completion_page):
         # axe-core's WCAG rules, with a completion shown and the field's empty-text message.
         assert axe_violations(page, AXE.read_text()) == []
         page.fill("#prompt", "")
-        page.locator(".completion-form .send").click()
+        page.press("#prompt", "Control+Enter")  # the button is disabled: the shortcut says why
         expect(page.locator("#prompt-error")).not_to_be_empty()
         assert axe_violations(page, AXE.read_text()) == []
     finally:
