@@ -8,6 +8,7 @@ back. Whether the runtime's kernels can run that shape is sitegen/limits.py's ch
 """
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 from sitegen.errors import SitegenError
@@ -232,6 +233,22 @@ def legacy_rope_keys(config: dict) -> dict:
             **{key: value for key, value in found.items() if value is not None}}
 
 
+def architecture_classes(config: dict) -> list[str]:
+    """config.json's `architectures`: the model's class names, first the one sitegen reads ([] for
+    none or null). transformers keeps a lone string as it is and then reads it as a list, its first
+    letter as the class (`config.architectures[0]`): a string is refused here, as is a list of
+    anything but names, with the fix."""
+    names = config.get("architectures") or []
+    if isinstance(names, str):
+        raise SitegenError(f"config.json's architectures is the string {names!r}; it must be a list of class names, "
+                           f'as transformers writes it: "architectures": {json.dumps([names])}. Fix config.json, or '
+                           "download it again.")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise SitegenError(f"config.json's architectures is {json.dumps(names)}; it must be a list of class names such "
+                           f'as ["LlamaForCausalLM"]. Fix config.json, or download it again.')
+    return names
+
+
 def architecture(config: dict) -> Architecture:
     """The Architecture of an HF config.json dict.
 
@@ -244,7 +261,7 @@ def architecture(config: dict) -> Architecture:
     RoPE scaling type sitegen lacks. Whether the runtime runs the shape and the features is
     sitegen/limits.py's check.
     """
-    names = config.get("architectures") or []
+    names = architecture_classes(config)
     fam = SUPPORTED.get(names[0]) if names else None
     if fam is None:
         found = names[0] if names else config.get("model_type", "none given")

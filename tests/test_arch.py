@@ -21,6 +21,13 @@ LLAMA = dict(SHAPES["llama"], vocab_size=384)
     ("num_hidden_layers", True, "config.json's num_hidden_layers is True; it must be a whole number >= 1."),
     ("rms_norm_eps", "tiny", "config.json's rms_norm_eps is 'tiny'; it must be a number > 0."),
     ("vocab_size", None, "config.json lacks 'vocab_size', which a llama model needs."),
+    ("architectures", "LlamaForCausalLM", "config.json's architectures is the string 'LlamaForCausalLM'; it must be a "
+     'list of class names, as transformers writes it: "architectures": ["LlamaForCausalLM"]. Fix config.json, or '
+     "download it again."),
+    ("architectures", [["LlamaForCausalLM"]], "config.json's architectures is [[\"LlamaForCausalLM\"]]; it must be a "
+     'list of class names such as ["LlamaForCausalLM"]. Fix config.json, or download it again.'),
+    ("architectures", {"name": "x"}, "config.json's architectures is {\"name\": \"x\"}; it must be a list of class "
+     'names such as ["LlamaForCausalLM"]. Fix config.json, or download it again.'),
 ])
 def test_a_malformed_config_is_one_line_naming_the_key(key, value, problem):
     with pytest.raises(SitegenError) as refused:

@@ -136,6 +136,20 @@ def test_unsupported_architecture_message_and_a_base_model_site(tiny_qwen2, tmp_
     assert result.returncode == 1 and "The --chat-template file is empty" in result.stderr
 
 
+def test_architectures_given_as_a_string_is_refused_naming_the_file_and_the_field(tiny_llama, tmp_path):
+    # transformers keeps the string and reads config.architectures[0]: its first letter, "L".
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama[0], folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dict(config, architectures="LlamaForCausalLM")))
+    result = sitegen_cli("build", "--model", str(folder), "--out", str(tmp_path / "site"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == ("Error: config.json's architectures is the string 'LlamaForCausalLM'; it must be a list "
+                             'of class names, as transformers writes it: "architectures": ["LlamaForCausalLM"]. Fix '
+                             "config.json, or download it again.\n")
+    assert not (tmp_path / "site").exists()
+
+
 def _hub_cache(tmp_path: Path, repo: str, folder: Path) -> Path:
     """A Hugging Face cache holding `repo` at a fake commit, laid out as huggingface_hub writes it."""
     cache = tmp_path / "hf-cache"
