@@ -25,6 +25,7 @@ import click
 import yaml
 from click.shell_completion import CompletionItem
 
+from sitegen import placeholders
 from sitegen.errors import SitegenError
 from sitegen.quantize import SCHEMES
 from sitegen.site import available_themes
@@ -104,6 +105,20 @@ class Text(Kind):
 
     def schema(self):
         return dict(_TEXT_SCHEMA)
+
+
+class SiteText(Text):
+    """A non-empty string shown on the site, whose placeholders (sitegen/placeholders.py) the
+    assembler fills in: a typo in one, or a lone brace, is refused with the list of them."""
+
+    def check(self, label, value):
+        text = super().check(label, value)
+        try:
+            placeholders.check(text)
+        except ValueError as problem:
+            raise SitegenError(f"{label} {problem}. The placeholders are {placeholders.listed()}; write {{{{ or }}}} "
+                               "for a brace shown as it is.") from None
+        return text
 
 
 class LocalPath(Kind):
@@ -411,11 +426,13 @@ class BuildConfig:
     shard_mb: int = option(WholeNumber(1, MAX_SHARD_MB, unit="MiB", why="GitHub Pages refuses files over 100 MB"),
                            32, help="Largest shard file, MiB.")
     theme: str = option(Choice(available_themes(), noun="theme"), "default", help="Theme name from themes/.")
-    # sitegen/site.py puts the model's id for {model_id}: the model is known only once resolved.
-    title: str = option(Text(), "Chat with {model_id}", help="Site title; {model_id} stands for the model's id.")
+    # sitegen/site.py fills in {model_id} (sitegen/placeholders.py): the model is known only once resolved.
+    title: str = option(SiteText(), "Chat with {model_id}",
+                        help="Site title; {model_id} stands for the model's id, {{ and }} for a brace.")
     description: str = option(
-        Text(), "A private chat with {model_id}. The model runs in your browser, on your own device: "
-        "nothing you type leaves it.", help="Site description; {model_id} stands for the model's id.")
+        SiteText(), "A private chat with {model_id}. The model runs in your browser, on your own device: "
+        "nothing you type leaves it.",
+        help="Site description; {model_id} stands for the model's id, {{ and }} for a brace.")
     starter_prompts: tuple[str, ...] = option(
         TextList(), ("Explain what a GPU does, in two sentences.", "Write a haiku about the sea.",
                      "Give me three ideas for a rainy weekend."),

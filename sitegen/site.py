@@ -45,6 +45,7 @@ from markdown.extensions.tables import TableExtension
 from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
+from . import placeholders
 from .arch import Architecture
 from .assets import asset_dir
 from .errors import SitegenError
@@ -150,13 +151,13 @@ def assemble_site(site_dir: Path, *, models: list[SiteModel], config: BuildConfi
     first = models[0]
     mode = site_mode(first.manifest)
     names = _spoken_list([model.name for model in models])
-    title = _site_text(config, "title", mode).replace("{model_id}", names)
+    title = placeholders.fill(_site_text(config, "title", mode), model_id=names)
     common = {
         "mode": mode,
         "model_id": first.model_id,
         "model_names": names,
         "title": title,
-        "description": _site_text(config, "description", mode).replace("{model_id}", names),
+        "description": placeholders.fill(_site_text(config, "description", mode), model_id=names),
         "theme": theme,
         "icon_sizes": ICON_SIZES,
         # The models as the pages and the service worker load them: one list, rendered into both.

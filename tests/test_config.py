@@ -265,6 +265,8 @@ def test_cli_reports_a_bad_flag_by_its_name_on_one_line(tmp_path):
 CNAME_RULE = ("must be a bare domain name such as example.org or www.example.org "
               "(letters, digits, hyphens and dots; no https://, path or port)")
 SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub Pages refuses files over 100 MB)"
+PLACEHOLDERS = ("The placeholders are {model_id} (the model's id; on a site of several models, their names); "
+                "write {{ or }} for a brace shown as it is.")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -275,6 +277,15 @@ SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub Pages refuses 
     (["--shard-mb", "0"], f"--shard-mb {SHARD_RANGE}, got 0."),
     (["--shard-mb", "-3"], f"--shard-mb {SHARD_RANGE}, got -3."),
     (["-o", ""], "--out must be a non-empty string, got ''."),
+    (["--title", "{modle}"], f"--title has an unknown placeholder {{modle}}. {PLACEHOLDERS}"),
+    (["--title", "Ask {model}"], f"--title has an unknown placeholder {{model}}. {PLACEHOLDERS}"),
+    (["--title", "{model_id!r}"], f"--title has an unknown placeholder {{model_id!r}}. {PLACEHOLDERS}"),
+    (["--title", "{}"], f"--title has an unknown placeholder {{}}. {PLACEHOLDERS}"),
+    (["--title", "Chat with {model_id"], f"--title has a '{{' that is never closed ('{{model_id'). {PLACEHOLDERS}"),
+    (["--title", "Chat with model_id}"],
+     f"--title has a '}}' that no '{{' opens ('Chat with model_id}}'). {PLACEHOLDERS}"),
+    (["--description", "{model_id} {{x}"],
+     f"--description has a '}}' that no '{{' opens ('{{model_id}} {{{{x}}'). {PLACEHOLDERS}"),
     (["--chat-template", "nope.jinja"], "--chat-template: chat template file nope.jinja does not exist."),
     (["--weights-url", "https:///a"], "--weights-url has no host name (after https://), got 'https:///a'. "
                                       "Example: https://huggingface.co/<user>/<repo>/resolve/main/"),

@@ -476,6 +476,9 @@ def test_title_and_description_may_name_the_model_and_starters_may_be_none(tmp_p
     metas = {a.get("name"): a.get("content") for t, a in _Tags(index).tags if t == "meta"}
     assert "<title>Ask tiny-llama</title>" in index and metas["description"] == "tiny-llama, on your GPU."
     assert 'class="starter"' not in index  # `starter_prompts: []` in sitegen.yml: no starter buttons
+    # {{ and }} write a brace; what BuildConfig's check lets through is all the assembler fills in.
+    index = site_files(build(tmp_path / "braces", title="{{model_id}} is {model_id}"))["index.html"].decode()
+    assert "<title>{model_id} is tiny-llama</title>" in index
 
 
 # --- the npm libraries (sitegen/site_libraries.py) -------------------------------------------
