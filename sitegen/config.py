@@ -31,7 +31,9 @@ from sitegen.quantize import SCHEMES
 from sitegen.site import available_themes
 
 DEFAULT_FILE = "sitegen.yml"
-MAX_SHARD_MB = 95  # GitHub refuses files over 100 MB; stay clear of it
+# --shard-mb counts MiB (2^20 bytes; sitegen/artifact.py), the unit of GitHub's file limit: it refuses
+# files over 100 MiB; stay clear of it.
+MAX_SHARD_MB = 95
 # The colour variables every theme defines (see themes/_layout.css); `colors` may override them.
 THEME_COLORS = ("bg", "fg", "muted", "surface", "user_bubble", "border", "accent", "accent_fg", "danger", "focus")
 # The (text, background) pairs of those colours that themes/_layout.css draws text with: each
@@ -423,8 +425,8 @@ class BuildConfig:
         "site of several models (the first is the one a first visit loads).")
     out: Path = option(LocalPath(), Path("site"), short="-o", help="Output folder for the site.")
     quant: str = option(Choice(SCHEMES), "q4g32", short="-q", help="Weight scheme.")
-    shard_mb: int = option(WholeNumber(1, MAX_SHARD_MB, unit="MiB", why="GitHub Pages refuses files over 100 MB"),
-                           32, help="Largest shard file, MiB.")
+    shard_mb: int = option(WholeNumber(1, MAX_SHARD_MB, unit="MiB", why="GitHub refuses files over 100 MiB"), 32,
+                           help=f"Largest shard file, in MiB (1 MiB = 1,048,576 bytes), from 1 to {MAX_SHARD_MB}.")
     theme: str = option(Choice(available_themes(), noun="theme"), "default", help="Theme name from themes/.")
     # sitegen/site.py fills in {model_id} (sitegen/placeholders.py): the model is known only once resolved.
     title: str = option(SiteText(), "Chat with {model_id}",

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sitegen import artifact
 from sitegen.__main__ import cli
-from sitegen.config import OPTIONS, BuildConfig, ModelEntry, config_schema, load_build_config, read_user_text
+from sitegen.config import MAX_SHARD_MB, OPTIONS, BuildConfig, ModelEntry, config_schema, load_build_config, read_user_text
 from sitegen.errors import SitegenError
 
 NO_FLAGS = dict.fromkeys(OPTIONS)
@@ -190,9 +191,22 @@ def test_help_shows_every_option_with_its_declared_default():
         if opt.shown_default is not None:
             assert f"{opt.help} [default: {opt.shown_default}]" in text
     assert "-o, --out PATH Output folder for the site. [default: site]" in text
-    assert "--shard-mb INTEGER Largest shard file, MiB. [default: 32]" in text
+    assert ("--shard-mb INTEGER Largest shard file, in MiB (1 MiB = 1,048,576 bytes), from 1 to 95. [default: 32]"
+            in text)
     assert '[default: ["Explain what a GPU does, in two sentences.", ' in text
     assert "-q, --quant [q4g32|f16]" in text and "--theme [default|slate]" in text
+
+
+def test_shard_mb_counts_mib_in_the_code_the_help_and_the_readme():
+    """README.md says sizes are shown in decimal MB; --shard-mb alone takes MiB, as the shards are cut and as
+    GitHub's 100 MiB file limit counts: the help and README's Using it say so, with the range."""
+    assert artifact.MIB == 2**20 and MAX_SHARD_MB == 95
+    assert "in MiB (1 MiB = 1,048,576 bytes), from 1 to 95." in OPTIONS["shard_mb"].help
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    (entry,) = re.findall(r"`--shard-mb N` \(([^()]*)\)", readme)
+    assert "in MiB, 1 MiB = 1,048,576 bytes" in entry and "from 1 to 95" in entry and "100 MiB" in entry
+    assert not re.search(r"\bMB\b", entry)
+    assert "(`--shard-mb` alone is given in MiB)" in readme
 
 
 def test_schema_has_each_options_check_and_default():
@@ -200,7 +214,8 @@ def test_schema_has_each_options_check_and_default():
     assert schema["additionalProperties"] is False and "required" not in schema  # model may be a flag
     properties = schema["properties"]
     assert properties["shard_mb"] == {"type": ["integer", "null"], "minimum": 1, "maximum": 95,
-                                      "description": "Largest shard file, MiB.", "default": 32}
+                                      "description": "Largest shard file, in MiB (1 MiB = 1,048,576 bytes), from 1 "
+                                                     "to 95.", "default": 32}
     assert properties["quant"]["enum"] == ["q4g32", "f16", None]
     assert properties["theme"]["enum"] == ["default", "slate", None]
     assert properties["out"]["default"] == "site" and properties["title"]["default"] == "Chat with {model_id}"
@@ -264,7 +279,7 @@ def test_cli_reports_a_bad_flag_by_its_name_on_one_line(tmp_path):
 
 CNAME_RULE = ("must be a bare domain name such as example.org or www.example.org "
               "(letters, digits, hyphens and dots; no https://, path or port)")
-SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub Pages refuses files over 100 MB)"
+SHARD_RANGE = "must be a whole number of MiB from 1 to 95 (GitHub refuses files over 100 MiB)"
 PLACEHOLDERS = ("The placeholders are {model_id} (the model's id; on a site of several models, their names); "
                 "write {{ or }} for a brace shown as it is.")
 
