@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import re
+import socket
 import sys
 import webbrowser
 from http import HTTPStatus
@@ -57,6 +58,14 @@ def make_server(
             raise SitegenError(
                 f"port {port} on {host} is already in use; choose another one with --port"
             ) from err
+        # The lookup of a host that is no address or name (999.1.1.1), or an address of another machine.
+        if isinstance(err, socket.gaierror) or err.errno == errno.EADDRNOTAVAIL:
+            if err.errno == getattr(socket, "EAI_ADDRFAMILY", None):  # ::1
+                problem = f"--host {host} is not an IPv4 address or name, and sitegen serve listens on IPv4 only"
+            else:
+                problem = f"--host {host} is not an address or name this machine can listen on ({err.strerror})"
+            raise SitegenError(f"{problem}; use --host 127.0.0.1 to serve this machine only, or --host 0.0.0.0 to "
+                               "serve every network it is on.") from None
         raise SitegenError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
 
 

@@ -5,7 +5,9 @@ import socket
 import threading
 
 import pytest
+from click.testing import CliRunner
 
+from sitegen.__main__ import cli
 from sitegen.errors import SitegenError
 from sitegen.marker import MARKER
 from sitegen.serve import make_server
@@ -189,6 +191,22 @@ def test_port_in_use(site_dir):
         expected = rf"port {port} on 127.0.0.1 is already in use.*--port"
         with pytest.raises(SitegenError, match=expected):
             make_server(site_dir, port=port)
+
+
+HOST_FIX = "; use --host 127.0.0.1 to serve this machine only, or --host 0.0.0.0 to serve every network it is on.\n"
+
+
+@pytest.mark.parametrize("host, problem", [
+    ("999.1.1.1", "--host 999.1.1.1 is not an address or name this machine can listen on (Name or service not known)"),
+    # TEST-NET-1 (RFC 5737): an address, but never one of this machine's
+    ("192.0.2.1", "--host 192.0.2.1 is not an address or name this machine can listen on (Cannot assign requested "
+                  "address)"),
+    ("::1", "--host ::1 is not an IPv4 address or name, and sitegen serve listens on IPv4 only"),
+])
+def test_a_host_this_machine_cannot_listen_on_is_one_line_with_the_fix(site_dir, host, problem):
+    result = CliRunner().invoke(cli, ["serve", str(site_dir), "--host", host, "--port", "0"])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit  # no traceback
+    assert result.output == f"Error: {problem}{HOST_FIX}"
 
 
 def test_cors_only_when_asked(server, tmp_path):
