@@ -56,7 +56,9 @@ def schema_command():
 
 @cli.command(name="generate")
 @click.argument("site", type=click.Path(path_type=Path))
-@click.option("-p", "--prompt", required=True, help="The user message (or raw text with --raw).")
+@click.option("-p", "--prompt", required=True,
+              help="The user message; with --raw or a base model, the start of the text (empty: from the model's BOS "
+              "token, where it has one).")
 @click.option("--system", help="System prompt (chat mode).")
 @click.option("--raw", is_flag=True, help="Continue the prompt text as is, without the chat format (always, for a base model).")
 @click.option("--max-tokens", type=click.IntRange(1), default=64, show_default=True)

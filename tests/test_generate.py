@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from tokenizers import Tokenizer
 
+from sitegen.__main__ import cli
 from sitegen.commands.build import build
 from sitegen.commands.generate import find_model_dir, generate, generate_ids, prompt_ids
 from sitegen.config import BuildConfig
@@ -40,6 +42,31 @@ def test_prompts_raw_and_chat(tiny_llama_site):
     assert text.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>")
     assert text.endswith("<|start_header_id|>user<|end_header_id|>\n\nParis<|eot_id|>"
                          "<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+@pytest.mark.parametrize("prompt, what", [("", "empty"), (" \n\t", "white space only")])
+def test_an_empty_chat_prompt_is_refused_in_one_line(tiny_llama_site, prompt, what):
+    result = CliRunner().invoke(cli, ["generate", str(tiny_llama_site), "-p", prompt])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit  # no traceback
+    assert result.output == (f"Error: --prompt is {what}: a chat model answers a user message. Give one, e.g. "
+                             '--prompt "What is the capital of France?".\n')
+
+
+def test_an_empty_text_to_continue_starts_from_bos_or_is_refused_without_one(tiny_llama_site, smollm2_gguf,
+                                                                             tmp_path):
+    # A text to continue may be empty where the model starts texts with a BOS token: it writes from there.
+    model_dir = find_model_dir(tiny_llama_site, None)
+    model = ReferenceModel(model_dir)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    assert prompt_ids(model, tokenizer, "", system=None, raw=True) == [model.manifest["tokenizer"]["bos_token_id"]]
+    result = CliRunner().invoke(cli, ["generate", str(tiny_llama_site), "--raw", "-p", "", "--max-tokens", "3"])
+    assert result.exit_code == 0, result.output
+    # SmolLM2 adds no BOS token: an empty text is no token at all (was a numpy traceback).
+    build(BuildConfig(model=str(smollm2_gguf), out=tmp_path / "site"), log=lambda *_: None)
+    result = CliRunner().invoke(cli, ["generate", str(tmp_path / "site"), "--raw", "-p", ""])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    assert result.output == ("Error: --prompt is empty, and smollm2-135m-instruct.q4_1 starts a text with no BOS token: "
+                             'there is nothing to continue. Give the start of a text, e.g. --prompt "Once upon a time".\n')
 
 
 def test_context_window_is_enforced(tiny_llama_site):

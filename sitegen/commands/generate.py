@@ -28,11 +28,22 @@ def find_model_dir(site: Path, model_id: str | None) -> Path:
 
 
 def prompt_ids(model: ReferenceModel, tokenizer: Tokenizer, prompt: str, *, system: str | None, raw: bool) -> list[int]:
+    """The prompt's token ids. Raises SitegenError for a chat prompt that is empty or white space (no
+    message to answer, which the site's chat never sends either), and for a text to continue that
+    gives no token at all. An empty text where the model starts texts with a BOS token is kept: the
+    model then writes a text from its start (unconditional sampling)."""
     manifest = model.manifest
     if raw or manifest["chat_template"] is None:  # a base model has no chat format: it continues the text
         bos = manifest["tokenizer"]["bos_token_id"]
         prefix = [bos] if manifest["tokenizer"]["add_bos_token"] else []
-        return prefix + tokenizer.encode(prompt, add_special_tokens=False).ids
+        ids = prefix + tokenizer.encode(prompt, add_special_tokens=False).ids
+        if not ids:
+            raise SitegenError(f"--prompt is empty, and {manifest['model_id']} starts a text with no BOS token: there "
+                               "is nothing to continue. Give the start of a text, e.g. --prompt \"Once upon a time\".")
+        return ids
+    if not prompt.strip():
+        raise SitegenError(f"--prompt is {'empty' if not prompt else 'white space only'}: a chat model answers a "
+                           "user message. Give one, e.g. --prompt \"What is the capital of France?\".")
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     template = manifest["chat_template"]
     try:
