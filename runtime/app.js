@@ -139,6 +139,7 @@ async function openStore() {
     // Replies whose page went away while writing them, not those another tab is writing now.
     const held = new Set((await navigator.locks?.query())?.held.map((lock) => lock.name));
     markInterrupted(app.conversations, (id) => held.has(replyLock(id)));
+    for (const conversation of app.conversations) watchReply(conversation);
   } catch (error) {
     // Private windows of some browsers have no IndexedDB: chat on, without saving.
     console.warn('Conversations will not be saved:', error);
@@ -245,8 +246,39 @@ async function takeChange(id, stored) {
       }
     }
   }
+  if (known !== app.writing) watchReply(stored);
   app.conversations.sort((a, b) => b.updated - a.updated);
   renderList();
+}
+
+const watchedReplies = new Set(); // ids of the conversations watchReply waits on
+
+/**
+ * A reply that another tab is writing shows as written until that tab stores its end. A tab that goes
+ * away first (closed, crashed, its machine asleep for good) stores no end: its Web Lock on the reply
+ * (replyLock) is released all the same, and this tab, waiting for it, then shows the reply
+ * interrupted, as openStore shows those it finds so when the page opens. Without Web Locks openStore
+ * has shown them so already.
+ * @param {object} conversation a stored conversation, its last message maybe `streaming`
+ */
+function watchReply(conversation) {
+  const { id } = conversation;
+  if (!navigator.locks || !app.store || watchedReplies.has(id) || !conversation.messages.at(-1)?.streaming) return;
+  watchedReplies.add(id);
+  // Shared: the tabs that watch one reply do not wait on each other; a writer's lock is exclusive.
+  navigator.locks.request(replyLock(id), { mode: 'shared' }, async () => {
+    watchedReplies.delete(id);
+    // A writer stores its reply's end before it lets go of the lock (generate): a store still
+    // holding the reply unfinished means the writer went away. (Its announcement may come later.)
+    const stored = await app.store.get(id);
+    const known = app.conversations.find((item) => item.id === id);
+    if (!stored?.messages.at(-1)?.streaming || !known?.messages.at(-1)?.streaming || known === app.writing) return;
+    markInterrupted([known]);
+    if (app.current === known) {
+      chatView.render(known.messages, { busy: !!app.generating });
+      setControls();
+    }
+  });
 }
 
 async function openConversation(id) {

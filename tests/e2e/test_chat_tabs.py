@@ -49,6 +49,18 @@ def current_id(page):
     return page.locator(".conversation[aria-current=true]").get_attribute("data-id")
 
 
+def ask_for_a_story(page, question, max_tokens):
+    """`page` asks `question` in a new chat, greedy, and waits until its reply is stored half written
+    (its first periodic save)."""
+    set_settings(page, temperature=0, max_tokens=max_tokens)
+    page.click(".new-chat")
+    ask(page, question)
+    wait_for_reply_text(page)
+    chat_id = current_id(page)
+    page.wait_for_function(f"(id) => ({STORED_LAST_MESSAGE})(id).then((m) => m?.role === 'assistant' && m.content.length > 0)",
+                           arg=chat_id)
+
+
 def test_a_new_chat_in_one_tab_shows_in_the_others_list(tabs):
     a, b = tabs
     set_settings(a, temperature=0, max_tokens=4)  # settings are per site: B's too
@@ -66,13 +78,7 @@ def test_a_tab_that_saw_a_reply_half_written_keeps_it_whole_on_rename(tabs):
     """Defect: tab B, loaded while A wrote a reply, renamed the chat and stored its copy of the reply,
     cut off ("Interrupted") at what B had seen."""
     a, b = tabs
-    set_settings(a, temperature=0, max_tokens=120)  # greedy, a story longer than that
-    a.click(".new-chat")
-    ask(a, "Tell me a story about a lighthouse.")
-    wait_for_reply_text(a)
-    chat_id = current_id(a)
-    a.wait_for_function(f"(id) => ({STORED_LAST_MESSAGE})(id).then((m) => m?.role === 'assistant' && m.content.length > 0)",
-                        arg=chat_id)
+    ask_for_a_story(a, "Tell me a story about a lighthouse.", max_tokens=120)  # a story longer than that
     b.reload()  # B reads the reply half written
     open_titled(b, "Tell me a story about a lighthouse.")
     expect(b.locator(".message.assistant .message-body")).not_to_be_empty()
@@ -141,3 +147,26 @@ def test_each_chat_keeps_its_own_draft_in_each_tab(tabs, tmp_path):
     keys = a.evaluate("() => Object.keys(localStorage)")
     assert not [key for key in keys if re.search("with-draft", key)], keys
     assert "about the chat with a draft" not in a.evaluate("() => Object.values(localStorage)")
+
+
+def test_a_reply_whose_tab_goes_away_shows_interrupted_in_the_others(tabs):
+    """Defect: B showed a reply that tab C was writing as still written after C had closed, until B
+    was reloaded. Now B waits on C's lock on the reply (app.js watchReply) and, C gone with the reply
+    unfinished in the store, shows it interrupted."""
+    a, b = tabs
+    c = b.context.new_page()
+    c.goto(b.url)
+    wait_until_ready(c)
+    ask_for_a_story(c, "Tell me a story about a lighthouse keeper.", max_tokens="")  # runs for a minute or more
+    open_titled(b, "Tell me a story about a lighthouse keeper.")
+    reply = b.locator(".message.assistant")
+    expect(reply.locator(".message-body")).not_to_be_empty()
+    expect(reply.locator(".message-interrupted")).to_be_hidden()  # C is still writing it
+    c.close()
+    expect(reply.locator(".message-interrupted")).to_be_visible()
+    expect(reply.locator(".message-interrupted")).to_have_text("Interrupted")
+    expect(reply.locator(".regenerate")).to_be_visible()
+    # A, which never opened it, lists it and shows it so too.
+    open_titled(a, "Tell me a story about a lighthouse keeper.")
+    expect(a.locator(".message.assistant .message-interrupted")).to_be_visible()
+    set_settings(b, max_tokens=4)
