@@ -61,8 +61,15 @@ def atomic_folders(*outs: Path, keep_user_files_of: Path | None = None, log=prin
                 raise
             raise SitegenError(f"No space left on the disk while writing {outs[-1]}; the previous output was left as "
                                "it was: free space on that disk, or choose an --out on another one.") from None
-        _rename_into_place(list(zip(tmps, outs)))
+        olds = _rename_into_place(list(zip(tmps, outs)))
         built = True
+        try:
+            for old in olds:
+                shutil.rmtree(old, ignore_errors=True)
+        except KeyboardInterrupt:  # Ctrl+C now: the new folders are in place, a previous one half deleted
+            raise SitegenError(f"Interrupted (Ctrl+C) after the build was in place at {', '.join(map(str, outs))}; "
+                               f"delete {', '.join(str(old) for old in olds if old.exists())}, what is left of "
+                               "the previous version.") from None
     finally:
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -182,8 +189,9 @@ def _umask() -> int:
     return mask
 
 
-def _rename_into_place(pairs: list[tuple[Path, Path]]) -> None:
-    """Rename each (tmp, out) tmp to out, in order, moving the previous out aside; all or none."""
+def _rename_into_place(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """Rename each (tmp, out) tmp to out, in order, moving the previous out aside; all or none.
+    Returns where the previous outs were moved, for the caller to delete."""
     done = []  # the renames made so far, (from, to), to undo on failure
     olds = []
     try:
@@ -203,5 +211,4 @@ def _rename_into_place(pairs: list[tuple[Path, Path]]) -> None:
             raise SitegenError(f"Cannot rename {err.filename} to {err.filename2} ({err.strerror}); the previous "
                                "output was left as it was: check that folder's permissions and build again.") from None
         raise
-    for old in olds:
-        shutil.rmtree(old, ignore_errors=True)
+    return olds

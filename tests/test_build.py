@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,49 @@ def test_failed_build_keeps_the_previous_site_and_leaves_no_temporary_folder(tin
         quiet_build(model=str(broken), out=tmp_path / "site")
     assert tree_digest(tmp_path / "site") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "site"]
+
+
+def interrupted_build(model: Path, out: Path) -> subprocess.CompletedProcess:
+    """`sitegen build` of `model` into `out`, sent SIGINT (Ctrl+C) once it has started loading the model."""
+    command = [sys.executable, "-m", "sitegen", "build", "--model", str(model), "--out", str(out)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as build_process:
+        assert build_process.stdout.readline().startswith("Loading ")  # converting: a few seconds to go
+        build_process.send_signal(signal.SIGINT)
+        stdout, stderr = build_process.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, build_process.returncode, stdout, stderr)
+
+
+def test_ctrl_c_says_the_previous_site_was_left_as_it_was_or_nothing_was_written(smollm2_gguf, tiny_qwen2, tmp_path):
+    out = tmp_path / "new" / "site"
+    result = interrupted_build(smollm2_gguf, out)
+    assert result.returncode == 1
+    assert result.stderr == f"Error: Build interrupted (Ctrl+C): nothing was written to {out}.\n"
+    assert not (tmp_path / "new").exists()  # the folder made for --out is gone with the temporary one
+    out = tmp_path / "site"
+    quiet_build(model=str(tiny_qwen2[0]), out=out)
+    before = tree_digest(out)
+    result = interrupted_build(smollm2_gguf, out)
+    assert result.returncode == 1
+    assert result.stderr == f"Error: Build interrupted (Ctrl+C): the previous site at {out} was left as it was.\n"
+    assert tree_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_ctrl_c_once_the_new_site_is_in_place_names_the_previous_sites_remains(tiny_qwen2, tmp_path, monkeypatch):
+    quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site")
+    rmtree = shutil.rmtree
+
+    def interrupted_rmtree(path, **kwargs):
+        if ".old-" in Path(path).name:  # Ctrl+C while the previous site is being deleted
+            raise KeyboardInterrupt
+        rmtree(path, **kwargs)
+    monkeypatch.setattr(output_folders.shutil, "rmtree", interrupted_rmtree)
+    with pytest.raises(SitegenError) as refused:
+        quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site", title="New")
+    (old,) = [p for p in tmp_path.iterdir() if p.name.startswith(".site.old-")]
+    assert str(refused.value) == (f"Interrupted (Ctrl+C) after the build was in place at {tmp_path / 'site'}; delete "
+                                  f"{old}, what is left of the previous version.")
+    assert "<title>New</title>" in (tmp_path / "site" / "index.html").read_text()
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_site(tiny_qwen2, tmp_path):

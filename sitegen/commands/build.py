@@ -22,7 +22,7 @@ from sitegen.artifact import write_model
 from sitegen.config import THEME_TEXT_PAIRS, BuildConfig, ModelEntry, read_user_text
 from sitegen.contrast import check_text_contrast
 from sitegen.manifest import matrix_schemes
-from sitegen.marker import file_digest, recorded_files
+from sitegen.marker import MARKER, file_digest, recorded_files
 from sitegen.output_folders import atomic_folders, check_replaceable
 from sitegen.errors import SitegenError
 from sitegen.site import SiteModel, assemble_site, check_one_mode, theme_schemes
@@ -58,9 +58,43 @@ def build(config: BuildConfig, log=print) -> dict:
                         overridden={name for name, _ in config.colors})
     _check_single_model_options(config)
     template = read_user_text(config.chat_template) if config.chat_template else None
-    sources_ = [sources.resolve(entry.model) for entry in config.models]
-    _check_unique_ids(config.models, sources_)
-    started = time.perf_counter()
+    outputs = {"site": out, "weights folder": weights_out} if weights_out else {"site": out}
+    before = {path: _state(path) for path in outputs.values()}
+    try:
+        sources_ = [sources.resolve(entry.model) for entry in config.models]
+        _check_unique_ids(config.models, sources_)
+        started = time.perf_counter()
+        models = _convert_and_assemble(config, sources_, out, weights_out, template, log)
+    except KeyboardInterrupt:  # Ctrl+C: atomic_folders has left every output as it was
+        raise SitegenError("Build interrupted (Ctrl+C): " + "; ".join(
+            _untouched(what, path, before[path]) for what, path in outputs.items()) + ".") from None
+    log(f"Built {out} in {time.perf_counter() - started:.1f} s: " + "; ".join(
+        f"{model.model_id}, {matrix_schemes(model.manifest)}, {len(model.manifest['shards'])} shard(s), "
+        f"{format_bytes(model.manifest['total_bytes'])} of weights" for model in models))
+    for model in models:
+        if weights_out:
+            log(f"Upload the files in {weights_out / model.model_id} to {config.weights_url} "
+                "(the site fetches the shards from there, with CORS).")
+    return models[0].manifest
+
+
+def _state(path: Path) -> str:
+    """What is at an output path before the build: "build" (a previous build's folder), "folder" or "none"."""
+    return "build" if (path / MARKER).is_file() else "folder" if path.exists() else "none"
+
+
+def _untouched(what: str, path: Path, state: str) -> str:
+    """How an interrupted build left an output, as `_state` found it."""
+    return {"build": f"the previous {what} at {path} was left as it was",
+            "folder": f"{path} was left as it was",
+            "none": f"nothing was written to {path}"}[state]
+
+
+def _convert_and_assemble(config: BuildConfig, sources_: list, out: Path, weights_out: Path | None,
+                          template: str | None, log) -> list[SiteModel]:
+    """The models of `sources_` (resolved from config.models, in order) converted and the site
+    assembled into `out` (the shards into `weights_out` for --weights-url), atomically; their
+    SiteModels, the first the one a first visit loads."""
     # The weights' folder is renamed into place before the site's (atomic_folders keeps the order
     # given), so even a build killed between the two renames leaves no new site without its
     # shards; a failure of the build or of either rename leaves both folders as they were.
@@ -78,14 +112,7 @@ def build(config: BuildConfig, log=print) -> dict:
             if not config.cname:
                 log(f"Kept the custom domain {cname} of the previous build's --cname (CNAME); "
                     "pass --cname to change it, or delete the file to drop it.")
-    log(f"Built {out} in {time.perf_counter() - started:.1f} s: " + "; ".join(
-        f"{model.model_id}, {matrix_schemes(model.manifest)}, {len(model.manifest['shards'])} shard(s), "
-        f"{format_bytes(model.manifest['total_bytes'])} of weights" for model in models))
-    for model in models:
-        if weights_out:
-            log(f"Upload the files in {weights_out / model.model_id} to {config.weights_url} "
-                "(the site fetches the shards from there, with CORS).")
-    return models[0].manifest
+    return models
 
 
 def _write_model(entry: ModelEntry, source, tmp: Path, weights_tmp: Path | None, config: BuildConfig,
