@@ -189,13 +189,52 @@ function readRequest(request, manifest, fields, what, example) {
   }
   const given = Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined && value !== null));
   for (const field of Object.keys(given)) {
-    if (!Object.hasOwn(fields, field)) {
-      throw new InvalidRequestError(`Unknown request field "${field}". Supported fields: ${Object.keys(fields).join(', ')}.`,
-                                    { field });
-    }
+    if (!Object.hasOwn(fields, field)) throw unknownField(field, Object.keys(fields));
   }
   const read = (field) => (Object.hasOwn(given, field) ? fields[field](given[field], field, manifest) : undefined);
   return { given, read };
+}
+
+// OpenAI request fields that this runtime does not take, and what to send instead.
+const UNSUPPORTED_OPENAI_FIELDS = {
+  functions: 'it is the deprecated form of tools: send tools: [{ type: "function", function: { name, description, parameters } }]',
+  function_call: 'it is the deprecated form of tool_choice: send tool_choice ("auto", "none", "required" or '
+    + '{ type: "function", function: { name } })',
+  reasoning_effort: 'leave it out; a thinking model (Qwen3) takes enable_thinking: true or false instead',
+  verbosity: 'leave it out, and bound the reply with max_tokens',
+  modalities: 'leave it out: the model writes text only',
+  audio: 'leave it out: the model writes text only',
+  prediction: 'leave it out (predicted outputs are not supported)',
+  web_search_options: 'leave it out: the model runs in this browser and searches nothing',
+  // (a completions request: the chat API's name)
+  max_completion_tokens: 'the completions API calls it max_tokens: send max_tokens',
+};
+
+// The error of a request field that `supported` (the request's known fields) lacks: what to do
+// instead for an OpenAI field this runtime does not take, the closest supported name for a typo,
+// else "leave it out"; the supported fields listed either way.
+function unknownField(field, supported) {
+  const distances = supported.map((name) => editDistance(name, field));
+  const closest = Math.min(2, ...distances);
+  const near = supported.filter((name, i) => distances[i] === closest && closest < name.length);
+  const fix = UNSUPPORTED_OPENAI_FIELDS[field]
+    ?? (near.length ? `did you mean ${near.join(' or ')}? Else leave it out` : 'leave it out');
+  const what = Object.hasOwn(UNSUPPORTED_OPENAI_FIELDS, field) ? `The OpenAI field "${field}" is not supported here`
+    : `Unknown request field "${field}"`;
+  return new InvalidRequestError(`${what}: ${fix}. Supported fields: ${supported.join(', ')}.`, { field });
+}
+
+// Levenshtein distance of two short strings (field names).
+function editDistance(a, b) {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 // The settings of SHARED_FIELDS; `maxTokensDefault`: { maxTokens, maxTokensField } when max_tokens is not given.

@@ -177,6 +177,24 @@ describe('an invalid field value names the field', () => {
     assert.throws(() => parse({ functions: [] }), /Supported fields: messages, model, stream/);
   });
 
+  test('an unknown field says what to do: the supported name of a typo, else leave it out', () => {
+    assert.throws(() => parse({ max_token: 5 }),
+                  { message: /^Unknown request field "max_token": did you mean max_tokens\? Else leave it out\. Supported fields: / });
+    assert.throws(() => parse({ temprature: 0 }), { message: /"temprature": did you mean temperature\?/ });
+    assert.throws(() => parse({ frobnicate: 1 }), { message: /^Unknown request field "frobnicate": leave it out\. Supported/ });
+    assert.throws(() => parseCompletionRequest({ prompt: 'Hi', max_completion_tokens: 5 }, MANIFEST),
+                  { message: /"max_completion_tokens" is not supported here: the completions API calls it max_tokens: send max_tokens\./ });
+  });
+
+  test("OpenAI's fields that this runtime does not take name what to send instead", () => {
+    assert.throws(() => parse({ functions: [] }), { message: /"functions" is not supported here: it is the deprecated form of tools: send tools: \[/ });
+    assert.throws(() => parse({ function_call: 'auto' }), { message: /deprecated form of tool_choice: send tool_choice/ });
+    assert.throws(() => parse({ reasoning_effort: 'low' }), { message: /leave it out; a thinking model \(Qwen3\) takes enable_thinking/ });
+    for (const field of ['verbosity', 'modalities', 'audio', 'prediction', 'web_search_options']) {
+      assert.throws(() => parse({ [field]: 'x' }), { message: new RegExp(`^The OpenAI field "${field}" is not supported here: leave it out`) });
+    }
+  });
+
   test('the message says what is allowed and what was given', () => {
     assert.throws(() => parse({ temperature: 3 }), { message: 'temperature must be a number from 0 to 2 (0 = greedy); got 3.' });
     assert.throws(() => parse({ model: 'gpt-4o' }),
