@@ -412,8 +412,12 @@ function readEnableThinking(topLevel, kwargs) {
   return topLevel ?? nested;
 }
 
+// stream_options: include_usage, and include_obfuscation (OpenAI's random padding of each chunk
+// against size side channels on the network: none here, the reply never leaves the browser),
+// type-checked and ignored.
 function readStreamOptions(value, field) {
-  assertOnlyKeys(value, field, ['include_usage']);
+  assertOnlyKeys(value, field, ['include_usage', 'include_obfuscation']);
+  if (value.include_obfuscation != null) readBoolean(value.include_obfuscation, `${field}.include_obfuscation`);
   const includeUsage = value.include_usage ?? false;
   return { includeUsage: readBoolean(includeUsage, `${field}.include_usage`) };
 }

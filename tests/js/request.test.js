@@ -166,6 +166,14 @@ describe('an invalid field value names the field', () => {
     assertRejects({ messages: QUESTION, stream: true, stream_options: true }, 'stream_options');
   });
 
+  test("stream_options.include_obfuscation, OpenAI's chunk padding against network side channels, is taken and ignored", () => {
+    for (const include_obfuscation of [true, false, null]) {
+      assert.equal(parse({ stream: true, stream_options: { include_usage: true, include_obfuscation } }).includeUsage, true);
+    }
+    assertRejects({ messages: QUESTION, stream: true, stream_options: { include_obfuscation: 'no' } },
+                  'stream_options.include_obfuscation');
+  });
+
   test('top_logprobs requires logprobs', () => {
     assertRejects({ messages: QUESTION, top_logprobs: 2 }, 'top_logprobs');
     assertRejects({ messages: QUESTION, logprobs: false, top_logprobs: 2 }, 'top_logprobs');
