@@ -205,14 +205,14 @@ function methodsOf(route, request, { modelIds, connect, waitUntil, heartbeatMs }
                                       { connect, waitUntil, heartbeatMs, signal: request.signal }) };
 }
 
-// `id` if the site serves it, else OpenAI's 404.
-function knownModel(modelIds, id) {
+// `id` if the site serves it, else OpenAI's 404 (`fix` after the site's models: what to send instead).
+function knownModel(modelIds, id, fix = '') {
   if (modelIds.includes(id)) return id;
   if (id === '') {
     throw new EndpointError(404, `No model named: ask GET v1/models/<id> for one of ${listed(modelIds)}, or GET `
                             + 'v1/models for the list.', { param: 'model', code: 'model_not_found' });
   }
-  throw new EndpointError(404, `The model \`${id}\` does not exist. This site serves ${listed(modelIds)}.`,
+  throw new EndpointError(404, `The model \`${id}\` does not exist. This site serves ${listed(modelIds)}${fix}.`,
                           { param: 'model', code: 'model_not_found' });
 }
 
@@ -239,7 +239,12 @@ async function readBody(request, modelIds, { promptField, other }) {
     throw new EndpointError(400, `The request body is not valid JSON (${error.message}). Send a JSON object `
                             + 'with Content-Type: application/json.');
   }
-  if (typeof body?.model === 'string') knownModel(modelIds, body.model);
+  const them = modelIds.length > 1 ? 'one of them' : 'it';
+  if (body?.model === '') {
+    throw new EndpointError(400, `model is empty: send ${modelIds.length > 1 ? 'one of ' : ''}${listed(modelIds)}, or leave `
+                            + 'model out (the model loaded answers).', { param: 'model' });
+  }
+  if (typeof body?.model === 'string') knownModel(modelIds, body.model, `: send ${them} as model, or leave model out`);
   const otherField = GENERATIONS[other].promptField;
   if (body?.[otherField] != null && body[promptField] == null) {
     throw new EndpointError(400, `${otherField} belongs to POST v1/${other}; this is v1/${GENERATIONS[other].other}, `

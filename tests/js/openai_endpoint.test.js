@@ -310,7 +310,12 @@ describe('the endpoint on an engine host', () => {
 
     const unknown = await post('v1/chat/completions', { ...chat(), model: 'gpt-4o' });
     assert.equal(unknown.status, 404);
-    assert.match((await unknown.json()).error.message, /gpt-4o.*tiny-llama/);
+    assert.equal((await unknown.json()).error.message,
+                 'The model `gpt-4o` does not exist. This site serves `tiny-llama`: send it as model, or leave model out.');
+    const empty = await post('v1/chat/completions', { ...chat(), model: '' });
+    assert.equal(empty.status, 400);
+    assert.deepEqual((await empty.json()).error, { message: 'model is empty: send `tiny-llama`, or leave model out (the model '
+      + 'loaded answers).', type: 'invalid_request_error', param: 'model', code: null });
 
     const method = await call('v1/chat/completions');
     assert.equal(method.status, 405);
