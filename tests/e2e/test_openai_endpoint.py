@@ -318,6 +318,37 @@ def test_without_webgpu_in_the_service_worker_a_page_answers(context, project_ur
     assert f"No page of this site runs the model {MODEL}" in withdrawn["body"]["error"]["message"]
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_SECTION = "### The site's OpenAI endpoint"
+
+
+def readme_page() -> str:
+    """The page of README's endpoint section, as written there."""
+    section = README.read_text(encoding="utf-8").split(README_SECTION, 1)[1]
+    return re.search(r"```html\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_page_runs_as_written_on_a_first_visit(browser, e2e_site, project_url):
+    # A page of the developer's beside the site's: a first visit, so the page is not controlled yet and
+    # the model not loaded. Only the openai package's URL is this test server's.
+    page_file = e2e_site / "readme-endpoint-page.html"
+    page_file.write_text(readme_page().replace("'./openai/index.mjs'", "'/node_modules/openai/index.mjs'"), encoding="utf-8")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(project_url + page_file.name)
+        page.wait_for_function("() => document.querySelector('#out').dataset.done || null", timeout=240_000)
+        assert not errors
+        # The JSON reply's line, then the streamed reply's.
+        assert len([line for line in page.inner_text("#out").split("\n") if line.strip()]) >= 2, page.inner_text("#out")
+        assert page.evaluate("() => navigator.serviceWorker.controller !== null")
+    finally:
+        context.close()
+        page_file.unlink()
+
+
 # Tool calling through /v1 (issue 11) with the openai package's own helpers: a site of a tiny random
 # Qwen2 carrying Qwen2.5's real template (Hermes <tool_call> syntax, tests/js/fixtures/make_model_fixtures.py).
 # Its random weights write garbage unless constrained, so the named tool choice shows the grammar at work.
