@@ -249,6 +249,14 @@ def architecture_classes(config: dict) -> list[str]:
     return names
 
 
+def config_family(config: dict):
+    """The sitegen/families.py family of config.json's first architecture class (the one
+    transformers builds), or None where sitegen has none or the config names no class. Raises what
+    architecture_classes raises."""
+    names = architecture_classes(config)
+    return SUPPORTED.get(names[0]) if names else None
+
+
 def architecture(config: dict) -> Architecture:
     """The Architecture of an HF config.json dict.
 
@@ -262,7 +270,7 @@ def architecture(config: dict) -> Architecture:
     sitegen/limits.py's check.
     """
     names = architecture_classes(config)
-    fam = SUPPORTED.get(names[0]) if names else None
+    fam = config_family(config)
     if fam is None:
         found = names[0] if names else config.get("model_type", "none given")
         raise SitegenError(f"Unsupported architecture {found}; supported: {', '.join(SUPPORTED)}.")

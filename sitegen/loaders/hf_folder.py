@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dataclasses
 
-from sitegen.arch import SUPPORTED, architecture_classes
+from sitegen.arch import config_family
 from sitegen.checkpoint import Checkpoint, TensorEntry
 from sitegen.errors import SitegenError
 from sitegen.loaders.safetensors import open_safetensors
@@ -56,8 +56,7 @@ def _as_family_table(config: dict, tensors: dict[str, TensorEntry]) -> dict[str,
     image-text checkpoint (the family's `text_config` prefixes) taken out under "model.", the
     other towers left out; the family's `norm_offset` added to every norm weight (llama.cpp's
     converter's rule: names ending in "norm.weight")."""
-    names = architecture_classes(config)
-    fam = SUPPORTED.get(names[0]) if names else None
+    fam = config_family(config)
     if fam is None:
         return tensors  # sitegen/arch.py refuses the model, naming it
     prefix = next((p for p in fam.text_config if any(name.startswith(p) for name in tensors)), None)
