@@ -76,8 +76,13 @@ def generate_command(site, prompt, system, raw, model_id, **sampling):
 
 @cli.command(name="serve")
 @click.argument("site", type=click.Path(path_type=Path), default="site")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--host", default="localhost", show_default=True,
+              help="Address or name to listen on. localhost listens on both 127.0.0.1 and ::1, so that "
+              "http://localhost:PORT/ opens whichever of the two the browser tries (some try ::1 only). 0.0.0.0 serves "
+              "every IPv4 network, :: every network (IPv6 and IPv4); over plain http, only localhost, 127.0.0.1 and "
+              "[::1] get WebGPU and service workers.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="0 picks a free port; those below 1024 need root.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the site in a browser.")
 @click.option("--cors", is_flag=True, help="Let pages of other origins read the files (to serve a --weights-url folder).")
 @_clear_errors

@@ -8,10 +8,13 @@ fetch shards in parts), and `Cache-Control: no-cache` so that a rebuilt site sho
 from __future__ import annotations
 
 import errno
+import ipaddress
 import re
 import socket
 import sys
+import threading
 import webbrowser
+from contextlib import suppress
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,52 +45,122 @@ _BINARY = "application/octet-stream"
 _RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
 
 
+LOCALHOST = "localhost"  # sitegen serve's default --host: both loopback addresses, see make_servers
+# What a bind raises when this machine has no IPv6 (no ::1), or no such address at all.
+_NOT_HERE = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+
+
+def make_servers(
+    site_dir: Path, *, host: str = LOCALHOST, port: int = 8000, cors: bool = False
+) -> list[ThreadingHTTPServer]:
+    """The bound, not yet running servers for `site_dir` at `host` (as `make_server`), on one port.
+
+    host "localhost" gets two: one on 127.0.0.1 and one on ::1, as browsers may try either
+    address for http://localhost:PORT/ (only the first where this machine has no IPv6); any
+    other host gets the one server of `make_server`. port 0 picks a port free on both.
+    Raises SitegenError as `make_server` does, for either address.
+    """
+    if host != LOCALHOST:
+        return [make_server(site_dir, host=host, port=port, cors=cors)]
+    attempts_left = 10 if port == 0 else 1  # port 0: the port free on 127.0.0.1 may be taken on ::1
+    while True:
+        attempts_left -= 1
+        ipv4 = make_server(site_dir, host="127.0.0.1", port=port, cors=cors)
+        try:
+            return [ipv4, _PreviewServer(("::1", ipv4.server_address[1]), ipv4.root, cors=cors)]
+        except OSError as err:
+            if err.errno in _NOT_HERE:
+                return [ipv4]
+            ipv4.server_close()
+            if err.errno != errno.EADDRINUSE or not attempts_left:
+                raise _bind_error(err, "::1", port) from None
+
+
 def make_server(
     site_dir: Path, *, host: str = "127.0.0.1", port: int = 8000, cors: bool = False
 ) -> ThreadingHTTPServer:
-    """A bound, not yet running server for `site_dir`; port 0 picks a free port.
+    """A bound, not yet running server for `site_dir` on one address; port 0 picks a free port.
 
+    host: an IPv4 or IPv6 address, or a name (listened on at its first address); "::" serves
+    IPv4 too where the system allows, as 0.0.0.0 does IPv4 only ("" is 0.0.0.0).
     cors: let pages of any origin read the files, as a weights host for `--weights-url` must
     (a `sitegen build --weights-url` writes that folder, OUT-weights/, beside the site).
+    Raises SitegenError when `site_dir` is no site, or the address cannot be listened on: the
+    port is in use or privileged, or the host is no address of this machine.
     """
     root = _site_root(Path(site_dir))
     try:
-        return _PreviewServer((host, port), root, cors=cors)
+        family, _, _, _, address = socket.getaddrinfo(host or "0.0.0.0", port, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE)[0]
+        return _PreviewServer(address, root, cors=cors, family=family)
     except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise SitegenError(
-                f"port {port} on {host} is already in use; choose another one with --port"
-            ) from err
-        # The lookup of a host that is no address or name (999.1.1.1), or an address of another machine.
-        if isinstance(err, socket.gaierror) or err.errno == errno.EADDRNOTAVAIL:
-            if err.errno == getattr(socket, "EAI_ADDRFAMILY", None):  # ::1
-                problem = f"--host {host} is not an IPv4 address or name, and sitegen serve listens on IPv4 only"
-            else:
-                problem = f"--host {host} is not an address or name this machine can listen on ({err.strerror})"
-            raise SitegenError(f"{problem}; use --host 127.0.0.1 to serve this machine only, or --host 0.0.0.0 to "
-                               "serve every network it is on.") from None
-        raise SitegenError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
+        raise _bind_error(err, host, port) from None
+
+
+def _bind_error(err: OSError, host: str, port: int) -> SitegenError:
+    """The SitegenError that says why listening on `host`:`port` failed with `err`, and what to do."""
+    if err.errno == errno.EADDRINUSE:
+        return SitegenError(f"port {port} on {host} is already in use; choose another one with --port")
+    if err.errno in (errno.EACCES, errno.EPERM):
+        if 0 < port < 1024:
+            return SitegenError(
+                f"port {port} is a privileged port (below 1024): only root, or a program with the "
+                "CAP_NET_BIND_SERVICE capability, may listen on it; choose --port 1024 or above, "
+                "such as the default 8000")
+        return SitegenError(f"this system does not let sitegen listen on port {port} of {host} ({err.strerror}: "
+                            "a firewall or security policy, or a port range the system reserves); "
+                            "choose another one with --port")
+    # The lookup of a host that is no address or name (999.1.1.1), or an address of another machine.
+    if isinstance(err, socket.gaierror) or err.errno in _NOT_HERE:
+        return SitegenError(f"--host {host} is not an address or name this machine can listen on ({err.strerror}); "
+                            "use --host localhost to serve this machine only, or --host 0.0.0.0 (IPv4) or :: "
+                            "(IPv6 and IPv4) to serve every network it is on.")
+    return SitegenError(f"cannot listen on {_url_host(host)}:{port}: {err.strerror or err}")
 
 
 def serve_site(
-    site_dir: Path, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False,
+    site_dir: Path, *, host: str = LOCALHOST, port: int = 8000, open_browser: bool = False,
     cors: bool = False,
 ) -> None:
-    """Serve `site_dir` until interrupted (Ctrl+C)."""
-    server = make_server(site_dir, host=host, port=port, cors=cors)
-    # Browsers only give service workers and WebGPU to secure contexts: https, or loopback.
-    browser_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    url = f"http://{browser_host}:{server.server_address[1]}/"
+    """Serve `site_dir` at `host` (see `make_servers`) until interrupted (Ctrl+C).
+
+    Raises SitegenError as `make_server` does."""
+    servers = make_servers(site_dir, host=host, port=port, cors=cors)
+    url = f"http://{_url_host(host)}:{servers[0].server_address[1]}/"
     print(f"Serving {site_dir} at {url} (Ctrl+C to stop)")
-    if browser_host not in ("127.0.0.1", "localhost"):
-        print("Note: over plain http, only 127.0.0.1 or localhost get WebGPU and service workers.")
+    # Browsers only give service workers and WebGPU to secure contexts: https, or loopback.
+    if not _is_loopback(host):
+        print("Note: over plain http, only localhost, 127.0.0.1 or [::1] get WebGPU and service workers.")
     if open_browser:
         webbrowser.open(url)
-    with server:
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        servers[0].serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in servers[1:]:
+            server.shutdown()
+        for server in servers:
+            server.server_close()
+
+
+def _url_host(host: str) -> str:
+    """`host` as a URL writes it for a browser on this machine: a wildcard address as the loopback
+    one of its family, an IPv6 address in brackets."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]" if ":" in host else host
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether a browser on this machine reaches `host`'s server through loopback, a secure context."""
+    if host in (LOCALHOST, "", "0.0.0.0", "::"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # another name
+        return False
 
 
 def _site_root(site_dir: Path) -> Path:
@@ -105,10 +178,20 @@ def _site_root(site_dir: Path) -> Path:
 
 
 class _PreviewServer(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], root: Path, *, cors: bool) -> None:
+    def __init__(self, address: tuple, root: Path, *, cors: bool, family: int | None = None) -> None:
+        """Bound to `address`, (host, port) or IPv6's (host, port, flowinfo, scope_id), of `family`
+        (by default IPv6 where the host has a colon, else IPv4). Raises OSError if it cannot bind."""
+        self.address_family = family or (socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
         self.root = root
         self.cors = cors
         super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6 and ipaddress.ip_address(self.server_address[0]).is_unspecified:
+            # "::" takes IPv4 too, as 0.0.0.0 would (where the system lets a socket do both)
+            with suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
 
 class _Refused(Exception):

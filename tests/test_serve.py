@@ -1,8 +1,16 @@
-"""Preview server over real HTTP on 127.0.0.1: types, ranges, HEAD, containment, errors."""
+"""Preview server over real HTTP on 127.0.0.1 and ::1: types, ranges, HEAD, containment, hosts, errors."""
 
 import http.client
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -10,7 +18,7 @@ from click.testing import CliRunner
 from sitegen.__main__ import cli
 from sitegen.errors import SitegenError
 from sitegen.marker import MARKER
-from sitegen.serve import make_server
+from sitegen.serve import make_server, make_servers
 
 SHARD = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
 SHARD_URL = "/models/m/shard-00000.bin"
@@ -55,8 +63,8 @@ def server(site_dir):
     thread.join()
 
 
-def fetch(server, path, method="GET", headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+def fetch(server, path, method="GET", headers=None, host="127.0.0.1"):
+    conn = http.client.HTTPConnection(host, server.server_address[1], timeout=5)
     try:
         conn.request(method, path, headers=headers or {})  # path is sent as is, unnormalised
         response = conn.getresponse()
@@ -183,17 +191,71 @@ def test_folder_that_is_not_a_site(tmp_path):
         make_server(tmp_path, port=0)
 
 
-def test_port_in_use(site_dir):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+def _has_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+needs_ipv6 = pytest.mark.skipif(not _has_ipv6(), reason="this machine has no IPv6 loopback (::1)")
+
+
+@contextmanager
+def running(servers):
+    """Run each server of `servers` on a daemon thread for the block; shut down and closed after it."""
+    threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", pytest.param("::1", marks=needs_ipv6)])
+def test_port_in_use(site_dir, host):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as taken:
+        taken.bind((host, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        expected = rf"port {port} on 127.0.0.1 is already in use.*--port"
+        expected = rf"^port {port} on {host} is already in use; choose another one with --port$"
         with pytest.raises(SitegenError, match=expected):
-            make_server(site_dir, port=port)
+            make_server(site_dir, host=host, port=port)
+        # localhost is both addresses: the one taken is named, whichever it is
+        with pytest.raises(SitegenError, match=expected):
+            make_servers(site_dir, host="localhost", port=port)
 
 
-HOST_FIX = "; use --host 127.0.0.1 to serve this machine only, or --host 0.0.0.0 to serve every network it is on.\n"
+def without_low_ports() -> list[str]:
+    """The command prefix that runs a command without the right to listen on ports below 1024 (root's
+    CAP_NET_BIND_SERVICE dropped by setpriv); skips the test where every user has it."""
+    first_free = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    if not first_free.is_file() or int(first_free.read_text()) <= 80:
+        pytest.skip("this system lets every user listen on port 80")
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("root here, and no setpriv (util-linux) to drop CAP_NET_BIND_SERVICE")
+    return ["setpriv", "--inh-caps=-net_bind_service", "--bounding-set=-net_bind_service"]
+
+
+def test_a_privileged_port_says_so_and_what_to_do(site_dir):
+    command = [*without_low_ports(), sys.executable, "-m", "sitegen", "serve", str(site_dir), "--port", "80"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == ("Error: port 80 is a privileged port (below 1024): only root, or a program with the "
+                             "CAP_NET_BIND_SERVICE capability, may listen on it; choose --port 1024 or above, such as "
+                             "the default 8000\n")
+
+
+HOST_FIX = ("; use --host localhost to serve this machine only, or --host 0.0.0.0 (IPv4) or :: (IPv6 and IPv4) to "
+            "serve every network it is on.\n")
 
 
 @pytest.mark.parametrize("host, problem", [
@@ -201,12 +263,58 @@ HOST_FIX = "; use --host 127.0.0.1 to serve this machine only, or --host 0.0.0.0
     # TEST-NET-1 (RFC 5737): an address, but never one of this machine's
     ("192.0.2.1", "--host 192.0.2.1 is not an address or name this machine can listen on (Cannot assign requested "
                   "address)"),
-    ("::1", "--host ::1 is not an IPv4 address or name, and sitegen serve listens on IPv4 only"),
+    # IPv6's documentation prefix (RFC 3849)
+    pytest.param("2001:db8::1", "--host 2001:db8::1 is not an address or name this machine can listen on (Cannot "
+                 "assign requested address)", marks=needs_ipv6),
 ])
 def test_a_host_this_machine_cannot_listen_on_is_one_line_with_the_fix(site_dir, host, problem):
     result = CliRunner().invoke(cli, ["serve", str(site_dir), "--host", host, "--port", "0"])
     assert result.exit_code == 1 and result.exception.__class__ is SystemExit  # no traceback
     assert result.output == f"Error: {problem}{HOST_FIX}"
+
+
+@needs_ipv6
+def test_ipv6_hosts(site_dir):
+    with running([make_server(site_dir, host="::1", port=0)]) as (server,):
+        assert server.address_family == socket.AF_INET6
+        assert fetch(server, "/about.html", host="::1")[::2] == (200, b"<p>about</p>")
+    # "::" is every network, IPv4 included, as `python -m http.server --bind ::` is
+    with running([make_server(site_dir, host="::", port=0)]) as (server,):
+        for host in ("::1", "127.0.0.1"):
+            assert fetch(server, "/about.html", host=host)[::2] == (200, b"<p>about</p>")
+
+
+@needs_ipv6
+def test_localhost_is_both_loopback_addresses_on_one_port(site_dir):
+    with running(make_servers(site_dir, port=0)) as servers:
+        assert [server.server_address[0] for server in servers] == ["127.0.0.1", "::1"]
+        assert servers[0].server_address[1] == servers[1].server_address[1]
+        for server, host in zip(servers, ("127.0.0.1", "::1")):
+            assert fetch(server, "/about.html", host=host)[::2] == (200, b"<p>about</p>")
+
+
+@pytest.mark.parametrize("host, url_host", [
+    ((), "localhost"),  # the default
+    (("--host", "127.0.0.1"), "127.0.0.1"),
+    (("--host", "0.0.0.0"), "127.0.0.1"),
+    pytest.param(("--host", "::1"), "[::1]", marks=needs_ipv6),
+    pytest.param(("--host", "::"), "[::1]", marks=needs_ipv6),
+])
+def test_sitegen_serve_prints_a_url_that_opens_the_site(site_dir, host, url_host):
+    command = [sys.executable, "-m", "sitegen", "serve", str(site_dir), *host, "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as serving:
+        try:
+            line = serving.stdout.readline()
+            prefix, _, rest = line.partition(f" at http://{url_host}:")
+            assert prefix == f"Serving {site_dir}" and rest.endswith("/ (Ctrl+C to stop)\n"), line
+            url = line.split()[3]
+            with urllib.request.urlopen(url + "about.html", timeout=5) as response:
+                assert response.read() == b"<p>about</p>"
+        finally:
+            serving.send_signal(signal.SIGINT)
+            stdout, _ = serving.communicate(timeout=30)
+    assert serving.returncode == 0 and stdout == ""  # no note: every one of these hosts is loopback
 
 
 def test_cors_only_when_asked(server, tmp_path):
