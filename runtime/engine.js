@@ -12,6 +12,8 @@
 //   for await (const chunk of stream) { ... }
 //   await engine.chat.completions.create({ messages }, { onProgress: (report) => ... });
 //   const completion = await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 32 });
+//   const prepared = engine.chat.completions.prepare(request); // checked, encoded, not run: throws
+//   const reply = await prepared.create(options);              // what create() finds before running
 //   engine.interruptGenerate(); await engine.resetChat(); await engine.unload();
 //
 // One generation at a time: the model has one KV cache. Generations queue and run in the order
@@ -162,7 +164,7 @@ export class Engine {
     this.#callToken = toolSyntax?.callToken ? tokenizer.tokenToId(toolSyntax.callToken) ?? null : null;
     // A syntax whose calls begin with a special token the tokenizer lacks cannot be written.
     this.#toolSyntax = toolSyntax?.callToken && this.#callToken === null ? null : toolSyntax;
-    this.chat = { completions: { create: (request, options) => this.#create(CHAT, options, (manifest) => {
+    this.chat = { completions: this.#api(CHAT, (request, manifest) => {
       const params = parseChatRequest(request, manifest);
       const grammar = this.#grammarSourceOf(params);
       const input = params.tools ? templateInput(this.#toolSyntax, params.messages, params.tools.tools)
@@ -181,11 +183,11 @@ export class Engine {
       const messageTokens = () => this.#chatTemplate.encode(input.messages.slice(-1), { addGenerationPrompt: true,
         tools: input.tools, enableThinking: params.enableThinking }).length;
       return { params: { ...params, thinking, grammar, toolSyntax }, promptIds, messageTokens };
-    }) } };
-    this.completions = { create: (request, options) => this.#create(TEXT_COMPLETION, options, (manifest) => {
+    }) };
+    this.completions = this.#api(TEXT_COMPLETION, (request, manifest) => {
       const params = parseCompletionRequest(request, manifest);
       return { params, promptIds: this.#encodePrompt(params.prompt, manifest) };
-    }) };
+    });
   }
 
   /** The loaded model's id (its folder name under models/). */
@@ -250,15 +252,36 @@ export class Engine {
     return this.#model;
   }
 
-  // `api`: openai_response.js CHAT or TEXT_COMPLETION; options: { onProgress(report), signal }
-  // (request_progress.js: reports, and a callback that throws); prepare(manifest): the request's
-  // { params, promptIds }, validated (request.js) and encoded.
-  async #create(api, { onProgress, signal } = {}, prepare) {
+  // One API's entry points (engine.chat.completions, engine.completions): create(request, options)
+  // and prepare(request). `api`: openai_response.js CHAT or TEXT_COMPLETION; encode(request,
+  // manifest): the request's { params, promptIds, messageTokens? }, validated (request.js) and encoded.
+  #api(api, encode) {
+    /**
+     * Check `request` and encode its prompt, without running it: everything create() finds wrong
+     * before the request waits for its turn, thrown here (InvalidRequestError naming the field,
+     * from request.js, the chat template or the model's tool support; ContextWindowExceededError;
+     * ModelNotLoadedError after unload()). Returns { create(options) }, which runs it as
+     * create(request, options) would; what it can still reject with is found only while the
+     * request runs (a grammar that allows no token, a lost device). An engine host checks each
+     * request so before it queues (engine_host.js), to tell its client at once.
+     * @param {object} request  an OpenAI chat-completions (completions) request
+     * @returns {{ create: (options?: { onProgress?: Function, signal?: AbortSignal }) => Promise<object | AsyncIterable<object>> }}
+     */
+    const prepare = (request) => {
+      const model = this.#requireModel();
+      const { params, promptIds, messageTokens } = encode(request, model.manifest);
+      assertFitsContextWindow(promptIds.length, params, model.contextLength, messageTokens);
+      return { create: (options) => this.#create(api, params, promptIds, options) };
+    };
+    return { create: async (request, options) => prepare(request).create(options), prepare };
+  }
+
+  // Runs a prepared request (`params`, `promptIds`: #api's prepare()) as `api`'s response; options:
+  // { onProgress(report), signal } (request_progress.js: reports, and a callback that throws).
+  async #create(api, params, promptIds, { onProgress, signal } = {}) {
     const report = progressListener(onProgress);
     const stop = signal ? AbortSignal.any([this.#interrupt.signal, signal]) : this.#interrupt.signal;
     const model = this.#requireModel();
-    const { params, promptIds, messageTokens } = prepare(model.manifest);
-    assertFitsContextWindow(promptIds.length, params, model.contextLength, messageTokens);
     const header = responseHeader(model.manifest.model_id, api);
     const events = this.#generate(params, promptIds, report, stop);
     return params.stream ? streamChunks(events, header, params, api) : collectCompletion(events, header, params, api);

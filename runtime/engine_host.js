@@ -178,16 +178,27 @@ export class EngineHost {
   // while it waits, at once, its turn withdrawn, and the engine makes its aborted reply without
   // running it; while it runs, as the engine's interruptGenerate() would.
   // `endpoint(engine)`: the engine API that runs it (engine.chat.completions, engine.completions).
-  // `manifestUrl`: the model it is for (null: the most recently used), checked when its turn comes.
+  // `manifestUrl`: the model it is for (null: the most recently used).
+  // Before it waits, the request is checked on that model's engine (engine.js prepare(): request.js,
+  // the chat template, tool support, the context window): what fails there throws here, at once,
+  // and a request that passes hears 'checked' (host_protocol.js), so that a client may commit to a
+  // reply (the OpenAI endpoint's HTTP status) only then. Its model is looked up again when its turn
+  // comes: unloaded meanwhile (to make room for another) it fails then; replaced (other options),
+  // the request is checked again on the new engine.
   async generate(connection, id, request, { endpoint, manifestUrl, progress, signal }) {
     const report = progress ? (progressReport) => {
       if (connection.awaits(id)) connection.post({ id, type: REPLY.progress, report: progressReport });
     } : undefined;
     const onWait = report && ((owners) => report(waitingReport(owners, connection)));
+    const checkedOn = this.engine(manifestUrl);
+    let prepared = endpoint(checkedOn).prepare(request);
+    connection.post({ id, type: REPLY.checked });
     const release = await this.#turns.acquire({ owner: connection, onWait, signal });
     try {
       if (!connection.awaits(id)) return; // given up (closed) while it waited
-      const result = await endpoint(this.engine(manifestUrl)).create(request, { onProgress: report, signal });
+      const engine = this.engine(manifestUrl);
+      if (engine !== checkedOn) prepared = endpoint(engine).prepare(request);
+      const result = await prepared.create({ onProgress: report, signal });
       if (!(Symbol.asyncIterator in result)) {
         connection.post({ id, type: REPLY.result, value: result });
         return;

@@ -31,6 +31,12 @@
 //                                                     the WebGPU load met where the CPU took over, else
 //                                                     null) }; create, completion: the response;
 //                                                     resetChat, unload: no value
+//                   { id, type: 'checked' }           create, completion: the request passed every check
+//                                                     made before it waits for its turn (EngineHost
+//                                                     generate(): request.js, the chat template, tool
+//                                                     support, the context window); an error after
+//                                                     this one is found only while it runs. One that
+//                                                     fails them gets its 'error' instead, at once
 //                   { id, type: 'stream' }            create, completion with stream: true; then, as they come:
 //                   { id, type: 'chunk', chunk } ... { id, type: 'done' }
 //                   { id, type: 'error', error }      errors.js toPlain(); ends the request or stream
@@ -78,9 +84,10 @@
 //   and should the GPU still run out of memory while it loads (OutOfMemoryError), unloads all the
 //   others and tries once more; the HOST_EVENT.models message says which it unloaded, for whom.
 //   A create or completion for a model that is not loaded (its 'model', else the connection's last
-//   'load') fails with ModelNotLoadedError when its turn comes, rather than run on another model
-//   (its `loaded` field: the model it was unloaded to make room for, if so); an 'unload' from a
-//   connection whose model was unloaded since leaves the others alone.
+//   'load') fails with ModelNotLoadedError, at once or, unloaded while the request waited, when its
+//   turn comes, rather than run on another model (its `loaded` field: the model it was unloaded to
+//   make room for, if so); an 'unload' from a connection whose model was unloaded since leaves the
+//   others alone.
 // - 'load' of the manifest URL and options that are loaded returns at once (its one progress
 //   report: the 'ready' one of that load); of those being loaded, joins that load (its progress
 //   goes to every connection waiting on it). This is how a model outlives page reloads and is
@@ -88,8 +95,9 @@
 //   connection; 'unload' ends the connection's model for every connection. After a GPU device
 //   loss, requests fail with DeviceLostError and the next 'load' loads the model again.
 // - Generations of all connections run one at a time, in the order their 'create' arrived. A
-//   request is validated, and a stream accepted ('stream'), when its turn comes. Until then, a
-//   create that asked for progress hears that it waits, and whether for another connection (tab).
+//   request is checked before it waits ('checked', else 'error'), and a stream accepted ('stream')
+//   when its turn comes. Until then, a create that asked for progress hears that it waits, and
+//   whether for another connection (tab).
 // - 'interrupt' ends the connection's own open creates, never another connection's: the running
 //   generation at its next token (or between slices of its prompt), and those still waiting for
 //   their turn at once, leaving the queue. Each ends as an aborted reply, as the in-thread
@@ -118,6 +126,7 @@ export const OP = Object.freeze({
 export const REPLY = Object.freeze({
   progress: 'progress',
   result: 'result',
+  checked: 'checked',
   stream: 'stream',
   chunk: 'chunk',
   done: 'done',

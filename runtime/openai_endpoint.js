@@ -17,9 +17,12 @@
 // sends it (its SDKs throw it as an APIError).
 //
 // Heartbeats: a reply whose body has nothing to say for HEARTBEAT_MS says something. Once the
-// request is checked (its 400, 404, 503 keep their statuses), a reply or error that comes within
-// HEARTBEAT_MS is answered as it is; else status 200 and the reply's headers go out then, and the
-// body holds a heartbeat after every HEARTBEAT_MS of silence while the request waits its turn and
+// request is checked (its 400, 404, 503 keep their statuses): here (the body, its model), by
+// `connect` (request.js against the model's manifest) and then by the engine host before the
+// request waits for its turn (the chat template, tokenisation and the context window, the model's
+// tool support: host_protocol.js 'checked'), a reply or error that comes within HEARTBEAT_MS is
+// answered as it is; else status 200 and the reply's headers go out then, and the body holds a
+// heartbeat after every HEARTBEAT_MS of silence while the request waits its turn and
 // runs: a JSON reply a space (JSON allows leading whitespace: JSON.parse and every client read it
 // as the object), then the completion's JSON; a streamed one an SSE comment line `: keep-alive`
 // (skipped by EventSource and the openai SDKs' parsers, as the SSE standard says), then its events.
@@ -29,11 +32,13 @@
 // which a long generation, or one waiting behind others, would pass (a body may last longer, while
 // no waitUntil() keeps its fetch event open: see generate()). An abort before the headers reaches
 // the worker when they go out (Chromium then cancels the body nobody reads). The cost: an error
-// that comes after the headers (one the engine finds when the request's turn comes, for a request
-// that waited: a prompt longer than the context window, tools on a model without tool support; a
-// lost GPU device; the page that ran it closed) cannot change the status any more: a JSON body is
-// then OpenAI's error object `{"error": {message, type, param, code}}` under status 200, which a
-// client tells from a completion by its `error` field; a stream's is its last event, as above. And
+// that comes after the headers (one found only while the request runs, which a stream, or a reply
+// that waited or ran HEARTBEAT_MS, meets with its headers out: a response_format or tool-call
+// grammar that allows no token, or that xgrammar cannot compile; its model unloaded, while it
+// waited, to make room for another; a lost GPU device; the page that ran it closed) cannot change
+// the status any more: a JSON body is then
+// OpenAI's error object `{"error": {message, type, param, code}}` under status 200, which a client
+// tells from a completion by its `error` field; a stream's is its last event, as above. And
 // a client timeout that ends with the headers (the openai SDKs' `timeout` option) bounds the wait
 // for those only, as for any stream: to bound the whole request, abort it (an AbortSignal, e.g. the
 // SDK's `signal: AbortSignal.timeout(ms)`).
@@ -254,9 +259,11 @@ async function readBody(request, modelIds, { promptField, other }) {
 }
 
 // Runs `body` on the engine host as `op`; resolves with the response once `connect` has checked
-// the request (its 4xx and 503 come before): the reply (JSON, or an event stream that the host's
-// chunks then fill) or error when it comes within `heartbeatMs`, else a body of its kind begun then
-// (see Heartbeats at the top of this file). Either body's cancel stops the request, waiting or running.
+// the request (its 4xx and 503 come before), and the host too ('checked' or its error: its 4xx
+// come before the wait): the reply (JSON, or an event stream that the host's chunks then fill) or
+// error when it comes within `heartbeatMs` of the host's 'checked', else a body of its kind begun
+// then (see Heartbeats at the top of this file). Either body's cancel stops the request, waiting or
+// running.
 async function generate(body, { op, promptField, parse }, { connect, waitUntil, signal, heartbeatMs }) {
   const check = (manifest) => { parse(body, manifest); };
   const { connection, manifestUrl } = await connect(waitUntil, typeof body?.model === 'string' ? body.model : undefined, check);
@@ -286,9 +293,11 @@ async function generate(body, { op, promptField, parse }, { connect, waitUntil, 
         send(kind.heartbeat);
       }, heartbeatMs);
     }
-    beatLater();
     const id = connection.open({ op, request: body, progress: false, model: manifestUrl ?? undefined }, (reply) => {
       switch (reply.type) {
+        case REPLY.checked: // nothing found wrong before its turn: from now on its headers may go out
+          beatLater();
+          return false;
         case REPLY.result:
           if (!out) resolve(jsonResponse(200, reply.value));
           else send(JSON.stringify(reply.value));

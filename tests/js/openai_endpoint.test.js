@@ -257,6 +257,7 @@ describe('the endpoint on an engine host', () => {
     const ahead = [];
     const probe = new Promise((resolve) => {
       sameThreadConnection(host).open({ op: OP.create, request: chat({ max_tokens: 1 }), progress: true }, (reply) => {
+        if (reply.type === REPLY.checked) return false;
         if (reply.type !== REPLY.progress) {
           resolve(reply);
           return true;
@@ -273,17 +274,45 @@ describe('the endpoint on an engine host', () => {
   });
 
   test("an error after a stream's headers is its last event, without [DONE]; before them, an HTTP error", async () => {
-    const long = greedy(ask('word '.repeat(400)), { stream: true });
-    const refused = await post('v1/chat/completions', long);
-    assert.equal(refused.status, 400, 'found at once: the status still says it');
+    const refused = await post('v1/chat/completions', greedy(ask('word '.repeat(400)), { stream: true }));
+    assert.equal(refused.status, 400, 'found before its headers: the status still says it');
     assert.equal((await refused.json()).error.code, 'context_length_exceeded');
+    // Left recursion without a base case: no text matches, which only the grammar's first mask
+    // shows, once the request runs: after the headers of one that waited for its turn.
+    const endless = greedy(ask('Hi'), { stream: true, response_format: { type: 'grammar', grammar: 'root ::= root "a"' } });
     const running = await post('v1/chat/completions', chat({ max_tokens: 40, ignore_eos: true }), {}, beating);
-    const waited = await post('v1/chat/completions', long, {}, beating);
+    const waited = await post('v1/chat/completions', endless, {}, beating);
     assert.equal(waited.status, 200);
     const events = await readEvents(waited);
-    assert.deepEqual(events.map((event) => event.error?.code), ['context_length_exceeded'], 'one event: the error');
-    assert.equal(events[0].error.param, 'messages');
+    assert.deepEqual(events.map((event) => event.error?.param), ['response_format'], 'one event: the error');
+    assert.match(events[0].error.message, /allows no reply at all/);
     await running.text();
+  });
+
+  test('a request that waits for its turn gets the 400 of a check that needs no turn, not a 200 with {error}', async () => {
+    const long = 'word '.repeat(400);
+    const refusals = [
+      ['v1/chat/completions', greedy(ask(long)), 'messages', 'context_length_exceeded'],
+      ['v1/chat/completions', greedy(ask(long), { stream: true }), 'messages', 'context_length_exceeded'],
+      ['v1/completions', { prompt: long }, 'prompt', 'context_length_exceeded'],
+      ['v1/chat/completions', chat({ max_tokens: 120 }), 'max_tokens', 'context_length_exceeded'],
+      // tiny-llama's chat template renders no tools
+      ['v1/chat/completions', chat({ tools: [{ type: 'function', function: { name: 'now', parameters: { type: 'object' } } }] }),
+       'tools', null],
+    ];
+    const running = await post('v1/chat/completions', chat({ max_tokens: 70, ignore_eos: true }), {}, beating);
+    assert.equal(running.status, 200);
+    for (const [path, body, param, code] of refusals) {
+      const refused = await post(path, body, {}, beating);
+      const { error } = await refused.json();
+      assert.deepEqual([refused.status, error.param, error.code], [400, param, code], `${path} ${param}: ${error.message}`);
+    }
+    // A valid one sent meanwhile still waits, its headers out, and gets its completion.
+    const waiting = await post('v1/completions', { prompt: 'Hello', max_tokens: 2 }, {}, beating);
+    assert.equal(waiting.status, 200);
+    assert.equal(JSON.parse(await running.text()).usage.completion_tokens, 70, 'the refusals did not touch the running one');
+    assert.match(await waiting.clone().text(), /^ +\{/, 'it waited: spaces, then its JSON');
+    assert.equal((await waiting.json()).choices[0].finish_reason, 'length');
   });
 
   test('aborting the request stops it, streamed or not', async () => {
