@@ -10,7 +10,9 @@ did not write, as its marker records) are copied into the new one before the ren
 import errno
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -39,7 +41,8 @@ def atomic_folders(*outs: Path, keep_user_files_of: Path | None = None, log=prin
     new one (see `_keep_user_files`, which reports them through `log`). The folders are renamed
     into place one by one, in the order of `outs`. If the block, the copy or any rename fails,
     the renames already done are undone: every `out` is left as it was (its previous version, or
-    nothing), and the temporary folders vanish, with the folders above an `out` made for it.
+    nothing), and the temporary folders vanish, with the folders above an `out` made for it; a
+    Ctrl+C during that cleanup (a second one, as a rule) does not cut it short.
     Raises SitegenError when a folder cannot be made there (a read-only disk, no permission) or
     the disk fills up.
     """
@@ -71,12 +74,38 @@ def atomic_folders(*outs: Path, keep_user_files_of: Path | None = None, log=prin
                                f"delete {', '.join(str(old) for old in olds if old.exists())}, what is left of "
                                "the previous version.") from None
     finally:
-        for tmp in tmps:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if not built:
-            for folder in reversed(made):
-                with suppress(OSError):
-                    folder.rmdir()
+        if not built:  # stopping on an error or Ctrl+C (once built, the temporary folders are the outs)
+            with _ctrl_c_ignored(f"Ctrl+C: removing the unfinished build ({', '.join(map(str, tmps))}) first."):
+                for tmp in tmps:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                for folder in reversed(made):
+                    with suppress(OSError):
+                        folder.rmdir()
+
+
+@contextmanager
+def _ctrl_c_ignored(note: str):
+    """Run the block with Ctrl+C (SIGINT) ignored, but for writing `note` on stderr (once): for the
+    cleanup of a build that is stopping already (on an error, or a first Ctrl+C), which a second
+    Ctrl+C must not cut short. Off the main thread, which gets no signals, the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted = False
+
+    def note_once(signum, frame):
+        nonlocal noted
+        if not noted:  # os.write: a print would raise if it interrupted a print
+            noted = True
+            with suppress(OSError):
+                os.write(2, f"{note}\n".encode())
+
+    previous = signal.signal(signal.SIGINT, note_once)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _temporary_folder(out: Path, made: list[Path]) -> Path:
@@ -204,9 +233,10 @@ def _rename_into_place(pairs: list[tuple[Path, Path]]) -> list[Path]:
             tmp.rename(out)
             done.append((tmp, out))
     except BaseException as err:
-        for source, target in reversed(done):  # the new folders back to tmp (then removed), the old back
-            with suppress(OSError):
-                target.rename(source)
+        with _ctrl_c_ignored(f"Ctrl+C: putting the previous {', '.join(str(out) for _, out in pairs)} back first."):
+            for source, target in reversed(done):  # the new folders back to tmp (then removed), the old back
+                with suppress(OSError):
+                    target.rename(source)
         if isinstance(err, OSError):
             raise SitegenError(f"Cannot rename {err.filename} to {err.filename2} ({err.strerror}); the previous "
                                "output was left as it was: check that folder's permissions and build again.") from None

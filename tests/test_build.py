@@ -108,15 +108,25 @@ def test_failed_build_keeps_the_previous_site_and_leaves_no_temporary_folder(tin
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "site"]
 
 
-def interrupted_build(model: Path, out: Path) -> subprocess.CompletedProcess:
-    """`sitegen build` of `model` into `out`, sent SIGINT (Ctrl+C) once it has started loading the model."""
-    command = [sys.executable, "-m", "sitegen", "build", "--model", str(model), "--out", str(out)]
+def interrupted_build(model: Path, out: Path, *, again_at: str | None = None,
+                      sitegen=("-m", "sitegen")) -> subprocess.CompletedProcess:
+    """`sitegen build` of `model` into `out`, sent SIGINT (Ctrl+C) once it has started loading the model,
+    and again once it prints a line starting with `again_at`, if given. `sitegen`: python's arguments that run
+    sitegen."""
+    command = [sys.executable, *sitegen, "build", "--model", str(model), "--out", str(out)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"}) as build_process:
         assert build_process.stdout.readline().startswith("Loading ")  # converting: a few seconds to go
         build_process.send_signal(signal.SIGINT)
+        printed = ""
+        if again_at is not None:
+            while not (line := build_process.stdout.readline()).startswith(again_at):
+                assert line, f"the build ended before printing {again_at!r}"
+                printed += line
+            build_process.send_signal(signal.SIGINT)
+            printed += line
         stdout, stderr = build_process.communicate(timeout=120)
-    return subprocess.CompletedProcess(command, build_process.returncode, stdout, stderr)
+    return subprocess.CompletedProcess(command, build_process.returncode, printed + stdout, stderr)
 
 
 def test_ctrl_c_says_the_previous_site_was_left_as_it_was_or_nothing_was_written(smollm2_gguf, tiny_qwen2, tmp_path):
@@ -132,6 +142,36 @@ def test_ctrl_c_says_the_previous_site_was_left_as_it_was_or_nothing_was_written
     assert result.returncode == 1
     assert result.stderr == f"Error: Build interrupted (Ctrl+C): the previous site at {out} was left as it was.\n"
     assert tree_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+# sitegen, with the removal of an unfinished build's temporary folder made slow (as a large site's many files
+# can make it): it prints "Removing <folder>" and takes 2 s before removing it.
+SLOW_CLEANUP = """
+import shutil, time
+from sitegen.__main__ import cli
+
+rmtree = shutil.rmtree
+
+def slow_rmtree(path, **options):
+    if ".building-" in str(path):
+        print("Removing", path, flush=True)
+        time.sleep(2)
+    rmtree(path, **options)
+
+shutil.rmtree = slow_rmtree
+cli()
+"""
+
+
+def test_a_second_ctrl_c_during_the_cleanup_leaves_no_temporary_folder(smollm2_gguf, tmp_path):
+    out = tmp_path / "new" / "site"
+    result = interrupted_build(smollm2_gguf, out, again_at="Removing ", sitegen=("-c", SLOW_CLEANUP))
+    (building,) = re.findall(r"^Removing (.*)$", result.stdout, re.MULTILINE)
+    assert Path(building).name.startswith(".site.building-")
+    assert list(tmp_path.iterdir()) == []  # the temporary folder is gone, and so is the folder made for --out
+    assert result.returncode == 1
+    assert result.stderr == (f"Ctrl+C: removing the unfinished build ({building}) first.\n"
+                             f"Error: Build interrupted (Ctrl+C): nothing was written to {out}.\n")
 
 
 def test_ctrl_c_once_the_new_site_is_in_place_names_the_previous_sites_remains(tiny_qwen2, tmp_path, monkeypatch):
