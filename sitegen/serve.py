@@ -115,7 +115,7 @@ def _bind_error(err: OSError, host: str, port: int) -> SitegenError:
         return SitegenError(f"--host {host} is not an address or name this machine can listen on ({err.strerror}); "
                             "use --host localhost to serve this machine only, or --host 0.0.0.0 (IPv4) or :: "
                             "(IPv6 and IPv4) to serve every network it is on.")
-    return SitegenError(f"cannot listen on {_url_host(host)}:{port}: {err.strerror or err}")
+    return SitegenError(f"cannot listen on port {port} of {host}: {err.strerror or err}")
 
 
 def serve_site(

@@ -1,5 +1,6 @@
 """Preview server over real HTTP on 127.0.0.1 and ::1: types, ranges, HEAD, containment, hosts, errors."""
 
+import errno
 import http.client
 import os
 import shutil
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from sitegen.__main__ import cli
 from sitegen.errors import SitegenError
 from sitegen.marker import MARKER
+from sitegen import serve
 from sitegen.serve import make_server, make_servers
 
 SHARD = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
@@ -291,6 +293,18 @@ def test_localhost_is_both_loopback_addresses_on_one_port(site_dir):
         assert servers[0].server_address[1] == servers[1].server_address[1]
         for server, host in zip(servers, ("127.0.0.1", "::1")):
             assert fetch(server, "/about.html", host=host)[::2] == (200, b"<p>about</p>")
+
+
+def test_localhost_without_ipv6_is_127_0_0_1_alone(site_dir, monkeypatch):
+    def no_ipv6(server):
+        if server.address_family == socket.AF_INET6:
+            raise OSError(errno.EADDRNOTAVAIL, os.strerror(errno.EADDRNOTAVAIL))  # as where ::1 is missing
+        bind(server)
+    bind = serve._PreviewServer.server_bind
+    monkeypatch.setattr(serve._PreviewServer, "server_bind", no_ipv6)
+    with running(make_servers(site_dir, port=0)) as servers:
+        assert [server.server_address[0] for server in servers] == ["127.0.0.1"]
+        assert fetch(servers[0], "/about.html")[::2] == (200, b"<p>about</p>")
 
 
 @pytest.mark.parametrize("host, url_host", [
