@@ -24,6 +24,10 @@
 // none. Its tokens' logprobs entries go to logprobs.reasoning_content, beside OpenAI's
 // logprobs.content (as OpenAI puts a refusal's in logprobs.refusal), so logprobs.content keeps
 // OpenAI's meaning: the tokens of message.content. The tags' own tokens have no entry in either.
+//
+// Fields OpenAI's objects always carry that mean nothing here are there, null, so clients typed by
+// the openai SDK find them: message.refusal and logprobs.refusal (CHAT below), system_fingerprint
+// on every object of a response (responseHeader).
 
 /**
  * @typedef {object} Api  one OpenAI API's response shapes
@@ -65,9 +69,14 @@ export const CHAT = {
     const calls = toolCalls.length ? { tool_calls: toolCalls } : {};
     return {
       index: 0,
-      message: { role: 'assistant', content: toolCalls.length && !text ? null : text,
+      // refusal (and logprobs.refusal): where OpenAI's models put a refusal instead of content (one
+      // under a response_format schema comes there, outside it). A model here has no such channel: it
+      // refuses in content (under a grammar, in the grammar's terms), so both are always null, as
+      // OpenAI's are on a reply that refused nothing; the openai SDK's types require them.
+      message: { role: 'assistant', content: toolCalls.length && !text ? null : text, refusal: null,
                  ...(thinks ? { reasoning_content: reasoning || null } : {}), ...calls },
-      logprobs: params.logprobs ? { content: logprobs, ...(thinks ? { reasoning_content: reasoningLogprobs } : {}) } : null,
+      logprobs: params.logprobs
+        ? { content: logprobs, refusal: null, ...(thinks ? { reasoning_content: reasoningLogprobs } : {}) } : null,
       finish_reason: finishReason,
     };
   },
@@ -77,7 +86,8 @@ export const CHAT = {
       index: 0,
       delta: { ...(first ? { role: 'assistant' } : {}), ...(finishReason ? {} : { [field]: calls ? toolCalls : text }) },
       logprobs: params.logprobs && !finishReason && !calls
-        ? (field === 'content' ? { content: logprobs } : { content: null, [field]: logprobs }) : null,
+        ? { content: field === 'content' ? logprobs : null, refusal: null,
+            ...(field === 'content' ? {} : { [field]: logprobs }) } : null,
       finish_reason: finishReason,
     };
   },
@@ -119,12 +129,20 @@ function completionLogprobs(entries, offset) {
 
 /**
  * The fields every object of one response shares: { id: '<api.idPrefix>-<24 hex digits>',
- * created (Unix seconds), model: modelId }.
+ * created (Unix seconds), model: modelId, system_fingerprint: null }.
  * @param {string} modelId
  * @param {Api} api  CHAT or TEXT_COMPLETION
  */
 export function responseHeader(modelId, api) {
-  return { id: `${api.idPrefix}-${randomHex(12)}`, created: Math.floor(Date.now() / 1000), model: modelId };
+  // system_fingerprint (OpenAI's chat.completion, its chunks and text_completion carry it): "the
+  // backend configuration the model runs with", which a client compares across replies to learn
+  // whether a seed still reproduces one. null, as vLLM sends it and OpenAI did for models without
+  // one: a seeded reply here depends on the visitor's GPU and driver, the f16 or f32 path and the
+  // kernel variants chosen for that adapter, none of which the engine can name through backend.js;
+  // a stable string (runtime and model) would stay equal where replies differ, promising a
+  // determinism there is not. `model` names the model, usage.extra.backend the runtime's backend.
+  return { id: `${api.idPrefix}-${randomHex(12)}`, created: Math.floor(Date.now() / 1000), model: modelId,
+           system_fingerprint: null };
 }
 
 /**

@@ -95,7 +95,8 @@ const COMPLETION_FIELDS = {
 
 /**
  * Check a chat-completions `request` and return the settings to run it with:
- * { messages: [{ role ('system' for OpenAI's 'developer'), content: string, name?, reasoning_content?
+ * { messages: [{ role ('system' for OpenAI's 'developer'), content: string (an assistant message's
+ *   refusal, where it sent one), name?, reasoning_content?
  *   (assistant messages that gave it), tool_calls? (assistant: [{ id, type: 'function', function:
  *   { name, arguments } }], arguments as templates read them: an object where the request's string is
  *   a JSON object, else that string), tool_call_id? (tool) }],
@@ -287,11 +288,11 @@ function readModel(model, field, manifest) {
 // (runtime/chat_template.js passes its refusal on). Content is a string or an array of text parts,
 // which we join with newlines (an assistant message with tool_calls may have none: null). A message
 // may carry a `name`, passed to the template as transformers passes it (most templates ignore it).
-// An assistant message may carry the reply's reasoning_content (a string, or null: none), as a page
-// or client sends a thinking model's replies back; it is passed to the template as transformers
-// would pass it, and the template decides: Qwen3's drops the thinking of turns before the last user
-// message (and strips a <think>…</think> block left in an earlier reply's content), so sending it
-// back or not gives the same prompt. An assistant message's tool_calls and a tool message's
+// An assistant message may carry a reply's refusal (readRefusal), and its reasoning_content (a
+// string, or null: none), as a page or client sends a thinking model's replies back; it is passed
+// to the template as transformers would pass it, and the template decides: Qwen3's drops the
+// thinking of turns before the last user message (and strips a <think>…</think> block left in an
+// earlier reply's content), so sending it back or not gives the same prompt. An assistant message's tool_calls and a tool message's
 // tool_call_id (which must answer a call of an earlier assistant message) reach the template too,
 // each call's arguments (OpenAI's string) as templateArguments() gives them.
 function parseMessages(value) {
@@ -314,7 +315,7 @@ const ROLES = {
   system: { fields: [] },
   developer: { fields: [], as: 'system' },
   user: { fields: [] },
-  assistant: { fields: ['reasoning_content', 'tool_calls'] },
+  assistant: { fields: ['reasoning_content', 'tool_calls', 'refusal'] },
   tool: { fields: ['tool_call_id'] },
 };
 
@@ -331,7 +332,8 @@ function parseMessage(message, path) {
   }
   const given = (key) => message[key] !== undefined && message[key] !== null;
   const toolCalls = given('tool_calls') ? readToolCalls(message.tool_calls, `${path}.tool_calls`) : null;
-  const content = toolCalls && !given('content') ? '' : readContent(message.content, `${path}.content`);
+  const refusal = given('refusal') ? readRefusal(message, path) : null;
+  const content = refusal ?? (toolCalls && !given('content') ? '' : readContent(message.content, `${path}.content`));
   const parsed = { role: role.as ?? message.role, content };
   if (given('name')) parsed.name = readString(message.name, `${path}.name`);
   if (toolCalls) parsed.tool_calls = toolCalls;
@@ -347,6 +349,18 @@ function parseMessage(message, path) {
     parsed.tool_call_id = message.tool_call_id;
   }
   return parsed;
+}
+
+// An assistant message's refusal (OpenAI's replies carry one, null but where its model refused): a
+// string, the turn's text, which the template renders as its content; a message has one or the
+// other. (This runtime's replies send refusal: null, which is taken as none.)
+function readRefusal(message, path) {
+  const refusal = readString(message.refusal, `${path}.refusal`);
+  if (message.content !== undefined && message.content !== null) {
+    throw new InvalidRequestError(`${path} has both content and refusal: a reply is one or the other. Send its text as `
+                                  + 'content, or content null beside the refusal.', { field: `${path}.refusal` });
+  }
+  return refusal;
 }
 
 // An assistant message's tool_calls: [{ id, type: "function", function: { name, arguments: string } }].

@@ -747,7 +747,7 @@ describe('thinking models', () => {
 
   test('Qwen3: the block goes to reasoning_content, its tokens to reasoning_tokens', async () => {
     const reply = await chat(QWEN3, '<think>\nSay hi.\n</think>\n\nHello!', {});
-    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Hello!', reasoning_content: 'Say hi.' });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Hello!', refusal: null, reasoning_content: 'Say hi.' });
     assert.equal(reply.usage.completion_tokens, 19 + 1); // the EOS counts
     assert.equal(reply.usage.completion_tokens_details.reasoning_tokens, 11); // <think> \n S a y _ h i . \n </think>
   });
@@ -763,20 +763,20 @@ describe('thinking models', () => {
 
   test('a prompt that opens the block: the reply starts as reasoning; cut by max_tokens, the content is empty', async () => {
     const reply = await chat(OPENS, 'Thinking about it', { max_tokens: 5 });
-    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '', reasoning_content: 'Think' });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '', refusal: null, reasoning_content: 'Think' });
     assert.equal(reply.choices[0].finish_reason, 'length');
     assert.equal(reply.usage.completion_tokens_details.reasoning_tokens, 5);
   });
 
   test('enable_thinking false: Qwen3\'s prompt closes an empty block; a plain reply is all content', async () => {
     const reply = await chat(QWEN3, 'Hello!', { enable_thinking: false });
-    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Hello!', reasoning_content: null });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Hello!', refusal: null, reasoning_content: null });
     assert.equal(reply.usage.completion_tokens_details.reasoning_tokens, 0);
   });
 
   test('a template without the tags: no reasoning_content, <think> stays text', async () => {
     const plain = "{% for m in messages %}{{ m.content }}{% endfor %}\n";
     const reply = await chat(plain, '<think>x</think>y', {});
-    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '<think>x</think>y' });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '<think>x</think>y', refusal: null });
   });
 });

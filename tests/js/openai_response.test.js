@@ -34,10 +34,10 @@ describe('chat.completion', () => {
     const reply = await collectCompletion(generation(EVENTS), HEADER, { logprobs: false }, CHAT);
     assert.deepEqual(reply, {
       ...HEADER, object: 'chat.completion', usage: USAGE,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Paris.' }, logprobs: null, finish_reason: 'stop' }],
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Paris.', refusal: null }, logprobs: null, finish_reason: 'stop' }],
     });
     const withLogprobs = await collectCompletion(generation(EVENTS), HEADER, { logprobs: true }, CHAT);
-    assert.deepEqual(withLogprobs.choices[0].logprobs, { content: [entry('Par'), entry('is'), entry('.')] });
+    assert.deepEqual(withLogprobs.choices[0].logprobs, { content: [entry('Par'), entry('is'), entry('.')], refusal: null });
   });
 });
 
@@ -61,7 +61,7 @@ describe('chat.completion.chunk stream', () => {
   test('no usage chunk unless asked; logprobs on the text chunks when asked', async () => {
     const chunks = await collect(streamChunks(generation(EVENTS), HEADER, { logprobs: true, includeUsage: false }, CHAT));
     assert.equal(chunks.length, 4);
-    assert.deepEqual(chunks[1].choices[0].logprobs, { content: [entry('is')] });
+    assert.deepEqual(chunks[1].choices[0].logprobs, { content: [entry('is')], refusal: null });
     assert.equal(chunks[3].choices[0].logprobs, null);
   });
 
@@ -125,6 +125,24 @@ describe('parts', () => {
     assert.equal(header.model, 'smollm2-135m');
   });
 
+  // The openai SDK's ChatCompletion, ChatCompletionChunk and Completion types: message.refusal and
+  // Logprobs.refusal required (string | null), system_fingerprint on each object.
+  test("the fields of the openai SDK's types that mean nothing here are there, null: refusal, system_fingerprint", async () => {
+    const chat = responseHeader('tiny-llama', CHAT);
+    const reply = await collectCompletion(generation(EVENTS), chat, { logprobs: true }, CHAT);
+    assert.equal(reply.system_fingerprint, null);
+    assert.deepEqual([reply.choices[0].message.refusal, reply.choices[0].logprobs.refusal], [null, null]);
+    const chunks = await collect(streamChunks(generation(EVENTS), chat, { logprobs: true, includeUsage: true }, CHAT));
+    assert.deepEqual(chunks.map((chunk) => chunk.system_fingerprint), [null, null, null, null, null], 'usage chunk too');
+    assert.deepEqual(chunks.slice(0, 3).map((chunk) => chunk.choices[0].logprobs.refusal), [null, null, null]);
+    const text = responseHeader('tiny-llama', TEXT_COMPLETION);
+    assert.equal((await collectCompletion(generation(EVENTS), text, { logprobs: false }, TEXT_COMPLETION)).system_fingerprint,
+                 null);
+    const textChunks = await collect(streamChunks(generation(EVENTS), text, { logprobs: false, includeUsage: true },
+                                                  TEXT_COMPLETION));
+    assert.ok(textChunks.every((chunk) => Object.hasOwn(chunk, 'system_fingerprint') && chunk.system_fingerprint === null));
+  });
+
   test('usageOf: token counts, cached tokens and speeds', () => {
     const usage = usageOf({ promptTokens: 100, cachedTokens: 60, prefillTokens: 40, completionTokens: 11,
                             started: 1000, firstTokenAt: 1500, lastTokenAt: 3500 });
@@ -180,23 +198,23 @@ describe('thinking (reasoning_content)', () => {
   test('chat.completion: message.reasoning_content beside the content; logprobs of each part apart', async () => {
     const reply = await collectCompletion(generation(THINKING), HEADER, { logprobs: true, thinking }, CHAT);
     assert.deepEqual(reply.choices[0].message,
-                     { role: 'assistant', content: 'Paris.', reasoning_content: 'The capital is Paris.' });
-    assert.deepEqual(reply.choices[0].logprobs, { content: [entry('Par'), entry('is.')],
+                     { role: 'assistant', content: 'Paris.', refusal: null, reasoning_content: 'The capital is Paris.' });
+    assert.deepEqual(reply.choices[0].logprobs, { content: [entry('Par'), entry('is.')], refusal: null,
                                                   reasoning_content: ['The', ' capital', ' is', ' Paris.'].map(entry) });
   });
 
   test('chat.completion: null reasoning_content where the reply did not think; none for a model that cannot', async () => {
     const reply = await collectCompletion(generation(EVENTS), HEADER, { logprobs: false, thinking }, CHAT);
-    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Paris.', reasoning_content: null });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: 'Paris.', refusal: null, reasoning_content: null });
     const plain = await collectCompletion(generation(THINKING), HEADER, { logprobs: true }, CHAT);
-    assert.deepEqual(plain.choices[0].message, { role: 'assistant', content: 'Paris.' });
-    assert.deepEqual(Object.keys(plain.choices[0].logprobs), ['content']);
+    assert.deepEqual(plain.choices[0].message, { role: 'assistant', content: 'Paris.', refusal: null });
+    assert.deepEqual(Object.keys(plain.choices[0].logprobs), ['content', 'refusal']);
   });
 
   test('chat.completion: a reply stopped while thinking has empty content', async () => {
     const cut = [piece('Hmm', ''), { ...piece(', so', ''), finishReason: 'length', usage: USAGE }];
     const reply = await collectCompletion(generation(cut), HEADER, { logprobs: false, thinking }, CHAT);
-    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '', reasoning_content: 'Hmm, so' });
+    assert.deepEqual(reply.choices[0].message, { role: 'assistant', content: '', refusal: null, reasoning_content: 'Hmm, so' });
     assert.equal(reply.choices[0].finish_reason, 'length');
   });
 
@@ -208,9 +226,9 @@ describe('thinking (reasoning_content)', () => {
       { content: 'is.' }, {}, undefined,
     ]);
     assert.deepEqual(chunks.map((chunk) => chunk.choices[0]?.logprobs), [
-      { content: null, reasoning_content: [entry('The'), entry(' capital')] },
-      { content: null, reasoning_content: [entry(' is'), entry(' Paris.')] },
-      { content: [entry('Par')] }, { content: [entry('is.')] }, null, undefined,
+      { content: null, refusal: null, reasoning_content: [entry('The'), entry(' capital')] },
+      { content: null, refusal: null, reasoning_content: [entry(' is'), entry(' Paris.')] },
+      { content: [entry('Par')], refusal: null }, { content: [entry('is.')], refusal: null }, null, undefined,
     ]);
     assert.deepEqual(chunks.at(-1).usage, USAGE);
   });
@@ -230,7 +248,7 @@ describe('tool calls', () => {
 
   test('a whole response: message.tool_calls beside the text; content null when there is none', async () => {
     const reply = await collectCompletion(generation(EVENTS_WITH_CALLS), HEADER, { logprobs: false }, CHAT);
-    assert.deepEqual(reply.choices[0], { index: 0, message: { role: 'assistant', content: 'Checking.', tool_calls: CALLS },
+    assert.deepEqual(reply.choices[0], { index: 0, message: { role: 'assistant', content: 'Checking.', refusal: null, tool_calls: CALLS },
                                          logprobs: null, finish_reason: 'tool_calls' });
     const silent = [{ ...EVENTS_WITH_CALLS[0], content: '' }, EVENTS_WITH_CALLS[1]];
     assert.equal((await collectCompletion(generation(silent), HEADER, { logprobs: false }, CHAT)).choices[0].message.content, null);

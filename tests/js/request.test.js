@@ -296,6 +296,25 @@ describe('what today\'s OpenAI clients send', () => {
   });
 });
 
+describe('refusal in the history', () => {
+  const ask = (content) => [{ role: 'user', content }];
+
+  test("a reply sent back as it came (refusal: null) is taken; an OpenAI reply's refusal is the turn's text", () => {
+    const reply = { role: 'assistant', content: 'Paris.', refusal: null };
+    assert.deepEqual(parseChatRequest({ messages: [...ask('Capital?'), reply, ...ask('Sure?')] }, MANIFEST).messages[1],
+                     { role: 'assistant', content: 'Paris.' });
+    const refused = { role: 'assistant', content: null, refusal: 'I cannot help with that.' };
+    assert.deepEqual(parseChatRequest({ messages: [...ask('x'), refused, ...ask('y')] }, MANIFEST).messages[1],
+                     { role: 'assistant', content: 'I cannot help with that.' });
+  });
+
+  test('a refusal beside content, one not text, or on another role is refused by name', () => {
+    assertRejects({ messages: [...ask('x'), { role: 'assistant', content: 'a', refusal: 'b' }] }, 'messages[1].refusal');
+    assertRejects({ messages: [...ask('x'), { role: 'assistant', content: null, refusal: 1 }] }, 'messages[1].refusal');
+    assertRejects({ messages: [{ role: 'user', content: 'x', refusal: null }] }, 'messages[0].refusal');
+  });
+});
+
 describe('reasoning_content in the history', () => {
   const HISTORY = [
     { role: 'user', content: 'Capital of France?' },
