@@ -8,7 +8,8 @@
 // Tabs of the site share the conversations: each tab's saves and deletes are announced to the others
 // (runtime/ui/store.js), which show them (takeChange); a save never overwrites another tab's newer
 // text (conversations.js toStore). Each chat has its own unsent text (its draft), and each tab its
-// own open chat across its reloads.
+// own open chat across its reloads. A duplicated tab (the browser's "Duplicate tab") starts as a copy
+// of its original and goes on as a tab of its own (claimTab, keepOwnCopy).
 
 import { ChatView } from './ui/chat_view.js';
 import { ConversationList } from './ui/conversation_list.js';
@@ -22,7 +23,7 @@ import { replyProgressText } from './ui/reply_progress.js';
 import { chatRequest, SettingsForm, settingsError } from './ui/settings.js';
 import { SettingsDialog } from './ui/settings_dialog.js';
 import { SendButton } from './ui/send_button.js';
-import { keptText, readLocal, readTab, removeLocal, siteFolder, writeLocal, writeTab } from './ui/site_storage.js';
+import { keptText, readLocal, readTab, removeLocal, removeTab, siteFolder, writeLocal, writeTab } from './ui/site_storage.js';
 import { registerServiceWorker } from './ui/site_worker.js';
 import { STOPPING, StopButton } from './ui/stop_button.js';
 import { ConversationStore } from './ui/store.js';
@@ -32,11 +33,22 @@ const SAVE_EVERY_MS = 1000;
 // until sent: one per chat (a new chat's under the id its first save will have), so that tabs on
 // different chats do not overwrite each other's.
 const draftName = (chatId) => `draft:${chatId}`;
+// Whether this tab keeps chat `chatId`'s unsent text as its own (site_storage, this tab's) rather than
+// the site's: a duplicated tab does for the stored chat it came with (keepOwnCopy).
+const ownDraft = (chatId) => readTab(draftName(chatId)) !== null;
+// Chat `chatId`'s unsent text in this tab: its own, else the site's; null: none.
+const readDraft = (chatId) => readTab(draftName(chatId)) ?? readLocal(draftName(chatId));
 // The site_storage (this tab's) name of the open chat's id (app.chatId).
 const TAB_CHAT = 'chat';
+// The site_storage (this tab's) name of this tab's id, which the page holds as a Web Lock (tabLock).
+const TAB_ID = 'tab';
+const tabLock = (id) => `sitegen-tab:${siteFolder()}${id}`;
+// How long a page waits for its tab's lock where the page it replaced (a reload) may still hold it;
+// a live tab never lets it go.
+const TAB_RELEASE_MS = 1000;
 // The open chat: this tab's across its reloads; a new tab opens the site's last opened conversation.
 const firstChatId = readTab(TAB_CHAT) || readLocal('current') || newId();
-const draft = keptText(draftName(firstChatId));
+const draft = keptText(draftName(firstChatId), { tab: ownDraft(firstChatId) });
 // Below this width the conversations are a drawer; the same breakpoint as themes/_layout.css.
 const DRAWER_QUERY = '(max-width: 48rem)';
 const $ = (selector) => document.querySelector(selector);
@@ -101,6 +113,7 @@ const drawer = new Drawer({
 main();
 
 async function main() {
+  const duplicate = claimTab(); // found while the page starts; the store's answer waits for it
   // A draft kept before drafts were kept per chat (one per site, under 'draft') becomes the open
   // chat's, unless that chat has one: a site rebuilt with this page loses no text typed before.
   const siteDraft = readLocal('draft');
@@ -108,11 +121,53 @@ async function main() {
     if (!readLocal(draftName(app.chatId))) writeLocal(draftName(app.chatId), siteDraft);
     removeLocal('draft');
   }
-  showPrompt(readLocal(draftName(app.chatId)) ?? '');
+  showPrompt(readDraft(app.chatId) ?? '');
   wireControls();
   registerServiceWorker(dom.update, stopReply);
-  await openStore();
+  await openStore(duplicate);
   loadEngine();
+}
+
+// --- this tab --------------------------------------------------------------------------------
+
+/**
+ * Holds this tab's id while the page lives. The browser's "Duplicate tab" copies a tab's
+ * sessionStorage, the id and the open chat's with it: where another live tab holds the id, this tab
+ * is that tab's duplicate and takes an id of its own. Without Web Locks (not a secure context) no
+ * duplicate is found.
+ * @returns {Promise<boolean>} whether this tab is a duplicate of a live one
+ */
+async function claimTab() {
+  if (!navigator.locks) return false;
+  const hold = (id, options) => new Promise((resolve) => {
+    navigator.locks.request(tabLock(id), options, (lock) => {
+      resolve(Boolean(lock));
+      return lock && new Promise(() => {}); // held until the page goes away
+    }).catch(() => resolve(false)); // not granted in time (options.signal)
+  });
+  const inherited = readTab(TAB_ID);
+  if (inherited && ((await hold(inherited, { ifAvailable: true }))
+      || (await hold(inherited, { signal: AbortSignal.timeout(TAB_RELEASE_MS) })))) return false;
+  const id = newId();
+  writeTab(TAB_ID, id);
+  hold(id, { ifAvailable: true });
+  return inherited !== null;
+}
+
+/**
+ * A duplicated tab (claimTab) came with its original's open chat and composer text: it keeps both as
+ * copies of its own, so that neither tab writes over the other's. A new chat not saved yet gets an
+ * id of its own (under the same id, the two tabs' first messages would make one conversation); a
+ * stored one stays open in both tabs, this tab's unsent text of it kept as its own (ownDraft), apart
+ * from the site's that the original tab writes.
+ */
+function keepOwnCopy() {
+  if (!app.current) {
+    setChat(null, { keepComposer: true });
+    return;
+  }
+  writeTab(draftName(app.chatId), dom.prompt.value);
+  draft.keepAs(draftName(app.chatId), { tab: true });
 }
 
 // --- the engine ------------------------------------------------------------------------------
@@ -132,7 +187,8 @@ function loadEngine() {
 
 // --- conversations ---------------------------------------------------------------------------
 
-async function openStore() {
+/** `duplicate`: Promise of claimTab's answer. */
+async function openStore(duplicate) {
   try {
     app.store = await ConversationStore.open(`sitegen-chats:${siteFolder()}`, { onChange: takeChange });
     app.conversations = await app.store.list();
@@ -147,6 +203,7 @@ async function openStore() {
   }
   // Not stored (deleted since, or never saved): a new chat under that id, its draft kept.
   app.current = app.conversations.find((conversation) => conversation.id === app.chatId) ?? null;
+  if (await duplicate) keepOwnCopy();
   writeTab(TAB_CHAT, app.chatId);
   showConversation({ latest: true });
 }
@@ -180,9 +237,9 @@ function setChat(conversation, { id = conversation?.id ?? newId(), keepComposer 
   app.chatId = id;
   writeTab(TAB_CHAT, id);
   writeLocal('current', conversation?.id ?? '');
-  draft.keepAs(draftName(id), { discard });
+  draft.keepAs(draftName(id), { discard, tab: ownDraft(id) });
   if (keepComposer) draft.set(dom.prompt.value, { now: true });
-  else showPrompt(readLocal(draftName(id)) ?? '');
+  else showPrompt(readDraft(id) ?? '');
 }
 
 // Stores `conversation` (ConversationStore.put) and takes back what was stored: another tab's newer
@@ -230,6 +287,7 @@ async function takeChange(id, stored) {
       setChat(null, { keepComposer: true, discard: true });
       showConversation();
     } else renderList();
+    removeTab(draftName(id));
     return;
   }
   if (known && stored.updated <= known.updated) return; // a read older than this page's copy
@@ -339,6 +397,7 @@ async function deleteConversation(id) {
   if (app.current?.id === id) await startNewChat();
   app.conversations = app.conversations.filter((conversation) => conversation.id !== id);
   removeLocal(draftName(id));
+  removeTab(draftName(id));
   try {
     await app.store?.delete(id);
   } catch (error) {

@@ -31,28 +31,32 @@ export const removeLocal = (name) => attempt(local, (storage) => storage.removeI
 /** This tab's value `name` (kept across its reloads, not shared with other tabs); null: none. */
 export const readTab = (name) => attempt(tab, (storage) => storage.getItem(key(name)));
 export const writeTab = (name, value) => attempt(tab, (storage) => storage.setItem(key(name), value));
+export const removeTab = (name) => attempt(tab, (storage) => storage.removeItem(key(name)));
 
 /**
  * A text kept under `name` that changes at every keystroke (a message being written). localStorage
  * writes are synchronous, on the page's thread: `set` writes at most once every `delayMs`, the
  * latest text, and at once when the page is hidden or left (a reload, a closed tab), so nothing
- * typed is lost. An empty text removes the key.
+ * typed is lost. An empty text removes the key. With `tab`, the text is this tab's own instead
+ * (sessionStorage), and an empty one is kept as '' (the key says whose the text is).
  * @param {string} name
- * @param {{ delayMs?: number }} [options]
+ * @param {{ delayMs?: number, tab?: boolean }} [options]
  * @returns {{ set(text: string, options?: { now?: boolean }): void,
- *             keepAs(name: string, options?: { discard?: boolean }): void }} `set`'s `now`: write at
- *   once (a text the page set itself, not a keystroke). `keepAs`: later texts go under `name` (another
- *   conversation's draft); the text not written yet is written under the old name first, or dropped
- *   with `discard` (its key was removed on purpose: a deleted conversation's)
+ *             keepAs(name: string, options?: { discard?: boolean, tab?: boolean }): void }} `set`'s
+ *   `now`: write at once (a text the page set itself, not a keystroke). `keepAs`: later texts go under
+ *   `name` (another conversation's draft; `tab`: this tab's own); the text not written yet is written
+ *   under the old name first, or dropped with `discard` (its key was removed on purpose: a deleted
+ *   conversation's)
  */
-export function keptText(name, { delayMs = 300 } = {}) {
+export function keptText(name, { delayMs = 300, tab: own = false } = {}) {
   let timer = 0;
   let pending = null; // the text not written yet; null: none
   const flush = () => {
     clearTimeout(timer);
     timer = 0;
     if (pending === null) return;
-    if (pending) writeLocal(name, pending);
+    if (own) writeTab(name, pending);
+    else if (pending) writeLocal(name, pending);
     else removeLocal(name);
     pending = null;
   };
@@ -61,10 +65,11 @@ export function keptText(name, { delayMs = 300 } = {}) {
     if (document.visibilityState === 'hidden') flush();
   });
   return {
-    keepAs(next, { discard = false } = {}) {
+    keepAs(next, { discard = false, tab: nextOwn = false } = {}) {
       if (discard) pending = null;
       flush();
       name = next;
+      own = nextOwn;
     },
     set(text, { now = false } = {}) {
       pending = text;

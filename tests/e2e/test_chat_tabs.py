@@ -6,6 +6,7 @@ WebGPU, and each tab then runs its own engine, so one tab's reply never waits fo
 tests share the two tabs (the model loads once in each), in order.
 """
 
+import json
 import re
 
 import pytest
@@ -170,3 +171,76 @@ def test_a_reply_whose_tab_goes_away_shows_interrupted_in_the_others(tabs):
     open_titled(a, "Tell me a story about a lighthouse keeper.")
     expect(a.locator(".message.assistant .message-interrupted")).to_be_visible()
     set_settings(b, max_tokens=4)
+
+
+def duplicate(page):
+    """A new tab made as the browser's "Duplicate tab" makes one: the same page, its sessionStorage a
+    copy of `page`'s (the open chat's id and the rest) as it is now. Loaded and ready."""
+    copied = page.evaluate("() => JSON.stringify(Object.entries(sessionStorage))")
+    copy = page.context.new_page()
+    # On its first load only (its own values are there from then on).
+    copy.add_init_script(f"""if (location.protocol.startsWith('http') && !sessionStorage.length) {{
+        for (const [key, value] of JSON.parse({json.dumps(copied)})) sessionStorage.setItem(key, value);
+    }}""")
+    copy.goto(page.url)
+    wait_until_ready(copy)
+    return copy
+
+
+def tab_id(page):
+    """The id the page holds for its tab (runtime/app.js claimTab)."""
+    return page.evaluate("() => sessionStorage.getItem('sitegen-tab:/')")
+
+
+def kept_draft(page, text):
+    """Waits until `page`'s composer text `text` is written to the site's storage (a moment after typing)."""
+    page.wait_for_function("(text) => Object.values(localStorage).includes(text)", arg=text)
+
+
+def test_a_duplicated_tab_keeps_its_own_draft_and_chat(tabs, tmp_path):
+    """Defect: a tab made with "Duplicate tab" (which copies sessionStorage, the open chat's id with it)
+    was the same chat as the original: what was typed in one became the other's unsent text after a
+    reload, and a new chat's first message sent in one was the other's conversation too. Now the
+    duplicate finds its tab id held by the live original (app.js claimTab) and takes its own: a new
+    chat gets an id of its own, and a stored chat, open in both, keeps this tab's text as its own."""
+    a, _ = tabs
+    set_settings(a, temperature=0, max_tokens=4)
+    a.click(".new-chat")
+    a.fill("#prompt", "typed in A")
+    kept_draft(a, "typed in A")
+    d = duplicate(a)
+    expect(d.locator("#prompt")).to_have_value("typed in A")  # the page as it was, a copy of its own
+    d.fill("#prompt", "typed in the duplicate")
+    ids = {page: tab_id(page) for page in (a, d)}
+    assert ids[a] != ids[d]
+    for page, text in ((d, "typed in the duplicate"), (a, "typed in A")):
+        page.reload()
+        wait_until_ready(page)
+        expect(page.locator("#prompt")).to_have_value(text)
+        assert tab_id(page) == ids[page]  # a reload is the same tab, not a duplicate
+    # The duplicate's first message makes a conversation of its own, not the original's chat.
+    ask(d, "Name a bird.")
+    wait_for_reply_end(d)
+    expect(titles(a).filter(has_text="Name a bird.")).to_have_count(1)
+    a.reload()
+    wait_until_ready(a)
+    expect(a.locator(".message")).to_have_count(0)
+    expect(a.locator("#prompt")).to_have_value("typed in A")
+    d.close()
+    # A stored chat: the duplicate shows it too, and each tab keeps the text it types.
+    open_imported(a, tmp_path, {"id": "open-in-both", "title": "Chat open in both tabs", "created": 1, "updated": 2,
+                                "messages": [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}]})
+    a.fill("#prompt", "about it, in A")
+    kept_draft(a, "about it, in A")
+    d = duplicate(a)
+    expect(d.locator(".message.assistant .message-body")).to_have_text("Hello.")
+    expect(d.locator("#prompt")).to_have_value("about it, in A")
+    d.fill("#prompt", "about it, in the duplicate")
+    for page, text in ((d, "about it, in the duplicate"), (a, "about it, in A"), (d, "about it, in the duplicate")):
+        page.reload()
+        wait_until_ready(page)
+        expect(page.locator(".message.assistant .message-body")).to_have_text("Hello.")
+        expect(page.locator("#prompt")).to_have_value(text)
+    d.close()
+    a.fill("#prompt", "")
+
