@@ -9,7 +9,8 @@
 // (runtime/ui/store.js), which show them (takeChange); a save never overwrites another tab's newer
 // text (conversations.js toStore). Each chat has its own unsent text (its draft), and each tab its
 // own open chat across its reloads. A duplicated tab (the browser's "Duplicate tab") starts as a copy
-// of its original and goes on as a tab of its own (claimTab, keepOwnCopy).
+// of its original and goes on as a tab of its own (claimTab, keepOwnCopy); a tab back from the
+// back/forward cache reads the conversations again (resync).
 
 import { ChatView } from './ui/chat_view.js';
 import { ConversationList } from './ui/conversation_list.js';
@@ -125,6 +126,10 @@ async function main() {
   wireControls();
   registerServiceWorker(dom.update, stopReply);
   await openStore(duplicate);
+  // Back from the back/forward cache (not a load: nothing above ran again).
+  addEventListener('pageshow', (event) => {
+    if (event.persisted) resync();
+  });
   loadEngine();
 }
 
@@ -208,6 +213,30 @@ async function openStore(duplicate) {
   showConversation({ latest: true });
 }
 
+/**
+ * Reads the conversations again and shows what changed, as takeChange shows one change another tab
+ * announces: a page back from the back/forward cache heard nothing while it was kept there (Chromium
+ * evicts a kept page that is sent a BroadcastChannel message instead; other browsers may keep the page
+ * and drop the message).
+ */
+async function resync() {
+  if (!app.store) return;
+  let stored;
+  try {
+    stored = await app.store.list();
+  } catch (error) {
+    console.warn('Conversations were not read again:', error);
+    return;
+  }
+  const ids = new Set(stored.map(({ id }) => id));
+  // Gone from the store: deleted elsewhere (not this tab's own, not stored yet).
+  const deleted = app.conversations.filter((item) => !ids.has(item.id) && !unsaved.has(item) && item !== app.writing);
+  for (const { id } of deleted) await takeChange(id, null, { list: false });
+  for (const conversation of stored) await takeChange(conversation.id, conversation, { list: false });
+  renderList();
+  setControls();
+}
+
 /** Show the open conversation; `latest`: at its last message (it was just opened). */
 function showConversation({ latest = false } = {}) {
   chatView.render(app.current?.messages ?? [], { busy: !!app.generating, latest });
@@ -277,8 +306,9 @@ async function save(conversation) {
  * touched, except that an open chat deleted elsewhere becomes a new chat that keeps its text.
  * @param {string} id
  * @param {object|null} stored
+ * @param {{ list?: boolean }} [options] `list: false`: the list is rendered by the caller (resync)
  */
-async function takeChange(id, stored) {
+async function takeChange(id, stored, { list = true } = {}) {
   const known = app.conversations.find((conversation) => conversation.id === id);
   if (!stored) {
     app.conversations = app.conversations.filter((conversation) => conversation !== known);
@@ -286,7 +316,7 @@ async function takeChange(id, stored) {
       await stopReply(); // its save finds it deleted and keeps nothing
       setChat(null, { keepComposer: true, discard: true });
       showConversation();
-    } else renderList();
+    } else if (list) renderList();
     removeTab(draftName(id));
     return;
   }
@@ -306,7 +336,7 @@ async function takeChange(id, stored) {
   }
   if (known !== app.writing) watchReply(stored);
   app.conversations.sort((a, b) => b.updated - a.updated);
-  renderList();
+  if (list) renderList();
 }
 
 const watchedReplies = new Set(); // ids of the conversations watchReply waits on

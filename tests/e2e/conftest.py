@@ -10,11 +10,14 @@ Fixtures (names are what other e2e tests use):
   it, the site on its CPU backend. The CPU backend decodes SmolLM2-135M many times as fast as
   SwiftShader, so modules that need *a* working engine (issue 14), not the WebGPU path or the
   service worker's engine (which runs on WebGPU only), take it. One Chromium of each kind per session.
-- `launch_chromium` (session): launch_chromium(webgpu=True, wasm=True) starts another Chromium (the
-  caller closes it); webgpu=False gives Chromium as Linux users get it by default, without WebGPU
+- `launch_chromium` (session): launch_chromium(webgpu=True, wasm=True, bfcache=False) starts another
+  Chromium (the caller closes it); webgpu=False gives Chromium as Linux users get it by default, without WebGPU
   (the site then runs on the CPU backend); wasm=False hides WebAssembly as well (V8's --jitless,
   in pages and workers alike, as browsers' hardened modes such as Edge's enhanced security do; Blink
-  ignores --noexpose-wasm): a browser that can run neither backend.
+  ignores --noexpose-wasm): a browser that can run neither backend. bfcache=True keeps the
+  back/forward cache that Playwright turns off (--disable-back-forward-cache): a page left and gone
+  back to is restored as it was (pageshow's `persisted`), as in the browsers visitors use; Playwright's
+  go_back then needs wait_until="commit" (a restored page fires no load event).
 - `request_log` (function): every URL the browser context requests, service workers' and
   workers' requests included, in order; tests clear it (`request_log.clear()`) between phases.
 - `context` (function): a fresh browser context (its own Cache Storage and service workers) that
@@ -148,12 +151,13 @@ def split_site(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def launch_chromium():
-    """launch_chromium(webgpu=True, wasm=True) -> a new Chromium browser; the caller closes it."""
+    """launch_chromium(webgpu=True, wasm=True, bfcache=False) -> a new Chromium browser; the caller closes it."""
     with sync_playwright() as playwright:
 
-        def launch(webgpu: bool = True, wasm: bool = True):
+        def launch(webgpu: bool = True, wasm: bool = True, bfcache: bool = False):
             return playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
+                ignore_default_args=["--disable-back-forward-cache"] if bfcache else None,
                 args=[*(["--enable-unsafe-webgpu"] if webgpu else []), *([] if wasm else ["--js-flags=--jitless"])],
                 env={**os.environ, "XDG_RUNTIME_DIR": "/tmp"},  # silences a Vulkan loader warning
             )

@@ -1,13 +1,14 @@
 """Two tabs of the chat page on one site, in one browser context, as a visitor uses them: what one
 tab saves or deletes, the other shows and never undoes with its older copy (runtime/ui/store.js,
 conversations.js toStore, app.js takeChange), and each chat keeps its own unsent text (its draft).
-Real Chromium, the SmolLM2 demo site on its CPU backend (conftest.py `browser`: nothing here is about
-WebGPU, and each tab then runs its own engine, so one tab's reply never waits for the other's). The
-tests share the two tabs (the model loads once in each), in order.
+Real Chromium, the SmolLM2 demo site on its CPU backend (nothing here is about WebGPU, and each tab
+then runs its own engine, so one tab's reply never waits for the other's), with the back/forward cache
+on (`browser` below). The tests share the two tabs (the model loads once in each), in order.
 """
 
 import json
 import re
+from urllib.parse import urljoin
 
 import pytest
 from playwright.sync_api import expect
@@ -22,6 +23,15 @@ STORED_LAST_MESSAGE = """async (id) => {
     const store = await ConversationStore.open('sitegen-chats:/');
     return (await store.get(id))?.messages.at(-1) ?? null;
 }"""
+
+
+@pytest.fixture(scope="module")
+def browser(launch_chromium):
+    """Chromium without WebGPU (the CPU backend), its back/forward cache on, as in visitors' browsers
+    (Playwright turns it off): a tab left and gone back to is the same page, restored."""
+    browser = launch_chromium(webgpu=False, bfcache=True)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +254,42 @@ def test_a_duplicated_tab_keeps_its_own_draft_and_chat(tabs, tmp_path):
     d.close()
     a.fill("#prompt", "")
 
+
+def test_a_tab_back_from_the_back_forward_cache_shows_what_it_missed(tabs, tmp_path):
+    """Defect: a tab restored from the back/forward cache (left for another page, then Back) showed the
+    conversations as they were when it was left: what other tabs added, renamed and deleted meanwhile
+    was missing until a reload. Chromium evicts a cached page that a BroadcastChannel message is sent
+    to (notRestoredReasons 'broadcastchannel-message'), so here B's announcements are dropped, as a
+    browser that keeps the page and not its messages does; the restore itself is real (pageshow's
+    `persisted`). Now the page reads the conversations again on such a pageshow (app.js resync)."""
+    a, b = tabs
+    for chat_id, title in (("to-rename", "Chat renamed while A was away"), ("to-delete", "Chat deleted while A was away")):
+        open_imported(b, tmp_path, {"id": chat_id, "title": title, "created": 1, "updated": 2,
+                                    "messages": [{"role": "user", "content": "Hi."}]})
+    open_titled(a, "Chat deleted while A was away")
+    a.fill("#prompt", "Half a thought in A")
+    a.evaluate("() => addEventListener('pageshow', (event) => { window.restored = event.persisted; })")
+    a.goto(urljoin(a.url, "about.html"))
+    b.evaluate("() => { BroadcastChannel.prototype.postMessage = () => {}; }")  # what A will not hear
+    item = b.locator(".conversation", has_text="Chat renamed while A was away")
+    item.locator(".rename-conversation").click()
+    item.locator(".rename-form input").fill("Renamed in B")
+    item.locator(".rename-form input").press("Enter")
+    b.locator(".conversation", has_text="Chat deleted while A was away").locator(".delete-conversation").click()
+    open_imported(b, tmp_path, {"id": "added", "title": "Chat added in B", "created": 1, "updated": 2,
+                                "messages": [{"role": "user", "content": "Hi."}]})
+    expect(titles(b).filter(has_text="Chat deleted while A was away")).to_have_count(0)
+    a.go_back(wait_until="commit")
+    a.wait_for_function("() => 'restored' in window || document.readyState === 'complete'")
+    reasons = a.evaluate("() => JSON.stringify(performance.getEntriesByType('navigation')[0].notRestoredReasons)")
+    assert a.evaluate("() => window.restored") is True, f"not restored from the back/forward cache: {reasons}"
+    expect(titles(a).filter(has_text="Renamed in B")).to_have_count(1)
+    expect(titles(a).filter(has_text="Chat added in B")).to_have_count(1)
+    expect(titles(a).filter(has_text="Chat renamed while A was away")).to_have_count(0)
+    expect(titles(a).filter(has_text="Chat deleted while A was away")).to_have_count(0)
+    # Its open chat was deleted: A is on a new chat, the text it was writing kept.
+    expect(a.locator(".message")).to_have_count(0)
+    expect(a.locator("#prompt")).to_have_value("Half a thought in A")
+    b.reload()  # its announcements again
+    wait_until_ready(b)
+    a.fill("#prompt", "")
