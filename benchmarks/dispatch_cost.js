@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // What a decode step's dispatches cost the thread that encodes them, apart from any kernel: a step
-// of `dispatches` dispatches of tiny kernels (one workgroup each), cycling through `kernels`
+// of `dispatches` dispatches of tiny kernels (`workgroups` each: 1, or 0), cycling through `kernels`
 // pipelines with `bindings` storage buffers each, as runtime/webgpu/model.js encodes a step
 // (setPipeline, setBindGroup, dispatchWorkgroups per dispatch, one compute pass, one submit). The
 // same module runs in Node (npm `webgpu`: Dawn called directly, validation and the driver's
@@ -10,22 +10,29 @@
 // page thread pays.
 //
 //   node benchmarks/dispatch_cost.js [--dispatches 124] [--kernels 5] [--bindings 6] [--repeats 200]
+//       [--workgroups 1]
 //
 // Prints one JSON line: µs per dispatch on the calling thread, the encoding (createCommandEncoder
 // to finish) and the submit, each the median over `repeats` steps after a warm-up (a busy
 // machine's stalls skew a mean).
 // Each step is waited for (onSubmittedWorkDone, outside the timing) before the next is encoded,
 // as runtime_bench.js --profile's bare replay does: the GPU side is idle while the host is timed.
+// Then `queuedUs`: the same number of steps submitted back to back and waited for once, wall time
+// per dispatch, as a run-ahead decode queues them: whichever stage is slowest sets it (the calling
+// thread; in a browser, the GPU process validating and recording the commands on its own thread;
+// the GPU). `--workgroups 0` dispatches no workgroups (valid WebGPU: the kernels then cost the GPU
+// nothing), so that a CPU adapter's execution does not set it.
 
 const WARM_UP = 20;  // steps encoded and submitted before the timed ones
 
 /**
  * Times `repeats` steps on `gpu` (navigator.gpu or npm webgpu's GPU). dispatches, kernels,
  * bindings, repeats: positive integers (bindings at most 8, WebGPU's least storage-buffer limit).
- * Resolves to { encodeUs, submitUs } (µs per dispatch, the medians over the steps, numbers), with
- * the options used; rejects with Error when no adapter is there.
+ * workgroups: per dispatch, 0 or more. Resolves to { encodeUs, submitUs, queuedUs } (µs per
+ * dispatch: the medians over the waited steps, and the wall time of the steps queued back to back,
+ * numbers), with the options used; rejects with Error when no adapter is there.
  */
-export async function measureDispatchCost(gpu, { dispatches = 124, kernels = 5, bindings = 6, repeats = 200 } = {}) {
+export async function measureDispatchCost(gpu, { dispatches = 124, kernels = 5, bindings = 6, repeats = 200, workgroups = 1 } = {}) {
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error('dispatch_cost: no WebGPU adapter (see ../shared/GPU.md for running WebGPU here)');
   const device = await adapter.requestDevice();
@@ -45,18 +52,21 @@ export async function measureDispatchCost(gpu, { dispatches = 124, kernels = 5, 
     const entries = Array.from({ length: bindings }, (_, b) => ({ binding: b, resource: { buffer: buffers[(i + b) % buffers.length] } }));
     return { pipeline, bindGroup: device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }) };
   });
-  const [encodeMs, submitMs] = [[], []];
-  for (let r = 0; r < WARM_UP + repeats; r++) {
-    const start = performance.now();
+  const encodeStep = () => {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     for (const { pipeline, bindGroup } of steps) {
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(1);
+      pass.dispatchWorkgroups(workgroups);
     }
     pass.end();
-    const commands = encoder.finish();
+    return encoder.finish();
+  };
+  const [encodeMs, submitMs] = [[], []];
+  for (let r = 0; r < WARM_UP + repeats; r++) {
+    const start = performance.now();
+    const commands = encodeStep();
     const encoded = performance.now();
     device.queue.submit([commands]);
     const submitted = performance.now();
@@ -66,22 +76,28 @@ export async function measureDispatchCost(gpu, { dispatches = 124, kernels = 5, 
     }
     await device.queue.onSubmittedWorkDone();
   }
+  const queuedStart = performance.now();
+  for (let r = 0; r < repeats; r++) device.queue.submit([encodeStep()]);
+  await device.queue.onSubmittedWorkDone();
+  const queuedUs = (1000 * (performance.now() - queuedStart)) / (repeats * dispatches);
   device.destroy();
   const perDispatch = (ms) => (1000 * ms.sort((a, b) => a - b)[ms.length >> 1]) / dispatches;
-  return { encodeUs: perDispatch(encodeMs), submitUs: perDispatch(submitMs), dispatches, kernels, bindings, repeats };
+  return { encodeUs: perDispatch(encodeMs), submitUs: perDispatch(submitMs), queuedUs,
+           dispatches, kernels, bindings, repeats, workgroups };
 }
 
 // Run as a script (Node): npm webgpu's Dawn on whatever adapter Vulkan offers.
 if (typeof process !== 'undefined' && import.meta.url === `file://${process.argv[1]}`) {
   const { parseArgs } = await import('node:util');
   const { create, globals } = await import('webgpu');
-  const { values } = parseArgs({ options: Object.fromEntries(['dispatches', 'kernels', 'bindings', 'repeats']
+  const { values } = parseArgs({ options: Object.fromEntries(['dispatches', 'kernels', 'bindings', 'repeats', 'workgroups']
     .map((name) => [name, { type: 'string' }])) });
   const options = {};
   for (const [name, text] of Object.entries(values)) {
     const value = Number(text);
-    if (!Number.isInteger(value) || value < 1 || (name === 'bindings' && value > 8)) {
-      console.error(`dispatch_cost.js: --${name} ${text} is not a whole number from 1${name === 'bindings' ? ' to 8' : ''}.`);
+    const least = name === 'workgroups' ? 0 : 1;
+    if (!Number.isInteger(value) || value < least || (name === 'bindings' && value > 8)) {
+      console.error(`dispatch_cost.js: --${name} ${text} is not a whole number from ${least}${name === 'bindings' ? ' to 8' : ''}.`);
       process.exit(2);
     }
     options[name] = value;

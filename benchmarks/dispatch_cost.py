@@ -7,12 +7,15 @@ where a small model's run-ahead decode is bound by that host time; the page's sh
 browser's page thread pays for the same step.
 
     .venv/bin/python benchmarks/dispatch_cost.py [--rounds 3] [--dispatches 124] [--kernels 5]
-        [--bindings 6] [--repeats 200]
+        [--bindings 6] [--repeats 200] [--workgroups 0]
 
-Prints each round's µs per dispatch (encoding, submit; medians over the repeats) for both, then
-the best round's of each and their ratio. Both run on the CPU machine's Vulkan driver (SwiftShader:
-`/usr/lib/chromium/vk_swiftshader_icd.json`, Chromium's own): the kernels do not matter here, the
-GPU side being idle while a step is timed. Wall-clock figures: the load average is printed.
+Prints each round's µs per dispatch (encoding, submit; medians over the repeats) for both, and the
+steps queued back to back (wall time per dispatch: in the page, whichever of its thread and the GPU
+process's is slower sets it), then the best round's of each and their ratios. Both run on the CPU
+machine's Vulkan driver (SwiftShader: `/usr/lib/chromium/vk_swiftshader_icd.json`, Chromium's own):
+the kernels do not matter while a waited step is timed, and by default (`--workgroups 0`) the
+dispatches run no workgroups, so that SwiftShader's execution does not set the queued figure either.
+Wall-clock figures: the load average is printed.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ def in_node(options: dict[str, int]) -> dict:
     args = [a for name, value in options.items() for a in (f"--{name}", str(value))]
     env = {**os.environ, "VK_ICD_FILENAMES": SWIFTSHADER, "XDG_RUNTIME_DIR": "/tmp"}
     done = subprocess.run(["node", SCRIPT, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # its JSON line is the last thing on stdout, after any of Dawn's warnings (one about dispatches
+    # of 0 workgroups has no line end)
+    return json.loads(done.stdout[done.stdout.rindex('{"runner"'):])
 
 
 def in_page(browser, port: int, options: dict[str, int]) -> dict:
@@ -77,14 +82,16 @@ def in_page(browser, port: int, options: dict[str, int]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each Node then Chromium")
-    for name, default in (("dispatches", 124), ("kernels", 5), ("bindings", 6), ("repeats", 200)):
+    for name, default in (("dispatches", 124), ("kernels", 5), ("bindings", 6), ("repeats", 200), ("workgroups", 0)):
         parser.add_argument(f"--{name}", type=int, default=default, help=f"{SCRIPT}'s --{name}")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         raise SystemExit(f"Missing {CHROMIUM}: apt-get install chromium (bash scripts/install-system-deps.sh)")
-    options = {name: getattr(args, name) for name in ("dispatches", "kernels", "bindings", "repeats")}
-    if not 1 <= args.bindings <= 8 or min(options.values()) < 1 or args.rounds < 1:
-        raise SystemExit("dispatch_cost.py: --rounds and every count must be at least 1, --bindings at most 8.")
+    counts = ("dispatches", "kernels", "bindings", "repeats")
+    options = {name: getattr(args, name) for name in (*counts, "workgroups")}
+    if not 1 <= args.bindings <= 8 or min(options[name] for name in counts) < 1 or args.rounds < 1 or args.workgroups < 0:
+        raise SystemExit("dispatch_cost.py: --rounds and every count must be at least 1 (--workgroups 0), "
+                         "--bindings at most 8.")
     server = isolated_server.serve(Handler)
     results: dict[str, list[dict]] = {"node": [], "chromium": []}
     with sync_playwright() as playwright:
@@ -94,14 +101,18 @@ def main() -> None:
             for result in (in_node(options), in_page(browser, server.server_port, options)):
                 results[result["runner"]].append(result)
                 print(f"round {round_} {result['runner']:8}: encoding {result['encodeUs']:.2f} + submit "
-                      f"{result['submitUs']:.2f} µs per dispatch", flush=True)
+                      f"{result['submitUs']:.2f} µs per dispatch; queued back to back {result['queuedUs']:.2f}",
+                      flush=True)
         browser.close()
     server.shutdown()
     best = {runner: min(runs, key=lambda r: r["encodeUs"] + r["submitUs"]) for runner, runs in results.items()}
     total = {runner: r["encodeUs"] + r["submitUs"] for runner, r in best.items()}
+    queued = {runner: min(r["queuedUs"] for r in runs) for runner, runs in results.items()}
     print(f"best of {args.rounds}: Node {total['node']:.2f}, Chromium's page {total['chromium']:.2f} µs per dispatch "
-          f"({total['node'] / total['chromium']:.1f}x); {args.dispatches} dispatches of {args.kernels} kernels with "
-          f"{args.bindings} bindings, {args.repeats} steps; Chromium {version}, node {subprocess.check_output(['node', '--version'], text=True).strip()}, "
+          f"({total['node'] / total['chromium']:.1f}x); queued back to back: Node {queued['node']:.2f}, Chromium "
+          f"{queued['chromium']:.2f} µs per dispatch ({queued['node'] / queued['chromium']:.1f}x); {args.dispatches} "
+          f"dispatches of {args.kernels} kernels with {args.bindings} bindings and {args.workgroups} workgroups, "
+          f"{args.repeats} steps; Chromium {version}, node {subprocess.check_output(['node', '--version'], text=True).strip()}, "
           f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
