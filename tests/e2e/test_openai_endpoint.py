@@ -254,6 +254,28 @@ def test_errors_in_openai_shape(api_page):
     assert fetch(api_page, "v1/embeddings", {"input": "x"})["status"] == 404
 
 
+def test_a_json_request_refused_while_another_runs_gets_its_400_at_once_and_the_openai_package_throws_it(api_page):
+    # Behind a reply of more than 5 s, a request too long for the context is refused as such, at once:
+    # the host checks it before it waits (before, it waited, got status 200 with the heartbeat, then a
+    # body {"error": ...} that the SDK returned as the completion).
+    result = run(api_page, IMPORT_OPENAI + """
+      const running = client.chat.completions.create(arg.slow);
+      await new Promise((resolve) => { setTimeout(resolve, 500); });
+      const started = Date.now();
+      let refused;
+      try {
+        refused = ['returned', await client.chat.completions.create(arg.long, { maxRetries: 0 })];
+      } catch (error) {
+        refused = [error.constructor.name, error.status, error.code, error.param];
+      }
+      return { refused, afterS: (Date.now() - started) / 1000, running: (await running).choices[0].finish_reason };
+    """, {"slow": chat_body(10, ignore_eos=True),
+          "long": chat_body(2, messages=[{"role": "user", "content": "word " * 10000}])}, timeout_s=120)
+    assert result["refused"] == ["BadRequestError", 400, "context_length_exceeded", "messages"]
+    assert result["afterS"] < 5, "refused before the headers a wait would send"
+    assert result["running"] == "length"
+
+
 def test_the_chat_page_keeps_working_meanwhile(api_page):
     chat = api_page.context.new_page()
     chat.goto(api_page.url.replace("about.html", ""))
