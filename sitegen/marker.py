@@ -32,6 +32,22 @@ def write_marker(folder: Path, files: set[str]) -> None:
     (folder / MARKER).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def is_marked(folder: Path) -> bool:
+    """Whether `folder` holds a marker that a sitegen build wrote (either form); False when it holds
+    none, or a file of that name that says something else, or it cannot be read."""
+    try:
+        text = (folder / MARKER).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False
+    if text.strip() == "built by sitegen":
+        return True
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("built_by") == "sitegen"
+
+
 def recorded_files(folder: Path) -> dict[str, str] | None:
     """{path: sha256 hex} of the files the build that made `folder` wrote, as `write_marker`
     recorded them; None when the marker records none (written by a sitegen from before the

@@ -8,7 +8,9 @@ did not write, as its marker records) are copied into the new one before the ren
 """
 
 import errno
+import fcntl
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -17,7 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sitegen.errors import SitegenError
-from sitegen.marker import MARKER, file_digest, recorded_files, write_marker
+from sitegen.marker import MARKER, file_digest, is_marked, recorded_files, write_marker
 
 
 def check_replaceable(out: Path, name: str, if_file: str) -> None:
@@ -42,9 +44,13 @@ def atomic_folders(*outs: Path, keep_user_files_of: Path | None = None, log=prin
     into place one by one, in the order of `outs`. If the block, the copy or any rename fails,
     the renames already done are undone: every `out` is left as it was (its previous version, or
     nothing), and the temporary folders vanish, with the folders above an `out` made for it; a
-    Ctrl+C during that cleanup (a second one, as a rule) does not cut it short.
-    Raises SitegenError when a folder cannot be made there (a read-only disk, no permission) or
-    the disk fills up.
+    Ctrl+C during that cleanup (a second one, as a rule) does not cut it short. Once the new
+    folders are in place, the previous ones (moved aside) are deleted, and so is what is left of
+    previous versions of the `outs` whose deletion an earlier build did not finish (see
+    `_stale_previous_versions`), which it reports through `log`.
+    Raises SitegenError when a folder cannot be made there (a read-only disk, no permission),
+    the disk fills up, or a Ctrl+C stops the deletion of a previous version (the new folders are
+    complete then; what is left of it is the next build's to delete).
     """
     tmps = []
     made = []  # the folders above the outs that the build made, removed again if it fails
@@ -66,13 +72,28 @@ def atomic_folders(*outs: Path, keep_user_files_of: Path | None = None, log=prin
                                "it was: free space on that disk, or choose an --out on another one.") from None
         olds = _rename_into_place(list(zip(tmps, outs)))
         built = True
+        stale = []
+        # A Ctrl+C while deleting them stops the deletion there, rather than finishing it with Ctrl+C
+        # ignored: a large model's previous version is GBs, which can take long to delete, and who
+        # presses Ctrl+C wants sitegen to stop now. The new site is complete by then, and what is left
+        # keeps its marker (deleted last), so the next build into the same --out recognises and deletes it.
         try:
+            stale = [folder for out in outs for folder in _stale_previous_versions(out) if folder not in olds]
             for old in olds:
-                shutil.rmtree(old, ignore_errors=True)
+                _delete_previous_version(old)
+            if stale:
+                for folder in stale:
+                    _delete_previous_version(folder)
+                log(f"Deleted {', '.join(map(str, stale))}: what was left of a previous version, whose deletion "
+                    "an earlier build did not finish (interrupted).")
         except KeyboardInterrupt:  # Ctrl+C now: the new folders are in place, a previous one half deleted
-            raise SitegenError(f"Interrupted (Ctrl+C) after the build was in place at {', '.join(map(str, outs))}; "
-                               f"delete {', '.join(str(old) for old in olds if old.exists())}, what is left of "
-                               "the previous version.") from None
+            left = ", ".join(str(folder) for folder in [*olds, *stale] if folder.exists())
+            if not left:  # all deleted already: the build is done
+                return
+            raise SitegenError(f"Interrupted (Ctrl+C) while deleting the previous version; the new site at "
+                               f"{', '.join(map(str, outs))} is complete. What is left of the previous version "
+                               f"({left}) is deleted by the next build into the same --out, or delete it yourself."
+                               ) from None
     finally:
         if not built:  # stopping on an error or Ctrl+C (once built, the temporary folders are the outs)
             with _ctrl_c_ignored(f"Ctrl+C: removing the unfinished build ({', '.join(map(str, tmps))}) first."):
@@ -106,6 +127,56 @@ def _ctrl_c_ignored(note: str):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# The folder a previous version of `out` is moved to while it is deleted (see `_rename_into_place`): the
+# name mkdtemp gave its build's temporary folder ends in 8 of these characters, which it keeps.
+_OLD_SUFFIX = r"[a-z0-9_]{8}"
+
+
+def _stale_previous_versions(out: Path) -> list[Path]:
+    """The folders beside `out` that are what is left of previous versions of it, whose deletion a
+    build did not finish (a Ctrl+C): named `.{out.name}.old-XXXXXXXX` as `_rename_into_place` names
+    them, a real folder (not a symlink) and holding a sitegen marker. Anything else, a user's folder of
+    a similar name or a build's `.building-` folder, is left alone. Sorted; [] if `out`'s folder
+    cannot be read."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.old-{_OLD_SUFFIX}")
+    try:
+        beside = sorted(out.parent.iterdir())
+    except OSError:
+        return []
+    return [folder for folder in beside if pattern.fullmatch(folder.name) and folder.is_dir()
+            and not folder.is_symlink() and is_marked(folder)]
+
+
+def _delete_previous_version(old: Path) -> None:
+    """Delete `old`, a previous version moved aside, its marker last: if this is cut short (Ctrl+C,
+    a kill), what is left is still marked as sitegen's, for the next build to delete. While deleting
+    it holds a lock on that marker; if another build holds it (deleting `old` already), it returns
+    without deleting anything. Errors (a file it may not delete) are ignored: what is left stays."""
+    marker = old / MARKER
+    try:
+        lock = marker.open("rb")
+    except OSError:  # no marker (a folder from an older sitegen, or gone already): delete it as it is
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another build is deleting it
+            return
+        for path in old.iterdir():
+            if path.name == MARKER:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with suppress(OSError):
+                    path.unlink()
+        with suppress(OSError):
+            marker.unlink()
+        with suppress(OSError):
+            old.rmdir()
 
 
 def _temporary_folder(out: Path, made: list[Path]) -> Path:

@@ -108,20 +108,18 @@ def test_failed_build_keeps_the_previous_site_and_leaves_no_temporary_folder(tin
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "site"]
 
 
-def interrupted_build(model: Path, out: Path, *, again_at: str | None = None,
+def interrupted_build(model: Path, out: Path, *, at: str = "Loading ", again_at: str | None = None,
                       sitegen=("-m", "sitegen")) -> subprocess.CompletedProcess:
-    """`sitegen build` of `model` into `out`, sent SIGINT (Ctrl+C) once it has started loading the model,
-    and again once it prints a line starting with `again_at`, if given. `sitegen`: python's arguments that run
-    sitegen."""
+    """`sitegen build` of `model` into `out`, sent SIGINT (Ctrl+C) once it prints a line starting with `at`
+    (by default once it has started loading the model: converting, a few seconds to go), and again once it
+    prints a line starting with `again_at`, if given. `sitegen`: python's arguments that run sitegen."""
     command = [sys.executable, *sitegen, "build", "--model", str(model), "--out", str(out)]
+    printed = ""
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"}) as build_process:
-        assert build_process.stdout.readline().startswith("Loading ")  # converting: a few seconds to go
-        build_process.send_signal(signal.SIGINT)
-        printed = ""
-        if again_at is not None:
-            while not (line := build_process.stdout.readline()).startswith(again_at):
-                assert line, f"the build ended before printing {again_at!r}"
+        for prefix in filter(None, (at, again_at)):
+            while not (line := build_process.stdout.readline()).startswith(prefix):
+                assert line, f"the build ended before printing {prefix!r}"
                 printed += line
             build_process.send_signal(signal.SIGINT)
             printed += line
@@ -174,21 +172,46 @@ def test_a_second_ctrl_c_during_the_cleanup_leaves_no_temporary_folder(smollm2_g
                              f"Error: Build interrupted (Ctrl+C): nothing was written to {out}.\n")
 
 
-def test_ctrl_c_once_the_new_site_is_in_place_names_the_previous_sites_remains(tiny_qwen2, tmp_path, monkeypatch):
-    quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site")
-    rmtree = shutil.rmtree
+# sitegen, with the deletion of the previous version (moved aside once the new site is in place) made slow,
+# as a large model's GBs can make it: it prints "Deleting <path>" and takes 2 s before deleting each item in it.
+SLOW_DELETION = SLOW_CLEANUP.replace('".building-" in str(path)', '".old-" in str(path)').replace(
+    '"Removing"', '"Deleting"')
 
-    def interrupted_rmtree(path, **kwargs):
-        if ".old-" in Path(path).name:  # Ctrl+C while the previous site is being deleted
-            raise KeyboardInterrupt
-        rmtree(path, **kwargs)
-    monkeypatch.setattr(output_folders.shutil, "rmtree", interrupted_rmtree)
-    with pytest.raises(SitegenError) as refused:
-        quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "site", title="New")
+
+def test_ctrl_c_while_the_previous_site_is_deleted_says_the_site_is_complete(tiny_qwen2, tmp_path):
+    site = tmp_path / "site"
+    quiet_build(model=str(tiny_qwen2[0]), out=site)
+    result = interrupted_build(tiny_qwen2[0], site, at="Deleting ", sitegen=("-c", SLOW_DELETION))
     (old,) = [p for p in tmp_path.iterdir() if p.name.startswith(".site.old-")]
-    assert str(refused.value) == (f"Interrupted (Ctrl+C) after the build was in place at {tmp_path / 'site'}; delete "
-                                  f"{old}, what is left of the previous version.")
-    assert "<title>New</title>" in (tmp_path / "site" / "index.html").read_text()
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: Interrupted (Ctrl+C) while deleting the previous version; the new site at "
+                             f"{site} is complete. What is left of the previous version ({old}) is deleted by "
+                             "the next build into the same --out, or delete it yourself.\n")
+    assert (old / MARKER).is_file()  # deleted last, so that the next build knows the folder for sitegen's
+    quiet_build(model=str(tiny_qwen2[0]), out=tmp_path / "check")
+    assert tree_digest(site) == tree_digest(tmp_path / "check")  # the new site is whole
+
+
+def test_the_next_build_deletes_what_is_left_of_a_previous_version_and_nothing_of_the_users(tiny_qwen2, tmp_path):
+    site = tmp_path / "site"
+    quiet_build(model=str(tiny_qwen2[0]), out=site)
+    stale = tmp_path / ".site.old-k3x_9q2a"  # a previous version whose deletion was cut short
+    shutil.copytree(site, stale)
+    shutil.rmtree(stale / "models")
+    building = tmp_path / ".site.building-a1b2c3d4"  # another build's, which may be running
+    users = [tmp_path / ".site.old-mine", tmp_path / ".site.old-abcd1234", tmp_path / ".other.old-k3x_9q2a"]
+    for folder in [building, *users]:  # a user's, of names like it: none holds a marker but the last
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine")
+    (users[1] / MARKER).write_text("not sitegen's\n")
+    shutil.copy(site / MARKER, users[2] / MARKER)  # another --out's leftover: that build's to delete
+    lines = []
+    build(BuildConfig(model=str(tiny_qwen2[0]), out=site), log=lines.append)
+    assert not stale.exists()
+    assert f"Deleted {stale}: what was left of a previous version, whose deletion an earlier build did not " \
+           "finish (interrupted)." in lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["site", building.name, *(f.name for f in users)])
+    assert all((folder / "notes.txt").read_text() == "mine" for folder in [building, *users])
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_site(tiny_qwen2, tmp_path):
