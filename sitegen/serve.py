@@ -18,6 +18,7 @@ from contextlib import suppress
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .errors import SitegenError
@@ -45,56 +46,128 @@ _BINARY = "application/octet-stream"
 _RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
 
 
-LOCALHOST = "localhost"  # sitegen serve's default --host: both loopback addresses, see make_servers
+LOCALHOST = "localhost"  # sitegen serve's default --host: both loopback addresses, see listen_on
 # What a bind raises when this machine has no IPv6 (no ::1), or no such address at all.
 _NOT_HERE = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+
+
+class Listen(NamedTuple):
+    """Where a --host says to listen (see `listen_on`)."""
+
+    addresses: list[tuple[int, tuple]]  # (family, socket address with port 0), the first one always listened on
+    url_host: str  # the host of the URL that opens the site from this machine
+    loopback: bool  # whether a browser reaches it through loopback: a secure context over plain http
+
+
+def listen_on(host: str) -> Listen:
+    """The addresses that `host`, the text of --host, says to listen on, and the URL host to print.
+
+    host: "localhost" in any case (127.0.0.1 and ::1, as browsers may try either address for
+    http://localhost:PORT/; ::1 only where this machine has it, see `make_servers`); an IPv4 or
+    IPv6 address in any spelling ("0" is 0.0.0.0), IPv6 optionally in brackets and with a zone
+    (fe80::1%eth0); or another name, listened on at its first address. The URL host of a wildcard
+    address (0.0.0.0, ::) is the loopback one of its family; a zone's % is written %25 (RFC 6874).
+    Raises SitegenError when host is empty, a name that does not resolve, something other than an
+    IPv6 address in brackets, or a link-local IPv6 address without its interface.
+    """
+    text = host.strip()
+    if not text:  # getaddrinfo would take it for 0.0.0.0: every IPv4 network
+        raise SitegenError("--host is empty; leave --host out to serve this machine only (localhost), or give "
+                           "--host 0.0.0.0 (IPv4) or :: (IPv6 and IPv4) to serve every network it is on.")
+    if text.lower() == LOCALHOST:
+        return Listen([(socket.AF_INET, ("127.0.0.1", 0)), (socket.AF_INET6, ("::1", 0, 0, 0))], LOCALHOST, True)
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+        if ":" not in text:
+            raise SitegenError(f"--host {host}: brackets are for an IPv6 address only, such as [::1]; "
+                               f"give --host {text} without them.")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(text, 0, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE | socket.AI_NUMERICHOST)[0]
+    except socket.gaierror:  # a name: the URL keeps it, and only localhost is a secure context
+        try:
+            family, _, _, _, address = socket.getaddrinfo(text, 0, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        except OSError as err:
+            raise _bind_error(err, host, 0) from None
+        return Listen([(family, address)], f"[{text}]" if ":" in text else text, False)
+    ip = ipaddress.ip_address(address[0])
+    if family == socket.AF_INET6 and ip.is_link_local and not address[3]:
+        raise SitegenError(f"--host {host} is a link-local IPv6 address, which needs the interface to listen on "
+                           "after a %, such as --host fe80::1%eth0 (`ip address` lists them).")
+    if ip.is_unspecified:
+        url_host = "127.0.0.1" if family == socket.AF_INET else "[::1]"
+    elif family == socket.AF_INET6:
+        zone = f"%25{text.partition('%')[2]}" if address[3] else ""
+        url_host = f"[{ip}{zone}]"
+    else:
+        url_host = str(ip)
+    return Listen([(family, address)], url_host, ip.is_loopback or ip.is_unspecified)
 
 
 def make_servers(
     site_dir: Path, *, host: str = LOCALHOST, port: int = 8000, cors: bool = False
 ) -> list[ThreadingHTTPServer]:
-    """The bound, not yet running servers for `site_dir` at `host` (as `make_server`), on one port.
+    """The bound, not yet running servers for `site_dir` at `host` (see `listen_on`), on one port.
 
-    host "localhost" gets two: one on 127.0.0.1 and one on ::1, as browsers may try either
-    address for http://localhost:PORT/ (only the first where this machine has no IPv6); any
-    other host gets the one server of `make_server`. port 0 picks a port free on both.
-    Raises SitegenError as `make_server` does, for either address.
+    One server per address of `listen_on(host)`: localhost gets two, on 127.0.0.1 and ::1 (only
+    the first where this machine has no IPv6). port 0 picks a port free on all of them.
+    cors: let pages of any origin read the files, as a weights host for `--weights-url` must
+    (a `sitegen build --weights-url` writes that folder, OUT-weights/, beside the site).
+    Raises SitegenError when `site_dir` is no site, `host` is refused by `listen_on`, or an
+    address cannot be listened on: the port is in use or privileged, or the host is no address
+    of this machine.
     """
-    if host != LOCALHOST:
-        return [make_server(site_dir, host=host, port=port, cors=cors)]
+    root = _site_root(Path(site_dir))
+    (family, address), *others = listen_on(host).addresses
     attempts_left = 10 if port == 0 else 1  # port 0: the port free on 127.0.0.1 may be taken on ::1
     while True:
         attempts_left -= 1
-        ipv4 = make_server(site_dir, host="127.0.0.1", port=port, cors=cors)
+        first = _bound(root, family, address, port, cors)
+        servers = [first]
         try:
-            return [ipv4, _PreviewServer(("::1", ipv4.server_address[1]), ipv4.root, cors=cors)]
+            for other_family, other in others:
+                servers.append(_PreviewServer((other[0], first.server_address[1], *other[2:]), root, cors=cors,
+                                              family=other_family))
+            return servers
         except OSError as err:
-            if err.errno in _NOT_HERE:
-                return [ipv4]
-            ipv4.server_close()
+            if err.errno in _NOT_HERE:  # this machine has no such address (no IPv6): serve the ones it has
+                return servers
+            for server in servers:
+                server.server_close()
             if err.errno != errno.EADDRINUSE or not attempts_left:
-                raise _bind_error(err, "::1", port) from None
+                raise _bind_error(err, other[0], port) from None
 
 
 def make_server(
     site_dir: Path, *, host: str = "127.0.0.1", port: int = 8000, cors: bool = False
 ) -> ThreadingHTTPServer:
-    """A bound, not yet running server for `site_dir` on one address; port 0 picks a free port.
-
-    host: an IPv4 or IPv6 address, or a name (listened on at its first address); "::" serves
-    IPv4 too where the system allows, as 0.0.0.0 does IPv4 only ("" is 0.0.0.0).
-    cors: let pages of any origin read the files, as a weights host for `--weights-url` must
-    (a `sitegen build --weights-url` writes that folder, OUT-weights/, beside the site).
-    Raises SitegenError when `site_dir` is no site, or the address cannot be listened on: the
-    port is in use or privileged, or the host is no address of this machine.
+    """A bound, not yet running server for `site_dir` on the first address of `host` (see
+    `listen_on`; "::" serves IPv4 too where the system allows, as 0.0.0.0 does IPv4 only);
+    port 0 picks a free port. cors and the SitegenErrors raised: as `make_servers`.
     """
     root = _site_root(Path(site_dir))
+    family, address = listen_on(host).addresses[0]
+    return _bound(root, family, address, port, cors)
+
+
+def _bound(root: Path, family: int, address: tuple, port: int, cors: bool) -> ThreadingHTTPServer:
+    """A server for `root` bound to `address` (of `listen_on`) with `port` in place of its 0.
+
+    Raises SitegenError (of `_bind_error`) when it cannot be listened on."""
+    address = (address[0], port, *address[2:])
     try:
-        family, _, _, _, address = socket.getaddrinfo(host or "0.0.0.0", port, type=socket.SOCK_STREAM,
-                                                      flags=socket.AI_PASSIVE)[0]
         return _PreviewServer(address, root, cors=cors, family=family)
     except OSError as err:
-        raise _bind_error(err, host, port) from None
+        raise _bind_error(err, _printable(family, address), port) from None
+
+
+def _printable(family: int, address: tuple) -> str:
+    """The host of a socket address as an error message names it (an IPv6 one with its zone)."""
+    if family == socket.AF_INET6 and address[3]:
+        with suppress(OSError):
+            return f"{address[0]}%{socket.if_indextoname(address[3])}"
+    return address[0]
 
 
 def _bind_error(err: OSError, host: str, port: int) -> SitegenError:
@@ -124,12 +197,13 @@ def serve_site(
 ) -> None:
     """Serve `site_dir` at `host` (see `make_servers`) until interrupted (Ctrl+C).
 
-    Raises SitegenError as `make_server` does."""
+    Raises SitegenError as `make_servers` does."""
     servers = make_servers(site_dir, host=host, port=port, cors=cors)
-    url = f"http://{_url_host(host)}:{servers[0].server_address[1]}/"
+    listen = listen_on(host)
+    url = f"http://{listen.url_host}:{servers[0].server_address[1]}/"
     print(f"Serving {site_dir} at {url} (Ctrl+C to stop)")
     # Browsers only give service workers and WebGPU to secure contexts: https, or loopback.
-    if not _is_loopback(host):
+    if not listen.loopback:
         print("Note: over plain http, only localhost, 127.0.0.1 or [::1] get WebGPU and service workers.")
     if open_browser:
         webbrowser.open(url)
@@ -144,23 +218,6 @@ def serve_site(
             server.shutdown()
         for server in servers:
             server.server_close()
-
-
-def _url_host(host: str) -> str:
-    """`host` as a URL writes it for a browser on this machine: a wildcard address as the loopback
-    one of its family, an IPv6 address in brackets."""
-    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"[{host}]" if ":" in host else host
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether a browser on this machine reaches `host`'s server through loopback, a secure context."""
-    if host in (LOCALHOST, "", "0.0.0.0", "::"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # another name
-        return False
 
 
 def _site_root(site_dir: Path) -> Path:

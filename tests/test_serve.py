@@ -275,6 +275,48 @@ def test_a_host_this_machine_cannot_listen_on_is_one_line_with_the_fix(site_dir,
     assert result.output == f"Error: {problem}{HOST_FIX}"
 
 
+EMPTY_HOST = ("--host is empty; leave --host out to serve this machine only (localhost), or give --host 0.0.0.0 "
+              "(IPv4) or :: (IPv6 and IPv4) to serve every network it is on.")
+
+
+def link_local(host):
+    return (f"--host {host} is a link-local IPv6 address, which needs the interface to listen on after a %, such as "
+            "--host fe80::1%eth0 (`ip address` lists them).")
+
+
+@pytest.mark.parametrize("host, problem", [
+    # refused rather than serving every IPv4 network, as getaddrinfo takes "" for 0.0.0.0
+    ("", EMPTY_HOST), (" ", EMPTY_HOST), ("\t", EMPTY_HOST),
+    ("fe80::1", link_local("fe80::1")), ("[fe80::1]", link_local("[fe80::1]")),
+    ("[127.0.0.1]", "--host [127.0.0.1]: brackets are for an IPv6 address only, such as [::1]; give --host "
+                    "127.0.0.1 without them."),
+])
+def test_a_host_that_cannot_be_used_as_given_says_what_to_give(site_dir, host, problem):
+    result = CliRunner().invoke(cli, ["serve", str(site_dir), "--host", host, "--port", "0"])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit  # no traceback
+    assert result.output == f"Error: {problem}\n"
+
+
+@pytest.mark.parametrize("host, url_host, loopback", [
+    ("localhost", "localhost", True),
+    ("LocalHost", "localhost", True),
+    ("0", "127.0.0.1", True),
+    ("0.0.0.0", "127.0.0.1", True),
+    ("127.1", "127.0.0.1", True),
+    ("192.0.2.1", "192.0.2.1", False),
+    ("::", "[::1]", True),
+    ("0:0::0", "[::1]", True),
+    ("[::1]", "[::1]", True),
+    ("[0::1]", "[::1]", True),
+    # RFC 6874: a zone's % is %25 in a URL
+    ("fe80::1%lo", "[fe80::1%25lo]", False),
+    ("[fe80::1%lo]", "[fe80::1%25lo]", False),
+])
+def test_listen_on_gives_every_spelling_of_an_address_its_canonical_url(host, url_host, loopback):
+    listen = serve.listen_on(host)
+    assert (listen.url_host, listen.loopback) == (url_host, loopback)
+
+
 @needs_ipv6
 def test_ipv6_hosts(site_dir):
     with running([make_server(site_dir, host="::1", port=0)]) as (server,):
@@ -287,8 +329,9 @@ def test_ipv6_hosts(site_dir):
 
 
 @needs_ipv6
-def test_localhost_is_both_loopback_addresses_on_one_port(site_dir):
-    with running(make_servers(site_dir, port=0)) as servers:
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "LocalHost"])  # host names ignore case
+def test_localhost_is_both_loopback_addresses_on_one_port(site_dir, host):
+    with running(make_servers(site_dir, host=host, port=0)) as servers:
         assert [server.server_address[0] for server in servers] == ["127.0.0.1", "::1"]
         assert servers[0].server_address[1] == servers[1].server_address[1]
         for server, host in zip(servers, ("127.0.0.1", "::1")):
@@ -313,6 +356,9 @@ def test_localhost_without_ipv6_is_127_0_0_1_alone(site_dir, monkeypatch):
     (("--host", "0.0.0.0"), "127.0.0.1"),
     pytest.param(("--host", "::1"), "[::1]", marks=needs_ipv6),
     pytest.param(("--host", "::"), "[::1]", marks=needs_ipv6),
+    (("--host", "LOCALHOST"), "localhost"),
+    (("--host", "0"), "127.0.0.1"),  # 0.0.0.0 spelt otherwise: the URL of its canonical form
+    pytest.param(("--host", "[::1]"), "[::1]", marks=needs_ipv6),  # as the URL writes it
 ])
 def test_sitegen_serve_prints_a_url_that_opens_the_site(site_dir, host, url_host):
     command = [sys.executable, "-m", "sitegen", "serve", str(site_dir), *host, "--port", "0"]
