@@ -118,8 +118,12 @@ def make_servers(
     address cannot be listened on: the port is in use or privileged, or the host is no address
     of this machine.
     """
-    root = _site_root(Path(site_dir))
-    (family, address), *others = listen_on(host).addresses
+    return _servers(_site_root(Path(site_dir)), listen_on(host), port, cors)
+
+
+def _servers(root: Path, listen: Listen, port: int, cors: bool) -> list[ThreadingHTTPServer]:
+    """`make_servers`'s servers for the site at `root`, at the addresses of `listen` (of `listen_on`)."""
+    (family, address), *others = listen.addresses
     attempts_left = 10 if port == 0 else 1  # port 0: the port free on 127.0.0.1 may be taken on ::1
     while True:
         attempts_left -= 1
@@ -127,8 +131,8 @@ def make_servers(
         servers = [first]
         try:
             for other_family, other in others:
-                servers.append(_PreviewServer((other[0], first.server_address[1], *other[2:]), root, cors=cors,
-                                              family=other_family))
+                servers.append(_PreviewServer((other[0], first.server_address[1], *other[2:]), other_family,
+                                              root, cors=cors))
             return servers
         except OSError as err:
             if err.errno in _NOT_HERE:  # this machine has no such address (no IPv6): serve the ones it has
@@ -157,7 +161,7 @@ def _bound(root: Path, family: int, address: tuple, port: int, cors: bool) -> Th
     Raises SitegenError (of `_bind_error`) when it cannot be listened on."""
     address = (address[0], port, *address[2:])
     try:
-        return _PreviewServer(address, root, cors=cors, family=family)
+        return _PreviewServer(address, family, root, cors=cors)
     except OSError as err:
         raise _bind_error(err, _printable(family, address), port) from None
 
@@ -198,8 +202,8 @@ def serve_site(
     """Serve `site_dir` at `host` (see `make_servers`) until interrupted (Ctrl+C).
 
     Raises SitegenError as `make_servers` does."""
-    servers = make_servers(site_dir, host=host, port=port, cors=cors)
-    listen = listen_on(host)
+    listen = listen_on(host)  # once: a name's lookup may answer differently a second time
+    servers = _servers(_site_root(Path(site_dir)), listen, port, cors)
     url = f"http://{listen.url_host}:{servers[0].server_address[1]}/"
     print(f"Serving {site_dir} at {url} (Ctrl+C to stop)")
     # Browsers only give service workers and WebGPU to secure contexts: https, or loopback.
@@ -235,10 +239,10 @@ def _site_root(site_dir: Path) -> Path:
 
 
 class _PreviewServer(ThreadingHTTPServer):
-    def __init__(self, address: tuple, root: Path, *, cors: bool, family: int | None = None) -> None:
+    def __init__(self, address: tuple, family: int, root: Path, *, cors: bool) -> None:
         """Bound to `address`, (host, port) or IPv6's (host, port, flowinfo, scope_id), of `family`
-        (by default IPv6 where the host has a colon, else IPv4). Raises OSError if it cannot bind."""
-        self.address_family = family or (socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+        (socket.AF_INET or AF_INET6). Raises OSError if it cannot bind."""
+        self.address_family = family
         self.root = root
         self.cors = cors
         super().__init__(address, _Handler)
